@@ -1,0 +1,529 @@
+//! A real Apache Kafka cluster (KRaft, combined broker + controller nodes) on loopback.
+//!
+//! The broker jars come from Maven Central through `kafka/pom.xml` and are cached outside the
+//! work tree (see [`kafka_libs`]); the nodes run on the machine's Java. Every node listens on
+//! free loopback ports and keeps its data in a per-cluster temporary directory.
+//!
+//! Teardown is unconditional: dropping a [`KafkaCluster`] (also while a test panics) SIGKILLs
+//! and reaps every node, and each JVM is started with `PR_SET_PDEATHSIG`, so it dies with the
+//! process that started it even when that process is itself killed with SIGKILL.
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+
+/// Environment variable naming an external cluster (`host:port[,host:port...]`). When set,
+/// [`shared_cluster`] uses it instead of starting brokers; fault-injection tests still start
+/// their own local nodes, since they must own the processes they kill.
+pub const BOOTSTRAP_ENV: &str = "KSTREAMS_BOOTSTRAP_SERVERS";
+
+/// Environment variable overriding the directory that holds the broker jars.
+pub const KAFKA_LIBS_ENV: &str = "KSTREAMS_KAFKA_LIBS";
+
+const POM: &str = include_str!("../../kafka/pom.xml");
+
+/// The Kafka version the fixture runs, as declared in `kafka/pom.xml`.
+pub fn kafka_version() -> &'static str {
+    POM.split("<kafka.version>")
+        .nth(1)
+        .and_then(|rest| rest.split("</kafka.version>").next())
+        .unwrap_or("unknown")
+}
+
+/// The cache root for build output, broker jars and the like: `$KSTREAMS_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/kstreams-rs`, else `$HOME/.cache/kstreams-rs`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KSTREAMS_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("kstreams-rs")
+}
+
+/// The directory with the broker's jars, fetched with Maven on first use.
+///
+/// Fetching goes to a scratch directory that is renamed into place when complete, so a run
+/// that is interrupted half-way never leaves a partial set of jars behind.
+pub fn kafka_libs() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(KAFKA_LIBS_ENV) {
+        return Ok(PathBuf::from(dir));
+    }
+    static FETCH: Mutex<()> = Mutex::new(());
+    let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    let home = cache_dir().join(format!("kafka-{}", kafka_version()));
+    let libs = home.join("libs");
+    if libs.join("kafka_2.13-".to_owned() + kafka_version() + ".jar").exists() {
+        return Ok(libs);
+    }
+    fs::create_dir_all(&home)?;
+    let scratch = home.join(format!("libs.partial-{}", std::process::id()));
+    let pom = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kafka/pom.xml");
+    let status = Command::new("mvn")
+        .args(["-q", "-B", "-f"])
+        .arg(&pom)
+        .arg("dependency:copy-dependencies")
+        .arg(format!("-DoutputDirectory={}", scratch.display()))
+        .status()
+        .context("running mvn to fetch the Kafka jars (is Maven installed?)")?;
+    if !status.success() {
+        bail!("mvn failed to fetch the Kafka {} jars: {status}", kafka_version());
+    }
+    if libs.exists() {
+        fs::remove_dir_all(&libs)?;
+    }
+    fs::rename(&scratch, &libs)?;
+    Ok(libs)
+}
+
+/// One node of a local cluster.
+#[derive(Debug)]
+struct Node {
+    id: u32,
+    port: u16,
+    controller_port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// A Kafka cluster on loopback, either started here ([`KafkaCluster::start`]) or external.
+#[derive(Debug)]
+pub struct KafkaCluster {
+    nodes: Vec<Node>,
+    bootstrap: String,
+    root: Option<tempfile::TempDir>,
+    libs: PathBuf,
+}
+
+impl KafkaCluster {
+    /// Starts `brokers` combined broker+controller nodes (1 to 5) and waits until the cluster
+    /// answers metadata requests with every broker and can create a topic.
+    pub fn start(brokers: usize) -> Result<Self> {
+        if !(1..=5).contains(&brokers) {
+            bail!("a local cluster has 1 to 5 brokers, not {brokers}");
+        }
+        let libs = kafka_libs()?;
+        let root = tempfile::Builder::new()
+            .prefix("kstreams-kafka-")
+            .tempdir()
+            .context("creating the cluster's data directory")?;
+        let mut nodes = Vec::with_capacity(brokers);
+        for i in 0..brokers {
+            let (port, controller_port) = (free_port()?, free_port()?);
+            let id = i as u32 + 1;
+            let dir = root.path().join(format!("node-{id}"));
+            fs::create_dir_all(dir.join("data"))?;
+            nodes.push(Node { id, port, controller_port, dir, child: None });
+        }
+        let bootstrap = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = KafkaCluster { nodes, bootstrap, root: Some(root), libs };
+        let cluster_id = random_cluster_id();
+        for i in 0..brokers {
+            cluster.write_config(i)?;
+            cluster.format(i, &cluster_id)?;
+        }
+        for i in 0..brokers {
+            cluster.spawn(i)?;
+        }
+        cluster.wait_ready(Duration::from_secs(90))?;
+        Ok(cluster)
+    }
+
+    /// A handle on an external cluster; it owns no process and cannot kill brokers.
+    pub fn external(bootstrap: &str) -> Self {
+        KafkaCluster {
+            nodes: Vec::new(),
+            bootstrap: bootstrap.to_owned(),
+            root: None,
+            libs: PathBuf::new(),
+        }
+    }
+
+    /// The `bootstrap.servers` string for clients.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// True when this handle started and owns its brokers.
+    pub fn is_local(&self) -> bool {
+        self.root.is_some()
+    }
+
+    /// Node ids of the local brokers (1-based).
+    pub fn node_ids(&self) -> Vec<u32> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// Process ids of the running local brokers.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().filter_map(|n| n.child.as_ref().map(Child::id)).collect()
+    }
+
+    /// SIGKILLs broker `id` and waits until the process is gone. Its data stays for a restart.
+    pub fn kill(&mut self, id: u32) -> Result<()> {
+        let node = self.node_mut(id)?;
+        let mut child = node.child.take().ok_or_else(|| anyhow!("broker {id} is not running"))?;
+        child.kill().context("SIGKILL of a broker")?;
+        child.wait()?;
+        Ok(())
+    }
+
+    /// Starts broker `id` again on its old ports and data, and waits until it is back in the
+    /// cluster's metadata.
+    pub fn restart(&mut self, id: u32) -> Result<()> {
+        let index = self.index_of(id)?;
+        if self.nodes[index].child.is_some() {
+            bail!("broker {id} is already running");
+        }
+        self.spawn(index)?;
+        self.wait_ready(Duration::from_secs(90))
+    }
+
+    /// Creates a topic and waits until its metadata is visible.
+    pub fn create_topic(&self, name: &str, partitions: i32, replication: i32, configs: &[(&str, &str)]) -> Result<()> {
+        let admin = self.admin()?;
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+        for (k, v) in configs {
+            topic = topic.set(k, v);
+        }
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = futures::executor::block_on(admin.create_topics([&topic], &opts))?;
+        for r in results {
+            r.map_err(|(t, e)| anyhow!("creating topic {t}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// An admin client on this cluster.
+    pub fn admin(&self) -> Result<AdminClient<DefaultClientContext>> {
+        Ok(ClientConfig::new().set("bootstrap.servers", &self.bootstrap).create()?)
+    }
+
+    /// Stops every node (SIGKILL, then reap) and removes the data directories.
+    pub fn stop(mut self) {
+        self.kill_all();
+    }
+
+    fn kill_all(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    fn node_mut(&mut self, id: u32) -> Result<&mut Node> {
+        let index = self.index_of(id)?;
+        Ok(&mut self.nodes[index])
+    }
+
+    fn index_of(&self, id: u32) -> Result<usize> {
+        self.nodes
+            .iter()
+            .position(|n| n.id == id)
+            .ok_or_else(|| anyhow!("no local broker with id {id} (ids: {:?})", self.node_ids()))
+    }
+
+    fn write_config(&self, index: usize) -> Result<()> {
+        let node = &self.nodes[index];
+        let n = self.nodes.len();
+        let voters = self
+            .nodes
+            .iter()
+            .map(|v| format!("{}@127.0.0.1:{}", v.id, v.controller_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let isr = n.min(2);
+        let props = format!(
+            "process.roles=broker,controller\n\
+             node.id={id}\n\
+             controller.quorum.voters={voters}\n\
+             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+             controller.listener.names=CONTROLLER\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             inter.broker.listener.name=PLAINTEXT\n\
+             log.dirs={data}\n\
+             num.network.threads=2\n\
+             num.io.threads=2\n\
+             background.threads=2\n\
+             offsets.topic.replication.factor={rf}\n\
+             offsets.topic.num.partitions=5\n\
+             transaction.state.log.replication.factor={rf}\n\
+             transaction.state.log.min.isr={isr}\n\
+             transaction.state.log.num.partitions=5\n\
+             share.coordinator.state.topic.replication.factor={rf}\n\
+             share.coordinator.state.topic.min.isr={isr}\n\
+             group.initial.rebalance.delay.ms=0\n\
+             auto.create.topics.enable=false\n",
+            id = node.id,
+            port = node.port,
+            cport = node.controller_port,
+            data = node.dir.join("data").display(),
+            rf = n.min(3),
+        );
+        fs::write(node.dir.join("server.properties"), props)?;
+        let log4j = format!(
+            "rootLogger.level=WARN\n\
+             rootLogger.appenderRef.file.ref=file\n\
+             appender.file.type=File\n\
+             appender.file.name=file\n\
+             appender.file.fileName={}\n\
+             appender.file.layout.type=PatternLayout\n\
+             appender.file.layout.pattern=[%d] %p %m (%c)%n\n",
+            node.dir.join("broker.log").display()
+        );
+        fs::write(node.dir.join("log4j2.properties"), log4j)?;
+        Ok(())
+    }
+
+    fn java(&self, node: &Node, heap: &str) -> Command {
+        let java = std::env::var_os("JAVA_HOME")
+            .map(|h| PathBuf::from(h).join("bin/java"))
+            .unwrap_or_else(|| PathBuf::from("java"));
+        let mut cmd = Command::new(java);
+        cmd.arg(format!("-Xmx{heap}"))
+            .args(["-Xms128m", "-XX:+UseSerialGC", "-Djava.awt.headless=true"])
+            .arg(format!("-Dlog4j2.configurationFile={}", node.dir.join("log4j2.properties").display()))
+            .arg("-cp")
+            .arg(self.libs.join("*"))
+            .current_dir(&node.dir);
+        cmd
+    }
+
+    fn format(&self, index: usize, cluster_id: &str) -> Result<()> {
+        let node = &self.nodes[index];
+        let out = self
+            .java(node, "256m")
+            .args(["-XX:TieredStopAtLevel=1", "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c"])
+            .arg(node.dir.join("server.properties"))
+            .output()
+            .context("running java (is a JDK 17+ installed?)")?;
+        if !out.status.success() {
+            bail!(
+                "formatting storage of broker {} failed: {}{}",
+                node.id,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self, index: usize) -> Result<()> {
+        let node = &self.nodes[index];
+        let out = fs::OpenOptions::new().create(true).append(true).open(node.dir.join("stdout.log"))?;
+        let mut cmd = self.java(node, "512m");
+        cmd.arg("kafka.Kafka")
+            .arg(node.dir.join("server.properties"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        let child = spawn_tied_to_process(cmd)?;
+        self.nodes[index].child = Some(child);
+        Ok(())
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let expected: Vec<i32> = self.nodes.iter().filter(|n| n.child.is_some()).map(|n| n.id as i32).collect();
+        let mut last_error = String::from("no answer yet");
+        while Instant::now() < deadline {
+            for node in &mut self.nodes {
+                if let Some(child) = node.child.as_mut()
+                    && let Some(status) = child.try_wait()?
+                {
+                    let log = fs::read_to_string(node.dir.join("stdout.log")).unwrap_or_default();
+                    bail!("broker {} exited during start-up ({status}):\n{log}", node.id);
+                }
+            }
+            match self.probe(&expected) {
+                Ok(()) => return Ok(()),
+                Err(e) => last_error = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        bail!("the cluster at {} was not ready within {timeout:?}: {last_error}", self.bootstrap)
+    }
+
+    /// Ready means: metadata lists every running broker, and a topic replicated to all of them
+    /// (up to 3) can be created and has a leader.
+    fn probe(&self, expected: &[i32]) -> Result<()> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("socket.connection.setup.timeout.ms", "2000")
+            .create()?;
+        let md = consumer.fetch_metadata(None, Duration::from_secs(3))?;
+        let mut seen: Vec<i32> = md.brokers().iter().map(|b| b.id()).collect();
+        seen.sort_unstable();
+        if seen != expected {
+            bail!("metadata lists brokers {seen:?}, waiting for {expected:?}");
+        }
+        let topic = "__kstreams_fixture_probe";
+        if !md.topics().iter().any(|t| t.name() == topic && t.error().is_none()) {
+            let rf = (expected.len() as i32).min(3);
+            match self.create_topic(topic, 1, rf, &[]) {
+                Ok(()) => {}
+                Err(e) if e.to_string().contains("already exists") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(3))?;
+        let leader = md.topics().first().and_then(|t| t.partitions().first()).map(|p| p.leader());
+        match leader {
+            Some(l) if l >= 0 => Ok(()),
+            _ => bail!("probe topic has no leader yet"),
+        }
+    }
+}
+
+impl Drop for KafkaCluster {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// The cluster shared by the tests of one test binary: the external cluster named by
+/// [`BOOTSTRAP_ENV`] if set, else one local broker started on first use. Use unique topic
+/// names per test. The local broker dies with the test process (parent-death signal).
+pub fn shared_cluster() -> Result<&'static KafkaCluster> {
+    static SHARED: OnceLock<std::result::Result<KafkaCluster, String>> = OnceLock::new();
+    let shared = SHARED.get_or_init(|| match std::env::var(BOOTSTRAP_ENV) {
+        Ok(servers) if !servers.trim().is_empty() => Ok(KafkaCluster::external(servers.trim())),
+        _ => KafkaCluster::start(1).map_err(|e| format!("{e:#}")),
+    });
+    shared.as_ref().map_err(|e| anyhow!("the shared test cluster failed to start: {e}"))
+}
+
+/// A name no earlier run used: `<prefix>-<pid>-<nanos>`.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A Kafka cluster id: 16 random bytes in URL-safe base64 without padding (22 characters).
+fn random_cluster_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bytes = [0u8; 16];
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+        ^ (u128::from(std::process::id()) << 64);
+    let mut x = seed as u64 | 1;
+    for b in &mut bytes {
+        // xorshift64: enough to keep ids of concurrent clusters apart.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let mut out = String::with_capacity(22);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(ALPHABET[((acc >> bits) & 63) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
+    }
+    out
+}
+
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+/// Spawns `cmd` from one long-lived thread with `PR_SET_PDEATHSIG = SIGKILL`.
+///
+/// The kernel sends the parent-death signal when the *thread* that forked the child exits, so
+/// spawning from short-lived test threads would kill brokers early; this thread lives as long
+/// as the process, and the broker dies exactly when the process does, however it ends.
+fn spawn_tied_to_process(cmd: Command) -> Result<Child> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let sender = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("kafka-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    set_parent_death_signal(&mut cmd);
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("spawning the kafka-spawner thread");
+        Mutex::new(tx)
+    });
+    let (tx, rx) = mpsc::channel();
+    sender
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((cmd, tx))
+        .map_err(|_| anyhow!("the kafka-spawner thread is gone"))?;
+    rx.recv()
+        .map_err(|_| anyhow!("the kafka-spawner thread is gone"))?
+        .context("starting a Kafka broker JVM")
+}
+
+#[allow(unsafe_code)]
+fn set_parent_death_signal(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl, getppid
+    // and _exit, which are async-signal-safe; it touches no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Writes `KEY=value` lines (for `scripts/kafka.sh` and the test command).
+pub fn write_env_file(path: &Path, cluster: &KafkaCluster) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    let mut f = fs::File::create(&tmp)?;
+    writeln!(f, "{BOOTSTRAP_ENV}={}", cluster.bootstrap_servers())?;
+    writeln!(
+        f,
+        "KSTREAMS_KAFKA_PIDS={}",
+        cluster.pids().iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    )?;
+    drop(f);
+    fs::rename(tmp, path)?;
+    Ok(())
+}
