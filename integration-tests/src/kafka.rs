@@ -65,7 +65,10 @@ pub fn kafka_libs() -> Result<PathBuf> {
     let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
     let home = cache_dir().join(format!("kafka-{}", kafka_version()));
     let libs = home.join("libs");
-    if libs.join("kafka_2.13-".to_owned() + kafka_version() + ".jar").exists() {
+    if libs
+        .join("kafka_2.13-".to_owned() + kafka_version() + ".jar")
+        .exists()
+    {
         return Ok(libs);
     }
     fs::create_dir_all(&home)?;
@@ -79,7 +82,10 @@ pub fn kafka_libs() -> Result<PathBuf> {
         .status()
         .context("running mvn to fetch the Kafka jars (is Maven installed?)")?;
     if !status.success() {
-        bail!("mvn failed to fetch the Kafka {} jars: {status}", kafka_version());
+        bail!(
+            "mvn failed to fetch the Kafka {} jars: {status}",
+            kafka_version()
+        );
     }
     if libs.exists() {
         fs::remove_dir_all(&libs)?;
@@ -125,14 +131,25 @@ impl KafkaCluster {
             let id = i as u32 + 1;
             let dir = root.path().join(format!("node-{id}"));
             fs::create_dir_all(dir.join("data"))?;
-            nodes.push(Node { id, port, controller_port, dir, child: None });
+            nodes.push(Node {
+                id,
+                port,
+                controller_port,
+                dir,
+                child: None,
+            });
         }
         let bootstrap = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect::<Vec<_>>()
             .join(",");
-        let mut cluster = KafkaCluster { nodes, bootstrap, root: Some(root), libs };
+        let mut cluster = KafkaCluster {
+            nodes,
+            bootstrap,
+            root: Some(root),
+            libs,
+        };
         let cluster_id = random_cluster_id();
         for i in 0..brokers {
             cluster.write_config(i)?;
@@ -172,13 +189,19 @@ impl KafkaCluster {
 
     /// Process ids of the running local brokers.
     pub fn pids(&self) -> Vec<u32> {
-        self.nodes.iter().filter_map(|n| n.child.as_ref().map(Child::id)).collect()
+        self.nodes
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(Child::id))
+            .collect()
     }
 
     /// SIGKILLs broker `id` and waits until the process is gone. Its data stays for a restart.
     pub fn kill(&mut self, id: u32) -> Result<()> {
         let node = self.node_mut(id)?;
-        let mut child = node.child.take().ok_or_else(|| anyhow!("broker {id} is not running"))?;
+        let mut child = node
+            .child
+            .take()
+            .ok_or_else(|| anyhow!("broker {id} is not running"))?;
         child.kill().context("SIGKILL of a broker")?;
         child.wait()?;
         Ok(())
@@ -196,7 +219,13 @@ impl KafkaCluster {
     }
 
     /// Creates a topic and waits until its metadata is visible.
-    pub fn create_topic(&self, name: &str, partitions: i32, replication: i32, configs: &[(&str, &str)]) -> Result<()> {
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<()> {
         let admin = self.admin()?;
         let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
         for (k, v) in configs {
@@ -212,7 +241,9 @@ impl KafkaCluster {
 
     /// An admin client on this cluster.
     pub fn admin(&self) -> Result<AdminClient<DefaultClientContext>> {
-        Ok(ClientConfig::new().set("bootstrap.servers", &self.bootstrap).create()?)
+        Ok(ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .create()?)
     }
 
     /// Stops every node (SIGKILL, then reap) and removes the data directories.
@@ -301,7 +332,10 @@ impl KafkaCluster {
         let mut cmd = Command::new(java);
         cmd.arg(format!("-Xmx{heap}"))
             .args(["-Xms128m", "-XX:+UseSerialGC", "-Djava.awt.headless=true"])
-            .arg(format!("-Dlog4j2.configurationFile={}", node.dir.join("log4j2.properties").display()))
+            .arg(format!(
+                "-Dlog4j2.configurationFile={}",
+                node.dir.join("log4j2.properties").display()
+            ))
             .arg("-cp")
             .arg(self.libs.join("*"))
             .current_dir(&node.dir);
@@ -312,7 +346,14 @@ impl KafkaCluster {
         let node = &self.nodes[index];
         let out = self
             .java(node, "256m")
-            .args(["-XX:TieredStopAtLevel=1", "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c"])
+            .args([
+                "-XX:TieredStopAtLevel=1",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+            ])
             .arg(node.dir.join("server.properties"))
             .output()
             .context("running java (is a JDK 17+ installed?)")?;
@@ -329,7 +370,10 @@ impl KafkaCluster {
 
     fn spawn(&mut self, index: usize) -> Result<()> {
         let node = &self.nodes[index];
-        let out = fs::OpenOptions::new().create(true).append(true).open(node.dir.join("stdout.log"))?;
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.join("stdout.log"))?;
         let mut cmd = self.java(node, "512m");
         cmd.arg("kafka.Kafka")
             .arg(node.dir.join("server.properties"))
@@ -343,7 +387,12 @@ impl KafkaCluster {
 
     fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let expected: Vec<i32> = self.nodes.iter().filter(|n| n.child.is_some()).map(|n| n.id as i32).collect();
+        let expected: Vec<i32> = self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.id as i32)
+            .collect();
         let mut last_error = String::from("no answer yet");
         while Instant::now() < deadline {
             for node in &mut self.nodes {
@@ -351,7 +400,10 @@ impl KafkaCluster {
                     && let Some(status) = child.try_wait()?
                 {
                     let log = fs::read_to_string(node.dir.join("stdout.log")).unwrap_or_default();
-                    bail!("broker {} exited during start-up ({status}):\n{log}", node.id);
+                    bail!(
+                        "broker {} exited during start-up ({status}):\n{log}",
+                        node.id
+                    );
                 }
             }
             match self.probe(&expected) {
@@ -360,7 +412,10 @@ impl KafkaCluster {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        bail!("the cluster at {} was not ready within {timeout:?}: {last_error}", self.bootstrap)
+        bail!(
+            "the cluster at {} was not ready within {timeout:?}: {last_error}",
+            self.bootstrap
+        )
     }
 
     /// Ready means: metadata lists every running broker, and a topic replicated to all of them
@@ -378,7 +433,11 @@ impl KafkaCluster {
             bail!("metadata lists brokers {seen:?}, waiting for {expected:?}");
         }
         let topic = "__kstreams_fixture_probe";
-        if !md.topics().iter().any(|t| t.name() == topic && t.error().is_none()) {
+        if !md
+            .topics()
+            .iter()
+            .any(|t| t.name() == topic && t.error().is_none())
+        {
             let rf = (expected.len() as i32).min(3);
             match self.create_topic(topic, 1, rf, &[]) {
                 Ok(()) => {}
@@ -387,7 +446,11 @@ impl KafkaCluster {
             }
         }
         let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(3))?;
-        let leader = md.topics().first().and_then(|t| t.partitions().first()).map(|p| p.leader());
+        let leader = md
+            .topics()
+            .first()
+            .and_then(|t| t.partitions().first())
+            .map(|p| p.leader());
         match leader {
             Some(l) if l >= 0 => Ok(()),
             _ => bail!("probe topic has no leader yet"),
@@ -410,7 +473,9 @@ pub fn shared_cluster() -> Result<&'static KafkaCluster> {
         Ok(servers) if !servers.trim().is_empty() => Ok(KafkaCluster::external(servers.trim())),
         _ => KafkaCluster::start(1).map_err(|e| format!("{e:#}")),
     });
-    shared.as_ref().map_err(|e| anyhow!("the shared test cluster failed to start: {e}"))
+    shared
+        .as_ref()
+        .map_err(|e| anyhow!("the shared test cluster failed to start: {e}"))
 }
 
 /// A name no earlier run used: `<prefix>-<pid>-<nanos>`.
@@ -521,7 +586,12 @@ pub fn write_env_file(path: &Path, cluster: &KafkaCluster) -> Result<()> {
     writeln!(
         f,
         "KSTREAMS_KAFKA_PIDS={}",
-        cluster.pids().iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        cluster
+            .pids()
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
     )?;
     drop(f);
     fs::rename(tmp, path)?;

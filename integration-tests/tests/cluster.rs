@@ -16,7 +16,10 @@ use rdkafka::{Offset, TopicPartitionList};
 fn alive(pid: u32) -> bool {
     // A reaped process has no /proc entry; a zombie still has one, in state Z.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.split(") ").nth(1).is_some_and(|rest| rest.starts_with('Z')),
+        Ok(stat) => !stat
+            .split(") ")
+            .nth(1)
+            .is_some_and(|rest| rest.starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -34,7 +37,12 @@ fn wait_dead(pids: &[u32], timeout: Duration) -> Vec<u32> {
 
 /// Reads every partition of `topic` from the beginning until `expected` records have arrived
 /// (or 60 s pass); returns `(partition, key, value)` in consumption order.
-fn consume_all(bootstrap: &str, topic: &str, partitions: i32, expected: usize) -> Result<Vec<(i32, String, String)>> {
+fn consume_all(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+) -> Result<Vec<(i32, String, String)>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", unique_name("fixture-reader"))
@@ -83,18 +91,35 @@ async fn one_broker_produce_and_consume() -> Result<()> {
         let key = format!("k{}", i % 7);
         let value = format!("v{i}");
         producer
-            .send(FutureRecord::to(&topic).key(&key).payload(&value).partition(i % 2), Duration::from_secs(30))
+            .send(
+                FutureRecord::to(&topic)
+                    .key(&key)
+                    .payload(&value)
+                    .partition(i % 2),
+                Duration::from_secs(30),
+            )
             .await
             .map_err(|(e, _)| e)?;
     }
     let got = consume_all(cluster.bootstrap_servers(), &topic, 2, 100)?;
     assert_eq!(got.len(), 100, "records read back");
     for p in 0..2 {
-        let values: Vec<String> = got.iter().filter(|r| r.0 == p).map(|r| r.2.clone()).collect();
-        let expected: Vec<String> = (0..100).filter(|i| i % 2 == p).map(|i| format!("v{i}")).collect();
+        let values: Vec<String> = got
+            .iter()
+            .filter(|r| r.0 == p)
+            .map(|r| r.2.clone())
+            .collect();
+        let expected: Vec<String> = (0..100)
+            .filter(|i| i % 2 == p)
+            .map(|i| format!("v{i}"))
+            .collect();
         assert_eq!(values, expected, "partition {p} in order");
     }
-    let keys: Vec<&str> = got.iter().filter(|r| r.2 == "v15").map(|r| r.1.as_str()).collect();
+    let keys: Vec<&str> = got
+        .iter()
+        .filter(|r| r.2 == "v15")
+        .map(|r| r.1.as_str())
+        .collect();
     assert_eq!(keys, ["k1"]);
     Ok(())
 }
@@ -114,8 +139,16 @@ async fn three_brokers_survive_a_sigkilled_broker() -> Result<()> {
         .create()?;
 
     // Learn which broker leads partition 0, to kill the one that matters.
-    let md = cluster.admin()?.inner().fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-    let leader = md.topics()[0].partitions().iter().find(|p| p.id() == 0).context("partition 0")?.leader();
+    let md = cluster
+        .admin()?
+        .inner()
+        .fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+    let leader = md.topics()[0]
+        .partitions()
+        .iter()
+        .find(|p| p.id() == 0)
+        .context("partition 0")?
+        .leader();
 
     let total = 6_000usize;
     let mut deliveries = Vec::with_capacity(total);
@@ -124,7 +157,12 @@ async fn three_brokers_survive_a_sigkilled_broker() -> Result<()> {
         let p = (i % partitions as usize) as i32;
         let key = format!("key-{p}");
         let value = format!("{i}");
-        let fut = producer.send_result(FutureRecord::to(&topic).key(&key).payload(&value).partition(p));
+        let fut = producer.send_result(
+            FutureRecord::to(&topic)
+                .key(&key)
+                .payload(&value)
+                .partition(p),
+        );
         deliveries.push(fut.map_err(|(e, _)| e)?);
         if i == total / 3 {
             // Let the first third land, then kill the leader while more keep coming.
@@ -151,10 +189,13 @@ async fn three_brokers_survive_a_sigkilled_broker() -> Result<()> {
         per_partition.entry(*p).or_default().push(value.parse()?);
     }
     for p in 0..partitions {
-        let expected: Vec<usize> = (0..total).filter(|i| i % partitions as usize == p as usize).collect();
+        let expected: Vec<usize> = (0..total)
+            .filter(|i| i % partitions as usize == p as usize)
+            .collect();
         let seen = per_partition.remove(&p).unwrap_or_default();
         if seen != expected {
-            let dupes = seen.len() as i64 - seen.iter().collect::<std::collections::BTreeSet<_>>().len() as i64;
+            let dupes = seen.len() as i64
+                - seen.iter().collect::<std::collections::BTreeSet<_>>().len() as i64;
             bail!(
                 "partition {p}: {} records, expected {} (duplicates {dupes}); order or content differs",
                 seen.len(),
@@ -174,7 +215,11 @@ fn dropping_or_panicking_leaves_no_broker_behind() -> Result<()> {
     assert_eq!(pids.len(), 1);
     assert!(alive(pids[0]));
     drop(cluster);
-    assert_eq!(wait_dead(&pids, Duration::from_secs(5)), Vec::<u32>::new(), "brokers left after drop");
+    assert_eq!(
+        wait_dead(&pids, Duration::from_secs(5)),
+        Vec::<u32>::new(),
+        "brokers left after drop"
+    );
 
     // A test that panics while holding a cluster: unwinding drops it.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -186,7 +231,11 @@ fn dropping_or_panicking_leaves_no_broker_behind() -> Result<()> {
     .join();
     assert!(joined.is_err(), "the thread panicked");
     let pids = rx.recv()?;
-    assert_eq!(wait_dead(&pids, Duration::from_secs(5)), Vec::<u32>::new(), "brokers left after panic");
+    assert_eq!(
+        wait_dead(&pids, Duration::from_secs(5)),
+        Vec::<u32>::new(),
+        "brokers left after panic"
+    );
     Ok(())
 }
 
@@ -205,7 +254,11 @@ fn sigkilled_owner_takes_its_brokers_with_it() -> Result<()> {
     assert!(alive(pids[0]));
     owner.kill()?; // SIGKILL: no destructor runs, only the parent-death signal can help.
     owner.wait()?;
-    assert_eq!(wait_dead(&pids, Duration::from_secs(10)), Vec::<u32>::new(), "brokers outlived their owner");
+    assert_eq!(
+        wait_dead(&pids, Duration::from_secs(10)),
+        Vec::<u32>::new(),
+        "brokers outlived their owner"
+    );
     Ok(())
 }
 
@@ -213,7 +266,9 @@ fn read_pids(env_file: &Path, timeout: Duration) -> Result<Vec<u32>> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Ok(text) = std::fs::read_to_string(env_file)
-            && let Some(line) = text.lines().find_map(|l| l.strip_prefix("KSTREAMS_KAFKA_PIDS="))
+            && let Some(line) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("KSTREAMS_KAFKA_PIDS="))
         {
             return line.split(',').map(|p| Ok(p.parse()?)).collect();
         }

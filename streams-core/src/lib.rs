@@ -1,1 +1,36 @@
-//! placeholder
+//! The core of kstreams-rs: records, serdes, the Processor API, topologies, and the runtime
+//! that runs them on Kafka.
+//!
+//! An application builds a [`Topology`] (directly with the Processor API, or through the DSL
+//! in `streams-dsl`), configures it with a [`StreamsConfig`] and runs it with
+//! [`KafkaStreams`]. Tests run the same topology without a broker on the
+//! `TopologyTestDriver` (feature `test-util`).
+
+#![deny(missing_docs)]
+
+pub mod config;
+mod describe;
+pub mod error;
+pub mod handlers;
+mod nodes;
+pub mod processor;
+pub mod record;
+mod runtime;
+pub mod serde;
+pub mod store;
+mod task;
+#[cfg(feature = "test-util")]
+pub mod test_driver;
+pub mod timestamp;
+mod topology;
+
+pub use config::StreamsConfig;
+pub use describe::{
+    NodeDescription, NodeKindDescription, SubtopologyDescription, TopologyDescription,
+};
+pub use error::{Result, SerdeError, StreamsError};
+pub use nodes::{Partitioner, TopicChooser};
+pub use record::{Headers, Record, RecordMetadata};
+pub use runtime::{KafkaStreams, State, StateListener};
+pub use task::{StreamTask, TaskCounters, TaskId};
+pub use topology::{SinkOptions, SourceOptions, Subtopology, Topology};

@@ -21,14 +21,18 @@ fn main() -> Result<()> {
         match arg.as_str() {
             "--brokers" => {
                 let n = args.next().context("--brokers needs a number")?;
-                brokers = n.parse().with_context(|| format!("--brokers takes 1 to 5, not {n:?}"))?;
+                brokers = n
+                    .parse()
+                    .with_context(|| format!("--brokers takes 1 to 5, not {n:?}"))?;
             }
             "--env-file" => env_file = Some(args.next().context("--env-file needs a path")?.into()),
             "-h" | "--help" => {
                 println!("usage: kafka-cluster [--brokers N] [--env-file PATH]");
                 return Ok(());
             }
-            other => bail!("unknown argument {other:?}; usage: kafka-cluster [--brokers N] [--env-file PATH]"),
+            other => bail!(
+                "unknown argument {other:?}; usage: kafka-cluster [--brokers N] [--env-file PATH]"
+            ),
         }
     }
     let cluster = KafkaCluster::start(brokers)?;
@@ -36,7 +40,9 @@ fn main() -> Result<()> {
     if let Some(path) = &env_file {
         write_env_file(path, &cluster)?;
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

@@ -1,0 +1,452 @@
+//! `StreamsConfig`: the settings of an application, checked before anything runs.
+//!
+//! Settings use Kafka Streams' names and defaults. They can be given as typed builder calls or
+//! as `key = value` strings ([`StreamsConfig::set`]), which is how files and command lines
+//! arrive. Any other key is passed to the Kafka clients (librdkafka names): unprefixed to all
+//! clients, or with `consumer.`, `producer.` or `admin.` to one. An invalid value is refused
+//! at once, with the allowed values in the message; unknown client settings are refused when
+//! [`KafkaStreams::new`](crate::KafkaStreams::new) creates the clients, before any record is
+//! read.
+//!
+//! ```
+//! use streams_core::StreamsConfig;
+//!
+//! let config = StreamsConfig::new("word-count", "localhost:9092")
+//!     .set("num.stream.threads", "2")?
+//!     .set("commit.interval.ms", "1000")?
+//!     .set("consumer.fetch.wait.max.ms", "50")?;
+//! assert_eq!(config.num_stream_threads(), 2);
+//!
+//! let err = StreamsConfig::new("app", "localhost:9092").set("num.stream.threads", "0").unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "invalid configuration `num.stream.threads`: must be a whole number from 1 to 64, got \"0\""
+//! );
+//! # Ok::<(), streams_core::StreamsError>(())
+//! ```
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Result, StreamsError};
+use crate::handlers::{ErrorHandler, LogAndContinue, LogAndFail, SendToDeadLetterQueue};
+use crate::timestamp::{
+    FailOnInvalidTimestamp, LogAndSkipOnInvalidTimestamp, TimestampExtractor,
+    UsePartitionTimeOnInvalidTimestamp, WallclockTimestampExtractor,
+};
+
+/// Delivery guarantee of the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessingGuarantee {
+    /// Every record is processed at least once; after a crash, records processed since the
+    /// last commit are processed again.
+    AtLeastOnce,
+}
+
+/// Which Kafka client a pass-through setting is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// Every client.
+    All,
+    /// The consumers.
+    Consumer,
+    /// The producers.
+    Producer,
+    /// The admin client.
+    Admin,
+}
+
+/// The configuration of a streams application.
+#[derive(Clone)]
+pub struct StreamsConfig {
+    application_id: String,
+    bootstrap_servers: String,
+    num_stream_threads: usize,
+    commit_interval: Duration,
+    guarantee: ProcessingGuarantee,
+    state_dir: PathBuf,
+    poll: Duration,
+    buffered_records_per_partition: usize,
+    replication_factor: i32,
+    extractor: Arc<dyn TimestampExtractor>,
+    deserialization_handler: Arc<dyn ErrorHandler>,
+    processing_handler: Arc<dyn ErrorHandler>,
+    production_handler: Arc<dyn ErrorHandler>,
+    handler_names: [&'static str; 3],
+    dead_letter_topic: Option<String>,
+    client: Vec<(ClientKind, String, String)>,
+}
+
+impl fmt::Debug for StreamsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamsConfig")
+            .field("application.id", &self.application_id)
+            .field("bootstrap.servers", &self.bootstrap_servers)
+            .field("num.stream.threads", &self.num_stream_threads)
+            .field("commit.interval.ms", &self.commit_interval.as_millis())
+            .field("processing.guarantee", &self.guarantee)
+            .field("state.dir", &self.state_dir)
+            .field("handlers", &self.handler_names)
+            .field(
+                "errors.dead.letter.queue.topic.name",
+                &self.dead_letter_topic,
+            )
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+fn parse_ms(key: &str, value: &str, min: u64) -> Result<Duration> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|v| *v >= min)
+        .map(Duration::from_millis)
+        .ok_or_else(|| {
+            StreamsError::config(
+                key,
+                format!("must be a whole number of milliseconds >= {min}, got {value:?}"),
+            )
+        })
+}
+
+fn handler_by_name(key: &str, value: &str) -> Result<(Arc<dyn ErrorHandler>, &'static str)> {
+    match value.trim() {
+        "log-and-fail"
+        | "LogAndFailExceptionHandler"
+        | "LogAndFailProcessingExceptionHandler"
+        | "DefaultProductionExceptionHandler" => Ok((Arc::new(LogAndFail), "log-and-fail")),
+        "log-and-continue"
+        | "LogAndContinueExceptionHandler"
+        | "LogAndContinueProcessingExceptionHandler" => {
+            Ok((Arc::new(LogAndContinue), "log-and-continue"))
+        }
+        "dead-letter-queue" => Ok((Arc::new(SendToDeadLetterQueue), "dead-letter-queue")),
+        other => Err(StreamsError::config(
+            key,
+            format!(
+                "unknown handler {other:?}; allowed: log-and-fail, log-and-continue, dead-letter-queue"
+            ),
+        )),
+    }
+}
+
+impl StreamsConfig {
+    /// A configuration with Kafka Streams' defaults: 1 thread, commit every 30 s,
+    /// at-least-once, state under `<temp dir>/kstreams`, fail on any bad record.
+    pub fn new(application_id: impl Into<String>, bootstrap_servers: impl Into<String>) -> Self {
+        StreamsConfig {
+            application_id: application_id.into(),
+            bootstrap_servers: bootstrap_servers.into(),
+            num_stream_threads: 1,
+            commit_interval: Duration::from_millis(30_000),
+            guarantee: ProcessingGuarantee::AtLeastOnce,
+            state_dir: std::env::temp_dir().join("kstreams"),
+            poll: Duration::from_millis(100),
+            buffered_records_per_partition: 1000,
+            replication_factor: -1,
+            extractor: Arc::new(FailOnInvalidTimestamp),
+            deserialization_handler: Arc::new(LogAndFail),
+            processing_handler: Arc::new(LogAndFail),
+            production_handler: Arc::new(LogAndFail),
+            handler_names: ["log-and-fail"; 3],
+            dead_letter_topic: None,
+            client: Vec::new(),
+        }
+    }
+
+    /// Sets one setting by its Kafka Streams name; anything unknown is passed to the clients.
+    pub fn set(mut self, key: &str, value: &str) -> Result<Self> {
+        match key {
+            "application.id" => {
+                check_id(key, value)?;
+                self.application_id = value.to_owned();
+            }
+            "bootstrap.servers" => {
+                if value.trim().is_empty() {
+                    return Err(StreamsError::config(
+                        key,
+                        "must list at least one host:port",
+                    ));
+                }
+                self.bootstrap_servers = value.to_owned();
+            }
+            "num.stream.threads" => {
+                self.num_stream_threads = value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or_else(|| {
+                        StreamsError::config(
+                            key,
+                            format!("must be a whole number from 1 to 64, got {value:?}"),
+                        )
+                    })?;
+            }
+            "commit.interval.ms" => self.commit_interval = parse_ms(key, value, 0)?,
+            "poll.ms" => self.poll = parse_ms(key, value, 0)?,
+            "processing.guarantee" => {
+                self.guarantee = match value.trim() {
+                    "at_least_once" => ProcessingGuarantee::AtLeastOnce,
+                    "exactly_once_v2" | "exactly_once" | "exactly_once_beta" => {
+                        return Err(StreamsError::config(
+                            key,
+                            format!(
+                                "{value:?} is not supported by this version yet; allowed: at_least_once"
+                            ),
+                        ));
+                    }
+                    other => {
+                        return Err(StreamsError::config(
+                            key,
+                            format!("unknown guarantee {other:?}; allowed: at_least_once"),
+                        ));
+                    }
+                }
+            }
+            "state.dir" => {
+                if value.trim().is_empty() {
+                    return Err(StreamsError::config(key, "must be a directory path"));
+                }
+                self.state_dir = PathBuf::from(value);
+            }
+            "buffered.records.per.partition" => {
+                self.buffered_records_per_partition = value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| {
+                        StreamsError::config(
+                            key,
+                            format!("must be a whole number >= 1, got {value:?}"),
+                        )
+                    })?;
+            }
+            "replication.factor" => {
+                self.replication_factor = value
+                    .trim()
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| *n == -1 || *n >= 1)
+                    .ok_or_else(|| {
+                        StreamsError::config(
+                            key,
+                            format!("must be -1 (broker default) or >= 1, got {value:?}"),
+                        )
+                    })?;
+            }
+            "default.timestamp.extractor" => {
+                self.extractor = match value.trim() {
+                    "FailOnInvalidTimestamp" => Arc::new(FailOnInvalidTimestamp),
+                    "LogAndSkipOnInvalidTimestamp" => Arc::new(LogAndSkipOnInvalidTimestamp),
+                    "UsePartitionTimeOnInvalidTimestamp" => {
+                        Arc::new(UsePartitionTimeOnInvalidTimestamp)
+                    }
+                    "WallclockTimestampExtractor" => Arc::new(WallclockTimestampExtractor),
+                    other => {
+                        return Err(StreamsError::config(
+                            key,
+                            format!(
+                                "unknown extractor {other:?}; allowed: FailOnInvalidTimestamp, LogAndSkipOnInvalidTimestamp, \
+                                 UsePartitionTimeOnInvalidTimestamp, WallclockTimestampExtractor"
+                            ),
+                        ));
+                    }
+                }
+            }
+            "default.deserialization.exception.handler" | "deserialization.exception.handler" => {
+                let (h, name) = handler_by_name(key, value)?;
+                self.deserialization_handler = h;
+                self.handler_names[0] = name;
+            }
+            "processing.exception.handler" => {
+                let (h, name) = handler_by_name(key, value)?;
+                self.processing_handler = h;
+                self.handler_names[1] = name;
+            }
+            "default.production.exception.handler" | "production.exception.handler" => {
+                let (h, name) = handler_by_name(key, value)?;
+                self.production_handler = h;
+                self.handler_names[2] = name;
+            }
+            "errors.dead.letter.queue.topic.name" => {
+                let v = value.trim();
+                self.dead_letter_topic = (!v.is_empty()).then(|| v.to_owned());
+            }
+            "group.id"
+            | "enable.auto.commit"
+            | "consumer.group.id"
+            | "consumer.enable.auto.commit" => {
+                return Err(StreamsError::config(
+                    key,
+                    "is managed by the library (the group id is application.id, offsets are committed by the runtime)",
+                ));
+            }
+            other => {
+                let (kind, client_key) = if let Some(k) = other.strip_prefix("consumer.") {
+                    (ClientKind::Consumer, k)
+                } else if let Some(k) = other.strip_prefix("producer.") {
+                    (ClientKind::Producer, k)
+                } else if let Some(k) = other.strip_prefix("admin.") {
+                    (ClientKind::Admin, k)
+                } else {
+                    (ClientKind::All, other)
+                };
+                if client_key.is_empty() {
+                    return Err(StreamsError::config(
+                        other,
+                        "a client setting needs a name after the prefix",
+                    ));
+                }
+                self.client
+                    .push((kind, client_key.to_owned(), value.to_owned()));
+            }
+        }
+        Ok(self)
+    }
+
+    /// Sets the number of stream threads (1 to 64).
+    pub fn with_num_stream_threads(self, threads: usize) -> Result<Self> {
+        self.set("num.stream.threads", &threads.to_string())
+    }
+
+    /// Sets how often offsets are committed.
+    pub fn with_commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
+    /// Sets the state directory.
+    pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = dir.into();
+        self
+    }
+
+    /// Uses `extractor` for sources that have none of their own.
+    pub fn with_timestamp_extractor(mut self, extractor: impl TimestampExtractor) -> Self {
+        self.extractor = Arc::new(extractor);
+        self
+    }
+
+    /// Uses a custom handler for records that fail to deserialize.
+    pub fn with_deserialization_handler(mut self, handler: impl ErrorHandler) -> Self {
+        self.deserialization_handler = Arc::new(handler);
+        self.handler_names[0] = "custom";
+        self
+    }
+
+    /// Uses a custom handler for processor errors.
+    pub fn with_processing_handler(mut self, handler: impl ErrorHandler) -> Self {
+        self.processing_handler = Arc::new(handler);
+        self.handler_names[1] = "custom";
+        self
+    }
+
+    /// Uses a custom handler for serialization and delivery failures.
+    pub fn with_production_handler(mut self, handler: impl ErrorHandler) -> Self {
+        self.production_handler = Arc::new(handler);
+        self.handler_names[2] = "custom";
+        self
+    }
+
+    /// Checks the combination of settings. Called by the runtime and the test driver.
+    pub fn validate(&self) -> Result<()> {
+        check_id("application.id", &self.application_id)?;
+        if self.bootstrap_servers.trim().is_empty() {
+            return Err(StreamsError::config(
+                "bootstrap.servers",
+                "must list at least one host:port",
+            ));
+        }
+        if self.handler_names.contains(&"dead-letter-queue") && self.dead_letter_topic.is_none() {
+            return Err(StreamsError::config(
+                "errors.dead.letter.queue.topic.name",
+                "a dead-letter-queue handler is configured, so a dead-letter topic name is required",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `application.id`: the consumer group id and the prefix of internal topics.
+    pub fn application_id(&self) -> &str {
+        &self.application_id
+    }
+    /// `bootstrap.servers`.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap_servers
+    }
+    /// `num.stream.threads`.
+    pub fn num_stream_threads(&self) -> usize {
+        self.num_stream_threads
+    }
+    /// `commit.interval.ms`.
+    pub fn commit_interval(&self) -> Duration {
+        self.commit_interval
+    }
+    /// `processing.guarantee`.
+    pub fn processing_guarantee(&self) -> ProcessingGuarantee {
+        self.guarantee
+    }
+    /// `state.dir`.
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
+    }
+    /// `poll.ms`: the longest a stream thread blocks waiting for records.
+    pub fn poll_interval(&self) -> Duration {
+        self.poll
+    }
+    /// `buffered.records.per.partition`: a partition is paused when its queue holds more.
+    pub fn buffered_records_per_partition(&self) -> usize {
+        self.buffered_records_per_partition
+    }
+    /// `replication.factor` for internal topics (-1: the broker's default).
+    pub fn replication_factor(&self) -> i32 {
+        self.replication_factor
+    }
+    /// `errors.dead.letter.queue.topic.name`.
+    pub fn dead_letter_topic(&self) -> Option<&str> {
+        self.dead_letter_topic.as_deref()
+    }
+    /// The pass-through client settings for `kind` (including those for all clients), in the
+    /// order they were set.
+    pub fn client_settings(&self, kind: ClientKind) -> impl Iterator<Item = (&str, &str)> {
+        self.client
+            .iter()
+            .filter(move |(k, _, _)| *k == ClientKind::All || *k == kind)
+            .map(|(_, k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub(crate) fn task_settings(&self) -> crate::task::TaskSettings {
+        crate::task::TaskSettings {
+            deserialization: self.deserialization_handler.clone(),
+            processing: self.processing_handler.clone(),
+            production: self.production_handler.clone(),
+            dead_letter_topic: self.dead_letter_topic.as_deref().map(Arc::from),
+            extractor: self.extractor.clone(),
+            max_buffered_per_partition: self.buffered_records_per_partition,
+        }
+    }
+}
+
+fn check_id(key: &str, value: &str) -> Result<()> {
+    let ok = !value.is_empty()
+        && value.len() <= 200
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StreamsError::config(
+            key,
+            format!(
+                "{value:?} is not allowed; use 1 to 200 characters from [a-zA-Z0-9._-] (it prefixes topic names)"
+            ),
+        ))
+    }
+}

@@ -1,0 +1,160 @@
+//! Errors, grouped by what the caller has to do about them.
+
+use std::fmt;
+
+/// A failure to turn a value into bytes or bytes into a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SerdeError {
+    message: String,
+}
+
+impl SerdeError {
+    /// A serde error with the given explanation of what was wrong with the data.
+    pub fn new(message: impl Into<String>) -> Self {
+        SerdeError {
+            message: message.into(),
+        }
+    }
+
+    /// The explanation.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// Where a record came from: the coordinates printed in error messages and DLQ headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePosition {
+    /// Source topic.
+    pub topic: String,
+    /// Source partition.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+}
+
+impl fmt::Display for SourcePosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}@{}", self.topic, self.partition, self.offset)
+    }
+}
+
+/// Every error the library returns.
+///
+/// The variants say what the caller must do: fix the configuration or the topology (nothing
+/// was processed), stop (fatal), or look at the record that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamsError {
+    /// A configuration value is missing or not allowed. Raised before any record is processed.
+    #[error("invalid configuration `{key}`: {message}")]
+    Config {
+        /// The configuration key.
+        key: String,
+        /// What was wrong and what is allowed.
+        message: String,
+    },
+    /// The topology is malformed. Raised when it is built or when the application starts.
+    #[error("invalid topology: {0}")]
+    Topology(String),
+    /// A record could not be deserialized and the handler chose to fail.
+    #[error("deserialization failed for the record at {position}: {source}")]
+    Deserialization {
+        /// The record's source coordinates.
+        position: SourcePosition,
+        /// The serde's explanation.
+        #[source]
+        source: SerdeError,
+    },
+    /// A record's timestamp is not valid (negative) and the handler chose to fail.
+    #[error("invalid timestamp {timestamp} on the record at {position}: timestamps must be >= 0")]
+    InvalidTimestamp {
+        /// The record's source coordinates.
+        position: SourcePosition,
+        /// The timestamp the extractor returned.
+        timestamp: i64,
+    },
+    /// A processor failed on a record and the handler chose to fail.
+    #[error("processing failed in node `{node}` for the record at {position}: {message}")]
+    Processing {
+        /// The node that failed.
+        node: String,
+        /// The record's source coordinates (empty topic for punctuations).
+        position: SourcePosition,
+        /// What the processor reported.
+        message: String,
+    },
+    /// A record could not be serialized or delivered to its output topic and the handler
+    /// chose to fail.
+    #[error("production to topic `{topic}` failed: {message}")]
+    Production {
+        /// The destination topic.
+        topic: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A state store failed.
+    #[error("state store `{store}`: {message}")]
+    Store {
+        /// The store's name.
+        store: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The Kafka client reported an error that the runtime could not recover from.
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What the runtime was doing.
+        context: String,
+        /// The client error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// A task lost ownership of its partitions (rebalance or fencing): rejoin, do not commit.
+    #[error("task {task} migrated: {message}")]
+    TaskMigrated {
+        /// The task id.
+        task: String,
+        /// Why.
+        message: String,
+    },
+    /// A local I/O failure (state directory, checkpoint file, lock).
+    #[error("i/o: {context}: {source}")]
+    Io {
+        /// What the runtime was doing.
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The application is not in a state that allows the call.
+    #[error("illegal state: {0}")]
+    IllegalState(String),
+}
+
+impl StreamsError {
+    pub(crate) fn config(key: &str, message: impl Into<String>) -> Self {
+        StreamsError::Config {
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn kafka(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
+        StreamsError::Kafka {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        StreamsError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Result type of the library.
+pub type Result<T, E = StreamsError> = std::result::Result<T, E>;

@@ -1,0 +1,265 @@
+//! The three node kinds of a task: sources, processors and sinks.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::error::{Result, SourcePosition, StreamsError};
+use crate::handlers::ErrorStage;
+use crate::processor::{
+    Child, Node, Processor, ProcessorContext, ProcessorError, PunctuatorId, forward_all,
+};
+use crate::record::{RawRecord, Record};
+use crate::serde::SharedSerde;
+use crate::task::{NodeOps, OutRecord, RawSource, TaskContext};
+
+/// Reads raw records of its topics, deserializes them and forwards them.
+pub(crate) struct SourceNode<K, V> {
+    pub name: Arc<str>,
+    pub key_serde: SharedSerde<K>,
+    pub value_serde: SharedSerde<V>,
+    pub children: Vec<Child<K, V>>,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
+    fn process_raw(
+        &mut self,
+        raw: RawRecord,
+        timestamp: i64,
+        task: &mut TaskContext,
+    ) -> Result<()> {
+        let key = self.key_serde.deserialize(&raw.topic, raw.key.as_deref());
+        let value = key.and_then(|k| {
+            Ok((
+                k,
+                self.value_serde
+                    .deserialize(&raw.topic, raw.value.as_deref())?,
+            ))
+        });
+        let (key, value) = match value {
+            Ok(kv) => kv,
+            Err(e) => {
+                let position = SourcePosition {
+                    topic: raw.topic.to_string(),
+                    partition: raw.partition,
+                    offset: raw.offset,
+                };
+                return task.handle_failure(
+                    ErrorStage::Deserialization,
+                    &self.name,
+                    Some(&raw),
+                    "SerdeError",
+                    e.message(),
+                    || StreamsError::Deserialization {
+                        position,
+                        source: e.clone(),
+                    },
+                );
+            }
+        };
+        let record = Record {
+            key,
+            value,
+            timestamp,
+            headers: raw.headers.clone(),
+        };
+        task.set_current(raw);
+        forward_all(&self.children, record, task)
+    }
+}
+
+/// Wraps a user [`Processor`] with its children and the processing error handler.
+pub(crate) struct ProcessorNode<P, KIn, VIn, KOut, VOut> {
+    pub name: Arc<str>,
+    pub index: usize,
+    pub processor: P,
+    pub children: Vec<Child<KOut, VOut>>,
+    pub _input: PhantomData<fn(KIn, VIn)>,
+}
+
+/// Turns a processor's error into the handler's decision. Errors that are already library
+/// errors (a child failed, the task must stop) pass through unchanged.
+fn on_processor_error(
+    name: &Arc<str>,
+    error: ProcessorError,
+    task: &mut TaskContext,
+) -> Result<()> {
+    let error = match error.downcast::<StreamsError>() {
+        Ok(streams_error) => return Err(*streams_error),
+        Err(other) => other,
+    };
+    let message = error.to_string();
+    let position = task
+        .record_metadata()
+        .map(|m| SourcePosition {
+            topic: m.topic.to_string(),
+            partition: m.partition,
+            offset: m.offset,
+        })
+        .unwrap_or(SourcePosition {
+            topic: String::new(),
+            partition: -1,
+            offset: -1,
+        });
+    let node = name.to_string();
+    task.handle_failure(
+        ErrorStage::Processing,
+        name,
+        None,
+        "ProcessorError",
+        &message,
+        || StreamsError::Processing {
+            node,
+            position,
+            message: message.clone(),
+        },
+    )
+}
+
+impl<P, KIn, VIn, KOut, VOut> Node<KIn, VIn> for ProcessorNode<P, KIn, VIn, KOut, VOut>
+where
+    P: Processor<KIn, VIn, KOut, VOut>,
+    KOut: Clone + 'static,
+    VOut: Clone + 'static,
+{
+    fn process(&mut self, record: Record<KIn, VIn>, task: &mut TaskContext) -> Result<()> {
+        let mut ctx = ProcessorContext {
+            children: &self.children,
+            task,
+            node: self.index,
+        };
+        match self.processor.process(&mut ctx, record) {
+            Ok(()) => Ok(()),
+            Err(e) => on_processor_error(&self.name, e, task),
+        }
+    }
+}
+
+impl<P, KIn, VIn, KOut, VOut> NodeOps for ProcessorNode<P, KIn, VIn, KOut, VOut>
+where
+    P: Processor<KIn, VIn, KOut, VOut>,
+    KOut: Clone + 'static,
+    VOut: Clone + 'static,
+{
+    fn init(&mut self, task: &mut TaskContext) -> Result<()> {
+        let mut ctx = ProcessorContext {
+            children: &self.children,
+            task,
+            node: self.index,
+        };
+        self.processor
+            .init(&mut ctx)
+            .map_err(|e| match e.downcast::<StreamsError>() {
+                Ok(se) => *se,
+                Err(other) => StreamsError::Topology(format!(
+                    "processor `{}` failed to initialise: {other}",
+                    self.name
+                )),
+            })
+    }
+
+    fn punctuate(
+        &mut self,
+        id: PunctuatorId,
+        timestamp: i64,
+        task: &mut TaskContext,
+    ) -> Result<()> {
+        let mut ctx = ProcessorContext {
+            children: &self.children,
+            task,
+            node: self.index,
+        };
+        match self.processor.punctuate(&mut ctx, id, timestamp) {
+            Ok(()) => Ok(()),
+            Err(e) => on_processor_error(&self.name, e, task),
+        }
+    }
+
+    fn close(&mut self) {
+        self.processor.close();
+    }
+}
+
+/// Chooses an output topic per record.
+pub type TopicChooser<K, V> = Arc<dyn Fn(&Record<K, V>) -> String + Send + Sync>;
+
+/// Chooses an output partition per record, given the topic's partition count; `None` leaves
+/// the choice to the producer's partitioner (murmur2 of the key bytes, like the Java client).
+pub type Partitioner<K, V> = Arc<dyn Fn(&str, &Record<K, V>, i32) -> Option<i32> + Send + Sync>;
+
+/// Where a sink writes.
+pub(crate) enum SinkTopic<K, V> {
+    Fixed(Arc<str>),
+    Chosen(TopicChooser<K, V>),
+}
+
+/// Serializes records and hands them to the task's producer.
+pub(crate) struct SinkNode<K, V> {
+    pub name: Arc<str>,
+    pub topic: SinkTopic<K, V>,
+    pub key_serde: SharedSerde<K>,
+    pub value_serde: SharedSerde<V>,
+    pub partitioner: Option<Partitioner<K, V>>,
+    pub key_buf: Vec<u8>,
+    pub value_buf: Vec<u8>,
+}
+
+impl<K: 'static, V: 'static> Node<K, V> for SinkNode<K, V> {
+    fn process(&mut self, record: Record<K, V>, task: &mut TaskContext) -> Result<()> {
+        let chosen;
+        let topic: &str = match &self.topic {
+            SinkTopic::Fixed(t) => t,
+            SinkTopic::Chosen(f) => {
+                chosen = f(&record);
+                &chosen
+            }
+        };
+        self.key_buf.clear();
+        self.value_buf.clear();
+        let encoded = self
+            .key_serde
+            .serialize_into(topic, &record.key, &mut self.key_buf)
+            .and_then(|k| {
+                Ok((
+                    k,
+                    self.value_serde
+                        .serialize_into(topic, &record.value, &mut self.value_buf)?,
+                ))
+            });
+        let (has_key, has_value) = match encoded {
+            Ok(flags) => flags,
+            Err(e) => {
+                let message = format!(
+                    "serializing a record for topic `{topic}` failed: {}",
+                    e.message()
+                );
+                let topic_owned = topic.to_owned();
+                return task.handle_failure(
+                    ErrorStage::Production,
+                    &self.name,
+                    None,
+                    "SerdeError",
+                    &message,
+                    || StreamsError::Production {
+                        topic: topic_owned,
+                        message: message.clone(),
+                    },
+                );
+            }
+        };
+        let partition = match &self.partitioner {
+            Some(p) => {
+                let count = task.partition_count(topic)?;
+                p(topic, &record, count)
+            }
+            None => None,
+        };
+        task.send(OutRecord {
+            topic,
+            partition,
+            key: has_key.then_some(&self.key_buf[..]),
+            value: has_value.then_some(&self.value_buf[..]),
+            timestamp: record.timestamp,
+            headers: &record.headers,
+        })
+    }
+}

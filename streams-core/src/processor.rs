@@ -1,0 +1,209 @@
+//! The Processor API: user code that sees one record at a time and forwards results.
+//!
+//! A [`Processor`] is created per task by the supplier given to
+//! [`Topology::add_processor`](crate::Topology::add_processor). Each call receives a
+//! [`ProcessorContext`] through which it forwards records to its children (all of them or one
+//! by name), reads the metadata of the record being processed, reaches the task's state stores
+//! and schedules punctuations.
+//!
+//! Records flow between processors of one sub-topology as typed Rust values: there is no
+//! serialization and no dynamic type check on the per-record path.
+//!
+//! ```
+//! use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+//! use streams_core::Record;
+//!
+//! /// Forwards the length of each value, keeping key and timestamp.
+//! struct ValueLength;
+//!
+//! impl Processor<String, String, String, i64> for ValueLength {
+//!     fn process(
+//!         &mut self,
+//!         ctx: &mut ProcessorContext<'_, String, i64>,
+//!         record: Record<String, String>,
+//!     ) -> Result<(), ProcessorError> {
+//!         let len = record.value.len() as i64;
+//!         ctx.forward(record.with_value(len))?;
+//!         Ok(())
+//!     }
+//! }
+//! ```
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Result, StreamsError};
+use crate::record::{Record, RecordMetadata};
+use crate::store::StoreHandle;
+use crate::task::TaskContext;
+
+/// The error a processor returns. Any error type converts into it with `?`; the configured
+/// processing error handler decides whether the application fails or goes on.
+pub type ProcessorError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Which clock drives a punctuation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PunctuationType {
+    /// Fires as the task's stream time (the largest record timestamp seen) advances.
+    StreamTime,
+    /// Fires as wall-clock time advances, whether or not records arrive.
+    WallClockTime,
+}
+
+/// Identifies a scheduled punctuation of one processor, to tell several apart in
+/// [`Processor::punctuate`] and to cancel one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PunctuatorId(pub(crate) u64);
+
+/// A processing step with input key/value types `KIn`/`VIn` and output types `KOut`/`VOut`.
+pub trait Processor<KIn, VIn, KOut, VOut>: 'static {
+    /// Called once when the task starts, before any record. Look up state stores and
+    /// schedule punctuations here.
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, KOut, VOut>) -> Result<(), ProcessorError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Processes one record.
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, KOut, VOut>,
+        record: Record<KIn, VIn>,
+    ) -> Result<(), ProcessorError>;
+
+    /// Called when a punctuation scheduled with [`ProcessorContext::schedule`] fires.
+    /// `timestamp` is the stream time or wall-clock time that triggered it.
+    fn punctuate(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, KOut, VOut>,
+        punctuator: PunctuatorId,
+        timestamp: i64,
+    ) -> Result<(), ProcessorError> {
+        let _ = (ctx, punctuator, timestamp);
+        Ok(())
+    }
+
+    /// Called once when the task closes.
+    fn close(&mut self) {}
+}
+
+/// A typed downstream node.
+pub(crate) trait Node<K, V> {
+    fn process(&mut self, record: Record<K, V>, task: &mut TaskContext) -> Result<()>;
+}
+
+/// A child of a node: its name (for `forward_to`) and the node itself.
+pub(crate) struct Child<K, V> {
+    pub(crate) name: Arc<str>,
+    pub(crate) node: Rc<RefCell<dyn Node<K, V>>>,
+}
+
+impl<K, V> Clone for Child<K, V> {
+    fn clone(&self) -> Self {
+        Child {
+            name: self.name.clone(),
+            node: self.node.clone(),
+        }
+    }
+}
+
+/// Sends `record` to every child; clones for all but the last.
+pub(crate) fn forward_all<K: Clone, V: Clone>(
+    children: &[Child<K, V>],
+    record: Record<K, V>,
+    task: &mut TaskContext,
+) -> Result<()> {
+    if let Some((last, rest)) = children.split_last() {
+        for child in rest {
+            child.node.borrow_mut().process(record.clone(), task)?;
+        }
+        last.node.borrow_mut().process(record, task)?;
+    }
+    Ok(())
+}
+
+/// What a processor can do while it handles a record, a punctuation or its initialisation.
+pub struct ProcessorContext<'a, K, V> {
+    pub(crate) children: &'a [Child<K, V>],
+    pub(crate) task: &'a mut TaskContext,
+    pub(crate) node: usize,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> ProcessorContext<'_, K, V> {
+    /// Sends a record to every child of this processor.
+    pub fn forward(&mut self, record: Record<K, V>) -> Result<()> {
+        forward_all(self.children, record, self.task)
+    }
+
+    /// Sends a record to the child named `child` only.
+    pub fn forward_to(&mut self, child: &str, record: Record<K, V>) -> Result<()> {
+        let target = self.children.iter().find(|c| &*c.name == child).ok_or_else(|| {
+            let names: Vec<&str> = self.children.iter().map(|c| &*c.name).collect();
+            StreamsError::Topology(format!(
+                "processor `{}` forwarded to `{child}`, which is not one of its children {names:?}",
+                self.task.node_name(self.node)
+            ))
+        })?;
+        target.node.borrow_mut().process(record, self.task)
+    }
+}
+
+impl<K, V> ProcessorContext<'_, K, V> {
+    /// The source topic, partition and offset of the record being processed; `None` during
+    /// punctuation and initialisation.
+    pub fn record_metadata(&self) -> Option<&RecordMetadata> {
+        self.task.record_metadata()
+    }
+
+    /// The task's stream time: the largest timestamp processed so far (`-1` before any).
+    pub fn stream_time(&self) -> i64 {
+        self.task.stream_time()
+    }
+
+    /// The current wall-clock time in ms (the test driver's mocked clock under test).
+    pub fn wall_clock_time(&self) -> i64 {
+        self.task.wall_clock_time()
+    }
+
+    /// The task id, `<sub-topology>_<partition>`.
+    pub fn task_id(&self) -> crate::TaskId {
+        self.task.task_id()
+    }
+
+    /// The `application.id`.
+    pub fn application_id(&self) -> &str {
+        self.task.application_id()
+    }
+
+    /// Schedules [`Processor::punctuate`] every `interval`, driven by `kind`. The first
+    /// stream-time punctuation fires at the first record whose stream time reaches the next
+    /// multiple of the interval; a wall-clock one after `interval` has passed.
+    pub fn schedule(&mut self, interval: Duration, kind: PunctuationType) -> Result<PunctuatorId> {
+        let ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+        if ms < 1 {
+            return Err(StreamsError::Topology(format!(
+                "processor `{}` scheduled a punctuation every {interval:?}; the interval must be at least 1 ms",
+                self.task.node_name(self.node)
+            )));
+        }
+        Ok(self.task.schedule(self.node, ms, kind))
+    }
+
+    /// Cancels a scheduled punctuation; later firings do not happen.
+    pub fn cancel(&mut self, punctuator: PunctuatorId) {
+        self.task.cancel(punctuator);
+    }
+
+    /// A handle on state store `name`, which must be connected to this processor; `S` is the
+    /// store's concrete type.
+    pub fn state_store<S: 'static>(&mut self, name: &str) -> Result<StoreHandle<S>> {
+        self.task.state_store(self.node, name)
+    }
+
+    /// Asks the runtime to commit as soon as the current record is done.
+    pub fn request_commit(&mut self) {
+        self.task.request_commit();
+    }
+}

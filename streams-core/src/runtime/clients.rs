@@ -1,0 +1,398 @@
+//! The Kafka clients of a stream thread, and the one place rdkafka errors are translated.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header as KHeader, Headers as _, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{Message, TopicPartitionList};
+
+use crate::config::{ClientKind, StreamsConfig};
+use crate::error::{Result, StreamsError};
+use crate::record::Headers;
+use crate::task::{OutRecord, RecordCollector};
+
+/// A delivery the broker refused.
+#[derive(Debug, Clone)]
+pub(crate) struct DeliveryFailure {
+    pub topic: String,
+    pub partition: i32,
+    pub error: String,
+}
+
+/// Counts deliveries and keeps failures until the next commit looks at them.
+#[derive(Default)]
+pub(crate) struct ProducerCallbacks {
+    failures: Mutex<Vec<DeliveryFailure>>,
+}
+
+impl ClientContext for ProducerCallbacks {}
+
+impl ProducerContext for ProducerCallbacks {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, message)) = result {
+            let failure = DeliveryFailure {
+                topic: message.topic().to_owned(),
+                partition: message.partition(),
+                error: error.to_string(),
+            };
+            tracing::warn!(topic = %failure.topic, partition = failure.partition, error = %failure.error, "delivery failed");
+            self.failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(failure);
+        }
+    }
+}
+
+pub(crate) type StreamsProducer = ThreadedProducer<ProducerCallbacks>;
+
+/// A partition assignment change, as the stream thread applies it after `poll` returns.
+#[derive(Debug)]
+pub(crate) enum RebalanceEvent {
+    Assigned(Vec<(String, i32)>),
+    Revoked {
+        partitions: Vec<(String, i32)>,
+        lost: bool,
+    },
+}
+
+/// State the consumer's rebalance callbacks share with the stream thread.
+#[derive(Default)]
+pub(crate) struct ThreadShared {
+    /// Offsets of records fully processed and not yet committed, per partition.
+    pub pending_offsets: Mutex<HashMap<(String, i32), i64>>,
+    pub events: Mutex<Vec<RebalanceEvent>>,
+    pub producer: Mutex<Option<Arc<StreamsProducer>>>,
+    pub flush_timeout: Duration,
+}
+
+/// The consumer's context: on revocation it commits what was processed, so that the next
+/// owner of the partitions starts right after it.
+pub(crate) struct ConsumerCallbacks {
+    pub shared: Arc<ThreadShared>,
+    pub thread: String,
+}
+
+impl ClientContext for ConsumerCallbacks {}
+
+impl ConsumerContext for ConsumerCallbacks {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let lost = consumer.assignment_lost();
+            let partitions = tpl_partitions(tpl);
+            tracing::info!(thread = %self.thread, ?partitions, lost, "partitions revoked");
+            // Commit only if every output so far was delivered; failures stay for the thread's
+            // own commit to hand to the production error handler.
+            let delivered = || {
+                let producer = self
+                    .shared
+                    .producer
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let failed = producer.as_ref().is_some_and(|p| {
+                    !p.context()
+                        .failures
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .is_empty()
+                });
+                if failed {
+                    Err(StreamsError::Production {
+                        topic: String::new(),
+                        message: "undelivered records".into(),
+                    })
+                } else {
+                    Ok(())
+                }
+            };
+            if !lost && let Err(e) = commit_pending(consumer, &self.shared, delivered) {
+                tracing::warn!(thread = %self.thread, error = %e, "commit on revocation failed; records may be processed again");
+            }
+            if lost {
+                self.shared
+                    .pending_offsets
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
+            }
+            self.shared
+                .events
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(RebalanceEvent::Revoked { partitions, lost });
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let partitions = tpl_partitions(tpl);
+                tracing::info!(thread = %self.thread, ?partitions, "partitions assigned");
+                self.shared
+                    .events
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(RebalanceEvent::Assigned(partitions));
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => {
+                tracing::warn!(thread = %self.thread, error = %e, "rebalance error")
+            }
+        }
+    }
+}
+
+pub(crate) type StreamsConsumer = BaseConsumer<ConsumerCallbacks>;
+
+fn tpl_partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+/// Flushes the producer and commits the pending offsets. The producer flush comes first:
+/// an offset is committed only once the output of its record is acknowledged.
+///
+/// `check` runs after the flush and before the commit: it looks at delivery failures and may
+/// refuse the commit.
+pub(crate) fn commit_pending(
+    consumer: &StreamsConsumer,
+    shared: &ThreadShared,
+    check: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let pending: Vec<((String, i32), i64)> = {
+        let map = shared
+            .pending_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    };
+    if let Some(producer) = shared
+        .producer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        producer
+            .flush(shared.flush_timeout)
+            .map_err(|e| StreamsError::kafka("flushing the producer before a commit", e))?;
+    }
+    check()?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut tpl = TopicPartitionList::with_capacity(pending.len());
+    for ((topic, partition), offset) in &pending {
+        tpl.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*offset))
+            .map_err(|e| StreamsError::kafka("building the commit", e))?;
+    }
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .map_err(classify_commit_error)?;
+    let mut map = shared
+        .pending_offsets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    for (key, offset) in pending {
+        if map.get(&key) == Some(&offset) {
+            map.remove(&key);
+        }
+    }
+    Ok(())
+}
+
+fn classify_commit_error(e: KafkaError) -> StreamsError {
+    match e.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::FencedInstanceId,
+        ) => StreamsError::TaskMigrated {
+            task: "*".into(),
+            message: format!("commit refused by the group coordinator: {e}"),
+        },
+        _ => StreamsError::kafka("committing offsets", e),
+    }
+}
+
+/// Sets the pass-through settings of `kind` on top of `base`.
+fn client_config(config: &StreamsConfig, kind: ClientKind, base: &[(&str, &str)]) -> ClientConfig {
+    let mut cc = ClientConfig::new();
+    cc.set("bootstrap.servers", config.bootstrap_servers());
+    for (k, v) in base {
+        cc.set(*k, *v);
+    }
+    for (k, v) in config.client_settings(kind) {
+        cc.set(k, v);
+    }
+    cc.set_log_level(RDKafkaLogLevel::Warning);
+    cc
+}
+
+pub(crate) fn create_consumer(
+    config: &StreamsConfig,
+    client_id: &str,
+    callbacks: ConsumerCallbacks,
+) -> Result<StreamsConsumer> {
+    client_config(
+        config,
+        ClientKind::Consumer,
+        &[
+            ("client.id", client_id),
+            ("auto.offset.reset", "earliest"),
+            ("isolation.level", "read_uncommitted"),
+            ("partition.assignment.strategy", "range"),
+            ("enable.partition.eof", "false"),
+        ],
+    )
+    .set("group.id", config.application_id())
+    .set("enable.auto.commit", "false")
+    .set("enable.auto.offset.store", "false")
+    .create_with_context(callbacks)
+    .map_err(|e| {
+        StreamsError::config(
+            "consumer",
+            format!("the consumer settings were refused: {e}"),
+        )
+    })
+}
+
+pub(crate) fn create_producer(config: &StreamsConfig, client_id: &str) -> Result<StreamsProducer> {
+    client_config(
+        config,
+        ClientKind::Producer,
+        &[
+            ("client.id", client_id),
+            ("linger.ms", "100"),
+            // The Java client's default partitioner: keys land where Java producers put them.
+            ("partitioner", "murmur2_random"),
+            ("enable.idempotence", "true"),
+        ],
+    )
+    .create_with_context(ProducerCallbacks::default())
+    .map_err(|e| {
+        StreamsError::config(
+            "producer",
+            format!("the producer settings were refused: {e}"),
+        )
+    })
+}
+
+pub(crate) fn admin_config(config: &StreamsConfig) -> ClientConfig {
+    client_config(config, ClientKind::Admin, &[])
+}
+
+/// Sends task output through the thread's producer.
+pub(crate) struct KafkaCollector {
+    pub producer: Arc<StreamsProducer>,
+    pub partition_counts: HashMap<String, i32>,
+}
+
+impl RecordCollector for KafkaCollector {
+    fn send(&mut self, record: OutRecord<'_>) -> Result<()> {
+        let mut headers = None;
+        if !record.headers.is_empty() {
+            headers = Some(to_kafka_headers(record.headers));
+        }
+        let mut base: BaseRecord<'_, [u8], [u8], ()> =
+            BaseRecord::to(record.topic).timestamp(record.timestamp);
+        if let Some(k) = record.key {
+            base = base.key(k);
+        }
+        if let Some(v) = record.value {
+            base = base.payload(v);
+        }
+        if let Some(p) = record.partition {
+            base = base.partition(p);
+        }
+        if let Some(h) = headers {
+            base = base.headers(h);
+        }
+        let mut pending = base;
+        loop {
+            match self.producer.send(pending) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // The local queue is full: wait for deliveries to make room.
+                    pending = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => {
+                    return Err(StreamsError::Production {
+                        topic: record.topic.to_owned(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn partition_count(&mut self, topic: &str) -> Result<i32> {
+        if let Some(&n) = self.partition_counts.get(topic) {
+            return Ok(n);
+        }
+        let md = self
+            .producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .map_err(|e| StreamsError::kafka(format!("fetching metadata of `{topic}`"), e))?;
+        let n = md
+            .topics()
+            .first()
+            .map_or(0, |t| t.partitions().len() as i32);
+        if n == 0 {
+            return Err(StreamsError::Production {
+                topic: topic.to_owned(),
+                message: "the topic does not exist".into(),
+            });
+        }
+        self.partition_counts.insert(topic.to_owned(), n);
+        Ok(n)
+    }
+}
+
+impl KafkaCollector {
+    /// Takes the delivery failures reported since the last call.
+    pub(crate) fn take_failures(&self) -> Vec<DeliveryFailure> {
+        std::mem::take(
+            &mut *self
+                .producer
+                .context()
+                .failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+}
+
+fn to_kafka_headers(headers: &Headers) -> OwnedHeaders {
+    let mut out = OwnedHeaders::new_with_capacity(headers.len());
+    for h in headers {
+        out = out.insert(KHeader {
+            key: &h.key,
+            value: h.value.as_deref(),
+        });
+    }
+    out
+}
+
+/// Copies a consumed message's headers.
+pub(crate) fn from_kafka_headers<M: Message>(message: &M) -> Headers {
+    let mut out = Headers::new();
+    if let Some(hs) = message.headers() {
+        for h in hs.iter() {
+            out.add(h.key, h.value.map(<[u8]>::to_vec));
+        }
+    }
+    out
+}

@@ -1,0 +1,216 @@
+//! Client state shared by `KafkaStreams` and its threads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::error::StreamsError;
+
+/// The states of a [`KafkaStreams`](crate::KafkaStreams) client, as in Kafka Streams.
+///
+/// ```text
+/// Created -> Rebalancing <-> Running
+///    any  -> PendingShutdown -> NotRunning      (close)
+/// Rebalancing | Running -> PendingError -> Error (a thread failed)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Built, not started.
+    Created,
+    /// Some thread is joining the group or taking over partitions.
+    Rebalancing,
+    /// Every thread has its partitions and processes.
+    Running,
+    /// `close` was called; threads are finishing.
+    PendingShutdown,
+    /// Closed.
+    NotRunning,
+    /// A thread failed; the others are stopping.
+    PendingError,
+    /// Stopped after a failure; `close` returns the error.
+    Error,
+}
+
+impl State {
+    /// True while threads are running (`Rebalancing` or `Running`).
+    pub fn is_running_or_rebalancing(self) -> bool {
+        matches!(self, State::Rebalancing | State::Running)
+    }
+
+    fn may_become(self, next: State) -> bool {
+        use State::*;
+        match (self, next) {
+            (Created, Rebalancing | PendingShutdown | PendingError) => true,
+            (Rebalancing, Running | PendingShutdown | PendingError) => true,
+            (Running, Rebalancing | PendingShutdown | PendingError) => true,
+            (PendingShutdown, NotRunning) => true,
+            (PendingError, Error) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Called with `(new, old)` on every state change, from the thread that caused it.
+pub type StateListener = Arc<dyn Fn(State, State) + Send + Sync>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ThreadState {
+    Starting,
+    Rebalancing,
+    Running,
+    Dead,
+}
+
+pub(crate) struct ClientControl {
+    stop: AtomicBool,
+    inner: Mutex<Inner>,
+    changed: Condvar,
+}
+
+struct Inner {
+    state: State,
+    threads: Vec<ThreadState>,
+    error: Option<StreamsError>,
+    listener: Option<StateListener>,
+}
+
+impl ClientControl {
+    pub(crate) fn new() -> Self {
+        ClientControl {
+            stop: AtomicBool::new(false),
+            inner: Mutex::new(Inner {
+                state: State::Created,
+                threads: Vec::new(),
+                error: None,
+                listener: None,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn state(&self) -> State {
+        self.lock().state
+    }
+
+    pub(crate) fn set_listener(&self, listener: StateListener) {
+        self.lock().listener = Some(listener);
+    }
+
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Moves to `next` if the transition is allowed; returns whether it happened.
+    pub(crate) fn transition(&self, next: State) -> bool {
+        let mut inner = self.lock();
+        self.transition_locked(&mut inner, next)
+    }
+
+    fn transition_locked(&self, inner: &mut std::sync::MutexGuard<'_, Inner>, next: State) -> bool {
+        let old = inner.state;
+        if old == next || !old.may_become(next) {
+            return false;
+        }
+        inner.state = next;
+        tracing::info!(from = ?old, to = ?next, "client state changed");
+        if let Some(listener) = inner.listener.clone() {
+            listener(next, old);
+        }
+        self.changed.notify_all();
+        true
+    }
+
+    pub(crate) fn start_threads(&self, count: usize) {
+        let mut inner = self.lock();
+        inner.threads = vec![ThreadState::Starting; count];
+        self.transition_locked(&mut inner, State::Rebalancing);
+    }
+
+    pub(crate) fn set_thread_state(&self, index: usize, state: ThreadState) {
+        let mut inner = self.lock();
+        if let Some(slot) = inner.threads.get_mut(index) {
+            *slot = state;
+        }
+        if !inner.state.is_running_or_rebalancing() {
+            return;
+        }
+        let live: Vec<ThreadState> = inner
+            .threads
+            .iter()
+            .copied()
+            .filter(|t| *t != ThreadState::Dead)
+            .collect();
+        let all_running = !live.is_empty() && live.iter().all(|t| *t == ThreadState::Running);
+        let next = if all_running {
+            State::Running
+        } else {
+            State::Rebalancing
+        };
+        self.transition_locked(&mut inner, next);
+    }
+
+    /// A thread ended. An error moves the client towards `Error` and stops the others.
+    pub(crate) fn thread_exited(&self, index: usize, result: Result<(), StreamsError>) {
+        let mut inner = self.lock();
+        if let Some(slot) = inner.threads.get_mut(index) {
+            *slot = ThreadState::Dead;
+        }
+        if let Err(e) = result {
+            if inner.error.is_none() {
+                inner.error = Some(e);
+            }
+            self.stop.store(true, Ordering::Release);
+            self.transition_locked(&mut inner, State::PendingError);
+        }
+        if inner.threads.iter().all(|t| *t == ThreadState::Dead) {
+            let last = if inner.state == State::PendingError {
+                State::Error
+            } else {
+                State::NotRunning
+            };
+            if inner.state.is_running_or_rebalancing() {
+                // Every thread ended on its own without an error: treat as a shutdown.
+                self.transition_locked(&mut inner, State::PendingShutdown);
+            }
+            self.transition_locked(&mut inner, last);
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits until every thread has ended, or `timeout` passes. Returns true if they ended.
+    pub(crate) fn wait_threads(&self, timeout: std::time::Duration) -> bool {
+        let inner = self.lock();
+        let (inner, _) = self
+            .changed
+            .wait_timeout_while(inner, timeout, |i| {
+                !i.threads.iter().all(|t| *t == ThreadState::Dead)
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        inner.threads.iter().all(|t| *t == ThreadState::Dead)
+    }
+
+    /// Waits until the client is in `state` or `timeout` passes.
+    pub(crate) fn wait_for(&self, state: State, timeout: std::time::Duration) -> bool {
+        let inner = self.lock();
+        let (inner, _) = self
+            .changed
+            .wait_timeout_while(inner, timeout, |i| i.state != state)
+            .unwrap_or_else(|e| e.into_inner());
+        inner.state == state
+    }
+
+    pub(crate) fn take_error(&self) -> Option<StreamsError> {
+        self.lock().error.take()
+    }
+
+    pub(crate) fn error_message(&self) -> Option<String> {
+        self.lock().error.as_ref().map(ToString::to_string)
+    }
+}

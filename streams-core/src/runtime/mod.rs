@@ -1,0 +1,217 @@
+//! `KafkaStreams`: runs a topology on Kafka with N stream threads.
+//!
+//! Each stream thread has its own consumer (in the group `application.id`) and producer, and
+//! loops: poll -> route records to the tasks of its partitions -> process (per task, the
+//! buffered record with the lowest timestamp first) -> punctuate -> commit every
+//! `commit.interval.ms`. Partitions are assigned with Kafka's range strategy, which puts the
+//! same partition number of co-partitioned topics on the same thread; [`KafkaStreams::start`]
+//! refuses topics whose partition counts differ within a sub-topology.
+//!
+//! At-least-once: a commit flushes the stores and the producer, checks that every output was
+//! delivered, then commits the offsets of the records fully processed. On revocation the
+//! thread commits what it processed before giving the partitions up; on a lost assignment it
+//! commits nothing. A partition whose task buffer is full is paused until it drains.
+
+mod clients;
+mod control;
+mod thread;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rdkafka::producer::{BaseProducer, Producer};
+
+pub use control::{State, StateListener};
+
+use crate::config::StreamsConfig;
+use crate::error::{Result, StreamsError};
+use crate::topology::Topology;
+use control::ClientControl;
+use thread::{StreamThread, ThreadParams};
+
+/// A running (or runnable) streams application. See the [module docs](self).
+pub struct KafkaStreams {
+    topology: Arc<Topology>,
+    config: StreamsConfig,
+    control: Arc<ClientControl>,
+    threads: Vec<JoinHandle<()>>,
+    client_id: String,
+}
+
+impl std::fmt::Debug for KafkaStreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaStreams")
+            .field("client_id", &self.client_id)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl KafkaStreams {
+    /// Checks the configuration and the client settings (by creating the clients once), so
+    /// that mistakes surface here, before anything runs.
+    pub fn new(topology: Topology, config: StreamsConfig) -> Result<Self> {
+        config.validate()?;
+        if topology.source_topics().is_empty() {
+            return Err(StreamsError::Topology(
+                "the topology has no source; add at least one".into(),
+            ));
+        }
+        let client_id = format!(
+            "{}-{:08x}",
+            config.application_id(),
+            std::process::id() ^ (thread::now_ms() as u32)
+        );
+        // Creating the clients validates every pass-through setting.
+        drop(clients::create_producer(&config, &client_id)?);
+        let probe = clients::ConsumerCallbacks {
+            shared: Arc::default(),
+            thread: client_id.clone(),
+        };
+        drop(clients::create_consumer(&config, &client_id, probe)?);
+        Ok(KafkaStreams {
+            topology: Arc::new(topology),
+            config,
+            control: Arc::new(ClientControl::new()),
+            threads: Vec::new(),
+            client_id,
+        })
+    }
+
+    /// Registers a listener called with `(new, old)` on every state change.
+    pub fn set_state_listener(&self, listener: impl Fn(State, State) + Send + Sync + 'static) {
+        self.control.set_listener(Arc::new(listener));
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.control.state()
+    }
+
+    /// The error that stopped the client, if it is in (or entering) `Error`.
+    pub fn error(&self) -> Option<String> {
+        self.control.error_message()
+    }
+
+    /// Waits until the client reaches `state`; false if `timeout` passed first.
+    pub fn wait_for_state(&self, state: State, timeout: Duration) -> bool {
+        self.control.wait_for(state, timeout)
+    }
+
+    /// Checks the source topics (they must exist, and co-partitioned ones must have equal
+    /// partition counts), then starts the stream threads.
+    pub fn start(&mut self) -> Result<()> {
+        if self.control.state() != State::Created {
+            return Err(StreamsError::IllegalState(format!(
+                "start() needs state Created, the client is {:?}",
+                self.state()
+            )));
+        }
+        let subtopologies = Arc::new(self.topology.subtopologies());
+        self.check_source_topics(&subtopologies)?;
+        let n = self.config.num_stream_threads();
+        self.control.start_threads(n);
+        for index in 0..n {
+            let params = ThreadParams {
+                index,
+                client_id: self.client_id.clone(),
+                topology: self.topology.clone(),
+                subtopologies: subtopologies.clone(),
+                config: self.config.clone(),
+                control: self.control.clone(),
+            };
+            let control = self.control.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("{}-StreamThread-{}", self.client_id, index + 1))
+                .spawn(move || {
+                    let result = StreamThread::new(params).and_then(StreamThread::run);
+                    control.thread_exited(index, result);
+                })
+                .map_err(|e| StreamsError::io("spawning a stream thread", e))?;
+            self.threads.push(handle);
+        }
+        Ok(())
+    }
+
+    fn check_source_topics(&self, subtopologies: &[crate::topology::Subtopology]) -> Result<()> {
+        let client: BaseProducer = clients::admin_config(&self.config).create().map_err(|e| {
+            StreamsError::config("admin", format!("the admin settings were refused: {e}"))
+        })?;
+        let md = client
+            .client()
+            .fetch_metadata(None, Duration::from_secs(30))
+            .map_err(|e| StreamsError::kafka("fetching topic metadata at start-up", e))?;
+        let counts: std::collections::HashMap<&str, usize> = md
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| (t.name(), t.partitions().len()))
+            .collect();
+        let mut missing: Vec<&str> = subtopologies
+            .iter()
+            .flat_map(|s| s.source_topics.iter())
+            .map(String::as_str)
+            .filter(|t| !counts.contains_key(t))
+            .collect();
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            return Err(StreamsError::Topology(format!(
+                "source topics {missing:?} do not exist; create them before starting"
+            )));
+        }
+        for sub in subtopologies {
+            let sizes: Vec<(&str, usize)> = sub
+                .source_topics
+                .iter()
+                .map(|t| (t.as_str(), counts[t.as_str()]))
+                .collect();
+            if sizes.windows(2).any(|w| w[0].1 != w[1].1) {
+                let listed: Vec<String> = sizes
+                    .iter()
+                    .map(|(t, n)| format!("{t} ({n} partitions)"))
+                    .collect();
+                return Err(StreamsError::Topology(format!(
+                    "topics {} of sub-topology {} must be co-partitioned (the same number of partitions) but are not",
+                    listed.join(", "),
+                    sub.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the threads (each commits what it processed and closes its tasks) and waits up to
+    /// `timeout`. Returns the error that stopped the client if it failed, and an error if the
+    /// threads did not finish in time.
+    pub fn close(&mut self, timeout: Duration) -> Result<()> {
+        if self.control.state() == State::Created {
+            self.control.transition(State::PendingShutdown);
+            self.control.transition(State::NotRunning);
+            return Ok(());
+        }
+        self.control.request_stop();
+        self.control.transition(State::PendingShutdown);
+        if !self.control.wait_threads(timeout) {
+            return Err(StreamsError::IllegalState(format!(
+                "the stream threads did not stop within {timeout:?}"
+            )));
+        }
+        for handle in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+        match self.control.take_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for KafkaStreams {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.control.request_stop();
+            self.control.wait_threads(Duration::from_secs(30));
+        }
+    }
+}

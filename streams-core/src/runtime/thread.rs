@@ -1,0 +1,424 @@
+//! A stream thread: one consumer, one producer, the tasks of its assigned partitions, and the
+//! loop poll -> route -> process -> punctuate -> commit.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Timestamp;
+use rdkafka::{Message, TopicPartitionList};
+
+use super::clients::{
+    ConsumerCallbacks, KafkaCollector, RebalanceEvent, StreamsConsumer, ThreadShared,
+    commit_pending, create_consumer, create_producer, from_kafka_headers,
+};
+use super::control::{ClientControl, ThreadState};
+use crate::config::StreamsConfig;
+use crate::error::{Result, StreamsError};
+use crate::handlers::{ErrorAction, ErrorContext, ErrorStage};
+use crate::record::RawRecord;
+use crate::task::{StreamTask, TaskId};
+use crate::topology::{Subtopology, TaskEnv, Topology};
+
+/// Most records taken from the consumer in one round before processing them.
+const MAX_POLL_RECORDS: usize = 10_000;
+
+/// Everything a stream thread is started with.
+pub(crate) struct ThreadParams {
+    pub index: usize,
+    pub client_id: String,
+    pub topology: Arc<Topology>,
+    pub subtopologies: Arc<Vec<Subtopology>>,
+    pub config: StreamsConfig,
+    pub control: Arc<ClientControl>,
+}
+
+pub(crate) struct StreamThread {
+    index: usize,
+    name: String,
+    topology: Arc<Topology>,
+    subtopologies: Arc<Vec<Subtopology>>,
+    /// Source topic -> (interned name, sub-topology).
+    topics: HashMap<String, (Arc<str>, usize)>,
+    config: StreamsConfig,
+    consumer: StreamsConsumer,
+    collector: Rc<RefCell<KafkaCollector>>,
+    shared: Arc<ThreadShared>,
+    tasks: BTreeMap<TaskId, StreamTask>,
+    paused: HashSet<(String, i32)>,
+    control: Arc<ClientControl>,
+    last_commit: Instant,
+}
+
+impl StreamThread {
+    pub(crate) fn new(p: ThreadParams) -> Result<Self> {
+        let name = format!("{}-StreamThread-{}", p.client_id, p.index + 1);
+        let shared = Arc::new(ThreadShared {
+            flush_timeout: Duration::from_secs(60),
+            ..ThreadShared::default()
+        });
+        let producer = Arc::new(create_producer(&p.config, &format!("{name}-producer"))?);
+        *shared.producer.lock().unwrap_or_else(|e| e.into_inner()) = Some(producer.clone());
+        let consumer = create_consumer(
+            &p.config,
+            &format!("{name}-consumer"),
+            ConsumerCallbacks {
+                shared: shared.clone(),
+                thread: name.clone(),
+            },
+        )?;
+        let mut topics = HashMap::new();
+        for (i, sub) in p.subtopologies.iter().enumerate() {
+            for t in &sub.source_topics {
+                topics.insert(t.clone(), (Arc::from(t.as_str()), i));
+            }
+        }
+        Ok(StreamThread {
+            index: p.index,
+            name,
+            topology: p.topology,
+            subtopologies: p.subtopologies,
+            topics,
+            config: p.config,
+            consumer,
+            collector: Rc::new(RefCell::new(KafkaCollector {
+                producer,
+                partition_counts: HashMap::new(),
+            })),
+            shared,
+            tasks: BTreeMap::new(),
+            paused: HashSet::new(),
+            control: p.control,
+            last_commit: Instant::now(),
+        })
+    }
+
+    /// Runs until asked to stop or until a fatal error.
+    pub(crate) fn run(mut self) -> Result<()> {
+        let result = self.run_loop();
+        match &result {
+            Ok(()) => {
+                // Clean shutdown: commit what was processed, then close.
+                let commit = self.commit();
+                self.close_all_tasks();
+                commit?;
+            }
+            Err(e) => {
+                tracing::error!(thread = %self.name, error = %e, "stream thread failed; closing its tasks without committing");
+                self.shared
+                    .pending_offsets
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
+                self.close_all_tasks();
+            }
+        }
+        self.consumer.unsubscribe();
+        result
+    }
+
+    fn run_loop(&mut self) -> Result<()> {
+        let topics: Vec<&str> = self.topics.keys().map(String::as_str).collect();
+        self.consumer
+            .subscribe(&topics)
+            .map_err(|e| StreamsError::kafka("subscribing to the source topics", e))?;
+        self.control
+            .set_thread_state(self.index, ThreadState::Rebalancing);
+        while !self.control.stop_requested() {
+            self.poll()?;
+            self.process()?;
+            self.punctuate()?;
+            if self.last_commit.elapsed() >= self.config.commit_interval()
+                || self.tasks.values().any(StreamTask::commit_requested)
+            {
+                self.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<()> {
+        let busy = self.tasks.values().any(|t| t.buffered() > 0);
+        let mut timeout = if busy {
+            Duration::ZERO
+        } else {
+            self.config.poll_interval()
+        };
+        for _ in 0..MAX_POLL_RECORDS {
+            let raw = match self.consumer.poll(timeout) {
+                None => None,
+                Some(Ok(m)) => {
+                    let Some((topic, _)) = self.topics.get(m.topic()) else {
+                        continue;
+                    };
+                    Some(RawRecord {
+                        topic: topic.clone(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        timestamp: match m.timestamp() {
+                            Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => t,
+                            Timestamp::NotAvailable => -1,
+                        },
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                        headers: from_kafka_headers(&m),
+                    })
+                }
+                Some(Err(e)) => {
+                    if e.rdkafka_error_code()
+                        .is_some_and(|c| c == rdkafka::types::RDKafkaErrorCode::Fatal)
+                    {
+                        return Err(StreamsError::kafka("polling", e));
+                    }
+                    tracing::warn!(thread = %self.name, error = %e, "consumer error");
+                    None
+                }
+            };
+            timeout = Duration::ZERO;
+            self.apply_rebalance_events()?;
+            let Some(raw) = raw else { break };
+            self.route(raw)?;
+        }
+        Ok(())
+    }
+
+    fn route(&mut self, raw: RawRecord) -> Result<()> {
+        let Some(&(_, sub)) = self.topics.get(&*raw.topic) else {
+            return Ok(());
+        };
+        let id = TaskId {
+            subtopology: self.subtopologies[sub].id,
+            partition: raw.partition,
+        };
+        let Some(task) = self.tasks.get_mut(&id) else {
+            tracing::debug!(thread = %self.name, task = %id, "dropping a record for a task this thread does not own");
+            return Ok(());
+        };
+        let (topic, partition) = (raw.topic.clone(), raw.partition);
+        task.add_records(&topic, partition, [raw])?;
+        if task.buffered_in(&topic, partition) >= task.max_buffered_per_partition() {
+            let key = (topic.to_string(), partition);
+            if self.paused.insert(key) {
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(&topic, partition);
+                self.consumer
+                    .pause(&tpl)
+                    .map_err(|e| StreamsError::kafka("pausing a full partition", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_rebalance_events(&mut self) -> Result<()> {
+        let events: Vec<RebalanceEvent> =
+            std::mem::take(&mut *self.shared.events.lock().unwrap_or_else(|e| e.into_inner()));
+        for event in events {
+            match event {
+                RebalanceEvent::Revoked { partitions, lost } => {
+                    self.control
+                        .set_thread_state(self.index, ThreadState::Rebalancing);
+                    let revoked: HashSet<(String, i32)> = partitions.into_iter().collect();
+                    let ids: Vec<TaskId> = self
+                        .tasks
+                        .iter()
+                        .filter(|(_, t)| {
+                            t.input_partitions()
+                                .any(|(tp, p)| revoked.contains(&(tp.to_owned(), p)))
+                        })
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in ids {
+                        if let Some(mut task) = self.tasks.remove(&id) {
+                            tracing::info!(thread = %self.name, task = %id, lost, "closing task");
+                            if let Err(e) = task.close() {
+                                tracing::warn!(thread = %self.name, task = %id, error = %e, "closing a task failed");
+                            }
+                        }
+                    }
+                    self.paused.retain(|tp| !revoked.contains(tp));
+                }
+                RebalanceEvent::Assigned(partitions) => {
+                    let mut wanted: BTreeMap<TaskId, usize> = BTreeMap::new();
+                    for (topic, partition) in &partitions {
+                        if let Some(&(_, sub)) = self.topics.get(topic) {
+                            wanted.insert(
+                                TaskId {
+                                    subtopology: self.subtopologies[sub].id,
+                                    partition: *partition,
+                                },
+                                sub,
+                            );
+                        }
+                    }
+                    for (id, sub) in wanted {
+                        if self.tasks.contains_key(&id) {
+                            continue;
+                        }
+                        let env = TaskEnv {
+                            application_id: self.config.application_id().into(),
+                            state_dir: self.config.state_dir().to_path_buf(),
+                            collector: self.collector.clone(),
+                            settings: self.config.task_settings(),
+                            wall_clock: now_ms(),
+                        };
+                        let mut task = self.topology.build_task(
+                            &self.subtopologies[sub],
+                            id.partition,
+                            env,
+                        )?;
+                        task.initialize()?;
+                        tracing::info!(thread = %self.name, task = %id, "created task");
+                        self.tasks.insert(id, task);
+                    }
+                    self.control
+                        .set_thread_state(self.index, ThreadState::Running);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn process(&mut self) -> Result<()> {
+        loop {
+            let mut progressed = false;
+            for task in self.tasks.values_mut() {
+                for _ in 0..1000 {
+                    if !task.process_one()? {
+                        break;
+                    }
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        self.publish_offsets();
+        self.resume_drained()
+    }
+
+    /// Makes the offsets of processed records visible to the rebalance callback.
+    fn publish_offsets(&mut self) {
+        let mut pending = self
+            .shared
+            .pending_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for task in self.tasks.values_mut() {
+            for (topic, partition, offset) in task.take_committable() {
+                pending.insert((topic.to_string(), partition), offset);
+            }
+        }
+    }
+
+    fn resume_drained(&mut self) -> Result<()> {
+        if self.paused.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        let tasks = &self.tasks;
+        let subs = &self.subtopologies;
+        let topics = &self.topics;
+        self.paused.retain(|(topic, partition)| {
+            let drained = topics.get(topic).is_none_or(|&(_, sub)| {
+                let id = TaskId {
+                    subtopology: subs[sub].id,
+                    partition: *partition,
+                };
+                tasks.get(&id).is_none_or(|t| {
+                    t.buffered_in(topic, *partition) < t.max_buffered_per_partition() / 2
+                })
+            });
+            if drained {
+                tpl.add_partition(topic, *partition);
+            }
+            !drained
+        });
+        if tpl.count() > 0 {
+            self.consumer
+                .resume(&tpl)
+                .map_err(|e| StreamsError::kafka("resuming a drained partition", e))?;
+        }
+        Ok(())
+    }
+
+    fn punctuate(&mut self) -> Result<()> {
+        let now = now_ms();
+        for task in self.tasks.values_mut() {
+            task.punctuate_wall_clock(now)?;
+        }
+        Ok(())
+    }
+
+    /// At-least-once commit: flush stores, flush the producer, check deliveries, then commit
+    /// exactly the offsets of records fully processed.
+    fn commit(&mut self) -> Result<()> {
+        {
+            let mut pending = self
+                .shared
+                .pending_offsets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for task in self.tasks.values_mut() {
+                for (topic, partition, offset) in task.prepare_commit()? {
+                    pending.insert((topic.to_string(), partition), offset);
+                }
+            }
+        }
+        let collector = self.collector.clone();
+        let result = commit_pending(&self.consumer, &self.shared, || {
+            self.check_deliveries(&collector.borrow())
+        });
+        self.last_commit = Instant::now();
+        match result {
+            Ok(()) => Ok(()),
+            Err(StreamsError::TaskMigrated { message, .. }) => {
+                tracing::info!(thread = %self.name, %message, "commit skipped: the group is rebalancing");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn check_deliveries(&self, collector: &KafkaCollector) -> Result<()> {
+        for failure in collector.take_failures() {
+            let message = format!(
+                "delivery to {}-{} failed: {}",
+                failure.topic, failure.partition, failure.error
+            );
+            let action = self
+                .config
+                .task_settings()
+                .production
+                .handle(&ErrorContext {
+                    stage: ErrorStage::Production,
+                    node: "producer",
+                    task_id: None,
+                    source: None,
+                    message: &message,
+                });
+            if action == ErrorAction::Fail {
+                return Err(StreamsError::Production {
+                    topic: failure.topic,
+                    message,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn close_all_tasks(&mut self) {
+        for (id, mut task) in std::mem::take(&mut self.tasks) {
+            if let Err(e) = task.close() {
+                tracing::warn!(thread = %self.name, task = %id, error = %e, "closing a task failed");
+            }
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,370 @@
+//! Serializers and deserializers ("serdes") between typed values and Kafka bytes.
+//!
+//! A [`Serde<T>`] turns a `T` into bytes and back. Null is part of the type: a plain
+//! [`StringSerde`] refuses a null value (the record goes to the deserialization error
+//! handler), while `Nullable<StringSerde>` reads it as `None`. Built-in serdes use Kafka's
+//! encodings, so records interoperate with Java clients: integers and floats are big-endian
+//! (`IntegerSerializer`, `LongSerializer`, ...), strings are UTF-8.
+//!
+//! ```
+//! use streams_core::serde::{I64Serde, Nullable, Serde, StringSerde};
+//!
+//! let bytes = I64Serde.serialize("t", &42).unwrap().unwrap();
+//! assert_eq!(bytes, 42i64.to_be_bytes());
+//! assert_eq!(I64Serde.deserialize("t", Some(&bytes)).unwrap(), 42);
+//! assert!(StringSerde.deserialize("t", None).is_err());
+//! assert_eq!(Nullable(StringSerde).deserialize("t", None).unwrap(), None);
+//! ```
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::error::SerdeError;
+
+/// Converts values of `T` to and from the bytes stored in Kafka.
+///
+/// Implementations must not panic on any input: malformed bytes are an `Err` that says what
+/// was wrong, and the runtime hands the record to the configured error handler.
+pub trait Serde<T>: Send + Sync + 'static {
+    /// Appends the encoding of `value` to `buf`. Returns `Ok(false)` when the value encodes as
+    /// Kafka's null (nothing appended), `Ok(true)` otherwise.
+    fn serialize_into(&self, topic: &str, value: &T, buf: &mut Vec<u8>)
+    -> Result<bool, SerdeError>;
+
+    /// Decodes a value; `None` is a null key or value.
+    fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<T, SerdeError>;
+
+    /// Encodes `value` into a new buffer; `None` means null.
+    fn serialize(&self, topic: &str, value: &T) -> Result<Option<Vec<u8>>, SerdeError> {
+        let mut buf = Vec::new();
+        Ok(self.serialize_into(topic, value, &mut buf)?.then_some(buf))
+    }
+}
+
+impl<T, S: Serde<T> + ?Sized> Serde<T> for Arc<S> {
+    fn serialize_into(
+        &self,
+        topic: &str,
+        value: &T,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, SerdeError> {
+        (**self).serialize_into(topic, value, buf)
+    }
+    fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<T, SerdeError> {
+        (**self).deserialize(topic, data)
+    }
+}
+
+/// A shared, type-erased serde, as topologies store them.
+pub type SharedSerde<T> = Arc<dyn Serde<T>>;
+
+/// Types with a natural serde, so that APIs can pick one when none is given.
+pub trait DefaultSerde: Sized + 'static {
+    /// The serde used for this type when none is given.
+    fn default_serde() -> SharedSerde<Self>;
+}
+
+fn require<'a>(data: Option<&'a [u8]>, what: &str) -> Result<&'a [u8], SerdeError> {
+    data.ok_or_else(|| {
+        SerdeError::new(format!(
+            "null where {what} was expected; use a Nullable serde (Option<_>) to accept nulls"
+        ))
+    })
+}
+
+/// Raw bytes, unchanged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BytesSerde;
+
+impl Serde<Vec<u8>> for BytesSerde {
+    fn serialize_into(
+        &self,
+        _: &str,
+        value: &Vec<u8>,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, SerdeError> {
+        buf.extend_from_slice(value);
+        Ok(true)
+    }
+    fn deserialize(&self, _: &str, data: Option<&[u8]>) -> Result<Vec<u8>, SerdeError> {
+        Ok(require(data, "bytes")?.to_vec())
+    }
+}
+
+/// UTF-8 strings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StringSerde;
+
+impl Serde<String> for StringSerde {
+    fn serialize_into(
+        &self,
+        _: &str,
+        value: &String,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, SerdeError> {
+        buf.extend_from_slice(value.as_bytes());
+        Ok(true)
+    }
+    fn deserialize(&self, _: &str, data: Option<&[u8]>) -> Result<String, SerdeError> {
+        let bytes = require(data, "a UTF-8 string")?;
+        String::from_utf8(bytes.to_vec()).map_err(|e| {
+            SerdeError::new(format!(
+                "not valid UTF-8 (at byte {}): {e}",
+                e.utf8_error().valid_up_to()
+            ))
+        })
+    }
+}
+
+macro_rules! fixed_width_serde {
+    ($(#[$doc:meta])* $name:ident, $ty:ty, $width:expr, $what:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name;
+
+        impl Serde<$ty> for $name {
+            fn serialize_into(&self, _: &str, value: &$ty, buf: &mut Vec<u8>) -> Result<bool, SerdeError> {
+                buf.extend_from_slice(&value.to_be_bytes());
+                Ok(true)
+            }
+            fn deserialize(&self, _: &str, data: Option<&[u8]>) -> Result<$ty, SerdeError> {
+                let bytes = require(data, $what)?;
+                let arr: [u8; $width] = bytes.try_into().map_err(|_| {
+                    SerdeError::new(format!(
+                        "{} takes exactly {} bytes (big-endian), got {}",
+                        $what,
+                        $width,
+                        bytes.len()
+                    ))
+                })?;
+                Ok(<$ty>::from_be_bytes(arr))
+            }
+        }
+
+        impl DefaultSerde for $ty {
+            fn default_serde() -> SharedSerde<Self> {
+                Arc::new($name)
+            }
+        }
+    };
+}
+
+fixed_width_serde!(
+    /// 16-bit integers, big-endian (Kafka's `ShortSerializer`).
+    I16Serde, i16, 2, "a 16-bit integer"
+);
+fixed_width_serde!(
+    /// 32-bit integers, big-endian (Kafka's `IntegerSerializer`).
+    I32Serde, i32, 4, "a 32-bit integer"
+);
+fixed_width_serde!(
+    /// 64-bit integers, big-endian (Kafka's `LongSerializer`).
+    I64Serde, i64, 8, "a 64-bit integer"
+);
+fixed_width_serde!(
+    /// 32-bit IEEE floats, big-endian (Kafka's `FloatSerializer`).
+    F32Serde, f32, 4, "a 32-bit float"
+);
+fixed_width_serde!(
+    /// 64-bit IEEE floats, big-endian (Kafka's `DoubleSerializer`).
+    F64Serde, f64, 8, "a 64-bit float"
+);
+
+/// The unit type as Kafka's null (Kafka's `VoidSerde`): for keys or values that carry nothing.
+/// Deserializing non-null bytes is an error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnitSerde;
+
+impl Serde<()> for UnitSerde {
+    fn serialize_into(&self, _: &str, _: &(), _: &mut Vec<u8>) -> Result<bool, SerdeError> {
+        Ok(false)
+    }
+    fn deserialize(&self, _: &str, data: Option<&[u8]>) -> Result<(), SerdeError> {
+        match data {
+            None => Ok(()),
+            Some(b) => Err(SerdeError::new(format!(
+                "expected null for a unit value, got {} bytes",
+                b.len()
+            ))),
+        }
+    }
+}
+
+/// Wraps a serde so that null reads as `None` and `None` writes as null.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Nullable<S>(pub S);
+
+impl<T: 'static, S: Serde<T>> Serde<Option<T>> for Nullable<S> {
+    fn serialize_into(
+        &self,
+        topic: &str,
+        value: &Option<T>,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, SerdeError> {
+        match value {
+            Some(v) => self.0.serialize_into(topic, v, buf),
+            None => Ok(false),
+        }
+    }
+    fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<Option<T>, SerdeError> {
+        match data {
+            None => Ok(None),
+            Some(_) => self.0.deserialize(topic, data).map(Some),
+        }
+    }
+}
+
+/// JSON through `serde_json`, for any type that derives `serde::Serialize` and
+/// `serde::Deserialize`.
+pub struct JsonSerde<T>(PhantomData<fn() -> T>);
+
+impl<T> JsonSerde<T> {
+    /// A JSON serde for `T`.
+    pub fn new() -> Self {
+        JsonSerde(PhantomData)
+    }
+}
+
+impl<T> Default for JsonSerde<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for JsonSerde<T> {
+    fn clone(&self) -> Self {
+        Self::new()
+    }
+}
+
+impl<T> std::fmt::Debug for JsonSerde<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JsonSerde<{}>", std::any::type_name::<T>())
+    }
+}
+
+impl<T> Serde<T> for JsonSerde<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    fn serialize_into(&self, _: &str, value: &T, buf: &mut Vec<u8>) -> Result<bool, SerdeError> {
+        serde_json::to_writer(&mut *buf, value)
+            .map_err(|e| SerdeError::new(format!("JSON encoding failed: {e}")))?;
+        Ok(true)
+    }
+    fn deserialize(&self, _: &str, data: Option<&[u8]>) -> Result<T, SerdeError> {
+        let bytes = require(data, "a JSON document")?;
+        serde_json::from_slice(bytes).map_err(|e| {
+            SerdeError::new(format!(
+                "invalid JSON for {}: {e}",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+}
+
+impl DefaultSerde for String {
+    fn default_serde() -> SharedSerde<Self> {
+        Arc::new(StringSerde)
+    }
+}
+
+impl DefaultSerde for Vec<u8> {
+    fn default_serde() -> SharedSerde<Self> {
+        Arc::new(BytesSerde)
+    }
+}
+
+impl DefaultSerde for () {
+    fn default_serde() -> SharedSerde<Self> {
+        Arc::new(UnitSerde)
+    }
+}
+
+impl<T: DefaultSerde> DefaultSerde for Option<T> {
+    fn default_serde() -> SharedSerde<Self> {
+        Arc::new(Nullable(T::default_serde()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_big_endian_like_kafka() {
+        assert_eq!(
+            I32Serde.serialize("t", &1).unwrap().unwrap(),
+            vec![0, 0, 0, 1]
+        );
+        assert_eq!(
+            I16Serde.serialize("t", &-2).unwrap().unwrap(),
+            vec![0xff, 0xfe]
+        );
+        assert_eq!(
+            F64Serde
+                .deserialize("t", Some(&1.5f64.to_be_bytes()))
+                .unwrap(),
+            1.5
+        );
+    }
+
+    #[test]
+    fn wrong_width_is_an_error_not_a_panic() {
+        let err = I64Serde.deserialize("t", Some(&[1, 2, 3])).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "a 64-bit integer takes exactly 8 bytes (big-endian), got 3"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported() {
+        let err = StringSerde
+            .deserialize("t", Some(&[b'a', 0xff]))
+            .unwrap_err();
+        assert!(
+            err.message().starts_with("not valid UTF-8 (at byte 1)"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn nulls_only_through_nullable() {
+        assert!(I32Serde.deserialize("t", None).is_err());
+        assert_eq!(Nullable(I32Serde).deserialize("t", None).unwrap(), None);
+        assert_eq!(Nullable(I32Serde).serialize("t", &None).unwrap(), None);
+        assert_eq!(
+            Nullable(I32Serde).serialize("t", &Some(7)).unwrap(),
+            Some(vec![0, 0, 0, 7])
+        );
+        assert_eq!(UnitSerde.serialize("t", &()).unwrap(), None);
+    }
+
+    #[test]
+    fn json_round_trip_and_error() {
+        #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+        struct Order {
+            id: u32,
+            amount: f64,
+        }
+        let serde = JsonSerde::<Order>::new();
+        let bytes = serde
+            .serialize("t", &Order { id: 1, amount: 2.5 })
+            .unwrap()
+            .unwrap();
+        assert_eq!(bytes, br#"{"id":1,"amount":2.5}"#);
+        assert_eq!(
+            serde.deserialize("t", Some(&bytes)).unwrap(),
+            Order { id: 1, amount: 2.5 }
+        );
+        assert!(
+            serde
+                .deserialize("t", Some(b"{"))
+                .unwrap_err()
+                .message()
+                .starts_with("invalid JSON")
+        );
+    }
+}

@@ -1,0 +1,645 @@
+//! Tasks: one sub-topology instantiated for one partition number.
+//!
+//! A [`StreamTask`] owns fresh processor instances, its state stores, one input queue per
+//! source partition and its stream time. The runtime and the test driver both drive tasks
+//! through the same methods: [`StreamTask::add_records`], [`StreamTask::process_one`],
+//! [`StreamTask::punctuate_wall_clock`], [`StreamTask::prepare_commit`].
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::error::{Result, StreamsError};
+use crate::handlers::{ErrorAction, ErrorContext, ErrorHandler, ErrorStage, dlq_headers};
+use crate::processor::{PunctuationType, PunctuatorId};
+use crate::record::{Headers, RawRecord, RecordMetadata};
+use crate::store::{StoreHandle, StoreInstance};
+use crate::timestamp::TimestampExtractor;
+
+/// A task's id: sub-topology number and partition number, printed `<sub-topology>_<partition>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId {
+    /// The sub-topology.
+    pub subtopology: u32,
+    /// The partition number shared by the task's source partitions.
+    pub partition: i32,
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.subtopology, self.partition)
+    }
+}
+
+/// An output record on its way to the producer.
+#[derive(Debug)]
+pub(crate) struct OutRecord<'a> {
+    pub topic: &'a str,
+    pub partition: Option<i32>,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub timestamp: i64,
+    pub headers: &'a Headers,
+}
+
+/// Where tasks send output: the thread's Kafka producer, or the test driver's capture.
+pub(crate) trait RecordCollector {
+    /// Hands a record to the producer. An `Err` is a failure that must stop the task.
+    fn send(&mut self, record: OutRecord<'_>) -> Result<()>;
+    /// The partition count of `topic`, for custom partitioners.
+    fn partition_count(&mut self, topic: &str) -> Result<i32>;
+}
+
+/// The error handlers and settings a task applies.
+#[derive(Clone)]
+pub(crate) struct TaskSettings {
+    pub deserialization: Arc<dyn ErrorHandler>,
+    pub processing: Arc<dyn ErrorHandler>,
+    pub production: Arc<dyn ErrorHandler>,
+    pub dead_letter_topic: Option<Arc<str>>,
+    pub extractor: Arc<dyn TimestampExtractor>,
+    /// Records buffered per partition before the runtime pauses it.
+    pub max_buffered_per_partition: usize,
+}
+
+/// Counters a task keeps; the runtime turns them into metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TaskCounters {
+    /// Records taken from the input queues and processed (or skipped by a handler).
+    pub processed: u64,
+    /// Records skipped: invalid timestamps and records a handler chose to continue past.
+    pub dropped: u64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: u64,
+    /// Punctuations fired.
+    pub punctuations: u64,
+}
+
+struct Schedule {
+    id: PunctuatorId,
+    node: usize,
+    interval: i64,
+    kind: PunctuationType,
+    next: i64,
+}
+
+/// The per-task state every node of the task can reach while it runs.
+pub(crate) struct TaskContext {
+    task_id: TaskId,
+    application_id: Arc<str>,
+    node_names: Arc<[Arc<str>]>,
+    node_stores: Arc<[Vec<String>]>,
+    stores: HashMap<String, StoreInstance>,
+    current: Option<RawRecord>,
+    metadata: Option<RecordMetadata>,
+    stream_time: i64,
+    wall_clock: i64,
+    schedules: Vec<Schedule>,
+    next_punctuator: u64,
+    commit_requested: bool,
+    collector: Rc<RefCell<dyn RecordCollector>>,
+    pub(crate) settings: TaskSettings,
+    pub(crate) counters: TaskCounters,
+}
+
+impl TaskContext {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        task_id: TaskId,
+        application_id: Arc<str>,
+        node_names: Arc<[Arc<str>]>,
+        node_stores: Arc<[Vec<String>]>,
+        stores: HashMap<String, StoreInstance>,
+        collector: Rc<RefCell<dyn RecordCollector>>,
+        settings: TaskSettings,
+        wall_clock: i64,
+    ) -> Self {
+        TaskContext {
+            task_id,
+            application_id,
+            node_names,
+            node_stores,
+            stores,
+            current: None,
+            metadata: None,
+            stream_time: -1,
+            wall_clock,
+            schedules: Vec::new(),
+            next_punctuator: 0,
+            commit_requested: false,
+            collector,
+            settings,
+            counters: TaskCounters::default(),
+        }
+    }
+
+    pub(crate) fn task_id(&self) -> TaskId {
+        self.task_id
+    }
+
+    pub(crate) fn application_id(&self) -> &str {
+        &self.application_id
+    }
+
+    pub(crate) fn node_name(&self, node: usize) -> &str {
+        self.node_names.get(node).map(|n| &**n).unwrap_or("?")
+    }
+
+    pub(crate) fn record_metadata(&self) -> Option<&RecordMetadata> {
+        self.metadata.as_ref()
+    }
+
+    /// Makes `raw` the source record of what is processed next (for error handlers).
+    pub(crate) fn set_current(&mut self, raw: RawRecord) {
+        self.current = Some(raw);
+    }
+
+    pub(crate) fn stream_time(&self) -> i64 {
+        self.stream_time
+    }
+
+    pub(crate) fn wall_clock_time(&self) -> i64 {
+        self.wall_clock
+    }
+
+    pub(crate) fn request_commit(&mut self) {
+        self.commit_requested = true;
+    }
+
+    pub(crate) fn schedule(
+        &mut self,
+        node: usize,
+        interval: i64,
+        kind: PunctuationType,
+    ) -> PunctuatorId {
+        let id = PunctuatorId(self.next_punctuator);
+        self.next_punctuator += 1;
+        // Stream time: aligned to the epoch, so it fires as soon as there is data.
+        // Wall clock: one interval from now.
+        let next = match kind {
+            PunctuationType::StreamTime => 0,
+            PunctuationType::WallClockTime => self.wall_clock.saturating_add(interval),
+        };
+        self.schedules.push(Schedule {
+            id,
+            node,
+            interval,
+            kind,
+            next,
+        });
+        id
+    }
+
+    pub(crate) fn cancel(&mut self, id: PunctuatorId) {
+        self.schedules.retain(|s| s.id != id);
+    }
+
+    pub(crate) fn state_store<S: 'static>(
+        &self,
+        node: usize,
+        name: &str,
+    ) -> Result<StoreHandle<S>> {
+        let connected = self
+            .node_stores
+            .get(node)
+            .is_some_and(|s| s.iter().any(|s| s == name));
+        if !connected {
+            return Err(StreamsError::Topology(format!(
+                "processor `{}` asked for state store `{name}`, which is not connected to it; connect it with \
+                 Topology::add_state_store or Topology::connect_processor_and_state_stores",
+                self.node_name(node)
+            )));
+        }
+        let instance = self.stores.get(name).ok_or_else(|| {
+            StreamsError::Topology(format!(
+                "state store `{name}` was not built for task {}",
+                self.task_id
+            ))
+        })?;
+        instance.handle::<S>().ok_or_else(|| {
+            StreamsError::Topology(format!(
+                "state store `{name}` is not of the requested type {}",
+                std::any::type_name::<S>()
+            ))
+        })
+    }
+
+    pub(crate) fn send(&mut self, record: OutRecord<'_>) -> Result<()> {
+        self.collector.borrow_mut().send(record)
+    }
+
+    pub(crate) fn partition_count(&mut self, topic: &str) -> Result<i32> {
+        self.collector.borrow_mut().partition_count(topic)
+    }
+
+    /// Applies `handler` to a failure and carries out its decision. Returns `Ok(())` when the
+    /// record is to be skipped, the error to propagate when the application must fail.
+    pub(crate) fn handle_failure(
+        &mut self,
+        stage: ErrorStage,
+        node: &str,
+        source: Option<&RawRecord>,
+        error_type: &str,
+        message: &str,
+        fail: impl FnOnce() -> StreamsError,
+    ) -> Result<()> {
+        let handler = match stage {
+            ErrorStage::Deserialization => self.settings.deserialization.clone(),
+            ErrorStage::Processing => self.settings.processing.clone(),
+            ErrorStage::Production => self.settings.production.clone(),
+        };
+        let source = source.or(self.current.as_ref()).cloned();
+        let action = handler.handle(&ErrorContext {
+            stage,
+            node,
+            task_id: Some(self.task_id),
+            source: source.as_ref(),
+            message,
+        });
+        match action {
+            ErrorAction::Fail => Err(fail()),
+            ErrorAction::Continue => {
+                self.counters.dropped += 1;
+                Ok(())
+            }
+            ErrorAction::DeadLetter => {
+                let Some(topic) = self.settings.dead_letter_topic.clone() else {
+                    return Err(StreamsError::config(
+                        "errors.dead.letter.queue.topic.name",
+                        format!(
+                            "a {stage} error handler chose the dead-letter queue, but no dead-letter topic is configured"
+                        ),
+                    ));
+                };
+                let Some(raw) = source else {
+                    // A punctuation has no source record to send; count it as skipped.
+                    self.counters.dropped += 1;
+                    return Ok(());
+                };
+                let mut headers = raw.headers.clone();
+                headers.add(dlq_headers::EXCEPTION, Some(error_type.as_bytes().to_vec()));
+                headers.add(dlq_headers::MESSAGE, Some(message.as_bytes().to_vec()));
+                headers.add(
+                    dlq_headers::STACKTRACE,
+                    Some(format!("{stage} error in node {node}: {message}").into_bytes()),
+                );
+                headers.add(dlq_headers::TOPIC, Some(raw.topic.as_bytes().to_vec()));
+                headers.add(
+                    dlq_headers::PARTITION,
+                    Some(raw.partition.to_string().into_bytes()),
+                );
+                headers.add(
+                    dlq_headers::OFFSET,
+                    Some(raw.offset.to_string().into_bytes()),
+                );
+                self.send(OutRecord {
+                    topic: &topic,
+                    partition: None,
+                    key: raw.key.as_deref(),
+                    value: raw.value.as_deref(),
+                    timestamp: raw.timestamp.max(0),
+                    headers: &headers,
+                })?;
+                self.counters.dead_lettered += 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A source node as the task sees it: takes a raw record, deserializes and forwards it.
+pub(crate) trait RawSource {
+    fn process_raw(&mut self, raw: RawRecord, timestamp: i64, task: &mut TaskContext)
+    -> Result<()>;
+}
+
+/// The lifecycle of a processor node, without its types.
+pub(crate) trait NodeOps {
+    fn init(&mut self, task: &mut TaskContext) -> Result<()>;
+    fn punctuate(&mut self, id: PunctuatorId, timestamp: i64, task: &mut TaskContext)
+    -> Result<()>;
+    fn close(&mut self);
+}
+
+struct PartitionQueue {
+    topic: Arc<str>,
+    partition: i32,
+    source: Rc<RefCell<dyn RawSource>>,
+    extractor: Option<Arc<dyn TimestampExtractor>>,
+    records: VecDeque<RawRecord>,
+    /// Extracted timestamp of the head record, when known.
+    head_timestamp: Option<i64>,
+    /// The largest timestamp seen on this partition.
+    partition_time: i64,
+    /// The offset to commit: one past the last record fully processed.
+    committable: Option<i64>,
+}
+
+/// One sub-topology instantiated for one partition number.
+pub struct StreamTask {
+    ctx: TaskContext,
+    queues: Vec<PartitionQueue>,
+    nodes: Vec<(usize, Rc<RefCell<dyn NodeOps>>)>,
+    initialized: bool,
+}
+
+impl fmt::Debug for StreamTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamTask")
+            .field("id", &self.ctx.task_id)
+            .field("buffered", &self.buffered())
+            .finish()
+    }
+}
+
+/// A source partition of a task: the topic, partition and the source node that reads it.
+pub(crate) struct TaskInput {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub source: Rc<RefCell<dyn RawSource>>,
+    pub extractor: Option<Arc<dyn TimestampExtractor>>,
+}
+
+impl StreamTask {
+    pub(crate) fn new(
+        ctx: TaskContext,
+        inputs: Vec<TaskInput>,
+        nodes: Vec<(usize, Rc<RefCell<dyn NodeOps>>)>,
+    ) -> Self {
+        let queues = inputs
+            .into_iter()
+            .map(|i| PartitionQueue {
+                topic: i.topic,
+                partition: i.partition,
+                source: i.source,
+                extractor: i.extractor,
+                records: VecDeque::new(),
+                head_timestamp: None,
+                partition_time: -1,
+                committable: None,
+            })
+            .collect();
+        StreamTask {
+            ctx,
+            queues,
+            nodes,
+            initialized: false,
+        }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.ctx.task_id
+    }
+
+    /// Initialises every processor (in topology order). Idempotent.
+    pub fn initialize(&mut self) -> Result<()> {
+        if self.initialized {
+            return Ok(());
+        }
+        for (_, node) in &self.nodes {
+            node.borrow_mut().init(&mut self.ctx)?;
+        }
+        self.initialized = true;
+        Ok(())
+    }
+
+    /// The topic-partitions this task reads.
+    pub fn input_partitions(&self) -> impl Iterator<Item = (&str, i32)> {
+        self.queues.iter().map(|q| (&*q.topic, q.partition))
+    }
+
+    /// Appends consumed records of one partition to its queue.
+    pub fn add_records(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        records: impl IntoIterator<Item = RawRecord>,
+    ) -> Result<()> {
+        let queue = self
+            .queues
+            .iter_mut()
+            .find(|q| &*q.topic == topic && q.partition == partition)
+            .ok_or_else(|| {
+                StreamsError::IllegalState(format!(
+                    "task {} does not read {topic}-{partition}",
+                    self.ctx.task_id
+                ))
+            })?;
+        queue.records.extend(records);
+        Ok(())
+    }
+
+    /// Records buffered in `topic`-`partition`'s queue.
+    pub fn buffered_in(&self, topic: &str, partition: i32) -> usize {
+        self.queues
+            .iter()
+            .find(|q| &*q.topic == topic && q.partition == partition)
+            .map_or(0, |q| q.records.len())
+    }
+
+    /// Records buffered across all queues.
+    pub fn buffered(&self) -> usize {
+        self.queues.iter().map(|q| q.records.len()).sum()
+    }
+
+    /// The configured per-partition buffer bound.
+    pub fn max_buffered_per_partition(&self) -> usize {
+        self.ctx.settings.max_buffered_per_partition
+    }
+
+    /// Stream time: the largest record timestamp processed (`-1` before any).
+    pub fn stream_time(&self) -> i64 {
+        self.ctx.stream_time
+    }
+
+    /// The task's counters.
+    pub fn counters(&self) -> TaskCounters {
+        self.ctx.counters
+    }
+
+    /// True when a processor asked for a commit since the last [`Self::prepare_commit`].
+    pub fn commit_requested(&self) -> bool {
+        self.ctx.commit_requested
+    }
+
+    /// Sets the wall-clock time seen by processors.
+    pub fn set_wall_clock(&mut self, now: i64) {
+        self.ctx.wall_clock = now;
+    }
+
+    /// Ensures the head of `queue` has a valid extracted timestamp, dropping records whose
+    /// timestamp is invalid. Returns the head timestamp, if the queue has records.
+    fn update_head(ctx: &mut TaskContext, queue: &mut PartitionQueue) -> Result<Option<i64>> {
+        loop {
+            if let Some(ts) = queue.head_timestamp {
+                return Ok(Some(ts));
+            }
+            let Some(head) = queue.records.front() else {
+                return Ok(None);
+            };
+            let extractor = queue.extractor.as_ref().unwrap_or(&ctx.settings.extractor);
+            let ts = extractor.extract(head, queue.partition_time)?;
+            if ts < 0 {
+                tracing::warn!(
+                    task = %ctx.task_id, topic = %head.topic, partition = head.partition, offset = head.offset,
+                    timestamp = ts, "skipping a record with an invalid (negative) timestamp"
+                );
+                ctx.counters.dropped += 1;
+                queue.committable = Some(head.offset + 1);
+                queue.records.pop_front();
+                continue;
+            }
+            queue.head_timestamp = Some(ts);
+        }
+    }
+
+    /// Processes the buffered record with the lowest timestamp across the task's partitions,
+    /// then fires stream-time punctuations that became due. Returns false when nothing was
+    /// buffered.
+    pub fn process_one(&mut self) -> Result<bool> {
+        let mut best: Option<(usize, i64)> = None;
+        for i in 0..self.queues.len() {
+            if let Some(ts) = Self::update_head(&mut self.ctx, &mut self.queues[i])?
+                && best.is_none_or(|(_, b)| ts < b)
+            {
+                best = Some((i, ts));
+            }
+        }
+        let Some((index, timestamp)) = best else {
+            return Ok(false);
+        };
+        let queue = &mut self.queues[index];
+        let Some(raw) = queue.records.pop_front() else {
+            return Ok(false);
+        };
+        queue.head_timestamp = None;
+        queue.partition_time = queue.partition_time.max(timestamp);
+        let offset = raw.offset;
+        let source = queue.source.clone();
+        self.ctx.stream_time = self.ctx.stream_time.max(timestamp);
+        self.ctx.metadata = Some(RecordMetadata {
+            topic: raw.topic.clone(),
+            partition: raw.partition,
+            offset,
+        });
+        let result = source
+            .borrow_mut()
+            .process_raw(raw, timestamp, &mut self.ctx);
+        self.ctx.current = None;
+        self.ctx.metadata = None;
+        result?;
+        self.queues[index].committable = Some(offset + 1);
+        self.ctx.counters.processed += 1;
+        self.punctuate_due(PunctuationType::StreamTime, self.ctx.stream_time)?;
+        Ok(true)
+    }
+
+    /// Fires wall-clock punctuations due at `now`. Returns true if any fired.
+    pub fn punctuate_wall_clock(&mut self, now: i64) -> Result<bool> {
+        self.ctx.wall_clock = now;
+        self.punctuate_due(PunctuationType::WallClockTime, now)
+    }
+
+    fn punctuate_due(&mut self, kind: PunctuationType, now: i64) -> Result<bool> {
+        if now < 0 || self.schedules_due(kind, now).next().is_none() {
+            return Ok(false);
+        }
+        let due: Vec<PunctuatorId> = self.schedules_due(kind, now).collect();
+        let mut fired = false;
+        for id in due {
+            // A punctuation may have cancelled another one.
+            let Some(s) = self.ctx.schedules.iter_mut().find(|s| s.id == id) else {
+                continue;
+            };
+            // Next firing: one interval on, skipping intervals missed entirely.
+            let missed = (now - s.next) / s.interval;
+            s.next += (missed + 1) * s.interval;
+            let node = s.node;
+            let ops = self
+                .nodes
+                .iter()
+                .find(|(i, _)| *i == node)
+                .map(|(_, n)| n.clone());
+            if let Some(ops) = ops {
+                ops.borrow_mut().punctuate(id, now, &mut self.ctx)?;
+                self.ctx.counters.punctuations += 1;
+                fired = true;
+            }
+        }
+        Ok(fired)
+    }
+
+    fn schedules_due(
+        &self,
+        kind: PunctuationType,
+        now: i64,
+    ) -> impl Iterator<Item = PunctuatorId> + '_ {
+        self.ctx
+            .schedules
+            .iter()
+            .filter(move |s| s.kind == kind && s.next <= now)
+            .map(|s| s.id)
+    }
+
+    /// Flushes the task's stores and returns the offsets to commit (one past the last fully
+    /// processed record of each partition that made progress since the last call).
+    pub fn prepare_commit(&mut self) -> Result<Vec<(Arc<str>, i32, i64)>> {
+        self.flush_stores()?;
+        self.ctx.commit_requested = false;
+        Ok(self.take_committable())
+    }
+
+    /// The offsets of records processed since the last call, without flushing anything.
+    pub fn take_committable(&mut self) -> Vec<(Arc<str>, i32, i64)> {
+        self.queues
+            .iter_mut()
+            .filter_map(|q| {
+                q.committable
+                    .take()
+                    .map(|o| (q.topic.clone(), q.partition, o))
+            })
+            .collect()
+    }
+
+    fn flush_stores(&mut self) -> Result<()> {
+        for store in self.ctx.stores.values() {
+            store.lifecycle.borrow_mut().flush()?;
+        }
+        Ok(())
+    }
+
+    /// A typed handle on a store of this task.
+    pub fn store_handle<S: 'static>(&self, name: &str) -> Option<StoreHandle<S>> {
+        self.ctx.stores.get(name).and_then(|s| s.handle::<S>())
+    }
+
+    /// Drops buffered records (after a rebalance or an aborted commit). Offsets not committed
+    /// will be read again.
+    pub fn clear_buffers(&mut self) {
+        for q in &mut self.queues {
+            q.records.clear();
+            q.head_timestamp = None;
+            q.committable = None;
+        }
+    }
+
+    /// Closes processors and stores.
+    pub fn close(&mut self) -> Result<()> {
+        if self.initialized {
+            for (_, node) in &self.nodes {
+                node.borrow_mut().close();
+            }
+            self.initialized = false;
+        }
+        let mut first_error = None;
+        for store in self.ctx.stores.values() {
+            if let Err(e) = store.lifecycle.borrow_mut().close() {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
