@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian/Ubuntu machine lacks to build and test the project:
+# libclang (bindgen for RocksDB), a C/C++ toolchain, Java 17+ and Maven (for the Kafka broker).
+# Installs nothing that is already there; needs root or sudo only when something is missing.
+set -euo pipefail
+
+missing=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+have_pkg libclang-dev || missing+=(libclang-dev)
+command -v cc >/dev/null && command -v c++ >/dev/null && command -v make >/dev/null || missing+=(build-essential)
+command -v perl >/dev/null || missing+=(perl)
+have_pkg zlib1g-dev || missing+=(zlib1g-dev)
+if ! command -v java >/dev/null || ! java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; then
+  missing+=(openjdk-17-jre-headless)
+fi
+command -v mvn >/dev/null || missing+=(maven)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install Rust (rustup) 1.88 or newer first" >&2
+  exit 1
+fi

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what is missing, builds, fetches Apache
+# Kafka, starts a broker, runs every test (unit, doc, test-driver and real-Kafka suites), stops
+# the broker, and exits non-zero on any failure. Also checks formatting and clippy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+step() { echo "== $(( $(date +%s) - started ))s: $*"; }
+
+step "setup"
+bash scripts/setup.sh
+source scripts/env.sh
+
+step "format"
+cargo fmt --all -- --check
+
+step "build (target dir: $CARGO_TARGET_DIR)"
+cargo build --locked --workspace --all-targets
+
+step "clippy"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "fetch Kafka"
+bash scripts/kafka.sh fetch
+
+step "start a Kafka broker"
+run=$(mktemp -d)
+"$CARGO_TARGET_DIR/debug/kafka-cluster" --env-file "$run/cluster.env" >"$run/kafka-cluster.log" 2>&1 &
+cluster_pid=$!
+cleanup() {
+  kill -TERM "$cluster_pid" 2>/dev/null || true
+  wait "$cluster_pid" 2>/dev/null || true
+  rm -rf "$run"
+}
+trap cleanup EXIT
+for _ in $(seq 1 240); do
+  [ -f "$run/cluster.env" ] && break
+  kill -0 "$cluster_pid" 2>/dev/null || { cat "$run/kafka-cluster.log" >&2; exit 1; }
+  sleep 0.5
+done
+[ -f "$run/cluster.env" ] || { echo "Kafka did not start in 120 s" >&2; cat "$run/kafka-cluster.log" >&2; exit 1; }
+set -a; source "$run/cluster.env"; set +a
+echo "Kafka at $KSTREAMS_BOOTSTRAP_SERVERS"
+
+step "tests"
+cargo test --locked --workspace --no-fail-fast
+step "done"
