@@ -5,4 +5,5 @@
 //! test binary one broker (or the external cluster named by `KSTREAMS_BOOTSTRAP_SERVERS`).
 //! See `docs/testing.md`.
 
+pub mod client;
 pub mod kafka;

@@ -6,12 +6,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use integration_tests::client::read_topic;
 use integration_tests::kafka::{KafkaCluster, shared_cluster, unique_name};
 use rdkafka::ClientConfig;
-use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 
 fn alive(pid: u32) -> bool {
     // A reaped process has no /proc entry; a zombie still has one, in state Z.
@@ -35,47 +33,24 @@ fn wait_dead(pids: &[u32], timeout: Duration) -> Vec<u32> {
     }
 }
 
-/// Reads every partition of `topic` from the beginning until `expected` records have arrived
-/// (or 60 s pass); returns `(partition, key, value)` in consumption order.
+/// `(partition, key, value)` of every record of `topic`, waiting 2 s past `expected` so that
+/// duplicates would show.
 fn consume_all(
     bootstrap: &str,
     topic: &str,
-    partitions: i32,
     expected: usize,
 ) -> Result<Vec<(i32, String, String)>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique_name("fixture-reader"))
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
-    let mut out = Vec::with_capacity(expected);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while out.len() < expected && Instant::now() < deadline {
-        if let Some(msg) = consumer.poll(Duration::from_millis(200)) {
-            let msg = msg?;
-            let key = String::from_utf8(msg.key().unwrap_or_default().to_vec())?;
-            let value = String::from_utf8(msg.payload().unwrap_or_default().to_vec())?;
-            out.push((msg.partition(), key, value));
-        }
-    }
-    // Anything beyond `expected` would be a duplicate: give it a moment to show up.
-    let settle = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < settle {
-        if let Some(msg) = consumer.poll(Duration::from_millis(200)) {
-            let msg = msg?;
-            out.push((
-                msg.partition(),
-                String::from_utf8_lossy(msg.key().unwrap_or_default()).into_owned(),
-                String::from_utf8_lossy(msg.payload().unwrap_or_default()).into_owned(),
-            ));
-        }
-    }
-    Ok(out)
+    let got = read_topic(
+        bootstrap,
+        topic,
+        expected,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    )?;
+    Ok(got
+        .into_iter()
+        .map(|c| (c.partition, c.key, c.value))
+        .collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +76,7 @@ async fn one_broker_produce_and_consume() -> Result<()> {
             .await
             .map_err(|(e, _)| e)?;
     }
-    let got = consume_all(cluster.bootstrap_servers(), &topic, 2, 100)?;
+    let got = consume_all(cluster.bootstrap_servers(), &topic, 100)?;
     assert_eq!(got.len(), 100, "records read back");
     for p in 0..2 {
         let values: Vec<String> = got
@@ -182,7 +157,7 @@ async fn three_brokers_survive_a_sigkilled_broker() -> Result<()> {
     assert!(killed_at.is_some());
     cluster.restart(leader as u32)?;
 
-    let got = consume_all(cluster.bootstrap_servers(), &topic, partitions, total)?;
+    let got = consume_all(cluster.bootstrap_servers(), &topic, total)?;
     let mut per_partition: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
     for (p, key, value) in &got {
         assert_eq!(key, &format!("key-{p}"));

@@ -34,3 +34,8 @@ pub use record::{Headers, Record, RecordMetadata};
 pub use runtime::{KafkaStreams, State, StateListener};
 pub use task::{StreamTask, TaskCounters, TaskId};
 pub use topology::{SinkOptions, SourceOptions, Subtopology, Topology};
+
+/// The README's code examples, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "test-util"))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -311,7 +311,9 @@ mod tests {
 
     #[test]
     fn wrong_width_is_an_error_not_a_panic() {
-        let err = I64Serde.deserialize("t", Some(&[1, 2, 3])).unwrap_err();
+        let err = I64Serde
+            .deserialize("t", Some(&[1, 2, 3]))
+            .expect_err("must fail");
         assert_eq!(
             err.message(),
             "a 64-bit integer takes exactly 8 bytes (big-endian), got 3"
@@ -322,7 +324,7 @@ mod tests {
     fn invalid_utf8_is_reported() {
         let err = StringSerde
             .deserialize("t", Some(&[b'a', 0xff]))
-            .unwrap_err();
+            .expect_err("must fail");
         assert!(
             err.message().starts_with("not valid UTF-8 (at byte 1)"),
             "{}",
@@ -362,7 +364,7 @@ mod tests {
         assert!(
             serde
                 .deserialize("t", Some(b"{"))
-                .unwrap_err()
+                .expect_err("must fail")
                 .message()
                 .starts_with("invalid JSON")
         );

@@ -114,6 +114,20 @@ impl Inner {
         timestamp: i64,
         headers: Headers,
     ) -> Result<()> {
+        let task = self.buffer_raw(topic, key, value, timestamp, headers)?;
+        self.run(task)?;
+        self.feed_back()
+    }
+
+    /// Queues a record in its task without processing it; returns the task's index.
+    fn buffer_raw(
+        &mut self,
+        topic: &str,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+        headers: Headers,
+    ) -> Result<usize> {
         let &task = self.readers.get(topic).ok_or_else(|| {
             let mut known: Vec<&String> = self.readers.keys().collect();
             known.sort();
@@ -133,8 +147,7 @@ impl Inner {
         };
         *offset += 1;
         self.tasks[task].add_records(topic, 0, [raw])?;
-        self.run(task)?;
-        self.feed_back()
+        Ok(task)
     }
 
     /// Processes everything buffered in a task, then commits it.
@@ -266,6 +279,17 @@ impl TopologyTestDriver {
         inner.feed_back()
     }
 
+    /// Processes every record queued with [`TestInputTopic::buffer`], task by task, each task
+    /// taking the lowest timestamp across its partitions first, as the runtime does with
+    /// records fetched together.
+    pub fn process_buffered(&self) -> Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        for i in 0..inner.tasks.len() {
+            inner.run(i)?;
+        }
+        inner.feed_back()
+    }
+
     /// The current wall-clock time of the driver.
     pub fn wall_clock_time(&self) -> i64 {
         self.inner.borrow().wall_clock
@@ -351,6 +375,23 @@ impl<K: 'static, V: 'static> TestInputTopic<K, V> {
         self.inner
             .borrow_mut()
             .pipe_raw(&self.topic, key, value, record.timestamp, record.headers)
+    }
+
+    /// Queues one record without processing it, to model records of several partitions
+    /// fetched together; [`TopologyTestDriver::process_buffered`] processes them.
+    pub fn buffer(&self, key: K, value: V, timestamp: i64) -> Result<()> {
+        let ser = |e: crate::SerdeError| {
+            StreamsError::IllegalState(format!("the test's serde failed: {e}"))
+        };
+        let key = self.key_serde.serialize(&self.topic, &key).map_err(ser)?;
+        let value = self
+            .value_serde
+            .serialize(&self.topic, &value)
+            .map_err(ser)?;
+        self.inner
+            .borrow_mut()
+            .buffer_raw(&self.topic, key, value, timestamp, Headers::new())
+            .map(|_| ())
     }
 
     /// Pipes raw bytes, for testing malformed input.

@@ -748,9 +748,12 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceBuilder for SourceFactory<K, 
     }
 }
 
+/// The processor's input and output types, as a function type (`Send + Sync` whatever they are).
+type Signature<KIn, VIn, KOut, VOut> = fn(KIn, VIn) -> (KOut, VOut);
+
 struct ProcessorFactory<F, KIn, VIn, KOut, VOut> {
     supplier: F,
-    _types: PhantomData<fn(KIn, VIn) -> (KOut, VOut)>,
+    _types: PhantomData<Signature<KIn, VIn, KOut, VOut>>,
 }
 
 impl<F, P, KIn, VIn, KOut, VOut> TypedBuilder<KIn, VIn>

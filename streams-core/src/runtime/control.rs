@@ -38,14 +38,14 @@ impl State {
 
     fn may_become(self, next: State) -> bool {
         use State::*;
-        match (self, next) {
-            (Created, Rebalancing | PendingShutdown | PendingError) => true,
-            (Rebalancing, Running | PendingShutdown | PendingError) => true,
-            (Running, Rebalancing | PendingShutdown | PendingError) => true,
-            (PendingShutdown, NotRunning) => true,
-            (PendingError, Error) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (Created, Rebalancing | PendingShutdown | PendingError)
+                | (Rebalancing, Running | PendingShutdown | PendingError)
+                | (Running, Rebalancing | PendingShutdown | PendingError)
+                | (PendingShutdown, NotRunning)
+                | (PendingError, Error)
+        )
     }
 }
 

@@ -148,7 +148,9 @@ impl StreamThread {
             self.config.poll_interval()
         };
         for _ in 0..MAX_POLL_RECORDS {
-            let raw = match self.consumer.poll(timeout) {
+            let polled = self.consumer.poll(timeout);
+            timeout = Duration::ZERO;
+            let raw = match polled {
                 None => None,
                 Some(Ok(m)) => {
                     let Some((topic, _)) = self.topics.get(m.topic()) else {
@@ -177,7 +179,6 @@ impl StreamThread {
                     None
                 }
             };
-            timeout = Duration::ZERO;
             self.apply_rebalance_events()?;
             let Some(raw) = raw else { break };
             self.route(raw)?;

@@ -1,0 +1,281 @@
+//! Benchmark runner: loads input once into a real broker, then runs each contestant on each
+//! case, interleaved and repeated, and prints a Markdown table.
+//!
+//! ```text
+//! bench [--records N] [--value-size BYTES] [--partitions P] [--repeat R]
+//!       [--cases passthrough,filter-map] [--bootstrap-servers HOST:PORT]
+//! ```
+//!
+//! Each contestant runs as its own process (`contestant`), so its CPU time (utime + stime from
+//! `/proc/<pid>/stat`) and peak RSS (`VmHWM`) are its own. The clock starts when the first
+//! output record appears (so client start-up and the group join are not counted) and stops
+//! when the output holds every expected record; CPU is measured over the same span.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use integration_tests::client::producer;
+use integration_tests::kafka::{KafkaCluster, shared_cluster, unique_name};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::FutureRecord;
+use streams_bench::{keep, value};
+
+struct Options {
+    records: u64,
+    value_size: usize,
+    partitions: i32,
+    repeat: usize,
+    cases: Vec<String>,
+    bootstrap: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Measure {
+    records_per_s: f64,
+    mb_per_s: f64,
+    cpu_s_per_m: f64,
+    peak_rss_mb: f64,
+}
+
+fn parse() -> Result<Options> {
+    let mut o = Options {
+        records: 1_000_000,
+        value_size: 100,
+        partitions: 1,
+        repeat: 3,
+        cases: vec!["passthrough".into(), "filter-map".into()],
+        bootstrap: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut v = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--records" => o.records = v()?.parse()?,
+            "--value-size" => o.value_size = v()?.parse()?,
+            "--partitions" => o.partitions = v()?.parse()?,
+            "--repeat" => o.repeat = v()?.parse()?,
+            "--cases" => o.cases = v()?.split(',').map(str::to_owned).collect(),
+            "--bootstrap-servers" => o.bootstrap = Some(v()?),
+            other => bail!(
+                "unknown argument {other:?}; see the usage at the top of bench/src/bin/bench.rs"
+            ),
+        }
+    }
+    if o.records == 0 || o.repeat == 0 || o.partitions < 1 {
+        bail!("--records, --repeat and --partitions must be at least 1");
+    }
+    Ok(o)
+}
+
+fn proc_cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let rest = stat.rsplit_once(") ").context("stat format")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+fn proc_peak_rss_mb(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("VmHWM")?;
+    let kb: f64 = line
+        .split_whitespace()
+        .nth(1)
+        .context("VmHWM value")?
+        .parse()?;
+    Ok(kb / 1024.0)
+}
+
+fn output_count(consumer: &BaseConsumer, topic: &str, partitions: i32) -> Result<i64> {
+    let mut total = 0;
+    for p in 0..partitions {
+        let (lo, hi) = consumer.fetch_watermarks(topic, p, Duration::from_secs(5))?;
+        total += hi - lo;
+    }
+    Ok(total)
+}
+
+fn run_one(
+    bootstrap: &str,
+    kind: &str,
+    case: &str,
+    input: &str,
+    o: &Options,
+    expected: i64,
+) -> Result<Measure> {
+    let cluster_admin = KafkaCluster::external(bootstrap);
+    let output = unique_name(&format!("bench-out-{kind}-{case}"));
+    cluster_admin.create_topic(&output, o.partitions, 1, &[])?;
+    let watcher: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let exe = std::env::current_exe()?.with_file_name("contestant");
+    let child: Child = Command::new(exe)
+        .args([
+            kind,
+            case,
+            "--bootstrap-servers",
+            bootstrap,
+            "--input",
+            input,
+            "--output",
+            &output,
+            "--group",
+            &unique_name("bench-group"),
+        ])
+        .stdin(Stdio::null())
+        .spawn()?;
+    let pid = child.id();
+    let mut child = Reap(child);
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    let (mut start, mut start_cpu, mut start_count) = (None, 0.0, 0);
+    loop {
+        if Instant::now() > deadline {
+            bail!("{kind}/{case} did not finish within 30 minutes");
+        }
+        if let Some(status) = child.0.try_wait()? {
+            bail!("{kind}/{case} exited early: {status}");
+        }
+        let count = output_count(&watcher, &output, o.partitions)?;
+        if start.is_none() && count > 0 {
+            start = Some(Instant::now());
+            start_cpu = proc_cpu_seconds(pid)?;
+            start_count = count;
+        }
+        if count >= expected {
+            let secs = start.map_or(0.0, |s| s.elapsed().as_secs_f64()).max(1e-3);
+            let cpu = proc_cpu_seconds(pid)? - start_cpu;
+            let n = (expected - start_count).max(1) as f64;
+            let rss = proc_peak_rss_mb(pid)?;
+            return Ok(Measure {
+                records_per_s: n / secs,
+                mb_per_s: n * o.value_size as f64 / secs / 1e6,
+                cpu_s_per_m: cpu / n * 1e6,
+                peak_rss_mb: rss,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Terminates the contestant (SIGTERM, then SIGKILL) when dropped.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let pid = self.0.id();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        for _ in 0..100 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let o = parse()?;
+    let local;
+    let bootstrap = match &o.bootstrap {
+        Some(b) => b.clone(),
+        None => {
+            local = shared_cluster()?;
+            local.bootstrap_servers().to_owned()
+        }
+    };
+    let admin = KafkaCluster::external(&bootstrap);
+    let input = unique_name("bench-in");
+    admin.create_topic(&input, o.partitions, 1, &[])?;
+    eprintln!(
+        "loading {} records of {} bytes into {input} ({} partitions)",
+        o.records, o.value_size, o.partitions
+    );
+    let producer = producer(&bootstrap)?;
+    let mut kept = 0i64;
+    let mut pending = Vec::new();
+    for i in 0..o.records {
+        let v = value(i, o.value_size);
+        kept += i64::from(keep(&v));
+        let key = format!("key-{}", i % 10_000);
+        pending.push(
+            producer
+                .send_result(FutureRecord::to(&input).key(&key).payload(&v))
+                .map_err(|(e, _)| e)?,
+        );
+        if pending.len() >= 50_000 {
+            for d in pending.drain(..) {
+                d.await?.map_err(|(e, _)| e)?;
+            }
+        }
+    }
+    for d in pending {
+        d.await?.map_err(|(e, _)| e)?;
+    }
+    let mut rows = Vec::new();
+    for case in &o.cases {
+        let expected = if case == "filter-map" {
+            kept
+        } else {
+            o.records as i64
+        };
+        let mut results: Vec<(&str, Vec<Measure>)> =
+            vec![("raw", Vec::new()), ("streams", Vec::new())];
+        for round in 0..o.repeat {
+            for (kind, ms) in results.iter_mut() {
+                let m = run_one(&bootstrap, kind, case, &input, &o, expected)?;
+                eprintln!(
+                    "{case} {kind} round {}: {:.0} records/s, {:.2} CPU-s per million, peak RSS {:.1} MB",
+                    round + 1,
+                    m.records_per_s,
+                    m.cpu_s_per_m,
+                    m.peak_rss_mb
+                );
+                ms.push(m);
+            }
+        }
+        let summarize = |ms: &[Measure]| {
+            let rps: Vec<f64> = ms.iter().map(|m| m.records_per_s).collect();
+            let spread = (
+                rps.iter().cloned().fold(f64::MAX, f64::min),
+                rps.iter().cloned().fold(0.0, f64::max),
+            );
+            (
+                median(rps),
+                median(ms.iter().map(|m| m.mb_per_s).collect()),
+                median(ms.iter().map(|m| m.cpu_s_per_m).collect()),
+                median(ms.iter().map(|m| m.peak_rss_mb).collect()),
+                spread,
+            )
+        };
+        let raw = summarize(&results[0].1);
+        let ours = summarize(&results[1].1);
+        rows.push(format!(
+            "| {case} | {} B | {:.0} ({:.0}-{:.0}) | {:.0} ({:.0}-{:.0}) | {:.2} | {:.2} / {:.2} | {:.2} | {:.0} / {:.0} |",
+            o.value_size, ours.0, ours.4.0, ours.4.1, raw.0, raw.4.0, raw.4.1, ours.0 / raw.0, ours.2, raw.2, ours.2 / raw.2, ours.3, raw.3
+        ));
+    }
+    println!(
+        "| case | value | ours records/s (min-max) | raw records/s (min-max) | ours / raw throughput | CPU-s per M records ours / raw | ours / raw CPU | peak RSS MB ours / raw |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
+    Ok(())
+}

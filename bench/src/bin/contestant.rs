@@ -1,0 +1,188 @@
+//! One contestant of a benchmark run: reads `--input`, writes `--output`, until SIGTERM.
+//!
+//! ```text
+//! contestant (raw|streams) (passthrough|filter-map) --bootstrap-servers B --input T --output T --group G
+//! ```
+//!
+//! `raw` is a plain rdkafka consume-and-produce loop (the limit for a Kafka-fed processor);
+//! `streams` runs the same case as a kstreams-rs topology. Both use the same client settings:
+//! `linger.ms` 100, idempotent producer, murmur2 partitioner, commits every 30 s.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rdkafka::Message;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use streams_bench::{filter_map, keep};
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::BytesSerde;
+use streams_core::{KafkaStreams, Record, StreamsConfig, Topology};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (kind, case) = match (args.first(), args.get(1)) {
+        (Some(k), Some(c)) => (k.clone(), c.clone()),
+        _ => bail!(
+            "usage: contestant (raw|streams) (passthrough|filter-map) --bootstrap-servers B --input T --output T --group G"
+        ),
+    };
+    let flag = |name: &str| -> Result<String> {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .with_context(|| format!("{name} is required"))
+    };
+    let (bootstrap, input, output, group) = (
+        flag("--bootstrap-servers")?,
+        flag("--input")?,
+        flag("--output")?,
+        flag("--group")?,
+    );
+    if !matches!(case.as_str(), "passthrough" | "filter-map") {
+        bail!("unknown case {case:?}; allowed: passthrough, filter-map");
+    }
+    let stop = stop_flag()?;
+    match kind.as_str() {
+        "raw" => raw(&bootstrap, &input, &output, &group, &case, &stop),
+        "streams" => streams(&bootstrap, &input, &output, &group, &case, &stop),
+        other => bail!("unknown contestant {other:?}; allowed: raw, streams"),
+    }
+}
+
+fn stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = flag.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal");
+            term.recv().await;
+        });
+        f.store(true, std::sync::atomic::Ordering::Release);
+    });
+    Ok(flag)
+}
+
+/// The plain rdkafka program: poll, (filter, map), produce, commit every 30 s.
+fn raw(
+    bootstrap: &str,
+    input: &str,
+    output: &str,
+    group: &str,
+    case: &str,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_uncommitted")
+        .set("partition.assignment.strategy", "range")
+        .create()?;
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "100")
+        .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
+        .create()?;
+    consumer.subscribe(&[input])?;
+    let mut last_commit = Instant::now();
+    let mut mapped = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let msg = msg?;
+        let value = msg.payload().unwrap_or_default();
+        let out: &[u8] = if case == "filter-map" {
+            if !keep(value) {
+                continue;
+            }
+            mapped.clear();
+            filter_map(value, &mut mapped);
+            &mapped
+        } else {
+            value
+        };
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(output).payload(out);
+        if let Some(k) = msg.key() {
+            record = record.key(k);
+        }
+        if let Some(ts) = msg.timestamp().to_millis() {
+            record = record.timestamp(ts);
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+        if last_commit.elapsed() >= Duration::from_secs(30) {
+            producer.flush(Duration::from_secs(60))?;
+            consumer.commit_consumer_state(CommitMode::Sync)?;
+            last_commit = Instant::now();
+        }
+    }
+    producer.flush(Duration::from_secs(60))?;
+    Ok(())
+}
+
+/// filter (keeps about half) -> map_values, as one processor.
+struct FilterMap;
+
+impl Processor<Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>> for FilterMap {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Vec<u8>, Vec<u8>>,
+        r: Record<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), ProcessorError> {
+        if keep(&r.value) {
+            let mut out = Vec::with_capacity(r.value.len());
+            filter_map(&r.value, &mut out);
+            ctx.forward(r.with_value(out))?;
+        }
+        Ok(())
+    }
+}
+
+fn streams(
+    bootstrap: &str,
+    input: &str,
+    output: &str,
+    group: &str,
+    case: &str,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
+    let mut t = Topology::new();
+    t.add_source("src", &[input], BytesSerde, BytesSerde)?;
+    if case == "filter-map" {
+        t.add_processor("filter-map", || FilterMap, &["src"])?
+            .add_sink("sink", output, BytesSerde, BytesSerde, &["filter-map"])?;
+    } else {
+        t.add_sink("sink", output, BytesSerde, BytesSerde, &["src"])?;
+    }
+    let mut app = KafkaStreams::new(t, StreamsConfig::new(group, bootstrap))?;
+    app.start()?;
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        if let Some(e) = app.error() {
+            bail!("the application failed: {e}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    app.close(Duration::from_secs(60))?;
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! Shared pieces of the benchmark runner and its contestants.
+
+/// The filter of the `filter-map` case: keeps values whose last byte is even (about half of the
+/// generated input).
+pub fn keep(value: &[u8]) -> bool {
+    value.last().is_some_and(|b| b % 2 == 0)
+}
+
+/// The map of the `filter-map` case: ASCII upper-case copy of `value` into `out`.
+pub fn filter_map(value: &[u8], out: &mut Vec<u8>) {
+    out.extend(value.iter().map(u8::to_ascii_uppercase));
+}
+
+/// The generated value of record `i`: `size` bytes of lower-case letters, last byte varying.
+pub fn value(i: u64, size: usize) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..size)
+        .map(|j| b'a' + ((i as usize + j) % 26) as u8)
+        .collect();
+    if let Some(last) = v.last_mut() {
+        *last = b'a' + (i % 26) as u8;
+    }
+    v
+}

@@ -1,0 +1,81 @@
+//! A small streams application for crash tests: reads `--input`, appends `|<instance>` to each
+//! value, writes `--output`. Runs until SIGTERM/SIGINT (then closes cleanly) or until killed.
+//!
+//! ```text
+//! tag-app --bootstrap-servers HOST:PORT --application-id ID --input T --output T
+//!         [--threads N] [--instance NAME] [--state-dir DIR]
+//! ```
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::StringSerde;
+use streams_core::{KafkaStreams, Record, StreamsConfig, Topology};
+
+struct Tag(String);
+
+impl Processor<String, String, String, String> for Tag {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> Result<(), ProcessorError> {
+        let v = format!("{}|{}", r.value, self.0);
+        ctx.forward(r.with_value(v))?;
+        Ok(())
+    }
+}
+
+fn main() -> Result<()> {
+    let mut args: HashMap<String, String> = HashMap::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().with_context(|| format!("{k} needs a value"))?;
+        args.insert(k.trim_start_matches("--").to_owned(), v);
+    }
+    let get = |k: &str| {
+        args.get(k)
+            .cloned()
+            .with_context(|| format!("--{k} is required"))
+    };
+    let instance = args
+        .get("instance")
+        .cloned()
+        .unwrap_or_else(|| "app".into());
+    let tag = instance.clone();
+    let mut topology = Topology::new();
+    topology
+        .add_source("src", &[&get("input")?], StringSerde, StringSerde)?
+        .add_processor("tag", move || Tag(tag.clone()), &["src"])?
+        .add_sink("sink", &get("output")?, StringSerde, StringSerde, &["tag"])?;
+    let mut config = StreamsConfig::new(get("application-id")?, get("bootstrap-servers")?)
+        .set(
+            "num.stream.threads",
+            args.get("threads").map_or("1", String::as_str),
+        )?
+        .set("commit.interval.ms", "500")?
+        .set("consumer.session.timeout.ms", "6000")?
+        .set("consumer.heartbeat.interval.ms", "1000")?;
+    if let Some(dir) = args.get("state-dir") {
+        config = config.set("state.dir", dir)?;
+    }
+    let mut streams = KafkaStreams::new(topology, config)?;
+    streams.start()?;
+    eprintln!("{instance}: started");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        Ok::<_, std::io::Error>(())
+    })?;
+    streams.close(Duration::from_secs(30))?;
+    eprintln!("{instance}: closed");
+    Ok(())
+}

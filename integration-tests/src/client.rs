@@ -1,0 +1,133 @@
+//! Plain Kafka clients for tests: produce known input, read output back.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers as _;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+use crate::kafka::unique_name;
+
+/// A record read back from a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumed {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Key as (lossy) UTF-8; empty for a null key.
+    pub key: String,
+    /// Value as (lossy) UTF-8; empty for a null value.
+    pub value: String,
+    /// Timestamp.
+    pub timestamp: i64,
+    /// Headers as UTF-8 pairs.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Consumed {
+    /// The last header named `key`.
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An idempotent producer with `acks=all`.
+pub fn producer(bootstrap: &str) -> Result<FutureProducer> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "60000")
+        .create()?)
+}
+
+/// Produces `(key, value, partition)` records and waits for every delivery.
+pub async fn produce(
+    bootstrap: &str,
+    topic: &str,
+    records: impl IntoIterator<Item = (String, Vec<u8>, Option<i32>)>,
+) -> Result<usize> {
+    let producer = producer(bootstrap)?;
+    let mut pending = Vec::new();
+    for (key, value, partition) in records {
+        let mut record = FutureRecord::to(topic).key(&key).payload(&value);
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
+        pending.push(producer.send_result(record).map_err(|(e, _)| e)?);
+        if pending.len() >= 10_000 {
+            for d in pending.drain(..) {
+                d.await?.map_err(|(e, _)| e)?;
+            }
+        }
+    }
+    let n = pending.len();
+    for d in pending {
+        d.await?.map_err(|(e, _)| e)?;
+    }
+    Ok(n)
+}
+
+/// Reads every partition of `topic` from the beginning until `expected` records arrived and
+/// then `settle` passed with nothing new (so duplicates show up), or until `timeout`.
+pub fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+    settle: Duration,
+    timeout: Duration,
+) -> Result<Vec<Consumed>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_name("reader"))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions = md.topics().first().map_or(0, |t| t.partitions().len());
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut last_new = Instant::now();
+    while Instant::now() < deadline {
+        if out.len() >= expected && last_new.elapsed() >= settle {
+            break;
+        }
+        if let Some(msg) = consumer.poll(Duration::from_millis(100)) {
+            let msg = msg?;
+            let headers = msg
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_owned(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Consumed {
+                partition: msg.partition(),
+                offset: msg.offset(),
+                key: String::from_utf8_lossy(msg.key().unwrap_or_default()).into_owned(),
+                value: String::from_utf8_lossy(msg.payload().unwrap_or_default()).into_owned(),
+                timestamp: msg.timestamp().to_millis().unwrap_or(-1),
+                headers,
+            });
+            last_new = Instant::now();
+        }
+    }
+    Ok(out)
+}

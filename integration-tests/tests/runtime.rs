@@ -1,0 +1,368 @@
+//! The at-least-once runtime on a real broker: fail-over, bad records, co-partitioning.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use integration_tests::client::{produce, read_topic};
+use integration_tests::kafka::{shared_cluster, unique_name};
+use streams_core::handlers::dlq_headers;
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::{JsonSerde, StringSerde};
+use streams_core::{KafkaStreams, Record, State, StreamsConfig, Topology};
+
+fn tag_app(bootstrap: &str, app: &str, input: &str, output: &str, instance: &str) -> Result<Child> {
+    Ok(Command::new(env!("CARGO_BIN_EXE_tag-app"))
+        .args([
+            "--bootstrap-servers",
+            bootstrap,
+            "--application-id",
+            app,
+            "--input",
+            input,
+            "--output",
+            output,
+        ])
+        .args(["--threads", "2", "--instance", instance])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()?)
+}
+
+/// Kills the child on drop, so a failing test leaves no app behind.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_fail_over_without_losing_records() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output, app) = (
+        unique_name("failover-in"),
+        unique_name("failover-out"),
+        unique_name("failover-app"),
+    );
+    cluster.create_topic(&input, 4, 1, &[])?;
+    cluster.create_topic(&output, 4, 1, &[])?;
+    let total = 100_000usize;
+    produce(
+        bootstrap,
+        &input,
+        (0..total).map(|i| (format!("k{i}"), format!("v{i}").into_bytes(), None)),
+    )
+    .await?;
+
+    let mut a = Reaped(tag_app(bootstrap, &app, &input, &output, "a")?);
+    let _b = Reaped(tag_app(bootstrap, &app, &input, &output, "b")?);
+    // Let both work for a while, then kill `a` outright (no close, no commit).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let seen = read_topic(
+            bootstrap,
+            &output,
+            1,
+            Duration::ZERO,
+            Duration::from_secs(5),
+        )?;
+        if seen.iter().any(|r| r.value.ends_with("|a"))
+            && seen.iter().any(|r| r.value.ends_with("|b"))
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the two instances did not both produce output within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    a.0.kill()?;
+    a.0.wait()?;
+
+    let got = read_topic(
+        bootstrap,
+        &output,
+        total,
+        Duration::from_secs(5),
+        Duration::from_secs(180),
+    )?;
+    let mut per_key: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &got {
+        let (value, _instance) = r.value.rsplit_once('|').context("tagged value")?;
+        assert_eq!(
+            value,
+            format!("v{}", &r.key[1..]),
+            "value belongs to its key"
+        );
+        *per_key.entry(r.key.clone()).or_default() += 1;
+    }
+    let missing = (0..total)
+        .filter(|i| !per_key.contains_key(&format!("k{i}")))
+        .count();
+    let duplicates: usize = per_key.values().map(|n| n - 1).sum();
+    println!(
+        "fail-over: {total} records in, {} out, {missing} missing, {duplicates} duplicates",
+        got.len()
+    );
+    assert_eq!(missing, 0, "no record may be lost");
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Reading {
+    sensor: String,
+    celsius: f64,
+}
+
+struct ToFahrenheit;
+
+impl Processor<String, Reading, String, String> for ToFahrenheit {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, Reading>,
+    ) -> Result<(), ProcessorError> {
+        let f = r.value.celsius * 9.0 / 5.0 + 32.0;
+        ctx.forward(r.with_value(format!("{f:.1}")))?;
+        Ok(())
+    }
+}
+
+fn readings_topology(input: &str, output: &str) -> streams_core::Result<Topology> {
+    let mut t = Topology::new();
+    t.add_source(
+        "readings",
+        &[input],
+        StringSerde,
+        JsonSerde::<Reading>::new(),
+    )?
+    .add_processor("convert", || ToFahrenheit, &["readings"])?
+    .add_sink("sink", output, StringSerde, StringSerde, &["convert"])?;
+    Ok(t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_pills_go_to_the_dead_letter_topic() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output, dlq) = (
+        unique_name("poison-in"),
+        unique_name("poison-out"),
+        unique_name("poison-dlq"),
+    );
+    for t in [&input, &output, &dlq] {
+        cluster.create_topic(t, 1, 1, &[])?;
+    }
+    // Every fifth record is malformed.
+    let records: Vec<(String, Vec<u8>, Option<i32>)> = (0..50)
+        .map(|i| {
+            let value = if i % 5 == 4 {
+                format!("{{broken {i}").into_bytes()
+            } else {
+                serde_json::to_vec(&Reading {
+                    sensor: format!("s{i}"),
+                    celsius: f64::from(i),
+                })
+                .expect("json")
+            };
+            (format!("s{i}"), value, Some(0))
+        })
+        .collect();
+    produce(bootstrap, &input, records).await?;
+
+    let config = StreamsConfig::new(unique_name("poison-app"), bootstrap)
+        .set("commit.interval.ms", "100")?
+        .set(
+            "default.deserialization.exception.handler",
+            "dead-letter-queue",
+        )?
+        .set("errors.dead.letter.queue.topic.name", &dlq)?;
+    let mut streams = KafkaStreams::new(readings_topology(&input, &output)?, config)?;
+    streams.start()?;
+    let good = read_topic(
+        bootstrap,
+        &output,
+        40,
+        Duration::from_secs(1),
+        Duration::from_secs(90),
+    )?;
+    let bad = read_topic(
+        bootstrap,
+        &dlq,
+        10,
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+    )?;
+    streams.close(Duration::from_secs(30))?;
+
+    let expected_good: Vec<(String, String)> = (0..50)
+        .filter(|i| i % 5 != 4)
+        .map(|i| {
+            (
+                format!("s{i}"),
+                format!("{:.1}", f64::from(i) * 9.0 / 5.0 + 32.0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        good.iter()
+            .map(|r| (r.key.clone(), r.value.clone()))
+            .collect::<Vec<_>>(),
+        expected_good
+    );
+    assert_eq!(bad.len(), 10);
+    for (n, r) in bad.iter().enumerate() {
+        let i = n * 5 + 4;
+        assert_eq!(
+            (r.key.as_str(), r.value.as_str()),
+            (format!("s{i}").as_str(), format!("{{broken {i}").as_str())
+        );
+        assert_eq!(r.header(dlq_headers::TOPIC), Some(input.as_str()));
+        assert_eq!(r.header(dlq_headers::PARTITION), Some("0"));
+        assert_eq!(r.header(dlq_headers::OFFSET), Some(i.to_string().as_str()));
+        assert_eq!(r.header(dlq_headers::EXCEPTION), Some("SerdeError"));
+        assert!(
+            r.header(dlq_headers::MESSAGE)
+                .is_some_and(|m| m.starts_with("invalid JSON")),
+            "{r:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_record_with_log_and_fail_stops_the_client_in_error() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output) = (unique_name("fail-in"), unique_name("fail-out"));
+    cluster.create_topic(&input, 1, 1, &[])?;
+    cluster.create_topic(&output, 1, 1, &[])?;
+    let good = |i: i32| {
+        serde_json::to_vec(&Reading {
+            sensor: "s".into(),
+            celsius: f64::from(i),
+        })
+        .expect("json")
+    };
+    let records = vec![
+        ("s".to_owned(), good(1), Some(0)),
+        ("s".to_owned(), good(2), Some(0)),
+        ("s".to_owned(), b"{nope".to_vec(), Some(0)),
+        ("s".to_owned(), good(3), Some(0)),
+    ];
+    produce(bootstrap, &input, records).await?;
+    let states = Arc::new(Mutex::new(Vec::new()));
+    let seen = states.clone();
+    let mut streams = KafkaStreams::new(
+        readings_topology(&input, &output)?,
+        StreamsConfig::new(unique_name("fail-app"), bootstrap),
+    )?;
+    streams.set_state_listener(move |new, _old| seen.lock().expect("lock").push(new));
+    streams.start()?;
+    assert!(
+        streams.wait_for_state(State::Error, Duration::from_secs(60)),
+        "the client reaches Error"
+    );
+    let err = streams
+        .close(Duration::from_secs(10))
+        .expect_err("close reports the failure");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "deserialization failed for the record at {input}-0@2: invalid JSON"
+        )),
+        "{err}"
+    );
+    let states = states.lock().expect("lock").clone();
+    assert_eq!(states.first(), Some(&State::Rebalancing));
+    assert_eq!(
+        &states[states.len() - 2..],
+        &[State::PendingError, State::Error]
+    );
+    // Output of the two good records may or may not have been delivered (nothing was
+    // committed), but nothing after the bad record was processed.
+    let out = read_topic(
+        bootstrap,
+        &output,
+        2,
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+    )?;
+    let values: Vec<&str> = out.iter().map(|r| r.value.as_str()).collect();
+    assert!(
+        ["33.8", "35.6"].starts_with(&values),
+        "nothing past the bad record: {values:?}"
+    );
+    Ok(())
+}
+
+struct Join;
+
+impl Processor<String, String, String, String> for Join {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> Result<(), ProcessorError> {
+        ctx.forward(r)?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_of_different_partition_counts_are_refused_at_start() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let (left, right) = (unique_name("copart-left"), unique_name("copart-right"));
+    cluster.create_topic(&left, 2, 1, &[])?;
+    cluster.create_topic(&right, 3, 1, &[])?;
+    let mut t = Topology::new();
+    t.add_source("left", &[&left], StringSerde, StringSerde)?
+        .add_source("right", &[&right], StringSerde, StringSerde)?
+        .add_processor("join", || Join, &["left", "right"])?
+        .add_sink("sink", "unused-output", StringSerde, StringSerde, &["join"])?;
+    let mut streams = KafkaStreams::new(
+        t,
+        StreamsConfig::new(unique_name("copart-app"), cluster.bootstrap_servers()),
+    )?;
+    let err = streams.start().expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid topology: topics {left} (2 partitions), {right} (3 partitions) of sub-topology 0 must be \
+             co-partitioned (the same number of partitions) but are not"
+        )
+    );
+    assert_eq!(streams.state(), State::Created, "nothing started");
+
+    let mut missing = Topology::new();
+    missing.add_source("src", &["no-such-topic-here"], StringSerde, StringSerde)?;
+    let mut streams = KafkaStreams::new(
+        missing,
+        StreamsConfig::new(unique_name("missing-app"), cluster.bootstrap_servers()),
+    )?;
+    assert_eq!(
+        streams.start().expect_err("refused").to_string(),
+        "invalid topology: source topics [\"no-such-topic-here\"] do not exist; create them before starting"
+    );
+    Ok(())
+}
+
+#[test]
+fn unknown_client_settings_are_refused_by_new() -> Result<()> {
+    let mut t = Topology::new();
+    t.add_source("src", &["in"], StringSerde, StringSerde)?;
+    let config =
+        StreamsConfig::new("bad-settings", "127.0.0.1:1").set("consumer.no.such.setting", "1")?;
+    let err = KafkaStreams::new(t, config).expect_err("refused");
+    assert!(
+        err.to_string()
+            .starts_with("invalid configuration `consumer`: the consumer settings were refused"),
+        "{err}"
+    );
+    Ok(())
+}
