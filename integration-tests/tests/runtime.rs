@@ -53,24 +53,23 @@ async fn two_instances_fail_over_without_losing_records() -> Result<()> {
     cluster.create_topic(&input, 4, 1, &[])?;
     cluster.create_topic(&output, 4, 1, &[])?;
     let total = 100_000usize;
-    produce(
-        bootstrap,
-        &input,
-        (0..total).map(|i| (format!("k{i}"), format!("v{i}").into_bytes(), None)),
-    )
-    .await?;
+    let batch = |from: usize, to: usize| {
+        (from..to).map(|i| (format!("k{i}"), format!("v{i}").into_bytes(), None))
+    };
 
     let mut a = Reaped(tag_app(bootstrap, &app, &input, &output, "a")?);
     let _b = Reaped(tag_app(bootstrap, &app, &input, &output, "b")?);
-    // Let both work for a while, then kill `a` outright (no close, no commit).
+    // Once both instances process, kill `a` outright (no close, no commit) while input keeps
+    // arriving: `b` must take over `a`'s partitions from `a`'s last commit.
+    produce(bootstrap, &input, batch(0, 10_000)).await?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let seen = read_topic(
             bootstrap,
             &output,
-            1,
+            10_000,
             Duration::ZERO,
-            Duration::from_secs(5),
+            Duration::from_secs(10),
         )?;
         if seen.iter().any(|r| r.value.ends_with("|a"))
             && seen.iter().any(|r| r.value.ends_with("|b"))
@@ -80,10 +79,12 @@ async fn two_instances_fail_over_without_losing_records() -> Result<()> {
         if Instant::now() > deadline {
             bail!("the two instances did not both produce output within 120 s");
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    produce(bootstrap, &input, batch(10_000, 40_000)).await?;
     a.0.kill()?;
     a.0.wait()?;
+    produce(bootstrap, &input, batch(40_000, total)).await?;
 
     let got = read_topic(
         bootstrap,

@@ -23,47 +23,89 @@ pub(crate) struct SourceNode<K, V> {
 impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
     fn process_raw(
         &mut self,
-        raw: RawRecord,
+        mut raw: RawRecord,
         timestamp: i64,
         task: &mut TaskContext,
     ) -> Result<()> {
-        let key = self.key_serde.deserialize(&raw.topic, raw.key.as_deref());
-        let value = key.and_then(|k| {
-            Ok((
-                k,
-                self.value_serde
-                    .deserialize(&raw.topic, raw.value.as_deref())?,
-            ))
-        });
-        let (key, value) = match value {
-            Ok(kv) => kv,
-            Err(e) => {
-                let position = SourcePosition {
-                    topic: raw.topic.to_string(),
-                    partition: raw.partition,
-                    offset: raw.offset,
-                };
-                return task.handle_failure(
-                    ErrorStage::Deserialization,
-                    &self.name,
-                    Some(&raw),
-                    "SerdeError",
-                    e.message(),
-                    || StreamsError::Deserialization {
-                        position,
-                        source: e.clone(),
-                    },
-                );
+        if task.settings.dead_letter_topic.is_some() {
+            // A dead-letter record needs the source bytes later on: decode from a borrow.
+            let decoded = self
+                .key_serde
+                .deserialize(&raw.topic, raw.key.as_deref())
+                .and_then(|k| {
+                    Ok((
+                        k,
+                        self.value_serde
+                            .deserialize(&raw.topic, raw.value.as_deref())?,
+                    ))
+                });
+            return match decoded {
+                Ok((key, value)) => {
+                    let record = Record {
+                        key,
+                        value,
+                        timestamp,
+                        headers: raw.headers.clone(),
+                    };
+                    task.set_current(raw);
+                    forward_all(&self.children, record, task)
+                }
+                Err(e) => self.deserialization_failed(raw, e, task),
+            };
+        }
+        // No dead-letter topic: the record's bytes and headers move into the typed record, and
+        // byte and string serdes take them without a copy.
+        let key = match self.key_serde.deserialize_owned(&raw.topic, raw.key.take()) {
+            Ok(k) => k,
+            Err((e, bytes)) => {
+                raw.key = bytes;
+                return self.deserialization_failed(raw, e, task);
+            }
+        };
+        let value = match self
+            .value_serde
+            .deserialize_owned(&raw.topic, raw.value.take())
+        {
+            Ok(v) => v,
+            Err((e, bytes)) => {
+                raw.value = bytes;
+                return self.deserialization_failed(raw, e, task);
             }
         };
         let record = Record {
             key,
             value,
             timestamp,
-            headers: raw.headers.clone(),
+            headers: std::mem::take(&mut raw.headers),
         };
         task.set_current(raw);
         forward_all(&self.children, record, task)
+    }
+}
+
+impl<K, V> SourceNode<K, V> {
+    fn deserialization_failed(
+        &self,
+        raw: RawRecord,
+        e: crate::SerdeError,
+        task: &mut TaskContext,
+    ) -> Result<()> {
+        let position = SourcePosition {
+            topic: raw.topic.to_string(),
+            partition: raw.partition,
+            offset: raw.offset,
+        };
+        task.handle_failure(
+            ErrorStage::Deserialization,
+            &self.name,
+            Some(&raw),
+            "SerdeError",
+            e.message(),
+            || StreamsError::Deserialization {
+                position,
+                source: e.clone(),
+            },
+        )
     }
 }
 

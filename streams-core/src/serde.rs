@@ -34,6 +34,20 @@ pub trait Serde<T>: Send + Sync + 'static {
     /// Decodes a value; `None` is a null key or value.
     fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<T, SerdeError>;
 
+    /// Decodes a value from bytes the caller owns, so that byte and string serdes can keep the
+    /// buffer instead of copying it. On error the bytes are handed back with the error.
+    #[allow(clippy::type_complexity)]
+    fn deserialize_owned(
+        &self,
+        topic: &str,
+        data: Option<Vec<u8>>,
+    ) -> Result<T, (SerdeError, Option<Vec<u8>>)> {
+        match self.deserialize(topic, data.as_deref()) {
+            Ok(v) => Ok(v),
+            Err(e) => Err((e, data)),
+        }
+    }
+
     /// Encodes `value` into a new buffer; `None` means null.
     fn serialize(&self, topic: &str, value: &T) -> Result<Option<Vec<u8>>, SerdeError> {
         let mut buf = Vec::new();
@@ -53,6 +67,13 @@ impl<T, S: Serde<T> + ?Sized> Serde<T> for Arc<S> {
     fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<T, SerdeError> {
         (**self).deserialize(topic, data)
     }
+    fn deserialize_owned(
+        &self,
+        topic: &str,
+        data: Option<Vec<u8>>,
+    ) -> Result<T, (SerdeError, Option<Vec<u8>>)> {
+        (**self).deserialize_owned(topic, data)
+    }
 }
 
 /// A shared, type-erased serde, as topologies store them.
@@ -64,12 +85,14 @@ pub trait DefaultSerde: Sized + 'static {
     fn default_serde() -> SharedSerde<Self>;
 }
 
+fn null_error(what: &str) -> SerdeError {
+    SerdeError::new(format!(
+        "null where {what} was expected; use a Nullable serde (Option<_>) to accept nulls"
+    ))
+}
+
 fn require<'a>(data: Option<&'a [u8]>, what: &str) -> Result<&'a [u8], SerdeError> {
-    data.ok_or_else(|| {
-        SerdeError::new(format!(
-            "null where {what} was expected; use a Nullable serde (Option<_>) to accept nulls"
-        ))
-    })
+    data.ok_or_else(|| null_error(what))
 }
 
 /// Raw bytes, unchanged.
@@ -89,6 +112,13 @@ impl Serde<Vec<u8>> for BytesSerde {
     fn deserialize(&self, _: &str, data: Option<&[u8]>) -> Result<Vec<u8>, SerdeError> {
         Ok(require(data, "bytes")?.to_vec())
     }
+    fn deserialize_owned(
+        &self,
+        _: &str,
+        data: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, (SerdeError, Option<Vec<u8>>)> {
+        data.ok_or_else(|| (null_error("bytes"), None))
+    }
 }
 
 /// UTF-8 strings.
@@ -107,13 +137,23 @@ impl Serde<String> for StringSerde {
     }
     fn deserialize(&self, _: &str, data: Option<&[u8]>) -> Result<String, SerdeError> {
         let bytes = require(data, "a UTF-8 string")?;
-        String::from_utf8(bytes.to_vec()).map_err(|e| {
-            SerdeError::new(format!(
-                "not valid UTF-8 (at byte {}): {e}",
-                e.utf8_error().valid_up_to()
-            ))
-        })
+        String::from_utf8(bytes.to_vec()).map_err(|e| utf8_error(&e))
     }
+    fn deserialize_owned(
+        &self,
+        _: &str,
+        data: Option<Vec<u8>>,
+    ) -> Result<String, (SerdeError, Option<Vec<u8>>)> {
+        let bytes = data.ok_or_else(|| (null_error("a UTF-8 string"), None))?;
+        String::from_utf8(bytes).map_err(|e| (utf8_error(&e), Some(e.into_bytes())))
+    }
+}
+
+fn utf8_error(e: &std::string::FromUtf8Error) -> SerdeError {
+    SerdeError::new(format!(
+        "not valid UTF-8 (at byte {}): {e}",
+        e.utf8_error().valid_up_to()
+    ))
 }
 
 macro_rules! fixed_width_serde {
@@ -210,6 +250,16 @@ impl<T: 'static, S: Serde<T>> Serde<Option<T>> for Nullable<S> {
         match data {
             None => Ok(None),
             Some(_) => self.0.deserialize(topic, data).map(Some),
+        }
+    }
+    fn deserialize_owned(
+        &self,
+        topic: &str,
+        data: Option<Vec<u8>>,
+    ) -> Result<Option<T>, (SerdeError, Option<Vec<u8>>)> {
+        match data {
+            None => Ok(None),
+            Some(_) => self.0.deserialize_owned(topic, data).map(Some),
         }
     }
 }

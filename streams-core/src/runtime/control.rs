@@ -71,6 +71,9 @@ struct Inner {
     threads: Vec<ThreadState>,
     error: Option<StreamsError>,
     listener: Option<StateListener>,
+    /// `(new, old)` changes not yet given to the listener; delivered outside the lock, so a
+    /// listener may call back into the client.
+    unannounced: Vec<(State, State)>,
 }
 
 impl ClientControl {
@@ -82,6 +85,7 @@ impl ClientControl {
                 threads: Vec::new(),
                 error: None,
                 listener: None,
+                unannounced: Vec::new(),
             }),
             changed: Condvar::new(),
         }
@@ -107,8 +111,7 @@ impl ClientControl {
         self.stop.store(true, Ordering::Release);
     }
 
-    /// Moves to `next` if the transition is allowed; returns whether it happened.
-    pub(crate) fn transition(&self, next: State) -> bool {
+    fn transition_inner(&self, next: State) -> bool {
         let mut inner = self.lock();
         self.transition_locked(&mut inner, next)
     }
@@ -120,20 +123,34 @@ impl ClientControl {
         }
         inner.state = next;
         tracing::info!(from = ?old, to = ?next, "client state changed");
-        if let Some(listener) = inner.listener.clone() {
-            listener(next, old);
-        }
+        inner.unannounced.push((next, old));
         self.changed.notify_all();
         true
     }
 
-    pub(crate) fn start_threads(&self, count: usize) {
+    /// Gives pending state changes to the listener, outside the lock.
+    fn announce(&self) {
+        let (events, listener) = {
+            let mut inner = self.lock();
+            (
+                std::mem::take(&mut inner.unannounced),
+                inner.listener.clone(),
+            )
+        };
+        if let Some(listener) = listener {
+            for (new, old) in events {
+                listener(new, old);
+            }
+        }
+    }
+
+    fn start_threads_inner(&self, count: usize) {
         let mut inner = self.lock();
         inner.threads = vec![ThreadState::Starting; count];
         self.transition_locked(&mut inner, State::Rebalancing);
     }
 
-    pub(crate) fn set_thread_state(&self, index: usize, state: ThreadState) {
+    fn set_thread_state_inner(&self, index: usize, state: ThreadState) {
         let mut inner = self.lock();
         if let Some(slot) = inner.threads.get_mut(index) {
             *slot = state;
@@ -156,8 +173,7 @@ impl ClientControl {
         self.transition_locked(&mut inner, next);
     }
 
-    /// A thread ended. An error moves the client towards `Error` and stops the others.
-    pub(crate) fn thread_exited(&self, index: usize, result: Result<(), StreamsError>) {
+    fn thread_exited_inner(&self, index: usize, result: Result<(), StreamsError>) {
         let mut inner = self.lock();
         if let Some(slot) = inner.threads.get_mut(index) {
             *slot = ThreadState::Dead;
@@ -182,6 +198,29 @@ impl ClientControl {
             self.transition_locked(&mut inner, last);
         }
         self.changed.notify_all();
+    }
+
+    /// Moves to `next` if the transition is allowed; returns whether it happened.
+    pub(crate) fn transition(&self, next: State) -> bool {
+        let changed = self.transition_inner(next);
+        self.announce();
+        changed
+    }
+
+    pub(crate) fn start_threads(&self, count: usize) {
+        self.start_threads_inner(count);
+        self.announce();
+    }
+
+    pub(crate) fn set_thread_state(&self, index: usize, state: ThreadState) {
+        self.set_thread_state_inner(index, state);
+        self.announce();
+    }
+
+    /// A thread ended. An error moves the client towards `Error` and stops the others.
+    pub(crate) fn thread_exited(&self, index: usize, result: Result<(), StreamsError>) {
+        self.thread_exited_inner(index, result);
+        self.announce();
     }
 
     /// Waits until every thread has ended, or `timeout` passes. Returns true if they ended.

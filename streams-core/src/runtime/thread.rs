@@ -141,6 +141,7 @@ impl StreamThread {
     }
 
     fn poll(&mut self) -> Result<()> {
+        self.pause_full()?;
         let busy = self.tasks.values().any(|t| t.buffered() > 0);
         let mut timeout = if busy {
             Duration::ZERO
@@ -181,14 +182,17 @@ impl StreamThread {
             };
             self.apply_rebalance_events()?;
             let Some(raw) = raw else { break };
-            self.route(raw)?;
+            if self.route(raw)? {
+                break;
+            }
         }
         Ok(())
     }
 
-    fn route(&mut self, raw: RawRecord) -> Result<()> {
+    /// Queues a record in its task; returns true when its partition's queue is now full.
+    fn route(&mut self, raw: RawRecord) -> Result<bool> {
         let Some(&(_, sub)) = self.topics.get(&*raw.topic) else {
-            return Ok(());
+            return Ok(false);
         };
         let id = TaskId {
             subtopology: self.subtopologies[sub].id,
@@ -196,19 +200,32 @@ impl StreamThread {
         };
         let Some(task) = self.tasks.get_mut(&id) else {
             tracing::debug!(thread = %self.name, task = %id, "dropping a record for a task this thread does not own");
-            return Ok(());
+            return Ok(false);
         };
         let (topic, partition) = (raw.topic.clone(), raw.partition);
         task.add_records(&topic, partition, [raw])?;
-        if task.buffered_in(&topic, partition) >= task.max_buffered_per_partition() {
-            let key = (topic.to_string(), partition);
-            if self.paused.insert(key) {
-                let mut tpl = TopicPartitionList::new();
-                tpl.add_partition(&topic, partition);
-                self.consumer
-                    .pause(&tpl)
-                    .map_err(|e| StreamsError::kafka("pausing a full partition", e))?;
+        Ok(task.buffered_in(&topic, partition) >= task.max_buffered_per_partition())
+    }
+
+    /// Pauses partitions whose queue is still full after processing (their task could not
+    /// take records), so that librdkafka stops fetching them; [`Self::resume_drained`] resumes
+    /// them once they are half empty. Polling itself stops at a full queue, so a task that
+    /// keeps up never causes a pause (pausing drops librdkafka's prefetched records).
+    fn pause_full(&mut self) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for task in self.tasks.values() {
+            for (topic, partition) in task.input_partitions() {
+                if task.buffered_in(topic, partition) >= task.max_buffered_per_partition()
+                    && self.paused.insert((topic.to_owned(), partition))
+                {
+                    tpl.add_partition(topic, partition);
+                }
             }
+        }
+        if tpl.count() > 0 {
+            self.consumer
+                .pause(&tpl)
+                .map_err(|e| StreamsError::kafka("pausing full partitions", e))?;
         }
         Ok(())
     }
