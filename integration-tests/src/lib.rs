@@ -7,3 +7,19 @@
 
 pub mod client;
 pub mod kafka;
+
+/// Blocks until the process receives SIGINT or SIGTERM: how the test applications and the
+/// `kafka-cluster` CLI know to shut down cleanly.
+pub fn wait_for_termination() -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        Ok(())
+    })
+}

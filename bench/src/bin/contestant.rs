@@ -57,16 +57,9 @@ fn stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let f = flag.clone();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("signal");
-            term.recv().await;
-        });
+        if let Err(e) = integration_tests::wait_for_termination() {
+            eprintln!("contestant: cannot wait for SIGTERM: {e}");
+        }
         f.store(true, std::sync::atomic::Ordering::Release);
     });
     Ok(flag)

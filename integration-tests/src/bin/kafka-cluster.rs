@@ -40,17 +40,7 @@ fn main() -> Result<()> {
     if let Some(path) = &env_file {
         write_env_file(path, &cluster)?;
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        Ok::<_, std::io::Error>(())
-    })?;
+    integration_tests::wait_for_termination()?;
     cluster.stop();
     if let Some(path) = &env_file {
         let _ = std::fs::remove_file(path);

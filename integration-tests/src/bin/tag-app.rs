@@ -64,17 +64,7 @@ fn main() -> Result<()> {
     let mut streams = KafkaStreams::new(topology, config)?;
     streams.start()?;
     eprintln!("{instance}: started");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        Ok::<_, std::io::Error>(())
-    })?;
+    integration_tests::wait_for_termination()?;
     streams.close(Duration::from_secs(30))?;
     eprintln!("{instance}: closed");
     Ok(())
