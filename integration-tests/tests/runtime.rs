@@ -61,15 +61,21 @@ async fn two_instances_fail_over_without_losing_records() -> Result<()> {
     let _b = Reaped(tag_app(bootstrap, &app, &input, &output, "b")?);
     // Once both instances process, kill `a` outright (no close, no commit) while input keeps
     // arriving: `b` must take over `a`'s partitions from `a`'s last commit.
-    produce(bootstrap, &input, batch(0, 10_000)).await?;
+    // Feed input in small steps until both instances have produced output (both joined the
+    // group and own partitions), at most 30,000 records or 120 s.
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut sent = 0;
     loop {
+        if sent < 30_000 {
+            produce(bootstrap, &input, batch(sent, sent + 1_000)).await?;
+            sent += 1_000;
+        }
         let seen = read_topic(
             bootstrap,
             &output,
-            10_000,
+            sent,
             Duration::ZERO,
-            Duration::from_secs(10),
+            Duration::from_secs(5),
         )?;
         if seen.iter().any(|r| r.value.ends_with("|a"))
             && seen.iter().any(|r| r.value.ends_with("|b"))
@@ -79,9 +85,9 @@ async fn two_instances_fail_over_without_losing_records() -> Result<()> {
         if Instant::now() > deadline {
             bail!("the two instances did not both produce output within 120 s");
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    produce(bootstrap, &input, batch(10_000, 40_000)).await?;
+    produce(bootstrap, &input, batch(sent, 40_000)).await?;
     a.0.kill()?;
     a.0.wait()?;
     produce(bootstrap, &input, batch(40_000, total)).await?;

@@ -7,9 +7,9 @@
 //! ```
 //!
 //! Each contestant runs as its own process (`contestant`), so its CPU time (utime + stime from
-//! `/proc/<pid>/stat`) and peak RSS (`VmHWM`) are its own. The clock starts when the first
-//! output record appears (so client start-up and the group join are not counted) and stops
-//! when the output holds every expected record; CPU is measured over the same span.
+//! `/proc/<pid>/stat`) and peak RSS (`VmHWM`) are its own. The clock starts when the process
+//! is spawned and stops when the output topic holds every expected record; start-up and the
+//! group join are counted for every contestant alike.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -132,8 +132,8 @@ fn run_one(
         .spawn()?;
     let pid = child.id();
     let mut child = Reap(child);
-    let deadline = Instant::now() + Duration::from_secs(1800);
-    let (mut start, mut start_cpu, mut start_count) = (None, 0.0, 0);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(1800);
     loop {
         if Instant::now() > deadline {
             bail!("{kind}/{case} did not finish within 30 minutes");
@@ -141,25 +141,18 @@ fn run_one(
         if let Some(status) = child.0.try_wait()? {
             bail!("{kind}/{case} exited early: {status}");
         }
-        let count = output_count(&watcher, &output, o.partitions)?;
-        if start.is_none() && count > 0 {
-            start = Some(Instant::now());
-            start_cpu = proc_cpu_seconds(pid)?;
-            start_count = count;
-        }
-        if count >= expected {
-            let secs = start.map_or(0.0, |s| s.elapsed().as_secs_f64()).max(1e-3);
-            let cpu = proc_cpu_seconds(pid)? - start_cpu;
-            let n = (expected - start_count).max(1) as f64;
-            let rss = proc_peak_rss_mb(pid)?;
+        if output_count(&watcher, &output, o.partitions)? >= expected {
+            let secs = started.elapsed().as_secs_f64();
+            let cpu = proc_cpu_seconds(pid)?;
+            let n = expected as f64;
             return Ok(Measure {
                 records_per_s: n / secs,
                 mb_per_s: n * o.value_size as f64 / secs / 1e6,
                 cpu_s_per_m: cpu / n * 1e6,
-                peak_rss_mb: rss,
+                peak_rss_mb: proc_peak_rss_mb(pid)?,
             });
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

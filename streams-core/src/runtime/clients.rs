@@ -9,7 +9,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KHeader, Headers as _, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{Message, TopicPartitionList};
 
 use crate::config::{ClientKind, StreamsConfig};
@@ -52,7 +52,19 @@ impl ProducerContext for ProducerCallbacks {
     }
 }
 
-pub(crate) type StreamsProducer = ThreadedProducer<ProducerCallbacks>;
+/// The stream thread's producer. It is a `BaseProducer` polled by the stream thread itself
+/// (see [`serve_deliveries`]), not a `ThreadedProducer`: delivery reports, and the freeing of
+/// librdkafka's message copies, then happen on the thread that allocated them, which avoids
+/// contention on the allocator between two threads and one thread per client on small machines.
+pub(crate) type StreamsProducer = BaseProducer<ProducerCallbacks>;
+
+/// Serves the delivery reports that are ready, without waiting.
+pub(crate) fn serve_deliveries(producer: &StreamsProducer) {
+    // Each call handles at most one delivery-report event (one produce response).
+    for _ in 0..4 {
+        producer.poll(Duration::ZERO);
+    }
+}
 
 /// A partition assignment change, as the stream thread applies it after `poll` returns.
 #[derive(Debug)]
@@ -323,9 +335,9 @@ impl RecordCollector for KafkaCollector {
             match self.producer.send(pending) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    // The local queue is full: wait for deliveries to make room.
+                    // The local queue is full: serve deliveries to make room.
                     pending = back;
-                    std::thread::sleep(Duration::from_millis(1));
+                    self.producer.poll(Duration::from_millis(1));
                 }
                 Err((e, _)) => {
                     return Err(StreamsError::Production {

@@ -13,7 +13,7 @@ use rdkafka::{Message, TopicPartitionList};
 
 use super::clients::{
     ConsumerCallbacks, KafkaCollector, RebalanceEvent, StreamsConsumer, ThreadShared,
-    commit_pending, create_consumer, create_producer, from_kafka_headers,
+    commit_pending, create_consumer, create_producer, from_kafka_headers, serve_deliveries,
 };
 use super::control::{ClientControl, ThreadState};
 use crate::config::StreamsConfig;
@@ -130,6 +130,7 @@ impl StreamThread {
         while !self.control.stop_requested() {
             self.poll()?;
             self.process()?;
+            serve_deliveries(&self.collector.borrow().producer);
             self.punctuate()?;
             if self.last_commit.elapsed() >= self.config.commit_interval()
                 || self.tasks.values().any(StreamTask::commit_requested)
