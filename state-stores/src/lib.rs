@@ -1,1 +1,25 @@
-//! placeholder
+//! State stores for kstreams-rs.
+//!
+//! Stores work on bytes; typed views ([`typed::TypedKeyValueStore`]) put serdes on top.
+//! Implementations:
+//! - [`memory::InMemoryKeyValueStore`]: an ordered map, for small state and tests;
+//! - [`rocks::RocksDbKeyValueStore`]: RocksDB, one instance per task and store under
+//!   `<state.dir>/<application.id>/<task id>/rocksdb/<store>`, write-ahead log off (the
+//!   changelog topic is the log), memory bounded per application instance by a shared block
+//!   cache and write-buffer manager ([`rocks::RocksDbMemory`]).
+//!
+//! Every implementation passes the same conformance suite (`tests/key_value.rs`): ordering of
+//! range and prefix scans (unsigned byte order), inclusive range ends, tombstones.
+//!
+//! Changelogging, restoration, checkpoints, and window and session stores are not built yet.
+
+#![deny(missing_docs)]
+
+pub mod builder;
+pub mod key_value;
+pub mod memory;
+pub mod rocks;
+pub mod typed;
+
+pub use builder::{KeyValueStoreBuilder, StoreKind};
+pub use key_value::{KeyValueStore, KvEntry, KvIter};
