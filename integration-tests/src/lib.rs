@@ -5,6 +5,7 @@
 //! test binary one broker (or the external cluster named by `KSTREAMS_BOOTSTRAP_SERVERS`).
 //! See `docs/testing.md`.
 
+pub mod apps;
 pub mod client;
 pub mod kafka;
 

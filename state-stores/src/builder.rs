@@ -4,9 +4,10 @@ use std::sync::{Arc, OnceLock};
 
 use streams_core::Result;
 use streams_core::serde::{Serde, SharedSerde};
-use streams_core::store::{StoreBuilder, StoreContext, StoreInstance};
+use streams_core::store::{ChangelogSpec, StoreBuilder, StoreContext, StoreInstance};
 
 use crate::key_value::KeyValueStore;
+use crate::logging::ChangeLoggingKeyValueStore;
 use crate::memory::InMemoryKeyValueStore;
 use crate::rocks::{OptionsHook, RocksDbKeyValueStore, RocksDbMemory};
 use crate::typed::TypedKeyValueStore;
@@ -35,6 +36,7 @@ pub struct KeyValueStoreBuilder<K, V> {
     value_serde: SharedSerde<V>,
     memory: Option<RocksDbMemory>,
     hook: Option<OptionsHook>,
+    logging: bool,
 }
 
 impl<K: 'static, V: 'static> KeyValueStoreBuilder<K, V> {
@@ -61,12 +63,20 @@ impl<K: 'static, V: 'static> KeyValueStoreBuilder<K, V> {
             value_serde: Arc::new(value_serde),
             memory: None,
             hook: None,
+            logging: true,
         }
     }
 
     /// Shares `memory` (block cache and write buffers) with the other stores given it.
     pub fn with_memory(mut self, memory: RocksDbMemory) -> Self {
         self.memory = Some(memory);
+        self
+    }
+
+    /// Turns the changelog off: the store is not restored after a failure or a move to another
+    /// instance, and no changelog topic is created.
+    pub fn with_logging_disabled(mut self) -> Self {
+        self.logging = false;
         self
     }
 
@@ -85,8 +95,12 @@ impl<K: 'static, V: 'static> StoreBuilder for KeyValueStoreBuilder<K, V> {
         &self.name
     }
 
+    fn changelog(&self) -> Option<ChangelogSpec> {
+        self.logging.then(ChangelogSpec::compacted)
+    }
+
     fn build(&self, ctx: &StoreContext) -> Result<StoreInstance> {
-        let inner: Box<dyn KeyValueStore> = match self.kind {
+        let mut inner: Box<dyn KeyValueStore> = match self.kind {
             StoreKind::InMemory => Box::new(InMemoryKeyValueStore::new(&self.name)),
             StoreKind::RocksDb => {
                 let memory = self
@@ -102,6 +116,9 @@ impl<K: 'static, V: 'static> StoreBuilder for KeyValueStoreBuilder<K, V> {
                 )?)
             }
         };
+        if let Some(changelog) = ctx.changelog.clone() {
+            inner = Box::new(ChangeLoggingKeyValueStore::new(inner, changelog));
+        }
         Ok(StoreInstance::new(TypedKeyValueStore::new(
             inner,
             self.key_serde.clone(),

@@ -11,12 +11,18 @@
 //! Every implementation passes the same conformance suite (`tests/key_value.rs`): ordering of
 //! range and prefix scans (unsigned byte order), inclusive range ends, tombstones.
 //!
-//! Changelogging, restoration, checkpoints, and window and session stores are not built yet.
+//! [`logging::ChangeLoggingKeyValueStore`] wraps any of them and writes every change to the
+//! store's changelog topic `<application.id>-<store>-changelog` (partition = task partition,
+//! compacted, created by the runtime at start-up). Builders log by default.
+//!
+//! Restoration from the changelog, checkpoints, and window and session stores are not built
+//! yet.
 
 #![deny(missing_docs)]
 
 pub mod builder;
 pub mod key_value;
+pub mod logging;
 pub mod memory;
 pub mod rocks;
 pub mod typed;

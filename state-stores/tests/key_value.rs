@@ -1,10 +1,11 @@
 //! One conformance suite for every key-value store implementation.
 
 use state_stores::KeyValueStore;
+use state_stores::logging::ChangeLoggingKeyValueStore;
 use state_stores::memory::InMemoryKeyValueStore;
 use state_stores::rocks::{RocksDbKeyValueStore, RocksDbMemory};
 use streams_core::Result;
-use streams_core::store::StateStore;
+use streams_core::store::{ChangelogWriter, StateStore};
 
 fn collect(iter: state_stores::KvIter<'_>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     iter.collect()
@@ -136,6 +137,50 @@ fn rocksdb_store_conforms_and_keeps_data_across_reopen() -> Result<()> {
     assert_eq!(reopened.all()?.count(), 7);
     reopened.close()?;
     assert!(reopened.get(b"ab").is_err(), "a closed store refuses reads");
+    Ok(())
+}
+
+#[test]
+fn change_logging_stores_conform_and_log_every_change() -> Result<()> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let memory = RocksDbMemory::new(8 << 20);
+    let rocks: Box<dyn KeyValueStore> = Box::new(RocksDbKeyValueStore::open(
+        "rocks",
+        dir.path(),
+        &memory,
+        None,
+    )?);
+    for inner in [
+        Box::new(InMemoryKeyValueStore::new("mem")) as Box<dyn KeyValueStore>,
+        rocks,
+    ] {
+        let (writer, log) = ChangelogWriter::in_memory("app-store-changelog", 3);
+        let mut store = ChangeLoggingKeyValueStore::new(inner, writer);
+        conformance(&mut store)?;
+        let log = log.borrow();
+        // The suite's writes, in order: every put, and every delete as a tombstone.
+        let expected: Vec<(&[u8], Option<&[u8]>)> = vec![
+            (b"b", Some(b"1")),
+            (b"b", Some(b"2")),
+            (b"b", None),
+            (b"k", Some(b"first")),
+            (b"k", None),
+            (b"a", Some(b"va")),
+            (b"aa", Some(b"vaa")),
+            (b"ab", Some(b"vab")),
+            (b"b", Some(b"vb")),
+            (&[b'a', 0xff], Some(b"va-ff")),
+            (b"c", Some(b"gone")),
+            (b"c", None),
+            (&[0xff, 0xff], Some(b"max")),
+            (&[0x00], Some(b"zero")),
+        ];
+        let logged: Vec<(&[u8], Option<&[u8]>)> = log
+            .iter()
+            .map(|(k, v, _)| (k.as_slice(), v.as_deref()))
+            .collect();
+        assert_eq!(logged, expected);
+    }
     Ok(())
 }
 

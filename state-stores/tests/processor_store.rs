@@ -96,6 +96,27 @@ fn count_per_key_in_rocksdb() -> Result<(), StreamsError> {
     run(StoreKind::RocksDb)
 }
 
+#[test]
+fn a_store_without_logging_writes_no_changelog() -> Result<(), StreamsError> {
+    let mut t = Topology::new();
+    t.add_source("src", &["words"], StringSerde, StringSerde)?
+        .add_processor("count", CountPerKey::default, &["src"])?
+        .add_state_store(
+            KeyValueStoreBuilder::in_memory("counts", StringSerde, I64Serde)
+                .with_logging_disabled(),
+            &["count"],
+        )?
+        .add_sink("sink", "counts", StringSerde, I64Serde, &["count"])?;
+    assert_eq!(t.changelog_topics("store-test"), vec![]);
+    let driver = TopologyTestDriver::new(t, StreamsConfig::new("store-test", "unused:9092"))?;
+    driver
+        .input_topic("words", StringSerde, StringSerde)
+        .pipe("kafka".into(), String::new(), 1)?;
+    assert_eq!(driver.produced("counts").len(), 1);
+    assert_eq!(driver.produced("store-test-counts-changelog"), vec![]);
+    Ok(())
+}
+
 /// Asks for a store that is not connected to it.
 struct Nosy;
 

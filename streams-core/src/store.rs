@@ -8,12 +8,15 @@
 //! in-memory and RocksDB) live in the `state-stores` crate.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::TaskId;
 use crate::error::Result;
+use crate::record::Headers;
+use crate::task::{OutRecord, RecordCollector};
 
 /// What the runtime needs of every store.
 pub trait StateStore: 'static {
@@ -51,7 +54,7 @@ impl StoreInstance {
 }
 
 /// Where and for whom a store is being built.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreContext {
     /// The owning task.
     pub task_id: TaskId,
@@ -59,12 +62,147 @@ pub struct StoreContext {
     pub application_id: String,
     /// The task's directory, `<state.dir>/<application.id>/<task id>/`.
     pub task_dir: PathBuf,
+    /// Where to log changes, when the builder asked for a changelog.
+    pub changelog: Option<ChangelogWriter>,
 }
+
+impl std::fmt::Debug for StoreContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreContext")
+            .field("task_id", &self.task_id)
+            .field("task_dir", &self.task_dir)
+            .field(
+                "changelog",
+                &self.changelog.as_ref().map(ChangelogWriter::topic),
+            )
+            .finish()
+    }
+}
+
+/// The changelog topic a store wants, as [`StoreBuilder::changelog`] describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangelogSpec {
+    /// Topic configuration, e.g. `cleanup.policy=compact`.
+    pub configs: Vec<(String, String)>,
+}
+
+impl ChangelogSpec {
+    /// A compacted changelog, for key-value stores.
+    pub fn compacted() -> Self {
+        ChangelogSpec {
+            configs: vec![("cleanup.policy".into(), "compact".into())],
+        }
+    }
+
+    /// A compacted changelog that also deletes records older than `retention_ms`, for window
+    /// and session stores (Kafka Streams uses the store's retention plus one day).
+    pub fn compacted_with_retention(retention_ms: i64) -> Self {
+        ChangelogSpec {
+            configs: vec![
+                ("cleanup.policy".into(), "compact,delete".into()),
+                ("retention.ms".into(), retention_ms.to_string()),
+            ],
+        }
+    }
+}
+
+/// The name of a store's changelog topic: `<application.id>-<store>-changelog`.
+pub fn changelog_topic(application_id: &str, store: &str) -> String {
+    format!("{application_id}-{store}-changelog")
+}
+
+/// Writes a store's changes to its changelog partition (the task's partition) through the
+/// task's producer, so they commit with the task's output. Each change carries the timestamp
+/// of the record (or punctuation) being processed.
+#[derive(Clone)]
+pub struct ChangelogWriter {
+    topic: Arc<str>,
+    partition: i32,
+    collector: Rc<RefCell<dyn RecordCollector>>,
+    timestamp: Rc<Cell<i64>>,
+}
+
+impl ChangelogWriter {
+    pub(crate) fn new(
+        topic: Arc<str>,
+        partition: i32,
+        collector: Rc<RefCell<dyn RecordCollector>>,
+        timestamp: Rc<Cell<i64>>,
+    ) -> Self {
+        ChangelogWriter {
+            topic,
+            partition,
+            collector,
+            timestamp,
+        }
+    }
+
+    /// A writer that records changes in memory instead of producing them, for testing stores:
+    /// returns the writer and the list of `(key, value, timestamp)` it logged.
+    #[cfg(feature = "test-util")]
+    pub fn in_memory(topic: &str, partition: i32) -> (Self, Rc<RefCell<Vec<LoggedChange>>>) {
+        struct Memory(Rc<RefCell<Vec<LoggedChange>>>);
+        impl RecordCollector for Memory {
+            fn send(&mut self, r: OutRecord<'_>) -> Result<()> {
+                self.0.borrow_mut().push((
+                    r.key.map(<[u8]>::to_vec).unwrap_or_default(),
+                    r.value.map(<[u8]>::to_vec),
+                    r.timestamp,
+                ));
+                Ok(())
+            }
+            fn partition_count(&mut self, _: &str) -> Result<i32> {
+                Ok(1)
+            }
+        }
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let writer = ChangelogWriter::new(
+            topic.into(),
+            partition,
+            Rc::new(RefCell::new(Memory(log.clone()))),
+            Rc::new(Cell::new(0)),
+        );
+        (writer, log)
+    }
+
+    /// The changelog topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The changelog partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// Logs that `key` now has `value` (`None`: deleted, sent as a tombstone).
+    pub fn log(&self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let headers = Headers::new();
+        self.collector.borrow_mut().send(OutRecord {
+            topic: &self.topic,
+            partition: Some(self.partition),
+            key: Some(key),
+            value,
+            timestamp: self.timestamp.get().max(0),
+            headers: &headers,
+        })
+    }
+}
+
+/// A change as [`ChangelogWriter::in_memory`] records it: key, value (`None`: tombstone),
+/// timestamp.
+#[cfg(feature = "test-util")]
+pub type LoggedChange = (Vec<u8>, Option<Vec<u8>>, i64);
 
 /// Builds one instance of a store per task.
 pub trait StoreBuilder: Send + Sync + 'static {
     /// The store's name.
     fn name(&self) -> &str;
+    /// The changelog this store wants (`None`: logging off). The runtime creates the topic
+    /// `<application.id>-<store>-changelog` and hands a [`ChangelogWriter`] to [`Self::build`].
+    fn changelog(&self) -> Option<ChangelogSpec> {
+        None
+    }
     /// Builds the store for a task.
     fn build(&self, ctx: &StoreContext) -> Result<StoreInstance>;
 }

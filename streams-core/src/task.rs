@@ -5,7 +5,7 @@
 //! through the same methods: [`StreamTask::add_records`], [`StreamTask::process_one`],
 //! [`StreamTask::punctuate_wall_clock`], [`StreamTask::prepare_commit`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
@@ -100,6 +100,8 @@ pub(crate) struct TaskContext {
     next_punctuator: u64,
     commit_requested: bool,
     collector: Rc<RefCell<dyn RecordCollector>>,
+    /// Timestamp of the record or punctuation being processed, shared with changelog writers.
+    record_timestamp: Rc<Cell<i64>>,
     pub(crate) settings: TaskSettings,
     pub(crate) counters: TaskCounters,
 }
@@ -113,6 +115,7 @@ impl TaskContext {
         node_stores: Arc<[Vec<String>]>,
         stores: HashMap<String, StoreInstance>,
         collector: Rc<RefCell<dyn RecordCollector>>,
+        record_timestamp: Rc<Cell<i64>>,
         settings: TaskSettings,
         wall_clock: i64,
     ) -> Self {
@@ -130,6 +133,7 @@ impl TaskContext {
             next_punctuator: 0,
             commit_requested: false,
             collector,
+            record_timestamp,
             settings,
             counters: TaskCounters::default(),
         }
@@ -520,6 +524,7 @@ impl StreamTask {
         let offset = raw.offset;
         let source = queue.source.clone();
         self.ctx.stream_time = self.ctx.stream_time.max(timestamp);
+        self.ctx.record_timestamp.set(timestamp);
         self.ctx.metadata = Some(RecordMetadata {
             topic: raw.topic.clone(),
             partition: raw.partition,
@@ -564,6 +569,7 @@ impl StreamTask {
                 .find(|(i, _)| *i == node)
                 .map(|(_, n)| n.clone());
             if let Some(ops) = ops {
+                self.ctx.record_timestamp.set(now);
                 ops.borrow_mut().punctuate(id, now, &mut self.ctx)?;
                 self.ctx.counters.punctuations += 1;
                 fired = true;

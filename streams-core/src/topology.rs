@@ -41,7 +41,7 @@ use crate::error::{Result, StreamsError};
 use crate::nodes::{Partitioner, ProcessorNode, SinkNode, SinkTopic, SourceNode, TopicChooser};
 use crate::processor::{Child, Node, Processor};
 use crate::serde::{Serde, SharedSerde};
-use crate::store::{StoreBuilder, StoreContext};
+use crate::store::{ChangelogSpec, ChangelogWriter, StoreBuilder, StoreContext, changelog_topic};
 use crate::task::{
     NodeOps, RawSource, RecordCollector, StreamTask, TaskContext, TaskId, TaskInput, TaskSettings,
 };
@@ -586,6 +586,22 @@ impl Topology {
             .collect()
     }
 
+    /// The changelog topics the stores need: `(topic, sub-topology id, spec)`.
+    pub fn changelog_topics(&self, application_id: &str) -> Vec<(String, u32, ChangelogSpec)> {
+        let subs = self.subtopologies();
+        let mut out = Vec::new();
+        for def in &self.stores {
+            let name = def.builder.name();
+            if let (Some(spec), Some(sub)) = (
+                def.builder.changelog(),
+                subs.iter().find(|s| s.stores.iter().any(|n| n == name)),
+            ) {
+                out.push((changelog_topic(application_id, name), sub.id, spec));
+            }
+        }
+        out
+    }
+
     /// The structure in Kafka Streams' `Topology.describe()` layout.
     pub fn describe(&self) -> TopologyDescription {
         TopologyDescription::new(self)
@@ -603,21 +619,31 @@ impl Topology {
             partition,
         };
         let mut stores = HashMap::new();
-        let store_ctx = StoreContext {
-            task_id,
-            application_id: env.application_id.to_string(),
-            task_dir: env
-                .state_dir
-                .join(&*env.application_id)
-                .join(task_id.to_string()),
-        };
+        let record_timestamp = Rc::new(std::cell::Cell::new(-1));
+        let task_dir = env
+            .state_dir
+            .join(&*env.application_id)
+            .join(task_id.to_string());
         for def in &self.stores {
-            if sub.stores.iter().any(|s| s == def.builder.name()) {
-                stores.insert(
-                    def.builder.name().to_owned(),
-                    def.builder.build(&store_ctx)?,
-                );
+            let name = def.builder.name();
+            if !sub.stores.iter().any(|s| s == name) {
+                continue;
             }
+            let changelog = def.builder.changelog().map(|_| {
+                ChangelogWriter::new(
+                    changelog_topic(&env.application_id, name).into(),
+                    partition,
+                    env.collector.clone(),
+                    record_timestamp.clone(),
+                )
+            });
+            let store_ctx = StoreContext {
+                task_id,
+                application_id: env.application_id.to_string(),
+                task_dir: task_dir.clone(),
+                changelog,
+            };
+            stores.insert(name.to_owned(), def.builder.build(&store_ctx)?);
         }
         let node_names: Arc<[Arc<str>]> = self.nodes.iter().map(|n| n.name.clone()).collect();
         let node_stores: Arc<[Vec<String>]> = self
@@ -635,6 +661,7 @@ impl Topology {
             node_stores,
             stores,
             env.collector,
+            record_timestamp,
             env.settings,
             env.wall_clock,
         );

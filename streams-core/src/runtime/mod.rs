@@ -11,6 +11,10 @@
 //! delivered, then commits the offsets of the records fully processed. On revocation the
 //! thread commits what it processed before giving the partitions up; on a lost assignment it
 //! commits nothing. A partition whose task buffer is full is paused until it drains.
+//!
+//! Stores whose builder asks for a changelog get the topic `<application.id>-<store>-changelog`,
+//! created at start with one partition per task and the builder's configuration (compacted for
+//! key-value stores), replication factor `replication.factor` (-1: the broker's default).
 
 mod clients;
 mod control;
@@ -20,7 +24,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 
 pub use control::{State, StateListener};
 
@@ -100,7 +107,8 @@ impl KafkaStreams {
     }
 
     /// Checks the source topics (they must exist, and co-partitioned ones must have equal
-    /// partition counts), then starts the stream threads.
+    /// partition counts), creates missing changelog topics (refusing existing ones with the
+    /// wrong partition count), then starts the stream threads.
     pub fn start(&mut self) -> Result<()> {
         if self.control.state() != State::Created {
             return Err(StreamsError::IllegalState(format!(
@@ -109,7 +117,7 @@ impl KafkaStreams {
             )));
         }
         let subtopologies = Arc::new(self.topology.subtopologies());
-        self.check_source_topics(&subtopologies)?;
+        self.prepare_topics(&subtopologies)?;
         let n = self.config.num_stream_threads();
         self.control.start_threads(n);
         for index in 0..n {
@@ -134,7 +142,9 @@ impl KafkaStreams {
         Ok(())
     }
 
-    fn check_source_topics(&self, subtopologies: &[crate::topology::Subtopology]) -> Result<()> {
+    /// Checks the source topics and creates the missing changelog topics (or refuses existing
+    /// ones with the wrong partition count).
+    fn prepare_topics(&self, subtopologies: &[crate::topology::Subtopology]) -> Result<()> {
         let client: BaseProducer = clients::admin_config(&self.config).create().map_err(|e| {
             StreamsError::config("admin", format!("the admin settings were refused: {e}"))
         })?;
@@ -176,6 +186,68 @@ impl KafkaStreams {
                     listed.join(", "),
                     sub.id
                 )));
+            }
+        }
+        self.create_changelogs(subtopologies, &counts)
+    }
+
+    fn create_changelogs(
+        &self,
+        subtopologies: &[crate::topology::Subtopology],
+        counts: &std::collections::HashMap<&str, usize>,
+    ) -> Result<()> {
+        let mut wanted = Vec::new();
+        for (topic, sub_id, spec) in self.topology.changelog_topics(self.config.application_id()) {
+            let sub = subtopologies.iter().find(|s| s.id == sub_id);
+            let tasks = sub
+                .and_then(|s| s.source_topics.first())
+                .map_or(0, |t| counts[t.as_str()]);
+            match counts.get(topic.as_str()) {
+                Some(&n) if n == tasks => {}
+                Some(&n) => {
+                    return Err(StreamsError::Topology(format!(
+                        "changelog topic {topic} has {n} partitions but its sub-topology has {tasks} tasks; \
+                         delete it or reset the application"
+                    )));
+                }
+                None => wanted.push((topic, tasks, spec)),
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let admin: AdminClient<DefaultClientContext> =
+            clients::admin_config(&self.config).create().map_err(|e| {
+                StreamsError::config("admin", format!("the admin settings were refused: {e}"))
+            })?;
+        let new_topics: Vec<NewTopic<'_>> = wanted
+            .iter()
+            .map(|(topic, partitions, spec)| {
+                let mut t = NewTopic::new(
+                    topic,
+                    *partitions as i32,
+                    TopicReplication::Fixed(self.config.replication_factor()),
+                );
+                for (k, v) in &spec.configs {
+                    t = t.set(k, v);
+                }
+                t
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = futures::executor::block_on(admin.create_topics(&new_topics, &opts))
+            .map_err(|e| StreamsError::kafka("creating changelog topics", e))?;
+        for result in results {
+            match result {
+                Ok(topic) => tracing::info!(%topic, "created changelog topic"),
+                Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    tracing::info!(%topic, "changelog topic created concurrently by another instance");
+                }
+                Err((topic, code)) => {
+                    return Err(StreamsError::Topology(format!(
+                        "creating changelog topic {topic} failed: {code}"
+                    )));
+                }
             }
         }
         Ok(())

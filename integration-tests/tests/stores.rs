@@ -1,0 +1,155 @@
+//! State stores on a real broker: changelog topics and what they hold.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use integration_tests::apps::CountPerKey;
+use integration_tests::client::{produce, read_topic};
+use integration_tests::kafka::{shared_cluster, unique_name};
+use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+use state_stores::KeyValueStoreBuilder;
+use streams_core::serde::{I64Serde, StringSerde};
+use streams_core::{KafkaStreams, StreamsConfig, Topology};
+
+fn count_topology(input: &str, output: &str) -> streams_core::Result<Topology> {
+    let mut t = Topology::new();
+    t.add_source("src", &[input], StringSerde, StringSerde)?
+        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
+        .add_state_store(
+            KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
+            &["count"],
+        )?
+        .add_sink("sink", output, StringSerde, I64Serde, &["count"])?;
+    Ok(t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_changelog_topic_is_created_compacted_and_holds_every_update() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output, app) = (
+        unique_name("words"),
+        unique_name("counts"),
+        unique_name("count-app"),
+    );
+    cluster.create_topic(&input, 4, 1, &[])?;
+    cluster.create_topic(&output, 4, 1, &[])?;
+    let words = [
+        "kafka", "streams", "rust", "kafka", "state", "kafka", "rust",
+    ];
+    let records: Vec<(String, Vec<u8>, Option<i32>)> = (0..70)
+        .map(|i| {
+            (
+                words[i % words.len()].to_owned(),
+                format!("{i}").into_bytes(),
+                None,
+            )
+        })
+        .collect();
+    produce(bootstrap, &input, records).await?;
+
+    let state = tempfile::tempdir()?;
+    let config = StreamsConfig::new(&app, bootstrap)
+        .set("commit.interval.ms", "100")?
+        .with_state_dir(state.path());
+    let mut streams = KafkaStreams::new(count_topology(&input, &output)?, config)?;
+    streams.start()?;
+    let out = read_topic(
+        bootstrap,
+        &output,
+        70,
+        Duration::from_secs(1),
+        Duration::from_secs(90),
+    )?;
+    streams.close(Duration::from_secs(30))?;
+
+    // Final counts per word, from the output.
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    for r in &out {
+        let n = i64::from_be_bytes(r.value.as_bytes().try_into().context("8-byte count")?);
+        last.insert(r.key.clone(), n);
+    }
+    let expected: BTreeMap<String, i64> =
+        [("kafka", 30), ("rust", 20), ("state", 10), ("streams", 10)]
+            .into_iter()
+            .map(|(k, n)| (k.to_owned(), n))
+            .collect();
+    assert_eq!(last, expected);
+
+    // The changelog: named after the store, one partition per task, compacted, and holding
+    // every update (70), its last value per key equal to the final count.
+    let changelog = format!("{app}-counts-changelog");
+    let md = cluster
+        .admin()?
+        .inner()
+        .fetch_metadata(Some(&changelog), Duration::from_secs(10))?;
+    assert_eq!(md.topics()[0].partitions().len(), 4);
+    let admin = cluster.admin()?;
+    let configs = futures::executor::block_on(admin.describe_configs(
+        &[ResourceSpecifier::Topic(&changelog)],
+        &AdminOptions::new(),
+    ))?;
+    let resource = configs
+        .into_iter()
+        .next()
+        .context("one resource")?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let policy = resource.get("cleanup.policy").and_then(|e| e.value.clone());
+    assert_eq!(policy.as_deref(), Some("compact"));
+    let logged = read_topic(
+        bootstrap,
+        &changelog,
+        70,
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+    )?;
+    assert_eq!(logged.len(), 70);
+    let mut from_changelog: BTreeMap<String, i64> = BTreeMap::new();
+    for r in &logged {
+        from_changelog.insert(
+            r.key.clone(),
+            i64::from_be_bytes(r.value.as_bytes().try_into()?),
+        );
+    }
+    assert_eq!(from_changelog, expected);
+    // The RocksDB files live under <state.dir>/<application.id>/<task id>/rocksdb/<store>.
+    let task_dirs: Vec<String> = std::fs::read_dir(state.path().join(&app))?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<_>>()?;
+    assert!(
+        !task_dirs.is_empty() && task_dirs.iter().all(|d| d.starts_with("0_")),
+        "{task_dirs:?}"
+    );
+    assert!(
+        state
+            .path()
+            .join(&app)
+            .join(&task_dirs[0])
+            .join("rocksdb/counts")
+            .is_dir()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changelog_with_the_wrong_partition_count_is_refused() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let (input, app) = (unique_name("words"), unique_name("count-app"));
+    cluster.create_topic(&input, 4, 1, &[])?;
+    let changelog = format!("{app}-counts-changelog");
+    cluster.create_topic(&changelog, 2, 1, &[("cleanup.policy", "compact")])?;
+    let mut streams = KafkaStreams::new(
+        count_topology(&input, "unused-output")?,
+        StreamsConfig::new(&app, cluster.bootstrap_servers()),
+    )?;
+    let err = streams.start().expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid topology: changelog topic {changelog} has 2 partitions but its sub-topology has 4 tasks; \
+             delete it or reset the application"
+        )
+    );
+    Ok(())
+}
