@@ -153,3 +153,83 @@ async fn a_changelog_with_the_wrong_partition_count_is_refused() -> Result<()> {
     );
     Ok(())
 }
+
+/// Runs the count application until `expected` output records exist (counting from the start
+/// of the output topic), then closes it.
+async fn run_count_app(
+    bootstrap: &str,
+    app: &str,
+    input: &str,
+    output: &str,
+    state: &std::path::Path,
+    expected: usize,
+) -> Result<Vec<(String, i64)>> {
+    let config = StreamsConfig::new(app, bootstrap)
+        .set("commit.interval.ms", "100")?
+        .with_state_dir(state);
+    let mut streams = KafkaStreams::new(count_topology(input, output)?, config)?;
+    streams.start()?;
+    let out = read_topic(
+        bootstrap,
+        output,
+        expected,
+        Duration::from_secs(1),
+        Duration::from_secs(90),
+    )?;
+    streams.close(Duration::from_secs(30))?;
+    out.iter()
+        .map(|r| {
+            Ok((
+                r.key.clone(),
+                i64::from_be_bytes(r.value.as_bytes().try_into().context("8-byte count")?),
+            ))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_are_restored_from_the_changelog_after_losing_local_state() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output, app) = (
+        unique_name("words"),
+        unique_name("counts"),
+        unique_name("restore-app"),
+    );
+    cluster.create_topic(&input, 2, 1, &[])?;
+    cluster.create_topic(&output, 2, 1, &[])?;
+    let word = |w: &str| (w.to_owned(), Vec::new(), None);
+
+    // First run: 3 x kafka, 2 x rust.
+    produce(
+        bootstrap,
+        &input,
+        ["kafka", "rust", "kafka", "rust", "kafka"].map(word),
+    )
+    .await?;
+    let state = tempfile::tempdir()?;
+    let first = run_count_app(bootstrap, &app, &input, &output, state.path(), 5).await?;
+    assert_eq!(
+        first
+            .iter()
+            .filter(|(k, _)| k == "kafka")
+            .map(|(_, n)| *n)
+            .max(),
+        Some(3)
+    );
+
+    // Second run on an empty state directory: the counts continue from the changelog.
+    produce(bootstrap, &input, ["kafka", "rust"].map(word)).await?;
+    let fresh = tempfile::tempdir()?;
+    let second = run_count_app(bootstrap, &app, &input, &output, fresh.path(), 7).await?;
+    assert_eq!(
+        &second[5..].iter().cloned().collect::<BTreeMap<_, _>>(),
+        &BTreeMap::from([("kafka".to_owned(), 4), ("rust".to_owned(), 3)])
+    );
+
+    // Third run on the kept state directory: the same.
+    produce(bootstrap, &input, ["kafka"].map(word)).await?;
+    let third = run_count_app(bootstrap, &app, &input, &output, fresh.path(), 8).await?;
+    assert_eq!(third[7], ("kafka".to_owned(), 5));
+    Ok(())
+}

@@ -38,6 +38,10 @@ impl StateStore for ChangeLoggingKeyValueStore {
     fn close(&mut self) -> Result<()> {
         self.inner.close()
     }
+    /// Restored records came from the changelog: they go to the inner store only.
+    fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        self.inner.restore_batch(batch)
+    }
 }
 
 impl KeyValueStore for ChangeLoggingKeyValueStore {

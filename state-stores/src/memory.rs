@@ -43,6 +43,9 @@ impl StateStore for InMemoryKeyValueStore {
     fn close(&mut self) -> Result<()> {
         Ok(())
     }
+    fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        self.put_all(batch)
+    }
 }
 
 impl KeyValueStore for InMemoryKeyValueStore {

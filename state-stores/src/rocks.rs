@@ -178,6 +178,10 @@ impl StateStore for RocksDbKeyValueStore {
         self.db = None;
         Ok(())
     }
+
+    fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        self.put_all(batch)
+    }
 }
 
 impl KeyValueStore for RocksDbKeyValueStore {

@@ -158,4 +158,7 @@ impl<K: 'static, V: 'static> StateStore for TypedKeyValueStore<K, V> {
     fn close(&mut self) -> Result<()> {
         self.inner.close()
     }
+    fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        self.inner.restore_batch(batch)
+    }
 }

@@ -26,7 +26,19 @@ pub trait StateStore: 'static {
     fn flush(&mut self) -> Result<()>;
     /// Releases the store's resources; called once when its task closes.
     fn close(&mut self) -> Result<()>;
+    /// Applies records read back from the store's changelog (key, value; `None` deletes),
+    /// without logging them again. Stores without a changelog need not implement it.
+    fn restore_batch(&mut self, batch: &[Change]) -> Result<()> {
+        let _ = batch;
+        Err(crate::StreamsError::Store {
+            store: self.name().to_owned(),
+            message: "this store type cannot be restored from a changelog".into(),
+        })
+    }
 }
+
+/// A change to a key-value store as a changelog carries it: key, and value (`None`: deleted).
+pub type Change = (Vec<u8>, Option<Vec<u8>>);
 
 /// A shared handle on a store of concrete type `S`, as processors hold it.
 pub type StoreHandle<S> = Rc<RefCell<S>>;

@@ -347,6 +347,19 @@ pub struct StreamTask {
     queues: Vec<PartitionQueue>,
     nodes: Vec<(usize, Rc<RefCell<dyn NodeOps>>)>,
     initialized: bool,
+    changelogs: Vec<ChangelogPartition>,
+}
+
+/// A changelog partition of one of the task's stores, and how far restoring it has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChangelogPartition {
+    pub store: String,
+    pub topic: String,
+    pub partition: i32,
+    /// The end offset to restore up to (exclusive); `None` when not restoring.
+    pub restore_end: Option<i64>,
+    /// Records restored so far.
+    pub restored: u64,
 }
 
 impl fmt::Debug for StreamTask {
@@ -371,6 +384,7 @@ impl StreamTask {
         ctx: TaskContext,
         inputs: Vec<TaskInput>,
         nodes: Vec<(usize, Rc<RefCell<dyn NodeOps>>)>,
+        changelogs: Vec<ChangelogPartition>,
     ) -> Self {
         let queues = inputs
             .into_iter()
@@ -390,7 +404,64 @@ impl StreamTask {
             queues,
             nodes,
             initialized: false,
+            changelogs,
         }
+    }
+
+    /// The changelog partitions of the task's logged stores.
+    pub(crate) fn changelogs(&self) -> &[ChangelogPartition] {
+        &self.changelogs
+    }
+
+    /// Marks `topic`-`partition` as to be restored up to `end` (exclusive).
+    pub(crate) fn start_restoring(&mut self, topic: &str, partition: i32, end: i64) {
+        if let Some(c) = self
+            .changelogs
+            .iter_mut()
+            .find(|c| c.topic == topic && c.partition == partition)
+        {
+            c.restore_end = Some(end);
+        }
+    }
+
+    /// Marks a changelog partition as restored.
+    pub(crate) fn finish_restoring(&mut self, topic: &str, partition: i32) {
+        if let Some(c) = self
+            .changelogs
+            .iter_mut()
+            .find(|c| c.topic == topic && c.partition == partition)
+        {
+            c.restore_end = None;
+        }
+    }
+
+    /// True while some store of the task is being restored; the task processes nothing then.
+    pub fn is_restoring(&self) -> bool {
+        self.changelogs.iter().any(|c| c.restore_end.is_some())
+    }
+
+    /// Applies changelog records to the store that logs to `topic`.
+    pub(crate) fn restore(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        batch: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<()> {
+        let Some(c) = self
+            .changelogs
+            .iter_mut()
+            .find(|c| c.topic == topic && c.partition == partition)
+        else {
+            return Ok(());
+        };
+        c.restored += batch.len() as u64;
+        let store = self.ctx.stores.get(&c.store).ok_or_else(|| {
+            StreamsError::IllegalState(format!(
+                "task {} has no store {}",
+                self.ctx.task_id, c.store
+            ))
+        })?;
+        store.lifecycle.borrow_mut().restore_batch(batch)
     }
 
     /// The task's id.

@@ -624,14 +624,34 @@ impl Topology {
             .state_dir
             .join(&*env.application_id)
             .join(task_id.to_string());
+        let mut changelogs = Vec::new();
+        let logged = self.stores.iter().any(|d| {
+            sub.stores.iter().any(|s| s == d.builder.name()) && d.builder.changelog().is_some()
+        });
+        if logged && task_dir.exists() {
+            // Without checkpoints the local state cannot be trusted: start empty and restore
+            // every logged store from the beginning of its changelog.
+            std::fs::remove_dir_all(&task_dir).map_err(|e| StreamsError::Io {
+                context: format!("wiping {}", task_dir.display()),
+                source: e,
+            })?;
+        }
         for def in &self.stores {
             let name = def.builder.name();
             if !sub.stores.iter().any(|s| s == name) {
                 continue;
             }
             let changelog = def.builder.changelog().map(|_| {
+                let topic = changelog_topic(&env.application_id, name);
+                changelogs.push(crate::task::ChangelogPartition {
+                    store: name.to_owned(),
+                    topic: topic.clone(),
+                    partition,
+                    restore_end: None,
+                    restored: 0,
+                });
                 ChangelogWriter::new(
-                    changelog_topic(&env.application_id, name).into(),
+                    topic.into(),
                     partition,
                     env.collector.clone(),
                     record_timestamp.clone(),
@@ -689,7 +709,7 @@ impl Topology {
         }
         let mut ops = inst.ops;
         ops.sort_by_key(|(i, _)| *i);
-        Ok(StreamTask::new(ctx, inputs, ops))
+        Ok(StreamTask::new(ctx, inputs, ops, changelogs))
     }
 }
 

@@ -279,6 +279,36 @@ pub(crate) fn create_consumer(
     })
 }
 
+/// The restore consumer: reads changelogs by assignment. librdkafka's `assign` needs a
+/// `group.id`, so it gets `<application.id>-restore-consumer`, but it never subscribes or
+/// commits, so that group never has members or offsets.
+pub(crate) fn create_restore_consumer(
+    config: &StreamsConfig,
+    client_id: &str,
+) -> Result<BaseConsumer> {
+    client_config(
+        config,
+        ClientKind::Consumer,
+        &[
+            ("client.id", client_id),
+            ("auto.offset.reset", "earliest"),
+            ("enable.partition.eof", "false"),
+        ],
+    )
+    .set(
+        "group.id",
+        format!("{}-restore-consumer", config.application_id()),
+    )
+    .set("enable.auto.commit", "false")
+    .create()
+    .map_err(|e| {
+        StreamsError::config(
+            "consumer",
+            format!("the restore consumer settings were refused: {e}"),
+        )
+    })
+}
+
 pub(crate) fn create_producer(config: &StreamsConfig, client_id: &str) -> Result<StreamsProducer> {
     client_config(
         config,

@@ -7,13 +7,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Timestamp;
-use rdkafka::{Message, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::clients::{
     ConsumerCallbacks, KafkaCollector, RebalanceEvent, StreamsConsumer, ThreadShared,
-    commit_pending, create_consumer, create_producer, from_kafka_headers, serve_deliveries,
+    commit_pending, create_consumer, create_producer, create_restore_consumer, from_kafka_headers,
+    serve_deliveries,
 };
 use super::control::{ClientControl, ThreadState};
 use crate::config::StreamsConfig;
@@ -51,6 +53,9 @@ pub(crate) struct StreamThread {
     paused: HashSet<(String, i32)>,
     control: Arc<ClientControl>,
     last_commit: Instant,
+    restore_consumer: Option<BaseConsumer>,
+    /// Changelog partitions being restored: the task, the next offset, the end offset.
+    restoring: BTreeMap<(String, i32), (TaskId, i64, i64)>,
 }
 
 impl StreamThread {
@@ -93,6 +98,8 @@ impl StreamThread {
             paused: HashSet::new(),
             control: p.control,
             last_commit: Instant::now(),
+            restore_consumer: None,
+            restoring: BTreeMap::new(),
         })
     }
 
@@ -129,6 +136,7 @@ impl StreamThread {
             .set_thread_state(self.index, ThreadState::Rebalancing);
         while !self.control.stop_requested() {
             self.poll()?;
+            self.restore()?;
             self.process()?;
             serve_deliveries(&self.collector.borrow().producer);
             self.punctuate()?;
@@ -258,6 +266,13 @@ impl StreamThread {
                         }
                     }
                     self.paused.retain(|tp| !revoked.contains(tp));
+                    let before = self.restoring.len();
+                    let tasks = &self.tasks;
+                    self.restoring
+                        .retain(|_, (task, _, _)| tasks.contains_key(task));
+                    if self.restoring.len() != before {
+                        self.assign_restore_consumer()?;
+                    }
                 }
                 RebalanceEvent::Assigned(partitions) => {
                     let mut wanted: BTreeMap<TaskId, usize> = BTreeMap::new();
@@ -283,14 +298,12 @@ impl StreamThread {
                             settings: self.config.task_settings(),
                             wall_clock: now_ms(),
                         };
-                        let mut task = self.topology.build_task(
+                        let task = self.topology.build_task(
                             &self.subtopologies[sub],
                             id.partition,
                             env,
                         )?;
-                        task.initialize()?;
-                        tracing::info!(thread = %self.name, task = %id, "created task");
-                        self.tasks.insert(id, task);
+                        self.start_task(id, task)?;
                     }
                     self.control
                         .set_thread_state(self.index, ThreadState::Running);
@@ -300,10 +313,170 @@ impl StreamThread {
         Ok(())
     }
 
+    /// Starts a new task: if its logged stores have changelog records, it restores them
+    /// first (its input partitions paused); otherwise it initialises at once.
+    fn start_task(&mut self, id: TaskId, mut task: StreamTask) -> Result<()> {
+        let mut restoring = false;
+        for c in task.changelogs().to_vec() {
+            if self.restore_consumer.is_none() {
+                self.restore_consumer = Some(create_restore_consumer(
+                    &self.config,
+                    &format!("{}-restore-consumer", self.name),
+                )?);
+            }
+            let consumer = self
+                .restore_consumer
+                .as_ref()
+                .ok_or_else(|| StreamsError::IllegalState("no restore consumer".into()))?;
+            let (low, high) = consumer
+                .fetch_watermarks(&c.topic, c.partition, Duration::from_secs(30))
+                .map_err(|e| {
+                    StreamsError::kafka(
+                        format!("reading the end of changelog {}-{}", c.topic, c.partition),
+                        e,
+                    )
+                })?;
+            if high > low {
+                task.start_restoring(&c.topic, c.partition, high);
+                self.restoring
+                    .insert((c.topic.clone(), c.partition), (id, low, high));
+                restoring = true;
+            }
+        }
+        if restoring {
+            let mut tpl = TopicPartitionList::new();
+            for (topic, partition) in task.input_partitions() {
+                tpl.add_partition(topic, partition);
+            }
+            self.consumer
+                .pause(&tpl)
+                .map_err(|e| StreamsError::kafka("pausing a restoring task's input", e))?;
+            tracing::info!(thread = %self.name, task = %id, "created task; restoring its stores");
+            self.tasks.insert(id, task);
+            self.assign_restore_consumer()
+        } else {
+            task.initialize()?;
+            tracing::info!(thread = %self.name, task = %id, "created task");
+            self.tasks.insert(id, task);
+            Ok(())
+        }
+    }
+
+    /// Points the restore consumer at every changelog partition still restoring, each at its
+    /// next offset.
+    fn assign_restore_consumer(&mut self) -> Result<()> {
+        let Some(consumer) = self.restore_consumer.as_ref() else {
+            return Ok(());
+        };
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), (_, next, _)) in &self.restoring {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))
+                .map_err(|e| StreamsError::kafka("assigning the restore consumer", e))?;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(|e| StreamsError::kafka("assigning the restore consumer", e))
+    }
+
+    /// One step of restoration: applies up to 10,000 changelog records, then finishes the
+    /// partitions that reached their end. Bounded, so processing of other tasks and polling
+    /// of the main consumer go on between steps.
+    fn restore(&mut self) -> Result<()> {
+        if self.restoring.is_empty() {
+            return Ok(());
+        }
+        let Some(consumer) = self.restore_consumer.as_ref() else {
+            return Ok(());
+        };
+        let idle = !self
+            .tasks
+            .values()
+            .any(|t| !t.is_restoring() && t.buffered() > 0);
+        let mut timeout = if idle {
+            Duration::from_millis(10)
+        } else {
+            Duration::ZERO
+        };
+        let mut batches: BTreeMap<(String, i32), Vec<crate::store::Change>> = BTreeMap::new();
+        for _ in 0..10_000 {
+            let polled = consumer.poll(timeout);
+            timeout = Duration::ZERO;
+            match polled {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::warn!(thread = %self.name, error = %e, "restore consumer error");
+                    break;
+                }
+                Some(Ok(m)) => {
+                    let key = (m.topic().to_owned(), m.partition());
+                    if let Some(entry) = self.restoring.get_mut(&key) {
+                        entry.1 = m.offset() + 1;
+                        if let Some(k) = m.key() {
+                            batches
+                                .entry(key)
+                                .or_default()
+                                .push((k.to_vec(), m.payload().map(<[u8]>::to_vec)));
+                        }
+                    }
+                }
+            }
+        }
+        for ((topic, partition), batch) in &batches {
+            if let Some((id, _, _)) = self.restoring.get(&(topic.clone(), *partition))
+                && let Some(task) = self.tasks.get_mut(id)
+            {
+                task.restore(topic, *partition, batch)?;
+            }
+        }
+        // Done when the consumer's position reaches the end offset (compaction and control
+        // records leave gaps, so the last offset received may never be end - 1).
+        let positions = consumer
+            .position()
+            .map_err(|e| StreamsError::kafka("reading restore positions", e))?;
+        let mut finished = Vec::new();
+        for ((topic, partition), (_, next, end)) in &self.restoring {
+            let position = positions
+                .find_partition(topic, *partition)
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                })
+                .unwrap_or(-1);
+            if (*next).max(position) >= *end {
+                finished.push((topic.clone(), *partition));
+            }
+        }
+        if finished.is_empty() {
+            return Ok(());
+        }
+        for key in finished {
+            let Some((id, _, _)) = self.restoring.remove(&key) else {
+                continue;
+            };
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            task.finish_restoring(&key.0, key.1);
+            if !task.is_restoring() {
+                let restored: u64 = task.changelogs().iter().map(|c| c.restored).sum();
+                task.initialize()?;
+                let mut tpl = TopicPartitionList::new();
+                for (topic, partition) in task.input_partitions() {
+                    tpl.add_partition(topic, partition);
+                }
+                self.consumer
+                    .resume(&tpl)
+                    .map_err(|e| StreamsError::kafka("resuming a restored task's input", e))?;
+                tracing::info!(thread = %self.name, task = %id, restored, "restored task");
+            }
+        }
+        self.assign_restore_consumer()
+    }
+
     fn process(&mut self) -> Result<()> {
         loop {
             let mut progressed = false;
-            for task in self.tasks.values_mut() {
+            for task in self.tasks.values_mut().filter(|t| !t.is_restoring()) {
                 for _ in 0..1000 {
                     if !task.process_one()? {
                         break;
@@ -366,7 +539,7 @@ impl StreamThread {
 
     fn punctuate(&mut self) -> Result<()> {
         let now = now_ms();
-        for task in self.tasks.values_mut() {
+        for task in self.tasks.values_mut().filter(|t| !t.is_restoring()) {
             task.punctuate_wall_clock(now)?;
         }
         Ok(())
