@@ -155,7 +155,7 @@ async fn a_changelog_with_the_wrong_partition_count_is_refused() -> Result<()> {
 }
 
 /// Runs the count application until `expected` output records exist (counting from the start
-/// of the output topic), then closes it.
+/// of the output topic), then closes it. Returns the output and the records it restored.
 async fn run_count_app(
     bootstrap: &str,
     app: &str,
@@ -163,7 +163,7 @@ async fn run_count_app(
     output: &str,
     state: &std::path::Path,
     expected: usize,
-) -> Result<Vec<(String, i64)>> {
+) -> Result<(Vec<(String, i64)>, u64)> {
     let config = StreamsConfig::new(app, bootstrap)
         .set("commit.interval.ms", "100")?
         .with_state_dir(state);
@@ -177,18 +177,35 @@ async fn run_count_app(
         Duration::from_secs(90),
     )?;
     streams.close(Duration::from_secs(30))?;
-    out.iter()
+    let counts = out
+        .iter()
         .map(|r| {
             Ok((
                 r.key.clone(),
                 i64::from_be_bytes(r.value.as_bytes().try_into().context("8-byte count")?),
             ))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((counts, streams.restored_records()))
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stores_are_restored_from_the_changelog_after_losing_local_state() -> Result<()> {
+async fn stores_restore_everything_without_local_state_and_only_the_tail_with_a_checkpoint()
+-> Result<()> {
     let cluster = shared_cluster()?;
     let bootstrap = cluster.bootstrap_servers();
     let (input, output, app) = (
@@ -196,40 +213,58 @@ async fn stores_are_restored_from_the_changelog_after_losing_local_state() -> Re
         unique_name("counts"),
         unique_name("restore-app"),
     );
-    cluster.create_topic(&input, 2, 1, &[])?;
-    cluster.create_topic(&output, 2, 1, &[])?;
+    // One partition: one task, so every count lands in one changelog partition.
+    cluster.create_topic(&input, 1, 1, &[])?;
+    cluster.create_topic(&output, 1, 1, &[])?;
     let word = |w: &str| (w.to_owned(), Vec::new(), None);
+    let count = |out: &[(String, i64)], at: usize| out[at].clone();
 
-    // First run: 3 x kafka, 2 x rust.
+    // Run 1: 3 x kafka, 2 x rust; nothing to restore.
     produce(
         bootstrap,
         &input,
         ["kafka", "rust", "kafka", "rust", "kafka"].map(word),
     )
     .await?;
-    let state = tempfile::tempdir()?;
-    let first = run_count_app(bootstrap, &app, &input, &output, state.path(), 5).await?;
-    assert_eq!(
-        first
-            .iter()
-            .filter(|(k, _)| k == "kafka")
-            .map(|(_, n)| *n)
-            .max(),
-        Some(3)
-    );
+    let first_dir = tempfile::tempdir()?;
+    let (out, restored) =
+        run_count_app(bootstrap, &app, &input, &output, first_dir.path(), 5).await?;
+    assert_eq!((count(&out, 4), restored), (("kafka".to_owned(), 3), 0));
 
-    // Second run on an empty state directory: the counts continue from the changelog.
+    // Run 2 on an empty state directory: all 5 changelog records restored, counts go on.
     produce(bootstrap, &input, ["kafka", "rust"].map(word)).await?;
-    let fresh = tempfile::tempdir()?;
-    let second = run_count_app(bootstrap, &app, &input, &output, fresh.path(), 7).await?;
+    let dir = tempfile::tempdir()?;
+    let (out, restored) = run_count_app(bootstrap, &app, &input, &output, dir.path(), 7).await?;
     assert_eq!(
-        &second[5..].iter().cloned().collect::<BTreeMap<_, _>>(),
-        &BTreeMap::from([("kafka".to_owned(), 4), ("rust".to_owned(), 3)])
+        (count(&out, 5), count(&out, 6), restored),
+        (("kafka".to_owned(), 4), ("rust".to_owned(), 3), 5)
     );
 
-    // Third run on the kept state directory: the same.
+    // Keep a copy of this state: its checkpoint is at the end of the changelog (7 records).
+    let snapshot = tempfile::tempdir()?;
+    copy_dir(dir.path(), snapshot.path())?;
+
+    // Run 3 on the kept directory: the checkpoint is current, nothing to restore.
     produce(bootstrap, &input, ["kafka"].map(word)).await?;
-    let third = run_count_app(bootstrap, &app, &input, &output, fresh.path(), 8).await?;
-    assert_eq!(third[7], ("kafka".to_owned(), 5));
+    let (out, restored) = run_count_app(bootstrap, &app, &input, &output, dir.path(), 8).await?;
+    assert_eq!((count(&out, 7), restored), (("kafka".to_owned(), 5), 0));
+
+    // Run 4 on the older copy: only the tail written after its checkpoint (1 record) restores.
+    produce(bootstrap, &input, ["kafka"].map(word)).await?;
+    let (out, restored) =
+        run_count_app(bootstrap, &app, &input, &output, snapshot.path(), 9).await?;
+    assert_eq!((count(&out, 8), restored), (("kafka".to_owned(), 6), 1));
+
+    // A checkpoint of another application is ignored: wipe and restore all 9 records.
+    let task_dir = snapshot.path().join(&app).join("0_0");
+    let text = std::fs::read_to_string(task_dir.join(".checkpoint"))?;
+    std::fs::write(
+        task_dir.join(".checkpoint"),
+        text.replace(&app, "someone-else"),
+    )?;
+    produce(bootstrap, &input, ["rust"].map(word)).await?;
+    let (out, restored) =
+        run_count_app(bootstrap, &app, &input, &output, snapshot.path(), 10).await?;
+    assert_eq!((count(&out, 9), restored), (("rust".to_owned(), 4), 9));
     Ok(())
 }

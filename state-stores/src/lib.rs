@@ -15,8 +15,9 @@
 //! store's changelog topic `<application.id>-<store>-changelog` (partition = task partition,
 //! compacted, created by the runtime at start-up). Builders log by default.
 //!
-//! Restoration from the changelog, checkpoints, and window and session stores are not built
-//! yet.
+//! The runtime restores logged stores from their changelogs through
+//! `StateStore::restore_batch` (from the task's checkpoint when the local state is known
+//! good). Window and session stores are not built yet.
 
 #![deny(missing_docs)]
 

@@ -348,6 +348,7 @@ pub struct StreamTask {
     nodes: Vec<(usize, Rc<RefCell<dyn NodeOps>>)>,
     initialized: bool,
     changelogs: Vec<ChangelogPartition>,
+    task_dir: std::path::PathBuf,
 }
 
 /// A changelog partition of one of the task's stores, and how far restoring it has come.
@@ -360,6 +361,53 @@ pub(crate) struct ChangelogPartition {
     pub restore_end: Option<i64>,
     /// Records restored so far.
     pub restored: u64,
+    /// The offset the local store is known to contain everything before, from the task's
+    /// checkpoint file.
+    pub checkpoint: Option<i64>,
+}
+
+/// The name of a task's checkpoint file in its directory.
+pub(crate) const CHECKPOINT_FILE: &str = ".checkpoint";
+
+/// Reads a task's checkpoint: changelog partition -> offset. `None` when the file is missing,
+/// unreadable, malformed or written by another application or task: the caller then wipes
+/// the task's state and restores from the beginning.
+pub(crate) fn read_checkpoint(
+    task_dir: &std::path::Path,
+    application_id: &str,
+    task_id: TaskId,
+) -> Option<HashMap<(String, i32), i64>> {
+    let path = task_dir.join(CHECKPOINT_FILE);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let mut lines = text.lines();
+    let header = lines.next()?;
+    if header != format!("kstreams-checkpoint 1 {application_id} {task_id}") {
+        tracing::warn!(path = %path.display(), header, "ignoring a checkpoint of another format, application or task");
+        return None;
+    }
+    let mut offsets = HashMap::new();
+    for line in lines {
+        let mut parts = line.split(' ');
+        let parsed = (|| {
+            let topic = parts.next()?.to_owned();
+            let partition = parts.next()?.parse().ok()?;
+            let offset = parts.next()?.parse().ok()?;
+            parts
+                .next()
+                .is_none()
+                .then_some(((topic, partition), offset))
+        })();
+        match parsed {
+            Some((key, offset)) => {
+                offsets.insert(key, offset);
+            }
+            None => {
+                tracing::warn!(path = %path.display(), line, "ignoring a corrupt checkpoint");
+                return None;
+            }
+        }
+    }
+    Some(offsets)
 }
 
 impl fmt::Debug for StreamTask {
@@ -385,6 +433,7 @@ impl StreamTask {
         inputs: Vec<TaskInput>,
         nodes: Vec<(usize, Rc<RefCell<dyn NodeOps>>)>,
         changelogs: Vec<ChangelogPartition>,
+        task_dir: std::path::PathBuf,
     ) -> Self {
         let queues = inputs
             .into_iter()
@@ -405,7 +454,48 @@ impl StreamTask {
             nodes,
             initialized: false,
             changelogs,
+            task_dir,
         }
+    }
+
+    /// The task's directory, `<state.dir>/<application.id>/<task id>/`.
+    pub(crate) fn task_dir(&self) -> &std::path::Path {
+        &self.task_dir
+    }
+
+    /// Writes the checkpoint file: for each changelog partition, the offset after the last
+    /// change acknowledged (`written`), else the one already checkpointed. Call it after the
+    /// stores were flushed and the producer's deliveries confirmed. Written to a temporary
+    /// file and renamed, so a crash leaves the old or the new checkpoint, never half of one.
+    pub(crate) fn write_checkpoint(&mut self, written: &HashMap<(String, i32), i64>) -> Result<()> {
+        if self.changelogs.is_empty() {
+            return Ok(());
+        }
+        let mut text = format!(
+            "kstreams-checkpoint 1 {} {}\n",
+            self.ctx.application_id(),
+            self.ctx.task_id()
+        );
+        for c in &mut self.changelogs {
+            let offset = written
+                .get(&(c.topic.clone(), c.partition))
+                .map(|o| o + 1)
+                .or(c.checkpoint);
+            if let Some(offset) = offset {
+                c.checkpoint = Some(offset);
+                text.push_str(&format!("{} {} {offset}\n", c.topic, c.partition));
+            }
+        }
+        let io = |e| {
+            StreamsError::io(
+                format!("writing the checkpoint of task {}", self.ctx.task_id()),
+                e,
+            )
+        };
+        std::fs::create_dir_all(&self.task_dir).map_err(io)?;
+        let tmp = self.task_dir.join(".checkpoint.tmp");
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, self.task_dir.join(CHECKPOINT_FILE)).map_err(io)
     }
 
     /// The changelog partitions of the task's logged stores.

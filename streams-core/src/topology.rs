@@ -628,8 +628,13 @@ impl Topology {
         let logged = self.stores.iter().any(|d| {
             sub.stores.iter().any(|s| s == d.builder.name()) && d.builder.changelog().is_some()
         });
-        if logged && task_dir.exists() {
-            // Without checkpoints the local state cannot be trusted: start empty and restore
+        let checkpoint = if logged {
+            crate::task::read_checkpoint(&task_dir, &env.application_id, task_id)
+        } else {
+            None
+        };
+        if logged && checkpoint.is_none() && task_dir.exists() {
+            // No valid checkpoint: the local state cannot be trusted. Start empty and restore
             // every logged store from the beginning of its changelog.
             std::fs::remove_dir_all(&task_dir).map_err(|e| StreamsError::Io {
                 context: format!("wiping {}", task_dir.display()),
@@ -649,6 +654,9 @@ impl Topology {
                     partition,
                     restore_end: None,
                     restored: 0,
+                    checkpoint: checkpoint
+                        .as_ref()
+                        .and_then(|c| c.get(&(topic.clone(), partition)).copied()),
                 });
                 ChangelogWriter::new(
                     topic.into(),
@@ -709,7 +717,7 @@ impl Topology {
         }
         let mut ops = inst.ops;
         ops.sort_by_key(|(i, _)| *i);
-        Ok(StreamTask::new(ctx, inputs, ops, changelogs))
+        Ok(StreamTask::new(ctx, inputs, ops, changelogs, task_dir))
     }
 }
 

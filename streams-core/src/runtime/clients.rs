@@ -25,10 +25,13 @@ pub(crate) struct DeliveryFailure {
     pub error: String,
 }
 
-/// Counts deliveries and keeps failures until the next commit looks at them.
+/// Keeps delivery failures until the next commit looks at them, and the highest acknowledged
+/// offset of each changelog partition, which checkpoints record.
 #[derive(Default)]
 pub(crate) struct ProducerCallbacks {
     failures: Mutex<Vec<DeliveryFailure>>,
+    changelogs: std::collections::HashSet<String>,
+    changelog_offsets: Mutex<HashMap<(String, i32), i64>>,
 }
 
 impl ClientContext for ProducerCallbacks {}
@@ -37,6 +40,19 @@ impl ProducerContext for ProducerCallbacks {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Ok(message) = result
+            && !self.changelogs.is_empty()
+            && self.changelogs.contains(message.topic())
+        {
+            let mut offsets = self
+                .changelog_offsets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let entry = offsets
+                .entry((message.topic().to_owned(), message.partition()))
+                .or_insert(-1);
+            *entry = (*entry).max(message.offset());
+        }
         if let Err((error, message)) = result {
             let failure = DeliveryFailure {
                 topic: message.topic().to_owned(),
@@ -309,7 +325,11 @@ pub(crate) fn create_restore_consumer(
     })
 }
 
-pub(crate) fn create_producer(config: &StreamsConfig, client_id: &str) -> Result<StreamsProducer> {
+pub(crate) fn create_producer(
+    config: &StreamsConfig,
+    client_id: &str,
+    changelogs: std::collections::HashSet<String>,
+) -> Result<StreamsProducer> {
     client_config(
         config,
         ClientKind::Producer,
@@ -321,7 +341,10 @@ pub(crate) fn create_producer(config: &StreamsConfig, client_id: &str) -> Result
             ("enable.idempotence", "true"),
         ],
     )
-    .create_with_context(ProducerCallbacks::default())
+    .create_with_context(ProducerCallbacks {
+        changelogs,
+        ..ProducerCallbacks::default()
+    })
     .map_err(|e| {
         StreamsError::config(
             "producer",
@@ -404,6 +427,16 @@ impl RecordCollector for KafkaCollector {
 }
 
 impl KafkaCollector {
+    /// The highest acknowledged offset of each changelog partition written so far.
+    pub(crate) fn changelog_offsets(&self) -> HashMap<(String, i32), i64> {
+        self.producer
+            .context()
+            .changelog_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Takes the delivery failures reported since the last call.
     pub(crate) fn take_failures(&self) -> Vec<DeliveryFailure> {
         std::mem::take(

@@ -62,6 +62,7 @@ pub(crate) enum ThreadState {
 
 pub(crate) struct ClientControl {
     stop: AtomicBool,
+    restored: std::sync::atomic::AtomicU64,
     inner: Mutex<Inner>,
     changed: Condvar,
 }
@@ -80,6 +81,7 @@ impl ClientControl {
     pub(crate) fn new() -> Self {
         ClientControl {
             stop: AtomicBool::new(false),
+            restored: std::sync::atomic::AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 state: State::Created,
                 threads: Vec::new(),
@@ -101,6 +103,14 @@ impl ClientControl {
 
     pub(crate) fn set_listener(&self, listener: StateListener) {
         self.lock().listener = Some(listener);
+    }
+
+    pub(crate) fn add_restored(&self, records: u64) {
+        self.restored.fetch_add(records, Ordering::Relaxed);
+    }
+
+    pub(crate) fn restored(&self) -> u64 {
+        self.restored.load(Ordering::Relaxed)
     }
 
     pub(crate) fn stop_requested(&self) -> bool {

@@ -71,7 +71,11 @@ impl KafkaStreams {
             std::process::id() ^ (thread::now_ms() as u32)
         );
         // Creating the clients validates every pass-through setting.
-        drop(clients::create_producer(&config, &client_id)?);
+        drop(clients::create_producer(
+            &config,
+            &client_id,
+            Default::default(),
+        )?);
         let probe = clients::ConsumerCallbacks {
             shared: Arc::default(),
             thread: client_id.clone(),
@@ -99,6 +103,12 @@ impl KafkaStreams {
     /// The error that stopped the client, if it is in (or entering) `Error`.
     pub fn error(&self) -> Option<String> {
         self.control.error_message()
+    }
+
+    /// Changelog records restored into stores since the client started, across its threads
+    /// (counted when a task finishes restoring).
+    pub fn restored_records(&self) -> u64 {
+        self.control.restored()
     }
 
     /// Waits until the client reaches `state`; false if `timeout` passed first.

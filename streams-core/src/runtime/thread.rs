@@ -65,7 +65,17 @@ impl StreamThread {
             flush_timeout: Duration::from_secs(60),
             ..ThreadShared::default()
         });
-        let producer = Arc::new(create_producer(&p.config, &format!("{name}-producer"))?);
+        let changelogs = p
+            .topology
+            .changelog_topics(p.config.application_id())
+            .into_iter()
+            .map(|(topic, _, _)| topic)
+            .collect();
+        let producer = Arc::new(create_producer(
+            &p.config,
+            &format!("{name}-producer"),
+            changelogs,
+        )?);
         *shared.producer.lock().unwrap_or_else(|e| e.into_inner()) = Some(producer.clone());
         let consumer = create_consumer(
             &p.config,
@@ -110,7 +120,7 @@ impl StreamThread {
             Ok(()) => {
                 // Clean shutdown: commit what was processed, then close.
                 let commit = self.commit();
-                self.close_all_tasks();
+                self.close_all_tasks(commit.is_ok());
                 commit?;
             }
             Err(e) => {
@@ -120,7 +130,7 @@ impl StreamThread {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .clear();
-                self.close_all_tasks();
+                self.close_all_tasks(false);
             }
         }
         self.consumer.unsubscribe();
@@ -258,11 +268,9 @@ impl StreamThread {
                         .map(|(id, _)| *id)
                         .collect();
                     for id in ids {
-                        if let Some(mut task) = self.tasks.remove(&id) {
+                        if let Some(task) = self.tasks.remove(&id) {
                             tracing::info!(thread = %self.name, task = %id, lost, "closing task");
-                            if let Err(e) = task.close() {
-                                tracing::warn!(thread = %self.name, task = %id, error = %e, "closing a task failed");
-                            }
+                            self.close_task(id, task, !lost);
                         }
                     }
                     self.paused.retain(|tp| !revoked.contains(tp));
@@ -291,19 +299,7 @@ impl StreamThread {
                         if self.tasks.contains_key(&id) {
                             continue;
                         }
-                        let env = TaskEnv {
-                            application_id: self.config.application_id().into(),
-                            state_dir: self.config.state_dir().to_path_buf(),
-                            collector: self.collector.clone(),
-                            settings: self.config.task_settings(),
-                            wall_clock: now_ms(),
-                        };
-                        let task = self.topology.build_task(
-                            &self.subtopologies[sub],
-                            id.partition,
-                            env,
-                        )?;
-                        self.start_task(id, task)?;
+                        self.start_task(id, sub)?;
                     }
                     self.control
                         .set_thread_state(self.index, ThreadState::Running);
@@ -315,9 +311,24 @@ impl StreamThread {
 
     /// Starts a new task: if its logged stores have changelog records, it restores them
     /// first (its input partitions paused); otherwise it initialises at once.
-    fn start_task(&mut self, id: TaskId, mut task: StreamTask) -> Result<()> {
-        let mut restoring = false;
-        for c in task.changelogs().to_vec() {
+    fn build_task(&self, id: TaskId, sub: usize) -> Result<StreamTask> {
+        let env = TaskEnv {
+            application_id: self.config.application_id().into(),
+            state_dir: self.config.state_dir().to_path_buf(),
+            collector: self.collector.clone(),
+            settings: self.config.task_settings(),
+            wall_clock: now_ms(),
+        };
+        self.topology
+            .build_task(&self.subtopologies[sub], id.partition, env)
+    }
+
+    fn start_task(&mut self, id: TaskId, sub: usize) -> Result<()> {
+        let mut task = self.build_task(id, sub)?;
+        // Watermarks of each changelog partition; a checkpoint outside them is not this
+        // changelog's (deleted and recreated topic, foreign state): wipe and start over.
+        let mut ranges = Vec::new();
+        for c in task.changelogs() {
             if self.restore_consumer.is_none() {
                 self.restore_consumer = Some(create_restore_consumer(
                     &self.config,
@@ -336,10 +347,29 @@ impl StreamThread {
                         e,
                     )
                 })?;
-            if high > low {
+            ranges.push((c.clone(), low, high));
+        }
+        if ranges
+            .iter()
+            .any(|(c, low, high)| c.checkpoint.is_some_and(|o| o < *low || o > *high))
+        {
+            tracing::warn!(thread = %self.name, task = %id, "checkpoint outside the changelog's offsets; wiping the task's state");
+            task.close()?;
+            let dir = task.task_dir().to_path_buf();
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| StreamsError::io(format!("wiping {}", dir.display()), e))?;
+            task = self.build_task(id, sub)?;
+            for (c, _, _) in &mut ranges {
+                c.checkpoint = None;
+            }
+        }
+        let mut restoring = false;
+        for (c, low, high) in ranges {
+            let start = c.checkpoint.unwrap_or(low);
+            if high > start {
                 task.start_restoring(&c.topic, c.partition, high);
                 self.restoring
-                    .insert((c.topic.clone(), c.partition), (id, low, high));
+                    .insert((c.topic.clone(), c.partition), (id, start, high));
                 restoring = true;
             }
         }
@@ -459,6 +489,7 @@ impl StreamThread {
             task.finish_restoring(&key.0, key.1);
             if !task.is_restoring() {
                 let restored: u64 = task.changelogs().iter().map(|c| c.restored).sum();
+                self.control.add_restored(restored);
                 task.initialize()?;
                 let mut tpl = TopicPartitionList::new();
                 for (topic, partition) in task.input_partitions() {
@@ -566,7 +597,7 @@ impl StreamThread {
         });
         self.last_commit = Instant::now();
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => self.write_checkpoints(),
             Err(StreamsError::TaskMigrated { message, .. }) => {
                 tracing::info!(thread = %self.name, %message, "commit skipped: the group is rebalancing");
                 Ok(())
@@ -602,11 +633,34 @@ impl StreamThread {
         Ok(())
     }
 
-    fn close_all_tasks(&mut self) {
-        for (id, mut task) in std::mem::take(&mut self.tasks) {
-            if let Err(e) = task.close() {
-                tracing::warn!(thread = %self.name, task = %id, error = %e, "closing a task failed");
+    /// Writes the checkpoint of every task that is not restoring, after a successful commit
+    /// (stores flushed, deliveries confirmed).
+    fn write_checkpoints(&mut self) -> Result<()> {
+        let written = self.collector.borrow().changelog_offsets();
+        for task in self.tasks.values_mut().filter(|t| !t.is_restoring()) {
+            task.write_checkpoint(&written)?;
+        }
+        Ok(())
+    }
+
+    /// Closes a task; after a clean close (its output committed or flushed) it also writes
+    /// the task's checkpoint, so the next owner on this machine restores only the tail.
+    fn close_task(&self, id: TaskId, mut task: StreamTask, clean: bool) {
+        if let Err(e) = task.close() {
+            tracing::warn!(thread = %self.name, task = %id, error = %e, "closing a task failed");
+            return;
+        }
+        if clean && !task.is_restoring() {
+            let written = self.collector.borrow().changelog_offsets();
+            if let Err(e) = task.write_checkpoint(&written) {
+                tracing::warn!(thread = %self.name, task = %id, error = %e, "writing a checkpoint failed");
             }
+        }
+    }
+
+    fn close_all_tasks(&mut self, clean: bool) {
+        for (id, task) in std::mem::take(&mut self.tasks) {
+            self.close_task(id, task, clean);
         }
     }
 }
