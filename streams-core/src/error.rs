@@ -119,6 +119,15 @@ pub enum StreamsError {
         /// Why.
         message: String,
     },
+    /// Another thread or process on this machine has the task's state open; the runtime
+    /// retries creating the task until it is released.
+    #[error("the state of task {task} is locked by another thread or process ({path})")]
+    TaskLocked {
+        /// The task id.
+        task: String,
+        /// The lock file.
+        path: String,
+    },
     /// A local I/O failure (state directory, checkpoint file, lock).
     #[error("i/o: {context}: {source}")]
     Io {

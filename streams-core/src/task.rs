@@ -349,6 +349,9 @@ pub struct StreamTask {
     initialized: bool,
     changelogs: Vec<ChangelogPartition>,
     task_dir: std::path::PathBuf,
+    /// Held while the task is open: no other thread or process on this machine opens the same
+    /// task's stores meanwhile.
+    _lock: Option<std::fs::File>,
 }
 
 /// A changelog partition of one of the task's stores, and how far restoring it has come.
@@ -364,6 +367,34 @@ pub(crate) struct ChangelogPartition {
     /// The offset the local store is known to contain everything before, from the task's
     /// checkpoint file.
     pub checkpoint: Option<i64>,
+}
+
+/// Takes the exclusive lock of a task's state: the file `<task dir>.lock` beside the task
+/// directory (beside it, so that wiping the directory keeps the lock). Fails at once, with an
+/// error naming the task, if another thread or process holds it.
+pub(crate) fn lock_task_dir(task_dir: &std::path::Path, task_id: TaskId) -> Result<std::fs::File> {
+    let lock_path = task_dir.with_extension("lock");
+    if let Some(parent) = lock_path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StreamsError::io(format!("creating {}", parent.display()), e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StreamsError::io(format!("opening {}", lock_path.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StreamsError::TaskLocked {
+            task: task_id.to_string(),
+            path: lock_path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StreamsError::io(
+            format!("locking {}", lock_path.display()),
+            e,
+        )),
+    }
 }
 
 /// The name of a task's checkpoint file in its directory.
@@ -434,6 +465,7 @@ impl StreamTask {
         nodes: Vec<(usize, Rc<RefCell<dyn NodeOps>>)>,
         changelogs: Vec<ChangelogPartition>,
         task_dir: std::path::PathBuf,
+        lock: Option<std::fs::File>,
     ) -> Self {
         let queues = inputs
             .into_iter()
@@ -455,6 +487,7 @@ impl StreamTask {
             initialized: false,
             changelogs,
             task_dir,
+            _lock: lock,
         }
     }
 
@@ -808,5 +841,80 @@ impl StreamTask {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_directory_is_locked_once_at_a_time() {
+        let dir = std::env::temp_dir().join(format!("kstreams-lock-test-{}", std::process::id()));
+        let task_dir = dir.join("app").join("0_1");
+        let id = TaskId {
+            subtopology: 0,
+            partition: 1,
+        };
+        let first = lock_task_dir(&task_dir, id).expect("first lock");
+        let err = lock_task_dir(&task_dir, id).expect_err("second lock refused");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the state of task 0_1 is locked by another thread or process ({})",
+                task_dir.with_extension("lock").display()
+            )
+        );
+        drop(first);
+        lock_task_dir(&task_dir, id).expect("free again after the holder closes");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_reject_foreign_or_corrupt_files() {
+        let dir =
+            std::env::temp_dir().join(format!("kstreams-checkpoint-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let id = TaskId {
+            subtopology: 2,
+            partition: 3,
+        };
+        let file = dir.join(CHECKPOINT_FILE);
+        std::fs::write(
+            &file,
+            "kstreams-checkpoint 1 app 2_3\napp-counts-changelog 3 42\n",
+        )
+        .expect("write");
+        let read = read_checkpoint(&dir, "app", id).expect("valid");
+        assert_eq!(
+            read,
+            HashMap::from([(("app-counts-changelog".to_owned(), 3), 42)])
+        );
+        assert_eq!(
+            read_checkpoint(&dir, "other-app", id),
+            None,
+            "another application's"
+        );
+        assert_eq!(
+            read_checkpoint(
+                &dir,
+                "app",
+                TaskId {
+                    subtopology: 2,
+                    partition: 4
+                }
+            ),
+            None,
+            "another task's"
+        );
+        std::fs::write(
+            &file,
+            "kstreams-checkpoint 1 app 2_3\napp-counts-changelog three 42\n",
+        )
+        .expect("write");
+        assert_eq!(read_checkpoint(&dir, "app", id), None, "corrupt");
+        std::fs::remove_file(&file).expect("remove");
+        assert_eq!(read_checkpoint(&dir, "app", id), None, "missing");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -628,6 +628,11 @@ impl Topology {
         let logged = self.stores.iter().any(|d| {
             sub.stores.iter().any(|s| s == d.builder.name()) && d.builder.changelog().is_some()
         });
+        let lock = if sub.stores.is_empty() {
+            None
+        } else {
+            Some(crate::task::lock_task_dir(&task_dir, task_id)?)
+        };
         let checkpoint = if logged {
             crate::task::read_checkpoint(&task_dir, &env.application_id, task_id)
         } else {
@@ -717,7 +722,9 @@ impl Topology {
         }
         let mut ops = inst.ops;
         ops.sort_by_key(|(i, _)| *i);
-        Ok(StreamTask::new(ctx, inputs, ops, changelogs, task_dir))
+        Ok(StreamTask::new(
+            ctx, inputs, ops, changelogs, task_dir, lock,
+        ))
     }
 }
 

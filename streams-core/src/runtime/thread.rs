@@ -56,6 +56,8 @@ pub(crate) struct StreamThread {
     restore_consumer: Option<BaseConsumer>,
     /// Changelog partitions being restored: the task, the next offset, the end offset.
     restoring: BTreeMap<(String, i32), (TaskId, i64, i64)>,
+    /// Tasks assigned whose state another thread or process still holds: retried each round.
+    deferred: BTreeMap<TaskId, usize>,
 }
 
 impl StreamThread {
@@ -110,6 +112,7 @@ impl StreamThread {
             last_commit: Instant::now(),
             restore_consumer: None,
             restoring: BTreeMap::new(),
+            deferred: BTreeMap::new(),
         })
     }
 
@@ -146,6 +149,7 @@ impl StreamThread {
             .set_thread_state(self.index, ThreadState::Rebalancing);
         while !self.control.stop_requested() {
             self.poll()?;
+            self.retry_deferred()?;
             self.restore()?;
             self.process()?;
             serve_deliveries(&self.collector.borrow().producer);
@@ -274,6 +278,8 @@ impl StreamThread {
                         }
                     }
                     self.paused.retain(|tp| !revoked.contains(tp));
+                    self.deferred
+                        .retain(|id, _| !revoked.iter().any(|(_, p)| *p == id.partition));
                     let before = self.restoring.len();
                     let tasks = &self.tasks;
                     self.restoring
@@ -299,7 +305,7 @@ impl StreamThread {
                         if self.tasks.contains_key(&id) {
                             continue;
                         }
-                        self.start_task(id, sub)?;
+                        self.start_or_defer(id, sub)?;
                     }
                     self.control
                         .set_thread_state(self.index, ThreadState::Running);
@@ -311,6 +317,25 @@ impl StreamThread {
 
     /// Starts a new task: if its logged stores have changelog records, it restores them
     /// first (its input partitions paused); otherwise it initialises at once.
+    /// Starts a task, or defers it while another thread or process holds its state lock.
+    fn start_or_defer(&mut self, id: TaskId, sub: usize) -> Result<()> {
+        match self.start_task(id, sub) {
+            Err(StreamsError::TaskLocked { path, .. }) => {
+                tracing::warn!(thread = %self.name, task = %id, %path, "task state locked elsewhere; retrying");
+                self.deferred.insert(id, sub);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn retry_deferred(&mut self) -> Result<()> {
+        for (id, sub) in std::mem::take(&mut self.deferred) {
+            self.start_or_defer(id, sub)?;
+        }
+        Ok(())
+    }
+
     fn build_task(&self, id: TaskId, sub: usize) -> Result<StreamTask> {
         let env = TaskEnv {
             application_id: self.config.application_id().into(),
