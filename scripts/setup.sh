@@ -23,6 +23,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if ! command -v cargo >/dev/null; then
-  echo "setup: cargo not found; install Rust (rustup) 1.88 or newer first" >&2
+  echo "setup: cargo not found; install Rust (rustup) 1.89 or newer first" >&2
   exit 1
 fi
