@@ -1,6 +1,7 @@
 //! State stores on a real broker: changelog topics and what they hold.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -10,6 +11,7 @@ use integration_tests::kafka::{shared_cluster, unique_name};
 use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 use state_stores::KeyValueStoreBuilder;
 use streams_core::serde::{I64Serde, StringSerde};
+use streams_core::store::RestoreListener;
 use streams_core::{KafkaStreams, StreamsConfig, Topology};
 
 fn count_topology(input: &str, output: &str) -> streams_core::Result<Topology> {
@@ -168,6 +170,8 @@ async fn run_count_app(
         .set("commit.interval.ms", "100")?
         .with_state_dir(state);
     let mut streams = KafkaStreams::new(count_topology(input, output)?, config)?;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    streams.set_restore_listener(Recorder(events.clone()));
     streams.start()?;
     let out = read_topic(
         bootstrap,
@@ -177,6 +181,33 @@ async fn run_count_app(
         Duration::from_secs(90),
     )?;
     streams.close(Duration::from_secs(30))?;
+    assert_eq!(
+        streams.restore_remaining_records(),
+        0,
+        "nothing left to restore"
+    );
+    // The listener saw one start and one end per restored changelog partition, and batches
+    // adding up to the total.
+    let events = events.lock().expect("lock").clone();
+    let restored = streams.restored_records();
+    if restored > 0 {
+        let changelog = format!("{app}-counts-changelog");
+        assert!(
+            matches!(&events[0], Event::Start(s, t, 0, _, _) if s == "counts" && *t == changelog),
+            "{events:?}"
+        );
+        let batches: u64 = events
+            .iter()
+            .map(|e| if let Event::Batch(n) = e { *n } else { 0 })
+            .sum();
+        assert_eq!(batches, restored);
+        assert!(
+            matches!(events.last(), Some(Event::End(total)) if *total == restored),
+            "{events:?}"
+        );
+    } else {
+        assert_eq!(events, vec![]);
+    }
     let counts = out
         .iter()
         .map(|r| {
@@ -187,6 +218,33 @@ async fn run_count_app(
         })
         .collect::<Result<_>>()?;
     Ok((counts, streams.restored_records()))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Event {
+    Start(String, String, i32, i64, i64),
+    Batch(u64),
+    End(u64),
+}
+
+struct Recorder(Arc<Mutex<Vec<Event>>>);
+
+impl RestoreListener for Recorder {
+    fn on_restore_start(&self, store: &str, topic: &str, partition: i32, start: i64, end: i64) {
+        self.0.lock().expect("lock").push(Event::Start(
+            store.into(),
+            topic.into(),
+            partition,
+            start,
+            end,
+        ));
+    }
+    fn on_batch_restored(&self, _: &str, _: &str, _: i32, _: i64, records: u64) {
+        self.0.lock().expect("lock").push(Event::Batch(records));
+    }
+    fn on_restore_end(&self, _: &str, _: &str, _: i32, total: u64) {
+        self.0.lock().expect("lock").push(Event::End(total));
+    }
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {

@@ -218,3 +218,36 @@ pub trait StoreBuilder: Send + Sync + 'static {
     /// Builds the store for a task.
     fn build(&self, ctx: &StoreContext) -> Result<StoreInstance>;
 }
+
+/// Told about the restoration of stores from their changelogs, per changelog partition. Set
+/// with [`KafkaStreams::set_restore_listener`](crate::KafkaStreams::set_restore_listener); the
+/// calls come from the stream threads.
+pub trait RestoreListener: Send + Sync + 'static {
+    /// Restoration of `store` from `topic`-`partition` starts at `start_offset` and runs up to
+    /// `end_offset` (exclusive).
+    fn on_restore_start(
+        &self,
+        store: &str,
+        topic: &str,
+        partition: i32,
+        start_offset: i64,
+        end_offset: i64,
+    ) {
+        let _ = (store, topic, partition, start_offset, end_offset);
+    }
+    /// A batch of `records` was applied; the next offset to read is `next_offset`.
+    fn on_batch_restored(
+        &self,
+        store: &str,
+        topic: &str,
+        partition: i32,
+        next_offset: i64,
+        records: u64,
+    ) {
+        let _ = (store, topic, partition, next_offset, records);
+    }
+    /// Restoration of `store` from `topic`-`partition` finished after `total` records.
+    fn on_restore_end(&self, store: &str, topic: &str, partition: i32, total: u64) {
+        let _ = (store, topic, partition, total);
+    }
+}

@@ -63,6 +63,7 @@ pub(crate) enum ThreadState {
 pub(crate) struct ClientControl {
     stop: AtomicBool,
     restored: std::sync::atomic::AtomicU64,
+    remaining: std::sync::atomic::AtomicI64,
     inner: Mutex<Inner>,
     changed: Condvar,
 }
@@ -82,6 +83,7 @@ impl ClientControl {
         ClientControl {
             stop: AtomicBool::new(false),
             restored: std::sync::atomic::AtomicU64::new(0),
+            remaining: std::sync::atomic::AtomicI64::new(0),
             inner: Mutex::new(Inner {
                 state: State::Created,
                 threads: Vec::new(),
@@ -107,6 +109,15 @@ impl ClientControl {
 
     pub(crate) fn add_restored(&self, records: u64) {
         self.restored.fetch_add(records, Ordering::Relaxed);
+    }
+
+    /// Adds (or with a negative value, removes) changelog offsets still to restore.
+    pub(crate) fn add_remaining(&self, offsets: i64) {
+        self.remaining.fetch_add(offsets, Ordering::Relaxed);
+    }
+
+    pub(crate) fn remaining(&self) -> i64 {
+        self.remaining.load(Ordering::Relaxed).max(0)
     }
 
     pub(crate) fn restored(&self) -> u64 {

@@ -44,6 +44,7 @@ pub struct KafkaStreams {
     control: Arc<ClientControl>,
     threads: Vec<JoinHandle<()>>,
     client_id: String,
+    restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
 }
 
 impl std::fmt::Debug for KafkaStreams {
@@ -87,6 +88,7 @@ impl KafkaStreams {
             control: Arc::new(ClientControl::new()),
             threads: Vec::new(),
             client_id,
+            restore_listener: None,
         })
     }
 
@@ -103,6 +105,17 @@ impl KafkaStreams {
     /// The error that stopped the client, if it is in (or entering) `Error`.
     pub fn error(&self) -> Option<String> {
         self.control.error_message()
+    }
+
+    /// Changelog offsets still to restore across all restoring tasks (Kafka Streams'
+    /// `restore-remaining-records-total`; offsets, so compacted gaps count until passed).
+    pub fn restore_remaining_records(&self) -> i64 {
+        self.control.remaining()
+    }
+
+    /// Calls `listener` as stores restore from their changelogs. Set it before `start`.
+    pub fn set_restore_listener(&mut self, listener: impl crate::store::RestoreListener) {
+        self.restore_listener = Some(Arc::new(listener));
     }
 
     /// Changelog records restored into stores since the client started, across its threads
@@ -138,6 +151,7 @@ impl KafkaStreams {
                 subtopologies: subtopologies.clone(),
                 config: self.config.clone(),
                 control: self.control.clone(),
+                restore_listener: self.restore_listener.clone(),
             };
             let control = self.control.clone();
             let handle = std::thread::Builder::new()

@@ -36,6 +36,7 @@ pub(crate) struct ThreadParams {
     pub subtopologies: Arc<Vec<Subtopology>>,
     pub config: StreamsConfig,
     pub control: Arc<ClientControl>,
+    pub restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
 }
 
 pub(crate) struct StreamThread {
@@ -58,6 +59,7 @@ pub(crate) struct StreamThread {
     restoring: BTreeMap<(String, i32), (TaskId, i64, i64)>,
     /// Tasks assigned whose state another thread or process still holds: retried each round.
     deferred: BTreeMap<TaskId, usize>,
+    restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
 }
 
 impl StreamThread {
@@ -113,6 +115,7 @@ impl StreamThread {
             restore_consumer: None,
             restoring: BTreeMap::new(),
             deferred: BTreeMap::new(),
+            restore_listener: p.restore_listener,
         })
     }
 
@@ -282,8 +285,14 @@ impl StreamThread {
                         .retain(|id, _| !revoked.iter().any(|(_, p)| *p == id.partition));
                     let before = self.restoring.len();
                     let tasks = &self.tasks;
-                    self.restoring
-                        .retain(|_, (task, _, _)| tasks.contains_key(task));
+                    let control = &self.control;
+                    self.restoring.retain(|_, (task, next, end)| {
+                        let keep = tasks.contains_key(task);
+                        if !keep {
+                            control.add_remaining(-(*end - *next).max(0));
+                        }
+                        keep
+                    });
                     if self.restoring.len() != before {
                         self.assign_restore_consumer()?;
                     }
@@ -393,6 +402,10 @@ impl StreamThread {
             let start = c.checkpoint.unwrap_or(low);
             if high > start {
                 task.start_restoring(&c.topic, c.partition, high);
+                self.control.add_remaining(high - start);
+                if let Some(l) = &self.restore_listener {
+                    l.on_restore_start(&c.store, &c.topic, c.partition, start, high);
+                }
                 self.restoring
                     .insert((c.topic.clone(), c.partition), (id, start, high));
                 restoring = true;
@@ -453,6 +466,11 @@ impl StreamThread {
             Duration::ZERO
         };
         let mut batches: BTreeMap<(String, i32), Vec<crate::store::Change>> = BTreeMap::new();
+        let started: BTreeMap<(String, i32), i64> = self
+            .restoring
+            .iter()
+            .map(|(key, (_, next, _))| (key.clone(), *next))
+            .collect();
         for _ in 0..10_000 {
             let polled = consumer.poll(timeout);
             timeout = Duration::ZERO;
@@ -477,12 +495,26 @@ impl StreamThread {
             }
         }
         for ((topic, partition), batch) in &batches {
-            if let Some((id, _, _)) = self.restoring.get(&(topic.clone(), *partition))
+            if let Some((id, next, _)) = self.restoring.get(&(topic.clone(), *partition))
                 && let Some(task) = self.tasks.get_mut(id)
             {
                 task.restore(topic, *partition, batch)?;
+                if let Some(l) = &self.restore_listener {
+                    let store = task
+                        .changelogs()
+                        .iter()
+                        .find(|c| &c.topic == topic)
+                        .map_or("", |c| c.store.as_str());
+                    l.on_batch_restored(store, topic, *partition, *next, batch.len() as u64);
+                }
             }
         }
+        let progressed: i64 = self
+            .restoring
+            .iter()
+            .map(|(key, (_, next, _))| next - started.get(key).copied().unwrap_or(*next))
+            .sum();
+        self.control.add_remaining(-progressed);
         // Done when the consumer's position reaches the end offset (compaction and control
         // records leave gaps, so the last offset received may never be end - 1).
         let positions = consumer
@@ -505,13 +537,23 @@ impl StreamThread {
             return Ok(());
         }
         for key in finished {
-            let Some((id, _, _)) = self.restoring.remove(&key) else {
+            let Some((id, next, end)) = self.restoring.remove(&key) else {
                 continue;
             };
+            // Offsets skipped at the end (compaction, control records) are not remaining either.
+            self.control.add_remaining(-(end - next).max(0));
             let Some(task) = self.tasks.get_mut(&id) else {
                 continue;
             };
             task.finish_restoring(&key.0, key.1);
+            if let Some(l) = &self.restore_listener
+                && let Some(c) = task
+                    .changelogs()
+                    .iter()
+                    .find(|c| c.topic == key.0 && c.partition == key.1)
+            {
+                l.on_restore_end(&c.store, &c.topic, c.partition, c.restored);
+            }
             if !task.is_restoring() {
                 let restored: u64 = task.changelogs().iter().map(|c| c.restored).sum();
                 self.control.add_restored(restored);
