@@ -326,3 +326,87 @@ async fn stores_restore_everything_without_local_state_and_only_the_tail_with_a_
     assert_eq!((count(&out, 9), restored), (("rust".to_owned(), 4), 9));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_moving_to_another_instance_takes_its_state_along() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output, app) = (
+        unique_name("words"),
+        unique_name("counts"),
+        unique_name("move-app"),
+    );
+    cluster.create_topic(&input, 2, 1, &[])?;
+    cluster.create_topic(&output, 2, 1, &[])?;
+    // Ten keys spread over both partitions, three rounds of one record per key.
+    let keys: Vec<String> = (0..10).map(|i| format!("user-{i}")).collect();
+    let round = |keys: &[String]| {
+        keys.iter()
+            .map(|k| (k.clone(), Vec::new(), None))
+            .collect::<Vec<_>>()
+    };
+    let start = |state: &std::path::Path| -> Result<KafkaStreams> {
+        let config = StreamsConfig::new(&app, bootstrap)
+            .set("commit.interval.ms", "100")?
+            .set("consumer.session.timeout.ms", "6000")?
+            .with_state_dir(state);
+        let mut streams = KafkaStreams::new(count_topology(&input, &output)?, config)?;
+        streams.start()?;
+        Ok(streams)
+    };
+
+    // Instance A alone owns both partitions and counts two rounds.
+    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut a = start(dir_a.path())?;
+    produce(bootstrap, &input, round(&keys)).await?;
+    produce(bootstrap, &input, round(&keys)).await?;
+    read_topic(
+        bootstrap,
+        &output,
+        20,
+        Duration::from_secs(1),
+        Duration::from_secs(90),
+    )?;
+
+    // Instance B joins; one partition moves to it, with its state from the changelog.
+    let mut b = start(dir_b.path())?;
+    assert!(
+        b.wait_for_state(streams_core::State::Running, Duration::from_secs(60)),
+        "B runs"
+    );
+    assert!(
+        a.wait_for_state(streams_core::State::Running, Duration::from_secs(60)),
+        "A runs"
+    );
+    produce(bootstrap, &input, round(&keys)).await?;
+    let out = read_topic(
+        bootstrap,
+        &output,
+        30,
+        Duration::from_secs(2),
+        Duration::from_secs(90),
+    )?;
+    a.close(Duration::from_secs(30))?;
+    b.close(Duration::from_secs(30))?;
+
+    // Every key's third count is 3: wherever its partition went, its state went with it.
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    for r in &out {
+        last.insert(
+            r.key.clone(),
+            i64::from_be_bytes(r.value.as_bytes().try_into().context("8-byte count")?),
+        );
+    }
+    assert_eq!(
+        last,
+        keys.iter()
+            .map(|k| (k.clone(), 3))
+            .collect::<BTreeMap<_, _>>()
+    );
+    assert_eq!(out.len(), 30, "one count per record");
+    assert!(
+        b.restored_records() > 0,
+        "B restored the moved partition's state"
+    );
+    Ok(())
+}

@@ -168,7 +168,8 @@ impl StreamThread {
 
     fn poll(&mut self) -> Result<()> {
         self.pause_full()?;
-        let busy = self.tasks.values().any(|t| t.buffered() > 0);
+        // Restoring tasks wait in the restore consumer's poll instead.
+        let busy = !self.restoring.is_empty() || self.tasks.values().any(|t| t.buffered() > 0);
         let mut timeout = if busy {
             Duration::ZERO
         } else {

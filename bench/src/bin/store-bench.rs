@@ -1,0 +1,271 @@
+//! State store benchmarks.
+//!
+//! ```text
+//! store-bench stores [--records N] [--value-size BYTES]
+//!     put and get throughput of the in-memory and RocksDB key-value stores (no broker)
+//! store-bench restore [--records N] [--value-size BYTES] [--bootstrap-servers HOST:PORT]
+//!     restore rate and peak memory for a changelog of N records
+//! ```
+//!
+//! `restore` loads a changelog topic of N records (N / 10 distinct keys), then starts, in a
+//! child process so its memory is its own, a count application on an empty state directory
+//! whose store logs to that topic, and times its restoration from the listener's start to
+//! end callbacks.
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use integration_tests::apps::CountPerKey;
+use integration_tests::client::producer;
+use integration_tests::kafka::{KafkaCluster, shared_cluster, unique_name};
+use rdkafka::producer::FutureRecord;
+use state_stores::KeyValueStore;
+use state_stores::memory::InMemoryKeyValueStore;
+use state_stores::rocks::{RocksDbKeyValueStore, RocksDbMemory};
+use streams_bench::value;
+use streams_core::serde::{I64Serde, StringSerde};
+use streams_core::store::{RestoreListener, StateStore};
+use streams_core::{KafkaStreams, StreamsConfig, Topology};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn number(args: &[String], name: &str, default: u64) -> Result<u64> {
+    flag(args, name).map_or(Ok(default), |v| {
+        v.parse()
+            .with_context(|| format!("{name} takes a whole number, not {v:?}"))
+    })
+}
+
+fn key(i: u64) -> [u8; 8] {
+    i.to_be_bytes()
+}
+
+fn bench_store(
+    name: &str,
+    store: &mut dyn KeyValueStore,
+    records: u64,
+    value_size: usize,
+) -> Result<()> {
+    let values: Vec<Vec<u8>> = (0..64).map(|i| value(i, value_size)).collect();
+    let started = Instant::now();
+    for i in 0..records {
+        store.put(
+            &key(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % records),
+            Some(&values[(i % 64) as usize]),
+        )?;
+    }
+    store.flush()?;
+    let put = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut found = 0u64;
+    for i in 0..records {
+        found += u64::from(
+            store
+                .get(&key(i.wrapping_mul(0x2545_F491_4F6C_DD1D) % records))?
+                .is_some(),
+        );
+    }
+    let get = started.elapsed().as_secs_f64();
+    println!(
+        "| {name} | {records} | {value_size} B | {:.0} | {:.0} | {:.1}% |",
+        records as f64 / put,
+        records as f64 / get,
+        100.0 * found as f64 / records as f64
+    );
+    Ok(())
+}
+
+fn stores(args: &[String]) -> Result<()> {
+    let records = number(args, "--records", 1_000_000)?;
+    let value_size = number(args, "--value-size", 100)? as usize;
+    println!("| store | records | value | puts/s | gets/s | gets found |");
+    println!("|---|---|---|---|---|---|");
+    bench_store(
+        "in-memory",
+        &mut InMemoryKeyValueStore::new("mem"),
+        records,
+        value_size,
+    )?;
+    let dir = tempfile::tempdir()?;
+    let memory = RocksDbMemory::new(64 << 20);
+    let mut rocks = RocksDbKeyValueStore::open("rocks", dir.path(), &memory, None)?;
+    bench_store(
+        "RocksDB (64 MiB shared cache)",
+        &mut rocks,
+        records,
+        value_size,
+    )?;
+    rocks.close()?;
+    Ok(())
+}
+
+async fn restore(args: &[String]) -> Result<()> {
+    let records = number(args, "--records", 1_000_000)?;
+    let value_size = number(args, "--value-size", 100)? as usize;
+    let local;
+    let bootstrap = match flag(args, "--bootstrap-servers") {
+        Some(b) => b,
+        None => {
+            local = shared_cluster()?;
+            local.bootstrap_servers().to_owned()
+        }
+    };
+    let admin = KafkaCluster::external(&bootstrap);
+    let app = unique_name("restore-bench");
+    let input = unique_name("restore-bench-input");
+    let changelog = format!("{app}-counts-changelog");
+    admin.create_topic(&input, 1, 1, &[])?;
+    admin.create_topic(&changelog, 1, 1, &[("cleanup.policy", "compact")])?;
+    eprintln!("loading {records} changelog records of {value_size} bytes into {changelog}");
+    let producer = producer(&bootstrap)?;
+    let distinct = (records / 10).max(1);
+    let mut pending = Vec::new();
+    for i in 0..records {
+        let k = format!("key-{}", i % distinct);
+        let v = value(i, value_size);
+        pending.push(
+            producer
+                .send_result(
+                    FutureRecord::to(&changelog)
+                        .key(&k)
+                        .payload(&v)
+                        .partition(0),
+                )
+                .map_err(|(e, _)| e)?,
+        );
+        if pending.len() >= 50_000 {
+            for d in pending.drain(..) {
+                d.await?.map_err(|(e, _)| e)?;
+            }
+        }
+    }
+    for d in pending {
+        d.await?.map_err(|(e, _)| e)?;
+    }
+    let state = tempfile::tempdir()?;
+    let out = Command::new(std::env::current_exe()?)
+        .args([
+            "restore-child",
+            "--bootstrap-servers",
+            &bootstrap,
+            "--app",
+            &app,
+            "--input",
+            &input,
+        ])
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        bail!("the restoring application failed: {}", out.status);
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    println!(
+        "| changelog records | value | restored | seconds | records/s | peak RSS of the app |"
+    );
+    println!("|---|---|---|---|---|---|");
+    println!("| {records} | {value_size} B | {}", line.trim());
+    Ok(())
+}
+
+#[derive(Default)]
+struct Timing {
+    start: Option<Instant>,
+    end: Option<(Instant, u64)>,
+}
+
+struct Timer(Arc<Mutex<Timing>>);
+
+impl RestoreListener for Timer {
+    fn on_restore_start(&self, _: &str, _: &str, _: i32, _: i64, _: i64) {
+        self.0.lock().expect("lock").start = Some(Instant::now());
+    }
+    fn on_restore_end(&self, _: &str, _: &str, _: i32, total: u64) {
+        self.0.lock().expect("lock").end = Some((Instant::now(), total));
+    }
+}
+
+fn peak_rss_mb() -> Result<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("VmHWM")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmHWM value")?
+        .parse::<f64>()?
+        / 1024.0)
+}
+
+fn restore_child(args: &[String]) -> Result<()> {
+    let get = |n: &str| flag(args, n).with_context(|| format!("{n} is required"));
+    let (bootstrap, app, input, state) = (
+        get("--bootstrap-servers")?,
+        get("--app")?,
+        get("--input")?,
+        get("--state-dir")?,
+    );
+    let mut topology = Topology::new();
+    topology
+        .add_source("src", &[&input], StringSerde, StringSerde)?
+        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
+        .add_state_store(
+            state_stores::KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
+            &["count"],
+        )?;
+    let config = StreamsConfig::new(app, bootstrap).with_state_dir(state);
+    let mut streams = KafkaStreams::new(topology, config)?;
+    let timing = Arc::new(Mutex::new(Timing::default()));
+    streams.set_restore_listener(Timer(timing.clone()));
+    streams.start()?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let (start, end, total) = loop {
+        if let Some(e) = streams.error() {
+            bail!("the application failed: {e}");
+        }
+        let t = timing.lock().expect("lock");
+        if let (Some(start), Some((end, total))) = (t.start, t.end) {
+            break (start, end, total);
+        }
+        drop(t);
+        if Instant::now() > deadline {
+            bail!("restoration did not finish within 10 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let secs = (end - start).as_secs_f64();
+    let rss = peak_rss_mb()?;
+    streams.close(Duration::from_secs(60))?;
+    println!(
+        "{total} | {secs:.2} | {:.0} | {rss:.0} MB |",
+        total as f64 / secs
+    );
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("stores") => stores(&args),
+        Some("restore") => restore(&args).await,
+        Some("restore-child") => restore_child(&args),
+        _ => bail!(
+            "usage: store-bench (stores|restore) [--records N] [--value-size BYTES] [--bootstrap-servers HOST:PORT]"
+        ),
+    }
+}
