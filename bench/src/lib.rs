@@ -21,3 +21,15 @@ pub fn value(i: u64, size: usize) -> Vec<u8> {
     }
     v
 }
+
+/// Peak resident memory (`VmHWM`) in MB of process `pid` (`"self"` for this one).
+pub fn peak_rss_mb(pid: &str) -> std::io::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .ok_or_else(|| std::io::Error::other("no VmHWM line in /proc status"))?;
+    Ok(kb / 1024.0)
+}

@@ -15,12 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use integration_tests::client::producer;
+use integration_tests::client::produce;
 use integration_tests::kafka::{KafkaCluster, shared_cluster, unique_name};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::FutureRecord;
-use streams_bench::{keep, value};
+use streams_bench::{keep, peak_rss_mb, value};
 
 struct Options {
     records: u64,
@@ -75,20 +74,6 @@ fn proc_cpu_seconds(pid: u32) -> Result<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
     Ok(ticks / 100.0)
-}
-
-fn proc_peak_rss_mb(pid: u32) -> Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .context("VmHWM")?;
-    let kb: f64 = line
-        .split_whitespace()
-        .nth(1)
-        .context("VmHWM value")?
-        .parse()?;
-    Ok(kb / 1024.0)
 }
 
 fn output_count(consumer: &BaseConsumer, topic: &str, partitions: i32) -> Result<i64> {
@@ -149,7 +134,7 @@ fn run_one(
                 records_per_s: n / secs,
                 mb_per_s: n * o.value_size as f64 / secs / 1e6,
                 cpu_s_per_m: cpu / n * 1e6,
-                peak_rss_mb: proc_peak_rss_mb(pid)?,
+                peak_rss_mb: peak_rss_mb(&pid.to_string())?,
             });
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -199,27 +184,12 @@ async fn main() -> Result<()> {
         "loading {} records of {} bytes into {input} ({} partitions)",
         o.records, o.value_size, o.partitions
     );
-    let producer = producer(&bootstrap)?;
-    let mut kept = 0i64;
-    let mut pending = Vec::new();
-    for i in 0..o.records {
-        let v = value(i, o.value_size);
-        kept += i64::from(keep(&v));
-        let key = format!("key-{}", i % 10_000);
-        pending.push(
-            producer
-                .send_result(FutureRecord::to(&input).key(&key).payload(&v))
-                .map_err(|(e, _)| e)?,
-        );
-        if pending.len() >= 50_000 {
-            for d in pending.drain(..) {
-                d.await?.map_err(|(e, _)| e)?;
-            }
-        }
-    }
-    for d in pending {
-        d.await?.map_err(|(e, _)| e)?;
-    }
+    let kept = (0..o.records)
+        .filter(|&i| keep(&value(i, o.value_size)))
+        .count() as i64;
+    let records =
+        (0..o.records).map(|i| (format!("key-{}", i % 10_000), value(i, o.value_size), None));
+    produce(&bootstrap, &input, records).await?;
     let mut rows = Vec::new();
     for case in &o.cases {
         let expected = if case == "filter-map" {

@@ -18,13 +18,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use integration_tests::apps::CountPerKey;
-use integration_tests::client::producer;
+use integration_tests::client::produce;
 use integration_tests::kafka::{KafkaCluster, shared_cluster, unique_name};
-use rdkafka::producer::FutureRecord;
 use state_stores::KeyValueStore;
 use state_stores::memory::InMemoryKeyValueStore;
 use state_stores::rocks::{RocksDbKeyValueStore, RocksDbMemory};
-use streams_bench::value;
+use streams_bench::{peak_rss_mb, value};
 use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::store::{RestoreListener, StateStore};
 use streams_core::{KafkaStreams, StreamsConfig, Topology};
@@ -127,31 +126,15 @@ async fn restore(args: &[String]) -> Result<()> {
     admin.create_topic(&input, 1, 1, &[])?;
     admin.create_topic(&changelog, 1, 1, &[("cleanup.policy", "compact")])?;
     eprintln!("loading {records} changelog records of {value_size} bytes into {changelog}");
-    let producer = producer(&bootstrap)?;
     let distinct = (records / 10).max(1);
-    let mut pending = Vec::new();
-    for i in 0..records {
-        let k = format!("key-{}", i % distinct);
-        let v = value(i, value_size);
-        pending.push(
-            producer
-                .send_result(
-                    FutureRecord::to(&changelog)
-                        .key(&k)
-                        .payload(&v)
-                        .partition(0),
-                )
-                .map_err(|(e, _)| e)?,
-        );
-        if pending.len() >= 50_000 {
-            for d in pending.drain(..) {
-                d.await?.map_err(|(e, _)| e)?;
-            }
-        }
-    }
-    for d in pending {
-        d.await?.map_err(|(e, _)| e)?;
-    }
+    let changelog_records = (0..records).map(|i| {
+        (
+            format!("key-{}", i % distinct),
+            value(i, value_size),
+            Some(0),
+        )
+    });
+    produce(&bootstrap, &changelog, changelog_records).await?;
     let state = tempfile::tempdir()?;
     let out = Command::new(std::env::current_exe()?)
         .args([
@@ -197,20 +180,6 @@ impl RestoreListener for Timer {
     }
 }
 
-fn peak_rss_mb() -> Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .context("VmHWM")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("VmHWM value")?
-        .parse::<f64>()?
-        / 1024.0)
-}
-
 fn restore_child(args: &[String]) -> Result<()> {
     let get = |n: &str| flag(args, n).with_context(|| format!("{n} is required"));
     let (bootstrap, app, input, state) = (
@@ -248,7 +217,7 @@ fn restore_child(args: &[String]) -> Result<()> {
         std::thread::sleep(Duration::from_millis(10));
     };
     let secs = (end - start).as_secs_f64();
-    let rss = peak_rss_mb()?;
+    let rss = peak_rss_mb("self")?;
     streams.close(Duration::from_secs(60))?;
     println!(
         "{total} | {secs:.2} | {:.0} | {rss:.0} MB |",
