@@ -373,3 +373,48 @@ fn unknown_client_settings_are_refused_by_new() -> Result<()> {
     );
     Ok(())
 }
+
+struct Panicky;
+
+impl Processor<String, String, String, String> for Panicky {
+    fn process(
+        &mut self,
+        _: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> Result<(), ProcessorError> {
+        panic!("processor bug on key {}", r.key);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_processor_moves_the_client_to_error_instead_of_hanging() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let input = unique_name("panic-in");
+    cluster.create_topic(&input, 1, 1, &[])?;
+    produce(
+        cluster.bootstrap_servers(),
+        &input,
+        [("k1".to_owned(), b"v".to_vec(), None)],
+    )
+    .await?;
+    let mut t = Topology::new();
+    t.add_source("src", &[&input], StringSerde, StringSerde)?
+        .add_processor("panicky", || Panicky, &["src"])?;
+    let mut streams = KafkaStreams::new(
+        t,
+        StreamsConfig::new(unique_name("panic-app"), cluster.bootstrap_servers()),
+    )?;
+    streams.start()?;
+    assert!(
+        streams.wait_for_state(State::Error, Duration::from_secs(60)),
+        "the client reaches Error"
+    );
+    let err = streams
+        .close(Duration::from_secs(10))
+        .expect_err("close reports the panic");
+    assert_eq!(
+        err.to_string(),
+        "illegal state: stream thread panicked: processor bug on key k1"
+    );
+    Ok(())
+}

@@ -95,6 +95,10 @@ impl<K: 'static, V: 'static> StoreBuilder for KeyValueStoreBuilder<K, V> {
         &self.name
     }
 
+    fn persistent(&self) -> bool {
+        self.kind == StoreKind::RocksDb
+    }
+
     fn changelog(&self) -> Option<ChangelogSpec> {
         self.logging.then(ChangelogSpec::compacted)
     }

@@ -215,6 +215,12 @@ pub trait StoreBuilder: Send + Sync + 'static {
     fn changelog(&self) -> Option<ChangelogSpec> {
         None
     }
+    /// True when the store keeps its content on local disk across task closes (RocksDB), so
+    /// that a checkpoint can vouch for it. In-memory stores are never checkpointed: they
+    /// restore their whole changelog each time their task is created.
+    fn persistent(&self) -> bool {
+        false
+    }
     /// Builds the store for a task.
     fn build(&self, ctx: &StoreContext) -> Result<StoreInstance>;
 }

@@ -367,6 +367,8 @@ pub(crate) struct ChangelogPartition {
     /// The offset the local store is known to contain everything before, from the task's
     /// checkpoint file.
     pub checkpoint: Option<i64>,
+    /// Whether the store outlives its task on disk; only such stores are checkpointed.
+    pub persistent: bool,
 }
 
 /// Takes the exclusive lock of a task's state: the file `<task dir>.lock` beside the task
@@ -510,10 +512,14 @@ impl StreamTask {
             self.ctx.task_id()
         );
         for c in &mut self.changelogs {
+            if !c.persistent {
+                continue;
+            }
+            // Never move backwards: another owner may have restored us further meanwhile.
             let offset = written
                 .get(&(c.topic.clone(), c.partition))
                 .map(|o| o + 1)
-                .or(c.checkpoint);
+                .max(c.checkpoint);
             if let Some(offset) = offset {
                 c.checkpoint = Some(offset);
                 text.push_str(&format!("{} {} {offset}\n", c.topic, c.partition));
@@ -547,14 +553,15 @@ impl StreamTask {
         }
     }
 
-    /// Marks a changelog partition as restored.
+    /// Marks a changelog partition as restored: the store now holds everything before the
+    /// end offset, which becomes its checkpoint.
     pub(crate) fn finish_restoring(&mut self, topic: &str, partition: i32) {
         if let Some(c) = self
             .changelogs
             .iter_mut()
             .find(|c| c.topic == topic && c.partition == partition)
         {
-            c.restore_end = None;
+            c.checkpoint = c.restore_end.take().or(c.checkpoint);
         }
     }
 

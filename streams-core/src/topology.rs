@@ -659,9 +659,12 @@ impl Topology {
                     partition,
                     restore_end: None,
                     restored: 0,
+                    // Only a store kept on disk can be vouched for by a checkpoint.
                     checkpoint: checkpoint
                         .as_ref()
+                        .filter(|_| def.builder.persistent())
                         .and_then(|c| c.get(&(topic.clone(), partition)).copied()),
+                    persistent: def.builder.persistent(),
                 });
                 ChangelogWriter::new(
                     topic.into(),

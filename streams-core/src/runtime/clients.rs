@@ -144,13 +144,12 @@ impl ConsumerContext for ConsumerCallbacks {
             if !lost && let Err(e) = commit_pending(consumer, &self.shared, delivered) {
                 tracing::warn!(thread = %self.thread, error = %e, "commit on revocation failed; records may be processed again");
             }
-            if lost {
-                self.shared
-                    .pending_offsets
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clear();
-            }
+            // Whatever happened, offsets of revoked partitions are no longer ours to commit.
+            self.shared
+                .pending_offsets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|key, _| !partitions.contains(key));
             self.shared
                 .events
                 .lock()

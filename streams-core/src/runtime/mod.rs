@@ -157,7 +157,21 @@ impl KafkaStreams {
             let handle = std::thread::Builder::new()
                 .name(format!("{}-StreamThread-{}", self.client_id, index + 1))
                 .spawn(move || {
-                    let result = StreamThread::new(params).and_then(StreamThread::run);
+                    // A panic (in user code, say) must still end the thread's life in the
+                    // client's state, or close() would wait for it forever.
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        StreamThread::new(params).and_then(StreamThread::run)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".into());
+                        Err(StreamsError::IllegalState(format!(
+                            "stream thread panicked: {message}"
+                        )))
+                    });
                     control.thread_exited(index, result);
                 })
                 .map_err(|e| StreamsError::io("spawning a stream thread", e))?;

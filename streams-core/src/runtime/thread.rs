@@ -59,6 +59,8 @@ pub(crate) struct StreamThread {
     restoring: BTreeMap<(String, i32), (TaskId, i64, i64)>,
     /// Tasks assigned whose state another thread or process still holds: retried each round.
     deferred: BTreeMap<TaskId, usize>,
+    /// First offset dropped per input partition of a deferred task, to rewind to.
+    rewind: HashMap<(String, i32), i64>,
     restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
 }
 
@@ -115,29 +117,35 @@ impl StreamThread {
             restore_consumer: None,
             restoring: BTreeMap::new(),
             deferred: BTreeMap::new(),
+            rewind: HashMap::new(),
             restore_listener: p.restore_listener,
         })
     }
 
     /// Runs until asked to stop or until a fatal error.
     pub(crate) fn run(mut self) -> Result<()> {
-        let result = self.run_loop();
-        match &result {
-            Ok(()) => {
-                // Clean shutdown: commit what was processed, then close.
-                let commit = self.commit();
-                self.close_all_tasks(commit.is_ok());
-                commit?;
-            }
-            Err(e) => {
-                tracing::error!(thread = %self.name, error = %e, "stream thread failed; closing its tasks without committing");
-                self.shared
-                    .pending_offsets
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clear();
-                self.close_all_tasks(false);
-            }
+        let mut result = self.run_loop();
+        if result.is_ok() {
+            // Clean shutdown: commit what was processed, then close.
+            result = self.commit();
+            self.close_all_tasks(result.is_ok());
+        }
+        if let Err(e) = &result {
+            tracing::error!(thread = %self.name, error = %e, "stream thread failed; closing its tasks without committing");
+            // Nothing may be committed from here on: not by us, and not by the revocation
+            // callback that runs when the consumer leaves the group. Dropping the producer
+            // handle also keeps that callback from waiting on a flush.
+            self.shared
+                .pending_offsets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            *self
+                .shared
+                .producer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
+            self.close_all_tasks(false);
         }
         self.consumer.unsubscribe();
         result
@@ -226,6 +234,13 @@ impl StreamThread {
             partition: raw.partition,
         };
         let Some(task) = self.tasks.get_mut(&id) else {
+            if self.deferred.contains_key(&id) {
+                let first = self
+                    .rewind
+                    .entry((raw.topic.to_string(), raw.partition))
+                    .or_insert(raw.offset);
+                *first = (*first).min(raw.offset);
+            }
             tracing::debug!(thread = %self.name, task = %id, "dropping a record for a task this thread does not own");
             return Ok(false);
         };
@@ -284,6 +299,7 @@ impl StreamThread {
                     self.paused.retain(|tp| !revoked.contains(tp));
                     self.deferred
                         .retain(|id, _| !revoked.iter().any(|(_, p)| *p == id.partition));
+                    self.rewind.retain(|tp, _| !revoked.contains(tp));
                     let before = self.restoring.len();
                     let tasks = &self.tasks;
                     let control = &self.control;
@@ -328,14 +344,52 @@ impl StreamThread {
     /// Starts a new task: if its logged stores have changelog records, it restores them
     /// first (its input partitions paused); otherwise it initialises at once.
     /// Starts a task, or defers it while another thread or process holds its state lock.
+    /// While a task is deferred its input partitions are paused; records fetched for it
+    /// before the pause are dropped by `route`, which remembers the first such offset, and the
+    /// partition is rewound there when the task starts, so nothing is skipped.
     fn start_or_defer(&mut self, id: TaskId, sub: usize) -> Result<()> {
+        let was_deferred = self.deferred.contains_key(&id);
+        let inputs: Vec<(String, i32)> = self.subtopologies[sub]
+            .source_topics
+            .iter()
+            .map(|t| (t.clone(), id.partition))
+            .collect();
         match self.start_task(id, sub) {
             Err(StreamsError::TaskLocked { path, .. }) => {
-                tracing::warn!(thread = %self.name, task = %id, %path, "task state locked elsewhere; retrying");
+                if !was_deferred {
+                    tracing::warn!(thread = %self.name, task = %id, %path, "task state locked elsewhere; retrying");
+                    self.consumer
+                        .pause(&partition_list(&inputs))
+                        .map_err(|e| StreamsError::kafka("pausing a deferred task's input", e))?;
+                }
                 self.deferred.insert(id, sub);
                 Ok(())
             }
-            other => other,
+            Err(e) => Err(e),
+            Ok(()) if was_deferred => {
+                for (topic, partition) in &inputs {
+                    if let Some(offset) = self.rewind.remove(&(topic.clone(), *partition)) {
+                        self.consumer
+                            .seek(
+                                topic,
+                                *partition,
+                                Offset::Offset(offset),
+                                Duration::from_secs(10),
+                            )
+                            .map_err(|e| {
+                                StreamsError::kafka("rewinding a deferred task's input", e)
+                            })?;
+                    }
+                }
+                let restoring = self.tasks.get(&id).is_some_and(StreamTask::is_restoring);
+                if !restoring {
+                    self.consumer
+                        .resume(&partition_list(&inputs))
+                        .map_err(|e| StreamsError::kafka("resuming a deferred task's input", e))?;
+                }
+                Ok(())
+            }
+            Ok(()) => Ok(()),
         }
     }
 
@@ -391,6 +445,8 @@ impl StreamThread {
             tracing::warn!(thread = %self.name, task = %id, "checkpoint outside the changelog's offsets; wiping the task's state");
             task.close()?;
             let dir = task.task_dir().to_path_buf();
+            // Release the task's lock before wiping and rebuilding it.
+            drop(task);
             std::fs::remove_dir_all(&dir)
                 .map_err(|e| StreamsError::io(format!("wiping {}", dir.display()), e))?;
             task = self.build_task(id, sub)?;
@@ -735,4 +791,12 @@ impl StreamThread {
 
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+fn partition_list(partitions: &[(String, i32)]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in partitions {
+        tpl.add_partition(topic, *partition);
+    }
+    tpl
 }
