@@ -350,8 +350,8 @@ impl KafkaCluster {
                 "-XX:TieredStopAtLevel=1",
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
+                // `=`: an id may begin with '-', which would otherwise read as an option.
+                &format!("--cluster-id={cluster_id}"),
                 "-c",
             ])
             .arg(node.dir.join("server.properties"))
