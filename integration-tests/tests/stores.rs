@@ -410,3 +410,74 @@ async fn a_partition_moving_to_another_instance_takes_its_state_along() -> Resul
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_memory_store_restores_its_whole_changelog_on_every_start() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output, app) = (
+        unique_name("words"),
+        unique_name("counts"),
+        unique_name("mem-app"),
+    );
+    cluster.create_topic(&input, 1, 1, &[])?;
+    cluster.create_topic(&output, 1, 1, &[])?;
+    let state = tempfile::tempdir()?;
+    let run = |expected: usize| -> Result<(Vec<String>, u64)> {
+        let mut t = Topology::new();
+        t.add_source("src", &[&input], StringSerde, StringSerde)?
+            .add_processor("count", || CountPerKey::new("counts"), &["src"])?
+            .add_state_store(
+                KeyValueStoreBuilder::in_memory("counts", StringSerde, I64Serde),
+                &["count"],
+            )?
+            .add_sink("sink", &output, StringSerde, I64Serde, &["count"])?;
+        let config = StreamsConfig::new(&app, bootstrap)
+            .set("commit.interval.ms", "100")?
+            .with_state_dir(state.path());
+        let mut streams = KafkaStreams::new(t, config)?;
+        streams.start()?;
+        let out = read_topic(
+            bootstrap,
+            &output,
+            expected,
+            Duration::from_secs(1),
+            Duration::from_secs(90),
+        )?;
+        streams.close(Duration::from_secs(30))?;
+        let counts = out
+            .iter()
+            .map(|r| {
+                Ok(format!(
+                    "{}={}",
+                    r.key,
+                    i64::from_be_bytes(r.value.as_bytes().try_into()?)
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok((counts, streams.restored_records()))
+    };
+    produce(
+        bootstrap,
+        &input,
+        [
+            ("a".to_owned(), Vec::new(), None),
+            ("a".to_owned(), Vec::new(), None),
+        ],
+    )
+    .await?;
+    let (_, restored) = run(2)?;
+    assert_eq!(restored, 0);
+    // Same state directory, clean close before: the in-memory store is empty again and must
+    // restore both changelog records, whatever the checkpoint file says.
+    produce(bootstrap, &input, [("a".to_owned(), Vec::new(), None)]).await?;
+    let (counts, restored) = run(3)?;
+    assert_eq!(
+        (counts, restored),
+        (
+            vec!["a=1".to_owned(), "a=2".to_owned(), "a=3".to_owned()],
+            2
+        )
+    );
+    Ok(())
+}
