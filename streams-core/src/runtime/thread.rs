@@ -189,21 +189,25 @@ impl StreamThread {
             let raw = match polled {
                 None => None,
                 Some(Ok(m)) => {
-                    let Some((topic, _)) = self.topics.get(m.topic()) else {
+                    let Some((topic, sub)) = self.topics.get(m.topic()) else {
                         continue;
                     };
-                    Some(RawRecord {
-                        topic: topic.clone(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        timestamp: match m.timestamp() {
-                            Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => t,
-                            Timestamp::NotAvailable => -1,
+                    let sub = *sub;
+                    Some((
+                        RawRecord {
+                            topic: topic.clone(),
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            timestamp: match m.timestamp() {
+                                Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => t,
+                                Timestamp::NotAvailable => -1,
+                            },
+                            key: m.key().map(<[u8]>::to_vec),
+                            value: m.payload().map(<[u8]>::to_vec),
+                            headers: from_kafka_headers(&m),
                         },
-                        key: m.key().map(<[u8]>::to_vec),
-                        value: m.payload().map(<[u8]>::to_vec),
-                        headers: from_kafka_headers(&m),
-                    })
+                        sub,
+                    ))
                 }
                 Some(Err(e)) => {
                     if e.rdkafka_error_code()
@@ -216,19 +220,17 @@ impl StreamThread {
                 }
             };
             self.apply_rebalance_events()?;
-            let Some(raw) = raw else { break };
-            if self.route(raw)? {
+            let Some((raw, sub)) = raw else { break };
+            if self.route(raw, sub)? {
                 break;
             }
         }
         Ok(())
     }
 
-    /// Queues a record in its task; returns true when its partition's queue is now full.
-    fn route(&mut self, raw: RawRecord) -> Result<bool> {
-        let Some(&(_, sub)) = self.topics.get(&*raw.topic) else {
-            return Ok(false);
-        };
+    /// Queues a record of sub-topology `sub` in its task; returns true when its partition's
+    /// queue is now full.
+    fn route(&mut self, raw: RawRecord, sub: usize) -> Result<bool> {
         let id = TaskId {
             subtopology: self.subtopologies[sub].id,
             partition: raw.partition,
@@ -359,7 +361,9 @@ impl StreamThread {
                 if !was_deferred {
                     tracing::warn!(thread = %self.name, task = %id, %path, "task state locked elsewhere; retrying");
                     self.consumer
-                        .pause(&partition_list(&inputs))
+                        .pause(&partition_list(
+                            inputs.iter().map(|(t, p)| (t.as_str(), *p)),
+                        ))
                         .map_err(|e| StreamsError::kafka("pausing a deferred task's input", e))?;
                 }
                 self.deferred.insert(id, sub);
@@ -384,7 +388,9 @@ impl StreamThread {
                 let restoring = self.tasks.get(&id).is_some_and(StreamTask::is_restoring);
                 if !restoring {
                     self.consumer
-                        .resume(&partition_list(&inputs))
+                        .resume(&partition_list(
+                            inputs.iter().map(|(t, p)| (t.as_str(), *p)),
+                        ))
                         .map_err(|e| StreamsError::kafka("resuming a deferred task's input", e))?;
                 }
                 Ok(())
@@ -469,12 +475,8 @@ impl StreamThread {
             }
         }
         if restoring {
-            let mut tpl = TopicPartitionList::new();
-            for (topic, partition) in task.input_partitions() {
-                tpl.add_partition(topic, partition);
-            }
             self.consumer
-                .pause(&tpl)
+                .pause(&partition_list(task.input_partitions()))
                 .map_err(|e| StreamsError::kafka("pausing a restoring task's input", e))?;
             tracing::info!(thread = %self.name, task = %id, "created task; restoring its stores");
             self.tasks.insert(id, task);
@@ -615,12 +617,8 @@ impl StreamThread {
                 let restored: u64 = task.changelogs().iter().map(|c| c.restored).sum();
                 self.control.add_restored(restored);
                 task.initialize()?;
-                let mut tpl = TopicPartitionList::new();
-                for (topic, partition) in task.input_partitions() {
-                    tpl.add_partition(topic, partition);
-                }
                 self.consumer
-                    .resume(&tpl)
+                    .resume(&partition_list(task.input_partitions()))
                     .map_err(|e| StreamsError::kafka("resuming a restored task's input", e))?;
                 tracing::info!(thread = %self.name, task = %id, restored, "restored task");
             }
@@ -793,10 +791,10 @@ pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn partition_list(partitions: &[(String, i32)]) -> TopicPartitionList {
+fn partition_list<'a>(partitions: impl IntoIterator<Item = (&'a str, i32)>) -> TopicPartitionList {
     let mut tpl = TopicPartitionList::new();
     for (topic, partition) in partitions {
-        tpl.add_partition(topic, *partition);
+        tpl.add_partition(topic, partition);
     }
     tpl
 }
