@@ -1,6 +1,6 @@
 //! Processors the integration suites share.
 
-use state_stores::typed::TypedKeyValueStore;
+use state_stores::typed::{TypedKeyValueStore, TypedWindowStore};
 use streams_core::Record;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::store::StoreHandle;
@@ -43,6 +43,53 @@ impl Processor<String, String, String, i64> for CountPerKey {
             count
         };
         ctx.forward(r.with_value(count))?;
+        Ok(())
+    }
+}
+
+/// The store [`WindowedCountPerKey`] uses: counts by key and window start.
+pub type WindowCounts = TypedWindowStore<String, i64>;
+
+/// Counts records per key in tumbling windows of `size_ms` (aligned to the epoch) kept in a
+/// window store, and forwards `<key>@<window start>` with the window's running count.
+pub struct WindowedCountPerKey {
+    store_name: &'static str,
+    size_ms: i64,
+    store: Option<StoreHandle<WindowCounts>>,
+}
+
+impl WindowedCountPerKey {
+    /// A counter over the window store `store_name`, in windows of `size_ms`.
+    pub fn new(store_name: &'static str, size_ms: i64) -> Self {
+        WindowedCountPerKey {
+            store_name,
+            size_ms,
+            store: None,
+        }
+    }
+}
+
+impl Processor<String, String, String, i64> for WindowedCountPerKey {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store::<WindowCounts>(self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, i64>,
+        r: Record<String, String>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.store.as_ref().ok_or("init did not run")?;
+        let start = r.timestamp - r.timestamp.rem_euclid(self.size_ms);
+        let count = {
+            let mut store = store.borrow_mut();
+            let count = store.fetch(&r.key, start)?.unwrap_or(0) + 1;
+            store.put(&r.key, &count, start)?;
+            count
+        };
+        let key = format!("{}@{start}", r.key);
+        ctx.forward(r.with_key(key).with_value(count))?;
         Ok(())
     }
 }

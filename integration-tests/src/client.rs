@@ -54,12 +54,26 @@ pub async fn produce(
     topic: &str,
     records: impl IntoIterator<Item = (String, Vec<u8>, Option<i32>)>,
 ) -> Result<usize> {
+    let records = records.into_iter().map(|(k, v, p)| (k, v, p, None));
+    produce_timed(bootstrap, topic, records).await
+}
+
+/// Produces `(key, value, partition, timestamp)` records (`None`: the producer's choice) and
+/// waits for every delivery.
+pub async fn produce_timed(
+    bootstrap: &str,
+    topic: &str,
+    records: impl IntoIterator<Item = (String, Vec<u8>, Option<i32>, Option<i64>)>,
+) -> Result<usize> {
     let producer = producer(bootstrap)?;
     let mut pending = Vec::new();
-    for (key, value, partition) in records {
+    for (key, value, partition, timestamp) in records {
         let mut record = FutureRecord::to(topic).key(&key).payload(&value);
         if let Some(p) = partition {
             record = record.partition(p);
+        }
+        if let Some(t) = timestamp {
+            record = record.timestamp(t);
         }
         pending.push(producer.send_result(record).map_err(|(e, _)| e)?);
         if pending.len() >= 10_000 {

@@ -17,7 +17,14 @@
 //!
 //! The runtime restores logged stores from their changelogs through
 //! `StateStore::restore_batch` (from the task's checkpoint when the local state is known
-//! good). Window and session stores are not built yet.
+//! good).
+//!
+//! Window and session stores ([`window::SegmentedWindowStore`],
+//! [`session::SegmentedSessionStore`]) keep their entries in time segments
+//! ([`segmented`]), in memory or in RocksDB, dropped whole when they fall out of retention;
+//! their builders ([`WindowStoreBuilder`], [`SessionStoreBuilder`]) ask for `compact,delete`
+//! changelogs with the store's retention plus one day. Suites: `tests/window.rs`,
+//! `tests/session.rs`.
 
 #![deny(missing_docs)]
 
@@ -26,7 +33,13 @@ pub mod key_value;
 pub mod logging;
 pub mod memory;
 pub mod rocks;
+pub mod segmented;
+pub mod session;
 pub mod typed;
+pub mod window;
 
-pub use builder::{KeyValueStoreBuilder, StoreKind};
+pub use builder::{KeyValueStoreBuilder, SessionStoreBuilder, StoreKind, WindowStoreBuilder};
 pub use key_value::{KeyValueStore, KvEntry, KvIter};
+pub use segmented::Retention;
+pub use session::{SegmentedSessionStore, SessionStore};
+pub use window::{SegmentedWindowStore, WindowStore};

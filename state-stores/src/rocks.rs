@@ -95,22 +95,7 @@ impl RocksDbKeyValueStore {
         memory: &RocksDbMemory,
         hook: Option<&OptionsHook>,
     ) -> Result<Self> {
-        std::fs::create_dir_all(path).map_err(|e| StreamsError::Store {
-            store: name.to_owned(),
-            message: format!("creating {}: {e}", path.display()),
-        })?;
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.set_compression_type(DBCompressionType::Lz4);
-        opts.set_write_buffer_manager(&memory.write_buffers);
-        let mut table = BlockBasedOptions::default();
-        table.set_block_cache(&memory.cache);
-        table.set_cache_index_and_filter_blocks(true);
-        opts.set_block_based_table_factory(&table);
-        opts.increase_parallelism(2);
-        if let Some(hook) = hook {
-            hook(name, &mut opts);
-        }
+        let opts = rocksdb_options(name, path, memory, hook)?;
         let db = DB::open(&opts, path).map_err(|e| store_error(name, "opening", e))?;
         let mut write = WriteOptions::default();
         write.disable_wal(true);
@@ -145,7 +130,34 @@ impl RocksDbKeyValueStore {
     }
 }
 
-fn store_error(store: &str, doing: &str, e: rocksdb::Error) -> StreamsError {
+/// Creates `path` and returns the options every store of ours opens RocksDB with: LZ4, the
+/// shared block cache and write-buffer manager of `memory`, then the user's hook.
+pub(crate) fn rocksdb_options(
+    name: &str,
+    path: &Path,
+    memory: &RocksDbMemory,
+    hook: Option<&OptionsHook>,
+) -> Result<Options> {
+    std::fs::create_dir_all(path).map_err(|e| StreamsError::Store {
+        store: name.to_owned(),
+        message: format!("creating {}: {e}", path.display()),
+    })?;
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.set_compression_type(DBCompressionType::Lz4);
+    opts.set_write_buffer_manager(&memory.write_buffers);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(&memory.cache);
+    table.set_cache_index_and_filter_blocks(true);
+    opts.set_block_based_table_factory(&table);
+    opts.increase_parallelism(2);
+    if let Some(hook) = hook {
+        hook(name, &mut opts);
+    }
+    Ok(opts)
+}
+
+pub(crate) fn store_error(store: &str, doing: &str, e: rocksdb::Error) -> StreamsError {
     StreamsError::Store {
         store: store.to_owned(),
         message: format!("RocksDB failed {doing}: {e}"),

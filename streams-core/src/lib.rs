@@ -23,6 +23,7 @@ mod task;
 pub mod test_driver;
 pub mod timestamp;
 mod topology;
+pub mod window;
 
 pub use config::StreamsConfig;
 pub use describe::{
@@ -34,6 +35,7 @@ pub use record::{Headers, Record, RecordMetadata};
 pub use runtime::{KafkaStreams, State, StateListener};
 pub use task::{StreamTask, TaskCounters, TaskId};
 pub use topology::{SinkOptions, SourceOptions, Subtopology, Topology};
+pub use window::{Window, Windowed};
 
 /// The README's code examples, compiled and run as doc tests.
 #[cfg(all(doctest, feature = "test-util"))]

@@ -1,0 +1,354 @@
+//! The window store: values per key and window start, kept for a retention period.
+//!
+//! Binary layout (the same as Kafka Streams' `WindowKeySchema`, so changelog records look
+//! alike): `key bytes ++ window start (8 bytes, big-endian) ++ sequence number (4 bytes,
+//! big-endian)`. The sequence number is 0 unless the store retains duplicates, in which case
+//! every put gets the next one and no put overwrites another (what stream-stream joins need).
+//! Segments are chosen by window start.
+
+use std::path::Path;
+
+use streams_core::store::{ChangelogWriter, StateStore};
+use streams_core::{Result, StreamsError};
+
+use crate::rocks::{OptionsHook, RocksDbMemory};
+use crate::segmented::{
+    KeySchema, MemorySegments, Retention, RocksDbSegments, SegmentedBytesStore,
+    lower_bound_for_key_range, upper_bound_for_key_range,
+};
+
+/// Window start and value, for one key.
+pub type WindowIter<'a> = Box<dyn Iterator<Item = Result<(i64, Vec<u8>)>> + 'a>;
+
+/// One windowed entry: key, window start, value.
+pub type WindowedEntry = (Vec<u8>, i64, Vec<u8>);
+
+/// Windowed entries over several keys.
+pub type WindowedIter<'a> = Box<dyn Iterator<Item = Result<WindowedEntry>> + 'a>;
+
+/// A window store over bytes.
+///
+/// Time ranges are inclusive at both ends and select by window start. Reads never return
+/// entries whose window start is older than `stream time - retention + 1`, where stream time is
+/// the largest window start written. Single-key fetches return windows in window-start order
+/// (duplicates in the order they were put); key-range fetches go segment by segment (a segment
+/// spans a fixed stretch of window starts), each in the byte order of the binary keys (key
+/// bytes then big-endian window start: where one key is a prefix of another, say `a` and
+/// `a\0`, their windows interleave), as Kafka Streams' RocksDB window store does.
+pub trait WindowStore: StateStore {
+    /// Stores `value` for `key` in the window starting at `window_start` (milliseconds, not
+    /// negative); `None` deletes it. In a store retaining duplicates every non-null put is
+    /// kept and null puts are ignored.
+    fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> Result<()>;
+
+    /// The value of `key` in the window starting at `window_start` (the first one put, in a
+    /// store retaining duplicates).
+    fn fetch(&self, key: &[u8], window_start: i64) -> Result<Option<Vec<u8>>>;
+
+    /// The windows of `key` starting in `[time_from, time_to]`, oldest first.
+    fn fetch_range(&self, key: &[u8], time_from: i64, time_to: i64) -> Result<WindowIter<'_>>;
+
+    /// The windows of `key` starting in `[time_from, time_to]`, newest first.
+    fn backward_fetch_range(
+        &self,
+        key: &[u8],
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<WindowIter<'_>>;
+
+    /// The windows starting in `[time_from, time_to]` of keys in `[key_from, key_to]`
+    /// (`None`: open end).
+    fn fetch_key_range(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<WindowedIter<'_>>;
+
+    /// Every window of every key starting in `[time_from, time_to]`.
+    fn fetch_all(&self, time_from: i64, time_to: i64) -> Result<WindowedIter<'_>> {
+        self.fetch_key_range(None, None, time_from, time_to)
+    }
+
+    /// Every live window.
+    fn all(&self) -> Result<WindowedIter<'_>> {
+        self.fetch_key_range(None, None, 0, i64::MAX)
+    }
+
+    /// The size of the windows this store holds, in milliseconds (window end = start + size).
+    fn window_size_ms(&self) -> i64;
+
+    /// How long windows are kept, in milliseconds of stream time.
+    fn retention_ms(&self) -> i64;
+}
+
+const SUFFIX: usize = 12;
+const SCHEMA: KeySchema = KeySchema {
+    suffix_len: SUFFIX,
+    timestamp_at: 0,
+};
+
+/// The binary key of `key` in the window starting at `start` with sequence number `seq`.
+pub fn window_store_key(key: &[u8], start: i64, seq: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + SUFFIX);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&start.to_be_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    out
+}
+
+/// Splits a binary window key into key, window start and sequence number.
+pub fn split_window_store_key(binary: &[u8]) -> Option<(&[u8], i64, u32)> {
+    let key_len = binary.len().checked_sub(SUFFIX)?;
+    let (key, suffix) = binary.split_at(key_len);
+    let start = i64::from_be_bytes(suffix[..8].try_into().ok()?);
+    let seq = u32::from_be_bytes(suffix[8..].try_into().ok()?);
+    Some((key, start, seq))
+}
+
+/// The window store of kstreams-rs, on time segments kept in memory or in RocksDB.
+pub struct SegmentedWindowStore {
+    bytes: SegmentedBytesStore,
+    window_size_ms: i64,
+    retain_duplicates: bool,
+    seq: u32,
+}
+
+impl std::fmt::Debug for SegmentedWindowStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentedWindowStore")
+            .field("name", &self.bytes.name())
+            .field("window_size_ms", &self.window_size_ms)
+            .field("retention", &self.bytes.retention())
+            .field("retain_duplicates", &self.retain_duplicates)
+            .finish()
+    }
+}
+
+fn check_window(store: &str, retention: Retention, window_size_ms: i64) -> Result<()> {
+    if window_size_ms < 1 {
+        return Err(StreamsError::Topology(format!(
+            "window store `{store}`: the window size must be at least 1 ms, got {window_size_ms}"
+        )));
+    }
+    if retention.retention_ms < window_size_ms {
+        return Err(StreamsError::Topology(format!(
+            "window store `{store}`: the retention ({} ms) must be at least the window size \
+             ({window_size_ms} ms)",
+            retention.retention_ms
+        )));
+    }
+    Ok(())
+}
+
+impl SegmentedWindowStore {
+    /// A window store kept in memory.
+    pub fn in_memory(
+        name: &str,
+        retention: Retention,
+        window_size_ms: i64,
+        retain_duplicates: bool,
+    ) -> Result<Self> {
+        check_window(name, retention, window_size_ms)?;
+        let bytes =
+            SegmentedBytesStore::new(name, Box::new(MemorySegments::default()), SCHEMA, retention)?;
+        Ok(Self::with_bytes(bytes, window_size_ms, retain_duplicates))
+    }
+
+    /// A window store in RocksDB in directory `path`, a column family per segment.
+    pub fn rocksdb(
+        name: &str,
+        path: &Path,
+        memory: &RocksDbMemory,
+        hook: Option<&OptionsHook>,
+        retention: Retention,
+        window_size_ms: i64,
+        retain_duplicates: bool,
+    ) -> Result<Self> {
+        check_window(name, retention, window_size_ms)?;
+        let backend = RocksDbSegments::open(name, path, memory, hook)?;
+        let bytes = SegmentedBytesStore::new(name, Box::new(backend), SCHEMA, retention)?;
+        Ok(Self::with_bytes(bytes, window_size_ms, retain_duplicates))
+    }
+
+    fn with_bytes(
+        bytes: SegmentedBytesStore,
+        window_size_ms: i64,
+        retain_duplicates: bool,
+    ) -> Self {
+        SegmentedWindowStore {
+            bytes,
+            window_size_ms,
+            retain_duplicates,
+            seq: 0,
+        }
+    }
+
+    /// Logs every put to `changelog` (binary key as above; a delete as a tombstone).
+    pub fn with_changelog(mut self, changelog: ChangelogWriter) -> Self {
+        self.bytes.set_changelog(changelog);
+        self
+    }
+
+    /// The changelog writes go to, if logging.
+    pub fn changelog(&self) -> Option<&ChangelogWriter> {
+        self.bytes.changelog()
+    }
+
+    /// The segments that exist now, by id (window start / segment interval), ascending.
+    pub fn segment_ids(&self) -> Vec<i64> {
+        self.bytes.segment_ids()
+    }
+
+    /// The largest window start written so far (-1 before the first).
+    pub fn stream_time(&self) -> i64 {
+        self.bytes.stream_time()
+    }
+
+    /// Puts skipped because their window was already out of retention.
+    pub fn expired_writes(&self) -> u64 {
+        self.bytes.expired_writes()
+    }
+
+    fn entries_of_key<'a>(
+        &'a self,
+        key: &[u8],
+        time_from: i64,
+        time_to: i64,
+        reverse: bool,
+    ) -> Result<WindowIter<'a>> {
+        let time_from = time_from.max(self.bytes.min_live_timestamp()).max(0);
+        let lower = window_store_key(key, time_from, 0);
+        let upper = window_store_key(key, time_to, u32::MAX);
+        let key = key.to_vec();
+        let iter = self
+            .bytes
+            .scan(time_from, time_to, Some(&lower), Some(&upper), reverse)?;
+        Ok(Box::new(iter.filter_map(move |entry| match entry {
+            Err(e) => Some(Err(e)),
+            Ok((binary, value)) => {
+                let (k, start, _) = split_window_store_key(&binary)?;
+                (k == key.as_slice() && (time_from..=time_to).contains(&start))
+                    .then_some(Ok((start, value)))
+            }
+        })))
+    }
+}
+
+impl StateStore for SegmentedWindowStore {
+    fn name(&self) -> &str {
+        self.bytes.name()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.bytes.flush()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.bytes.close()
+    }
+
+    fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        if self.retain_duplicates {
+            // Continue numbering after the largest sequence number restored.
+            for (key, _) in batch {
+                if let Some((_, _, seq)) = split_window_store_key(key) {
+                    self.seq = self.seq.max(seq);
+                }
+            }
+        }
+        self.bytes.restore(batch)
+    }
+}
+
+impl WindowStore for SegmentedWindowStore {
+    fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> Result<()> {
+        if window_start < 0 {
+            return Err(StreamsError::Store {
+                store: self.bytes.name().to_owned(),
+                message: format!(
+                    "window start must not be negative, got {window_start} (windows start at \
+                     epoch 0 or later)"
+                ),
+            });
+        }
+        let seq = if self.retain_duplicates {
+            if value.is_none() {
+                return Ok(());
+            }
+            self.seq = self.seq.wrapping_add(1) & 0x7fff_ffff;
+            self.seq
+        } else {
+            0
+        };
+        self.bytes
+            .put(&window_store_key(key, window_start, seq), value)
+    }
+
+    fn fetch(&self, key: &[u8], window_start: i64) -> Result<Option<Vec<u8>>> {
+        if window_start < 0 {
+            return Ok(None);
+        }
+        if !self.retain_duplicates {
+            return self.bytes.get(&window_store_key(key, window_start, 0));
+        }
+        let mut iter = self.entries_of_key(key, window_start, window_start, false)?;
+        iter.next().transpose().map(|e| e.map(|(_, v)| v))
+    }
+
+    fn fetch_range(&self, key: &[u8], time_from: i64, time_to: i64) -> Result<WindowIter<'_>> {
+        self.entries_of_key(key, time_from, time_to, false)
+    }
+
+    fn backward_fetch_range(
+        &self,
+        key: &[u8],
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<WindowIter<'_>> {
+        self.entries_of_key(key, time_from, time_to, true)
+    }
+
+    fn fetch_key_range(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<WindowedIter<'_>> {
+        if matches!((key_from, key_to), (Some(f), Some(t)) if f > t) {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let time_from = time_from.max(self.bytes.min_live_timestamp()).max(0);
+        let lower = key_from.map(lower_bound_for_key_range);
+        let max_suffix = window_store_key(b"", time_to, u32::MAX);
+        let upper = key_to.map(|to| upper_bound_for_key_range(key_from, to, &max_suffix));
+        let (from, to) = (key_from.map(<[u8]>::to_vec), key_to.map(<[u8]>::to_vec));
+        let iter = self.bytes.scan(
+            time_from,
+            time_to,
+            lower.as_deref(),
+            upper.as_deref(),
+            false,
+        )?;
+        Ok(Box::new(iter.filter_map(move |entry| match entry {
+            Err(e) => Some(Err(e)),
+            Ok((binary, value)) => {
+                let (k, start, _) = split_window_store_key(&binary)?;
+                let in_keys =
+                    from.as_deref().is_none_or(|f| k >= f) && to.as_deref().is_none_or(|t| k <= t);
+                (in_keys && (time_from..=time_to).contains(&start))
+                    .then(|| Ok((k.to_vec(), start, value)))
+            }
+        })))
+    }
+
+    fn window_size_ms(&self) -> i64 {
+        self.window_size_ms
+    }
+
+    fn retention_ms(&self) -> i64 {
+        self.bytes.retention().retention_ms
+    }
+}
