@@ -7,7 +7,7 @@
 //! in one operation, never entry by entry. Writes into an already dropped segment are skipped,
 //! and reads never return entries older than `stream time - retention + 1`.
 //!
-//! Two backends: [`MemorySegments`] (a map of ordered maps) and [`RocksDbSegments`] (one
+//! Two backends: `MemorySegments` (a map of ordered maps) and `RocksDbSegments` (one
 //! RocksDB instance per store with a column family per segment, dropped whole).
 
 use std::collections::BTreeMap;
