@@ -85,6 +85,9 @@ fn raw(
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_uncommitted")
         .set("partition.assignment.strategy", "range")
+        // The same fetch back-off as the library's consumers (librdkafka's default pauses a
+        // partition for 1 s whenever its local queue is full).
+        .set("fetch.queue.backoff.ms", "10")
         .create()?;
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)

@@ -266,6 +266,13 @@ fn client_config(config: &StreamsConfig, kind: ClientKind, base: &[(&str, &str)]
     cc
 }
 
+/// librdkafka stops fetching a partition for `fetch.queue.backoff.ms` (default 1000 ms) once
+/// its local queue holds `queued.min.messages`. Reading a topic with a backlog, the fetcher
+/// fills the queue faster than the thread drains it, so with the default the consumer idles
+/// for a second after every 100,000 records; 10 ms keeps it fed. Users can still override it
+/// with `consumer.fetch.queue.backoff.ms`.
+const FETCH_QUEUE_BACKOFF: (&str, &str) = ("fetch.queue.backoff.ms", "10");
+
 pub(crate) fn create_consumer(
     config: &StreamsConfig,
     client_id: &str,
@@ -280,6 +287,7 @@ pub(crate) fn create_consumer(
             ("isolation.level", "read_uncommitted"),
             ("partition.assignment.strategy", "range"),
             ("enable.partition.eof", "false"),
+            FETCH_QUEUE_BACKOFF,
         ],
     )
     .set("group.id", config.application_id())
@@ -308,6 +316,7 @@ pub(crate) fn create_restore_consumer(
             ("client.id", client_id),
             ("auto.offset.reset", "earliest"),
             ("enable.partition.eof", "false"),
+            FETCH_QUEUE_BACKOFF,
         ],
     )
     .set(

@@ -505,9 +505,10 @@ impl StreamThread {
             .map_err(|e| StreamsError::kafka("assigning the restore consumer", e))
     }
 
-    /// One step of restoration: applies up to 10,000 changelog records, then finishes the
-    /// partitions that reached their end. Bounded, so processing of other tasks and polling
-    /// of the main consumer go on between steps.
+    /// One step of restoration: applies up to [`RESTORE_STEP_RECORDS`] changelog records (or
+    /// what arrives within [`RESTORE_STEP_TIME`]), then finishes the partitions that reached
+    /// their end. Bounded, so processing of other tasks and polling of the main consumer go
+    /// on between steps.
     fn restore(&mut self) -> Result<()> {
         if self.restoring.is_empty() {
             return Ok(());
@@ -530,28 +531,46 @@ impl StreamThread {
             .iter()
             .map(|(key, (_, next, _))| (key.clone(), *next))
             .collect();
-        for _ in 0..10_000 {
+        // The partition of the previous record and its batch: consecutive records mostly come
+        // from one partition, so the map is touched only when the partition changes.
+        let mut current: Option<((String, i32), Vec<crate::store::Change>, i64)> = None;
+        let step_started = Instant::now();
+        for polled_count in 0..RESTORE_STEP_RECORDS {
+            if polled_count % 1024 == 1023 && step_started.elapsed() >= RESTORE_STEP_TIME {
+                break;
+            }
             let polled = consumer.poll(timeout);
             timeout = Duration::ZERO;
-            match polled {
+            let m = match polled {
                 None => break,
                 Some(Err(e)) => {
                     tracing::warn!(thread = %self.name, error = %e, "restore consumer error");
                     break;
                 }
-                Some(Ok(m)) => {
-                    let key = (m.topic().to_owned(), m.partition());
-                    if let Some(entry) = self.restoring.get_mut(&key) {
-                        entry.1 = m.offset() + 1;
-                        if let Some(k) = m.key() {
-                            batches
-                                .entry(key)
-                                .or_default()
-                                .push((k.to_vec(), m.payload().map(<[u8]>::to_vec)));
-                        }
-                    }
+                Some(Ok(m)) => m,
+            };
+            let same =
+                matches!(&current, Some(((t, p), _, _)) if *p == m.partition() && t == m.topic());
+            if !same {
+                if let Some((key, batch, next)) = current.take() {
+                    finish_batch(&mut self.restoring, &mut batches, key, batch, next);
+                }
+                let key = (m.topic().to_owned(), m.partition());
+                if !self.restoring.contains_key(&key) {
+                    continue;
+                }
+                let batch = batches.remove(&key).unwrap_or_default();
+                current = Some((key, batch, 0));
+            }
+            if let Some((_, batch, next)) = current.as_mut() {
+                *next = m.offset() + 1;
+                if let Some(k) = m.key() {
+                    batch.push((k.to_vec(), m.payload().map(<[u8]>::to_vec)));
                 }
             }
+        }
+        if let Some((key, batch, next)) = current.take() {
+            finish_batch(&mut self.restoring, &mut batches, key, batch, next);
         }
         for ((topic, partition), batch) in &batches {
             if let Some((id, next, _)) = self.restoring.get(&(topic.clone(), *partition))
@@ -797,4 +816,27 @@ fn partition_list<'a>(partitions: impl IntoIterator<Item = (&'a str, i32)>) -> T
         tpl.add_partition(topic, partition);
     }
     tpl
+}
+
+/// The most changelog records one restore step applies.
+const RESTORE_STEP_RECORDS: usize = 50_000;
+
+/// The longest one restore step reads before the thread goes back to its other tasks.
+const RESTORE_STEP_TIME: Duration = Duration::from_millis(100);
+
+/// Files the records read from one changelog partition in a row: the partition's next offset
+/// moves on, and the records join what this step already read from it.
+fn finish_batch(
+    restoring: &mut BTreeMap<(String, i32), (TaskId, i64, i64)>,
+    batches: &mut BTreeMap<(String, i32), Vec<crate::store::Change>>,
+    key: (String, i32),
+    batch: Vec<crate::store::Change>,
+    next: i64,
+) {
+    if let Some(entry) = restoring.get_mut(&key)
+        && next > 0
+    {
+        entry.1 = entry.1.max(next);
+    }
+    batches.insert(key, batch);
 }
