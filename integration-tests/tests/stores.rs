@@ -172,6 +172,10 @@ async fn run_count_app(
     let mut streams = KafkaStreams::new(count_topology(input, output)?, config)?;
     let events = Arc::new(Mutex::new(Vec::new()));
     streams.set_restore_listener(Recorder(events.clone()));
+    let states = events.clone();
+    streams.set_state_listener(move |new, _| {
+        states.lock().expect("lock").push(Event::State(new));
+    });
     streams.start()?;
     let out = read_topic(
         bootstrap,
@@ -186,9 +190,24 @@ async fn run_count_app(
         0,
         "nothing left to restore"
     );
+    // The client runs only once its task has restored: Running comes after the restore end.
+    let all_events = events.lock().expect("lock").clone();
+    let running = all_events
+        .iter()
+        .position(|e| *e == Event::State(streams_core::State::Running))
+        .context("the client ran")?;
+    if let Some(end) = all_events.iter().position(|e| matches!(e, Event::End(_))) {
+        assert!(
+            end < running,
+            "Running before the restore ended: {all_events:?}"
+        );
+    }
     // The listener saw one start and one end per restored changelog partition, and batches
     // adding up to the total.
-    let events = events.lock().expect("lock").clone();
+    let events: Vec<Event> = all_events
+        .into_iter()
+        .filter(|e| !matches!(e, Event::State(_)))
+        .collect();
     let restored = streams.restored_records();
     if restored > 0 {
         let changelog = format!("{app}-counts-changelog");
@@ -222,6 +241,7 @@ async fn run_count_app(
 
 #[derive(Debug, Clone, PartialEq)]
 enum Event {
+    State(streams_core::State),
     Start(String, String, i32, i64, i64),
     Batch(u64),
     End(u64),

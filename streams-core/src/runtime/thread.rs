@@ -62,6 +62,9 @@ pub(crate) struct StreamThread {
     /// First offset dropped per input partition of a deferred task, to rewind to.
     rewind: HashMap<(String, i32), i64>,
     restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
+    /// Assigned, but not yet running: some task still restores or waits for its lock. The
+    /// thread reports `Running` once none does, as Kafka Streams' threads do.
+    awaiting_ready: bool,
 }
 
 impl StreamThread {
@@ -119,6 +122,7 @@ impl StreamThread {
             deferred: BTreeMap::new(),
             rewind: HashMap::new(),
             restore_listener: p.restore_listener,
+            awaiting_ready: false,
         })
     }
 
@@ -162,6 +166,11 @@ impl StreamThread {
             self.poll()?;
             self.retry_deferred()?;
             self.restore()?;
+            if self.awaiting_ready && self.restoring.is_empty() && self.deferred.is_empty() {
+                self.awaiting_ready = false;
+                self.control
+                    .set_thread_state(self.index, ThreadState::Running);
+            }
             self.process()?;
             serve_deliveries(&self.collector.borrow().producer);
             self.punctuate()?;
@@ -280,6 +289,7 @@ impl StreamThread {
         for event in events {
             match event {
                 RebalanceEvent::Revoked { partitions, lost } => {
+                    self.awaiting_ready = false;
                     self.control
                         .set_thread_state(self.index, ThreadState::Rebalancing);
                     let revoked: HashSet<(String, i32)> = partitions.into_iter().collect();
@@ -335,8 +345,8 @@ impl StreamThread {
                         }
                         self.start_or_defer(id, sub)?;
                     }
-                    self.control
-                        .set_thread_state(self.index, ThreadState::Running);
+                    // Running once every new task has restored (checked each round).
+                    self.awaiting_ready = true;
                 }
             }
         }
