@@ -1,43 +1,11 @@
 //! Processors use stores through the Processor API; the test driver shows their content.
 
-use state_stores::typed::TypedKeyValueStore;
+use integration_tests::apps::{CountPerKey, Counts};
 use state_stores::{KeyValueStoreBuilder, StoreKind};
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{I64Serde, StringSerde};
-use streams_core::store::StoreHandle;
 use streams_core::test_driver::TopologyTestDriver;
 use streams_core::{Record, StreamsConfig, StreamsError, Topology};
-
-type Counts = TypedKeyValueStore<String, i64>;
-
-/// Counts records per key and forwards the running count.
-#[derive(Default)]
-struct CountPerKey {
-    store: Option<StoreHandle<Counts>>,
-}
-
-impl Processor<String, String, String, i64> for CountPerKey {
-    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<Counts>("counts")?);
-        Ok(())
-    }
-
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, String, i64>,
-        r: Record<String, String>,
-    ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
-        let count = {
-            let mut store = store.borrow_mut();
-            let count = store.get(&r.key)?.unwrap_or(0) + 1;
-            store.put(&r.key, &count)?;
-            count
-        };
-        ctx.forward(r.with_value(count))?;
-        Ok(())
-    }
-}
 
 fn run(kind: StoreKind) -> Result<(), StreamsError> {
     let builder = match kind {
@@ -46,7 +14,7 @@ fn run(kind: StoreKind) -> Result<(), StreamsError> {
     };
     let mut t = Topology::new();
     t.add_source("src", &["words"], StringSerde, StringSerde)?
-        .add_processor("count", CountPerKey::default, &["src"])?
+        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
         .add_state_store(builder, &["count"])?
         .add_sink("sink", "counts", StringSerde, I64Serde, &["count"])?;
     assert!(
@@ -100,7 +68,7 @@ fn count_per_key_in_rocksdb() -> Result<(), StreamsError> {
 fn a_store_without_logging_writes_no_changelog() -> Result<(), StreamsError> {
     let mut t = Topology::new();
     t.add_source("src", &["words"], StringSerde, StringSerde)?
-        .add_processor("count", CountPerKey::default, &["src"])?
+        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
         .add_state_store(
             KeyValueStoreBuilder::in_memory("counts", StringSerde, I64Serde)
                 .with_logging_disabled(),
@@ -142,7 +110,7 @@ fn a_store_not_connected_to_the_processor_is_refused() -> Result<(), StreamsErro
     let mut t = Topology::new();
     t.add_source("src", &["words"], StringSerde, StringSerde)?
         .add_processor("nosy", || Nosy, &["src"])?
-        .add_processor("count", CountPerKey::default, &["src"])?
+        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
         .add_state_store(
             KeyValueStoreBuilder::in_memory("counts", StringSerde, I64Serde),
             &["count"],
