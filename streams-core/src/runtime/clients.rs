@@ -1,6 +1,7 @@
 //! The Kafka clients of a stream thread, and the one place rdkafka errors are translated.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,9 +98,31 @@ pub(crate) enum RebalanceEvent {
 pub(crate) struct ThreadShared {
     /// Offsets of records fully processed and not yet committed, per partition.
     pub pending_offsets: Mutex<HashMap<(String, i32), i64>>,
-    pub events: Mutex<Vec<RebalanceEvent>>,
+    pub(crate) events: Mutex<Vec<RebalanceEvent>>,
+    /// True while `events` is not empty: the thread checks this once per polled record
+    /// instead of taking the lock.
+    pub(crate) has_events: AtomicBool,
     pub producer: Mutex<Option<Arc<StreamsProducer>>>,
     pub flush_timeout: Duration,
+}
+
+impl ThreadShared {
+    /// Records a rebalance event for the thread to apply.
+    fn push_event(&self, event: RebalanceEvent) {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        events.push(event);
+        self.has_events.store(true, Ordering::Release);
+    }
+
+    /// The rebalance events not yet applied, in order.
+    pub(crate) fn take_events(&self) -> Vec<RebalanceEvent> {
+        if !self.has_events.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        self.has_events.store(false, Ordering::Release);
+        std::mem::take(&mut *events)
+    }
 }
 
 /// The consumer's context: on revocation it commits what was processed, so that the next
@@ -151,10 +174,7 @@ impl ConsumerContext for ConsumerCallbacks {
                 .unwrap_or_else(|e| e.into_inner())
                 .retain(|key, _| !partitions.contains(key));
             self.shared
-                .events
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(RebalanceEvent::Revoked { partitions, lost });
+                .push_event(RebalanceEvent::Revoked { partitions, lost });
         }
     }
 
@@ -164,10 +184,7 @@ impl ConsumerContext for ConsumerCallbacks {
                 let partitions = tpl_partitions(tpl);
                 tracing::info!(thread = %self.thread, ?partitions, "partitions assigned");
                 self.shared
-                    .events
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(RebalanceEvent::Assigned(partitions));
+                    .push_event(RebalanceEvent::Assigned(partitions));
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => {

@@ -284,9 +284,7 @@ impl StreamThread {
     }
 
     fn apply_rebalance_events(&mut self) -> Result<()> {
-        let events: Vec<RebalanceEvent> =
-            std::mem::take(&mut *self.shared.events.lock().unwrap_or_else(|e| e.into_inner()));
-        for event in events {
+        for event in self.shared.take_events() {
             match event {
                 RebalanceEvent::Revoked { partitions, lost } => {
                     self.awaiting_ready = false;
