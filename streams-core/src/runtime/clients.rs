@@ -183,8 +183,7 @@ impl ConsumerContext for ConsumerCallbacks {
             Rebalance::Assign(tpl) => {
                 let partitions = tpl_partitions(tpl);
                 tracing::info!(thread = %self.thread, ?partitions, "partitions assigned");
-                self.shared
-                    .push_event(RebalanceEvent::Assigned(partitions));
+                self.shared.push_event(RebalanceEvent::Assigned(partitions));
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => {

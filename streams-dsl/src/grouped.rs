@@ -1,0 +1,289 @@
+//! Grouped streams and their aggregations: `count`, `reduce`, `aggregate`.
+
+use std::sync::Arc;
+
+use state_stores::KeyValueStoreBuilder;
+use state_stores::typed::TypedKeyValueStore;
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::{I64Serde, Serde, SharedSerde};
+use streams_core::store::StoreHandle;
+use streams_core::{Record, SerdeError, StreamsError};
+
+use crate::builder::Materialized;
+use crate::stream::KStream;
+use crate::table::{Change, KTable};
+
+/// A stream grouped by key, ready for an aggregation.
+pub struct KGroupedStream<K, V> {
+    stream: KStream<K, V>,
+    key_serde: Option<SharedSerde<K>>,
+    value_serde: Option<SharedSerde<V>>,
+}
+
+impl<K, V> std::fmt::Debug for KGroupedStream<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KGroupedStream")
+            .field("node", &self.stream.node)
+            .finish()
+    }
+}
+
+/// An aggregate and the timestamp of its last update, as aggregation stores keep them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueAndTimestamp<V> {
+    /// The aggregate.
+    pub value: V,
+    /// The largest timestamp of the records aggregated into it.
+    pub timestamp: i64,
+}
+
+/// Stores a [`ValueAndTimestamp`] as the 8-byte big-endian timestamp followed by the value's
+/// encoding (Kafka Streams' timestamped store layout).
+pub struct ValueAndTimestampSerde<V>(pub SharedSerde<V>);
+
+impl<V: 'static> Serde<ValueAndTimestamp<V>> for ValueAndTimestampSerde<V> {
+    fn serialize_into(
+        &self,
+        topic: &str,
+        value: &ValueAndTimestamp<V>,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, SerdeError> {
+        let start = buf.len();
+        buf.extend_from_slice(&value.timestamp.to_be_bytes());
+        if !self.0.serialize_into(topic, &value.value, buf)? {
+            buf.truncate(start);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn deserialize(
+        &self,
+        topic: &str,
+        data: Option<&[u8]>,
+    ) -> Result<ValueAndTimestamp<V>, SerdeError> {
+        let data = data.ok_or_else(|| SerdeError::new("a stored aggregate must not be null"))?;
+        if data.len() < 8 {
+            return Err(SerdeError::new(format!(
+                "a stored aggregate needs 8 timestamp bytes before the value, got {} bytes",
+                data.len()
+            )));
+        }
+        let (ts, rest) = data.split_at(8);
+        Ok(ValueAndTimestamp {
+            timestamp: i64::from_be_bytes(ts.try_into().map_err(|_| SerdeError::new("timestamp"))?),
+            value: self.0.deserialize(topic, Some(rest))?,
+        })
+    }
+}
+
+/// The store an aggregation keeps its results in.
+type AggregateStore<K, A> = TypedKeyValueStore<K, ValueAndTimestamp<A>>;
+
+/// How an aggregation folds a record into the current aggregate (`None`: no row yet).
+type Fold<K, V, A> = dyn Fn(&K, V, Option<A>) -> A + Send + Sync;
+
+/// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE`: folds each record into its key's aggregate, stores
+/// it with the largest timestamp seen, and forwards the change with that timestamp.
+struct AggregateProcessor<K, V, A> {
+    store_name: String,
+    fold: Arc<Fold<K, V, A>>,
+    store: Option<StoreHandle<AggregateStore<K, A>>>,
+}
+
+impl<K, V, A> Processor<K, V, K, Change<A>> for AggregateProcessor<K, V, A>
+where
+    K: Clone + 'static,
+    V: 'static,
+    A: Clone + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<A>>) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store::<AggregateStore<K, A>>(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<A>>,
+        r: Record<K, V>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.store.as_ref().ok_or("init did not run")?;
+        let Record {
+            key,
+            value,
+            timestamp,
+            headers,
+        } = r;
+        let (new, old, timestamp) = {
+            let mut store = store.borrow_mut();
+            let old = store.get(&key)?;
+            let timestamp = old
+                .as_ref()
+                .map_or(timestamp, |o| o.timestamp.max(timestamp));
+            let old = old.map(|o| o.value);
+            let new = (self.fold)(&key, value, old.clone());
+            store.put(
+                &key,
+                &ValueAndTimestamp {
+                    value: new.clone(),
+                    timestamp,
+                },
+            )?;
+            (new, old, timestamp)
+        };
+        ctx.forward(Record {
+            key,
+            value: Change {
+                new: Some(new),
+                old,
+            },
+            timestamp,
+            headers,
+        })?;
+        Ok(())
+    }
+}
+
+impl<K, V> KGroupedStream<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    pub(crate) fn new(
+        stream: KStream<K, V>,
+        key_serde: Option<SharedSerde<K>>,
+        value_serde: Option<SharedSerde<V>>,
+    ) -> Self {
+        KGroupedStream {
+            stream,
+            key_serde,
+            value_serde,
+        }
+    }
+
+    /// The number of records per key, in a table (`KSTREAM-AGGREGATE`, store
+    /// `KSTREAM-AGGREGATE-STATE-STORE-<n>` unless named).
+    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
+        let materialized = Materialized {
+            value_serde: materialized
+                .value_serde
+                .or_else(|| Some(Arc::new(I64Serde))),
+            ..materialized
+        };
+        self.fold(
+            "KSTREAM-AGGREGATE",
+            "count",
+            materialized,
+            Arc::new(|_, _, count: Option<i64>| count.unwrap_or(0) + 1),
+        )
+    }
+
+    /// Each key's values combined with `reducer(aggregate, value)`; the first value of a key
+    /// is its aggregate as is (`KSTREAM-REDUCE`).
+    pub fn reduce(
+        &self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V> {
+        let materialized = Materialized {
+            value_serde: materialized
+                .value_serde
+                .or_else(|| self.value_serde.clone()),
+            ..materialized
+        };
+        self.fold(
+            "KSTREAM-REDUCE",
+            "reduce",
+            materialized,
+            Arc::new(move |_, value, agg: Option<V>| match agg {
+                None => value,
+                Some(agg) => reducer(agg, value),
+            }),
+        )
+    }
+
+    /// Each key's values folded into an aggregate that starts as `initializer()`:
+    /// `aggregator(key, value, aggregate)` (`KSTREAM-AGGREGATE`). The store's value serde must
+    /// be given in `materialized`.
+    pub fn aggregate<A>(
+        &self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        materialized: Materialized<K, A>,
+    ) -> KTable<K, A>
+    where
+        A: Clone + 'static,
+    {
+        self.fold(
+            "KSTREAM-AGGREGATE",
+            "aggregate",
+            materialized,
+            Arc::new(move |key, value, agg: Option<A>| {
+                aggregator(key, value, agg.unwrap_or_else(&initializer))
+            }),
+        )
+    }
+
+    fn fold<A: Clone + 'static>(
+        &self,
+        prefix: &str,
+        operation: &str,
+        materialized: Materialized<K, A>,
+        fold: Arc<Fold<K, V, A>>,
+    ) -> KTable<K, A> {
+        let builder = self.stream.builder.clone();
+        let mut inner = builder.borrow_mut();
+        let store_name = match &materialized.name {
+            Some(n) => n.clone(),
+            None => inner.new_name(&format!("{prefix}-STATE-STORE")),
+        };
+        let name = inner.new_name(prefix);
+        inner.claim_store(&store_name);
+        let key_serde = materialized.key_serde.or_else(|| self.key_serde.clone());
+        let value_serde = materialized.value_serde;
+        match (&key_serde, &value_serde) {
+            (None, _) => inner.fail(StreamsError::Topology(format!(
+                "{operation} `{name}`: no key serde is known for its store `{store_name}`; give \
+                 one with Grouped::with or Materialized::with_key_serde"
+            ))),
+            (_, None) => inner.fail(StreamsError::Topology(format!(
+                "{operation} `{name}`: no value serde is known for its store `{store_name}`; give \
+                 one with Materialized::with_value_serde"
+            ))),
+            (Some(k), Some(v)) => {
+                let mut store = KeyValueStoreBuilder::new(
+                    &store_name,
+                    materialized.kind,
+                    k.clone(),
+                    ValueAndTimestampSerde(v.clone()),
+                );
+                if !materialized.logging {
+                    store = store.with_logging_disabled();
+                }
+                let parent = self.stream.node.clone();
+                let processor_store = store_name.clone();
+                inner.apply(|t| {
+                    t.add_processor(
+                        &name,
+                        move || AggregateProcessor {
+                            store_name: processor_store.clone(),
+                            fold: fold.clone(),
+                            store: None,
+                        },
+                        &[&parent],
+                    )?
+                    .add_state_store(store, &[&name])?;
+                    Ok(())
+                });
+            }
+        }
+        drop(inner);
+        KTable {
+            builder,
+            node: name,
+            store: Some(store_name),
+            key_serde,
+            value_serde,
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! `KStream`: an unbounded sequence of records, and its stateless operations.
+
+use std::sync::Arc;
+
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::SharedSerde;
+use streams_core::{Record, StreamsError};
+
+use crate::builder::{Grouped, Produced, Shared};
+use crate::grouped::KGroupedStream;
+
+/// A stream of `K`, `V` records. Operations add nodes to the builder's topology and return
+/// the stream after them; nothing runs until the built topology does.
+///
+/// Closures given to operations run on every task of every stream thread, so they are
+/// `Fn + Send + Sync + 'static`.
+pub struct KStream<K, V> {
+    pub(crate) builder: Shared,
+    pub(crate) node: String,
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    /// True after an operation that may change keys: grouping then needs a repartition.
+    pub(crate) key_changed: bool,
+}
+
+impl<K, V> Clone for KStream<K, V> {
+    fn clone(&self) -> Self {
+        KStream {
+            builder: self.builder.clone(),
+            node: self.node.clone(),
+            key_serde: self.key_serde.clone(),
+            value_serde: self.value_serde.clone(),
+            key_changed: self.key_changed,
+        }
+    }
+}
+
+impl<K, V> std::fmt::Debug for KStream<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KStream").field("node", &self.node).finish()
+    }
+}
+
+/// A processor that applies `F` to each record and forwards what it returns.
+struct Stateless<F> {
+    f: Arc<F>,
+}
+
+/// What a [`Stateless`] node does with one record.
+trait Step<K, V, K2, V2>: Send + Sync + 'static {
+    fn apply(
+        &self,
+        ctx: &mut ProcessorContext<'_, K2, V2>,
+        record: Record<K, V>,
+    ) -> streams_core::Result<()>;
+}
+
+impl<K, V, K2, V2, F> Processor<K, V, K2, V2> for Stateless<F>
+where
+    F: Step<K, V, K2, V2>,
+    K: 'static,
+    V: 'static,
+    K2: 'static,
+    V2: 'static,
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K2, V2>,
+        record: Record<K, V>,
+    ) -> Result<(), ProcessorError> {
+        self.f.apply(ctx, record)?;
+        Ok(())
+    }
+}
+
+/// Adapts a closure over (context, record) to a [`Step`].
+struct StepFn<F>(F);
+
+impl<K, V, K2, V2, F> Step<K, V, K2, V2> for StepFn<F>
+where
+    F: Fn(&mut ProcessorContext<'_, K2, V2>, Record<K, V>) -> streams_core::Result<()>
+        + Send
+        + Sync
+        + 'static,
+{
+    fn apply(
+        &self,
+        ctx: &mut ProcessorContext<'_, K2, V2>,
+        record: Record<K, V>,
+    ) -> streams_core::Result<()> {
+        (self.0)(ctx, record)
+    }
+}
+
+impl<K, V> KStream<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    pub(crate) fn new(
+        builder: Shared,
+        node: String,
+        key_serde: Option<SharedSerde<K>>,
+        value_serde: Option<SharedSerde<V>>,
+    ) -> Self {
+        KStream {
+            builder,
+            node,
+            key_serde,
+            value_serde,
+            key_changed: false,
+        }
+    }
+
+    /// Adds a stateless node `prefix-<n>` running `step`, and returns the stream after it.
+    fn stateless<K2, V2, F>(
+        &self,
+        prefix: &str,
+        key_serde: Option<SharedSerde<K2>>,
+        value_serde: Option<SharedSerde<V2>>,
+        key_changed: bool,
+        step: F,
+    ) -> KStream<K2, V2>
+    where
+        K2: Clone + 'static,
+        V2: Clone + 'static,
+        F: Fn(&mut ProcessorContext<'_, K2, V2>, Record<K, V>) -> streams_core::Result<()>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let step = Arc::new(StepFn(step));
+        let mut inner = self.builder.borrow_mut();
+        let name = inner.new_name(prefix);
+        let parent = self.node.clone();
+        inner.apply(|t| {
+            t.add_processor(&name, move || Stateless { f: step.clone() }, &[&parent])
+                .map(|_| ())
+        });
+        drop(inner);
+        KStream {
+            builder: self.builder.clone(),
+            node: name,
+            key_serde,
+            value_serde,
+            key_changed: self.key_changed || key_changed,
+        }
+    }
+
+    /// The records for which `predicate` holds (`KSTREAM-FILTER`).
+    pub fn filter(
+        &self,
+        predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
+    ) -> KStream<K, V> {
+        self.stateless(
+            "KSTREAM-FILTER",
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            false,
+            move |ctx, r| {
+                if predicate(&r.key, &r.value) {
+                    ctx.forward(r)?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// The records for which `predicate` does not hold (`KSTREAM-FILTER`).
+    pub fn filter_not(
+        &self,
+        predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
+    ) -> KStream<K, V> {
+        self.filter(move |k, v| !predicate(k, v))
+    }
+
+    /// Each record turned into a new key and value (`KSTREAM-MAP`); the key may change, so a
+    /// grouping after it repartitions.
+    pub fn map<K2, V2>(
+        &self,
+        mapper: impl Fn(K, V) -> (K2, V2) + Send + Sync + 'static,
+    ) -> KStream<K2, V2>
+    where
+        K2: Clone + 'static,
+        V2: Clone + 'static,
+    {
+        self.stateless("KSTREAM-MAP", None, None, true, move |ctx, r| {
+            let Record {
+                key,
+                value,
+                timestamp,
+                headers,
+            } = r;
+            let (key, value) = mapper(key, value);
+            ctx.forward(Record {
+                key,
+                value,
+                timestamp,
+                headers,
+            })
+        })
+    }
+
+    /// Each value turned into a new value; keys stay (`KSTREAM-MAPVALUES`).
+    pub fn map_values<V2>(&self, mapper: impl Fn(V) -> V2 + Send + Sync + 'static) -> KStream<K, V2>
+    where
+        V2: Clone + 'static,
+    {
+        self.stateless(
+            "KSTREAM-MAPVALUES",
+            self.key_serde.clone(),
+            None,
+            false,
+            move |ctx, r| {
+                let Record {
+                    key,
+                    value,
+                    timestamp,
+                    headers,
+                } = r;
+                ctx.forward(Record {
+                    key,
+                    value: mapper(value),
+                    timestamp,
+                    headers,
+                })
+            },
+        )
+    }
+
+    /// Each value turned into a new value, seeing the key (`KSTREAM-MAPVALUES`).
+    pub fn map_values_with_key<V2>(
+        &self,
+        mapper: impl Fn(&K, V) -> V2 + Send + Sync + 'static,
+    ) -> KStream<K, V2>
+    where
+        V2: Clone + 'static,
+    {
+        self.stateless(
+            "KSTREAM-MAPVALUES",
+            self.key_serde.clone(),
+            None,
+            false,
+            move |ctx, r| {
+                let Record {
+                    key,
+                    value,
+                    timestamp,
+                    headers,
+                } = r;
+                let value = mapper(&key, value);
+                ctx.forward(Record {
+                    key,
+                    value,
+                    timestamp,
+                    headers,
+                })
+            },
+        )
+    }
+
+    /// Each record turned into zero or more records (`KSTREAM-FLATMAP`); keys may change.
+    pub fn flat_map<K2, V2, I>(
+        &self,
+        mapper: impl Fn(K, V) -> I + Send + Sync + 'static,
+    ) -> KStream<K2, V2>
+    where
+        K2: Clone + 'static,
+        V2: Clone + 'static,
+        I: IntoIterator<Item = (K2, V2)>,
+    {
+        self.stateless("KSTREAM-FLATMAP", None, None, true, move |ctx, r| {
+            let Record {
+                key,
+                value,
+                timestamp,
+                headers,
+            } = r;
+            for (key, value) in mapper(key, value) {
+                ctx.forward(Record {
+                    key,
+                    value,
+                    timestamp,
+                    headers: headers.clone(),
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Each value turned into zero or more values under the same key (`KSTREAM-FLATMAPVALUES`).
+    pub fn flat_map_values<V2, I>(
+        &self,
+        mapper: impl Fn(V) -> I + Send + Sync + 'static,
+    ) -> KStream<K, V2>
+    where
+        V2: Clone + 'static,
+        I: IntoIterator<Item = V2>,
+    {
+        self.stateless(
+            "KSTREAM-FLATMAPVALUES",
+            self.key_serde.clone(),
+            None,
+            false,
+            move |ctx, r| {
+                let Record {
+                    key,
+                    value,
+                    timestamp,
+                    headers,
+                } = r;
+                for value in mapper(value) {
+                    ctx.forward(Record {
+                        key: key.clone(),
+                        value,
+                        timestamp,
+                        headers: headers.clone(),
+                    })?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// The records re-keyed by `selector` (`KSTREAM-KEY-SELECT`); a grouping after it
+    /// repartitions.
+    pub fn select_key<K2>(
+        &self,
+        selector: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
+    ) -> KStream<K2, V>
+    where
+        K2: Clone + 'static,
+    {
+        self.stateless(
+            "KSTREAM-KEY-SELECT",
+            None,
+            self.value_serde.clone(),
+            true,
+            move |ctx, r| {
+                let key = selector(&r.key, &r.value);
+                ctx.forward(r.with_key(key))
+            },
+        )
+    }
+
+    /// Calls `action` on each record and passes it on unchanged (`KSTREAM-PEEK`).
+    pub fn peek(&self, action: impl Fn(&K, &V) + Send + Sync + 'static) -> KStream<K, V> {
+        self.stateless(
+            "KSTREAM-PEEK",
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            false,
+            move |ctx, r| {
+                action(&r.key, &r.value);
+                ctx.forward(r)
+            },
+        )
+    }
+
+    /// Calls `action` on each record; the stream ends here (`KSTREAM-FOREACH`).
+    pub fn foreach(&self, action: impl Fn(&K, &V) + Send + Sync + 'static) {
+        let _: KStream<K, V> = self.stateless(
+            "KSTREAM-FOREACH",
+            None,
+            None,
+            false,
+            move |_: &mut ProcessorContext<'_, K, V>, r: Record<K, V>| {
+                action(&r.key, &r.value);
+                Ok(())
+            },
+        );
+    }
+
+    /// This stream and `other` as one (`KSTREAM-MERGE`): records of both, each in its own
+    /// order.
+    pub fn merge(&self, other: &KStream<K, V>) -> KStream<K, V> {
+        let mut inner = self.builder.borrow_mut();
+        let name = inner.new_name("KSTREAM-MERGE");
+        let parents = [self.node.clone(), other.node.clone()];
+        inner.apply(|t| {
+            t.add_processor(
+                &name,
+                || Stateless {
+                    f: Arc::new(StepFn(
+                        |ctx: &mut ProcessorContext<'_, K, V>, r: Record<K, V>| ctx.forward(r),
+                    )),
+                },
+                &[&parents[0], &parents[1]],
+            )
+            .map(|_| ())
+        });
+        drop(inner);
+        KStream {
+            builder: self.builder.clone(),
+            node: name,
+            key_serde: self.key_serde.clone().or_else(|| other.key_serde.clone()),
+            value_serde: self
+                .value_serde
+                .clone()
+                .or_else(|| other.value_serde.clone()),
+            key_changed: self.key_changed || other.key_changed,
+        }
+    }
+
+    /// Writes the stream to `topic` with the serdes of `produced` (`KSTREAM-SINK`).
+    pub fn to(&self, topic: &str, produced: Produced<K, V>) {
+        let mut inner = self.builder.borrow_mut();
+        let name = inner.name(produced.name.as_deref(), "KSTREAM-SINK");
+        let parent = self.node.clone();
+        inner.apply(|t| {
+            t.add_sink_with(
+                &name,
+                streams_core::SinkOptions::topic(topic),
+                produced.key_serde,
+                produced.value_serde,
+                &[&parent],
+            )
+            .map(|_| ())
+        });
+    }
+
+    /// Runs a Processor API node on the stream (`KSTREAM-PROCESSOR`) and returns what it
+    /// forwards.
+    pub fn process<K2, V2, P, F>(&self, supplier: F) -> KStream<K2, V2>
+    where
+        K2: Clone + 'static,
+        V2: Clone + 'static,
+        P: Processor<K, V, K2, V2>,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        let mut inner = self.builder.borrow_mut();
+        let name = inner.new_name("KSTREAM-PROCESSOR");
+        let parent = self.node.clone();
+        inner.apply(|t| t.add_processor(&name, supplier, &[&parent]).map(|_| ()));
+        drop(inner);
+        KStream {
+            builder: self.builder.clone(),
+            node: name,
+            key_serde: None,
+            value_serde: None,
+            key_changed: true,
+        }
+    }
+
+    /// Groups the records by their key, for an aggregation. With no [`Grouped`] serdes the
+    /// stream's own serdes are used.
+    pub fn group_by_key(&self) -> KGroupedStream<K, V> {
+        self.group_by_key_with(Grouped {
+            key_serde: None,
+            value_serde: None,
+        })
+    }
+
+    /// Groups the records by their key with the serdes of `grouped`.
+    pub fn group_by_key_with(&self, grouped: Grouped<K, V>) -> KGroupedStream<K, V> {
+        if self.key_changed {
+            self.builder
+                .borrow_mut()
+                .fail(StreamsError::Topology(format!(
+                    "grouping the stream after `{}` changed its keys needs a repartition topic, \
+                 which this version does not create yet; group before changing keys, or write \
+                 the stream to a topic with the right partitioning and read it back",
+                    self.node
+                )));
+        }
+        KGroupedStream::new(
+            self.clone(),
+            grouped.key_serde.or_else(|| self.key_serde.clone()),
+            grouped.value_serde.or_else(|| self.value_serde.clone()),
+        )
+    }
+
+    /// Groups the records by a new key chosen by `selector` (a `select_key` then a grouping).
+    pub fn group_by<K2>(
+        &self,
+        selector: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
+        grouped: Grouped<K2, V>,
+    ) -> KGroupedStream<K2, V>
+    where
+        K2: Clone + 'static,
+    {
+        self.select_key(selector).group_by_key_with(grouped)
+    }
+}

@@ -1,0 +1,98 @@
+//! `KTable`: a changelog stream read as the latest value per key.
+
+use std::sync::Arc;
+
+use streams_core::Record;
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::SharedSerde;
+
+use crate::builder::Shared;
+use crate::stream::KStream;
+
+/// An update of a table row as it flows between table nodes: the new value and the value it
+/// replaced (`None`: the row did not exist / was deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change<V> {
+    /// The value after the update; `None` deletes the row.
+    pub new: Option<V>,
+    /// The value before the update.
+    pub old: Option<V>,
+}
+
+/// A table of `K` to `V`: every update of a row flows downstream as a [`Change`].
+pub struct KTable<K, V> {
+    pub(crate) builder: Shared,
+    pub(crate) node: String,
+    pub(crate) store: Option<String>,
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+}
+
+impl<K, V> std::fmt::Debug for KTable<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KTable")
+            .field("node", &self.node)
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+/// `KTABLE-TOSTREAM`: forwards each update's new value (`None` for a delete).
+struct ToStream;
+
+impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Option<V>> for ToStream {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Option<V>>,
+        r: Record<K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        let Record {
+            key,
+            value,
+            timestamp,
+            headers,
+        } = r;
+        ctx.forward(Record {
+            key,
+            value: value.new,
+            timestamp,
+            headers,
+        })?;
+        Ok(())
+    }
+}
+
+impl<K, V> KTable<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    /// The name of the store the table is materialized in, if it is.
+    pub fn store_name(&self) -> Option<&str> {
+        self.store.as_deref()
+    }
+
+    /// The table's updates as a stream (`KTABLE-TOSTREAM`): each update's new value, `None`
+    /// for a deleted row (written as a tombstone by a sink with a
+    /// [`Nullable`](streams_core::serde::Nullable) value serde).
+    pub fn to_stream(&self) -> KStream<K, Option<V>> {
+        let mut inner = self.builder.borrow_mut();
+        let name = inner.new_name("KTABLE-TOSTREAM");
+        let parent = self.node.clone();
+        inner.apply(|t| {
+            t.add_processor::<K, Change<V>, K, Option<V>, _, _>(&name, || ToStream, &[&parent])
+                .map(|_| ())
+        });
+        drop(inner);
+        let value_serde = self
+            .value_serde
+            .clone()
+            .map(|s| Arc::new(streams_core::serde::Nullable(s)) as SharedSerde<Option<V>>);
+        KStream::new(
+            self.builder.clone(),
+            name,
+            self.key_serde.clone(),
+            value_serde,
+        )
+    }
+}

@@ -1,0 +1,405 @@
+//! The DSL on the test driver: exact outputs per operator, names and describe().
+
+use std::sync::{Arc, Mutex};
+
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::{I64Serde, Nullable, StringSerde};
+use streams_core::test_driver::TopologyTestDriver;
+use streams_core::{Record, StreamsConfig, StreamsError, Topology};
+use streams_dsl::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
+
+type Out<V> = Vec<(String, V, i64)>;
+
+fn s(v: &str) -> String {
+    v.to_owned()
+}
+
+fn driver(topology: Topology) -> Result<TopologyTestDriver, StreamsError> {
+    TopologyTestDriver::new(topology, StreamsConfig::new("dsl-test", "unused:9092"))
+}
+
+fn strings() -> Consumed<String, String> {
+    Consumed::with(StringSerde, StringSerde)
+}
+
+/// Pipes `(key, value, timestamp)` records into `input`.
+fn pipe(
+    d: &TopologyTestDriver,
+    input: &str,
+    records: &[(&str, &str, i64)],
+) -> Result<(), StreamsError> {
+    let topic = d.input_topic(input, StringSerde, StringSerde);
+    for (k, v, t) in records {
+        topic.pipe(s(k), s(v), *t)?;
+    }
+    Ok(())
+}
+
+fn read_strings(d: &TopologyTestDriver, topic: &str) -> Result<Out<String>, StreamsError> {
+    d.output_topic(topic, StringSerde, StringSerde)
+        .read_key_values_with_time()
+}
+
+const INPUT: &[(&str, &str, i64)] = &[("a", "apple pie", 10), ("b", "", 20), ("c", "cherry", 30)];
+
+#[test]
+fn filter_and_filter_not_split_the_records() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    let stream = b.stream(&["in"], strings());
+    stream
+        .filter(|_, v| !v.is_empty())
+        .to("kept", Produced::with(StringSerde, StringSerde));
+    stream
+        .filter_not(|_, v| !v.is_empty())
+        .to("dropped", Produced::with(StringSerde, StringSerde));
+    let d = driver(b.build()?)?;
+    pipe(&d, "in", INPUT)?;
+    assert_eq!(
+        read_strings(&d, "kept")?,
+        vec![(s("a"), s("apple pie"), 10), (s("c"), s("cherry"), 30)]
+    );
+    assert_eq!(read_strings(&d, "dropped")?, vec![(s("b"), s(""), 20)]);
+    Ok(())
+}
+
+#[test]
+fn map_map_values_and_select_key_keep_timestamps() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    let stream = b.stream(&["in"], strings());
+    stream
+        .map(|k, v| (format!("{k}!"), v.len() as i64))
+        .to("mapped", Produced::with(StringSerde, I64Serde));
+    stream
+        .map_values(|v| v.to_uppercase())
+        .to("upper", Produced::with(StringSerde, StringSerde));
+    stream
+        .map_values_with_key(|k, v| format!("{k}:{v}"))
+        .to("with-key", Produced::with(StringSerde, StringSerde));
+    stream
+        .select_key(|_, v| v.chars().next().map(String::from).unwrap_or_default())
+        .to("rekeyed", Produced::with(StringSerde, StringSerde));
+    let d = driver(b.build()?)?;
+    pipe(&d, "in", INPUT)?;
+    assert_eq!(
+        d.output_topic("mapped", StringSerde, I64Serde)
+            .read_key_values_with_time()?,
+        vec![(s("a!"), 9, 10), (s("b!"), 0, 20), (s("c!"), 6, 30)]
+    );
+    assert_eq!(
+        read_strings(&d, "upper")?,
+        vec![
+            (s("a"), s("APPLE PIE"), 10),
+            (s("b"), s(""), 20),
+            (s("c"), s("CHERRY"), 30)
+        ]
+    );
+    assert_eq!(
+        read_strings(&d, "with-key")?,
+        vec![
+            (s("a"), s("a:apple pie"), 10),
+            (s("b"), s("b:"), 20),
+            (s("c"), s("c:cherry"), 30)
+        ]
+    );
+    assert_eq!(
+        read_strings(&d, "rekeyed")?,
+        vec![
+            (s("a"), s("apple pie"), 10),
+            (s(""), s(""), 20),
+            (s("c"), s("cherry"), 30)
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn flat_map_and_flat_map_values_emit_zero_or_more() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    let stream = b.stream(&["in"], strings());
+    stream
+        .flat_map_values(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .to("words", Produced::with(StringSerde, StringSerde));
+    stream
+        .flat_map(|k, v| {
+            v.split_whitespace()
+                .map(|w| (w.to_owned(), k.clone()))
+                .collect::<Vec<_>>()
+        })
+        .to("inverted", Produced::with(StringSerde, StringSerde));
+    let d = driver(b.build()?)?;
+    pipe(&d, "in", INPUT)?;
+    assert_eq!(
+        read_strings(&d, "words")?,
+        vec![
+            (s("a"), s("apple"), 10),
+            (s("a"), s("pie"), 10),
+            (s("c"), s("cherry"), 30)
+        ]
+    );
+    assert_eq!(
+        read_strings(&d, "inverted")?,
+        vec![
+            (s("apple"), s("a"), 10),
+            (s("pie"), s("a"), 10),
+            (s("cherry"), s("c"), 30)
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn peek_foreach_and_merge() -> Result<(), StreamsError> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let peeked = Arc::new(Mutex::new(Vec::new()));
+    let b = StreamsBuilder::new();
+    let left = b.stream(&["left"], strings());
+    let right = b.stream(&["right"], strings());
+    let (seen2, peeked2) = (seen.clone(), peeked.clone());
+    let merged = left
+        .peek(move |k, _| peeked2.lock().expect("lock").push(k.clone()))
+        .merge(&right);
+    merged.foreach(move |k, v| seen2.lock().expect("lock").push(format!("{k}={v}")));
+    merged.to("merged", Produced::with(StringSerde, StringSerde));
+    let d = driver(b.build()?)?;
+    pipe(&d, "left", &[("l1", "x", 1), ("l2", "y", 3)])?;
+    pipe(&d, "right", &[("r1", "z", 2)])?;
+    assert_eq!(
+        read_strings(&d, "merged")?,
+        vec![
+            (s("l1"), s("x"), 1),
+            (s("l2"), s("y"), 3),
+            (s("r1"), s("z"), 2)
+        ]
+    );
+    assert_eq!(*seen.lock().expect("lock"), vec!["l1=x", "l2=y", "r1=z"]);
+    assert_eq!(*peeked.lock().expect("lock"), vec!["l1", "l2"]);
+    Ok(())
+}
+
+/// A Processor API node: forwards the value's length.
+struct Length;
+
+impl Processor<String, String, String, i64> for Length {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, i64>,
+        r: Record<String, String>,
+    ) -> Result<(), ProcessorError> {
+        let len = r.value.len() as i64;
+        ctx.forward(r.with_value(len))?;
+        Ok(())
+    }
+}
+
+#[test]
+fn process_plugs_in_a_processor_api_node() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    b.stream(&["in"], strings())
+        .process(|| Length)
+        .to("lengths", Produced::with(StringSerde, I64Serde));
+    let d = driver(b.build()?)?;
+    pipe(&d, "in", INPUT)?;
+    assert_eq!(
+        d.output_topic("lengths", StringSerde, I64Serde)
+            .read_key_values_with_time()?,
+        vec![(s("a"), 9, 10), (s("b"), 0, 20), (s("c"), 6, 30)]
+    );
+    Ok(())
+}
+
+const CLICKS: &[(&str, &str, i64)] = &[
+    ("alice", "3", 100),
+    ("bob", "5", 200),
+    ("alice", "4", 50),
+    ("alice", "1", 300),
+];
+
+#[test]
+fn count_emits_every_update_with_the_largest_timestamp_so_far() -> Result<(), StreamsError> {
+    for in_memory in [false, true] {
+        let b = StreamsBuilder::new();
+        let mut store = Materialized::as_store("counts");
+        if in_memory {
+            store = store.in_memory();
+        }
+        b.stream(&["clicks"], strings())
+            .group_by_key()
+            .count(store)
+            .to_stream()
+            .to("counts", Produced::with(StringSerde, Nullable(I64Serde)));
+        let d = driver(b.build()?)?;
+        pipe(&d, "clicks", CLICKS)?;
+        // alice's second record is older (50): the update keeps the larger timestamp, 100.
+        assert_eq!(
+            d.output_topic("counts", StringSerde, Nullable(I64Serde))
+                .read_key_values_with_time()?,
+            vec![
+                (s("alice"), Some(1), 100),
+                (s("bob"), Some(1), 200),
+                (s("alice"), Some(2), 100),
+                (s("alice"), Some(3), 300)
+            ]
+        );
+        // Every update went to the changelog too.
+        assert_eq!(d.produced("dsl-test-counts-changelog").len(), 4);
+    }
+    Ok(())
+}
+
+#[test]
+fn reduce_and_aggregate_fold_values_per_key() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    let amounts = b
+        .stream(&["clicks"], strings())
+        .map_values(|v| v.parse::<i64>().unwrap_or(0));
+    let grouped = amounts.group_by_key_with(Grouped::with(StringSerde, I64Serde));
+    grouped
+        .reduce(|a, b| a + b, Materialized::as_store("sums"))
+        .to_stream()
+        .to("sums", Produced::with(StringSerde, Nullable(I64Serde)));
+    grouped
+        .aggregate(
+            String::new,
+            |_, v, agg| format!("{agg}{v}"),
+            Materialized::as_store("digits")
+                .in_memory()
+                .with_value_serde(StringSerde),
+        )
+        .to_stream()
+        .to("digits", Produced::with(StringSerde, Nullable(StringSerde)));
+    let d = driver(b.build()?)?;
+    pipe(&d, "clicks", CLICKS)?;
+    assert_eq!(
+        d.output_topic("sums", StringSerde, Nullable(I64Serde))
+            .read_key_values_with_time()?,
+        vec![
+            (s("alice"), Some(3), 100),
+            (s("bob"), Some(5), 200),
+            (s("alice"), Some(7), 100),
+            (s("alice"), Some(8), 300)
+        ]
+    );
+    assert_eq!(
+        d.output_topic("digits", StringSerde, Nullable(StringSerde))
+            .read_key_values_with_time()?,
+        vec![
+            (s("alice"), Some(s("3")), 100),
+            (s("bob"), Some(s("5")), 200),
+            (s("alice"), Some(s("34")), 100),
+            (s("alice"), Some(s("341")), 300)
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn word_count_describes_like_kafka_streams() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    b.stream(&["input"], strings())
+        .group_by_key()
+        .count(Materialized::new())
+        .to_stream()
+        .to("output", Produced::with(StringSerde, Nullable(I64Serde)));
+    let expected = "\
+Topologies:
+   Sub-topology: 0
+    Source: KSTREAM-SOURCE-0000000000 (topics: [input])
+      --> KSTREAM-AGGREGATE-0000000002
+    Processor: KSTREAM-AGGREGATE-0000000002 (stores: [KSTREAM-AGGREGATE-STATE-STORE-0000000001])
+      --> KTABLE-TOSTREAM-0000000003
+      <-- KSTREAM-SOURCE-0000000000
+    Processor: KTABLE-TOSTREAM-0000000003 (stores: [])
+      --> KSTREAM-SINK-0000000004
+      <-- KSTREAM-AGGREGATE-0000000002
+    Sink: KSTREAM-SINK-0000000004 (topic: output)
+      <-- KTABLE-TOSTREAM-0000000003
+
+";
+    assert_eq!(b.build()?.describe().to_string(), expected);
+    Ok(())
+}
+
+#[test]
+fn filter_map_describes_like_kafka_streams() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    b.stream(&["input"], strings())
+        .filter(|_, v| !v.is_empty())
+        .map_values(|v| v.to_uppercase())
+        .to("output", Produced::with(StringSerde, StringSerde));
+    let expected = "\
+Topologies:
+   Sub-topology: 0
+    Source: KSTREAM-SOURCE-0000000000 (topics: [input])
+      --> KSTREAM-FILTER-0000000001
+    Processor: KSTREAM-FILTER-0000000001 (stores: [])
+      --> KSTREAM-MAPVALUES-0000000002
+      <-- KSTREAM-SOURCE-0000000000
+    Processor: KSTREAM-MAPVALUES-0000000002 (stores: [])
+      --> KSTREAM-SINK-0000000003
+      <-- KSTREAM-FILTER-0000000001
+    Sink: KSTREAM-SINK-0000000003 (topic: output)
+      <-- KSTREAM-MAPVALUES-0000000002
+
+";
+    assert_eq!(b.build()?.describe().to_string(), expected);
+    Ok(())
+}
+
+#[test]
+fn misuse_is_reported_by_build() {
+    // A store name used twice.
+    let b = StreamsBuilder::new();
+    let g = b.stream(&["in"], strings()).group_by_key();
+    g.count(Materialized::as_store("counts"));
+    g.count(Materialized::as_store("counts"));
+    let err = b.build().expect_err("refused").to_string();
+    assert_eq!(
+        err,
+        "invalid topology: the store name `counts` is used twice; every store needs its own name"
+    );
+
+    // No serde known for an aggregate's store.
+    let b = StreamsBuilder::new();
+    b.stream(&["in"], strings()).group_by_key().aggregate(
+        || 0i64,
+        |_, _, n| n + 1,
+        Materialized::as_store("n"),
+    );
+    let err = b.build().expect_err("refused").to_string();
+    assert!(
+        err.contains("no value serde is known for its store `n`"),
+        "{err}"
+    );
+
+    // Grouping after a key change needs a repartition topic.
+    let b = StreamsBuilder::new();
+    b.stream(&["in"], strings())
+        .select_key(|_, v| v.clone())
+        .group_by_key()
+        .count(Materialized::new());
+    let err = b.build().expect_err("refused").to_string();
+    assert!(
+        err.contains(
+            "after `KSTREAM-KEY-SELECT-0000000001` changed its keys needs a repartition topic"
+        ),
+        "{err}"
+    );
+
+    // A stream without topics.
+    let b = StreamsBuilder::new();
+    b.stream(&[], strings());
+    assert_eq!(
+        b.build().expect_err("refused").to_string(),
+        "invalid topology: stream `KSTREAM-SOURCE-0000000000` needs at least one topic"
+    );
+
+    // A builder builds once.
+    let b = StreamsBuilder::new();
+    let stream = b.stream(&["in"], strings());
+    assert!(b.build().is_ok());
+    stream.to("late", Produced::with(StringSerde, StringSerde));
+    assert_eq!(
+        b.build().expect_err("refused").to_string(),
+        "invalid topology: this StreamsBuilder already built its topology; use a new builder"
+    );
+}
