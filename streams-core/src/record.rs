@@ -118,6 +118,27 @@ impl<K, V> Record<K, V> {
         }
     }
 
+    /// The same record with its value passed through `f` (key, timestamp and headers kept).
+    pub fn map_value<V2>(self, f: impl FnOnce(V) -> V2) -> Record<K, V2> {
+        Record {
+            key: self.key,
+            value: f(self.value),
+            timestamp: self.timestamp,
+            headers: self.headers,
+        }
+    }
+
+    /// The same record with key and value passed through `f` (timestamp and headers kept).
+    pub fn map_key_value<K2, V2>(self, f: impl FnOnce(K, V) -> (K2, V2)) -> Record<K2, V2> {
+        let (key, value) = f(self.key, self.value);
+        Record {
+            key,
+            value,
+            timestamp: self.timestamp,
+            headers: self.headers,
+        }
+    }
+
     /// The same record with another timestamp.
     pub fn with_timestamp(mut self, timestamp: i64) -> Self {
         self.timestamp = timestamp;

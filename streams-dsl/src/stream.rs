@@ -185,19 +185,7 @@ where
         V2: Clone + 'static,
     {
         self.stateless("KSTREAM-MAP", None, None, true, move |ctx, r| {
-            let Record {
-                key,
-                value,
-                timestamp,
-                headers,
-            } = r;
-            let (key, value) = mapper(key, value);
-            ctx.forward(Record {
-                key,
-                value,
-                timestamp,
-                headers,
-            })
+            ctx.forward(r.map_key_value(&mapper))
         })
     }
 
@@ -211,20 +199,7 @@ where
             self.key_serde.clone(),
             None,
             false,
-            move |ctx, r| {
-                let Record {
-                    key,
-                    value,
-                    timestamp,
-                    headers,
-                } = r;
-                ctx.forward(Record {
-                    key,
-                    value: mapper(value),
-                    timestamp,
-                    headers,
-                })
-            },
+            move |ctx, r| ctx.forward(r.map_value(&mapper)),
         )
     }
 
@@ -242,19 +217,10 @@ where
             None,
             false,
             move |ctx, r| {
-                let Record {
-                    key,
-                    value,
-                    timestamp,
-                    headers,
-                } = r;
-                let value = mapper(&key, value);
-                ctx.forward(Record {
-                    key,
-                    value,
-                    timestamp,
-                    headers,
-                })
+                ctx.forward(r.map_key_value(|key, value| {
+                    let value = mapper(&key, value);
+                    (key, value)
+                }))
             },
         )
     }

@@ -46,18 +46,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Option<V
         ctx: &mut ProcessorContext<'_, K, Option<V>>,
         r: Record<K, Change<V>>,
     ) -> Result<(), ProcessorError> {
-        let Record {
-            key,
-            value,
-            timestamp,
-            headers,
-        } = r;
-        ctx.forward(Record {
-            key,
-            value: value.new,
-            timestamp,
-            headers,
-        })?;
+        ctx.forward(r.map_value(|change| change.new))?;
         Ok(())
     }
 }
