@@ -35,7 +35,7 @@ pub use record::{Headers, Record, RecordMetadata};
 pub use runtime::{KafkaStreams, State, StateListener};
 pub use task::{StreamTask, TaskCounters, TaskId};
 pub use topology::{SinkOptions, SourceOptions, Subtopology, Topology};
-pub use window::{Window, Windowed};
+pub use window::{SessionWindowedSerde, TimeWindowedSerde, Window, Windowed};
 
 /// The README's code examples, compiled and run as doc tests.
 #[cfg(all(doctest, feature = "test-util"))]

@@ -202,6 +202,12 @@ impl<K, V> ProcessorContext<'_, K, V> {
         self.task.state_store(self.node, name)
     }
 
+    /// Counts a record dropped because it arrived after its window closed (the task's
+    /// `late_dropped` counter). The caller logs it.
+    pub fn count_late_record(&mut self) {
+        self.task.counters.late_dropped += 1;
+    }
+
     /// Asks the runtime to commit as soon as the current record is done.
     pub fn request_commit(&mut self) {
         self.task.request_commit();

@@ -75,6 +75,9 @@ pub struct TaskCounters {
     pub dead_lettered: u64,
     /// Punctuations fired.
     pub punctuations: u64,
+    /// Records a windowed operation dropped because their window had closed (stream time
+    /// past window end + grace).
+    pub late_dropped: u64,
 }
 
 struct Schedule {

@@ -246,6 +246,7 @@ pub struct Materialized<K, V> {
     pub(crate) logging: bool,
     pub(crate) key_serde: Option<SharedSerde<K>>,
     pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) retention: Option<std::time::Duration>,
 }
 
 impl<K: 'static, V: 'static> Default for Materialized<K, V> {
@@ -256,6 +257,7 @@ impl<K: 'static, V: 'static> Default for Materialized<K, V> {
             logging: true,
             key_serde: None,
             value_serde: None,
+            retention: None,
         }
     }
 }
@@ -295,6 +297,13 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
     /// The serde of the store's values.
     pub fn with_value_serde(mut self, serde: impl Serde<V>) -> Self {
         self.value_serde = Some(Arc::new(serde));
+        self
+    }
+
+    /// How long a windowed aggregation keeps its windows (default: window size plus grace;
+    /// it must be at least that). Ignored by non-windowed aggregations.
+    pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
+        self.retention = Some(retention);
         self
     }
 }

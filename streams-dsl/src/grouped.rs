@@ -9,15 +9,25 @@ use streams_core::serde::{I64Serde, Serde, SharedSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, SerdeError, StreamsError};
 
-use crate::builder::Materialized;
+use crate::builder::{Inner, Materialized};
 use crate::stream::KStream;
 use crate::table::{Change, KTable};
 
 /// A stream grouped by key, ready for an aggregation.
 pub struct KGroupedStream<K, V> {
-    stream: KStream<K, V>,
-    key_serde: Option<SharedSerde<K>>,
-    value_serde: Option<SharedSerde<V>>,
+    pub(crate) stream: KStream<K, V>,
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+}
+
+impl<K, V> Clone for KGroupedStream<K, V> {
+    fn clone(&self) -> Self {
+        KGroupedStream {
+            stream: self.stream.clone(),
+            key_serde: self.key_serde.clone(),
+            value_serde: self.value_serde.clone(),
+        }
+    }
 }
 
 impl<K, V> std::fmt::Debug for KGroupedStream<K, V> {
@@ -81,7 +91,7 @@ impl<V: 'static> Serde<ValueAndTimestamp<V>> for ValueAndTimestampSerde<V> {
 type AggregateStore<K, A> = TypedKeyValueStore<K, ValueAndTimestamp<A>>;
 
 /// How an aggregation folds a record into the current aggregate (`None`: no row yet).
-type Fold<K, V, A> = dyn Fn(&K, V, Option<A>) -> A + Send + Sync;
+pub(crate) type Fold<K, V, A> = dyn Fn(&K, V, Option<A>) -> A + Send + Sync;
 
 /// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE`: folds each record into its key's aggregate, stores
 /// it with the largest timestamp seen, and forwards the change with that timestamp.
@@ -164,18 +174,8 @@ where
     /// The number of records per key, in a table (`KSTREAM-AGGREGATE`, store
     /// `KSTREAM-AGGREGATE-STATE-STORE-<n>` unless named).
     pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
-        let materialized = Materialized {
-            value_serde: materialized
-                .value_serde
-                .or_else(|| Some(Arc::new(I64Serde))),
-            ..materialized
-        };
-        self.fold(
-            "KSTREAM-AGGREGATE",
-            "count",
-            materialized,
-            Arc::new(|_, _, count: Option<i64>| count.unwrap_or(0) + 1),
-        )
+        let materialized = with_count_serde(materialized);
+        self.fold("KSTREAM-AGGREGATE", "count", materialized, count_fold())
     }
 
     /// Each key's values combined with `reducer(aggregate, value)`; the first value of a key
@@ -195,10 +195,7 @@ where
             "KSTREAM-REDUCE",
             "reduce",
             materialized,
-            Arc::new(move |_, value, agg: Option<V>| match agg {
-                None => value,
-                Some(agg) => reducer(agg, value),
-            }),
+            reduce_fold(reducer),
         )
     }
 
@@ -214,14 +211,8 @@ where
     where
         A: Clone + 'static,
     {
-        self.fold(
-            "KSTREAM-AGGREGATE",
-            "aggregate",
-            materialized,
-            Arc::new(move |key, value, agg: Option<A>| {
-                aggregator(key, value, agg.unwrap_or_else(&initializer))
-            }),
-        )
+        let fold = aggregate_fold(initializer, aggregator);
+        self.fold("KSTREAM-AGGREGATE", "aggregate", materialized, fold)
     }
 
     fn fold<A: Clone + 'static>(
@@ -233,57 +224,130 @@ where
     ) -> KTable<K, A> {
         let builder = self.stream.builder.clone();
         let mut inner = builder.borrow_mut();
-        let store_name = match &materialized.name {
-            Some(n) => n.clone(),
-            None => inner.new_name(&format!("{prefix}-STATE-STORE")),
-        };
-        let name = inner.new_name(prefix);
-        inner.claim_store(&store_name);
-        let key_serde = materialized.key_serde.or_else(|| self.key_serde.clone());
-        let value_serde = materialized.value_serde;
-        match (&key_serde, &value_serde) {
-            (None, _) => inner.fail(StreamsError::Topology(format!(
-                "{operation} `{name}`: no key serde is known for its store `{store_name}`; give \
-                 one with Grouped::with or Materialized::with_key_serde"
-            ))),
-            (_, None) => inner.fail(StreamsError::Topology(format!(
-                "{operation} `{name}`: no value serde is known for its store `{store_name}`; give \
-                 one with Materialized::with_value_serde"
-            ))),
-            (Some(k), Some(v)) => {
-                let mut store = KeyValueStoreBuilder::new(
-                    &store_name,
-                    materialized.kind,
-                    k.clone(),
-                    ValueAndTimestampSerde(v.clone()),
-                );
-                if !materialized.logging {
-                    store = store.with_logging_disabled();
-                }
-                let parent = self.stream.node.clone();
-                let processor_store = store_name.clone();
-                inner.apply(|t| {
-                    t.add_processor(
-                        &name,
-                        move || AggregateProcessor {
-                            store_name: processor_store.clone(),
-                            fold: fold.clone(),
-                            store: None,
-                        },
-                        &[&parent],
-                    )?
-                    .add_state_store(store, &[&name])?;
-                    Ok(())
-                });
+        let plan = plan(
+            &mut inner,
+            prefix,
+            operation,
+            &materialized,
+            self.key_serde.clone(),
+        );
+        if let Some((k, v)) = &plan.serdes {
+            let mut store = KeyValueStoreBuilder::new(
+                &plan.store_name,
+                materialized.kind,
+                k.clone(),
+                ValueAndTimestampSerde(v.clone()),
+            );
+            if !materialized.logging {
+                store = store.with_logging_disabled();
             }
+            let parent = self.stream.node.clone();
+            let (name, store_name) = (plan.name.clone(), plan.store_name.clone());
+            inner.apply(|t| {
+                t.add_processor(
+                    &name,
+                    move || AggregateProcessor {
+                        store_name: store_name.clone(),
+                        fold: fold.clone(),
+                        store: None,
+                    },
+                    &[&parent],
+                )?
+                .add_state_store(store, &[&name])?;
+                Ok(())
+            });
         }
         drop(inner);
         KTable {
             builder,
-            node: name,
-            store: Some(store_name),
-            key_serde,
-            value_serde,
+            node: plan.name,
+            store: Some(plan.store_name),
+            key_serde: plan.serdes.as_ref().map(|(k, _)| k.clone()),
+            value_serde: plan.serdes.map(|(_, v)| v),
         }
+    }
+}
+
+/// `count`'s store values are `i64` unless the user says otherwise.
+pub(crate) fn with_count_serde<K: 'static>(m: Materialized<K, i64>) -> Materialized<K, i64> {
+    Materialized {
+        value_serde: m.value_serde.or_else(|| Some(Arc::new(I64Serde))),
+        ..m
+    }
+}
+
+/// Counting: one more per record.
+pub(crate) fn count_fold<K, V>() -> Arc<Fold<K, V, i64>> {
+    Arc::new(|_, _, count: Option<i64>| count.unwrap_or(0) + 1)
+}
+
+/// Reducing: the first value as is, then `reducer(aggregate, value)`.
+pub(crate) fn reduce_fold<K, V: 'static>(
+    reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+) -> Arc<Fold<K, V, V>> {
+    Arc::new(move |_, value, agg: Option<V>| match agg {
+        None => value,
+        Some(agg) => reducer(agg, value),
+    })
+}
+
+/// Aggregating: `aggregator(key, value, aggregate)` from `initializer()`.
+pub(crate) fn aggregate_fold<K, V, A: 'static>(
+    initializer: impl Fn() -> A + Send + Sync + 'static,
+    aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+) -> Arc<Fold<K, V, A>> {
+    Arc::new(move |key, value, agg: Option<A>| {
+        aggregator(key, value, agg.unwrap_or_else(&initializer))
+    })
+}
+
+/// An aggregation's names and serdes.
+pub(crate) struct Plan<K, A> {
+    /// The processor's name.
+    pub(crate) name: String,
+    /// The store's name.
+    pub(crate) store_name: String,
+    /// Key and value serdes of the store; `None` when one is missing (the error is recorded).
+    pub(crate) serdes: Option<(SharedSerde<K>, SharedSerde<A>)>,
+}
+
+/// Names an aggregation as Kafka Streams does (the store's generated name takes a number
+/// before the processor's), claims the store name, and finds the store's serdes, recording
+/// what is missing.
+pub(crate) fn plan<K, A>(
+    inner: &mut Inner,
+    prefix: &str,
+    operation: &str,
+    materialized: &Materialized<K, A>,
+    upstream_key_serde: Option<SharedSerde<K>>,
+) -> Plan<K, A> {
+    let store_name = match &materialized.name {
+        Some(n) => n.clone(),
+        None => inner.new_name(&format!("{prefix}-STATE-STORE")),
+    };
+    let name = inner.new_name(prefix);
+    inner.claim_store(&store_name);
+    let key_serde = materialized.key_serde.clone().or(upstream_key_serde);
+    let serdes = match (key_serde, materialized.value_serde.clone()) {
+        (None, _) => {
+            inner.fail(StreamsError::Topology(format!(
+                "{operation} `{name}`: no key serde is known for its store `{store_name}`; give \
+                 one with Grouped::with or Materialized::with_key_serde"
+            )));
+            None
+        }
+        (_, None) => {
+            inner.fail(StreamsError::Topology(format!(
+                "{operation} `{name}`: no value serde is known for its store `{store_name}`; give \
+                 one with Materialized::with_value_serde"
+            )));
+            None
+        }
+        (Some(k), Some(v)) => Some((k, v)),
+    };
+    Plan {
+        name,
+        store_name,
+        serdes,
     }
 }

@@ -20,8 +20,12 @@ mod builder;
 mod grouped;
 mod stream;
 mod table;
+mod windowed;
+pub mod windows;
 
 pub use builder::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 pub use grouped::{KGroupedStream, ValueAndTimestamp, ValueAndTimestampSerde};
 pub use stream::KStream;
 pub use table::{Change, KTable};
+pub use windowed::{SessionWindowedKStream, TimeWindowedKStream};
+pub use windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows};

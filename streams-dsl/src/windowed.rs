@@ -1,0 +1,668 @@
+//! Windowed aggregations: `TimeWindowedKStream` (tumbling, hopping and sliding windows) and
+//! `SessionWindowedKStream`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use state_stores::typed::{TypedSessionStore, TypedWindowStore};
+use state_stores::{SessionStoreBuilder, WindowStoreBuilder};
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::SharedSerde;
+use streams_core::store::StoreHandle;
+use streams_core::{
+    Record, SessionWindowedSerde, StreamsError, TimeWindowedSerde, Window, Windowed,
+};
+
+use crate::builder::Materialized;
+use crate::grouped::{
+    Fold, KGroupedStream, ValueAndTimestamp, ValueAndTimestampSerde, aggregate_fold, count_fold,
+    plan, reduce_fold, with_count_serde,
+};
+use crate::table::{Change, KTable};
+use crate::windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, TimeWindowsMs};
+
+/// The store a windowed aggregation keeps its windows in.
+type WindowAggregates<K, A> = TypedWindowStore<K, ValueAndTimestamp<A>>;
+
+/// Which windows a windowed stream aggregates into.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Windowing {
+    /// Tumbling or hopping windows.
+    Time(TimeWindows),
+    /// Sliding windows.
+    Sliding(SlidingWindows),
+}
+
+/// A grouped stream cut into time windows (tumbling, hopping or sliding), ready for an
+/// aggregation whose table is keyed by [`Windowed`] keys.
+pub struct TimeWindowedKStream<K, V> {
+    grouped: KGroupedStream<K, V>,
+    windowing: Windowing,
+    emit: EmitStrategy,
+}
+
+impl<K, V> std::fmt::Debug for TimeWindowedKStream<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimeWindowedKStream")
+            .field("windowing", &self.windowing)
+            .field("emit", &self.emit)
+            .finish()
+    }
+}
+
+/// Checked windowing: window size for stores and serdes, grace, and how windows are found.
+#[derive(Debug, Clone, Copy)]
+enum Checked {
+    Time(TimeWindowsMs),
+    Sliding { difference: i64, grace: i64 },
+}
+
+impl Checked {
+    /// The largest window size (window end - start) the store holds.
+    fn size(&self) -> i64 {
+        match self {
+            Checked::Time(w) => w.size,
+            Checked::Sliding { difference, .. } => *difference,
+        }
+    }
+
+    fn grace(&self) -> i64 {
+        match self {
+            Checked::Time(w) => w.grace,
+            Checked::Sliding { grace, .. } => *grace,
+        }
+    }
+}
+
+impl<K, V> TimeWindowedKStream<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    pub(crate) fn new(grouped: KGroupedStream<K, V>, windowing: Windowing) -> Self {
+        TimeWindowedKStream {
+            grouped,
+            windowing,
+            emit: EmitStrategy::OnWindowUpdate,
+        }
+    }
+
+    /// Emits every update (the default) or one final result per window when it closes.
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+        self.emit = emit;
+        self
+    }
+
+    /// The number of records per key and window (`KSTREAM-AGGREGATE`).
+    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+        let materialized = with_count_serde(materialized);
+        self.fold("KSTREAM-AGGREGATE", "count", materialized, count_fold())
+    }
+
+    /// Each key's values per window combined with `reducer(aggregate, value)`
+    /// (`KSTREAM-REDUCE`).
+    pub fn reduce(
+        &self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<Windowed<K>, V> {
+        let materialized = Materialized {
+            value_serde: materialized
+                .value_serde
+                .or_else(|| self.grouped.value_serde.clone()),
+            ..materialized
+        };
+        self.fold(
+            "KSTREAM-REDUCE",
+            "reduce",
+            materialized,
+            reduce_fold(reducer),
+        )
+    }
+
+    /// Each key's values per window folded into an aggregate that starts as `initializer()`
+    /// (`KSTREAM-AGGREGATE`). The store's value serde must be given in `materialized`.
+    pub fn aggregate<A: Clone + 'static>(
+        &self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        materialized: Materialized<K, A>,
+    ) -> KTable<Windowed<K>, A> {
+        let fold = aggregate_fold(initializer, aggregator);
+        self.fold("KSTREAM-AGGREGATE", "aggregate", materialized, fold)
+    }
+
+    fn fold<A: Clone + 'static>(
+        &self,
+        prefix: &str,
+        operation: &str,
+        materialized: Materialized<K, A>,
+        fold: Arc<Fold<K, V, A>>,
+    ) -> KTable<Windowed<K>, A> {
+        let builder = self.grouped.stream.builder.clone();
+        let mut inner = builder.borrow_mut();
+        let plan = plan(
+            &mut inner,
+            prefix,
+            operation,
+            &materialized,
+            self.grouped.key_serde.clone(),
+        );
+        let checked = match self.windowing {
+            Windowing::Time(w) => w.check().map(Checked::Time),
+            Windowing::Sliding(w) => w
+                .check()
+                .map(|(difference, grace)| Checked::Sliding { difference, grace }),
+        };
+        let checked = match checked {
+            Ok(c) => Some(c),
+            Err(e) => {
+                inner.fail(e);
+                None
+            }
+        };
+        let mut key_serde: Option<SharedSerde<Windowed<K>>> = None;
+        if let (Some((k, v)), Some(windows)) = (&plan.serdes, checked) {
+            let minimum = windows.size().saturating_add(windows.grace());
+            let retention = materialized.retention.map_or(minimum, |r| {
+                i64::try_from(r.as_millis()).unwrap_or(i64::MAX)
+            });
+            if retention < minimum {
+                inner.fail(StreamsError::Topology(format!(
+                    "{operation} `{}`: the retention of store `{}` ({retention} ms) must be at \
+                     least the window size plus the grace period ({minimum} ms)",
+                    plan.name, plan.store_name
+                )));
+            }
+            key_serde = Some(Arc::new(TimeWindowedSerde::shared(
+                k.clone(),
+                windows.size(),
+            )));
+            let store = WindowStoreBuilder::new(
+                &plan.store_name,
+                materialized.kind,
+                Duration::from_millis(retention.max(0) as u64),
+                Duration::from_millis(windows.size() as u64),
+                false,
+                k.clone(),
+                ValueAndTimestampSerde(v.clone()),
+            );
+            let (name, store_name, emit) = (plan.name.clone(), plan.store_name.clone(), self.emit);
+            let parent = self.grouped.stream.node.clone();
+            inner.apply(|t| {
+                let mut store = store?;
+                if !materialized.logging {
+                    store = store.with_logging_disabled();
+                }
+                t.add_processor(
+                    &name,
+                    move || WindowAggregateProcessor {
+                        store_name: store_name.clone(),
+                        windows,
+                        emit,
+                        fold: fold.clone(),
+                        store: None,
+                        observed: -1,
+                        last_emitted_close: -1,
+                    },
+                    &[&parent],
+                )?
+                .add_state_store(store, &[&name])?;
+                Ok(())
+            });
+        }
+        drop(inner);
+        KTable {
+            builder,
+            node: plan.name,
+            store: Some(plan.store_name),
+            key_serde,
+            value_serde: plan.serdes.map(|(_, v)| v),
+        }
+    }
+}
+
+/// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE` over windows: folds each record into every window
+/// it falls in that is still open, and forwards each update, or, emitting on close, each
+/// window's final value once stream time passes its end plus grace.
+struct WindowAggregateProcessor<K, V, A> {
+    store_name: String,
+    windows: Checked,
+    emit: EmitStrategy,
+    fold: Arc<Fold<K, V, A>>,
+    store: Option<StoreHandle<WindowAggregates<K, A>>>,
+    /// The largest record timestamp this processor has seen.
+    observed: i64,
+    /// Emitting on close: windows ending at or before this were emitted already.
+    last_emitted_close: i64,
+}
+
+impl<K, V, A> WindowAggregateProcessor<K, V, A>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    A: Clone + 'static,
+{
+    /// Folds `value` into `key`'s window `window`, returning the new aggregate, the old one
+    /// and the update's timestamp.
+    fn update(
+        &self,
+        store: &mut WindowAggregates<K, A>,
+        key: &K,
+        value: V,
+        window: Window,
+        timestamp: i64,
+    ) -> Result<(A, Option<A>, i64), ProcessorError> {
+        let old = store.fetch(key, window.start)?;
+        let timestamp = old
+            .as_ref()
+            .map_or(timestamp, |o| o.timestamp.max(timestamp));
+        let old = old.map(|o| o.value);
+        let new = (self.fold)(key, value, old.clone());
+        store.put(
+            key,
+            &ValueAndTimestamp {
+                value: new.clone(),
+                timestamp,
+            },
+            window.start,
+        )?;
+        Ok((new, old, timestamp))
+    }
+
+    /// The windows a record at `timestamp` updates, with their current aggregates where the
+    /// window exists already (sliding windows may create a window from an existing one).
+    fn windows_for(&self, timestamp: i64) -> Vec<Window> {
+        match self.windows {
+            Checked::Time(w) => w.windows_for(timestamp).collect(),
+            Checked::Sliding { .. } => Vec::new(),
+        }
+    }
+
+    /// Emitting on close: forwards every window that closed since the last call.
+    fn emit_closed(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        store: &mut WindowAggregates<K, A>,
+        close: i64,
+    ) -> Result<(), ProcessorError> {
+        if close <= self.last_emitted_close {
+            return Ok(());
+        }
+        let size = self.windows.size();
+        // Windows with last_emitted_close < end <= close, that is start in
+        // (last_emitted_close - size, close - size].
+        let from = (self.last_emitted_close - size + 1).max(0);
+        let to = close - size;
+        if to >= from {
+            let mut closed = store.fetch_key_range(None, None, from, to)?;
+            closed.sort_by_key(|(w, _)| w.window.start);
+            for (windowed, vt) in closed {
+                ctx.forward(Record::new(
+                    windowed,
+                    Change {
+                        new: Some(vt.value),
+                        old: None,
+                    },
+                    vt.timestamp,
+                ))?;
+            }
+        }
+        self.last_emitted_close = close;
+        Ok(())
+    }
+}
+
+impl<K, V, A> Processor<K, V, Windowed<K>, Change<A>> for WindowAggregateProcessor<K, V, A>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    A: Clone + 'static,
+{
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+    ) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store::<WindowAggregates<K, A>>(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        r: Record<K, V>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.store.clone().ok_or("init did not run")?;
+        let mut store = store.borrow_mut();
+        let timestamp = r.timestamp;
+        self.observed = self.observed.max(timestamp);
+        let close = self.observed - self.windows.grace();
+        if self.emit == EmitStrategy::OnWindowClose {
+            // Before this record's puts: a put may move the store's retention past windows
+            // that close only now.
+            self.emit_closed(ctx, &mut store, close)?;
+        }
+        for window in self.windows_for(timestamp) {
+            if window.end <= close {
+                ctx.count_late_record();
+                tracing::debug!(
+                    processor = %self.store_name,
+                    timestamp,
+                    window_start = window.start,
+                    window_end = window.end,
+                    stream_time = self.observed,
+                    "dropping a record for a closed window"
+                );
+                continue;
+            }
+            let (new, old, ts) =
+                self.update(&mut store, &r.key, r.value.clone(), window, timestamp)?;
+            if self.emit == EmitStrategy::OnWindowUpdate {
+                ctx.forward(Record {
+                    key: Windowed::new(r.key.clone(), window),
+                    value: Change {
+                        new: Some(new),
+                        old,
+                    },
+                    timestamp: ts,
+                    headers: r.headers.clone(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<K, V> KGroupedStream<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    /// Cuts the grouped stream into tumbling or hopping windows.
+    pub fn windowed_by(&self, windows: TimeWindows) -> TimeWindowedKStream<K, V> {
+        TimeWindowedKStream::new(self.clone(), Windowing::Time(windows))
+    }
+
+    /// Cuts the grouped stream into sliding windows.
+    pub fn windowed_by_sliding(&self, windows: SlidingWindows) -> TimeWindowedKStream<K, V> {
+        TimeWindowedKStream::new(self.clone(), Windowing::Sliding(windows))
+    }
+}
+
+/// A grouped stream cut into session windows, ready for an aggregation whose table is keyed
+/// by [`Windowed`] keys with the session as window (both ends inclusive).
+pub struct SessionWindowedKStream<K, V> {
+    grouped: KGroupedStream<K, V>,
+    windows: SessionWindows,
+}
+
+impl<K, V> std::fmt::Debug for SessionWindowedKStream<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionWindowedKStream")
+            .field("windows", &self.windows)
+            .finish()
+    }
+}
+
+/// How two session aggregates combine when their sessions merge.
+type Merger<K, A> = dyn Fn(&K, A, A) -> A + Send + Sync;
+
+/// The store a session aggregation keeps its sessions in.
+type SessionAggregates<K, A> = TypedSessionStore<K, A>;
+
+impl<K, V> SessionWindowedKStream<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    /// The number of records per key and session (`KSTREAM-AGGREGATE`).
+    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+        let materialized = with_count_serde(materialized);
+        self.fold(
+            "KSTREAM-AGGREGATE",
+            "count",
+            materialized,
+            count_fold(),
+            Arc::new(|_, a, b| a + b),
+        )
+    }
+
+    /// Each key's values per session combined with `reducer(aggregate, value)`; merging
+    /// sessions combine their aggregates with the same function (`KSTREAM-REDUCE`).
+    pub fn reduce(
+        &self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<Windowed<K>, V> {
+        let materialized = Materialized {
+            value_serde: materialized
+                .value_serde
+                .or_else(|| self.grouped.value_serde.clone()),
+            ..materialized
+        };
+        let reducer = Arc::new(reducer);
+        let merge = reducer.clone();
+        self.fold(
+            "KSTREAM-REDUCE",
+            "reduce",
+            materialized,
+            reduce_fold(move |a, b| reducer(a, b)),
+            Arc::new(move |_, a, b| merge(a, b)),
+        )
+    }
+
+    /// Each key's values per session folded into an aggregate from `initializer()`; when a
+    /// record joins sessions, their aggregates combine with `merger(key, a, b)`
+    /// (`KSTREAM-AGGREGATE`). The store's value serde must be given in `materialized`.
+    pub fn aggregate<A: Clone + 'static>(
+        &self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        merger: impl Fn(&K, A, A) -> A + Send + Sync + 'static,
+        materialized: Materialized<K, A>,
+    ) -> KTable<Windowed<K>, A> {
+        let fold = aggregate_fold(initializer, aggregator);
+        self.fold(
+            "KSTREAM-AGGREGATE",
+            "aggregate",
+            materialized,
+            fold,
+            Arc::new(merger),
+        )
+    }
+
+    fn fold<A: Clone + 'static>(
+        &self,
+        prefix: &str,
+        operation: &str,
+        materialized: Materialized<K, A>,
+        fold: Arc<Fold<K, V, A>>,
+        merger: Arc<Merger<K, A>>,
+    ) -> KTable<Windowed<K>, A> {
+        let builder = self.grouped.stream.builder.clone();
+        let mut inner = builder.borrow_mut();
+        let plan = plan(
+            &mut inner,
+            prefix,
+            operation,
+            &materialized,
+            self.grouped.key_serde.clone(),
+        );
+        let checked = match self.windows.check() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                inner.fail(e);
+                None
+            }
+        };
+        let mut key_serde: Option<SharedSerde<Windowed<K>>> = None;
+        if let (Some((k, v)), Some((gap, grace))) = (&plan.serdes, checked) {
+            let minimum = gap.saturating_add(grace);
+            let retention = materialized.retention.map_or(minimum, |r| {
+                i64::try_from(r.as_millis()).unwrap_or(i64::MAX)
+            });
+            if retention < minimum {
+                inner.fail(StreamsError::Topology(format!(
+                    "{operation} `{}`: the retention of store `{}` ({retention} ms) must be at \
+                     least the inactivity gap plus the grace period ({minimum} ms)",
+                    plan.name, plan.store_name
+                )));
+            }
+            key_serde = Some(Arc::new(SessionWindowedSerde::shared(k.clone())));
+            let store = SessionStoreBuilder::new(
+                &plan.store_name,
+                materialized.kind,
+                Duration::from_millis(retention.max(0) as u64),
+                k.clone(),
+                v.clone(),
+            );
+            let (name, store_name) = (plan.name.clone(), plan.store_name.clone());
+            let parent = self.grouped.stream.node.clone();
+            inner.apply(|t| {
+                let mut store = store?;
+                if !materialized.logging {
+                    store = store.with_logging_disabled();
+                }
+                t.add_processor(
+                    &name,
+                    move || SessionAggregateProcessor {
+                        store_name: store_name.clone(),
+                        gap,
+                        grace,
+                        fold: fold.clone(),
+                        merger: merger.clone(),
+                        store: None,
+                        observed: -1,
+                    },
+                    &[&parent],
+                )?
+                .add_state_store(store, &[&name])?;
+                Ok(())
+            });
+        }
+        drop(inner);
+        KTable {
+            builder,
+            node: plan.name,
+            store: Some(plan.store_name),
+            key_serde,
+            value_serde: plan.serdes.map(|(_, v)| v),
+        }
+    }
+}
+
+/// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE` over sessions: a record at `t` merges with every
+/// session of its key that ends at or after `t - gap` and starts at or before `t + gap`; the
+/// merged sessions are removed (each forwarded as a tombstone with its old value) and the
+/// merged session is stored and forwarded. Records whose merged session would end before
+/// stream time minus grace are dropped as late.
+struct SessionAggregateProcessor<K, V, A> {
+    store_name: String,
+    gap: i64,
+    grace: i64,
+    fold: Arc<Fold<K, V, A>>,
+    merger: Arc<Merger<K, A>>,
+    store: Option<StoreHandle<SessionAggregates<K, A>>>,
+    observed: i64,
+}
+
+impl<K, V, A> Processor<K, V, Windowed<K>, Change<A>> for SessionAggregateProcessor<K, V, A>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    A: Clone + 'static,
+{
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+    ) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store::<SessionAggregates<K, A>>(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        r: Record<K, V>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.store.clone().ok_or("init did not run")?;
+        let mut store = store.borrow_mut();
+        let t = r.timestamp;
+        self.observed = self.observed.max(t);
+        let close = self.observed - self.grace;
+        let overlapping = store.find_sessions(&r.key, t - self.gap, t + self.gap)?;
+        let mut window = Window::new(t, t);
+        let mut agg: Option<A> = None;
+        for (session, value) in &overlapping {
+            window = Window::new(
+                window.start.min(session.window.start),
+                window.end.max(session.window.end),
+            );
+            agg = Some(match agg {
+                None => value.clone(),
+                Some(a) => (self.merger)(&r.key, a, value.clone()),
+            });
+        }
+        if window.end < close {
+            ctx.count_late_record();
+            tracing::debug!(
+                processor = %self.store_name,
+                timestamp = t,
+                session_start = window.start,
+                session_end = window.end,
+                stream_time = self.observed,
+                "dropping a record for a closed session"
+            );
+            return Ok(());
+        }
+        for (session, old) in overlapping {
+            if session.window == window {
+                continue;
+            }
+            store.remove(&session)?;
+            let end = session.window.end;
+            ctx.forward(Record {
+                key: session,
+                value: Change {
+                    new: None,
+                    old: Some(old),
+                },
+                timestamp: end,
+                headers: r.headers.clone(),
+            })?;
+        }
+        let Record {
+            key,
+            value,
+            headers,
+            ..
+        } = r;
+        let new = (self.fold)(&key, value, agg);
+        let session = Windowed::new(key, window);
+        store.put(&session, &new)?;
+        ctx.forward(Record {
+            key: session,
+            value: Change {
+                new: Some(new),
+                old: None,
+            },
+            timestamp: window.end,
+            headers,
+        })?;
+        Ok(())
+    }
+}
+
+impl<K, V> KGroupedStream<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    /// Cuts the grouped stream into session windows.
+    pub fn windowed_by_session(&self, windows: SessionWindows) -> SessionWindowedKStream<K, V> {
+        SessionWindowedKStream {
+            grouped: self.clone(),
+            windows,
+        }
+    }
+}

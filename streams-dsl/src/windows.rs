@@ -1,0 +1,221 @@
+//! Window specifications: tumbling and hopping (`TimeWindows`), sliding (`SlidingWindows`)
+//! and session (`SessionWindows`) windows, each with a grace period, and when results are
+//! emitted (`EmitStrategy`).
+//!
+//! Specifications are plain values; they are checked when the windowed aggregation is added
+//! to a builder, and `StreamsBuilder::build` reports what was wrong.
+
+use std::time::Duration;
+
+use streams_core::{Result, StreamsError, Window};
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// When a windowed aggregation forwards its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EmitStrategy {
+    /// Every update of a window, as it happens (Kafka Streams' default).
+    #[default]
+    OnWindowUpdate,
+    /// One final result per window, once stream time passes the window's end plus the grace
+    /// period (Kafka Streams' `EmitStrategy.onWindowClose()`).
+    OnWindowClose,
+}
+
+/// Fixed-size windows aligned to the epoch: tumbling when `advance == size` (the default),
+/// hopping (overlapping) when the advance is smaller. A window is `[start, start + size)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindows {
+    size: Duration,
+    advance: Duration,
+    grace: Duration,
+}
+
+/// Checked time-window settings in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimeWindowsMs {
+    pub(crate) size: i64,
+    pub(crate) advance: i64,
+    pub(crate) grace: i64,
+}
+
+impl TimeWindows {
+    /// Tumbling windows of `size`; records after a window's end are dropped at once.
+    pub fn of_size_with_no_grace(size: Duration) -> Self {
+        Self::of_size_and_grace(size, Duration::ZERO)
+    }
+
+    /// Tumbling windows of `size` that still accept out-of-order records for `grace` after
+    /// their end.
+    pub fn of_size_and_grace(size: Duration, grace: Duration) -> Self {
+        TimeWindows {
+            size,
+            advance: size,
+            grace,
+        }
+    }
+
+    /// Hopping windows: a new window starts every `advance` (more than zero, at most the
+    /// size).
+    pub fn advance_by(self, advance: Duration) -> Self {
+        TimeWindows { advance, ..self }
+    }
+
+    pub(crate) fn check(&self) -> Result<TimeWindowsMs> {
+        let (size, advance, grace) = (ms(self.size), ms(self.advance), ms(self.grace));
+        if size <= 0 {
+            return Err(StreamsError::Topology(format!(
+                "time windows need a size of at least 1 ms, got {:?}",
+                self.size
+            )));
+        }
+        if advance <= 0 || advance > size {
+            return Err(StreamsError::Topology(format!(
+                "time windows of {size} ms need an advance of at least 1 ms and at most the size, \
+                 got {advance} ms"
+            )));
+        }
+        Ok(TimeWindowsMs {
+            size,
+            advance,
+            grace,
+        })
+    }
+}
+
+impl TimeWindowsMs {
+    /// The windows `timestamp` falls in, oldest first: every `[s, s + size)` with `s` a
+    /// multiple of the advance, `s >= 0` and `s <= timestamp < s + size`.
+    pub(crate) fn windows_for(&self, timestamp: i64) -> impl Iterator<Item = Window> + use<> {
+        let (size, advance) = (self.size, self.advance);
+        let first = ((timestamp - size + advance).max(0) / advance) * advance;
+        (0..)
+            .map(move |i| first + i * advance)
+            .take_while(move |start| *start <= timestamp)
+            .map(move |start| Window::new(start, start + size))
+    }
+}
+
+/// Sliding windows: windows defined by the records themselves, of a maximum time difference,
+/// with both ends inclusive (`SlidingWindows` in Kafka Streams).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingWindows {
+    difference: Duration,
+    grace: Duration,
+}
+
+impl SlidingWindows {
+    /// Windows covering records at most `difference` apart, accepting out-of-order records
+    /// for `grace` after a window's end.
+    pub fn of_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
+        SlidingWindows { difference, grace }
+    }
+
+    /// Windows covering records at most `difference` apart, with no grace period.
+    pub fn of_time_difference_with_no_grace(difference: Duration) -> Self {
+        Self::of_time_difference_and_grace(difference, Duration::ZERO)
+    }
+
+    /// (time difference, grace) in ms, checked.
+    pub(crate) fn check(&self) -> Result<(i64, i64)> {
+        let difference = ms(self.difference);
+        if difference <= 0 {
+            return Err(StreamsError::Topology(format!(
+                "sliding windows need a time difference of at least 1 ms, got {:?}",
+                self.difference
+            )));
+        }
+        Ok((difference, ms(self.grace)))
+    }
+}
+
+/// Session windows: a key's records closer than the inactivity gap form one session, whose
+/// window spans its first to its last record (both inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionWindows {
+    gap: Duration,
+    grace: Duration,
+}
+
+impl SessionWindows {
+    /// Sessions split by `gap` of inactivity, accepting out-of-order records for `grace` after
+    /// a session's end.
+    pub fn of_inactivity_gap_and_grace(gap: Duration, grace: Duration) -> Self {
+        SessionWindows { gap, grace }
+    }
+
+    /// Sessions split by `gap` of inactivity, with no grace period.
+    pub fn of_inactivity_gap_with_no_grace(gap: Duration) -> Self {
+        Self::of_inactivity_gap_and_grace(gap, Duration::ZERO)
+    }
+
+    /// (gap, grace) in ms, checked.
+    pub(crate) fn check(&self) -> Result<(i64, i64)> {
+        let gap = ms(self.gap);
+        if gap <= 0 {
+            return Err(StreamsError::Topology(format!(
+                "session windows need an inactivity gap of at least 1 ms, got {:?}",
+                self.gap
+            )));
+        }
+        Ok((gap, ms(self.grace)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn starts(w: TimeWindows, t: i64) -> Vec<(i64, i64)> {
+        w.check()
+            .expect("valid")
+            .windows_for(t)
+            .map(|w| (w.start, w.end))
+            .collect()
+    }
+
+    #[test]
+    fn tumbling_and_hopping_windows_for_a_timestamp() {
+        let tumbling = TimeWindows::of_size_with_no_grace(Duration::from_millis(10));
+        assert_eq!(starts(tumbling, 0), vec![(0, 10)]);
+        assert_eq!(starts(tumbling, 9), vec![(0, 10)]);
+        assert_eq!(starts(tumbling, 10), vec![(10, 20)], "the end is exclusive");
+        let hopping = tumbling.advance_by(Duration::from_millis(5));
+        assert_eq!(
+            starts(hopping, 3),
+            vec![(0, 10)],
+            "no window starts before 0"
+        );
+        assert_eq!(starts(hopping, 12), vec![(5, 15), (10, 20)]);
+        assert_eq!(starts(hopping, 15), vec![(10, 20), (15, 25)]);
+    }
+
+    #[test]
+    fn bad_windows_are_refused_with_what_is_allowed() {
+        let err = |w: TimeWindows| w.check().expect_err("refused").to_string();
+        assert_eq!(
+            err(TimeWindows::of_size_with_no_grace(Duration::ZERO)),
+            "invalid topology: time windows need a size of at least 1 ms, got 0ns"
+        );
+        assert_eq!(
+            err(
+                TimeWindows::of_size_with_no_grace(Duration::from_millis(10))
+                    .advance_by(Duration::from_millis(11))
+            ),
+            "invalid topology: time windows of 10 ms need an advance of at least 1 ms and at \
+             most the size, got 11 ms"
+        );
+        assert!(
+            SlidingWindows::of_time_difference_with_no_grace(Duration::ZERO)
+                .check()
+                .is_err()
+        );
+        assert!(
+            SessionWindows::of_inactivity_gap_with_no_grace(Duration::ZERO)
+                .check()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,250 @@
+//! Windowed aggregations on the test driver: exact outputs at the window edges.
+
+use std::time::Duration;
+
+use streams_core::serde::{I64Serde, Nullable, StringSerde};
+use streams_core::test_driver::TopologyTestDriver;
+use streams_core::{
+    SessionWindowedSerde, StreamsConfig, StreamsError, TimeWindowedSerde, Topology, Window,
+    Windowed,
+};
+use streams_dsl::{
+    Consumed, EmitStrategy, Materialized, Produced, SessionWindows, StreamsBuilder, TimeWindows,
+};
+
+type Row = (Windowed<String>, Option<i64>, i64);
+
+fn w(key: &str, start: i64, end: i64) -> Windowed<String> {
+    Windowed::new(key.to_owned(), Window::new(start, end))
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Counts `events` per key in `windows` and writes the table's stream to `counts`.
+fn counting(windows: TimeWindows, emit: EmitStrategy, size: i64) -> Result<Topology, StreamsError> {
+    let b = StreamsBuilder::new();
+    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+        .group_by_key()
+        .windowed_by(windows)
+        .emit_strategy(emit)
+        .count(Materialized::as_store("window-counts"))
+        .to_stream()
+        .to(
+            "counts",
+            Produced::with(
+                TimeWindowedSerde::new(StringSerde, size),
+                Nullable(I64Serde),
+            ),
+        );
+    b.build()
+}
+
+/// Pipes `(key, timestamp)` records and returns the output and the late-dropped count.
+fn run(
+    topology: Topology,
+    size: i64,
+    records: &[(&str, i64)],
+) -> Result<(Vec<Row>, u64), StreamsError> {
+    let d = TopologyTestDriver::new(topology, StreamsConfig::new("windows", "unused:9092"))?;
+    let input = d.input_topic("events", StringSerde, StringSerde);
+    for (k, t) in records {
+        input.pipe((*k).to_owned(), String::new(), *t)?;
+    }
+    let out = d
+        .output_topic(
+            "counts",
+            TimeWindowedSerde::new(StringSerde, size),
+            Nullable(I64Serde),
+        )
+        .read_key_values_with_time()?;
+    let late = d.task_counters("events").map_or(0, |c| c.late_dropped);
+    Ok((out, late))
+}
+
+#[test]
+fn tumbling_windows_with_grace_accept_out_of_order_records_until_end_plus_grace()
+-> Result<(), StreamsError> {
+    let windows = TimeWindows::of_size_and_grace(ms(10), ms(5));
+    let records = [
+        ("a", 1),
+        ("a", 9),
+        ("a", 10), // exactly at the first window's end: the next window
+        ("a", 3),  // out of order, stream time 10 < end 10 + grace 5: accepted
+        ("b", 14), // stream time 14: [0, 10) still open (14 < 15)
+        ("a", 2),  // accepted
+        ("b", 15), // stream time 15 = end + grace: [0, 10) closes
+        ("a", 4),  // late: dropped and counted
+    ];
+    let (out, late) = run(
+        counting(windows, EmitStrategy::OnWindowUpdate, 10)?,
+        10,
+        &records,
+    )?;
+    assert_eq!(
+        out,
+        vec![
+            (w("a", 0, 10), Some(1), 1),
+            (w("a", 0, 10), Some(2), 9),
+            (w("a", 10, 20), Some(1), 10),
+            (w("a", 0, 10), Some(3), 9),
+            (w("b", 10, 20), Some(1), 14),
+            (w("a", 0, 10), Some(4), 9),
+            (w("b", 10, 20), Some(2), 15),
+        ]
+    );
+    assert_eq!(late, 1);
+    Ok(())
+}
+
+#[test]
+fn without_grace_a_record_behind_stream_time_past_its_window_is_dropped() -> Result<(), StreamsError>
+{
+    let windows = TimeWindows::of_size_with_no_grace(ms(10));
+    let (out, late) = run(
+        counting(windows, EmitStrategy::OnWindowUpdate, 10)?,
+        10,
+        &[("a", 5), ("a", 10), ("a", 9)],
+    )?;
+    assert_eq!(
+        out,
+        vec![(w("a", 0, 10), Some(1), 5), (w("a", 10, 20), Some(1), 10)]
+    );
+    assert_eq!(late, 1);
+    Ok(())
+}
+
+#[test]
+fn hopping_windows_count_a_record_in_every_window_it_falls_in() -> Result<(), StreamsError> {
+    let windows = TimeWindows::of_size_with_no_grace(ms(10)).advance_by(ms(5));
+    let (out, late) = run(
+        counting(windows, EmitStrategy::OnWindowUpdate, 10)?,
+        10,
+        &[("a", 3), ("a", 12), ("a", 14)],
+    )?;
+    assert_eq!(
+        out,
+        vec![
+            (w("a", 0, 10), Some(1), 3),
+            (w("a", 5, 15), Some(1), 12),
+            (w("a", 10, 20), Some(1), 12),
+            (w("a", 5, 15), Some(2), 14),
+            (w("a", 10, 20), Some(2), 14),
+        ]
+    );
+    assert_eq!(late, 0);
+    Ok(())
+}
+
+#[test]
+fn emit_on_window_close_emits_each_window_exactly_once() -> Result<(), StreamsError> {
+    let windows = TimeWindows::of_size_and_grace(ms(10), ms(5));
+    let records = [
+        ("a", 1),
+        ("a", 9),
+        ("a", 10),
+        ("a", 3),
+        ("b", 16), // stream time 16: [0, 10) closed (10 + 5 <= 16): a's final count, 3
+        ("b", 17), // nothing new closes
+        ("a", 26), // stream time 26: [10, 20) closed: a's 1 and b's 2
+        ("a", 40), // [20, 30) closed: a's 1
+    ];
+    let (out, late) = run(
+        counting(windows, EmitStrategy::OnWindowClose, 10)?,
+        10,
+        &records,
+    )?;
+    assert_eq!(
+        out,
+        vec![
+            (w("a", 0, 10), Some(3), 9),
+            (w("a", 10, 20), Some(1), 10),
+            (w("b", 10, 20), Some(2), 17),
+            (w("a", 20, 30), Some(1), 26),
+        ]
+    );
+    assert_eq!(late, 0);
+    Ok(())
+}
+
+#[test]
+fn bad_windows_and_short_retention_are_reported_by_build() {
+    let err = counting(
+        TimeWindows::of_size_with_no_grace(ms(10)).advance_by(ms(20)),
+        EmitStrategy::OnWindowUpdate,
+        10,
+    )
+    .expect_err("refused")
+    .to_string();
+    assert_eq!(
+        err,
+        "invalid topology: time windows of 10 ms need an advance of at least 1 ms and at most \
+         the size, got 20 ms"
+    );
+
+    let b = StreamsBuilder::new();
+    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(5)))
+        .count(Materialized::as_store("short").with_retention(ms(12)));
+    let err = b.build().expect_err("refused").to_string();
+    assert_eq!(
+        err,
+        "invalid topology: count `KSTREAM-AGGREGATE-0000000001`: the retention of store `short` \
+         (12 ms) must be at least the window size plus the grace period (15 ms)"
+    );
+}
+
+#[test]
+fn sessions_merge_forwarding_tombstones_for_the_sessions_they_replace() -> Result<(), StreamsError>
+{
+    let b = StreamsBuilder::new();
+    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+        .group_by_key()
+        .windowed_by_session(SessionWindows::of_inactivity_gap_and_grace(ms(10), ms(20)))
+        .count(Materialized::as_store("sessions"))
+        .to_stream()
+        .to(
+            "sessions",
+            Produced::with(SessionWindowedSerde::new(StringSerde), Nullable(I64Serde)),
+        );
+    let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("windows", "unused:9092"))?;
+    let input = d.input_topic("events", StringSerde, StringSerde);
+    for (k, t) in [
+        ("a", 0),
+        ("a", 5),
+        ("a", 30),
+        ("a", 20),
+        ("a", 12),
+        ("b", 1),
+    ] {
+        input.pipe(k.to_owned(), String::new(), t)?;
+    }
+    let out = d
+        .output_topic(
+            "sessions",
+            SessionWindowedSerde::new(StringSerde),
+            Nullable(I64Serde),
+        )
+        .read_key_values_with_time()?;
+    assert_eq!(
+        out,
+        vec![
+            (w("a", 0, 0), Some(1), 0),
+            // a@5 is within the gap of [0, 0]: that session is replaced by [0, 5].
+            (w("a", 0, 0), None, 0),
+            (w("a", 0, 5), Some(2), 5),
+            (w("a", 30, 30), Some(1), 30),
+            (w("a", 30, 30), None, 30),
+            (w("a", 20, 30), Some(2), 30),
+            // a@12 bridges [0, 5] and [20, 30]: both go, [0, 30] holds all five.
+            (w("a", 0, 5), None, 5),
+            (w("a", 20, 30), None, 30),
+            (w("a", 0, 30), Some(5), 30),
+        ]
+    );
+    // b@1 would be a session ending at 1, before stream time 30 minus grace 20: late.
+    assert_eq!(d.task_counters("events").map(|c| c.late_dropped), Some(1));
+    Ok(())
+}
