@@ -65,6 +65,7 @@ pub struct StreamsConfig {
     bootstrap_servers: String,
     num_stream_threads: usize,
     commit_interval: Duration,
+    repartition_purge_interval: Duration,
     guarantee: ProcessingGuarantee,
     state_dir: PathBuf,
     poll: Duration,
@@ -143,6 +144,7 @@ impl StreamsConfig {
             bootstrap_servers: bootstrap_servers.into(),
             num_stream_threads: 1,
             commit_interval: Duration::from_millis(30_000),
+            repartition_purge_interval: Duration::from_millis(30_000),
             guarantee: ProcessingGuarantee::AtLeastOnce,
             state_dir: std::env::temp_dir().join("kstreams"),
             poll: Duration::from_millis(100),
@@ -188,6 +190,9 @@ impl StreamsConfig {
                     })?;
             }
             "commit.interval.ms" => self.commit_interval = parse_ms(key, value, 0)?,
+            "repartition.purge.interval.ms" => {
+                self.repartition_purge_interval = parse_ms(key, value, 0)?
+            }
             "poll.ms" => self.poll = parse_ms(key, value, 0)?,
             "processing.guarantee" => {
                 self.guarantee = match value.trim() {
@@ -387,6 +392,11 @@ impl StreamsConfig {
     /// `commit.interval.ms`.
     pub fn commit_interval(&self) -> Duration {
         self.commit_interval
+    }
+    /// `repartition.purge.interval.ms`: how often a stream thread deletes the records of
+    /// repartition topics below its committed offsets (default 30 s).
+    pub fn repartition_purge_interval(&self) -> Duration {
+        self.repartition_purge_interval
     }
     /// `processing.guarantee`.
     pub fn processing_guarantee(&self) -> ProcessingGuarantee {

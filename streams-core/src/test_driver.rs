@@ -201,6 +201,8 @@ impl TopologyTestDriver {
             std::process::id(),
             RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
+        let mut topology = topology;
+        topology.bind_application(config.application_id());
         let subtopologies = topology.subtopologies();
         let capture = Rc::new(RefCell::new(Capture {
             source_topics: topology.source_topics().into_iter().collect(),

@@ -190,6 +190,12 @@ pub struct Topology {
     pub(crate) store_users: HashMap<String, Vec<usize>>,
     names: HashMap<Arc<str>, usize>,
     topics: HashMap<String, usize>,
+    /// Repartition topics, by the name sources and sinks use for them (without the
+    /// application id).
+    internal_topics: std::collections::BTreeSet<String>,
+    /// Set once the topology runs for an application: internal topic names are prefixed
+    /// with it.
+    application_id: Option<String>,
 }
 
 impl std::fmt::Debug for Topology {
@@ -602,6 +608,88 @@ impl Topology {
         out
     }
 
+    /// Declares `name` an internal repartition topic: sources and sinks that name it read and
+    /// write `<application.id>-<name>`, which the runtime creates at start-up (delete policy,
+    /// as many partitions as the largest source topic of the sub-topologies writing to it) and
+    /// purges below committed offsets. `describe()` shows `name` as given, as Kafka Streams does.
+    pub fn add_repartition_topic(&mut self, name: &str) -> Result<&mut Self> {
+        if name.is_empty() {
+            return Err(StreamsError::Topology(
+                "a repartition topic name must not be empty".into(),
+            ));
+        }
+        self.internal_topics.insert(name.to_owned());
+        Ok(self)
+    }
+
+    /// The repartition topics, as declared (without the application id).
+    pub fn repartition_topics(&self) -> Vec<String> {
+        self.internal_topics.iter().cloned().collect()
+    }
+
+    /// The topic a source or sink named `name` uses: `<application.id>-<name>` for a
+    /// repartition topic once the application id is known, else `name`.
+    pub(crate) fn topic_name(&self, name: &str) -> String {
+        match &self.application_id {
+            Some(app) if self.internal_topics.contains(name) => format!("{app}-{name}"),
+            _ => name.to_owned(),
+        }
+    }
+
+    /// Binds the topology to `application_id`: the source topics of repartition topics get
+    /// their full names (sinks resolve theirs when tasks are built).
+    pub(crate) fn bind_application(&mut self, application_id: &str) {
+        if self.application_id.is_some() {
+            return;
+        }
+        self.application_id = Some(application_id.to_owned());
+        if self.internal_topics.is_empty() {
+            return;
+        }
+        let resolve = |t: &String| -> String {
+            if self.internal_topics.contains(t) {
+                format!("{application_id}-{t}")
+            } else {
+                t.clone()
+            }
+        };
+        let renamed: Vec<(usize, Vec<String>)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| match &n.kind {
+                NodeKind::Source { topics } => Some((i, topics.iter().map(resolve).collect())),
+                _ => None,
+            })
+            .collect();
+        let topics: HashMap<String, usize> =
+            self.topics.iter().map(|(t, i)| (resolve(t), *i)).collect();
+        for (i, new_topics) in renamed {
+            self.nodes[i].kind = NodeKind::Source { topics: new_topics };
+        }
+        self.topics = topics;
+    }
+
+    /// For each repartition topic (full name), the sub-topologies that write to it.
+    pub(crate) fn repartition_writers(&self) -> Vec<(String, Vec<u32>)> {
+        let subs = self.subtopologies();
+        self.internal_topics
+            .iter()
+            .map(|name| {
+                let writers = subs
+                    .iter()
+                    .filter(|sub| {
+                        sub.nodes.iter().any(|&n| {
+                            matches!(&self.nodes[n].kind, NodeKind::Sink { topic: Some(t) } if t == name)
+                        })
+                    })
+                    .map(|sub| sub.id)
+                    .collect();
+                (self.topic_name(name), writers)
+            })
+            .collect()
+    }
+
     /// The structure in Kafka Streams' `Topology.describe()` layout.
     pub fn describe(&self) -> TopologyDescription {
         TopologyDescription::new(self)
@@ -863,7 +951,7 @@ impl<K: 'static, V: 'static> TypedBuilder<K, V> for SinkFactory<K, V> {
         inst: &mut Instantiation<'_>,
     ) -> Result<Rc<RefCell<dyn Node<K, V>>>> {
         let topic = match &self.topic {
-            SinkTopicSpec::Fixed(t) => SinkTopic::Fixed(t.as_str().into()),
+            SinkTopicSpec::Fixed(t) => SinkTopic::Fixed(inst.topology.topic_name(t).into()),
             SinkTopicSpec::Chosen(f) => SinkTopic::Chosen(f.clone()),
         };
         Ok(Rc::new(RefCell::new(SinkNode {

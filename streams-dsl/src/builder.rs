@@ -226,6 +226,17 @@ impl<K: 'static, V: 'static> Produced<K, V> {
 pub struct Grouped<K, V> {
     pub(crate) key_serde: Option<SharedSerde<K>>,
     pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) name: Option<String>,
+}
+
+impl<K: 'static, V: 'static> Default for Grouped<K, V> {
+    fn default() -> Self {
+        Grouped {
+            key_serde: None,
+            value_serde: None,
+            name: None,
+        }
+    }
 }
 
 impl<K: 'static, V: 'static> Grouped<K, V> {
@@ -234,7 +245,15 @@ impl<K: 'static, V: 'static> Grouped<K, V> {
         Grouped {
             key_serde: Some(Arc::new(key_serde)),
             value_serde: Some(Arc::new(value_serde)),
+            name: None,
         }
+    }
+
+    /// Names the repartition topic `<application.id>-<name>-repartition` (and its nodes)
+    /// instead of naming it after the aggregation's store.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
     }
 }
 

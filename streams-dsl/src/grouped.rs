@@ -18,6 +18,10 @@ pub struct KGroupedStream<K, V> {
     pub(crate) stream: KStream<K, V>,
     pub(crate) key_serde: Option<SharedSerde<K>>,
     pub(crate) value_serde: Option<SharedSerde<V>>,
+    /// Keys may have changed upstream: aggregations read from a repartition topic.
+    pub(crate) repartition: bool,
+    /// The repartition topic's base name, if the user gave one.
+    pub(crate) name: Option<String>,
 }
 
 impl<K, V> Clone for KGroupedStream<K, V> {
@@ -26,6 +30,8 @@ impl<K, V> Clone for KGroupedStream<K, V> {
             stream: self.stream.clone(),
             key_serde: self.key_serde.clone(),
             value_serde: self.value_serde.clone(),
+            repartition: self.repartition,
+            name: self.name.clone(),
         }
     }
 }
@@ -163,12 +169,55 @@ where
         stream: KStream<K, V>,
         key_serde: Option<SharedSerde<K>>,
         value_serde: Option<SharedSerde<V>>,
+        repartition: bool,
+        name: Option<String>,
     ) -> Self {
         KGroupedStream {
             stream,
             key_serde,
             value_serde,
+            repartition,
+            name,
         }
+    }
+
+    /// The node an aggregation named after `store_name` reads from: the grouped stream
+    /// itself, or, when keys may have changed, the source of a new repartition topic
+    /// `<name or store>-repartition` fed through `<topic>-filter` and `<topic>-sink` (the names
+    /// Kafka Streams gives them).
+    pub(crate) fn aggregation_parent(&self, inner: &mut Inner, store_name: &str) -> String {
+        if !self.repartition {
+            return self.stream.node.clone();
+        }
+        let base = self.name.as_deref().unwrap_or(store_name);
+        let topic = format!("{base}-repartition");
+        let (filter, sink, source) = (
+            format!("{topic}-filter"),
+            format!("{topic}-sink"),
+            format!("{topic}-source"),
+        );
+        let (Some(k), Some(v)) = (self.key_serde.clone(), self.value_serde.clone()) else {
+            inner.fail(StreamsError::Topology(format!(
+                "repartition topic `{topic}` needs key and value serdes: the operation before \
+                 the grouping changed the key or value type; give them with Grouped::with"
+            )));
+            return source;
+        };
+        let parent = self.stream.node.clone();
+        inner.apply(|t| {
+            t.add_repartition_topic(&topic)?
+                .add_processor::<K, V, K, V, _, _>(&filter, || PassThrough, &[&parent])?
+                .add_sink_with(
+                    &sink,
+                    streams_core::SinkOptions::topic(topic.as_str()),
+                    k.clone(),
+                    v.clone(),
+                    &[&filter],
+                )?
+                .add_source_with(&source, &[&topic], k, v, Default::default())?;
+            Ok(())
+        });
+        source
     }
 
     /// The number of records per key, in a table (`KSTREAM-AGGREGATE`, store
@@ -241,7 +290,7 @@ where
             if !materialized.logging {
                 store = store.with_logging_disabled();
             }
-            let parent = self.stream.node.clone();
+            let parent = self.aggregation_parent(&mut inner, &plan.store_name);
             let (name, store_name) = (plan.name.clone(), plan.store_name.clone());
             inner.apply(|t| {
                 t.add_processor(
@@ -349,5 +398,20 @@ pub(crate) fn plan<K, A>(
         name,
         store_name,
         serdes,
+    }
+}
+
+/// Forwards every record: the filter in front of a repartition sink (Kafka Streams drops
+/// null keys there; keys here are never null).
+struct PassThrough;
+
+impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for PassThrough {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, V>,
+        r: Record<K, V>,
+    ) -> Result<(), ProcessorError> {
+        ctx.forward(r)?;
+        Ok(())
     }
 }

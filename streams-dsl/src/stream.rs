@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use streams_core::Record;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::SharedSerde;
-use streams_core::{Record, StreamsError};
 
 use crate::builder::{Grouped, Produced, Shared};
 use crate::grouped::KGroupedStream;
@@ -409,30 +409,21 @@ where
     }
 
     /// Groups the records by their key, for an aggregation. With no [`Grouped`] serdes the
-    /// stream's own serdes are used.
+    /// stream's own serdes are used. After an operation that may have changed keys, the
+    /// aggregation reads the records back from a repartition topic, so that every record of
+    /// a key reaches the same task.
     pub fn group_by_key(&self) -> KGroupedStream<K, V> {
-        self.group_by_key_with(Grouped {
-            key_serde: None,
-            value_serde: None,
-        })
+        self.group_by_key_with(Grouped::default())
     }
 
-    /// Groups the records by their key with the serdes of `grouped`.
+    /// Groups the records by their key with the serdes (and repartition name) of `grouped`.
     pub fn group_by_key_with(&self, grouped: Grouped<K, V>) -> KGroupedStream<K, V> {
-        if self.key_changed {
-            self.builder
-                .borrow_mut()
-                .fail(StreamsError::Topology(format!(
-                    "grouping the stream after `{}` changed its keys needs a repartition topic, \
-                 which this version does not create yet; group before changing keys, or write \
-                 the stream to a topic with the right partitioning and read it back",
-                    self.node
-                )));
-        }
         KGroupedStream::new(
             self.clone(),
             grouped.key_serde.or_else(|| self.key_serde.clone()),
             grouped.value_serde.or_else(|| self.value_serde.clone()),
+            self.key_changed,
+            grouped.name,
         )
     }
 

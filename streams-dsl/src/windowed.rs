@@ -188,7 +188,9 @@ where
                 ValueAndTimestampSerde(v.clone()),
             );
             let (name, store_name, emit) = (plan.name.clone(), plan.store_name.clone(), self.emit);
-            let parent = self.grouped.stream.node.clone();
+            let parent = self
+                .grouped
+                .aggregation_parent(&mut inner, &plan.store_name);
             inner.apply(|t| {
                 let mut store = store?;
                 if !materialized.logging {
@@ -517,7 +519,9 @@ where
                 v.clone(),
             );
             let (name, store_name) = (plan.name.clone(), plan.store_name.clone());
-            let parent = self.grouped.stream.node.clone();
+            let parent = self
+                .grouped
+                .aggregation_parent(&mut inner, &plan.store_name);
             inner.apply(|t| {
                 let mut store = store?;
                 if !materialized.logging {

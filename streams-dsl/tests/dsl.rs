@@ -371,18 +371,18 @@ fn misuse_is_reported_by_build() {
         "{err}"
     );
 
-    // Grouping after a key change needs a repartition topic.
+    // A repartition topic needs serdes for a key type the stream does not know.
     let b = StreamsBuilder::new();
     b.stream(&["in"], strings())
-        .select_key(|_, v| v.clone())
+        .map(|k, v| (k.len() as i64, v))
         .group_by_key()
-        .count(Materialized::new());
+        .count(Materialized::new().with_key_serde(I64Serde));
     let err = b.build().expect_err("refused").to_string();
-    assert!(
-        err.contains(
-            "after `KSTREAM-KEY-SELECT-0000000001` changed its keys needs a repartition topic"
-        ),
-        "{err}"
+    assert_eq!(
+        err,
+        "invalid topology: repartition topic `KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition` \
+         needs key and value serdes: the operation before the grouping changed the key or value \
+         type; give them with Grouped::with"
     );
 
     // A stream without topics.
@@ -402,4 +402,81 @@ fn misuse_is_reported_by_build() {
         b.build().expect_err("refused").to_string(),
         "invalid topology: this StreamsBuilder already built its topology; use a new builder"
     );
+}
+
+#[test]
+fn group_by_repartitions_and_describes_like_kafka_streams() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    b.stream(&["words"], strings())
+        .group_by(
+            |_, word| word.clone(),
+            Grouped::with(StringSerde, StringSerde),
+        )
+        .count(Materialized::new())
+        .to_stream()
+        .to("counts", Produced::with(StringSerde, Nullable(I64Serde)));
+    let topology = b.build()?;
+    let expected = "\
+Topologies:
+   Sub-topology: 0
+    Source: KSTREAM-SOURCE-0000000000 (topics: [words])
+      --> KSTREAM-KEY-SELECT-0000000001
+    Processor: KSTREAM-KEY-SELECT-0000000001 (stores: [])
+      --> KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-filter
+      <-- KSTREAM-SOURCE-0000000000
+    Processor: KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-filter (stores: [])
+      --> KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-sink
+      <-- KSTREAM-KEY-SELECT-0000000001
+    Sink: KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-sink (topic: KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition)
+      <-- KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-filter
+
+  Sub-topology: 1
+    Source: KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-source (topics: [KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition])
+      --> KSTREAM-AGGREGATE-0000000003
+    Processor: KSTREAM-AGGREGATE-0000000003 (stores: [KSTREAM-AGGREGATE-STATE-STORE-0000000002])
+      --> KTABLE-TOSTREAM-0000000004
+      <-- KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-source
+    Processor: KTABLE-TOSTREAM-0000000004 (stores: [])
+      --> KSTREAM-SINK-0000000005
+      <-- KSTREAM-AGGREGATE-0000000003
+    Sink: KSTREAM-SINK-0000000005 (topic: counts)
+      <-- KTABLE-TOSTREAM-0000000004
+
+";
+    assert_eq!(topology.describe().to_string(), expected);
+    assert_eq!(
+        topology.repartition_topics(),
+        vec!["KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition"]
+    );
+
+    // On the driver the records go through `<application.id>-<name>-repartition`.
+    let d = driver(topology)?;
+    pipe(
+        &d,
+        "words",
+        &[("1", "kafka", 5), ("2", "rust", 6), ("3", "kafka", 7)],
+    )?;
+    assert_eq!(
+        d.output_topic("counts", StringSerde, Nullable(I64Serde))
+            .read_key_values_with_time()?,
+        vec![
+            (s("kafka"), Some(1), 5),
+            (s("rust"), Some(1), 6),
+            (s("kafka"), Some(2), 7)
+        ]
+    );
+    let repartitioned: Vec<Option<Vec<u8>>> = d
+        .produced("dsl-test-KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition")
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(
+        repartitioned,
+        vec![
+            Some(b"kafka".to_vec()),
+            Some(b"rust".to_vec()),
+            Some(b"kafka".to_vec())
+        ]
+    );
+    Ok(())
 }

@@ -82,6 +82,8 @@ impl KafkaStreams {
             thread: client_id.clone(),
         };
         drop(clients::create_consumer(&config, &client_id, probe)?);
+        let mut topology = topology;
+        topology.bind_application(config.application_id());
         Ok(KafkaStreams {
             topology: Arc::new(topology),
             config,
@@ -190,17 +192,18 @@ impl KafkaStreams {
             .client()
             .fetch_metadata(None, Duration::from_secs(30))
             .map_err(|e| StreamsError::kafka("fetching topic metadata at start-up", e))?;
-        let counts: std::collections::HashMap<&str, usize> = md
+        let mut counts: std::collections::HashMap<String, usize> = md
             .topics()
             .iter()
             .filter(|t| t.error().is_none())
-            .map(|t| (t.name(), t.partitions().len()))
+            .map(|t| (t.name().to_owned(), t.partitions().len()))
             .collect();
+        self.create_repartition_topics(subtopologies, &mut counts)?;
         let mut missing: Vec<&str> = subtopologies
             .iter()
             .flat_map(|s| s.source_topics.iter())
             .map(String::as_str)
-            .filter(|t| !counts.contains_key(t))
+            .filter(|t| !counts.contains_key(*t))
             .collect();
         if !missing.is_empty() {
             missing.sort_unstable();
@@ -229,10 +232,65 @@ impl KafkaStreams {
         self.create_changelogs(subtopologies, &counts)
     }
 
+    /// Creates the missing repartition topics, each with as many partitions as the largest
+    /// source topic of the sub-topologies writing to it (found in dependency order, since a
+    /// writer may read another repartition topic), and adds them to `counts`. An existing one
+    /// with another partition count is refused.
+    fn create_repartition_topics(
+        &self,
+        subtopologies: &[crate::topology::Subtopology],
+        counts: &mut std::collections::HashMap<String, usize>,
+    ) -> Result<()> {
+        let writers = self.topology.repartition_writers();
+        let mut sizes: std::collections::HashMap<String, usize> = Default::default();
+        for _ in 0..=writers.len() {
+            for (topic, subs) in &writers {
+                if sizes.contains_key(topic) {
+                    continue;
+                }
+                let mut n = Some(0usize);
+                for sub in subtopologies.iter().filter(|s| subs.contains(&s.id)) {
+                    for t in &sub.source_topics {
+                        let known = if writers.iter().any(|(w, _)| w == t) {
+                            sizes.get(t).copied()
+                        } else {
+                            counts.get(t).copied()
+                        };
+                        n = match (n, known) {
+                            (Some(a), Some(b)) => Some(a.max(b)),
+                            _ => None,
+                        };
+                    }
+                }
+                if let Some(n) = n.filter(|n| *n > 0) {
+                    sizes.insert(topic.clone(), n);
+                }
+            }
+        }
+        let mut wanted = Vec::new();
+        for (topic, _) in &writers {
+            let Some(&n) = sizes.get(topic) else {
+                // Its writers read topics that do not exist: the missing-topic check says so.
+                continue;
+            };
+            match counts.get(topic) {
+                Some(&existing) if existing == n => {}
+                Some(&existing) => {
+                    return Err(StreamsError::Topology(format!(
+                        "repartition topic {topic} has {existing} partitions but its writers'                          source topics have {n}; delete it or reset the application"
+                    )));
+                }
+                None => wanted.push((topic.clone(), n, repartition_topic_configs())),
+            }
+            counts.insert(topic.clone(), n);
+        }
+        self.create_topics(wanted, "repartition")
+    }
+
     fn create_changelogs(
         &self,
         subtopologies: &[crate::topology::Subtopology],
-        counts: &std::collections::HashMap<&str, usize>,
+        counts: &std::collections::HashMap<String, usize>,
     ) -> Result<()> {
         let mut wanted = Vec::new();
         for (topic, sub_id, spec) in self.topology.changelog_topics(self.config.application_id()) {
@@ -248,9 +306,19 @@ impl KafkaStreams {
                          delete it or reset the application"
                     )));
                 }
-                None => wanted.push((topic, tasks, spec)),
+                None => wanted.push((topic, tasks, spec.configs)),
             }
         }
+        self.create_topics(wanted, "changelog")
+    }
+
+    /// Creates `(topic, partitions, configs)`; one created concurrently by another instance
+    /// is fine.
+    fn create_topics(
+        &self,
+        wanted: Vec<WantedTopic>,
+        what: &str,
+    ) -> Result<()> {
         if wanted.is_empty() {
             return Ok(());
         }
@@ -260,13 +328,13 @@ impl KafkaStreams {
             })?;
         let new_topics: Vec<NewTopic<'_>> = wanted
             .iter()
-            .map(|(topic, partitions, spec)| {
+            .map(|(topic, partitions, configs)| {
                 let mut t = NewTopic::new(
                     topic,
                     *partitions as i32,
                     TopicReplication::Fixed(self.config.replication_factor()),
                 );
-                for (k, v) in &spec.configs {
+                for (k, v) in configs {
                     t = t.set(k, v);
                 }
                 t
@@ -274,16 +342,16 @@ impl KafkaStreams {
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let results = futures::executor::block_on(admin.create_topics(&new_topics, &opts))
-            .map_err(|e| StreamsError::kafka("creating changelog topics", e))?;
+            .map_err(|e| StreamsError::kafka(format!("creating {what} topics"), e))?;
         for result in results {
             match result {
-                Ok(topic) => tracing::info!(%topic, "created changelog topic"),
+                Ok(topic) => tracing::info!(%topic, kind = what, "created internal topic"),
                 Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                    tracing::info!(%topic, "changelog topic created concurrently by another instance");
+                    tracing::info!(%topic, kind = what, "internal topic created concurrently by another instance");
                 }
                 Err((topic, code)) => {
                     return Err(StreamsError::Topology(format!(
-                        "creating changelog topic {topic} failed: {code}"
+                        "creating {what} topic {topic} failed: {code}"
                     )));
                 }
             }
@@ -324,4 +392,21 @@ impl Drop for KafkaStreams {
             self.control.wait_threads(Duration::from_secs(30));
         }
     }
+}
+
+/// A topic to create: name, partitions, configuration.
+type WantedTopic = (String, usize, Vec<(String, String)>);
+
+/// The configuration of repartition topics, as Kafka Streams sets it: deleted, never by age
+/// (the stream threads purge what was committed), with 50 MiB segments so purged records go.
+fn repartition_topic_configs() -> Vec<(String, String)> {
+    [
+        ("cleanup.policy", "delete"),
+        ("retention.ms", "-1"),
+        ("segment.bytes", "52428800"),
+        ("message.timestamp.type", "CreateTime"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
 }

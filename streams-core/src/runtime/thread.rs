@@ -13,7 +13,7 @@ use rdkafka::message::Timestamp;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::clients::{
-    ConsumerCallbacks, KafkaCollector, RebalanceEvent, StreamsConsumer, ThreadShared,
+    self, ConsumerCallbacks, KafkaCollector, RebalanceEvent, StreamsConsumer, ThreadShared,
     commit_pending, create_consumer, create_producer, create_restore_consumer, from_kafka_headers,
     serve_deliveries,
 };
@@ -65,10 +65,23 @@ pub(crate) struct StreamThread {
     /// Assigned, but not yet running: some task still restores or waits for its lock. The
     /// thread reports `Running` once none does, as Kafka Streams' threads do.
     awaiting_ready: bool,
+    /// The repartition topics (full names) this application reads.
+    repartition_topics: HashSet<String>,
+    /// Committed offsets of repartition partitions not yet purged below.
+    purgeable: HashMap<(String, i32), i64>,
+    last_purge: Instant,
+    /// Deletes committed records of repartition topics; created when first needed.
+    admin: Option<Arc<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>>>,
 }
 
 impl StreamThread {
     pub(crate) fn new(p: ThreadParams) -> Result<Self> {
+        let repartition_topics = p
+            .topology
+            .repartition_writers()
+            .into_iter()
+            .map(|(topic, _)| topic)
+            .collect();
         let name = format!("{}-StreamThread-{}", p.client_id, p.index + 1);
         let shared = Arc::new(ThreadShared {
             flush_timeout: Duration::from_secs(60),
@@ -123,6 +136,10 @@ impl StreamThread {
             rewind: HashMap::new(),
             restore_listener: p.restore_listener,
             awaiting_ready: false,
+            repartition_topics,
+            purgeable: HashMap::new(),
+            last_purge: Instant::now(),
+            admin: None,
         })
     }
 
@@ -740,19 +757,82 @@ impl StreamThread {
                 }
             }
         }
+        let committing: Vec<((String, i32), i64)> = if self.repartition_topics.is_empty() {
+            Vec::new()
+        } else {
+            self.shared
+                .pending_offsets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter(|((topic, _), _)| self.repartition_topics.contains(topic))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect()
+        };
         let collector = self.collector.clone();
         let result = commit_pending(&self.consumer, &self.shared, || {
             self.check_deliveries(&collector.borrow())
         });
         self.last_commit = Instant::now();
         match result {
-            Ok(()) => self.write_checkpoints(),
+            Ok(()) => {
+                self.purgeable.extend(committing);
+                self.purge_repartition_topics()?;
+                self.write_checkpoints()
+            }
             Err(StreamsError::TaskMigrated { message, .. }) => {
                 tracing::info!(thread = %self.name, %message, "commit skipped: the group is rebalancing");
                 Ok(())
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Every `repartition.purge.interval.ms`, deletes the records of repartition topics below
+    /// the offsets this thread committed: they were processed, nothing reads them again. The
+    /// request runs on a helper thread; a failure is logged and retried next time.
+    fn purge_repartition_topics(&mut self) -> Result<()> {
+        if self.purgeable.is_empty()
+            || self.last_purge.elapsed() < self.config.repartition_purge_interval()
+        {
+            return Ok(());
+        }
+        self.last_purge = Instant::now();
+        let admin = match &self.admin {
+            Some(a) => a.clone(),
+            None => {
+                let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+                    clients::admin_config(&self.config).create().map_err(|e| {
+                        StreamsError::config(
+                            "admin",
+                            format!("the admin settings were refused: {e}"),
+                        )
+                    })?;
+                let admin = Arc::new(admin);
+                self.admin = Some(admin.clone());
+                admin
+            }
+        };
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in self.purgeable.drain() {
+            tpl.add_partition_offset(&topic, partition, Offset::Offset(offset))
+                .map_err(|e| StreamsError::kafka("building a purge request", e))?;
+        }
+        let thread = self.name.clone();
+        std::thread::Builder::new()
+            .name(format!("{}-purge", self.name))
+            .spawn(move || {
+                let opts = rdkafka::admin::AdminOptions::new()
+                    .operation_timeout(Some(Duration::from_secs(30)));
+                match futures::executor::block_on(admin.delete_records(&tpl, &opts)) {
+                    Ok(_) => tracing::debug!(%thread, "purged committed repartition records"),
+                    Err(e) => {
+                        tracing::warn!(%thread, error = %e, "purging repartition records failed")
+                    }
+                }
+            })
+            .map_err(|e| StreamsError::io("spawning a purge thread", e))?;
+        Ok(())
     }
 
     fn check_deliveries(&self, collector: &KafkaCollector) -> Result<()> {

@@ -1,0 +1,134 @@
+//! The DSL on a real broker: repartitioning across instances.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use integration_tests::client::{produce, read_topic};
+use integration_tests::kafka::{shared_cluster, unique_name};
+use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+use streams_core::serde::{I64Serde, Nullable, StringSerde};
+use streams_core::{KafkaStreams, StreamsConfig, Topology};
+use streams_dsl::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
+
+/// Counts words (the record values) after re-keying by word: a repartition topic sits
+/// between the re-keying and the count.
+fn word_count(input: &str, output: &str) -> streams_core::Result<Topology> {
+    let b = StreamsBuilder::new();
+    b.stream(&[input], Consumed::with(StringSerde, StringSerde))
+        .group_by(
+            |_, word| word.clone(),
+            Grouped::with(StringSerde, StringSerde).with_name("by-word"),
+        )
+        .count(Materialized::as_store("word-counts"))
+        .to_stream()
+        .to(output, Produced::with(StringSerde, Nullable(I64Serde)));
+    b.build()
+}
+
+/// The last count per word in `output`, once `expected` updates arrived.
+fn final_counts(bootstrap: &str, output: &str, expected: usize) -> Result<BTreeMap<String, i64>> {
+    let out = read_topic(
+        bootstrap,
+        output,
+        expected,
+        Duration::from_secs(2),
+        Duration::from_secs(120),
+    )?;
+    assert_eq!(out.len(), expected, "one update per input record");
+    let mut last = BTreeMap::new();
+    for r in out {
+        let n = i64::from_be_bytes(r.value.as_bytes().try_into().context("8-byte count")?);
+        last.insert(r.key, n);
+    }
+    Ok(last)
+}
+
+fn start(
+    app: &str,
+    bootstrap: &str,
+    input: &str,
+    output: &str,
+) -> Result<(KafkaStreams, tempfile::TempDir)> {
+    let state = tempfile::tempdir()?;
+    let config = StreamsConfig::new(app, bootstrap)
+        .set("commit.interval.ms", "100")?
+        .with_state_dir(state.path());
+    let mut streams = KafkaStreams::new(word_count(input, output)?, config)?;
+    streams.start()?;
+    Ok((streams, state))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repartitioning_group_by_counts_the_same_on_two_instances_as_on_one() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let input = unique_name("sentences");
+    cluster.create_topic(&input, 4, 1, &[])?;
+    let words = ["kafka", "rust", "streams", "state", "window"];
+    // 400 records over 400 keys (so over all 4 partitions), plus 13 more "kafka".
+    let records: Vec<(String, Vec<u8>, Option<i32>)> = (0..413)
+        .map(|i| {
+            let word = if i < 400 {
+                words[i % words.len()]
+            } else {
+                "kafka"
+            };
+            (format!("user-{i}"), word.as_bytes().to_vec(), None)
+        })
+        .collect();
+    produce(bootstrap, &input, records).await?;
+    let expected: BTreeMap<String, i64> = [
+        ("kafka", 93),
+        ("rust", 80),
+        ("state", 80),
+        ("streams", 80),
+        ("window", 80),
+    ]
+    .into_iter()
+    .map(|(w, n)| (w.to_owned(), n))
+    .collect();
+
+    // One instance.
+    let (app, output) = (unique_name("wc-one"), unique_name("counts-one"));
+    cluster.create_topic(&output, 4, 1, &[])?;
+    let (mut one, _state) = start(&app, bootstrap, &input, &output)?;
+    let single = final_counts(bootstrap, &output, 413)?;
+    one.close(Duration::from_secs(30))?;
+    assert_eq!(single, expected);
+
+    // The repartition topic: named after the grouping, as many partitions as the input,
+    // deleted (never compacted), kept until purged.
+    let repartition = format!("{app}-by-word-repartition");
+    let md = cluster
+        .admin()?
+        .inner()
+        .fetch_metadata(Some(&repartition), Duration::from_secs(10))?;
+    assert_eq!(md.topics()[0].partitions().len(), 4);
+    let admin = cluster.admin()?;
+    let configs = admin
+        .describe_configs(
+            &[ResourceSpecifier::Topic(&repartition)],
+            &AdminOptions::new(),
+        )
+        .await?;
+    let resource = configs
+        .into_iter()
+        .next()
+        .context("one resource")?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let config = |name: &str| resource.get(name).and_then(|e| e.value.clone());
+    assert_eq!(config("cleanup.policy").as_deref(), Some("delete"));
+    assert_eq!(config("retention.ms").as_deref(), Some("-1"));
+
+    // Two instances of another application share the partitions; the counts are the same.
+    let (app, output) = (unique_name("wc-two"), unique_name("counts-two"));
+    cluster.create_topic(&output, 4, 1, &[])?;
+    let (mut a, _state_a) = start(&app, bootstrap, &input, &output)?;
+    let (mut b, _state_b) = start(&app, bootstrap, &input, &output)?;
+    let double = final_counts(bootstrap, &output, 413)?;
+    a.close(Duration::from_secs(30))?;
+    b.close(Duration::from_secs(30))?;
+    assert_eq!(double, expected);
+    Ok(())
+}
