@@ -53,6 +53,7 @@ fn start(
     let state = tempfile::tempdir()?;
     let config = StreamsConfig::new(app, bootstrap)
         .set("commit.interval.ms", "100")?
+        .set("repartition.purge.interval.ms", "100")?
         .with_state_dir(state.path());
     let mut streams = KafkaStreams::new(word_count(input, output)?, config)?;
     streams.start()?;
@@ -94,12 +95,34 @@ async fn a_repartitioning_group_by_counts_the_same_on_two_instances_as_on_one() 
     cluster.create_topic(&output, 4, 1, &[])?;
     let (mut one, _state) = start(&app, bootstrap, &input, &output)?;
     let single = final_counts(bootstrap, &output, 413)?;
+    // Committed repartition records are purged: the low watermarks move up.
+    let repartition = format!("{app}-by-word-repartition");
+    let probe: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let purged = loop {
+        let mut low = 0;
+        for p in 0..4 {
+            low += rdkafka::consumer::Consumer::fetch_watermarks(
+                &probe,
+                &repartition,
+                p,
+                Duration::from_secs(10),
+            )?
+            .0;
+        }
+        if low > 0 || std::time::Instant::now() > deadline {
+            break low;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     one.close(Duration::from_secs(30))?;
     assert_eq!(single, expected);
+    assert!(purged > 0, "no repartition record was purged");
 
     // The repartition topic: named after the grouping, as many partitions as the input,
     // deleted (never compacted), kept until purged.
-    let repartition = format!("{app}-by-word-repartition");
     let md = cluster
         .admin()?
         .inner()

@@ -314,11 +314,7 @@ impl KafkaStreams {
 
     /// Creates `(topic, partitions, configs)`; one created concurrently by another instance
     /// is fine.
-    fn create_topics(
-        &self,
-        wanted: Vec<WantedTopic>,
-        what: &str,
-    ) -> Result<()> {
+    fn create_topics(&self, wanted: Vec<WantedTopic>, what: &str) -> Result<()> {
         if wanted.is_empty() {
             return Ok(());
         }
