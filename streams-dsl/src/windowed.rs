@@ -50,30 +50,6 @@ impl<K, V> std::fmt::Debug for TimeWindowedKStream<K, V> {
     }
 }
 
-/// Checked windowing: window size for stores and serdes, grace, and how windows are found.
-#[derive(Debug, Clone, Copy)]
-enum Checked {
-    Time(TimeWindowsMs),
-    Sliding { difference: i64, grace: i64 },
-}
-
-impl Checked {
-    /// The largest window size (window end - start) the store holds.
-    fn size(&self) -> i64 {
-        match self {
-            Checked::Time(w) => w.size,
-            Checked::Sliding { difference, .. } => *difference,
-        }
-    }
-
-    fn grace(&self) -> i64 {
-        match self {
-            Checked::Time(w) => w.grace,
-            Checked::Sliding { grace, .. } => *grace,
-        }
-    }
-}
-
 impl<K, V> TimeWindowedKStream<K, V>
 where
     K: Clone + 'static,
@@ -149,10 +125,14 @@ where
             self.grouped.key_serde.clone(),
         );
         let checked = match self.windowing {
-            Windowing::Time(w) => w.check().map(Checked::Time),
-            Windowing::Sliding(w) => w
-                .check()
-                .map(|(difference, grace)| Checked::Sliding { difference, grace }),
+            Windowing::Time(w) => w.check(),
+            Windowing::Sliding(w) => w.check().and_then(|_| {
+                Err(StreamsError::Topology(format!(
+                    "{operation} `{}`: sliding windows are not supported by this version yet; \
+                     use hopping windows (TimeWindows::advance_by) meanwhile",
+                    plan.name
+                )))
+            }),
         };
         let checked = match checked {
             Ok(c) => Some(c),
@@ -163,7 +143,7 @@ where
         };
         let mut key_serde: Option<SharedSerde<Windowed<K>>> = None;
         if let (Some((k, v)), Some(windows)) = (&plan.serdes, checked) {
-            let minimum = windows.size().saturating_add(windows.grace());
+            let minimum = windows.size.saturating_add(windows.grace);
             let retention = materialized.retention.map_or(minimum, |r| {
                 i64::try_from(r.as_millis()).unwrap_or(i64::MAX)
             });
@@ -174,15 +154,12 @@ where
                     plan.name, plan.store_name
                 )));
             }
-            key_serde = Some(Arc::new(TimeWindowedSerde::shared(
-                k.clone(),
-                windows.size(),
-            )));
+            key_serde = Some(Arc::new(TimeWindowedSerde::shared(k.clone(), windows.size)));
             let store = WindowStoreBuilder::new(
                 &plan.store_name,
                 materialized.kind,
                 Duration::from_millis(retention.max(0) as u64),
-                Duration::from_millis(windows.size() as u64),
+                Duration::from_millis(windows.size as u64),
                 false,
                 k.clone(),
                 ValueAndTimestampSerde(v.clone()),
@@ -229,7 +206,7 @@ where
 /// window's final value once stream time passes its end plus grace.
 struct WindowAggregateProcessor<K, V, A> {
     store_name: String,
-    windows: Checked,
+    windows: TimeWindowsMs,
     emit: EmitStrategy,
     fold: Arc<Fold<K, V, A>>,
     store: Option<StoreHandle<WindowAggregates<K, A>>>,
@@ -272,15 +249,6 @@ where
         Ok((new, old, timestamp))
     }
 
-    /// The windows a record at `timestamp` updates, with their current aggregates where the
-    /// window exists already (sliding windows may create a window from an existing one).
-    fn windows_for(&self, timestamp: i64) -> Vec<Window> {
-        match self.windows {
-            Checked::Time(w) => w.windows_for(timestamp).collect(),
-            Checked::Sliding { .. } => Vec::new(),
-        }
-    }
-
     /// Emitting on close: forwards every window that closed since the last call.
     fn emit_closed(
         &mut self,
@@ -291,7 +259,7 @@ where
         if close <= self.last_emitted_close {
             return Ok(());
         }
-        let size = self.windows.size();
+        let size = self.windows.size;
         // Windows with last_emitted_close < end <= close, that is start in
         // (last_emitted_close - size, close - size].
         let from = (self.last_emitted_close - size + 1).max(0);
@@ -338,13 +306,13 @@ where
         let mut store = store.borrow_mut();
         let timestamp = r.timestamp;
         self.observed = self.observed.max(timestamp);
-        let close = self.observed - self.windows.grace();
+        let close = self.observed - self.windows.grace;
         if self.emit == EmitStrategy::OnWindowClose {
             // Before this record's puts: a put may move the store's retention past windows
             // that close only now.
             self.emit_closed(ctx, &mut store, close)?;
         }
-        for window in self.windows_for(timestamp) {
+        for window in self.windows.windows_for(timestamp) {
             if window.end <= close {
                 ctx.count_late_record();
                 tracing::debug!(
@@ -385,7 +353,8 @@ where
         TimeWindowedKStream::new(self.clone(), Windowing::Time(windows))
     }
 
-    /// Cuts the grouped stream into sliding windows.
+    /// Cuts the grouped stream into sliding windows. Not supported yet: an aggregation over
+    /// them makes `StreamsBuilder::build` fail with an explanation.
     pub fn windowed_by_sliding(&self, windows: SlidingWindows) -> TimeWindowedKStream<K, V> {
         TimeWindowedKStream::new(self.clone(), Windowing::Sliding(windows))
     }

@@ -248,3 +248,17 @@ fn sessions_merge_forwarding_tombstones_for_the_sessions_they_replace() -> Resul
     assert_eq!(d.task_counters("events").map(|c| c.late_dropped), Some(1));
     Ok(())
 }
+
+#[test]
+fn sliding_windows_are_refused_until_supported() {
+    let b = StreamsBuilder::new();
+    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+        .group_by_key()
+        .windowed_by_sliding(streams_dsl::SlidingWindows::of_time_difference_with_no_grace(ms(10)))
+        .count(Materialized::new());
+    assert_eq!(
+        b.build().expect_err("refused").to_string(),
+        "invalid topology: count `KSTREAM-AGGREGATE-0000000002`: sliding windows are not \
+         supported by this version yet; use hopping windows (TimeWindows::advance_by) meanwhile"
+    );
+}
