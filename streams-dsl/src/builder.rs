@@ -156,6 +156,11 @@ impl StreamsBuilder {
         )
     }
 
+    /// The state shared with the streams and tables of this builder.
+    pub(crate) fn shared(&self) -> Shared {
+        self.inner.clone()
+    }
+
     /// The topology, or the first misuse found while building it. A builder builds once:
     /// operations on its streams afterwards, and a second `build()`, are errors.
     pub fn build(&self) -> Result<Topology> {

@@ -18,6 +18,7 @@
 
 mod builder;
 mod grouped;
+mod grouped_table;
 mod stream;
 mod table;
 mod windowed;
@@ -25,6 +26,7 @@ pub mod windows;
 
 pub use builder::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 pub use grouped::{KGroupedStream, ValueAndTimestamp, ValueAndTimestampSerde};
+pub use grouped_table::{ChangeSerde, KGroupedTable};
 pub use stream::KStream;
 pub use table::{Change, KTable};
 pub use windowed::{SessionWindowedKStream, TimeWindowedKStream};

@@ -85,3 +85,117 @@ where
         )
     }
 }
+
+/// What a table node does with one change: the change out, or `None` to forward nothing.
+type ChangeFn<K, V, V2> = dyn Fn(&K, Change<V>) -> Option<Change<V2>> + Send + Sync;
+
+/// `KTABLE-FILTER` / `KTABLE-MAPVALUES`: a stateless function of each change.
+struct TableStep<K, V, V2> {
+    f: Arc<ChangeFn<K, V, V2>>,
+}
+
+impl<K, V, V2> Processor<K, Change<V>, K, Change<V2>> for TableStep<K, V, V2>
+where
+    K: Clone + 'static,
+    V: 'static,
+    V2: Clone + 'static,
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<V2>>,
+        r: Record<K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        let Record {
+            key,
+            value,
+            timestamp,
+            headers,
+        } = r;
+        if let Some(change) = (self.f)(&key, value) {
+            ctx.forward(Record {
+                key,
+                value: change,
+                timestamp,
+                headers,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl<K, V> KTable<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    fn step<V2: Clone + 'static>(
+        &self,
+        prefix: &str,
+        value_serde: Option<SharedSerde<V2>>,
+        f: Arc<ChangeFn<K, V, V2>>,
+    ) -> KTable<K, V2> {
+        let mut inner = self.builder.borrow_mut();
+        let name = inner.new_name(prefix);
+        let parent = self.node.clone();
+        inner.apply(|t| {
+            t.add_processor::<K, Change<V>, K, Change<V2>, _, _>(
+                &name,
+                move || TableStep { f: f.clone() },
+                &[&parent],
+            )
+            .map(|_| ())
+        });
+        drop(inner);
+        KTable {
+            builder: self.builder.clone(),
+            node: name,
+            store: None,
+            key_serde: self.key_serde.clone(),
+            value_serde,
+        }
+    }
+
+    /// The rows for which `predicate` holds (`KTABLE-FILTER`): an update whose new value
+    /// fails it is forwarded as a delete, so downstream tables drop the row.
+    pub fn filter(
+        &self,
+        predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
+    ) -> KTable<K, V> {
+        self.step(
+            "KTABLE-FILTER",
+            self.value_serde.clone(),
+            Arc::new(move |k, change: Change<V>| {
+                let keep = |v: Option<V>| v.filter(|v| predicate(k, v));
+                Some(Change {
+                    new: keep(change.new),
+                    old: keep(change.old),
+                })
+            }),
+        )
+    }
+
+    /// The rows for which `predicate` does not hold (`KTABLE-FILTER`).
+    pub fn filter_not(
+        &self,
+        predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
+    ) -> KTable<K, V> {
+        self.filter(move |k, v| !predicate(k, v))
+    }
+
+    /// Each row's value turned into a new value (`KTABLE-MAPVALUES`); deletes stay deletes.
+    pub fn map_values<V2: Clone + 'static>(
+        &self,
+        mapper: impl Fn(&V) -> V2 + Send + Sync + 'static,
+    ) -> KTable<K, V2> {
+        self.step(
+            "KTABLE-MAPVALUES",
+            None,
+            Arc::new(move |_, change: Change<V>| {
+                Some(Change {
+                    new: change.new.as_ref().map(&mapper),
+                    old: change.old.as_ref().map(&mapper),
+                })
+            }),
+        )
+    }
+}

@@ -1,0 +1,589 @@
+//! Tables read from topics (`StreamsBuilder::table`), re-grouped tables (`KTable::group_by`)
+//! and their aggregations with an adder and a subtractor.
+
+use std::sync::Arc;
+
+use state_stores::KeyValueStoreBuilder;
+use state_stores::typed::TypedKeyValueStore;
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::{Nullable, Serde, SharedSerde};
+use streams_core::store::StoreHandle;
+use streams_core::{Record, SerdeError, StreamsError};
+
+use crate::builder::{Consumed, Grouped, Materialized, StreamsBuilder};
+use crate::grouped::{ValueAndTimestamp, ValueAndTimestampSerde, plan, with_count_serde};
+use crate::table::{Change, KTable};
+
+/// The store behind a table: each key's latest value and its timestamp.
+type TableStore<K, V> = TypedKeyValueStore<K, ValueAndTimestamp<V>>;
+
+/// `KTABLE-SOURCE`: applies each record of the topic to the table's store (a null value
+/// deletes the row) and forwards the change.
+struct TableSource<K, V> {
+    store_name: String,
+    store: Option<StoreHandle<TableStore<K, V>>>,
+}
+
+impl<K, V> Processor<K, Option<V>, K, Change<V>> for TableSource<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store::<TableStore<K, V>>(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+        r: Record<K, Option<V>>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.store.as_ref().ok_or("init did not run")?;
+        let old = {
+            let mut store = store.borrow_mut();
+            let old = store.get(&r.key)?.map(|o| o.value);
+            match &r.value {
+                Some(v) => store.put(
+                    &r.key,
+                    &ValueAndTimestamp {
+                        value: v.clone(),
+                        timestamp: r.timestamp,
+                    },
+                )?,
+                None => store.delete(&r.key)?,
+            }
+            old
+        };
+        ctx.forward(r.map_value(|new| Change { new, old }))?;
+        Ok(())
+    }
+}
+
+impl StreamsBuilder {
+    /// A table of the latest value per key of `topic`: a record with a null value deletes its
+    /// key. The table is kept in a store (`Materialized`, named `<topic>-STATE-STORE-<n>`
+    /// unless named) with a changelog, and each update flows downstream as a [`Change`].
+    pub fn table<K, V>(
+        &self,
+        topic: &str,
+        consumed: Consumed<K, V>,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V>
+    where
+        K: Clone + 'static,
+        V: Clone + 'static,
+    {
+        let shared = self.shared();
+        let mut inner = shared.borrow_mut();
+        let store_name = match &materialized.name {
+            Some(n) => n.clone(),
+            None => inner.new_name(&format!("{topic}-STATE-STORE")),
+        };
+        inner.claim_store(&store_name);
+        let source = inner.name(consumed.name.as_deref(), "KSTREAM-SOURCE");
+        let name = inner.new_name("KTABLE-SOURCE");
+        let key_serde = materialized
+            .key_serde
+            .clone()
+            .unwrap_or_else(|| consumed.key_serde.clone());
+        let value_serde = materialized
+            .value_serde
+            .clone()
+            .unwrap_or_else(|| consumed.value_serde.clone());
+        let mut store = KeyValueStoreBuilder::new(
+            &store_name,
+            materialized.kind,
+            key_serde.clone(),
+            ValueAndTimestampSerde(value_serde.clone()),
+        );
+        if !materialized.logging {
+            store = store.with_logging_disabled();
+        }
+        let nullable: SharedSerde<Option<V>> = Arc::new(Nullable(consumed.value_serde.clone()));
+        let processor_store = store_name.clone();
+        inner.apply(|t| {
+            t.add_source_with(
+                &source,
+                &[topic],
+                consumed.key_serde.clone(),
+                nullable,
+                Default::default(),
+            )?
+            .add_processor(
+                &name,
+                move || TableSource::<K, V> {
+                    store_name: processor_store.clone(),
+                    store: None,
+                },
+                &[&source],
+            )?
+            .add_state_store(store, &[&name])?;
+            Ok(())
+        });
+        drop(inner);
+        KTable {
+            builder: shared,
+            node: name,
+            store: Some(store_name),
+            key_serde: Some(key_serde),
+            value_serde: Some(value_serde),
+        }
+    }
+}
+
+/// `KTABLE-SELECT`: maps each row update to its new group, as a subtraction from the group
+/// of the old value and an addition to the group of the new one (one record when both fall
+/// in the same group).
+struct TableSelect<K, V, K2, V2> {
+    selector: Arc<Selector<K, V, K2, V2>>,
+}
+
+/// Picks a row's new group key and value.
+type Selector<K, V, K2, V2> = dyn Fn(&K, &V) -> (K2, V2) + Send + Sync;
+
+impl<K, V, K2, V2> Processor<K, Change<V>, K2, Change<V2>> for TableSelect<K, V, K2, V2>
+where
+    K: 'static,
+    V: 'static,
+    K2: Clone + PartialEq + 'static,
+    V2: Clone + 'static,
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K2, Change<V2>>,
+        r: Record<K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        let old = r.value.old.as_ref().map(|v| (self.selector)(&r.key, v));
+        let new = r.value.new.as_ref().map(|v| (self.selector)(&r.key, v));
+        let out = |key: K2, change: Change<V2>| Record {
+            key,
+            value: change,
+            timestamp: r.timestamp,
+            headers: r.headers.clone(),
+        };
+        match (old, new) {
+            (Some((ok, ov)), Some((nk, nv))) if ok == nk => {
+                ctx.forward(out(
+                    nk,
+                    Change {
+                        new: Some(nv),
+                        old: Some(ov),
+                    },
+                ))?;
+            }
+            (old, new) => {
+                if let Some((k, v)) = old {
+                    ctx.forward(out(
+                        k,
+                        Change {
+                            new: None,
+                            old: Some(v),
+                        },
+                    ))?;
+                }
+                if let Some((k, v)) = new {
+                    ctx.forward(out(
+                        k,
+                        Change {
+                            new: Some(v),
+                            old: None,
+                        },
+                    ))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a [`Change`] to a repartition topic: one flag byte (1: new value, 2: old value,
+/// 3: both), then the value, or for both the new value's length (4 bytes, big-endian), the
+/// new value and the old value.
+pub struct ChangeSerde<V>(pub SharedSerde<V>);
+
+impl<V: 'static> Serde<Change<V>> for ChangeSerde<V> {
+    fn serialize_into(
+        &self,
+        topic: &str,
+        value: &Change<V>,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, SerdeError> {
+        let flag = u8::from(value.new.is_some()) | (u8::from(value.old.is_some()) << 1);
+        buf.push(flag);
+        let encode = |v: &V, buf: &mut Vec<u8>| -> Result<(), SerdeError> {
+            if !self.0.serialize_into(topic, v, buf)? {
+                return Err(SerdeError::new(
+                    "a table value on a repartition topic must not serialize to null",
+                ));
+            }
+            Ok(())
+        };
+        match (&value.new, &value.old) {
+            (Some(n), Some(o)) => {
+                let at = buf.len();
+                buf.extend_from_slice(&[0; 4]);
+                encode(n, buf)?;
+                let len = u32::try_from(buf.len() - at - 4)
+                    .map_err(|_| SerdeError::new("a table value over 4 GiB"))?;
+                buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+                encode(o, buf)?;
+            }
+            (Some(v), None) | (None, Some(v)) => encode(v, buf)?,
+            (None, None) => {}
+        }
+        Ok(true)
+    }
+
+    fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<Change<V>, SerdeError> {
+        let data = data.ok_or_else(|| SerdeError::new("a table change must not be null"))?;
+        let (&flag, rest) = data
+            .split_first()
+            .ok_or_else(|| SerdeError::new("a table change needs its flag byte"))?;
+        let decode = |b: &[u8]| self.0.deserialize(topic, Some(b));
+        Ok(match flag {
+            0 => Change {
+                new: None,
+                old: None,
+            },
+            1 => Change {
+                new: Some(decode(rest)?),
+                old: None,
+            },
+            2 => Change {
+                new: None,
+                old: Some(decode(rest)?),
+            },
+            3 => {
+                let len = rest
+                    .get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes)
+                    .ok_or_else(|| SerdeError::new("a table change lacks its length"))?
+                    as usize;
+                let body = &rest[4..];
+                if body.len() < len {
+                    return Err(SerdeError::new(format!(
+                        "a table change says its new value has {len} bytes, {} remain",
+                        body.len()
+                    )));
+                }
+                Change {
+                    new: Some(decode(&body[..len])?),
+                    old: Some(decode(&body[len..])?),
+                }
+            }
+            other => {
+                return Err(SerdeError::new(format!(
+                    "a table change's flag must be 0 to 3, got {other}"
+                )));
+            }
+        })
+    }
+}
+
+/// A table re-grouped by a new key, ready for an aggregation that adds new values to their
+/// group and subtracts old ones from theirs.
+pub struct KGroupedTable<K, V> {
+    table_builder: crate::builder::Shared,
+    select: String,
+    key_serde: Option<SharedSerde<K>>,
+    value_serde: Option<SharedSerde<V>>,
+    name: Option<String>,
+}
+
+impl<K, V> std::fmt::Debug for KGroupedTable<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KGroupedTable")
+            .field("select", &self.select)
+            .finish()
+    }
+}
+
+impl<K, V> KTable<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    /// Re-groups the table's rows by `selector(key, value) -> (new key, new value)`
+    /// (`KTABLE-SELECT`); the aggregation reads them from a repartition topic. An update of a
+    /// row subtracts its old value from the old group and adds the new value to the new one.
+    pub fn group_by<K2, V2>(
+        &self,
+        selector: impl Fn(&K, &V) -> (K2, V2) + Send + Sync + 'static,
+        grouped: Grouped<K2, V2>,
+    ) -> KGroupedTable<K2, V2>
+    where
+        K2: Clone + PartialEq + 'static,
+        V2: Clone + 'static,
+    {
+        let mut inner = self.builder.borrow_mut();
+        let name = inner.new_name("KTABLE-SELECT");
+        let parent = self.node.clone();
+        let selector: Arc<Selector<K, V, K2, V2>> = Arc::new(selector);
+        inner.apply(|t| {
+            t.add_processor(
+                &name,
+                move || TableSelect {
+                    selector: selector.clone(),
+                },
+                &[&parent],
+            )
+            .map(|_| ())
+        });
+        drop(inner);
+        KGroupedTable {
+            table_builder: self.builder.clone(),
+            select: name,
+            key_serde: grouped.key_serde,
+            value_serde: grouped.value_serde,
+            name: grouped.name,
+        }
+    }
+}
+
+/// Adds a value to a group's aggregate (`None`: the group has none yet).
+type Adder<K, V, A> = dyn Fn(&K, V, Option<A>) -> A + Send + Sync;
+/// Subtracts a value from a group's aggregate (`None` when there is nothing left to hold).
+type Subtractor<K, V, A> = dyn Fn(&K, V, Option<A>) -> Option<A> + Send + Sync;
+
+impl<K, V> KGroupedTable<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    /// The number of rows per group (`KTABLE-AGGREGATE`).
+    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
+        let materialized = with_count_serde(materialized);
+        self.fold(
+            "KTABLE-AGGREGATE",
+            "count",
+            materialized,
+            Arc::new(|_, _, n: Option<i64>| n.unwrap_or(0) + 1),
+            Arc::new(|_, _, n: Option<i64>| Some(n.unwrap_or(0) - 1)),
+        )
+    }
+
+    /// Each group's values combined with `adder(aggregate, value)`; a value leaving the group
+    /// is taken out with `subtractor(aggregate, value)` (`KTABLE-REDUCE`).
+    pub fn reduce(
+        &self,
+        adder: impl Fn(V, V) -> V + Send + Sync + 'static,
+        subtractor: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V> {
+        let materialized = Materialized {
+            value_serde: materialized
+                .value_serde
+                .or_else(|| self.value_serde.clone()),
+            ..materialized
+        };
+        self.fold(
+            "KTABLE-REDUCE",
+            "reduce",
+            materialized,
+            Arc::new(move |_, v, agg: Option<V>| match agg {
+                None => v,
+                Some(a) => adder(a, v),
+            }),
+            Arc::new(move |_, v, agg: Option<V>| agg.map(|a| subtractor(a, v))),
+        )
+    }
+
+    /// Each group's values folded into an aggregate from `initializer()` with
+    /// `adder(key, value, aggregate)`; a value leaving the group is taken out with
+    /// `subtractor(key, value, aggregate)` (`KTABLE-AGGREGATE`). The store's value serde must
+    /// be given in `materialized`.
+    pub fn aggregate<A: Clone + 'static>(
+        &self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        adder: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        subtractor: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        materialized: Materialized<K, A>,
+    ) -> KTable<K, A> {
+        let initializer = Arc::new(initializer);
+        let init = initializer.clone();
+        self.fold(
+            "KTABLE-AGGREGATE",
+            "aggregate",
+            materialized,
+            Arc::new(move |k, v, agg: Option<A>| adder(k, v, agg.unwrap_or_else(|| initializer()))),
+            Arc::new(move |k, v, agg: Option<A>| {
+                Some(subtractor(k, v, agg.unwrap_or_else(|| init())))
+            }),
+        )
+    }
+
+    fn fold<A: Clone + 'static>(
+        &self,
+        prefix: &str,
+        operation: &str,
+        materialized: Materialized<K, A>,
+        adder: Arc<Adder<K, V, A>>,
+        subtractor: Arc<Subtractor<K, V, A>>,
+    ) -> KTable<K, A> {
+        let builder = self.table_builder.clone();
+        let mut inner = builder.borrow_mut();
+        let plan = plan(
+            &mut inner,
+            prefix,
+            operation,
+            &materialized,
+            self.key_serde.clone(),
+        );
+        let base = self.name.clone().unwrap_or_else(|| plan.store_name.clone());
+        let topic = format!("{base}-repartition");
+        let (sink, source) = (format!("{topic}-sink"), format!("{topic}-source"));
+        match (&plan.serdes, &self.value_serde) {
+            (Some((k, a)), Some(v)) => {
+                let change: SharedSerde<Change<V>> = Arc::new(ChangeSerde(v.clone()));
+                let mut store = KeyValueStoreBuilder::new(
+                    &plan.store_name,
+                    materialized.kind,
+                    k.clone(),
+                    ValueAndTimestampSerde(a.clone()),
+                );
+                if !materialized.logging {
+                    store = store.with_logging_disabled();
+                }
+                let (name, store_name, select) = (
+                    plan.name.clone(),
+                    plan.store_name.clone(),
+                    self.select.clone(),
+                );
+                let k = k.clone();
+                inner.apply(|t| {
+                    t.add_repartition_topic(&topic)?
+                        .add_sink_with(
+                            &sink,
+                            streams_core::SinkOptions::topic(topic.as_str()),
+                            k.clone(),
+                            change.clone(),
+                            &[&select],
+                        )?
+                        .add_source_with(&source, &[&topic], k, change, Default::default())?
+                        .add_processor(
+                            &name,
+                            move || TableAggregate {
+                                store_name: store_name.clone(),
+                                adder: adder.clone(),
+                                subtractor: subtractor.clone(),
+                                store: None,
+                            },
+                            &[&source],
+                        )?
+                        .add_state_store(store, &[&name])?;
+                    Ok(())
+                });
+            }
+            (Some(_), None) => inner.fail(StreamsError::Topology(format!(
+                "{operation} `{}`: repartition topic `{topic}` needs a value serde for the \
+                 re-grouped values; give it with Grouped::with",
+                plan.name
+            ))),
+            (None, _) => {}
+        }
+        drop(inner);
+        KTable {
+            builder,
+            node: plan.name,
+            store: Some(plan.store_name),
+            key_serde: plan.serdes.as_ref().map(|(k, _)| k.clone()),
+            value_serde: plan.serdes.map(|(_, a)| a),
+        }
+    }
+}
+
+/// `KTABLE-AGGREGATE` / `KTABLE-REDUCE`: subtracts a change's old value from its group and
+/// adds its new value, stores the result with the larger timestamp, and forwards the change.
+struct TableAggregate<K, V, A> {
+    store_name: String,
+    adder: Arc<Adder<K, V, A>>,
+    subtractor: Arc<Subtractor<K, V, A>>,
+    store: Option<StoreHandle<TableStore<K, A>>>,
+}
+
+impl<K, V, A> Processor<K, Change<V>, K, Change<A>> for TableAggregate<K, V, A>
+where
+    K: Clone + 'static,
+    V: 'static,
+    A: Clone + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<A>>) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store::<TableStore<K, A>>(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<A>>,
+        r: Record<K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.store.as_ref().ok_or("init did not run")?;
+        let (new, old, timestamp) = {
+            let mut store = store.borrow_mut();
+            let old = store.get(&r.key)?;
+            let timestamp = old
+                .as_ref()
+                .map_or(r.timestamp, |o| o.timestamp.max(r.timestamp));
+            let old = old.map(|o| o.value);
+            let mut agg = old.clone();
+            if let Some(v) = r.value.old {
+                agg = (self.subtractor)(&r.key, v, agg);
+            }
+            if let Some(v) = r.value.new {
+                agg = Some((self.adder)(&r.key, v, agg));
+            }
+            match &agg {
+                Some(a) => store.put(
+                    &r.key,
+                    &ValueAndTimestamp {
+                        value: a.clone(),
+                        timestamp,
+                    },
+                )?,
+                None => store.delete(&r.key)?,
+            }
+            (agg, old, timestamp)
+        };
+        ctx.forward(Record {
+            key: r.key,
+            value: Change { new, old },
+            timestamp,
+            headers: r.headers,
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use streams_core::serde::StringSerde;
+
+    #[test]
+    fn changes_round_trip() {
+        let serde = ChangeSerde::<String>(Arc::new(StringSerde));
+        for change in [
+            Change {
+                new: Some("new".to_owned()),
+                old: Some("old".to_owned()),
+            },
+            Change {
+                new: Some("new".to_owned()),
+                old: None,
+            },
+            Change {
+                new: None,
+                old: Some("old".to_owned()),
+            },
+        ] {
+            let bytes = serde
+                .serialize("t", &change)
+                .expect("ok")
+                .expect("non-null");
+            assert_eq!(serde.deserialize("t", Some(&bytes)).expect("ok"), change);
+        }
+        assert!(serde.deserialize("t", Some(&[9])).is_err());
+    }
+}
