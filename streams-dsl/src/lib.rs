@@ -1,18 +1,22 @@
 //! The `StreamsBuilder` / `KStream` / `KTable` DSL of kstreams-rs.
 //!
-//! A [`StreamsBuilder`] turns topics into [`KStream`]s; stateless operations (filter, map,
-//! flat_map, select_key, peek, foreach, merge, process, to) add nodes named as Kafka Streams
-//! names them (`KSTREAM-FILTER-0000000001`), and groupings aggregate into [`KTable`]s
-//! (`count`, `reduce`, `aggregate`) kept in key-value stores with changelogs.
-//! [`StreamsBuilder::build`] returns a `streams_core::Topology` to run with `KafkaStreams` or
-//! the `TopologyTestDriver`.
+//! A [`StreamsBuilder`] turns topics into [`KStream`]s (`stream`) and [`KTable`]s (`table`).
+//! Stateless operations (filter, map, flat_map, select_key, peek, foreach, merge, process, to)
+//! add nodes named as Kafka Streams names them (`KSTREAM-FILTER-0000000001`); groupings
+//! aggregate into tables (`count`, `reduce`, `aggregate`) kept in key-value stores with
+//! changelogs, or per window ([`windows::TimeWindows`] tumbling and hopping,
+//! [`windows::SessionWindows`]) in window and session stores, emitting every update or, with
+//! [`EmitStrategy::OnWindowClose`], one final result per window. A grouping after a
+//! key-changing operation reads its records back from a repartition topic
+//! (`<application.id>-<name>-repartition`) that the runtime creates and purges; re-grouped
+//! tables subtract a row's old value from its old group. [`StreamsBuilder::build`] returns a
+//! `streams_core::Topology` to run with `KafkaStreams` or the `TopologyTestDriver`.
 //!
 //! Differences from Kafka Streams, on purpose or not yet done:
 //! - Every aggregation update is forwarded (as Kafka Streams does with its record cache off).
 //! - Null values are in the types: a table's stream is `KStream<K, Option<V>>`.
-//! - Grouping after a key-changing operation needs a repartition topic, not created yet:
-//!   `build()` refuses such a topology with an explanation. Windowed aggregations, table
-//!   operations other than `to_stream`, and branching are not built yet either.
+//! - Not built yet: sliding-window aggregations (refused by `build()`), `suppress`,
+//!   branching (`split`), `repartition()`, `to_table()`, joins and global tables.
 
 #![deny(missing_docs)]
 
