@@ -1,0 +1,278 @@
+//! The classic windowed use cases, written with the DSL and run on a real broker.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use integration_tests::client::{produce_timed, read_topic};
+use integration_tests::kafka::{shared_cluster, unique_name};
+use serde::{Deserialize, Serialize};
+use streams_core::serde::{F64Serde, I64Serde, JsonSerde, StringSerde};
+use streams_core::{KafkaStreams, StreamsConfig, Topology};
+use streams_dsl::{
+    Consumed, EmitStrategy, Grouped, Materialized, Produced, StreamsBuilder, TimeWindows,
+};
+
+/// A time aligned to whole hours (and so to 5 minutes): 2023-11-14T21:00:00Z.
+const T0: i64 = 1_699_999_200_000;
+const MINUTE: i64 = 60_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Event {
+    user: String,
+    action: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Order {
+    product: String,
+    amount: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Totals {
+    revenue: f64,
+    orders: i64,
+}
+
+/// Runs `topology` until `expected` records are in `output`; returns them as
+/// `(key, value bytes, timestamp)`.
+async fn run(
+    topology: Topology,
+    input: &str,
+    output: &str,
+    records: Vec<(String, Vec<u8>, Option<i32>, Option<i64>)>,
+    expected: usize,
+) -> Result<Vec<(String, Vec<u8>, i64)>> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    produce_timed(bootstrap, input, records).await?;
+    let state = tempfile::tempdir()?;
+    let config = StreamsConfig::new(unique_name("use-case"), bootstrap)
+        .set("commit.interval.ms", "100")?
+        .with_state_dir(state.path());
+    let mut streams = KafkaStreams::new(topology, config)?;
+    streams.start()?;
+    let out = read_topic(
+        bootstrap,
+        output,
+        expected,
+        Duration::from_secs(2),
+        Duration::from_secs(90),
+    );
+    streams.close(Duration::from_secs(30))?;
+    Ok(out?
+        .into_iter()
+        .map(|r| (r.key, r.value.into_bytes(), r.timestamp))
+        .collect())
+}
+
+fn topics() -> Result<(String, String)> {
+    let cluster = shared_cluster()?;
+    let (input, output) = (unique_name("in"), unique_name("out"));
+    cluster.create_topic(&input, 1, 1, &[])?;
+    cluster.create_topic(&output, 1, 1, &[])?;
+    Ok((input, output))
+}
+
+fn json<T: Serialize>(
+    key: &str,
+    value: &T,
+    at: i64,
+) -> Result<(String, Vec<u8>, Option<i32>, Option<i64>)> {
+    Ok((key.to_owned(), serde_json::to_vec(value)?, None, Some(at)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_per_user_in_five_minute_windows() -> Result<()> {
+    let (input, output) = topics()?;
+    let b = StreamsBuilder::new();
+    b.stream(
+        &[&input],
+        Consumed::with(StringSerde, JsonSerde::<Event>::new()),
+    )
+    .filter(|_, e| e.action == "login")
+    .group_by_key()
+    .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(300)))
+    .count(Materialized::as_store("logins"))
+    .to_stream()
+    .flat_map(|k, v| v.map(|n| (format!("{}@{}", k.key, k.window.start - T0), n)))
+    .to(&output, Produced::with(StringSerde, I64Serde));
+    let event = |user: &str, action: &str, at: i64| {
+        json(
+            user,
+            &Event {
+                user: user.into(),
+                action: action.into(),
+            },
+            at,
+        )
+    };
+    let records = vec![
+        event("alice", "login", T0 + 10_000)?,
+        event("alice", "logout", T0 + 20_000)?,
+        event("bob", "login", T0 + MINUTE)?,
+        event("alice", "login", T0 + 4 * MINUTE)?,
+        event("bob", "login", T0 + 5 * MINUTE)?, // exactly at the window's end: the next one
+        event("alice", "login", T0 + 6 * MINUTE)?,
+    ];
+    let out = run(b.build()?, &input, &output, records, 5).await?;
+    let counts: Vec<(String, i64, i64)> = out
+        .into_iter()
+        .map(|(k, v, t)| Ok((k, i64::from_be_bytes(v.as_slice().try_into()?), t - T0)))
+        .collect::<Result<_>>()?;
+    let s = |k: &str| k.to_owned();
+    assert_eq!(
+        counts,
+        vec![
+            (s("alice@0"), 1, 10_000),
+            (s("bob@0"), 1, MINUTE),
+            (s("alice@0"), 2, 4 * MINUTE),
+            (s("bob@300000"), 1, 5 * MINUTE),
+            (s("alice@300000"), 1, 6 * MINUTE),
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn average_order_value_per_product_in_five_minute_windows() -> Result<()> {
+    let (input, output) = topics()?;
+    let b = StreamsBuilder::new();
+    b.stream(
+        &[&input],
+        Consumed::with(StringSerde, JsonSerde::<Order>::new()),
+    )
+    // Orders are keyed by order id: grouping by product repartitions.
+    .group_by(
+        |_, o| o.product.clone(),
+        Grouped::with(StringSerde, JsonSerde::<Order>::new()),
+    )
+    .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(300)))
+    .aggregate(
+        Totals::default,
+        |_, o, t| Totals {
+            revenue: t.revenue + o.amount,
+            orders: t.orders + 1,
+        },
+        Materialized::as_store("order-totals").with_value_serde(JsonSerde::<Totals>::new()),
+    )
+    .to_stream()
+    .flat_map(|k, v| {
+        v.map(|t| {
+            (
+                format!("{}@{}", k.key, k.window.start - T0),
+                t.revenue / t.orders as f64,
+            )
+        })
+    })
+    .to(&output, Produced::with(StringSerde, F64Serde));
+    let order = |id: &str, product: &str, amount: f64, at: i64| {
+        json(
+            id,
+            &Order {
+                product: product.into(),
+                amount,
+            },
+            at,
+        )
+    };
+    let records = vec![
+        order("o1", "p1", 10.0, T0 + 1_000)?,
+        order("o2", "p2", 5.0, T0 + 2_000)?,
+        order("o3", "p1", 20.0, T0 + 3_000)?,
+        order("o4", "p1", 7.0, T0 + 301_000)?,
+    ];
+    let out = run(b.build()?, &input, &output, records, 4).await?;
+    let averages: Vec<(String, f64, i64)> = out
+        .into_iter()
+        .map(|(k, v, t)| Ok((k, f64::from_be_bytes(v.as_slice().try_into()?), t - T0)))
+        .collect::<Result<_>>()?;
+    let s = |k: &str| k.to_owned();
+    assert_eq!(
+        averages,
+        vec![
+            (s("p1@0"), 10.0, 1_000),
+            (s("p2@0"), 5.0, 2_000),
+            (s("p1@0"), 15.0, 3_000),
+            (s("p1@300000"), 7.0, 301_000),
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hourly_revenue_and_order_count_per_product_emitted_when_the_hour_closes() -> Result<()> {
+    let (input, output) = topics()?;
+    let b = StreamsBuilder::new();
+    b.stream(
+        &[&input],
+        Consumed::with(StringSerde, JsonSerde::<Order>::new()),
+    )
+    .group_by(
+        |_, o| o.product.clone(),
+        Grouped::with(StringSerde, JsonSerde::<Order>::new()),
+    )
+    .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(
+        3600,
+    )))
+    .emit_strategy(EmitStrategy::OnWindowClose)
+    .aggregate(
+        Totals::default,
+        |_, o, t| Totals {
+            revenue: t.revenue + o.amount,
+            orders: t.orders + 1,
+        },
+        Materialized::as_store("hourly").with_value_serde(JsonSerde::<Totals>::new()),
+    )
+    .to_stream()
+    .flat_map(|k, v| v.map(|t| (format!("{}@{}", k.key, k.window.start - T0), t)))
+    .to(
+        &output,
+        Produced::with(StringSerde, JsonSerde::<Totals>::new()),
+    );
+    let order = |id: &str, product: &str, amount: f64, at: i64| {
+        json(
+            id,
+            &Order {
+                product: product.into(),
+                amount,
+            },
+            at,
+        )
+    };
+    let records = vec![
+        order("o1", "p1", 10.0, T0 + 1_000)?,
+        order("o2", "p1", 5.0, T0 + 30 * MINUTE)?,
+        order("o3", "p2", 3.0, T0 + 33 * MINUTE)?,
+        // The next hour: the first one closes and is emitted, once, per product.
+        order("o4", "p2", 1.0, T0 + 60 * MINUTE + 1_000)?,
+    ];
+    let out = run(b.build()?, &input, &output, records, 2).await?;
+    let totals: Vec<(String, Totals, i64)> = out
+        .into_iter()
+        .map(|(k, v, t)| Ok((k, serde_json::from_slice(&v).context("totals")?, t - T0)))
+        .collect::<Result<_>>()?;
+    let s = |k: &str| k.to_owned();
+    assert_eq!(
+        totals,
+        vec![
+            (
+                s("p1@0"),
+                Totals {
+                    revenue: 15.0,
+                    orders: 2
+                },
+                30 * MINUTE
+            ),
+            (
+                s("p2@0"),
+                Totals {
+                    revenue: 3.0,
+                    orders: 1
+                },
+                33 * MINUTE
+            ),
+        ]
+    );
+    Ok(())
+}
