@@ -58,12 +58,14 @@ pub async fn produce(
     produce_timed(bootstrap, topic, records).await
 }
 
-/// Produces `(key, value, partition, timestamp)` records (`None`: the producer's choice) and
-/// waits for every delivery.
+/// A record to produce: key, value, partition and timestamp (`None`: the producer's choice).
+pub type Outgoing = (String, Vec<u8>, Option<i32>, Option<i64>);
+
+/// Produces records with optional partitions and timestamps and waits for every delivery.
 pub async fn produce_timed(
     bootstrap: &str,
     topic: &str,
-    records: impl IntoIterator<Item = (String, Vec<u8>, Option<i32>, Option<i64>)>,
+    records: impl IntoIterator<Item = Outgoing>,
 ) -> Result<usize> {
     let producer = producer(bootstrap)?;
     let mut pending = Vec::new();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use integration_tests::client::{produce_timed, read_topic};
+use integration_tests::client::{Outgoing, produce_timed, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use serde::{Deserialize, Serialize};
 use streams_core::serde::{F64Serde, I64Serde, JsonSerde, StringSerde};
@@ -40,7 +40,7 @@ async fn run(
     topology: Topology,
     input: &str,
     output: &str,
-    records: Vec<(String, Vec<u8>, Option<i32>, Option<i64>)>,
+    records: Vec<Outgoing>,
     expected: usize,
 ) -> Result<Vec<(String, Vec<u8>, i64)>> {
     let cluster = shared_cluster()?;
@@ -74,11 +74,7 @@ fn topics() -> Result<(String, String)> {
     Ok((input, output))
 }
 
-fn json<T: Serialize>(
-    key: &str,
-    value: &T,
-    at: i64,
-) -> Result<(String, Vec<u8>, Option<i32>, Option<i64>)> {
+fn json<T: Serialize>(key: &str, value: &T, at: i64) -> Result<Outgoing> {
     Ok((key.to_owned(), serde_json::to_vec(value)?, None, Some(at)))
 }
 
