@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! bench [--records N] [--value-size BYTES] [--partitions P] [--repeat R]
-//!       [--cases passthrough,filter-map] [--bootstrap-servers HOST:PORT]
+//!       [--cases passthrough,filter-map,count,windowed-count] [--bootstrap-servers HOST:PORT]
 //! ```
 //!
 //! Each contestant runs as its own process (`contestant`), so its CPU time (utime + stime from
@@ -92,6 +92,7 @@ fn run_one(
     input: &str,
     o: &Options,
     expected: i64,
+    counted: i64,
 ) -> Result<Measure> {
     let cluster_admin = KafkaCluster::external(bootstrap);
     let output = unique_name(&format!("bench-out-{kind}-{case}"));
@@ -129,7 +130,7 @@ fn run_one(
         if output_count(&watcher, &output, o.partitions)? >= expected {
             let secs = started.elapsed().as_secs_f64();
             let cpu = proc_cpu_seconds(pid)?;
-            let n = expected as f64;
+            let n = counted as f64;
             return Ok(Measure {
                 records_per_s: n / secs,
                 mb_per_s: n * o.value_size as f64 / secs / 1e6,
@@ -192,16 +193,27 @@ async fn main() -> Result<()> {
     produce(&bootstrap, &input, records).await?;
     let mut rows = Vec::new();
     for case in &o.cases {
-        let expected = if case == "filter-map" {
-            kept
-        } else {
-            o.records as i64
+        let expected = match case.as_str() {
+            "filter-map" => kept,
+            // Every record updates two hopping windows, and every update is emitted.
+            "windowed-count" => 2 * o.records as i64,
+            _ => o.records as i64,
         };
-        let mut results: Vec<(&str, Vec<Measure>)> =
-            vec![("raw", Vec::new()), ("streams", Vec::new())];
+        let stateful = matches!(case.as_str(), "count" | "windowed-count");
+        // Rates are per output record, except for the windowed count: per input record.
+        let counted = if case == "windowed-count" {
+            o.records as i64
+        } else {
+            expected
+        };
+        let mut results: Vec<(&str, Vec<Measure>)> = if stateful {
+            vec![("streams", Vec::new())]
+        } else {
+            vec![("raw", Vec::new()), ("streams", Vec::new())]
+        };
         for round in 0..o.repeat {
             for (kind, ms) in results.iter_mut() {
-                let m = run_one(&bootstrap, kind, case, &input, &o, expected)?;
+                let m = run_one(&bootstrap, kind, case, &input, &o, expected, counted)?;
                 eprintln!(
                     "{case} {kind} round {}: {:.0} records/s, {:.2} CPU-s per million, peak RSS {:.1} MB",
                     round + 1,
@@ -226,8 +238,15 @@ async fn main() -> Result<()> {
                 spread,
             )
         };
+        let ours = summarize(&results[results.len() - 1].1);
+        if stateful {
+            rows.push(format!(
+                "| {case} | {} B | {:.0} ({:.0}-{:.0}) | n/a | n/a | {:.2} / n/a | n/a | {:.0} / n/a |",
+                o.value_size, ours.0, ours.4.0, ours.4.1, ours.2, ours.3
+            ));
+            continue;
+        }
         let raw = summarize(&results[0].1);
-        let ours = summarize(&results[1].1);
         rows.push(format!(
             "| {case} | {} B | {:.0} ({:.0}-{:.0}) | {:.0} ({:.0}-{:.0}) | {:.2} | {:.2} / {:.2} | {:.2} | {:.0} / {:.0} |",
             o.value_size, ours.0, ours.4.0, ours.4.1, raw.0, raw.4.0, raw.4.1, ours.0 / raw.0, ours.2, raw.2, ours.2 / raw.2, ours.3, raw.3

@@ -1,11 +1,13 @@
 //! One contestant of a benchmark run: reads `--input`, writes `--output`, until SIGTERM.
 //!
 //! ```text
-//! contestant (raw|streams) (passthrough|filter-map) --bootstrap-servers B --input T --output T --group G
+//! contestant (raw|streams) (passthrough|filter-map|count|windowed-count) --bootstrap-servers B --input T --output T --group G
 //! ```
 //!
 //! `raw` is a plain rdkafka consume-and-produce loop (the limit for a Kafka-fed processor);
-//! `streams` runs the same case as a kstreams-rs topology. Both use the same client settings:
+//! `streams` runs the same case as a kstreams-rs topology. `count` and `windowed-count` (a
+//! hopping 1 s window advancing by 500 ms) are DSL aggregations on RocksDB with changelogs;
+//! they have no raw counterpart. Both use the same client settings:
 //! `linger.ms` 100, idempotent producer, murmur2 partitioner, commits every 30 s. Both run with
 //! mimalloc as the Rust global allocator (librdkafka keeps the C allocator).
 
@@ -30,7 +32,7 @@ fn main() -> Result<()> {
     let (kind, case) = match (args.first(), args.get(1)) {
         (Some(k), Some(c)) => (k.clone(), c.clone()),
         _ => bail!(
-            "usage: contestant (raw|streams) (passthrough|filter-map) --bootstrap-servers B --input T --output T --group G"
+            "usage: contestant (raw|streams) (passthrough|filter-map|count|windowed-count) --bootstrap-servers B --input T --output T --group G"
         ),
     };
     let flag = |name: &str| -> Result<String> {
@@ -46,8 +48,14 @@ fn main() -> Result<()> {
         flag("--output")?,
         flag("--group")?,
     );
-    if !matches!(case.as_str(), "passthrough" | "filter-map") {
-        bail!("unknown case {case:?}; allowed: passthrough, filter-map");
+    if !matches!(
+        case.as_str(),
+        "passthrough" | "filter-map" | "count" | "windowed-count"
+    ) {
+        bail!("unknown case {case:?}; allowed: passthrough, filter-map, count, windowed-count");
+    }
+    if kind == "raw" && !matches!(case.as_str(), "passthrough" | "filter-map") {
+        bail!("the raw contestant runs passthrough and filter-map only");
     }
     let stop = stop_flag()?;
     match kind.as_str() {
@@ -168,14 +176,20 @@ fn streams(
     case: &str,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<()> {
-    let mut t = Topology::new();
-    t.add_source("src", &[input], BytesSerde, BytesSerde)?;
-    if case == "filter-map" {
-        t.add_processor("filter-map", || FilterMap, &["src"])?
-            .add_sink("sink", output, BytesSerde, BytesSerde, &["filter-map"])?;
-    } else {
-        t.add_sink("sink", output, BytesSerde, BytesSerde, &["src"])?;
-    }
+    let t = match case {
+        "count" | "windowed-count" => aggregation(input, output, case == "windowed-count")?,
+        _ => {
+            let mut t = Topology::new();
+            t.add_source("src", &[input], BytesSerde, BytesSerde)?;
+            if case == "filter-map" {
+                t.add_processor("filter-map", || FilterMap, &["src"])?
+                    .add_sink("sink", output, BytesSerde, BytesSerde, &["filter-map"])?;
+            } else {
+                t.add_sink("sink", output, BytesSerde, BytesSerde, &["src"])?;
+            }
+            t
+        }
+    };
     let mut app = KafkaStreams::new(t, StreamsConfig::new(group, bootstrap))?;
     app.start()?;
     while !stop.load(std::sync::atomic::Ordering::Acquire) {
@@ -186,4 +200,35 @@ fn streams(
     }
     app.close(Duration::from_secs(60))?;
     Ok(())
+}
+
+/// group_by_key -> count on RocksDB with a changelog -> sink; windowed: per hopping window of
+/// 1 s advancing by 500 ms (grace 1 min, so no record is late).
+fn aggregation(input: &str, output: &str, windowed: bool) -> Result<Topology> {
+    use streams_core::TimeWindowedSerde;
+    use streams_core::serde::{I64Serde, Nullable};
+    use streams_dsl::{Consumed, Materialized, Produced, StreamsBuilder, TimeWindows};
+    let b = StreamsBuilder::new();
+    let grouped = b
+        .stream(&[input], Consumed::with(BytesSerde, BytesSerde))
+        .group_by_key();
+    if windowed {
+        grouped
+            .windowed_by(
+                TimeWindows::of_size_and_grace(Duration::from_secs(1), Duration::from_secs(60))
+                    .advance_by(Duration::from_millis(500)),
+            )
+            .count(Materialized::as_store("counts"))
+            .to_stream()
+            .to(
+                output,
+                Produced::with(TimeWindowedSerde::new(BytesSerde, 1000), Nullable(I64Serde)),
+            );
+    } else {
+        grouped
+            .count(Materialized::as_store("counts"))
+            .to_stream()
+            .to(output, Produced::with(BytesSerde, Nullable(I64Serde)));
+    }
+    Ok(b.build()?)
 }
