@@ -190,34 +190,14 @@ where
             return self.stream.node.clone();
         }
         let base = self.name.as_deref().unwrap_or(store_name);
-        let topic = format!("{base}-repartition");
-        let (filter, sink, source) = (
-            format!("{topic}-filter"),
-            format!("{topic}-sink"),
-            format!("{topic}-source"),
-        );
-        let (Some(k), Some(v)) = (self.key_serde.clone(), self.value_serde.clone()) else {
-            inner.fail(StreamsError::Topology(format!(
-                "repartition topic `{topic}` needs key and value serdes: the operation before \
-                 the grouping changed the key or value type; give them with Grouped::with"
-            )));
-            return source;
-        };
-        let parent = self.stream.node.clone();
-        inner.apply(|t| {
-            t.add_repartition_topic(&topic)?
-                .add_processor::<K, V, K, V, _, _>(&filter, || PassThrough, &[&parent])?
-                .add_sink_with(
-                    &sink,
-                    streams_core::SinkOptions::topic(topic.as_str()),
-                    k.clone(),
-                    v.clone(),
-                    &[&filter],
-                )?
-                .add_source_with(&source, &[&topic], k, v, Default::default())?;
-            Ok(())
-        });
-        source
+        self.stream.through_repartition(
+            inner,
+            base,
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            "the operation before the grouping changed the key or value type; give them with \
+             Grouped::with",
+        )
     }
 
     /// The number of records per key, in a table (`KSTREAM-AGGREGATE`, store
@@ -398,20 +378,5 @@ pub(crate) fn plan<K, A>(
         name,
         store_name,
         serdes,
-    }
-}
-
-/// Forwards every record: the filter in front of a repartition sink (Kafka Streams drops
-/// null keys there; keys here are never null).
-struct PassThrough;
-
-impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for PassThrough {
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, K, V>,
-        r: Record<K, V>,
-    ) -> Result<(), ProcessorError> {
-        ctx.forward(r)?;
-        Ok(())
     }
 }

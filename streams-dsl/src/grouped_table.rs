@@ -17,17 +17,20 @@ use crate::table::{Change, KTable};
 /// The store behind a table: each key's latest value and its timestamp.
 type TableStore<K, V> = TypedKeyValueStore<K, ValueAndTimestamp<V>>;
 
-/// `KTABLE-SOURCE`: applies each record of the topic to the table's store (a null value
-/// deletes the row) and forwards the change.
-struct TableSource<K, V> {
+/// `KTABLE-SOURCE` / `KSTREAM-TOTABLE`: applies each record to the table's store (a null
+/// value deletes the row) and forwards the change. `I` is the record value: `Option<V>` from a
+/// topic, `V` from a stream.
+struct TableSource<K, V, I> {
     store_name: String,
     store: Option<StoreHandle<TableStore<K, V>>>,
+    value: fn(I) -> Option<V>,
 }
 
-impl<K, V> Processor<K, Option<V>, K, Change<V>> for TableSource<K, V>
+impl<K, V, I> Processor<K, I, K, Change<V>> for TableSource<K, V, I>
 where
     K: Clone + 'static,
     V: Clone + 'static,
+    I: 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessorError> {
         self.store = Some(ctx.state_store::<TableStore<K, V>>(&self.store_name)?);
@@ -37,9 +40,10 @@ where
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
-        r: Record<K, Option<V>>,
+        r: Record<K, I>,
     ) -> Result<(), ProcessorError> {
         let store = self.store.as_ref().ok_or("init did not run")?;
+        let r = r.map_value(self.value);
         let old = {
             let mut store = store.borrow_mut();
             let old = store.get(&r.key)?.map(|o| o.value);
@@ -112,9 +116,10 @@ impl StreamsBuilder {
             )?
             .add_processor(
                 &name,
-                move || TableSource::<K, V> {
+                move || TableSource::<K, V, Option<V>> {
                     store_name: processor_store.clone(),
                     store: None,
+                    value: |v| v,
                 },
                 &[&source],
             )?
@@ -279,6 +284,85 @@ impl<V: 'static> Serde<Change<V>> for ChangeSerde<V> {
                 )));
             }
         })
+    }
+}
+
+impl<K, V> crate::stream::KStream<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    /// The stream read as a table (`KSTREAM-TOTABLE`): each record sets its key's row. After
+    /// a key-changing operation the records go through a repartition topic first. Stored as
+    /// `materialized` says (named `KSTREAM-TOTABLE-STATE-STORE-<n>` unless named).
+    pub fn to_table(&self, materialized: Materialized<K, V>) -> KTable<K, V> {
+        let builder = self.builder.clone();
+        let mut inner = builder.borrow_mut();
+        let name = inner.new_name("KSTREAM-TOTABLE");
+        let store_name = match &materialized.name {
+            Some(n) => n.clone(),
+            None => inner.new_name("KSTREAM-TOTABLE-STATE-STORE"),
+        };
+        inner.claim_store(&store_name);
+        let key_serde = materialized
+            .key_serde
+            .clone()
+            .or_else(|| self.key_serde.clone());
+        let value_serde = materialized
+            .value_serde
+            .clone()
+            .or_else(|| self.value_serde.clone());
+        let parent = if self.key_changed {
+            self.through_repartition(
+                &mut inner,
+                &name,
+                key_serde.clone(),
+                value_serde.clone(),
+                "the operation before to_table changed the key or value type; give them with \
+                 Materialized::with_key_serde and with_value_serde",
+            )
+        } else {
+            self.node.clone()
+        };
+        match (&key_serde, &value_serde) {
+            (Some(k), Some(v)) => {
+                let mut store = KeyValueStoreBuilder::new(
+                    &store_name,
+                    materialized.kind,
+                    k.clone(),
+                    ValueAndTimestampSerde(v.clone()),
+                );
+                if !materialized.logging {
+                    store = store.with_logging_disabled();
+                }
+                let processor_store = store_name.clone();
+                inner.apply(|t| {
+                    t.add_processor(
+                        &name,
+                        move || TableSource::<K, V, V> {
+                            store_name: processor_store.clone(),
+                            store: None,
+                            value: Some,
+                        },
+                        &[&parent],
+                    )?
+                    .add_state_store(store, &[&name])?;
+                    Ok(())
+                });
+            }
+            _ => inner.fail(StreamsError::Topology(format!(
+                "to_table `{name}`: its store `{store_name}` needs key and value serdes; give \
+                 them with Materialized::with_key_serde and with_value_serde"
+            ))),
+        }
+        drop(inner);
+        KTable {
+            builder,
+            node: name,
+            store: Some(store_name),
+            key_serde,
+            value_serde,
+        }
     }
 }
 

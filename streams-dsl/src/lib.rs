@@ -15,8 +15,8 @@
 //! Differences from Kafka Streams, on purpose or not yet done:
 //! - Every aggregation update is forwarded (as Kafka Streams does with its record cache off).
 //! - Null values are in the types: a table's stream is `KStream<K, Option<V>>`.
-//! - Not built yet: sliding-window aggregations (refused by `build()`), `suppress`,
-//!   branching (`split`), `repartition()`, `to_table()`, joins and global tables.
+//! - Not built yet: sliding-window aggregations (refused by `build()`), `suppress`, setting
+//!   a repartition topic's partition count, joins and global tables.
 
 #![deny(missing_docs)]
 
@@ -31,7 +31,7 @@ pub mod windows;
 pub use builder::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 pub use grouped::{KGroupedStream, ValueAndTimestamp, ValueAndTimestampSerde};
 pub use grouped_table::{ChangeSerde, KGroupedTable};
-pub use stream::KStream;
+pub use stream::{BranchedKStream, KStream, Repartitioned};
 pub use table::{Change, KTable};
 pub use windowed::{SessionWindowedKStream, TimeWindowedKStream};
 pub use windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows};

@@ -480,3 +480,90 @@ Topologies:
     );
     Ok(())
 }
+
+#[test]
+fn split_sends_each_record_to_its_first_matching_branch() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    let branches = b
+        .stream(&["in"], strings())
+        .split(Some("fruit-"))
+        .branch("long", |_, v| v.len() > 6)
+        .branch("a", |_, v| v.starts_with('a'))
+        .default_branch("other");
+    assert_eq!(
+        branches.keys().collect::<Vec<_>>(),
+        vec!["fruit-a", "fruit-long", "fruit-other"]
+    );
+    for (name, stream) in &branches {
+        stream.to(name, Produced::with(StringSerde, StringSerde));
+    }
+    let d = driver(b.build()?)?;
+    pipe(
+        &d,
+        "in",
+        &[("1", "apple", 1), ("2", "apricots", 2), ("3", "fig", 3)],
+    )?;
+    assert_eq!(
+        read_strings(&d, "fruit-long")?,
+        vec![(s("2"), s("apricots"), 2)],
+        "the first matching branch wins"
+    );
+    assert_eq!(read_strings(&d, "fruit-a")?, vec![(s("1"), s("apple"), 1)]);
+    assert_eq!(
+        read_strings(&d, "fruit-other")?,
+        vec![(s("3"), s("fig"), 3)]
+    );
+    Ok(())
+}
+
+#[test]
+fn repartition_and_to_table_go_through_repartition_topics() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    let stream = b.stream(&["in"], strings());
+    stream
+        .repartition(streams_dsl::Repartitioned::default().with_name("spread"))
+        .to("spread-out", Produced::with(StringSerde, StringSerde));
+    // The latest value per first letter of the value: a key change, then a table.
+    stream
+        .select_key(|_, v| v.chars().next().map(String::from).unwrap_or_default())
+        .to_table(
+            Materialized::as_store("latest")
+                .in_memory()
+                .with_key_serde(StringSerde),
+        )
+        .to_stream()
+        .to("latest", Produced::with(StringSerde, Nullable(StringSerde)));
+    let topology = b.build()?;
+    assert_eq!(
+        topology.repartition_topics(),
+        vec![
+            "KSTREAM-TOTABLE-0000000003-repartition".to_owned(),
+            "spread-repartition".to_owned()
+        ]
+    );
+    let d = driver(topology)?;
+    pipe(
+        &d,
+        "in",
+        &[("1", "apple", 1), ("2", "avocado", 2), ("3", "fig", 3)],
+    )?;
+    assert_eq!(
+        read_strings(&d, "spread-out")?,
+        vec![
+            (s("1"), s("apple"), 1),
+            (s("2"), s("avocado"), 2),
+            (s("3"), s("fig"), 3)
+        ]
+    );
+    assert_eq!(d.produced("dsl-test-spread-repartition").len(), 3);
+    assert_eq!(
+        d.output_topic("latest", StringSerde, Nullable(StringSerde))
+            .read_key_values_with_time()?,
+        vec![
+            (s("a"), Some(s("apple")), 1),
+            (s("a"), Some(s("avocado")), 2),
+            (s("f"), Some(s("fig")), 3)
+        ]
+    );
+    Ok(())
+}
