@@ -155,3 +155,44 @@ async fn a_repartitioning_group_by_counts_the_same_on_two_instances_as_on_one() 
     assert_eq!(double, expected);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_with_latest_offset_reset_skips_what_was_there_before_it_started() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output, app) = (unique_name("in"), unique_name("out"), unique_name("latest"));
+    cluster.create_topic(&input, 1, 1, &[])?;
+    cluster.create_topic(&output, 1, 1, &[])?;
+    let record = |k: &str| (k.to_owned(), b"v".to_vec(), None);
+    produce(bootstrap, &input, ["old-1", "old-2"].map(record)).await?;
+
+    let b = StreamsBuilder::new();
+    b.stream(
+        &[&input],
+        Consumed::with(StringSerde, StringSerde)
+            .with_offset_reset(streams_core::OffsetReset::Latest),
+    )
+    .to(&output, Produced::with(StringSerde, StringSerde));
+    let state = tempfile::tempdir()?;
+    let config = StreamsConfig::new(&app, bootstrap)
+        .set("commit.interval.ms", "100")?
+        .with_state_dir(state.path());
+    let mut streams = KafkaStreams::new(b.build()?, config)?;
+    streams.start()?;
+    assert!(
+        streams.wait_for_state(streams_core::State::Running, Duration::from_secs(60)),
+        "the application runs"
+    );
+    produce(bootstrap, &input, ["new-1", "new-2"].map(record)).await?;
+    let out = read_topic(
+        bootstrap,
+        &output,
+        2,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    )?;
+    streams.close(Duration::from_secs(30))?;
+    let keys: Vec<&str> = out.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, vec!["new-1", "new-2"]);
+    Ok(())
+}

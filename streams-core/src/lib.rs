@@ -34,7 +34,7 @@ pub use nodes::{Partitioner, TopicChooser};
 pub use record::{Headers, Record, RecordMetadata};
 pub use runtime::{KafkaStreams, State, StateListener};
 pub use task::{StreamTask, TaskCounters, TaskId};
-pub use topology::{SinkOptions, SourceOptions, Subtopology, Topology};
+pub use topology::{OffsetReset, SinkOptions, SourceOptions, Subtopology, Topology};
 pub use window::{SessionWindowedSerde, TimeWindowedSerde, Window, Windowed};
 
 /// The README's code examples, compiled and run as doc tests.

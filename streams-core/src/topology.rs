@@ -128,12 +128,25 @@ pub(crate) struct StoreDef {
 pub struct SourceOptions {
     /// A timestamp extractor for this source's topics instead of the configured default.
     pub timestamp_extractor: Option<Arc<dyn TimestampExtractor>>,
+    /// Where to start reading a partition of this source's topics that has no committed
+    /// offset, instead of the consumer's `auto.offset.reset` (earliest by default).
+    pub offset_reset: Option<OffsetReset>,
+}
+
+/// Where a source starts reading a partition without a committed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// At the oldest record still in the partition.
+    Earliest,
+    /// After the newest record: only records produced from now on.
+    Latest,
 }
 
 impl std::fmt::Debug for SourceOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SourceOptions")
             .field("timestamp_extractor", &self.timestamp_extractor.is_some())
+            .field("offset_reset", &self.offset_reset)
             .finish()
     }
 }
@@ -196,6 +209,8 @@ pub struct Topology {
     /// Set once the topology runs for an application: internal topic names are prefixed
     /// with it.
     application_id: Option<String>,
+    /// Source topics with their own offset reset policy.
+    offset_resets: HashMap<String, OffsetReset>,
 }
 
 impl std::fmt::Debug for Topology {
@@ -364,6 +379,9 @@ impl Topology {
         self.nodes[index].extractor = options.timestamp_extractor;
         for topic in topics {
             self.topics.insert(topic.to_string(), index);
+            if let Some(reset) = options.offset_reset {
+                self.offset_resets.insert(topic.to_string(), reset);
+            }
         }
         Ok(self)
     }
@@ -622,6 +640,11 @@ impl Topology {
         Ok(self)
     }
 
+    /// The offset reset policy a source set for `topic`, if any.
+    pub fn offset_reset(&self, topic: &str) -> Option<OffsetReset> {
+        self.offset_resets.get(topic).copied()
+    }
+
     /// The repartition topics, as declared (without the application id).
     pub fn repartition_topics(&self) -> Vec<String> {
         self.internal_topics.iter().cloned().collect()
@@ -668,6 +691,11 @@ impl Topology {
             self.nodes[i].kind = NodeKind::Source { topics: new_topics };
         }
         self.topics = topics;
+        self.offset_resets = self
+            .offset_resets
+            .iter()
+            .map(|(t, r)| (resolve(t), *r))
+            .collect();
     }
 
     /// For each repartition topic (full name), the sub-topologies that write to it.

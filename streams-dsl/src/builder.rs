@@ -143,10 +143,8 @@ impl StreamsBuilder {
             )));
         }
         let (k, v) = (consumed.key_serde.clone(), consumed.value_serde.clone());
-        inner.apply(|t| {
-            t.add_source_with(&name, topics, k, v, Default::default())
-                .map(|_| ())
-        });
+        let options = consumed.options.clone();
+        inner.apply(|t| t.add_source_with(&name, topics, k, v, options).map(|_| ()));
         drop(inner);
         KStream::new(
             self.inner.clone(),
@@ -183,6 +181,7 @@ pub struct Consumed<K, V> {
     pub(crate) key_serde: SharedSerde<K>,
     pub(crate) value_serde: SharedSerde<V>,
     pub(crate) name: Option<String>,
+    pub(crate) options: streams_core::SourceOptions,
 }
 
 impl<K: 'static, V: 'static> Consumed<K, V> {
@@ -192,7 +191,23 @@ impl<K: 'static, V: 'static> Consumed<K, V> {
             key_serde: Arc::new(key_serde),
             value_serde: Arc::new(value_serde),
             name: None,
+            options: Default::default(),
         }
+    }
+
+    /// Reads timestamps with `extractor` instead of the configured default.
+    pub fn with_timestamp_extractor(
+        mut self,
+        extractor: impl streams_core::timestamp::TimestampExtractor,
+    ) -> Self {
+        self.options.timestamp_extractor = Some(Arc::new(extractor));
+        self
+    }
+
+    /// Where to start a partition the application has no committed offset for.
+    pub fn with_offset_reset(mut self, reset: streams_core::OffsetReset) -> Self {
+        self.options.offset_reset = Some(reset);
+        self
     }
 
     /// Names the source node instead of `KSTREAM-SOURCE-<n>`.

@@ -112,7 +112,7 @@ impl StreamsBuilder {
                 &[topic],
                 consumed.key_serde.clone(),
                 nullable,
-                Default::default(),
+                consumed.options.clone(),
             )?
             .add_processor(
                 &name,

@@ -567,3 +567,35 @@ fn repartition_and_to_table_go_through_repartition_topics() -> Result<(), Stream
     );
     Ok(())
 }
+
+/// Reads the event time from the value, a decimal number of milliseconds.
+struct TimeInValue;
+
+impl streams_core::timestamp::TimestampExtractor for TimeInValue {
+    fn extract(
+        &self,
+        record: &streams_core::record::RawRecord,
+        _partition_time: i64,
+    ) -> streams_core::Result<i64> {
+        Ok(record
+            .value
+            .as_deref()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1))
+    }
+}
+
+#[test]
+fn a_stream_can_read_its_timestamps_with_its_own_extractor() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    b.stream(&["in"], strings().with_timestamp_extractor(TimeInValue))
+        .to("out", Produced::with(StringSerde, StringSerde));
+    let d = driver(b.build()?)?;
+    pipe(&d, "in", &[("a", "1000", 5), ("b", "2000", 6)])?;
+    assert_eq!(
+        read_strings(&d, "out")?,
+        vec![(s("a"), s("1000"), 1000), (s("b"), s("2000"), 2000)]
+    );
+    Ok(())
+}

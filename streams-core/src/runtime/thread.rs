@@ -360,6 +360,7 @@ impl StreamThread {
                         }
                         self.start_or_defer(id, sub)?;
                     }
+                    self.apply_offset_resets(&partitions)?;
                     // Running once every new task has restored (checked each round).
                     self.awaiting_ready = true;
                 }
@@ -786,6 +787,40 @@ impl StreamThread {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Newly assigned partitions of sources with their own offset reset policy start at
+    /// their beginning or end when the group has no committed offset for them (the consumer
+    /// applied `auto.offset.reset` to them; this runs before any of their records is taken).
+    fn apply_offset_resets(&mut self, partitions: &[(String, i32)]) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition) in partitions {
+            if self.topology.offset_reset(topic).is_some() {
+                tpl.add_partition(topic, *partition);
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(tpl, Duration::from_secs(30))
+            .map_err(|e| StreamsError::kafka("reading committed offsets", e))?;
+        for e in committed.elements() {
+            if matches!(e.offset(), Offset::Offset(_)) {
+                continue;
+            }
+            let target = match self.topology.offset_reset(e.topic()) {
+                Some(crate::OffsetReset::Latest) => Offset::End,
+                Some(crate::OffsetReset::Earliest) => Offset::Beginning,
+                None => continue,
+            };
+            tracing::info!(thread = %self.name, topic = e.topic(), partition = e.partition(), ?target, "no committed offset: applying the source's offset reset");
+            self.consumer
+                .seek(e.topic(), e.partition(), target, Duration::from_secs(30))
+                .map_err(|err| StreamsError::kafka("seeking to the source's reset offset", err))?;
+        }
+        Ok(())
     }
 
     /// Every `repartition.purge.interval.ms`, deletes the records of repartition topics below
