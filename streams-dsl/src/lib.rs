@@ -15,14 +15,18 @@
 //! Differences from Kafka Streams, on purpose or not yet done:
 //! - Every aggregation update is forwarded (as Kafka Streams does with its record cache off).
 //! - Null values are in the types: a table's stream is `KStream<K, Option<V>>`.
-//! - Not built yet: sliding-window aggregations (refused by `build()`), `suppress`, setting
-//!   a repartition topic's partition count, joins and global tables.
+//! - Emit-on-close emits as soon as stream time closes a window (Kafka Streams throttles it to
+//!   once per second of wall-clock time), and remembers what it emitted only while the task
+//!   lives: after a restart, windows closed but still retained are emitted again.
+//! - Not built yet: `suppress`, setting a repartition topic's partition count, joins and
+//!   global tables.
 
 #![deny(missing_docs)]
 
 mod builder;
 mod grouped;
 mod grouped_table;
+mod sliding;
 mod stream;
 mod table;
 mod windowed;

@@ -18,11 +18,42 @@ use crate::grouped::{
     Fold, KGroupedStream, ValueAndTimestamp, ValueAndTimestampSerde, aggregate_fold, count_fold,
     plan, reduce_fold, with_count_serde,
 };
+use crate::sliding::SlidingAggregateProcessor;
 use crate::table::{Change, KTable};
 use crate::windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, TimeWindowsMs};
 
 /// The store a windowed aggregation keeps its windows in.
-type WindowAggregates<K, A> = TypedWindowStore<K, ValueAndTimestamp<A>>;
+pub(crate) type WindowAggregates<K, A> = TypedWindowStore<K, ValueAndTimestamp<A>>;
+
+/// Emitting on close: forwards every window starting in `[from, to]` (inclusive), by start
+/// time, each with its aggregate's timestamp.
+pub(crate) fn emit_closed_windows<K, A>(
+    ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+    store: &mut WindowAggregates<K, A>,
+    from: i64,
+    to: i64,
+) -> Result<(), ProcessorError>
+where
+    K: Clone + 'static,
+    A: Clone + 'static,
+{
+    if to < from {
+        return Ok(());
+    }
+    let mut closed = store.fetch_key_range(None, None, from, to)?;
+    closed.sort_by_key(|(w, _)| w.window.start);
+    for (windowed, vt) in closed {
+        ctx.forward(Record::new(
+            windowed,
+            Change {
+                new: Some(vt.value),
+                old: None,
+            },
+            vt.timestamp,
+        ))?;
+    }
+    Ok(())
+}
 
 /// Which windows a windowed stream aggregates into.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +78,35 @@ impl<K, V> std::fmt::Debug for TimeWindowedKStream<K, V> {
             .field("windowing", &self.windowing)
             .field("emit", &self.emit)
             .finish()
+    }
+}
+
+/// Checked windowing.
+#[derive(Debug, Clone, Copy)]
+enum Checked {
+    Time(TimeWindowsMs),
+    Sliding { difference: i64, grace: i64 },
+}
+
+impl Checked {
+    /// The window size (end - start) the store and the key serde use.
+    fn size(&self) -> i64 {
+        match self {
+            Checked::Time(w) => w.size,
+            Checked::Sliding { difference, .. } => *difference,
+        }
+    }
+
+    /// The shortest retention that keeps every window the aggregation may still update:
+    /// size + grace for time windows; for sliding windows, which look back two time
+    /// differences, 2 * difference + grace (as Kafka Streams).
+    fn minimum_retention(&self) -> i64 {
+        match self {
+            Checked::Time(w) => w.size.saturating_add(w.grace),
+            Checked::Sliding { difference, grace } => {
+                difference.saturating_mul(2).saturating_add(*grace)
+            }
+        }
     }
 }
 
@@ -125,14 +185,10 @@ where
             self.grouped.key_serde.clone(),
         );
         let checked = match self.windowing {
-            Windowing::Time(w) => w.check(),
-            Windowing::Sliding(w) => w.check().and_then(|_| {
-                Err(StreamsError::Topology(format!(
-                    "{operation} `{}`: sliding windows are not supported by this version yet; \
-                     use hopping windows (TimeWindows::advance_by) meanwhile",
-                    plan.name
-                )))
-            }),
+            Windowing::Time(w) => w.check().map(Checked::Time),
+            Windowing::Sliding(w) => w
+                .check()
+                .map(|(difference, grace)| Checked::Sliding { difference, grace }),
         };
         let checked = match checked {
             Ok(c) => Some(c),
@@ -143,23 +199,27 @@ where
         };
         let mut key_serde: Option<SharedSerde<Windowed<K>>> = None;
         if let (Some((k, v)), Some(windows)) = (&plan.serdes, checked) {
-            let minimum = windows.size.saturating_add(windows.grace);
+            let minimum = windows.minimum_retention();
             let retention = materialized.retention.map_or(minimum, |r| {
                 i64::try_from(r.as_millis()).unwrap_or(i64::MAX)
             });
             if retention < minimum {
                 inner.fail(StreamsError::Topology(format!(
                     "{operation} `{}`: the retention of store `{}` ({retention} ms) must be at \
-                     least the window size plus the grace period ({minimum} ms)",
+                     least {minimum} ms (the window size plus the grace period; twice the time \
+                     difference plus the grace period for sliding windows)",
                     plan.name, plan.store_name
                 )));
             }
-            key_serde = Some(Arc::new(TimeWindowedSerde::shared(k.clone(), windows.size)));
+            key_serde = Some(Arc::new(TimeWindowedSerde::shared(
+                k.clone(),
+                windows.size(),
+            )));
             let store = WindowStoreBuilder::new(
                 &plan.store_name,
                 materialized.kind,
                 Duration::from_millis(retention.max(0) as u64),
-                Duration::from_millis(windows.size as u64),
+                Duration::from_millis(windows.size() as u64),
                 false,
                 k.clone(),
                 ValueAndTimestampSerde(v.clone()),
@@ -173,19 +233,35 @@ where
                 if !materialized.logging {
                     store = store.with_logging_disabled();
                 }
-                t.add_processor(
-                    &name,
-                    move || WindowAggregateProcessor {
-                        store_name: store_name.clone(),
-                        windows,
-                        emit,
-                        fold: fold.clone(),
-                        store: None,
-                        observed: -1,
-                        last_emitted_close: -1,
-                    },
-                    &[&parent],
-                )?
+                match windows {
+                    Checked::Time(windows) => t.add_processor(
+                        &name,
+                        move || WindowAggregateProcessor {
+                            store_name: store_name.clone(),
+                            windows,
+                            emit,
+                            fold: fold.clone(),
+                            store: None,
+                            observed: -1,
+                            last_emitted_close: -1,
+                        },
+                        &[&parent],
+                    )?,
+                    Checked::Sliding { difference, grace } => t.add_processor(
+                        &name,
+                        move || SlidingAggregateProcessor {
+                            store_name: store_name.clone(),
+                            difference,
+                            grace,
+                            emit,
+                            fold: fold.clone(),
+                            store: None,
+                            observed: -1,
+                            last_emitted_close: -1,
+                        },
+                        &[&parent],
+                    )?,
+                }
                 .add_state_store(store, &[&name])?;
                 Ok(())
             });
@@ -259,25 +335,11 @@ where
         if close <= self.last_emitted_close {
             return Ok(());
         }
-        let size = self.windows.size;
         // Windows with last_emitted_close < end <= close, that is start in
         // (last_emitted_close - size, close - size].
+        let size = self.windows.size;
         let from = (self.last_emitted_close - size + 1).max(0);
-        let to = close - size;
-        if to >= from {
-            let mut closed = store.fetch_key_range(None, None, from, to)?;
-            closed.sort_by_key(|(w, _)| w.window.start);
-            for (windowed, vt) in closed {
-                ctx.forward(Record::new(
-                    windowed,
-                    Change {
-                        new: Some(vt.value),
-                        old: None,
-                    },
-                    vt.timestamp,
-                ))?;
-            }
-        }
+        emit_closed_windows(ctx, store, from, close - size)?;
         self.last_emitted_close = close;
         Ok(())
     }
@@ -353,8 +415,7 @@ where
         TimeWindowedKStream::new(self.clone(), Windowing::Time(windows))
     }
 
-    /// Cuts the grouped stream into sliding windows. Not supported yet: an aggregation over
-    /// them makes `StreamsBuilder::build` fail with an explanation.
+    /// Cuts the grouped stream into sliding windows.
     pub fn windowed_by_sliding(&self, windows: SlidingWindows) -> TimeWindowedKStream<K, V> {
         TimeWindowedKStream::new(self.clone(), Windowing::Sliding(windows))
     }
@@ -562,7 +623,8 @@ where
         let mut store = store.borrow_mut();
         let t = r.timestamp;
         self.observed = self.observed.max(t);
-        let close = self.observed - self.grace;
+        // As Kafka Streams: a session can still grow by a gap after its end.
+        let close = self.observed - self.grace - self.gap;
         let overlapping = store.find_sessions(&r.key, t - self.gap, t + self.gap)?;
         let mut window = Window::new(t, t);
         let mut agg: Option<A> = None;

@@ -192,7 +192,8 @@ fn bad_windows_and_short_retention_are_reported_by_build() {
     assert_eq!(
         err,
         "invalid topology: count `KSTREAM-AGGREGATE-0000000001`: the retention of store `short` \
-         (12 ms) must be at least the window size plus the grace period (15 ms)"
+         (12 ms) must be at least 15 ms (the window size plus the grace period; twice the time \
+         difference plus the grace period for sliding windows)"
     );
 }
 
@@ -217,7 +218,8 @@ fn sessions_merge_forwarding_tombstones_for_the_sessions_they_replace() -> Resul
         ("a", 30),
         ("a", 20),
         ("a", 12),
-        ("b", 1),
+        ("z", 100),
+        ("b", 50),
     ] {
         input.pipe(k.to_owned(), String::new(), t)?;
     }
@@ -242,23 +244,68 @@ fn sessions_merge_forwarding_tombstones_for_the_sessions_they_replace() -> Resul
             (w("a", 0, 5), None, 5),
             (w("a", 20, 30), None, 30),
             (w("a", 0, 30), Some(5), 30),
+            (w("z", 100, 100), Some(1), 100),
         ]
     );
-    // b@1 would be a session ending at 1, before stream time 30 minus grace 20: late.
+    // b@50 would be a session ending at 50, before stream time 100 minus grace 20 minus the
+    // gap 10 (a session can still grow by a gap after its end): late.
     assert_eq!(d.task_counters("events").map(|c| c.late_dropped), Some(1));
     Ok(())
 }
 
-#[test]
-fn sliding_windows_are_refused_until_supported() {
+/// Counts per key in sliding windows of time difference 10 (grace 100: nothing is late).
+fn sliding(records: &[(&str, i64)]) -> Result<Vec<Row>, StreamsError> {
     let b = StreamsBuilder::new();
     b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
-        .windowed_by_sliding(streams_dsl::SlidingWindows::of_time_difference_with_no_grace(ms(10)))
-        .count(Materialized::new());
+        .windowed_by_sliding(streams_dsl::SlidingWindows::of_time_difference_and_grace(
+            ms(10),
+            ms(100),
+        ))
+        .count(Materialized::as_store("sliding"))
+        .to_stream()
+        .to(
+            "counts",
+            Produced::with(TimeWindowedSerde::new(StringSerde, 10), Nullable(I64Serde)),
+        );
+    Ok(run(b.build()?, 10, records)?.0)
+}
+
+#[test]
+fn sliding_windows_hold_each_set_of_records_within_the_time_difference() -> Result<(), StreamsError>
+{
+    let out = sliding(&[("a", 20), ("a", 25), ("a", 40), ("a", 27)])?;
     assert_eq!(
-        b.build().expect_err("refused").to_string(),
-        "invalid topology: count `KSTREAM-AGGREGATE-0000000002`: sliding windows are not \
-         supported by this version yet; use hopping windows (TimeWindows::advance_by) meanwhile"
+        out,
+        vec![
+            // 20: its left window.
+            (w("a", 10, 20), Some(1), 20),
+            // 25: 20's right window (holding 25), then 25's left window (20 and 25).
+            (w("a", 21, 31), Some(1), 25),
+            (w("a", 15, 25), Some(2), 25),
+            // 40: nothing within 10 before it.
+            (w("a", 30, 40), Some(1), 40),
+            // 27, out of order: it joins [21, 31], creates 25's right window [26, 36] and
+            // its own left window [17, 27] (20, 25, 27).
+            (w("a", 21, 31), Some(2), 27),
+            (w("a", 26, 36), Some(1), 27),
+            (w("a", 17, 27), Some(3), 27),
+        ]
     );
+    Ok(())
+}
+
+#[test]
+fn early_sliding_records_share_the_first_window() -> Result<(), StreamsError> {
+    let out = sliding(&[("a", 5), ("a", 3)])?;
+    assert_eq!(
+        out,
+        vec![
+            (w("a", 0, 10), Some(1), 5),
+            // 3 comes after 5 was processed: 3's right window holds 5; [0, 10] holds both.
+            (w("a", 4, 14), Some(1), 5),
+            (w("a", 0, 10), Some(2), 5),
+        ]
+    );
+    Ok(())
 }

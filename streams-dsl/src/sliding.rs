@@ -1,0 +1,331 @@
+//! Sliding-window aggregation: windows defined by the records themselves, as Kafka Streams'
+//! `KStreamSlidingWindowAggregate` builds them.
+//!
+//! With time difference `d`, every record at `t` has a left window `[t - d, t]` (ending at the
+//! record) and, when a later record of its key falls within `d` after it, a right window
+//! `[t + 1, t + 1 + d]`. A window holds the aggregate of exactly the records whose timestamps
+//! lie in it (both ends inclusive), so each distinct set of records within `d` of each other
+//! is one window. Records earlier than `d` (whose left window would start before 0) share the
+//! window `[0, d]`.
+
+use std::sync::Arc;
+
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::store::StoreHandle;
+use streams_core::{Record, Window, Windowed};
+
+use crate::grouped::{Fold, ValueAndTimestamp};
+use crate::table::Change;
+use crate::windowed::{WindowAggregates, emit_closed_windows};
+use crate::windows::EmitStrategy;
+
+/// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE` over sliding windows.
+pub(crate) struct SlidingAggregateProcessor<K, V, A> {
+    pub(crate) store_name: String,
+    pub(crate) difference: i64,
+    pub(crate) grace: i64,
+    pub(crate) emit: EmitStrategy,
+    pub(crate) fold: Arc<Fold<K, V, A>>,
+    pub(crate) store: Option<StoreHandle<WindowAggregates<K, A>>>,
+    pub(crate) observed: i64,
+    pub(crate) last_emitted_close: i64,
+}
+
+/// One record being applied: its key, value, timestamp and the window close time.
+struct Input<'a, K, V> {
+    key: &'a K,
+    value: &'a V,
+    timestamp: i64,
+    close: i64,
+}
+
+impl<K, V, A> SlidingAggregateProcessor<K, V, A>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    A: Clone + 'static,
+{
+    fn window(&self, start: i64) -> Window {
+        Window::new(start, start + self.difference)
+    }
+
+    /// Folds the record into `window` (currently `current`: an existing window's aggregate,
+    /// or a new window's starting aggregate with `existing` false), stores and forwards it,
+    /// unless the window is closed.
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        store: &mut WindowAggregates<K, A>,
+        input: &Input<'_, K, V>,
+        window: Window,
+        current: Option<ValueAndTimestamp<A>>,
+        existing: bool,
+    ) -> Result<(), ProcessorError> {
+        if window.end < input.close {
+            ctx.count_late_record();
+            tracing::debug!(
+                store = %self.store_name,
+                timestamp = input.timestamp,
+                window_start = window.start,
+                window_end = window.end,
+                "dropping a record's update of a closed sliding window"
+            );
+            return Ok(());
+        }
+        let timestamp = current
+            .as_ref()
+            .map_or(input.timestamp, |c| c.timestamp.max(input.timestamp));
+        let old = current.map(|c| c.value);
+        let new = (self.fold)(input.key, input.value.clone(), old.clone());
+        store.put(
+            input.key,
+            &ValueAndTimestamp {
+                value: new.clone(),
+                timestamp,
+            },
+            window.start,
+        )?;
+        if self.emit == EmitStrategy::OnWindowUpdate {
+            ctx.forward(Record::new(
+                Windowed::new(input.key.clone(), window),
+                Change {
+                    new: Some(new),
+                    old: if existing { old } else { None },
+                },
+                timestamp,
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// Stores the current record's right window as a copy of `right` (the aggregate of the
+    /// later records within reach) and forwards it.
+    fn create_right_window(
+        &self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        store: &mut WindowAggregates<K, A>,
+        input: &Input<'_, K, V>,
+        right: ValueAndTimestamp<A>,
+    ) -> Result<(), ProcessorError> {
+        let window = self.window(input.timestamp + 1);
+        store.put(input.key, &right, window.start)?;
+        if self.emit == EmitStrategy::OnWindowUpdate {
+            ctx.forward(Record::new(
+                Windowed::new(input.key.clone(), window),
+                Change {
+                    new: Some(right.value),
+                    old: None,
+                },
+                right.timestamp,
+            ))?;
+        }
+        Ok(())
+    }
+
+    fn process_in_order(
+        &self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        store: &mut WindowAggregates<K, A>,
+        input: &Input<'_, K, V>,
+    ) -> Result<(), ProcessorError> {
+        let (t, d) = (input.timestamp, self.difference);
+        let windows = store.fetch_range(input.key, (t - 2 * d).max(0), t + 1)?;
+        let mut starts = std::collections::HashSet::new();
+        let mut left_agg: Option<ValueAndTimestamp<A>> = None;
+        let mut right_agg: Option<ValueAndTimestamp<A>> = None;
+        let (mut left_exists, mut right_exists) = (false, false);
+        let mut previous: Option<i64> = None;
+        for (start, vt) in windows {
+            starts.insert(start);
+            let end = start + d;
+            if end < t {
+                previous = Some(vt.timestamp);
+                left_agg = Some(vt);
+            } else if end == t {
+                left_exists = true;
+                if vt.timestamp < t {
+                    previous = Some(vt.timestamp);
+                }
+                self.update(ctx, store, input, self.window(start), Some(vt), true)?;
+            } else if start <= t {
+                right_agg = Some(vt.clone());
+                self.update(ctx, store, input, self.window(start), Some(vt), true)?;
+            } else if start == t + 1 {
+                right_exists = true;
+            } else {
+                return Err(format!(
+                    "sliding window store `{}` holds an unexpected window starting at {start} \
+                     for a record at {t}",
+                    self.store_name
+                )
+                .into());
+            }
+        }
+        // The previous record's right window, if it does not exist yet and this record is in
+        // it.
+        if let Some(p) = previous {
+            let start = p + 1;
+            if !starts.contains(&start) && start + d >= t {
+                let fresh = ValueAndTimestamp {
+                    value: (self.fold)(input.key, input.value.clone(), None),
+                    timestamp: t,
+                };
+                // Created from the initial aggregate, with this record only.
+                self.put_created(ctx, store, input, self.window(start), fresh)?;
+            }
+        }
+        // This record's left window: the previous window's records within reach, plus this one.
+        if !left_exists {
+            let from = left_agg.filter(|_| previous.is_some_and(|p| t - d <= p));
+            let current = from.map(|vt| ValueAndTimestamp {
+                value: vt.value,
+                timestamp: t,
+            });
+            self.update(ctx, store, input, self.window(t - d), current, false)?;
+        }
+        // This record's right window, when later records are within reach.
+        if !right_exists && let Some(right) = right_agg.filter(|r| r.timestamp > t) {
+            self.create_right_window(ctx, store, input, right)?;
+        }
+        Ok(())
+    }
+
+    /// Puts a window created for this record (its aggregate already includes it) and
+    /// forwards it, unless closed.
+    fn put_created(
+        &self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        store: &mut WindowAggregates<K, A>,
+        input: &Input<'_, K, V>,
+        window: Window,
+        created: ValueAndTimestamp<A>,
+    ) -> Result<(), ProcessorError> {
+        if window.end < input.close {
+            ctx.count_late_record();
+            return Ok(());
+        }
+        store.put(input.key, &created, window.start)?;
+        if self.emit == EmitStrategy::OnWindowUpdate {
+            ctx.forward(Record::new(
+                Windowed::new(input.key.clone(), window),
+                Change {
+                    new: Some(created.value),
+                    old: None,
+                },
+                created.timestamp,
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// Records before `d` share the window `[0, d]`.
+    fn process_early(
+        &self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        store: &mut WindowAggregates<K, A>,
+        input: &Input<'_, K, V>,
+    ) -> Result<(), ProcessorError> {
+        let t = input.timestamp;
+        let windows = store.fetch_range(input.key, 0, t + 1)?;
+        let mut starts = std::collections::HashSet::new();
+        let mut combined: Option<ValueAndTimestamp<A>> = None;
+        let mut right_agg: Option<ValueAndTimestamp<A>> = None;
+        let mut right_exists = false;
+        let mut previous: Option<i64> = None;
+        for (start, vt) in windows {
+            starts.insert(start);
+            if start == 0 {
+                if vt.timestamp < t {
+                    previous = Some(vt.timestamp);
+                }
+                combined = Some(vt);
+            } else if start <= t {
+                right_agg = Some(vt.clone());
+                self.update(ctx, store, input, self.window(start), Some(vt), true)?;
+            } else if start == t + 1 {
+                right_exists = true;
+            } else {
+                return Err(format!(
+                    "sliding window store `{}` holds an unexpected window starting at {start} \
+                     for an early record at {t}",
+                    self.store_name
+                )
+                .into());
+            }
+        }
+        if right_agg.is_none() {
+            right_agg = combined.clone().filter(|c| c.timestamp > t);
+        }
+        if !right_exists && let Some(right) = right_agg.filter(|r| r.timestamp > t) {
+            self.create_right_window(ctx, store, input, right)?;
+        }
+        if let Some(p) = previous
+            && !starts.contains(&(p + 1))
+        {
+            let fresh = ValueAndTimestamp {
+                value: (self.fold)(input.key, input.value.clone(), None),
+                timestamp: t,
+            };
+            self.put_created(ctx, store, input, self.window(p + 1), fresh)?;
+        }
+        let existing = combined.is_some();
+        self.update(ctx, store, input, self.window(0), combined, existing)
+    }
+}
+
+impl<K, V, A> Processor<K, V, Windowed<K>, Change<A>> for SlidingAggregateProcessor<K, V, A>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    A: Clone + 'static,
+{
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+    ) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store::<WindowAggregates<K, A>>(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        r: Record<K, V>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.store.clone().ok_or("init did not run")?;
+        let mut store = store.borrow_mut();
+        self.observed = self.observed.max(r.timestamp);
+        let close = self.observed - self.grace;
+        if self.emit == EmitStrategy::OnWindowClose {
+            // Windows [s, s + d] with last close <= s + d < close.
+            let from = (self.last_emitted_close - self.difference).max(0);
+            let to = close - self.difference - 1;
+            if close > self.last_emitted_close {
+                emit_closed_windows(ctx, &mut store, from, to)?;
+                self.last_emitted_close = close;
+            }
+        }
+        let input = Input {
+            key: &r.key,
+            value: &r.value,
+            timestamp: r.timestamp,
+            close,
+        };
+        if r.timestamp + self.difference < close {
+            ctx.count_late_record();
+            tracing::debug!(
+                store = %self.store_name,
+                timestamp = r.timestamp,
+                stream_time = self.observed,
+                "dropping a record whose sliding windows have all closed"
+            );
+            return Ok(());
+        }
+        if r.timestamp < self.difference {
+            self.process_early(ctx, &mut store, &input)
+        } else {
+            self.process_in_order(ctx, &mut store, &input)
+        }
+    }
+}
