@@ -309,3 +309,36 @@ fn early_sliding_records_share_the_first_window() -> Result<(), StreamsError> {
     );
     Ok(())
 }
+
+#[test]
+fn sliding_windows_emit_each_final_count_once_when_they_close() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+        .group_by_key()
+        .windowed_by_sliding(streams_dsl::SlidingWindows::of_time_difference_with_no_grace(ms(10)))
+        .emit_strategy(EmitStrategy::OnWindowClose)
+        .count(Materialized::as_store("sliding"))
+        .to_stream()
+        .to(
+            "counts",
+            Produced::with(TimeWindowedSerde::new(StringSerde, 10), Nullable(I64Serde)),
+        );
+    let (out, late) = run(
+        b.build()?,
+        10,
+        &[("a", 20), ("a", 25), ("a", 40), ("a", 55)],
+    )?;
+    assert_eq!(
+        out,
+        vec![
+            // Stream time 40 closes every window ending before 40.
+            (w("a", 10, 20), Some(1), 20),
+            (w("a", 15, 25), Some(2), 25),
+            (w("a", 21, 31), Some(1), 25),
+            // Stream time 55 closes [30, 40].
+            (w("a", 30, 40), Some(1), 40),
+        ]
+    );
+    assert_eq!(late, 0);
+    Ok(())
+}
