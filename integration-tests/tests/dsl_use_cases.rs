@@ -43,13 +43,36 @@ async fn run(
     records: Vec<Outgoing>,
     expected: usize,
 ) -> Result<Vec<(String, Vec<u8>, i64)>> {
+    let state = tempfile::tempdir()?;
+    let app = unique_name("use-case");
+    run_as(
+        &app,
+        state.path(),
+        topology,
+        input,
+        output,
+        records,
+        expected,
+    )
+    .await
+}
+
+/// [`run`] as application `app` with state in `state`.
+async fn run_as(
+    app: &str,
+    state: &std::path::Path,
+    topology: Topology,
+    input: &str,
+    output: &str,
+    records: Vec<Outgoing>,
+    expected: usize,
+) -> Result<Vec<(String, Vec<u8>, i64)>> {
     let cluster = shared_cluster()?;
     let bootstrap = cluster.bootstrap_servers();
     produce_timed(bootstrap, input, records).await?;
-    let state = tempfile::tempdir()?;
-    let config = StreamsConfig::new(unique_name("use-case"), bootstrap)
+    let config = StreamsConfig::new(app, bootstrap)
         .set("commit.interval.ms", "100")?
-        .with_state_dir(state.path());
+        .with_state_dir(state);
     let mut streams = KafkaStreams::new(topology, config)?;
     streams.start()?;
     let out = read_topic(
@@ -196,12 +219,11 @@ async fn average_order_value_per_product_in_five_minute_windows() -> Result<()> 
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hourly_revenue_and_order_count_per_product_emitted_when_the_hour_closes() -> Result<()> {
-    let (input, output) = topics()?;
+/// Hourly totals per product, emitted once per hour when it closes; windows kept 3 hours.
+fn hourly(input: &str, output: &str) -> streams_core::Result<Topology> {
     let b = StreamsBuilder::new();
     b.stream(
-        &[&input],
+        &[input],
         Consumed::with(StringSerde, JsonSerde::<Order>::new()),
     )
     .group_by(
@@ -218,14 +240,23 @@ async fn hourly_revenue_and_order_count_per_product_emitted_when_the_hour_closes
             revenue: t.revenue + o.amount,
             orders: t.orders + 1,
         },
-        Materialized::as_store("hourly").with_value_serde(JsonSerde::<Totals>::new()),
+        Materialized::as_store("hourly")
+            .with_value_serde(JsonSerde::<Totals>::new())
+            .with_retention(Duration::from_secs(3 * 3600)),
     )
     .to_stream()
     .flat_map(|k, v| v.map(|t| (format!("{}@{}", k.key, k.window.start - T0), t)))
     .to(
-        &output,
+        output,
         Produced::with(StringSerde, JsonSerde::<Totals>::new()),
     );
+    b.build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hourly_revenue_and_order_count_per_product_emitted_once_when_the_hour_closes() -> Result<()>
+{
+    let (input, output) = topics()?;
     let order = |id: &str, product: &str, amount: f64, at: i64| {
         json(
             id,
@@ -243,32 +274,67 @@ async fn hourly_revenue_and_order_count_per_product_emitted_when_the_hour_closes
         // The next hour: the first one closes and is emitted, once, per product.
         order("o4", "p2", 1.0, T0 + 60 * MINUTE + 1_000)?,
     ];
-    let out = run(b.build()?, &input, &output, records, 2).await?;
-    let totals: Vec<(String, Totals, i64)> = out
-        .into_iter()
-        .map(|(k, v, t)| Ok((k, serde_json::from_slice(&v).context("totals")?, t - T0)))
-        .collect::<Result<_>>()?;
+    let app = unique_name("hourly");
+    let first = tempfile::tempdir()?;
+    let out = run_as(
+        &app,
+        first.path(),
+        hourly(&input, &output)?,
+        &input,
+        &output,
+        records,
+        2,
+    )
+    .await?;
+    let decode = |out: Vec<(String, Vec<u8>, i64)>| -> Result<Vec<(String, Totals, i64)>> {
+        out.into_iter()
+            .map(|(k, v, t)| Ok((k, serde_json::from_slice(&v).context("totals")?, t - T0)))
+            .collect()
+    };
     let s = |k: &str| k.to_owned();
-    assert_eq!(
-        totals,
-        vec![
-            (
-                s("p1@0"),
-                Totals {
-                    revenue: 15.0,
-                    orders: 2
-                },
-                30 * MINUTE
-            ),
-            (
-                s("p2@0"),
-                Totals {
-                    revenue: 3.0,
-                    orders: 1
-                },
-                33 * MINUTE
-            ),
-        ]
-    );
+    let hour_one = vec![
+        (
+            s("p1@0"),
+            Totals {
+                revenue: 15.0,
+                orders: 2,
+            },
+            30 * MINUTE,
+        ),
+        (
+            s("p2@0"),
+            Totals {
+                revenue: 3.0,
+                orders: 1,
+            },
+            33 * MINUTE,
+        ),
+    ];
+    assert_eq!(decode(out)?, hour_one);
+
+    // Restarted on an empty state directory (everything restored from the changelogs), an
+    // order in the third hour closes the second: only its window is emitted, not the first
+    // hour's again, although those windows are still retained.
+    let second = tempfile::tempdir()?;
+    let out = run_as(
+        &app,
+        second.path(),
+        hourly(&input, &output)?,
+        &input,
+        &output,
+        vec![order("o5", "p1", 2.0, T0 + 120 * MINUTE + 1_000)?],
+        3,
+    )
+    .await?;
+    let mut expected = hour_one;
+    expected.push((
+        s("p2@3600000"),
+        Totals {
+            revenue: 1.0,
+            orders: 1,
+        },
+        60 * MINUTE + 1_000,
+    ));
+    assert_eq!(decode(out)?, expected);
     Ok(())
 }

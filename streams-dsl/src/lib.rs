@@ -16,8 +16,8 @@
 //! - Every aggregation update is forwarded (as Kafka Streams does with its record cache off).
 //! - Null values are in the types: a table's stream is `KStream<K, Option<V>>`.
 //! - Emit-on-close emits as soon as stream time closes a window (Kafka Streams throttles it to
-//!   once per second of wall-clock time), and remembers what it emitted only while the task
-//!   lives: after a restart, windows closed but still retained are emitted again.
+//!   once per second of wall-clock time); what it emitted is kept in a logged store
+//!   `<store>-emit-progress` (Kafka Streams keeps it in the commit metadata).
 //! - Not built yet: `suppress`, setting a repartition topic's partition count, joins and
 //!   global tables.
 

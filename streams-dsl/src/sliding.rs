@@ -16,7 +16,7 @@ use streams_core::{Record, Window, Windowed};
 
 use crate::grouped::{Fold, ValueAndTimestamp};
 use crate::table::Change;
-use crate::windowed::{WindowAggregates, emit_closed_windows};
+use crate::windowed::{EmitProgress, WindowAggregates, emit_closed_windows};
 use crate::windows::EmitStrategy;
 
 /// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE` over sliding windows.
@@ -28,7 +28,7 @@ pub(crate) struct SlidingAggregateProcessor<K, V, A> {
     pub(crate) fold: Arc<Fold<K, V, A>>,
     pub(crate) store: Option<StoreHandle<WindowAggregates<K, A>>>,
     pub(crate) observed: i64,
-    pub(crate) last_emitted_close: i64,
+    pub(crate) progress: EmitProgress,
 }
 
 /// One record being applied: its key, value, timestamp and the window close time.
@@ -285,7 +285,7 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
     ) -> Result<(), ProcessorError> {
         self.store = Some(ctx.state_store::<WindowAggregates<K, A>>(&self.store_name)?);
-        Ok(())
+        self.progress.init(ctx)
     }
 
     fn process(
@@ -299,11 +299,12 @@ where
         let close = self.observed - self.grace;
         if self.emit == EmitStrategy::OnWindowClose {
             // Windows [s, s + d] with last close <= s + d < close.
-            let from = (self.last_emitted_close - self.difference).max(0);
+            let last = self.progress.last;
+            let from = (last - self.difference).max(0);
             let to = close - self.difference - 1;
-            if close > self.last_emitted_close {
+            if close > last {
                 emit_closed_windows(ctx, &mut store, from, to)?;
-                self.last_emitted_close = close;
+                self.progress.record(close)?;
             }
         }
         let input = Input {

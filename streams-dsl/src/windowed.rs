@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use state_stores::typed::{TypedSessionStore, TypedWindowStore};
-use state_stores::{SessionStoreBuilder, WindowStoreBuilder};
+use state_stores::typed::{TypedKeyValueStore, TypedSessionStore, TypedWindowStore};
+use state_stores::{KeyValueStoreBuilder, SessionStoreBuilder, WindowStoreBuilder};
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::SharedSerde;
+use streams_core::serde::{I64Serde, SharedSerde, StringSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{
     Record, SessionWindowedSerde, StreamsError, TimeWindowedSerde, Window, Windowed,
@@ -24,6 +24,59 @@ use crate::windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, 
 
 /// The store a windowed aggregation keeps its windows in.
 pub(crate) type WindowAggregates<K, A> = TypedWindowStore<K, ValueAndTimestamp<A>>;
+
+/// Emitting on close, what has been emitted: windows closed at or before `last` were. Kept in
+/// a small logged store `<store>-emit-progress` (one row per task), so that a restarted task
+/// does not emit them again.
+pub(crate) struct EmitProgress {
+    store_name: Option<String>,
+    store: Option<StoreHandle<TypedKeyValueStore<String, i64>>>,
+    pub(crate) last: i64,
+}
+
+const EMIT_PROGRESS_KEY: &str = "last-emitted-close";
+
+impl EmitProgress {
+    pub(crate) fn new(store_name: Option<String>) -> Self {
+        EmitProgress {
+            store_name,
+            store: None,
+            last: -1,
+        }
+    }
+
+    /// Reads what a previous run of the task emitted.
+    pub(crate) fn init<KO: Clone + 'static, VO: Clone + 'static>(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, KO, VO>,
+    ) -> Result<(), ProcessorError> {
+        if let Some(name) = &self.store_name {
+            let store = ctx.state_store::<TypedKeyValueStore<String, i64>>(name)?;
+            self.last = store
+                .borrow_mut()
+                .get(&EMIT_PROGRESS_KEY.to_owned())?
+                .unwrap_or(-1);
+            self.store = Some(store);
+        }
+        Ok(())
+    }
+
+    /// Notes that every window closed at `close` was emitted.
+    pub(crate) fn record(&mut self, close: i64) -> Result<(), ProcessorError> {
+        self.last = close;
+        if let Some(store) = &self.store {
+            store
+                .borrow_mut()
+                .put(&EMIT_PROGRESS_KEY.to_owned(), &close)?;
+        }
+        Ok(())
+    }
+}
+
+/// The name of the progress store of an emit-on-close aggregation over `store`.
+pub(crate) fn emit_progress_store(store: &str) -> String {
+    format!("{store}-emit-progress")
+}
 
 /// Emitting on close: forwards every window starting in `[from, to]` (inclusive), by start
 /// time, each with its aggregate's timestamp.
@@ -225,9 +278,15 @@ where
                 ValueAndTimestampSerde(v.clone()),
             );
             let (name, store_name, emit) = (plan.name.clone(), plan.store_name.clone(), self.emit);
+            let progress_store = (emit == EmitStrategy::OnWindowClose)
+                .then(|| emit_progress_store(&plan.store_name));
+            if let Some(progress) = &progress_store {
+                inner.claim_store(progress);
+            }
             let parent = self
                 .grouped
                 .aggregation_parent(&mut inner, &plan.store_name);
+            let progress_for_topology = progress_store.clone();
             inner.apply(|t| {
                 let mut store = store?;
                 if !materialized.logging {
@@ -243,7 +302,7 @@ where
                             fold: fold.clone(),
                             store: None,
                             observed: -1,
-                            last_emitted_close: -1,
+                            progress: EmitProgress::new(progress_store.clone()),
                         },
                         &[&parent],
                     )?,
@@ -257,12 +316,18 @@ where
                             fold: fold.clone(),
                             store: None,
                             observed: -1,
-                            last_emitted_close: -1,
+                            progress: EmitProgress::new(progress_store.clone()),
                         },
                         &[&parent],
                     )?,
                 }
                 .add_state_store(store, &[&name])?;
+                if let Some(progress) = &progress_for_topology {
+                    t.add_state_store(
+                        KeyValueStoreBuilder::in_memory(progress, StringSerde, I64Serde),
+                        &[&name],
+                    )?;
+                }
                 Ok(())
             });
         }
@@ -288,8 +353,8 @@ struct WindowAggregateProcessor<K, V, A> {
     store: Option<StoreHandle<WindowAggregates<K, A>>>,
     /// The largest record timestamp this processor has seen.
     observed: i64,
-    /// Emitting on close: windows ending at or before this were emitted already.
-    last_emitted_close: i64,
+    /// Emitting on close: what was emitted already.
+    progress: EmitProgress,
 }
 
 impl<K, V, A> WindowAggregateProcessor<K, V, A>
@@ -332,16 +397,15 @@ where
         store: &mut WindowAggregates<K, A>,
         close: i64,
     ) -> Result<(), ProcessorError> {
-        if close <= self.last_emitted_close {
+        let last = self.progress.last;
+        if close <= last {
             return Ok(());
         }
-        // Windows with last_emitted_close < end <= close, that is start in
-        // (last_emitted_close - size, close - size].
+        // Windows with last < end <= close, that is start in (last - size, close - size].
         let size = self.windows.size;
-        let from = (self.last_emitted_close - size + 1).max(0);
+        let from = (last - size + 1).max(0);
         emit_closed_windows(ctx, store, from, close - size)?;
-        self.last_emitted_close = close;
-        Ok(())
+        self.progress.record(close)
     }
 }
 
@@ -356,7 +420,7 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
     ) -> Result<(), ProcessorError> {
         self.store = Some(ctx.state_store::<WindowAggregates<K, A>>(&self.store_name)?);
-        Ok(())
+        self.progress.init(ctx)
     }
 
     fn process(
