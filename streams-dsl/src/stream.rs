@@ -472,11 +472,20 @@ where
         hint: &str,
     ) -> String {
         let topic = format!("{base}-repartition");
-        let (filter, sink, source) = (
-            format!("{topic}-filter"),
-            format!("{topic}-sink"),
-            format!("{topic}-source"),
-        );
+        // As Kafka Streams: a generated base (`KSTREAM-...-<10 digits>`) gets generated node
+        // names, taken in the order sink, filter, source; a user's name gets
+        // `<topic>-sink` / `-filter` / `-source`.
+        let (filter, sink, source) = if is_generated_name(base) {
+            let sink = inner.new_name("KSTREAM-SINK");
+            let filter = inner.new_name("KSTREAM-FILTER");
+            (filter, sink, inner.new_name("KSTREAM-SOURCE"))
+        } else {
+            (
+                format!("{topic}-filter"),
+                format!("{topic}-sink"),
+                format!("{topic}-source"),
+            )
+        };
         let (Some(k), Some(v)) = (key_serde, value_serde) else {
             inner.fail(StreamsError::Topology(format!(
                 "repartition topic `{topic}` needs key and value serdes: {hint}"
@@ -702,4 +711,15 @@ where
             })
             .collect()
     }
+}
+
+/// True for names the builder generates: `KSTREAM-...-` and ten digits.
+fn is_generated_name(name: &str) -> bool {
+    let Some((prefix, digits)) = name.rsplit_once('-') else {
+        return false;
+    };
+    name.starts_with("KSTREAM")
+        && !prefix.is_empty()
+        && digits.len() == 10
+        && digits.bytes().all(|b| b.is_ascii_digit())
 }

@@ -503,6 +503,9 @@ impl<K, V> std::fmt::Debug for SessionWindowedKStream<K, V> {
 /// How two session aggregates combine when their sessions merge.
 type Merger<K, A> = dyn Fn(&K, A, A) -> A + Send + Sync;
 
+/// The aggregate merging starts from (`None` for reduce: the first session's as is).
+type SessionInit<A> = dyn Fn() -> Option<A> + Send + Sync;
+
 /// The store a session aggregation keeps its sessions in.
 type SessionAggregates<K, A> = TypedSessionStore<K, A>;
 
@@ -519,6 +522,7 @@ where
             "count",
             materialized,
             count_fold(),
+            Arc::new(|| Some(0)),
             Arc::new(|_, a, b| a + b),
         )
     }
@@ -543,6 +547,7 @@ where
             "reduce",
             materialized,
             reduce_fold(move |a, b| reducer(a, b)),
+            Arc::new(|| None),
             Arc::new(move |_, a, b| merge(a, b)),
         )
     }
@@ -557,12 +562,15 @@ where
         merger: impl Fn(&K, A, A) -> A + Send + Sync + 'static,
         materialized: Materialized<K, A>,
     ) -> KTable<Windowed<K>, A> {
-        let fold = aggregate_fold(initializer, aggregator);
+        let initializer = Arc::new(initializer);
+        let first = initializer.clone();
+        let fold = aggregate_fold(move || initializer(), aggregator);
         self.fold(
             "KSTREAM-AGGREGATE",
             "aggregate",
             materialized,
             fold,
+            Arc::new(move || Some(first())),
             Arc::new(merger),
         )
     }
@@ -573,6 +581,7 @@ where
         operation: &str,
         materialized: Materialized<K, A>,
         fold: Arc<Fold<K, V, A>>,
+        init: Arc<SessionInit<A>>,
         merger: Arc<Merger<K, A>>,
     ) -> KTable<Windowed<K>, A> {
         let builder = self.grouped.stream.builder.clone();
@@ -628,6 +637,7 @@ where
                         gap,
                         grace,
                         fold: fold.clone(),
+                        init: init.clone(),
                         merger: merger.clone(),
                         store: None,
                         observed: -1,
@@ -659,6 +669,7 @@ struct SessionAggregateProcessor<K, V, A> {
     gap: i64,
     grace: i64,
     fold: Arc<Fold<K, V, A>>,
+    init: Arc<SessionInit<A>>,
     merger: Arc<Merger<K, A>>,
     store: Option<StoreHandle<SessionAggregates<K, A>>>,
     observed: i64,
@@ -691,7 +702,8 @@ where
         let close = self.observed - self.grace - self.gap;
         let overlapping = store.find_sessions(&r.key, t - self.gap, t + self.gap)?;
         let mut window = Window::new(t, t);
-        let mut agg: Option<A> = None;
+        // As Kafka Streams: from the initial aggregate, merge every overlapping session's.
+        let mut agg: Option<A> = (self.init)();
         for (session, value) in &overlapping {
             window = Window::new(
                 window.start.min(session.window.start),
@@ -714,8 +726,11 @@ where
             );
             return Ok(());
         }
+        // Unless the record stands alone, every merged session is replaced (a record inside
+        // a session too: its tombstone, then the updated session).
+        let alone = window == Window::new(t, t);
         for (session, old) in overlapping {
-            if session.window == window {
+            if alone {
                 continue;
             }
             store.remove(&session)?;

@@ -416,31 +416,32 @@ fn group_by_repartitions_and_describes_like_kafka_streams() -> Result<(), Stream
         .to_stream()
         .to("counts", Produced::with(StringSerde, Nullable(I64Serde)));
     let topology = b.build()?;
+    // Kafka Streams' layout for the same topology (its StreamsGraphTest expects these names).
     let expected = "\
 Topologies:
    Sub-topology: 0
     Source: KSTREAM-SOURCE-0000000000 (topics: [words])
       --> KSTREAM-KEY-SELECT-0000000001
     Processor: KSTREAM-KEY-SELECT-0000000001 (stores: [])
-      --> KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-filter
+      --> KSTREAM-FILTER-0000000005
       <-- KSTREAM-SOURCE-0000000000
-    Processor: KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-filter (stores: [])
-      --> KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-sink
+    Processor: KSTREAM-FILTER-0000000005 (stores: [])
+      --> KSTREAM-SINK-0000000004
       <-- KSTREAM-KEY-SELECT-0000000001
-    Sink: KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-sink (topic: KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition)
-      <-- KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-filter
+    Sink: KSTREAM-SINK-0000000004 (topic: KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition)
+      <-- KSTREAM-FILTER-0000000005
 
   Sub-topology: 1
-    Source: KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-source (topics: [KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition])
+    Source: KSTREAM-SOURCE-0000000006 (topics: [KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition])
       --> KSTREAM-AGGREGATE-0000000003
     Processor: KSTREAM-AGGREGATE-0000000003 (stores: [KSTREAM-AGGREGATE-STATE-STORE-0000000002])
-      --> KTABLE-TOSTREAM-0000000004
-      <-- KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition-source
-    Processor: KTABLE-TOSTREAM-0000000004 (stores: [])
-      --> KSTREAM-SINK-0000000005
+      --> KTABLE-TOSTREAM-0000000007
+      <-- KSTREAM-SOURCE-0000000006
+    Processor: KTABLE-TOSTREAM-0000000007 (stores: [])
+      --> KSTREAM-SINK-0000000008
       <-- KSTREAM-AGGREGATE-0000000003
-    Sink: KSTREAM-SINK-0000000005 (topic: counts)
-      <-- KTABLE-TOSTREAM-0000000004
+    Sink: KSTREAM-SINK-0000000008 (topic: counts)
+      <-- KTABLE-TOSTREAM-0000000007
 
 ";
     assert_eq!(topology.describe().to_string(), expected);

@@ -342,3 +342,42 @@ fn sliding_windows_emit_each_final_count_once_when_they_close() -> Result<(), St
     assert_eq!(late, 0);
     Ok(())
 }
+
+#[test]
+fn a_record_inside_a_session_replaces_it_with_a_tombstone_and_the_update()
+-> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+        .group_by_key()
+        .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
+        .count(Materialized::as_store("sessions"))
+        .to_stream()
+        .to(
+            "sessions",
+            Produced::with(SessionWindowedSerde::new(StringSerde), Nullable(I64Serde)),
+        );
+    let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("windows", "unused:9092"))?;
+    let input = d.input_topic("events", StringSerde, StringSerde);
+    for t in [0, 5, 3] {
+        input.pipe("a".to_owned(), String::new(), t)?;
+    }
+    let out = d
+        .output_topic(
+            "sessions",
+            SessionWindowedSerde::new(StringSerde),
+            Nullable(I64Serde),
+        )
+        .read_key_values_with_time()?;
+    assert_eq!(
+        out,
+        vec![
+            (w("a", 0, 0), Some(1), 0),
+            (w("a", 0, 0), None, 0),
+            (w("a", 0, 5), Some(2), 5),
+            // 3 falls inside [0, 5]: as Kafka Streams, the session is removed and put again.
+            (w("a", 0, 5), None, 5),
+            (w("a", 0, 5), Some(3), 5),
+        ]
+    );
+    Ok(())
+}
