@@ -640,6 +640,22 @@ impl StreamTask {
         Ok(())
     }
 
+    /// Queues one record of the partition it came from; returns that queue's length.
+    pub fn push_record(&mut self, record: RawRecord) -> Result<usize> {
+        let queue = self
+            .queues
+            .iter_mut()
+            .find(|q| q.partition == record.partition && q.topic == record.topic)
+            .ok_or_else(|| {
+                StreamsError::IllegalState(format!(
+                    "task {} does not read {}-{}",
+                    self.ctx.task_id, record.topic, record.partition
+                ))
+            })?;
+        queue.records.push_back(record);
+        Ok(queue.records.len())
+    }
+
     /// Records buffered in `topic`-`partition`'s queue.
     pub fn buffered_in(&self, topic: &str, partition: i32) -> usize {
         self.queues

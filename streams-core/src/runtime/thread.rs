@@ -45,7 +45,7 @@ pub(crate) struct StreamThread {
     topology: Arc<Topology>,
     subtopologies: Arc<Vec<Subtopology>>,
     /// Source topic -> (interned name, sub-topology).
-    topics: HashMap<String, (Arc<str>, usize)>,
+    topics: TopicIndex,
     config: StreamsConfig,
     consumer: StreamsConsumer,
     collector: Rc<RefCell<KafkaCollector>>,
@@ -107,7 +107,7 @@ impl StreamThread {
                 thread: name.clone(),
             },
         )?;
-        let mut topics = HashMap::new();
+        let mut topics = TopicIndex::default();
         for (i, sub) in p.subtopologies.iter().enumerate() {
             for t in &sub.source_topics {
                 topics.insert(t.clone(), (Arc::from(t.as_str()), i));
@@ -173,7 +173,7 @@ impl StreamThread {
     }
 
     fn run_loop(&mut self) -> Result<()> {
-        let topics: Vec<&str> = self.topics.keys().map(String::as_str).collect();
+        let topics: Vec<&str> = self.topics.names().collect();
         self.consumer
             .subscribe(&topics)
             .map_err(|e| StreamsError::kafka("subscribing to the source topics", e))?;
@@ -272,9 +272,8 @@ impl StreamThread {
             tracing::debug!(thread = %self.name, task = %id, "dropping a record for a task this thread does not own");
             return Ok(false);
         };
-        let (topic, partition) = (raw.topic.clone(), raw.partition);
-        task.add_records(&topic, partition, [raw])?;
-        Ok(task.buffered_in(&topic, partition) >= task.max_buffered_per_partition())
+        let queued = task.push_record(raw)?;
+        Ok(queued >= task.max_buffered_per_partition())
     }
 
     /// Pauses partitions whose queue is still full after processing (their task could not
@@ -962,4 +961,27 @@ fn finish_batch(
         entry.1 = entry.1.max(next);
     }
     batches.insert(key, batch);
+}
+
+/// Source topic -> (interned name, sub-topology index). A list searched by comparing names:
+/// an application reads a handful of topics, and this lookup runs once per polled record,
+/// where hashing the name cost more than comparing it.
+#[derive(Default)]
+struct TopicIndex(Vec<(String, (Arc<str>, usize))>);
+
+impl TopicIndex {
+    fn insert(&mut self, topic: String, entry: (Arc<str>, usize)) {
+        match self.0.iter_mut().find(|(t, _)| *t == topic) {
+            Some((_, e)) => *e = entry,
+            None => self.0.push((topic, entry)),
+        }
+    }
+
+    fn get(&self, topic: &str) -> Option<&(Arc<str>, usize)> {
+        self.0.iter().find(|(t, _)| t == topic).map(|(_, e)| e)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(t, _)| t.as_str())
+    }
 }
