@@ -144,6 +144,9 @@ pub(crate) struct RocksDbSegments {
     db: Option<DB>,
     options: Options,
     write: WriteOptions,
+    /// The segments (column families) that exist: read once at open, then kept in step with
+    /// every create and drop.
+    segments: std::collections::BTreeSet<i64>,
 }
 
 fn segment_cf(segment: i64) -> String {
@@ -161,8 +164,17 @@ impl RocksDbSegments {
         let mut options = rocksdb_options(name, path, memory, hook)?;
         options.set_atomic_flush(true);
         options.create_missing_column_families(true);
-        // A missing database lists no column families; a fresh one gets the default only.
-        let existing = DB::list_cf(&options, path).unwrap_or_default();
+        // A database not created yet has no column families to list; any other failure to
+        // read them is an error, not an empty store.
+        let existing = if path.join("CURRENT").exists() {
+            DB::list_cf(&options, path).map_err(|e| store_error(name, "listing segments", e))?
+        } else {
+            Vec::new()
+        };
+        let segments = existing
+            .iter()
+            .filter_map(|n| n.strip_prefix("segment-")?.parse().ok())
+            .collect();
         let descriptors = existing
             .iter()
             .map(|cf| ColumnFamilyDescriptor::new(cf, options.clone()))
@@ -181,6 +193,7 @@ impl RocksDbSegments {
             db: Some(db),
             options,
             write,
+            segments,
         })
     }
 
@@ -207,19 +220,7 @@ impl std::fmt::Debug for RocksDbSegments {
 
 impl SegmentBackend for RocksDbSegments {
     fn segment_ids(&self) -> Vec<i64> {
-        let Ok(db) = self.db() else {
-            return Vec::new();
-        };
-        let Ok(names) = DB::list_cf(&self.options, db.path()) else {
-            return Vec::new();
-        };
-        let mut ids: Vec<i64> = names
-            .iter()
-            .filter_map(|n| n.strip_prefix("segment-")?.parse().ok())
-            .filter(|id| db.cf_handle(&segment_cf(*id)).is_some())
-            .collect();
-        ids.sort_unstable();
-        ids
+        self.segments.iter().copied().collect()
     }
 
     fn get(&self, segment: i64, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -243,6 +244,7 @@ impl SegmentBackend for RocksDbSegments {
                 })?
                 .create_cf(&cf_name, &options)
                 .map_err(|e| store_error(&name, "creating a segment", e))?;
+            self.segments.insert(segment);
         }
         let db = self.db()?;
         let cf = db.cf_handle(&cf_name).ok_or_else(|| StreamsError::Store {
@@ -312,6 +314,7 @@ impl SegmentBackend for RocksDbSegments {
             db.drop_cf(&cf_name)
                 .map_err(|e| store_error(&name, "dropping a segment", e))?;
         }
+        self.segments.remove(&segment);
         Ok(())
     }
 
@@ -595,17 +598,19 @@ impl SegmentedBytesStore {
         let mut pending_segment = None;
         for (key, value) in batch {
             let ts = self.timestamp(key)?;
-            if !self.advance(ts)? {
-                continue;
-            }
             let segment = self.segment_of(ts);
+            // Apply what is pending for another segment before stream time moves: moving it
+            // may drop that segment, and writing afterwards would create it again.
             if pending_segment != Some(segment) {
-                if let Some(s) = pending_segment {
+                if let Some(s) = pending_segment.take() {
                     self.backend.write(s, &pending)?;
                 }
                 pending.clear();
-                pending_segment = Some(segment);
             }
+            if !self.advance(ts)? {
+                continue;
+            }
+            pending_segment = Some(segment);
             pending.push((key, value.as_deref()));
         }
         if let Some(s) = pending_segment {

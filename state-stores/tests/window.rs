@@ -349,3 +349,31 @@ fn bad_window_store_settings_are_refused() {
             .contains("segment interval must be at least 1 ms")
     );
 }
+
+#[test]
+fn restoring_past_a_segment_does_not_create_it_again() -> Result<()> {
+    for kind in [Kind::Memory, Kind::RocksDb] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let retention = Retention::with_segment_interval("w", 10, 5).expect("valid");
+        let mut store = match kind {
+            Kind::Memory => SegmentedWindowStore::in_memory("w", retention, 1, false)?,
+            Kind::RocksDb => SegmentedWindowStore::rocksdb(
+                "w",
+                dir.path(),
+                &RocksDbMemory::new(8 << 20),
+                None,
+                retention,
+                1,
+                false,
+            )?,
+        };
+        let batch = vec![
+            (window_store_key(b"k", 0, 0), Some(b"old".to_vec())),
+            (window_store_key(b"k", 100, 0), Some(b"new".to_vec())),
+        ];
+        store.restore_batch(&batch)?;
+        assert_eq!(store.segment_ids(), vec![20], "{kind:?}");
+        assert_eq!(entries(store.all()?)?, vec![s("k", 100, "new")], "{kind:?}");
+    }
+    Ok(())
+}

@@ -428,8 +428,8 @@ where
 
 /// Adds a value to a group's aggregate (`None`: the group has none yet).
 type Adder<K, V, A> = dyn Fn(&K, V, Option<A>) -> A + Send + Sync;
-/// Subtracts a value from a group's aggregate (`None` when there is nothing left to hold).
-type Subtractor<K, V, A> = dyn Fn(&K, V, Option<A>) -> Option<A> + Send + Sync;
+/// Subtracts a value from a group's existing aggregate (`None` when nothing is left to hold).
+type Subtractor<K, V, A> = dyn Fn(&K, V, A) -> Option<A> + Send + Sync;
 
 impl<K, V> KGroupedTable<K, V>
 where
@@ -444,7 +444,7 @@ where
             "count",
             materialized,
             Arc::new(|_, _, n: Option<i64>| n.unwrap_or(0) + 1),
-            Arc::new(|_, _, n: Option<i64>| Some(n.unwrap_or(0) - 1)),
+            Arc::new(|_, _, n: i64| Some(n - 1)),
         )
     }
 
@@ -470,7 +470,7 @@ where
                 None => v,
                 Some(a) => adder(a, v),
             }),
-            Arc::new(move |_, v, agg: Option<V>| agg.map(|a| subtractor(a, v))),
+            Arc::new(move |_, v, agg: V| Some(subtractor(agg, v))),
         )
     }
 
@@ -485,16 +485,12 @@ where
         subtractor: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
         materialized: Materialized<K, A>,
     ) -> KTable<K, A> {
-        let initializer = Arc::new(initializer);
-        let init = initializer.clone();
         self.fold(
             "KTABLE-AGGREGATE",
             "aggregate",
             materialized,
-            Arc::new(move |k, v, agg: Option<A>| adder(k, v, agg.unwrap_or_else(|| initializer()))),
-            Arc::new(move |k, v, agg: Option<A>| {
-                Some(subtractor(k, v, agg.unwrap_or_else(|| init())))
-            }),
+            Arc::new(move |k, v, agg: Option<A>| adder(k, v, agg.unwrap_or_else(&initializer))),
+            Arc::new(move |k, v, agg: A| Some(subtractor(k, v, agg))),
         )
     }
 
@@ -612,8 +608,11 @@ where
                 .map_or(r.timestamp, |o| o.timestamp.max(r.timestamp));
             let old = old.map(|o| o.value);
             let mut agg = old.clone();
-            if let Some(v) = r.value.old {
-                agg = (self.subtractor)(&r.key, v, agg);
+            // As Kafka Streams: an old value is subtracted only from an existing aggregate.
+            if let Some(v) = r.value.old
+                && let Some(a) = agg.take()
+            {
+                agg = (self.subtractor)(&r.key, v, a);
             }
             if let Some(v) = r.value.new {
                 agg = Some((self.adder)(&r.key, v, agg));

@@ -17,7 +17,9 @@
 //! - Null values are in the types: a table's stream is `KStream<K, Option<V>>`.
 //! - Emit-on-close emits as soon as stream time closes a window (Kafka Streams throttles it to
 //!   once per second of wall-clock time); what it emitted is kept in a logged store
-//!   `<store>-emit-progress` (Kafka Streams keeps it in the commit metadata).
+//!   `<store>-emit-progress` with the input offsets that triggered it (Kafka Streams keeps
+//!   it in the commit metadata), so a restart never loses a final result and repeats one
+//!   only if it was not committed.
 //! - Not built yet: `suppress`, setting a repartition topic's partition count, joins and
 //!   global tables.
 

@@ -295,6 +295,7 @@ where
     ) -> Result<(), ProcessorError> {
         let store = self.store.clone().ok_or("init did not run")?;
         let mut store = store.borrow_mut();
+        self.progress.observe(ctx.record_metadata());
         self.observed = self.observed.max(r.timestamp);
         let close = self.observed - self.grace;
         if self.emit == EmitStrategy::OnWindowClose {
@@ -304,7 +305,7 @@ where
             let to = close - self.difference - 1;
             if close > last {
                 emit_closed_windows(ctx, &mut store, from, to)?;
-                self.progress.record(close)?;
+                self.progress.record(close, ctx.record_metadata())?;
             }
         }
         let input = Input {

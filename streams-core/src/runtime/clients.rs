@@ -130,11 +130,87 @@ impl ThreadShared {
 pub(crate) struct ConsumerCallbacks {
     pub shared: Arc<ThreadShared>,
     pub thread: String,
+    /// Source topics with their own offset reset policy.
+    pub resets: HashMap<String, crate::OffsetReset>,
+}
+
+impl ConsumerCallbacks {
+    /// Sets the start offset of assigned partitions of topics with their own reset policy
+    /// that have no committed offset, in the assignment itself (a seek after assigning races
+    /// with the fetcher's start and with librdkafka's own offset reset).
+    fn apply_offset_resets(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let mut wanted = TopicPartitionList::new();
+        for e in tpl.elements() {
+            if self.resets.contains_key(e.topic()) {
+                wanted.add_partition(e.topic(), e.partition());
+            }
+        }
+        if wanted.count() == 0 {
+            return;
+        }
+        let committed = match consumer.committed_offsets(wanted, Duration::from_secs(30)) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(thread = %self.thread, error = %e, "reading committed offsets for the sources' offset resets failed; the consumer's auto.offset.reset applies");
+                return;
+            }
+        };
+        for e in committed.elements() {
+            if matches!(e.offset(), rdkafka::Offset::Offset(_)) {
+                continue;
+            }
+            let offset = match self.resets.get(e.topic()) {
+                Some(crate::OffsetReset::Latest) => rdkafka::Offset::End,
+                Some(crate::OffsetReset::Earliest) => rdkafka::Offset::Beginning,
+                None => continue,
+            };
+            tracing::info!(thread = %self.thread, topic = e.topic(), partition = e.partition(), ?offset, "no committed offset: starting where the source's offset reset says");
+            if let Err(err) = tpl.set_partition_offset(e.topic(), e.partition(), offset) {
+                tracing::warn!(thread = %self.thread, error = %err, "setting a start offset failed");
+            }
+        }
+    }
 }
 
 impl ClientContext for ConsumerCallbacks {}
 
 impl ConsumerContext for ConsumerCallbacks {
+    /// The default rebalance (eager protocol: assign the list, or unassign everything), with
+    /// the sources' offset resets set in the assignment first.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        use rdkafka::types::RDKafkaRespErr;
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.apply_offset_resets(consumer, tpl);
+                let tpl: &TopicPartitionList = tpl;
+                self.pre_rebalance(consumer, &Rebalance::Assign(tpl));
+                if let Err(e) = consumer.assign(tpl) {
+                    tracing::error!(thread = %self.thread, error = %e, "assigning partitions failed");
+                }
+                self.post_rebalance(consumer, &Rebalance::Assign(tpl));
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let tpl: &TopicPartitionList = tpl;
+                self.pre_rebalance(consumer, &Rebalance::Revoke(tpl));
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!(thread = %self.thread, error = %e, "unassigning partitions failed");
+                }
+                self.post_rebalance(consumer, &Rebalance::Revoke(tpl));
+            }
+            other => {
+                let code: rdkafka::types::RDKafkaErrorCode = other.into();
+                let rebalance = Rebalance::Error(rdkafka::error::KafkaError::Rebalance(code));
+                self.pre_rebalance(consumer, &rebalance);
+                self.post_rebalance(consumer, &rebalance);
+            }
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let lost = consumer.assignment_lost();

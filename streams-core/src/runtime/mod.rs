@@ -80,6 +80,7 @@ impl KafkaStreams {
         let probe = clients::ConsumerCallbacks {
             shared: Arc::default(),
             thread: client_id.clone(),
+            resets: Default::default(),
         };
         drop(clients::create_consumer(&config, &client_id, probe)?);
         let mut topology = topology;

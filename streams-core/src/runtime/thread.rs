@@ -72,6 +72,8 @@ pub(crate) struct StreamThread {
     last_purge: Instant,
     /// Deletes committed records of repartition topics; created when first needed.
     admin: Option<Arc<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>>>,
+    /// True while a purge request is under way.
+    purging: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl StreamThread {
@@ -105,6 +107,12 @@ impl StreamThread {
             ConsumerCallbacks {
                 shared: shared.clone(),
                 thread: name.clone(),
+                resets: p
+                    .subtopologies
+                    .iter()
+                    .flat_map(|s| s.source_topics.iter())
+                    .filter_map(|t| Some((t.clone(), p.topology.offset_reset(t)?)))
+                    .collect(),
             },
         )?;
         let mut topics = TopicIndex::default();
@@ -140,6 +148,7 @@ impl StreamThread {
             purgeable: HashMap::new(),
             last_purge: Instant::now(),
             admin: None,
+            purging: Arc::default(),
         })
     }
 
@@ -359,7 +368,6 @@ impl StreamThread {
                         }
                         self.start_or_defer(id, sub)?;
                     }
-                    self.apply_offset_resets(&partitions)?;
                     // Running once every new task has restored (checked each round).
                     self.awaiting_ready = true;
                 }
@@ -777,8 +785,9 @@ impl StreamThread {
         match result {
             Ok(()) => {
                 self.purgeable.extend(committing);
-                self.purge_repartition_topics()?;
-                self.write_checkpoints()
+                let written = self.write_checkpoints();
+                self.purge_repartition_topics();
+                written
             }
             Err(StreamsError::TaskMigrated { message, .. }) => {
                 tracing::info!(thread = %self.name, %message, "commit skipped: the group is rebalancing");
@@ -788,85 +797,61 @@ impl StreamThread {
         }
     }
 
-    /// Newly assigned partitions of sources with their own offset reset policy start at
-    /// their beginning or end when the group has no committed offset for them (the consumer
-    /// applied `auto.offset.reset` to them; this runs before any of their records is taken).
-    fn apply_offset_resets(&mut self, partitions: &[(String, i32)]) -> Result<()> {
-        let mut tpl = TopicPartitionList::new();
-        for (topic, partition) in partitions {
-            if self.topology.offset_reset(topic).is_some() {
-                tpl.add_partition(topic, *partition);
-            }
-        }
-        if tpl.count() == 0 {
-            return Ok(());
-        }
-        let committed = self
-            .consumer
-            .committed_offsets(tpl, Duration::from_secs(30))
-            .map_err(|e| StreamsError::kafka("reading committed offsets", e))?;
-        for e in committed.elements() {
-            if matches!(e.offset(), Offset::Offset(_)) {
-                continue;
-            }
-            let target = match self.topology.offset_reset(e.topic()) {
-                Some(crate::OffsetReset::Latest) => Offset::End,
-                Some(crate::OffsetReset::Earliest) => Offset::Beginning,
-                None => continue,
-            };
-            tracing::info!(thread = %self.name, topic = e.topic(), partition = e.partition(), ?target, "no committed offset: applying the source's offset reset");
-            self.consumer
-                .seek(e.topic(), e.partition(), target, Duration::from_secs(30))
-                .map_err(|err| StreamsError::kafka("seeking to the source's reset offset", err))?;
-        }
-        Ok(())
-    }
-
     /// Every `repartition.purge.interval.ms`, deletes the records of repartition topics below
     /// the offsets this thread committed: they were processed, nothing reads them again. The
-    /// request runs on a helper thread; a failure is logged and retried next time.
-    fn purge_repartition_topics(&mut self) -> Result<()> {
+    /// request runs on a helper thread, one at a time; every request carries all the offsets
+    /// committed so far (deleting below an offset twice is harmless), so a failed one is made
+    /// good by the next. Failures are logged, never fatal.
+    fn purge_repartition_topics(&mut self) {
         if self.purgeable.is_empty()
             || self.last_purge.elapsed() < self.config.repartition_purge_interval()
+            || self.purging.load(std::sync::atomic::Ordering::Acquire)
         {
-            return Ok(());
+            return;
         }
         self.last_purge = Instant::now();
         let admin = match &self.admin {
             Some(a) => a.clone(),
-            None => {
-                let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-                    clients::admin_config(&self.config).create().map_err(|e| {
-                        StreamsError::config(
-                            "admin",
-                            format!("the admin settings were refused: {e}"),
-                        )
-                    })?;
-                let admin = Arc::new(admin);
-                self.admin = Some(admin.clone());
-                admin
-            }
+            None => match clients::admin_config(&self.config).create() {
+                Ok(admin) => {
+                    let admin: Arc<
+                        rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>,
+                    > = Arc::new(admin);
+                    self.admin = Some(admin.clone());
+                    admin
+                }
+                Err(e) => {
+                    tracing::warn!(thread = %self.name, error = %e, "cannot create the admin client that purges repartition topics");
+                    return;
+                }
+            },
         };
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), offset) in self.purgeable.drain() {
-            tpl.add_partition_offset(&topic, partition, Offset::Offset(offset))
-                .map_err(|e| StreamsError::kafka("building a purge request", e))?;
+        for ((topic, partition), offset) in &self.purgeable {
+            if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset)) {
+                tracing::warn!(thread = %self.name, error = %e, "building a purge request failed");
+                return;
+            }
         }
         let thread = self.name.clone();
-        std::thread::Builder::new()
+        let purging = self.purging.clone();
+        purging.store(true, std::sync::atomic::Ordering::Release);
+        let spawned = std::thread::Builder::new()
             .name(format!("{}-purge", self.name))
             .spawn(move || {
                 let opts = rdkafka::admin::AdminOptions::new()
                     .operation_timeout(Some(Duration::from_secs(30)));
                 match futures::executor::block_on(admin.delete_records(&tpl, &opts)) {
                     Ok(_) => tracing::debug!(%thread, "purged committed repartition records"),
-                    Err(e) => {
-                        tracing::warn!(%thread, error = %e, "purging repartition records failed")
-                    }
+                    Err(e) => tracing::warn!(%thread, error = %e, "purging repartition records failed; the next purge retries"),
                 }
-            })
-            .map_err(|e| StreamsError::io("spawning a purge thread", e))?;
-        Ok(())
+                purging.store(false, std::sync::atomic::Ordering::Release);
+            });
+        if let Err(e) = spawned {
+            self.purging
+                .store(false, std::sync::atomic::Ordering::Release);
+            tracing::warn!(thread = %self.name, error = %e, "cannot start a purge thread");
+        }
     }
 
     fn check_deliveries(&self, collector: &KafkaCollector) -> Result<()> {
