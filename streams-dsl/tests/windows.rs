@@ -59,7 +59,10 @@ fn run(
             Nullable(I64Serde),
         )
         .read_key_values_with_time()?;
-    let late = d.task_counters("events").map_or(0, |c| c.late_dropped);
+    let late = d
+        .task_counters("events")
+        .map(|c| c.late_dropped)
+        .ok_or_else(|| StreamsError::Topology("no task reads `events`".into()))?;
     Ok((out, late))
 }
 
