@@ -21,6 +21,8 @@ pub struct KStream<K, V> {
     pub(crate) value_serde: Option<SharedSerde<V>>,
     /// True after an operation that may change keys: grouping then needs a repartition.
     pub(crate) key_changed: bool,
+    /// The name the next operation's node takes instead of a generated one.
+    pub(crate) next_name: Option<String>,
 }
 
 impl<K, V> Clone for KStream<K, V> {
@@ -31,6 +33,7 @@ impl<K, V> Clone for KStream<K, V> {
             key_serde: self.key_serde.clone(),
             value_serde: self.value_serde.clone(),
             key_changed: self.key_changed,
+            next_name: self.next_name.clone(),
         }
     }
 }
@@ -109,6 +112,19 @@ where
             key_serde,
             value_serde,
             key_changed: false,
+            next_name: None,
+        }
+    }
+
+    /// Names the node of the next operation on this stream (`filter`, `map`, `map_values`,
+    /// `flat_map`, `flat_map_values`, `select_key`, `peek`, `foreach`, `merge`, `process`)
+    /// instead of generating `<PREFIX>-<n>`, as Kafka Streams' `Named` does:
+    /// `stream.named("drop-empty").filter(...)`. A given name does not take a number from the
+    /// counter.
+    pub fn named(&self, name: &str) -> KStream<K, V> {
+        KStream {
+            next_name: Some(name.to_owned()),
+            ..self.clone()
         }
     }
 
@@ -131,7 +147,7 @@ where
     {
         let step = Arc::new(StepFn(step));
         let mut inner = self.builder.borrow_mut();
-        let name = inner.new_name(prefix);
+        let name = inner.name(self.next_name.as_deref(), prefix);
         let parent = self.node.clone();
         inner.apply(|t| {
             t.add_processor(&name, move || Stateless { f: step.clone() }, &[&parent])
@@ -144,6 +160,7 @@ where
             key_serde,
             value_serde,
             key_changed: self.key_changed || key_changed,
+            next_name: None,
         }
     }
 
@@ -341,7 +358,7 @@ where
     /// order.
     pub fn merge(&self, other: &KStream<K, V>) -> KStream<K, V> {
         let mut inner = self.builder.borrow_mut();
-        let name = inner.new_name("KSTREAM-MERGE");
+        let name = inner.name(self.next_name.as_deref(), "KSTREAM-MERGE");
         let parents = [self.node.clone(), other.node.clone()];
         inner.apply(|t| {
             t.add_processor(
@@ -365,6 +382,7 @@ where
                 .clone()
                 .or_else(|| other.value_serde.clone()),
             key_changed: self.key_changed || other.key_changed,
+            next_name: None,
         }
     }
 
@@ -395,7 +413,7 @@ where
         F: Fn() -> P + Send + Sync + 'static,
     {
         let mut inner = self.builder.borrow_mut();
-        let name = inner.new_name("KSTREAM-PROCESSOR");
+        let name = inner.name(self.next_name.as_deref(), "KSTREAM-PROCESSOR");
         let parent = self.node.clone();
         inner.apply(|t| t.add_processor(&name, supplier, &[&parent]).map(|_| ()));
         drop(inner);
@@ -405,6 +423,7 @@ where
             key_serde: None,
             value_serde: None,
             key_changed: true,
+            next_name: None,
         }
     }
 
@@ -534,6 +553,7 @@ where
             key_serde,
             value_serde,
             key_changed: false,
+            next_name: None,
         }
     }
 }
@@ -706,6 +726,7 @@ where
                     key_serde: self.stream.key_serde.clone(),
                     value_serde: self.stream.value_serde.clone(),
                     key_changed: self.stream.key_changed,
+                    next_name: None,
                 };
                 (name, stream)
             })

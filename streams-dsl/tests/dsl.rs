@@ -600,3 +600,30 @@ fn a_stream_can_read_its_timestamps_with_its_own_extractor() -> Result<(), Strea
     );
     Ok(())
 }
+
+#[test]
+fn nodes_can_be_named_instead_of_numbered() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    b.stream(&["input"], strings().with_name("words"))
+        .named("drop-empty")
+        .filter(|_, v| !v.is_empty())
+        .map_values(|v| v.to_uppercase())
+        .to("output", Produced::with(StringSerde, StringSerde).with_name("shout"));
+    let expected = "\
+Topologies:
+   Sub-topology: 0
+    Source: words (topics: [input])
+      --> drop-empty
+    Processor: drop-empty (stores: [])
+      --> KSTREAM-MAPVALUES-0000000000
+      <-- words
+    Processor: KSTREAM-MAPVALUES-0000000000 (stores: [])
+      --> shout
+      <-- drop-empty
+    Sink: shout (topic: output)
+      <-- KSTREAM-MAPVALUES-0000000000
+
+";
+    assert_eq!(b.build()?.describe().to_string(), expected);
+    Ok(())
+}
