@@ -196,3 +196,91 @@ async fn a_stream_with_latest_offset_reset_skips_what_was_there_before_it_starte
     assert_eq!(keys, vec!["new-1", "new-2"]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_are_enriched_with_customers_on_two_instances() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (customers, orders, output, app) = (
+        unique_name("customers"),
+        unique_name("orders"),
+        unique_name("enriched"),
+        unique_name("enrich"),
+    );
+    for topic in [&customers, &orders, &output] {
+        cluster.create_topic(topic, 4, 1, &[])?;
+    }
+    let names: Vec<(String, Vec<u8>, Option<i32>)> = (0..20)
+        .map(|i| (format!("c{i}"), format!("customer-{i}").into_bytes(), None))
+        .collect();
+    produce(bootstrap, &customers, names).await?;
+
+    let topology = || -> streams_core::Result<Topology> {
+        let b = StreamsBuilder::new();
+        let table = b.table(
+            &customers,
+            Consumed::with(StringSerde, StringSerde),
+            Materialized::as_store("customers"),
+        );
+        b.stream(&[&orders], Consumed::with(StringSerde, StringSerde))
+            .join_table(&table, |order, customer| format!("{order} for {customer}"))
+            .to(&output, Produced::with(StringSerde, StringSerde));
+        b.build()
+    };
+    let start = |state: &std::path::Path| -> Result<KafkaStreams> {
+        let config = StreamsConfig::new(&app, bootstrap)
+            .set("commit.interval.ms", "100")?
+            .with_state_dir(state);
+        let mut streams = KafkaStreams::new(topology()?, config)?;
+        streams.start()?;
+        Ok(streams)
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut a = start(dir_a.path())?;
+    let mut b = start(dir_b.path())?;
+    for s in [&a, &b] {
+        assert!(s.wait_for_state(streams_core::State::Running, Duration::from_secs(60)));
+    }
+    // The table is loaded once its store has logged every customer.
+    read_topic(
+        bootstrap,
+        &format!("{app}-customers-changelog"),
+        20,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )?;
+    let order_records: Vec<(String, Vec<u8>, Option<i32>)> = (0..100)
+        .map(|i| {
+            (
+                format!("c{}", i % 25),
+                format!("order-{i}").into_bytes(),
+                None,
+            )
+        })
+        .collect();
+    produce(bootstrap, &orders, order_records).await?;
+    let out = read_topic(
+        bootstrap,
+        &output,
+        80,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    )?;
+    a.close(Duration::from_secs(30))?;
+    b.close(Duration::from_secs(30))?;
+    // Customers c20-c24 do not exist: their 20 orders are dropped by the inner join.
+    let mut got: Vec<(String, String)> = out.into_iter().map(|r| (r.key, r.value)).collect();
+    got.sort();
+    let mut expected: Vec<(String, String)> = (0..100)
+        .filter(|i| i % 25 < 20)
+        .map(|i| {
+            (
+                format!("c{}", i % 25),
+                format!("order-{i} for customer-{}", i % 25),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected);
+    Ok(())
+}

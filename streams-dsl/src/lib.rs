@@ -28,6 +28,7 @@
 mod builder;
 mod grouped;
 mod grouped_table;
+mod join;
 mod sliding;
 mod stream;
 mod table;

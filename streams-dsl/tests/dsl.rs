@@ -608,7 +608,10 @@ fn nodes_can_be_named_instead_of_numbered() -> Result<(), StreamsError> {
         .named("drop-empty")
         .filter(|_, v| !v.is_empty())
         .map_values(|v| v.to_uppercase())
-        .to("output", Produced::with(StringSerde, StringSerde).with_name("shout"));
+        .to(
+            "output",
+            Produced::with(StringSerde, StringSerde).with_name("shout"),
+        );
     let expected = "\
 Topologies:
    Sub-topology: 0
