@@ -17,10 +17,15 @@ type TableRows<K, V> = TypedKeyValueStore<K, ValueAndTimestamp<V>>;
 /// How a stream value and the table's value make the output value.
 enum Joiner<V, VT, VR> {
     /// Inner join: only with a row.
-    Inner(Arc<dyn Fn(&V, &VT) -> VR + Send + Sync>),
+    Inner(Arc<InnerJoiner<V, VT, VR>>),
     /// Left join: with the row, if any.
-    Left(Arc<dyn Fn(&V, Option<&VT>) -> VR + Send + Sync>),
+    Left(Arc<LeftJoiner<V, VT, VR>>),
 }
+
+/// Makes the output of a stream value and a table value.
+type InnerJoiner<V, VT, VR> = dyn Fn(&V, &VT) -> VR + Send + Sync;
+/// Makes the output of a stream value and the table value, if any.
+type LeftJoiner<V, VT, VR> = dyn Fn(&V, Option<&VT>) -> VR + Send + Sync;
 
 impl<V, VT, VR> Clone for Joiner<V, VT, VR> {
     fn clone(&self) -> Self {
