@@ -9,8 +9,11 @@ fn s(v: &str) -> String {
     v.to_owned()
 }
 
+/// An output record: key, value, timestamp.
+type Row = (String, String, i64);
+
 /// Orders keyed by customer, joined with the customers table; `left` picks the join.
-fn run(left: bool) -> Result<(Vec<(String, String, i64)>, String), StreamsError> {
+fn run(left: bool) -> Result<(Vec<Row>, String), StreamsError> {
     let b = StreamsBuilder::new();
     let customers = b.table(
         "customers",
