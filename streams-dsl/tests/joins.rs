@@ -103,3 +103,99 @@ fn joining_a_table_without_a_store_is_refused() {
         "{err}"
     );
 }
+
+type TableRow = (String, Option<String>, i64);
+
+/// Left table `names` and right table `cities`, joined by `join`, as a stream.
+fn tables(
+    join: impl Fn(
+        &streams_dsl::KTable<String, String>,
+        &streams_dsl::KTable<String, String>,
+    ) -> streams_dsl::KTable<String, String>,
+) -> Result<Vec<TableRow>, StreamsError> {
+    let b = StreamsBuilder::new();
+    let names = b.table(
+        "names",
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::as_store("names").in_memory(),
+    );
+    let cities = b.table(
+        "cities",
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::as_store("cities").in_memory(),
+    );
+    join(&names, &cities)
+        .to_stream()
+        .to("joined", Produced::with(StringSerde, Nullable(StringSerde)));
+    let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
+    let names = d.input_topic("names", StringSerde, Nullable(StringSerde));
+    let cities = d.input_topic("cities", StringSerde, Nullable(StringSerde));
+    names.pipe(s("u1"), Some(s("Ann")), 1)?; // no city yet
+    cities.pipe(s("u1"), Some(s("Oslo")), 2)?; // now both
+    cities.pipe(s("u2"), Some(s("Rome")), 3)?; // a city without a name
+    names.pipe(s("u1"), Some(s("Anna")), 4)?; // an update on the left
+    cities.pipe(s("u1"), None, 5)?; // the right row goes
+    names.pipe(s("u1"), None, 6)?; // then the left one
+    d.output_topic("joined", StringSerde, Nullable(StringSerde))
+        .read_key_values_with_time()
+}
+
+fn row(k: &str, v: Option<&str>, t: i64) -> TableRow {
+    (s(k), v.map(s), t)
+}
+
+#[test]
+fn an_inner_table_join_has_rows_while_both_sides_do() -> Result<(), StreamsError> {
+    let out = tables(|a, b| a.join(b, |n, c| format!("{n}@{c}")))?;
+    assert_eq!(
+        out,
+        vec![
+            row("u1", Some("Ann@Oslo"), 2),
+            row("u1", Some("Anna@Oslo"), 4),
+            row("u1", None, 5),
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_left_table_join_keeps_left_rows_without_a_match() -> Result<(), StreamsError> {
+    let out =
+        tables(|a, b| a.left_join(b, |n, c| format!("{n}@{}", c.map_or("-", String::as_str))))?;
+    assert_eq!(
+        out,
+        vec![
+            row("u1", Some("Ann@-"), 1),
+            row("u1", Some("Ann@Oslo"), 2),
+            row("u1", Some("Anna@Oslo"), 4),
+            row("u1", Some("Anna@-"), 5),
+            row("u1", None, 6),
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn an_outer_table_join_has_rows_while_either_side_does() -> Result<(), StreamsError> {
+    let out = tables(|a, b| {
+        a.outer_join(b, |n, c| {
+            format!(
+                "{}@{}",
+                n.map_or("-", String::as_str),
+                c.map_or("-", String::as_str)
+            )
+        })
+    })?;
+    assert_eq!(
+        out,
+        vec![
+            row("u1", Some("Ann@-"), 1),
+            row("u1", Some("Ann@Oslo"), 2),
+            row("u2", Some("-@Rome"), 3),
+            row("u1", Some("Anna@Oslo"), 4),
+            row("u1", Some("Anna@-"), 5),
+            row("u1", None, 6),
+        ]
+    );
+    Ok(())
+}
