@@ -354,3 +354,241 @@ where
         }
     }
 }
+
+/// `KSTREAM-WINDOWED`: keeps each record of one side of a stream-stream join in that side's
+/// window store (duplicates retained) and passes it on.
+struct JoinWindow<K, V> {
+    store_name: String,
+    store: Option<StoreHandle<state_stores::typed::TypedWindowStore<K, V>>>,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for JoinWindow<K, V> {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, V>) -> Result<(), ProcessorError> {
+        self.store =
+            Some(ctx.state_store::<state_stores::typed::TypedWindowStore<K, V>>(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, V>,
+        r: Record<K, V>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.store.as_ref().ok_or("init did not run")?;
+        store.borrow_mut().put(&r.key, &r.value, r.timestamp)?;
+        ctx.forward(r)?;
+        Ok(())
+    }
+}
+
+/// Joins a record of this side with the other side's record.
+type StreamJoiner<VThis, VOther, VR> = dyn Fn(&VThis, &VOther) -> VR + Send + Sync;
+
+/// `KSTREAM-JOINTHIS` / `KSTREAM-JOINOTHER` (inner): joins each record with every record of
+/// the other side's window store within the join window, each result timestamped with the
+/// later of the two. A record older than stream time minus the window's far end and the grace
+/// period is dropped as late.
+struct StreamStreamJoin<K, VThis, VOther, VR> {
+    other_store: String,
+    /// How far back and ahead of a record of this side the other side's records join.
+    back: i64,
+    ahead: i64,
+    grace: i64,
+    joiner: Arc<StreamJoiner<VThis, VOther, VR>>,
+    store: Option<StoreHandle<state_stores::typed::TypedWindowStore<K, VOther>>>,
+}
+
+impl<K, VThis, VOther, VR> Processor<K, VThis, K, VR> for StreamStreamJoin<K, VThis, VOther, VR>
+where
+    K: Clone + 'static,
+    VThis: 'static,
+    VOther: 'static,
+    VR: Clone + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), ProcessorError> {
+        self.store = Some(
+            ctx.state_store::<state_stores::typed::TypedWindowStore<K, VOther>>(&self.other_store)?,
+        );
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, VR>,
+        r: Record<K, VThis>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.store.as_ref().ok_or("init did not run")?;
+        let t = r.timestamp;
+        if t + self.ahead + self.grace < ctx.stream_time() {
+            ctx.count_late_record();
+            tracing::debug!(
+                timestamp = t,
+                stream_time = ctx.stream_time(),
+                "dropping a join record whose window has closed"
+            );
+            return Ok(());
+        }
+        let matches =
+            store
+                .borrow_mut()
+                .fetch_range(&r.key, (t - self.back).max(0), t + self.ahead)?;
+        for (t2, other) in matches {
+            let joined = (self.joiner)(&r.value, &other);
+            ctx.forward(Record {
+                key: r.key.clone(),
+                value: joined,
+                timestamp: t.max(t2),
+                headers: r.headers.clone(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl<K, V> KStream<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    /// Inner stream-stream join: each record joins every record of `other` with the same
+    /// key whose timestamp is within `windows` of its own, as soon as the second of the two
+    /// arrives; the result's timestamp is the later of the two. Both sides are kept in window
+    /// stores (duplicates retained, changelogged) for the window plus grace; both streams
+    /// need known serdes and must be co-partitioned.
+    pub fn join<V2, VR>(
+        &self,
+        other: &KStream<K, V2>,
+        joiner: impl Fn(&V, &V2) -> VR + Send + Sync + 'static,
+        windows: crate::windows::JoinWindows,
+    ) -> KStream<K, VR>
+    where
+        V2: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        let builder = self.builder.clone();
+        let mut inner = builder.borrow_mut();
+        let this_window = inner.new_name("KSTREAM-WINDOWED");
+        let other_window = inner.new_name("KSTREAM-WINDOWED");
+        let this_join = inner.new_name("KSTREAM-JOINTHIS");
+        let other_join = inner.new_name("KSTREAM-JOINOTHER");
+        let merge = inner.new_name("KSTREAM-MERGE");
+        let (this_store, other_store) =
+            (format!("{this_join}-store"), format!("{other_join}-store"));
+        let checked = windows.check();
+        let serdes = (
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            other.value_serde.clone(),
+        );
+        if self.key_changed || other.key_changed {
+            inner.fail(StreamsError::Topology(format!(
+                "join `{this_join}`: a side changed its keys; repartition it first with \
+                 KStream::repartition so that both sides are partitioned by the join key"
+            )));
+        }
+        match (checked, serdes) {
+            (Err(e), _) => inner.fail(e),
+            (Ok((before, after, grace)), (Some(k), Some(v1), Some(v2))) => {
+                let size = before + after;
+                let retention = std::time::Duration::from_millis((size + grace).max(1) as u64);
+                let window = std::time::Duration::from_millis(size.max(1) as u64);
+                let stores = (
+                    state_stores::WindowStoreBuilder::new(
+                        &this_store,
+                        state_stores::StoreKind::RocksDb,
+                        retention,
+                        window,
+                        true,
+                        k.clone(),
+                        v1,
+                    ),
+                    state_stores::WindowStoreBuilder::new(
+                        &other_store,
+                        state_stores::StoreKind::RocksDb,
+                        retention,
+                        window,
+                        true,
+                        k,
+                        v2,
+                    ),
+                );
+                let joiner: Arc<StreamJoiner<V, V2, VR>> = Arc::new(joiner);
+                let flipped = joiner.clone();
+                let flipped: Arc<StreamJoiner<V2, V, VR>> = Arc::new(move |b, a| flipped(a, b));
+                let (this_parent, other_parent) = (self.node.clone(), other.node.clone());
+                inner.claim_store(&this_store);
+                inner.claim_store(&other_store);
+                inner.apply(|t| {
+                    let (this_builder, other_builder) = (stores.0?, stores.1?);
+                    let (ts, os) = (this_store.clone(), other_store.clone());
+                    t.add_processor::<K, V, K, V, _, _>(
+                        &this_window,
+                        move || JoinWindow {
+                            store_name: ts.clone(),
+                            store: None,
+                        },
+                        &[&this_parent],
+                    )?
+                    .add_processor::<K, V2, K, V2, _, _>(
+                        &other_window,
+                        move || JoinWindow {
+                            store_name: os.clone(),
+                            store: None,
+                        },
+                        &[&other_parent],
+                    )?
+                    .add_state_store(this_builder, &[&this_window])?
+                    .add_state_store(other_builder, &[&other_window])?;
+                    let os = other_store.clone();
+                    t.add_processor::<K, V, K, VR, _, _>(
+                        &this_join,
+                        move || StreamStreamJoin {
+                            other_store: os.clone(),
+                            back: before,
+                            ahead: after,
+                            grace,
+                            joiner: joiner.clone(),
+                            store: None,
+                        },
+                        &[&this_window],
+                    )?
+                    .connect_processor_and_state_stores(&this_join, &[&other_store])?;
+                    let ts = this_store.clone();
+                    t.add_processor::<K, V2, K, VR, _, _>(
+                        &other_join,
+                        move || StreamStreamJoin {
+                            other_store: ts.clone(),
+                            back: after,
+                            ahead: before,
+                            grace,
+                            joiner: flipped.clone(),
+                            store: None,
+                        },
+                        &[&other_window],
+                    )?
+                    .connect_processor_and_state_stores(&other_join, &[&this_store])?
+                    .add_processor::<K, VR, K, VR, _, _>(
+                        &merge,
+                        || crate::stream::PassThrough,
+                        &[&this_join, &other_join],
+                    )?;
+                    Ok(())
+                });
+            }
+            (Ok(_), _) => inner.fail(StreamsError::Topology(format!(
+                "join `{this_join}`: its window stores need the key serde and both value \
+                 serdes; read both streams with Consumed serdes (or repartition them with \
+                 Repartitioned serdes) before joining"
+            ))),
+        }
+        drop(inner);
+        KStream {
+            builder,
+            node: merge,
+            key_serde: self.key_serde.clone(),
+            value_serde: None,
+            key_changed: false,
+            next_name: None,
+        }
+    }
+}

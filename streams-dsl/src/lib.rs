@@ -41,4 +41,4 @@ pub use grouped_table::{ChangeSerde, KGroupedTable};
 pub use stream::{BranchedKStream, KStream, Repartitioned};
 pub use table::{Change, KTable};
 pub use windowed::{SessionWindowedKStream, TimeWindowedKStream};
-pub use windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows};
+pub use windows::{EmitStrategy, JoinWindows, SessionWindows, SlidingWindows, TimeWindows};

@@ -219,3 +219,41 @@ mod tests {
         );
     }
 }
+
+/// The window of a stream-stream join: records of the two sides join when their timestamps
+/// are at most `before` / `after` apart (the other side's record at most `before` earlier or
+/// `after` later), accepting out-of-order records for `grace` after the window closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinWindows {
+    before: Duration,
+    after: Duration,
+    grace: Duration,
+}
+
+impl JoinWindows {
+    /// Records at most `difference` apart join, either way; out-of-order records are accepted
+    /// for `grace` after the window closes.
+    pub fn of_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
+        JoinWindows {
+            before: difference,
+            after: difference,
+            grace,
+        }
+    }
+
+    /// Records at most `difference` apart join, with no grace period.
+    pub fn of_time_difference_with_no_grace(difference: Duration) -> Self {
+        Self::of_time_difference_and_grace(difference, Duration::ZERO)
+    }
+
+    /// (before, after, grace) in ms, checked.
+    pub(crate) fn check(&self) -> Result<(i64, i64, i64)> {
+        let (before, after) = (ms(self.before), ms(self.after));
+        if before + after < 0 {
+            return Err(StreamsError::Topology(
+                "join windows must not be negative".into(),
+            ));
+        }
+        Ok((before, after, ms(self.grace)))
+    }
+}

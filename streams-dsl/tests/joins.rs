@@ -199,3 +199,47 @@ fn an_outer_table_join_has_rows_while_either_side_does() -> Result<(), StreamsEr
     );
     Ok(())
 }
+
+#[test]
+fn an_inner_stream_stream_join_pairs_records_within_the_window() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    let clicks = b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde));
+    let views = b.stream(&["views"], Consumed::with(StringSerde, StringSerde));
+    clicks
+        .join(
+            &views,
+            |click, view| format!("{click}+{view}"),
+            streams_dsl::JoinWindows::of_time_difference_with_no_grace(
+                std::time::Duration::from_millis(10),
+            ),
+        )
+        .to("pairs", Produced::with(StringSerde, StringSerde));
+    let topology = b.build()?;
+    let description = topology.describe().to_string();
+    assert!(
+        description.contains(
+            "Processor: KSTREAM-JOINTHIS-0000000004 (stores: [KSTREAM-JOINOTHER-0000000005-store])"
+        ),
+        "{description}"
+    );
+    let d = TopologyTestDriver::new(topology, StreamsConfig::new("joins", "unused:9092"))?;
+    let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    let views = d.input_topic("views", StringSerde, StringSerde);
+    views.pipe(s("a"), s("v1"), 5)?;
+    clicks.pipe(s("a"), s("c1"), 12)?; // v1 is 7 before: a pair
+    views.pipe(s("a"), s("v2"), 20)?; // c1 is 8 before: a pair
+    clicks.pipe(s("a"), s("c2"), 40)?; // nothing within 10
+    views.pipe(s("b"), s("v3"), 41)?; // another key
+    clicks.pipe(s("a"), s("c3"), 25)?; // 25 + 10 < stream time 41: late, dropped
+    assert_eq!(
+        d.output_topic("pairs", StringSerde, StringSerde)
+            .read_key_values_with_time()?,
+        vec![(s("a"), s("c1+v1"), 12), (s("a"), s("c1+v2"), 20)]
+    );
+    assert_eq!(
+        d.task_counters("clicks").map(|c| c.late_dropped),
+        Some(1),
+        "the late click is counted"
+    );
+    Ok(())
+}
