@@ -287,13 +287,8 @@ where
             });
         }
         drop(inner);
-        KTable {
-            builder,
-            node: plan.name,
-            store: Some(plan.store_name),
-            key_serde: plan.serdes.as_ref().map(|(k, _)| k.clone()),
-            value_serde: plan.serdes.map(|(_, v)| v),
-        }
+        let key_serde = plan.key_serde();
+        plan.into_table(builder, key_serde)
     }
 }
 
@@ -338,6 +333,51 @@ pub(crate) struct Plan<K, A> {
     pub(crate) store_name: String,
     /// Key and value serdes of the store; `None` when one is missing (the error is recorded).
     pub(crate) serdes: Option<(SharedSerde<K>, SharedSerde<A>)>,
+}
+
+impl<K, A> Plan<K, A> {
+    /// The aggregation's table: the processor's node and store, keyed with `key_serde`.
+    pub(crate) fn into_table<KT>(
+        self,
+        builder: crate::builder::Shared,
+        key_serde: Option<SharedSerde<KT>>,
+    ) -> KTable<KT, A> {
+        KTable {
+            builder,
+            node: self.name,
+            store: Some(self.store_name),
+            key_serde,
+            value_serde: self.serdes.map(|(_, v)| v),
+        }
+    }
+
+    /// The store's key serde, if known.
+    pub(crate) fn key_serde(&self) -> Option<SharedSerde<K>> {
+        self.serdes.as_ref().map(|(k, _)| k.clone())
+    }
+
+    /// The retention a windowed aggregation's store gets: the user's, checked to be at least
+    /// `minimum` (`what` says what the minimum is made of), or the minimum.
+    pub(crate) fn retention(
+        &self,
+        inner: &mut Inner,
+        operation: &str,
+        given: Option<std::time::Duration>,
+        minimum: i64,
+        what: &str,
+    ) -> i64 {
+        let retention = given.map_or(minimum, |r| {
+            i64::try_from(r.as_millis()).unwrap_or(i64::MAX)
+        });
+        if retention < minimum {
+            inner.fail(StreamsError::Topology(format!(
+                "{operation} `{}`: the retention of store `{}` ({retention} ms) must be at least \
+                 {minimum} ms ({what})",
+                self.name, self.store_name
+            )));
+        }
+        retention
+    }
 }
 
 /// Names an aggregation as Kafka Streams does (the store's generated name takes a number

@@ -564,13 +564,8 @@ where
             (None, _) => {}
         }
         drop(inner);
-        KTable {
-            builder,
-            node: plan.name,
-            store: Some(plan.store_name),
-            key_serde: plan.serdes.as_ref().map(|(k, _)| k.clone()),
-            value_serde: plan.serdes.map(|(_, a)| a),
-        }
+        let key_serde = plan.key_serde();
+        plan.into_table(builder, key_serde)
     }
 }
 

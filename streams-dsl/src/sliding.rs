@@ -109,15 +109,28 @@ where
         right: ValueAndTimestamp<A>,
     ) -> Result<(), ProcessorError> {
         let window = self.window(input.timestamp + 1);
-        store.put(input.key, &right, window.start)?;
+        self.store_new_window(ctx, store, input.key, window, right)
+    }
+
+    /// Stores a window that did not exist, with its aggregate, and forwards it when emitting
+    /// every update.
+    fn store_new_window(
+        &self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        store: &mut WindowAggregates<K, A>,
+        key: &K,
+        window: Window,
+        aggregate: ValueAndTimestamp<A>,
+    ) -> Result<(), ProcessorError> {
+        store.put(key, &aggregate, window.start)?;
         if self.emit == EmitStrategy::OnWindowUpdate {
             ctx.forward(Record::new(
-                Windowed::new(input.key.clone(), window),
+                Windowed::new(key.clone(), window),
                 Change {
-                    new: Some(right.value),
+                    new: Some(aggregate.value),
                     old: None,
                 },
-                right.timestamp,
+                aggregate.timestamp,
             ))?;
         }
         Ok(())
@@ -205,18 +218,7 @@ where
             ctx.count_late_record();
             return Ok(());
         }
-        store.put(input.key, &created, window.start)?;
-        if self.emit == EmitStrategy::OnWindowUpdate {
-            ctx.forward(Record::new(
-                Windowed::new(input.key.clone(), window),
-                Change {
-                    new: Some(created.value),
-                    old: None,
-                },
-                created.timestamp,
-            ))?;
-        }
-        Ok(())
+        self.store_new_window(ctx, store, input.key, window, created)
     }
 
     /// Records before `d` share the window `[0, d]`.

@@ -9,9 +9,7 @@ use state_stores::{KeyValueStoreBuilder, SessionStoreBuilder, WindowStoreBuilder
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{SharedSerde, StringSerde};
 use streams_core::store::StoreHandle;
-use streams_core::{
-    Record, SessionWindowedSerde, StreamsError, TimeWindowedSerde, Window, Windowed,
-};
+use streams_core::{Record, SessionWindowedSerde, TimeWindowedSerde, Window, Windowed};
 
 use crate::builder::Materialized;
 use crate::grouped::{
@@ -338,17 +336,14 @@ where
         let mut key_serde: Option<SharedSerde<Windowed<K>>> = None;
         if let (Some((k, v)), Some(windows)) = (&plan.serdes, checked) {
             let minimum = windows.minimum_retention();
-            let retention = materialized.retention.map_or(minimum, |r| {
-                i64::try_from(r.as_millis()).unwrap_or(i64::MAX)
-            });
-            if retention < minimum {
-                inner.fail(StreamsError::Topology(format!(
-                    "{operation} `{}`: the retention of store `{}` ({retention} ms) must be at \
-                     least {minimum} ms (the window size plus the grace period; twice the time \
-                     difference plus the grace period for sliding windows)",
-                    plan.name, plan.store_name
-                )));
-            }
+            let retention = plan.retention(
+                &mut inner,
+                operation,
+                materialized.retention,
+                minimum,
+                "the window size plus the grace period; twice the time difference plus the \
+                 grace period for sliding windows",
+            );
             key_serde = Some(Arc::new(TimeWindowedSerde::shared(
                 k.clone(),
                 windows.size(),
@@ -417,13 +412,7 @@ where
             });
         }
         drop(inner);
-        KTable {
-            builder,
-            node: plan.name,
-            store: Some(plan.store_name),
-            key_serde,
-            value_serde: plan.serdes.map(|(_, v)| v),
-        }
+        plan.into_table(builder, key_serde)
     }
 }
 
@@ -689,16 +678,13 @@ where
         let mut key_serde: Option<SharedSerde<Windowed<K>>> = None;
         if let (Some((k, v)), Some((gap, grace))) = (&plan.serdes, checked) {
             let minimum = gap.saturating_add(grace);
-            let retention = materialized.retention.map_or(minimum, |r| {
-                i64::try_from(r.as_millis()).unwrap_or(i64::MAX)
-            });
-            if retention < minimum {
-                inner.fail(StreamsError::Topology(format!(
-                    "{operation} `{}`: the retention of store `{}` ({retention} ms) must be at \
-                     least the inactivity gap plus the grace period ({minimum} ms)",
-                    plan.name, plan.store_name
-                )));
-            }
+            let retention = plan.retention(
+                &mut inner,
+                operation,
+                materialized.retention,
+                minimum,
+                "the inactivity gap plus the grace period",
+            );
             key_serde = Some(Arc::new(SessionWindowedSerde::shared(k.clone())));
             let store = SessionStoreBuilder::new(
                 &plan.store_name,
@@ -735,13 +721,7 @@ where
             });
         }
         drop(inner);
-        KTable {
-            builder,
-            node: plan.name,
-            store: Some(plan.store_name),
-            key_serde,
-            value_serde: plan.serdes.map(|(_, v)| v),
-        }
+        plan.into_table(builder, key_serde)
     }
 }
 
