@@ -246,6 +246,21 @@ impl KafkaCluster {
             .create()?)
     }
 
+    /// The value of configuration `name` of `topic` (`None`: not set).
+    pub fn topic_config(&self, topic: &str, name: &str) -> Result<Option<String>> {
+        let admin = self.admin()?;
+        let configs = futures::executor::block_on(admin.describe_configs(
+            &[rdkafka::admin::ResourceSpecifier::Topic(topic)],
+            &AdminOptions::new(),
+        ))?;
+        let resource = configs
+            .into_iter()
+            .next()
+            .context("one resource")?
+            .map_err(|e| anyhow!("describing {topic}: {e:?}"))?;
+        Ok(resource.get(name).and_then(|e| e.value.clone()))
+    }
+
     /// Stops every node (SIGKILL, then reap) and removes the data directories.
     pub fn stop(mut self) {
         self.kill_all();

@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use integration_tests::client::{produce, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
-use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::{KafkaStreams, StreamsConfig, Topology};
 use streams_dsl::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
@@ -128,21 +127,9 @@ async fn a_repartitioning_group_by_counts_the_same_on_two_instances_as_on_one() 
         .inner()
         .fetch_metadata(Some(&repartition), Duration::from_secs(10))?;
     assert_eq!(md.topics()[0].partitions().len(), 4);
-    let admin = cluster.admin()?;
-    let configs = admin
-        .describe_configs(
-            &[ResourceSpecifier::Topic(&repartition)],
-            &AdminOptions::new(),
-        )
-        .await?;
-    let resource = configs
-        .into_iter()
-        .next()
-        .context("one resource")?
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let config = |name: &str| resource.get(name).and_then(|e| e.value.clone());
-    assert_eq!(config("cleanup.policy").as_deref(), Some("delete"));
-    assert_eq!(config("retention.ms").as_deref(), Some("-1"));
+    let config = |name: &str| cluster.topic_config(&repartition, name);
+    assert_eq!(config("cleanup.policy")?.as_deref(), Some("delete"));
+    assert_eq!(config("retention.ms")?.as_deref(), Some("-1"));
 
     // Two instances of another application share the partitions; the counts are the same.
     let (app, output) = (unique_name("wc-two"), unique_name("counts-two"));

@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use integration_tests::apps::CountPerKey;
 use integration_tests::client::{produce, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
-use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 use state_stores::KeyValueStoreBuilder;
 use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::store::RestoreListener;
@@ -87,17 +86,7 @@ async fn the_changelog_topic_is_created_compacted_and_holds_every_update() -> Re
         .inner()
         .fetch_metadata(Some(&changelog), Duration::from_secs(10))?;
     assert_eq!(md.topics()[0].partitions().len(), 4);
-    let admin = cluster.admin()?;
-    let configs = futures::executor::block_on(admin.describe_configs(
-        &[ResourceSpecifier::Topic(&changelog)],
-        &AdminOptions::new(),
-    ))?;
-    let resource = configs
-        .into_iter()
-        .next()
-        .context("one resource")?
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let policy = resource.get("cleanup.policy").and_then(|e| e.value.clone());
+    let policy = cluster.topic_config(&changelog, "cleanup.policy")?;
     assert_eq!(policy.as_deref(), Some("compact"));
     let logged = read_topic(
         bootstrap,

@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use integration_tests::apps::{WindowCounts, WindowedCountPerKey};
 use integration_tests::client::{produce_timed, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
-use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 use state_stores::window::window_store_key;
 use state_stores::{StoreKind, WindowStoreBuilder};
 use streams_core::serde::{I64Serde, StringSerde};
@@ -191,22 +190,10 @@ async fn a_window_store_changelog_is_compact_delete_and_restores_the_windows() -
 
     // The changelog: compacted and deleted after the store's retention plus one day.
     let changelog = format!("{app}-window-counts-changelog");
-    let admin = cluster.admin()?;
-    let configs = admin
-        .describe_configs(
-            &[ResourceSpecifier::Topic(&changelog)],
-            &AdminOptions::new(),
-        )
-        .await?;
-    let resource = configs
-        .into_iter()
-        .next()
-        .context("one resource")?
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let config = |name: &str| resource.get(name).and_then(|e| e.value.clone());
-    assert_eq!(config("cleanup.policy").as_deref(), Some("compact,delete"));
+    let config = |name: &str| cluster.topic_config(&changelog, name);
+    assert_eq!(config("cleanup.policy")?.as_deref(), Some("compact,delete"));
     assert_eq!(
-        config("retention.ms").as_deref(),
+        config("retention.ms")?.as_deref(),
         Some((60_000 + 86_400_000).to_string().as_str())
     );
 
