@@ -243,3 +243,75 @@ fn an_inner_stream_stream_join_pairs_records_within_the_window() -> Result<(), S
     );
     Ok(())
 }
+
+/// Clicks (left) and views (right) joined within 10 ms, no grace, by `join`.
+fn stream_join(
+    join: impl Fn(
+        &streams_dsl::KStream<String, String>,
+        &streams_dsl::KStream<String, String>,
+    ) -> streams_dsl::KStream<String, String>,
+) -> Result<Vec<Row>, StreamsError> {
+    let b = StreamsBuilder::new();
+    let clicks = b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde));
+    let views = b.stream(&["views"], Consumed::with(StringSerde, StringSerde));
+    join(&clicks, &views).to("pairs", Produced::with(StringSerde, StringSerde));
+    let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
+    let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    let views = d.input_topic("views", StringSerde, StringSerde);
+    clicks.pipe(s("a"), s("c1"), 0)?; // waits for a view
+    views.pipe(s("a"), s("v1"), 5)?; // matches c1: c1 no longer waits
+    clicks.pipe(s("b"), s("c2"), 6)?; // never matched
+    views.pipe(s("a"), s("v2"), 30)?; // stream time 30 closes c2's window (6 + 10 < 30)
+    clicks.pipe(s("a"), s("c3"), 50)?; // stream time 50 closes v2's window (30 + 10 < 50)
+    d.output_topic("pairs", StringSerde, StringSerde)
+        .read_key_values_with_time()
+}
+
+fn within_10ms() -> streams_dsl::JoinWindows {
+    streams_dsl::JoinWindows::of_time_difference_with_no_grace(std::time::Duration::from_millis(10))
+}
+
+#[test]
+fn a_left_stream_join_emits_unmatched_records_only_after_their_window_closes()
+-> Result<(), StreamsError> {
+    let out = stream_join(|clicks, views| {
+        clicks.left_join(
+            views,
+            |c, v| format!("{c}+{}", v.map_or("-", String::as_str)),
+            within_10ms(),
+        )
+    })?;
+    assert_eq!(
+        out,
+        vec![(s("a"), s("c1+v1"), 5), (s("b"), s("c2+-"), 6)],
+        "c1 matched, so it is never emitted alone; c2 is, with its own timestamp, once \
+         its window closed; unmatched views are not emitted"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_outer_stream_join_emits_unmatched_records_of_both_sides() -> Result<(), StreamsError> {
+    let out = stream_join(|clicks, views| {
+        clicks.outer_join(
+            views,
+            |c, v| {
+                format!(
+                    "{}+{}",
+                    c.map_or("-", String::as_str),
+                    v.map_or("-", String::as_str)
+                )
+            },
+            within_10ms(),
+        )
+    })?;
+    assert_eq!(
+        out,
+        vec![
+            (s("a"), s("c1+v1"), 5),
+            (s("b"), s("c2+-"), 6),
+            (s("a"), s("-+v2"), 30),
+        ]
+    );
+    Ok(())
+}
