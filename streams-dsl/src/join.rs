@@ -663,12 +663,31 @@ where
             self.value_serde.clone(),
             other.value_serde.clone(),
         );
-        if self.key_changed || other.key_changed {
-            inner.fail(StreamsError::Topology(format!(
-                "join `{this_join}`: a side changed its keys; repartition it first with \
-                 KStream::repartition so that both sides are partitioned by the join key"
-            )));
-        }
+        // A side whose keys changed is repartitioned by the join key first.
+        let hint = "the operation before the join changed the key or value type; give them \
+                    with KStream::repartition(Repartitioned::with(..)) before joining";
+        let this_source = if self.key_changed {
+            self.through_repartition(
+                &mut inner,
+                &format!("{this_join}-left"),
+                self.key_serde.clone(),
+                self.value_serde.clone(),
+                hint,
+            )
+        } else {
+            self.node.clone()
+        };
+        let other_source = if other.key_changed {
+            other.through_repartition(
+                &mut inner,
+                &format!("{other_join}-right"),
+                other.key_serde.clone(),
+                other.value_serde.clone(),
+                hint,
+            )
+        } else {
+            other.node.clone()
+        };
         match (checked, serdes) {
             (Err(e), _) => inner.fail(e),
             (Ok((before, after, grace)), (Some(k), Some(v1), Some(v2))) => {
@@ -726,7 +745,7 @@ where
                 });
                 let flipped = joiner.clone();
                 let flipped: Arc<StreamJoiner<V2, V, VR>> = Arc::new(move |b, a| flipped(a, b));
-                let (this_parent, other_parent) = (self.node.clone(), other.node.clone());
+                let (this_parent, other_parent) = (this_source, other_source);
                 inner.claim_store(&this_store);
                 inner.claim_store(&other_store);
                 if let Some(shared) = &shared_store {

@@ -116,6 +116,21 @@ where
         }
     }
 
+    /// The same stream with these serdes for its keys and values, for what needs them later
+    /// (a grouping's store, a repartition topic, a join's window stores) after an operation
+    /// whose output types the stream cannot know serdes for (`map`, `select_key`, ...).
+    pub fn with_serdes(
+        &self,
+        key_serde: impl streams_core::serde::Serde<K>,
+        value_serde: impl streams_core::serde::Serde<V>,
+    ) -> KStream<K, V> {
+        KStream {
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
+            ..self.clone()
+        }
+    }
+
     /// Names the node of the next operation on this stream (`filter`, `map`, `map_values`,
     /// `flat_map`, `flat_map_values`, `select_key`, `peek`, `foreach`, `merge`, `process`)
     /// instead of generating `<PREFIX>-<n>`, as Kafka Streams' `Named` does:

@@ -315,3 +315,51 @@ fn an_outer_stream_join_emits_unmatched_records_of_both_sides() -> Result<(), St
     );
     Ok(())
 }
+
+#[test]
+fn a_stream_join_after_a_key_change_repartitions_that_side() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    let clicks = b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde));
+    // Views arrive keyed by page with the user as value; re-keyed by user to join.
+    let views = b
+        .stream(&["views"], Consumed::with(StringSerde, StringSerde))
+        .select_key(|_page, user| user.clone());
+    clicks
+        .join(
+            &views.with_serdes(StringSerde, StringSerde),
+            |c, page_user| format!("{c}+{page_user}"),
+            within_10ms(),
+        )
+        .to("pairs", Produced::with(StringSerde, StringSerde));
+    let topology = b.build()?;
+    assert_eq!(
+        topology.repartition_topics(),
+        vec!["KSTREAM-JOINOTHER-0000000006-right-repartition"]
+    );
+    let d = TopologyTestDriver::new(topology, StreamsConfig::new("joins", "unused:9092"))?;
+    d.input_topic("clicks", StringSerde, StringSerde)
+        .pipe(s("ann"), s("c1"), 1)?;
+    d.input_topic("views", StringSerde, StringSerde)
+        .pipe(s("page-9"), s("ann"), 2)?;
+    assert_eq!(
+        d.output_topic("pairs", StringSerde, StringSerde)
+            .read_key_values_with_time()?,
+        vec![(s("ann"), s("c1+ann"), 2)]
+    );
+
+    // Without serdes for the changed side, the join says what to do.
+    let b = StreamsBuilder::new();
+    let clicks = b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde));
+    let by_user = b
+        .stream(&["views"], Consumed::with(StringSerde, StringSerde))
+        .select_key(|_, user| user.clone());
+    clicks
+        .join(&by_user, |c, v| format!("{c}+{v}"), within_10ms())
+        .to("pairs", Produced::with(StringSerde, StringSerde));
+    let err = b.build().expect_err("refused").to_string();
+    assert!(
+        err.contains("needs key and value serdes: the operation before the join changed"),
+        "{err}"
+    );
+    Ok(())
+}
