@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! bench [--records N] [--value-size BYTES] [--partitions P] [--repeat R]
-//!       [--cases passthrough,filter-map,count,windowed-count] [--bootstrap-servers HOST:PORT]
+//!       [--cases passthrough,filter-map,count,windowed-count,stream-table-join,table-table-join]
+//!       [--bootstrap-servers HOST:PORT]
 //! ```
 //!
 //! Each contestant runs as its own process (`contestant`), so its CPU time (utime + stime from
@@ -85,15 +86,23 @@ fn output_count(consumer: &BaseConsumer, topic: &str, partitions: i32) -> Result
     Ok(total)
 }
 
+/// The topics a run reads: the input, and the table the join cases join it with.
+struct Topics {
+    input: String,
+    side: String,
+}
+
+/// Runs contestant `kind` on `case` until `expected` output records exist; rates are per
+/// `counted` records.
 fn run_one(
     bootstrap: &str,
     kind: &str,
     case: &str,
-    input: &str,
+    topics: &Topics,
     o: &Options,
-    expected: i64,
-    counted: i64,
+    (expected, counted): (i64, i64),
 ) -> Result<Measure> {
+    let (input, side) = (&topics.input, &topics.side);
     let cluster_admin = KafkaCluster::external(bootstrap);
     let output = unique_name(&format!("bench-out-{kind}-{case}"));
     cluster_admin.create_topic(&output, o.partitions, 1, &[])?;
@@ -113,6 +122,8 @@ fn run_one(
             &output,
             "--group",
             &unique_name("bench-group"),
+            "--side",
+            side,
         ])
         .stdin(Stdio::null())
         .spawn()?;
@@ -191,6 +202,15 @@ async fn main() -> Result<()> {
     let records =
         (0..o.records).map(|i| (format!("key-{}", i % 10_000), value(i, o.value_size), None));
     produce(&bootstrap, &input, records).await?;
+    // The table the join cases read: one 100-byte profile per key.
+    let side = unique_name("bench-side");
+    admin.create_topic(&side, o.partitions, 1, &[])?;
+    let profiles = (0..10_000).map(|i| (format!("key-{i}"), value(i, 100), None));
+    produce(&bootstrap, &side, profiles).await?;
+    let topics = Topics {
+        input: input.clone(),
+        side,
+    };
     let mut rows = Vec::new();
     for case in &o.cases {
         let expected = match case.as_str() {
@@ -199,7 +219,10 @@ async fn main() -> Result<()> {
             "windowed-count" => 2 * o.records as i64,
             _ => o.records as i64,
         };
-        let stateful = matches!(case.as_str(), "count" | "windowed-count");
+        let stateful = matches!(
+            case.as_str(),
+            "count" | "windowed-count" | "stream-table-join" | "table-table-join"
+        );
         // Rates are per output record, except for the windowed count: per input record.
         let counted = if case == "windowed-count" {
             o.records as i64
@@ -213,7 +236,7 @@ async fn main() -> Result<()> {
         };
         for round in 0..o.repeat {
             for (kind, ms) in results.iter_mut() {
-                let m = run_one(&bootstrap, kind, case, &input, &o, expected, counted)?;
+                let m = run_one(&bootstrap, kind, case, &topics, &o, (expected, counted))?;
                 eprintln!(
                     "{case} {kind} round {}: {:.0} records/s, {:.2} CPU-s per million, peak RSS {:.1} MB",
                     round + 1,

@@ -1,13 +1,16 @@
 //! One contestant of a benchmark run: reads `--input`, writes `--output`, until SIGTERM.
 //!
 //! ```text
-//! contestant (raw|streams) (passthrough|filter-map|count|windowed-count) --bootstrap-servers B --input T --output T --group G
+//! contestant (raw|streams) (passthrough|filter-map|count|windowed-count|stream-table-join|table-table-join)
+//!     --bootstrap-servers B --input T --output T --group G [--side T]
 //! ```
 //!
 //! `raw` is a plain rdkafka consume-and-produce loop (the limit for a Kafka-fed processor);
 //! `streams` runs the same case as a kstreams-rs topology. `count` and `windowed-count` (a
 //! hopping 1 s window advancing by 500 ms) are DSL aggregations on RocksDB with changelogs;
-//! they have no raw counterpart. Both use the same client settings:
+//! they have no raw counterpart. `stream-table-join` left-joins the input with a table read
+//! from `--side`; `table-table-join` reads the input as a table and left-joins it with the
+//! `--side` table: one output per input record either way. Both use the same client settings:
 //! `linger.ms` 100, idempotent producer, murmur2 partitioner, commits every 30 s. Both run with
 //! mimalloc as the Rust global allocator (librdkafka keeps the C allocator).
 
@@ -32,7 +35,7 @@ fn main() -> Result<()> {
     let (kind, case) = match (args.first(), args.get(1)) {
         (Some(k), Some(c)) => (k.clone(), c.clone()),
         _ => bail!(
-            "usage: contestant (raw|streams) (passthrough|filter-map|count|windowed-count) --bootstrap-servers B --input T --output T --group G"
+            "usage: contestant (raw|streams) (passthrough|filter-map|count|windowed-count|stream-table-join|table-table-join) --bootstrap-servers B --input T --output T --group G [--side T]"
         ),
     };
     let flag = |name: &str| -> Result<String> {
@@ -50,17 +53,34 @@ fn main() -> Result<()> {
     );
     if !matches!(
         case.as_str(),
-        "passthrough" | "filter-map" | "count" | "windowed-count"
+        "passthrough"
+            | "filter-map"
+            | "count"
+            | "windowed-count"
+            | "stream-table-join"
+            | "table-table-join"
     ) {
-        bail!("unknown case {case:?}; allowed: passthrough, filter-map, count, windowed-count");
+        bail!(
+            "unknown case {case:?}; allowed: passthrough, filter-map, count, windowed-count, \
+             stream-table-join, table-table-join"
+        );
     }
+    let side = flag("--side").ok();
     if kind == "raw" && !matches!(case.as_str(), "passthrough" | "filter-map") {
         bail!("the raw contestant runs passthrough and filter-map only");
     }
     let stop = stop_flag()?;
     match kind.as_str() {
         "raw" => raw(&bootstrap, &input, &output, &group, &case, &stop),
-        "streams" => streams(&bootstrap, &input, &output, &group, &case, &stop),
+        "streams" => streams(
+            &bootstrap,
+            &input,
+            &output,
+            &group,
+            &case,
+            side.as_deref(),
+            &stop,
+        ),
         other => bail!("unknown contestant {other:?}; allowed: raw, streams"),
     }
 }
@@ -174,10 +194,17 @@ fn streams(
     output: &str,
     group: &str,
     case: &str,
+    side: Option<&str>,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<()> {
     let t = match case {
         "count" | "windowed-count" => aggregation(input, output, case == "windowed-count")?,
+        "stream-table-join" | "table-table-join" => join(
+            input,
+            side.context("--side is required for the join cases")?,
+            output,
+            case == "table-table-join",
+        )?,
         _ => {
             let mut t = Topology::new();
             t.add_source("src", &[input], BytesSerde, BytesSerde)?;
@@ -229,6 +256,39 @@ fn aggregation(input: &str, output: &str, windowed: bool) -> Result<Topology> {
             .count(Materialized::as_store("counts"))
             .to_stream()
             .to(output, Produced::with(BytesSerde, Nullable(I64Serde)));
+    }
+    Ok(b.build()?)
+}
+
+/// The input left-joined with the `side` table: as a stream (stream-table) or as a table
+/// (table-table), on RocksDB stores with changelogs.
+fn join(input: &str, side: &str, output: &str, tables: bool) -> Result<Topology> {
+    use streams_core::serde::Nullable;
+    use streams_dsl::{Consumed, Materialized, Produced, StreamsBuilder};
+    let b = StreamsBuilder::new();
+    let profiles = b.table(
+        side,
+        Consumed::with(BytesSerde, BytesSerde),
+        Materialized::as_store("side"),
+    );
+    let joined = |v: &Vec<u8>, p: Option<&Vec<u8>>| {
+        let mut out = v.clone();
+        out.extend_from_slice(p.map_or(&b"-"[..], |p| &p[..4.min(p.len())]));
+        out
+    };
+    if tables {
+        b.table(
+            input,
+            Consumed::with(BytesSerde, BytesSerde),
+            Materialized::as_store("input"),
+        )
+        .left_join(&profiles, joined)
+        .to_stream()
+        .to(output, Produced::with(BytesSerde, Nullable(BytesSerde)));
+    } else {
+        b.stream(&[input], Consumed::with(BytesSerde, BytesSerde))
+            .left_join_table(&profiles, joined)
+            .to(output, Produced::with(BytesSerde, BytesSerde));
     }
     Ok(b.build()?)
 }
