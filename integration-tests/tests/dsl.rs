@@ -271,3 +271,64 @@ async fn orders_are_enriched_with_customers_on_two_instances() -> Result<()> {
     assert_eq!(got, expected);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_instance_joins_against_the_whole_global_table() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (products, orders, output, app) = (
+        unique_name("products"),
+        unique_name("orders"),
+        unique_name("enriched"),
+        unique_name("global"),
+    );
+    // The product topic has 2 partitions, the orders 4: no co-partitioning needed.
+    cluster.create_topic(&products, 2, 1, &[])?;
+    cluster.create_topic(&orders, 4, 1, &[])?;
+    cluster.create_topic(&output, 4, 1, &[])?;
+    let catalog: Vec<(String, Vec<u8>, Option<i32>)> = (0..10)
+        .map(|i| (format!("p{i}"), format!("product-{i}").into_bytes(), None))
+        .collect();
+    produce(bootstrap, &products, catalog).await?;
+    let start = |state: &std::path::Path| -> Result<KafkaStreams> {
+        let b = StreamsBuilder::new();
+        let table = b.global_table(&products, Consumed::with(StringSerde, StringSerde));
+        b.stream(&[&orders], Consumed::with(StringSerde, StringSerde))
+            .join_global(
+                &table,
+                |_order, product| product.clone(),
+                |product, name| format!("{product}={name}"),
+            )
+            .to(&output, Produced::with(StringSerde, StringSerde));
+        let config = StreamsConfig::new(&app, bootstrap)
+            .set("commit.interval.ms", "100")?
+            .with_state_dir(state);
+        let mut streams = KafkaStreams::new(b.build()?, config)?;
+        streams.start()?;
+        Ok(streams)
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut a = start(dir_a.path())?;
+    let mut b = start(dir_b.path())?;
+    let order_records: Vec<(String, Vec<u8>, Option<i32>)> = (0..40)
+        .map(|i| (format!("o{i}"), format!("p{}", i % 10).into_bytes(), None))
+        .collect();
+    produce(bootstrap, &orders, order_records).await?;
+    let out = read_topic(
+        bootstrap,
+        &output,
+        40,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    )?;
+    a.close(Duration::from_secs(30))?;
+    b.close(Duration::from_secs(30))?;
+    let mut got: Vec<(String, String)> = out.into_iter().map(|r| (r.key, r.value)).collect();
+    got.sort();
+    let mut expected: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("o{i}"), format!("p{0}=product-{0}", i % 10)))
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected);
+    Ok(())
+}

@@ -11,6 +11,7 @@
 pub mod config;
 mod describe;
 pub mod error;
+pub mod global;
 pub mod handlers;
 mod nodes;
 pub mod processor;

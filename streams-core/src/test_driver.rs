@@ -100,6 +100,8 @@ struct Inner {
     tasks: Vec<StreamTask>,
     /// Topic -> index of the task that reads it.
     readers: HashMap<String, usize>,
+    /// Global stores by topic: records piped there update them at once.
+    globals: HashMap<String, Arc<crate::global::GlobalStore>>,
     capture: Rc<RefCell<Capture>>,
     offsets: HashMap<String, i64>,
     wall_clock: i64,
@@ -114,6 +116,17 @@ impl Inner {
         timestamp: i64,
         headers: Headers,
     ) -> Result<()> {
+        if let Some(global) = self.globals.get(topic) {
+            match &key {
+                Some(k) => global.apply(k, value.as_deref()),
+                None => {
+                    return Err(StreamsError::IllegalState(format!(
+                        "a record for global table topic `{topic}` needs a key"
+                    )));
+                }
+            }
+            return Ok(());
+        }
         let task = self.buffer_raw(topic, key, value, timestamp, headers)?;
         self.run(task)?;
         self.feed_back()
@@ -229,6 +242,11 @@ impl TopologyTestDriver {
         let inner = Inner {
             tasks,
             readers,
+            globals: topology
+                .global_stores()
+                .iter()
+                .map(|g| (g.topic().to_owned(), g.clone()))
+                .collect(),
             capture,
             offsets: HashMap::new(),
             wall_clock: start_ms,

@@ -211,6 +211,8 @@ pub struct Topology {
     application_id: Option<String>,
     /// Source topics with their own offset reset policy.
     offset_resets: HashMap<String, OffsetReset>,
+    /// Global tables: copies of whole topics, read by any task.
+    global_stores: Vec<Arc<crate::global::GlobalStore>>,
 }
 
 impl std::fmt::Debug for Topology {
@@ -638,6 +640,40 @@ impl Topology {
         }
         self.internal_topics.insert(name.to_owned());
         Ok(self)
+    }
+
+    /// Adds a global table: the runtime keeps `store` a full copy of its topic (all
+    /// partitions) in this instance, filled before processing starts. Processors read it
+    /// through the `Arc` they were given; its topic must not also be a source topic.
+    pub fn add_global_store(
+        &mut self,
+        store: Arc<crate::global::GlobalStore>,
+    ) -> Result<&mut Self> {
+        if self.topics.contains_key(store.topic())
+            || self
+                .global_stores
+                .iter()
+                .any(|g| g.topic() == store.topic())
+        {
+            return Err(StreamsError::Topology(format!(
+                "topic `{}` of global store `{}` is read by another source already",
+                store.topic(),
+                store.name()
+            )));
+        }
+        if self.global_stores.iter().any(|g| g.name() == store.name()) {
+            return Err(StreamsError::Topology(format!(
+                "a global store named `{}` exists already",
+                store.name()
+            )));
+        }
+        self.global_stores.push(store);
+        Ok(self)
+    }
+
+    /// The global stores.
+    pub fn global_stores(&self) -> &[Arc<crate::global::GlobalStore>] {
+        &self.global_stores
     }
 
     /// The offset reset policy a source set for `topic`, if any.

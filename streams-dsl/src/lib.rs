@@ -38,6 +38,7 @@ pub mod windows;
 pub use builder::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 pub use grouped::{KGroupedStream, ValueAndTimestamp, ValueAndTimestampSerde};
 pub use grouped_table::{ChangeSerde, KGroupedTable};
+pub use join::GlobalKTable;
 pub use stream::{BranchedKStream, KStream, Repartitioned};
 pub use table::{Change, KTable};
 pub use windowed::{SessionWindowedKStream, TimeWindowedKStream};

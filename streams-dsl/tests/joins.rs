@@ -363,3 +363,48 @@ fn a_stream_join_after_a_key_change_repartitions_that_side() -> Result<(), Strea
     );
     Ok(())
 }
+
+#[test]
+fn a_global_table_join_looks_up_a_key_computed_from_the_record() -> Result<(), StreamsError> {
+    for left in [false, true] {
+        let b = StreamsBuilder::new();
+        let products = b.global_table("products", Consumed::with(StringSerde, StringSerde));
+        let orders = b.stream(&["orders"], Consumed::with(StringSerde, StringSerde));
+        let enriched = if left {
+            orders.left_join_global(
+                &products,
+                |_order, product| product.clone(),
+                |product, name| format!("{product}:{}", name.map_or("?", String::as_str)),
+            )
+        } else {
+            orders.join_global(
+                &products,
+                |_order, product| product.clone(),
+                |product, name| format!("{product}:{name}"),
+            )
+        };
+        enriched.to("enriched", Produced::with(StringSerde, StringSerde));
+        let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
+        let products = d.input_topic("products", StringSerde, Nullable(StringSerde));
+        let orders = d.input_topic("orders", StringSerde, StringSerde);
+        products.pipe(s("p1"), Some(s("pen")), 1)?;
+        orders.pipe(s("o1"), s("p1"), 10)?;
+        orders.pipe(s("o2"), s("p2"), 11)?; // no such product
+        products.pipe(s("p1"), None, 12)?; // the pen is gone
+        orders.pipe(s("o3"), s("p1"), 13)?;
+        let out = d
+            .output_topic("enriched", StringSerde, StringSerde)
+            .read_key_values_with_time()?;
+        let expected = if left {
+            vec![
+                (s("o1"), s("p1:pen"), 10),
+                (s("o2"), s("p2:?"), 11),
+                (s("o3"), s("p1:?"), 13),
+            ]
+        } else {
+            vec![(s("o1"), s("p1:pen"), 10)]
+        };
+        assert_eq!(out, expected, "left: {left}");
+    }
+    Ok(())
+}

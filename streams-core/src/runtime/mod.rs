@@ -18,6 +18,7 @@
 
 mod clients;
 mod control;
+mod global;
 mod thread;
 
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct KafkaStreams {
     config: StreamsConfig,
     control: Arc<ClientControl>,
     threads: Vec<JoinHandle<()>>,
+    /// The thread keeping the global stores up to date, if there are any.
+    global: Option<JoinHandle<()>>,
     client_id: String,
     restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
 }
@@ -90,6 +93,7 @@ impl KafkaStreams {
             config,
             control: Arc::new(ClientControl::new()),
             threads: Vec::new(),
+            global: None,
             client_id,
             restore_listener: None,
         })
@@ -144,6 +148,18 @@ impl KafkaStreams {
         }
         let subtopologies = Arc::new(self.topology.subtopologies());
         self.prepare_topics(&subtopologies)?;
+        let globals = self.topology.global_stores().to_vec();
+        if !globals.is_empty() {
+            // Global tables are complete before any record is processed.
+            let consumer = global::bootstrap(&self.config, &self.client_id, &globals)?;
+            let control = self.control.clone();
+            self.global = Some(
+                std::thread::Builder::new()
+                    .name(format!("{}-GlobalStreamThread", self.client_id))
+                    .spawn(move || global::run(consumer, globals, control))
+                    .map_err(|e| StreamsError::io("spawning the global thread", e))?,
+            );
+        }
         let n = self.config.num_stream_threads();
         self.control.start_threads(n);
         for index in 0..n {
@@ -375,6 +391,9 @@ impl KafkaStreams {
         for handle in self.threads.drain(..) {
             let _ = handle.join();
         }
+        if let Some(global) = self.global.take() {
+            let _ = global.join();
+        }
         match self.control.take_error() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -384,9 +403,12 @@ impl KafkaStreams {
 
 impl Drop for KafkaStreams {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
+        if !self.threads.is_empty() || self.global.is_some() {
             self.control.request_stop();
             self.control.wait_threads(Duration::from_secs(30));
+        }
+        if let Some(global) = self.global.take() {
+            let _ = global.join();
         }
     }
 }
