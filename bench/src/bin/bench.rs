@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! bench [--records N] [--value-size BYTES] [--partitions P] [--repeat R]
-//!       [--cases passthrough,filter-map,count,windowed-count,stream-table-join,table-table-join]
+//!       [--cases passthrough,filter-map,count,windowed-count,stream-table-join,table-table-join,
+//!        stream-stream-join]
 //!       [--bootstrap-servers HOST:PORT]
 //! ```
 //!
@@ -221,7 +222,11 @@ async fn main() -> Result<()> {
         };
         let stateful = matches!(
             case.as_str(),
-            "count" | "windowed-count" | "stream-table-join" | "table-table-join"
+            "count"
+                | "windowed-count"
+                | "stream-table-join"
+                | "table-table-join"
+                | "stream-stream-join"
         );
         // Rates are per output record, except for the windowed count: per input record.
         let counted = if case == "windowed-count" {

@@ -1,7 +1,7 @@
 //! One contestant of a benchmark run: reads `--input`, writes `--output`, until SIGTERM.
 //!
 //! ```text
-//! contestant (raw|streams) (passthrough|filter-map|count|windowed-count|stream-table-join|table-table-join)
+//! contestant (raw|streams) (passthrough|filter-map|count|windowed-count|stream-table-join|table-table-join|stream-stream-join)
 //!     --bootstrap-servers B --input T --output T --group G [--side T]
 //! ```
 //!
@@ -10,7 +10,8 @@
 //! hopping 1 s window advancing by 500 ms) are DSL aggregations on RocksDB with changelogs;
 //! they have no raw counterpart. `stream-table-join` left-joins the input with a table read
 //! from `--side`; `table-table-join` reads the input as a table and left-joins it with the
-//! `--side` table: one output per input record either way. Both use the same client settings:
+//! `--side` table; `stream-stream-join` inner-joins the input with `--side` read as a stream
+//! (one record per key) within 10 minutes: one output per input record in each case. Both use the same client settings:
 //! `linger.ms` 100, idempotent producer, murmur2 partitioner, commits every 30 s. Both run with
 //! mimalloc as the Rust global allocator (librdkafka keeps the C allocator).
 
@@ -59,10 +60,11 @@ fn main() -> Result<()> {
             | "windowed-count"
             | "stream-table-join"
             | "table-table-join"
+            | "stream-stream-join"
     ) {
         bail!(
             "unknown case {case:?}; allowed: passthrough, filter-map, count, windowed-count, \
-             stream-table-join, table-table-join"
+             stream-table-join, table-table-join, stream-stream-join"
         );
     }
     let side = flag("--side").ok();
@@ -205,6 +207,11 @@ fn streams(
             output,
             case == "table-table-join",
         )?,
+        "stream-stream-join" => stream_join(
+            input,
+            side.context("--side is required for the join cases")?,
+            output,
+        )?,
         _ => {
             let mut t = Topology::new();
             t.add_source("src", &[input], BytesSerde, BytesSerde)?;
@@ -290,5 +297,24 @@ fn join(input: &str, side: &str, output: &str, tables: bool) -> Result<Topology>
             .left_join_table(&profiles, joined)
             .to(output, Produced::with(BytesSerde, BytesSerde));
     }
+    Ok(b.build()?)
+}
+
+/// The input inner-joined with the `side` stream (one record per key) within 10 minutes.
+fn stream_join(input: &str, side: &str, output: &str) -> Result<Topology> {
+    use streams_dsl::{Consumed, JoinWindows, Produced, StreamsBuilder};
+    let b = StreamsBuilder::new();
+    let profiles = b.stream(&[side], Consumed::with(BytesSerde, BytesSerde));
+    b.stream(&[input], Consumed::with(BytesSerde, BytesSerde))
+        .join(
+            &profiles,
+            |v: &Vec<u8>, p: &Vec<u8>| {
+                let mut out = v.clone();
+                out.extend_from_slice(&p[..4.min(p.len())]);
+                out
+            },
+            JoinWindows::of_time_difference_with_no_grace(Duration::from_secs(600)),
+        )
+        .to(output, Produced::with(BytesSerde, BytesSerde));
     Ok(b.build()?)
 }
