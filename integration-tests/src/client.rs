@@ -38,10 +38,12 @@ impl Consumed {
     }
 }
 
-/// An idempotent producer with `acks=all`.
+/// An idempotent producer with `acks=all`, partitioning keys as the Java client (and the
+/// library) do, so that test input is co-partitioned with internal topics.
 pub fn producer(bootstrap: &str) -> Result<FutureProducer> {
     Ok(ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
+        .set("partitioner", "murmur2_random")
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "60000")

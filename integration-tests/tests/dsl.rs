@@ -332,3 +332,139 @@ async fn every_instance_joins_against_the_whole_global_table() -> Result<()> {
     assert_eq!(got, expected);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_key_join_across_differently_partitioned_tables() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (products, categories, output, app) = (
+        unique_name("products"),
+        unique_name("categories"),
+        unique_name("catalog"),
+        unique_name("fk"),
+    );
+    cluster.create_topic(&products, 4, 1, &[])?;
+    cluster.create_topic(&categories, 2, 1, &[])?;
+    cluster.create_topic(&output, 4, 1, &[])?;
+    let rows = |items: Vec<(String, String)>| -> Vec<(String, Vec<u8>, Option<i32>)> {
+        items
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes(), None))
+            .collect()
+    };
+    produce(
+        bootstrap,
+        &categories,
+        rows(
+            (0..5)
+                .map(|i| (format!("c{i}"), format!("category-{i}")))
+                .collect(),
+        ),
+    )
+    .await?;
+    let b = StreamsBuilder::new();
+    let product_table = b.table(
+        &products,
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::as_store("products"),
+    );
+    let category_table = b.table(
+        &categories,
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::as_store("categories"),
+    );
+    product_table
+        .join_on_foreign_key(
+            &category_table,
+            |p: &String| p.split('|').nth(1).unwrap_or_default().to_owned(),
+            |p, c| format!("{} in {c}", p.split('|').next().unwrap_or_default()),
+        )
+        .to_stream()
+        .to(&output, Produced::with(StringSerde, Nullable(StringSerde)));
+    let state = tempfile::tempdir()?;
+    let config = StreamsConfig::new(&app, bootstrap)
+        .set("commit.interval.ms", "100")?
+        .with_state_dir(state.path());
+    let mut streams = KafkaStreams::new(b.build()?, config)?;
+    streams.start()?;
+    assert!(streams.wait_for_state(streams_core::State::Running, Duration::from_secs(60)));
+    // The categories are in the store once their changelog holds them all.
+    read_topic(
+        bootstrap,
+        &format!("{app}-categories-changelog"),
+        5,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )?;
+    produce(
+        bootstrap,
+        &products,
+        rows(
+            (0..20)
+                .map(|i| (format!("p{i}"), format!("product-{i}|c{}", i % 5)))
+                .collect(),
+        ),
+    )
+    .await?;
+    read_topic(
+        bootstrap,
+        &output,
+        20,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )?;
+    // Renaming a category updates its four products.
+    produce(
+        bootstrap,
+        &categories,
+        rows(vec![("c0".to_owned(), "renamed".to_owned())]),
+    )
+    .await?;
+    let out = read_topic(
+        bootstrap,
+        &output,
+        24,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    )?;
+    streams.close(Duration::from_secs(30))?;
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    for r in &out {
+        last.insert(r.key.clone(), r.value.clone());
+    }
+    let expected: BTreeMap<String, String> = (0..20)
+        .map(|i| {
+            let category = if i % 5 == 0 {
+                "renamed".to_owned()
+            } else {
+                format!("category-{}", i % 5)
+            };
+            (format!("p{i}"), format!("product-{i} in {category}"))
+        })
+        .collect();
+    assert_eq!(last, expected);
+    assert_eq!(out.len(), 24, "20 joins and 4 updates");
+    // The internal topics are partitioned like the tables they meet.
+    let partitions = |topic: &str| -> Result<usize> {
+        Ok(cluster
+            .admin()?
+            .inner()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))?
+            .topics()[0]
+            .partitions()
+            .len())
+    };
+    assert_eq!(
+        partitions(&format!(
+            "{app}-KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000004-topic"
+        ))?,
+        2
+    );
+    assert_eq!(
+        partitions(&format!(
+            "{app}-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000008-topic"
+        ))?,
+        4
+    );
+    Ok(())
+}

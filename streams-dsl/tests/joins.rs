@@ -408,3 +408,75 @@ fn a_global_table_join_looks_up_a_key_computed_from_the_record() -> Result<(), S
     }
     Ok(())
 }
+
+#[test]
+fn a_foreign_key_join_follows_both_tables() -> Result<(), StreamsError> {
+    for left in [false, true] {
+        let b = StreamsBuilder::new();
+        let products = b.table(
+            "products",
+            Consumed::with(StringSerde, StringSerde),
+            Materialized::as_store("products").in_memory(),
+        );
+        let categories = b.table(
+            "categories",
+            Consumed::with(StringSerde, StringSerde),
+            Materialized::as_store("categories").in_memory(),
+        );
+        let category_of = |p: &String| p.split('|').nth(1).unwrap_or_default().to_owned();
+        let name_of = |p: &String| p.split('|').next().unwrap_or_default().to_owned();
+        let joined = if left {
+            products.left_join_on_foreign_key(&categories, category_of, move |p, c| {
+                format!("{} in {}", name_of(p), c.map_or("?", String::as_str))
+            })
+        } else {
+            products.join_on_foreign_key(&categories, category_of, move |p, c| {
+                format!("{} in {c}", name_of(p))
+            })
+        };
+        joined.to_stream().to(
+            "catalog",
+            Produced::with(StringSerde, Nullable(StringSerde)),
+        );
+        let topology = b.build()?;
+        assert_eq!(topology.repartition_topics().len(), 2);
+        let d = TopologyTestDriver::new(topology, StreamsConfig::new("joins", "unused:9092"))?;
+        let products = d.input_topic("products", StringSerde, Nullable(StringSerde));
+        let categories = d.input_topic("categories", StringSerde, Nullable(StringSerde));
+        categories.pipe(s("c1"), Some(s("office")), 1)?;
+        products.pipe(s("p1"), Some(s("pen|c1")), 2)?;
+        products.pipe(s("p2"), Some(s("mug|c2")), 3)?; // no category c2 yet
+        categories.pipe(s("c2"), Some(s("kitchen")), 4)?; // p2 now joins
+        categories.pipe(s("c1"), Some(s("stationery")), 5)?; // p1 follows its category
+        products.pipe(s("p1"), Some(s("pen|c2")), 6)?; // p1 moves to c2
+        categories.pipe(s("c1"), Some(s("gone")), 7)?; // nobody is in c1 any more
+        products.pipe(s("p2"), None, 8)?; // p2 is deleted
+        categories.pipe(s("c2"), None, 9)?; // c2 is deleted: p1 loses its match
+        let out = d
+            .output_topic("catalog", StringSerde, Nullable(StringSerde))
+            .read_key_values_with_time()?;
+        let row = |k: &str, v: Option<&str>, t: i64| (s(k), v.map(s), t);
+        let expected = if left {
+            vec![
+                row("p1", Some("pen in office"), 2),
+                row("p2", Some("mug in ?"), 3),
+                row("p2", Some("mug in kitchen"), 4),
+                row("p1", Some("pen in stationery"), 5),
+                row("p1", Some("pen in kitchen"), 6),
+                row("p2", None, 8),
+                row("p1", Some("pen in ?"), 9),
+            ]
+        } else {
+            vec![
+                row("p1", Some("pen in office"), 2),
+                row("p2", Some("mug in kitchen"), 4),
+                row("p1", Some("pen in stationery"), 5),
+                row("p1", Some("pen in kitchen"), 6),
+                row("p2", None, 8),
+                row("p1", None, 9),
+            ]
+        };
+        assert_eq!(out, expected, "left: {left}");
+    }
+    Ok(())
+}

@@ -249,10 +249,11 @@ impl KafkaStreams {
         self.create_changelogs(subtopologies, &counts)
     }
 
-    /// Creates the missing repartition topics, each with as many partitions as the largest
-    /// source topic of the sub-topologies writing to it (found in dependency order, since a
-    /// writer may read another repartition topic), and adds them to `counts`. An existing one
-    /// with another partition count is refused.
+    /// Creates the missing repartition topics and adds them to `counts`. A topic read next to
+    /// user topics gets their partition count (co-partitioning); otherwise as many partitions
+    /// as the largest source topic of the sub-topologies writing to it (found in dependency
+    /// order, since a writer may read another repartition topic). An existing one with
+    /// another partition count is refused.
     fn create_repartition_topics(
         &self,
         subtopologies: &[crate::topology::Subtopology],
@@ -260,6 +261,22 @@ impl KafkaStreams {
     ) -> Result<()> {
         let writers = self.topology.repartition_writers();
         let mut sizes: std::collections::HashMap<String, usize> = Default::default();
+        // A repartition topic read in a sub-topology together with user topics must be
+        // co-partitioned with them: it takes their partition count.
+        for (topic, _) in &writers {
+            let reader = subtopologies
+                .iter()
+                .find(|s| s.source_topics.iter().any(|t| t == topic));
+            if let Some(reader) = reader
+                && let Some(n) = reader
+                    .source_topics
+                    .iter()
+                    .filter(|t| !writers.iter().any(|(w, _)| w == *t))
+                    .find_map(|t| counts.get(t).copied())
+            {
+                sizes.insert(topic.clone(), n);
+            }
+        }
         for _ in 0..=writers.len() {
             for (topic, subs) in &writers {
                 if sizes.contains_key(topic) {
