@@ -359,6 +359,10 @@ where
 /// window store (duplicates retained) and passes it on.
 struct JoinWindow<K, V> {
     store_name: String,
+    /// How far ahead of a record of this side the other side's records join, and the grace:
+    /// a record beyond both is late and not kept (its join node counts it).
+    ahead: i64,
+    grace: i64,
     store: Option<StoreHandle<state_stores::typed::TypedWindowStore<K, V>>>,
 }
 
@@ -375,7 +379,9 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for JoinWindo
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
         let store = self.store.as_ref().ok_or("init did not run")?;
-        store.borrow_mut().put(&r.key, &r.value, r.timestamp)?;
+        if r.timestamp + self.ahead + self.grace >= ctx.stream_time() {
+            store.borrow_mut().put(&r.key, &r.value, r.timestamp)?;
+        }
         ctx.forward(r)?;
         Ok(())
     }
@@ -758,6 +764,8 @@ where
                         &this_window,
                         move || JoinWindow {
                             store_name: ts.clone(),
+                            ahead: after,
+                            grace,
                             store: None,
                         },
                         &[&this_parent],
@@ -766,6 +774,8 @@ where
                         &other_window,
                         move || JoinWindow {
                             store_name: os.clone(),
+                            ahead: before,
+                            grace,
                             store: None,
                         },
                         &[&other_parent],

@@ -480,3 +480,34 @@ fn a_foreign_key_join_follows_both_tables() -> Result<(), StreamsError> {
     }
     Ok(())
 }
+
+#[test]
+fn a_stream_join_accepts_out_of_order_records_within_grace_only() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    let clicks = b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde));
+    let views = b.stream(&["views"], Consumed::with(StringSerde, StringSerde));
+    clicks
+        .join(
+            &views,
+            |c, v| format!("{c}+{v}"),
+            streams_dsl::JoinWindows::of_time_difference_and_grace(
+                std::time::Duration::from_millis(10),
+                std::time::Duration::from_millis(20),
+            ),
+        )
+        .to("pairs", Produced::with(StringSerde, StringSerde));
+    let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
+    let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    let views = d.input_topic("views", StringSerde, StringSerde);
+    clicks.pipe(s("a"), s("c50"), 50)?;
+    views.pipe(s("a"), s("v45"), 45)?; // out of order, within grace: joins c50
+    clicks.pipe(s("a"), s("c15"), 15)?; // 15 + 10 + 20 < 50: beyond grace, dropped
+    views.pipe(s("a"), s("v22"), 22)?; // within grace, but c15 was dropped: no pair
+    assert_eq!(
+        d.output_topic("pairs", StringSerde, StringSerde)
+            .read_key_values_with_time()?,
+        vec![(s("a"), s("c50+v45"), 50)]
+    );
+    assert_eq!(d.task_counters("clicks").map(|c| c.late_dropped), Some(1));
+    Ok(())
+}
