@@ -12,8 +12,18 @@ use streams_dsl::{
     Consumed, EmitStrategy, Grouped, Materialized, Produced, StreamsBuilder, TimeWindows,
 };
 
-/// A time aligned to whole hours (and so to 5 minutes): 2023-11-14T21:00:00Z.
-const T0: i64 = 1_699_999_200_000;
+/// The start of the hour two hours ago: aligned to whole hours (and so to 5 minutes), and
+/// recent, so that the broker neither deletes changelog records for being older than their
+/// topic's retention (a day plus the store's) nor refuses them for being in the future.
+fn t0() -> i64 {
+    static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        now - now % 3_600_000 - 2 * 3_600_000
+    })
+}
 const MINUTE: i64 = 60_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,7 +124,7 @@ async fn logins_per_user_in_five_minute_windows() -> Result<()> {
     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(300)))
     .count(Materialized::as_store("logins"))
     .to_stream()
-    .flat_map(|k, v| v.map(|n| (format!("{}@{}", k.key, k.window.start - T0), n)))
+    .flat_map(|k, v| v.map(|n| (format!("{}@{}", k.key, k.window.start - t0()), n)))
     .to(&output, Produced::with(StringSerde, I64Serde));
     let event = |user: &str, action: &str, at: i64| {
         json(
@@ -127,17 +137,17 @@ async fn logins_per_user_in_five_minute_windows() -> Result<()> {
         )
     };
     let records = vec![
-        event("alice", "login", T0 + 10_000)?,
-        event("alice", "logout", T0 + 20_000)?,
-        event("bob", "login", T0 + MINUTE)?,
-        event("alice", "login", T0 + 4 * MINUTE)?,
-        event("bob", "login", T0 + 5 * MINUTE)?, // exactly at the window's end: the next one
-        event("alice", "login", T0 + 6 * MINUTE)?,
+        event("alice", "login", t0() + 10_000)?,
+        event("alice", "logout", t0() + 20_000)?,
+        event("bob", "login", t0() + MINUTE)?,
+        event("alice", "login", t0() + 4 * MINUTE)?,
+        event("bob", "login", t0() + 5 * MINUTE)?, // exactly at the window's end: the next one
+        event("alice", "login", t0() + 6 * MINUTE)?,
     ];
     let out = run(b.build()?, &input, &output, records, 5).await?;
     let counts: Vec<(String, i64, i64)> = out
         .into_iter()
-        .map(|(k, v, t)| Ok((k, i64::from_be_bytes(v.as_slice().try_into()?), t - T0)))
+        .map(|(k, v, t)| Ok((k, i64::from_be_bytes(v.as_slice().try_into()?), t - t0())))
         .collect::<Result<_>>()?;
     let s = |k: &str| k.to_owned();
     assert_eq!(
@@ -179,7 +189,7 @@ async fn average_order_value_per_product_in_five_minute_windows() -> Result<()> 
     .flat_map(|k, v| {
         v.map(|t| {
             (
-                format!("{}@{}", k.key, k.window.start - T0),
+                format!("{}@{}", k.key, k.window.start - t0()),
                 t.revenue / t.orders as f64,
             )
         })
@@ -196,15 +206,15 @@ async fn average_order_value_per_product_in_five_minute_windows() -> Result<()> 
         )
     };
     let records = vec![
-        order("o1", "p1", 10.0, T0 + 1_000)?,
-        order("o2", "p2", 5.0, T0 + 2_000)?,
-        order("o3", "p1", 20.0, T0 + 3_000)?,
-        order("o4", "p1", 7.0, T0 + 301_000)?,
+        order("o1", "p1", 10.0, t0() + 1_000)?,
+        order("o2", "p2", 5.0, t0() + 2_000)?,
+        order("o3", "p1", 20.0, t0() + 3_000)?,
+        order("o4", "p1", 7.0, t0() + 301_000)?,
     ];
     let out = run(b.build()?, &input, &output, records, 4).await?;
     let averages: Vec<(String, f64, i64)> = out
         .into_iter()
-        .map(|(k, v, t)| Ok((k, f64::from_be_bytes(v.as_slice().try_into()?), t - T0)))
+        .map(|(k, v, t)| Ok((k, f64::from_be_bytes(v.as_slice().try_into()?), t - t0())))
         .collect::<Result<_>>()?;
     let s = |k: &str| k.to_owned();
     assert_eq!(
@@ -245,7 +255,7 @@ fn hourly(input: &str, output: &str) -> streams_core::Result<Topology> {
             .with_retention(Duration::from_secs(3 * 3600)),
     )
     .to_stream()
-    .flat_map(|k, v| v.map(|t| (format!("{}@{}", k.key, k.window.start - T0), t)))
+    .flat_map(|k, v| v.map(|t| (format!("{}@{}", k.key, k.window.start - t0()), t)))
     .to(
         output,
         Produced::with(StringSerde, JsonSerde::<Totals>::new()),
@@ -268,11 +278,11 @@ async fn hourly_revenue_and_order_count_per_product_emitted_once_when_the_hour_c
         )
     };
     let records = vec![
-        order("o1", "p1", 10.0, T0 + 1_000)?,
-        order("o2", "p1", 5.0, T0 + 30 * MINUTE)?,
-        order("o3", "p2", 3.0, T0 + 33 * MINUTE)?,
+        order("o1", "p1", 10.0, t0() + 1_000)?,
+        order("o2", "p1", 5.0, t0() + 30 * MINUTE)?,
+        order("o3", "p2", 3.0, t0() + 33 * MINUTE)?,
         // The next hour: the first one closes and is emitted, once, per product.
-        order("o4", "p2", 1.0, T0 + 60 * MINUTE + 1_000)?,
+        order("o4", "p2", 1.0, t0() + 60 * MINUTE + 1_000)?,
     ];
     let app = unique_name("hourly");
     let first = tempfile::tempdir()?;
@@ -288,7 +298,7 @@ async fn hourly_revenue_and_order_count_per_product_emitted_once_when_the_hour_c
     .await?;
     let decode = |out: Vec<(String, Vec<u8>, i64)>| -> Result<Vec<(String, Totals, i64)>> {
         out.into_iter()
-            .map(|(k, v, t)| Ok((k, serde_json::from_slice(&v).context("totals")?, t - T0)))
+            .map(|(k, v, t)| Ok((k, serde_json::from_slice(&v).context("totals")?, t - t0())))
             .collect()
     };
     let s = |k: &str| k.to_owned();
@@ -322,7 +332,7 @@ async fn hourly_revenue_and_order_count_per_product_emitted_once_when_the_hour_c
         hourly(&input, &output)?,
         &input,
         &output,
-        vec![order("o5", "p1", 2.0, T0 + 120 * MINUTE + 1_000)?],
+        vec![order("o5", "p1", 2.0, t0() + 120 * MINUTE + 1_000)?],
         3,
     )
     .await?;

@@ -160,7 +160,13 @@ async fn a_window_store_changelog_is_compact_delete_and_restores_the_windows() -
     );
     cluster.create_topic(&input, 1, 1, &[])?;
     cluster.create_topic(&output, 1, 1, &[])?;
-    let at = |key: &str, ts: i64| (key.to_owned(), Vec::new(), None, Some(ts));
+    // Recent event times (a minute ago, aligned to the 10 s windows): the changelog deletes
+    // records older than its retention (a day plus the store's) by their timestamps.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let base = now - now % SIZE_MS - 60_000;
+    let at = |key: &str, ts: i64| (key.to_owned(), Vec::new(), None, Some(base + ts));
     produce_timed(
         bootstrap,
         &input,
@@ -172,8 +178,19 @@ async fn a_window_store_changelog_is_compact_delete_and_restores_the_windows() -
         ],
     )
     .await?;
+    // Keys and timestamps relative to `base`.
+    let relative = |out: Vec<Output>| -> Vec<Output> {
+        out.into_iter()
+            .map(|(k, n, t)| {
+                let (key, start) = k.split_once('@').unwrap_or((&k, "0"));
+                let start: i64 = start.parse().unwrap_or(0);
+                (format!("{key}@{}", start - base), n, t - base)
+            })
+            .collect()
+    };
     let first = tempfile::tempdir()?;
     let (out, restored) = run(bootstrap, &app, &input, &output, first.path(), 4)?;
+    let out = relative(out);
     let s = |k: &str| k.to_owned();
     assert_eq!(
         (out, restored),
@@ -202,6 +219,7 @@ async fn a_window_store_changelog_is_compact_delete_and_restores_the_windows() -
     produce_timed(bootstrap, &input, [at("a", 15_000), at("b", 3_000)]).await?;
     let second = tempfile::tempdir()?;
     let (out, restored) = run(bootstrap, &app, &input, &output, second.path(), 6)?;
+    let out = relative(out);
     assert_eq!(restored, 4);
     assert_eq!(out[4..], [(s("a@10000"), 2, 15_000), (s("b@0"), 2, 3_000)]);
     Ok(())
