@@ -368,6 +368,19 @@ impl StreamsConfig {
                 "must list at least one host:port",
             ));
         }
+        if let Some((_, key, value)) = self.client.iter().find(|(kind, key, value)| {
+            matches!(kind, ClientKind::Consumer)
+                && key == "partition.assignment.strategy"
+                && value.contains("cooperative")
+        }) {
+            return Err(StreamsError::config(
+                &format!("consumer.{key}"),
+                format!(
+                    "{value:?} asks for cooperative rebalancing, which the stream threads do not \
+                     support yet; allowed: range, roundrobin (eager)"
+                ),
+            ));
+        }
         if self.handler_names.contains(&"dead-letter-queue") && self.dead_letter_topic.is_none() {
             return Err(StreamsError::config(
                 "errors.dead.letter.queue.topic.name",

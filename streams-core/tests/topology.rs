@@ -134,3 +134,21 @@ Topologies:
     );
     Ok(())
 }
+
+#[test]
+fn cooperative_rebalancing_is_refused_with_what_is_allowed() {
+    let err = streams_core::StreamsConfig::new("app", "localhost:9092")
+        .set(
+            "consumer.partition.assignment.strategy",
+            "cooperative-sticky",
+        )
+        .and_then(|c| c.validate())
+        .expect_err("refused")
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid configuration `consumer.partition.assignment.strategy`: \"cooperative-sticky\" \
+         asks for cooperative rebalancing, which the stream threads do not support yet; allowed: \
+         range, roundrobin (eager)"
+    );
+}

@@ -43,6 +43,9 @@ enum Instruction {
     UnsubscribeAndDelete = 1,
     /// Unsubscribe silently (the left row moved to another foreign key).
     Unsubscribe = 2,
+    /// Subscribe an updated row and answer even without a right row, so that an inner join
+    /// deletes the row's previous result (Kafka Streams' `PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE`).
+    SubscribeUpdate = 3,
 }
 
 /// A subscription travelling to the right side: instruction, hash of the left value, left key.
@@ -82,9 +85,10 @@ impl<K: 'static> Serde<Subscription<K>> for SubscriptionSerde<K> {
             0 => Instruction::Subscribe,
             1 => Instruction::UnsubscribeAndDelete,
             2 => Instruction::Unsubscribe,
+            3 => Instruction::SubscribeUpdate,
             other => {
                 return Err(SerdeError::new(format!(
-                    "a subscription instruction must be 0 to 2, got {other}"
+                    "a subscription instruction must be 0 to 3, got {other}"
                 )));
             }
         };
@@ -203,7 +207,12 @@ where
                     send(ctx, old, Instruction::Unsubscribe, 0)?;
                 }
                 let hash = fnv1a(&bytes_of(&self.value_serde, v)?);
-                send(ctx, fk, Instruction::Subscribe, hash)?;
+                let instruction = if r.value.old.is_some() {
+                    Instruction::SubscribeUpdate
+                } else {
+                    Instruction::Subscribe
+                };
+                send(ctx, fk, instruction, hash)?;
             }
             _ => {
                 if let Some(old) = old_fk {
@@ -259,12 +268,16 @@ where
             Ok(())
         };
         match r.value.instruction {
-            Instruction::Subscribe => {
+            Instruction::Subscribe | Instruction::SubscribeUpdate => {
                 subs.borrow_mut()
                     .put(&key, &r.value.hash.to_be_bytes().to_vec())?;
                 let row = right.borrow_mut().get(&r.key)?.map(|row| row.value);
-                // An inner join has nothing to say about a foreign key without a row yet.
-                if row.is_some() || !self.inner_join {
+                // An inner join has nothing to say about a new row whose foreign key has no
+                // row yet; an updated row's previous result must go.
+                if row.is_some()
+                    || !self.inner_join
+                    || r.value.instruction == Instruction::SubscribeUpdate
+                {
                     respond(
                         ctx,
                         Response {

@@ -359,10 +359,6 @@ where
 /// window store (duplicates retained) and passes it on.
 struct JoinWindow<K, V> {
     store_name: String,
-    /// How far ahead of a record of this side the other side's records join, and the grace:
-    /// a record beyond both is late and not kept (its join node counts it).
-    ahead: i64,
-    grace: i64,
     store: Option<StoreHandle<state_stores::typed::TypedWindowStore<K, V>>>,
 }
 
@@ -379,9 +375,9 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for JoinWindo
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
         let store = self.store.as_ref().ok_or("init did not run")?;
-        if r.timestamp + self.ahead + self.grace >= ctx.stream_time() {
-            store.borrow_mut().put(&r.key, &r.value, r.timestamp)?;
-        }
+        // Every record is kept, late ones too (as Kafka Streams): the store's retention drops
+        // what is too old to matter.
+        store.borrow_mut().put(&r.key, &r.value, r.timestamp)?;
         ctx.forward(r)?;
         Ok(())
     }
@@ -401,8 +397,9 @@ enum JoinKind {
 
 /// The unmatched records of a left or outer stream-stream join, kept until their window
 /// closes, in a store shared by both sides. Keys are `timestamp (8 bytes, big-endian) ++ side
-/// (0 left, 1 right) ++ key bytes`, so a scan in key order goes oldest first; values are the
-/// record value's bytes.
+/// (0 left, 1 right) ++ key length (4 bytes) ++ key bytes ++ sequence number (8 bytes)`, so a
+/// scan in key order goes oldest first and records with the same key and time are all kept;
+/// values are the record value's bytes.
 struct Unmatched<K, VThis, VR> {
     store_name: String,
     /// This side is the user's left side.
@@ -417,6 +414,8 @@ struct Unmatched<K, VThis, VR> {
     /// value bytes, timestamp) -> the joiner's result.
     emit: Arc<EmitUnmatched<K, VR>>,
     store: Option<StoreHandle<TypedKeyValueStore<Vec<u8>, Vec<u8>>>>,
+    /// Sequence numbers that keep records with the same key and time apart.
+    next_seq: std::cell::Cell<u64>,
 }
 
 /// Turns an unmatched record's key bytes, side (true: left) and value bytes into the key and
@@ -424,10 +423,13 @@ struct Unmatched<K, VThis, VR> {
 type EmitUnmatched<K, VR> =
     dyn Fn(&[u8], bool, &[u8]) -> Result<(K, VR), ProcessorError> + Send + Sync;
 
-fn unmatched_key(timestamp: i64, left: bool, key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9 + key.len());
+/// The prefix of the unmatched entries of `key` at `timestamp` on one side:
+/// `timestamp ++ side ++ len(key) ++ key` (the length keeps one key from prefixing another).
+fn unmatched_prefix(timestamp: i64, left: bool, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(13 + key.len() + 8);
     out.extend_from_slice(&timestamp.to_be_bytes());
     out.push(u8::from(!left));
+    out.extend_from_slice(&(key.len() as u32).to_be_bytes());
     out.extend_from_slice(key);
     out
 }
@@ -436,8 +438,9 @@ fn unmatched_key(timestamp: i64, left: bool, key: &[u8]) -> Vec<u8> {
 /// every record of the other side's window store within the join window, each result
 /// timestamped with the later of the two. In a left or outer join a record without a match
 /// waits in the shared unmatched store; a later match removes it, and once its window plus
-/// grace has closed it is emitted joined with `None`, never earlier. A record older than
-/// stream time minus the window's far end and the grace period is dropped as late.
+/// grace has closed it is emitted joined with `None`, never earlier. As in Kafka Streams,
+/// out-of-order records are never dropped here: they join what the stores still hold, and an
+/// unmatched one whose window is already behind stream time is emitted at once.
 struct StreamStreamJoin<K, VThis, VOther, VR> {
     other_store: String,
     /// How far back and ahead of a record of this side the other side's records join.
@@ -483,7 +486,17 @@ where
             }
             let timestamp = i64::from_be_bytes(binary[..8].try_into().map_err(|_| "key")?);
             let left = binary[8] == 0;
-            let (key, joined) = (u.emit)(&binary[9..], left, &value)?;
+            let Some(len) = binary
+                .get(9..13)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+            else {
+                continue;
+            };
+            let Some(key_bytes) = binary.get(13..13 + len as usize) else {
+                continue;
+            };
+            let (key, joined) = (u.emit)(key_bytes, left, &value)?;
             store.borrow_mut().bytes().put(&binary, None)?;
             ctx.forward(Record::new(key, joined, timestamp))?;
         }
@@ -515,15 +528,6 @@ where
     ) -> Result<(), ProcessorError> {
         let store = self.store.as_ref().ok_or("init did not run")?;
         let t = r.timestamp;
-        if t + self.ahead + self.grace < ctx.stream_time() {
-            ctx.count_late_record();
-            tracing::debug!(
-                timestamp = t,
-                stream_time = ctx.stream_time(),
-                "dropping a join record whose window has closed"
-            );
-            return Ok(());
-        }
         let matches =
             store
                 .borrow_mut()
@@ -534,24 +538,38 @@ where
             u.key_serde
                 .serialize_into(&u.store_name, &r.key, &mut key)
                 .map_err(|e| e.to_string())?;
+            if matches.is_empty() && u.keep_this && t + self.ahead < ctx.stream_time() {
+                // Out of order past its own window: nothing can match it any more, so its
+                // unmatched result goes out now (as Kafka Streams).
+                let joined = (self.joiner)(Some(&r.value), None);
+                ctx.forward(r.map_value(|_| joined))?;
+                return self.emit_closed_unmatched(ctx);
+            }
             if matches.is_empty() {
                 if u.keep_this {
                     let mut value = Vec::new();
                     u.this_serde
                         .serialize_into(&u.store_name, &r.value, &mut value)
                         .map_err(|e| e.to_string())?;
-                    unmatched
-                        .borrow_mut()
-                        .bytes()
-                        .put(&unmatched_key(t, u.this_is_left, &key), Some(&value))?;
+                    let seq = u.next_seq.get();
+                    u.next_seq.set(seq.wrapping_add(1));
+                    let mut entry = unmatched_prefix(t, u.this_is_left, &key);
+                    entry.extend_from_slice(&seq.to_be_bytes());
+                    unmatched.borrow_mut().bytes().put(&entry, Some(&value))?;
                 }
             } else if u.other_kept {
                 // The other side's records this one matches are matched now.
                 for (t2, _) in &matches {
-                    unmatched
-                        .borrow_mut()
+                    let prefix = unmatched_prefix(*t2, !u.this_is_left, &key);
+                    let mut store = unmatched.borrow_mut();
+                    let matched: Vec<Vec<u8>> = store
                         .bytes()
-                        .put(&unmatched_key(*t2, !u.this_is_left, &key), None)?;
+                        .prefix_scan(&prefix)?
+                        .map(|e| e.map(|(k, _)| k))
+                        .collect::<streams_core::Result<_>>()?;
+                    for entry in matched {
+                        store.bytes().put(&entry, None)?;
+                    }
                 }
             }
         }
@@ -764,8 +782,6 @@ where
                         &this_window,
                         move || JoinWindow {
                             store_name: ts.clone(),
-                            ahead: after,
-                            grace,
                             store: None,
                         },
                         &[&this_parent],
@@ -774,8 +790,6 @@ where
                         &other_window,
                         move || JoinWindow {
                             store_name: os.clone(),
-                            ahead: before,
-                            grace,
                             store: None,
                         },
                         &[&other_parent],
@@ -808,6 +822,7 @@ where
                                     this_serde: vt.clone(),
                                     emit,
                                     store: None,
+                                    next_seq: std::cell::Cell::new(0),
                                 },
                             ),
                         },
@@ -840,6 +855,7 @@ where
                                     this_serde: vt.clone(),
                                     emit,
                                     store: None,
+                                    next_seq: std::cell::Cell::new(0),
                                 },
                             ),
                         },

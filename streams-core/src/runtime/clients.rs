@@ -408,6 +408,9 @@ pub(crate) fn create_restore_consumer(
             ("client.id", client_id),
             ("auto.offset.reset", "earliest"),
             ("enable.partition.eof", "false"),
+            // At-least-once: read what the main consumer reads (librdkafka's default,
+            // read_committed, would stop at open transactions short of the end offsets).
+            ("isolation.level", "read_uncommitted"),
             FETCH_QUEUE_BACKOFF,
         ],
     )

@@ -301,6 +301,20 @@ impl KafkaStreams {
                 }
             }
         }
+        // Repartition topics read by one sub-topology must be co-partitioned with each other
+        // too: all take the largest count among them.
+        for sub in subtopologies {
+            let read: Vec<&String> = sub
+                .source_topics
+                .iter()
+                .filter(|t| sizes.contains_key(*t))
+                .collect();
+            if let Some(max) = read.iter().filter_map(|t| sizes.get(*t).copied()).max() {
+                for t in read {
+                    sizes.insert(t.clone(), max);
+                }
+            }
+        }
         let mut wanted = Vec::new();
         for (topic, _) in &writers {
             let Some(&n) = sizes.get(topic) else {
