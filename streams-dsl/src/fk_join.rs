@@ -500,6 +500,7 @@ where
                 store: None,
                 key_serde: self.key_serde.clone(),
                 value_serde: None,
+                old_values: false,
             };
         };
         let (left_store, right_store) = (left_store.clone(), right_store.clone());
@@ -607,6 +608,7 @@ where
             store: None,
             key_serde: self.key_serde.clone(),
             value_serde: None,
+            old_values: false,
         }
     }
 }

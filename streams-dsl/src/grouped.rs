@@ -348,6 +348,7 @@ impl<K, A> Plan<K, A> {
             store: Some(self.store_name),
             key_serde,
             value_serde: self.serdes.map(|(_, v)| v),
+            old_values: true,
         }
     }
 

@@ -133,6 +133,7 @@ impl StreamsBuilder {
             store: Some(store_name),
             key_serde: Some(key_serde),
             value_serde: Some(value_serde),
+            old_values: true,
         }
     }
 }
@@ -362,6 +363,7 @@ where
             store: Some(store_name),
             key_serde,
             value_serde,
+            old_values: true,
         }
     }
 }
@@ -403,6 +405,14 @@ where
     {
         let mut inner = self.builder.borrow_mut();
         let name = inner.new_name("KTABLE-SELECT");
+        if !self.old_values {
+            inner.fail(StreamsError::Topology(format!(
+                "group_by `{name}`: table `{}` does not carry its rows' previous values (a \
+                 foreign-key join's result), so a re-grouping could not subtract them; \
+                 materialize it first with to_stream().to_table(..)",
+                self.node
+            )));
+        }
         let parent = self.node.clone();
         let selector: Arc<Selector<K, V, K2, V2>> = Arc::new(selector);
         inner.apply(|t| {

@@ -351,6 +351,7 @@ where
             store: None,
             key_serde: self.key_serde.clone(),
             value_serde: None,
+            old_values: self.old_values && other.old_values,
         }
     }
 }

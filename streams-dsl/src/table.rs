@@ -26,6 +26,8 @@ pub struct KTable<K, V> {
     pub(crate) store: Option<String>,
     pub(crate) key_serde: Option<SharedSerde<K>>,
     pub(crate) value_serde: Option<SharedSerde<V>>,
+    /// Whether updates carry the row's previous value (a re-grouping needs it to subtract).
+    pub(crate) old_values: bool,
 }
 
 impl<K, V> std::fmt::Debug for KTable<K, V> {
@@ -152,6 +154,7 @@ where
             store: None,
             key_serde: self.key_serde.clone(),
             value_serde,
+            old_values: self.old_values,
         }
     }
 

@@ -579,3 +579,30 @@ fn unmatched_records_with_the_same_key_and_time_are_all_emitted() -> Result<(), 
     assert_eq!(out, vec![(s("a"), s("c1+-"), 5), (s("a"), s("c2+-"), 5)]);
     Ok(())
 }
+
+#[test]
+fn regrouping_a_foreign_key_join_result_is_refused_until_materialized() {
+    let b = StreamsBuilder::new();
+    let products = b.table(
+        "products",
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::as_store("products"),
+    );
+    let categories = b.table(
+        "categories",
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::as_store("categories"),
+    );
+    products
+        .join_on_foreign_key(&categories, |p| p.clone(), |p, c| format!("{p}{c}"))
+        .group_by(
+            |k, v| (v.clone(), k.clone()),
+            streams_dsl::Grouped::with(StringSerde, StringSerde),
+        )
+        .count(Materialized::new());
+    let err = b.build().expect_err("refused").to_string();
+    assert!(
+        err.contains("does not carry its rows' previous values"),
+        "{err}"
+    );
+}
