@@ -2,7 +2,7 @@
 //!
 //! A [`StreamTask`] owns fresh processor instances, its state stores, one input queue per
 //! source partition and its stream time. The runtime and the test driver both drive tasks
-//! through the same methods: [`StreamTask::add_records`], [`StreamTask::process_one`],
+//! through the same methods: [`StreamTask::push_record`], [`StreamTask::process_one`],
 //! [`StreamTask::punctuate_wall_clock`], [`StreamTask::prepare_commit`].
 
 use std::cell::{Cell, RefCell};
@@ -617,27 +617,6 @@ impl StreamTask {
     /// The topic-partitions this task reads.
     pub fn input_partitions(&self) -> impl Iterator<Item = (&str, i32)> {
         self.queues.iter().map(|q| (&*q.topic, q.partition))
-    }
-
-    /// Appends consumed records of one partition to its queue.
-    pub fn add_records(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        records: impl IntoIterator<Item = RawRecord>,
-    ) -> Result<()> {
-        let queue = self
-            .queues
-            .iter_mut()
-            .find(|q| &*q.topic == topic && q.partition == partition)
-            .ok_or_else(|| {
-                StreamsError::IllegalState(format!(
-                    "task {} does not read {topic}-{partition}",
-                    self.ctx.task_id
-                ))
-            })?;
-        queue.records.extend(records);
-        Ok(())
     }
 
     /// Queues one record of the partition it came from; returns that queue's length.

@@ -159,7 +159,7 @@ impl Inner {
             headers,
         };
         *offset += 1;
-        self.tasks[task].add_records(topic, 0, [raw])?;
+        self.tasks[task].push_record(raw)?;
         Ok(task)
     }
 

@@ -48,6 +48,22 @@ enum Instruction {
     SubscribeUpdate = 3,
 }
 
+/// Splits a subscription or response into its flag byte, 8-byte hash and body; `what` names
+/// it in errors.
+fn split_header<'a>(data: Option<&'a [u8]>, what: &str) -> Result<(u8, u64, &'a [u8]), SerdeError> {
+    let data = data.ok_or_else(|| SerdeError::new(format!("{what} must not be null")))?;
+    match (data.first(), data.get(1..9), data.get(9..)) {
+        (Some(&flag), Some(hash), Some(body)) => {
+            let hash = u64::from_be_bytes(hash.try_into().map_err(|_| SerdeError::new("hash"))?);
+            Ok((flag, hash, body))
+        }
+        _ => Err(SerdeError::new(format!(
+            "{what} needs 9 header bytes, got {}",
+            data.len()
+        ))),
+    }
+}
+
 /// A subscription travelling to the right side: instruction, hash of the left value, left key.
 #[derive(Debug, Clone)]
 struct Subscription<K> {
@@ -74,14 +90,8 @@ impl<K: 'static> Serde<Subscription<K>> for SubscriptionSerde<K> {
     }
 
     fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<Subscription<K>, SerdeError> {
-        let data = data.ok_or_else(|| SerdeError::new("a subscription must not be null"))?;
-        if data.len() < 9 {
-            return Err(SerdeError::new(format!(
-                "a subscription needs 9 bytes before the key, got {}",
-                data.len()
-            )));
-        }
-        let instruction = match data[0] {
+        let (flag, hash, body) = split_header(data, "a subscription")?;
+        let instruction = match flag {
             0 => Instruction::Subscribe,
             1 => Instruction::UnsubscribeAndDelete,
             2 => Instruction::Unsubscribe,
@@ -92,11 +102,10 @@ impl<K: 'static> Serde<Subscription<K>> for SubscriptionSerde<K> {
                 )));
             }
         };
-        let hash = u64::from_be_bytes(data[1..9].try_into().map_err(|_| SerdeError::new("hash"))?);
         Ok(Subscription {
             instruction,
             hash,
-            left_key: self.0.deserialize(topic, Some(&data[9..]))?,
+            left_key: self.0.deserialize(topic, Some(body))?,
         })
     }
 }
@@ -129,18 +138,11 @@ impl<VR: 'static> Serde<Response<VR>> for ResponseSerde<VR> {
     }
 
     fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<Response<VR>, SerdeError> {
-        let data = data.ok_or_else(|| SerdeError::new("a response must not be null"))?;
-        if data.len() < 9 {
-            return Err(SerdeError::new(format!(
-                "a response needs 9 bytes before the value, got {}",
-                data.len()
-            )));
-        }
-        let hash = u64::from_be_bytes(data[1..9].try_into().map_err(|_| SerdeError::new("hash"))?);
+        let (flag, hash, body) = split_header(data, "a response")?;
         Ok(Response {
-            hash: (data[0] & 1 == 1).then_some(hash),
-            right: if data[0] & 2 == 2 {
-                Some(self.0.deserialize(topic, Some(&data[9..]))?)
+            hash: (flag & 1 == 1).then_some(hash),
+            right: if flag & 2 == 2 {
+                Some(self.0.deserialize(topic, Some(body))?)
             } else {
                 None
             },

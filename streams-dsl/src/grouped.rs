@@ -94,10 +94,37 @@ impl<V: 'static> Serde<ValueAndTimestamp<V>> for ValueAndTimestampSerde<V> {
 }
 
 /// The store an aggregation keeps its results in.
-type AggregateStore<K, A> = TypedKeyValueStore<K, ValueAndTimestamp<A>>;
+pub(crate) type AggregateStore<K, A> = TypedKeyValueStore<K, ValueAndTimestamp<A>>;
 
 /// How an aggregation folds a record into the current aggregate (`None`: no row yet).
 pub(crate) type Fold<K, V, A> = dyn Fn(&K, V, Option<A>) -> A + Send + Sync;
+
+/// Replaces `key`'s aggregate with `update(current)` (`None` deletes it), stamped with the
+/// larger of the stored and the record's timestamp; returns the change and that timestamp.
+pub(crate) fn update_aggregate<K: 'static, A: Clone + 'static>(
+    store: &mut AggregateStore<K, A>,
+    key: &K,
+    record_timestamp: i64,
+    update: impl FnOnce(Option<A>) -> Option<A>,
+) -> streams_core::Result<(Change<A>, i64)> {
+    let old = store.get(key)?;
+    let timestamp = old
+        .as_ref()
+        .map_or(record_timestamp, |o| o.timestamp.max(record_timestamp));
+    let old = old.map(|o| o.value);
+    let new = update(old.clone());
+    match &new {
+        Some(value) => store.put(
+            key,
+            &ValueAndTimestamp {
+                value: value.clone(),
+                timestamp,
+            },
+        )?,
+        None => store.delete(key)?,
+    }
+    Ok((Change { new, old }, timestamp))
+}
 
 /// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE`: folds each record into its key's aggregate, stores
 /// it with the largest timestamp seen, and forwards the change with that timestamp.
@@ -130,29 +157,13 @@ where
             timestamp,
             headers,
         } = r;
-        let (new, old, timestamp) = {
-            let mut store = store.borrow_mut();
-            let old = store.get(&key)?;
-            let timestamp = old
-                .as_ref()
-                .map_or(timestamp, |o| o.timestamp.max(timestamp));
-            let old = old.map(|o| o.value);
-            let new = (self.fold)(&key, value, old.clone());
-            store.put(
-                &key,
-                &ValueAndTimestamp {
-                    value: new.clone(),
-                    timestamp,
-                },
-            )?;
-            (new, old, timestamp)
-        };
+        let (change, timestamp) =
+            update_aggregate(&mut store.borrow_mut(), &key, timestamp, |old| {
+                Some((self.fold)(&key, value, old))
+            })?;
         ctx.forward(Record {
             key,
-            value: Change {
-                new: Some(new),
-                old,
-            },
+            value: change,
             timestamp,
             headers,
         })?;

@@ -11,7 +11,9 @@ use streams_core::store::StoreHandle;
 use streams_core::{Record, SerdeError, StreamsError};
 
 use crate::builder::{Consumed, Grouped, Materialized, StreamsBuilder};
-use crate::grouped::{ValueAndTimestamp, ValueAndTimestampSerde, plan, with_count_serde};
+use crate::grouped::{
+    ValueAndTimestamp, ValueAndTimestampSerde, plan, update_aggregate, with_count_serde,
+};
 use crate::table::{Change, KTable};
 
 /// The store behind a table: each key's latest value and its timestamp.
@@ -605,40 +607,30 @@ where
         r: Record<K, Change<V>>,
     ) -> Result<(), ProcessorError> {
         let store = self.store.as_ref().ok_or("init did not run")?;
-        let (new, old, timestamp) = {
-            let mut store = store.borrow_mut();
-            let old = store.get(&r.key)?;
-            let timestamp = old
-                .as_ref()
-                .map_or(r.timestamp, |o| o.timestamp.max(r.timestamp));
-            let old = old.map(|o| o.value);
-            let mut agg = old.clone();
-            // As Kafka Streams: an old value is subtracted only from an existing aggregate.
-            if let Some(v) = r.value.old
-                && let Some(a) = agg.take()
-            {
-                agg = (self.subtractor)(&r.key, v, a);
-            }
-            if let Some(v) = r.value.new {
-                agg = Some((self.adder)(&r.key, v, agg));
-            }
-            match &agg {
-                Some(a) => store.put(
-                    &r.key,
-                    &ValueAndTimestamp {
-                        value: a.clone(),
-                        timestamp,
-                    },
-                )?,
-                None => store.delete(&r.key)?,
-            }
-            (agg, old, timestamp)
-        };
-        ctx.forward(Record {
-            key: r.key,
-            value: Change { new, old },
+        let Record {
+            key,
+            value,
             timestamp,
-            headers: r.headers,
+            headers,
+        } = r;
+        let (change, timestamp) =
+            update_aggregate(&mut store.borrow_mut(), &key, timestamp, |mut agg| {
+                // As Kafka Streams: an old value is subtracted only from an existing aggregate.
+                if let Some(v) = value.old
+                    && let Some(a) = agg.take()
+                {
+                    agg = (self.subtractor)(&key, v, a);
+                }
+                if let Some(v) = value.new {
+                    agg = Some((self.adder)(&key, v, agg));
+                }
+                agg
+            })?;
+        ctx.forward(Record {
+            key,
+            value: change,
+            timestamp,
+            headers,
         })?;
         Ok(())
     }

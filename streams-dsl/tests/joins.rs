@@ -248,20 +248,16 @@ fn stream_join(
         &streams_dsl::KStream<String, String>,
     ) -> streams_dsl::KStream<String, String>,
 ) -> Result<Vec<Row>, StreamsError> {
-    let b = StreamsBuilder::new();
-    let clicks = b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde));
-    let views = b.stream(&["views"], Consumed::with(StringSerde, StringSerde));
-    join(&clicks, &views).to("pairs", Produced::with(StringSerde, StringSerde));
-    let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
-    let clicks = d.input_topic("clicks", StringSerde, StringSerde);
-    let views = d.input_topic("views", StringSerde, StringSerde);
-    clicks.pipe(s("a"), s("c1"), 0)?; // waits for a view
-    views.pipe(s("a"), s("v1"), 5)?; // matches c1: c1 no longer waits
-    clicks.pipe(s("b"), s("c2"), 6)?; // never matched
-    views.pipe(s("a"), s("v2"), 30)?; // stream time 30 closes c2's window (6 + 10 < 30)
-    clicks.pipe(s("a"), s("c3"), 50)?; // stream time 50 closes v2's window (30 + 10 < 50)
-    d.output_topic("pairs", StringSerde, StringSerde)
-        .read_key_values_with_time()
+    stream_join_with(
+        join,
+        &[
+            ("clicks", "a", "c1", 0),  // waits for a view
+            ("views", "a", "v1", 5),   // matches c1: c1 no longer waits
+            ("clicks", "b", "c2", 6),  // never matched
+            ("views", "a", "v2", 30),  // stream time 30 closes c2's window (6 + 10 < 30)
+            ("clicks", "a", "c3", 50), // stream time 50 closes v2's window (30 + 10 < 50)
+        ],
+    )
 }
 
 /// Like [`stream_join`], with the records given as (topic, key, value, timestamp).
@@ -285,6 +281,18 @@ fn stream_join_with(
         .read_key_values_with_time()
 }
 
+/// Clicks left-joined with views within 10 ms: `click+view`, `-` for no view.
+fn left_join_clicks(
+    clicks: &streams_dsl::KStream<String, String>,
+    views: &streams_dsl::KStream<String, String>,
+) -> streams_dsl::KStream<String, String> {
+    clicks.left_join(
+        views,
+        |c, v| format!("{c}+{}", v.map_or("-", String::as_str)),
+        within_10ms(),
+    )
+}
+
 fn within_10ms() -> streams_dsl::JoinWindows {
     streams_dsl::JoinWindows::of_time_difference_with_no_grace(std::time::Duration::from_millis(10))
 }
@@ -292,13 +300,7 @@ fn within_10ms() -> streams_dsl::JoinWindows {
 #[test]
 fn a_left_stream_join_emits_unmatched_records_only_after_their_window_closes()
 -> Result<(), StreamsError> {
-    let out = stream_join(|clicks, views| {
-        clicks.left_join(
-            views,
-            |c, v| format!("{c}+{}", v.map_or("-", String::as_str)),
-            within_10ms(),
-        )
-    })?;
+    let out = stream_join(left_join_clicks)?;
     assert_eq!(
         out,
         vec![(s("a"), s("c1+v1"), 5), (s("b"), s("c2+-"), 6)],
@@ -541,13 +543,7 @@ fn out_of_order_stream_join_records_join_what_the_stores_still_hold() -> Result<
 #[test]
 fn a_left_stream_join_emits_a_late_unmatched_record_at_once() -> Result<(), StreamsError> {
     let out = stream_join_with(
-        |clicks, views| {
-            clicks.left_join(
-                views,
-                |c, v| format!("{c}+{}", v.map_or("-", String::as_str)),
-                within_10ms(),
-            )
-        },
+        left_join_clicks,
         &[
             ("clicks", "a", "c1", 50),
             ("clicks", "b", "c2", 10),
@@ -563,13 +559,7 @@ fn a_left_stream_join_emits_a_late_unmatched_record_at_once() -> Result<(), Stre
 #[test]
 fn unmatched_records_with_the_same_key_and_time_are_all_emitted() -> Result<(), StreamsError> {
     let out = stream_join_with(
-        |clicks, views| {
-            clicks.left_join(
-                views,
-                |c, v| format!("{c}+{}", v.map_or("-", String::as_str)),
-                within_10ms(),
-            )
-        },
+        left_join_clicks,
         &[
             ("clicks", "a", "c1", 5),
             ("clicks", "a", "c2", 5),
