@@ -38,7 +38,7 @@ use crate::topology::Topology;
 use control::ClientControl;
 use thread::{StreamThread, ThreadParams};
 
-/// A running (or runnable) streams application. See the [module docs](self).
+/// A running (or runnable) streams application: threads, tasks, commits and restoration.
 pub struct KafkaStreams {
     topology: Arc<Topology>,
     config: StreamsConfig,
