@@ -8,9 +8,11 @@ use anyhow::{Context, Result};
 use integration_tests::apps::CountPerKey;
 use integration_tests::client::{produce, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
-use state_stores::KeyValueStoreBuilder;
+use state_stores::rocks::{RocksDbKeyValueStore, RocksDbMemory};
+use state_stores::{KeyValueStore, KeyValueStoreBuilder};
 use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::store::RestoreListener;
+use streams_core::store::StateStore;
 use streams_core::{KafkaStreams, StreamsConfig, Topology};
 
 fn count_topology(input: &str, output: &str) -> streams_core::Result<Topology> {
@@ -322,13 +324,19 @@ async fn stores_restore_everything_without_local_state_and_only_the_tail_with_a_
         run_count_app(bootstrap, &app, &input, &output, snapshot.path(), 9).await?;
     assert_eq!((count(&out, 8), restored), (("kafka".to_owned(), 6), 1));
 
-    // A checkpoint of another application is ignored: wipe and restore all 9 records.
-    let task_dir = snapshot.path().join(&app).join("0_0");
-    let text = std::fs::read_to_string(task_dir.join(".checkpoint"))?;
-    std::fs::write(
-        task_dir.join(".checkpoint"),
-        text.replace(&app, "someone-else"),
-    )?;
+    // State written by something else (a store without a committed changelog offset) is
+    // not trusted: wiped, and all 9 records restored.
+    let rocks = snapshot.path().join(&app).join("0_0").join("rocksdb");
+    let store_dir = std::fs::read_dir(&rocks)?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .find(|p| p.is_dir())
+        .context("the store's directory")?;
+    std::fs::remove_dir_all(&store_dir)?;
+    let memory = RocksDbMemory::new(1 << 20);
+    let mut foreign = RocksDbKeyValueStore::open("foreign", &store_dir, &memory, None)?;
+    foreign.put(b"kafka", Some(&100i64.to_be_bytes()))?;
+    foreign.commit(None)?;
+    foreign.close()?;
     produce(bootstrap, &input, ["rust"].map(word)).await?;
     let (out, restored) =
         run_count_app(bootstrap, &app, &input, &output, snapshot.path(), 10).await?;
@@ -478,7 +486,7 @@ async fn an_in_memory_store_restores_its_whole_changelog_on_every_start() -> Res
     let (_, restored) = run(2)?;
     assert_eq!(restored, 0);
     // Same state directory, clean close before: the in-memory store is empty again and must
-    // restore both changelog records, whatever the checkpoint file says.
+    // restore both changelog records (it has no committed offset to resume from).
     produce(bootstrap, &input, [("a".to_owned(), Vec::new(), None)]).await?;
     let (counts, restored) = run(3)?;
     assert_eq!(

@@ -35,6 +35,7 @@ pub mod memory;
 pub mod rocks;
 pub mod segmented;
 pub mod session;
+mod staging;
 pub mod typed;
 pub mod window;
 

@@ -32,8 +32,14 @@ impl StateStore for ChangeLoggingKeyValueStore {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn flush(&mut self) -> Result<()> {
-        self.inner.flush()
+    fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()> {
+        self.inner.commit(changelog_offset)
+    }
+    fn committed_offset(&self) -> Result<Option<i64>> {
+        self.inner.committed_offset()
+    }
+    fn uncommitted_bytes(&self) -> usize {
+        self.inner.uncommitted_bytes()
     }
     fn close(&mut self) -> Result<()> {
         self.inner.close()

@@ -37,7 +37,8 @@ impl StateStore for InMemoryKeyValueStore {
     fn name(&self) -> &str {
         &self.name
     }
-    fn flush(&mut self) -> Result<()> {
+    /// Writes apply at once; there is nothing to commit, and nothing survives a restart.
+    fn commit(&mut self, _changelog_offset: Option<i64>) -> Result<()> {
         Ok(())
     }
     fn close(&mut self) -> Result<()> {

@@ -1,11 +1,15 @@
 //! A RocksDB key-value store.
 //!
-//! One RocksDB instance per task and store. The write-ahead log is off: the changelog topic is
-//! the durable log, and a commit flushes the memtables. Memory is bounded per application
-//! instance, not per store: every store opened with the same [`RocksDbMemory`] shares one LRU
-//! block cache and one write-buffer manager charged to that cache. LZ4 is the only codec
-//! built in.
+//! One RocksDB instance per task and store. Writes are staged in memory until the task
+//! commits (see `staging`); a commit writes them to RocksDB in one atomic batch with the
+//! changelog offset they correspond to, kept in the `kstreams-meta` column family. The batch
+//! goes through RocksDB's write-ahead log (not synced: it survives a killed process, as the
+//! changelog covers a lost machine), so a restarted store is exactly at its last commit.
+//! Memory is bounded per application instance, not per store: every store opened with the
+//! same [`RocksDbMemory`] shares one LRU block cache and one write-buffer manager charged to
+//! that cache. LZ4 is the only codec built in.
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,6 +21,32 @@ use streams_core::store::StateStore;
 use streams_core::{Result, StreamsError};
 
 use crate::key_value::{KeyValueStore, KvIter, empty_range, prefix_upper_bound};
+use crate::staging::{Staged, merge};
+
+/// The column family holding what the store knows about itself (the committed changelog
+/// offset), apart from the data.
+pub(crate) const META_CF: &str = "kstreams-meta";
+
+/// The key, in the meta column family (or a segmented store's default one), of the changelog
+/// offset saved by the last commit.
+pub(crate) const OFFSET_KEY: &[u8] = b"kstreams.changelog-offset";
+
+/// Reads an offset saved as 8 big-endian bytes.
+pub(crate) fn decode_offset(store: &str, bytes: Option<Vec<u8>>) -> Result<Option<i64>> {
+    match bytes {
+        None => Ok(None),
+        Some(b) => match <[u8; 8]>::try_from(b.as_slice()) {
+            Ok(b) => Ok(Some(i64::from_be_bytes(b))),
+            Err(_) => Err(StreamsError::Store {
+                store: store.to_owned(),
+                message: format!(
+                    "the saved changelog offset has {} bytes, expected 8: the state directory is corrupt",
+                    b.len()
+                ),
+            }),
+        },
+    }
+}
 
 /// The memory shared by every RocksDB store of an application instance.
 #[derive(Clone)]
@@ -76,6 +106,7 @@ pub struct RocksDbKeyValueStore {
     path: PathBuf,
     db: Option<DB>,
     write: WriteOptions,
+    staged: Staged<Vec<u8>>,
 }
 
 impl std::fmt::Debug for RocksDbKeyValueStore {
@@ -95,15 +126,16 @@ impl RocksDbKeyValueStore {
         memory: &RocksDbMemory,
         hook: Option<&OptionsHook>,
     ) -> Result<Self> {
-        let opts = rocksdb_options(name, path, memory, hook)?;
-        let db = DB::open(&opts, path).map_err(|e| store_error(name, "opening", e))?;
-        let mut write = WriteOptions::default();
-        write.disable_wal(true);
+        let mut opts = rocksdb_options(name, path, memory, hook)?;
+        opts.create_missing_column_families(true);
+        let db = DB::open_cf(&opts, path, [rocksdb::DEFAULT_COLUMN_FAMILY_NAME, META_CF])
+            .map_err(|e| store_error(name, "opening", e))?;
         Ok(RocksDbKeyValueStore {
             name: name.to_owned(),
             path: path.to_owned(),
             db: Some(db),
-            write,
+            write: WriteOptions::default(),
+            staged: Staged::default(),
         })
     }
 
@@ -117,6 +149,40 @@ impl RocksDbKeyValueStore {
             store: self.name.clone(),
             message: "the store is closed".into(),
         })
+    }
+
+    fn meta(&self) -> Result<&rocksdb::ColumnFamily> {
+        self.db()?
+            .cf_handle(META_CF)
+            .ok_or_else(|| StreamsError::Store {
+                store: self.name.clone(),
+                message: format!("the column family {META_CF} is missing"),
+            })
+    }
+
+    /// Writes `batch` (and, when given, the changelog offset) atomically through the
+    /// write-ahead log.
+    fn write_batch(
+        &self,
+        entries: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+        changelog_offset: Option<i64>,
+    ) -> Result<()> {
+        let mut batch = rocksdb::WriteBatch::default();
+        for (k, v) in entries {
+            match v {
+                Some(v) => batch.put(k, v),
+                None => batch.delete(k),
+            }
+        }
+        if let Some(offset) = changelog_offset {
+            batch.put_cf(self.meta()?, OFFSET_KEY, offset.to_be_bytes());
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.db()?
+            .write_opt(batch, &self.write)
+            .map_err(|e| store_error(&self.name, "committing", e))
     }
 
     fn iter(&self, mode: IteratorMode<'_>, read: ReadOptions) -> Result<KvIter<'_>> {
@@ -164,6 +230,14 @@ pub(crate) fn store_error(store: &str, doing: &str, e: rocksdb::Error) -> Stream
     }
 }
 
+/// Inclusive key bounds, open when `None`.
+fn bounds(from: Option<&[u8]>, to: Option<&[u8]>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    (
+        from.map_or(Bound::Unbounded, |f| Bound::Included(f.to_vec())),
+        to.map_or(Bound::Unbounded, |t| Bound::Included(t.to_vec())),
+    )
+}
+
 /// The smallest key after `key` (for an inclusive upper end as RocksDB's exclusive bound).
 fn successor(key: &[u8]) -> Vec<u8> {
     let mut next = Vec::with_capacity(key.len() + 1);
@@ -177,52 +251,55 @@ impl StateStore for RocksDbKeyValueStore {
         &self.name
     }
 
-    fn flush(&mut self) -> Result<()> {
-        self.db()?
-            .flush()
-            .map_err(|e| store_error(&self.name, "flushing", e))
+    fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()> {
+        let staged = self.staged.take();
+        self.write_batch(staged, changelog_offset)
+    }
+
+    fn committed_offset(&self) -> Result<Option<i64>> {
+        let bytes = self
+            .db()?
+            .get_cf(self.meta()?, OFFSET_KEY)
+            .map_err(|e| store_error(&self.name, "reading the committed offset", e))?;
+        decode_offset(&self.name, bytes)
+    }
+
+    fn uncommitted_bytes(&self) -> usize {
+        self.staged.bytes()
     }
 
     fn close(&mut self) -> Result<()> {
-        if self.db.is_some() {
-            self.flush()?;
+        // Uncommitted writes are dropped; the memtables are flushed so that the next open
+        // does not replay the write-ahead log.
+        self.staged.take();
+        if let Some(db) = &self.db {
+            db.flush()
+                .map_err(|e| store_error(&self.name, "flushing", e))?;
         }
         self.db = None;
         Ok(())
     }
 
+    /// Restored records go straight to RocksDB: they are committed changes already.
     fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
-        self.put_all(batch)
+        self.write_batch(batch.iter().cloned(), None)
     }
 }
 
 impl KeyValueStore for RocksDbKeyValueStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(staged) = self.staged.get(key) {
+            return Ok(staged.map(<[u8]>::to_vec));
+        }
         self.db()?
             .get(key)
             .map_err(|e| store_error(&self.name, "reading", e))
     }
 
     fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
-        let db = self.db()?;
-        match value {
-            Some(v) => db.put_opt(key, v, &self.write),
-            None => db.delete_opt(key, &self.write),
-        }
-        .map_err(|e| store_error(&self.name, "writing", e))
-    }
-
-    fn put_all(&mut self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
-        let mut batch = rocksdb::WriteBatch::default();
-        for (k, v) in entries {
-            match v {
-                Some(v) => batch.put(k, v),
-                None => batch.delete(k),
-            }
-        }
-        self.db()?
-            .write_opt(batch, &self.write)
-            .map_err(|e| store_error(&self.name, "writing a batch", e))
+        self.db()?;
+        self.staged.put(key.to_vec(), key.len(), value);
+        Ok(())
     }
 
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<KvIter<'_>> {
@@ -237,7 +314,11 @@ impl KeyValueStore for RocksDbKeyValueStore {
             Some(f) => IteratorMode::From(f, Direction::Forward),
             None => IteratorMode::Start,
         };
-        self.iter(mode, read)
+        let staged = self
+            .staged
+            .range(bounds(from, to))
+            .map(|(k, v)| (k.as_slice(), v));
+        Ok(merge(self.iter(mode, read)?, staged, false))
     }
 
     fn reverse_range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<KvIter<'_>> {
@@ -248,29 +329,51 @@ impl KeyValueStore for RocksDbKeyValueStore {
         if let Some(f) = from {
             read.set_iterate_lower_bound(f.to_vec());
         }
-        match to {
-            // Seek to the last key <= `to`: start just below its successor.
-            Some(t) => {
-                read.set_iterate_upper_bound(successor(t));
-                self.iter(IteratorMode::End, read)
-            }
-            None => self.iter(IteratorMode::End, read),
+        // Seek to the last key <= `to`: start just below its successor.
+        if let Some(t) = to {
+            read.set_iterate_upper_bound(successor(t));
         }
+        let staged = self
+            .staged
+            .range(bounds(from, to))
+            .rev()
+            .map(|(k, v)| (k.as_slice(), v));
+        Ok(merge(self.iter(IteratorMode::End, read)?, staged, true))
     }
 
     fn prefix_scan(&self, prefix: &[u8]) -> Result<KvIter<'_>> {
         let mut read = ReadOptions::default();
-        if let Some(upper) = prefix_upper_bound(prefix) {
-            read.set_iterate_upper_bound(upper);
+        let upper = prefix_upper_bound(prefix);
+        if let Some(upper) = &upper {
+            read.set_iterate_upper_bound(upper.clone());
         }
-        self.iter(IteratorMode::From(prefix, Direction::Forward), read)
+        let staged = self
+            .staged
+            .range((
+                Bound::Included(prefix.to_vec()),
+                upper.map_or(Bound::Unbounded, Bound::Excluded),
+            ))
+            .map(|(k, v)| (k.as_slice(), v));
+        Ok(merge(
+            self.iter(IteratorMode::From(prefix, Direction::Forward), read)?,
+            staged,
+            false,
+        ))
     }
 
+    /// RocksDB's estimate of committed keys, plus the staged puts (staged deletes are not
+    /// subtracted: whether they hit a committed key is not known without reading it).
     fn approximate_num_entries(&self) -> Result<u64> {
-        Ok(self
+        let committed = self
             .db()?
             .property_int_value(rocksdb::properties::ESTIMATE_NUM_KEYS)
             .map_err(|e| store_error(&self.name, "reading a property", e))?
-            .unwrap_or(0))
+            .unwrap_or(0);
+        let puts = self
+            .staged
+            .range::<std::ops::RangeFull>(..)
+            .filter(|(_, v)| v.is_some())
+            .count() as u64;
+        Ok(committed + puts)
     }
 }

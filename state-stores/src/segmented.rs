@@ -8,7 +8,9 @@
 //! and reads never return entries older than `stream time - retention + 1`.
 //!
 //! Two backends: `MemorySegments` (a map of ordered maps) and `RocksDbSegments` (one
-//! RocksDB instance per store with a column family per segment, dropped whole).
+//! RocksDB instance per store with a column family per segment, dropped whole). The RocksDB
+//! backend stages writes and segment drops until the task commits, then applies the writes,
+//! the stream time and the changelog offset in one atomic batch, and drops the segments.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -22,7 +24,13 @@ use streams_core::store::ChangelogWriter;
 use streams_core::{Result, StreamsError};
 
 use crate::key_value::KvIter;
-use crate::rocks::{OptionsHook, RocksDbMemory, rocksdb_options, store_error};
+use crate::rocks::{
+    OFFSET_KEY, OptionsHook, RocksDbMemory, decode_offset, rocksdb_options, store_error,
+};
+use crate::staging::{Staged, merge};
+
+/// Staged entries of one segment, in read order: key and value (`None`: deleted).
+type StagedIter<'a> = Box<dyn Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a>;
 
 /// One write to a segment: key and value (`None` deletes).
 pub(crate) type SegmentWrite<'a> = (&'a [u8], Option<&'a [u8]>);
@@ -33,8 +41,14 @@ pub(crate) trait SegmentBackend {
     fn segment_ids(&self) -> Vec<i64>;
     /// The value of `key` in segment `segment`.
     fn get(&self, segment: i64, key: &[u8]) -> Result<Option<Vec<u8>>>;
-    /// Applies `writes` to segment `segment`, creating it when missing.
+    /// Applies `writes` to segment `segment`, creating it when missing (staged until the
+    /// next commit where the backend keeps state across restarts).
     fn write(&mut self, segment: i64, writes: &[SegmentWrite<'_>]) -> Result<()>;
+    /// Applies restored changelog records to segment `segment` at once: they are committed
+    /// changes already.
+    fn restore_write(&mut self, segment: i64, writes: &[SegmentWrite<'_>]) -> Result<()> {
+        self.write(segment, writes)
+    }
     /// Entries of segment `segment` with `lower <= key <= upper` (open when `None`), in key
     /// order or reverse key order.
     fn range(
@@ -44,12 +58,22 @@ pub(crate) trait SegmentBackend {
         upper: Option<&[u8]>,
         reverse: bool,
     ) -> Result<KvIter<'_>>;
-    /// Removes segment `segment` and all it holds.
+    /// Removes segment `segment` and all it holds (from reads at once; from disk at the next
+    /// commit where the backend keeps state across restarts).
     fn drop_segment(&mut self, segment: i64) -> Result<()>;
-    /// Makes writes durable locally, together with the store's stream time.
-    fn flush(&mut self, stream_time: i64) -> Result<()>;
-    /// The stream time saved by the last flush, if the backend keeps one.
+    /// Makes the writes since the last commit durable locally, atomically with the store's
+    /// stream time and the changelog offset.
+    fn commit(&mut self, stream_time: i64, changelog_offset: Option<i64>) -> Result<()>;
+    /// The stream time saved by the last commit, if the backend keeps one.
     fn saved_stream_time(&self) -> Result<Option<i64>>;
+    /// The changelog offset saved by the last commit, if the backend keeps one.
+    fn committed_offset(&self) -> Result<Option<i64>> {
+        Ok(None)
+    }
+    /// Memory held by staged writes.
+    fn uncommitted_bytes(&self) -> usize {
+        0
+    }
     /// Releases resources.
     fn close(&mut self) -> Result<()>;
 }
@@ -119,7 +143,7 @@ impl SegmentBackend for MemorySegments {
         Ok(())
     }
 
-    fn flush(&mut self, _stream_time: i64) -> Result<()> {
+    fn commit(&mut self, _stream_time: i64, _changelog_offset: Option<i64>) -> Result<()> {
         Ok(())
     }
 
@@ -132,21 +156,26 @@ impl SegmentBackend for MemorySegments {
     }
 }
 
-/// The key, in the default column family, under which a flush saves the stream time.
+/// The key, in the default column family, under which a commit saves the stream time.
 const STREAM_TIME_KEY: &[u8] = b"kstreams.stream-time";
 
 /// Segments as column families of one RocksDB instance (`segment-<id>`); the default column
-/// family holds only the saved stream time. Write-ahead log off and atomic flushes across
-/// column families, so a flushed store is consistent as a whole.
+/// family holds the saved stream time and changelog offset. Writes wait in memory until the
+/// commit, which applies them with the stream time and offset in one batch through the
+/// write-ahead log, so a store reopened after a crash is consistent as a whole.
 pub(crate) struct RocksDbSegments {
     name: String,
     path: PathBuf,
     db: Option<DB>,
     options: Options,
     write: WriteOptions,
-    /// The segments (column families) that exist: read once at open, then kept in step with
-    /// every create and drop.
+    /// The segments as reads see them: the column families read once at open, plus segments
+    /// with staged writes, minus segments dropped. Kept in step with every write and drop.
     segments: std::collections::BTreeSet<i64>,
+    /// Writes since the last commit, by segment and key.
+    staged: Staged<(i64, Vec<u8>)>,
+    /// Segments dropped since the last commit, whose column families the commit drops.
+    dropped: std::collections::BTreeSet<i64>,
 }
 
 fn segment_cf(segment: i64) -> String {
@@ -163,6 +192,8 @@ impl RocksDbSegments {
     ) -> Result<Self> {
         let mut options = rocksdb_options(name, path, memory, hook)?;
         options.set_atomic_flush(true);
+        // Bounds the write-ahead log kept alive by column families written rarely.
+        options.set_max_total_wal_size(64 << 20);
         options.create_missing_column_families(true);
         // A database not created yet has no column families to list; any other failure to
         // read them is an error, not an empty store.
@@ -185,15 +216,15 @@ impl RocksDbSegments {
             DB::open_cf_descriptors(&options, path, descriptors)
         }
         .map_err(|e| store_error(name, "opening", e))?;
-        let mut write = WriteOptions::default();
-        write.disable_wal(true);
         Ok(RocksDbSegments {
             name: name.to_owned(),
             path: path.to_owned(),
             db: Some(db),
             options,
-            write,
+            write: WriteOptions::default(),
             segments,
+            staged: Staged::default(),
+            dropped: std::collections::BTreeSet::new(),
         })
     }
 
@@ -218,20 +249,9 @@ impl std::fmt::Debug for RocksDbSegments {
     }
 }
 
-impl SegmentBackend for RocksDbSegments {
-    fn segment_ids(&self) -> Vec<i64> {
-        self.segments.iter().copied().collect()
-    }
-
-    fn get(&self, segment: i64, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let db = self.db()?;
-        match db.cf_handle(&segment_cf(segment)) {
-            None => Ok(None),
-            Some(cf) => db.get_cf(cf, key).map_err(|e| self.error("reading", e)),
-        }
-    }
-
-    fn write(&mut self, segment: i64, writes: &[SegmentWrite<'_>]) -> Result<()> {
+impl RocksDbSegments {
+    /// The column family of `segment`, created when missing.
+    fn create_segment(&mut self, segment: i64) -> Result<()> {
         let cf_name = segment_cf(segment);
         if self.db()?.cf_handle(&cf_name).is_none() {
             let options = self.options.clone();
@@ -244,13 +264,64 @@ impl SegmentBackend for RocksDbSegments {
                 })?
                 .create_cf(&cf_name, &options)
                 .map_err(|e| store_error(&name, "creating a segment", e))?;
-            self.segments.insert(segment);
+        }
+        Ok(())
+    }
+
+    fn segment(&self, segment: i64) -> Result<&rocksdb::ColumnFamily> {
+        self.db()?
+            .cf_handle(&segment_cf(segment))
+            .ok_or_else(|| StreamsError::Store {
+                store: self.name.clone(),
+                message: format!("segment {segment} vanished while writing"),
+            })
+    }
+
+    /// Flushes the memtables of every column family, so that the next open need not replay
+    /// the write-ahead log.
+    fn flush_memtables(&self) -> Result<()> {
+        let db = self.db()?;
+        let names: Vec<String> = self.segments.iter().copied().map(segment_cf).collect();
+        let mut cfs = vec![db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)];
+        cfs.extend(names.iter().map(|n| db.cf_handle(n)));
+        let cfs: Vec<_> = cfs.into_iter().flatten().collect();
+        db.flush_cfs_opt(&cfs, &FlushOptions::default())
+            .map_err(|e| self.error("flushing", e))
+    }
+}
+
+impl SegmentBackend for RocksDbSegments {
+    fn segment_ids(&self) -> Vec<i64> {
+        self.segments.iter().copied().collect()
+    }
+
+    fn get(&self, segment: i64, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if !self.segments.contains(&segment) {
+            return Ok(None);
+        }
+        if let Some(staged) = self.staged.get(&(segment, key.to_vec())) {
+            return Ok(staged.map(<[u8]>::to_vec));
         }
         let db = self.db()?;
-        let cf = db.cf_handle(&cf_name).ok_or_else(|| StreamsError::Store {
-            store: self.name.clone(),
-            message: format!("segment {segment} vanished while writing"),
-        })?;
+        match db.cf_handle(&segment_cf(segment)) {
+            None => Ok(None),
+            Some(cf) => db.get_cf(cf, key).map_err(|e| self.error("reading", e)),
+        }
+    }
+
+    fn write(&mut self, segment: i64, writes: &[SegmentWrite<'_>]) -> Result<()> {
+        self.db()?;
+        self.segments.insert(segment);
+        for (k, v) in writes {
+            self.staged.put((segment, k.to_vec()), k.len() + 8, *v);
+        }
+        Ok(())
+    }
+
+    fn restore_write(&mut self, segment: i64, writes: &[SegmentWrite<'_>]) -> Result<()> {
+        self.create_segment(segment)?;
+        self.segments.insert(segment);
+        let cf = self.segment(segment)?;
         let mut batch = WriteBatch::default();
         for (k, v) in writes {
             match v {
@@ -258,8 +329,9 @@ impl SegmentBackend for RocksDbSegments {
                 None => batch.delete_cf(cf, k),
             }
         }
-        db.write_opt(batch, &self.write)
-            .map_err(|e| self.error("writing", e))
+        self.db()?
+            .write_opt(batch, &self.write)
+            .map_err(|e| self.error("restoring", e))
     }
 
     fn range(
@@ -269,13 +341,28 @@ impl SegmentBackend for RocksDbSegments {
         upper: Option<&[u8]>,
         reverse: bool,
     ) -> Result<KvIter<'_>> {
-        let db = self.db()?;
-        let Some(cf) = db.cf_handle(&segment_cf(segment)) else {
-            return Ok(Box::new(std::iter::empty()));
-        };
-        if matches!((lower, upper), (Some(l), Some(u)) if l > u) {
+        if !self.segments.contains(&segment)
+            || matches!((lower, upper), (Some(l), Some(u)) if l > u)
+        {
             return Ok(Box::new(std::iter::empty()));
         }
+        let staged_range = (
+            Bound::Included((segment, lower.map(<[u8]>::to_vec).unwrap_or_default())),
+            match upper {
+                Some(u) => Bound::Included((segment, u.to_vec())),
+                None => Bound::Excluded((segment.saturating_add(1), Vec::new())),
+            },
+        );
+        let staged = self.staged.range(staged_range);
+        let staged: StagedIter<'_> = if reverse {
+            Box::new(staged.rev().map(|((_, k), v)| (k.as_slice(), v)))
+        } else {
+            Box::new(staged.map(|((_, k), v)| (k.as_slice(), v)))
+        };
+        let db = self.db()?;
+        let Some(cf) = db.cf_handle(&segment_cf(segment)) else {
+            return Ok(merge(Box::new(std::iter::empty()), staged, reverse));
+        };
         let mut read = ReadOptions::default();
         if let Some(l) = lower {
             read.set_iterate_lower_bound(l.to_vec());
@@ -295,40 +382,65 @@ impl SegmentBackend for RocksDbSegments {
             }
         };
         let name = self.name.clone();
-        Ok(Box::new(db.iterator_cf_opt(cf, read, mode).map(
-            move |item| {
-                item.map(|(k, v)| (k.into_vec(), v.into_vec()))
-                    .map_err(|e| store_error(&name, "iterating", e))
-            },
-        )))
+        let committed = Box::new(db.iterator_cf_opt(cf, read, mode).map(move |item| {
+            item.map(|(k, v)| (k.into_vec(), v.into_vec()))
+                .map_err(|e| store_error(&name, "iterating", e))
+        }));
+        Ok(merge(committed, staged, reverse))
     }
 
     fn drop_segment(&mut self, segment: i64) -> Result<()> {
-        let cf_name = segment_cf(segment);
-        let name = self.name.clone();
-        let db = self.db.as_mut().ok_or_else(|| StreamsError::Store {
-            store: name.clone(),
-            message: "the store is closed".into(),
-        })?;
-        if db.cf_handle(&cf_name).is_some() {
-            db.drop_cf(&cf_name)
-                .map_err(|e| store_error(&name, "dropping a segment", e))?;
-        }
         self.segments.remove(&segment);
+        self.staged.discard(|(s, _)| *s == segment);
+        self.dropped.insert(segment);
         Ok(())
     }
 
-    fn flush(&mut self, stream_time: i64) -> Result<()> {
+    fn commit(&mut self, stream_time: i64, changelog_offset: Option<i64>) -> Result<()> {
+        let staged = self.staged.take();
+        let mut segments: Vec<i64> = staged.keys().map(|(s, _)| *s).collect();
+        segments.dedup();
+        for &segment in &segments {
+            self.create_segment(segment)?;
+        }
         let db = self.db()?;
-        db.put_opt(STREAM_TIME_KEY, stream_time.to_be_bytes(), &self.write)
-            .map_err(|e| self.error("saving the stream time", e))?;
-        let ids = self.segment_ids();
-        let names: Vec<String> = ids.into_iter().map(segment_cf).collect();
-        let mut cfs = vec![db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)];
-        cfs.extend(names.iter().map(|n| db.cf_handle(n)));
-        let cfs: Vec<_> = cfs.into_iter().flatten().collect();
-        db.flush_cfs_opt(&cfs, &FlushOptions::default())
-            .map_err(|e| self.error("flushing", e))
+        let mut batch = WriteBatch::default();
+        let mut current: Option<(i64, &rocksdb::ColumnFamily)> = None;
+        for ((segment, key), value) in &staged {
+            let cf = match current {
+                Some((s, cf)) if s == *segment => cf,
+                _ => {
+                    let cf = self.segment(*segment)?;
+                    current = Some((*segment, cf));
+                    cf
+                }
+            };
+            match value {
+                Some(v) => batch.put_cf(cf, key, v),
+                None => batch.delete_cf(cf, key),
+            }
+        }
+        batch.put(STREAM_TIME_KEY, stream_time.to_be_bytes());
+        if let Some(offset) = changelog_offset {
+            batch.put(OFFSET_KEY, offset.to_be_bytes());
+        }
+        db.write_opt(batch, &self.write)
+            .map_err(|e| self.error("committing", e))?;
+        // Dropped after the batch: a crash in between leaves expired segments that the next
+        // move of stream time drops again.
+        for segment in std::mem::take(&mut self.dropped) {
+            let cf_name = segment_cf(segment);
+            let name = self.name.clone();
+            let db = self.db.as_mut().ok_or_else(|| StreamsError::Store {
+                store: name.clone(),
+                message: "the store is closed".into(),
+            })?;
+            if db.cf_handle(&cf_name).is_some() {
+                db.drop_cf(&cf_name)
+                    .map_err(|e| store_error(&name, "dropping a segment", e))?;
+            }
+        }
+        Ok(())
     }
 
     fn saved_stream_time(&self) -> Result<Option<i64>> {
@@ -339,7 +451,23 @@ impl SegmentBackend for RocksDbSegments {
         Ok(bytes.and_then(|b| Some(i64::from_be_bytes(b.as_slice().try_into().ok()?))))
     }
 
+    fn committed_offset(&self) -> Result<Option<i64>> {
+        let bytes = self
+            .db()?
+            .get(OFFSET_KEY)
+            .map_err(|e| self.error("reading the committed offset", e))?;
+        decode_offset(&self.name, bytes)
+    }
+
+    fn uncommitted_bytes(&self) -> usize {
+        self.staged.bytes()
+    }
+
     fn close(&mut self) -> Result<()> {
+        self.staged.take();
+        if self.db.is_some() {
+            self.flush_memtables()?;
+        }
         self.db = None;
         Ok(())
     }
@@ -582,12 +710,20 @@ impl SegmentedBytesStore {
         )))
     }
 
-    pub(crate) fn flush(&mut self) -> Result<()> {
-        self.backend.flush(self.stream_time)
+    pub(crate) fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()> {
+        self.backend.commit(self.stream_time, changelog_offset)
     }
 
+    pub(crate) fn committed_offset(&self) -> Result<Option<i64>> {
+        self.backend.committed_offset()
+    }
+
+    pub(crate) fn uncommitted_bytes(&self) -> usize {
+        self.backend.uncommitted_bytes()
+    }
+
+    /// Closes the backend; writes not committed are dropped.
     pub(crate) fn close(&mut self) -> Result<()> {
-        self.flush()?;
         self.backend.close()
     }
 
@@ -603,7 +739,7 @@ impl SegmentedBytesStore {
             // may drop that segment, and writing afterwards would create it again.
             if pending_segment != Some(segment) {
                 if let Some(s) = pending_segment.take() {
-                    self.backend.write(s, &pending)?;
+                    self.backend.restore_write(s, &pending)?;
                 }
                 pending.clear();
             }
@@ -614,7 +750,7 @@ impl SegmentedBytesStore {
             pending.push((key, value.as_deref()));
         }
         if let Some(s) = pending_segment {
-            self.backend.write(s, &pending)?;
+            self.backend.restore_write(s, &pending)?;
         }
         Ok(())
     }

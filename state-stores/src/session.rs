@@ -215,8 +215,16 @@ impl StateStore for SegmentedSessionStore {
         self.bytes.name()
     }
 
-    fn flush(&mut self) -> Result<()> {
-        self.bytes.flush()
+    fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()> {
+        self.bytes.commit(changelog_offset)
+    }
+
+    fn committed_offset(&self) -> Result<Option<i64>> {
+        self.bytes.committed_offset()
+    }
+
+    fn uncommitted_bytes(&self) -> usize {
+        self.bytes.uncommitted_bytes()
     }
 
     fn close(&mut self) -> Result<()> {

@@ -382,8 +382,14 @@ macro_rules! delegate_state_store {
             fn name(&self) -> &str {
                 self.inner.name()
             }
-            fn flush(&mut self) -> Result<()> {
-                self.inner.flush()
+            fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()> {
+                self.inner.commit(changelog_offset)
+            }
+            fn committed_offset(&self) -> Result<Option<i64>> {
+                self.inner.committed_offset()
+            }
+            fn uncommitted_bytes(&self) -> usize {
+                self.inner.uncommitted_bytes()
             }
             fn close(&mut self) -> Result<()> {
                 self.inner.close()

@@ -109,7 +109,7 @@ fn conformance(store: &mut dyn KeyValueStore) -> Result<()> {
         (7..=9).contains(&approx),
         "approximately 7 entries, estimated {approx}"
     );
-    store.flush()?;
+    store.commit(None)?;
     Ok(())
 }
 
@@ -127,13 +127,29 @@ fn rocksdb_store_conforms_and_keeps_data_across_reopen() -> Result<()> {
     let memory = RocksDbMemory::new(8 << 20);
     let mut store = RocksDbKeyValueStore::open("rocks", dir.path(), &memory, None)?;
     conformance(&mut store)?;
+    assert_eq!(store.committed_offset()?, None, "no offset committed yet");
+    store.commit(Some(42))?;
+    // Writes after the last commit are read back, but dropped by a close without commit.
+    store.put(b"ab", Some(b"uncommitted"))?;
+    store.put(b"new", Some(b"x"))?;
+    store.put(b"a", None)?;
+    assert_eq!(store.get(b"ab")?, Some(b"uncommitted".to_vec()));
+    assert_eq!(store.get(b"a")?, None);
+    assert!(store.uncommitted_bytes() > 0);
     store.close()?;
     let mut reopened = RocksDbKeyValueStore::open("rocks", dir.path(), &memory, None)?;
     assert_eq!(
         reopened.get(b"ab")?,
         Some(b"vab".to_vec()),
-        "a flushed store keeps its data"
+        "a committed store keeps its data"
     );
+    assert_eq!(reopened.get(b"new")?, None, "uncommitted puts are gone");
+    assert_eq!(
+        reopened.get(b"a")?,
+        Some(b"va".to_vec()),
+        "uncommitted deletes too"
+    );
+    assert_eq!(reopened.committed_offset()?, Some(42));
     assert_eq!(reopened.all()?.count(), 7);
     reopened.close()?;
     assert!(reopened.get(b"ab").is_err(), "a closed store refuses reads");

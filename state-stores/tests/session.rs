@@ -180,7 +180,7 @@ fn conformance(store: &mut SegmentedSessionStore) -> Result<()> {
         err.contains("0 <= start <= end, got start 10 and end 5"),
         "{err}"
     );
-    store.flush()?;
+    store.commit(None)?;
     Ok(())
 }
 
@@ -236,9 +236,13 @@ fn rocksdb_session_store_keeps_sessions_across_reopen() -> Result<()> {
     let memory = RocksDbMemory::new(8 << 20);
     let mut store = SegmentedSessionStore::rocksdb("s", dir.path(), &memory, None, retention())?;
     store.put(b"k", 10, 40, Some(b"v"))?;
+    store.commit(Some(7))?;
+    store.put(b"k", 50, 60, Some(b"uncommitted"))?;
+    assert_eq!(store.stream_time(), 60);
     store.close()?;
     let store = SegmentedSessionStore::rocksdb("s", dir.path(), &memory, None, retention())?;
-    assert_eq!(store.stream_time(), 40);
+    assert_eq!(store.stream_time(), 40, "the committed stream time");
+    assert_eq!(store.committed_offset()?, Some(7));
     assert_eq!(
         sessions(store.find_sessions(b"k", 0, 100)?)?,
         vec![s("k", 10, 40, "v")]

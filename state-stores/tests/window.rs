@@ -198,7 +198,7 @@ fn conformance(store: &mut SegmentedWindowStore) -> Result<()> {
     assert_eq!(store.segment_ids(), vec![1, 3]);
 
     assert!(store.put(b"neg", Some(b"x"), -1).is_err(), "negative start");
-    store.flush()?;
+    store.commit(None)?;
     Ok(())
 }
 
@@ -305,14 +305,19 @@ fn rocksdb_window_store_keeps_windows_and_stream_time_across_reopen() -> Result<
     let mut store = open()?;
     store.put(b"a", Some(b"1"), 100)?;
     store.put(b"a", Some(b"2"), 900)?;
+    store.commit(Some(3))?;
+    // Not committed: a write that moves stream time far enough to drop segment 0.
+    store.put(b"a", Some(b"3"), 1600)?;
+    assert_eq!(store.segment_ids(), vec![1, 3]);
     store.close()?;
     assert!(
-        store.fetch(b"a", 100).is_err(),
+        store.fetch(b"a", 900).is_err(),
         "a closed store refuses reads"
     );
 
     let mut store = open()?;
-    assert_eq!(store.stream_time(), 900);
+    assert_eq!(store.stream_time(), 900, "the committed stream time");
+    assert_eq!(store.committed_offset()?, Some(3));
     assert_eq!(store.segment_ids(), vec![0, 1]);
     assert_eq!(
         windows(store.fetch_range(b"a", 0, 1000)?)?,

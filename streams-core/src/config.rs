@@ -43,7 +43,20 @@ pub enum ProcessingGuarantee {
     /// Every record is processed at least once; after a crash, records processed since the
     /// last commit are processed again.
     AtLeastOnce,
+    /// `exactly_once_v2`: each stream thread writes its output, its changelog records and
+    /// its consumed offsets in one Kafka transaction per commit; consumers read committed
+    /// data only. Stores apply a commit's writes only after its transaction committed.
+    ExactlyOnceV2,
 }
+
+/// The default `commit.interval.ms` under at-least-once (Kafka Streams' value).
+const ALOS_COMMIT_INTERVAL: Duration = Duration::from_millis(30_000);
+
+/// The default `commit.interval.ms` under exactly-once (Kafka Streams' value).
+const EOS_COMMIT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The default producer `transaction.timeout.ms` under exactly-once (Kafka Streams' value).
+pub(crate) const EOS_TRANSACTION_TIMEOUT_MS: u64 = 10_000;
 
 /// Which Kafka client a pass-through setting is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +77,10 @@ pub struct StreamsConfig {
     application_id: String,
     bootstrap_servers: String,
     num_stream_threads: usize,
-    commit_interval: Duration,
+    /// `None`: the default of the processing guarantee.
+    commit_interval: Option<Duration>,
     repartition_purge_interval: Duration,
+    uncommitted_max_bytes: usize,
     guarantee: ProcessingGuarantee,
     state_dir: PathBuf,
     poll: Duration,
@@ -86,7 +101,7 @@ impl fmt::Debug for StreamsConfig {
             .field("application.id", &self.application_id)
             .field("bootstrap.servers", &self.bootstrap_servers)
             .field("num.stream.threads", &self.num_stream_threads)
-            .field("commit.interval.ms", &self.commit_interval.as_millis())
+            .field("commit.interval.ms", &self.commit_interval().as_millis())
             .field("processing.guarantee", &self.guarantee)
             .field("state.dir", &self.state_dir)
             .field("handlers", &self.handler_names)
@@ -143,7 +158,8 @@ impl StreamsConfig {
             application_id: application_id.into(),
             bootstrap_servers: bootstrap_servers.into(),
             num_stream_threads: 1,
-            commit_interval: Duration::from_millis(30_000),
+            commit_interval: None,
+            uncommitted_max_bytes: 64 << 20,
             repartition_purge_interval: Duration::from_millis(30_000),
             guarantee: ProcessingGuarantee::AtLeastOnce,
             state_dir: std::env::temp_dir().join("kstreams"),
@@ -189,7 +205,20 @@ impl StreamsConfig {
                         )
                     })?;
             }
-            "commit.interval.ms" => self.commit_interval = parse_ms(key, value, 0)?,
+            "commit.interval.ms" => self.commit_interval = Some(parse_ms(key, value, 0)?),
+            "statestore.uncommitted.max.bytes" => {
+                self.uncommitted_max_bytes = value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| {
+                        StreamsError::config(
+                            key,
+                            format!("must be a whole number of bytes >= 1, got {value:?}"),
+                        )
+                    })?;
+            }
             "repartition.purge.interval.ms" => {
                 self.repartition_purge_interval = parse_ms(key, value, 0)?
             }
@@ -197,18 +226,22 @@ impl StreamsConfig {
             "processing.guarantee" => {
                 self.guarantee = match value.trim() {
                     "at_least_once" => ProcessingGuarantee::AtLeastOnce,
-                    "exactly_once_v2" | "exactly_once" | "exactly_once_beta" => {
+                    "exactly_once_v2" => ProcessingGuarantee::ExactlyOnceV2,
+                    "exactly_once" | "exactly_once_beta" => {
                         return Err(StreamsError::config(
                             key,
                             format!(
-                                "{value:?} is not supported by this version yet; allowed: at_least_once"
+                                "{value:?} was removed in Kafka Streams 4.0 and is not offered; \
+                                 allowed: at_least_once, exactly_once_v2"
                             ),
                         ));
                     }
                     other => {
                         return Err(StreamsError::config(
                             key,
-                            format!("unknown guarantee {other:?}; allowed: at_least_once"),
+                            format!(
+                                "unknown guarantee {other:?}; allowed: at_least_once, exactly_once_v2"
+                            ),
                         ));
                     }
                 }
@@ -322,7 +355,13 @@ impl StreamsConfig {
 
     /// Sets how often offsets are committed.
     pub fn with_commit_interval(mut self, interval: Duration) -> Self {
-        self.commit_interval = interval;
+        self.commit_interval = Some(interval);
+        self
+    }
+
+    /// Sets the processing guarantee.
+    pub fn with_processing_guarantee(mut self, guarantee: ProcessingGuarantee) -> Self {
+        self.guarantee = guarantee;
         self
     }
 
@@ -381,6 +420,22 @@ impl StreamsConfig {
                 ),
             ));
         }
+        if let Some((kind, _, _)) = self.client.iter().find(|(kind, key, _)| {
+            matches!(kind, ClientKind::Producer | ClientKind::All) && key == "transactional.id"
+        }) {
+            return Err(StreamsError::config(
+                if *kind == ClientKind::All {
+                    "transactional.id"
+                } else {
+                    "producer.transactional.id"
+                },
+                "is managed by the library: processing.guarantee=exactly_once_v2 sets \
+                 <application.id>-<process id>-<thread> on each stream thread's producer",
+            ));
+        }
+        if self.guarantee == ProcessingGuarantee::ExactlyOnceV2 {
+            self.check_exactly_once_overrides()?;
+        }
         if self.handler_names.contains(&"dead-letter-queue") && self.dead_letter_topic.is_none() {
             return Err(StreamsError::config(
                 "errors.dead.letter.queue.topic.name",
@@ -402,9 +457,86 @@ impl StreamsConfig {
     pub fn num_stream_threads(&self) -> usize {
         self.num_stream_threads
     }
-    /// `commit.interval.ms`.
+    /// `commit.interval.ms`: 30 s under at-least-once, 100 ms under exactly-once unless set.
     pub fn commit_interval(&self) -> Duration {
-        self.commit_interval
+        self.commit_interval.unwrap_or(match self.guarantee {
+            ProcessingGuarantee::AtLeastOnce => ALOS_COMMIT_INTERVAL,
+            ProcessingGuarantee::ExactlyOnceV2 => EOS_COMMIT_INTERVAL,
+        })
+    }
+    /// `statestore.uncommitted.max.bytes`: when the writes a stream thread's stores hold for
+    /// the next commit exceed this many bytes (estimated), the thread commits early
+    /// (default 64 MiB).
+    pub fn uncommitted_max_bytes(&self) -> usize {
+        self.uncommitted_max_bytes
+    }
+    /// True under `exactly_once_v2`.
+    pub fn exactly_once(&self) -> bool {
+        self.guarantee == ProcessingGuarantee::ExactlyOnceV2
+    }
+    /// The producer's `transaction.timeout.ms` under exactly-once: the user's setting, else
+    /// 10 s.
+    pub(crate) fn transaction_timeout_ms(&self) -> u64 {
+        self.client_settings(ClientKind::Producer)
+            .filter(|(k, _)| *k == "transaction.timeout.ms")
+            .filter_map(|(_, v)| v.trim().parse().ok())
+            .last()
+            .unwrap_or(EOS_TRANSACTION_TIMEOUT_MS)
+    }
+
+    /// Refuses client settings that would break exactly-once, naming the setting, the value
+    /// exactly-once needs and why.
+    fn check_exactly_once_overrides(&self) -> Result<()> {
+        let refuse = |kind: ClientKind, key: &str, value: &str, allowed: &str| {
+            let prefix = match kind {
+                ClientKind::Consumer => "consumer.",
+                ClientKind::Producer => "producer.",
+                ClientKind::Admin => "admin.",
+                ClientKind::All => "",
+            };
+            Err(StreamsError::config(
+                &format!("{prefix}{key}"),
+                format!(
+                    "{value:?} would break processing.guarantee=exactly_once_v2; allowed: {allowed}"
+                ),
+            ))
+        };
+        for (kind, key, value) in &self.client {
+            let v = value.trim();
+            let producer = matches!(kind, ClientKind::Producer | ClientKind::All);
+            let consumer = matches!(kind, ClientKind::Consumer | ClientKind::All);
+            match key.as_str() {
+                "enable.idempotence" if producer && v != "true" => {
+                    return refuse(*kind, key, v, "true");
+                }
+                "acks" | "request.required.acks" if producer && !matches!(v, "all" | "-1") => {
+                    return refuse(*kind, key, v, "all, -1");
+                }
+                "max.in.flight.requests.per.connection" | "max.in.flight"
+                    if producer && !matches!(v.parse::<u32>(), Ok(1..=5)) =>
+                {
+                    return refuse(*kind, key, v, "1 to 5");
+                }
+                "isolation.level" if consumer && v != "read_committed" => {
+                    return refuse(*kind, key, v, "read_committed");
+                }
+                "transaction.timeout.ms" if producer => {
+                    let interval = self.commit_interval().as_millis();
+                    if !v.parse::<u128>().is_ok_and(|t| t > interval) {
+                        return refuse(
+                            *kind,
+                            key,
+                            v,
+                            &format!(
+                                "a whole number of milliseconds above commit.interval.ms ({interval})"
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
     /// `repartition.purge.interval.ms`: how often a stream thread deletes the records of
     /// repartition topics below its committed offsets (default 30 s).

@@ -119,6 +119,13 @@ pub enum StreamsError {
         /// Why.
         message: String,
     },
+    /// Under exactly-once, the open transaction could not commit (an abortable error or a
+    /// commit timeout): the thread aborts it and rewinds its tasks to the last commit.
+    #[error("transaction aborted: {message}")]
+    TransactionAborted {
+        /// Why.
+        message: String,
+    },
     /// Another thread or process on this machine has the task's state open; the runtime
     /// retries creating the task until it is released.
     #[error("the state of task {task} is locked by another thread or process ({path})")]

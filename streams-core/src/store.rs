@@ -22,12 +22,31 @@ use crate::task::{OutRecord, RecordCollector};
 pub trait StateStore: 'static {
     /// The store's name, unique within a topology.
     fn name(&self) -> &str;
-    /// Makes buffered writes durable locally; called before offsets are committed.
-    fn flush(&mut self) -> Result<()>;
-    /// Releases the store's resources; called once when its task closes.
+    /// Makes the writes since the last commit durable locally, in one atomic step together
+    /// with `changelog_offset`: the offset of the store's changelog partition before which the
+    /// store now holds every change (`None`: no changelog, or nothing known). The runtime
+    /// calls it after the task's output and input offsets were committed to Kafka (under
+    /// exactly-once: after the transaction committed), so the local state never runs ahead
+    /// of what Kafka holds.
+    fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()>;
+    /// The changelog offset saved by the last [`Self::commit`], read back after a restart:
+    /// the store holds exactly the changes before it, and restoring resumes there. `None`
+    /// for stores that keep nothing across restarts, and for a store never committed.
+    fn committed_offset(&self) -> Result<Option<i64>> {
+        Ok(None)
+    }
+    /// Memory held by writes not yet committed; the runtime commits early when the writes
+    /// of a thread's tasks exceed `statestore.uncommitted.max.bytes`.
+    fn uncommitted_bytes(&self) -> usize {
+        0
+    }
+    /// Releases the store's resources; called once when its task closes. Writes not
+    /// committed are dropped: a task closed after a failure leaves its stores at their last
+    /// committed state.
     fn close(&mut self) -> Result<()>;
     /// Applies records read back from the store's changelog (key, value; `None` deletes),
-    /// without logging them again. Stores without a changelog need not implement it.
+    /// without logging them again. The runtime follows each batch with a [`Self::commit`]
+    /// naming the offset restoring reached. Stores without a changelog need not implement it.
     fn restore_batch(&mut self, batch: &[Change]) -> Result<()> {
         let _ = batch;
         Err(crate::StreamsError::Store {

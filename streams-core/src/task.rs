@@ -402,50 +402,6 @@ pub(crate) fn lock_task_dir(task_dir: &std::path::Path, task_id: TaskId) -> Resu
     }
 }
 
-/// The name of a task's checkpoint file in its directory.
-pub(crate) const CHECKPOINT_FILE: &str = ".checkpoint";
-
-/// Reads a task's checkpoint: changelog partition -> offset. `None` when the file is missing,
-/// unreadable, malformed or written by another application or task: the caller then wipes
-/// the task's state and restores from the beginning.
-pub(crate) fn read_checkpoint(
-    task_dir: &std::path::Path,
-    application_id: &str,
-    task_id: TaskId,
-) -> Option<HashMap<(String, i32), i64>> {
-    let path = task_dir.join(CHECKPOINT_FILE);
-    let text = std::fs::read_to_string(&path).ok()?;
-    let mut lines = text.lines();
-    let header = lines.next()?;
-    if header != format!("kstreams-checkpoint 1 {application_id} {task_id}") {
-        tracing::warn!(path = %path.display(), header, "ignoring a checkpoint of another format, application or task");
-        return None;
-    }
-    let mut offsets = HashMap::new();
-    for line in lines {
-        let mut parts = line.split(' ');
-        let parsed = (|| {
-            let topic = parts.next()?.to_owned();
-            let partition = parts.next()?.parse().ok()?;
-            let offset = parts.next()?.parse().ok()?;
-            parts
-                .next()
-                .is_none()
-                .then_some(((topic, partition), offset))
-        })();
-        match parsed {
-            Some((key, offset)) => {
-                offsets.insert(key, offset);
-            }
-            None => {
-                tracing::warn!(path = %path.display(), line, "ignoring a corrupt checkpoint");
-                return None;
-            }
-        }
-    }
-    Some(offsets)
-}
-
 impl fmt::Debug for StreamTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamTask")
@@ -501,43 +457,35 @@ impl StreamTask {
         &self.task_dir
     }
 
-    /// Writes the checkpoint file: for each changelog partition, the offset after the last
-    /// change acknowledged (`written`), else the one already checkpointed. Call it after the
-    /// stores were flushed and the producer's deliveries confirmed. Written to a temporary
-    /// file and renamed, so a crash leaves the old or the new checkpoint, never half of one.
-    pub(crate) fn write_checkpoint(&mut self, written: &HashMap<(String, i32), i64>) -> Result<()> {
-        if self.changelogs.is_empty() {
-            return Ok(());
+    /// Commits the task's stores after its output and offsets were committed to Kafka: each
+    /// store applies its staged writes together with the offset of its changelog partition
+    /// after the last change acknowledged (`written`), never moving backwards.
+    pub(crate) fn commit_stores(&mut self, written: &HashMap<(String, i32), i64>) -> Result<()> {
+        for (name, store) in &self.ctx.stores {
+            let changelog = self.changelogs.iter_mut().find(|c| &c.store == name);
+            let offset = match changelog {
+                Some(c) if c.persistent && c.restore_end.is_none() => {
+                    let offset = written
+                        .get(&(c.topic.clone(), c.partition))
+                        .map(|o| o + 1)
+                        .max(c.checkpoint);
+                    c.checkpoint = offset;
+                    offset
+                }
+                _ => None,
+            };
+            store.lifecycle.borrow_mut().commit(offset)?;
         }
-        let mut text = format!(
-            "kstreams-checkpoint 1 {} {}\n",
-            self.ctx.application_id(),
-            self.ctx.task_id()
-        );
-        for c in &mut self.changelogs {
-            if !c.persistent {
-                continue;
-            }
-            // Never move backwards: another owner may have restored us further meanwhile.
-            let offset = written
-                .get(&(c.topic.clone(), c.partition))
-                .map(|o| o + 1)
-                .max(c.checkpoint);
-            if let Some(offset) = offset {
-                c.checkpoint = Some(offset);
-                text.push_str(&format!("{} {} {offset}\n", c.topic, c.partition));
-            }
-        }
-        let io = |e| {
-            StreamsError::io(
-                format!("writing the checkpoint of task {}", self.ctx.task_id()),
-                e,
-            )
-        };
-        std::fs::create_dir_all(&self.task_dir).map_err(io)?;
-        let tmp = self.task_dir.join(".checkpoint.tmp");
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, self.task_dir.join(CHECKPOINT_FILE)).map_err(io)
+        Ok(())
+    }
+
+    /// Bytes the task's stores hold for the next commit.
+    pub(crate) fn uncommitted_bytes(&self) -> usize {
+        self.ctx
+            .stores
+            .values()
+            .map(|s| s.lifecycle.borrow().uncommitted_bytes())
+            .sum()
     }
 
     /// The changelog partitions of the task's logged stores.
@@ -568,17 +516,31 @@ impl StreamTask {
         }
     }
 
+    /// Records that the store logging to `topic`-`partition` holds every change before
+    /// `offset` (nothing was left to restore).
+    pub(crate) fn set_checkpoint(&mut self, topic: &str, partition: i32, offset: i64) {
+        if let Some(c) = self
+            .changelogs
+            .iter_mut()
+            .find(|c| c.topic == topic && c.partition == partition)
+        {
+            c.checkpoint = Some(offset);
+        }
+    }
+
     /// True while some store of the task is being restored; the task processes nothing then.
     pub fn is_restoring(&self) -> bool {
         self.changelogs.iter().any(|c| c.restore_end.is_some())
     }
 
-    /// Applies changelog records to the store that logs to `topic`.
+    /// Applies changelog records to the store that logs to `topic`; the store then holds
+    /// every change before `next` (the offset after the batch), which it saves with them.
     pub(crate) fn restore(
         &mut self,
         topic: &str,
         partition: i32,
         batch: &[(Vec<u8>, Option<Vec<u8>>)],
+        next: i64,
     ) -> Result<()> {
         let Some(c) = self
             .changelogs
@@ -594,7 +556,9 @@ impl StreamTask {
                 self.ctx.task_id, c.store
             ))
         })?;
-        store.lifecycle.borrow_mut().restore_batch(batch)
+        let mut store = store.lifecycle.borrow_mut();
+        store.restore_batch(batch)?;
+        store.commit(c.persistent.then_some(next))
     }
 
     /// The task's id.
@@ -789,12 +753,12 @@ impl StreamTask {
             .map(|s| s.id)
     }
 
-    /// Flushes the task's stores and returns the offsets to commit (one past the last fully
-    /// processed record of each partition that made progress since the last call).
-    pub fn prepare_commit(&mut self) -> Result<Vec<(Arc<str>, i32, i64)>> {
-        self.flush_stores()?;
+    /// Returns the offsets to commit (one past the last fully processed record of each
+    /// partition that made progress since the last call). The stores commit separately,
+    /// once Kafka has the task's output and offsets.
+    pub fn prepare_commit(&mut self) -> Vec<(Arc<str>, i32, i64)> {
         self.ctx.commit_requested = false;
-        Ok(self.take_committable())
+        self.take_committable()
     }
 
     /// The offsets of records processed since the last call, without flushing anything.
@@ -807,13 +771,6 @@ impl StreamTask {
                     .map(|o| (q.topic.clone(), q.partition, o))
             })
             .collect()
-    }
-
-    fn flush_stores(&mut self) -> Result<()> {
-        for store in self.ctx.stores.values() {
-            store.lifecycle.borrow_mut().flush()?;
-        }
-        Ok(())
     }
 
     /// A typed handle on a store of this task.
@@ -831,7 +788,7 @@ impl StreamTask {
         }
     }
 
-    /// Closes processors and stores.
+    /// Closes processors and stores. Store writes not committed are dropped.
     pub fn close(&mut self) -> Result<()> {
         if self.initialized {
             for (_, node) in &self.nodes {
@@ -872,54 +829,6 @@ mod tests {
         );
         drop(first);
         lock_task_dir(&task_dir, id).expect("free again after the holder closes");
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn checkpoints_round_trip_and_reject_foreign_or_corrupt_files() {
-        let dir =
-            std::env::temp_dir().join(format!("kstreams-checkpoint-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let id = TaskId {
-            subtopology: 2,
-            partition: 3,
-        };
-        let file = dir.join(CHECKPOINT_FILE);
-        std::fs::write(
-            &file,
-            "kstreams-checkpoint 1 app 2_3\napp-counts-changelog 3 42\n",
-        )
-        .expect("write");
-        let read = read_checkpoint(&dir, "app", id).expect("valid");
-        assert_eq!(
-            read,
-            HashMap::from([(("app-counts-changelog".to_owned(), 3), 42)])
-        );
-        assert_eq!(
-            read_checkpoint(&dir, "other-app", id),
-            None,
-            "another application's"
-        );
-        assert_eq!(
-            read_checkpoint(
-                &dir,
-                "app",
-                TaskId {
-                    subtopology: 2,
-                    partition: 4
-                }
-            ),
-            None,
-            "another task's"
-        );
-        std::fs::write(
-            &file,
-            "kstreams-checkpoint 1 app 2_3\napp-counts-changelog three 42\n",
-        )
-        .expect("write");
-        assert_eq!(read_checkpoint(&dir, "app", id), None, "corrupt");
-        std::fs::remove_file(&file).expect("remove");
-        assert_eq!(read_checkpoint(&dir, "app", id), None, "missing");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

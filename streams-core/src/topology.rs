@@ -41,7 +41,9 @@ use crate::error::{Result, StreamsError};
 use crate::nodes::{Partitioner, ProcessorNode, SinkNode, SinkTopic, SourceNode, TopicChooser};
 use crate::processor::{Child, Node, Processor};
 use crate::serde::{Serde, SharedSerde};
-use crate::store::{ChangelogSpec, ChangelogWriter, StoreBuilder, StoreContext, changelog_topic};
+use crate::store::{
+    ChangelogSpec, ChangelogWriter, StoreBuilder, StoreContext, StoreInstance, changelog_topic,
+};
 use crate::task::{
     NodeOps, RawSource, RecordCollector, StreamTask, TaskContext, TaskId, TaskInput, TaskSettings,
 };
@@ -759,6 +761,51 @@ impl Topology {
         TopologyDescription::new(self)
     }
 
+    /// Builds the stores of `sub` for task `task_id`, with their changelog partitions.
+    fn build_stores(
+        &self,
+        sub: &Subtopology,
+        task_id: TaskId,
+        env: &TaskEnv,
+        task_dir: &std::path::Path,
+        record_timestamp: &Rc<std::cell::Cell<i64>>,
+    ) -> Result<TaskStores> {
+        let mut stores = HashMap::new();
+        let mut changelogs = Vec::new();
+        for def in &self.stores {
+            let name = def.builder.name();
+            if !sub.stores.iter().any(|s| s == name) {
+                continue;
+            }
+            let changelog = def.builder.changelog().map(|_| {
+                let topic = changelog_topic(&env.application_id, name);
+                changelogs.push(crate::task::ChangelogPartition {
+                    store: name.to_owned(),
+                    topic: topic.clone(),
+                    partition: task_id.partition,
+                    restore_end: None,
+                    restored: 0,
+                    checkpoint: None,
+                    persistent: def.builder.persistent(),
+                });
+                ChangelogWriter::new(
+                    topic.into(),
+                    task_id.partition,
+                    env.collector.clone(),
+                    record_timestamp.clone(),
+                )
+            });
+            let store_ctx = StoreContext {
+                task_id,
+                application_id: env.application_id.to_string(),
+                task_dir: task_dir.to_path_buf(),
+                changelog,
+            };
+            stores.insert(name.to_owned(), def.builder.build(&store_ctx)?);
+        }
+        Ok((stores, changelogs))
+    }
+
     /// Instantiates sub-topology `subtopology` for `partition`.
     pub(crate) fn build_task(
         &self,
@@ -770,68 +817,49 @@ impl Topology {
             subtopology: sub.id,
             partition,
         };
-        let mut stores = HashMap::new();
         let record_timestamp = Rc::new(std::cell::Cell::new(-1));
         let task_dir = env
             .state_dir
             .join(&*env.application_id)
             .join(task_id.to_string());
-        let mut changelogs = Vec::new();
-        let logged = self.stores.iter().any(|d| {
-            sub.stores.iter().any(|s| s == d.builder.name()) && d.builder.changelog().is_some()
-        });
         let lock = if sub.stores.is_empty() {
             None
         } else {
             Some(crate::task::lock_task_dir(&task_dir, task_id)?)
         };
-        let checkpoint = if logged {
-            crate::task::read_checkpoint(&task_dir, &env.application_id, task_id)
-        } else {
-            None
-        };
-        if logged && checkpoint.is_none() && task_dir.exists() {
-            // No valid checkpoint: the local state cannot be trusted. Start empty and restore
-            // every logged store from the beginning of its changelog.
+        let existed = task_dir.exists();
+        let (mut stores, mut changelogs) =
+            self.build_stores(sub, task_id, &env, &task_dir, &record_timestamp)?;
+        // A logged store kept on disk says which changelog offset its content is at; one that
+        // cannot (state written by something else, or a corrupt offset) is not trusted: the
+        // task's state is wiped and restored from the beginning of the changelogs.
+        let mut trusted = true;
+        for c in changelogs.iter_mut().filter(|c| c.persistent) {
+            let offset = stores
+                .get(&c.store)
+                .map(|s| s.lifecycle.borrow().committed_offset());
+            match offset {
+                Some(Ok(offset)) => c.checkpoint = offset,
+                Some(Err(e)) => {
+                    tracing::warn!(task = %task_id, store = %c.store, error = %e, "unreadable committed offset");
+                    trusted = false;
+                }
+                None => {}
+            }
+            trusted &= c.checkpoint.is_some();
+        }
+        if existed && !trusted {
+            tracing::warn!(task = %task_id, dir = %task_dir.display(), "local state without a committed changelog offset; wiping it and restoring from the changelogs");
+            for store in stores.values() {
+                store.lifecycle.borrow_mut().close()?;
+            }
+            drop(stores);
             std::fs::remove_dir_all(&task_dir).map_err(|e| StreamsError::Io {
                 context: format!("wiping {}", task_dir.display()),
                 source: e,
             })?;
-        }
-        for def in &self.stores {
-            let name = def.builder.name();
-            if !sub.stores.iter().any(|s| s == name) {
-                continue;
-            }
-            let changelog = def.builder.changelog().map(|_| {
-                let topic = changelog_topic(&env.application_id, name);
-                changelogs.push(crate::task::ChangelogPartition {
-                    store: name.to_owned(),
-                    topic: topic.clone(),
-                    partition,
-                    restore_end: None,
-                    restored: 0,
-                    // Only a store kept on disk can be vouched for by a checkpoint.
-                    checkpoint: checkpoint
-                        .as_ref()
-                        .filter(|_| def.builder.persistent())
-                        .and_then(|c| c.get(&(topic.clone(), partition)).copied()),
-                    persistent: def.builder.persistent(),
-                });
-                ChangelogWriter::new(
-                    topic.into(),
-                    partition,
-                    env.collector.clone(),
-                    record_timestamp.clone(),
-                )
-            });
-            let store_ctx = StoreContext {
-                task_id,
-                application_id: env.application_id.to_string(),
-                task_dir: task_dir.clone(),
-                changelog,
-            };
-            stores.insert(name.to_owned(), def.builder.build(&store_ctx)?);
+            (stores, changelogs) =
+                self.build_stores(sub, task_id, &env, &task_dir, &record_timestamp)?;
         }
         let node_names: Arc<[Arc<str>]> = self.nodes.iter().map(|n| n.name.clone()).collect();
         let node_stores: Arc<[Vec<String>]> = self
@@ -884,6 +912,12 @@ impl Topology {
 }
 
 /// What a task needs from its environment (runtime or test driver).
+/// A task's stores by name, and the changelog partitions of the logged ones.
+type TaskStores = (
+    HashMap<String, StoreInstance>,
+    Vec<crate::task::ChangelogPartition>,
+);
+
 pub(crate) struct TaskEnv {
     pub application_id: Arc<str>,
     pub state_dir: std::path::PathBuf,

@@ -62,8 +62,12 @@ fn bench_store(
             &key(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % records),
             Some(&values[(i % 64) as usize]),
         )?;
+        // Commits as a stream thread would, every 10,000 writes.
+        if i % 10_000 == 9_999 {
+            store.commit(None)?;
+        }
     }
-    store.flush()?;
+    store.commit(None)?;
     let put = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let mut found = 0u64;

@@ -90,6 +90,9 @@ pub(crate) enum RebalanceEvent {
     Revoked {
         partitions: Vec<(String, i32)>,
         lost: bool,
+        /// Whether what the thread processed was committed before the partitions went (the
+        /// thread then commits its stores too; otherwise it closes the tasks dirty).
+        committed: bool,
     },
 }
 
@@ -104,6 +107,13 @@ pub(crate) struct ThreadShared {
     pub(crate) has_events: AtomicBool,
     pub producer: Mutex<Option<Arc<StreamsProducer>>>,
     pub flush_timeout: Duration,
+    /// `processing.guarantee=exactly_once_v2`.
+    pub exactly_once: bool,
+    /// Under exactly-once: a transaction is open on the producer.
+    pub in_transaction: AtomicBool,
+    /// Under exactly-once: the producer failed in a way only a new producer mends (fenced,
+    /// or an abort that failed).
+    pub producer_broken: AtomicBool,
 }
 
 impl ThreadShared {
@@ -240,7 +250,22 @@ impl ConsumerContext for ConsumerCallbacks {
                     Ok(())
                 }
             };
-            if !lost && let Err(e) = commit_pending(consumer, &self.shared, delivered) {
+            let mut committed = !lost;
+            if self.shared.exactly_once {
+                committed = !lost
+                    && {
+                        match commit_transaction(consumer, &self.shared, delivered) {
+                            Ok(()) => true,
+                            Err(e) => {
+                                tracing::warn!(thread = %self.thread, error = %e, "commit on revocation failed; aborting the transaction");
+                                false
+                            }
+                        }
+                    };
+                if !committed {
+                    abort_transaction(&self.shared, &self.thread);
+                }
+            } else if !lost && let Err(e) = commit_pending(consumer, &self.shared, delivered) {
                 tracing::warn!(thread = %self.thread, error = %e, "commit on revocation failed; records may be processed again");
             }
             // Whatever happened, offsets of revoked partitions are no longer ours to commit.
@@ -249,8 +274,11 @@ impl ConsumerContext for ConsumerCallbacks {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .retain(|key, _| !partitions.contains(key));
-            self.shared
-                .push_event(RebalanceEvent::Revoked { partitions, lost });
+            self.shared.push_event(RebalanceEvent::Revoked {
+                partitions,
+                lost,
+                committed,
+            });
         }
     }
 
@@ -329,6 +357,143 @@ pub(crate) fn commit_pending(
     Ok(())
 }
 
+/// How long a transactional call (offsets, commit, abort, init) may block.
+const TRANSACTION_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Exactly-once commit: the open transaction (begun now if only offsets are to commit) gets
+/// the pending offsets with the consumer's group metadata, and commits. The producer flush
+/// comes first, then `check` looks at delivery failures. On an error the transaction is
+/// left for the caller to abort ([`abort_transaction`]).
+pub(crate) fn commit_transaction(
+    consumer: &StreamsConsumer,
+    shared: &ThreadShared,
+    check: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let pending: Vec<((String, i32), i64)> = {
+        let map = shared
+            .pending_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    };
+    if pending.is_empty() && !shared.in_transaction.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let producer = shared
+        .producer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(|| StreamsError::IllegalState("the thread has no producer".into()))?;
+    if !shared.in_transaction.load(Ordering::Acquire) {
+        producer
+            .begin_transaction()
+            .map_err(|e| transaction_error("beginning a transaction", e))?;
+        shared.in_transaction.store(true, Ordering::Release);
+    }
+    producer
+        .flush(shared.flush_timeout)
+        .map_err(|e| StreamsError::TransactionAborted {
+            message: format!("flushing the producer before the commit failed: {e}"),
+        })?;
+    check()?;
+    if !pending.is_empty() {
+        let mut tpl = TopicPartitionList::with_capacity(pending.len());
+        for ((topic, partition), offset) in &pending {
+            tpl.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*offset))
+                .map_err(|e| StreamsError::kafka("building the offsets of a transaction", e))?;
+        }
+        let group = consumer
+            .group_metadata()
+            .ok_or_else(|| StreamsError::TaskMigrated {
+                task: "*".into(),
+                message: "the consumer has no group metadata (not in the group)".into(),
+            })?;
+        producer
+            .send_offsets_to_transaction(&tpl, &group, TRANSACTION_CALL_TIMEOUT)
+            .map_err(|e| transaction_error("adding the consumed offsets to the transaction", e))?;
+    }
+    producer
+        .commit_transaction(TRANSACTION_CALL_TIMEOUT)
+        .map_err(|e| transaction_error("committing the transaction", e))?;
+    shared.in_transaction.store(false, Ordering::Release);
+    let mut map = shared
+        .pending_offsets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    for (key, offset) in pending {
+        if map.get(&key) == Some(&offset) {
+            map.remove(&key);
+        }
+    }
+    Ok(())
+}
+
+/// Aborts the open transaction, if any, and forgets what it carried: pending offsets and
+/// delivery failures. When the abort itself fails, the producer is marked broken for the
+/// thread to replace.
+pub(crate) fn abort_transaction(shared: &ThreadShared, thread: &str) {
+    shared
+        .pending_offsets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+    let producer = shared
+        .producer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let Some(producer) = producer else { return };
+    producer
+        .context()
+        .failures
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+    if shared.in_transaction.swap(false, Ordering::AcqRel)
+        && let Err(e) = producer.abort_transaction(TRANSACTION_CALL_TIMEOUT)
+    {
+        tracing::warn!(%thread, error = %e, "aborting the transaction failed; the producer will be replaced");
+        shared.producer_broken.store(true, Ordering::Release);
+    }
+}
+
+/// Sorts a failed transactional call: a fenced producer or a stale group membership means
+/// the tasks belong to someone else now ([`StreamsError::TaskMigrated`]); an abortable or
+/// retriable error (a timeout included) aborts the transaction and rewinds
+/// ([`StreamsError::TransactionAborted`]); anything else is fatal.
+pub(crate) fn transaction_error(context: &str, e: KafkaError) -> StreamsError {
+    let migrated = matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::TransactionCoordinatorFenced
+                | RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::FencedInstanceId
+                | RDKafkaErrorCode::RebalanceInProgress
+        )
+    );
+    let recoverable = match &e {
+        KafkaError::Transaction(t) => !t.is_fatal() && (t.txn_requires_abort() || t.is_retriable()),
+        _ => true,
+    };
+    if migrated {
+        StreamsError::TaskMigrated {
+            task: "*".into(),
+            message: format!("{context}: {e}"),
+        }
+    } else if recoverable {
+        StreamsError::TransactionAborted {
+            message: format!("{context}: {e}"),
+        }
+    } else {
+        StreamsError::kafka(context, e)
+    }
+}
+
 fn classify_commit_error(e: KafkaError) -> StreamsError {
     match e.rdkafka_error_code() {
         Some(
@@ -376,7 +541,7 @@ pub(crate) fn create_consumer(
         &[
             ("client.id", client_id),
             ("auto.offset.reset", "earliest"),
-            ("isolation.level", "read_uncommitted"),
+            ("isolation.level", isolation(config)),
             ("partition.assignment.strategy", "range"),
             ("enable.partition.eof", "false"),
             FETCH_QUEUE_BACKOFF,
@@ -408,9 +573,10 @@ pub(crate) fn create_restore_consumer(
             ("client.id", client_id),
             ("auto.offset.reset", "earliest"),
             ("enable.partition.eof", "false"),
-            // At-least-once: read what the main consumer reads (librdkafka's default,
-            // read_committed, would stop at open transactions short of the end offsets).
-            ("isolation.level", "read_uncommitted"),
+            // Read what the main consumer reads: under at-least-once, read_committed would
+            // stop at open transactions short of the end offsets; under exactly-once, state
+            // must only ever hold committed changes.
+            ("isolation.level", isolation(config)),
             FETCH_QUEUE_BACKOFF,
         ],
     )
@@ -428,32 +594,61 @@ pub(crate) fn create_restore_consumer(
     })
 }
 
+/// The consumers' `isolation.level` for the processing guarantee.
+fn isolation(config: &StreamsConfig) -> &'static str {
+    if config.exactly_once() {
+        "read_committed"
+    } else {
+        "read_uncommitted"
+    }
+}
+
+/// Creates a stream thread's producer; under exactly-once it is transactional with id
+/// `transactional_id` and its transactions are initialised (fencing any earlier producer
+/// with the same id and aborting its open transaction).
 pub(crate) fn create_producer(
     config: &StreamsConfig,
     client_id: &str,
     changelogs: std::collections::HashSet<String>,
+    transactional_id: Option<&str>,
 ) -> Result<StreamsProducer> {
-    client_config(
-        config,
-        ClientKind::Producer,
-        &[
-            ("client.id", client_id),
-            ("linger.ms", "100"),
-            // The Java client's default partitioner: keys land where Java producers put them.
-            ("partitioner", "murmur2_random"),
-            ("enable.idempotence", "true"),
-        ],
-    )
-    .create_with_context(ProducerCallbacks {
-        changelogs,
-        ..ProducerCallbacks::default()
-    })
-    .map_err(|e| {
-        StreamsError::config(
-            "producer",
-            format!("the producer settings were refused: {e}"),
-        )
-    })
+    let timeout = config.transaction_timeout_ms().to_string();
+    let mut base = vec![
+        ("client.id", client_id),
+        ("linger.ms", "100"),
+        // The Java client's default partitioner: keys land where Java producers put them.
+        ("partitioner", "murmur2_random"),
+        ("enable.idempotence", "true"),
+    ];
+    if let Some(id) = transactional_id {
+        base.push(("transactional.id", id));
+        base.push(("transaction.timeout.ms", &timeout));
+        // Under exactly-once the commit interval is short: waiting 100 ms to fill batches
+        // would hold every commit up.
+        base.push(("linger.ms", "5"));
+    }
+    let producer: StreamsProducer = client_config(config, ClientKind::Producer, &base)
+        .create_with_context(ProducerCallbacks {
+            changelogs,
+            ..ProducerCallbacks::default()
+        })
+        .map_err(|e| {
+            StreamsError::config(
+                "producer",
+                format!("the producer settings were refused: {e}"),
+            )
+        })?;
+    if let Some(id) = transactional_id {
+        producer
+            .init_transactions(TRANSACTION_CALL_TIMEOUT)
+            .map_err(|e| {
+                StreamsError::kafka(
+                    format!("initialising transactions for transactional.id {id}"),
+                    e,
+                )
+            })?;
+    }
+    Ok(producer)
 }
 
 pub(crate) fn admin_config(config: &StreamsConfig) -> ClientConfig {
@@ -464,10 +659,18 @@ pub(crate) fn admin_config(config: &StreamsConfig) -> ClientConfig {
 pub(crate) struct KafkaCollector {
     pub producer: Arc<StreamsProducer>,
     pub partition_counts: HashMap<String, i32>,
+    pub shared: Arc<ThreadShared>,
 }
 
 impl RecordCollector for KafkaCollector {
     fn send(&mut self, record: OutRecord<'_>) -> Result<()> {
+        // Under exactly-once a transaction begins with the first record after a commit.
+        if self.shared.exactly_once && !self.shared.in_transaction.load(Ordering::Acquire) {
+            self.producer
+                .begin_transaction()
+                .map_err(|e| transaction_error("beginning a transaction", e))?;
+            self.shared.in_transaction.store(true, Ordering::Release);
+        }
         let mut headers = None;
         if !record.headers.is_empty() {
             headers = Some(to_kafka_headers(record.headers));
@@ -494,6 +697,19 @@ impl RecordCollector for KafkaCollector {
                     // The local queue is full: serve deliveries to make room.
                     pending = back;
                     self.producer.poll(Duration::from_millis(1));
+                }
+                Err((e, _))
+                    if self.shared.exactly_once
+                        && e.rdkafka_error_code().is_some_and(|c| {
+                            matches!(
+                                c,
+                                RDKafkaErrorCode::Fenced
+                                    | RDKafkaErrorCode::Fatal
+                                    | RDKafkaErrorCode::State
+                            )
+                        }) =>
+                {
+                    return Err(transaction_error("sending a record in the transaction", e));
                 }
                 Err((e, _)) => {
                     return Err(StreamsError::Production {

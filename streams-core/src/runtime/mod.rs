@@ -48,6 +48,8 @@ pub struct KafkaStreams {
     global: Option<JoinHandle<()>>,
     client_id: String,
     restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
+    /// Held while running under exactly-once: the lock on the process id file.
+    process_lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for KafkaStreams {
@@ -79,6 +81,7 @@ impl KafkaStreams {
             &config,
             &client_id,
             Default::default(),
+            None,
         )?);
         let probe = clients::ConsumerCallbacks {
             shared: Arc::default(),
@@ -96,6 +99,7 @@ impl KafkaStreams {
             global: None,
             client_id,
             restore_listener: None,
+            process_lock: None,
         })
     }
 
@@ -160,6 +164,13 @@ impl KafkaStreams {
                     .map_err(|e| StreamsError::io("spawning the global thread", e))?,
             );
         }
+        let process_id: Arc<str> = if self.config.exactly_once() {
+            let (id, lock) = process_id(&self.config)?;
+            self.process_lock = lock;
+            id.into()
+        } else {
+            Arc::from("")
+        };
         let n = self.config.num_stream_threads();
         self.control.start_threads(n);
         for index in 0..n {
@@ -171,6 +182,7 @@ impl KafkaStreams {
                 config: self.config.clone(),
                 control: self.control.clone(),
                 restore_listener: self.restore_listener.clone(),
+                process_id: process_id.clone(),
             };
             let control = self.control.clone();
             let handle = std::thread::Builder::new()
@@ -459,4 +471,63 @@ fn repartition_topic_configs() -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
+}
+
+/// The name of the file, in `<state.dir>/<application.id>/`, keeping the process id.
+const PROCESS_ID_FILE: &str = "kstreams-process-id";
+
+/// The process id of this application instance, part of its transactional ids. Kept in the
+/// state directory, so that an instance restarted after a crash uses the same transactional
+/// ids: initialising them aborts the transactions the crashed instance left open at once,
+/// instead of after `transaction.timeout.ms`. The file stays locked while the instance
+/// runs; a second instance on the same directory gets a fresh random id (and no lock).
+fn process_id(config: &StreamsConfig) -> Result<(String, Option<std::fs::File>)> {
+    let dir = config.state_dir().join(config.application_id());
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| StreamsError::io(format!("creating {}", dir.display()), e))?;
+    let path = dir.join(PROCESS_ID_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StreamsError::io(format!("opening {}", path.display()), e))?;
+    if file.try_lock().is_err() {
+        let id = random_id();
+        tracing::warn!(path = %path.display(), %id, "the process id file is locked by another instance; using a fresh process id");
+        return Ok((id, None));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text)
+        .map_err(|e| StreamsError::io(format!("reading {}", path.display()), e))?;
+    let text = text.trim();
+    if text.len() == 32 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok((text.to_owned(), Some(file)));
+    }
+    let id = random_id();
+    let io = |e| StreamsError::io(format!("writing {}", path.display()), e);
+    file.set_len(0).map_err(io)?;
+    std::io::Seek::rewind(&mut file).map_err(io)?;
+    std::io::Write::write_all(&mut file, id.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    Ok((id, Some(file)))
+}
+
+/// 128 random bits as 32 hex digits (from the standard library's randomly keyed hasher).
+fn random_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    for i in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.write_u32(std::process::id());
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
 }

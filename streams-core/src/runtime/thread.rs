@@ -14,8 +14,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::clients::{
     self, ConsumerCallbacks, KafkaCollector, RebalanceEvent, StreamsConsumer, ThreadShared,
-    commit_pending, create_consumer, create_producer, create_restore_consumer, from_kafka_headers,
-    serve_deliveries,
+    abort_transaction, commit_pending, commit_transaction, create_consumer, create_producer,
+    create_restore_consumer, from_kafka_headers, serve_deliveries,
 };
 use super::control::{ClientControl, ThreadState};
 use crate::config::StreamsConfig;
@@ -28,6 +28,10 @@ use crate::topology::{Subtopology, TaskEnv, Topology};
 /// Most records taken from the consumer in one round before processing them.
 const MAX_POLL_RECORDS: usize = 10_000;
 
+/// Under exactly-once, transactions aborted in a row (each followed by a rewind) before the
+/// thread gives up: the same failure again and again will not mend by retrying.
+const MAX_CONSECUTIVE_ABORTS: u32 = 5;
+
 /// Everything a stream thread is started with.
 pub(crate) struct ThreadParams {
     pub index: usize,
@@ -37,6 +41,8 @@ pub(crate) struct ThreadParams {
     pub config: StreamsConfig,
     pub control: Arc<ClientControl>,
     pub restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
+    /// The process id in transactional ids (exactly-once).
+    pub process_id: Arc<str>,
 }
 
 pub(crate) struct StreamThread {
@@ -74,6 +80,12 @@ pub(crate) struct StreamThread {
     admin: Option<Arc<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>>>,
     /// True while a purge request is under way.
     purging: Arc<std::sync::atomic::AtomicBool>,
+    /// The changelog topics, whose acknowledged offsets the producer tracks.
+    changelogs: HashSet<String>,
+    /// Under exactly-once: `<application.id>-<process id>-<thread index>`.
+    transactional_id: Option<String>,
+    /// Transactions aborted since the last successful commit.
+    consecutive_aborts: u32,
 }
 
 impl StreamThread {
@@ -87,18 +99,28 @@ impl StreamThread {
         let name = format!("{}-StreamThread-{}", p.client_id, p.index + 1);
         let shared = Arc::new(ThreadShared {
             flush_timeout: Duration::from_secs(60),
+            exactly_once: p.config.exactly_once(),
             ..ThreadShared::default()
         });
-        let changelogs = p
+        let changelogs: HashSet<String> = p
             .topology
             .changelog_topics(p.config.application_id())
             .into_iter()
             .map(|(topic, _, _)| topic)
             .collect();
+        let transactional_id = p.config.exactly_once().then(|| {
+            format!(
+                "{}-{}-{}",
+                p.config.application_id(),
+                p.process_id,
+                p.index + 1
+            )
+        });
         let producer = Arc::new(create_producer(
             &p.config,
             &format!("{name}-producer"),
-            changelogs,
+            changelogs.clone(),
+            transactional_id.as_deref(),
         )?);
         *shared.producer.lock().unwrap_or_else(|e| e.into_inner()) = Some(producer.clone());
         let consumer = create_consumer(
@@ -132,6 +154,7 @@ impl StreamThread {
             collector: Rc::new(RefCell::new(KafkaCollector {
                 producer,
                 partition_counts: HashMap::new(),
+                shared: shared.clone(),
             })),
             shared,
             tasks: BTreeMap::new(),
@@ -149,6 +172,9 @@ impl StreamThread {
             last_purge: Instant::now(),
             admin: None,
             purging: Arc::default(),
+            changelogs,
+            transactional_id,
+            consecutive_aborts: 0,
         })
     }
 
@@ -165,6 +191,9 @@ impl StreamThread {
             // Nothing may be committed from here on: not by us, and not by the revocation
             // callback that runs when the consumer leaves the group. Dropping the producer
             // handle also keeps that callback from waiting on a flush.
+            if self.shared.exactly_once {
+                abort_transaction(&self.shared, &self.name);
+            }
             self.shared
                 .pending_offsets
                 .lock()
@@ -189,22 +218,190 @@ impl StreamThread {
         self.control
             .set_thread_state(self.index, ThreadState::Rebalancing);
         while !self.control.stop_requested() {
-            self.poll()?;
-            self.retry_deferred()?;
-            self.restore()?;
-            if self.awaiting_ready && self.restoring.is_empty() && self.deferred.is_empty() {
-                self.awaiting_ready = false;
+            match self.round() {
+                Ok(()) => {}
+                Err(
+                    e @ (StreamsError::TaskMigrated { .. }
+                    | StreamsError::TransactionAborted { .. }),
+                ) if self.shared.exactly_once => self.recover(e)?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// One turn of the loop: poll, restore, process, punctuate, and commit when due.
+    fn round(&mut self) -> Result<()> {
+        self.poll()?;
+        if self
+            .shared
+            .producer_broken
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            // The revocation callback could not abort: the tasks it concerned are closed.
+            self.replace_producer()?;
+        }
+        self.retry_deferred()?;
+        self.restore()?;
+        if self.awaiting_ready && self.restoring.is_empty() && self.deferred.is_empty() {
+            self.awaiting_ready = false;
+            self.control
+                .set_thread_state(self.index, ThreadState::Running);
+        }
+        self.process()?;
+        serve_deliveries(&self.collector.borrow().producer);
+        self.punctuate()?;
+        if self.last_commit.elapsed() >= self.config.commit_interval()
+            || self.tasks.values().any(StreamTask::commit_requested)
+            || self.uncommitted_bytes() > self.config.uncommitted_max_bytes()
+        {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn uncommitted_bytes(&self) -> usize {
+        self.tasks.values().map(StreamTask::uncommitted_bytes).sum()
+    }
+
+    /// Recovers from a failed transaction (exactly-once). An abortable failure aborts the
+    /// transaction and rewinds every task, input and state, to the last commit. A migration
+    /// (fenced producer, stale group membership) closes every task without committing,
+    /// replaces the producer and rejoins the group, whose next assignment starts the tasks
+    /// again from the committed offsets. Either way nothing of the aborted transaction
+    /// remains, in Kafka or in the stores.
+    fn recover(&mut self, error: StreamsError) -> Result<()> {
+        self.consecutive_aborts += 1;
+        if self.consecutive_aborts > MAX_CONSECUTIVE_ABORTS {
+            return Err(StreamsError::IllegalState(format!(
+                "{MAX_CONSECUTIVE_ABORTS} transactions in a row failed to commit; the last: {error}"
+            )));
+        }
+        abort_transaction(&self.shared, &self.name);
+        match error {
+            StreamsError::TaskMigrated { message, .. } => {
+                tracing::warn!(thread = %self.name, %message, "tasks migrated: closing them without committing and rejoining the group");
+                let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+                self.close_tasks(&ids, false)?;
+                self.replace_producer()?;
+                self.deferred.clear();
+                self.rewind.clear();
+                self.consumer.unsubscribe();
+                let topics: Vec<&str> = self.topics.names().collect();
+                self.consumer.subscribe(&topics).map_err(|e| {
+                    StreamsError::kafka("subscribing to the source topics again", e)
+                })?;
                 self.control
-                    .set_thread_state(self.index, ThreadState::Running);
+                    .set_thread_state(self.index, ThreadState::Rebalancing);
             }
-            self.process()?;
-            serve_deliveries(&self.collector.borrow().producer);
-            self.punctuate()?;
-            if self.last_commit.elapsed() >= self.config.commit_interval()
-                || self.tasks.values().any(StreamTask::commit_requested)
+            other => {
+                tracing::warn!(thread = %self.name, error = %other, "transaction aborted: rewinding the tasks to the last commit");
+                if self
+                    .shared
+                    .producer_broken
+                    .load(std::sync::atomic::Ordering::Acquire)
+                {
+                    self.replace_producer()?;
+                }
+                self.rewind_tasks()?;
+            }
+        }
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// Replaces the thread's producer (same transactional id: initialising it fences the
+    /// old one and aborts its transaction).
+    fn replace_producer(&mut self) -> Result<()> {
+        let producer = Arc::new(create_producer(
+            &self.config,
+            &format!("{}-producer", self.name),
+            self.changelogs.clone(),
+            self.transactional_id.as_deref(),
+        )?);
+        *self
+            .shared
+            .producer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(producer.clone());
+        self.collector.borrow_mut().producer = producer;
+        self.shared
+            .in_transaction
+            .store(false, std::sync::atomic::Ordering::Release);
+        self.shared
+            .producer_broken
+            .store(false, std::sync::atomic::Ordering::Release);
+        tracing::info!(thread = %self.name, "replaced the producer");
+        Ok(())
+    }
+
+    /// Closes every task without committing, moves its input back to the committed offsets
+    /// and starts it again: its stores reopen at their last commit and restore what the
+    /// changelogs committed after it.
+    fn rewind_tasks(&mut self) -> Result<()> {
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        let mut inputs = TopicPartitionList::new();
+        for task in self.tasks.values() {
+            for (topic, partition) in task.input_partitions() {
+                inputs.add_partition(topic, partition);
+            }
+        }
+        self.close_tasks(&ids, false)?;
+        if inputs.count() > 0 {
+            let committed = self
+                .consumer
+                .committed_offsets(inputs, Duration::from_secs(30))
+                .map_err(|e| StreamsError::kafka("reading committed offsets to rewind to", e))?;
+            for e in committed.elements() {
+                let offset = match e.offset() {
+                    Offset::Offset(o) => Offset::Offset(o),
+                    _ => match self.topology.offset_reset(e.topic()) {
+                        Some(crate::OffsetReset::Latest) => Offset::End,
+                        _ => Offset::Beginning,
+                    },
+                };
+                self.consumer
+                    .seek(e.topic(), e.partition(), offset, Duration::from_secs(10))
+                    .map_err(|err| StreamsError::kafka("rewinding a task's input", err))?;
+            }
+        }
+        for id in ids {
+            if let Some(sub) = self
+                .subtopologies
+                .iter()
+                .position(|s| s.id == id.subtopology)
             {
-                self.commit()?;
+                self.start_or_defer(id, sub)?;
             }
+        }
+        self.awaiting_ready = true;
+        Ok(())
+    }
+
+    /// Closes the tasks `ids` (committing their stores when `clean`) and forgets their
+    /// restoration and paused partitions.
+    fn close_tasks(&mut self, ids: &[TaskId], clean: bool) -> Result<()> {
+        let mut inputs: HashSet<(String, i32)> = HashSet::new();
+        for id in ids {
+            if let Some(task) = self.tasks.remove(id) {
+                inputs.extend(task.input_partitions().map(|(t, p)| (t.to_owned(), p)));
+                tracing::info!(thread = %self.name, task = %id, clean, "closing task");
+                self.close_task(*id, task, clean);
+            }
+        }
+        self.paused.retain(|tp| !inputs.contains(tp));
+        let before = self.restoring.len();
+        let tasks = &self.tasks;
+        let control = &self.control;
+        self.restoring.retain(|_, (task, next, end)| {
+            let keep = tasks.contains_key(task);
+            if !keep {
+                control.add_remaining(-(*end - *next).max(0));
+            }
+            keep
+        });
+        if self.restoring.len() != before {
+            self.assign_restore_consumer()?;
         }
         Ok(())
     }
@@ -311,7 +508,11 @@ impl StreamThread {
     fn apply_rebalance_events(&mut self) -> Result<()> {
         for event in self.shared.take_events() {
             match event {
-                RebalanceEvent::Revoked { partitions, lost } => {
+                RebalanceEvent::Revoked {
+                    partitions,
+                    lost,
+                    committed,
+                } => {
                     self.awaiting_ready = false;
                     self.control
                         .set_thread_state(self.index, ThreadState::Rebalancing);
@@ -325,29 +526,14 @@ impl StreamThread {
                         })
                         .map(|(id, _)| *id)
                         .collect();
-                    for id in ids {
-                        if let Some(task) = self.tasks.remove(&id) {
-                            tracing::info!(thread = %self.name, task = %id, lost, "closing task");
-                            self.close_task(id, task, !lost);
-                        }
+                    if lost {
+                        tracing::info!(thread = %self.name, "partitions lost: closing their tasks without committing");
                     }
+                    self.close_tasks(&ids, committed)?;
                     self.paused.retain(|tp| !revoked.contains(tp));
                     self.deferred
                         .retain(|id, _| !revoked.iter().any(|(_, p)| *p == id.partition));
                     self.rewind.retain(|tp, _| !revoked.contains(tp));
-                    let before = self.restoring.len();
-                    let tasks = &self.tasks;
-                    let control = &self.control;
-                    self.restoring.retain(|_, (task, next, end)| {
-                        let keep = tasks.contains_key(task);
-                        if !keep {
-                            control.add_remaining(-(*end - *next).max(0));
-                        }
-                        keep
-                    });
-                    if self.restoring.len() != before {
-                        self.assign_restore_consumer()?;
-                    }
                 }
                 RebalanceEvent::Assigned(partitions) => {
                     let mut wanted: BTreeMap<TaskId, usize> = BTreeMap::new();
@@ -496,7 +682,10 @@ impl StreamThread {
         let mut restoring = false;
         for (c, low, high) in ranges {
             let start = c.checkpoint.unwrap_or(low);
-            if high > start {
+            if high <= start {
+                // Nothing to restore: the store holds every change before the end.
+                task.set_checkpoint(&c.topic, c.partition, start.max(high));
+            } else {
                 task.start_restoring(&c.topic, c.partition, high);
                 self.control.add_remaining(high - start);
                 if let Some(l) = &self.restore_listener {
@@ -609,7 +798,7 @@ impl StreamThread {
             if let Some((id, next, _)) = self.restoring.get(&(topic.clone(), *partition))
                 && let Some(task) = self.tasks.get_mut(id)
             {
-                task.restore(topic, *partition, batch)?;
+                task.restore(topic, *partition, batch, *next)?;
                 if let Some(l) = &self.restore_listener {
                     let store = task
                         .changelogs()
@@ -750,8 +939,11 @@ impl StreamThread {
         Ok(())
     }
 
-    /// At-least-once commit: flush stores, flush the producer, check deliveries, then commit
-    /// exactly the offsets of records fully processed.
+    /// Commits what the tasks processed. At-least-once: flush the producer, check
+    /// deliveries, commit exactly the offsets of records fully processed. Exactly-once:
+    /// the same inside the thread's transaction, offsets sent with the consumer's group
+    /// metadata, then the transaction commits. Either way the stores commit last, with the
+    /// changelog offsets their changes reached.
     fn commit(&mut self) -> Result<()> {
         {
             let mut pending = self
@@ -760,7 +952,7 @@ impl StreamThread {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             for task in self.tasks.values_mut() {
-                for (topic, partition, offset) in task.prepare_commit()? {
+                for (topic, partition, offset) in task.prepare_commit() {
                     pending.insert((topic.to_string(), partition), offset);
                 }
             }
@@ -778,16 +970,20 @@ impl StreamThread {
                 .collect()
         };
         let collector = self.collector.clone();
-        let result = commit_pending(&self.consumer, &self.shared, || {
-            self.check_deliveries(&collector.borrow())
-        });
+        let check = || self.check_deliveries(&collector.borrow());
+        let result = if self.shared.exactly_once {
+            commit_transaction(&self.consumer, &self.shared, check)
+        } else {
+            commit_pending(&self.consumer, &self.shared, check)
+        };
         self.last_commit = Instant::now();
         match result {
             Ok(()) => {
+                self.consecutive_aborts = 0;
                 self.purgeable.extend(committing);
-                let written = self.write_checkpoints();
+                let committed = self.commit_stores();
                 self.purge_repartition_topics();
-                written
+                committed
             }
             Err(StreamsError::TaskMigrated { message, .. }) => {
                 tracing::info!(thread = %self.name, %message, "commit skipped: the group is rebalancing");
@@ -877,32 +1073,37 @@ impl StreamThread {
                     message,
                 });
             }
+            if self.shared.exactly_once {
+                // The transaction cannot commit with a failed record in it: abort, and
+                // process the record again.
+                return Err(StreamsError::TransactionAborted { message });
+            }
         }
         Ok(())
     }
 
-    /// Writes the checkpoint of every task that is not restoring, after a successful commit
-    /// (stores flushed, deliveries confirmed).
-    fn write_checkpoints(&mut self) -> Result<()> {
+    /// Commits the stores of every task that is not restoring, after a successful commit
+    /// (deliveries confirmed, offsets or transaction committed).
+    fn commit_stores(&mut self) -> Result<()> {
         let written = self.collector.borrow().changelog_offsets();
         for task in self.tasks.values_mut().filter(|t| !t.is_restoring()) {
-            task.write_checkpoint(&written)?;
+            task.commit_stores(&written)?;
         }
         Ok(())
     }
 
-    /// Closes a task; after a clean close (its output committed or flushed) it also writes
-    /// the task's checkpoint, so the next owner on this machine restores only the tail.
+    /// Closes a task. After a clean close (its output and offsets committed) its stores
+    /// commit first, so the next owner on this machine restores only the tail; otherwise
+    /// they drop what was not committed.
     fn close_task(&self, id: TaskId, mut task: StreamTask, clean: bool) {
-        if let Err(e) = task.close() {
-            tracing::warn!(thread = %self.name, task = %id, error = %e, "closing a task failed");
-            return;
-        }
         if clean && !task.is_restoring() {
             let written = self.collector.borrow().changelog_offsets();
-            if let Err(e) = task.write_checkpoint(&written) {
-                tracing::warn!(thread = %self.name, task = %id, error = %e, "writing a checkpoint failed");
+            if let Err(e) = task.commit_stores(&written) {
+                tracing::warn!(thread = %self.name, task = %id, error = %e, "committing the stores of a closing task failed");
             }
+        }
+        if let Err(e) = task.close() {
+            tracing::warn!(thread = %self.name, task = %id, error = %e, "closing a task failed");
         }
     }
 
