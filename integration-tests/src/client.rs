@@ -149,3 +149,89 @@ pub fn read_topic(
     }
     Ok(out)
 }
+
+/// A record as read, bytes untouched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Key (empty for a null key).
+    pub key: Vec<u8>,
+    /// Value (`None` for a null value).
+    pub value: Option<Vec<u8>>,
+}
+
+/// Reads every partition of `topic` from the beginning with `read_committed` (records of
+/// aborted or open transactions never show) until `expected` records arrived and `settle`
+/// passed with nothing new, or until `timeout`. Records come in partition order, each
+/// partition in offset order.
+pub fn read_committed(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+    settle: Duration,
+    timeout: Duration,
+) -> Result<Vec<RawRecord>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_name("reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions = md.topics().first().map_or(0, |t| t.partitions().len());
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut last_new = Instant::now();
+    while Instant::now() < deadline {
+        if out.len() >= expected && last_new.elapsed() >= settle {
+            break;
+        }
+        if let Some(msg) = consumer.poll(Duration::from_millis(100)) {
+            let msg = msg?;
+            out.push(RawRecord {
+                partition: msg.partition(),
+                offset: msg.offset(),
+                key: msg.key().map(<[u8]>::to_vec).unwrap_or_default(),
+                value: msg.payload().map(<[u8]>::to_vec),
+            });
+            last_new = Instant::now();
+        }
+    }
+    out.sort_by_key(|r| (r.partition, r.offset));
+    Ok(out)
+}
+
+/// The partitions of `topics` with an open transaction: `(topic, partition, last stable
+/// offset, high watermark)` wherever the two differ (librdkafka reports the last stable
+/// offset as the high end to a `read_committed` consumer).
+pub fn open_transactions(bootstrap: &str, topics: &[&str]) -> Result<Vec<(String, i32, i64, i64)>> {
+    let client = |isolation: &str| -> Result<BaseConsumer> {
+        Ok(ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", unique_name("watermarks"))
+            .set("isolation.level", isolation)
+            .create()?)
+    };
+    let (committed, uncommitted) = (client("read_committed")?, client("read_uncommitted")?);
+    let mut open = Vec::new();
+    for topic in topics {
+        let md = committed.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let partitions = md.topics().first().map_or(0, |t| t.partitions().len());
+        for p in 0..partitions as i32 {
+            let (_, lso) = committed.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+            let (_, hw) = uncommitted.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+            if lso != hw {
+                open.push(((*topic).to_owned(), p, lso, hw));
+            }
+        }
+    }
+    Ok(open)
+}

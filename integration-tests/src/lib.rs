@@ -9,6 +9,15 @@ pub mod apps;
 pub mod client;
 pub mod kafka;
 
+/// Sends the library's `tracing` events to stderr, filtered by `RUST_LOG` (nothing when it
+/// is unset), for test binaries and the test applications. Safe to call more than once.
+pub fn log_to_stderr() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Blocks until the process receives SIGINT or SIGTERM: how the test applications and the
 /// `kafka-cluster` CLI know to shut down cleanly.
 pub fn wait_for_termination() -> std::io::Result<()> {

@@ -26,7 +26,7 @@ pub mod timestamp;
 mod topology;
 pub mod window;
 
-pub use config::StreamsConfig;
+pub use config::{ProcessingGuarantee, StreamsConfig};
 pub use describe::{
     NodeDescription, NodeKindDescription, SubtopologyDescription, TopologyDescription,
 };

@@ -4,7 +4,7 @@
 //! ```text
 //! bench [--records N] [--value-size BYTES] [--partitions P] [--repeat R]
 //!       [--cases passthrough,filter-map,count,windowed-count,stream-table-join,table-table-join,
-//!        stream-stream-join]
+//!        stream-stream-join,eos-passthrough,eos-count]
 //!       [--bootstrap-servers HOST:PORT]
 //! ```
 //!
@@ -12,6 +12,11 @@
 //! `/proc/<pid>/stat`) and peak RSS (`VmHWM`) are its own. The clock starts when the process
 //! is spawned and stops when the output topic holds every expected record; start-up and the
 //! group join are counted for every contestant alike.
+//!
+//! `eos-passthrough` and `eos-count` run the passthrough and count topologies twice, under
+//! at-least-once and under exactly-once, both committing every 100 ms; their clock stops when
+//! the group has committed every input record (under exactly-once, committed offsets mean
+//! committed output).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,6 +69,9 @@ fn parse() -> Result<Options> {
             ),
         }
     }
+    for case in &o.cases {
+        contestants(case)?;
+    }
     if o.records == 0 || o.repeat == 0 || o.partitions < 1 {
         bail!("--records, --repeat and --partitions must be at least 1");
     }
@@ -93,16 +101,114 @@ struct Topics {
     side: String,
 }
 
-/// Runs contestant `kind` on `case` until `expected` output records exist; rates are per
-/// `counted` records.
+/// The sum over `topic`'s partitions of `group`'s committed offsets.
+fn committed_total(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Result<i64> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10))?;
+    Ok(committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum())
+}
+
+/// One contestant of a case: the `contestant` program's kind, the case it runs, and extra
+/// arguments.
+struct Contestant {
+    label: &'static str,
+    kind: &'static str,
+    case: &'static str,
+    args: &'static [&'static str],
+}
+
+/// The contestants of `case`: raw and streams for the stateless cases; streams alone for the
+/// stateful ones; for `eos-*`, streams under at-least-once and under exactly-once, both
+/// committing every 100 ms.
+fn contestants(case: &str) -> Result<Vec<Contestant>> {
+    let streams = |case| Contestant {
+        label: "streams",
+        kind: "streams",
+        case,
+        args: &[],
+    };
+    Ok(match case {
+        "passthrough" | "filter-map" => {
+            let case = if case == "passthrough" {
+                "passthrough"
+            } else {
+                "filter-map"
+            };
+            vec![
+                Contestant {
+                    label: "raw",
+                    kind: "raw",
+                    case,
+                    args: &[],
+                },
+                streams(case),
+            ]
+        }
+        "count" => vec![streams("count")],
+        "windowed-count" => vec![streams("windowed-count")],
+        "stream-table-join" => vec![streams("stream-table-join")],
+        "table-table-join" => vec![streams("table-table-join")],
+        "stream-stream-join" => vec![streams("stream-stream-join")],
+        "eos-passthrough" | "eos-count" => {
+            let inner = if case == "eos-count" {
+                "count"
+            } else {
+                "passthrough"
+            };
+            vec![
+                Contestant {
+                    label: "at-least-once",
+                    kind: "streams",
+                    case: inner,
+                    args: &["--commit-interval-ms", "100"],
+                },
+                Contestant {
+                    label: "exactly-once",
+                    kind: "streams",
+                    case: inner,
+                    args: &[
+                        "--commit-interval-ms",
+                        "100",
+                        "--guarantee",
+                        "exactly_once_v2",
+                    ],
+                },
+            ]
+        }
+        other => bail!(
+            "unknown case {other:?}; allowed: passthrough, filter-map, count, windowed-count, \
+             stream-table-join, table-table-join, stream-stream-join, eos-passthrough, eos-count"
+        ),
+    })
+}
+
+/// Runs contestant `c` until `expected` output records exist (for the exactly-once
+/// comparison, whose output topics also hold transaction markers: until its group has
+/// committed every input record); rates are per `counted` records.
 fn run_one(
     bootstrap: &str,
-    kind: &str,
-    case: &str,
+    c: &Contestant,
     topics: &Topics,
     o: &Options,
     (expected, counted): (i64, i64),
 ) -> Result<Measure> {
+    let (kind, case) = (c.kind, c.case);
+    let by_commits = c.args.contains(&"--commit-interval-ms");
     let (input, side) = (&topics.input, &topics.side);
     let cluster_admin = KafkaCluster::external(bootstrap);
     let output = unique_name(&format!("bench-out-{kind}-{case}"));
@@ -111,7 +217,9 @@ fn run_one(
         .set("bootstrap.servers", bootstrap)
         .create()?;
     let exe = std::env::current_exe()?.with_file_name("contestant");
+    let group = unique_name("bench-group");
     let child: Child = Command::new(exe)
+        .args(c.args)
         .args([
             kind,
             case,
@@ -122,7 +230,7 @@ fn run_one(
             "--output",
             &output,
             "--group",
-            &unique_name("bench-group"),
+            &group,
             "--side",
             side,
         ])
@@ -139,7 +247,12 @@ fn run_one(
         if let Some(status) = child.0.try_wait()? {
             bail!("{kind}/{case} exited early: {status}");
         }
-        if output_count(&watcher, &output, o.partitions)? >= expected {
+        let done = if by_commits {
+            committed_total(bootstrap, &group, input, o.partitions)? >= o.records as i64
+        } else {
+            output_count(&watcher, &output, o.partitions)? >= expected
+        };
+        if done {
             let secs = started.elapsed().as_secs_f64();
             let cpu = proc_cpu_seconds(pid)?;
             let n = counted as f64;
@@ -212,7 +325,7 @@ async fn main() -> Result<()> {
         input: input.clone(),
         side,
     };
-    let mut rows = Vec::new();
+    let (mut rows, mut eos_rows) = (Vec::new(), Vec::new());
     for case in &o.cases {
         let expected = match case.as_str() {
             "filter-map" => kept,
@@ -220,30 +333,22 @@ async fn main() -> Result<()> {
             "windowed-count" => 2 * o.records as i64,
             _ => o.records as i64,
         };
-        let stateful = matches!(
-            case.as_str(),
-            "count"
-                | "windowed-count"
-                | "stream-table-join"
-                | "table-table-join"
-                | "stream-stream-join"
-        );
         // Rates are per output record, except for the windowed count: per input record.
         let counted = if case == "windowed-count" {
             o.records as i64
         } else {
             expected
         };
-        let mut results: Vec<(&str, Vec<Measure>)> = if stateful {
-            vec![("streams", Vec::new())]
-        } else {
-            vec![("raw", Vec::new()), ("streams", Vec::new())]
-        };
+        let mut results: Vec<(Contestant, Vec<Measure>)> = contestants(case)?
+            .into_iter()
+            .map(|c| (c, Vec::new()))
+            .collect();
         for round in 0..o.repeat {
-            for (kind, ms) in results.iter_mut() {
-                let m = run_one(&bootstrap, kind, case, &topics, &o, (expected, counted))?;
+            for (c, ms) in results.iter_mut() {
+                let m = run_one(&bootstrap, c, &topics, &o, (expected, counted))?;
                 eprintln!(
-                    "{case} {kind} round {}: {:.0} records/s, {:.2} CPU-s per million, peak RSS {:.1} MB",
+                    "{case} {} round {}: {:.0} records/s, {:.2} CPU-s per million, peak RSS {:.1} MB",
+                    c.label,
                     round + 1,
                     m.records_per_s,
                     m.cpu_s_per_m,
@@ -267,7 +372,15 @@ async fn main() -> Result<()> {
             )
         };
         let ours = summarize(&results[results.len() - 1].1);
-        if stateful {
+        if case.starts_with("eos-") {
+            let alos = summarize(&results[0].1);
+            eos_rows.push(format!(
+                "| {case} | {} B | {:.0} ({:.0}-{:.0}) | {:.0} ({:.0}-{:.0}) | {:.2} | {:.2} / {:.2} | {:.0} / {:.0} |",
+                o.value_size, alos.0, alos.4.0, alos.4.1, ours.0, ours.4.0, ours.4.1, ours.0 / alos.0, alos.2, ours.2, alos.3, ours.3
+            ));
+            continue;
+        }
+        if results.len() == 1 {
             rows.push(format!(
                 "| {case} | {} B | {:.0} ({:.0}-{:.0}) | n/a | n/a | {:.2} / n/a | n/a | {:.0} / n/a |",
                 o.value_size, ours.0, ours.4.0, ours.4.1, ours.2, ours.3
@@ -286,6 +399,16 @@ async fn main() -> Result<()> {
     println!("|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!("{r}");
+    }
+    if !eos_rows.is_empty() {
+        println!();
+        println!(
+            "| case | value | at-least-once records/s (min-max) | exactly-once records/s (min-max) | exactly-once / at-least-once | CPU-s per M records at-least-once / exactly-once | peak RSS MB at-least-once / exactly-once |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for r in eos_rows {
+            println!("{r}");
+        }
     }
     Ok(())
 }

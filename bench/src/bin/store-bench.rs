@@ -5,12 +5,22 @@
 //!     put and get throughput of the in-memory and RocksDB key-value stores (no broker)
 //! store-bench restore [--records N] [--value-size BYTES] [--bootstrap-servers HOST:PORT]
 //!     restore rate and peak memory for a changelog of N records
+//!
+//! store-bench recovery [--records N] [--guarantee exactly_once_v2|at_least_once]
+//!     [--bootstrap-servers HOST:PORT]
+//!     time from a restart after kill -9 to processing again, for a task holding N keys
 //! ```
 //!
 //! `restore` loads a changelog topic of N records (N / 10 distinct keys), then starts, in a
 //! child process so its memory is its own, a count application on an empty state directory
 //! whose store logs to that topic, and times its restoration from the listener's start to
 //! end callbacks.
+//!
+//! `recovery` loads N records with distinct keys into a one-partition topic, runs a count
+//! application (RocksDB store with a changelog, commit interval 100 ms) in a child process
+//! until its group has committed all N, SIGKILLs it, adds 1,000 records, waits for the dead
+//! member's session (6 s) to expire, and starts the application again on the same state
+//! directory, timing from `start()` to the first record processed.
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -230,6 +240,181 @@ fn restore_child(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The group's committed offset of partition 0 of `topic` (-1 when none).
+fn committed_offset(bootstrap: &str, group: &str, topic: &str) -> Result<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, 0);
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10))?;
+    Ok(match committed.elements().first().map(|e| e.offset()) {
+        Some(Offset::Offset(o)) => o,
+        _ => -1,
+    })
+}
+
+async fn recovery(args: &[String]) -> Result<()> {
+    let records = number(args, "--records", 1_000_000)?;
+    let guarantee = flag(args, "--guarantee").unwrap_or_else(|| "exactly_once_v2".into());
+    let local;
+    let bootstrap = match flag(args, "--bootstrap-servers") {
+        Some(b) => b,
+        None => {
+            local = shared_cluster()?;
+            local.bootstrap_servers().to_owned()
+        }
+    };
+    let admin = KafkaCluster::external(&bootstrap);
+    let app = unique_name("recovery-bench");
+    let input = unique_name("recovery-bench-input");
+    admin.create_topic(&input, 1, 1, &[])?;
+    eprintln!("loading {records} records with distinct keys into {input}");
+    produce(
+        &bootstrap,
+        &input,
+        (0..records).map(|i| (format!("key-{i}"), b"v".to_vec(), None)),
+    )
+    .await?;
+    let state = tempfile::tempdir()?;
+    let child = |phase: &str| -> Result<std::process::Child> {
+        Ok(Command::new(std::env::current_exe()?)
+            .args([
+                "recovery-child",
+                "--phase",
+                phase,
+                "--guarantee",
+                &guarantee,
+            ])
+            .args([
+                "--bootstrap-servers",
+                &bootstrap,
+                "--app",
+                &app,
+                "--input",
+                &input,
+            ])
+            .arg("--state-dir")
+            .arg(state.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?)
+    };
+    let mut loader = child("load")?;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(1800);
+    while committed_offset(&bootstrap, &app, &input)? < records as i64 {
+        if let Some(status) = loader.try_wait()? {
+            bail!("the loading application exited: {status}");
+        }
+        if Instant::now() > deadline {
+            loader.kill()?;
+            bail!("the loading application did not commit {records} records in 30 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "counted {records} keys in {:.1} s; kill -9",
+        started.elapsed().as_secs_f64()
+    );
+    loader.kill()?;
+    loader.wait()?;
+    produce(
+        &bootstrap,
+        &input,
+        (0..1000).map(|i| (format!("key-{i}"), b"v".to_vec(), None)),
+    )
+    .await?;
+    // The dead member leaves the group when its session expires; a restart before that waits
+    // for it in the join, whatever the state size.
+    std::thread::sleep(Duration::from_secs(7));
+    let out = child("restart")?.wait_with_output()?;
+    if !out.status.success() {
+        bail!("the restarted application failed: {}", out.status);
+    }
+    println!(
+        "| guarantee | keys in the store | restored records | seconds from start() to the first record processed |"
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| {guarantee} | {records} | {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+    Ok(())
+}
+
+/// Notes when the first record reaches it.
+struct FirstRecord(Arc<Mutex<Option<Instant>>>);
+
+impl streams_core::processor::Processor<String, String, String, String> for FirstRecord {
+    fn process(
+        &mut self,
+        _: &mut streams_core::processor::ProcessorContext<'_, String, String>,
+        _: streams_core::Record<String, String>,
+    ) -> Result<(), streams_core::processor::ProcessorError> {
+        self.0
+            .lock()
+            .expect("lock")
+            .get_or_insert_with(Instant::now);
+        Ok(())
+    }
+}
+
+fn recovery_child(args: &[String]) -> Result<()> {
+    let get = |n: &str| flag(args, n).with_context(|| format!("{n} is required"));
+    let (bootstrap, app, input, state, phase) = (
+        get("--bootstrap-servers")?,
+        get("--app")?,
+        get("--input")?,
+        get("--state-dir")?,
+        get("--phase")?,
+    );
+    let first = Arc::new(Mutex::new(None));
+    let mut topology = Topology::new();
+    let mark = first.clone();
+    topology
+        .add_source("src", &[&input], StringSerde, StringSerde)?
+        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
+        .add_processor("first", move || FirstRecord(mark.clone()), &["src"])?
+        .add_state_store(
+            state_stores::KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
+            &["count"],
+        )?;
+    let config = StreamsConfig::new(app, bootstrap)
+        .with_state_dir(state)
+        .set("processing.guarantee", &get("--guarantee")?)?
+        .set("commit.interval.ms", "100")?
+        .set("consumer.session.timeout.ms", "6000")?
+        .set("consumer.heartbeat.interval.ms", "1000")?;
+    let mut streams = KafkaStreams::new(topology, config)?;
+    let timing = Arc::new(Mutex::new(Timing::default()));
+    streams.set_restore_listener(Timer(timing.clone()));
+    let started = Instant::now();
+    streams.start()?;
+    let deadline = started + Duration::from_secs(1800);
+    loop {
+        if let Some(e) = streams.error() {
+            bail!("the application failed: {e}");
+        }
+        let first_at = *first.lock().expect("lock");
+        if let (Some(at), "restart") = (first_at, phase.as_str()) {
+            let restored = timing.lock().expect("lock").end.map_or(0, |(_, n)| n);
+            println!("{restored} | {:.3} |", (at - started).as_secs_f64());
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("no record processed within 30 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    streams.close(Duration::from_secs(60))?;
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -237,8 +422,11 @@ async fn main() -> Result<()> {
         Some("stores") => stores(&args),
         Some("restore") => restore(&args).await,
         Some("restore-child") => restore_child(&args),
+        Some("recovery") => recovery(&args).await,
+        Some("recovery-child") => recovery_child(&args),
         _ => bail!(
-            "usage: store-bench (stores|restore) [--records N] [--value-size BYTES] [--bootstrap-servers HOST:PORT]"
+            "usage: store-bench (stores|restore|recovery) [--records N] [--value-size BYTES] \
+             [--guarantee G] [--bootstrap-servers HOST:PORT]"
         ),
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Header as KHeader, Headers as _, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{Message, TopicPartitionList};
@@ -24,6 +24,9 @@ pub(crate) struct DeliveryFailure {
     pub topic: String,
     pub partition: i32,
     pub error: String,
+    /// The record was purged from the producer's queues by an aborted transaction (ours, or
+    /// librdkafka's after a fatal error), not refused by the broker.
+    pub purged: bool,
 }
 
 /// Keeps delivery failures until the next commit looks at them, and the highest acknowledged
@@ -59,6 +62,10 @@ impl ProducerContext for ProducerCallbacks {
                 topic: message.topic().to_owned(),
                 partition: message.partition(),
                 error: error.to_string(),
+                purged: matches!(
+                    error.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+                ),
             };
             tracing::warn!(topic = %failure.topic, partition = failure.partition, error = %failure.error, "delivery failed");
             self.failures
@@ -158,7 +165,9 @@ impl ConsumerCallbacks {
         if wanted.count() == 0 {
             return;
         }
-        let committed = match consumer.committed_offsets(wanted, Duration::from_secs(30)) {
+        let committed = match with_retries(Duration::from_secs(30), || {
+            consumer.committed_offsets(wanted.clone(), Duration::from_secs(10))
+        }) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(thread = %self.thread, error = %e, "reading committed offsets for the sources' offset resets failed; the consumer's auto.offset.reset applies");
@@ -494,6 +503,65 @@ pub(crate) fn transaction_error(context: &str, e: KafkaError) -> StreamsError {
     }
 }
 
+/// The producer's fatal error, if it has one, classified as [`transaction_error`] does (a
+/// fenced producer means the thread's tasks migrated).
+pub(crate) fn producer_fatal_error(producer: &StreamsProducer) -> Option<StreamsError> {
+    let (code, message) = producer.client().fatal_error()?;
+    let message = format!("the transactional producer failed: {message} ({code:?})");
+    Some(
+        if matches!(
+            code,
+            RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::TransactionCoordinatorFenced
+        ) {
+            StreamsError::TaskMigrated {
+                task: "*".into(),
+                message,
+            }
+        } else {
+            StreamsError::IllegalState(message)
+        },
+    )
+}
+
+/// Runs a metadata or offsets request, retrying for up to `timeout` while it fails in a way
+/// that passes: a broker going away or coming back, a leader or coordinator moving.
+pub(crate) fn with_retries<T>(
+    timeout: Duration,
+    mut request: impl FnMut() -> KafkaResult<T>,
+) -> KafkaResult<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match request() {
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && matches!(
+                        e.rdkafka_error_code(),
+                        Some(
+                            RDKafkaErrorCode::DestroyBroker
+                                | RDKafkaErrorCode::BrokerTransportFailure
+                                | RDKafkaErrorCode::AllBrokersDown
+                                | RDKafkaErrorCode::OperationTimedOut
+                                | RDKafkaErrorCode::LeaderNotAvailable
+                                | RDKafkaErrorCode::NotLeaderForPartition
+                                | RDKafkaErrorCode::RequestTimedOut
+                                | RDKafkaErrorCode::NetworkException
+                                | RDKafkaErrorCode::CoordinatorLoadInProgress
+                                | RDKafkaErrorCode::CoordinatorNotAvailable
+                                | RDKafkaErrorCode::NotCoordinator
+                        )
+                    ) =>
+            {
+                tracing::debug!(error = %e, "a metadata or offsets request failed; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            result => return result,
+        }
+    }
+}
+
 fn classify_commit_error(e: KafkaError) -> StreamsError {
     match e.rdkafka_error_code() {
         Some(
@@ -709,6 +777,9 @@ impl RecordCollector for KafkaCollector {
                             )
                         }) =>
                 {
+                    if let Some(fatal) = producer_fatal_error(&self.producer) {
+                        return Err(fatal);
+                    }
                     return Err(transaction_error("sending a record in the transaction", e));
                 }
                 Err((e, _)) => {
@@ -725,11 +796,12 @@ impl RecordCollector for KafkaCollector {
         if let Some(&n) = self.partition_counts.get(topic) {
             return Ok(n);
         }
-        let md = self
-            .producer
-            .client()
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .map_err(|e| StreamsError::kafka(format!("fetching metadata of `{topic}`"), e))?;
+        let md = with_retries(Duration::from_secs(30), || {
+            self.producer
+                .client()
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+        })
+        .map_err(|e| StreamsError::kafka(format!("fetching metadata of `{topic}`"), e))?;
         let n = md
             .topics()
             .first()

@@ -348,10 +348,11 @@ impl StreamThread {
         }
         self.close_tasks(&ids, false)?;
         if inputs.count() > 0 {
-            let committed = self
-                .consumer
-                .committed_offsets(inputs, Duration::from_secs(30))
-                .map_err(|e| StreamsError::kafka("reading committed offsets to rewind to", e))?;
+            let committed = clients::with_retries(Duration::from_secs(30), || {
+                self.consumer
+                    .committed_offsets(inputs.clone(), Duration::from_secs(10))
+            })
+            .map_err(|e| StreamsError::kafka("reading committed offsets to rewind to", e))?;
             for e in committed.elements() {
                 let offset = match e.offset() {
                     Offset::Offset(o) => Offset::Offset(o),
@@ -653,14 +654,15 @@ impl StreamThread {
                 .restore_consumer
                 .as_ref()
                 .ok_or_else(|| StreamsError::IllegalState("no restore consumer".into()))?;
-            let (low, high) = consumer
-                .fetch_watermarks(&c.topic, c.partition, Duration::from_secs(30))
-                .map_err(|e| {
-                    StreamsError::kafka(
-                        format!("reading the end of changelog {}-{}", c.topic, c.partition),
-                        e,
-                    )
-                })?;
+            let (low, high) = clients::with_retries(Duration::from_secs(60), || {
+                consumer.fetch_watermarks(&c.topic, c.partition, Duration::from_secs(10))
+            })
+            .map_err(|e| {
+                StreamsError::kafka(
+                    format!("reading the end of changelog {}-{}", c.topic, c.partition),
+                    e,
+                )
+            })?;
             ranges.push((c.clone(), low, high));
         }
         if ranges
@@ -985,7 +987,9 @@ impl StreamThread {
                 self.purge_repartition_topics();
                 committed
             }
-            Err(StreamsError::TaskMigrated { message, .. }) => {
+            // Under at-least-once the offsets commit again after the rebalance; under
+            // exactly-once the open transaction must not commit later: recovery aborts it.
+            Err(StreamsError::TaskMigrated { message, .. }) if !self.shared.exactly_once => {
                 tracing::info!(thread = %self.name, %message, "commit skipped: the group is rebalancing");
                 Ok(())
             }
@@ -1051,7 +1055,23 @@ impl StreamThread {
     }
 
     fn check_deliveries(&self, collector: &KafkaCollector) -> Result<()> {
-        for failure in collector.take_failures() {
+        let failures = collector.take_failures();
+        if self.shared.exactly_once {
+            // A fenced or failed producer purges what it had queued: the cause decides, and
+            // the purged records are not the handler's business (they are processed again).
+            if let Some(e) = clients::producer_fatal_error(&collector.producer) {
+                return Err(e);
+            }
+            if let Some(purged) = failures.iter().find(|f| f.purged) {
+                return Err(StreamsError::TransactionAborted {
+                    message: format!(
+                        "records for {}-{} were purged by an aborted transaction: {}",
+                        purged.topic, purged.partition, purged.error
+                    ),
+                });
+            }
+        }
+        for failure in failures {
             let message = format!(
                 "delivery to {}-{} failed: {}",
                 failure.topic, failure.partition, failure.error

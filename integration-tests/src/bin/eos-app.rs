@@ -1,0 +1,96 @@
+//! The application of the exactly-once crash test (`tests/eos.rs`, after Kafka Streams' EOS
+//! system test). It reads `<prefix>-data` (String keys, i64 values) and writes:
+//! `<prefix>-echo` (each record unchanged), `<prefix>-sum` and `<prefix>-min` (running sum and
+//! minimum per key), and, after a repartition, `<prefix>-max` and `<prefix>-cnt` (running
+//! maximum and count per key). Runs until SIGTERM/SIGINT (then closes cleanly) or until
+//! killed.
+//!
+//! ```text
+//! eos-app --bootstrap-servers HOST:PORT --application-id ID --prefix P --state-dir DIR
+//!         [--guarantee exactly_once_v2|at_least_once] [--commit-interval-ms MS]
+//!         [--threads N] [--instance NAME] [--replication-factor N]
+//! ```
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use streams_core::serde::{I64Serde, Nullable, StringSerde};
+use streams_core::{KafkaStreams, StreamsConfig};
+use streams_dsl::{Consumed, Materialized, Produced, Repartitioned, StreamsBuilder};
+
+fn main() -> Result<()> {
+    integration_tests::log_to_stderr();
+    let mut args: HashMap<String, String> = HashMap::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().with_context(|| format!("{k} needs a value"))?;
+        args.insert(k.trim_start_matches("--").to_owned(), v);
+    }
+    let get = |k: &str| {
+        args.get(k)
+            .cloned()
+            .with_context(|| format!("--{k} is required"))
+    };
+    let opt = |k: &str, default: &str| args.get(k).cloned().unwrap_or_else(|| default.into());
+    let prefix = get("prefix")?;
+    let topic = |name: &str| format!("{prefix}-{name}");
+    let instance = opt("instance", "app");
+
+    let builder = StreamsBuilder::new();
+    let data = builder.stream(&[&topic("data")], Consumed::with(StringSerde, I64Serde));
+    data.to(&topic("echo"), Produced::with(StringSerde, I64Serde));
+    let by_key = data.group_by_key();
+    by_key
+        .aggregate(
+            || 0i64,
+            |_, v, sum| sum + v,
+            Materialized::as_store("sum").with_value_serde(I64Serde),
+        )
+        .to_stream()
+        .to(
+            &topic("sum"),
+            Produced::with(StringSerde, Nullable(I64Serde)),
+        );
+    by_key
+        .reduce(|min, v| min.min(v), Materialized::as_store("min"))
+        .to_stream()
+        .to(
+            &topic("min"),
+            Produced::with(StringSerde, Nullable(I64Serde)),
+        );
+    let repartitioned = data
+        .repartition(Repartitioned::with(StringSerde, I64Serde).with_name("by-key"))
+        .group_by_key();
+    repartitioned
+        .reduce(|max, v| max.max(v), Materialized::as_store("max"))
+        .to_stream()
+        .to(
+            &topic("max"),
+            Produced::with(StringSerde, Nullable(I64Serde)),
+        );
+    repartitioned
+        .count(Materialized::as_store("cnt"))
+        .to_stream()
+        .to(
+            &topic("cnt"),
+            Produced::with(StringSerde, Nullable(I64Serde)),
+        );
+    let topology = builder.build()?;
+
+    let config = StreamsConfig::new(get("application-id")?, get("bootstrap-servers")?)
+        .set("processing.guarantee", &opt("guarantee", "exactly_once_v2"))?
+        .set("commit.interval.ms", &opt("commit-interval-ms", "1000"))?
+        .set("num.stream.threads", &opt("threads", "1"))?
+        .set("state.dir", &get("state-dir")?)?
+        .set("replication.factor", &opt("replication-factor", "1"))?
+        .set("consumer.session.timeout.ms", "6000")?
+        .set("consumer.heartbeat.interval.ms", "1000")?;
+    let mut streams = KafkaStreams::new(topology, config)?;
+    streams.start()?;
+    eprintln!("{instance}: started (pid {})", std::process::id());
+    integration_tests::wait_for_termination()?;
+    streams.close(Duration::from_secs(30))?;
+    eprintln!("{instance}: closed");
+    Ok(())
+}
