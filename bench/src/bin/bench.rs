@@ -219,7 +219,6 @@ fn run_one(
     let exe = std::env::current_exe()?.with_file_name("contestant");
     let group = unique_name("bench-group");
     let child: Child = Command::new(exe)
-        .args(c.args)
         .args([
             kind,
             case,
@@ -234,6 +233,7 @@ fn run_one(
             "--side",
             side,
         ])
+        .args(c.args)
         .stdin(Stdio::null())
         .spawn()?;
     let pid = child.id();
@@ -393,15 +393,16 @@ async fn main() -> Result<()> {
             o.value_size, ours.0, ours.4.0, ours.4.1, raw.0, raw.4.0, raw.4.1, ours.0 / raw.0, ours.2, raw.2, ours.2 / raw.2, ours.3, raw.3
         ));
     }
-    println!(
-        "| case | value | ours records/s (min-max) | raw records/s (min-max) | ours / raw throughput | CPU-s per M records ours / raw | ours / raw CPU | peak RSS MB ours / raw |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    for r in rows {
-        println!("{r}");
+    if !rows.is_empty() {
+        println!(
+            "| case | value | ours records/s (min-max) | raw records/s (min-max) | ours / raw throughput | CPU-s per M records ours / raw | ours / raw CPU | peak RSS MB ours / raw |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        for r in rows {
+            println!("{r}");
+        }
     }
     if !eos_rows.is_empty() {
-        println!();
         println!(
             "| case | value | at-least-once records/s (min-max) | exactly-once records/s (min-max) | exactly-once / at-least-once | CPU-s per M records at-least-once / exactly-once | peak RSS MB at-least-once / exactly-once |"
         );
