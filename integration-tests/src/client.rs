@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Headers as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
@@ -195,7 +196,13 @@ pub fn read_committed(
             break;
         }
         if let Some(msg) = consumer.poll(Duration::from_millis(100)) {
-            let msg = msg?;
+            let msg = match msg {
+                // A broker going down or coming back (fault tests): librdkafka reconnects.
+                Err(KafkaError::MessageConsumption(
+                    RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
+                )) => continue,
+                other => other?,
+            };
             out.push(RawRecord {
                 partition: msg.partition(),
                 offset: msg.offset(),

@@ -551,6 +551,11 @@ pub(crate) fn with_retries<T>(
                                 | RDKafkaErrorCode::CoordinatorLoadInProgress
                                 | RDKafkaErrorCode::CoordinatorNotAvailable
                                 | RDKafkaErrorCode::NotCoordinator
+                                // A restarting broker's partitions can be missing from
+                                // metadata for a moment; callers ask about partitions
+                                // that were checked to exist at start-up.
+                                | RDKafkaErrorCode::UnknownPartition
+                                | RDKafkaErrorCode::UnknownTopicOrPartition
                         )
                     ) =>
             {
