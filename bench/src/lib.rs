@@ -33,3 +33,24 @@ pub fn peak_rss_mb(pid: &str) -> std::io::Result<f64> {
         .ok_or_else(|| std::io::Error::other("no VmHWM line in /proc status"))?;
     Ok(kb / 1024.0)
 }
+
+/// The JVM options of the Kafka Streams contestant: a 1 GiB heap, its logging at warnings.
+pub const JAVA_OPTIONS: [&str; 2] = ["-Xmx1g", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"];
+
+/// Builds the Kafka Streams (Java) contestant with `bench/kstreams-java/build.sh` (jars from
+/// Maven Central on first use, then javac) and returns its class path.
+pub fn build_java() -> std::io::Result<String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/kstreams-java/build.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "building the Kafka Streams contestant ({script}) failed: {}",
+            out.status
+        )));
+    }
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Ok(format!("{dir}/classes:{dir}/libs/*"))
+}

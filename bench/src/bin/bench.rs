@@ -5,8 +5,12 @@
 //! bench [--records N] [--value-size BYTES] [--partitions P] [--repeat R]
 //!       [--cases passthrough,filter-map,count,windowed-count,stream-table-join,table-table-join,
 //!        stream-stream-join,eos-passthrough,eos-count]
-//!       [--bootstrap-servers HOST:PORT]
+//!       [--contestants raw,streams,kstreams] [--bootstrap-servers HOST:PORT]
 //! ```
+//!
+//! Contestants: `raw` (a plain rdkafka program, stateless cases only), `streams` (ours) and
+//! `kstreams` (Apache Kafka Streams 4.1.1, the Java application in `bench/kstreams-java`,
+//! built by its `build.sh` on first use and run with `java -Xmx1g`).
 //!
 //! Each contestant runs as its own process (`contestant`), so its CPU time (utime + stime from
 //! `/proc/<pid>/stat`) and peak RSS (`VmHWM`) are its own. The clock starts when the process
@@ -34,7 +38,10 @@ struct Options {
     partitions: i32,
     repeat: usize,
     cases: Vec<String>,
+    contestants: Vec<String>,
     bootstrap: Option<String>,
+    /// The Kafka Streams contestant's class path, once built.
+    java: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +59,9 @@ fn parse() -> Result<Options> {
         partitions: 1,
         repeat: 3,
         cases: vec!["passthrough".into(), "filter-map".into()],
+        contestants: vec!["raw".into(), "streams".into(), "kstreams".into()],
         bootstrap: None,
+        java: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -63,6 +72,16 @@ fn parse() -> Result<Options> {
             "--partitions" => o.partitions = v()?.parse()?,
             "--repeat" => o.repeat = v()?.parse()?,
             "--cases" => o.cases = v()?.split(',').map(str::to_owned).collect(),
+            "--contestants" => {
+                o.contestants = v()?.split(',').map(str::to_owned).collect();
+                if let Some(bad) = o
+                    .contestants
+                    .iter()
+                    .find(|c| !matches!(c.as_str(), "raw" | "streams" | "kstreams"))
+                {
+                    bail!("unknown contestant {bad:?}; allowed: raw, streams, kstreams");
+                }
+            }
             "--bootstrap-servers" => o.bootstrap = Some(v()?),
             other => bail!(
                 "unknown argument {other:?}; see the usage at the top of bench/src/bin/bench.rs"
@@ -70,7 +89,7 @@ fn parse() -> Result<Options> {
         }
     }
     for case in &o.cases {
-        contestants(case)?;
+        contestants(case, &o.contestants)?;
     }
     if o.records == 0 || o.repeat == 0 || o.partitions < 1 {
         bail!("--records, --repeat and --partitions must be at least 1");
@@ -123,78 +142,64 @@ fn committed_total(bootstrap: &str, group: &str, topic: &str, partitions: i32) -
         .sum())
 }
 
-/// One contestant of a case: the `contestant` program's kind, the case it runs, and extra
-/// arguments.
+/// One contestant of a case: who runs it (`raw`, `streams`: ours, `kstreams`: Kafka Streams),
+/// the case the program runs, and extra arguments.
 struct Contestant {
-    label: &'static str,
+    label: String,
     kind: &'static str,
-    case: &'static str,
-    args: &'static [&'static str],
+    case: String,
+    args: Vec<&'static str>,
 }
 
-/// The contestants of `case`: raw and streams for the stateless cases; streams alone for the
-/// stateful ones; for `eos-*`, streams under at-least-once and under exactly-once, both
-/// committing every 100 ms.
-fn contestants(case: &str) -> Result<Vec<Contestant>> {
-    let streams = |case| Contestant {
-        label: "streams",
-        kind: "streams",
-        case,
-        args: &[],
-    };
-    Ok(match case {
-        "passthrough" | "filter-map" => {
-            let case = if case == "passthrough" {
-                "passthrough"
-            } else {
-                "filter-map"
-            };
-            vec![
-                Contestant {
-                    label: "raw",
-                    kind: "raw",
-                    case,
-                    args: &[],
-                },
-                streams(case),
-            ]
+/// The cases, and their contestants: raw, ours and Kafka Streams for the stateless cases;
+/// ours and Kafka Streams for the stateful ones; for `eos-*`, ours and Kafka Streams each under
+/// at-least-once and under exactly-once, committing every 100 ms.
+const CASES: [&str; 9] = [
+    "passthrough",
+    "filter-map",
+    "count",
+    "windowed-count",
+    "stream-table-join",
+    "table-table-join",
+    "stream-stream-join",
+    "eos-passthrough",
+    "eos-count",
+];
+
+fn contestants(case: &str, kinds: &[String]) -> Result<Vec<Contestant>> {
+    if !CASES.contains(&case) {
+        bail!("unknown case {case:?}; allowed: {}", CASES.join(", "));
+    }
+    let mut out = Vec::new();
+    for kind in ["raw", "streams", "kstreams"] {
+        if !kinds.iter().any(|k| k == kind) {
+            continue;
         }
-        "count" => vec![streams("count")],
-        "windowed-count" => vec![streams("windowed-count")],
-        "stream-table-join" => vec![streams("stream-table-join")],
-        "table-table-join" => vec![streams("table-table-join")],
-        "stream-stream-join" => vec![streams("stream-stream-join")],
-        "eos-passthrough" | "eos-count" => {
-            let inner = if case == "eos-count" {
-                "count"
-            } else {
-                "passthrough"
-            };
-            vec![
-                Contestant {
-                    label: "at-least-once",
-                    kind: "streams",
-                    case: inner,
-                    args: &["--commit-interval-ms", "100"],
-                },
-                Contestant {
-                    label: "exactly-once",
-                    kind: "streams",
-                    case: inner,
-                    args: &[
-                        "--commit-interval-ms",
-                        "100",
-                        "--guarantee",
-                        "exactly_once_v2",
-                    ],
-                },
-            ]
+        if let Some(inner) = case.strip_prefix("eos-") {
+            for (guarantee, label) in [
+                ("at_least_once", "at-least-once"),
+                ("exactly_once_v2", "exactly-once"),
+            ] {
+                if kind == "raw" {
+                    continue;
+                }
+                out.push(Contestant {
+                    label: format!("{kind} {label}"),
+                    kind,
+                    case: inner.to_owned(),
+                    args: vec!["--commit-interval-ms", "100", "--guarantee", guarantee],
+                });
+            }
+        } else if kind != "raw" || matches!(case, "passthrough" | "filter-map") {
+            out.push(Contestant {
+                label: kind.to_owned(),
+                kind,
+                case: case.to_owned(),
+                args: Vec::new(),
+            });
         }
-        other => bail!(
-            "unknown case {other:?}; allowed: passthrough, filter-map, count, windowed-count, \
-             stream-table-join, table-table-join, stream-stream-join, eos-passthrough, eos-count"
-        ),
-    })
+    }
+    Ok(out)
 }
 
 /// Runs contestant `c` until `expected` output records exist (for the exactly-once
@@ -207,7 +212,7 @@ fn run_one(
     o: &Options,
     (expected, counted): (i64, i64),
 ) -> Result<Measure> {
-    let (kind, case) = (c.kind, c.case);
+    let (kind, case) = (c.kind, c.case.as_str());
     let by_commits = c.args.contains(&"--commit-interval-ms");
     let (input, side) = (&topics.input, &topics.side);
     let cluster_admin = KafkaCluster::external(bootstrap);
@@ -216,11 +221,23 @@ fn run_one(
     let watcher: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
-    let exe = std::env::current_exe()?.with_file_name("contestant");
     let group = unique_name("bench-group");
-    let child: Child = Command::new(exe)
+    let mut command = match (kind, &o.java) {
+        ("kstreams", Some(classpath)) => {
+            let mut java = Command::new("java");
+            java.args(streams_bench::JAVA_OPTIONS).args([
+                "-cp",
+                classpath,
+                "kstreamsbench.Contestant",
+            ]);
+            java
+        }
+        ("kstreams", None) => bail!("the Kafka Streams contestant was not built"),
+        _ => Command::new(std::env::current_exe()?.with_file_name("contestant")),
+    };
+    let child: Child = command
         .args([
-            kind,
+            if kind == "kstreams" { "kstreams" } else { kind },
             case,
             "--bootstrap-servers",
             bootstrap,
@@ -233,7 +250,7 @@ fn run_one(
             "--side",
             side,
         ])
-        .args(c.args)
+        .args(&c.args)
         .stdin(Stdio::null())
         .spawn()?;
     let pid = child.id();
@@ -294,7 +311,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
-    let o = parse()?;
+    let mut o = parse()?;
+    if o.contestants.iter().any(|c| c == "kstreams") {
+        o.java = Some(streams_bench::build_java()?);
+    }
     let local;
     let bootstrap = match &o.bootstrap {
         Some(b) => b.clone(),
@@ -325,7 +345,8 @@ async fn main() -> Result<()> {
         input: input.clone(),
         side,
     };
-    let (mut rows, mut eos_rows) = (Vec::new(), Vec::new());
+    let mut rows = Vec::new();
+    let mut ratios = Vec::new();
     for case in &o.cases {
         let expected = match case.as_str() {
             "filter-map" => kept,
@@ -339,7 +360,7 @@ async fn main() -> Result<()> {
         } else {
             expected
         };
-        let mut results: Vec<(Contestant, Vec<Measure>)> = contestants(case)?
+        let mut results: Vec<(Contestant, Vec<Measure>)> = contestants(case, &o.contestants)?
             .into_iter()
             .map(|c| (c, Vec::new()))
             .collect();
@@ -357,59 +378,79 @@ async fn main() -> Result<()> {
                 ms.push(m);
             }
         }
-        let summarize = |ms: &[Measure]| {
+        let mut summaries = Vec::new();
+        for (c, ms) in &results {
             let rps: Vec<f64> = ms.iter().map(|m| m.records_per_s).collect();
-            let spread = (
+            let (lo, hi) = (
                 rps.iter().cloned().fold(f64::MAX, f64::min),
                 rps.iter().cloned().fold(0.0, f64::max),
             );
-            (
-                median(rps),
-                median(ms.iter().map(|m| m.mb_per_s).collect()),
-                median(ms.iter().map(|m| m.cpu_s_per_m).collect()),
-                median(ms.iter().map(|m| m.peak_rss_mb).collect()),
-                spread,
-            )
-        };
-        let ours = summarize(&results[results.len() - 1].1);
-        if case.starts_with("eos-") {
-            let alos = summarize(&results[0].1);
-            eos_rows.push(format!(
-                "| {case} | {} B | {:.0} ({:.0}-{:.0}) | {:.0} ({:.0}-{:.0}) | {:.2} | {:.2} / {:.2} | {:.0} / {:.0} |",
-                o.value_size, alos.0, alos.4.0, alos.4.1, ours.0, ours.4.0, ours.4.1, ours.0 / alos.0, alos.2, ours.2, alos.3, ours.3
-            ));
-            continue;
-        }
-        if results.len() == 1 {
+            let s = Summary {
+                records_per_s: median(rps),
+                cpu_s_per_m: median(ms.iter().map(|m| m.cpu_s_per_m).collect()),
+                peak_rss_mb: median(ms.iter().map(|m| m.peak_rss_mb).collect()),
+            };
             rows.push(format!(
-                "| {case} | {} B | {:.0} ({:.0}-{:.0}) | n/a | n/a | {:.2} / n/a | n/a | {:.0} / n/a |",
-                o.value_size, ours.0, ours.4.0, ours.4.1, ours.2, ours.3
+                "| {case} | {} B | {} | {:.0} ({:.0}-{:.0}) | {:.1} | {:.2} | {:.0} |",
+                o.value_size,
+                c.label,
+                s.records_per_s,
+                lo,
+                hi,
+                median(ms.iter().map(|m| m.mb_per_s).collect()),
+                s.cpu_s_per_m,
+                s.peak_rss_mb
             ));
-            continue;
+            summaries.push((c.label.clone(), s));
         }
-        let raw = summarize(&results[0].1);
-        rows.push(format!(
-            "| {case} | {} B | {:.0} ({:.0}-{:.0}) | {:.0} ({:.0}-{:.0}) | {:.2} | {:.2} / {:.2} | {:.2} | {:.0} / {:.0} |",
-            o.value_size, ours.0, ours.4.0, ours.4.1, raw.0, raw.4.0, raw.4.1, ours.0 / raw.0, ours.2, raw.2, ours.2 / raw.2, ours.3, raw.3
+        let find = |label: &str| summaries.iter().find(|(l, _)| l == label).map(|(_, s)| *s);
+        let ratio = |a: Option<Summary>, b: Option<Summary>| match (a, b) {
+            (Some(a), Some(b)) => format!(
+                "{:.2} / {:.2} / {:.2}",
+                a.records_per_s / b.records_per_s,
+                a.cpu_s_per_m / b.cpu_s_per_m,
+                a.peak_rss_mb / b.peak_rss_mb
+            ),
+            _ => "n/a".into(),
+        };
+        let (ours, theirs, raw) = if case.starts_with("eos-") {
+            (
+                find("streams exactly-once"),
+                find("kstreams exactly-once"),
+                find("streams at-least-once"),
+            )
+        } else {
+            (find("streams"), find("kstreams"), find("raw"))
+        };
+        ratios.push(format!(
+            "| {case} | {} B | {} | {} |",
+            o.value_size,
+            ratio(ours, raw),
+            ratio(ours, theirs)
         ));
     }
-    if !rows.is_empty() {
-        println!(
-            "| case | value | ours records/s (min-max) | raw records/s (min-max) | ours / raw throughput | CPU-s per M records ours / raw | ours / raw CPU | peak RSS MB ours / raw |"
-        );
-        println!("|---|---|---|---|---|---|---|---|");
-        for r in rows {
-            println!("{r}");
-        }
+    println!(
+        "| case | value | contestant | records/s (min-max) | MB/s | CPU-s per M records | peak RSS MB |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
     }
-    if !eos_rows.is_empty() {
-        println!(
-            "| case | value | at-least-once records/s (min-max) | exactly-once records/s (min-max) | exactly-once / at-least-once | CPU-s per M records at-least-once / exactly-once | peak RSS MB at-least-once / exactly-once |"
-        );
-        println!("|---|---|---|---|---|---|---|");
-        for r in eos_rows {
-            println!("{r}");
-        }
+    println!();
+    println!(
+        "| case | value | ours / raw (eos-*: exactly-once / at-least-once): throughput / CPU per record / peak RSS | ours / Kafka Streams: throughput / CPU per record / peak RSS |"
+    );
+    println!("|---|---|---|---|");
+    for r in ratios {
+        println!("{r}");
     }
     Ok(())
+}
+
+/// Medians of one contestant's rounds.
+#[derive(Clone, Copy)]
+struct Summary {
+    records_per_s: f64,
+    cpu_s_per_m: f64,
+    peak_rss_mb: f64,
 }

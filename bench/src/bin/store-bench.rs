@@ -7,7 +7,7 @@
 //!     restore rate and peak memory for a changelog of N records
 //!
 //! store-bench recovery [--records N] [--guarantee exactly_once_v2|at_least_once]
-//!     [--bootstrap-servers HOST:PORT]
+//!     [--contestant streams|kstreams] [--bootstrap-servers HOST:PORT]
 //!     time from a restart after kill -9 to processing again, for a task holding N keys
 //! ```
 //!
@@ -20,7 +20,8 @@
 //! application (RocksDB store with a changelog, commit interval 100 ms) in a child process
 //! until its group has committed all N, SIGKILLs it, adds 1,000 records, waits for the dead
 //! member's session (6 s) to expire, and starts the application again on the same state
-//! directory, timing from `start()` to the first record processed.
+//! directory, timing from `start()` to the first record processed. `--contestant kstreams`
+//! runs the same with the Kafka Streams (Java) application of `bench/kstreams-java`.
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -260,6 +261,12 @@ fn committed_offset(bootstrap: &str, group: &str, topic: &str) -> Result<i64> {
 async fn recovery(args: &[String]) -> Result<()> {
     let records = number(args, "--records", 1_000_000)?;
     let guarantee = flag(args, "--guarantee").unwrap_or_else(|| "exactly_once_v2".into());
+    let contestant = flag(args, "--contestant").unwrap_or_else(|| "streams".into());
+    let java = match contestant.as_str() {
+        "streams" => None,
+        "kstreams" => Some(streams_bench::build_java()?),
+        other => bail!("unknown contestant {other:?}; allowed: streams, kstreams"),
+    };
     let local;
     let bootstrap = match flag(args, "--bootstrap-servers") {
         Some(b) => b,
@@ -281,7 +288,19 @@ async fn recovery(args: &[String]) -> Result<()> {
     .await?;
     let state = tempfile::tempdir()?;
     let child = |phase: &str| -> Result<std::process::Child> {
-        Ok(Command::new(std::env::current_exe()?)
+        let mut command = match &java {
+            Some(classpath) => {
+                let mut java = Command::new("java");
+                java.args(streams_bench::JAVA_OPTIONS).args([
+                    "-cp",
+                    classpath,
+                    "kstreamsbench.Contestant",
+                ]);
+                java
+            }
+            None => Command::new(std::env::current_exe()?),
+        };
+        Ok(command
             .args([
                 "recovery-child",
                 "--phase",
@@ -337,11 +356,11 @@ async fn recovery(args: &[String]) -> Result<()> {
         bail!("the restarted application failed: {}", out.status);
     }
     println!(
-        "| guarantee | keys in the store | restored records | seconds from start() to the first record processed |"
+        "| contestant | guarantee | keys in the store | restored records | seconds from start() to the first record processed |"
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|");
     println!(
-        "| {guarantee} | {records} | {}",
+        "| {contestant} | {guarantee} | {records} | {}",
         String::from_utf8_lossy(&out.stdout).trim()
     );
     Ok(())
