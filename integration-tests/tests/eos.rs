@@ -50,6 +50,8 @@ impl Lcg {
 struct Instance {
     name: String,
     state: PathBuf,
+    /// Where the instance's log goes (appended to across restarts).
+    log: PathBuf,
     child: Option<Child>,
 }
 
@@ -70,8 +72,18 @@ impl Instance {
             .args(["--instance", &self.name, "--commit-interval-ms", "1000"])
             .args(["--guarantee", &guarantee()])
             .args(["--replication-factor", &a.replication.to_string()])
+            .env(
+                "RUST_LOG",
+                std::env::var("EOS_APP_LOG").unwrap_or_else(|_| "info,librdkafka=warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.log)?,
+            )
             .spawn()
             .context("starting eos-app")?;
         self.child = Some(child);
@@ -285,6 +297,9 @@ async fn chaos_run(cluster: &mut KafkaCluster, chaos: Chaos, replication: i32) -
         cluster.create_topic(&format!("{prefix}-{out}"), 5, replication, topic_configs)?;
     }
     let root = tempfile::tempdir()?;
+    // The instances' logs outlive a failed run (removed after a successful one).
+    let logs = std::env::temp_dir().join(format!("{prefix}-logs"));
+    std::fs::create_dir_all(&logs)?;
     let args = AppArgs {
         bootstrap: &bootstrap,
         app: &app,
@@ -295,6 +310,7 @@ async fn chaos_run(cluster: &mut KafkaCluster, chaos: Chaos, replication: i32) -
         .map(|i| Instance {
             name: format!("instance-{i}"),
             state: root.path().join(format!("state-{i}")),
+            log: logs.join(format!("instance-{i}.log")),
             child: None,
         })
         .collect();
@@ -371,7 +387,9 @@ async fn chaos_run(cluster: &mut KafkaCluster, chaos: Chaos, replication: i32) -
         outputs.insert(out, records);
     }
     for instance in &mut instances {
-        instance.stop()?;
+        instance
+            .stop()
+            .with_context(|| format!("instance logs in {}", logs.display()))?;
     }
     let input = read_committed(
         &bootstrap,
@@ -412,9 +430,22 @@ async fn chaos_run(cluster: &mut KafkaCluster, chaos: Chaos, replication: i32) -
         tally.missing,
         started.elapsed().as_secs()
     );
-    assert!(open.is_empty(), "transactions left open: {open:?}");
-    assert!(tally.bad.is_empty(), "mismatches: {:#?}", tally.bad);
-    assert_eq!((tally.duplicates, tally.missing), (0, 0), "exactly once");
+    let logs_at = logs.display();
+    assert!(
+        open.is_empty(),
+        "transactions left open: {open:?}; instance logs in {logs_at}"
+    );
+    assert!(
+        tally.bad.is_empty(),
+        "mismatches: {:#?}; instance logs in {logs_at}",
+        tally.bad
+    );
+    assert_eq!(
+        (tally.duplicates, tally.missing),
+        (0, 0),
+        "exactly once; instance logs in {logs_at}"
+    );
+    std::fs::remove_dir_all(&logs).ok();
     Ok(())
 }
 

@@ -27,6 +27,9 @@ pub(crate) struct DeliveryFailure {
     /// The record was purged from the producer's queues by an aborted transaction (ours, or
     /// librdkafka's after a fatal error), not refused by the broker.
     pub purged: bool,
+    /// The failure passes with time (a timeout, a leader moving, too few in-sync replicas):
+    /// under exactly-once the transaction aborts and the records are processed again.
+    pub retriable: bool,
 }
 
 /// Keeps delivery failures until the next commit looks at them, and the highest acknowledged
@@ -65,6 +68,21 @@ impl ProducerContext for ProducerCallbacks {
                 purged: matches!(
                     error.rdkafka_error_code(),
                     Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+                ),
+                retriable: matches!(
+                    error.rdkafka_error_code(),
+                    Some(
+                        RDKafkaErrorCode::MessageTimedOut
+                            | RDKafkaErrorCode::RequestTimedOut
+                            | RDKafkaErrorCode::NotEnoughReplicas
+                            | RDKafkaErrorCode::NotEnoughReplicasAfterAppend
+                            | RDKafkaErrorCode::NotLeaderForPartition
+                            | RDKafkaErrorCode::LeaderNotAvailable
+                            | RDKafkaErrorCode::NetworkException
+                            | RDKafkaErrorCode::BrokerTransportFailure
+                            | RDKafkaErrorCode::AllBrokersDown
+                            | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                    )
                 ),
             };
             tracing::warn!(topic = %failure.topic, partition = failure.partition, error = %failure.error, "delivery failed");
@@ -567,6 +585,37 @@ pub(crate) fn with_retries<T>(
     }
 }
 
+/// Whether `e` says the transaction coordinator is moving or busy, which passes.
+fn is_retriable_coordinator_error(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotCoordinator
+                | RDKafkaErrorCode::CoordinatorNotAvailable
+                | RDKafkaErrorCode::CoordinatorLoadInProgress
+                | RDKafkaErrorCode::ConcurrentTransactions
+                | RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::RequestTimedOut
+        )
+    )
+}
+
+/// The low and high watermarks of `topic`-`partition` (the high one is the last stable
+/// offset for a `read_committed` client), retried through broker restarts for up to a
+/// minute. After a failure the topic's metadata is fetched again first: librdkafka answers
+/// "unknown partition" from its cache, which a restarting broker's partial metadata can leave
+/// without the partition until the next periodic refresh.
+pub(crate) fn watermarks(client: &BaseConsumer, topic: &str, partition: i32) -> Result<(i64, i64)> {
+    let mut failed = false;
+    with_retries(Duration::from_secs(60), || {
+        if std::mem::replace(&mut failed, true) {
+            let _ = client.fetch_metadata(Some(topic), Duration::from_secs(10));
+        }
+        client.fetch_watermarks(topic, partition, Duration::from_secs(10))
+    })
+    .map_err(|e| StreamsError::kafka(format!("reading the end of {topic}-{partition}"), e))
+}
+
 fn classify_commit_error(e: KafkaError) -> StreamsError {
     match e.rdkafka_error_code() {
         Some(
@@ -668,6 +717,29 @@ pub(crate) fn create_restore_consumer(
 }
 
 /// The consumers' `isolation.level` for the processing guarantee.
+/// A client that only reads high watermarks (`read_uncommitted`): beside the restore
+/// consumer's last stable offsets, it shows open transactions on changelog partitions.
+pub(crate) fn create_watermark_client(
+    config: &StreamsConfig,
+    client_id: &str,
+) -> Result<BaseConsumer> {
+    client_config(
+        config,
+        ClientKind::Consumer,
+        &[
+            ("client.id", client_id),
+            ("isolation.level", "read_uncommitted"),
+        ],
+    )
+    .set(
+        "group.id",
+        format!("{}-restore-consumer", config.application_id()),
+    )
+    .set("enable.auto.commit", "false")
+    .create()
+    .map_err(|e| StreamsError::kafka("creating the watermark client", e))
+}
+
 fn isolation(config: &StreamsConfig) -> &'static str {
     if config.exactly_once() {
         "read_committed"
@@ -712,14 +784,29 @@ pub(crate) fn create_producer(
             )
         })?;
     if let Some(id) = transactional_id {
-        producer
-            .init_transactions(TRANSACTION_CALL_TIMEOUT)
-            .map_err(|e| {
-                StreamsError::kafka(
-                    format!("initialising transactions for transactional.id {id}"),
-                    e,
-                )
-            })?;
+        // A transaction coordinator moving (a broker restarting) fails the call with a
+        // retriable error; librdkafka allows calling it again. Up to four attempts.
+        let mut attempt = 1;
+        loop {
+            match producer.init_transactions(TRANSACTION_CALL_TIMEOUT) {
+                Ok(()) => break,
+                Err(KafkaError::Transaction(e)) if e.is_retriable() && attempt < 4 => {
+                    tracing::warn!(transactional_id = %id, error = %e, attempt, "initialising transactions failed; retrying");
+                    attempt += 1;
+                }
+                Err(e) if is_retriable_coordinator_error(&e) && attempt < 4 => {
+                    tracing::warn!(transactional_id = %id, error = %e, attempt, "initialising transactions failed; retrying");
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => {
+                    return Err(StreamsError::kafka(
+                        format!("initialising transactions for transactional.id {id}"),
+                        e,
+                    ));
+                }
+            }
+        }
     }
     Ok(producer)
 }

@@ -44,10 +44,7 @@ pub(crate) fn bootstrap(
             )));
         }
         for p in 0..partitions as i32 {
-            let (low, high) = super::clients::with_retries(Duration::from_secs(60), || {
-                consumer.fetch_watermarks(store.topic(), p, Duration::from_secs(10))
-            })
-            .map_err(|e| StreamsError::kafka("reading global topic watermarks", e))?;
+            let (low, high) = super::clients::watermarks(&consumer, store.topic(), p)?;
             tpl.add_partition_offset(store.topic(), p, Offset::Beginning)
                 .map_err(|e| StreamsError::kafka("building the global assignment", e))?;
             if high > low {

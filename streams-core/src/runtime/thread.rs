@@ -61,6 +61,11 @@ pub(crate) struct StreamThread {
     control: Arc<ClientControl>,
     last_commit: Instant,
     restore_consumer: Option<BaseConsumer>,
+    /// Under exactly-once: reads high watermarks, to see open transactions on changelogs.
+    watermarks: Option<BaseConsumer>,
+    /// Tasks waiting for an open transaction on one of their changelogs to end, with when to
+    /// look again.
+    waiting_for_transactions: BTreeMap<TaskId, Instant>,
     /// Changelog partitions being restored: the task, the next offset, the end offset.
     restoring: BTreeMap<(String, i32), (TaskId, i64, i64)>,
     /// Tasks assigned whose state another thread or process still holds: retried each round.
@@ -162,6 +167,8 @@ impl StreamThread {
             control: p.control,
             last_commit: Instant::now(),
             restore_consumer: None,
+            watermarks: None,
+            waiting_for_transactions: BTreeMap::new(),
             restoring: BTreeMap::new(),
             deferred: BTreeMap::new(),
             rewind: HashMap::new(),
@@ -285,6 +292,7 @@ impl StreamThread {
                 self.close_tasks(&ids, false)?;
                 self.replace_producer()?;
                 self.deferred.clear();
+                self.waiting_for_transactions.clear();
                 self.rewind.clear();
                 self.consumer.unsubscribe();
                 let topics: Vec<&str> = self.topics.names().collect();
@@ -534,6 +542,9 @@ impl StreamThread {
                     self.paused.retain(|tp| !revoked.contains(tp));
                     self.deferred
                         .retain(|id, _| !revoked.iter().any(|(_, p)| *p == id.partition));
+                    let deferred = &self.deferred;
+                    self.waiting_for_transactions
+                        .retain(|id, _| deferred.contains_key(id));
                     self.rewind.retain(|tp, _| !revoked.contains(tp));
                 }
                 RebalanceEvent::Assigned(partitions) => {
@@ -576,7 +587,22 @@ impl StreamThread {
             .iter()
             .map(|t| (t.clone(), id.partition))
             .collect();
-        match self.start_task(id, sub) {
+        let attempt = match self.waiting_for_transactions.get(&id) {
+            Some(at) if Instant::now() < *at => Ok(Started::Waiting),
+            _ => self.start_task(id, sub),
+        };
+        match attempt {
+            Ok(Started::Waiting) => {
+                if !was_deferred {
+                    self.consumer
+                        .pause(&partition_list(
+                            inputs.iter().map(|(t, p)| (t.as_str(), *p)),
+                        ))
+                        .map_err(|e| StreamsError::kafka("pausing a deferred task's input", e))?;
+                }
+                self.deferred.insert(id, sub);
+                Ok(())
+            }
             Err(StreamsError::TaskLocked { path, .. }) => {
                 if !was_deferred {
                     tracing::warn!(thread = %self.name, task = %id, %path, "task state locked elsewhere; retrying");
@@ -590,7 +616,7 @@ impl StreamThread {
                 Ok(())
             }
             Err(e) => Err(e),
-            Ok(()) if was_deferred => {
+            Ok(Started::Yes) if was_deferred => {
                 for (topic, partition) in &inputs {
                     if let Some(offset) = self.rewind.remove(&(topic.clone(), *partition)) {
                         self.consumer
@@ -615,7 +641,7 @@ impl StreamThread {
                 }
                 Ok(())
             }
-            Ok(()) => Ok(()),
+            Ok(Started::Yes) => Ok(()),
         }
     }
 
@@ -638,7 +664,18 @@ impl StreamThread {
             .build_task(&self.subtopologies[sub], id.partition, env)
     }
 
-    fn start_task(&mut self, id: TaskId, sub: usize) -> Result<()> {
+    fn start_task(&mut self, id: TaskId, sub: usize) -> Result<Started> {
+        if let Some(open) = self.open_changelog_transaction(id, sub)? {
+            if self
+                .waiting_for_transactions
+                .insert(id, Instant::now() + Duration::from_millis(200))
+                .is_none()
+            {
+                tracing::info!(thread = %self.name, task = %id, changelog = %open, "a changelog partition has an open transaction (a previous owner's); waiting for it to end before restoring");
+            }
+            return Ok(Started::Waiting);
+        }
+        self.waiting_for_transactions.remove(&id);
         let mut task = self.build_task(id, sub)?;
         // Watermarks of each changelog partition; a checkpoint outside them is not this
         // changelog's (deleted and recreated topic, foreign state): wipe and start over.
@@ -654,15 +691,7 @@ impl StreamThread {
                 .restore_consumer
                 .as_ref()
                 .ok_or_else(|| StreamsError::IllegalState("no restore consumer".into()))?;
-            let (low, high) = clients::with_retries(Duration::from_secs(60), || {
-                consumer.fetch_watermarks(&c.topic, c.partition, Duration::from_secs(10))
-            })
-            .map_err(|e| {
-                StreamsError::kafka(
-                    format!("reading the end of changelog {}-{}", c.topic, c.partition),
-                    e,
-                )
-            })?;
+            let (low, high) = clients::watermarks(consumer, &c.topic, c.partition)?;
             ranges.push((c.clone(), low, high));
         }
         if ranges
@@ -704,13 +733,58 @@ impl StreamThread {
                 .map_err(|e| StreamsError::kafka("pausing a restoring task's input", e))?;
             tracing::info!(thread = %self.name, task = %id, "created task; restoring its stores");
             self.tasks.insert(id, task);
-            self.assign_restore_consumer()
+            self.assign_restore_consumer()?;
         } else {
             task.initialize()?;
             tracing::info!(thread = %self.name, task = %id, "created task");
             self.tasks.insert(id, task);
-            Ok(())
         }
+        Ok(Started::Yes)
+    }
+
+    /// Under exactly-once, the first changelog partition of the task whose last stable offset
+    /// is below its high watermark: a transaction a previous owner left open. Restoring up to
+    /// the last stable offset would miss records other owners committed after that
+    /// transaction began, so the task waits until it ends (committed or aborted, at the
+    /// latest when the transaction times out).
+    fn open_changelog_transaction(&mut self, id: TaskId, sub: usize) -> Result<Option<String>> {
+        if !self.shared.exactly_once {
+            return Ok(None);
+        }
+        let sub_id = self.subtopologies[sub].id;
+        let changelogs: Vec<String> = self
+            .topology
+            .changelog_topics(self.config.application_id())
+            .into_iter()
+            .filter(|(_, s, _)| *s == sub_id)
+            .map(|(topic, _, _)| topic)
+            .collect();
+        if changelogs.is_empty() {
+            return Ok(None);
+        }
+        if self.restore_consumer.is_none() {
+            self.restore_consumer = Some(create_restore_consumer(
+                &self.config,
+                &format!("{}-restore-consumer", self.name),
+            )?);
+        }
+        if self.watermarks.is_none() {
+            self.watermarks = Some(clients::create_watermark_client(
+                &self.config,
+                &format!("{}-watermarks", self.name),
+            )?);
+        }
+        let (Some(committed), Some(all)) = (&self.restore_consumer, &self.watermarks) else {
+            return Ok(None);
+        };
+        for topic in changelogs {
+            let (_, stable) = clients::watermarks(committed, &topic, id.partition)?;
+            let (_, high) = clients::watermarks(all, &topic, id.partition)?;
+            if stable < high {
+                return Ok(Some(format!("{topic}-{}", id.partition)));
+            }
+        }
+        Ok(None)
     }
 
     /// Points the restore consumer at every changelog partition still restoring, each at its
@@ -1058,15 +1132,24 @@ impl StreamThread {
         let failures = collector.take_failures();
         if self.shared.exactly_once {
             // A fenced or failed producer purges what it had queued: the cause decides, and
-            // the purged records are not the handler's business (they are processed again).
+            // the purged records are not the handler's business (they are processed again);
+            // nor are failures that pass with time (as in Kafka Streams, a retriable error
+            // under exactly-once means: abort, and process the records again).
             if let Some(e) = clients::producer_fatal_error(&collector.producer) {
                 return Err(e);
             }
-            if let Some(purged) = failures.iter().find(|f| f.purged) {
+            if let Some(failed) = failures.iter().find(|f| f.purged || f.retriable) {
                 return Err(StreamsError::TransactionAborted {
                     message: format!(
-                        "records for {}-{} were purged by an aborted transaction: {}",
-                        purged.topic, purged.partition, purged.error
+                        "delivery to {}-{} failed ({}): {}",
+                        failed.topic,
+                        failed.partition,
+                        if failed.purged {
+                            "purged by an aborted transaction"
+                        } else {
+                            "retriable"
+                        },
+                        failed.error
                     ),
                 });
             }
@@ -1132,6 +1215,14 @@ impl StreamThread {
             self.close_task(id, task, clean);
         }
     }
+}
+
+/// What [`StreamThread::start_task`] did.
+enum Started {
+    /// The task exists (restoring or running).
+    Yes,
+    /// The task must wait (an open transaction on one of its changelogs); try again later.
+    Waiting,
 }
 
 pub(crate) fn now_ms() -> i64 {
