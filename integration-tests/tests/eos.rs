@@ -455,18 +455,19 @@ fn guarantee() -> String {
     std::env::var("EOS_CHAOS_GUARANTEE").unwrap_or_else(|_| "exactly_once_v2".into())
 }
 
-fn kills_wanted() -> usize {
+/// `EOS_CHAOS_KILLS`, else `default`.
+fn kills_wanted(default: usize) -> usize {
     std::env::var("EOS_CHAOS_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
+        .unwrap_or(default)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_survives_instances_killed_with_sigkill() -> Result<()> {
     let mut cluster = KafkaCluster::start(1)?;
     let chaos = Chaos {
-        instance_kills: kills_wanted(),
+        instance_kills: kills_wanted(5),
         broker_kill_every: None,
     };
     let result = chaos_run(&mut cluster, chaos, 1).await;
@@ -478,7 +479,7 @@ async fn exactly_once_survives_instances_killed_with_sigkill() -> Result<()> {
 async fn exactly_once_survives_the_leader_broker_killed_too() -> Result<()> {
     let mut cluster = KafkaCluster::start(3)?;
     let chaos = Chaos {
-        instance_kills: kills_wanted().min(4),
+        instance_kills: kills_wanted(4),
         broker_kill_every: Some(2),
     };
     let result = chaos_run(&mut cluster, chaos, 3).await;
