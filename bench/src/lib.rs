@@ -54,3 +54,22 @@ pub fn build_java() -> std::io::Result<String> {
     let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     Ok(format!("{dir}/classes:{dir}/libs/*"))
 }
+
+/// The command that runs the Kafka Streams contestant's main class from `classpath`.
+pub fn java_command(classpath: &str) -> std::process::Command {
+    let mut java = std::process::Command::new("java");
+    java.args(JAVA_OPTIONS)
+        .args(["-cp", classpath, "kstreamsbench.Contestant"]);
+    java
+}
+
+/// The broker to use: `flag` when given, else the shared test cluster
+/// (`KSTREAMS_BOOTSTRAP_SERVERS`, or a broker started for this process).
+pub fn bootstrap_servers(flag: Option<String>) -> anyhow::Result<String> {
+    Ok(match flag {
+        Some(b) => b,
+        None => integration_tests::kafka::shared_cluster()?
+            .bootstrap_servers()
+            .to_owned(),
+    })
+}

@@ -103,10 +103,46 @@ pub fn read_topic(
     settle: Duration,
     timeout: Duration,
 ) -> Result<Vec<Consumed>> {
+    read_all(bootstrap, topic, (expected, settle, timeout), |msg| {
+        let headers = msg
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_owned(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Consumed {
+            partition: msg.partition(),
+            offset: msg.offset(),
+            key: String::from_utf8_lossy(msg.key().unwrap_or_default()).into_owned(),
+            value: String::from_utf8_lossy(msg.payload().unwrap_or_default()).into_owned(),
+            timestamp: msg.timestamp().to_millis().unwrap_or(-1),
+            headers,
+        }
+    })
+}
+
+/// Reads every partition of `topic` from the beginning with `read_committed` (records of
+/// aborted or open transactions never show), converting each record, until `expected`
+/// records arrived and `settle` passed with nothing new, or until `timeout`. Transport
+/// errors while brokers restart are skipped (librdkafka reconnects).
+fn read_all<T>(
+    bootstrap: &str,
+    topic: &str,
+    (expected, settle, timeout): (usize, Duration, Duration),
+    mut convert: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> T,
+) -> Result<Vec<T>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", unique_name("reader"))
         .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
         .create()?;
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let partitions = md.topics().first().map_or(0, |t| t.partitions().len());
@@ -123,28 +159,13 @@ pub fn read_topic(
             break;
         }
         if let Some(msg) = consumer.poll(Duration::from_millis(100)) {
-            let msg = msg?;
-            let headers = msg
-                .headers()
-                .map(|hs| {
-                    hs.iter()
-                        .map(|h| {
-                            (
-                                h.key.to_owned(),
-                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push(Consumed {
-                partition: msg.partition(),
-                offset: msg.offset(),
-                key: String::from_utf8_lossy(msg.key().unwrap_or_default()).into_owned(),
-                value: String::from_utf8_lossy(msg.payload().unwrap_or_default()).into_owned(),
-                timestamp: msg.timestamp().to_millis().unwrap_or(-1),
-                headers,
-            });
+            let msg = match msg {
+                Err(KafkaError::MessageConsumption(
+                    RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
+                )) => continue,
+                other => other?,
+            };
+            out.push(convert(&msg));
             last_new = Instant::now();
         }
     }
@@ -175,43 +196,14 @@ pub fn read_committed(
     settle: Duration,
     timeout: Duration,
 ) -> Result<Vec<RawRecord>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique_name("reader"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()?;
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let partitions = md.topics().first().map_or(0, |t| t.partitions().len());
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions as i32 {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
-    let mut out = Vec::new();
-    let deadline = Instant::now() + timeout;
-    let mut last_new = Instant::now();
-    while Instant::now() < deadline {
-        if out.len() >= expected && last_new.elapsed() >= settle {
-            break;
+    let mut out = read_all(bootstrap, topic, (expected, settle, timeout), |msg| {
+        RawRecord {
+            partition: msg.partition(),
+            offset: msg.offset(),
+            key: msg.key().map(<[u8]>::to_vec).unwrap_or_default(),
+            value: msg.payload().map(<[u8]>::to_vec),
         }
-        if let Some(msg) = consumer.poll(Duration::from_millis(100)) {
-            let msg = match msg {
-                // A broker going down or coming back (fault tests): librdkafka reconnects.
-                Err(KafkaError::MessageConsumption(
-                    RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
-                )) => continue,
-                other => other?,
-            };
-            out.push(RawRecord {
-                partition: msg.partition(),
-                offset: msg.offset(),
-                key: msg.key().map(<[u8]>::to_vec).unwrap_or_default(),
-                value: msg.payload().map(<[u8]>::to_vec),
-            });
-            last_new = Instant::now();
-        }
-    }
+    })?;
     out.sort_by_key(|r| (r.partition, r.offset));
     Ok(out)
 }

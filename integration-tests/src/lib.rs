@@ -9,6 +9,42 @@ pub mod apps;
 pub mod client;
 pub mod kafka;
 
+/// The `--name value` arguments of a test application.
+pub struct Flags(std::collections::HashMap<String, String>);
+
+impl Flags {
+    /// Reads this process's arguments: pairs of `--name value`.
+    pub fn from_args() -> anyhow::Result<Flags> {
+        let mut flags = std::collections::HashMap::new();
+        let mut it = std::env::args().skip(1);
+        while let Some(k) = it.next() {
+            let v = it
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("{k} needs a value"))?;
+            flags.insert(k.trim_start_matches("--").to_owned(), v);
+        }
+        Ok(Flags(flags))
+    }
+
+    /// The value of `--name`, required.
+    pub fn get(&self, name: &str) -> anyhow::Result<String> {
+        self.0
+            .get(name)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("--{name} is required"))
+    }
+
+    /// The value of `--name`, if given.
+    pub fn opt(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// The value of `--name`, or `default`.
+    pub fn or(&self, name: &str, default: &str) -> String {
+        self.opt(name).unwrap_or(default).to_owned()
+    }
+}
+
 /// Sends the library's `tracing` events to stderr, filtered by `RUST_LOG` (nothing when it
 /// is unset), for test binaries and the test applications. Safe to call more than once.
 pub fn log_to_stderr() {

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use integration_tests::client::produce;
-use integration_tests::kafka::{KafkaCluster, shared_cluster, unique_name};
+use integration_tests::kafka::{KafkaCluster, unique_name};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use streams_bench::{keep, peak_rss_mb, value};
@@ -223,15 +223,7 @@ fn run_one(
         .create()?;
     let group = unique_name("bench-group");
     let mut command = match (kind, &o.java) {
-        ("kstreams", Some(classpath)) => {
-            let mut java = Command::new("java");
-            java.args(streams_bench::JAVA_OPTIONS).args([
-                "-cp",
-                classpath,
-                "kstreamsbench.Contestant",
-            ]);
-            java
-        }
+        ("kstreams", Some(classpath)) => streams_bench::java_command(classpath),
         ("kstreams", None) => bail!("the Kafka Streams contestant was not built"),
         _ => Command::new(std::env::current_exe()?.with_file_name("contestant")),
     };
@@ -315,14 +307,7 @@ async fn main() -> Result<()> {
     if o.contestants.iter().any(|c| c == "kstreams") {
         o.java = Some(streams_bench::build_java()?);
     }
-    let local;
-    let bootstrap = match &o.bootstrap {
-        Some(b) => b.clone(),
-        None => {
-            local = shared_cluster()?;
-            local.bootstrap_servers().to_owned()
-        }
-    };
+    let bootstrap = streams_bench::bootstrap_servers(o.bootstrap.clone())?;
     let admin = KafkaCluster::external(&bootstrap);
     let input = unique_name("bench-in");
     admin.create_topic(&input, o.partitions, 1, &[])?;

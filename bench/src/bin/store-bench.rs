@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use integration_tests::apps::CountPerKey;
 use integration_tests::client::produce;
-use integration_tests::kafka::{KafkaCluster, shared_cluster, unique_name};
+use integration_tests::kafka::{KafkaCluster, unique_name};
 use state_stores::KeyValueStore;
 use state_stores::memory::InMemoryKeyValueStore;
 use state_stores::rocks::{RocksDbKeyValueStore, RocksDbMemory};
@@ -126,14 +126,7 @@ fn stores(args: &[String]) -> Result<()> {
 async fn restore(args: &[String]) -> Result<()> {
     let records = number(args, "--records", 1_000_000)?;
     let value_size = number(args, "--value-size", 100)? as usize;
-    let local;
-    let bootstrap = match flag(args, "--bootstrap-servers") {
-        Some(b) => b,
-        None => {
-            local = shared_cluster()?;
-            local.bootstrap_servers().to_owned()
-        }
-    };
+    let bootstrap = streams_bench::bootstrap_servers(flag(args, "--bootstrap-servers"))?;
     let admin = KafkaCluster::external(&bootstrap);
     let app = unique_name("restore-bench");
     let input = unique_name("restore-bench-input");
@@ -267,14 +260,7 @@ async fn recovery(args: &[String]) -> Result<()> {
         "kstreams" => Some(streams_bench::build_java()?),
         other => bail!("unknown contestant {other:?}; allowed: streams, kstreams"),
     };
-    let local;
-    let bootstrap = match flag(args, "--bootstrap-servers") {
-        Some(b) => b,
-        None => {
-            local = shared_cluster()?;
-            local.bootstrap_servers().to_owned()
-        }
-    };
+    let bootstrap = streams_bench::bootstrap_servers(flag(args, "--bootstrap-servers"))?;
     let admin = KafkaCluster::external(&bootstrap);
     let app = unique_name("recovery-bench");
     let input = unique_name("recovery-bench-input");
@@ -289,15 +275,7 @@ async fn recovery(args: &[String]) -> Result<()> {
     let state = tempfile::tempdir()?;
     let child = |phase: &str| -> Result<std::process::Child> {
         let mut command = match &java {
-            Some(classpath) => {
-                let mut java = Command::new("java");
-                java.args(streams_bench::JAVA_OPTIONS).args([
-                    "-cp",
-                    classpath,
-                    "kstreamsbench.Contestant",
-                ]);
-                java
-            }
+            Some(classpath) => streams_bench::java_command(classpath),
             None => Command::new(std::env::current_exe()?),
         };
         Ok(command

@@ -11,28 +11,18 @@
 //!         [--threads N] [--instance NAME] [--replication-factor N]
 //! ```
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::{KafkaStreams, StreamsConfig};
 use streams_dsl::{Consumed, Materialized, Produced, Repartitioned, StreamsBuilder};
 
 fn main() -> Result<()> {
     integration_tests::log_to_stderr();
-    let mut args: HashMap<String, String> = HashMap::new();
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let v = it.next().with_context(|| format!("{k} needs a value"))?;
-        args.insert(k.trim_start_matches("--").to_owned(), v);
-    }
-    let get = |k: &str| {
-        args.get(k)
-            .cloned()
-            .with_context(|| format!("--{k} is required"))
-    };
-    let opt = |k: &str, default: &str| args.get(k).cloned().unwrap_or_else(|| default.into());
+    let flags = integration_tests::Flags::from_args()?;
+    let get = |k: &str| flags.get(k);
+    let opt = |k: &str, default: &str| flags.or(k, default);
     let prefix = get("prefix")?;
     let topic = |name: &str| format!("{prefix}-{name}");
     let instance = opt("instance", "app");

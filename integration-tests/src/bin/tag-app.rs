@@ -6,10 +6,9 @@
 //!         [--threads N] [--instance NAME] [--state-dir DIR]
 //! ```
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::StringSerde;
 use streams_core::{KafkaStreams, Record, StreamsConfig, Topology};
@@ -29,21 +28,9 @@ impl Processor<String, String, String, String> for Tag {
 }
 
 fn main() -> Result<()> {
-    let mut args: HashMap<String, String> = HashMap::new();
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let v = it.next().with_context(|| format!("{k} needs a value"))?;
-        args.insert(k.trim_start_matches("--").to_owned(), v);
-    }
-    let get = |k: &str| {
-        args.get(k)
-            .cloned()
-            .with_context(|| format!("--{k} is required"))
-    };
-    let instance = args
-        .get("instance")
-        .cloned()
-        .unwrap_or_else(|| "app".into());
+    let flags = integration_tests::Flags::from_args()?;
+    let get = |k: &str| flags.get(k);
+    let instance = flags.or("instance", "app");
     let tag = instance.clone();
     let mut topology = Topology::new();
     topology
@@ -51,14 +38,11 @@ fn main() -> Result<()> {
         .add_processor("tag", move || Tag(tag.clone()), &["src"])?
         .add_sink("sink", &get("output")?, StringSerde, StringSerde, &["tag"])?;
     let mut config = StreamsConfig::new(get("application-id")?, get("bootstrap-servers")?)
-        .set(
-            "num.stream.threads",
-            args.get("threads").map_or("1", String::as_str),
-        )?
+        .set("num.stream.threads", flags.opt("threads").unwrap_or("1"))?
         .set("commit.interval.ms", "500")?
         .set("consumer.session.timeout.ms", "6000")?
         .set("consumer.heartbeat.interval.ms", "1000")?;
-    if let Some(dir) = args.get("state-dir") {
+    if let Some(dir) = flags.opt("state-dir") {
         config = config.set("state.dir", dir)?;
     }
     let mut streams = KafkaStreams::new(topology, config)?;

@@ -142,6 +142,15 @@ pub(crate) struct ThreadShared {
 }
 
 impl ThreadShared {
+    /// A copy of the offsets waiting to be committed.
+    fn pending_snapshot(&self) -> Vec<((String, i32), i64)> {
+        let map = self
+            .pending_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
     /// Records a rebalance event for the thread to apply.
     fn push_event(&self, event: RebalanceEvent) {
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
@@ -343,13 +352,7 @@ pub(crate) fn commit_pending(
     shared: &ThreadShared,
     check: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
-    let pending: Vec<((String, i32), i64)> = {
-        let map = shared
-            .pending_offsets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
-    };
+    let pending = shared.pending_snapshot();
     if let Some(producer) = shared
         .producer
         .lock()
@@ -396,13 +399,7 @@ pub(crate) fn commit_transaction(
     shared: &ThreadShared,
     check: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
-    let pending: Vec<((String, i32), i64)> = {
-        let map = shared
-            .pending_offsets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
-    };
+    let pending = shared.pending_snapshot();
     if pending.is_empty() && !shared.in_transaction.load(Ordering::Acquire) {
         return Ok(());
     }
