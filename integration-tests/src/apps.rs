@@ -36,15 +36,18 @@ impl Processor<String, String, String, i64> for CountPerKey {
         r: Record<String, String>,
     ) -> Result<(), ProcessorError> {
         let store = self.store.as_ref().ok_or("init did not run")?;
-        let count = {
-            let mut store = store.borrow_mut();
-            let count = store.get(&r.key)?.unwrap_or(0) + 1;
-            store.put(&r.key, &count)?;
-            count
-        };
+        let count = increment(store, &r.key)?;
         ctx.forward(r.with_value(count))?;
         Ok(())
     }
+}
+
+/// Adds one to `key`'s count in `store` and returns the new count.
+pub fn increment(store: &StoreHandle<Counts>, key: &String) -> Result<i64, ProcessorError> {
+    let mut store = store.borrow_mut();
+    let count = store.get(key)?.unwrap_or(0) + 1;
+    store.put(key, &count)?;
+    Ok(count)
 }
 
 /// The store [`WindowedCountPerKey`] uses: counts by key and window start.

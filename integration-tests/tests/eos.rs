@@ -512,12 +512,7 @@ impl Processor<String, String, String, Vec<u8>> for CountOrOversize {
     ) -> Result<(), ProcessorError> {
         self.seen.fetch_add(1, Ordering::Relaxed);
         let store = self.store.as_ref().ok_or("init did not run")?;
-        let count = {
-            let mut store = store.borrow_mut();
-            let count = store.get(&r.key)?.unwrap_or(0) + 1;
-            store.put(&r.key, &count)?;
-            count
-        };
+        let count = integration_tests::apps::increment(store, &r.key)?;
         let value = if self.oversize_next.swap(false, Ordering::AcqRel) {
             vec![b'x'; 4096]
         } else {

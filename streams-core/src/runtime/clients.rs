@@ -680,10 +680,31 @@ pub(crate) fn create_consumer(
 
 /// The restore consumer: reads changelogs by assignment. librdkafka's `assign` needs a
 /// `group.id`, so it gets `<application.id>-restore-consumer`, but it never subscribes or
-/// commits, so that group never has members or offsets.
+/// commits, so that group never has members or offsets. It reads what the main consumer
+/// reads: under at-least-once, read_committed would stop at open transactions short of the
+/// end offsets; under exactly-once, state must only ever hold committed changes.
 pub(crate) fn create_restore_consumer(
     config: &StreamsConfig,
     client_id: &str,
+) -> Result<BaseConsumer> {
+    assignment_consumer(config, client_id, isolation(config))
+}
+
+/// A client that only reads high watermarks (`read_uncommitted`): beside the restore
+/// consumer's last stable offsets, it shows open transactions on changelog partitions.
+pub(crate) fn create_watermark_client(
+    config: &StreamsConfig,
+    client_id: &str,
+) -> Result<BaseConsumer> {
+    assignment_consumer(config, client_id, "read_uncommitted")
+}
+
+/// A consumer that reads by assignment, in the restore consumer's group (see
+/// [`create_restore_consumer`]), with the given `isolation.level`.
+fn assignment_consumer(
+    config: &StreamsConfig,
+    client_id: &str,
+    isolation_level: &str,
 ) -> Result<BaseConsumer> {
     client_config(
         config,
@@ -692,10 +713,7 @@ pub(crate) fn create_restore_consumer(
             ("client.id", client_id),
             ("auto.offset.reset", "earliest"),
             ("enable.partition.eof", "false"),
-            // Read what the main consumer reads: under at-least-once, read_committed would
-            // stop at open transactions short of the end offsets; under exactly-once, state
-            // must only ever hold committed changes.
-            ("isolation.level", isolation(config)),
+            ("isolation.level", isolation_level),
             FETCH_QUEUE_BACKOFF,
         ],
     )
@@ -714,29 +732,6 @@ pub(crate) fn create_restore_consumer(
 }
 
 /// The consumers' `isolation.level` for the processing guarantee.
-/// A client that only reads high watermarks (`read_uncommitted`): beside the restore
-/// consumer's last stable offsets, it shows open transactions on changelog partitions.
-pub(crate) fn create_watermark_client(
-    config: &StreamsConfig,
-    client_id: &str,
-) -> Result<BaseConsumer> {
-    client_config(
-        config,
-        ClientKind::Consumer,
-        &[
-            ("client.id", client_id),
-            ("isolation.level", "read_uncommitted"),
-        ],
-    )
-    .set(
-        "group.id",
-        format!("{}-restore-consumer", config.application_id()),
-    )
-    .set("enable.auto.commit", "false")
-    .create()
-    .map_err(|e| StreamsError::kafka("creating the watermark client", e))
-}
-
 fn isolation(config: &StreamsConfig) -> &'static str {
     if config.exactly_once() {
         "read_committed"
