@@ -604,6 +604,34 @@ fn eos_config(app: &str, bootstrap: &str, state: &Path) -> Result<StreamsConfig>
         .with_state_dir(state))
 }
 
+/// Starts `streams`, writes one round and waits for its outputs; returns the round's size.
+async fn start_and_run_first_round(
+    streams: &mut KafkaStreams,
+    bootstrap: &str,
+    s: &Setup,
+) -> Result<usize> {
+    streams.start()?;
+    produce_round(bootstrap, s).await?;
+    let n = s.keys.len();
+    read_topic(
+        bootstrap,
+        &s.output,
+        n,
+        Duration::ZERO,
+        Duration::from_secs(60),
+    )?;
+    Ok(n)
+}
+
+/// Checks that `streams` is still running, closes it, and checks that it left no
+/// transaction open on the output topic.
+fn close_still_running(mut streams: KafkaStreams, bootstrap: &str, s: &Setup) -> Result<()> {
+    assert_eq!(streams.state(), State::Running, "{:?}", streams.error());
+    streams.close(Duration::from_secs(30))?;
+    assert!(open_transactions(bootstrap, &[&s.output])?.is_empty());
+    Ok(())
+}
+
 async fn produce_round(bootstrap: &str, s: &Setup) -> Result<()> {
     produce(
         bootstrap,
@@ -623,16 +651,7 @@ async fn a_fenced_producer_closes_its_tasks_and_rejoins_without_duplicates() -> 
     let seen = Arc::new(AtomicUsize::new(0));
     let topology = count_topology(&s.input, &s.output, Arc::default(), seen.clone())?;
     let mut streams = KafkaStreams::new(topology, eos_config(&s.app, bootstrap, state.path())?)?;
-    streams.start()?;
-    produce_round(bootstrap, &s).await?;
-    let n = s.keys.len();
-    read_topic(
-        bootstrap,
-        &s.output,
-        n,
-        Duration::ZERO,
-        Duration::from_secs(60),
-    )?;
+    let n = start_and_run_first_round(&mut streams, bootstrap, &s).await?;
 
     // Another producer with the thread's transactional id fences the thread's producer.
     let process_id =
@@ -656,10 +675,7 @@ async fn a_fenced_producer_closes_its_tasks_and_rejoins_without_duplicates() -> 
         Duration::from_secs(90),
     )?;
     assert_eq!(counts_by_key(&out), expected_counts(&s.keys, 3));
-    assert_eq!(streams.state(), State::Running, "{:?}", streams.error());
-    streams.close(Duration::from_secs(30))?;
-    assert!(open_transactions(bootstrap, &[&s.output])?.is_empty());
-    Ok(())
+    close_still_running(streams, bootstrap, &s)
 }
 
 /// Continues past every production error, so that the thread's own decision for exactly-once
@@ -689,16 +705,7 @@ async fn an_aborted_transaction_rewinds_input_and_state_to_the_last_commit() -> 
     let config = eos_config(&s.app, bootstrap, state.path())?
         .with_production_handler(ContinueOnProductionError(failures.clone()));
     let mut streams = KafkaStreams::new(topology, config)?;
-    streams.start()?;
-    produce_round(bootstrap, &s).await?;
-    let n = s.keys.len();
-    read_topic(
-        bootstrap,
-        &s.output,
-        n,
-        Duration::ZERO,
-        Duration::from_secs(60),
-    )?;
+    let n = start_and_run_first_round(&mut streams, bootstrap, &s).await?;
     let seen_before = seen.load(Ordering::Relaxed);
 
     // One record of the next round goes out oversized: its delivery fails, the transaction
@@ -719,10 +726,7 @@ async fn an_aborted_transaction_rewinds_input_and_state_to_the_last_commit() -> 
         seen.load(Ordering::Relaxed) > seen_before + n,
         "records of the aborted transaction were processed again"
     );
-    assert_eq!(streams.state(), State::Running, "{:?}", streams.error());
-    streams.close(Duration::from_secs(30))?;
-    assert!(open_transactions(bootstrap, &[&s.output])?.is_empty());
-    Ok(())
+    close_still_running(streams, bootstrap, &s)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -591,21 +591,12 @@ impl StreamThread {
             Some(at) if Instant::now() < *at => Ok(Started::Waiting),
             _ => self.start_task(id, sub),
         };
+        if let (Err(StreamsError::TaskLocked { path, .. }), false) = (&attempt, was_deferred) {
+            tracing::warn!(thread = %self.name, task = %id, %path, "task state locked elsewhere; retrying");
+        }
         match attempt {
-            Ok(Started::Waiting) => {
+            Ok(Started::Waiting) | Err(StreamsError::TaskLocked { .. }) => {
                 if !was_deferred {
-                    self.consumer
-                        .pause(&partition_list(
-                            inputs.iter().map(|(t, p)| (t.as_str(), *p)),
-                        ))
-                        .map_err(|e| StreamsError::kafka("pausing a deferred task's input", e))?;
-                }
-                self.deferred.insert(id, sub);
-                Ok(())
-            }
-            Err(StreamsError::TaskLocked { path, .. }) => {
-                if !was_deferred {
-                    tracing::warn!(thread = %self.name, task = %id, %path, "task state locked elsewhere; retrying");
                     self.consumer
                         .pause(&partition_list(
                             inputs.iter().map(|(t, p)| (t.as_str(), *p)),
@@ -681,16 +672,7 @@ impl StreamThread {
         // changelog's (deleted and recreated topic, foreign state): wipe and start over.
         let mut ranges = Vec::new();
         for c in task.changelogs() {
-            if self.restore_consumer.is_none() {
-                self.restore_consumer = Some(create_restore_consumer(
-                    &self.config,
-                    &format!("{}-restore-consumer", self.name),
-                )?);
-            }
-            let consumer = self
-                .restore_consumer
-                .as_ref()
-                .ok_or_else(|| StreamsError::IllegalState("no restore consumer".into()))?;
+            let consumer = self.restore_consumer()?;
             let (low, high) = clients::watermarks(consumer, &c.topic, c.partition)?;
             ranges.push((c.clone(), low, high));
         }
@@ -742,6 +724,19 @@ impl StreamThread {
         Ok(Started::Yes)
     }
 
+    /// The thread's restore consumer, created on first use.
+    fn restore_consumer(&mut self) -> Result<&BaseConsumer> {
+        if self.restore_consumer.is_none() {
+            self.restore_consumer = Some(create_restore_consumer(
+                &self.config,
+                &format!("{}-restore-consumer", self.name),
+            )?);
+        }
+        self.restore_consumer
+            .as_ref()
+            .ok_or_else(|| StreamsError::IllegalState("no restore consumer".into()))
+    }
+
     /// Under exactly-once, the first changelog partition of the task whose last stable offset
     /// is below its high watermark: a transaction a previous owner left open. Restoring up to
     /// the last stable offset would miss records other owners committed after that
@@ -762,12 +757,7 @@ impl StreamThread {
         if changelogs.is_empty() {
             return Ok(None);
         }
-        if self.restore_consumer.is_none() {
-            self.restore_consumer = Some(create_restore_consumer(
-                &self.config,
-                &format!("{}-restore-consumer", self.name),
-            )?);
-        }
+        self.restore_consumer()?;
         if self.watermarks.is_none() {
             self.watermarks = Some(clients::create_watermark_client(
                 &self.config,
