@@ -8,6 +8,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "avro")]
+pub mod avro;
 pub mod config;
 mod describe;
 pub mod error;
