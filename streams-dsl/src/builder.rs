@@ -154,6 +154,15 @@ impl StreamsBuilder {
         )
     }
 
+    /// Adds a state store for Processor API nodes added with
+    /// [`KStream::process_with_stores`] (Kafka Streams' `addStateStore`). Its changelog, if
+    /// the builder asks for one, is created and restored like those of DSL stores.
+    pub fn add_state_store(&self, builder: impl streams_core::store::StoreBuilder) {
+        let mut inner = self.inner.borrow_mut();
+        inner.claim_store(builder.name());
+        inner.apply(|t| t.add_state_store(builder, &[]).map(|_| ()));
+    }
+
     /// The state shared with the streams and tables of this builder.
     pub(crate) fn shared(&self) -> Shared {
         self.inner.clone()

@@ -427,10 +427,26 @@ where
         P: Processor<K, V, K2, V2>,
         F: Fn() -> P + Send + Sync + 'static,
     {
+        self.process_with_stores(supplier, &[])
+    }
+
+    /// As [`Self::process`], with access to the named stores, added beforehand with
+    /// [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store).
+    pub fn process_with_stores<K2, V2, P, F>(&self, supplier: F, stores: &[&str]) -> KStream<K2, V2>
+    where
+        K2: Clone + 'static,
+        V2: Clone + 'static,
+        P: Processor<K, V, K2, V2>,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
         let mut inner = self.builder.borrow_mut();
         let name = inner.name(self.next_name.as_deref(), "KSTREAM-PROCESSOR");
         let parent = self.node.clone();
-        inner.apply(|t| t.add_processor(&name, supplier, &[&parent]).map(|_| ()));
+        inner.apply(|t| {
+            t.add_processor(&name, supplier, &[&parent])?;
+            t.connect_processor_and_state_stores(&name, stores)
+                .map(|_| ())
+        });
         drop(inner);
         KStream {
             builder: self.builder.clone(),

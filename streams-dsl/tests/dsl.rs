@@ -2,8 +2,11 @@
 
 use std::sync::{Arc, Mutex};
 
+use state_stores::KeyValueStoreBuilder;
+use state_stores::typed::TypedKeyValueStore;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
+use streams_core::store::StoreHandle;
 use streams_core::test_driver::TopologyTestDriver;
 use streams_core::{Record, StreamsConfig, StreamsError, Topology};
 use streams_dsl::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
@@ -203,6 +206,65 @@ fn process_plugs_in_a_processor_api_node() -> Result<(), StreamsError> {
         d.output_topic("lengths", StringSerde, I64Serde)
             .read_key_values_with_time()?,
         vec![(s("a"), 9, 10), (s("b"), 0, 20), (s("c"), 6, 30)]
+    );
+    Ok(())
+}
+
+/// A Processor API node with a store: numbers each key's records.
+struct Numbering {
+    seen: Option<StoreHandle<TypedKeyValueStore<String, i64>>>,
+}
+
+impl Processor<String, String, String, i64> for Numbering {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), ProcessorError> {
+        self.seen = Some(ctx.state_store("seen")?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, i64>,
+        r: Record<String, String>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.seen.as_ref().ok_or("init did not run")?;
+        let n = store.borrow_mut().get(&r.key)?.unwrap_or(0) + 1;
+        store.borrow_mut().put(&r.key, &n)?;
+        ctx.forward(r.with_value(n))?;
+        Ok(())
+    }
+}
+
+#[test]
+fn process_with_stores_gives_the_node_the_stores_added_to_the_builder() -> Result<(), StreamsError>
+{
+    let b = StreamsBuilder::new();
+    b.add_state_store(KeyValueStoreBuilder::in_memory(
+        "seen",
+        StringSerde,
+        I64Serde,
+    ));
+    b.stream(&["in"], strings())
+        .process_with_stores(|| Numbering { seen: None }, &["seen"])
+        .to("numbered", Produced::with(StringSerde, I64Serde));
+    let d = driver(b.build()?)?;
+    pipe(&d, "in", &[("a", "x", 1), ("b", "y", 2), ("a", "z", 3)])?;
+    assert_eq!(
+        d.output_topic("numbered", StringSerde, I64Serde)
+            .read_key_values_with_time()?,
+        vec![(s("a"), 1, 1), (s("b"), 1, 2), (s("a"), 2, 3)]
+    );
+    // A store that was not added is refused when the topology is built.
+    let b = StreamsBuilder::new();
+    b.stream(&["in"], strings())
+        .process_with_stores(|| Numbering { seen: None }, &["missing"])
+        .to("numbered", Produced::with(StringSerde, I64Serde));
+    assert_eq!(
+        b.build().err().map(|e| e.to_string()),
+        Some(
+            "invalid topology: cannot connect store `missing` to `KSTREAM-PROCESSOR-0000000001`: \
+             no such store (add it first)"
+                .to_owned()
+        )
     );
     Ok(())
 }
