@@ -1,0 +1,529 @@
+//! What every example binary shares: the command-line options, the embedded mock cluster, the
+//! sample-data generator run, and reading back and printing the results.
+//!
+//! An example runs in one of two modes:
+//!
+//! - **sample run** (no `--bootstrap-servers`, or `--generate`): the example's sample input is
+//!   produced, the application runs until it has committed every input record (and, phase by
+//!   phase, tables are loaded before the streams that join them), then every output topic is
+//!   read to its end and printed, and the program exits. Without a broker this runs on
+//!   librdkafka's embedded mock cluster.
+//! - **service** (`--bootstrap-servers` without `--generate`): the application runs against the
+//!   cluster until Ctrl-C, printing output records as they arrive.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Headers as _, Message};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use streams_core::{KafkaStreams, State, StreamsConfig, Topology};
+
+/// Options every example takes.
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Kafka bootstrap servers; when absent, an embedded mock cluster is started and the sample
+    /// data is generated.
+    #[arg(long)]
+    pub bootstrap_servers: Option<String>,
+    /// The application id (consumer group, internal topic prefix); defaults to the example's
+    /// name.
+    #[arg(long)]
+    pub application_id: Option<String>,
+    /// `at_least_once` or `exactly_once_v2` (which needs a real cluster).
+    #[arg(long, default_value = "at_least_once")]
+    pub processing_guarantee: String,
+    /// With a real cluster: produce the sample data, run until it is processed, print the
+    /// results and exit (the default without a cluster).
+    #[arg(long)]
+    pub generate: bool,
+    /// A prefix for every topic name, to run several copies side by side on one cluster.
+    #[arg(long, default_value = "")]
+    pub topic_prefix: String,
+    /// Partitions of the topics the example creates when they do not exist.
+    #[arg(long, default_value_t = 2)]
+    pub partitions: i32,
+    /// Where the application keeps its state stores (a temporary directory on the mock
+    /// cluster).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    /// Options for a sample run against `bootstrap` (tests use this).
+    pub fn sample_run(bootstrap: Option<&str>, application_id: &str) -> Self {
+        CommonArgs {
+            bootstrap_servers: bootstrap.map(str::to_owned),
+            application_id: Some(application_id.to_owned()),
+            processing_guarantee: "at_least_once".into(),
+            generate: true,
+            topic_prefix: String::new(),
+            partitions: 2,
+            state_dir: None,
+        }
+    }
+
+    /// The full name of topic `name`.
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.topic_prefix)
+    }
+}
+
+/// A record of sample input, already serialized.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    /// The topic's name without the prefix.
+    pub topic: &'static str,
+    /// The key bytes.
+    pub key: Option<Vec<u8>>,
+    /// The value bytes.
+    pub value: Option<Vec<u8>>,
+    /// The record timestamp (ms since the epoch).
+    pub timestamp: i64,
+}
+
+/// One record read from an output topic.
+#[derive(Debug, Clone)]
+pub struct OutputRecord<'a> {
+    /// The topic's name without the prefix.
+    pub topic: &'a str,
+    /// The key bytes.
+    pub key: Option<&'a [u8]>,
+    /// The value bytes.
+    pub value: Option<&'a [u8]>,
+    /// The record timestamp.
+    pub timestamp: i64,
+    /// Header values by name (the last of each name).
+    pub headers: HashMap<String, String>,
+}
+
+/// An example application, as the runner drives it.
+pub trait Example {
+    /// The default application id.
+    fn name(&self) -> &'static str;
+    /// Topics the application reads (created when missing), without the prefix.
+    fn input_topics(&self) -> Vec<&'static str>;
+    /// Topics the application writes and the runner prints, without the prefix.
+    fn output_topics(&self) -> Vec<&'static str>;
+    /// The topology, reading and writing the prefixed topics.
+    fn topology(&self) -> streams_core::Result<Topology>;
+    /// Settings beyond the common ones (error handlers, ...).
+    fn configure(&self, config: StreamsConfig) -> streams_core::Result<StreamsConfig> {
+        Ok(config)
+    }
+    /// The sample input, in phases: each phase is produced and fully processed before the
+    /// next (tables before the streams joined with them).
+    fn sample(&self) -> Result<Vec<Vec<RawRecord>>>;
+    /// One output record as a line of text.
+    fn describe(&self, record: &OutputRecord<'_>) -> Result<String>;
+}
+
+/// The embedded mock cluster, kept alive for the whole run when used.
+pub struct Cluster {
+    bootstrap: String,
+    _mock: Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+    _state_dir: Option<tempfile::TempDir>,
+}
+
+/// Runs `example` as the options say: a sample run returns the output lines (sorted by topic,
+/// then key, in offset order per key); a service runs until Ctrl-C and returns nothing.
+pub async fn run(example: &dyn Example, args: &CommonArgs) -> Result<Vec<String>> {
+    let sample = args.generate || args.bootstrap_servers.is_none();
+    let topology = example.topology()?;
+    let cluster = connect(example, args, &topology)?;
+    let mut config = StreamsConfig::new(
+        args.application_id.as_deref().unwrap_or(example.name()),
+        &cluster.bootstrap,
+    )
+    .set("processing.guarantee", &args.processing_guarantee)?;
+    if sample {
+        config = config.set("commit.interval.ms", "100")?;
+    }
+    let state_dir = match (&args.state_dir, &cluster._state_dir) {
+        (Some(d), _) => Some(d.clone()),
+        (None, Some(t)) => Some(t.path().to_owned()),
+        (None, None) => None,
+    };
+    if let Some(dir) = state_dir {
+        config = config.set("state.dir", &dir.to_string_lossy())?;
+    }
+    let config = example.configure(config)?;
+    if !sample {
+        return serve(example, args, &cluster, topology, config).await;
+    }
+
+    let mut streams = KafkaStreams::new(topology, config)?;
+    let phases = example.sample()?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &cluster.bootstrap)
+        .create()?;
+    streams.start()?;
+    for phase in &phases {
+        for r in phase {
+            let topic = args.topic(r.topic);
+            let mut record = FutureRecord::to(&topic).timestamp(r.timestamp);
+            if let Some(k) = &r.key {
+                record = record.key(k);
+            }
+            if let Some(v) = &r.value {
+                record = record.payload(v);
+            }
+            producer
+                .send(record, Duration::from_secs(30))
+                .await
+                .map_err(|(e, _)| e)
+                .with_context(|| format!("producing sample input to {topic}"))?;
+        }
+        let topics: Vec<String> = phase.iter().map(|r| args.topic(r.topic)).collect();
+        wait_until_processed(
+            &streams,
+            &cluster.bootstrap,
+            config_group(example, args),
+            &topics,
+        )?;
+    }
+    let lines = read_outputs(example, args, &cluster.bootstrap);
+    streams.close(Duration::from_secs(30))?;
+    lines
+}
+
+fn config_group<'a>(example: &'a dyn Example, args: &'a CommonArgs) -> &'a str {
+    args.application_id.as_deref().unwrap_or(example.name())
+}
+
+/// Starts the mock cluster when no servers are given, and creates the example's topics. The
+/// mock cluster does not implement topic creation through the admin API, so the changelog
+/// topics the runtime would create are made here too.
+fn connect(example: &dyn Example, args: &CommonArgs, topology: &Topology) -> Result<Cluster> {
+    let topics: Vec<String> = example
+        .input_topics()
+        .into_iter()
+        .chain(example.output_topics())
+        .map(|t| args.topic(t))
+        .collect();
+    match &args.bootstrap_servers {
+        Some(b) => {
+            create_topics(b, &topics, args.partitions)?;
+            Ok(Cluster {
+                bootstrap: b.clone(),
+                _mock: None,
+                _state_dir: None,
+            })
+        }
+        None => {
+            if args.processing_guarantee != "at_least_once" {
+                bail!(
+                    "--processing-guarantee {} needs a real Kafka cluster: librdkafka's embedded \
+                     mock cluster does not commit transactional offsets; pass \
+                     --bootstrap-servers host:port, or use at_least_once",
+                    args.processing_guarantee
+                );
+            }
+            let mock = MockCluster::new(1).context("starting the embedded mock cluster")?;
+            let app = config_group(example, args);
+            let changelogs = topology
+                .changelog_topics(app)
+                .into_iter()
+                .map(|(t, _, _)| t);
+            for t in topics.iter().cloned().chain(changelogs) {
+                mock.create_topic(&t, args.partitions, 1)?;
+            }
+            println!("no --bootstrap-servers given: running on librdkafka's embedded mock cluster");
+            Ok(Cluster {
+                bootstrap: mock.bootstrap_servers(),
+                _mock: Some(mock),
+                _state_dir: Some(tempfile::tempdir()?),
+            })
+        }
+    }
+}
+
+/// Creates the topics that do not exist yet.
+fn create_topics(bootstrap: &str, topics: &[String], partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let rt = tokio::runtime::Handle::current();
+    let results = tokio::task::block_in_place(|| {
+        rt.block_on(admin.create_topics(&new, &AdminOptions::new()))
+    })?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, e)) => bail!("creating topic {t}: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the application's group has committed every record of `topics`.
+fn wait_until_processed(
+    streams: &KafkaStreams,
+    bootstrap: &str,
+    group: &str,
+    topics: &[String],
+) -> Result<()> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let timeout = Duration::from_secs(10);
+    let mut ends = TopicPartitionList::new();
+    let mut unique: Vec<&String> = topics.iter().collect();
+    unique.sort();
+    unique.dedup();
+    for topic in unique {
+        let md = consumer.fetch_metadata(Some(topic), timeout)?;
+        let partitions = md
+            .topics()
+            .first()
+            .map(|t| t.partitions().len())
+            .unwrap_or(0);
+        for p in 0..partitions as i32 {
+            let (_, high) = consumer.fetch_watermarks(topic, p, timeout)?;
+            ends.add_partition_offset(topic, p, Offset::Offset(high))?;
+        }
+    }
+    loop {
+        if streams.state() == State::Error {
+            bail!(
+                "the application failed: {}",
+                streams.error().unwrap_or_default()
+            );
+        }
+        // The group coordinator may still be loading (NotCoordinator, CoordinatorLoadInProgress):
+        // ask again until the deadline.
+        let committed = match consumer.committed_offsets(ends.clone(), timeout) {
+            Ok(c) => c,
+            Err(e) if Instant::now() < deadline => {
+                tracing::debug!(error = %e, "asking for committed offsets again");
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let done = ends.elements().iter().all(|end| {
+            let Offset::Offset(high) = end.offset() else {
+                return true;
+            };
+            high == 0
+                || committed
+                    .find_partition(end.topic(), end.partition())
+                    .is_some_and(|c| matches!(c.offset(), Offset::Offset(o) if o >= high))
+        });
+        if done {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the application did not process its input within 120 s: committed {committed:?}, ends {ends:?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A consumer context that does not log reaching the end of a partition as an error (the
+/// results reader asks for those events).
+struct EndOfPartitionIsNoError;
+
+impl rdkafka::ClientContext for EndOfPartitionIsNoError {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::error!(%error, reason, "librdkafka error");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for EndOfPartitionIsNoError {}
+
+/// Reads every output topic to its end (committed records only) and describes each record.
+fn read_outputs(example: &dyn Example, args: &CommonArgs, bootstrap: &str) -> Result<Vec<String>> {
+    let consumer: BaseConsumer<EndOfPartitionIsNoError> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set(
+            "group.id",
+            format!("{}-results", config_group(example, args)),
+        )
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create_with_context(EndOfPartitionIsNoError)?;
+    let timeout = Duration::from_secs(10);
+    let mut tpl = TopicPartitionList::new();
+    let labels = example.output_topics();
+    for label in &labels {
+        let topic = args.topic(label);
+        let md = consumer.fetch_metadata(Some(&topic), timeout)?;
+        let n = md
+            .topics()
+            .first()
+            .map(|t| t.partitions().len())
+            .unwrap_or(0);
+        for p in 0..n as i32 {
+            tpl.add_partition_offset(&topic, p, Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    let mut remaining = tpl.count();
+    // (label index, key, partition, offset) -> line
+    let mut rows: Vec<(usize, Vec<u8>, i32, i64, String)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while remaining > 0 {
+        if Instant::now() > deadline {
+            bail!("reading the output topics did not reach their end within 60 s");
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(_))) => remaining -= 1,
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(m)) => {
+                let index = labels
+                    .iter()
+                    .position(|l| args.topic(l) == m.topic())
+                    .context("a record of an unassigned topic")?;
+                let mut headers = HashMap::new();
+                if let Some(h) = m.headers() {
+                    for header in h.iter() {
+                        let value = header
+                            .value
+                            .map(|v| String::from_utf8_lossy(v).into_owned())
+                            .unwrap_or_default();
+                        headers.insert(header.key.to_owned(), value);
+                    }
+                }
+                let line = example.describe(&OutputRecord {
+                    topic: labels[index],
+                    key: m.key(),
+                    value: m.payload(),
+                    timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                    headers,
+                })?;
+                rows.push((
+                    index,
+                    m.key().unwrap_or_default().to_vec(),
+                    m.partition(),
+                    m.offset(),
+                    line,
+                ));
+            }
+        }
+    }
+    rows.sort_by(|a, b| (a.0, &a.1, a.2, a.3).cmp(&(b.0, &b.1, b.2, b.3)));
+    Ok(rows
+        .into_iter()
+        .map(|(i, _, _, _, line)| format!("{}: {line}", labels[i]))
+        .collect())
+}
+
+/// Runs against a real cluster until Ctrl-C, printing output records as they arrive.
+async fn serve(
+    example: &dyn Example,
+    args: &CommonArgs,
+    cluster: &Cluster,
+    topology: Topology,
+    config: StreamsConfig,
+) -> Result<Vec<String>> {
+    let mut streams = KafkaStreams::new(topology, config)?;
+    streams.start()?;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &cluster.bootstrap)
+        .set(
+            "group.id",
+            format!("{}-printer", config_group(example, args)),
+        )
+        .set("isolation.level", "read_committed")
+        .set("auto.offset.reset", "latest")
+        .create()?;
+    let topics: Vec<String> = example
+        .output_topics()
+        .iter()
+        .map(|t| args.topic(t))
+        .collect();
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names)?;
+    println!(
+        "running against {}; printing {} as results arrive; Ctrl-C stops",
+        cluster.bootstrap,
+        names.join(", ")
+    );
+    let labels = example.output_topics();
+    let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        if streams.state() == State::Error {
+            bail!(
+                "the application failed: {}",
+                streams.error().unwrap_or_default()
+            );
+        }
+        tokio::select! {
+            _ = &mut interrupted => break,
+            _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            let m = m?;
+            let Some(label) = labels.iter().find(|l| args.topic(l) == m.topic()) else {
+                continue;
+            };
+            let line = example.describe(&OutputRecord {
+                topic: label,
+                key: m.key(),
+                value: m.payload(),
+                timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                headers: HashMap::new(),
+            })?;
+            println!("{label}: {line}");
+        }
+    }
+    streams.close(Duration::from_secs(30))?;
+    Ok(Vec::new())
+}
+
+/// Minutes and seconds of a timestamp within its day, `HH:MM:SS` (UTC).
+pub fn clock(ms: i64) -> String {
+    let s = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Cents as `12.34`.
+pub fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
+/// The sample data's day: 2026-01-05, midnight UTC, in ms.
+pub const DAY: i64 = 1_767_571_200_000;
+
+/// `DAY` plus `h:m:s`.
+pub fn at(h: i64, m: i64, s: i64) -> i64 {
+    DAY + ((h * 60 + m) * 60 + s) * 1000
+}
+
+/// Prints the lines of a sample run, or nothing for a service, and sets up logging: the
+/// shared `main` of the example binaries.
+pub async fn main_with(example: &dyn Example, args: &CommonArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let lines = run(example, args).await?;
+    for line in &lines {
+        println!("{line}");
+    }
+    Ok(())
+}
