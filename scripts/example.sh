@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs an example application: `scripts/example.sh [NAME] [ARGS...]` (default: quickstart).
+# Runs an example application: `scripts/example.sh [NAME] [ARGS...]` (default: fraud-detection).
 # With no --bootstrap-servers the example runs on librdkafka's embedded mock cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
-name="${1:-quickstart}"
+name="${1:-fraud-detection}"
 [ $# -gt 0 ] && shift
 exec cargo run --quiet --locked -p streams-examples --bin "$name" -- "$@"
