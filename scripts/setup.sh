@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build and test the project:
-# libclang (bindgen for RocksDB), a C/C++ toolchain, Java 17+ and Maven (for the Kafka broker).
+# libclang (bindgen for RocksDB), a C/C++ toolchain, a Java 17+ JDK and Maven (for the Kafka broker,
+# the Kafka Streams benchmark contestant and the schema registry), curl, unzip and python3.
 # Installs nothing that is already there; needs root or sudo only when something is missing.
 set -euo pipefail
 
@@ -13,7 +14,12 @@ have_pkg zlib1g-dev || missing+=(zlib1g-dev)
 if ! command -v java >/dev/null || ! java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; then
   missing+=(openjdk-17-jre-headless)
 fi
+command -v javac >/dev/null && command -v jar >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || missing+=(maven)
+# scripts/registry.sh (the schema registry the Avro tests use)
+command -v curl >/dev/null || missing+=(curl)
+command -v unzip >/dev/null || missing+=(unzip)
+command -v python3 >/dev/null || missing+=(python3)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

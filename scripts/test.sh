@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what is missing, builds, fetches Apache
-# Kafka, starts a broker, runs every test (unit, doc, test-driver and real-Kafka suites), stops
-# the broker, and exits non-zero on any failure. Also checks formatting and clippy.
+# Kafka and builds a schema registry, starts a broker, runs every test (unit, doc, test-driver and
+# real-Kafka suites; the Avro suites start their own registry), stops the broker, and exits
+# non-zero on any failure. Also checks formatting and clippy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -22,6 +23,9 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "fetch Kafka"
 bash scripts/kafka.sh fetch
+
+step "fetch and build the schema registry"
+bash scripts/registry.sh fetch
 
 step "start a Kafka broker"
 run=$(mktemp -d)

@@ -1,5 +1,6 @@
 //! The order-enrichment example: exact output on the test driver, on the embedded mock cluster (the binary
-//! with no options) and on the real test cluster (the binary against it, under exactly_once_v2).
+//! with no options) and on the real test cluster with a real schema registry (the binary against both, under
+//! exactly_once_v2).
 
 mod common;
 
@@ -32,13 +33,14 @@ fn on_the_embedded_mock_cluster() {
 }
 
 #[test]
-fn on_real_kafka() {
+fn on_real_kafka_with_a_real_schema_registry() {
+    let registry = integration_tests::registry::shared_registry().expect("a schema registry");
     assert_eq!(
         common::on_kafka(
             env!("CARGO_BIN_EXE_order-enrichment"),
             "order-enrichment",
             "exactly_once_v2",
-            &[]
+            &["--schema-registry-url", registry]
         ),
         EXPECTED
     );

@@ -502,7 +502,7 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -547,7 +547,7 @@ type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
 /// The kernel sends the parent-death signal when the *thread* that forked the child exits, so
 /// spawning from short-lived test threads would kill brokers early; this thread lives as long
 /// as the process, and the broker dies exactly when the process does, however it ends.
-fn spawn_tied_to_process(cmd: Command) -> Result<Child> {
+pub(crate) fn spawn_tied_to_process(cmd: Command) -> Result<Child> {
     static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
     let sender = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<SpawnRequest>();
@@ -570,7 +570,7 @@ fn spawn_tied_to_process(cmd: Command) -> Result<Child> {
         .map_err(|_| anyhow!("the kafka-spawner thread is gone"))?;
     rx.recv()
         .map_err(|_| anyhow!("the kafka-spawner thread is gone"))?
-        .context("starting a Kafka broker JVM")
+        .context("starting a JVM (Kafka broker or schema registry)")
 }
 
 #[allow(unsafe_code)]

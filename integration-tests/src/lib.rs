@@ -8,6 +8,7 @@
 pub mod apps;
 pub mod client;
 pub mod kafka;
+pub mod registry;
 
 /// The `--name value` arguments of a test application.
 pub struct Flags(std::collections::HashMap<String, String>);

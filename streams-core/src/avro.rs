@@ -235,7 +235,7 @@ struct ClientInner {
     url: String,
     backend: Backend,
     by_id: RwLock<HashMap<u32, Arc<Schema>>>,
-    /// (subject, canonical form) -> id, for schemas this client registered or looked up.
+    /// (subject, schema text) -> id, for schemas this client registered or looked up.
     ids: RwLock<HashMap<(String, String), u32>>,
 }
 
@@ -285,8 +285,7 @@ impl SchemaRegistryClient {
     /// A schema that breaks the subject's compatibility rule is
     /// [`RegistryError::Incompatible`].
     pub fn register(&self, subject: &str, schema: &Schema) -> Result<u32, RegistryError> {
-        let canonical = schema.canonical_form();
-        let key = (subject.to_owned(), canonical);
+        let key = (subject.to_owned(), schema_text(schema));
         if let Some(id) = read(&self.inner.ids).get(&key) {
             return Ok(*id);
         }
@@ -309,8 +308,7 @@ impl SchemaRegistryClient {
     /// The id of `schema` under `subject`, without registering it:
     /// [`RegistryError::NotFound`] when it is not registered there.
     pub fn id_of(&self, subject: &str, schema: &Schema) -> Result<u32, RegistryError> {
-        let canonical = schema.canonical_form();
-        let key = (subject.to_owned(), canonical);
+        let key = (subject.to_owned(), schema_text(schema));
         if let Some(id) = read(&self.inner.ids).get(&key) {
             return Ok(*id);
         }
@@ -393,6 +391,22 @@ impl SchemaRegistryClient {
         }
     }
 
+    /// The compatibility level that applies to `subject` (its own, else the global one), for
+    /// error messages; `unknown` when the registry does not say.
+    fn compatibility_of(&self, subject: &str) -> String {
+        let level = |path: &str| {
+            self.call("GET", path, None, None).ok().and_then(|b| {
+                b.get("compatibilityLevel")
+                    .or_else(|| b.get("compatibility"))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            })
+        };
+        level(&format!("/config/{}", encode(subject)))
+            .or_else(|| level("/config"))
+            .unwrap_or_else(|| "unknown".to_owned())
+    }
+
     /// One REST call; an error status becomes the matching [`RegistryError`].
     fn call(
         &self,
@@ -459,11 +473,14 @@ impl SchemaRegistryClient {
             .and_then(serde_json::Value::as_str)
             .map_or_else(|| format!("{text:.500}"), str::to_owned);
         Err(match status {
-            409 => RegistryError::Incompatible {
-                subject: subject.unwrap_or_default().to_owned(),
-                compatibility: String::new(),
-                message,
-            },
+            409 => {
+                let subject = subject.unwrap_or_default().to_owned();
+                RegistryError::Incompatible {
+                    compatibility: self.compatibility_of(&subject),
+                    subject,
+                    message,
+                }
+            }
             404 => RegistryError::NotFound {
                 error_code,
                 message,
@@ -512,6 +529,13 @@ fn json_str(body: &serde_json::Value, field: &str) -> Result<String, RegistryErr
         })
 }
 
+/// The schema as JSON, as registered: its full form, not the Parsing Canonical Form, which
+/// drops field defaults and would make a compatible evolution (a new field with a default)
+/// look incompatible to the registry.
+fn schema_text(schema: &Schema) -> String {
+    serde_json::to_string(schema).unwrap_or_else(|_| schema.canonical_form())
+}
+
 fn parse(text: &str) -> Result<Schema, RegistryError> {
     Schema::parse_str(text).map_err(|e| RegistryError::InvalidSchema {
         message: format!("{e}: {text:.200}"),
@@ -533,7 +557,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The in-process registry of one `mock://` scope.
 #[derive(Default)]
 struct MemoryRegistry {
-    /// Schemas by id - 1, with their canonical form.
+    /// Schemas by id - 1, with their text.
     schemas: Vec<(String, Arc<Schema>)>,
     /// Subject -> ids of its versions, oldest first.
     subjects: HashMap<String, Vec<u32>>,
@@ -542,8 +566,8 @@ struct MemoryRegistry {
 
 impl MemoryRegistry {
     fn register(&mut self, subject: &str, schema: &Schema) -> Result<u32, RegistryError> {
-        let canonical = schema.canonical_form();
-        if let Ok(id) = self.lookup(subject, &canonical) {
+        let text = schema_text(schema);
+        if let Ok(id) = self.lookup(subject, &text) {
             return Ok(id);
         }
         let rule = self
@@ -565,10 +589,10 @@ impl MemoryRegistry {
                 message,
             })?;
         // One id per distinct schema across subjects, as the registry assigns them.
-        let id = match self.schemas.iter().position(|(c, _)| *c == canonical) {
+        let id = match self.schemas.iter().position(|(c, _)| *c == text) {
             Some(i) => i as u32 + 1,
             None => {
-                self.schemas.push((canonical, Arc::new(schema.clone())));
+                self.schemas.push((text, Arc::new(schema.clone())));
                 self.schemas.len() as u32
             }
         };
@@ -579,14 +603,14 @@ impl MemoryRegistry {
         Ok(id)
     }
 
-    fn lookup(&self, subject: &str, canonical: &str) -> Result<u32, RegistryError> {
+    fn lookup(&self, subject: &str, text: &str) -> Result<u32, RegistryError> {
         let ids = self
             .subjects
             .get(subject)
             .ok_or_else(|| subject_not_found(subject))?;
         ids.iter()
             .copied()
-            .find(|id| self.schemas[*id as usize - 1].0 == canonical)
+            .find(|id| self.schemas[*id as usize - 1].0 == text)
             .ok_or_else(|| RegistryError::NotFound {
                 error_code: 40403,
                 message: format!("schema not found under subject `{subject}`"),

@@ -18,7 +18,7 @@ use streams_examples::runner::{CommonArgs, main_with};
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
-    /// The schema registry: http://host:port, or mock://<scope> for an in-process one.
+    /// The schema registry: http://host:port, or mock://SCOPE for an in-process one.
     #[arg(long, default_value = MOCK_REGISTRY)]
     schema_registry_url: String,
 }
