@@ -40,18 +40,7 @@ start() {
   exit 1
 }
 
-stop() {
-  [ -f "$run/pid" ] || { echo "no cluster started by this script"; return 0; }
-  local pid
-  pid="$(cat "$run/pid")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-  fi
-  rm -f "$run/pid" "$run/cluster.env"
-  echo "stopped"
-}
+stop() { stop_pid_file "$run/pid" cluster "$run/cluster.env"; }
 
 case "${1:-}" in
   start) start "${2:-1}" ;;

@@ -395,23 +395,7 @@ fn read_outputs(example: &dyn Example, args: &CommonArgs, bootstrap: &str) -> Re
                     .iter()
                     .position(|l| args.topic(l) == m.topic())
                     .context("a record of an unassigned topic")?;
-                let mut headers = HashMap::new();
-                if let Some(h) = m.headers() {
-                    for header in h.iter() {
-                        let value = header
-                            .value
-                            .map(|v| String::from_utf8_lossy(v).into_owned())
-                            .unwrap_or_default();
-                        headers.insert(header.key.to_owned(), value);
-                    }
-                }
-                let line = example.describe(&OutputRecord {
-                    topic: labels[index],
-                    key: m.key(),
-                    value: m.payload(),
-                    timestamp: m.timestamp().to_millis().unwrap_or(-1),
-                    headers,
-                })?;
+                let line = example.describe(&output_record(labels[index], &m))?;
                 rows.push((
                     index,
                     m.key().unwrap_or_default().to_vec(),
@@ -427,6 +411,27 @@ fn read_outputs(example: &dyn Example, args: &CommonArgs, bootstrap: &str) -> Re
         .into_iter()
         .map(|(i, _, _, _, line)| format!("{}: {line}", labels[i]))
         .collect())
+}
+
+/// A consumed record as [`Example::describe`] takes it.
+fn output_record<'a>(label: &'a str, m: &'a impl Message) -> OutputRecord<'a> {
+    let mut headers = HashMap::new();
+    if let Some(h) = m.headers() {
+        for header in h.iter() {
+            let value = header
+                .value
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
+            headers.insert(header.key.to_owned(), value);
+        }
+    }
+    OutputRecord {
+        topic: label,
+        key: m.key(),
+        value: m.payload(),
+        timestamp: m.timestamp().to_millis().unwrap_or(-1),
+        headers,
+    }
 }
 
 /// Runs against a real cluster until Ctrl-C, printing output records as they arrive.
@@ -478,13 +483,7 @@ async fn serve(
             let Some(label) = labels.iter().find(|l| args.topic(l) == m.topic()) else {
                 continue;
             };
-            let line = example.describe(&OutputRecord {
-                topic: label,
-                key: m.key(),
-                value: m.payload(),
-                timestamp: m.timestamp().to_millis().unwrap_or(-1),
-                headers: HashMap::new(),
-            })?;
+            let line = example.describe(&output_record(label, &m))?;
             println!("{label}: {line}");
         }
     }
@@ -510,6 +509,25 @@ pub const DAY: i64 = 1_767_571_200_000;
 /// `DAY` plus `h:m:s`.
 pub fn at(h: i64, m: i64, s: i64) -> i64 {
     DAY + ((h * 60 + m) * 60 + s) * 1000
+}
+
+/// The command line of an example with no options of its own.
+#[derive(clap::Parser, Debug)]
+struct OnlyCommonArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// The whole `main` of an example with no options of its own: parses the common options
+/// (with `about` as the help text), builds the application with `make` and runs it.
+pub async fn main_with_common_args<E: Example>(
+    about: &'static str,
+    make: impl FnOnce(&CommonArgs) -> E,
+) -> Result<()> {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = OnlyCommonArgs::command().about(about).get_matches();
+    let args = OnlyCommonArgs::from_arg_matches(&matches)?;
+    main_with(&make(&args.common), &args.common).await
 }
 
 /// Prints the lines of a sample run, or nothing for a service, and sets up logging: the

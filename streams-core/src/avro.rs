@@ -285,39 +285,35 @@ impl SchemaRegistryClient {
     /// A schema that breaks the subject's compatibility rule is
     /// [`RegistryError::Incompatible`].
     pub fn register(&self, subject: &str, schema: &Schema) -> Result<u32, RegistryError> {
-        let key = (subject.to_owned(), schema_text(schema));
-        if let Some(id) = read(&self.inner.ids).get(&key) {
-            return Ok(*id);
-        }
-        let id = match &self.inner.backend {
-            Backend::Memory(m) => lock(m).register(subject, schema)?,
-            Backend::Http(_) => {
-                let body = self.call(
-                    "POST",
-                    &format!("/subjects/{}/versions", encode(subject)),
-                    Some(serde_json::json!({ "schema": key.1 })),
-                    Some(subject),
-                )?;
-                json_id(&body, "id")?
-            }
-        };
-        write(&self.inner.ids).insert(key, id);
-        Ok(id)
+        self.cached_id(subject, schema, true)
     }
 
     /// The id of `schema` under `subject`, without registering it:
     /// [`RegistryError::NotFound`] when it is not registered there.
     pub fn id_of(&self, subject: &str, schema: &Schema) -> Result<u32, RegistryError> {
+        self.cached_id(subject, schema, false)
+    }
+
+    /// `register` (or, with `register` false, the lookup of `id_of`) through the id cache.
+    fn cached_id(
+        &self,
+        subject: &str,
+        schema: &Schema,
+        register: bool,
+    ) -> Result<u32, RegistryError> {
         let key = (subject.to_owned(), schema_text(schema));
         if let Some(id) = read(&self.inner.ids).get(&key) {
             return Ok(*id);
         }
         let id = match &self.inner.backend {
+            Backend::Memory(m) if register => lock(m).register(subject, schema)?,
             Backend::Memory(m) => lock(m).lookup(subject, &key.1)?,
             Backend::Http(_) => {
+                // POST /subjects/{s}/versions registers; POST /subjects/{s} looks up.
+                let path = if register { "/versions" } else { "" };
                 let body = self.call(
                     "POST",
-                    &format!("/subjects/{}", encode(subject)),
+                    &format!("/subjects/{}{path}", encode(subject)),
                     Some(serde_json::json!({ "schema": key.1 })),
                     Some(subject),
                 )?;

@@ -8,19 +8,14 @@
 //! See [`streams_examples::login_count`] for what it computes.
 
 use anyhow::Result;
-use clap::Parser;
 use streams_examples::login_count::LoginCountApp;
-use streams_examples::runner::{CommonArgs, main_with};
-
-#[derive(Parser, Debug)]
-#[command(about = "Counts logins per user in 5-minute tumbling windows")]
-struct Args {
-    #[command(flatten)]
-    common: CommonArgs,
-}
+use streams_examples::runner::main_with_common_args;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
-    let args = Args::parse();
-    main_with(&LoginCountApp::new(&args.common), &args.common).await
+    main_with_common_args(
+        "Counts logins per user in 5-minute tumbling windows",
+        LoginCountApp::new,
+    )
+    .await
 }

@@ -8,19 +8,14 @@
 //! See [`streams_examples::revenue_per_product`] for what it computes.
 
 use anyhow::Result;
-use clap::Parser;
 use streams_examples::revenue_per_product::RevenuePerProductApp;
-use streams_examples::runner::{CommonArgs, main_with};
-
-#[derive(Parser, Debug)]
-#[command(about = "Hourly revenue and order count per product")]
-struct Args {
-    #[command(flatten)]
-    common: CommonArgs,
-}
+use streams_examples::runner::main_with_common_args;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
-    let args = Args::parse();
-    main_with(&RevenuePerProductApp::new(&args.common), &args.common).await
+    main_with_common_args(
+        "Hourly revenue and order count per product",
+        RevenuePerProductApp::new,
+    )
+    .await
 }

@@ -8,19 +8,14 @@
 //! See [`streams_examples::rolling_average`] for what it computes.
 
 use anyhow::Result;
-use clap::Parser;
 use streams_examples::rolling_average::RollingAverageApp;
-use streams_examples::runner::{CommonArgs, main_with};
-
-#[derive(Parser, Debug)]
-#[command(about = "Average order value per product over 5-minute windows, live and final")]
-struct Args {
-    #[command(flatten)]
-    common: CommonArgs,
-}
+use streams_examples::runner::main_with_common_args;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
-    let args = Args::parse();
-    main_with(&RollingAverageApp::new(&args.common), &args.common).await
+    main_with_common_args(
+        "Average order value per product over 5-minute windows, live and final",
+        RollingAverageApp::new,
+    )
+    .await
 }

@@ -63,18 +63,22 @@ pub fn on_driver(example: &dyn Example) -> anyhow::Result<Vec<String>> {
 pub fn on_kafka(exe: &str, name: &str, guarantee: &str, extra: &[&str]) -> Vec<String> {
     let cluster = integration_tests::kafka::shared_cluster().expect("the test cluster starts");
     let id = integration_tests::kafka::unique_name(name);
-    let out = Command::new(exe)
-        .args(["--bootstrap-servers", cluster.bootstrap_servers()])
+    let mut cmd = Command::new(exe);
+    cmd.args(["--bootstrap-servers", cluster.bootstrap_servers()])
         .args(["--application-id", &id])
         .args(["--topic-prefix", &format!("{id}-")])
         .args(["--processing-guarantee", guarantee, "--generate"])
-        .args(extra)
-        .output()
-        .expect("the example runs");
+        .args(extra);
+    printed_lines(cmd)
+}
+
+/// Runs `cmd`, asserts that it succeeded and returns what it printed, line by line.
+fn printed_lines(mut cmd: Command) -> Vec<String> {
+    let out = cmd.output().expect("the example runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "{name} exited with {}:\n{stdout}\n{}",
+        "{cmd:?} exited with {}:\n{stdout}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -84,15 +88,7 @@ pub fn on_kafka(exe: &str, name: &str, guarantee: &str, extra: &[&str]) -> Vec<S
 /// Runs the example binary with no broker (the embedded mock cluster); returns the printed
 /// lines after the first, which says so.
 pub fn on_mock(exe: &str) -> Vec<String> {
-    let out = Command::new(exe).output().expect("the example runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "exit {}:\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut lines = stdout.lines().map(str::to_owned);
+    let mut lines = printed_lines(Command::new(exe)).into_iter();
     assert_eq!(
         lines.next().as_deref(),
         Some("no --bootstrap-servers given: running on librdkafka's embedded mock cluster")
