@@ -93,6 +93,7 @@ pub struct StreamsConfig {
     handler_names: [&'static str; 3],
     dead_letter_topic: Option<String>,
     client: Vec<(ClientKind, String, String)>,
+    metrics_address: Option<std::net::SocketAddr>,
 }
 
 impl fmt::Debug for StreamsConfig {
@@ -173,6 +174,7 @@ impl StreamsConfig {
             handler_names: ["log-and-fail"; 3],
             dead_letter_topic: None,
             client: Vec::new(),
+            metrics_address: None,
         }
     }
 
@@ -245,6 +247,22 @@ impl StreamsConfig {
                         ));
                     }
                 }
+            }
+            "metrics.prometheus.address" => {
+                self.metrics_address = if value.trim().is_empty() {
+                    None
+                } else {
+                    Some(value.trim().parse().map_err(|_| {
+                        StreamsError::config(
+                            key,
+                            format!(
+                                "must be host-ip:port, such as 127.0.0.1:9464 or 0.0.0.0:9464 \
+                                 (port 0 picks a free one), or empty to switch the endpoint \
+                                 off; got {value:?}"
+                            ),
+                        )
+                    })?)
+                };
             }
             "state.dir" => {
                 if value.trim().is_empty() {
@@ -448,6 +466,10 @@ impl StreamsConfig {
     /// `application.id`: the consumer group id and the prefix of internal topics.
     pub fn application_id(&self) -> &str {
         &self.application_id
+    }
+    /// `metrics.prometheus.address`: where the Prometheus endpoint listens, if anywhere.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_address
     }
     /// `bootstrap.servers`.
     pub fn bootstrap_servers(&self) -> &str {

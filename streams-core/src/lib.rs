@@ -15,6 +15,7 @@ mod describe;
 pub mod error;
 pub mod global;
 pub mod handlers;
+pub mod metrics;
 mod nodes;
 pub mod processor;
 pub mod record;

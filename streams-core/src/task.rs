@@ -342,6 +342,8 @@ struct PartitionQueue {
     partition_time: i64,
     /// The offset to commit: one past the last record fully processed.
     committable: Option<i64>,
+    /// One past the last record processed, kept across commits (for the lag metric).
+    position: Option<i64>,
 }
 
 /// One sub-topology instantiated for one partition number.
@@ -439,6 +441,7 @@ impl StreamTask {
                 head_timestamp: None,
                 partition_time: -1,
                 committable: None,
+                position: None,
             })
             .collect();
         StreamTask {
@@ -607,6 +610,16 @@ impl StreamTask {
             .map_or(0, |q| q.records.len())
     }
 
+    /// Per input partition, the next offset to process: one past the last processed record,
+    /// or the first buffered record's offset before any was processed (`None` when neither is
+    /// known).
+    pub fn next_offsets(&self) -> impl Iterator<Item = (&str, i32, Option<i64>)> {
+        self.queues.iter().map(|q| {
+            let next = q.position.or_else(|| q.records.front().map(|r| r.offset));
+            (&*q.topic, q.partition, next)
+        })
+    }
+
     /// Records buffered across all queues.
     pub fn buffered(&self) -> usize {
         self.queues.iter().map(|q| q.records.len()).sum()
@@ -656,6 +669,7 @@ impl StreamTask {
                 );
                 ctx.counters.dropped += 1;
                 queue.committable = Some(head.offset + 1);
+                queue.position = queue.committable;
                 queue.records.pop_front();
                 continue;
             }
@@ -700,6 +714,7 @@ impl StreamTask {
         self.ctx.metadata = None;
         result?;
         self.queues[index].committable = Some(offset + 1);
+        self.queues[index].position = Some(offset + 1);
         self.ctx.counters.processed += 1;
         self.punctuate_due(PunctuationType::StreamTime, self.ctx.stream_time)?;
         Ok(true)
@@ -783,6 +798,7 @@ impl StreamTask {
     pub fn clear_buffers(&mut self) {
         for q in &mut self.queues {
             q.records.clear();
+            q.position = None;
             q.head_timestamp = None;
             q.committable = None;
         }

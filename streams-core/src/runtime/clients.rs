@@ -136,6 +136,9 @@ pub(crate) struct ThreadShared {
     pub exactly_once: bool,
     /// Under exactly-once: a transaction is open on the producer.
     pub in_transaction: AtomicBool,
+    /// The end offset of each assigned input partition (the last stable offset under
+    /// exactly-once), from the consumer's statistics, for the lag metric.
+    pub end_offsets: Mutex<HashMap<(String, i32), i64>>,
     /// Under exactly-once: the producer failed in a way only a new producer mends (fenced,
     /// or an abort that failed).
     pub producer_broken: AtomicBool,
@@ -218,7 +221,29 @@ impl ConsumerCallbacks {
     }
 }
 
-impl ClientContext for ConsumerCallbacks {}
+impl ClientContext for ConsumerCallbacks {
+    /// Keeps each partition's end offset for the lag metric (every `statistics.interval.ms`).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut ends = self
+            .shared
+            .end_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (name, topic) in &statistics.topics {
+            for (partition, p) in &topic.partitions {
+                // -1 is librdkafka's "unknown" (also the partition "-1" it reports).
+                let end = if self.shared.exactly_once {
+                    p.ls_offset
+                } else {
+                    p.hi_offset
+                };
+                if *partition >= 0 && end >= 0 {
+                    ends.insert((name.clone(), *partition), end);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for ConsumerCallbacks {
     /// The default rebalance (eager protocol: assign the list, or unassign everything), with
@@ -664,6 +689,8 @@ pub(crate) fn create_consumer(
             ("partition.assignment.strategy", "range"),
             ("enable.partition.eof", "false"),
             FETCH_QUEUE_BACKOFF,
+            // End offsets for the lag metric; `consumer.statistics.interval.ms` overrides.
+            ("statistics.interval.ms", "5000"),
         ],
     )
     .set("group.id", config.application_id())

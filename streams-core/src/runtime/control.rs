@@ -62,6 +62,12 @@ pub(crate) enum ThreadState {
 
 pub(crate) struct ClientControl {
     stop: AtomicBool,
+    /// What the threads publish for the metrics.
+    pub(crate) metrics: crate::metrics::MetricsHub,
+    /// `KafkaStreams::pause`: threads keep polling and committing but process nothing.
+    pub(crate) paused: AtomicBool,
+    /// Stream threads that ended with an error.
+    failed_threads: std::sync::atomic::AtomicU64,
     restored: std::sync::atomic::AtomicU64,
     remaining: std::sync::atomic::AtomicI64,
     inner: Mutex<Inner>,
@@ -82,6 +88,9 @@ impl ClientControl {
     pub(crate) fn new() -> Self {
         ClientControl {
             stop: AtomicBool::new(false),
+            metrics: Default::default(),
+            paused: AtomicBool::new(false),
+            failed_threads: Default::default(),
             restored: std::sync::atomic::AtomicU64::new(0),
             remaining: std::sync::atomic::AtomicI64::new(0),
             inner: Mutex::new(Inner {
@@ -122,6 +131,22 @@ impl ClientControl {
 
     pub(crate) fn restored(&self) -> u64 {
         self.restored.load(Ordering::Relaxed)
+    }
+
+    /// A snapshot of the client's metrics.
+    pub(crate) fn metrics_snapshot(&self) -> crate::metrics::MetricsSnapshot {
+        let alive = self
+            .lock()
+            .threads
+            .iter()
+            .filter(|t| **t != ThreadState::Dead)
+            .count();
+        self.metrics.snapshot(&crate::metrics::ClientNumbers {
+            alive_threads: alive as u64,
+            failed_threads: self.failed_threads.load(Ordering::Relaxed),
+            restore_remaining: self.remaining(),
+            restored: self.restored(),
+        })
     }
 
     pub(crate) fn stop_requested(&self) -> bool {
@@ -200,6 +225,7 @@ impl ClientControl {
             *slot = ThreadState::Dead;
         }
         if let Err(e) = result {
+            self.failed_threads.fetch_add(1, Ordering::Relaxed);
             if inner.error.is_none() {
                 inner.error = Some(e);
             }

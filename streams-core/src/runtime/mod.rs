@@ -50,6 +50,8 @@ pub struct KafkaStreams {
     restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
     /// Held while running under exactly-once: the lock on the process id file.
     process_lock: Option<std::fs::File>,
+    /// The Prometheus endpoint, when `metrics.prometheus.address` is set.
+    metrics_server: Option<crate::metrics::MetricsServer>,
 }
 
 impl std::fmt::Debug for KafkaStreams {
@@ -100,7 +102,47 @@ impl KafkaStreams {
             client_id,
             restore_listener: None,
             process_lock: None,
+            metrics_server: None,
         })
+    }
+
+    /// Pauses processing (Kafka Streams' `pause()`): the threads stay in the group, keep
+    /// polling until their buffers are full, and commit, but process no record and fire no
+    /// punctuation until [`Self::resume`]. Input lag grows meanwhile.
+    pub fn pause(&self) {
+        self.control
+            .paused
+            .store(true, std::sync::atomic::Ordering::Release);
+        tracing::info!(client = %self.client_id, "processing paused");
+    }
+
+    /// Resumes processing after [`Self::pause`].
+    pub fn resume(&self) {
+        self.control
+            .paused
+            .store(false, std::sync::atomic::Ordering::Release);
+        tracing::info!(client = %self.client_id, "processing resumed");
+    }
+
+    /// Whether processing is paused.
+    pub fn is_paused(&self) -> bool {
+        self.control
+            .paused
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The client's metrics now: per stream thread, task and input partition (see
+    /// [`crate::metrics`] for the names). The Prometheus endpoint serves the same numbers.
+    pub fn metrics(&self) -> crate::metrics::MetricsSnapshot {
+        self.control.metrics_snapshot()
+    }
+
+    /// Where the Prometheus endpoint listens (with the port chosen when the configured one
+    /// was 0), once started; `None` when `metrics.prometheus.address` is not set.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_server
+            .as_ref()
+            .map(crate::metrics::MetricsServer::address)
     }
 
     /// Registers a listener called with `(new, old)` on every state change.
@@ -149,6 +191,12 @@ impl KafkaStreams {
                 "start() needs state Created, the client is {:?}",
                 self.state()
             )));
+        }
+        if let Some(address) = self.config.metrics_address() {
+            let control = self.control.clone();
+            self.metrics_server = Some(crate::metrics::MetricsServer::start(address, move || {
+                control.metrics_snapshot()
+            })?);
         }
         let subtopologies = Arc::new(self.topology.subtopologies());
         self.prepare_topics(&subtopologies)?;

@@ -33,6 +33,9 @@ const MAX_POLL_RECORDS: usize = 10_000;
 const MAX_CONSECUTIVE_ABORTS: u32 = 5;
 
 /// Everything a stream thread is started with.
+/// How often a thread publishes its tasks' counters and lag for the metrics.
+const METRICS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+
 pub(crate) struct ThreadParams {
     pub index: usize,
     pub client_id: String,
@@ -91,6 +94,9 @@ pub(crate) struct StreamThread {
     transactional_id: Option<String>,
     /// Transactions aborted since the last successful commit.
     consecutive_aborts: u32,
+    /// What this thread publishes for the metrics.
+    metrics: Arc<crate::metrics::ThreadMetrics>,
+    last_publish: Instant,
 }
 
 impl StreamThread {
@@ -102,6 +108,8 @@ impl StreamThread {
             .map(|(topic, _)| topic)
             .collect();
         let name = format!("{}-StreamThread-{}", p.client_id, p.index + 1);
+        let metrics = Arc::new(crate::metrics::ThreadMetrics::new(&name));
+        p.control.metrics.register(metrics.clone());
         let shared = Arc::new(ThreadShared {
             flush_timeout: Duration::from_secs(60),
             exactly_once: p.config.exactly_once(),
@@ -182,6 +190,8 @@ impl StreamThread {
             changelogs,
             transactional_id,
             consecutive_aborts: 0,
+            metrics,
+            last_publish: Instant::now(),
         })
     }
 
@@ -214,6 +224,9 @@ impl StreamThread {
             self.close_all_tasks(false);
         }
         self.consumer.unsubscribe();
+        // Its tasks are gone: so are their metrics.
+        self.tasks.clear();
+        self.publish_metrics();
         result
     }
 
@@ -239,7 +252,11 @@ impl StreamThread {
 
     /// One turn of the loop: poll, restore, process, punctuate, and commit when due.
     fn round(&mut self) -> Result<()> {
+        use crate::metrics::ThreadMetrics;
+        let started = Instant::now();
         self.poll()?;
+        let m = self.metrics.clone();
+        ThreadMetrics::add(&m.polls, &m.poll_nanos, 1, started.elapsed());
         if self
             .shared
             .producer_broken
@@ -255,16 +272,88 @@ impl StreamThread {
             self.control
                 .set_thread_state(self.index, ThreadState::Running);
         }
-        self.process()?;
+        if self
+            .control
+            .paused
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            // Paused: keep the group membership and the commits, process nothing. Full
+            // buffers pause their partitions as usual, so memory stays bounded.
+            if self.last_commit.elapsed() >= self.config.commit_interval() {
+                self.commit()?;
+            }
+            if self.last_publish.elapsed() >= METRICS_PUBLISH_INTERVAL {
+                self.publish_metrics();
+            }
+            return Ok(());
+        }
+        let started = Instant::now();
+        let processed = self.process()?;
+        if processed > 0 {
+            ThreadMetrics::add(
+                &m.process_records,
+                &m.process_nanos,
+                processed,
+                started.elapsed(),
+            );
+        }
         serve_deliveries(&self.collector.borrow().producer);
-        self.punctuate()?;
+        let started = Instant::now();
+        let fired = self.punctuate()?;
+        if fired > 0 {
+            ThreadMetrics::add(
+                &m.punctuate_calls,
+                &m.punctuate_nanos,
+                fired,
+                started.elapsed(),
+            );
+        }
         if self.last_commit.elapsed() >= self.config.commit_interval()
             || self.tasks.values().any(StreamTask::commit_requested)
             || self.uncommitted_bytes() > self.config.uncommitted_max_bytes()
         {
             self.commit()?;
         }
+        if self.last_publish.elapsed() >= METRICS_PUBLISH_INTERVAL {
+            self.publish_metrics();
+        }
         Ok(())
+    }
+
+    /// Publishes the tasks' counters and the input lag for the metrics.
+    fn publish_metrics(&mut self) {
+        self.last_publish = Instant::now();
+        let ends = self
+            .shared
+            .end_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut tasks = BTreeMap::new();
+        let mut lag = BTreeMap::new();
+        for (id, task) in &self.tasks {
+            let c = task.counters();
+            tasks.insert(
+                *id,
+                crate::metrics::TaskSample {
+                    processed: c.processed,
+                    dropped: c.dropped,
+                    late_dropped: c.late_dropped,
+                    dead_lettered: c.dead_lettered,
+                    punctuations: c.punctuations,
+                    buffered: task.buffered() as u64,
+                },
+            );
+            for (topic, partition, next) in task.next_offsets() {
+                let key = (topic.to_owned(), partition);
+                if let (Some(next), Some(end)) = (next, ends.get(&key)) {
+                    // The end offset may be older than the position: never below zero.
+                    lag.insert(key, (end - next).max(0));
+                }
+            }
+        }
+        *self.metrics.tasks.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
+        *self.metrics.lag.lock().unwrap_or_else(|e| e.into_inner()) = lag;
     }
 
     fn uncommitted_bytes(&self) -> usize {
@@ -933,7 +1022,9 @@ impl StreamThread {
         self.assign_restore_consumer()
     }
 
-    fn process(&mut self) -> Result<()> {
+    /// Processes what the tasks have buffered; returns how many records that was.
+    fn process(&mut self) -> Result<u64> {
+        let mut processed = 0;
         loop {
             let mut progressed = false;
             for task in self.tasks.values_mut().filter(|t| !t.is_restoring()) {
@@ -941,6 +1032,7 @@ impl StreamThread {
                     if !task.process_one()? {
                         break;
                     }
+                    processed += 1;
                     progressed = true;
                 }
             }
@@ -949,7 +1041,8 @@ impl StreamThread {
             }
         }
         self.publish_offsets();
-        self.resume_drained()
+        self.resume_drained()?;
+        Ok(processed)
     }
 
     /// Makes the offsets of processed records visible to the rebalance callback.
@@ -997,12 +1090,16 @@ impl StreamThread {
         Ok(())
     }
 
-    fn punctuate(&mut self) -> Result<()> {
+    /// Fires due wall-clock punctuations; returns how many tasks fired any.
+    fn punctuate(&mut self) -> Result<u64> {
         let now = now_ms();
+        let mut fired = 0;
         for task in self.tasks.values_mut().filter(|t| !t.is_restoring()) {
-            task.punctuate_wall_clock(now)?;
+            if task.punctuate_wall_clock(now)? {
+                fired += 1;
+            }
         }
-        Ok(())
+        Ok(fired)
     }
 
     /// Commits what the tasks processed. At-least-once: flush the producer, check
@@ -1011,6 +1108,18 @@ impl StreamThread {
     /// metadata, then the transaction commits. Either way the stores commit last, with the
     /// changelog offsets their changes reached.
     fn commit(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let result = self.commit_now();
+        crate::metrics::ThreadMetrics::add(
+            &self.metrics.commits,
+            &self.metrics.commit_nanos,
+            1,
+            started.elapsed(),
+        );
+        result
+    }
+
+    fn commit_now(&mut self) -> Result<()> {
         {
             let mut pending = self
                 .shared
