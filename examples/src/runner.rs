@@ -55,6 +55,9 @@ pub struct CommonArgs {
     /// cluster).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics (e.g. 127.0.0.1:9464).
+    #[arg(long)]
+    pub metrics_address: Option<String>,
 }
 
 impl CommonArgs {
@@ -68,6 +71,7 @@ impl CommonArgs {
             topic_prefix: String::new(),
             partitions: 2,
             state_dir: None,
+            metrics_address: None,
         }
     }
 
@@ -152,6 +156,9 @@ pub async fn run(example: &dyn Example, args: &CommonArgs) -> Result<Vec<String>
         (None, Some(t)) => Some(t.path().to_owned()),
         (None, None) => None,
     };
+    if let Some(address) = &args.metrics_address {
+        config = config.set("metrics.prometheus.address", address)?;
+    }
     if let Some(dir) = state_dir {
         config = config.set("state.dir", &dir.to_string_lossy())?;
     }

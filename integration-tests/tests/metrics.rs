@@ -126,6 +126,25 @@ async fn the_endpoint_counts_records_late_drops_dead_letters_and_lag() -> Result
     assert_eq!(value(&text, "kstreams_thread_process_records_total"), 13.0);
     assert_eq!(value(&text, "kstreams_alive_stream_threads"), 1.0);
     assert_eq!(value(&text, "kstreams_failed_stream_threads"), 0.0);
+    // Lateness: the late record was 9.5 s behind stream time; every other record was on time.
+    assert_eq!(
+        value(&text, "kstreams_task_record_lateness_seconds_total"),
+        9.5
+    );
+    assert_eq!(
+        value(&text, "kstreams_task_record_lateness_max_seconds"),
+        9.5
+    );
+    // The producer delivered output, changelog and dead-letter records, and failed none.
+    assert!(value(&text, "kstreams_producer_records_sent_total") >= 2.0);
+    assert_eq!(value(&text, "kstreams_producer_record_errors_total"), 0.0);
+    // The window store is RocksDB: its statistics (published every second) and the shared
+    // memory budget are there.
+    let text = scrape_until(address, "the store's RocksDB statistics", |t| {
+        t.contains("kstreams_rocksdb_block_cache_hits_total{")
+    })?;
+    assert_eq!(value(&text, "kstreams_rocksdb_write_stopped"), 0.0);
+    assert!(value(&text, "kstreams_rocksdb_memory_budget_bytes") >= 64.0 * 1024.0 * 1024.0);
     assert!(value(&text, "kstreams_thread_poll_total") > 0.0);
     assert!(value(&text, "kstreams_thread_commit_total") > 0.0);
     scrape_until(address, "no lag", |t| {

@@ -41,6 +41,9 @@ impl StateStore for ChangeLoggingKeyValueStore {
     fn uncommitted_bytes(&self) -> usize {
         self.inner.uncommitted_bytes()
     }
+    fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
+        self.inner.metrics()
+    }
     fn close(&mut self) -> Result<()> {
         self.inner.close()
     }

@@ -17,7 +17,7 @@ use rocksdb::{
     BlockBasedOptions, Cache, DB, DBCompressionType, Direction, IteratorMode, Options, ReadOptions,
     WriteBufferManager, WriteOptions,
 };
-use streams_core::store::StateStore;
+use streams_core::store::{StateStore, StoreMetric};
 use streams_core::{Result, StreamsError};
 
 use crate::key_value::{KeyValueStore, KvIter, empty_range, prefix_upper_bound};
@@ -48,9 +48,15 @@ pub(crate) fn decode_offset(store: &str, bytes: Option<Vec<u8>>) -> Result<Optio
     }
 }
 
-/// The memory shared by every RocksDB store of an application instance.
+/// The memory shared by every RocksDB store of an application instance. Its usage is in every
+/// client's metrics (`kstreams_rocksdb_block_cache_usage_bytes`, ...), labelled with its id.
 #[derive(Clone)]
 pub struct RocksDbMemory {
+    inner: Arc<MemoryInner>,
+}
+
+struct MemoryInner {
+    id: u64,
     cache: Cache,
     write_buffers: WriteBufferManager,
     total: usize,
@@ -59,8 +65,37 @@ pub struct RocksDbMemory {
 impl std::fmt::Debug for RocksDbMemory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RocksDbMemory")
-            .field("total_bytes", &self.total)
+            .field("id", &self.inner.id)
+            .field("total_bytes", &self.inner.total)
             .finish()
+    }
+}
+
+impl streams_core::metrics::MetricsSource for MemoryInner {
+    fn collect(&self, out: &mut streams_core::metrics::MetricsSnapshot) {
+        use streams_core::metrics::MetricKind::Gauge;
+        let labels = || vec![("memory", self.id.to_string())];
+        out.push(
+            "kstreams_rocksdb_memory_budget_bytes",
+            "The RocksDB memory budget shared by the stores given this memory.",
+            Gauge,
+            labels(),
+            self.total as f64,
+        );
+        out.push(
+            "kstreams_rocksdb_block_cache_usage_bytes",
+            "Bytes in the shared block cache (memtables are charged to it too).",
+            Gauge,
+            labels(),
+            self.cache.get_usage() as f64,
+        );
+        out.push(
+            "kstreams_rocksdb_memtable_usage_bytes",
+            "Bytes the memtables of the stores sharing this memory use.",
+            Gauge,
+            labels(),
+            self.write_buffers.get_usage() as f64,
+        );
     }
 }
 
@@ -68,32 +103,38 @@ impl RocksDbMemory {
     /// A budget of `total_bytes` for the block cache; memtables are charged to the same cache
     /// and limited to half of it.
     pub fn new(total_bytes: usize) -> Self {
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let cache = Cache::new_lru_cache(total_bytes);
         let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(
             total_bytes / 2,
             false,
             cache.clone(),
         );
-        RocksDbMemory {
+        let inner = Arc::new(MemoryInner {
+            id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             cache,
             write_buffers,
             total: total_bytes,
-        }
+        });
+        let weak: std::sync::Weak<dyn streams_core::metrics::MetricsSource> =
+            Arc::downgrade(&inner) as _;
+        streams_core::metrics::register_source(weak);
+        RocksDbMemory { inner }
     }
 
     /// The budget in bytes.
     pub fn total_bytes(&self) -> usize {
-        self.total
+        self.inner.total
     }
 
     /// Bytes the memtables of all stores use now.
     pub fn memtable_usage(&self) -> usize {
-        self.write_buffers.get_usage()
+        self.inner.write_buffers.get_usage()
     }
 
     /// Bytes the shared block cache holds now.
     pub fn cache_usage(&self) -> usize {
-        self.cache.get_usage()
+        self.inner.cache.get_usage()
     }
 }
 
@@ -105,6 +146,8 @@ pub struct RocksDbKeyValueStore {
     name: String,
     path: PathBuf,
     db: Option<DB>,
+    /// Kept for the statistics the store's metrics read.
+    options: Options,
     write: WriteOptions,
     staged: Staged<Vec<u8>>,
 }
@@ -134,6 +177,7 @@ impl RocksDbKeyValueStore {
             name: name.to_owned(),
             path: path.to_owned(),
             db: Some(db),
+            options: opts,
             write: WriteOptions::default(),
             staged: Staged::default(),
         })
@@ -211,16 +255,57 @@ pub(crate) fn rocksdb_options(
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.set_compression_type(DBCompressionType::Lz4);
-    opts.set_write_buffer_manager(&memory.write_buffers);
+    opts.set_write_buffer_manager(&memory.inner.write_buffers);
     let mut table = BlockBasedOptions::default();
-    table.set_block_cache(&memory.cache);
+    table.set_block_cache(&memory.inner.cache);
     table.set_cache_index_and_filter_blocks(true);
     opts.set_block_based_table_factory(&table);
     opts.increase_parallelism(2);
+    // Tickers only (block-cache hits, stall time) for the metrics: no timers.
+    opts.enable_statistics();
+    opts.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptTimers);
     if let Some(hook) = hook {
         hook(name, &mut opts);
     }
     Ok(opts)
+}
+
+/// The metrics of one RocksDB instance: block-cache hits and misses and write-stall time
+/// from its statistics, and whether writes are stopped now.
+pub(crate) fn rocksdb_metrics(db: &DB, options: &Options) -> Vec<StoreMetric> {
+    use rocksdb::statistics::Ticker;
+    use streams_core::metrics::MetricKind::{Counter, Gauge};
+    let stopped = db
+        .property_int_value("rocksdb.is-write-stopped")
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    vec![
+        StoreMetric {
+            name: "kstreams_rocksdb_block_cache_hits",
+            help: "Block-cache hits of the store's RocksDB (hit ratio = hits / (hits + misses)).",
+            kind: Counter,
+            value: options.get_ticker_count(Ticker::BlockCacheHit) as f64,
+        },
+        StoreMetric {
+            name: "kstreams_rocksdb_block_cache_misses",
+            help: "Block-cache misses of the store's RocksDB.",
+            kind: Counter,
+            value: options.get_ticker_count(Ticker::BlockCacheMiss) as f64,
+        },
+        StoreMetric {
+            name: "kstreams_rocksdb_write_stall_seconds",
+            help: "Time the store's writes were stalled or slowed by RocksDB.",
+            kind: Counter,
+            value: options.get_ticker_count(Ticker::StallMicros) as f64 / 1e6,
+        },
+        StoreMetric {
+            name: "kstreams_rocksdb_write_stopped",
+            help: "1 while RocksDB stops the store's writes (too many memtables or L0 files).",
+            kind: Gauge,
+            value: stopped as f64,
+        },
+    ]
 }
 
 pub(crate) fn store_error(store: &str, doing: &str, e: rocksdb::Error) -> StreamsError {
@@ -262,6 +347,13 @@ impl StateStore for RocksDbKeyValueStore {
             .get_cf(self.meta()?, OFFSET_KEY)
             .map_err(|e| store_error(&self.name, "reading the committed offset", e))?;
         decode_offset(&self.name, bytes)
+    }
+
+    fn metrics(&self) -> Vec<StoreMetric> {
+        self.db
+            .as_ref()
+            .map(|db| rocksdb_metrics(db, &self.options))
+            .unwrap_or_default()
     }
 
     fn uncommitted_bytes(&self) -> usize {

@@ -74,6 +74,10 @@ pub(crate) trait SegmentBackend {
     fn uncommitted_bytes(&self) -> usize {
         0
     }
+    /// The backend's own metrics.
+    fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
+        Vec::new()
+    }
     /// Releases resources.
     fn close(&mut self) -> Result<()>;
 }
@@ -463,6 +467,13 @@ impl SegmentBackend for RocksDbSegments {
         self.staged.bytes()
     }
 
+    fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
+        self.db
+            .as_ref()
+            .map(|db| crate::rocks::rocksdb_metrics(db, &self.options))
+            .unwrap_or_default()
+    }
+
     fn close(&mut self) -> Result<()> {
         self.staged.take();
         if self.db.is_some() {
@@ -720,6 +731,10 @@ impl SegmentedBytesStore {
 
     pub(crate) fn uncommitted_bytes(&self) -> usize {
         self.backend.uncommitted_bytes()
+    }
+
+    pub(crate) fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
+        self.backend.metrics()
     }
 
     /// Closes the backend; writes not committed are dropped.

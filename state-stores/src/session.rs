@@ -227,6 +227,10 @@ impl StateStore for SegmentedSessionStore {
         self.bytes.uncommitted_bytes()
     }
 
+    fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
+        self.bytes.metrics()
+    }
+
     fn close(&mut self) -> Result<()> {
         self.bytes.close()
     }

@@ -391,6 +391,9 @@ macro_rules! delegate_state_store {
             fn uncommitted_bytes(&self) -> usize {
                 self.inner.uncommitted_bytes()
             }
+            fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
+                self.inner.metrics()
+            }
             fn close(&mut self) -> Result<()> {
                 self.inner.close()
             }

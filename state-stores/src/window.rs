@@ -253,6 +253,10 @@ impl StateStore for SegmentedWindowStore {
         self.bytes.uncommitted_bytes()
     }
 
+    fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
+        self.bytes.metrics()
+    }
+
     fn close(&mut self) -> Result<()> {
         self.bytes.close()
     }

@@ -37,6 +37,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::error::{Result, StreamsError};
+use crate::store::StoreMetric;
 use crate::task::TaskId;
 
 /// Whether a metric only grows (until its owner restarts) or goes up and down.
@@ -95,7 +96,8 @@ impl MetricsSnapshot {
         self.find(name, labels).map(|m| m.value).reduce(f64::max)
     }
 
-    fn push(
+    /// Adds one sample.
+    pub fn push(
         &mut self,
         name: &'static str,
         help: &'static str,
@@ -125,6 +127,43 @@ pub(crate) struct TaskSample {
     pub dead_lettered: u64,
     pub punctuations: u64,
     pub buffered: u64,
+    pub lateness_ms_total: u64,
+    pub lateness_max_ms: u64,
+    pub e2e_latency_ms_total: u64,
+    pub e2e_latency_max_ms: u64,
+}
+
+/// The largest value seen over the last one to two windows: two buckets, the older dropped
+/// when a window has passed (Kafka Streams keeps its maxima over sample windows too).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowedMax {
+    current: u64,
+    previous: u64,
+    started: std::time::Instant,
+}
+
+/// The window of [`WindowedMax`].
+pub(crate) const MAX_WINDOW: Duration = Duration::from_secs(30);
+
+impl WindowedMax {
+    pub(crate) fn new() -> Self {
+        WindowedMax {
+            current: 0,
+            previous: 0,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Adds an observation and returns the maximum over the last one to two windows.
+    pub(crate) fn observe(&mut self, value: u64) -> u64 {
+        if self.started.elapsed() >= MAX_WINDOW {
+            self.previous = self.current;
+            self.current = 0;
+            self.started = std::time::Instant::now();
+        }
+        self.current = self.current.max(value);
+        self.current.max(self.previous)
+    }
 }
 
 /// What one stream thread publishes.
@@ -139,10 +178,35 @@ pub(crate) struct ThreadMetrics {
     pub commit_nanos: AtomicU64,
     pub punctuate_calls: AtomicU64,
     pub punctuate_nanos: AtomicU64,
+    pub producer_records_sent: AtomicU64,
+    pub producer_record_errors: AtomicU64,
+    pub producer_retries: AtomicU64,
     /// Per task, as of the last publication.
     pub tasks: Mutex<BTreeMap<TaskId, TaskSample>>,
     /// Per input partition: records not yet processed, as of the last publication.
     pub lag: Mutex<BTreeMap<(String, i32), i64>>,
+    /// Per task and store: the store's own metrics, as of the last publication.
+    pub stores: Mutex<Vec<(TaskId, String, Vec<StoreMetric>)>>,
+}
+
+/// Metrics that belong to the process rather than to one client, such as a RocksDB memory
+/// budget shared by stores: every client's snapshot includes them.
+pub trait MetricsSource: Send + Sync {
+    /// Adds the source's samples.
+    fn collect(&self, out: &mut MetricsSnapshot);
+}
+
+fn sources() -> &'static Mutex<Vec<std::sync::Weak<dyn MetricsSource>>> {
+    static SOURCES: std::sync::OnceLock<Mutex<Vec<std::sync::Weak<dyn MetricsSource>>>> =
+        std::sync::OnceLock::new();
+    SOURCES.get_or_init(Mutex::default)
+}
+
+/// Adds a process-wide source; it is dropped from the metrics when its last `Arc` is.
+pub fn register_source(source: std::sync::Weak<dyn MetricsSource>) {
+    let mut all = lock(sources());
+    all.retain(|s| s.strong_count() > 0);
+    all.push(source);
 }
 
 impl ThreadMetrics {
@@ -223,7 +287,27 @@ impl MetricsHub {
         let secs = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e9;
         let count = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
         type ThreadField = fn(&ThreadMetrics) -> &AtomicU64;
-        let thread_counters: [(&'static str, &'static str, ThreadField, bool); 8] = [
+        let thread_counters: [(&'static str, &'static str, ThreadField, bool); 11] = [
+            (
+                "kstreams_producer_records_sent",
+                "Records the thread's producer delivered (output, changelogs, repartition and \
+                 dead-letter topics).",
+                |t| &t.producer_records_sent,
+                false,
+            ),
+            (
+                "kstreams_producer_record_errors",
+                "Records the producer failed to deliver (record-error-rate is its rate).",
+                |t| &t.producer_record_errors,
+                false,
+            ),
+            (
+                "kstreams_producer_request_retries",
+                "Produce requests the producer retried, from librdkafka's statistics \
+                 (record-retry-rate counts records; this counts requests).",
+                |t| &t.producer_retries,
+                false,
+            ),
             (
                 "kstreams_thread_process_records",
                 "Records processed (Kafka Streams process-rate is its rate).",
@@ -284,7 +368,34 @@ impl MetricsHub {
             }
         }
         type TaskField = fn(&TaskSample) -> u64;
-        let task_metrics: [(&'static str, &'static str, MetricKind, TaskField); 6] = [
+        let ms = |v: u64| v as f64 / 1000.0;
+        let task_metrics: [(&'static str, &'static str, MetricKind, TaskField); 10] = [
+            (
+                "kstreams_task_record_lateness_seconds",
+                "Sum of how far processed records were behind stream time; divided by the \
+                 processed records, Kafka Streams' record-lateness-avg.",
+                Counter,
+                |t| t.lateness_ms_total,
+            ),
+            (
+                "kstreams_task_record_lateness_max_seconds",
+                "The largest record lateness over the last 30 to 60 s (record-lateness-max).",
+                Gauge,
+                |t| t.lateness_max_ms,
+            ),
+            (
+                "kstreams_task_record_e2e_latency_seconds",
+                "Sum of wall-clock time minus record timestamp when records were processed; \
+                 divided by the processed records, record-e2e-latency-avg at the source.",
+                Counter,
+                |t| t.e2e_latency_ms_total,
+            ),
+            (
+                "kstreams_task_record_e2e_latency_max_seconds",
+                "The largest end-to-end latency over the last 30 to 60 s (record-e2e-latency-max).",
+                Gauge,
+                |t| t.e2e_latency_max_ms,
+            ),
             (
                 "kstreams_task_processed_records",
                 "Records the task processed (or a handler skipped).",
@@ -334,7 +445,13 @@ impl MetricsHub {
             for (thread, tasks) in &samples {
                 for (id, sample) in tasks {
                     let labels = vec![("thread", thread.clone()), ("task", id.to_string())];
-                    s.push(name, help, kind, labels, field(sample) as f64);
+                    let v = field(sample);
+                    let v = if name.contains("_seconds") {
+                        ms(v)
+                    } else {
+                        v as f64
+                    };
+                    s.push(name, help, kind, labels, v);
                 }
             }
         }
@@ -361,6 +478,29 @@ impl MetricsHub {
                 );
             }
         }
+        let stores: Vec<(String, Vec<(TaskId, String, Vec<StoreMetric>)>)> = threads
+            .iter()
+            .map(|t| (t.name.clone(), lock(&t.stores).clone()))
+            .collect();
+        for (thread, list) in &stores {
+            for (task, store, metrics) in list {
+                for m in metrics {
+                    let labels = vec![
+                        ("thread", thread.clone()),
+                        ("task", task.to_string()),
+                        ("store", store.clone()),
+                    ];
+                    s.push(m.name, m.help, m.kind, labels, m.value);
+                }
+            }
+        }
+        let live: Vec<Arc<dyn MetricsSource>> = lock(sources())
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        for source in live {
+            source.collect(&mut s);
+        }
         for (thread, lag) in &lags {
             let max = lag.iter().map(|(_, v)| *v).max().unwrap_or(0);
             s.push(
@@ -381,17 +521,36 @@ struct SnapshotCollector(MetricsSnapshot);
 
 impl Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::result::Result<(), std::fmt::Error> {
-        let metrics = &self.0.metrics;
+        // Samples of one name must be encoded together, under one descriptor.
+        let mut metrics: Vec<&Metric> = self.0.metrics.iter().collect();
+        let order: std::collections::HashMap<&str, usize> = self
+            .0
+            .metrics
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, m)| (m.name, i))
+            .collect();
+        metrics.sort_by_key(|m| order[m.name]);
         let mut i = 0;
         while i < metrics.len() {
-            let first = &metrics[i];
+            let first = metrics[i];
             let kind = match first.kind {
                 MetricKind::Counter => MetricType::Counter,
                 MetricKind::Gauge => MetricType::Gauge,
             };
             let mut family = encoder.encode_descriptor(first.name, first.help, None, kind)?;
+            if first.labels.is_empty() {
+                // An unlabelled metric has one sample, written without braces.
+                match first.kind {
+                    MetricKind::Counter => ConstCounter::new(first.value).encode(family)?,
+                    MetricKind::Gauge => ConstGauge::new(first.value).encode(family)?,
+                }
+                i += 1;
+                continue;
+            }
             while i < metrics.len() && metrics[i].name == first.name {
-                let m = &metrics[i];
+                let m = metrics[i];
                 let labels: Vec<(&str, &str)> =
                     m.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 let sample = family.encode_family(&labels)?;

@@ -40,6 +40,11 @@ pub trait StateStore: 'static {
     fn uncommitted_bytes(&self) -> usize {
         0
     }
+    /// The store's own metrics (RocksDB block-cache hits, write stalls, ...); the runtime
+    /// labels them with thread, task and store and publishes them about once a second.
+    fn metrics(&self) -> Vec<StoreMetric> {
+        Vec::new()
+    }
     /// Releases the store's resources; called once when its task closes. Writes not
     /// committed are dropped: a task closed after a failure leaves its stores at their last
     /// committed state.
@@ -54,6 +59,19 @@ pub trait StateStore: 'static {
             message: "this store type cannot be restored from a changelog".into(),
         })
     }
+}
+
+/// One metric sample of a store (see [`StateStore::metrics`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoreMetric {
+    /// The Prometheus name, without the `_total` counters get.
+    pub name: &'static str,
+    /// What it measures.
+    pub help: &'static str,
+    /// Counter or gauge.
+    pub kind: crate::metrics::MetricKind,
+    /// The value.
+    pub value: f64,
 }
 
 /// A change to a key-value store as a changelog carries it: key, and value (`None`: deleted).

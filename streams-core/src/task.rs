@@ -78,6 +78,16 @@ pub struct TaskCounters {
     /// Records a windowed operation dropped because their window had closed (stream time
     /// past window end + grace).
     pub late_dropped: u64,
+    /// Sum over processed records of how far each was behind stream time (ms; 0 for records
+    /// at or ahead of it): Kafka Streams' record lateness.
+    pub lateness_ms_total: u64,
+    /// The largest lateness since [`StreamTask::take_maxima`] was last called.
+    pub lateness_max_ms: u64,
+    /// Sum over processed records of wall-clock time minus record timestamp when the record
+    /// was processed (ms; Kafka Streams' record end-to-end latency at the source).
+    pub e2e_latency_ms_total: u64,
+    /// The largest end-to-end latency since [`StreamTask::take_maxima`] was last called.
+    pub e2e_latency_max_ms: u64,
 }
 
 struct Schedule {
@@ -640,6 +650,29 @@ impl StreamTask {
         self.ctx.counters
     }
 
+    /// Each store's own metrics, by store name.
+    pub fn store_metrics(&self) -> Vec<(String, Vec<crate::store::StoreMetric>)> {
+        let mut out: Vec<(String, Vec<crate::store::StoreMetric>)> = self
+            .ctx
+            .stores
+            .iter()
+            .map(|(name, s)| (name.clone(), s.lifecycle.borrow().metrics()))
+            .filter(|(_, m)| !m.is_empty())
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Returns the largest lateness and end-to-end latency (ms) seen since the last call, and
+    /// starts over: the metrics keep their own windowed maxima.
+    pub fn take_maxima(&mut self) -> (u64, u64) {
+        let c = &mut self.ctx.counters;
+        let maxima = (c.lateness_max_ms, c.e2e_latency_max_ms);
+        c.lateness_max_ms = 0;
+        c.e2e_latency_max_ms = 0;
+        maxima
+    }
+
     /// True when a processor asked for a commit since the last [`Self::prepare_commit`].
     pub fn commit_requested(&self) -> bool {
         self.ctx.commit_requested
@@ -700,6 +733,15 @@ impl StreamTask {
         queue.partition_time = queue.partition_time.max(timestamp);
         let offset = raw.offset;
         let source = queue.source.clone();
+        let c = &mut self.ctx.counters;
+        let lateness = (self.ctx.stream_time - timestamp).max(0) as u64;
+        c.lateness_ms_total += lateness;
+        c.lateness_max_ms = c.lateness_max_ms.max(lateness);
+        if self.ctx.wall_clock > 0 {
+            let e2e = (self.ctx.wall_clock - timestamp).max(0) as u64;
+            c.e2e_latency_ms_total += e2e;
+            c.e2e_latency_max_ms = c.e2e_latency_max_ms.max(e2e);
+        }
         self.ctx.stream_time = self.ctx.stream_time.max(timestamp);
         self.ctx.record_timestamp.set(timestamp);
         self.ctx.metadata = Some(RecordMetadata {

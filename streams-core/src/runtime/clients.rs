@@ -36,17 +36,41 @@ pub(crate) struct DeliveryFailure {
 /// offset of each changelog partition, which checkpoints record.
 #[derive(Default)]
 pub(crate) struct ProducerCallbacks {
+    /// Where deliveries, failures and retries are counted (none for probe producers).
+    metrics: Option<Arc<crate::metrics::ThreadMetrics>>,
+    /// Request retries in the last statistics, to add only what is new.
+    retries_seen: std::sync::atomic::AtomicU64,
     failures: Mutex<Vec<DeliveryFailure>>,
     changelogs: std::collections::HashSet<String>,
     changelog_offsets: Mutex<HashMap<(String, i32), i64>>,
 }
 
-impl ClientContext for ProducerCallbacks {}
+impl ClientContext for ProducerCallbacks {
+    /// Counts the producer's request retries (every `statistics.interval.ms`).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let retries: u64 = statistics.brokers.values().map(|b| b.txretries).sum();
+        let seen = self.retries_seen.swap(retries, Ordering::Relaxed);
+        metrics
+            .producer_retries
+            .fetch_add(retries.saturating_sub(seen), Ordering::Relaxed);
+    }
+}
 
 impl ProducerContext for ProducerCallbacks {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Some(m) = &self.metrics {
+            let counter = if result.is_ok() {
+                &m.producer_records_sent
+            } else {
+                &m.producer_record_errors
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         if let Ok(message) = result
             && !self.changelogs.is_empty()
             && self.changelogs.contains(message.topic())
@@ -775,6 +799,7 @@ pub(crate) fn create_producer(
     client_id: &str,
     changelogs: std::collections::HashSet<String>,
     transactional_id: Option<&str>,
+    metrics: Option<Arc<crate::metrics::ThreadMetrics>>,
 ) -> Result<StreamsProducer> {
     let timeout = config.transaction_timeout_ms().to_string();
     let mut base = vec![
@@ -783,6 +808,8 @@ pub(crate) fn create_producer(
         // The Java client's default partitioner: keys land where Java producers put them.
         ("partitioner", "murmur2_random"),
         ("enable.idempotence", "true"),
+        // Request retries for the metrics; `producer.statistics.interval.ms` overrides.
+        ("statistics.interval.ms", "5000"),
     ];
     if let Some(id) = transactional_id {
         base.push(("transactional.id", id));
@@ -794,6 +821,7 @@ pub(crate) fn create_producer(
     let producer: StreamsProducer = client_config(config, ClientKind::Producer, &base)
         .create_with_context(ProducerCallbacks {
             changelogs,
+            metrics,
             ..ProducerCallbacks::default()
         })
         .map_err(|e| {

@@ -84,6 +84,7 @@ impl KafkaStreams {
             &client_id,
             Default::default(),
             None,
+            None,
         )?);
         let probe = clients::ConsumerCallbacks {
             shared: Arc::default(),

@@ -36,6 +36,9 @@ const MAX_CONSECUTIVE_ABORTS: u32 = 5;
 /// How often a thread publishes its tasks' counters and lag for the metrics.
 const METRICS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How often a thread publishes its stores' own metrics (RocksDB statistics).
+const STORE_METRICS_INTERVAL: Duration = Duration::from_secs(1);
+
 pub(crate) struct ThreadParams {
     pub index: usize,
     pub client_id: String,
@@ -97,6 +100,9 @@ pub(crate) struct StreamThread {
     /// What this thread publishes for the metrics.
     metrics: Arc<crate::metrics::ThreadMetrics>,
     last_publish: Instant,
+    /// Per task: the windowed maxima of record lateness and end-to-end latency.
+    maxima: BTreeMap<TaskId, (crate::metrics::WindowedMax, crate::metrics::WindowedMax)>,
+    last_store_publish: Instant,
 }
 
 impl StreamThread {
@@ -134,6 +140,7 @@ impl StreamThread {
             &format!("{name}-producer"),
             changelogs.clone(),
             transactional_id.as_deref(),
+            Some(metrics.clone()),
         )?);
         *shared.producer.lock().unwrap_or_else(|e| e.into_inner()) = Some(producer.clone());
         let consumer = create_consumer(
@@ -192,6 +199,8 @@ impl StreamThread {
             consecutive_aborts: 0,
             metrics,
             last_publish: Instant::now(),
+            maxima: BTreeMap::new(),
+            last_store_publish: Instant::now(),
         })
     }
 
@@ -331,7 +340,15 @@ impl StreamThread {
             .clone();
         let mut tasks = BTreeMap::new();
         let mut lag = BTreeMap::new();
-        for (id, task) in &self.tasks {
+        self.maxima.retain(|id, _| self.tasks.contains_key(id));
+        for (id, task) in &mut self.tasks {
+            let (lateness, e2e) = task.take_maxima();
+            let (lateness_max, e2e_max) = self.maxima.entry(*id).or_insert_with(|| {
+                (
+                    crate::metrics::WindowedMax::new(),
+                    crate::metrics::WindowedMax::new(),
+                )
+            });
             let c = task.counters();
             tasks.insert(
                 *id,
@@ -342,6 +359,10 @@ impl StreamThread {
                     dead_lettered: c.dead_lettered,
                     punctuations: c.punctuations,
                     buffered: task.buffered() as u64,
+                    lateness_ms_total: c.lateness_ms_total,
+                    lateness_max_ms: lateness_max.observe(lateness),
+                    e2e_latency_ms_total: c.e2e_latency_ms_total,
+                    e2e_latency_max_ms: e2e_max.observe(e2e),
                 },
             );
             for (topic, partition, next) in task.next_offsets() {
@@ -354,6 +375,23 @@ impl StreamThread {
         }
         *self.metrics.tasks.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
         *self.metrics.lag.lock().unwrap_or_else(|e| e.into_inner()) = lag;
+        if self.last_store_publish.elapsed() >= STORE_METRICS_INTERVAL || self.tasks.is_empty() {
+            self.last_store_publish = Instant::now();
+            let stores = self
+                .tasks
+                .iter()
+                .flat_map(|(id, task)| {
+                    task.store_metrics()
+                        .into_iter()
+                        .map(move |(store, m)| (*id, store, m))
+                })
+                .collect();
+            *self
+                .metrics
+                .stores
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = stores;
+        }
     }
 
     fn uncommitted_bytes(&self) -> usize {
@@ -415,6 +453,7 @@ impl StreamThread {
             &format!("{}-producer", self.name),
             self.changelogs.clone(),
             self.transactional_id.as_deref(),
+            Some(self.metrics.clone()),
         )?);
         *self
             .shared
