@@ -115,6 +115,9 @@ impl MetricsSnapshot {
     }
 }
 
+/// `(task, store, the store's metrics)`.
+type StoreSample = (TaskId, String, Vec<StoreMetric>);
+
 /// `((topic, partition), records)`.
 type PartitionLag = ((String, i32), i64);
 
@@ -186,7 +189,7 @@ pub(crate) struct ThreadMetrics {
     /// Per input partition: records not yet processed, as of the last publication.
     pub lag: Mutex<BTreeMap<(String, i32), i64>>,
     /// Per task and store: the store's own metrics, as of the last publication.
-    pub stores: Mutex<Vec<(TaskId, String, Vec<StoreMetric>)>>,
+    pub stores: Mutex<Vec<StoreSample>>,
 }
 
 /// Metrics that belong to the process rather than to one client, such as a RocksDB memory
@@ -478,7 +481,7 @@ impl MetricsHub {
                 );
             }
         }
-        let stores: Vec<(String, Vec<(TaskId, String, Vec<StoreMetric>)>)> = threads
+        let stores: Vec<(String, Vec<StoreSample>)> = threads
             .iter()
             .map(|t| (t.name.clone(), lock(&t.stores).clone()))
             .collect();

@@ -239,6 +239,9 @@ impl KafkaStreams {
                 .spawn(move || {
                     // A panic (in user code, say) must still end the thread's life in the
                     // client's state, or close() would wait for it forever.
+                    // Every event of the thread (tasks, restoration, commits, errors)
+                    // carries its span.
+                    let _span = tracing::info_span!("stream_thread", index = index + 1).entered();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         StreamThread::new(params).and_then(StreamThread::run)
                     }))

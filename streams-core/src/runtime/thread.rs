@@ -1149,12 +1149,14 @@ impl StreamThread {
     fn commit(&mut self) -> Result<()> {
         let started = Instant::now();
         let result = self.commit_now();
+        let elapsed = started.elapsed();
         crate::metrics::ThreadMetrics::add(
             &self.metrics.commits,
             &self.metrics.commit_nanos,
             1,
-            started.elapsed(),
+            elapsed,
         );
+        tracing::debug!(thread = %self.name, elapsed_ms = elapsed.as_millis() as u64, ok = result.is_ok(), "commit");
         result
     }
 
