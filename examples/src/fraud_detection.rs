@@ -338,6 +338,32 @@ impl Example for FraudDetectionApp {
         Ok(vec![profiles, payments])
     }
 
+    fn live_record(&self, seq: u64, now: i64) -> Option<Result<RawRecord>> {
+        const MERCHANTS: [&str; 5] = ["grocer", "cafe", "kiosk", "electronics", "bakery"];
+        let user = match seq % 50 {
+            0..=9 => "ann".to_owned(),
+            10..=14 => "bob".to_owned(),
+            n => format!("u{n}"),
+        };
+        // One payment in 500 is malformed, for the dead-letter topic.
+        let value = if seq % 500 == 499 {
+            Ok(b"{\"payment_id\": oops".to_vec())
+        } else {
+            json(&Payment {
+                payment_id: format!("live-{seq}"),
+                user: user.clone(),
+                amount_cents: 100 + (seq * 7919 % 20_000) as i64,
+                merchant: MERCHANTS[(seq % 5) as usize].into(),
+            })
+        };
+        Some(value.map(|v| RawRecord {
+            topic: "payments",
+            key: Some(user.into_bytes()),
+            value: Some(v),
+            timestamp: now,
+        }))
+    }
+
     fn describe(&self, r: &OutputRecord<'_>) -> Result<String> {
         if r.topic == "payments-dlq" {
             return Ok(format!(

@@ -23,7 +23,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers as _, Message};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streams_core::{KafkaStreams, State, StreamsConfig, Topology};
 
@@ -58,6 +58,10 @@ pub struct CommonArgs {
     /// Serve Prometheus metrics at http://ADDRESS/metrics (e.g. 127.0.0.1:9464).
     #[arg(long)]
     pub metrics_address: Option<String>,
+    /// As a service: also produce this many generated input records per second (after the
+    /// sample's tables), for demos and dashboards. Examples without a live generator ignore it.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u32,
 }
 
 impl CommonArgs {
@@ -72,6 +76,7 @@ impl CommonArgs {
             partitions: 2,
             state_dir: None,
             metrics_address: None,
+            rate: 0,
         }
     }
 
@@ -128,6 +133,13 @@ pub trait Example {
     fn sample(&self) -> Result<Vec<Vec<RawRecord>>>;
     /// One output record as a line of text.
     fn describe(&self, record: &OutputRecord<'_>) -> Result<String>;
+    /// The `seq`-th record of an endless generated input at wall-clock time `now` (`--rate`);
+    /// `None` for examples without one. The sample's first phase (its tables) is produced
+    /// before it starts.
+    fn live_record(&self, seq: u64, now: i64) -> Option<Result<RawRecord>> {
+        let _ = (seq, now);
+        None
+    }
 }
 
 /// The embedded mock cluster, kept alive for the whole run when used.
@@ -420,6 +432,27 @@ fn read_outputs(example: &dyn Example, args: &CommonArgs, bootstrap: &str) -> Re
         .collect())
 }
 
+/// Queues one generated record on `producer` (waiting while its queue is full).
+fn enqueue(producer: &BaseProducer, args: &CommonArgs, r: &RawRecord) -> Result<()> {
+    let topic = args.topic(r.topic);
+    loop {
+        let mut record = BaseRecord::to(&topic).timestamp(r.timestamp);
+        if let Some(k) = &r.key {
+            record = record.key(k);
+        }
+        if let Some(v) = &r.value {
+            record = record.payload(v);
+        }
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
+    }
+}
+
 /// A consumed record as [`Example::describe`] takes it.
 fn output_record<'a>(label: &'a str, m: &'a impl Message) -> OutputRecord<'a> {
     let mut headers = HashMap::new();
@@ -473,6 +506,36 @@ async fn serve(
         names.join(", ")
     );
     let labels = example.output_topics();
+    // The live generator: the sample's tables once, then `rate` records a second, produced
+    // from this loop as time passes.
+    let generator: Option<BaseProducer> = if args.rate > 0 && example.live_record(0, 0).is_some() {
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &cluster.bootstrap)
+            .set("linger.ms", "20")
+            .create()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        if let Some(tables) = example.sample()?.into_iter().next() {
+            for r in tables {
+                // Stamped now, like the live records that join them.
+                enqueue(
+                    &producer,
+                    args,
+                    &RawRecord {
+                        timestamp: now,
+                        ..r
+                    },
+                )?;
+            }
+        }
+        println!("producing {} generated records a second", args.rate);
+        Some(producer)
+    } else {
+        None
+    };
+    let started = Instant::now();
+    let mut generated: u64 = 0;
     let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         if streams.state() == State::Error {
@@ -485,6 +548,19 @@ async fn serve(
             _ = &mut interrupted => break,
             _ = tokio::time::sleep(Duration::from_millis(1)) => {}
         }
+        if let Some(producer) = &generator {
+            let due = (started.elapsed().as_secs_f64() * f64::from(args.rate)) as u64;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            while generated < due {
+                if let Some(r) = example.live_record(generated, now) {
+                    enqueue(producer, args, &r?)?;
+                }
+                generated += 1;
+            }
+            producer.poll(Duration::ZERO);
+        }
         if let Some(m) = consumer.poll(Duration::from_millis(200)) {
             let m = m?;
             let Some(label) = labels.iter().find(|l| args.topic(l) == m.topic()) else {
@@ -493,6 +569,9 @@ async fn serve(
             let line = example.describe(&output_record(label, &m))?;
             println!("{label}: {line}");
         }
+    }
+    if let Some(producer) = &generator {
+        let _ = producer.flush(Duration::from_secs(5));
     }
     streams.close(Duration::from_secs(30))?;
     Ok(Vec::new())

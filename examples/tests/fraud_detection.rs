@@ -46,3 +46,33 @@ fn on_real_kafka() {
         EXPECTED
     );
 }
+
+#[test]
+fn the_live_generator_makes_payments_and_one_malformed_record_in_500() -> anyhow::Result<()> {
+    let app = FraudDetectionApp::new(
+        &common::driver_args("live"),
+        3,
+        std::time::Duration::from_secs(60),
+    );
+    let first =
+        streams_examples::runner::Example::live_record(&app, 0, 1_000).expect("a generator")?;
+    assert_eq!(
+        (first.topic, first.key.as_deref(), first.timestamp),
+        ("payments", Some(&b"ann"[..]), 1_000)
+    );
+    let p: Payment = serde_json::from_slice(first.value.as_deref().unwrap_or_default())?;
+    assert_eq!(
+        p,
+        Payment {
+            payment_id: "live-0".into(),
+            user: "ann".into(),
+            amount_cents: 100,
+            merchant: "grocer".into()
+        }
+    );
+    let bad =
+        streams_examples::runner::Example::live_record(&app, 499, 1_000).expect("a generator")?;
+    assert!(serde_json::from_slice::<Payment>(bad.value.as_deref().unwrap_or_default()).is_err());
+    assert_eq!(bad.key.as_deref(), Some(&b"u49"[..]));
+    Ok(())
+}
