@@ -9,7 +9,8 @@
 //!   read to its end and printed, and the program exits. Without a broker this runs on
 //!   librdkafka's embedded mock cluster.
 //! - **service** (`--bootstrap-servers` without `--generate`): the application runs against the
-//!   cluster until Ctrl-C, printing output records as they arrive.
+//!   cluster until Ctrl-C, printing output records as they arrive; `--rate` also produces
+//!   generated input, and SIGUSR1 pauses and resumes processing.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -537,6 +538,8 @@ async fn serve(
     let started = Instant::now();
     let mut generated: u64 = 0;
     let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
+    // SIGUSR1 pauses processing, the next one resumes it (to watch the lag metric move).
+    let mut toggle = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
     loop {
         if streams.state() == State::Error {
             bail!(
@@ -546,6 +549,15 @@ async fn serve(
         }
         tokio::select! {
             _ = &mut interrupted => break,
+            _ = toggle.recv() => {
+                if streams.is_paused() {
+                    streams.resume();
+                    println!("resumed");
+                } else {
+                    streams.pause();
+                    println!("paused (SIGUSR1 again resumes)");
+                }
+            }
             _ = tokio::time::sleep(Duration::from_millis(1)) => {}
         }
         if let Some(producer) = &generator {
