@@ -72,7 +72,7 @@ def main():
     rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels)
     fig = plt.figure(figsize=(24, rows * 0.55), dpi=80)
     fig.patch.set_facecolor("#111217")
-    grid = GridSpec(rows, 24, figure=fig, hspace=1.2, wspace=0.8)
+    grid = GridSpec(rows, 24, figure=fig, hspace=1.2, wspace=0.8, top=0.96, bottom=0.02)
     t0 = datetime.fromtimestamp(args.start, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     fig.suptitle(
         f"{dash['title']}  (rendered from Prometheus data of a real run, {t0} UTC, "
@@ -107,7 +107,9 @@ def main():
                 ax.plot(xs, ys, linewidth=1.4, label=legend(t.get("legendFormat"), series["metric"]))
         ax.set_xlim(0, args.end - args.start)
         ax.set_xlabel("seconds into the run", color="#999", fontsize=8)
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: human(v, unit)))
+        ax.yaxis.set_major_formatter(
+            matplotlib.ticker.FuncFormatter(lambda v, _, u=unit: human(v, u))
+        )
         ax.grid(color="#2a2d33")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="upper left", facecolor="#181b1f", labelcolor="#ccc",

@@ -84,6 +84,9 @@ async fn the_endpoint_counts_records_late_drops_dead_letters_and_lag() -> Result
         .set("metrics.prometheus.address", "127.0.0.1:0")?
         .set("consumer.statistics.interval.ms", "200")?
         .set("commit.interval.ms", "100")?
+        // Small buffers: while paused the partition fills its buffer and is paused itself,
+        // so the lag must come from the broker, not from the fetcher's statistics.
+        .set("buffered.records.per.partition", "10")?
         .set(
             "default.deserialization.exception.handler",
             "dead-letter-queue",
@@ -124,6 +127,8 @@ async fn the_endpoint_counts_records_late_drops_dead_letters_and_lag() -> Result
     );
     assert_eq!(value(&text, "kstreams_task_dropped_records_total"), 1.0);
     assert_eq!(value(&text, "kstreams_thread_process_records_total"), 13.0);
+    // Each good record updated one window's count: 10 records reached the sink node.
+    assert_eq!(value(&text, "kstreams_node_records_total"), 10.0);
     assert_eq!(value(&text, "kstreams_alive_stream_threads"), 1.0);
     assert_eq!(value(&text, "kstreams_failed_stream_threads"), 0.0);
     // Lateness: the late record was 9.5 s behind stream time; every other record was on time.
@@ -151,10 +156,19 @@ async fn the_endpoint_counts_records_late_drops_dead_letters_and_lag() -> Result
         value(t, "kstreams_consumer_records_lag_max") == 0.0
     })?;
 
-    // Paused: 50 more records arrive, nothing is processed, the lag shows all 50.
+    // Paused: 50 more records arrive, nothing is processed, the lag shows all 50 (though only
+    // 10 fit in the buffer).
     app.pause();
-    let more: Vec<_> = (11..=60).map(good).collect();
+    let more: Vec<_> = (11..=35).map(good).collect();
     produce_timed(bootstrap, &input, more).await?;
+    // The buffer fills and the partition is paused: the consumer fetches no more of it, so
+    // the 25 records that follow are seen only by asking the broker for the end offset.
+    scrape_until(address, "a full buffer", |t| {
+        value(t, "kstreams_task_buffered_records") == 10.0
+    })?;
+    std::thread::sleep(Duration::from_millis(500));
+    let rest: Vec<_> = (36..=60).map(good).collect();
+    produce_timed(bootstrap, &input, rest).await?;
     let text = scrape_until(address, "a lag of 50 while paused", |t| {
         value(t, "kstreams_consumer_records_lag_max") == 50.0
     })?;
@@ -176,6 +190,7 @@ async fn the_endpoint_counts_records_late_drops_dead_letters_and_lag() -> Result
         value(&text, "kstreams_task_late_records_dropped_total"),
         1.0
     );
+    assert_eq!(value(&text, "kstreams_node_records_total"), 60.0);
 
     // The in-process API reads the same numbers.
     let snapshot = app.metrics();

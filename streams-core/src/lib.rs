@@ -37,7 +37,7 @@ pub use error::{Result, SerdeError, StreamsError};
 pub use nodes::{Partitioner, TopicChooser};
 pub use record::{Headers, Record, RecordMetadata};
 pub use runtime::{KafkaStreams, State, StateListener};
-pub use task::{StreamTask, TaskCounters, TaskId};
+pub use task::{NodeLatency, StreamTask, TaskCounters, TaskId};
 pub use topology::{OffsetReset, SinkOptions, SourceOptions, Subtopology, Topology};
 pub use window::{SessionWindowedSerde, TimeWindowedSerde, Window, Windowed};
 

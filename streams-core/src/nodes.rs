@@ -247,6 +247,7 @@ pub(crate) struct SinkNode<K, V> {
 
 impl<K: 'static, V: 'static> Node<K, V> for SinkNode<K, V> {
     fn process(&mut self, record: Record<K, V>, task: &mut TaskContext) -> Result<()> {
+        task.record_sink_latency(&self.name, record.timestamp);
         let chosen;
         let topic: &str = match &self.topic {
             SinkTopic::Fixed(t) => t,

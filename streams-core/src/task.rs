@@ -117,6 +117,19 @@ pub(crate) struct TaskContext {
     record_timestamp: Rc<Cell<i64>>,
     pub(crate) settings: TaskSettings,
     pub(crate) counters: TaskCounters,
+    /// End-to-end latency of records reaching each sink node.
+    sinks: Vec<(Arc<str>, NodeLatency)>,
+}
+
+/// End-to-end latency of the records that reached one (sink) node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeLatency {
+    /// Records that reached the node.
+    pub records: u64,
+    /// Sum of wall-clock time minus record timestamp (ms).
+    pub e2e_ms_total: u64,
+    /// The largest since [`StreamTask::take_sink_latencies`] was last called (ms).
+    pub e2e_max_ms: u64,
 }
 
 impl TaskContext {
@@ -149,7 +162,27 @@ impl TaskContext {
             record_timestamp,
             settings,
             counters: TaskCounters::default(),
+            sinks: Vec::new(),
         }
+    }
+
+    /// Counts a record reaching sink `node`, with its end-to-end latency.
+    pub(crate) fn record_sink_latency(&mut self, node: &Arc<str>, timestamp: i64) {
+        if self.wall_clock <= 0 {
+            return;
+        }
+        let e2e = (self.wall_clock - timestamp).max(0) as u64;
+        let index = match self.sinks.iter().position(|(n, _)| Arc::ptr_eq(n, node)) {
+            Some(i) => i,
+            None => {
+                self.sinks.push((node.clone(), NodeLatency::default()));
+                self.sinks.len() - 1
+            }
+        };
+        let l = &mut self.sinks[index].1;
+        l.records += 1;
+        l.e2e_ms_total += e2e;
+        l.e2e_max_ms = l.e2e_max_ms.max(e2e);
     }
 
     pub(crate) fn task_id(&self) -> TaskId {
@@ -660,6 +693,15 @@ impl StreamTask {
             .filter(|(_, m)| !m.is_empty())
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Each sink node's end-to-end latency; the maxima start over.
+    pub fn take_sink_latencies(&mut self) -> Vec<(Arc<str>, NodeLatency)> {
+        let out = self.ctx.sinks.clone();
+        for (_, l) in &mut self.ctx.sinks {
+            l.e2e_max_ms = 0;
+        }
         out
     }
 

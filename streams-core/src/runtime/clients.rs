@@ -262,7 +262,10 @@ impl ClientContext for ConsumerCallbacks {
                     p.hi_offset
                 };
                 if *partition >= 0 && end >= 0 {
-                    ends.insert((name.clone(), *partition), end);
+                    // End offsets only grow; the statistics of a paused partition are stale
+                    // while the thread asks the broker for newer ones.
+                    let e = ends.entry((name.clone(), *partition)).or_insert(end);
+                    *e = (*e).max(end);
                 }
             }
         }

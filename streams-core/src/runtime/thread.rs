@@ -103,6 +103,9 @@ pub(crate) struct StreamThread {
     /// Per task: the windowed maxima of record lateness and end-to-end latency.
     maxima: BTreeMap<TaskId, (crate::metrics::WindowedMax, crate::metrics::WindowedMax)>,
     last_store_publish: Instant,
+    /// Per task and sink node: the windowed maximum of end-to-end latency.
+    sink_maxima: BTreeMap<(TaskId, Arc<str>), crate::metrics::WindowedMax>,
+    last_end_offsets_query: Instant,
 }
 
 impl StreamThread {
@@ -201,6 +204,8 @@ impl StreamThread {
             last_publish: Instant::now(),
             maxima: BTreeMap::new(),
             last_store_publish: Instant::now(),
+            sink_maxima: BTreeMap::new(),
+            last_end_offsets_query: Instant::now(),
         })
     }
 
@@ -329,9 +334,43 @@ impl StreamThread {
         Ok(())
     }
 
+    /// Asks the broker for the end offsets of the partitions paused because their buffers are
+    /// full: the consumer's statistics stop following a partition it does not fetch, so the
+    /// lag of exactly the partitions that fall behind would freeze. At most once a second, in
+    /// one round trip per paused partition.
+    fn refresh_paused_end_offsets(&mut self) {
+        if self.paused.is_empty() || self.last_end_offsets_query.elapsed() < Duration::from_secs(1)
+        {
+            return;
+        }
+        self.last_end_offsets_query = Instant::now();
+        let paused: Vec<(String, i32)> = self.paused.iter().cloned().collect();
+        for (topic, partition) in paused {
+            match self
+                .consumer
+                .fetch_watermarks(&topic, partition, Duration::from_millis(500))
+            {
+                Ok((_, high)) if high >= 0 => {
+                    let mut map = self
+                        .shared
+                        .end_offsets
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    let known = map.entry((topic, partition)).or_insert(high);
+                    *known = (*known).max(high);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(thread = %self.name, error = %e, %topic, partition, "end offset of a paused partition");
+                }
+            }
+        }
+    }
+
     /// Publishes the tasks' counters and the input lag for the metrics.
     fn publish_metrics(&mut self) {
         self.last_publish = Instant::now();
+        self.refresh_paused_end_offsets();
         let ends = self
             .shared
             .end_offsets
@@ -341,8 +380,22 @@ impl StreamThread {
         let mut tasks = BTreeMap::new();
         let mut lag = BTreeMap::new();
         self.maxima.retain(|id, _| self.tasks.contains_key(id));
+        self.sink_maxima
+            .retain(|(id, _), _| self.tasks.contains_key(id));
         for (id, task) in &mut self.tasks {
             let (lateness, e2e) = task.take_maxima();
+            let sinks = task
+                .take_sink_latencies()
+                .into_iter()
+                .map(|(node, l)| {
+                    let max = self
+                        .sink_maxima
+                        .entry((*id, node.clone()))
+                        .or_insert_with(crate::metrics::WindowedMax::new)
+                        .observe(l.e2e_max_ms);
+                    (node.to_string(), l.records, l.e2e_ms_total, max)
+                })
+                .collect();
             let (lateness_max, e2e_max) = self.maxima.entry(*id).or_insert_with(|| {
                 (
                     crate::metrics::WindowedMax::new(),
@@ -363,6 +416,7 @@ impl StreamThread {
                     lateness_max_ms: lateness_max.observe(lateness),
                     e2e_latency_ms_total: c.e2e_latency_ms_total,
                     e2e_latency_max_ms: e2e_max.observe(e2e),
+                    sinks,
                 },
             );
             for (topic, partition, next) in task.next_offsets() {
@@ -546,7 +600,14 @@ impl StreamThread {
     fn poll(&mut self) -> Result<()> {
         self.pause_full()?;
         // Restoring tasks wait in the restore consumer's poll instead.
-        let busy = !self.restoring.is_empty() || self.tasks.values().any(|t| t.buffered() > 0);
+        // Buffered records make the poll return at once, so that they get processed; while
+        // paused they wait, and so does the poll.
+        let paused = self
+            .control
+            .paused
+            .load(std::sync::atomic::Ordering::Acquire);
+        let busy = !self.restoring.is_empty()
+            || (!paused && self.tasks.values().any(|t| t.buffered() > 0));
         let mut timeout = if busy {
             Duration::ZERO
         } else {
