@@ -261,9 +261,9 @@ pub(crate) fn rocksdb_options(
     table.set_cache_index_and_filter_blocks(true);
     opts.set_block_based_table_factory(&table);
     opts.increase_parallelism(2);
-    // Tickers only (block-cache hits, stall time) for the metrics: no timers.
+    // Tickers only (block-cache hits, stall time) for the metrics: no histograms, no timers.
     opts.enable_statistics();
-    opts.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptTimers);
+    opts.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptHistogramOrTimers);
     if let Some(hook) = hook {
         hook(name, &mut opts);
     }
