@@ -132,6 +132,7 @@ pub(crate) struct TaskSample {
     pub dead_lettered: u64,
     pub punctuations: u64,
     pub buffered: u64,
+    pub restore_remaining: u64,
     pub lateness_ms_total: u64,
     pub lateness_max_ms: u64,
     pub e2e_latency_ms_total: u64,
@@ -374,7 +375,13 @@ impl MetricsHub {
         }
         type TaskField = fn(&TaskSample) -> u64;
         let ms = |v: u64| v as f64 / 1000.0;
-        let task_metrics: [(&'static str, &'static str, MetricKind, TaskField); 10] = [
+        let task_metrics: [(&'static str, &'static str, MetricKind, TaskField); 11] = [
+            (
+                "kstreams_task_restore_remaining_records",
+                "Changelog offsets the task still has to restore (restore-remaining-records-total).",
+                Gauge,
+                |t| t.restore_remaining,
+            ),
             (
                 "kstreams_task_record_lateness_seconds",
                 "Sum of how far processed records were behind stream time; divided by the \

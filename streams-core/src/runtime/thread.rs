@@ -382,6 +382,10 @@ impl StreamThread {
         self.maxima.retain(|id, _| self.tasks.contains_key(id));
         self.sink_maxima
             .retain(|(id, _), _| self.tasks.contains_key(id));
+        let mut remaining: BTreeMap<TaskId, i64> = BTreeMap::new();
+        for (task, next, end) in self.restoring.values() {
+            *remaining.entry(*task).or_default() += (*end - *next).max(0);
+        }
         for (id, task) in &mut self.tasks {
             let (lateness, e2e) = task.take_maxima();
             let sinks = task
@@ -417,6 +421,7 @@ impl StreamThread {
                     e2e_latency_ms_total: c.e2e_latency_ms_total,
                     e2e_latency_max_ms: e2e_max.observe(e2e),
                     sinks,
+                    restore_remaining: remaining.get(id).copied().unwrap_or(0).max(0) as u64,
                 },
             );
             for (topic, partition, next) in task.next_offsets() {
