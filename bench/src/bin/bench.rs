@@ -6,7 +6,14 @@
 //!       [--cases passthrough,filter-map,count,windowed-count,stream-table-join,table-table-join,
 //!        stream-stream-join,eos-passthrough,eos-count]
 //!       [--contestants raw,streams,kstreams] [--bootstrap-servers HOST:PORT]
+//!       [--latency-rate RECORDS_PER_S [--seconds S]]
 //! ```
+//!
+//! With `--latency-rate`, each contestant instead runs at a fixed input rate: once its first
+//! output appears (warm-up), records are produced at that rate for `--seconds` (30), each
+//! stamped with its send time, and end-to-end latency (output seen minus record timestamp,
+//! which the cases keep) is reported as p50 / p99 / max over the records sent in that window.
+//! Cases: passthrough, filter-map, count, windowed-count, stream-table-join.
 //!
 //! Contestants: `raw` (a plain rdkafka program, stateless cases only), `streams` (ours) and
 //! `kstreams` (Apache Kafka Streams 4.1.1, the Java application in `bench/kstreams-java`,
@@ -42,6 +49,10 @@ struct Options {
     bootstrap: Option<String>,
     /// The Kafka Streams contestant's class path, once built.
     java: Option<String>,
+    /// Fixed-rate latency mode: input records per second.
+    latency_rate: Option<u64>,
+    /// How long the fixed-rate phase lasts.
+    seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +73,8 @@ fn parse() -> Result<Options> {
         contestants: vec!["raw".into(), "streams".into(), "kstreams".into()],
         bootstrap: None,
         java: None,
+        latency_rate: None,
+        seconds: 30,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -83,6 +96,8 @@ fn parse() -> Result<Options> {
                 }
             }
             "--bootstrap-servers" => o.bootstrap = Some(v()?),
+            "--latency-rate" => o.latency_rate = Some(v()?.parse()?),
+            "--seconds" => o.seconds = v()?.parse()?,
             other => bail!(
                 "unknown argument {other:?}; see the usage at the top of bench/src/bin/bench.rs"
             ),
@@ -93,6 +108,17 @@ fn parse() -> Result<Options> {
     }
     if o.records == 0 || o.repeat == 0 || o.partitions < 1 {
         bail!("--records, --repeat and --partitions must be at least 1");
+    }
+    if o.latency_rate.is_some() {
+        if o.latency_rate == Some(0) || o.seconds == 0 {
+            bail!("--latency-rate and --seconds must be at least 1");
+        }
+        if let Some(bad) = o.cases.iter().find(|c| !LATENCY_CASES.contains(&c.as_str())) {
+            bail!(
+                "case {bad:?} has no latency mode; allowed with --latency-rate: {}",
+                LATENCY_CASES.join(", ")
+            );
+        }
     }
     Ok(o)
 }
@@ -276,6 +302,198 @@ fn run_one(
     }
 }
 
+/// The cases whose output records keep the input record's timestamp, one output (or a fixed
+/// number) per input: the ones the fixed-rate latency mode measures.
+const LATENCY_CASES: [&str; 5] = [
+    "passthrough",
+    "filter-map",
+    "count",
+    "windowed-count",
+    "stream-table-join",
+];
+
+/// End-to-end latencies of one fixed-rate run, in ms.
+struct Latency {
+    p50: f64,
+    p99: f64,
+    max: f64,
+    sent: u64,
+    measured: usize,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs contestant `c` on a fresh input topic at `rate` records/s: a warm-up until its first
+/// output, then `o.seconds` of fixed-rate input, then until the output of those records has
+/// arrived (or 30 s more). Latency = when the output record was read minus its timestamp.
+fn run_latency(bootstrap: &str, c: &Contestant, side: &str, o: &Options, rate: u64) -> Result<Latency> {
+    use rdkafka::Message;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let (kind, case) = (c.kind, c.case.as_str());
+    let admin = KafkaCluster::external(bootstrap);
+    let input = unique_name(&format!("lat-in-{kind}-{case}"));
+    let output = unique_name(&format!("lat-out-{kind}-{case}"));
+    admin.create_topic(&input, o.partitions, 1, &[])?;
+    admin.create_topic(&output, o.partitions, 1, &[])?;
+    let mut command = match (kind, &o.java) {
+        ("kstreams", Some(classpath)) => streams_bench::java_command(classpath),
+        ("kstreams", None) => bail!("the Kafka Streams contestant was not built"),
+        _ => Command::new(std::env::current_exe()?.with_file_name("contestant")),
+    };
+    let group = unique_name("lat-group");
+    let child = command
+        .args([kind, case, "--bootstrap-servers", bootstrap, "--input", &input])
+        .args(["--output", &output, "--group", &group, "--side", side])
+        .args(&c.args)
+        .stdin(Stdio::null())
+        .spawn()?;
+    let mut child = Reap(child);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "1")
+        .set("partitioner", "murmur2_random")
+        .create()?;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_name("lat-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "5")
+        .create()?;
+    consumer.subscribe(&[&output])?;
+    let mut seq: u64 = 0;
+    let send = |producer: &BaseProducer, seq: &mut u64| -> Result<()> {
+        let key = format!("key-{}", *seq % 10_000);
+        let payload = value(*seq, o.value_size);
+        let record = BaseRecord::to(&input)
+            .key(&key)
+            .payload(&payload)
+            .timestamp(now_ms());
+        producer.send(record).map_err(|(e, _)| e)?;
+        *seq += 1;
+        Ok(())
+    };
+    // Warm-up: a record every 10 ms until output appears (the contestant has started, joined
+    // its group and processed).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    'warm: loop {
+        if Instant::now() > deadline {
+            bail!("{kind}/{case} produced no output within 120 s");
+        }
+        if let Some(status) = child.0.try_wait()? {
+            bail!("{kind}/{case} exited early: {status}");
+        }
+        send(&producer, &mut seq)?;
+        producer.poll(Duration::ZERO);
+        let until = Instant::now() + Duration::from_millis(10);
+        while Instant::now() < until {
+            if let Some(m) = consumer.poll(Duration::from_millis(2)) {
+                m?;
+                break 'warm;
+            }
+        }
+    }
+    // Let the warm-up records drain, then measure.
+    let settle = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < settle {
+        consumer.poll(Duration::from_millis(5));
+        producer.poll(Duration::ZERO);
+    }
+    let start_ms = now_ms();
+    let started = Instant::now();
+    let window = Duration::from_secs(o.seconds);
+    let first_seq = seq;
+    let mut latencies: Vec<f64> = Vec::new();
+    let read = |consumer: &BaseConsumer, latencies: &mut Vec<f64>| -> Result<()> {
+        while let Some(m) = consumer.poll(Duration::ZERO) {
+            let m = m?;
+            if let Some(ts) = m.timestamp().to_millis()
+                && ts >= start_ms
+            {
+                latencies.push((now_ms() - ts) as f64);
+            }
+        }
+        Ok(())
+    };
+    while started.elapsed() < window {
+        let due = first_seq + (started.elapsed().as_secs_f64() * rate as f64) as u64;
+        while seq < due {
+            send(&producer, &mut seq)?;
+        }
+        producer.poll(Duration::ZERO);
+        read(&consumer, &mut latencies)?;
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let sent = seq - first_seq;
+    producer.flush(Duration::from_secs(10))?;
+    // The tail: until the output stops growing for 3 s (or 30 s pass).
+    let tail_end = Instant::now() + Duration::from_secs(30);
+    let mut last_growth = Instant::now();
+    let mut seen = latencies.len();
+    while Instant::now() < tail_end && last_growth.elapsed() < Duration::from_secs(3) {
+        read(&consumer, &mut latencies)?;
+        std::thread::sleep(Duration::from_millis(2));
+        if latencies.len() > seen {
+            seen = latencies.len();
+            last_growth = Instant::now();
+        }
+    }
+    drop(child);
+    if latencies.is_empty() {
+        bail!("{kind}/{case}: no output for the measured records");
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    Ok(Latency {
+        p50: at(0.5),
+        p99: at(0.99),
+        max: at(1.0),
+        sent,
+        measured: latencies.len(),
+    })
+}
+
+/// The fixed-rate latency mode's table.
+fn latency_mode(bootstrap: &str, side: &str, o: &Options, rate: u64) -> Result<()> {
+    let mut rows = Vec::new();
+    for case in &o.cases {
+        for c in contestants(case, &o.contestants)? {
+            let mut runs = Vec::new();
+            for round in 0..o.repeat {
+                let l = run_latency(bootstrap, &c, side, o, rate)?;
+                eprintln!(
+                    "{case} {} round {}: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} sent, {} outputs measured)",
+                    c.label,
+                    round + 1,
+                    l.p50,
+                    l.p99,
+                    l.max,
+                    l.sent,
+                    l.measured
+                );
+                runs.push(l);
+            }
+            rows.push(format!(
+                "| {case} | {} B | {} | {rate} | {:.0} | {:.0} | {:.0} |",
+                o.value_size,
+                c.label,
+                median(runs.iter().map(|l| l.p50).collect()),
+                median(runs.iter().map(|l| l.p99).collect()),
+                median(runs.iter().map(|l| l.max).collect()),
+            ));
+        }
+    }
+    println!("| case | value | contestant | input records/s | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
+    Ok(())
+}
+
 /// Terminates the contestant (SIGTERM, then SIGKILL) when dropped.
 struct Reap(Child);
 
@@ -309,6 +527,14 @@ async fn main() -> Result<()> {
     }
     let bootstrap = streams_bench::bootstrap_servers(o.bootstrap.clone())?;
     let admin = KafkaCluster::external(&bootstrap);
+    if let Some(rate) = o.latency_rate {
+        // The table the join case reads, as below; the input is made per run.
+        let side = unique_name("lat-side");
+        admin.create_topic(&side, o.partitions, 1, &[])?;
+        let profiles = (0..10_000).map(|i| (format!("key-{i}"), value(i, 100), None));
+        produce(&bootstrap, &side, profiles).await?;
+        return latency_mode(&bootstrap, &side, &o, rate);
+    }
     let input = unique_name("bench-in");
     admin.create_topic(&input, o.partitions, 1, &[])?;
     eprintln!(
