@@ -113,7 +113,11 @@ fn parse() -> Result<Options> {
         if o.latency_rate == Some(0) || o.seconds == 0 {
             bail!("--latency-rate and --seconds must be at least 1");
         }
-        if let Some(bad) = o.cases.iter().find(|c| !LATENCY_CASES.contains(&c.as_str())) {
+        if let Some(bad) = o
+            .cases
+            .iter()
+            .find(|c| !LATENCY_CASES.contains(&c.as_str()))
+        {
             bail!(
                 "case {bad:?} has no latency mode; allowed with --latency-rate: {}",
                 LATENCY_CASES.join(", ")
@@ -330,7 +334,13 @@ fn now_ms() -> i64 {
 /// Runs contestant `c` on a fresh input topic at `rate` records/s: a warm-up until its first
 /// output, then `o.seconds` of fixed-rate input, then until the output of those records has
 /// arrived (or 30 s more). Latency = when the output record was read minus its timestamp.
-fn run_latency(bootstrap: &str, c: &Contestant, side: &str, o: &Options, rate: u64) -> Result<Latency> {
+fn run_latency(
+    bootstrap: &str,
+    c: &Contestant,
+    side: &str,
+    o: &Options,
+    rate: u64,
+) -> Result<Latency> {
     use rdkafka::Message;
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     let (kind, case) = (c.kind, c.case.as_str());
@@ -346,7 +356,14 @@ fn run_latency(bootstrap: &str, c: &Contestant, side: &str, o: &Options, rate: u
     };
     let group = unique_name("lat-group");
     let child = command
-        .args([kind, case, "--bootstrap-servers", bootstrap, "--input", &input])
+        .args([
+            kind,
+            case,
+            "--bootstrap-servers",
+            bootstrap,
+            "--input",
+            &input,
+        ])
         .args(["--output", &output, "--group", &group, "--side", side])
         .args(&c.args)
         .stdin(Stdio::null())
