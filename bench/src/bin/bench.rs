@@ -252,29 +252,7 @@ fn run_one(
         .set("bootstrap.servers", bootstrap)
         .create()?;
     let group = unique_name("bench-group");
-    let mut command = match (kind, &o.java) {
-        ("kstreams", Some(classpath)) => streams_bench::java_command(classpath),
-        ("kstreams", None) => bail!("the Kafka Streams contestant was not built"),
-        _ => Command::new(std::env::current_exe()?.with_file_name("contestant")),
-    };
-    let child: Child = command
-        .args([
-            if kind == "kstreams" { "kstreams" } else { kind },
-            case,
-            "--bootstrap-servers",
-            bootstrap,
-            "--input",
-            input,
-            "--output",
-            &output,
-            "--group",
-            &group,
-            "--side",
-            side,
-        ])
-        .args(&c.args)
-        .stdin(Stdio::null())
-        .spawn()?;
+    let child = spawn_contestant(bootstrap, c, o, [input.as_str(), &output, &group, side])?;
     let pid = child.id();
     let mut child = Reap(child);
     let started = Instant::now();
@@ -349,25 +327,8 @@ fn run_latency(
     let output = unique_name(&format!("lat-out-{kind}-{case}"));
     admin.create_topic(&input, o.partitions, 1, &[])?;
     admin.create_topic(&output, o.partitions, 1, &[])?;
-    let mut command = match (kind, &o.java) {
-        ("kstreams", Some(classpath)) => streams_bench::java_command(classpath),
-        ("kstreams", None) => bail!("the Kafka Streams contestant was not built"),
-        _ => Command::new(std::env::current_exe()?.with_file_name("contestant")),
-    };
     let group = unique_name("lat-group");
-    let child = command
-        .args([
-            kind,
-            case,
-            "--bootstrap-servers",
-            bootstrap,
-            "--input",
-            &input,
-        ])
-        .args(["--output", &output, "--group", &group, "--side", side])
-        .args(&c.args)
-        .stdin(Stdio::null())
-        .spawn()?;
+    let child = spawn_contestant(bootstrap, c, o, [input.as_str(), &output, &group, side])?;
     let mut child = Reap(child);
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -509,6 +470,28 @@ fn latency_mode(bootstrap: &str, side: &str, o: &Options, rate: u64) -> Result<(
         println!("{r}");
     }
     Ok(())
+}
+
+/// Starts contestant `c` as its own process on `[input, output, group, side]`.
+fn spawn_contestant(
+    bootstrap: &str,
+    c: &Contestant,
+    o: &Options,
+    [input, output, group, side]: [&str; 4],
+) -> Result<Child> {
+    let mut command = match (c.kind, &o.java) {
+        ("kstreams", Some(classpath)) => streams_bench::java_command(classpath),
+        ("kstreams", None) => bail!("the Kafka Streams contestant was not built"),
+        _ => Command::new(std::env::current_exe()?.with_file_name("contestant")),
+    };
+    Ok(command
+        .args([c.kind, c.case.as_str(), "--bootstrap-servers", bootstrap])
+        .args([
+            "--input", input, "--output", output, "--group", group, "--side", side,
+        ])
+        .args(&c.args)
+        .stdin(Stdio::null())
+        .spawn()?)
 }
 
 /// Terminates the contestant (SIGTERM, then SIGKILL) when dropped.
