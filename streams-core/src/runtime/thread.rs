@@ -1335,30 +1335,18 @@ impl StreamThread {
     }
 
     fn check_deliveries(&self, collector: &KafkaCollector) -> Result<()> {
-        let failures = collector.take_failures();
+        let mut failures = collector.take_failures();
+        // Under exactly-once, purged records and failures that pass with time are consequences
+        // (of an abort, a fenced producer, a broker moving): they are not the handler's
+        // business, the transaction aborts and the records are processed again, as in Kafka
+        // Streams. A record the broker refused for good is a cause: the handler hears of it
+        // first, even when records purged after it arrive in the same check.
+        let mut aftermath = Vec::new();
         if self.shared.exactly_once {
-            // A fenced or failed producer purges what it had queued: the cause decides, and
-            // the purged records are not the handler's business (they are processed again);
-            // nor are failures that pass with time (as in Kafka Streams, a retriable error
-            // under exactly-once means: abort, and process the records again).
             if let Some(e) = clients::producer_fatal_error(&collector.producer) {
                 return Err(e);
             }
-            if let Some(failed) = failures.iter().find(|f| f.purged || f.retriable) {
-                return Err(StreamsError::TransactionAborted {
-                    message: format!(
-                        "delivery to {}-{} failed ({}): {}",
-                        failed.topic,
-                        failed.partition,
-                        if failed.purged {
-                            "purged by an aborted transaction"
-                        } else {
-                            "retriable"
-                        },
-                        failed.error
-                    ),
-                });
-            }
+            (aftermath, failures) = failures.into_iter().partition(|f| f.purged || f.retriable);
         }
         for failure in failures {
             let message = format!(
@@ -1387,6 +1375,21 @@ impl StreamThread {
                 // process the record again.
                 return Err(StreamsError::TransactionAborted { message });
             }
+        }
+        if let Some(failed) = aftermath.first() {
+            return Err(StreamsError::TransactionAborted {
+                message: format!(
+                    "delivery to {}-{} failed ({}): {}",
+                    failed.topic,
+                    failed.partition,
+                    if failed.purged {
+                        "purged by an aborted transaction"
+                    } else {
+                        "retriable"
+                    },
+                    failed.error
+                ),
+            });
         }
         Ok(())
     }
