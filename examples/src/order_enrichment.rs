@@ -100,6 +100,8 @@ pub const MOCK_REGISTRY: &str = "mock://order-enrichment";
 pub struct OrderEnrichmentApp {
     args: CommonArgs,
     registry: SchemaRegistryClient,
+    /// Reads the output for [`Example::describe`], built once.
+    output: AvroSerde<EnrichedOrder>,
 }
 
 fn schema(text: &str) -> streams_core::Result<Schema> {
@@ -113,9 +115,11 @@ impl OrderEnrichmentApp {
     pub fn new(args: &CommonArgs, registry_url: &str) -> Result<Self> {
         let registry = SchemaRegistryClient::new(registry_url)
             .with_context(|| format!("schema registry {registry_url}"))?;
+        let output = AvroSerde::value(registry.clone(), schema(ENRICHED_ORDER_SCHEMA)?);
         Ok(OrderEnrichmentApp {
             args: args.clone(),
             registry,
+            output,
         })
     }
 
@@ -213,8 +217,9 @@ impl Example for OrderEnrichmentApp {
     }
 
     fn describe(&self, r: &OutputRecord<'_>) -> Result<String> {
-        let serde = self.serde::<EnrichedOrder>(ENRICHED_ORDER_SCHEMA)?;
-        let o = serde.deserialize(&self.args.topic(r.topic), r.value)?;
+        let o = self
+            .output
+            .deserialize(&self.args.topic(r.topic), r.value)?;
         let customer = match (&o.customer_name, &o.tier) {
             (Some(name), Some(tier)) => format!("{name} ({tier})"),
             _ => "an unknown customer".to_owned(),

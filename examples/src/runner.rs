@@ -514,9 +514,7 @@ async fn serve(
             .set("bootstrap.servers", &cluster.bootstrap)
             .set("linger.ms", "20")
             .create()?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = now_ms();
         if let Some(tables) = example.sample()?.into_iter().next() {
             for r in tables {
                 // Stamped now, like the live records that join them.
@@ -562,9 +560,7 @@ async fn serve(
         }
         if let Some(producer) = &generator {
             let due = (started.elapsed().as_secs_f64() * f64::from(args.rate)) as u64;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now = now_ms();
             while generated < due {
                 if let Some(r) = example.live_record(generated, now) {
                     enqueue(producer, args, &r?)?;
@@ -587,6 +583,13 @@ async fn serve(
     }
     streams.close(Duration::from_secs(30))?;
     Ok(Vec::new())
+}
+
+/// Wall-clock time in ms since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Minutes and seconds of a timestamp within its day, `HH:MM:SS` (UTC).

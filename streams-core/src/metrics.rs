@@ -290,160 +290,147 @@ impl MetricsHub {
             client.restored as f64,
         );
         let threads = lock(&self.threads).clone();
-        let secs = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e9;
-        let count = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
-        type ThreadField = fn(&ThreadMetrics) -> &AtomicU64;
-        let thread_counters: [(&'static str, &'static str, ThreadField, bool); 11] = [
+        type ThreadField = fn(&ThreadMetrics) -> f64;
+        let thread_counters: [(&'static str, &'static str, ThreadField); 11] = [
             (
                 "kstreams_producer_records_sent",
                 "Records the thread's producer delivered (output, changelogs, repartition and \
                  dead-letter topics).",
-                |t| &t.producer_records_sent,
-                false,
+                |t| t.producer_records_sent.load(Ordering::Relaxed) as f64,
             ),
             (
                 "kstreams_producer_record_errors",
                 "Records the producer failed to deliver (record-error-rate is its rate).",
-                |t| &t.producer_record_errors,
-                false,
+                |t| t.producer_record_errors.load(Ordering::Relaxed) as f64,
             ),
             (
                 "kstreams_producer_request_retries",
                 "Produce requests the producer retried, from librdkafka's statistics \
                  (record-retry-rate counts records; this counts requests).",
-                |t| &t.producer_retries,
-                false,
+                |t| t.producer_retries.load(Ordering::Relaxed) as f64,
             ),
             (
                 "kstreams_thread_process_records",
                 "Records processed (Kafka Streams process-rate is its rate).",
-                |t| &t.process_records,
-                false,
+                |t| t.process_records.load(Ordering::Relaxed) as f64,
             ),
             (
                 "kstreams_thread_process_time_seconds",
                 "Time spent processing records; divided by the records, process-latency-avg.",
-                |t| &t.process_nanos,
-                true,
+                |t| t.process_nanos.load(Ordering::Relaxed) as f64 / 1e9,
             ),
             (
                 "kstreams_thread_poll",
                 "Consumer polls (poll-rate is its rate).",
-                |t| &t.polls,
-                false,
+                |t| t.polls.load(Ordering::Relaxed) as f64,
             ),
             (
                 "kstreams_thread_poll_time_seconds",
                 "Time spent in polls (poll-latency-avg = time / polls).",
-                |t| &t.poll_nanos,
-                true,
+                |t| t.poll_nanos.load(Ordering::Relaxed) as f64 / 1e9,
             ),
             (
                 "kstreams_thread_commit",
                 "Commits (commit-rate is its rate).",
-                |t| &t.commits,
-                false,
+                |t| t.commits.load(Ordering::Relaxed) as f64,
             ),
             (
                 "kstreams_thread_commit_time_seconds",
                 "Time spent committing (commit-latency-avg = time / commits).",
-                |t| &t.commit_nanos,
-                true,
+                |t| t.commit_nanos.load(Ordering::Relaxed) as f64 / 1e9,
             ),
             (
                 "kstreams_thread_punctuate",
                 "Punctuations fired (punctuate-rate is its rate).",
-                |t| &t.punctuate_calls,
-                false,
+                |t| t.punctuate_calls.load(Ordering::Relaxed) as f64,
             ),
             (
                 "kstreams_thread_punctuate_time_seconds",
                 "Time spent in punctuators (punctuate-latency-avg = time / punctuations).",
-                |t| &t.punctuate_nanos,
-                true,
+                |t| t.punctuate_nanos.load(Ordering::Relaxed) as f64 / 1e9,
             ),
         ];
-        for (name, help, field, is_time) in thread_counters {
+        for (name, help, field) in thread_counters {
             for t in &threads {
-                let v = if is_time {
-                    secs(field(t))
-                } else {
-                    count(field(t))
-                };
-                s.push(name, help, Counter, vec![("thread", t.name.clone())], v);
+                s.push(
+                    name,
+                    help,
+                    Counter,
+                    vec![("thread", t.name.clone())],
+                    field(t),
+                );
             }
         }
-        type TaskField = fn(&TaskSample) -> u64;
-        let ms = |v: u64| v as f64 / 1000.0;
+        type TaskField = fn(&TaskSample) -> f64;
         let task_metrics: [(&'static str, &'static str, MetricKind, TaskField); 11] = [
             (
                 "kstreams_task_restore_remaining_records",
                 "Changelog offsets the task still has to restore (restore-remaining-records-total).",
                 Gauge,
-                |t| t.restore_remaining,
+                |t| t.restore_remaining as f64,
             ),
             (
                 "kstreams_task_record_lateness_seconds",
                 "Sum of how far processed records were behind stream time; divided by the \
                  processed records, Kafka Streams' record-lateness-avg.",
                 Counter,
-                |t| t.lateness_ms_total,
+                |t| t.lateness_ms_total as f64 / 1000.0,
             ),
             (
                 "kstreams_task_record_lateness_max_seconds",
                 "The largest record lateness over the last 30 to 60 s (record-lateness-max).",
                 Gauge,
-                |t| t.lateness_max_ms,
+                |t| t.lateness_max_ms as f64 / 1000.0,
             ),
             (
                 "kstreams_task_record_e2e_latency_seconds",
                 "Sum of wall-clock time minus record timestamp when records were processed; \
                  divided by the processed records, record-e2e-latency-avg at the source.",
                 Counter,
-                |t| t.e2e_latency_ms_total,
+                |t| t.e2e_latency_ms_total as f64 / 1000.0,
             ),
             (
                 "kstreams_task_record_e2e_latency_max_seconds",
                 "The largest end-to-end latency over the last 30 to 60 s (record-e2e-latency-max).",
                 Gauge,
-                |t| t.e2e_latency_max_ms,
+                |t| t.e2e_latency_max_ms as f64 / 1000.0,
             ),
             (
                 "kstreams_task_processed_records",
                 "Records the task processed (or a handler skipped).",
                 Counter,
-                |t| t.processed,
+                |t| t.processed as f64,
             ),
             (
                 "kstreams_task_dropped_records",
                 "Records dropped: invalid timestamps, records a handler continued past, and late \
                  records of closed windows (Kafka Streams dropped-records-total).",
                 Counter,
-                |t| t.dropped + t.late_dropped,
+                |t| (t.dropped + t.late_dropped) as f64,
             ),
             (
                 "kstreams_task_late_records_dropped",
                 "Records dropped because their window had closed (part of dropped records).",
                 Counter,
-                |t| t.late_dropped,
+                |t| t.late_dropped as f64,
             ),
             (
                 "kstreams_task_dead_letter_records",
                 "Records sent to the dead-letter topic.",
                 Counter,
-                |t| t.dead_lettered,
+                |t| t.dead_lettered as f64,
             ),
             (
                 "kstreams_task_punctuations",
                 "Punctuations the task fired, by stream time and wall-clock time.",
                 Counter,
-                |t| t.punctuations,
+                |t| t.punctuations as f64,
             ),
             (
                 "kstreams_task_buffered_records",
                 "Records fetched and waiting in the task's queues.",
                 Gauge,
-                |t| t.buffered,
+                |t| t.buffered as f64,
             ),
         ];
         let samples: Vec<(String, Vec<(TaskId, TaskSample)>)> = threads
@@ -460,13 +447,7 @@ impl MetricsHub {
             for (thread, tasks) in &samples {
                 for (id, sample) in tasks {
                     let labels = vec![("thread", thread.clone()), ("task", id.to_string())];
-                    let v = field(sample);
-                    let v = if name.contains("_seconds") {
-                        ms(v)
-                    } else {
-                        v as f64
-                    };
-                    s.push(name, help, kind, labels, v);
+                    s.push(name, help, kind, labels, field(sample));
                 }
             }
         }
