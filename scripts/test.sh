@@ -51,8 +51,14 @@ cargo test --locked --workspace --no-fail-fast
 
 # A tiny benchmark run keeps the runners working; its figures mean nothing at this size.
 step "benchmark smoke"
-"$CARGO_TARGET_DIR/debug/bench" --records 2000 --repeat 1 --cases passthrough,filter-map,count,windowed-count,stream-table-join,table-table-join,stream-stream-join,eos-passthrough,eos-count --bootstrap-servers "$KSTREAMS_BOOTSTRAP_SERVERS" >/dev/null
-"$CARGO_TARGET_DIR/debug/bench" --latency-rate 200 --seconds 2 --repeat 1 --cases passthrough,count --bootstrap-servers "$KSTREAMS_BOOTSTRAP_SERVERS" >/dev/null
+# The report command end to end, at smoke size, into a scratch copy of the page (no chart).
+smoke=$(mktemp -d)
+cp docs/benchmarks.md "$smoke/benchmarks.md"
+BENCH_VARIANTS="100:1:2000:1" BENCH_LATENCY="200:2" BENCH_RECOVERY=2000 BENCH_PROFILE=debug \
+  BENCH_NO_CHART=1 BENCH_OUT="$smoke" BENCH_DOC="$smoke/benchmarks.md" \
+  bash scripts/bench-report.sh >/dev/null
+grep -q "^| restore | " "$smoke/benchmarks.md"
+rm -rf "$smoke"
 "$CARGO_TARGET_DIR/debug/store-bench" stores --records 2000 >/dev/null
 "$CARGO_TARGET_DIR/debug/store-bench" restore --records 2000 --bootstrap-servers "$KSTREAMS_BOOTSTRAP_SERVERS" >/dev/null
 "$CARGO_TARGET_DIR/debug/store-bench" recovery --records 2000 --bootstrap-servers "$KSTREAMS_BOOTSTRAP_SERVERS" >/dev/null

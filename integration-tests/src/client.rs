@@ -72,7 +72,9 @@ pub async fn produce_timed(
 ) -> Result<usize> {
     let producer = producer(bootstrap)?;
     let mut pending = Vec::new();
+    let mut sent = 0;
     for (key, value, partition, timestamp) in records {
+        sent += 1;
         let mut record = FutureRecord::to(topic).key(&key).payload(&value);
         if let Some(p) = partition {
             record = record.partition(p);
@@ -87,11 +89,10 @@ pub async fn produce_timed(
             }
         }
     }
-    let n = pending.len();
     for d in pending {
         d.await?.map_err(|(e, _)| e)?;
     }
-    Ok(n)
+    Ok(sent)
 }
 
 /// Reads every partition of `topic` from the beginning until `expected` records arrived and

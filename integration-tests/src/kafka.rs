@@ -246,6 +246,41 @@ impl KafkaCluster {
             .create()?)
     }
 
+    /// Deletes `topics` and every topic whose name starts with one of `prefixes` (an
+    /// application's internal topics: `<application id>-`). Topics already gone are fine.
+    pub fn delete_topics(&self, topics: &[&str], prefixes: &[&str]) -> Result<()> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .create()?;
+        let metadata = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+        let mut doomed: Vec<&str> = topics.to_vec();
+        doomed.extend(
+            metadata
+                .topics()
+                .iter()
+                .map(|t| t.name())
+                .filter(|n| prefixes.iter().any(|p| n.starts_with(p))),
+        );
+        doomed.sort_unstable();
+        doomed.dedup();
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        let admin = self.admin()?;
+        let results = futures::executor::block_on(admin.delete_topics(
+            &doomed,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        ))?;
+        for r in results {
+            match r {
+                Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                Err((t, e)) => return Err(anyhow!("deleting topic {t}: {e}")),
+            }
+        }
+        Ok(())
+    }
+
     /// The value of configuration `name` of `topic` (`None`: not set).
     pub fn topic_config(&self, topic: &str, name: &str) -> Result<Option<String>> {
         let admin = self.admin()?;

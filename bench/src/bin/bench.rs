@@ -3,11 +3,22 @@
 //!
 //! ```text
 //! bench [--records N] [--value-size BYTES] [--partitions P] [--repeat R]
-//!       [--cases passthrough,filter-map,count,windowed-count,stream-table-join,table-table-join,
-//!        stream-stream-join,eos-passthrough,eos-count]
-//!       [--contestants raw,streams,kstreams] [--bootstrap-servers HOST:PORT]
-//!       [--latency-rate RECORDS_PER_S [--seconds S]]
+//!       [--cases consume,consume-produce,passthrough,filter-map,kv-store,window-store,count,
+//!        windowed-count,stream-table-join,table-table-join,stream-stream-join,
+//!        eos-passthrough,eos-count,restore | all]
+//!       [--contestants raw,java-raw,streams,kstreams] [--bootstrap-servers HOST:PORT]
+//!       [--latency-rate RECORDS_PER_S [--seconds S]] [--json FILE]
+//!       [--window-store-records N]
 //! ```
+//!
+//! `window-store` stops at the first `--window-store-records` (500,000) input records: each of
+//! its range fetches scans every live window of two keys (on both sides: neither store can
+//! bound the scan's start by time for a key range), so at about 10,000 records/s it would
+//! otherwise take most of a full run.
+//!
+//! `--json FILE` appends one JSON object per contestant and case (medians, spread, every
+//! round, and the run's settings) for `scripts/bench-report.py`, which writes the generated
+//! part of `docs/benchmarks.md`.
 //!
 //! With `--latency-rate`, each contestant instead runs at a fixed input rate: once its first
 //! output appears (warm-up), records are produced at that rate for `--seconds` (30), each
@@ -15,9 +26,18 @@
 //! which the cases keep) is reported as p50 / p99 / max over the records sent in that window.
 //! Cases: passthrough, filter-map, count, windowed-count, stream-table-join.
 //!
-//! Contestants: `raw` (a plain rdkafka program, stateless cases only), `streams` (ours) and
-//! `kstreams` (Apache Kafka Streams 4.1.1, the Java application in `bench/kstreams-java`,
-//! built by its `build.sh` on first use and run with `java -Xmx1g`).
+//! Contestants: `raw` (a plain rdkafka program: consume, consume-produce, passthrough,
+//! filter-map), `java-raw` (the plain Java clients: consume, consume-produce), `streams` (ours)
+//! and `kstreams` (Apache Kafka Streams 4.1.1); the Java ones are the application in
+//! `bench/kstreams-java`, built by its `build.sh` on first use and run with `java -Xmx1g`.
+//!
+//! The cases without output (`consume`, `kv-store`, `window-store`, `restore`) stop the clock
+//! when the contestant prints `done` (it counts what it processed). `restore` loads a
+//! changelog of N records with distinct keys into `<application id>-kv-changelog` before
+//! each run, starts the `kv-store` topology on an empty state directory and an empty input,
+//! and reports N over the seconds from the first restoration's start to the last one's end,
+//! as the contestant measured them (start-up and the group join are not in it; CPU and peak
+//! RSS are the whole process's until then).
 //!
 //! Each contestant runs as its own process (`contestant`), so its CPU time (utime + stime from
 //! `/proc/<pid>/stat`) and peak RSS (`VmHWM`) are its own. The clock starts when the process
@@ -53,9 +73,13 @@ struct Options {
     latency_rate: Option<u64>,
     /// How long the fixed-rate phase lasts.
     seconds: u64,
+    /// Where to append the results as JSON lines.
+    json: Option<String>,
+    /// How many input records the `window-store` case processes.
+    window_store_records: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 struct Measure {
     records_per_s: f64,
     mb_per_s: f64,
@@ -70,11 +94,13 @@ fn parse() -> Result<Options> {
         partitions: 1,
         repeat: 3,
         cases: vec!["passthrough".into(), "filter-map".into()],
-        contestants: vec!["raw".into(), "streams".into(), "kstreams".into()],
+        contestants: KINDS.iter().map(|k| (*k).to_owned()).collect(),
         bootstrap: None,
         java: None,
         latency_rate: None,
         seconds: 30,
+        json: None,
+        window_store_records: 500_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -84,17 +110,22 @@ fn parse() -> Result<Options> {
             "--value-size" => o.value_size = v()?.parse()?,
             "--partitions" => o.partitions = v()?.parse()?,
             "--repeat" => o.repeat = v()?.parse()?,
-            "--cases" => o.cases = v()?.split(',').map(str::to_owned).collect(),
+            "--cases" => {
+                let cases = v()?;
+                o.cases = if cases == "all" {
+                    CASES.iter().map(|c| (*c).to_owned()).collect()
+                } else {
+                    cases.split(',').map(str::to_owned).collect()
+                };
+            }
             "--contestants" => {
                 o.contestants = v()?.split(',').map(str::to_owned).collect();
-                if let Some(bad) = o
-                    .contestants
-                    .iter()
-                    .find(|c| !matches!(c.as_str(), "raw" | "streams" | "kstreams"))
-                {
-                    bail!("unknown contestant {bad:?}; allowed: raw, streams, kstreams");
+                if let Some(bad) = o.contestants.iter().find(|c| !KINDS.contains(&c.as_str())) {
+                    bail!("unknown contestant {bad:?}; allowed: {}", KINDS.join(", "));
                 }
             }
+            "--json" => o.json = Some(v()?),
+            "--window-store-records" => o.window_store_records = v()?.parse()?,
             "--bootstrap-servers" => o.bootstrap = Some(v()?),
             "--latency-rate" => o.latency_rate = Some(v()?.parse()?),
             "--seconds" => o.seconds = v()?.parse()?,
@@ -144,10 +175,12 @@ fn output_count(consumer: &BaseConsumer, topic: &str, partitions: i32) -> Result
     Ok(total)
 }
 
-/// The topics a run reads: the input, and the table the join cases join it with.
+/// The topics and group of one run: the input, the table the join cases join it with, and
+/// the contestant's group (its application id).
 struct Topics {
     input: String,
     side: String,
+    group: String,
 }
 
 /// The sum over `topic`'s partitions of `group`'s committed offsets.
@@ -172,8 +205,9 @@ fn committed_total(bootstrap: &str, group: &str, topic: &str, partitions: i32) -
         .sum())
 }
 
-/// One contestant of a case: who runs it (`raw`, `streams`: ours, `kstreams`: Kafka Streams),
-/// the case the program runs, and extra arguments.
+/// One contestant of a case: who runs it (`raw`: rdkafka, `java-raw`: the Java clients,
+/// `streams`: ours, `kstreams`: Kafka Streams), the case the program runs, and extra
+/// arguments.
 struct Contestant {
     label: String,
     kind: &'static str,
@@ -181,12 +215,21 @@ struct Contestant {
     args: Vec<&'static str>,
 }
 
-/// The cases, and their contestants: raw, ours and Kafka Streams for the stateless cases;
-/// ours and Kafka Streams for the stateful ones; for `eos-*`, ours and Kafka Streams each under
-/// at-least-once and under exactly-once, committing every 100 ms.
-const CASES: [&str; 9] = [
+/// The contestant kinds.
+const KINDS: [&str; 4] = ["raw", "java-raw", "streams", "kstreams"];
+
+/// The cases, and their contestants: both raw programs, ours and Kafka Streams for `consume`;
+/// the raw programs for `consume-produce` (ours is `passthrough`); rdkafka, ours and Kafka
+/// Streams for passthrough and filter-map; ours and Kafka Streams for the stateful ones; for
+/// `eos-*`, ours and Kafka Streams each under at-least-once and under exactly-once,
+/// committing every 100 ms.
+const CASES: [&str; 14] = [
+    "consume",
+    "consume-produce",
     "passthrough",
     "filter-map",
+    "kv-store",
+    "window-store",
     "count",
     "windowed-count",
     "stream-table-join",
@@ -194,14 +237,30 @@ const CASES: [&str; 9] = [
     "stream-stream-join",
     "eos-passthrough",
     "eos-count",
+    "restore",
 ];
+
+/// The cases without output records: their contestants print `done` when through.
+const NO_OUTPUT: [&str; 4] = ["consume", "kv-store", "window-store", "restore"];
+
+/// Whether contestant `kind` runs `case` (outside the `eos-*` pairs).
+fn runs(kind: &str, case: &str) -> bool {
+    match kind {
+        "raw" => matches!(
+            case,
+            "consume" | "consume-produce" | "passthrough" | "filter-map"
+        ),
+        "java-raw" => matches!(case, "consume" | "consume-produce"),
+        _ => case != "consume-produce",
+    }
+}
 
 fn contestants(case: &str, kinds: &[String]) -> Result<Vec<Contestant>> {
     if !CASES.contains(&case) {
         bail!("unknown case {case:?}; allowed: {}", CASES.join(", "));
     }
     let mut out = Vec::new();
-    for kind in ["raw", "streams", "kstreams"] {
+    for kind in KINDS {
         if !kinds.iter().any(|k| k == kind) {
             continue;
         }
@@ -210,7 +269,7 @@ fn contestants(case: &str, kinds: &[String]) -> Result<Vec<Contestant>> {
                 ("at_least_once", "at-least-once"),
                 ("exactly_once_v2", "exactly-once"),
             ] {
-                if kind == "raw" {
+                if kind.contains("raw") {
                     continue;
                 }
                 out.push(Contestant {
@@ -220,7 +279,7 @@ fn contestants(case: &str, kinds: &[String]) -> Result<Vec<Contestant>> {
                     args: vec!["--commit-interval-ms", "100", "--guarantee", guarantee],
                 });
             }
-        } else if kind != "raw" || matches!(case, "passthrough" | "filter-map") {
+        } else if runs(kind, case) {
             out.push(Contestant {
                 label: kind.to_owned(),
                 kind,
@@ -244,16 +303,25 @@ fn run_one(
 ) -> Result<Measure> {
     let (kind, case) = (c.kind, c.case.as_str());
     let by_commits = c.args.contains(&"--commit-interval-ms");
-    let (input, side) = (&topics.input, &topics.side);
+    let (input, side, group) = (&topics.input, &topics.side, &topics.group);
     let cluster_admin = KafkaCluster::external(bootstrap);
     let output = unique_name(&format!("bench-out-{kind}-{case}"));
     cluster_admin.create_topic(&output, o.partitions, 1, &[])?;
     let watcher: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
-    let group = unique_name("bench-group");
-    let child = spawn_contestant(bootstrap, c, o, [input.as_str(), &output, &group, side])?;
+    let expect = NO_OUTPUT
+        .contains(&case)
+        .then(|| vec!["--expect".to_owned(), expected.to_string()]);
+    let mut child = spawn_contestant(
+        bootstrap,
+        c,
+        o,
+        [input.as_str(), &output, group, side],
+        expect.as_deref(),
+    )?;
     let pid = child.id();
+    let done = child.stdout.take().map(watch_done);
     let mut child = Reap(child);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(1800);
@@ -264,24 +332,59 @@ fn run_one(
         if let Some(status) = child.0.try_wait()? {
             bail!("{kind}/{case} exited early: {status}");
         }
-        let done = if by_commits {
-            committed_total(bootstrap, &group, input, o.partitions)? >= o.records as i64
+        let (finished, timed) = if let Some(done) = &done {
+            match *done.lock().expect("done lock") {
+                Some(timed) => (true, timed),
+                None => (false, None),
+            }
+        } else if by_commits {
+            let committed = committed_total(bootstrap, group, input, o.partitions)?;
+            (committed >= o.records as i64, None)
         } else {
-            output_count(&watcher, &output, o.partitions)? >= expected
+            (
+                output_count(&watcher, &output, o.partitions)? >= expected,
+                None,
+            )
         };
-        if done {
-            let secs = started.elapsed().as_secs_f64();
+        if finished {
+            let secs = timed.unwrap_or_else(|| started.elapsed().as_secs_f64());
             let cpu = proc_cpu_seconds(pid)?;
             let n = counted as f64;
-            return Ok(Measure {
+            let measure = Measure {
                 records_per_s: n / secs,
                 mb_per_s: n * o.value_size as f64 / secs / 1e6,
                 cpu_s_per_m: cpu / n * 1e6,
                 peak_rss_mb: peak_rss_mb(&pid.to_string())?,
-            });
+            };
+            drop(child);
+            // A full run writes tens of GB over all cases and rounds: the output and the
+            // application's internal topics go once measured.
+            cluster_admin.delete_topics(&[&output], &[&format!("{group}-")])?;
+            return Ok(measure);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// What a contestant printed when done: `None` until then; then the seconds it timed itself
+/// (restore), if any.
+type Done = std::sync::Arc<std::sync::Mutex<Option<Option<f64>>>>;
+
+/// Reads the contestant's stdout for its `done` line.
+fn watch_done(stdout: std::process::ChildStdout) -> Done {
+    use std::io::BufRead;
+    let done = Done::default();
+    let seen = done.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.trim().strip_prefix("done") {
+                let secs = rest.trim().parse::<f64>().ok();
+                *seen.lock().expect("done lock") = Some(secs);
+            }
+        }
+    });
+    done
 }
 
 /// The cases whose output records keep the input record's timestamp, one output (or a fixed
@@ -328,7 +431,13 @@ fn run_latency(
     admin.create_topic(&input, o.partitions, 1, &[])?;
     admin.create_topic(&output, o.partitions, 1, &[])?;
     let group = unique_name("lat-group");
-    let child = spawn_contestant(bootstrap, c, o, [input.as_str(), &output, &group, side])?;
+    let child = spawn_contestant(
+        bootstrap,
+        c,
+        o,
+        [input.as_str(), &output, &group, side],
+        None,
+    )?;
     let mut child = Reap(child);
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -420,6 +529,7 @@ fn run_latency(
         }
     }
     drop(child);
+    admin.delete_topics(&[&input, &output], &[&format!("{group}-")])?;
     if latencies.is_empty() {
         bail!("{kind}/{case}: no output for the measured records");
     }
@@ -454,14 +564,34 @@ fn latency_mode(bootstrap: &str, side: &str, o: &Options, rate: u64) -> Result<(
                 );
                 runs.push(l);
             }
-            rows.push(format!(
-                "| {case} | {} B | {} | {rate} | {:.0} | {:.0} | {:.0} |",
-                o.value_size,
-                c.label,
+            let (p50, p99, max) = (
                 median(runs.iter().map(|l| l.p50).collect()),
                 median(runs.iter().map(|l| l.p99).collect()),
                 median(runs.iter().map(|l| l.max).collect()),
+            );
+            rows.push(format!(
+                "| {case} | {} B | {} | {rate} | {p50:.0} | {p99:.0} | {max:.0} |",
+                o.value_size, c.label,
             ));
+            write_json(
+                o,
+                serde_json::json!({
+                    "mode": "latency",
+                    "case": case,
+                    "contestant": c.label,
+                    "kind": c.kind,
+                    "value_size": o.value_size,
+                    "partitions": o.partitions,
+                    "rate": rate,
+                    "seconds": o.seconds,
+                    "repeat": o.repeat,
+                    "p50_ms": p50,
+                    "p99_ms": p99,
+                    "max_ms": max,
+                    "sent": runs.iter().map(|l| l.sent).sum::<u64>(),
+                    "measured": runs.iter().map(|l| l.measured).sum::<usize>(),
+                }),
+            )?;
         }
     }
     println!("| case | value | contestant | input records/s | p50 ms | p99 ms | max ms |");
@@ -472,16 +602,19 @@ fn latency_mode(bootstrap: &str, side: &str, o: &Options, rate: u64) -> Result<(
     Ok(())
 }
 
-/// Starts contestant `c` as its own process on `[input, output, group, side]`.
+/// Starts contestant `c` as its own process on `[input, output, group, side]`; with
+/// `expect` (the `--expect N` of the cases without output), its stdout is piped for the
+/// `done` line.
 fn spawn_contestant(
     bootstrap: &str,
     c: &Contestant,
     o: &Options,
     [input, output, group, side]: [&str; 4],
+    expect: Option<&[String]>,
 ) -> Result<Child> {
     let mut command = match (c.kind, &o.java) {
-        ("kstreams", Some(classpath)) => streams_bench::java_command(classpath),
-        ("kstreams", None) => bail!("the Kafka Streams contestant was not built"),
+        ("kstreams" | "java-raw", Some(classpath)) => streams_bench::java_command(classpath),
+        ("kstreams" | "java-raw", None) => bail!("the Java contestants were not built"),
         _ => Command::new(std::env::current_exe()?.with_file_name("contestant")),
     };
     Ok(command
@@ -490,7 +623,13 @@ fn spawn_contestant(
             "--input", input, "--output", output, "--group", group, "--side", side,
         ])
         .args(&c.args)
+        .args(expect.unwrap_or_default())
         .stdin(Stdio::null())
+        .stdout(if expect.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .spawn()?)
 }
 
@@ -522,7 +661,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let mut o = parse()?;
-    if o.contestants.iter().any(|c| c == "kstreams") {
+    if o.contestants
+        .iter()
+        .any(|c| c == "kstreams" || c == "java-raw")
+    {
         o.java = Some(streams_bench::build_java()?);
     }
     let bootstrap = streams_bench::bootstrap_servers(o.bootstrap.clone())?;
@@ -552,10 +694,6 @@ async fn main() -> Result<()> {
     admin.create_topic(&side, o.partitions, 1, &[])?;
     let profiles = (0..10_000).map(|i| (format!("key-{i}"), value(i, 100), None));
     produce(&bootstrap, &side, profiles).await?;
-    let topics = Topics {
-        input: input.clone(),
-        side,
-    };
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
     for case in &o.cases {
@@ -563,6 +701,7 @@ async fn main() -> Result<()> {
             "filter-map" => kept,
             // Every record updates two hopping windows, and every update is emitted.
             "windowed-count" => 2 * o.records as i64,
+            "window-store" => o.records.min(o.window_store_records) as i64,
             _ => o.records as i64,
         };
         // Rates are per output record, except for the windowed count: per input record.
@@ -577,7 +716,19 @@ async fn main() -> Result<()> {
             .collect();
         for round in 0..o.repeat {
             for (c, ms) in results.iter_mut() {
+                let topics = if case == "restore" {
+                    restore_topics(&bootstrap, &side, &o).await?
+                } else {
+                    Topics {
+                        input: input.clone(),
+                        side: side.clone(),
+                        group: unique_name("bench-group"),
+                    }
+                };
                 let m = run_one(&bootstrap, c, &topics, &o, (expected, counted))?;
+                if case == "restore" {
+                    admin.delete_topics(&[&topics.input], &[])?;
+                }
                 eprintln!(
                     "{case} {} round {}: {:.0} records/s, {:.2} CPU-s per million, peak RSS {:.1} MB",
                     c.label,
@@ -601,17 +752,32 @@ async fn main() -> Result<()> {
                 cpu_s_per_m: median(ms.iter().map(|m| m.cpu_s_per_m).collect()),
                 peak_rss_mb: median(ms.iter().map(|m| m.peak_rss_mb).collect()),
             };
+            let mb_per_s = median(ms.iter().map(|m| m.mb_per_s).collect());
             rows.push(format!(
-                "| {case} | {} B | {} | {:.0} ({:.0}-{:.0}) | {:.1} | {:.2} | {:.0} |",
-                o.value_size,
-                c.label,
-                s.records_per_s,
-                lo,
-                hi,
-                median(ms.iter().map(|m| m.mb_per_s).collect()),
-                s.cpu_s_per_m,
-                s.peak_rss_mb
+                "| {case} | {} B | {} | {:.0} ({:.0}-{:.0}) | {mb_per_s:.1} | {:.2} | {:.0} |",
+                o.value_size, c.label, s.records_per_s, lo, hi, s.cpu_s_per_m, s.peak_rss_mb
             ));
+            write_json(
+                &o,
+                serde_json::json!({
+                    "mode": "throughput",
+                    "case": case,
+                    "contestant": c.label,
+                    "kind": c.kind,
+                    "value_size": o.value_size,
+                    "partitions": o.partitions,
+                    "records": o.records,
+                    "case_records": expected,
+                    "repeat": o.repeat,
+                    "records_per_s": s.records_per_s,
+                    "records_per_s_min": lo,
+                    "records_per_s_max": hi,
+                    "mb_per_s": mb_per_s,
+                    "cpu_s_per_m": s.cpu_s_per_m,
+                    "peak_rss_mb": s.peak_rss_mb,
+                    "rounds": ms,
+                }),
+            )?;
             summaries.push((c.label.clone(), s));
         }
         let find = |label: &str| summaries.iter().find(|(l, _)| l == label).map(|(_, s)| *s);
@@ -640,6 +806,7 @@ async fn main() -> Result<()> {
             ratio(ours, theirs)
         ));
     }
+    admin.delete_topics(&[&input, &side], &[])?;
     println!(
         "| case | value | contestant | records/s (min-max) | MB/s | CPU-s per M records | peak RSS MB |"
     );
@@ -655,6 +822,45 @@ async fn main() -> Result<()> {
     for r in ratios {
         println!("{r}");
     }
+    Ok(())
+}
+
+/// A fresh group, an empty input topic, and the group's `kv` changelog loaded with
+/// `o.records` records of distinct keys, for one run of the `restore` case.
+async fn restore_topics(bootstrap: &str, side: &str, o: &Options) -> Result<Topics> {
+    let admin = KafkaCluster::external(bootstrap);
+    let group = unique_name("bench-group");
+    let input = unique_name("bench-restore-in");
+    admin.create_topic(&input, o.partitions, 1, &[])?;
+    let changelog = format!("{group}-kv-changelog");
+    admin.create_topic(
+        &changelog,
+        o.partitions,
+        1,
+        &[("cleanup.policy", "compact")],
+    )?;
+    eprintln!("loading {} records into {changelog}", o.records);
+    let records = (0..o.records).map(|i| (format!("key-{i}"), value(i, o.value_size), None));
+    produce(bootstrap, &changelog, records).await?;
+    Ok(Topics {
+        input,
+        side: side.to_owned(),
+        group,
+    })
+}
+
+/// Appends `row` to the `--json` file, if one was given.
+fn write_json(o: &Options, row: serde_json::Value) -> Result<()> {
+    use std::io::Write;
+    let Some(path) = &o.json else {
+        return Ok(());
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {path} for the results"))?;
+    writeln!(file, "{row}")?;
     Ok(())
 }
 

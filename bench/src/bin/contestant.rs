@@ -1,13 +1,29 @@
 //! One contestant of a benchmark run: reads `--input`, writes `--output`, until SIGTERM.
 //!
 //! ```text
-//! contestant (raw|streams) (passthrough|filter-map|count|windowed-count|stream-table-join|table-table-join|stream-stream-join)
-//!     --bootstrap-servers B --input T --output T --group G [--side T]
+//! contestant (raw|streams) CASE
+//!     --bootstrap-servers B --input T --output T --group G [--side T] [--expect N]
 //!     [--guarantee at_least_once|exactly_once_v2] [--commit-interval-ms MS]
 //! ```
 //!
 //! `raw` is a plain rdkafka consume-and-produce loop (the limit for a Kafka-fed processor);
-//! `streams` runs the same case as a kstreams-rs topology. `count` and `windowed-count` (a
+//! `streams` runs the same case as a kstreams-rs topology. The cases without output
+//! (`consume`, `kv-store`, `window-store`, `restore`) count what they did and print `done` on
+//! stdout once they reach `--expect N` records (`restore`: `done SECONDS`, from the first
+//! restoration's start to the last one's end).
+//!
+//! - `consume` (raw, streams): read every record; ours through a source and a processor
+//!   that only counts.
+//! - `consume-produce` (raw): the raw consume-and-produce loop; ours is `passthrough`.
+//! - `kv-store` (streams): per record, a get and a put of its key in a RocksDB key-value
+//!   store with a changelog.
+//! - `window-store` (streams): per record, a fetch of the keys from its key to the next one
+//!   (the key with its last byte incremented) over the last second, then a put, in a RocksDB
+//!   window store of 1 s windows kept for 3 s in segments of 1 s, with a changelog.
+//! - `restore` (streams): the `kv-store` topology on an empty state directory, restoring the
+//!   changelog `<group>-kv-changelog` the runner loaded.
+//!
+//! `count` and `windowed-count` (a
 //! hopping 1 s window advancing by 500 ms) are DSL aggregations on RocksDB with changelogs;
 //! they have no raw counterpart. `stream-table-join` left-joins the input with a table read
 //! from `--side`; `table-table-join` reads the input as a table and left-joins it with the
@@ -39,7 +55,8 @@ fn main() -> Result<()> {
     let (kind, case) = match (args.first(), args.get(1)) {
         (Some(k), Some(c)) => (k.clone(), c.clone()),
         _ => bail!(
-            "usage: contestant (raw|streams) (passthrough|filter-map|count|windowed-count|stream-table-join|table-table-join) --bootstrap-servers B --input T --output T --group G [--side T]"
+            "usage: contestant (raw|streams) CASE --bootstrap-servers B --input T --output T --group G [--side T] [--expect N]; cases: {}",
+            CASES.join(", ")
         ),
     };
     let flag = |name: &str| -> Result<String> {
@@ -55,40 +72,80 @@ fn main() -> Result<()> {
         flag("--output")?,
         flag("--group")?,
     );
-    if !matches!(
-        case.as_str(),
-        "passthrough"
-            | "filter-map"
-            | "count"
-            | "windowed-count"
-            | "stream-table-join"
-            | "table-table-join"
-            | "stream-stream-join"
-    ) {
-        bail!(
-            "unknown case {case:?}; allowed: passthrough, filter-map, count, windowed-count, \
-             stream-table-join, table-table-join, stream-stream-join"
-        );
+    if !CASES.contains(&case.as_str()) {
+        bail!("unknown case {case:?}; allowed: {}", CASES.join(", "));
     }
     let side = flag("--side").ok();
+    let expect: u64 = match flag("--expect") {
+        Ok(n) => n
+            .parse()
+            .with_context(|| format!("--expect takes a whole number, not {n:?}"))?,
+        Err(_) if NO_OUTPUT.contains(&case.as_str()) => {
+            bail!("--expect is required for the {case} case (it has no output to count)")
+        }
+        Err(_) => u64::MAX,
+    };
     // The streams contestant's processing guarantee and commit interval (default
     // at_least_once, 30 s).
     let guarantee = flag("--guarantee").unwrap_or_else(|_| "at_least_once".into());
     let commit_interval_ms = flag("--commit-interval-ms").unwrap_or_else(|_| "30000".into());
-    if kind == "raw" && !matches!(case.as_str(), "passthrough" | "filter-map") {
-        bail!("the raw contestant runs passthrough and filter-map only");
+    if kind == "raw" && !RAW_CASES.contains(&case.as_str()) {
+        bail!("the raw contestant runs {} only", RAW_CASES.join(", "));
+    }
+    if kind == "streams" && case == "consume-produce" {
+        bail!("consume-produce is the raw clients' case; ours is passthrough");
     }
     let stop = stop_flag()?;
     match kind.as_str() {
-        "raw" => raw(&bootstrap, &input, &output, &group, &case, &stop),
+        "raw" => raw(&bootstrap, &input, &output, &group, &case, expect, &stop),
         "streams" => {
             let config = StreamsConfig::new(&group, &bootstrap)
                 .set("processing.guarantee", &guarantee)?
                 .set("commit.interval.ms", &commit_interval_ms)?;
-            streams(config, &input, &output, &case, side.as_deref(), &stop)
+            let run = Run {
+                input: &input,
+                output: &output,
+                case: &case,
+                side: side.as_deref(),
+                expect,
+            };
+            streams(config, &run, &stop)
         }
         other => bail!("unknown contestant {other:?}; allowed: raw, streams"),
     }
+}
+
+/// Every case a contestant runs.
+const CASES: [&str; 12] = [
+    "consume",
+    "consume-produce",
+    "passthrough",
+    "filter-map",
+    "kv-store",
+    "window-store",
+    "count",
+    "windowed-count",
+    "stream-table-join",
+    "table-table-join",
+    "stream-stream-join",
+    "restore",
+];
+
+/// The cases of the raw program.
+const RAW_CASES: [&str; 4] = ["consume", "consume-produce", "passthrough", "filter-map"];
+
+/// The cases without output records: they report `done` once `--expect` records are through.
+const NO_OUTPUT: [&str; 4] = ["consume", "kv-store", "window-store", "restore"];
+
+/// Prints the line the runner waits for.
+fn report_done(seconds: Option<f64>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = match seconds {
+        Some(s) => writeln!(out, "done {s:.3}"),
+        None => writeln!(out, "done"),
+    };
+    let _ = out.flush();
 }
 
 fn stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
@@ -103,13 +160,15 @@ fn stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
     Ok(flag)
 }
 
-/// The plain rdkafka program: poll, (filter, map), produce, commit every 30 s.
+/// The plain rdkafka program: poll, (filter, map), produce (not for `consume`), commit every
+/// 30 s.
 fn raw(
     bootstrap: &str,
     input: &str,
     output: &str,
     group: &str,
     case: &str,
+    expect: u64,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -132,11 +191,19 @@ fn raw(
     consumer.subscribe(&[input])?;
     let mut last_commit = Instant::now();
     let mut mapped = Vec::new();
+    let mut consumed = 0u64;
     while !stop.load(std::sync::atomic::Ordering::Acquire) {
         let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
         let msg = msg?;
+        if case == "consume" {
+            consumed += 1;
+            if consumed == expect {
+                report_done(None);
+            }
+            continue;
+        }
         let value = msg.payload().unwrap_or_default();
         let out: &[u8] = if case == "filter-map" {
             if !keep(value) {
@@ -194,15 +261,188 @@ impl Processor<Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>> for FilterMap {
     }
 }
 
+/// What the streams contestant runs.
+struct Run<'a> {
+    input: &'a str,
+    output: &'a str,
+    case: &'a str,
+    side: Option<&'a str>,
+    expect: u64,
+}
+
+/// Counts the records a processor without output has handled.
+type Counter = std::sync::Arc<std::sync::atomic::AtomicU64>;
+
+/// `consume`: counts each record, forwards nothing.
+struct CountOnly(Counter);
+
+impl Processor<Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>> for CountOnly {
+    fn process(
+        &mut self,
+        _: &mut ProcessorContext<'_, Vec<u8>, Vec<u8>>,
+        _: Record<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), ProcessorError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+type KvStore = state_stores::typed::TypedKeyValueStore<Vec<u8>, Vec<u8>>;
+type WinStore = state_stores::typed::TypedWindowStore<Vec<u8>, Vec<u8>>;
+
+/// `kv-store`: a get, then a put of the record's key.
+struct GetPut {
+    store: Option<streams_core::store::StoreHandle<KvStore>>,
+    done: Counter,
+}
+
+impl Processor<Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>> for GetPut {
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Vec<u8>, Vec<u8>>,
+    ) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store("kv")?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        _: &mut ProcessorContext<'_, Vec<u8>, Vec<u8>>,
+        r: Record<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), ProcessorError> {
+        let mut store = self.store.as_ref().ok_or("init did not run")?.borrow_mut();
+        std::hint::black_box(store.get(&r.key)?);
+        store.put(&r.key, &r.value)?;
+        self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// `window-store`: a fetch of a small key range over the last second, then a put.
+struct FetchPut {
+    store: Option<streams_core::store::StoreHandle<WinStore>>,
+    done: Counter,
+    upper: Vec<u8>,
+}
+
+impl Processor<Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>> for FetchPut {
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Vec<u8>, Vec<u8>>,
+    ) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store("windows")?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        _: &mut ProcessorContext<'_, Vec<u8>, Vec<u8>>,
+        r: Record<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), ProcessorError> {
+        let mut store = self.store.as_ref().ok_or("init did not run")?.borrow_mut();
+        self.upper.clear();
+        self.upper.extend_from_slice(&r.key);
+        if let Some(last) = self.upper.last_mut() {
+            *last = last.saturating_add(1);
+        }
+        let ts = r.timestamp;
+        let found = store.fetch_key_range(Some(&r.key), Some(&self.upper), ts - 1000, ts)?;
+        std::hint::black_box(found);
+        store.put(&r.key, &r.value, ts)?;
+        self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// `restore`: the time from the first restoration's start to the last one's end, and the
+/// records restored.
+#[derive(Default)]
+struct RestoreTiming {
+    first_start: Option<Instant>,
+    last_end: Option<Instant>,
+    restored: u64,
+}
+
+struct RestoreTimer(std::sync::Arc<std::sync::Mutex<RestoreTiming>>);
+
+impl streams_core::store::RestoreListener for RestoreTimer {
+    fn on_restore_start(&self, _: &str, _: &str, _: i32, _: i64, _: i64) {
+        let mut t = self.0.lock().expect("restore timing lock");
+        t.first_start.get_or_insert_with(Instant::now);
+    }
+    fn on_restore_end(&self, _: &str, _: &str, _: i32, total: u64) {
+        let mut t = self.0.lock().expect("restore timing lock");
+        t.last_end = Some(Instant::now());
+        t.restored += total;
+    }
+}
+
+/// The topology of the cases without output: a source and one counting processor, with the
+/// processor's store.
+fn no_output(run: &Run<'_>, done: &Counter) -> Result<Topology> {
+    use state_stores::{KeyValueStoreBuilder, StoreKind, WindowStoreBuilder};
+    let mut t = Topology::new();
+    t.add_source("src", &[run.input], BytesSerde, BytesSerde)?;
+    let done = done.clone();
+    match run.case {
+        "consume" => {
+            t.add_processor("count-only", move || CountOnly(done.clone()), &["src"])?;
+        }
+        "kv-store" | "restore" => {
+            t.add_processor(
+                "get-put",
+                move || GetPut {
+                    store: None,
+                    done: done.clone(),
+                },
+                &["src"],
+            )?
+            .add_state_store(
+                KeyValueStoreBuilder::rocksdb("kv", BytesSerde, BytesSerde),
+                &["get-put"],
+            )?;
+        }
+        _ => {
+            t.add_processor(
+                "fetch-put",
+                move || FetchPut {
+                    store: None,
+                    done: done.clone(),
+                    upper: Vec::new(),
+                },
+                &["src"],
+            )?
+            .add_state_store(
+                WindowStoreBuilder::new(
+                    "windows",
+                    StoreKind::RocksDb,
+                    Duration::from_secs(3),
+                    Duration::from_secs(1),
+                    false,
+                    BytesSerde,
+                    BytesSerde,
+                )?
+                // Segments of 1 s, so that the 3 s retention drops old windows (the default
+                // segment, a minute, keeps the whole input and each range scan grows with the
+                // run); the Kafka Streams contestant uses the same.
+                .with_segment_interval(Duration::from_secs(1))?,
+                &["fetch-put"],
+            )?;
+        }
+    }
+    Ok(t)
+}
+
 fn streams(
     config: StreamsConfig,
-    input: &str,
-    output: &str,
-    case: &str,
-    side: Option<&str>,
+    run: &Run<'_>,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<()> {
+    let (input, output, case, side) = (run.input, run.output, run.case, run.side);
+    let done = Counter::default();
+    let timing = std::sync::Arc::new(std::sync::Mutex::new(RestoreTiming::default()));
     let t = match case {
+        "consume" | "kv-store" | "window-store" | "restore" => no_output(run, &done)?,
         "count" | "windowed-count" => aggregation(input, output, case == "windowed-count")?,
         "stream-table-join" | "table-table-join" => join(
             input,
@@ -228,12 +468,28 @@ fn streams(
         }
     };
     let mut app = KafkaStreams::new(t, config)?;
+    if case == "restore" {
+        app.set_restore_listener(RestoreTimer(timing.clone()));
+    }
     app.start()?;
+    let mut reported = false;
     while !stop.load(std::sync::atomic::Ordering::Acquire) {
         if let Some(e) = app.error() {
             bail!("the application failed: {e}");
         }
-        std::thread::sleep(Duration::from_millis(50));
+        if !reported && case == "restore" {
+            let t = timing.lock().expect("restore timing lock");
+            if let (Some(start), Some(end)) = (t.first_start, t.last_end)
+                && t.restored >= run.expect
+            {
+                report_done(Some((end - start).as_secs_f64()));
+                reported = true;
+            }
+        } else if !reported && done.load(std::sync::atomic::Ordering::Relaxed) >= run.expect {
+            report_done(None);
+            reported = true;
+        }
+        std::thread::sleep(Duration::from_millis(if reported { 50 } else { 5 }));
     }
     app.close(Duration::from_secs(60))?;
     Ok(())

@@ -14,8 +14,16 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
@@ -33,7 +41,16 @@ import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.ValueJoiner;
 import org.apache.kafka.streams.kstream.WindowedSerdes;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.processor.StateRestoreListener;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.Stores;
+import org.apache.kafka.streams.state.WindowStore;
 
 /**
  * The Kafka Streams (Java) contestant of the benchmarks: the cases of
@@ -43,13 +60,21 @@ import org.apache.kafka.streams.processor.StateRestoreListener;
  *
  * <pre>
  * Contestant kstreams CASE --bootstrap-servers B --input T --output T --group G [--side T]
- *     [--guarantee at_least_once|exactly_once_v2] [--commit-interval-ms MS]
+ *     [--expect N] [--guarantee at_least_once|exactly_once_v2] [--commit-interval-ms MS]
+ * Contestant java-raw consume|consume-produce --bootstrap-servers B --input T --output T
+ *     --group G [--expect N]
  * Contestant recovery-child --phase load|restart --guarantee G --bootstrap-servers B --app A
  *     --input T --state-dir DIR
  * </pre>
  *
  * Runs until SIGTERM (then closes cleanly), or, for recovery-child --phase restart, until the
  * first record is processed: it then prints "restored | seconds |" as store-bench does.
+ *
+ * <p>The cases without output (consume, kv-store, window-store, restore) print "done" on
+ * stdout once --expect records are through ("done SECONDS" for restore: from the first
+ * restoration's start to the last one's end), as bench/src/bin/contestant.rs does. java-raw is
+ * a plain Java-client program (KafkaConsumer, and KafkaProducer for consume-produce), the
+ * limit Kafka Streams runs against, as the raw rdkafka program is ours.
  */
 public final class Contestant {
     private Contestant() {}
@@ -67,18 +92,143 @@ public final class Contestant {
             recovery(flags);
             return;
         }
+        String kase = args[1];
+        long expect = Long.parseLong(flags.getOrDefault("--expect", String.valueOf(Long.MAX_VALUE)));
+        if (args[0].equals("java-raw")) {
+            rawClients(kase, flags, expect);
+            return;
+        }
         if (!args[0].equals("kstreams")) {
             usage("unknown contestant " + args[0]);
         }
         String guarantee = flags.getOrDefault("--guarantee", "at_least_once");
         String commit = flags.getOrDefault("--commit-interval-ms", "30000");
-        Topology topology = topology(args[1], need(flags, "--input"), need(flags, "--output"),
-                flags.get("--side"));
+        AtomicLong done = new AtomicLong();
+        Topology topology = topology(kase, need(flags, "--input"), need(flags, "--output"),
+                flags.get("--side"), done);
         Path state = Files.createTempDirectory("kstreams-java-bench");
         Properties props = config(need(flags, "--group"), need(flags, "--bootstrap-servers"),
                 guarantee, commit, state.toString());
         KafkaStreams streams = new KafkaStreams(topology, props);
+        switch (kase) {
+            case "consume", "kv-store", "window-store" -> reportWhen(() -> done.get() >= expect, null);
+            case "restore" -> {
+                RestoreTiming timing = new RestoreTiming();
+                streams.setGlobalStateRestoreListener(timing);
+                reportWhen(() -> timing.restored() >= expect, timing);
+            }
+            default -> { }
+        }
         runUntilTerminated(streams, state);
+    }
+
+    /** Prints "done" (with the restoration's seconds when timed) once {@code reached} holds. */
+    private static void reportWhen(java.util.function.BooleanSupplier reached, RestoreTiming timing) {
+        Thread t = new Thread(() -> {
+            while (!reached.getAsBoolean()) {
+                try {
+                    Thread.sleep(5);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+            System.out.println(timing == null ? "done" : String.format("done %.3f", timing.seconds()));
+            System.out.flush();
+        });
+        t.setDaemon(true);
+        t.start();
+    }
+
+    /** First restoration start to last restoration end, and the records restored. */
+    static final class RestoreTiming implements StateRestoreListener {
+        private long firstStart;
+        private long lastEnd;
+        private long restored;
+
+        @Override
+        public synchronized void onRestoreStart(TopicPartition tp, String store, long start, long end) {
+            if (firstStart == 0) {
+                firstStart = System.nanoTime();
+            }
+        }
+
+        @Override
+        public void onBatchRestored(TopicPartition tp, String store, long end, long n) {}
+
+        @Override
+        public synchronized void onRestoreEnd(TopicPartition tp, String store, long total) {
+            lastEnd = System.nanoTime();
+            restored += total;
+        }
+
+        synchronized long restored() {
+            return restored;
+        }
+
+        synchronized double seconds() {
+            return (lastEnd - firstStart) / 1e9;
+        }
+    }
+
+    /**
+     * The plain Java clients: poll, and for consume-produce send each record on, committing
+     * every 30 s; linger.ms 100 as the other contestants.
+     */
+    static void rawClients(String kase, Map<String, String> flags, long expect) {
+        if (!kase.equals("consume") && !kase.equals("consume-produce")) {
+            usage("java-raw runs consume and consume-produce only, not " + kase);
+        }
+        Properties c = new Properties();
+        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, need(flags, "--bootstrap-servers"));
+        c.put(ConsumerConfig.GROUP_ID_CONFIG, need(flags, "--group"));
+        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, need(flags, "--bootstrap-servers"));
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "100");
+        String input = need(flags, "--input");
+        String output = need(flags, "--output");
+        boolean produce = kase.equals("consume-produce");
+        KafkaConsumer<byte[], byte[]> consumer =
+                new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        KafkaProducer<byte[], byte[]> producer =
+                new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+        Thread main = Thread.currentThread();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            consumer.wakeup();
+            try {
+                main.join(60_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }));
+        consumer.subscribe(java.util.List.of(input));
+        long consumed = 0;
+        long lastCommit = System.nanoTime();
+        try {
+            while (true) {
+                ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(100));
+                for (ConsumerRecord<byte[], byte[]> r : records) {
+                    if (produce) {
+                        producer.send(new ProducerRecord<>(output, null, r.timestamp(), r.key(),
+                                r.value(), r.headers()));
+                    } else if (++consumed == expect) {
+                        System.out.println("done");
+                        System.out.flush();
+                    }
+                }
+                if (System.nanoTime() - lastCommit > 30_000_000_000L) {
+                    producer.flush();
+                    consumer.commitSync();
+                    lastCommit = System.nanoTime();
+                }
+            }
+        } catch (WakeupException e) {
+            // SIGTERM
+        } finally {
+            producer.close(Duration.ofSeconds(60));
+            consumer.close(org.apache.kafka.clients.consumer.CloseOptions.timeout(Duration.ofSeconds(60)));
+        }
     }
 
     private static void usage(String why) {
@@ -140,12 +290,29 @@ public final class Contestant {
         return out;
     }
 
-    static Topology topology(String kase, String input, String output, String side) {
+    static Topology topology(String kase, String input, String output, String side,
+            AtomicLong done) {
         StreamsBuilder b = new StreamsBuilder();
         Consumed<byte[], byte[]> bytes = Consumed.with(Serdes.ByteArray(), Serdes.ByteArray());
         Produced<byte[], byte[]> out = Produced.with(Serdes.ByteArray(), Serdes.ByteArray());
         ValueJoiner<byte[], byte[], byte[]> joiner = Contestant::joined;
         switch (kase) {
+            case "consume" -> b.stream(input, bytes).foreach((k, v) -> done.incrementAndGet());
+            case "kv-store", "restore" -> {
+                b.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore("kv"),
+                        Serdes.ByteArray(), Serdes.ByteArray()));
+                b.stream(input, bytes).process(() -> new GetPut(done), "kv");
+            }
+            case "window-store" -> {
+                // Segments of 1 s (as the Rust contestant's), so that the 3 s retention drops
+                // old windows: with the default (a minute) the store keeps the whole input and
+                // each range scan grows with the run, the same way on both sides.
+                b.addStateStore(Stores.windowStoreBuilder(
+                        new org.apache.kafka.streams.state.internals.RocksDbWindowBytesStoreSupplier(
+                                "windows", 3000, 1000, 1000, false, false),
+                        Serdes.ByteArray(), Serdes.ByteArray()));
+                b.stream(input, bytes).process(() -> new FetchPut(done), "windows");
+            }
             case "passthrough" -> b.stream(input, bytes).to(output, out);
             case "filter-map" -> b.stream(input, bytes)
                     .filter((k, v) -> keep(v))
@@ -188,6 +355,66 @@ public final class Contestant {
             }
         }
         return b.build();
+    }
+
+    /** kv-store: a get, then a put of the record's key. */
+    static final class GetPut implements Processor<byte[], byte[], Void, Void> {
+        private final AtomicLong done;
+        private KeyValueStore<byte[], byte[]> store;
+
+        GetPut(AtomicLong done) {
+            this.done = done;
+        }
+
+        @Override
+        public void init(ProcessorContext<Void, Void> context) {
+            store = context.getStateStore("kv");
+        }
+
+        @Override
+        public void process(Record<byte[], byte[]> r) {
+            store.get(r.key());
+            store.put(r.key(), r.value());
+            done.incrementAndGet();
+        }
+    }
+
+    /**
+     * window-store: a fetch of the keys from the record's key to the next one (its last byte
+     * incremented) over the last second, then a put.
+     */
+    static final class FetchPut implements Processor<byte[], byte[], Void, Void> {
+        private final AtomicLong done;
+        private WindowStore<byte[], byte[]> store;
+
+        FetchPut(AtomicLong done) {
+            this.done = done;
+        }
+
+        @Override
+        public void init(ProcessorContext<Void, Void> context) {
+            store = context.getStateStore("windows");
+        }
+
+        @Override
+        public void process(Record<byte[], byte[]> r) {
+            byte[] upper = Arrays.copyOf(r.key(), r.key().length);
+            if (upper.length > 0 && upper[upper.length - 1] != (byte) 0xff) {
+                upper[upper.length - 1]++;
+            }
+            long ts = r.timestamp();
+            try (KeyValueIterator<Windowed<byte[]>, byte[]> it = store.fetch(r.key(), upper,
+                    java.time.Instant.ofEpochMilli(ts - 1000), java.time.Instant.ofEpochMilli(ts))) {
+                while (it.hasNext()) {
+                    KeyValue<Windowed<byte[]>, byte[]> kv = it.next();
+                    if (kv.value == null) {
+                        throw new IllegalStateException("null value in the window store");
+                    }
+                }
+            }
+            store.put(r.key(), r.value(), ts);
+            done.incrementAndGet();
+        }
     }
 
     private static KGroupedStream<byte[], byte[]> grouped(StreamsBuilder b, String input) {
