@@ -214,8 +214,8 @@ def chart(groups, path):
 def render(results_dir, doc, with_chart):
     rows, meta, recovery = load(results_dir)
     out = [BEGIN, "", "## Summary (generated)", ""]
-    out.append(f"Measured {meta['date']} by `{meta['command']}` (the settings: "
-               f"{meta['settings']}), in {meta['duration']}.")
+    out.append(f"Measured {meta['date']} by `{meta['command']}`; its invocations, with their "
+               f"settings and wall time: {meta['settings']}.")
     out.append("")
     out.append(f"Machine: {meta['machine']}. Versions: {meta['versions']}.")
     out.append("")

@@ -17,6 +17,9 @@
 #   BENCH_OUT=docs/benchmarks BENCH_DOC=docs/benchmarks.md   where results and the page go
 #   BENCH_NO_CHART=           set to skip the chart (no matplotlib needed)
 #   BENCH_RENDER_ONLY=        set to re-render the page from the results already in BENCH_OUT
+#   BENCH_KEEP=               set to add to the results already in BENCH_OUT instead of starting
+#                             over (e.g. to finish a run that stopped); the page lists every
+#                             invocation that contributed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -38,8 +41,12 @@ fi
 
 started=$(date +%s)
 mkdir -p "$out"
-: >"$out/results.jsonl"
-: >"$out/recovery.txt"
+if [ -z "${BENCH_KEEP:-}" ]; then
+  : >"$out/results.jsonl"
+  : >"$out/recovery.txt"
+  : >"$out/runs.txt"
+  : >"$out/invocations.txt"
+fi
 if [ "$profile" = release ]; then
   cargo build --release --locked -p streams-bench
   bin="$CARGO_TARGET_DIR/release"
@@ -113,15 +120,17 @@ rustc_v=$(rustc --version | cut -d' ' -f2)
 librdkafka=$(grep -A1 '^name = "rdkafka-sys"' Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p')
 kafka=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' bench/kstreams-java/pom.xml)
 java_v=$(java -version 2>&1 | head -n 1 | sed 's/"//g')
-settings="BENCH_VARIANTS=\"$variants\" BENCH_LATENCY=\"$latency\" BENCH_RECOVERY=\"$recovery\" BENCH_PROFILE=$profile"
+settings="BENCH_VARIANTS=\"$variants\" BENCH_LATENCY=\"$latency\" BENCH_RECOVERY=\"$recovery\" BENCH_PROFILE=$profile${BENCH_KEEP:+ BENCH_KEEP=1}"
+printf '%s\n' "${runs[@]}" | sed "s#$bin/#\$CARGO_TARGET_DIR/$profile/#; s#$bootstrap#<broker>#" >>"$out/runs.txt"
+echo "$settings bash scripts/bench-report.sh ($((elapsed / 60)) min $((elapsed % 60)) s)" >>"$out/invocations.txt"
 export BR_DATE BR_COMMAND BR_SETTINGS BR_DURATION BR_MACHINE BR_VERSIONS BR_RUNS
 BR_DATE=$(date -u +%Y-%m-%d)
 BR_COMMAND="bash scripts/bench-report.sh"
-BR_SETTINGS="$settings"
+BR_SETTINGS=$(paste -sd';' "$out/invocations.txt" | sed 's/;/; then /g')
 BR_DURATION="$((elapsed / 60)) min $((elapsed % 60)) s"
 BR_MACHINE="$(nproc) vCPUs ($cpu), $mem, $os; the broker (one, local) on the same machine"
 BR_VERSIONS="rustc $rustc_v, rdkafka-sys $librdkafka (librdkafka), Kafka $kafka broker and Kafka Streams $kafka, $java_v (java -Xmx1g)"
-BR_RUNS=$(printf '%s\n' "${runs[@]}" | sed "s#$bin/#\$CARGO_TARGET_DIR/$profile/#; s#$bootstrap#<broker>#")
+BR_RUNS=$(cat "$out/runs.txt")
 python3 - "$out/meta.json" <<'PY'
 import json, os, sys
 env = os.environ

@@ -337,14 +337,20 @@ fn run_one(
                 Some(timed) => (true, timed),
                 None => (false, None),
             }
-        } else if by_commits {
-            let committed = committed_total(bootstrap, group, input, o.partitions)?;
-            (committed >= o.records as i64, None)
         } else {
-            (
-                output_count(&watcher, &output, o.partitions)? >= expected,
-                None,
-            )
+            let progress = if by_commits {
+                committed_total(bootstrap, group, input, o.partitions)
+                    .map(|committed| committed >= o.records as i64)
+            } else {
+                output_count(&watcher, &output, o.partitions).map(|n| n >= expected)
+            };
+            // The broker can answer a progress query with a passing error (a new topic's
+            // leader not known yet): ask again, within the deadline.
+            let finished = progress.unwrap_or_else(|e| {
+                eprintln!("{kind}/{case}: checking progress failed ({e}); asking again");
+                false
+            });
+            (finished, None)
         };
         if finished {
             let secs = timed.unwrap_or_else(|| started.elapsed().as_secs_f64());
