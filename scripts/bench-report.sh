@@ -68,11 +68,12 @@ if [ -z "${KSTREAMS_BOOTSTRAP_SERVERS:-}" ]; then
   cargo build --quiet --locked -p integration-tests --bin kafka-cluster
   envfile=$(mktemp)
   rm -f "$envfile"
-  "$CARGO_TARGET_DIR/debug/kafka-cluster" --brokers 1 --env-file "$envfile" >"$out/kafka.log" 2>&1 &
+  kafka_log=$(mktemp)
+  "$CARGO_TARGET_DIR/debug/kafka-cluster" --brokers 1 --env-file "$envfile" >"$kafka_log" 2>&1 &
   cluster_pid=$!
   for _ in $(seq 1 240); do
     [ -f "$envfile" ] && break
-    kill -0 "$cluster_pid" 2>/dev/null || { echo "the broker failed to start; see $out/kafka.log" >&2; exit 1; }
+    kill -0 "$cluster_pid" 2>/dev/null || { echo "the broker failed to start:" >&2; cat "$kafka_log" >&2; exit 1; }
     sleep 0.5
   done
   # shellcheck disable=SC1090
