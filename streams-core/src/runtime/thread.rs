@@ -987,9 +987,9 @@ impl StreamThread {
             .map_err(|e| StreamsError::kafka("assigning the restore consumer", e))
     }
 
-    /// One step of restoration: applies up to [`RESTORE_STEP_RECORDS`] changelog records (or
-    /// what arrives within [`RESTORE_STEP_TIME`]), then finishes the partitions that reached
-    /// their end. Bounded, so processing of other tasks and polling of the main consumer go
+    /// One step of restoration: applies up to [`RESTORE_STEP_RECORDS`] changelog records or
+    /// [`RESTORE_STEP_BYTES`] of them (or what arrives within [`RESTORE_STEP_TIME`]), then
+    /// finishes the partitions that reached their end. Bounded, so processing of other tasks and polling of the main consumer go
     /// on between steps.
     fn restore(&mut self) -> Result<()> {
         if self.restoring.is_empty() {
@@ -1017,8 +1017,11 @@ impl StreamThread {
         // from one partition, so the map is touched only when the partition changes.
         let mut current: Option<((String, i32), Vec<crate::store::Change>, i64)> = None;
         let step_started = Instant::now();
+        let mut step_bytes = 0;
         for polled_count in 0..RESTORE_STEP_RECORDS {
-            if polled_count % 1024 == 1023 && step_started.elapsed() >= RESTORE_STEP_TIME {
+            if step_bytes >= RESTORE_STEP_BYTES
+                || (polled_count % 1024 == 1023 && step_started.elapsed() >= RESTORE_STEP_TIME)
+            {
                 break;
             }
             let polled = consumer.poll(timeout);
@@ -1047,7 +1050,9 @@ impl StreamThread {
             if let Some((_, batch, next)) = current.as_mut() {
                 *next = m.offset() + 1;
                 if let Some(k) = m.key() {
-                    batch.push((k.to_vec(), m.payload().map(<[u8]>::to_vec)));
+                    let value = m.payload().map(<[u8]>::to_vec);
+                    step_bytes += k.len() + value.as_ref().map_or(0, Vec::len);
+                    batch.push((k.to_vec(), value));
                 }
             }
         }
@@ -1448,6 +1453,11 @@ fn partition_list<'a>(partitions: impl IntoIterator<Item = (&'a str, i32)>) -> T
 
 /// The most changelog records one restore step applies.
 const RESTORE_STEP_RECORDS: usize = 50_000;
+
+/// The most key and value bytes one restore step holds: with large values the step ends
+/// before [`RESTORE_STEP_RECORDS`], so that its copy of the records (and the write batch made
+/// of it) stays small.
+const RESTORE_STEP_BYTES: usize = 16 << 20;
 
 /// The longest one restore step reads before the thread goes back to its other tasks.
 const RESTORE_STEP_TIME: Duration = Duration::from_millis(100);
