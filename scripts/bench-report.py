@@ -150,8 +150,8 @@ def targets(rows):
         e = pick(rows, case, "streams exactly-once")
         if a and e:
             r = e["records_per_s"] / a["records_per_s"]
-            out.append(f"| exactly-once at least 0.85x at-least-once | {case} | {r:.2f}x | "
-                       f"{verdict(r >= 0.85, f'{r:.2f}x')} |")
+            out.append(f"| exactly-once at least 0.85x at-least-once | {case} | {r:.3f}x | "
+                       f"{verdict(r >= 0.85, f'{r:.3f}x')} |")
     worst = None
     for case in CASES:
         ours, _, _, ks = sides(rows, case)
