@@ -1,5 +1,25 @@
 //! Shared pieces of the benchmark runner and its contestants.
 
+/// The cases a contestant process runs, in the order of the tables (the runner adds
+/// `eos-passthrough` and `eos-count`: passthrough and count under both guarantees).
+pub const CASES: [&str; 12] = [
+    "consume",
+    "consume-produce",
+    "passthrough",
+    "filter-map",
+    "kv-store",
+    "window-store",
+    "count",
+    "windowed-count",
+    "stream-table-join",
+    "table-table-join",
+    "stream-stream-join",
+    "restore",
+];
+
+/// The cases without output records: their contestants print `done` once through.
+pub const NO_OUTPUT: [&str; 4] = ["consume", "kv-store", "window-store", "restore"];
+
 /// The filter of the `filter-map` case: keeps values whose last byte is even (about half of the
 /// generated input).
 pub fn keep(value: &[u8]) -> bool {

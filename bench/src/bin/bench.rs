@@ -57,7 +57,7 @@ use integration_tests::client::produce;
 use integration_tests::kafka::{KafkaCluster, unique_name};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use streams_bench::{keep, peak_rss_mb, value};
+use streams_bench::{CASES, NO_OUTPUT, keep, peak_rss_mb, value};
 
 struct Options {
     records: u64,
@@ -113,7 +113,7 @@ fn parse() -> Result<Options> {
             "--cases" => {
                 let cases = v()?;
                 o.cases = if cases == "all" {
-                    CASES.iter().map(|c| (*c).to_owned()).collect()
+                    all_cases().into_iter().map(str::to_owned).collect()
                 } else {
                     cases.split(',').map(str::to_owned).collect()
                 };
@@ -223,25 +223,18 @@ const KINDS: [&str; 4] = ["raw", "java-raw", "streams", "kstreams"];
 /// Streams for passthrough and filter-map; ours and Kafka Streams for the stateful ones; for
 /// `eos-*`, ours and Kafka Streams each under at-least-once and under exactly-once,
 /// committing every 100 ms.
-const CASES: [&str; 14] = [
-    "consume",
-    "consume-produce",
-    "passthrough",
-    "filter-map",
-    "kv-store",
-    "window-store",
-    "count",
-    "windowed-count",
-    "stream-table-join",
-    "table-table-join",
-    "stream-stream-join",
-    "eos-passthrough",
-    "eos-count",
-    "restore",
-];
+/// The `eos-*` cases, run after the contestant cases except `restore`.
+const EOS_CASES: [&str; 2] = ["eos-passthrough", "eos-count"];
 
-/// The cases without output records: their contestants print `done` when through.
-const NO_OUTPUT: [&str; 4] = ["consume", "kv-store", "window-store", "restore"];
+/// Every case, in the order of the tables.
+fn all_cases() -> Vec<&'static str> {
+    let (last, rest) = CASES.split_last().expect("cases");
+    rest.iter()
+        .chain(&EOS_CASES)
+        .chain([last])
+        .copied()
+        .collect()
+}
 
 /// Whether contestant `kind` runs `case` (outside the `eos-*` pairs).
 fn runs(kind: &str, case: &str) -> bool {
@@ -256,8 +249,9 @@ fn runs(kind: &str, case: &str) -> bool {
 }
 
 fn contestants(case: &str, kinds: &[String]) -> Result<Vec<Contestant>> {
-    if !CASES.contains(&case) {
-        bail!("unknown case {case:?}; allowed: {}", CASES.join(", "));
+    let cases = all_cases();
+    if !cases.contains(&case) {
+        bail!("unknown case {case:?}; allowed: {}", cases.join(", "));
     }
     let mut out = Vec::new();
     for kind in KINDS {

@@ -42,7 +42,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use streams_bench::{filter_map, keep};
+use streams_bench::{CASES, NO_OUTPUT, filter_map, keep};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -115,27 +115,8 @@ fn main() -> Result<()> {
     }
 }
 
-/// Every case a contestant runs.
-const CASES: [&str; 12] = [
-    "consume",
-    "consume-produce",
-    "passthrough",
-    "filter-map",
-    "kv-store",
-    "window-store",
-    "count",
-    "windowed-count",
-    "stream-table-join",
-    "table-table-join",
-    "stream-stream-join",
-    "restore",
-];
-
 /// The cases of the raw program.
 const RAW_CASES: [&str; 4] = ["consume", "consume-produce", "passthrough", "filter-map"];
-
-/// The cases without output records: they report `done` once `--expect` records are through.
-const NO_OUTPUT: [&str; 4] = ["consume", "kv-store", "window-store", "restore"];
 
 /// Prints the line the runner waits for.
 fn report_done(seconds: Option<f64>) {
