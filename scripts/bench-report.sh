@@ -124,18 +124,17 @@ java_v=$(java -version 2>&1 | head -n 1 | sed 's/"//g')
 settings="BENCH_VARIANTS=\"$variants\" BENCH_LATENCY=\"$latency\" BENCH_RECOVERY=\"$recovery\" BENCH_PROFILE=$profile${BENCH_KEEP:+ BENCH_KEEP=1}"
 printf '%s\n' "${runs[@]}" | sed "s#$bin/#\$CARGO_TARGET_DIR/$profile/#; s#$bootstrap#<broker>#" >>"$out/runs.txt"
 echo "$settings bash scripts/bench-report.sh ($((elapsed / 60)) min $((elapsed % 60)) s)" >>"$out/invocations.txt"
-export BR_DATE BR_COMMAND BR_SETTINGS BR_DURATION BR_MACHINE BR_VERSIONS BR_RUNS
+export BR_DATE BR_COMMAND BR_SETTINGS BR_MACHINE BR_VERSIONS BR_RUNS
 BR_DATE=$(date -u +%Y-%m-%d)
 BR_COMMAND="bash scripts/bench-report.sh"
 BR_SETTINGS=$(paste -sd';' "$out/invocations.txt" | sed 's/;/; then /g')
-BR_DURATION="$((elapsed / 60)) min $((elapsed % 60)) s"
 BR_MACHINE="$(nproc) vCPUs ($cpu), $mem, $os; the broker (one, local) on the same machine"
 BR_VERSIONS="rustc $rustc_v, rdkafka-sys $librdkafka (librdkafka), Kafka $kafka broker and Kafka Streams $kafka, $java_v (java -Xmx1g)"
 BR_RUNS=$(cat "$out/runs.txt")
 python3 - "$out/meta.json" <<'PY'
 import json, os, sys
 env = os.environ
-meta = {k: env["BR_" + k.upper()] for k in ("date", "command", "settings", "duration", "machine", "versions")}
+meta = {k: env["BR_" + k.upper()] for k in ("date", "command", "settings", "machine", "versions")}
 meta["runs"] = env["BR_RUNS"].splitlines()
 json.dump(meta, open(sys.argv[1], "w"), indent=1)
 PY

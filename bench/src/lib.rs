@@ -20,6 +20,61 @@ pub const CASES: [&str; 12] = [
 /// The cases without output records: their contestants print `done` once through.
 pub const NO_OUTPUT: [&str; 4] = ["consume", "kv-store", "window-store", "restore"];
 
+/// The cases of the plain rdkafka program (`raw`).
+pub const RAW_CASES: [&str; 4] = ["consume", "consume-produce", "passthrough", "filter-map"];
+
+/// The cases of the plain Java-client program (`java-raw`).
+pub const JAVA_RAW_CASES: [&str; 2] = ["consume", "consume-produce"];
+
+/// Times restoration, as a restore listener: from the first restoration's start to the last
+/// one's end, and the records restored.
+#[derive(Clone, Default)]
+pub struct RestoreClock(std::sync::Arc<std::sync::Mutex<RestoreTimes>>);
+
+#[derive(Default)]
+struct RestoreTimes {
+    first_start: Option<std::time::Instant>,
+    last_end: Option<std::time::Instant>,
+    restored: u64,
+}
+
+impl RestoreClock {
+    fn times(&self) -> std::sync::MutexGuard<'_, RestoreTimes> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records restored by the restorations that ended so far.
+    pub fn restored(&self) -> u64 {
+        self.times().restored
+    }
+
+    /// Once a restoration has ended and at least `records` were restored: the seconds from
+    /// the first start to the last end, and the records restored.
+    pub fn finished(&self, records: u64) -> Option<(f64, u64)> {
+        let t = self.times();
+        match (t.first_start, t.last_end) {
+            (Some(start), Some(end)) if t.restored >= records => {
+                Some(((end - start).as_secs_f64(), t.restored))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl streams_core::store::RestoreListener for RestoreClock {
+    fn on_restore_start(&self, _: &str, _: &str, _: i32, _: i64, _: i64) {
+        self.times()
+            .first_start
+            .get_or_insert_with(std::time::Instant::now);
+    }
+
+    fn on_restore_end(&self, _: &str, _: &str, _: i32, total: u64) {
+        let mut t = self.times();
+        t.last_end = Some(std::time::Instant::now());
+        t.restored += total;
+    }
+}
+
 /// The filter of the `filter-map` case: keeps values whose last byte is even (about half of the
 /// generated input).
 pub fn keep(value: &[u8]) -> bool {

@@ -26,6 +26,7 @@ use rdkafka::message::{Headers as _, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use streams_core::timestamp::now_ms;
 use streams_core::{KafkaStreams, State, StreamsConfig, Topology};
 
 /// Options every example takes.
@@ -583,13 +584,6 @@ async fn serve(
     }
     streams.close(Duration::from_secs(30))?;
     Ok(Vec::new())
-}
-
-/// Wall-clock time in ms since the epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Minutes and seconds of a timestamp within its day, `HH:MM:SS` (UTC).

@@ -124,8 +124,8 @@ type PartitionLag = ((String, i32), i64);
 /// A task's numbers as its thread last published them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TaskSample {
-    /// Per sink node: records, e2e sum (ms), windowed e2e max (ms).
-    pub sinks: Vec<(String, u64, u64, u64)>,
+    /// Per sink node; its `e2e_max_ms` is the windowed maximum.
+    pub sinks: Vec<(String, crate::task::NodeLatency)>,
     pub processed: u64,
     pub dropped: u64,
     pub late_dropped: u64,
@@ -451,39 +451,39 @@ impl MetricsHub {
                 }
             }
         }
-        type NodeField = fn(&(String, u64, u64, u64)) -> f64;
+        type NodeField = fn(&crate::task::NodeLatency) -> f64;
         let node_metrics: [(&'static str, &'static str, MetricKind, NodeField); 3] = [
             (
                 "kstreams_node_records",
                 "Records that reached the sink node.",
                 Counter,
-                |n| n.1 as f64,
+                |n| n.records as f64,
             ),
             (
                 "kstreams_node_record_e2e_latency_seconds",
                 "Sum of wall-clock time minus record timestamp when records reached the sink \
                  node; divided by its records, record-e2e-latency-avg of the node.",
                 Counter,
-                |n| n.2 as f64 / 1000.0,
+                |n| n.e2e_ms_total as f64 / 1000.0,
             ),
             (
                 "kstreams_node_record_e2e_latency_max_seconds",
                 "The largest end-to-end latency at the sink node over the last 30 to 60 s \
                  (record-e2e-latency-max).",
                 Gauge,
-                |n| n.3 as f64 / 1000.0,
+                |n| n.e2e_max_ms as f64 / 1000.0,
             ),
         ];
         for (name, help, kind, field) in node_metrics {
             for (thread, tasks) in &samples {
                 for (id, sample) in tasks {
-                    for node in &sample.sinks {
+                    for (node, latency) in &sample.sinks {
                         let labels = vec![
                             ("thread", thread.clone()),
                             ("task", id.to_string()),
-                            ("node", node.0.clone()),
+                            ("node", node.clone()),
                         ];
-                        s.push(name, help, kind, labels, field(node));
+                        s.push(name, help, kind, labels, field(latency));
                     }
                 }
             }

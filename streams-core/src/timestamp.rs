@@ -7,6 +7,12 @@
 use crate::error::{Result, SourcePosition, StreamsError};
 use crate::record::RawRecord;
 
+/// The wall-clock time in ms since the epoch, the unit of record timestamps: what wall-clock
+/// punctuators and the end-to-end latency metrics read.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 /// Chooses a record's event time.
 pub trait TimestampExtractor: Send + Sync + 'static {
     /// Returns the record's timestamp in ms since the epoch (negative: skip the record).

@@ -57,7 +57,8 @@ use integration_tests::client::produce;
 use integration_tests::kafka::{KafkaCluster, unique_name};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use streams_bench::{CASES, NO_OUTPUT, keep, peak_rss_mb, value};
+use streams_bench::{CASES, JAVA_RAW_CASES, NO_OUTPUT, RAW_CASES, keep, peak_rss_mb, value};
+use streams_core::timestamp::now_ms;
 
 struct Options {
     records: u64,
@@ -239,11 +240,8 @@ fn all_cases() -> Vec<&'static str> {
 /// Whether contestant `kind` runs `case` (outside the `eos-*` pairs).
 fn runs(kind: &str, case: &str) -> bool {
     match kind {
-        "raw" => matches!(
-            case,
-            "consume" | "consume-produce" | "passthrough" | "filter-map"
-        ),
-        "java-raw" => matches!(case, "consume" | "consume-produce"),
+        "raw" => RAW_CASES.contains(&case),
+        "java-raw" => JAVA_RAW_CASES.contains(&case),
         _ => case != "consume-produce",
     }
 }
@@ -263,7 +261,7 @@ fn contestants(case: &str, kinds: &[String]) -> Result<Vec<Contestant>> {
                 ("at_least_once", "at-least-once"),
                 ("exactly_once_v2", "exactly-once"),
             ] {
-                if kind.contains("raw") {
+                if matches!(kind, "raw" | "java-raw") {
                     continue;
                 }
                 out.push(Contestant {
@@ -327,10 +325,7 @@ fn run_one(
             bail!("{kind}/{case} exited early: {status}");
         }
         let (finished, timed) = if let Some(done) = &done {
-            match *done.lock().expect("done lock") {
-                Some(timed) => (true, timed),
-                None => (false, None),
-            }
+            (done.get().is_some(), done.get().copied().flatten())
         } else {
             let progress = if by_commits {
                 committed_total(bootstrap, group, input, o.partitions)
@@ -366,9 +361,9 @@ fn run_one(
     }
 }
 
-/// What a contestant printed when done: `None` until then; then the seconds it timed itself
+/// What a contestant printed when done: unset until then; then the seconds it timed itself
 /// (restore), if any.
-type Done = std::sync::Arc<std::sync::Mutex<Option<Option<f64>>>>;
+type Done = std::sync::Arc<std::sync::OnceLock<Option<f64>>>;
 
 /// Reads the contestant's stdout for its `done` line.
 fn watch_done(stdout: std::process::ChildStdout) -> Done {
@@ -379,8 +374,7 @@ fn watch_done(stdout: std::process::ChildStdout) -> Done {
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if let Some(rest) = line.trim().strip_prefix("done") {
-                let secs = rest.trim().parse::<f64>().ok();
-                *seen.lock().expect("done lock") = Some(secs);
+                let _ = seen.set(rest.trim().parse::<f64>().ok());
             }
         }
     });
@@ -404,12 +398,6 @@ struct Latency {
     max: f64,
     sent: u64,
     measured: usize,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Runs contestant `c` on a fresh input topic at `rate` records/s: a warm-up until its first
@@ -669,13 +657,16 @@ async fn main() -> Result<()> {
     }
     let bootstrap = streams_bench::bootstrap_servers(o.bootstrap.clone())?;
     let admin = KafkaCluster::external(&bootstrap);
+    // The table the join cases read: one 100-byte profile per key.
+    let side = unique_name("bench-side");
+    admin.create_topic(&side, o.partitions, 1, &[])?;
+    let profiles = (0..10_000).map(|i| (format!("key-{i}"), value(i, 100), None));
+    produce(&bootstrap, &side, profiles).await?;
     if let Some(rate) = o.latency_rate {
-        // The table the join case reads, as below; the input is made per run.
-        let side = unique_name("lat-side");
-        admin.create_topic(&side, o.partitions, 1, &[])?;
-        let profiles = (0..10_000).map(|i| (format!("key-{i}"), value(i, 100), None));
-        produce(&bootstrap, &side, profiles).await?;
-        return latency_mode(&bootstrap, &side, &o, rate);
+        // Each latency run makes its own input.
+        let result = latency_mode(&bootstrap, &side, &o, rate);
+        admin.delete_topics(&[&side], &[])?;
+        return result;
     }
     let input = unique_name("bench-in");
     admin.create_topic(&input, o.partitions, 1, &[])?;
@@ -689,11 +680,6 @@ async fn main() -> Result<()> {
     let records =
         (0..o.records).map(|i| (format!("key-{}", i % 10_000), value(i, o.value_size), None));
     produce(&bootstrap, &input, records).await?;
-    // The table the join cases read: one 100-byte profile per key.
-    let side = unique_name("bench-side");
-    admin.create_topic(&side, o.partitions, 1, &[])?;
-    let profiles = (0..10_000).map(|i| (format!("key-{i}"), value(i, 100), None));
-    produce(&bootstrap, &side, profiles).await?;
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
     for case in &o.cases {
@@ -726,9 +712,6 @@ async fn main() -> Result<()> {
                     }
                 };
                 let m = run_one(&bootstrap, c, &topics, &o, (expected, counted))?;
-                if case == "restore" {
-                    admin.delete_topics(&[&topics.input], &[])?;
-                }
                 eprintln!(
                     "{case} {} round {}: {:.0} records/s, {:.2} CPU-s per million, peak RSS {:.1} MB",
                     c.label,
@@ -826,11 +809,12 @@ async fn main() -> Result<()> {
 }
 
 /// A fresh group, an empty input topic, and the group's `kv` changelog loaded with
-/// `o.records` records of distinct keys, for one run of the `restore` case.
+/// `o.records` records of distinct keys, for one run of the `restore` case. Both topics are
+/// named after the group, so the run deletes them with the application's internal topics.
 async fn restore_topics(bootstrap: &str, side: &str, o: &Options) -> Result<Topics> {
     let admin = KafkaCluster::external(bootstrap);
     let group = unique_name("bench-group");
-    let input = unique_name("bench-restore-in");
+    let input = format!("{group}-input");
     admin.create_topic(&input, o.partitions, 1, &[])?;
     let changelog = format!("{group}-kv-changelog");
     admin.create_topic(

@@ -42,7 +42,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use streams_bench::{CASES, NO_OUTPUT, filter_map, keep};
+use streams_bench::{CASES, NO_OUTPUT, RAW_CASES, RestoreClock, filter_map, keep};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -114,9 +114,6 @@ fn main() -> Result<()> {
         other => bail!("unknown contestant {other:?}; allowed: raw, streams"),
     }
 }
-
-/// The cases of the raw program.
-const RAW_CASES: [&str; 4] = ["consume", "consume-produce", "passthrough", "filter-map"];
 
 /// Prints the line the runner waits for.
 fn report_done(seconds: Option<f64>) {
@@ -335,29 +332,6 @@ impl Processor<Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>> for FetchPut {
     }
 }
 
-/// `restore`: the time from the first restoration's start to the last one's end, and the
-/// records restored.
-#[derive(Default)]
-struct RestoreTiming {
-    first_start: Option<Instant>,
-    last_end: Option<Instant>,
-    restored: u64,
-}
-
-struct RestoreTimer(std::sync::Arc<std::sync::Mutex<RestoreTiming>>);
-
-impl streams_core::store::RestoreListener for RestoreTimer {
-    fn on_restore_start(&self, _: &str, _: &str, _: i32, _: i64, _: i64) {
-        let mut t = self.0.lock().expect("restore timing lock");
-        t.first_start.get_or_insert_with(Instant::now);
-    }
-    fn on_restore_end(&self, _: &str, _: &str, _: i32, total: u64) {
-        let mut t = self.0.lock().expect("restore timing lock");
-        t.last_end = Some(Instant::now());
-        t.restored += total;
-    }
-}
-
 /// The topology of the cases without output: a source and one counting processor, with the
 /// processor's store.
 fn no_output(run: &Run<'_>, done: &Counter) -> Result<Topology> {
@@ -421,7 +395,7 @@ fn streams(
 ) -> Result<()> {
     let (input, output, case, side) = (run.input, run.output, run.case, run.side);
     let done = Counter::default();
-    let timing = std::sync::Arc::new(std::sync::Mutex::new(RestoreTiming::default()));
+    let clock = RestoreClock::default();
     let t = match case {
         "consume" | "kv-store" | "window-store" | "restore" => no_output(run, &done)?,
         "count" | "windowed-count" => aggregation(input, output, case == "windowed-count")?,
@@ -450,7 +424,7 @@ fn streams(
     };
     let mut app = KafkaStreams::new(t, config)?;
     if case == "restore" {
-        app.set_restore_listener(RestoreTimer(timing.clone()));
+        app.set_restore_listener(clock.clone());
     }
     app.start()?;
     let mut reported = false;
@@ -459,11 +433,8 @@ fn streams(
             bail!("the application failed: {e}");
         }
         if !reported && case == "restore" {
-            let t = timing.lock().expect("restore timing lock");
-            if let (Some(start), Some(end)) = (t.first_start, t.last_end)
-                && t.restored >= run.expect
-            {
-                report_done(Some((end - start).as_secs_f64()));
+            if let Some((seconds, _)) = clock.finished(run.expect) {
+                report_done(Some(seconds));
                 reported = true;
             }
         } else if !reported && done.load(std::sync::atomic::Ordering::Relaxed) >= run.expect {

@@ -34,9 +34,9 @@ use integration_tests::kafka::{KafkaCluster, unique_name};
 use state_stores::KeyValueStore;
 use state_stores::memory::InMemoryKeyValueStore;
 use state_stores::rocks::{RocksDbKeyValueStore, RocksDbMemory};
-use streams_bench::{peak_rss_mb, value};
+use streams_bench::{RestoreClock, peak_rss_mb, value};
 use streams_core::serde::{I64Serde, StringSerde};
-use streams_core::store::{RestoreListener, StateStore};
+use streams_core::store::StateStore;
 use streams_core::{KafkaStreams, StreamsConfig, Topology};
 
 #[global_allocator]
@@ -171,23 +171,6 @@ async fn restore(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-#[derive(Default)]
-struct Timing {
-    start: Option<Instant>,
-    end: Option<(Instant, u64)>,
-}
-
-struct Timer(Arc<Mutex<Timing>>);
-
-impl RestoreListener for Timer {
-    fn on_restore_start(&self, _: &str, _: &str, _: i32, _: i64, _: i64) {
-        self.0.lock().expect("lock").start = Some(Instant::now());
-    }
-    fn on_restore_end(&self, _: &str, _: &str, _: i32, total: u64) {
-        self.0.lock().expect("lock").end = Some((Instant::now(), total));
-    }
-}
-
 fn restore_child(args: &[String]) -> Result<()> {
     let get = |n: &str| flag(args, n).with_context(|| format!("{n} is required"));
     let (bootstrap, app, input, state) = (
@@ -206,25 +189,22 @@ fn restore_child(args: &[String]) -> Result<()> {
         )?;
     let config = StreamsConfig::new(app, bootstrap).with_state_dir(state);
     let mut streams = KafkaStreams::new(topology, config)?;
-    let timing = Arc::new(Mutex::new(Timing::default()));
-    streams.set_restore_listener(Timer(timing.clone()));
+    let clock = RestoreClock::default();
+    streams.set_restore_listener(clock.clone());
     streams.start()?;
     let deadline = Instant::now() + Duration::from_secs(600);
-    let (start, end, total) = loop {
+    let (secs, total) = loop {
         if let Some(e) = streams.error() {
             bail!("the application failed: {e}");
         }
-        let t = timing.lock().expect("lock");
-        if let (Some(start), Some((end, total))) = (t.start, t.end) {
-            break (start, end, total);
+        if let Some(finished) = clock.finished(0) {
+            break finished;
         }
-        drop(t);
         if Instant::now() > deadline {
             bail!("restoration did not finish within 10 minutes");
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let secs = (end - start).as_secs_f64();
     let rss = peak_rss_mb("self")?;
     streams.close(Duration::from_secs(60))?;
     println!(
@@ -388,8 +368,8 @@ fn recovery_child(args: &[String]) -> Result<()> {
         .set("consumer.session.timeout.ms", "6000")?
         .set("consumer.heartbeat.interval.ms", "1000")?;
     let mut streams = KafkaStreams::new(topology, config)?;
-    let timing = Arc::new(Mutex::new(Timing::default()));
-    streams.set_restore_listener(Timer(timing.clone()));
+    let clock = RestoreClock::default();
+    streams.set_restore_listener(clock.clone());
     let started = Instant::now();
     streams.start()?;
     let deadline = started + Duration::from_secs(1800);
@@ -399,7 +379,7 @@ fn recovery_child(args: &[String]) -> Result<()> {
         }
         let first_at = *first.lock().expect("lock");
         if let (Some(at), "restart") = (first_at, phase.as_str()) {
-            let restored = timing.lock().expect("lock").end.map_or(0, |(_, n)| n);
+            let restored = clock.restored();
             println!("{restored} | {:.3} |", (at - started).as_secs_f64());
             break;
         }

@@ -245,6 +245,19 @@ impl ConsumerCallbacks {
     }
 }
 
+/// Records `end` as `topic`-`partition`'s end offset for the lag metric. End offsets only
+/// grow: the statistics of a paused partition are stale while the thread asks the broker for
+/// newer ones, and must not replace them.
+pub(crate) fn raise_end_offset(
+    ends: &mut HashMap<(String, i32), i64>,
+    topic: &str,
+    partition: i32,
+    end: i64,
+) {
+    let known = ends.entry((topic.to_owned(), partition)).or_insert(end);
+    *known = (*known).max(end);
+}
+
 impl ClientContext for ConsumerCallbacks {
     /// Keeps each partition's end offset for the lag metric (every `statistics.interval.ms`).
     fn stats(&self, statistics: rdkafka::Statistics) {
@@ -262,10 +275,7 @@ impl ClientContext for ConsumerCallbacks {
                     p.hi_offset
                 };
                 if *partition >= 0 && end >= 0 {
-                    // End offsets only grow; the statistics of a paused partition are stale
-                    // while the thread asks the broker for newer ones.
-                    let e = ends.entry((name.clone(), *partition)).or_insert(end);
-                    *e = (*e).max(end);
+                    raise_end_offset(&mut ends, name, *partition, end);
                 }
             }
         }

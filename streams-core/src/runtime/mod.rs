@@ -76,7 +76,7 @@ impl KafkaStreams {
         let client_id = format!(
             "{}-{:08x}",
             config.application_id(),
-            std::process::id() ^ (thread::now_ms() as u32)
+            std::process::id() ^ (crate::timestamp::now_ms() as u32)
         );
         // Creating the clients validates every pass-through setting.
         drop(clients::create_producer(

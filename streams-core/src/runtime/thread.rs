@@ -23,6 +23,7 @@ use crate::error::{Result, StreamsError};
 use crate::handlers::{ErrorAction, ErrorContext, ErrorStage};
 use crate::record::RawRecord;
 use crate::task::{StreamTask, TaskId};
+use crate::timestamp::now_ms;
 use crate::topology::{Subtopology, TaskEnv, Topology};
 
 /// Most records taken from the consumer in one round before processing them.
@@ -351,13 +352,12 @@ impl StreamThread {
                 .fetch_watermarks(&topic, partition, Duration::from_millis(500))
             {
                 Ok((_, high)) if high >= 0 => {
-                    let mut map = self
+                    let mut ends = self
                         .shared
                         .end_offsets
                         .lock()
                         .unwrap_or_else(|e| e.into_inner());
-                    let known = map.entry((topic, partition)).or_insert(high);
-                    *known = (*known).max(high);
+                    clients::raise_end_offset(&mut ends, &topic, partition, high);
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -391,13 +391,13 @@ impl StreamThread {
             let sinks = task
                 .take_sink_latencies()
                 .into_iter()
-                .map(|(node, l)| {
-                    let max = self
+                .map(|(node, mut l)| {
+                    l.e2e_max_ms = self
                         .sink_maxima
                         .entry((*id, node.clone()))
                         .or_insert_with(crate::metrics::WindowedMax::new)
                         .observe(l.e2e_max_ms);
-                    (node.to_string(), l.records, l.e2e_ms_total, max)
+                    (node.to_string(), l)
                 })
                 .collect();
             let (lateness_max, e2e_max) = self.maxima.entry(*id).or_insert_with(|| {
@@ -989,8 +989,8 @@ impl StreamThread {
 
     /// One step of restoration: applies up to [`RESTORE_STEP_RECORDS`] changelog records or
     /// [`RESTORE_STEP_BYTES`] of them (or what arrives within [`RESTORE_STEP_TIME`]), then
-    /// finishes the partitions that reached their end. Bounded, so processing of other tasks and polling of the main consumer go
-    /// on between steps.
+    /// finishes the partitions that reached their end. Bounded, so processing of other tasks
+    /// and polling of the main consumer go on between steps.
     fn restore(&mut self) -> Result<()> {
         if self.restoring.is_empty() {
             return Ok(());
@@ -1050,9 +1050,8 @@ impl StreamThread {
             if let Some((_, batch, next)) = current.as_mut() {
                 *next = m.offset() + 1;
                 if let Some(k) = m.key() {
-                    let value = m.payload().map(<[u8]>::to_vec);
-                    step_bytes += k.len() + value.as_ref().map_or(0, Vec::len);
-                    batch.push((k.to_vec(), value));
+                    step_bytes += k.len() + m.payload().map_or(0, <[u8]>::len);
+                    batch.push((k.to_vec(), m.payload().map(<[u8]>::to_vec)));
                 }
             }
         }
@@ -1437,10 +1436,6 @@ enum Started {
     Yes,
     /// The task must wait (an open transaction on one of its changelogs); try again later.
     Waiting,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 fn partition_list<'a>(partitions: impl IntoIterator<Item = (&'a str, i32)>) -> TopicPartitionList {
