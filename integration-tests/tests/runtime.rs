@@ -418,3 +418,88 @@ async fn a_panicking_processor_moves_the_client_to_error_instead_of_hanging() ->
     );
     Ok(())
 }
+
+/// Headers travel from input to output unchanged, records without headers stay without:
+/// the stream thread copies them from librdkafka (and skips the parse for records that
+/// have none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_pass_through_the_runtime_unchanged() -> Result<()> {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::FutureRecord;
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output) = (unique_name("headers-in"), unique_name("headers-out"));
+    for t in [&input, &output] {
+        cluster.create_topic(t, 1, 1, &[])?;
+    }
+    // Record i has i % 3 headers; record 4's value is empty.
+    let headers_of = |i: usize| -> Vec<(String, String)> {
+        (0..i % 3)
+            .map(|h| (format!("h{h}"), format!("r{i}-{h}")))
+            .collect()
+    };
+    let producer = integration_tests::client::producer(bootstrap)?;
+    for i in 0..12usize {
+        let (key, value) = (
+            format!("k{i}"),
+            if i == 4 {
+                String::new()
+            } else {
+                format!("v{i}")
+            },
+        );
+        let mut record = FutureRecord::to(&input)
+            .key(&key)
+            .payload(&value)
+            .timestamp(1_000 + i as i64);
+        let hs = headers_of(i);
+        if !hs.is_empty() {
+            let mut owned = OwnedHeaders::new();
+            for (k, v) in &hs {
+                owned = owned.insert(Header {
+                    key: k,
+                    value: Some(v),
+                });
+            }
+            record = record.headers(owned);
+        }
+        producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| e)?;
+    }
+
+    let mut t = Topology::new();
+    t.add_source("in", &[&input], StringSerde, StringSerde)?
+        .add_sink("out", &output, StringSerde, StringSerde, &["in"])?;
+    let config = StreamsConfig::new(unique_name("headers-app"), bootstrap)
+        .set("commit.interval.ms", "100")?;
+    let mut streams = KafkaStreams::new(t, config)?;
+    streams.start()?;
+    let out = read_topic(
+        bootstrap,
+        &output,
+        12,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )?;
+    streams.close(Duration::from_secs(30))?;
+    // key, value, timestamp, headers
+    type Seen = (String, String, i64, Vec<(String, String)>);
+    let got: Vec<Seen> = out
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp, r.headers))
+        .collect();
+    let expected: Vec<Seen> = (0..12usize)
+        .map(|i| {
+            let value = if i == 4 {
+                String::new()
+            } else {
+                format!("v{i}")
+            };
+            (format!("k{i}"), value, 1_000 + i as i64, headers_of(i))
+        })
+        .collect();
+    assert_eq!(got, expected);
+    Ok(())
+}
