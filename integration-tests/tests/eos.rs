@@ -112,19 +112,36 @@ impl Instance {
             loop {
                 if let Some(status) = child.try_wait()? {
                     if !status.success() {
-                        bail!("{} exited with {status}", self.name);
+                        bail!(
+                            "{} exited with {status}; the end of its log:\n{}",
+                            self.name,
+                            self.log_tail()
+                        );
                     }
                     return Ok(());
                 }
                 if Instant::now() > deadline {
                     child.kill()?;
                     child.wait()?;
-                    bail!("{} did not close within 60 s", self.name);
+                    bail!(
+                        "{} did not close within 60 s; the end of its log:\n{}",
+                        self.name,
+                        self.log_tail()
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
         Ok(())
+    }
+}
+
+impl Instance {
+    /// The last 40 lines of the instance's log, for failures (a CI run keeps no files).
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use crate::error::StreamsError;
 
@@ -72,6 +73,9 @@ pub(crate) struct ClientControl {
     remaining: std::sync::atomic::AtomicI64,
     inner: Mutex<Inner>,
     changed: Condvar,
+    /// What each stopping stream thread is doing and since when, by thread index: `close`
+    /// names it when the threads do not stop in time.
+    shutdown_steps: Mutex<std::collections::BTreeMap<usize, (&'static str, Instant)>>,
 }
 
 struct Inner {
@@ -101,7 +105,47 @@ impl ClientControl {
                 unannounced: Vec::new(),
             }),
             changed: Condvar::new(),
+            shutdown_steps: Mutex::new(Default::default()),
         }
+    }
+
+    /// Notes what stream thread `index` is doing on its way out.
+    pub(crate) fn set_shutdown_step(&self, index: usize, step: &'static str) {
+        tracing::info!(thread = index + 1, step, "shutting down");
+        self.shutdown_steps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(index, (step, Instant::now()));
+    }
+
+    /// The stream threads still alive, each with what it is doing (its shutdown step and for
+    /// how long, or that it has not begun stopping), e.g. `stream thread 2: committing what
+    /// was processed (for 31.2 s)`.
+    pub(crate) fn unfinished_threads(&self) -> String {
+        let alive: Vec<usize> = self
+            .lock()
+            .threads
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| **t != ThreadState::Dead)
+            .map(|(i, _)| i)
+            .collect();
+        let steps = self
+            .shutdown_steps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        alive
+            .iter()
+            .map(|i| match steps.get(i) {
+                Some((step, since)) => format!(
+                    "stream thread {}: {step} (for {:.1} s)",
+                    i + 1,
+                    since.elapsed().as_secs_f64()
+                ),
+                None => format!("stream thread {}: has not begun stopping", i + 1),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -298,5 +342,29 @@ impl ClientControl {
 
     pub(crate) fn error_message(&self) -> Option<String> {
         self.lock().error.as_ref().map(ToString::to_string)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_close_that_times_out_names_what_each_live_thread_is_doing() {
+        let control = ClientControl::new();
+        control.start_threads(3);
+        control.set_shutdown_step(0, "committing what was processed");
+        control.set_shutdown_step(1, "closing its Kafka clients");
+        control.thread_exited(1, Ok(()));
+        let unfinished = control.unfinished_threads();
+        assert!(
+            unfinished.starts_with("stream thread 1: committing what was processed (for 0."),
+            "{unfinished}"
+        );
+        assert!(
+            unfinished.ends_with(" s); stream thread 3: has not begun stopping"),
+            "{unfinished}"
+        );
+        assert!(!unfinished.contains("stream thread 2"), "{unfinished}");
     }
 }

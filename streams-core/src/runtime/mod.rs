@@ -479,8 +479,10 @@ impl KafkaStreams {
         self.control.request_stop();
         self.control.transition(State::PendingShutdown);
         if !self.control.wait_threads(timeout) {
+            let unfinished = self.control.unfinished_threads();
+            tracing::warn!(?timeout, %unfinished, "close timed out");
             return Err(StreamsError::IllegalState(format!(
-                "the stream threads did not stop within {timeout:?}"
+                "the stream threads did not stop within {timeout:?}: {unfinished}"
             )));
         }
         for handle in self.threads.drain(..) {

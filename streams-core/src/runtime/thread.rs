@@ -219,10 +219,16 @@ impl StreamThread {
         let mut result = self.run_loop();
         if result.is_ok() {
             // Clean shutdown: commit what was processed, then close.
+            self.control
+                .set_shutdown_step(self.index, "committing what was processed");
             result = self.commit();
+            self.control
+                .set_shutdown_step(self.index, "closing its tasks");
             self.close_all_tasks(result.is_ok());
         }
         if let Err(e) = &result {
+            self.control
+                .set_shutdown_step(self.index, "closing its tasks after a failure");
             tracing::error!(thread = %self.name, error = %e, "stream thread failed; closing its tasks without committing");
             // Nothing may be committed from here on: not by us, and not by the revocation
             // callback that runs when the consumer leaves the group. Dropping the producer
@@ -242,10 +248,15 @@ impl StreamThread {
                 .unwrap_or_else(|e| e.into_inner()) = None;
             self.close_all_tasks(false);
         }
+        self.control
+            .set_shutdown_step(self.index, "leaving the consumer group");
         self.consumer.unsubscribe();
         // Its tasks are gone: so are their metrics.
         self.tasks.clear();
         self.publish_metrics();
+        // The clients close when `self` drops, on return.
+        self.control
+            .set_shutdown_step(self.index, "closing its Kafka clients");
         result
     }
 
