@@ -1047,8 +1047,9 @@ const BINHDRS_DATA_OFFSET: usize = 128;
 /// notes where they start and how long they are. This reads that note and trusts it only
 /// when it points exactly at the end of the value and is one byte long: then that byte is the
 /// header count, and 0 means none. With any other layout (another librdkafka version) the
-/// check fails and the caller asks librdkafka as before; `consumed_messages_without_headers_
-/// are_recognised` tests that the check holds for the linked version.
+/// check fails and the caller asks librdkafka as before; the unit test
+/// `consumed_messages_without_headers_are_recognised` checks that it holds for the linked
+/// version.
 #[cfg(target_pointer_width = "64")]
 #[allow(unsafe_code)]
 fn surely_without_headers(message: &BorrowedMessage<'_>) -> bool {
@@ -1058,9 +1059,9 @@ fn surely_without_headers(message: &BorrowedMessage<'_>) -> bool {
     let value_end = value.as_ptr_range().end;
     let base = message.ptr().cast::<u8>().cast_const();
     // SAFETY: a consumed message is the first field of librdkafka's `rd_kafka_msg_t`, which
-    // lives inside a larger `rd_kafka_op_t` allocation that outlives `message`: the 16 bytes
-    // at these offsets are inside it, whatever the version. They are read as plain integers
-    // and the pointer is only compared, not followed.
+    // lives inside a larger `rd_kafka_op_t` allocation (several hundred bytes in librdkafka
+    // 2.x) that outlives `message`: the 16 bytes at these offsets are inside it. They are
+    // read as plain integers, and the pointer is only compared here, not followed.
     let (len, data) = unsafe {
         (
             std::ptr::read_unaligned(base.add(BINHDRS_LEN_OFFSET).cast::<i32>()),
