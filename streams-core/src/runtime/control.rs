@@ -73,14 +73,14 @@ pub(crate) struct ClientControl {
     remaining: std::sync::atomic::AtomicI64,
     inner: Mutex<Inner>,
     changed: Condvar,
-    /// What each stopping stream thread is doing and since when, by thread index: `close`
-    /// names it when the threads do not stop in time.
-    shutdown_steps: Mutex<std::collections::BTreeMap<usize, (&'static str, Instant)>>,
 }
 
 struct Inner {
     state: State,
     threads: Vec<ThreadState>,
+    /// What each stopping stream thread is doing and since when, by thread index: `close`
+    /// names it when the threads do not stop in time.
+    shutdown_steps: std::collections::BTreeMap<usize, (&'static str, Instant)>,
     error: Option<StreamsError>,
     listener: Option<StateListener>,
     /// `(new, old)` changes not yet given to the listener; delivered outside the lock, so a
@@ -100,21 +100,20 @@ impl ClientControl {
             inner: Mutex::new(Inner {
                 state: State::Created,
                 threads: Vec::new(),
+                shutdown_steps: Default::default(),
                 error: None,
                 listener: None,
                 unannounced: Vec::new(),
             }),
             changed: Condvar::new(),
-            shutdown_steps: Mutex::new(Default::default()),
         }
     }
 
     /// Notes what stream thread `index` is doing on its way out.
     pub(crate) fn set_shutdown_step(&self, index: usize, step: &'static str) {
         tracing::info!(thread = index + 1, step, "shutting down");
-        self.shutdown_steps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.lock()
+            .shutdown_steps
             .insert(index, (step, Instant::now()));
     }
 
@@ -122,21 +121,10 @@ impl ClientControl {
     /// how long, or that it has not begun stopping), e.g. `stream thread 2: committing what
     /// was processed (for 31.2 s)`.
     pub(crate) fn unfinished_threads(&self) -> String {
-        let alive: Vec<usize> = self
-            .lock()
-            .threads
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| **t != ThreadState::Dead)
-            .map(|(i, _)| i)
-            .collect();
-        let steps = self
-            .shutdown_steps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        alive
-            .iter()
-            .map(|i| match steps.get(i) {
+        let inner = self.lock();
+        (0..inner.threads.len())
+            .filter(|&i| inner.threads[i] != ThreadState::Dead)
+            .map(|i| match inner.shutdown_steps.get(&i) {
                 Some((step, since)) => format!(
                     "stream thread {}: {step} (for {:.1} s)",
                     i + 1,
