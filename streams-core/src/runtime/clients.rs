@@ -9,7 +9,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Header as KHeader, Headers as _, OwnedHeaders};
+use rdkafka::message::{Header as KHeader, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{Message, TopicPartitionList};
 
@@ -165,8 +165,8 @@ pub(crate) struct ThreadShared {
     /// Offsets of records fully processed and not yet committed, per partition.
     pub pending_offsets: Mutex<HashMap<(String, i32), i64>>,
     pub(crate) events: Mutex<Vec<RebalanceEvent>>,
-    /// True while `events` is not empty: the thread checks this once per polled record
-    /// instead of taking the lock.
+    /// True while `events` is not empty: the thread checks this after each poll of the
+    /// consumer's queue instead of taking the lock.
     pub(crate) has_events: AtomicBool,
     pub producer: Mutex<Option<Arc<StreamsProducer>>>,
     pub flush_timeout: Duration,
@@ -1017,70 +1017,10 @@ fn to_kafka_headers(headers: &Headers) -> OwnedHeaders {
     out
 }
 
-/// Copies a consumed message's headers.
-pub(crate) fn from_kafka_headers(message: &BorrowedMessage<'_>) -> Headers {
-    let mut out = Headers::new();
-    if surely_without_headers(message) {
-        return out;
-    }
-    if let Some(hs) = message.headers() {
-        for h in hs.iter() {
-            out.add(h.key, h.value.map(<[u8]>::to_vec));
-        }
-    }
-    out
-}
-
-/// Where librdkafka 2.x keeps a consumed record's unparsed headers in its private message
-/// struct (`rd_kafka_msg_t.rkm_u.consumer.binhdrs`, after the public `rd_kafka_message_t`):
-/// a 32-bit length, then a pointer (64-bit targets).
-const BINHDRS_LEN_OFFSET: usize = 120;
-const BINHDRS_DATA_OFFSET: usize = 128;
-
-/// Whether a consumed message surely has no headers, decided without asking librdkafka.
-///
-/// librdkafka parses a consumed record's headers on the first `rd_kafka_message_headers`
-/// call, and for a record without headers that call allocates, zeroes and frees a parse
-/// buffer just to read the count 0: about 8% of the CPU of a filter-and-map topology at
-/// 100-byte records (`perf record` of the benchmark contestant). In the v2 record format the
-/// headers directly follow the value, starting with their count as a varint, and librdkafka
-/// notes where they start and how long they are. This reads that note and trusts it only
-/// when it points exactly at the end of the value and is one byte long: then that byte is the
-/// header count, and 0 means none. With any other layout (another librdkafka version) the
-/// check fails and the caller asks librdkafka as before; the unit test
-/// `consumed_messages_without_headers_are_recognised` checks that it holds for the linked
-/// version.
-#[cfg(target_pointer_width = "64")]
-#[allow(unsafe_code)]
-fn surely_without_headers(message: &BorrowedMessage<'_>) -> bool {
-    let Some(value) = message.payload() else {
-        return false;
-    };
-    let value_end = value.as_ptr_range().end;
-    let base = message.ptr().cast::<u8>().cast_const();
-    // SAFETY: a consumed message is the first field of librdkafka's `rd_kafka_msg_t`, which
-    // lives inside a larger `rd_kafka_op_t` allocation (several hundred bytes in librdkafka
-    // 2.x) that outlives `message`: the 16 bytes at these offsets are inside it. They are
-    // read as plain integers, and the pointer is only compared here, not followed.
-    let (len, data) = unsafe {
-        (
-            std::ptr::read_unaligned(base.add(BINHDRS_LEN_OFFSET).cast::<i32>()),
-            std::ptr::read_unaligned(base.add(BINHDRS_DATA_OFFSET).cast::<*const u8>()),
-        )
-    };
-    // SAFETY: `data` equals the end of the value and the length is 1: it is the header count
-    // byte of the same v2 record, inside the fetch buffer `message` keeps alive.
-    len == 1 && std::ptr::eq(data, value_end) && unsafe { *data } == 0
-}
-
-#[cfg(not(target_pointer_width = "64"))]
-fn surely_without_headers(_: &BorrowedMessage<'_>) -> bool {
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::fetch::MessageRef;
     use rdkafka::mocking::MockCluster;
     use rdkafka::producer::DefaultProducerContext;
 
@@ -1100,8 +1040,8 @@ mod tests {
         let cases: Vec<(Option<&[u8]>, Headers, bool)> = vec![
             (Some(b"plain"), Headers::new(), true),
             (Some(b"with one"), one, false),
-            // rdkafka hands out an empty value as a slice of its own, not librdkafka's
-            // pointer: the check cannot tell, and asks librdkafka.
+            // librdkafka points an empty value at a static empty string, not into the
+            // record: the check cannot tell, and asks librdkafka.
             (Some(b""), Headers::new(), false),
             (None, Headers::new(), false),
             (Some(b"with two"), two, false),
@@ -1147,8 +1087,15 @@ mod tests {
             let m = m.unwrap();
             let (value, headers, none) = &cases[m.offset() as usize];
             assert_eq!(m.payload(), *value);
-            assert_eq!(surely_without_headers(&m), *none, "record {}", m.offset());
-            assert_eq!(&from_kafka_headers(&m), headers, "record {}", m.offset());
+            let view = MessageRef::of(&m);
+            assert_eq!(view.payload(), *value);
+            assert_eq!(
+                view.surely_without_headers(),
+                *none,
+                "record {}",
+                m.offset()
+            );
+            assert_eq!(&view.headers(), headers, "record {}", m.offset());
             seen += 1;
         }
     }

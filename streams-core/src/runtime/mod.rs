@@ -18,6 +18,7 @@
 
 mod clients;
 mod control;
+mod fetch;
 mod global;
 mod thread;
 

@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::consumer::Consumer;
-use rdkafka::message::Timestamp;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::clients::{
     self, ConsumerCallbacks, KafkaCollector, RebalanceEvent, StreamsConsumer, ThreadShared,
     abort_transaction, commit_pending, commit_transaction, create_consumer, create_producer,
-    create_restore_consumer, from_kafka_headers, serve_deliveries,
+    create_restore_consumer, serve_deliveries,
 };
 use super::control::{ClientControl, ThreadState};
+use super::fetch::{FetchQueue, MessageRef};
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
 use crate::handlers::{ErrorAction, ErrorContext, ErrorStage};
@@ -64,6 +64,9 @@ pub(crate) struct StreamThread {
     /// Source topic -> (interned name, sub-topology).
     topics: TopicIndex,
     config: StreamsConfig,
+    /// Where the assigned partitions' records are read from. Declared before `consumer` so
+    /// that it drops first, as librdkafka needs.
+    fetch: FetchQueue,
     consumer: StreamsConsumer,
     collector: Rc<RefCell<KafkaCollector>>,
     shared: Arc<ThreadShared>,
@@ -165,6 +168,7 @@ impl StreamThread {
                     .collect(),
             },
         )?;
+        let fetch = FetchQueue::new(&consumer)?;
         let mut topics = TopicIndex::default();
         for (i, sub) in p.subtopologies.iter().enumerate() {
             for t in &sub.source_topics {
@@ -178,6 +182,7 @@ impl StreamThread {
             subtopologies: p.subtopologies,
             topics,
             config: p.config,
+            fetch,
             consumer,
             collector: Rc::new(RefCell::new(KafkaCollector {
                 producer,
@@ -628,54 +633,108 @@ impl StreamThread {
             .load(std::sync::atomic::Ordering::Acquire);
         let busy = !self.restoring.is_empty()
             || (!paused && self.tasks.values().any(|t| t.buffered() > 0));
-        let mut timeout = if busy {
-            Duration::ZERO
-        } else {
-            self.config.poll_interval()
-        };
-        for _ in 0..MAX_POLL_RECORDS {
-            let polled = self.consumer.poll(timeout);
-            timeout = Duration::ZERO;
-            let raw = match polled {
+        let (taken, more) = self.poll_queues()?;
+        if taken == 0 && !more && !busy {
+            self.fetch.wait(self.config.poll_interval());
+            self.poll_queues()?;
+        }
+        Ok(())
+    }
+
+    /// Takes what waits in the consumer's queue, then (when that is empty) up to a round's
+    /// worth of records from the fetch queue, without waiting (see `fetch.rs`). Returns the
+    /// records taken and whether more may be waiting.
+    fn poll_queues(&mut self) -> Result<(usize, bool)> {
+        let mut taken = 0;
+        let mut polls = 0;
+        // Events, and records fetched before their partition was forwarded: these come before
+        // anything of the same partition in the fetch queue.
+        while self.fetch.consumer_queue_len() > 0 {
+            if polls == MAX_POLL_RECORDS {
+                return Ok((taken, true));
+            }
+            polls += 1;
+            let polled = self.consumer.poll(Duration::ZERO);
+            let raw = match &polled {
                 None => None,
-                Some(Ok(m)) => {
-                    let Some((topic, sub)) = self.topics.get(m.topic()) else {
-                        continue;
-                    };
-                    let sub = *sub;
-                    Some((
-                        RawRecord {
-                            topic: topic.clone(),
-                            partition: m.partition(),
-                            offset: m.offset(),
-                            timestamp: match m.timestamp() {
-                                Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => t,
-                                Timestamp::NotAvailable => -1,
-                            },
-                            key: m.key().map(<[u8]>::to_vec),
-                            value: m.payload().map(<[u8]>::to_vec),
-                            headers: from_kafka_headers(&m),
-                        },
-                        sub,
-                    ))
-                }
+                Some(Ok(m)) => self.raw_record(MessageRef::of(m)),
                 Some(Err(e)) => {
                     if e.rdkafka_error_code()
                         .is_some_and(|c| c == rdkafka::types::RDKafkaErrorCode::Fatal)
                     {
-                        return Err(StreamsError::kafka("polling", e));
+                        return Err(StreamsError::kafka("polling", e.clone()));
                     }
                     tracing::warn!(thread = %self.name, error = %e, "consumer error");
                     None
                 }
             };
+            drop(polled);
             self.apply_rebalance_events()?;
-            let Some((raw, sub)) = raw else { break };
-            if self.route(raw, sub)? {
-                break;
+            if let Some((raw, sub)) = raw {
+                taken += 1;
+                if self.route(raw, sub)? {
+                    return Ok((taken, true));
+                }
             }
         }
-        Ok(())
+        // A batch may hold records of any assigned partition: it takes no more than the
+        // fullest queue has room for, so that no queue grows past its limit.
+        let max = (MAX_POLL_RECORDS - taken).min(self.room());
+        let fetched = self.fetch.take(max);
+        let more = fetched.len() == max;
+        let mut full = false;
+        for m in fetched.iter() {
+            if let Some(code) = m.error() {
+                if code == rdkafka::types::RDKafkaErrorCode::Fatal {
+                    return Err(StreamsError::kafka(
+                        "polling",
+                        rdkafka::error::KafkaError::MessageConsumption(code),
+                    ));
+                }
+                tracing::warn!(thread = %self.name, topic = %String::from_utf8_lossy(m.topic()), partition = m.partition(), error = %code, "consumer error");
+                continue;
+            }
+            if let Some((raw, sub)) = self.raw_record(m) {
+                taken += 1;
+                full |= self.route(raw, sub)?;
+            }
+        }
+        Ok((taken, more || full))
+    }
+
+    /// The fewest records any input partition's queue still has room for, among those not
+    /// full (the full ones are paused by [`Self::pause_full`] before polling, so nothing of
+    /// theirs is fetched).
+    fn room(&self) -> usize {
+        let mut room = usize::MAX;
+        for task in self.tasks.values() {
+            let max = task.max_buffered_per_partition();
+            for (topic, partition) in task.input_partitions() {
+                let buffered = task.buffered_in(topic, partition);
+                if buffered < max {
+                    room = room.min(max - buffered);
+                }
+            }
+        }
+        room
+    }
+
+    /// Copies a consumed record out of librdkafka, with the index of its sub-topology; `None`
+    /// for a topic the thread does not read.
+    fn raw_record(&self, m: MessageRef<'_>) -> Option<(RawRecord, usize)> {
+        let (topic, sub) = self.topics.get_bytes(m.topic())?;
+        Some((
+            RawRecord {
+                topic: topic.clone(),
+                partition: m.partition(),
+                offset: m.offset(),
+                timestamp: m.timestamp(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                headers: m.headers(),
+            },
+            *sub,
+        ))
     }
 
     /// Queues a record of sub-topology `sub` in its task; returns true when its partition's
@@ -757,6 +816,7 @@ impl StreamThread {
                     self.rewind.retain(|tp, _| !revoked.contains(tp));
                 }
                 RebalanceEvent::Assigned(partitions) => {
+                    self.fetch.forward(&self.consumer, &partitions);
                     let mut wanted: BTreeMap<TaskId, usize> = BTreeMap::new();
                     for (topic, partition) in &partitions {
                         if let Some(&(_, sub)) = self.topics.get(topic) {
@@ -1504,7 +1564,14 @@ impl TopicIndex {
     }
 
     fn get(&self, topic: &str) -> Option<&(Arc<str>, usize)> {
-        self.0.iter().find(|(t, _)| t == topic).map(|(_, e)| e)
+        self.get_bytes(topic.as_bytes())
+    }
+
+    fn get_bytes(&self, topic: &[u8]) -> Option<&(Arc<str>, usize)> {
+        self.0
+            .iter()
+            .find(|(t, _)| t.as_bytes() == topic)
+            .map(|(_, e)| e)
     }
 
     fn names(&self) -> impl Iterator<Item = &str> {
