@@ -503,3 +503,71 @@ async fn headers_pass_through_the_runtime_unchanged() -> Result<()> {
     assert_eq!(got, expected);
     Ok(())
 }
+
+/// A partition the thread paused (its buffer full while the client is paused) and then lost
+/// to a rebalance is fetched again when it comes back: librdkafka keeps an application's
+/// pause through revocation and reassignment, so the thread must lift it. Instance A fills
+/// both partitions' buffers while paused; B joins (A is left with one partition) and leaves
+/// (A gets both back); A resumes and every record comes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_paused_before_a_rebalance_are_fetched_after_it() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output) = (unique_name("repause-in"), unique_name("repause-out"));
+    cluster.create_topic(&input, 2, 1, &[])?;
+    cluster.create_topic(&output, 1, 1, &[])?;
+    let app = unique_name("repause-app");
+    let start = |state: &std::path::Path| -> Result<KafkaStreams> {
+        let mut t = Topology::new();
+        t.add_source("in", &[&input], StringSerde, StringSerde)?
+            .add_sink("out", &output, StringSerde, StringSerde, &["in"])?;
+        let config = StreamsConfig::new(&app, bootstrap)
+            .set("commit.interval.ms", "100")?
+            .set("buffered.records.per.partition", "5")?
+            .with_state_dir(state);
+        let mut streams = KafkaStreams::new(t, config)?;
+        streams.start()?;
+        Ok(streams)
+    };
+    let keys: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+    produce(
+        bootstrap,
+        &input,
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), b"v".to_vec(), Some((i % 2) as i32))),
+    )
+    .await?;
+
+    let (state_a, state_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut a = start(state_a.path())?;
+    a.pause();
+    assert!(a.wait_for_state(State::Running, Duration::from_secs(60)));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.metrics().sum("kstreams_task_buffered_records", &[]) < 10.0 {
+        if Instant::now() > deadline {
+            bail!("the paused instance did not fill both buffers");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let mut b = start(state_b.path())?;
+    assert!(b.wait_for_state(State::Running, Duration::from_secs(60)));
+    b.close(Duration::from_secs(30))?;
+    a.resume();
+    let out = read_topic(
+        bootstrap,
+        &output,
+        keys.len(),
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )?;
+    a.close(Duration::from_secs(30))?;
+    let mut got: Vec<String> = out.into_iter().map(|r| r.key).collect();
+    got.sort();
+    let before = got.len();
+    got.dedup();
+    println!("{} duplicates", before - got.len());
+    assert_eq!(got, keys);
+    Ok(())
+}

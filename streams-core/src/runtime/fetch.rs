@@ -25,6 +25,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io::Read;
+use std::marker::PhantomData;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::ptr::NonNull;
@@ -194,9 +195,9 @@ impl Fetched {
 
     /// The messages, in the order librdkafka queued them.
     pub(crate) fn iter(&self) -> impl Iterator<Item = MessageRef<'_>> {
-        // SAFETY: each pointer is a message librdkafka handed out and `self` destroys only
-        // on drop, after the borrow.
-        self.0.iter().map(|m| MessageRef(unsafe { &**m }))
+        // SAFETY: each pointer is a message librdkafka handed out, and `self` destroys them
+        // only on drop, after the borrow.
+        self.0.iter().map(|m| unsafe { MessageRef::from_raw(*m) })
     }
 }
 
@@ -210,45 +211,68 @@ impl Drop for Fetched {
 }
 
 /// A consumed message, read through librdkafka's public message struct.
+///
+/// It keeps librdkafka's raw pointer rather than a Rust reference: the header check reads
+/// past the public struct, into the private one around it, which a reference to the public
+/// struct alone would not cover.
 #[derive(Clone, Copy)]
-pub(crate) struct MessageRef<'a>(&'a rdsys::rd_kafka_message_t);
+pub(crate) struct MessageRef<'a> {
+    ptr: NonNull<rdsys::rd_kafka_message_t>,
+    _message: PhantomData<&'a rdsys::rd_kafka_message_t>,
+}
 
 impl<'a> MessageRef<'a> {
     /// The message behind one of rdkafka's borrowed messages.
     pub(crate) fn of(message: &'a BorrowedMessage<'_>) -> Self {
         // SAFETY: the borrowed message owns the librdkafka message for its lifetime.
-        Self(unsafe { &*message.ptr() })
+        unsafe { Self::from_raw(message.ptr()) }
+    }
+
+    /// # Safety
+    /// `ptr` must be a live consumed message that outlives `'a`.
+    unsafe fn from_raw(ptr: *mut rdsys::rd_kafka_message_t) -> Self {
+        Self {
+            ptr: NonNull::new(ptr).expect("librdkafka handed out a null message"),
+            _message: PhantomData,
+        }
+    }
+
+    /// The public fields.
+    fn fields(&self) -> &'a rdsys::rd_kafka_message_t {
+        // SAFETY: the message is live for `'a` (see the constructors).
+        unsafe { self.ptr.as_ref() }
     }
 
     /// The error this message carries instead of a record, if any.
     pub(crate) fn error(&self) -> Option<RDKafkaErrorCode> {
-        (self.0.err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR)
-            .then(|| self.0.err.into())
+        let err = self.fields().err;
+        (err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR).then(|| err.into())
     }
 
     /// The topic's name as bytes (empty if the message has no topic).
     pub(crate) fn topic(&self) -> &'a [u8] {
-        if self.0.rkt.is_null() {
+        let rkt = self.fields().rkt;
+        if rkt.is_null() {
             return &[];
         }
         // SAFETY: the message holds a reference to its topic, whose name is a NUL-terminated
         // string that lives as long as the topic.
-        unsafe { CStr::from_ptr(rdsys::rd_kafka_topic_name(self.0.rkt)) }.to_bytes()
+        unsafe { CStr::from_ptr(rdsys::rd_kafka_topic_name(rkt)) }.to_bytes()
     }
 
     pub(crate) fn partition(&self) -> i32 {
-        self.0.partition
+        self.fields().partition
     }
 
     pub(crate) fn offset(&self) -> i64 {
-        self.0.offset
+        self.fields().offset
     }
 
     /// The record's timestamp (create or log-append time), `-1` when it has none.
     pub(crate) fn timestamp(&self) -> i64 {
         let mut kind = rdsys::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
         // SAFETY: the message is live; librdkafka writes the kind.
-        let t = unsafe { rdsys::rd_kafka_message_timestamp(self.0, &mut kind) };
+        let t = unsafe { rdsys::rd_kafka_message_timestamp(self.ptr.as_ptr(), &mut kind) };
         if kind == rdsys::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE {
             -1
         } else {
@@ -259,13 +283,13 @@ impl<'a> MessageRef<'a> {
     /// The key, `None` for a null key.
     pub(crate) fn key(&self) -> Option<&'a [u8]> {
         // SAFETY: librdkafka's key pointer and length describe bytes the message keeps alive.
-        unsafe { bytes(self.0.key, self.0.key_len) }
+        unsafe { bytes(self.fields().key, self.fields().key_len) }
     }
 
     /// The value, `None` for a null value (a tombstone).
     pub(crate) fn payload(&self) -> Option<&'a [u8]> {
         // SAFETY: as for the key.
-        unsafe { bytes(self.0.payload, self.0.len) }
+        unsafe { bytes(self.fields().payload, self.fields().len) }
     }
 
     /// A copy of the record's headers.
@@ -276,7 +300,7 @@ impl<'a> MessageRef<'a> {
         }
         let mut hdrs = std::ptr::null_mut();
         // SAFETY: the message is live; the headers librdkafka parses belong to the message.
-        let err = unsafe { rdsys::rd_kafka_message_headers(self.0, &mut hdrs) };
+        let err = unsafe { rdsys::rd_kafka_message_headers(self.ptr.as_ptr(), &mut hdrs) };
         if err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || hdrs.is_null() {
             return out;
         }
@@ -316,13 +340,15 @@ impl<'a> MessageRef<'a> {
     /// for the linked version.
     #[cfg(target_pointer_width = "64")]
     pub(crate) fn surely_without_headers(&self) -> bool {
-        if self.0.payload.is_null() {
+        let m = self.fields();
+        if m.payload.is_null() {
             return false;
         }
         // SAFETY: the value's pointer and length describe one buffer; its end is computed,
         // not read.
-        let value_end = unsafe { self.0.payload.cast::<u8>().add(self.0.len) }.cast_const();
-        let base = std::ptr::from_ref(self.0).cast::<u8>();
+        let value_end = unsafe { m.payload.cast::<u8>().add(m.len) }.cast_const();
+        // librdkafka's own pointer, whose provenance covers the whole `rd_kafka_op_t`.
+        let base = self.ptr.as_ptr().cast::<u8>().cast_const();
         // SAFETY: a consumed message is the first field of librdkafka's `rd_kafka_msg_t`,
         // which lives inside a larger `rd_kafka_op_t` allocation (several hundred bytes in
         // librdkafka 2.x) that outlives the message: the 16 bytes at these offsets are inside

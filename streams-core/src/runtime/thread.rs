@@ -556,9 +556,15 @@ impl StreamThread {
     fn rewind_tasks(&mut self) -> Result<()> {
         let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
         let mut inputs = TopicPartitionList::new();
+        // Inputs paused in librdkafka (full, or restoring): closing the tasks forgets them
+        // here, so they are resumed after the seek; starting the tasks pauses what must be.
+        let mut paused = TopicPartitionList::new();
         for task in self.tasks.values() {
             for (topic, partition) in task.input_partitions() {
                 inputs.add_partition(topic, partition);
+                if task.is_restoring() || self.paused.contains(&(topic.to_owned(), partition)) {
+                    paused.add_partition(topic, partition);
+                }
             }
         }
         self.close_tasks(&ids, false)?;
@@ -580,6 +586,11 @@ impl StreamThread {
                     .seek(e.topic(), e.partition(), offset, Duration::from_secs(10))
                     .map_err(|err| StreamsError::kafka("rewinding a task's input", err))?;
             }
+        }
+        if paused.count() > 0 {
+            self.consumer
+                .resume(&paused)
+                .map_err(|e| StreamsError::kafka("resuming a rewound task's input", e))?;
         }
         for id in ids {
             if let Some(sub) = self
@@ -624,16 +635,17 @@ impl StreamThread {
 
     fn poll(&mut self) -> Result<()> {
         self.pause_full()?;
-        // Restoring tasks wait in the restore consumer's poll instead.
-        // Buffered records make the poll return at once, so that they get processed; while
-        // paused they wait, and so does the poll.
+        let (taken, more) = self.poll_queues()?;
+        // Waits only when there is nothing to do: no records came, none wait, and no task has
+        // buffered records or restores (judged after the poll, which may have started tasks).
+        // Restoring tasks wait in the restore consumer's poll instead; while the client is
+        // paused, buffered records wait, and so does the poll.
         let paused = self
             .control
             .paused
             .load(std::sync::atomic::Ordering::Acquire);
         let busy = !self.restoring.is_empty()
             || (!paused && self.tasks.values().any(|t| t.buffered() > 0));
-        let (taken, more) = self.poll_queues()?;
         if taken == 0 && !more && !busy {
             self.fetch.wait(self.config.poll_interval());
             self.poll_queues()?;
@@ -793,6 +805,15 @@ impl StreamThread {
                     self.awaiting_ready = false;
                     self.control
                         .set_thread_state(self.index, ThreadState::Rebalancing);
+                    // A partition the application paused stays paused in librdkafka through
+                    // revocation and a later assignment; this thread forgets its pauses with
+                    // the tasks, so it lifts them now (the partitions no longer fetch: that
+                    // is all a resume does to them).
+                    if let Err(e) = self.consumer.resume(&partition_list(
+                        partitions.iter().map(|(t, p)| (t.as_str(), *p)),
+                    )) {
+                        tracing::warn!(thread = %self.name, error = %e, "resuming revoked partitions failed");
+                    }
                     let revoked: HashSet<(String, i32)> = partitions.into_iter().collect();
                     let ids: Vec<TaskId> = self
                         .tasks
