@@ -403,6 +403,26 @@ mod tests {
 
     const PER_PARTITION: i64 = 100;
 
+    /// librdkafka's embedded mock cluster with one topic of `partitions`, its address, and a
+    /// producer to it.
+    fn mock_topic(
+        topic: &str,
+        partitions: i32,
+    ) -> (
+        MockCluster<'static, DefaultProducerContext>,
+        String,
+        BaseProducer,
+    ) {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic(topic, partitions, 1).unwrap();
+        let bootstrap = mock.bootstrap_servers();
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .unwrap();
+        (mock, bootstrap, producer)
+    }
+
     /// Reads every record of `topic`'s two partitions the way the stream thread does: the
     /// consumer's queue while it holds anything, then the fetch queue. Returns each record's
     /// (partition, offset, key) in arrival order and how many came through the fetch queue.
@@ -461,13 +481,7 @@ mod tests {
     /// assigned again, forwarding them again brings their records back.
     #[test]
     fn assigned_partitions_forward_to_the_fetch_queue() {
-        let mock: MockCluster<'static, DefaultProducerContext> = MockCluster::new(1).unwrap();
-        mock.create_topic("fetch", 2, 1).unwrap();
-        let bootstrap = mock.bootstrap_servers();
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .create()
-            .unwrap();
+        let (_mock, bootstrap, producer) = mock_topic("fetch", 2);
         let produce = |offsets: std::ops::Range<i64>| {
             for o in offsets {
                 for p in 0..2 {
@@ -529,5 +543,75 @@ mod tests {
         assert_complete_and_ordered(&seen);
         assert_eq!(from_fetch, seen.len());
         drop(fetch);
+    }
+
+    /// Records with and without headers, read back through librdkafka from its embedded
+    /// mock cluster: the fast check recognises exactly the ones without headers that have a
+    /// value, and the copied headers are exact either way.
+    #[test]
+    fn consumed_messages_without_headers_are_recognised() {
+        let (_mock, bootstrap, producer) = mock_topic("headers", 1);
+        let long = vec![b'x'; 300];
+        let one = Headers::new().with("h", "1");
+        let mut two = Headers::new().with("a", "");
+        two.add("b", None);
+        // (value, headers, whether the fast check may say "none")
+        let cases: Vec<(Option<&[u8]>, Headers, bool)> = vec![
+            (Some(b"plain"), Headers::new(), true),
+            (Some(b"with one"), one, false),
+            // librdkafka points an empty value at a static empty string, not into the
+            // record: the check cannot tell, and asks librdkafka.
+            (Some(b""), Headers::new(), false),
+            (None, Headers::new(), false),
+            (Some(b"with two"), two, false),
+            (Some(&long), Headers::new(), true),
+            (None, Headers::new().with("tomb", "stone"), false),
+        ];
+        for (value, headers, _) in &cases {
+            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to("headers").key(b"k");
+            if let Some(v) = value {
+                record = record.payload(*v);
+            }
+            if !headers.is_empty() {
+                record = record.headers(crate::runtime::clients::to_kafka_headers(headers));
+            }
+            producer.send(record).map_err(|(e, _)| e).unwrap();
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", "headers-test")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("headers", 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&tpl).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut seen = 0;
+        while seen < cases.len() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {seen} records came back"
+            );
+            let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let m = m.unwrap();
+            let (value, headers, none) = &cases[m.offset() as usize];
+            assert_eq!(m.payload(), *value);
+            let view = MessageRef::of(&m);
+            assert_eq!(view.payload(), *value);
+            assert_eq!(
+                view.surely_without_headers(),
+                *none,
+                "record {}",
+                m.offset()
+            );
+            assert_eq!(&view.headers(), headers, "record {}", m.offset());
+            seen += 1;
+        }
     }
 }

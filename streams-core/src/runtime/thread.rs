@@ -671,12 +671,7 @@ impl StreamThread {
                 None => None,
                 Some(Ok(m)) => self.raw_record(MessageRef::of(m)),
                 Some(Err(e)) => {
-                    if e.rdkafka_error_code()
-                        .is_some_and(|c| c == rdkafka::types::RDKafkaErrorCode::Fatal)
-                    {
-                        return Err(StreamsError::kafka("polling", e.clone()));
-                    }
-                    tracing::warn!(thread = %self.name, error = %e, "consumer error");
+                    self.consumer_error(e.clone(), None)?;
                     None
                 }
             };
@@ -697,13 +692,10 @@ impl StreamThread {
         let mut full = false;
         for m in fetched.iter() {
             if let Some(code) = m.error() {
-                if code == rdkafka::types::RDKafkaErrorCode::Fatal {
-                    return Err(StreamsError::kafka(
-                        "polling",
-                        rdkafka::error::KafkaError::MessageConsumption(code),
-                    ));
-                }
-                tracing::warn!(thread = %self.name, topic = %String::from_utf8_lossy(m.topic()), partition = m.partition(), error = %code, "consumer error");
+                self.consumer_error(
+                    rdkafka::error::KafkaError::MessageConsumption(code),
+                    Some(m),
+                )?;
                 continue;
             }
             if let Some((raw, sub)) = self.raw_record(m) {
@@ -712,6 +704,25 @@ impl StreamThread {
             }
         }
         Ok((taken, more || full))
+    }
+
+    /// A consumer error from either queue: fatal ones stop the thread, the others are
+    /// logged (librdkafka retries them itself), with the partition when one is named.
+    fn consumer_error(
+        &self,
+        e: rdkafka::error::KafkaError,
+        at: Option<MessageRef<'_>>,
+    ) -> Result<()> {
+        if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::Fatal) {
+            return Err(StreamsError::kafka("polling", e));
+        }
+        match at {
+            Some(m) => {
+                tracing::warn!(thread = %self.name, topic = %String::from_utf8_lossy(m.topic()), partition = m.partition(), error = %e, "consumer error")
+            }
+            None => tracing::warn!(thread = %self.name, error = %e, "consumer error"),
+        }
+        Ok(())
     }
 
     /// The fewest records any input partition's queue still has room for, among those not
