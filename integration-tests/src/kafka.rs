@@ -22,6 +22,9 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 
+/// Partitions of `__consumer_offsets` in the clusters started here.
+const OFFSETS_TOPIC_PARTITIONS: i32 = 5;
+
 /// Environment variable naming an external cluster (`host:port[,host:port...]`). When set,
 /// [`shared_cluster`] uses it instead of starting brokers; fault-injection tests still start
 /// their own local nodes, since they must own the processes they kill.
@@ -207,6 +210,58 @@ impl KafkaCluster {
         Ok(())
     }
 
+    /// Stops broker `id` with SIGSTOP: it keeps its connections open and answers nothing
+    /// until [`Self::thaw`], like a broker in a long pause.
+    pub fn freeze(&self, id: u32) -> Result<()> {
+        self.signal(id, "-STOP")
+    }
+
+    /// Resumes broker `id` after [`Self::freeze`] (SIGCONT).
+    pub fn thaw(&self, id: u32) -> Result<()> {
+        self.signal(id, "-CONT")
+    }
+
+    /// Sends a signal to broker `id`'s process, by its pid.
+    fn signal(&self, id: u32, signal: &str) -> Result<()> {
+        let node = &self.nodes[self.index_of(id)?];
+        let pid = node
+            .child
+            .as_ref()
+            .map(Child::id)
+            .ok_or_else(|| anyhow!("broker {id} is not running"))?;
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill {signal} {pid} failed: {status}");
+        }
+        Ok(())
+    }
+
+    /// The broker that coordinates consumer group `group`: the leader of the partition of
+    /// `__consumer_offsets` the group hashes to (the absolute value of Java's
+    /// `String.hashCode` of the group id, modulo the topic's partition count).
+    pub fn group_coordinator(&self, group: &str) -> Result<u32> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let hash = group
+            .encode_utf16()
+            .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+        let partition = if hash == i32::MIN { 0 } else { hash.abs() } % OFFSETS_TOPIC_PARTITIONS;
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .create()?;
+        let metadata =
+            consumer.fetch_metadata(Some("__consumer_offsets"), Duration::from_secs(10))?;
+        let leader = metadata
+            .topics()
+            .first()
+            .and_then(|t| t.partitions().iter().find(|p| p.id() == partition))
+            .map(|p| p.leader())
+            .ok_or_else(|| anyhow!("no metadata for __consumer_offsets-{partition}"))?;
+        u32::try_from(leader).map_err(|_| anyhow!("__consumer_offsets-{partition} has no leader"))
+    }
+
     /// Starts broker `id` again on its old ports and data, and waits until it is back in the
     /// cluster's metadata.
     pub fn restart(&mut self, id: u32) -> Result<()> {
@@ -346,7 +401,7 @@ impl KafkaCluster {
              num.io.threads=2\n\
              background.threads=2\n\
              offsets.topic.replication.factor={rf}\n\
-             offsets.topic.num.partitions=5\n\
+             offsets.topic.num.partitions={OFFSETS_TOPIC_PARTITIONS}\n\
              transaction.state.log.replication.factor={rf}\n\
              transaction.state.log.min.isr={isr}\n\
              transaction.state.log.num.partitions=5\n\

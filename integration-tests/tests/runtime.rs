@@ -409,12 +409,16 @@ async fn a_panicking_processor_moves_the_client_to_error_instead_of_hanging() ->
         streams.wait_for_state(State::Error, Duration::from_secs(60)),
         "the client reaches Error"
     );
+    // The panic is a processing error of the record: log-and-fail (the default) names it.
     let err = streams
         .close(Duration::from_secs(10))
         .expect_err("close reports the panic");
     assert_eq!(
         err.to_string(),
-        "illegal state: stream thread panicked: processor bug on key k1"
+        format!(
+            "processing failed in node `panicky` for the record at {input}-0@0: \
+             panicked: processor bug on key k1"
+        )
     );
     Ok(())
 }

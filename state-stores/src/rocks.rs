@@ -169,6 +169,7 @@ impl RocksDbKeyValueStore {
         memory: &RocksDbMemory,
         hook: Option<&OptionsHook>,
     ) -> Result<Self> {
+        check_not_headless(name, path)?;
         let mut opts = rocksdb_options(name, path, memory, hook)?;
         opts.create_missing_column_families(true);
         let db = DB::open_cf(&opts, path, [rocksdb::DEFAULT_COLUMN_FAMILY_NAME, META_CF])
@@ -308,10 +309,48 @@ pub(crate) fn rocksdb_metrics(db: &DB, options: &Options) -> Vec<StoreMetric> {
     ]
 }
 
+/// A RocksDB error as the store's error: [`StreamsError::StoreCorrupted`] when the files are
+/// damaged or missing (RocksDB's `Corruption`, or an I/O error for a file that should be
+/// there), [`StreamsError::Store`] otherwise (a lock held, a full disk, no permission).
 pub(crate) fn store_error(store: &str, doing: &str, e: rocksdb::Error) -> StreamsError {
+    let missing_file =
+        e.kind() == rocksdb::ErrorKind::IOError && e.as_ref().contains("No such file or directory");
+    if e.kind() == rocksdb::ErrorKind::Corruption || missing_file {
+        return StreamsError::StoreCorrupted {
+            store: store.to_owned(),
+            message: format!("RocksDB failed {doing}: {e}"),
+        };
+    }
     StreamsError::Store {
         store: store.to_owned(),
         message: format!("RocksDB failed {doing}: {e}"),
+    }
+}
+
+/// Refuses a store directory that holds a database without its `CURRENT` file: RocksDB would
+/// create a new, empty database beside the old files, which could then pass for the store.
+pub(crate) fn check_not_headless(store: &str, path: &Path) -> Result<()> {
+    if path.join("CURRENT").exists() {
+        return Ok(());
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Ok(());
+    };
+    let orphan = entries.flatten().find(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        name.starts_with("MANIFEST-") || name.ends_with(".sst")
+    });
+    match orphan {
+        Some(file) => Err(StreamsError::StoreCorrupted {
+            store: store.to_owned(),
+            message: format!(
+                "{} has no CURRENT file but holds {}",
+                path.display(),
+                file.file_name().to_string_lossy()
+            ),
+        }),
+        None => Ok(()),
     }
 }
 

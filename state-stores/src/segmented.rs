@@ -25,7 +25,8 @@ use streams_core::{Result, StreamsError};
 
 use crate::key_value::KvIter;
 use crate::rocks::{
-    OFFSET_KEY, OptionsHook, RocksDbMemory, decode_offset, rocksdb_options, store_error,
+    OFFSET_KEY, OptionsHook, RocksDbMemory, check_not_headless, decode_offset, rocksdb_options,
+    store_error,
 };
 use crate::staging::{Staged, merge};
 
@@ -194,6 +195,7 @@ impl RocksDbSegments {
         memory: &RocksDbMemory,
         hook: Option<&OptionsHook>,
     ) -> Result<Self> {
+        check_not_headless(name, path)?;
         let mut options = rocksdb_options(name, path, memory, hook)?;
         options.set_atomic_flush(true);
         // Bounds the write-ahead log kept alive by column families written rarely.

@@ -102,6 +102,16 @@ pub enum StreamsError {
         /// What went wrong.
         message: String,
     },
+    /// A state store's files are corrupt or incomplete (a truncated or damaged SST file, a
+    /// garbage `CURRENT`, a missing `MANIFEST`). The changelog is the source of truth: the
+    /// runtime moves the task's state aside and restores it.
+    #[error("state store `{store}` is corrupt: {message}")]
+    StoreCorrupted {
+        /// The store's name.
+        store: String,
+        /// What RocksDB reported.
+        message: String,
+    },
     /// The Kafka client reported an error that the runtime could not recover from.
     #[error("kafka: {context}: {source}")]
     Kafka {
@@ -174,3 +184,12 @@ impl StreamsError {
 
 /// Result type of the library.
 pub type Result<T, E = StreamsError> = std::result::Result<T, E>;
+
+/// The message of a caught panic (`panic!` with a literal or a formatted message).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}

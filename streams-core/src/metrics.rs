@@ -187,6 +187,8 @@ pub(crate) struct ThreadMetrics {
     pub producer_records_sent: AtomicU64,
     pub producer_record_errors: AtomicU64,
     pub producer_retries: AtomicU64,
+    /// Task state directories found corrupt, moved aside and restored from the changelogs.
+    pub state_corruptions: AtomicU64,
     /// Per task, as of the last publication.
     pub tasks: Mutex<BTreeMap<TaskId, TaskSample>>,
     /// Per input partition: records not yet processed, as of the last publication.
@@ -291,7 +293,7 @@ impl MetricsHub {
         );
         let threads = lock(&self.threads).clone();
         type ThreadField = fn(&ThreadMetrics) -> f64;
-        let thread_counters: [(&'static str, &'static str, ThreadField); 11] = [
+        let thread_counters: [(&'static str, &'static str, ThreadField); 12] = [
             (
                 "kstreams_producer_records_sent",
                 "Records the thread's producer delivered (output, changelogs, repartition and \
@@ -348,6 +350,12 @@ impl MetricsHub {
                 "kstreams_thread_punctuate_time_seconds",
                 "Time spent in punctuators (punctuate-latency-avg = time / punctuations).",
                 |t| t.punctuate_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            ),
+            (
+                "kstreams_state_corruptions",
+                "Task state directories whose stores could not be opened (corrupt or missing \
+                 files), moved aside and restored from the changelogs.",
+                |t| t.state_corruptions.load(Ordering::Relaxed) as f64,
             ),
         ];
         for (name, help, field) in thread_counters {

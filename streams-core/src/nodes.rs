@@ -169,11 +169,23 @@ where
             task,
             node: self.index,
         };
-        match self.processor.process(&mut ctx, record) {
-            Ok(()) => Ok(()),
-            Err(e) => on_processor_error(&self.name, e, task),
+        // A panic in user code is a processing error of this record, not of the thread: it
+        // goes to the processing handler like an `Err`. The store a panicking processor was
+        // updating keeps what it wrote before the panic, as with an error.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.processor.process(&mut ctx, record)
+        }));
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => on_processor_error(&self.name, e, task),
+            Err(payload) => on_processor_error(&self.name, panic_error(payload), task),
         }
     }
+}
+
+/// A processor's panic as an error: its message, said to be a panic.
+fn panic_error(payload: Box<dyn std::any::Any + Send>) -> ProcessorError {
+    format!("panicked: {}", crate::error::panic_message(&*payload)).into()
 }
 
 impl<P, KIn, VIn, KOut, VOut> NodeOps for ProcessorNode<P, KIn, VIn, KOut, VOut>
@@ -210,9 +222,13 @@ where
             task,
             node: self.index,
         };
-        match self.processor.punctuate(&mut ctx, id, timestamp) {
-            Ok(()) => Ok(()),
-            Err(e) => on_processor_error(&self.name, e, task),
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.processor.punctuate(&mut ctx, id, timestamp)
+        }));
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => on_processor_error(&self.name, e, task),
+            Err(payload) => on_processor_error(&self.name, panic_error(payload), task),
         }
     }
 

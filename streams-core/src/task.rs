@@ -171,7 +171,7 @@ impl TaskContext {
         if self.wall_clock <= 0 {
             return;
         }
-        let e2e = (self.wall_clock - timestamp).max(0) as u64;
+        let e2e = self.wall_clock.saturating_sub(timestamp).max(0) as u64;
         let index = match self.sinks.iter().position(|(n, _)| Arc::ptr_eq(n, node)) {
             Some(i) => i,
             None => {
@@ -282,6 +282,37 @@ impl TaskContext {
 
     pub(crate) fn partition_count(&mut self, topic: &str) -> Result<i32> {
         self.collector.borrow_mut().partition_count(topic)
+    }
+
+    /// A panic that no processor node caught (a user serde, a topic chooser, a partitioner)
+    /// while the current record was processed: the processing handler decides when the
+    /// record's source bytes are known (a dead-letter record can be written), otherwise the
+    /// error names the record.
+    fn escaped_panic(&mut self, payload: Box<dyn std::any::Any + Send>) -> Result<()> {
+        let message = format!("panicked: {}", crate::error::panic_message(&*payload));
+        let position = self
+            .metadata
+            .as_ref()
+            .map(|m| crate::error::SourcePosition {
+                topic: m.topic.to_string(),
+                partition: m.partition,
+                offset: m.offset,
+            })
+            .unwrap_or(crate::error::SourcePosition {
+                topic: String::new(),
+                partition: -1,
+                offset: -1,
+            });
+        let node = format!("task {}", self.task_id);
+        let fail = || StreamsError::Processing {
+            node: node.clone(),
+            position: position.clone(),
+            message: message.clone(),
+        };
+        if self.current.is_none() {
+            return Err(fail());
+        }
+        self.handle_failure(ErrorStage::Processing, &node, None, "panic", &message, fail)
     }
 
     /// Applies `handler` to a failure and carries out its decision. Returns `Ok(())` when the
@@ -400,6 +431,9 @@ pub struct StreamTask {
     /// Held while the task is open: no other thread or process on this machine opens the same
     /// task's stores meanwhile.
     _lock: Option<std::fs::File>,
+    /// Where the task's state went when a store could not be opened (corrupt or missing
+    /// files); the stores were then built anew, to be restored from the changelogs.
+    pub(crate) state_moved_aside: Option<std::path::PathBuf>,
 }
 
 /// A changelog partition of one of the task's stores, and how far restoring it has come.
@@ -445,6 +479,34 @@ pub(crate) fn lock_task_dir(task_dir: &std::path::Path, task_id: TaskId) -> Resu
             e,
         )),
     }
+}
+
+/// Moves a task's state directory aside as `<task dir>.corrupt-<unix ms>` (removing the
+/// ones an earlier corruption left, so at most one is kept per task), for a person to
+/// inspect; returns where it went. The caller holds the task's lock.
+pub(crate) fn move_state_aside(task_dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    let name = task_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!("{name}.corrupt-");
+    if let Some(parent) = task_dir.parent()
+        && let Ok(entries) = std::fs::read_dir(parent)
+    {
+        for old in entries.flatten() {
+            if old.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(old.path());
+            }
+        }
+    }
+    let moved = task_dir.with_file_name(format!("{prefix}{}", crate::timestamp::now_ms()));
+    std::fs::rename(task_dir, &moved).map_err(|e| {
+        StreamsError::io(
+            format!("moving {} aside to {}", task_dir.display(), moved.display()),
+            e,
+        )
+    })?;
+    Ok(moved)
 }
 
 impl fmt::Debug for StreamTask {
@@ -495,6 +557,7 @@ impl StreamTask {
             changelogs,
             task_dir,
             _lock: lock,
+            state_moved_aside: None,
         }
     }
 
@@ -776,11 +839,11 @@ impl StreamTask {
         let offset = raw.offset;
         let source = queue.source.clone();
         let c = &mut self.ctx.counters;
-        let lateness = (self.ctx.stream_time - timestamp).max(0) as u64;
+        let lateness = self.ctx.stream_time.saturating_sub(timestamp).max(0) as u64;
         c.lateness_ms_total += lateness;
         c.lateness_max_ms = c.lateness_max_ms.max(lateness);
         if self.ctx.wall_clock > 0 {
-            let e2e = (self.ctx.wall_clock - timestamp).max(0) as u64;
+            let e2e = self.ctx.wall_clock.saturating_sub(timestamp).max(0) as u64;
             c.e2e_latency_ms_total += e2e;
             c.e2e_latency_max_ms = c.e2e_latency_max_ms.max(e2e);
         }
@@ -791,9 +854,11 @@ impl StreamTask {
             partition: raw.partition,
             offset,
         });
-        let result = source
-            .borrow_mut()
-            .process_raw(raw, timestamp, &mut self.ctx);
+        let ctx = &mut self.ctx;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            source.borrow_mut().process_raw(raw, timestamp, ctx)
+        }))
+        .unwrap_or_else(|payload| self.ctx.escaped_panic(payload));
         self.ctx.current = None;
         self.ctx.metadata = None;
         result?;
@@ -822,8 +887,10 @@ impl StreamTask {
                 continue;
             };
             // Next firing: one interval on, skipping intervals missed entirely.
-            let missed = (now - s.next) / s.interval;
-            s.next += (missed + 1) * s.interval;
+            let missed = now.saturating_sub(s.next) / s.interval;
+            s.next = s
+                .next
+                .saturating_add(missed.saturating_add(1).saturating_mul(s.interval));
             let node = s.node;
             let ops = self
                 .nodes

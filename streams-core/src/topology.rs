@@ -614,6 +614,11 @@ impl Topology {
             .collect()
     }
 
+    /// Whether a store keeps its state on disk (RocksDB), in the state directory.
+    pub(crate) fn has_persistent_stores(&self) -> bool {
+        self.stores.iter().any(|d| d.builder.persistent())
+    }
+
     /// The changelog topics the stores need: `(topic, sub-topology id, spec)`.
     pub fn changelog_topics(&self, application_id: &str) -> Vec<(String, u32, ChangelogSpec)> {
         let subs = self.subtopologies();
@@ -828,8 +833,25 @@ impl Topology {
             Some(crate::task::lock_task_dir(&task_dir, task_id)?)
         };
         let existed = task_dir.exists();
-        let (mut stores, mut changelogs) =
-            self.build_stores(sub, task_id, &env, &task_dir, &record_timestamp)?;
+        // Stores that cannot be opened because their files are damaged or missing are moved
+        // aside with the rest of the task's state and restored from the changelogs, the
+        // source of truth: a corrupt store never needs a person to delete it.
+        let mut moved_aside = None;
+        let (mut stores, mut changelogs) = match self.build_stores(
+            sub,
+            task_id,
+            &env,
+            &task_dir,
+            &record_timestamp,
+        ) {
+            Err(StreamsError::StoreCorrupted { store, message }) => {
+                let moved = crate::task::move_state_aside(&task_dir)?;
+                tracing::error!(task = %task_id, %store, dir = %task_dir.display(), moved_to = %moved.display(), error = %message, "state store is corrupt; moved the task's state aside, restoring it from the changelogs");
+                moved_aside = Some(moved);
+                self.build_stores(sub, task_id, &env, &task_dir, &record_timestamp)?
+            }
+            other => other?,
+        };
         // A logged store kept on disk says which changelog offset its content is at; one that
         // cannot (state written by something else, or a corrupt offset) is not trusted: the
         // task's state is wiped and restored from the beginning of the changelogs.
@@ -905,9 +927,9 @@ impl Topology {
         }
         let mut ops = inst.ops;
         ops.sort_by_key(|(i, _)| *i);
-        Ok(StreamTask::new(
-            ctx, inputs, ops, changelogs, task_dir, lock,
-        ))
+        let mut task = StreamTask::new(ctx, inputs, ops, changelogs, task_dir, lock);
+        task.state_moved_aside = moved_aside;
+        Ok(task)
     }
 }
 

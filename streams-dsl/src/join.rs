@@ -472,7 +472,10 @@ where
         };
         // Windows are symmetric: a record at `ts` can still match until `ts + ahead`; it is
         // final once that plus grace is behind stream time.
-        let bound = ctx.stream_time() - self.ahead - self.grace;
+        let bound = ctx
+            .stream_time()
+            .saturating_sub(self.ahead)
+            .saturating_sub(self.grace);
         if bound <= 0 {
             return Ok(());
         }
@@ -529,17 +532,19 @@ where
     ) -> Result<(), ProcessorError> {
         let store = self.store.as_ref().ok_or("init did not run")?;
         let t = r.timestamp;
-        let matches =
-            store
-                .borrow_mut()
-                .fetch_range(&r.key, (t - self.back).max(0), t + self.ahead)?;
+        let matches = store.borrow_mut().fetch_range(
+            &r.key,
+            t.saturating_sub(self.back).max(0),
+            t.saturating_add(self.ahead),
+        )?;
         if let Some(u) = &self.unmatched {
             let unmatched = u.store.as_ref().ok_or("init did not run")?;
             let mut key = Vec::new();
             u.key_serde
                 .serialize_into(&u.store_name, &r.key, &mut key)
                 .map_err(|e| e.to_string())?;
-            if matches.is_empty() && u.keep_this && t + self.ahead < ctx.stream_time() {
+            if matches.is_empty() && u.keep_this && t.saturating_add(self.ahead) < ctx.stream_time()
+            {
                 // Out of order past its own window: nothing can match it any more, so its
                 // unmatched result goes out now (as Kafka Streams).
                 let joined = (self.joiner)(Some(&r.value), None);

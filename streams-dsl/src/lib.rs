@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod builder;
+mod fallible;
 mod fk_join;
 mod grouped;
 mod grouped_table;

@@ -46,7 +46,7 @@ where
     A: Clone + 'static,
 {
     fn window(&self, start: i64) -> Window {
-        Window::new(start, start + self.difference)
+        Window::new(start, start.saturating_add(self.difference))
     }
 
     /// Folds the record into `window` (currently `current`: an existing window's aggregate,
@@ -108,7 +108,7 @@ where
         input: &Input<'_, K, V>,
         right: ValueAndTimestamp<A>,
     ) -> Result<(), ProcessorError> {
-        let window = self.window(input.timestamp + 1);
+        let window = self.window(input.timestamp.saturating_add(1));
         self.store_new_window(ctx, store, input.key, window, right)
     }
 
@@ -143,7 +143,11 @@ where
         input: &Input<'_, K, V>,
     ) -> Result<(), ProcessorError> {
         let (t, d) = (input.timestamp, self.difference);
-        let windows = store.fetch_range(input.key, (t - 2 * d).max(0), t + 1)?;
+        let windows = store.fetch_range(
+            input.key,
+            t.saturating_sub(d.saturating_mul(2)).max(0),
+            t.saturating_add(1),
+        )?;
         let mut starts = std::collections::HashSet::new();
         let mut left_agg: Option<ValueAndTimestamp<A>> = None;
         let mut right_agg: Option<ValueAndTimestamp<A>> = None;
@@ -151,7 +155,7 @@ where
         let mut previous: Option<i64> = None;
         for (start, vt) in windows {
             starts.insert(start);
-            let end = start + d;
+            let end = start.saturating_add(d);
             if end < t {
                 previous = Some(vt.timestamp);
                 left_agg = Some(vt);
@@ -164,7 +168,7 @@ where
             } else if start <= t {
                 right_agg = Some(vt.clone());
                 self.update(ctx, store, input, self.window(start), Some(vt), true)?;
-            } else if start == t + 1 {
+            } else if start == t.saturating_add(1) {
                 right_exists = true;
             } else {
                 return Err(format!(
@@ -178,8 +182,8 @@ where
         // The previous record's right window, if it does not exist yet and this record is in
         // it.
         if let Some(p) = previous {
-            let start = p + 1;
-            if !starts.contains(&start) && start + d >= t {
+            let start = p.saturating_add(1);
+            if !starts.contains(&start) && start.saturating_add(d) >= t {
                 let fresh = ValueAndTimestamp {
                     value: (self.fold)(input.key, input.value.clone(), None),
                     timestamp: t,
@@ -190,12 +194,19 @@ where
         }
         // This record's left window: the previous window's records within reach, plus this one.
         if !left_exists {
-            let from = left_agg.filter(|_| previous.is_some_and(|p| t - d <= p));
+            let from = left_agg.filter(|_| previous.is_some_and(|p| t.saturating_sub(d) <= p));
             let current = from.map(|vt| ValueAndTimestamp {
                 value: vt.value,
                 timestamp: t,
             });
-            self.update(ctx, store, input, self.window(t - d), current, false)?;
+            self.update(
+                ctx,
+                store,
+                input,
+                self.window(t.saturating_sub(d)),
+                current,
+                false,
+            )?;
         }
         // This record's right window, when later records are within reach.
         if !right_exists && let Some(right) = right_agg.filter(|r| r.timestamp > t) {
@@ -229,7 +240,7 @@ where
         input: &Input<'_, K, V>,
     ) -> Result<(), ProcessorError> {
         let t = input.timestamp;
-        let windows = store.fetch_range(input.key, 0, t + 1)?;
+        let windows = store.fetch_range(input.key, 0, t.saturating_add(1))?;
         let mut starts = std::collections::HashSet::new();
         let mut combined: Option<ValueAndTimestamp<A>> = None;
         let mut right_agg: Option<ValueAndTimestamp<A>> = None;
@@ -245,7 +256,7 @@ where
             } else if start <= t {
                 right_agg = Some(vt.clone());
                 self.update(ctx, store, input, self.window(start), Some(vt), true)?;
-            } else if start == t + 1 {
+            } else if start == t.saturating_add(1) {
                 right_exists = true;
             } else {
                 return Err(format!(
@@ -263,13 +274,13 @@ where
             self.create_right_window(ctx, store, input, right)?;
         }
         if let Some(p) = previous
-            && !starts.contains(&(p + 1))
+            && !starts.contains(&p.saturating_add(1))
         {
             let fresh = ValueAndTimestamp {
                 value: (self.fold)(input.key, input.value.clone(), None),
                 timestamp: t,
             };
-            self.put_created(ctx, store, input, self.window(p + 1), fresh)?;
+            self.put_created(ctx, store, input, self.window(p.saturating_add(1)), fresh)?;
         }
         let existing = combined.is_some();
         self.update(ctx, store, input, self.window(0), combined, existing)
@@ -299,12 +310,12 @@ where
         let mut store = store.borrow_mut();
         self.progress.observe(ctx.record_metadata());
         self.observed = self.observed.max(r.timestamp);
-        let close = self.observed - self.grace;
+        let close = self.observed.saturating_sub(self.grace);
         if self.emit == EmitStrategy::OnWindowClose {
             // Windows [s, s + d] with last close <= s + d < close.
             let last = self.progress.last;
-            let from = (last - self.difference).max(0);
-            let to = close - self.difference - 1;
+            let from = last.saturating_sub(self.difference).max(0);
+            let to = close.saturating_sub(self.difference).saturating_sub(1);
             if close > last {
                 emit_closed_windows(ctx, &mut store, from, to)?;
                 self.progress.record(close, ctx.record_metadata())?;
@@ -316,7 +327,7 @@ where
             timestamp: r.timestamp,
             close,
         };
-        if r.timestamp + self.difference < close {
+        if r.timestamp.saturating_add(self.difference) < close {
             ctx.count_late_record();
             tracing::debug!(
                 store = %self.store_name,

@@ -55,7 +55,7 @@ trait Step<K, V, K2, V2>: Send + Sync + 'static {
         &self,
         ctx: &mut ProcessorContext<'_, K2, V2>,
         record: Record<K, V>,
-    ) -> streams_core::Result<()>;
+    ) -> Result<(), ProcessorError>;
 }
 
 impl<K, V, K2, V2, F> Processor<K, V, K2, V2> for Stateless<F>
@@ -71,8 +71,7 @@ where
         ctx: &mut ProcessorContext<'_, K2, V2>,
         record: Record<K, V>,
     ) -> Result<(), ProcessorError> {
-        self.f.apply(ctx, record)?;
-        Ok(())
+        self.f.apply(ctx, record)
     }
 }
 
@@ -90,7 +89,27 @@ where
         &self,
         ctx: &mut ProcessorContext<'_, K2, V2>,
         record: Record<K, V>,
-    ) -> streams_core::Result<()> {
+    ) -> Result<(), ProcessorError> {
+        Ok((self.0)(ctx, record)?)
+    }
+}
+
+/// Adapts a fallible closure over (context, record) to a [`Step`]: its errors go to the
+/// processing exception handler, with the record.
+struct TryStepFn<F>(F);
+
+impl<K, V, K2, V2, F> Step<K, V, K2, V2> for TryStepFn<F>
+where
+    F: Fn(&mut ProcessorContext<'_, K2, V2>, Record<K, V>) -> Result<(), ProcessorError>
+        + Send
+        + Sync
+        + 'static,
+{
+    fn apply(
+        &self,
+        ctx: &mut ProcessorContext<'_, K2, V2>,
+        record: Record<K, V>,
+    ) -> Result<(), ProcessorError> {
         (self.0)(ctx, record)
     }
 }
@@ -160,7 +179,43 @@ where
             + Sync
             + 'static,
     {
-        let step = Arc::new(StepFn(step));
+        self.add_step(prefix, key_serde, value_serde, key_changed, StepFn(step))
+    }
+
+    /// As [`Self::stateless`], for a step whose errors are the user's: they reach the
+    /// processing exception handler with the record.
+    pub(crate) fn stateless_try<K2, V2, F>(
+        &self,
+        prefix: &str,
+        key_serde: Option<SharedSerde<K2>>,
+        value_serde: Option<SharedSerde<V2>>,
+        key_changed: bool,
+        step: F,
+    ) -> KStream<K2, V2>
+    where
+        K2: Clone + 'static,
+        V2: Clone + 'static,
+        F: Fn(&mut ProcessorContext<'_, K2, V2>, Record<K, V>) -> Result<(), ProcessorError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.add_step(prefix, key_serde, value_serde, key_changed, TryStepFn(step))
+    }
+
+    fn add_step<K2, V2>(
+        &self,
+        prefix: &str,
+        key_serde: Option<SharedSerde<K2>>,
+        value_serde: Option<SharedSerde<V2>>,
+        key_changed: bool,
+        step: impl Step<K, V, K2, V2>,
+    ) -> KStream<K2, V2>
+    where
+        K2: Clone + 'static,
+        V2: Clone + 'static,
+    {
+        let step = Arc::new(step);
         let mut inner = self.builder.borrow_mut();
         let name = inner.name(self.next_name.as_deref(), prefix);
         let parent = self.node.clone();

@@ -477,8 +477,8 @@ where
         }
         // Windows with last < end <= close, that is start in (last - size, close - size].
         let size = self.windows.size;
-        let from = (last - size + 1).max(0);
-        emit_closed_windows(ctx, store, from, close - size)?;
+        let from = last.saturating_sub(size).saturating_add(1).max(0);
+        emit_closed_windows(ctx, store, from, close.saturating_sub(size))?;
         self.progress.record(close, ctx.record_metadata())
     }
 }
@@ -507,7 +507,7 @@ where
         self.progress.observe(ctx.record_metadata());
         let timestamp = r.timestamp;
         self.observed = self.observed.max(timestamp);
-        let close = self.observed - self.windows.grace;
+        let close = self.observed.saturating_sub(self.windows.grace);
         if self.emit == EmitStrategy::OnWindowClose {
             // Before this record's puts: a put may move the store's retention past windows
             // that close only now.
@@ -765,8 +765,15 @@ where
         let t = r.timestamp;
         self.observed = self.observed.max(t);
         // As Kafka Streams: a session can still grow by a gap after its end.
-        let close = self.observed - self.grace - self.gap;
-        let overlapping = store.find_sessions(&r.key, t - self.gap, t + self.gap)?;
+        let close = self
+            .observed
+            .saturating_sub(self.grace)
+            .saturating_sub(self.gap);
+        let overlapping = store.find_sessions(
+            &r.key,
+            t.saturating_sub(self.gap),
+            t.saturating_add(self.gap),
+        )?;
         let mut window = Window::new(t, t);
         // As Kafka Streams: from the initial aggregate, merge every overlapping session's.
         let mut agg: Option<A> = (self.init)();

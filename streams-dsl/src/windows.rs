@@ -90,11 +90,13 @@ impl TimeWindowsMs {
     /// multiple of the advance, `s >= 0` and `s <= timestamp < s + size`.
     pub(crate) fn windows_for(&self, timestamp: i64) -> impl Iterator<Item = Window> + use<> {
         let (size, advance) = (self.size, self.advance);
-        let first = ((timestamp - size + advance).max(0) / advance) * advance;
-        (0..)
-            .map(move |i| first + i * advance)
+        // Saturating, as Kafka Streams does: a window that would end past `i64::MAX` ends
+        // there, and starting points stop before they would overflow.
+        let first =
+            (timestamp.saturating_sub(size).saturating_add(advance)).max(0) / advance * advance;
+        std::iter::successors(Some(first), move |start: &i64| start.checked_add(advance))
             .take_while(move |start| *start <= timestamp)
-            .map(move |start| Window::new(start, start + size))
+            .map(move |start| Window::new(start, start.saturating_add(size)))
     }
 }
 

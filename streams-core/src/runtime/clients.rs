@@ -377,8 +377,24 @@ impl ConsumerContext for ConsumerCallbacks {
                 if !committed {
                     abort_transaction(&self.shared, &self.thread);
                 }
-            } else if !lost && let Err(e) = commit_pending(consumer, &self.shared, delivered) {
-                tracing::warn!(thread = %self.thread, error = %e, "commit on revocation failed; records may be processed again");
+            } else if !lost {
+                // The revoked tasks' stores commit only if their offsets did.
+                committed = match commit_pending(
+                    consumer,
+                    &self.shared,
+                    REVOCATION_COMMIT_RETRY_TIME,
+                    delivered,
+                ) {
+                    Ok(CommitOutcome::Committed) => true,
+                    Ok(CommitOutcome::Deferred(e)) => {
+                        tracing::warn!(thread = %self.thread, error = %e, "commit on revocation failed; records may be processed again");
+                        false
+                    }
+                    Err(e) => {
+                        tracing::warn!(thread = %self.thread, error = %e, "commit on revocation failed; records may be processed again");
+                        false
+                    }
+                };
             }
             // Whatever happened, offsets of revoked partitions are no longer ours to commit.
             self.shared
@@ -418,16 +434,55 @@ fn tpl_partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
         .collect()
 }
 
+/// What an at-least-once commit achieved.
+#[derive(Debug)]
+pub(crate) enum CommitOutcome {
+    Committed,
+    /// Nothing committed, for a reason that passes (the group coordinator moving, loading or
+    /// unreachable, a broker not answering in time): the offsets stay pending for the next
+    /// commit, and the stores must not commit either.
+    Deferred(KafkaError),
+}
+
+/// How long an at-least-once commit retries an error that passes before it defers to the
+/// next commit interval.
+pub(crate) const COMMIT_RETRY_TIME: Duration = Duration::from_secs(10);
+/// The same, for the commit on revocation, which holds up the whole group's rebalance.
+const REVOCATION_COMMIT_RETRY_TIME: Duration = Duration::from_secs(5);
+
+/// Whether an offset commit failed in a way that passes: the coordinator moving, loading or
+/// unknown, or a request that timed out. Offsets are absolute and checked against the
+/// group's generation, so sending them again is harmless.
+fn is_retriable_commit_error(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::CoordinatorLoadInProgress
+                | RDKafkaErrorCode::CoordinatorNotAvailable
+                | RDKafkaErrorCode::NotCoordinator
+                | RDKafkaErrorCode::WaitingForCoordinator
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::NetworkException
+                | RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::TimedOutQueue
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+        )
+    )
+}
+
 /// Flushes the producer and commits the pending offsets. The producer flush comes first:
 /// an offset is committed only once the output of its record is acknowledged.
 ///
 /// `check` runs after the flush and before the commit: it looks at delivery failures and may
-/// refuse the commit.
+/// refuse the commit. A commit that fails in a way that passes is retried for `retry_for`,
+/// then deferred ([`CommitOutcome::Deferred`]); a flush that times out defers at once.
 pub(crate) fn commit_pending(
     consumer: &StreamsConsumer,
     shared: &ThreadShared,
+    retry_for: Duration,
     check: impl FnOnce() -> Result<()>,
-) -> Result<()> {
+) -> Result<CommitOutcome> {
     let pending = shared.pending_snapshot();
     if let Some(producer) = shared
         .producer
@@ -435,22 +490,43 @@ pub(crate) fn commit_pending(
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
     {
-        producer
-            .flush(shared.flush_timeout)
-            .map_err(|e| StreamsError::kafka("flushing the producer before a commit", e))?;
+        match producer.flush(shared.flush_timeout) {
+            Ok(()) => {}
+            // Deliveries still in flight (a broker frozen or moving): commit nothing now.
+            Err(e @ KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
+                return Ok(CommitOutcome::Deferred(e));
+            }
+            Err(e) => {
+                return Err(StreamsError::kafka(
+                    "flushing the producer before a commit",
+                    e,
+                ));
+            }
+        }
     }
     check()?;
     if pending.is_empty() {
-        return Ok(());
+        return Ok(CommitOutcome::Committed);
     }
     let mut tpl = TopicPartitionList::with_capacity(pending.len());
     for ((topic, partition), offset) in &pending {
         tpl.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*offset))
             .map_err(|e| StreamsError::kafka("building the commit", e))?;
     }
-    consumer
-        .commit(&tpl, CommitMode::Sync)
-        .map_err(classify_commit_error)?;
+    let deadline = std::time::Instant::now() + retry_for;
+    loop {
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => break,
+            Err(e) if is_retriable_commit_error(&e) => {
+                if std::time::Instant::now() >= deadline {
+                    return Ok(CommitOutcome::Deferred(e));
+                }
+                tracing::debug!(error = %e, "offset commit failed in a way that passes; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(classify_commit_error(e)),
+        }
+    }
     let mut map = shared
         .pending_offsets
         .lock()
@@ -460,7 +536,7 @@ pub(crate) fn commit_pending(
             map.remove(&key);
         }
     }
-    Ok(())
+    Ok(CommitOutcome::Committed)
 }
 
 /// How long a transactional call (offsets, commit, abort, init) may block.

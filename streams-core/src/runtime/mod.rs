@@ -51,6 +51,8 @@ pub struct KafkaStreams {
     restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
     /// Held while running under exactly-once: the lock on the process id file.
     process_lock: Option<std::fs::File>,
+    /// Held from `new` to `close`: this instance's claim on `<state.dir>/<application.id>`.
+    state_lock: Option<std::fs::File>,
     /// The Prometheus endpoint, when `metrics.prometheus.address` is set.
     metrics_server: Option<crate::metrics::MetricsServer>,
 }
@@ -93,6 +95,13 @@ impl KafkaStreams {
             resets: Default::default(),
         };
         drop(clients::create_consumer(&config, &client_id, probe)?);
+        // One instance per state directory, as Kafka Streams: a second one on the same
+        // directory would share (and contend for) the same tasks' stores.
+        let state_lock = if topology.has_persistent_stores() {
+            Some(lock_state_dir(&config)?)
+        } else {
+            None
+        };
         let mut topology = topology;
         topology.bind_application(config.application_id());
         Ok(KafkaStreams {
@@ -104,6 +113,7 @@ impl KafkaStreams {
             client_id,
             restore_listener: None,
             process_lock: None,
+            state_lock,
             metrics_server: None,
         })
     }
@@ -247,11 +257,7 @@ impl KafkaStreams {
                         StreamThread::new(params).and_then(StreamThread::run)
                     }))
                     .unwrap_or_else(|panic| {
-                        let message = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".into());
+                        let message = crate::error::panic_message(&*panic);
                         Err(StreamsError::IllegalState(format!(
                             "stream thread panicked: {message}"
                         )))
@@ -475,6 +481,7 @@ impl KafkaStreams {
         if self.control.state() == State::Created {
             self.control.transition(State::PendingShutdown);
             self.control.transition(State::NotRunning);
+            self.state_lock = None;
             return Ok(());
         }
         self.control.request_stop();
@@ -492,6 +499,9 @@ impl KafkaStreams {
         if let Some(global) = self.global.take() {
             let _ = global.join();
         }
+        // Every task is closed: another instance may use the state directory now.
+        self.state_lock = None;
+        self.process_lock = None;
         match self.control.take_error() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -536,6 +546,41 @@ const PROCESS_ID_FILE: &str = "kstreams-process-id";
 /// ids: initialising them aborts the transactions the crashed instance left open at once,
 /// instead of after `transaction.timeout.ms`. The file stays locked while the instance
 /// runs; a second instance on the same directory gets a fresh random id (and no lock).
+/// The lock file of an application's state directory, held by the instance using it.
+const STATE_LOCK_FILE: &str = ".lock";
+
+/// Locks `<state.dir>/<application.id>/.lock` for this instance, or refuses: another
+/// instance (in this process or another) runs the same application on the same directory.
+fn lock_state_dir(config: &StreamsConfig) -> Result<std::fs::File> {
+    let dir = config.state_dir().join(config.application_id());
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| StreamsError::io(format!("creating {}", dir.display()), e))?;
+    let path = dir.join(STATE_LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StreamsError::io(format!("opening {}", path.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StreamsError::config(
+            "state.dir",
+            format!(
+                "{} is in use by another instance of application `{}` (it holds {}); give \
+                 each instance its own state.dir",
+                dir.display(),
+                config.application_id(),
+                path.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(StreamsError::io(
+            format!("locking {}", path.display()),
+            e,
+        )),
+    }
+}
+
 fn process_id(config: &StreamsConfig) -> Result<(String, Option<std::fs::File>)> {
     let dir = config.state_dir().join(config.application_id());
     std::fs::create_dir_all(&dir)

@@ -2,7 +2,7 @@
 //! loop poll -> route -> process -> punctuate -> commit.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,9 +12,9 @@ use rdkafka::consumer::Consumer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::clients::{
-    self, ConsumerCallbacks, KafkaCollector, RebalanceEvent, StreamsConsumer, ThreadShared,
-    abort_transaction, commit_pending, commit_transaction, create_consumer, create_producer,
-    create_restore_consumer, serve_deliveries,
+    self, COMMIT_RETRY_TIME, CommitOutcome, ConsumerCallbacks, KafkaCollector, RebalanceEvent,
+    StreamsConsumer, ThreadShared, abort_transaction, commit_pending, commit_transaction,
+    create_consumer, create_producer, create_restore_consumer, serve_deliveries,
 };
 use super::control::{ClientControl, ThreadState};
 use super::fetch::{FetchQueue, MessageRef};
@@ -82,8 +82,9 @@ pub(crate) struct StreamThread {
     waiting_for_transactions: BTreeMap<TaskId, Instant>,
     /// Changelog partitions being restored: the task, the next offset, the end offset.
     restoring: BTreeMap<(String, i32), (TaskId, i64, i64)>,
-    /// Tasks assigned whose state another thread or process still holds: retried each round.
-    deferred: BTreeMap<TaskId, usize>,
+    /// Tasks assigned that could not start yet (another thread or process still holds their
+    /// state lock, or a changelog has an open transaction): retried with a backoff.
+    deferred: BTreeMap<TaskId, Deferred>,
     /// First offset dropped per input partition of a deferred task, to rewind to.
     rewind: HashMap<(String, i32), i64>,
     restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
@@ -114,6 +115,13 @@ pub(crate) struct StreamThread {
     /// Per task and sink node: the windowed maximum of end-to-end latency.
     sink_maxima: BTreeMap<(TaskId, Arc<str>), crate::metrics::WindowedMax>,
     last_end_offsets_query: Instant,
+    /// Under at-least-once: since when commits have been deferred by errors that pass.
+    commit_failing_since: Option<Instant>,
+    /// Tasks whose store reported corruption while running: rewound, their state moved
+    /// aside and restored from the changelogs.
+    corrupted: BTreeSet<TaskId>,
+    /// Tasks whose state directory is to be moved aside before they start again.
+    move_aside: BTreeSet<TaskId>,
 }
 
 impl StreamThread {
@@ -216,6 +224,9 @@ impl StreamThread {
             last_store_publish: Instant::now(),
             sink_maxima: BTreeMap::new(),
             last_end_offsets_query: Instant::now(),
+            commit_failing_since: None,
+            corrupted: BTreeSet::new(),
+            move_aside: BTreeSet::new(),
         })
     }
 
@@ -227,9 +238,19 @@ impl StreamThread {
             self.control
                 .set_shutdown_step(self.index, "committing what was processed");
             result = self.commit();
+            let clean = result.is_ok() && self.commit_failing_since.is_none();
+            if result.is_ok() && !clean {
+                tracing::warn!(thread = %self.name, "offsets could not be committed at shutdown; closing the tasks without committing their stores");
+                // Nor may the revocation callback commit offsets the stores did not reach.
+                self.shared
+                    .pending_offsets
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
+            }
             self.control
                 .set_shutdown_step(self.index, "closing its tasks");
-            self.close_all_tasks(result.is_ok());
+            self.close_all_tasks(clean);
         }
         if let Err(e) = &result {
             self.control
@@ -279,6 +300,9 @@ impl StreamThread {
                     e @ (StreamsError::TaskMigrated { .. }
                     | StreamsError::TransactionAborted { .. }),
                 ) if self.shared.exactly_once => self.recover(e)?,
+                Err(e @ StreamsError::StoreCorrupted { .. }) if !self.corrupted.is_empty() => {
+                    self.repair_corrupted(e)?
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -343,9 +367,13 @@ impl StreamThread {
                 started.elapsed(),
             );
         }
+        // While commits fail in a way that passes, only the interval tries again (each try
+        // may block for a while).
+        let failing = self.commit_failing_since.is_some();
         if self.last_commit.elapsed() >= self.config.commit_interval()
-            || self.tasks.values().any(StreamTask::commit_requested)
-            || self.uncommitted_bytes() > self.config.uncommitted_max_bytes()
+            || (!failing
+                && (self.tasks.values().any(StreamTask::commit_requested)
+                    || self.uncommitted_bytes() > self.config.uncommitted_max_bytes()))
         {
             self.commit()?;
         }
@@ -524,6 +552,30 @@ impl StreamThread {
         Ok(())
     }
 
+    /// A store of the tasks in `self.corrupted` reported corruption while running (a
+    /// damaged block read, a commit refused by a database that found damage): those tasks
+    /// are closed without committing, their state is moved aside, and they start again from
+    /// the committed offsets, restoring their stores from the changelogs. Under exactly-once
+    /// the open transaction is aborted and every task rewinds, as after any abort.
+    fn repair_corrupted(&mut self, error: StreamsError) -> Result<()> {
+        let ids: Vec<TaskId> = std::mem::take(&mut self.corrupted).into_iter().collect();
+        tracing::error!(thread = %self.name, tasks = ?ids, %error, "state store corrupt while running; moving the tasks' state aside and restoring it from the changelogs");
+        self.move_aside.extend(ids.iter().copied());
+        if self.shared.exactly_once {
+            abort_transaction(&self.shared, &self.name);
+            if self
+                .shared
+                .producer_broken
+                .load(std::sync::atomic::Ordering::Acquire)
+            {
+                self.replace_producer()?;
+            }
+            self.rewind_tasks()
+        } else {
+            self.rewind(ids)
+        }
+    }
+
     /// Replaces the thread's producer (same transactional id: initialising it fences the
     /// old one and aborts its transaction).
     fn replace_producer(&mut self) -> Result<()> {
@@ -555,11 +607,17 @@ impl StreamThread {
     /// changelogs committed after it.
     fn rewind_tasks(&mut self) -> Result<()> {
         let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        self.rewind(ids)
+    }
+
+    /// Closes the tasks `ids` without committing, seeks their inputs back to the committed
+    /// offsets and starts them again (restoring what their stores lack).
+    fn rewind(&mut self, ids: Vec<TaskId>) -> Result<()> {
         let mut inputs = TopicPartitionList::new();
         // Inputs paused in librdkafka (full, or restoring): closing the tasks forgets them
         // here, so they are resumed after the seek; starting the tasks pauses what must be.
         let mut paused = TopicPartitionList::new();
-        for task in self.tasks.values() {
+        for task in ids.iter().filter_map(|id| self.tasks.get(id)) {
             for (topic, partition) in task.input_partitions() {
                 inputs.add_partition(topic, partition);
                 if task.is_restoring() || self.paused.contains(&(topic.to_owned(), partition)) {
@@ -568,6 +626,20 @@ impl StreamThread {
             }
         }
         self.close_tasks(&ids, false)?;
+        // What these tasks processed since the last commit is processed again: its offsets
+        // must not commit.
+        {
+            let rewound: HashSet<(String, i32)> = inputs
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect();
+            self.shared
+                .pending_offsets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|key, _| !rewound.contains(key));
+        }
         if inputs.count() > 0 {
             let committed = clients::with_retries(Duration::from_secs(30), || {
                 self.consumer
@@ -875,14 +947,18 @@ impl StreamThread {
         Ok(())
     }
 
-    /// Starts a new task: if its logged stores have changelog records, it restores them
-    /// first (its input partitions paused); otherwise it initialises at once.
-    /// Starts a task, or defers it while another thread or process holds its state lock.
-    /// While a task is deferred its input partitions are paused; records fetched for it
-    /// before the pause are dropped by `route`, which remembers the first such offset, and the
-    /// partition is rewound there when the task starts, so nothing is skipped.
+    /// Starts a task, or defers it while another thread or process holds its state lock (or
+    /// one of its changelogs has an open transaction). While a task is deferred its input
+    /// partitions are paused; records fetched for it before the pause are dropped by `route`,
+    /// which remembers the first such offset, and the partition is rewound there and resumed
+    /// when the task starts, so nothing is skipped.
     fn start_or_defer(&mut self, id: TaskId, sub: usize) -> Result<()> {
-        let was_deferred = self.deferred.contains_key(&id);
+        self.try_start(id, sub, None)
+    }
+
+    /// One attempt to start task `id`; `deferred` is its entry when an earlier attempt
+    /// deferred it (taken out of the map by the caller).
+    fn try_start(&mut self, id: TaskId, sub: usize, deferred: Option<Deferred>) -> Result<()> {
         let inputs: Vec<(String, i32)> = self.subtopologies[sub]
             .source_topics
             .iter()
@@ -892,23 +968,38 @@ impl StreamThread {
             Some(at) if Instant::now() < *at => Ok(Started::Waiting),
             _ => self.start_task(id, sub),
         };
-        if let (Err(StreamsError::TaskLocked { path, .. }), false) = (&attempt, was_deferred) {
-            tracing::warn!(thread = %self.name, task = %id, %path, "task state locked elsewhere; retrying");
-        }
         match attempt {
             Ok(Started::Waiting) | Err(StreamsError::TaskLocked { .. }) => {
-                if !was_deferred {
-                    self.consumer
-                        .pause(&partition_list(
-                            inputs.iter().map(|(t, p)| (t.as_str(), *p)),
-                        ))
-                        .map_err(|e| StreamsError::kafka("pausing a deferred task's input", e))?;
-                }
-                self.deferred.insert(id, sub);
+                let locked = match &attempt {
+                    Err(StreamsError::TaskLocked { path, .. }) => Some(path.as_str()),
+                    _ => None,
+                };
+                let entry = match deferred {
+                    Some(mut d) => {
+                        d.backoff(locked, &self.name, id);
+                        d
+                    }
+                    None => {
+                        if let Some(path) = locked {
+                            tracing::warn!(thread = %self.name, task = %id, %path, "task state locked elsewhere; retrying until it is released");
+                        }
+                        self.consumer
+                            .pause(&partition_list(
+                                inputs.iter().map(|(t, p)| (t.as_str(), *p)),
+                            ))
+                            .map_err(|e| {
+                                StreamsError::kafka("pausing a deferred task's input", e)
+                            })?;
+                        Deferred::new(sub)
+                    }
+                };
+                self.deferred.insert(id, entry);
                 Ok(())
             }
             Err(e) => Err(e),
-            Ok(Started::Yes) if was_deferred => {
+            Ok(Started::Yes) => {
+                let Some(d) = deferred else { return Ok(()) };
+                tracing::info!(thread = %self.name, task = %id, waited_ms = d.since.elapsed().as_millis() as u64, "deferred task started");
                 for (topic, partition) in &inputs {
                     if let Some(offset) = self.rewind.remove(&(topic.clone(), *partition)) {
                         self.consumer
@@ -923,6 +1014,7 @@ impl StreamThread {
                             })?;
                     }
                 }
+                // A restoring task's input stays paused until its restoration ends.
                 let restoring = self.tasks.get(&id).is_some_and(StreamTask::is_restoring);
                 if !restoring {
                     self.consumer
@@ -933,13 +1025,25 @@ impl StreamThread {
                 }
                 Ok(())
             }
-            Ok(Started::Yes) => Ok(()),
         }
     }
 
+    /// Retries the deferred tasks whose backoff has passed.
     fn retry_deferred(&mut self) -> Result<()> {
-        for (id, sub) in std::mem::take(&mut self.deferred) {
-            self.start_or_defer(id, sub)?;
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let due: Vec<TaskId> = self
+            .deferred
+            .iter()
+            .filter(|(_, d)| d.next_try <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(d) = self.deferred.remove(&id) {
+                self.try_start(id, d.sub, Some(d))?;
+            }
         }
         Ok(())
     }
@@ -968,7 +1072,27 @@ impl StreamThread {
             return Ok(Started::Waiting);
         }
         self.waiting_for_transactions.remove(&id);
+        if self.move_aside.remove(&id) {
+            let dir = self
+                .config
+                .state_dir()
+                .join(self.config.application_id())
+                .join(id.to_string());
+            if dir.exists() {
+                let _lock = crate::task::lock_task_dir(&dir, id)?;
+                let moved = crate::task::move_state_aside(&dir)?;
+                tracing::error!(thread = %self.name, task = %id, dir = %dir.display(), moved_to = %moved.display(), "moved the task's corrupt state aside");
+                self.metrics
+                    .state_corruptions
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         let mut task = self.build_task(id, sub)?;
+        if task.state_moved_aside.is_some() {
+            self.metrics
+                .state_corruptions
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         // Watermarks of each changelog partition; a checkpoint outside them is not this
         // changelog's (deleted and recreated topic, foreign state): wipe and start over.
         let mut ranges = Vec::new();
@@ -1243,10 +1367,17 @@ impl StreamThread {
         let mut processed = 0;
         loop {
             let mut progressed = false;
-            for task in self.tasks.values_mut().filter(|t| !t.is_restoring()) {
+            for (id, task) in self.tasks.iter_mut().filter(|(_, t)| !t.is_restoring()) {
                 for _ in 0..1000 {
-                    if !task.process_one()? {
-                        break;
+                    match task.process_one() {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            if matches!(e, StreamsError::StoreCorrupted { .. }) {
+                                self.corrupted.insert(*id);
+                            }
+                            return Err(e);
+                        }
                     }
                     processed += 1;
                     progressed = true;
@@ -1366,17 +1497,39 @@ impl StreamThread {
         let check = || self.check_deliveries(&collector.borrow());
         let result = if self.shared.exactly_once {
             commit_transaction(&self.consumer, &self.shared, check)
+                .map(|()| CommitOutcome::Committed)
         } else {
-            commit_pending(&self.consumer, &self.shared, check)
+            commit_pending(&self.consumer, &self.shared, COMMIT_RETRY_TIME, check)
         };
         self.last_commit = Instant::now();
         match result {
-            Ok(()) => {
+            Ok(CommitOutcome::Committed) => {
+                if let Some(since) = self.commit_failing_since.take() {
+                    tracing::info!(thread = %self.name, failing_ms = since.elapsed().as_millis() as u64, "offsets committed again");
+                }
                 self.consecutive_aborts = 0;
                 self.purgeable.extend(committing);
                 let committed = self.commit_stores();
                 self.purge_repartition_topics();
                 committed
+            }
+            // At-least-once, nothing committed for a reason that passes: the offsets stay
+            // pending (newer ones replace them per partition) and the stores keep their
+            // staged writes, since they commit only after the offsets. The next commit
+            // interval tries again, for up to `COMMIT_FAILURE_LIMIT`.
+            Ok(CommitOutcome::Deferred(e)) => {
+                let since = *self.commit_failing_since.get_or_insert_with(|| {
+                    tracing::warn!(thread = %self.name, error = %e, "committing offsets failed in a way that passes (group coordinator moving, loading or unreachable); they stay pending and the next commit tries again");
+                    Instant::now()
+                });
+                if since.elapsed() > COMMIT_FAILURE_LIMIT {
+                    return Err(StreamsError::kafka(
+                        format!("committing offsets (failing for {:?})", since.elapsed()),
+                        e,
+                    ));
+                }
+                tracing::debug!(thread = %self.name, error = %e, "offsets still not committed");
+                Ok(())
             }
             // Under at-least-once the offsets commit again after the rebalance; under
             // exactly-once the open transaction must not commit later: recovery aborts it.
@@ -1509,8 +1662,13 @@ impl StreamThread {
     /// (deliveries confirmed, offsets or transaction committed).
     fn commit_stores(&mut self) -> Result<()> {
         let written = self.collector.borrow().changelog_offsets();
-        for task in self.tasks.values_mut().filter(|t| !t.is_restoring()) {
-            task.commit_stores(&written)?;
+        for (id, task) in self.tasks.iter_mut().filter(|(_, t)| !t.is_restoring()) {
+            if let Err(e) = task.commit_stores(&written) {
+                if matches!(e, StreamsError::StoreCorrupted { .. }) {
+                    self.corrupted.insert(*id);
+                }
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -1536,6 +1694,56 @@ impl StreamThread {
         }
     }
 }
+
+/// A task that could not start yet, and when to try again.
+struct Deferred {
+    sub: usize,
+    /// When it was first deferred.
+    since: Instant,
+    next_try: Instant,
+    delay: Duration,
+    /// When the thread last logged that the task is still waiting.
+    logged: Instant,
+}
+
+impl Deferred {
+    /// First retry after this long; the delay doubles up to [`DEFERRED_MAX_DELAY`].
+    const FIRST_DELAY: Duration = Duration::from_millis(50);
+
+    fn new(sub: usize) -> Self {
+        let now = Instant::now();
+        Deferred {
+            sub,
+            since: now,
+            next_try: now + Self::FIRST_DELAY,
+            delay: Self::FIRST_DELAY,
+            logged: now,
+        }
+    }
+
+    /// Schedules the next try after a failed one; logs at most once per
+    /// [`DEFERRED_LOG_INTERVAL`] that the task's lock is still held.
+    fn backoff(&mut self, locked: Option<&str>, thread: &str, id: TaskId) {
+        let now = Instant::now();
+        self.delay = (self.delay * 2).min(DEFERRED_MAX_DELAY);
+        self.next_try = now + self.delay;
+        if let Some(path) = locked
+            && now.duration_since(self.logged) >= DEFERRED_LOG_INTERVAL
+        {
+            self.logged = now;
+            tracing::warn!(thread = %thread, task = %id, %path, waited_s = self.since.elapsed().as_secs(), "task state still locked elsewhere; retrying");
+        }
+    }
+}
+
+/// How long at-least-once commits may keep failing in a way that passes before the thread
+/// gives up (Kafka Streams' default `task.timeout.ms`).
+const COMMIT_FAILURE_LIMIT: Duration = Duration::from_secs(300);
+
+/// Longest wait between two attempts to start a deferred task.
+const DEFERRED_MAX_DELAY: Duration = Duration::from_millis(500);
+/// How often a task still waiting for its lock is logged.
+const DEFERRED_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What [`StreamThread::start_task`] did.
 enum Started {

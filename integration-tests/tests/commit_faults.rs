@@ -1,0 +1,157 @@
+//! Commits through broker faults: a broker frozen (SIGSTOP) and thawed, and the group
+//! coordinator's broker killed and restarted on a 3-broker cluster, each under at-least-once
+//! and exactly-once, while the application commits every 100 ms. Offset commits that fail in
+//! a way that passes (`COORDINATOR_LOAD_IN_PROGRESS`, `NOT_COORDINATOR`, waiting for the
+//! coordinator, timeouts) are retried or deferred to the next commit: the client never
+//! reaches `Error`, exactly-once results are exact and at-least-once loses nothing.
+//!
+//! One test runs the four cases in turn: each starts its own cluster, and two at once would
+//! crowd a 2-core machine.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use integration_tests::apps::CountPerKey;
+use integration_tests::client::{produce, read_committed};
+use integration_tests::kafka::{KafkaCluster, unique_name};
+use state_stores::KeyValueStoreBuilder;
+use streams_core::serde::{I64Serde, StringSerde};
+use streams_core::{KafkaStreams, State, StreamsConfig, Topology};
+
+const KEYS: usize = 10;
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// The only broker is stopped for this long, then resumed.
+    Freeze(Duration),
+    /// The group coordinator's broker is killed, and restarted after this long.
+    KillCoordinator(Duration),
+}
+
+/// Runs a count application through `fault` on `cluster`: one round of `KEYS` records before
+/// it, one while it lasts, one after. Returns every count the application wrote per key.
+async fn run(
+    cluster: &mut KafkaCluster,
+    fault: Fault,
+    guarantee: &str,
+) -> Result<BTreeMap<String, Vec<i64>>> {
+    let bootstrap = cluster.bootstrap_servers().to_owned();
+    let replication = cluster.node_ids().len().min(3) as i32;
+    let (input, output) = (unique_name("fault-in"), unique_name("fault-out"));
+    cluster.create_topic(&input, 2, replication, &[])?;
+    cluster.create_topic(&output, 1, replication, &[])?;
+    let app = unique_name("fault-app");
+    let state = tempfile::tempdir()?;
+    let mut t = Topology::new();
+    t.add_source("in", &[&input], StringSerde, StringSerde)?
+        .add_processor("count", || CountPerKey::new("counts"), &["in"])?
+        .add_state_store(
+            KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
+            &["count"],
+        )?
+        .add_sink("out", &output, StringSerde, I64Serde, &["count"])?;
+    let config = StreamsConfig::new(&app, &bootstrap)
+        .set("commit.interval.ms", "100")?
+        .set("processing.guarantee", guarantee)?
+        .set("replication.factor", &replication.to_string())?
+        .with_state_dir(state.path());
+    let mut streams = KafkaStreams::new(t, config)?;
+    let failed = Arc::new(AtomicBool::new(false));
+    let flag = failed.clone();
+    streams.set_state_listener(move |new, _| {
+        if matches!(new, State::PendingError | State::Error) {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    streams.start()?;
+    let round = |r: usize| -> Vec<(String, Vec<u8>, Option<i32>)> {
+        (0..KEYS)
+            .map(|k| (format!("k{k}"), format!("r{r}").into_bytes(), None))
+            .collect()
+    };
+    produce(&bootstrap, &input, round(1)).await?;
+    let settle = Duration::from_millis(500);
+    read_committed(&bootstrap, &output, KEYS, settle, Duration::from_secs(60))?;
+
+    produce(&bootstrap, &input, round(2)).await?;
+    match fault {
+        Fault::Freeze(pause) => {
+            cluster.freeze(1)?;
+            std::thread::sleep(pause);
+            cluster.thaw(1)?;
+        }
+        Fault::KillCoordinator(down) => {
+            let coordinator = cluster.group_coordinator(&app)?;
+            println!("killing broker {coordinator}, the coordinator of {app}");
+            cluster.kill(coordinator)?;
+            std::thread::sleep(down);
+            cluster.restart(coordinator)?;
+        }
+    }
+    produce(&bootstrap, &input, round(3)).await?;
+    let out = read_committed(
+        &bootstrap,
+        &output,
+        3 * KEYS,
+        Duration::from_secs(2),
+        Duration::from_secs(120),
+    )?;
+    let state_now = streams.state();
+    let error = streams.error();
+    streams.close(Duration::from_secs(30))?;
+    cluster.delete_topics(&[&input, &output], &[&app])?;
+    if failed.load(Ordering::SeqCst) || state_now != State::Running {
+        bail!("{guarantee} through {fault:?}: the client left Running ({state_now:?}): {error:?}");
+    }
+    let mut counts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in out {
+        let value: [u8; 8] = r.value.as_deref().unwrap_or_default().try_into()?;
+        counts
+            .entry(String::from_utf8_lossy(&r.key).into_owned())
+            .or_default()
+            .push(i64::from_be_bytes(value));
+    }
+    Ok(counts)
+}
+
+fn check(counts: &BTreeMap<String, Vec<i64>>, guarantee: &str, fault: Fault) {
+    let keys: Vec<String> = (0..KEYS).map(|k| format!("k{k}")).collect();
+    assert_eq!(
+        counts.keys().cloned().collect::<Vec<_>>(),
+        keys,
+        "{guarantee} through {fault:?}"
+    );
+    for (key, seen) in counts {
+        if guarantee == "exactly_once_v2" {
+            assert_eq!(seen, &vec![1, 2, 3], "{key}: {guarantee} through {fault:?}");
+        } else {
+            // At-least-once may count a record twice after a failure, never lose one.
+            assert!(
+                seen.iter().max().is_some_and(|m| *m >= 3),
+                "{key}: {seen:?}: {guarantee} through {fault:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_survive_a_frozen_broker_and_a_killed_coordinator() -> Result<()> {
+    let mut single = KafkaCluster::start(1)?;
+    for guarantee in ["at_least_once", "exactly_once_v2"] {
+        let fault = Fault::Freeze(Duration::from_secs(20));
+        let counts = run(&mut single, fault, guarantee).await?;
+        check(&counts, guarantee, fault);
+    }
+    single.stop();
+    let mut three = KafkaCluster::start(3)?;
+    for guarantee in ["at_least_once", "exactly_once_v2"] {
+        let fault = Fault::KillCoordinator(Duration::from_secs(10));
+        let counts = run(&mut three, fault, guarantee).await?;
+        check(&counts, guarantee, fault);
+    }
+    three.stop();
+    Ok(())
+}

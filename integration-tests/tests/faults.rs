@@ -1,0 +1,412 @@
+//! Faults found by probing the runtime as a hostile but fair user would, each injected on a
+//! real broker: a task whose state lock is held elsewhere, records whose timestamps break
+//! window arithmetic, user code that panics. `docs/testing.md` lists what each test injects.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use integration_tests::apps::CountPerKey;
+use integration_tests::client::{produce, read_committed};
+use integration_tests::kafka::{shared_cluster, unique_name};
+use state_stores::KeyValueStoreBuilder;
+use streams_core::serde::{I64Serde, StringSerde};
+use streams_core::{KafkaStreams, State, StreamsConfig, Topology};
+
+/// The final count per key of a `CountPerKey` output (the last record of each key wins).
+fn final_counts(records: &[integration_tests::client::RawRecord]) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    for r in records {
+        let value: [u8; 8] = r
+            .value
+            .as_deref()
+            .and_then(|v| v.try_into().ok())
+            .unwrap_or([0xff; 8]);
+        counts.insert(
+            String::from_utf8_lossy(&r.key).into_owned(),
+            i64::from_be_bytes(value),
+        );
+    }
+    counts
+}
+
+/// A task whose state directory lock is held when it is assigned (by a previous owner still
+/// closing it, or another process on the same `state.dir`) is deferred, and starts and
+/// processes its partition once the lock is released: every record of both partitions is
+/// counted, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_lock_is_held_runs_once_the_lock_is_released() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output) = (unique_name("locked-in"), unique_name("locked-out"));
+    cluster.create_topic(&input, 2, 1, &[])?;
+    cluster.create_topic(&output, 1, 1, &[])?;
+    let app = unique_name("locked-app");
+    let state = tempfile::tempdir()?;
+
+    // Hold task 0_1's lock the way another process would.
+    let app_dir = state.path().join(&app);
+    std::fs::create_dir_all(&app_dir)?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(app_dir.join("0_1.lock"))?;
+    lock.try_lock()?;
+
+    // 10 keys, 3 records each, keys k0..k4 on partition 0 and k5..k9 on partition 1.
+    let records: Vec<(String, Vec<u8>, Option<i32>)> = (0..30)
+        .map(|i| {
+            let k = i % 10;
+            (
+                format!("k{k}"),
+                b"x".to_vec(),
+                Some(if k < 5 { 0 } else { 1 }),
+            )
+        })
+        .collect();
+    produce(bootstrap, &input, records).await?;
+
+    let mut t = Topology::new();
+    t.add_source("in", &[&input], StringSerde, StringSerde)?
+        .add_processor("count", || CountPerKey::new("counts"), &["in"])?
+        .add_state_store(
+            KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
+            &["count"],
+        )?
+        .add_sink("out", &output, StringSerde, I64Serde, &["count"])?;
+    let config = StreamsConfig::new(&app, bootstrap)
+        .set("commit.interval.ms", "100")?
+        .with_state_dir(state.path());
+    let mut streams = KafkaStreams::new(t, config)?;
+    streams.start()?;
+
+    // Partition 0 is processed while partition 1's task waits for its lock.
+    let first = read_committed(
+        bootstrap,
+        &output,
+        15,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    )?;
+    let counts = final_counts(&first);
+    let expected_p0: BTreeMap<String, i64> = (0..5).map(|k| (format!("k{k}"), 3)).collect();
+    assert_eq!(
+        counts, expected_p0,
+        "only partition 0 runs while 0_1 is locked"
+    );
+    assert_eq!(streams.state(), State::Rebalancing);
+
+    let released = Instant::now();
+    drop(lock);
+    let out = read_committed(
+        bootstrap,
+        &output,
+        30,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    )?;
+    let waited = released.elapsed();
+    streams.close(Duration::from_secs(30))?;
+    cluster.delete_topics(&[&input, &output], &[&app])?;
+    if out.len() != 30 {
+        bail!(
+            "{} records out after the lock was released {waited:?} ago, expected 30: {:?}",
+            out.len(),
+            final_counts(&out)
+        );
+    }
+    let expected: BTreeMap<String, i64> = (0..10).map(|k| (format!("k{k}"), 3)).collect();
+    assert_eq!(final_counts(&out), expected);
+    // Each key counted 1, 2, 3 exactly once.
+    let mut per_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in &out {
+        let v: [u8; 8] = r.value.as_deref().unwrap_or_default().try_into()?;
+        per_key
+            .entry(String::from_utf8_lossy(&r.key).into_owned())
+            .or_default()
+            .push(i64::from_be_bytes(v));
+    }
+    for (key, counts) in per_key {
+        assert_eq!(counts, vec![1, 2, 3], "counts of {key}");
+    }
+    Ok(())
+}
+
+/// Reads a record's timestamp from its value (decimal milliseconds), as an application that
+/// takes event time from the payload does.
+struct TimestampInValue;
+
+impl streams_core::timestamp::TimestampExtractor for TimestampInValue {
+    fn extract(
+        &self,
+        record: &streams_core::record::RawRecord,
+        _: i64,
+    ) -> streams_core::Result<i64> {
+        Ok(record
+            .value
+            .as_deref()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1))
+    }
+}
+
+/// Counts per key in tumbling windows of 10 ms with 100 ms of grace, event time from the
+/// value, written as
+/// `<start>..<end>=<count>`.
+fn windowed_count(input: &str, output: &str) -> streams_core::Result<Topology> {
+    let b = streams_dsl::StreamsBuilder::new();
+    b.stream(
+        &[input],
+        streams_dsl::Consumed::with(StringSerde, StringSerde)
+            .with_timestamp_extractor(TimestampInValue),
+    )
+    .group_by_key()
+    .windowed_by(streams_dsl::TimeWindows::of_size_and_grace(
+        Duration::from_millis(10),
+        Duration::from_millis(100),
+    ))
+    .count(streams_dsl::Materialized::as_store("counts"))
+    .to_stream()
+    .map(|k, v| {
+        (
+            k.key.clone(),
+            format!("{}..{}={}", k.window.start, k.window.end, v.unwrap_or(0)),
+        )
+    })
+    .to(
+        output,
+        streams_dsl::Produced::with(StringSerde, StringSerde),
+    );
+    b.build()
+}
+
+/// One record whose event time is `i64::MAX` (or just below) no longer panics the stream
+/// thread on the window end: its window ends at `i64::MAX`, the application keeps running,
+/// and a restart on the same state counts on from there, under both guarantees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_at_the_end_of_time_are_counted_in_windows_across_a_restart() -> Result<()> {
+    for guarantee in ["at_least_once", "exactly_once_v2"] {
+        let cluster = shared_cluster()?;
+        let bootstrap = cluster.bootstrap_servers();
+        let (input, output) = (unique_name("maxts-in"), unique_name("maxts-out"));
+        let app = unique_name("maxts-app");
+        // Since Kafka 4.0 a broker refuses records stamped more than an hour ahead of its
+        // clock (`message.timestamp.after.max.ms`); the output and changelog topics are made
+        // here to accept them, as topics did by default before.
+        let future = [("message.timestamp.after.max.ms", "9223372036854775807")];
+        cluster.create_topic(&input, 1, 1, &[])?;
+        cluster.create_topic(&output, 1, 1, &future)?;
+        cluster.create_topic(
+            &format!("{app}-counts-changelog"),
+            1,
+            1,
+            &[future[0], ("cleanup.policy", "compact")],
+        )?;
+        let state = tempfile::tempdir()?;
+        let max = i64::MAX;
+        let last_ten = max / 10 * 10;
+        let start = || -> Result<KafkaStreams> {
+            let config = StreamsConfig::new(&app, bootstrap)
+                .set("commit.interval.ms", "100")?
+                .set("processing.guarantee", guarantee)?
+                .with_state_dir(state.path());
+            let mut streams = KafkaStreams::new(windowed_count(&input, &output)?, config)?;
+            streams.start()?;
+            Ok(streams)
+        };
+        let values = |ts: &[i64]| -> Vec<(String, Vec<u8>, Option<i32>)> {
+            ts.iter()
+                .map(|t| ("a".to_owned(), t.to_string().into_bytes(), None))
+                .collect()
+        };
+        produce(bootstrap, &input, values(&[5, max - 5, max, 7])).await?;
+        let mut streams = start()?;
+        let first = integration_tests::client::read_topic(
+            bootstrap,
+            &output,
+            3,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        )?;
+        assert_eq!(streams.state(), State::Running, "{guarantee}");
+        streams.close(Duration::from_secs(30))?;
+
+        produce(bootstrap, &input, values(&[max - 1])).await?;
+        let mut streams = start()?;
+        let out = integration_tests::client::read_topic(
+            bootstrap,
+            &output,
+            4,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        )?;
+        assert_eq!(streams.state(), State::Running, "{guarantee}");
+        streams.close(Duration::from_secs(30))?;
+        cluster.delete_topics(&[&input, &output], &[&app])?;
+
+        let got = |records: &[integration_tests::client::Consumed]| -> Vec<(String, String)> {
+            records
+                .iter()
+                .map(|r| (r.key.clone(), r.value.clone()))
+                .collect()
+        };
+        let a = |v: String| ("a".to_owned(), v);
+        let expected = vec![
+            a("0..10=1".into()),
+            a(format!("{last_ten}..{max}=1")),
+            a(format!("{last_ten}..{max}=2")),
+        ];
+        assert_eq!(
+            got(&first),
+            expected,
+            "{guarantee}: the 7 ms record is late"
+        );
+        let mut expected = expected;
+        expected.push(a(format!("{last_ten}..{max}=3")));
+        assert_eq!(got(&out), expected, "{guarantee}: after the restart");
+    }
+    Ok(())
+}
+
+/// Parses values as integers and panics on anything else, as an application without a
+/// fallible operation would.
+fn panicking_parser(input: &str, output: &str) -> streams_core::Result<Topology> {
+    let b = streams_dsl::StreamsBuilder::new();
+    b.stream(
+        &[input],
+        streams_dsl::Consumed::with(StringSerde, StringSerde),
+    )
+    .map_values(|v: String| match v.parse::<i64>() {
+        Ok(n) => n,
+        Err(e) => panic!("cannot parse {v:?}: {e}"),
+    })
+    .to(output, streams_dsl::Produced::with(StringSerde, I64Serde));
+    b.build()
+}
+
+/// A closure that panics on one record sends that record to the dead-letter topic and the
+/// application goes on, under both guarantees (in the transaction under exactly-once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_closure_sends_its_record_to_the_dead_letter_topic() -> Result<()> {
+    for guarantee in ["at_least_once", "exactly_once_v2"] {
+        let cluster = shared_cluster()?;
+        let bootstrap = cluster.bootstrap_servers();
+        let (input, output, dlq) = (
+            unique_name("panic-dlq-in"),
+            unique_name("panic-dlq-out"),
+            unique_name("panic-dlq"),
+        );
+        for topic in [&input, &output, &dlq] {
+            cluster.create_topic(topic, 1, 1, &[])?;
+        }
+        let app = unique_name("panic-dlq-app");
+        let state = tempfile::tempdir()?;
+        let config = StreamsConfig::new(&app, bootstrap)
+            .set("commit.interval.ms", "100")?
+            .set("processing.guarantee", guarantee)?
+            .set("processing.exception.handler", "dead-letter-queue")?
+            .set("errors.dead.letter.queue.topic.name", &dlq)?
+            .with_state_dir(state.path());
+        let records = ["1", "x", "3"]
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("k{i}"), v.as_bytes().to_vec(), None));
+        produce(bootstrap, &input, records).await?;
+        let mut streams = KafkaStreams::new(panicking_parser(&input, &output)?, config)?;
+        streams.start()?;
+        let out = read_committed(
+            bootstrap,
+            &output,
+            2,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        )?;
+        let dead = integration_tests::client::read_topic(
+            bootstrap,
+            &dlq,
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        )?;
+        assert_eq!(streams.state(), State::Running, "{guarantee}");
+        streams.close(Duration::from_secs(30))?;
+        cluster.delete_topics(&[&input, &output, &dlq], &[&app])?;
+        let got: Vec<(String, Option<Vec<u8>>)> = out
+            .into_iter()
+            .map(|r| (String::from_utf8_lossy(&r.key).into_owned(), r.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("k0".to_owned(), Some(1i64.to_be_bytes().to_vec())),
+                ("k2".to_owned(), Some(3i64.to_be_bytes().to_vec())),
+            ],
+            "{guarantee}"
+        );
+        assert_eq!(dead.len(), 1, "{guarantee}");
+        assert_eq!((dead[0].key.as_str(), dead[0].value.as_str()), ("k1", "x"));
+        assert_eq!(dead[0].header("__streams.errors.offset"), Some("1"));
+        assert_eq!(
+            dead[0].header("__streams.errors.message"),
+            Some("panicked: cannot parse \"x\": invalid digit found in string")
+        );
+    }
+    Ok(())
+}
+
+/// With log-and-fail, a closure that panics on one record stops the client in `Error` with
+/// an error naming the record, and no offset past the record is committed, so a restart
+/// meets it again rather than skipping it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_closure_with_log_and_fail_commits_nothing_past_its_record() -> Result<()> {
+    use rdkafka::consumer::Consumer;
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output) = (unique_name("panic-fail-in"), unique_name("panic-fail-out"));
+    cluster.create_topic(&input, 1, 1, &[])?;
+    cluster.create_topic(&output, 1, 1, &[])?;
+    let app = unique_name("panic-fail-app");
+    let state = tempfile::tempdir()?;
+    let config = StreamsConfig::new(&app, bootstrap)
+        .set("commit.interval.ms", "100")?
+        .with_state_dir(state.path());
+    let records = ["1", "2", "x", "4"]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("k{i}"), v.as_bytes().to_vec(), None));
+    produce(bootstrap, &input, records).await?;
+    let mut streams = KafkaStreams::new(panicking_parser(&input, &output)?, config)?;
+    streams.start()?;
+    assert!(streams.wait_for_state(State::Error, Duration::from_secs(60)));
+    let err = streams
+        .close(Duration::from_secs(10))
+        .expect_err("close reports the failed record");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "processing failed in node `KSTREAM-MAPVALUES-0000000001` for the record at \
+             {input}-0@2: panicked: cannot parse \"x\": invalid digit found in string"
+        )
+    );
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", &app)
+        .create()?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition(&input, 0);
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10))?;
+    let offset = committed
+        .find_partition(&input, 0)
+        .map(|p| p.offset())
+        .ok_or_else(|| anyhow::anyhow!("no committed offset entry"))?;
+    match offset {
+        rdkafka::Offset::Offset(o) => assert!(o <= 2, "committed past the failed record: {o}"),
+        rdkafka::Offset::Invalid => {}
+        other => bail!("unexpected committed offset {other:?}"),
+    }
+    drop(consumer);
+    cluster.delete_topics(&[&input, &output], &[&app])?;
+    Ok(())
+}
