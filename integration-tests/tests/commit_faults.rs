@@ -3,7 +3,8 @@
 //! and exactly-once, while the application commits every 100 ms. Offset commits that fail in
 //! a way that passes (`COORDINATOR_LOAD_IN_PROGRESS`, `NOT_COORDINATOR`, waiting for the
 //! coordinator, timeouts) are retried or deferred to the next commit: the client never
-//! reaches `Error`, exactly-once results are exact and at-least-once loses nothing.
+//! reaches `Error`, exactly-once results are exact and at-least-once loses nothing. Input
+//! keeps arriving through each fault, so commits are due while it lasts.
 //!
 //! One test runs the four cases in turn: each starts its own cluster, and two at once would
 //! crowd a 2-core machine.
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use integration_tests::apps::CountPerKey;
-use integration_tests::client::{produce, read_committed};
+use integration_tests::client::read_committed;
 use integration_tests::kafka::{KafkaCluster, unique_name};
 use state_stores::KeyValueStoreBuilder;
 use streams_core::serde::{I64Serde, StringSerde};
@@ -37,7 +38,7 @@ async fn run(
     cluster: &mut KafkaCluster,
     fault: Fault,
     guarantee: &str,
-) -> Result<BTreeMap<String, Vec<i64>>> {
+) -> Result<(BTreeMap<String, Vec<i64>>, BTreeMap<String, i64>)> {
     let bootstrap = cluster.bootstrap_servers().to_owned();
     let replication = cluster.node_ids().len().min(3) as i32;
     let (input, output) = (unique_name("fault-in"), unique_name("fault-out"));
@@ -57,6 +58,10 @@ async fn run(
         .set("commit.interval.ms", "100")?
         .set("processing.guarantee", guarantee)?
         .set("replication.factor", &replication.to_string())?
+        // A short session, as deployments that want fast failover run: librdkafka then waits
+        // at most this long for a coordinator before a commit fails.
+        .set("consumer.session.timeout.ms", "6000")?
+        .set("consumer.heartbeat.interval.ms", "2000")?
         .with_state_dir(state.path());
     let mut streams = KafkaStreams::new(t, config)?;
     let failed = Arc::new(AtomicBool::new(false));
@@ -67,16 +72,10 @@ async fn run(
         }
     });
     streams.start()?;
-    let round = |r: usize| -> Vec<(String, Vec<u8>, Option<i32>)> {
-        (0..KEYS)
-            .map(|k| (format!("k{k}"), format!("r{r}").into_bytes(), None))
-            .collect()
-    };
-    produce(&bootstrap, &input, round(1)).await?;
-    let settle = Duration::from_millis(500);
-    read_committed(&bootstrap, &output, KEYS, settle, Duration::from_secs(60))?;
-
-    produce(&bootstrap, &input, round(2)).await?;
+    // Input keeps coming through the fault, so that commits are due while it lasts.
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = tokio::spawn(feed(bootstrap.clone(), input.clone(), stop.clone()));
+    std::thread::sleep(Duration::from_secs(3));
     match fault {
         Fault::Freeze(pause) => {
             cluster.freeze(1)?;
@@ -91,12 +90,15 @@ async fn run(
             cluster.restart(coordinator)?;
         }
     }
-    produce(&bootstrap, &input, round(3)).await?;
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::SeqCst);
+    let sent = feeder.await??;
+    let total = usize::try_from(sent.values().sum::<i64>())?;
     let out = read_committed(
         &bootstrap,
         &output,
-        3 * KEYS,
-        Duration::from_secs(2),
+        total,
+        Duration::from_secs(3),
         Duration::from_secs(120),
     )?;
     let state_now = streams.state();
@@ -114,24 +116,65 @@ async fn run(
             .or_default()
             .push(i64::from_be_bytes(value));
     }
-    Ok(counts)
+    Ok((counts, sent))
 }
 
-fn check(counts: &BTreeMap<String, Vec<i64>>, guarantee: &str, fault: Fault) {
-    let keys: Vec<String> = (0..KEYS).map(|k| format!("k{k}")).collect();
+/// Produces a record every 20 ms, keys `k0`.. `k9` in turn, until `stop`; returns how many
+/// of each key were written. Idempotent, with a delivery timeout longer than any fault, so
+/// every record lands once.
+async fn feed(
+    bootstrap: String,
+    topic: String,
+    stop: Arc<AtomicBool>,
+) -> Result<BTreeMap<String, i64>> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "180000")
+        .create()?;
+    let mut pending = Vec::new();
+    let mut i = 0usize;
+    while !stop.load(Ordering::SeqCst) {
+        let key = format!("k{}", i % KEYS);
+        let delivery = producer
+            .send_result(FutureRecord::to(&topic).key(&key).payload("x"))
+            .map_err(|(e, _)| e)?;
+        pending.push((key, delivery));
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut sent = BTreeMap::new();
+    for (key, delivery) in pending {
+        delivery.await?.map_err(|(e, _)| e)?;
+        *sent.entry(key).or_insert(0) += 1;
+    }
+    Ok(sent)
+}
+
+fn check(
+    (counts, sent): &(BTreeMap<String, Vec<i64>>, BTreeMap<String, i64>),
+    guarantee: &str,
+    fault: Fault,
+) {
     assert_eq!(
-        counts.keys().cloned().collect::<Vec<_>>(),
-        keys,
+        counts.keys().collect::<Vec<_>>(),
+        sent.keys().collect::<Vec<_>>(),
         "{guarantee} through {fault:?}"
     );
     for (key, seen) in counts {
+        let n = sent[key];
         if guarantee == "exactly_once_v2" {
-            assert_eq!(seen, &vec![1, 2, 3], "{key}: {guarantee} through {fault:?}");
+            assert_eq!(
+                seen,
+                &(1..=n).collect::<Vec<_>>(),
+                "{key}: {guarantee} through {fault:?}"
+            );
         } else {
             // At-least-once may count a record twice after a failure, never lose one.
             assert!(
-                seen.iter().max().is_some_and(|m| *m >= 3),
-                "{key}: {seen:?}: {guarantee} through {fault:?}"
+                seen.iter().max().is_some_and(|m| *m >= n),
+                "{key}: {seen:?}, {n} sent: {guarantee} through {fault:?}"
             );
         }
     }

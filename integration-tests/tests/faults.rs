@@ -410,3 +410,361 @@ async fn a_panicking_closure_with_log_and_fail_commits_nothing_past_its_record()
     cluster.delete_topics(&[&input, &output], &[&app])?;
     Ok(())
 }
+
+/// A second instance of an application on the state directory another instance uses is
+/// refused by `new`, before it processes anything; once the first closes, a third may start.
+#[test]
+fn a_second_instance_on_the_same_state_directory_is_refused() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let app = unique_name("samedir-app");
+    let state = tempfile::tempdir()?;
+    let new = || -> streams_core::Result<KafkaStreams> {
+        let mut t = Topology::new();
+        t.add_source("in", &["samedir-in"], StringSerde, StringSerde)?
+            .add_processor("count", || CountPerKey::new("counts"), &["in"])?
+            .add_state_store(
+                KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
+                &["count"],
+            )?;
+        KafkaStreams::new(
+            t,
+            StreamsConfig::new(&app, cluster.bootstrap_servers()).with_state_dir(state.path()),
+        )
+    };
+    let mut first = new()?;
+    let dir = state.path().join(&app);
+    match new() {
+        Ok(_) => bail!("a second instance on the same state directory was accepted"),
+        Err(e) => assert_eq!(
+            e.to_string(),
+            format!(
+                "invalid configuration `state.dir`: {} is in use by another instance of \
+                 application `{app}` (it holds {}); give each instance its own state.dir",
+                dir.display(),
+                dir.join(".lock").display()
+            )
+        ),
+    }
+    first.close(Duration::from_secs(10))?;
+    let mut third = new()?;
+    third.close(Duration::from_secs(10))?;
+    Ok(())
+}
+
+/// A bootstrap server that does not resolve fails `start` at once, naming the address,
+/// instead of a transport error naming none after the 30 s metadata timeout.
+#[test]
+fn an_unresolvable_bootstrap_server_fails_start_at_once_naming_it() -> Result<()> {
+    let mut t = Topology::new();
+    t.add_source("in", &["unresolvable-in"], StringSerde, StringSerde)?
+        .add_sink("out", "unresolvable-out", StringSerde, StringSerde, &["in"])?;
+    let mut streams = KafkaStreams::new(
+        t,
+        StreamsConfig::new(unique_name("unresolvable"), "no-such-host.invalid:9092"),
+    )?;
+    let started = Instant::now();
+    let err = streams
+        .start()
+        .expect_err("no broker can be reached")
+        .to_string();
+    assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+    assert!(
+        err.starts_with(
+            "invalid configuration `bootstrap.servers`: no bootstrap server resolves: \
+             no-such-host.invalid:9092: "
+        ),
+        "{err}"
+    );
+    streams.close(Duration::from_secs(10))?;
+    Ok(())
+}
+
+/// Under exactly-once a repartition topic is written in transactions, and each commit marker
+/// takes an offset that never reaches a task: a caught-up, idle application still reports a
+/// lag of 0 on every input partition (as Kafka Streams does), not 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_exactly_once_application_reports_no_lag_past_commit_markers() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output) = (unique_name("lag-in"), unique_name("lag-out"));
+    cluster.create_topic(&input, 2, 1, &[])?;
+    cluster.create_topic(&output, 2, 1, &[])?;
+    let app = unique_name("lag-app");
+    let state = tempfile::tempdir()?;
+    let b = streams_dsl::StreamsBuilder::new();
+    b.stream(
+        &[&input],
+        streams_dsl::Consumed::with(StringSerde, StringSerde),
+    )
+    .group_by(
+        |_, word: &String| word.clone(),
+        streams_dsl::Grouped::with(StringSerde, StringSerde).with_name("by-word"),
+    )
+    .count(streams_dsl::Materialized::as_store("word-counts"))
+    .to_stream()
+    .to(
+        &output,
+        streams_dsl::Produced::with(StringSerde, streams_core::serde::Nullable(I64Serde)),
+    );
+    let config = StreamsConfig::new(&app, bootstrap)
+        .set("processing.guarantee", "exactly_once_v2")?
+        .with_state_dir(state.path());
+    let mut streams = KafkaStreams::new(b.build()?, config)?;
+    streams.start()?;
+    let words = ["a", "b", "c", "d", "e"];
+    produce(
+        bootstrap,
+        &input,
+        (0..20).map(|i| (format!("k{i}"), words[i % 5].as_bytes().to_vec(), None)),
+    )
+    .await?;
+    read_committed(
+        bootstrap,
+        &output,
+        20,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )?;
+    let repartition = format!("{app}-by-word-repartition");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut partitions, mut total, mut max);
+    loop {
+        let m = streams.metrics();
+        partitions = m
+            .find(
+                "kstreams_consumer_records_lag",
+                &[("topic", repartition.as_str())],
+            )
+            .count();
+        total = m.sum("kstreams_consumer_records_lag", &[]);
+        max = m.max("kstreams_consumer_records_lag_max", &[]);
+        if partitions == 2 && total == 0.0 && max == Some(0.0) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    streams.close(Duration::from_secs(30))?;
+    cluster.delete_topics(&[&input, &output], &[&app])?;
+    assert_eq!(
+        partitions, 2,
+        "lag of both repartition partitions is reported"
+    );
+    assert_eq!((total, max), (0.0, Some(0.0)), "lag of an idle application");
+    Ok(())
+}
+
+/// A changelog topic deleted while the application was stopped is not silently recreated
+/// empty (which would wipe the local state): the start is refused, naming the topic, until
+/// the local state is reset with `clean_up`; then counting starts over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_changelog_topic_refuses_the_start_until_a_reset() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output) = (unique_name("lost-in"), unique_name("lost-out"));
+    cluster.create_topic(&input, 1, 1, &[])?;
+    cluster.create_topic(&output, 1, 1, &[])?;
+    let app = unique_name("lost-app");
+    let changelog = format!("{app}-counts-changelog");
+    let state = tempfile::tempdir()?;
+    let new = || -> Result<KafkaStreams> {
+        let mut t = Topology::new();
+        t.add_source("in", &[&input], StringSerde, StringSerde)?
+            .add_processor("count", || CountPerKey::new("counts"), &["in"])?
+            .add_state_store(
+                KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
+                &["count"],
+            )?
+            .add_sink("out", &output, StringSerde, I64Serde, &["count"])?;
+        let config = StreamsConfig::new(&app, bootstrap)
+            .set("commit.interval.ms", "100")?
+            .with_state_dir(state.path());
+        Ok(KafkaStreams::new(t, config)?)
+    };
+    produce(bootstrap, &input, [("a".to_owned(), Vec::new(), None)]).await?;
+    let mut first = new()?;
+    first.start()?;
+    read_committed(
+        bootstrap,
+        &output,
+        1,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )?;
+    first.close(Duration::from_secs(30))?;
+    drop(first);
+
+    cluster.delete_topics(&[&changelog], &[])?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        use rdkafka::consumer::Consumer;
+        let probe: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()?;
+        let md = probe.fetch_metadata(None, Duration::from_secs(10))?;
+        if !md.topics().iter().any(|t| t.name() == changelog) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("{changelog} was not deleted");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let mut second = new()?;
+    let err = second.start().expect_err("refused").to_string();
+    let store_dir = state
+        .path()
+        .join(&app)
+        .join("0_0")
+        .join("rocksdb")
+        .join("counts");
+    assert_eq!(
+        err,
+        format!(
+            "invalid topology: changelog topic {changelog} does not exist, but local state of \
+             store `counts` does ({}): the topic was deleted while the application was stopped, \
+             and recreating it empty would lose that state. Bring the topic back, or reset the \
+             application's local state: call KafkaStreams::clean_up() before start() (it \
+             deletes {})",
+            store_dir.display(),
+            state.path().join(&app).display()
+        )
+    );
+    second.close(Duration::from_secs(10))?;
+    drop(second);
+
+    let mut third = new()?;
+    third.clean_up()?;
+    third.start()?;
+    produce(bootstrap, &input, [("a".to_owned(), Vec::new(), None)]).await?;
+    let out = read_committed(
+        bootstrap,
+        &output,
+        2,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )?;
+    third.close(Duration::from_secs(30))?;
+    cluster.delete_topics(&[&input, &output], &[&app])?;
+    // After the reset the input is read again from the committed offset (1): the new record
+    // is counted from zero.
+    let counts: Vec<i64> = out
+        .iter()
+        .map(|r| {
+            let v: [u8; 8] = r.value.as_deref().unwrap_or_default().try_into()?;
+            Ok(i64::from_be_bytes(v))
+        })
+        .collect::<Result<_>>()?;
+    assert_eq!(counts, vec![1, 1]);
+    Ok(())
+}
+
+/// A dead-letter record the producer refuses (a 5 MB record above its `message.max.bytes`)
+/// stops the application with an error naming the source record; with
+/// `errors.dead.letter.queue.oversized=truncate` the dead-letter record goes without its
+/// value, with a header saying what was dropped, and processing goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_dead_letter_record_fails_naming_its_source_or_is_truncated() -> Result<()> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output, dlq) = (
+        unique_name("big-in"),
+        unique_name("big-out"),
+        unique_name("big-dlq"),
+    );
+    let big = [("max.message.bytes", "6000000")];
+    cluster.create_topic(&input, 1, 1, &big)?;
+    cluster.create_topic(&output, 1, 1, &[])?;
+    cluster.create_topic(&dlq, 1, 1, &big)?;
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("message.max.bytes", "6000000")
+        .create()?;
+    let huge = vec![b'x'; 5_000_000];
+    producer
+        .send(
+            FutureRecord::to(&input).key("big").payload(&huge),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| e)?;
+    produce(
+        bootstrap,
+        &input,
+        [("small".to_owned(), b"7".to_vec(), None)],
+    )
+    .await?;
+
+    let run = |oversized: &'static str| -> Result<KafkaStreams> {
+        let state = tempfile::tempdir()?;
+        let config = StreamsConfig::new(unique_name("big-app"), bootstrap)
+            .set("commit.interval.ms", "100")?
+            .set("processing.exception.handler", "dead-letter-queue")?
+            .set("errors.dead.letter.queue.topic.name", &dlq)?
+            .set("errors.dead.letter.queue.oversized", oversized)?
+            .with_state_dir(state.path());
+        let mut streams = KafkaStreams::new(panicking_parser(&input, &output)?, config)?;
+        streams.start()?;
+        Ok(streams)
+    };
+
+    let mut failing = run("fail")?;
+    assert!(failing.wait_for_state(State::Error, Duration::from_secs(60)));
+    let err = failing
+        .close(Duration::from_secs(10))
+        .expect_err("the record cannot be dead-lettered")
+        .to_string();
+    let prefix = format!(
+        "writing the dead-letter record of the record at {input}-0@0 to topic `{dlq}` failed: "
+    );
+    assert!(err.starts_with(&prefix), "{err}");
+    assert!(err.contains("too large"), "{err}");
+
+    let mut truncating = run("truncate")?;
+    let out = read_committed(
+        bootstrap,
+        &output,
+        1,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )?;
+    let dead = integration_tests::client::read_topic(
+        bootstrap,
+        &dlq,
+        1,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )?;
+    assert_eq!(
+        truncating.state(),
+        State::Running,
+        "{:?}",
+        truncating.error()
+    );
+    truncating.close(Duration::from_secs(30))?;
+    cluster.delete_topics(&[&input, &output, &dlq], &[])?;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].value, Some(7i64.to_be_bytes().to_vec()));
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].key.as_str(), dead[0].value.as_str()), ("big", ""));
+    assert_eq!(dead[0].header("__streams.errors.offset"), Some("0"));
+    // The panic's message quotes the whole value: cut to 4 KiB.
+    let message = dead[0]
+        .header("__streams.errors.message")
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("panicked: cannot parse \"xxx"),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("... (cut from 5000056 bytes)"),
+        "{message}"
+    );
+    assert!(message.len() < 4200);
+    assert_eq!(
+        dead[0].header("__streams.errors.truncated"),
+        Some("value of 5000000 bytes dropped: the record would exceed message.max.bytes (1000000)")
+    );
+    Ok(())
+}

@@ -71,6 +71,18 @@ pub enum ClientKind {
     Admin,
 }
 
+impl ClientKind {
+    /// The prefix that gives a setting to this kind of client alone (`consumer.`, ...).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ClientKind::All => "",
+            ClientKind::Consumer => "consumer.",
+            ClientKind::Producer => "producer.",
+            ClientKind::Admin => "admin.",
+        }
+    }
+}
+
 /// The configuration of a streams application.
 #[derive(Clone)]
 pub struct StreamsConfig {
@@ -92,6 +104,8 @@ pub struct StreamsConfig {
     production_handler: Arc<dyn ErrorHandler>,
     handler_names: [&'static str; 3],
     dead_letter_topic: Option<String>,
+    /// `errors.dead.letter.queue.oversized`: true for `truncate`, false for `fail`.
+    dead_letter_truncate: bool,
     client: Vec<(ClientKind, String, String)>,
     metrics_address: Option<std::net::SocketAddr>,
 }
@@ -173,6 +187,7 @@ impl StreamsConfig {
             production_handler: Arc::new(LogAndFail),
             handler_names: ["log-and-fail"; 3],
             dead_letter_topic: None,
+            dead_letter_truncate: false,
             client: Vec::new(),
             metrics_address: None,
         }
@@ -186,12 +201,7 @@ impl StreamsConfig {
                 self.application_id = value.to_owned();
             }
             "bootstrap.servers" => {
-                if value.trim().is_empty() {
-                    return Err(StreamsError::config(
-                        key,
-                        "must list at least one host:port",
-                    ));
-                }
+                check_bootstrap(value)?;
                 self.bootstrap_servers = value.to_owned();
             }
             "num.stream.threads" => {
@@ -334,6 +344,18 @@ impl StreamsConfig {
                 let v = value.trim();
                 self.dead_letter_topic = (!v.is_empty()).then(|| v.to_owned());
             }
+            "errors.dead.letter.queue.oversized" => {
+                self.dead_letter_truncate = match value.trim() {
+                    "fail" => false,
+                    "truncate" => true,
+                    other => {
+                        return Err(StreamsError::config(
+                            key,
+                            format!("unknown value {other:?}; allowed: fail, truncate"),
+                        ));
+                    }
+                };
+            }
             "group.id"
             | "enable.auto.commit"
             | "consumer.group.id"
@@ -419,12 +441,8 @@ impl StreamsConfig {
     /// Checks the combination of settings. Called by the runtime and the test driver.
     pub fn validate(&self) -> Result<()> {
         check_id("application.id", &self.application_id)?;
-        if self.bootstrap_servers.trim().is_empty() {
-            return Err(StreamsError::config(
-                "bootstrap.servers",
-                "must list at least one host:port",
-            ));
-        }
+        check_bootstrap(&self.bootstrap_servers)?;
+        self.check_security_settings()?;
         if let Some((_, key, value)) = self.client.iter().find(|(kind, key, value)| {
             matches!(kind, ClientKind::Consumer)
                 && key == "partition.assignment.strategy"
@@ -458,6 +476,61 @@ impl StreamsConfig {
             return Err(StreamsError::config(
                 "errors.dead.letter.queue.topic.name",
                 "a dead-letter-queue handler is configured, so a dead-letter topic name is required",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Security settings (`security.protocol`, `sasl.*`, `ssl.*`) must be the same for the
+    /// consumers, the producers and the admin client: they all connect to the same brokers,
+    /// and one that cannot authenticate only logs warnings while it retries (a consumer
+    /// would rebalance forever). Given under one client prefix only, they are refused here,
+    /// naming the key but never its value.
+    fn check_security_settings(&self) -> Result<()> {
+        fn is_security(key: &str) -> bool {
+            key == "security.protocol"
+                || ["sasl.", "ssl.", "ssl_", "enable.ssl.", "enable.sasl."]
+                    .iter()
+                    .any(|p| key.starts_with(p))
+        }
+        let kinds = [
+            (ClientKind::Consumer, "consumer"),
+            (ClientKind::Producer, "producer"),
+            (ClientKind::Admin, "admin"),
+        ];
+        for (_, key, _) in self.client.iter().filter(|(_, k, _)| is_security(k)) {
+            let effective: Vec<Option<&str>> = kinds
+                .iter()
+                .map(|(kind, _)| {
+                    self.client_settings(*kind)
+                        .filter(|(k, _)| k == key)
+                        .map(|(_, v)| v)
+                        .last()
+                })
+                .collect();
+            if effective.iter().all(|v| *v == effective[0]) {
+                continue;
+            }
+            let set_for: Vec<&str> = kinds
+                .iter()
+                .zip(&effective)
+                .filter(|(_, v)| v.is_some())
+                .map(|((_, name), _)| *name)
+                .collect();
+            let prefixed = self
+                .client
+                .iter()
+                .find(|(kind, k, _)| k == key && *kind != ClientKind::All)
+                .map(|(kind, _, _)| kind.prefix())
+                .unwrap_or("");
+            return Err(StreamsError::config(
+                &format!("{prefixed}{key}"),
+                format!(
+                    "security settings must be the same for every client (the consumers, \
+                     producers and admin client connect to the same brokers), but `{key}` \
+                     differs between them (set for: {}); set `{key}` without a client prefix",
+                    set_for.join(", ")
+                ),
             ));
         }
         Ok(())
@@ -604,10 +677,69 @@ impl StreamsConfig {
             processing: self.processing_handler.clone(),
             production: self.production_handler.clone(),
             dead_letter_topic: self.dead_letter_topic.as_deref().map(Arc::from),
+            dead_letter_max_bytes: self.dead_letter_truncate.then(|| {
+                self.client_settings(ClientKind::Producer)
+                    .filter(|(k, _)| *k == "message.max.bytes")
+                    .filter_map(|(_, v)| v.trim().parse::<usize>().ok())
+                    .last()
+                    .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES)
+            }),
             extractor: self.extractor.clone(),
             max_buffered_per_partition: self.buffered_records_per_partition,
         }
     }
+}
+
+/// librdkafka's default `message.max.bytes`: the largest record the producer sends.
+const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// Checks `bootstrap.servers`: a list of `host:port` (separated by commas or spaces), each
+/// optionally prefixed with its protocol as librdkafka allows (`SASL_SSL://host:port`), an
+/// IPv6 host in brackets. librdkafka itself reads a port past 65535 modulo 65536 and a
+/// missing one as 9092, so both are refused here, as Kafka's Java clients refuse them.
+fn check_bootstrap(value: &str) -> Result<()> {
+    let bad = |message: String| Err(StreamsError::config("bootstrap.servers", message));
+    let entries: Vec<&str> = value.split([',', ' ']).filter(|s| !s.is_empty()).collect();
+    if entries.is_empty() {
+        return bad("must list at least one host:port".into());
+    }
+    for entry in entries {
+        let address = match entry.split_once("://") {
+            Some((protocol, rest))
+                if ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
+                    .contains(&protocol.to_ascii_lowercase().as_str()) =>
+            {
+                rest
+            }
+            Some((protocol, _)) => {
+                return bad(format!(
+                    "{entry:?}: unknown protocol {protocol:?}; allowed: PLAINTEXT, SSL, \
+                     SASL_PLAINTEXT, SASL_SSL"
+                ));
+            }
+            None => entry,
+        };
+        let Some((host, port)) = address.rsplit_once(':') else {
+            return bad(format!("{entry:?} is not host:port (the port is required)"));
+        };
+        let bracketed = host.starts_with('[') && host.ends_with(']') && host.len() > 2;
+        let plain = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if !(bracketed || plain) {
+            return bad(format!(
+                "{entry:?}: invalid host {host:?} (a name, an IPv4 address, or an IPv6 address \
+                 in brackets)"
+            ));
+        }
+        if !matches!(port.parse::<u32>(), Ok(1..=65535)) {
+            return bad(format!(
+                "{entry:?}: the port must be 1 to 65535, got {port:?}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_id(key: &str, value: &str) -> Result<()> {

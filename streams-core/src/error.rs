@@ -102,6 +102,19 @@ pub enum StreamsError {
         /// What went wrong.
         message: String,
     },
+    /// A record's dead-letter record could not be written (too large for the producer, say);
+    /// the application stops rather than lose the record.
+    #[error(
+        "writing the dead-letter record of the record at {position} to topic `{topic}` failed: {message}"
+    )]
+    DeadLetter {
+        /// Where the failed record came from.
+        position: SourcePosition,
+        /// The dead-letter topic.
+        topic: String,
+        /// Why the write failed.
+        message: String,
+    },
     /// A state store's files are corrupt or incomplete (a truncated or damaged SST file, a
     /// garbage `CURRENT`, a missing `MANIFEST`). The changelog is the source of truth: the
     /// runtime moves the task's state aside and restores it.

@@ -123,4 +123,7 @@ pub mod dlq_headers {
     pub const PARTITION: &str = "__streams.errors.partition";
     /// Source offset, as decimal text.
     pub const OFFSET: &str = "__streams.errors.offset";
+    /// Set when the record was too large for the producer and lost its value (and perhaps
+    /// its key) under `errors.dead.letter.queue.oversized=truncate`: what was dropped.
+    pub const TRUNCATED: &str = "__streams.errors.truncated";
 }

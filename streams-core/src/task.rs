@@ -59,6 +59,9 @@ pub(crate) struct TaskSettings {
     pub processing: Arc<dyn ErrorHandler>,
     pub production: Arc<dyn ErrorHandler>,
     pub dead_letter_topic: Option<Arc<str>>,
+    /// With `errors.dead.letter.queue.oversized=truncate`: the producer's
+    /// `message.max.bytes`, above which a dead-letter record loses its value (and key).
+    pub dead_letter_max_bytes: Option<usize>,
     pub extractor: Arc<dyn TimestampExtractor>,
     /// Records buffered per partition before the runtime pauses it.
     pub max_buffered_per_partition: usize,
@@ -360,6 +363,11 @@ impl TaskContext {
                     return Ok(());
                 };
                 let mut headers = raw.headers.clone();
+                // Truncating: an error message can quote the whole record (a panic's text).
+                let message = match self.settings.dead_letter_max_bytes {
+                    Some(_) => cut_message(message),
+                    None => std::borrow::Cow::Borrowed(message),
+                };
                 headers.add(dlq_headers::EXCEPTION, Some(error_type.as_bytes().to_vec()));
                 headers.add(dlq_headers::MESSAGE, Some(message.as_bytes().to_vec()));
                 headers.add(
@@ -375,19 +383,96 @@ impl TaskContext {
                     dlq_headers::OFFSET,
                     Some(raw.offset.to_string().into_bytes()),
                 );
-                self.send(OutRecord {
+                let (mut key, mut value) = (raw.key.as_deref(), raw.value.as_deref());
+                if let Some(max) = self.settings.dead_letter_max_bytes {
+                    truncate_dead_letter(max, &mut key, &mut value, &mut headers);
+                }
+                let sent = self.send(OutRecord {
                     topic: &topic,
                     partition: None,
-                    key: raw.key.as_deref(),
-                    value: raw.value.as_deref(),
+                    key,
+                    value,
                     timestamp: raw.timestamp.max(0),
                     headers: &headers,
-                })?;
+                });
+                if let Err(StreamsError::Production { message, .. }) = sent {
+                    return Err(StreamsError::DeadLetter {
+                        position: crate::error::SourcePosition {
+                            topic: raw.topic.to_string(),
+                            partition: raw.partition,
+                            offset: raw.offset,
+                        },
+                        topic: topic.to_string(),
+                        message,
+                    });
+                }
+                sent?;
                 self.counters.dead_lettered += 1;
                 Ok(())
             }
         }
     }
+}
+
+/// The longest error message a truncated dead-letter record carries in its headers.
+const MAX_DEAD_LETTER_MESSAGE: usize = 4096;
+
+/// `message` cut to [`MAX_DEAD_LETTER_MESSAGE`] bytes (at a character boundary), saying so.
+fn cut_message(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.len() <= MAX_DEAD_LETTER_MESSAGE {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut end = MAX_DEAD_LETTER_MESSAGE;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!(
+        "{}... (cut from {} bytes)",
+        &message[..end],
+        message.len()
+    ))
+}
+
+/// Room kept for a record's framing and the headers' own overhead under `message.max.bytes`.
+const RECORD_OVERHEAD: usize = 1024;
+
+/// Drops the value (and, if still too large, the key) of a dead-letter record that would not
+/// fit in `max` bytes, saying so in the `__streams.errors.truncated` header.
+fn truncate_dead_letter(
+    max: usize,
+    key: &mut Option<&[u8]>,
+    value: &mut Option<&[u8]>,
+    headers: &mut Headers,
+) {
+    let header_bytes: usize = headers
+        .iter()
+        .map(|h| h.key.len() + h.value.as_ref().map_or(0, Vec::len))
+        .sum();
+    let size = |k: &Option<&[u8]>, v: &Option<&[u8]>| {
+        k.map_or(0, <[u8]>::len) + v.map_or(0, <[u8]>::len) + header_bytes + RECORD_OVERHEAD
+    };
+    if size(key, value) <= max {
+        return;
+    }
+    let mut dropped = Vec::new();
+    if let Some(v) = value.take() {
+        dropped.push(format!("value of {} bytes", v.len()));
+    }
+    if size(key, value) > max
+        && let Some(k) = key.take()
+    {
+        dropped.push(format!("key of {} bytes", k.len()));
+    }
+    headers.add(
+        dlq_headers::TRUNCATED,
+        Some(
+            format!(
+                "{} dropped: the record would exceed message.max.bytes ({max})",
+                dropped.join(" and ")
+            )
+            .into_bytes(),
+        ),
+    );
 }
 
 /// A source node as the task sees it: takes a raw record, deserializes and forwards it.
@@ -718,11 +803,11 @@ impl StreamTask {
 
     /// Per input partition, the next offset to process: one past the last processed record,
     /// or the first buffered record's offset before any was processed (`None` when neither is
-    /// known).
-    pub fn next_offsets(&self) -> impl Iterator<Item = (&str, i32, Option<i64>)> {
+    /// known); and whether nothing of the partition is buffered.
+    pub fn next_offsets(&self) -> impl Iterator<Item = (&str, i32, Option<i64>, bool)> {
         self.queues.iter().map(|q| {
             let next = q.position.or_else(|| q.records.front().map(|r| r.offset));
-            (&*q.topic, q.partition, next)
+            (&*q.topic, q.partition, next, q.records.is_empty())
         })
     }
 

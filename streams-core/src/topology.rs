@@ -635,6 +635,28 @@ impl Topology {
         out
     }
 
+    /// The stores kept on disk whose changes go to a changelog: `(changelog topic,
+    /// sub-topology id, store name)`.
+    pub(crate) fn persistent_logged_stores(
+        &self,
+        application_id: &str,
+    ) -> Vec<(String, u32, String)> {
+        let subs = self.subtopologies();
+        self.stores
+            .iter()
+            .filter(|d| d.builder.persistent() && d.builder.changelog().is_some())
+            .filter_map(|d| {
+                let name = d.builder.name();
+                let sub = subs.iter().find(|s| s.stores.iter().any(|n| n == name))?;
+                Some((
+                    changelog_topic(application_id, name),
+                    sub.id,
+                    name.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
     /// Declares `name` an internal repartition topic: sources and sinks that name it read and
     /// write `<application.id>-<name>`, which the runtime creates at start-up (delete policy,
     /// as many partitions as the largest source topic of the sub-topologies writing to it) and

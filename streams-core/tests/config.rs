@@ -141,3 +141,91 @@ fn a_transactional_id_is_always_managed_by_the_library() {
         );
     }
 }
+
+#[test]
+fn bootstrap_servers_are_checked_when_set() {
+    let refused = |value: &str| {
+        StreamsConfig::new("app", "localhost:9092")
+            .set("bootstrap.servers", value)
+            .expect_err("refused")
+            .to_string()
+    };
+    let prefix = "invalid configuration `bootstrap.servers`: ";
+    assert_eq!(
+        refused("localhost:99999"),
+        format!("{prefix}\"localhost:99999\": the port must be 1 to 65535, got \"99999\"")
+    );
+    assert_eq!(
+        refused("broker1"),
+        format!("{prefix}\"broker1\" is not host:port (the port is required)")
+    );
+    assert_eq!(
+        refused("http://broker1:9092"),
+        format!(
+            "{prefix}\"http://broker1:9092\": unknown protocol \"http\"; allowed: PLAINTEXT, SSL, \
+             SASL_PLAINTEXT, SASL_SSL"
+        )
+    );
+    assert_eq!(
+        refused("a:b"),
+        format!("{prefix}\"a:b\": the port must be 1 to 65535, got \"b\"")
+    );
+    assert_eq!(
+        refused(":9092"),
+        format!(
+            "{prefix}\":9092\": invalid host \"\" (a name, an IPv4 address, or an IPv6 address \
+             in brackets)"
+        )
+    );
+    assert_eq!(
+        refused(" , "),
+        format!("{prefix}must list at least one host:port")
+    );
+    for ok in [
+        "127.0.0.1:9092,[::1]:9092",
+        "PLAINTEXT://broker-1.example.com:9092 sasl_ssl://b2:9093",
+    ] {
+        assert!(
+            StreamsConfig::new("app", "localhost:9092")
+                .set("bootstrap.servers", ok)
+                .is_ok(),
+            "{ok}"
+        );
+    }
+    // A value given to `new` is checked by `validate`.
+    assert!(StreamsConfig::new("app", "localhost:0").validate().is_err());
+}
+
+#[test]
+fn security_settings_given_to_one_client_only_are_refused_without_their_values() {
+    let refused = |pairs: &[(&str, &str)]| {
+        let mut config = StreamsConfig::new("app", "localhost:9092");
+        for (k, v) in pairs {
+            config = config.set(k, v).expect("set");
+        }
+        config.validate().expect_err("refused").to_string()
+    };
+    assert_eq!(
+        refused(&[("admin.sasl.mechanism", "PLAIN")]),
+        "invalid configuration `admin.sasl.mechanism`: security settings must be the same for \
+         every client (the consumers, producers and admin client connect to the same brokers), \
+         but `sasl.mechanism` differs between them (set for: admin); set `sasl.mechanism` \
+         without a client prefix"
+    );
+    let err = refused(&[
+        ("sasl.password", "topsecret"),
+        ("consumer.sasl.password", "othersecret"),
+    ]);
+    assert!(
+        err.starts_with("invalid configuration `consumer.sasl.password`"),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "{err}");
+    // The same value everywhere, however given, is fine.
+    StreamsConfig::new("app", "localhost:9092")
+        .set("security.protocol", "sasl_plaintext")
+        .and_then(|c| c.set("sasl.mechanism", "PLAIN"))
+        .and_then(|c| c.set("producer.sasl.mechanism", "PLAIN"))
+        .and_then(|c| c.validate())
+        .expect("accepted");
+}

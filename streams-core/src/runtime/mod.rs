@@ -194,6 +194,47 @@ impl KafkaStreams {
         self.control.wait_for(state, timeout)
     }
 
+    /// Deletes this application's local state (`<state.dir>/<application.id>`: every task's
+    /// stores), as Kafka Streams' `cleanUp()`: the next start restores everything from the
+    /// changelogs. Allowed before [`Self::start`] or after [`Self::close`] only.
+    ///
+    /// ```no_run
+    /// # use streams_core::{KafkaStreams, StreamsConfig, Topology};
+    /// # fn topology() -> Topology { Topology::new() }
+    /// let mut streams = KafkaStreams::new(topology(), StreamsConfig::new("app", "localhost:9092"))?;
+    /// streams.clean_up()?; // a reset: start from the changelogs
+    /// streams.start()?;
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
+    pub fn clean_up(&self) -> Result<()> {
+        let state = self.control.state();
+        if !matches!(state, State::Created | State::NotRunning) {
+            return Err(StreamsError::IllegalState(format!(
+                "clean_up() is allowed before start() or after close(), not while {state:?}"
+            )));
+        }
+        let dir = self.config.state_dir().join(self.config.application_id());
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            // The lock this instance holds, and the process id that fences its zombies.
+            if name == STATE_LOCK_FILE || name == PROCESS_ID_FILE {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(|e| StreamsError::io(format!("deleting {}", path.display()), e))?;
+        }
+        tracing::info!(dir = %dir.display(), "local state deleted");
+        Ok(())
+    }
+
     /// Checks the source topics (they must exist, and co-partitioned ones must have equal
     /// partition counts), creates missing changelog topics (refusing existing ones with the
     /// wrong partition count), then starts the stream threads.
@@ -273,13 +314,23 @@ impl KafkaStreams {
     /// Checks the source topics and creates the missing changelog topics (or refuses existing
     /// ones with the wrong partition count).
     fn prepare_topics(&self, subtopologies: &[crate::topology::Subtopology]) -> Result<()> {
+        check_resolvable(self.config.bootstrap_servers())?;
         let client: BaseProducer = clients::admin_config(&self.config).create().map_err(|e| {
             StreamsError::config("admin", format!("the admin settings were refused: {e}"))
         })?;
         let md = client
             .client()
             .fetch_metadata(None, Duration::from_secs(30))
-            .map_err(|e| StreamsError::kafka("fetching topic metadata at start-up", e))?;
+            .map_err(|e| {
+                StreamsError::kafka(
+                    format!(
+                        "fetching topic metadata at start-up from bootstrap.servers {:?} \
+                         (no broker answered within 30 s)",
+                        self.config.bootstrap_servers()
+                    ),
+                    e,
+                )
+            })?;
         let mut counts: std::collections::HashMap<String, usize> = md
             .topics()
             .iter()
@@ -425,10 +476,53 @@ impl KafkaStreams {
                          delete it or reset the application"
                     )));
                 }
-                None => wanted.push((topic, tasks, spec.configs)),
+                None => {
+                    self.refuse_lost_changelog(&topic)?;
+                    wanted.push((topic, tasks, spec.configs))
+                }
             }
         }
         self.create_topics(wanted, "changelog")
+    }
+
+    /// A changelog topic is missing while this instance holds local state of a store logged
+    /// to it: the topic was deleted while the application was stopped. Recreating it empty
+    /// would leave the state without its source of truth (and the next owner of the task
+    /// without the state), so the start is refused, naming the topic, until the user resets
+    /// the local state with [`Self::clean_up`] (or brings the topic back).
+    fn refuse_lost_changelog(&self, topic: &str) -> Result<()> {
+        let app_dir = self.config.state_dir().join(self.config.application_id());
+        for (changelog, sub_id, store) in self
+            .topology
+            .persistent_logged_stores(self.config.application_id())
+        {
+            if changelog != topic {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(&app_dir) else {
+                return Ok(());
+            };
+            let task_prefix = format!("{sub_id}_");
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let is_task = name
+                    .strip_prefix(&task_prefix)
+                    .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+                let store_dir = entry.path().join("rocksdb").join(&store);
+                if is_task && store_dir.exists() {
+                    return Err(StreamsError::Topology(format!(
+                        "changelog topic {topic} does not exist, but local state of store \
+                         `{store}` does ({}): the topic was deleted while the application was \
+                         stopped, and recreating it empty would lose that state. Bring the \
+                         topic back, or reset the application's local state: call \
+                         KafkaStreams::clean_up() before start() (it deletes {})",
+                        store_dir.display(),
+                        app_dir.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Creates `(topic, partitions, configs)`; one created concurrently by another instance
@@ -546,6 +640,26 @@ const PROCESS_ID_FILE: &str = "kstreams-process-id";
 /// ids: initialising them aborts the transactions the crashed instance left open at once,
 /// instead of after `transaction.timeout.ms`. The file stays locked while the instance
 /// runs; a second instance on the same directory gets a fresh random id (and no lock).
+/// Fails at once, naming each address, when no address of `bootstrap.servers` resolves
+/// (librdkafka would retry for the whole metadata timeout and then report a transport
+/// error naming none). One that resolves is enough: librdkafka finds the others.
+fn check_resolvable(bootstrap: &str) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    let mut failures = Vec::new();
+    for entry in bootstrap.split([',', ' ']).filter(|s| !s.is_empty()) {
+        let address = entry.split_once("://").map_or(entry, |(_, rest)| rest);
+        match address.to_socket_addrs().map(|mut addrs| addrs.next()) {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => failures.push(format!("{address}: no address")),
+            Err(e) => failures.push(format!("{address}: {e}")),
+        }
+    }
+    Err(StreamsError::config(
+        "bootstrap.servers",
+        format!("no bootstrap server resolves: {}", failures.join("; ")),
+    ))
+}
+
 /// The lock file of an application's state directory, held by the instance using it.
 const STATE_LOCK_FILE: &str = ".lock";
 
@@ -574,10 +688,9 @@ fn lock_state_dir(config: &StreamsConfig) -> Result<std::fs::File> {
                 path.display()
             ),
         )),
-        Err(std::fs::TryLockError::Error(e)) => Err(StreamsError::io(
-            format!("locking {}", path.display()),
-            e,
-        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(StreamsError::io(format!("locking {}", path.display()), e))
+        }
     }
 }
 

@@ -430,6 +430,7 @@ impl StreamThread {
         self.maxima.retain(|id, _| self.tasks.contains_key(id));
         self.sink_maxima
             .retain(|(id, _), _| self.tasks.contains_key(id));
+        let mut consumer_positions: Option<HashMap<(String, i32), i64>> = None;
         let mut remaining: BTreeMap<TaskId, i64> = BTreeMap::new();
         for (task, next, end) in self.restoring.values() {
             *remaining.entry(*task).or_default() += (*end - *next).max(0);
@@ -472,12 +473,24 @@ impl StreamThread {
                     restore_remaining: remaining.get(id).copied().unwrap_or(0).max(0) as u64,
                 },
             );
-            for (topic, partition, next) in task.next_offsets() {
+            for (topic, partition, next, drained) in task.next_offsets() {
                 let key = (topic.to_owned(), partition);
-                if let (Some(next), Some(end)) = (next, ends.get(&key)) {
-                    // The end offset may be older than the position: never below zero.
-                    lag.insert(key, (end - next).max(0));
+                let (Some(mut next), Some(end)) = (next, ends.get(&key)) else {
+                    continue;
+                };
+                // Transaction markers (input written in transactions, as repartition topics
+                // are under exactly-once) take offsets but never reach the task: once its
+                // buffer is drained, the consumer's position, which steps over them, says
+                // how far the partition is read.
+                if drained && *end > next {
+                    let positions =
+                        consumer_positions.get_or_insert_with(|| positions_of(&self.consumer));
+                    if let Some(position) = positions.get(&key) {
+                        next = next.max(*position);
+                    }
                 }
+                // The end offset may be older than the position: never below zero.
+                lag.insert(key, (end - next).max(0));
             }
         }
         *self.metrics.tasks.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
@@ -1751,6 +1764,22 @@ enum Started {
     Yes,
     /// The task must wait (an open transaction on one of its changelogs); try again later.
     Waiting,
+}
+
+/// The consumer's position in each assigned partition (empty when librdkafka cannot say).
+fn positions_of(consumer: &StreamsConsumer) -> HashMap<(String, i32), i64> {
+    consumer
+        .position()
+        .map(|tpl| {
+            tpl.elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some(((e.topic().to_owned(), e.partition()), o)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn partition_list<'a>(partitions: impl IntoIterator<Item = (&'a str, i32)>) -> TopicPartitionList {
