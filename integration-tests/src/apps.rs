@@ -1,9 +1,11 @@
 //! Processors the integration suites share.
 
+use state_stores::KeyValueStoreBuilder;
 use state_stores::typed::{TypedKeyValueStore, TypedWindowStore};
-use streams_core::Record;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::store::StoreHandle;
+use streams_core::{Record, Topology};
 
 /// The store [`CountPerKey`] uses: counts by key.
 pub type Counts = TypedKeyValueStore<String, i64>;
@@ -40,6 +42,20 @@ impl Processor<String, String, String, i64> for CountPerKey {
         ctx.forward(r.with_value(count))?;
         Ok(())
     }
+}
+
+/// `input` counted per key by [`CountPerKey`] over a logged RocksDB store `counts`, each
+/// running count written to `output` as a big-endian i64.
+pub fn count_topology(input: &str, output: &str) -> streams_core::Result<Topology> {
+    let mut t = Topology::new();
+    t.add_source("src", &[input], StringSerde, StringSerde)?
+        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
+        .add_state_store(
+            KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
+            &["count"],
+        )?
+        .add_sink("sink", output, StringSerde, I64Serde, &["count"])?;
+    Ok(t)
 }
 
 /// Adds one to `key`'s count in `store` and returns the new count.

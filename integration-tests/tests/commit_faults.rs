@@ -15,12 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use integration_tests::apps::CountPerKey;
+use integration_tests::apps::count_topology;
 use integration_tests::client::read_committed;
 use integration_tests::kafka::{KafkaCluster, unique_name};
-use state_stores::KeyValueStoreBuilder;
-use streams_core::serde::{I64Serde, StringSerde};
-use streams_core::{KafkaStreams, State, StreamsConfig, Topology};
+
+use streams_core::{KafkaStreams, State, StreamsConfig};
 
 const KEYS: usize = 10;
 
@@ -46,14 +45,7 @@ async fn run(
     cluster.create_topic(&output, 1, replication, &[])?;
     let app = unique_name("fault-app");
     let state = tempfile::tempdir()?;
-    let mut t = Topology::new();
-    t.add_source("in", &[&input], StringSerde, StringSerde)?
-        .add_processor("count", || CountPerKey::new("counts"), &["in"])?
-        .add_state_store(
-            KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
-            &["count"],
-        )?
-        .add_sink("out", &output, StringSerde, I64Serde, &["count"])?;
+    let t = count_topology(&input, &output)?;
     let config = StreamsConfig::new(&app, &bootstrap)
         .set("commit.interval.ms", "100")?
         .set("processing.guarantee", guarantee)?

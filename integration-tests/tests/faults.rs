@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use integration_tests::apps::CountPerKey;
+use integration_tests::apps::count_topology;
 use integration_tests::client::{produce, read_committed};
 use integration_tests::kafka::{shared_cluster, unique_name};
-use state_stores::KeyValueStoreBuilder;
 use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::{KafkaStreams, State, StreamsConfig, Topology};
 
@@ -67,14 +66,7 @@ async fn a_task_whose_lock_is_held_runs_once_the_lock_is_released() -> Result<()
         .collect();
     produce(bootstrap, &input, records).await?;
 
-    let mut t = Topology::new();
-    t.add_source("in", &[&input], StringSerde, StringSerde)?
-        .add_processor("count", || CountPerKey::new("counts"), &["in"])?
-        .add_state_store(
-            KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
-            &["count"],
-        )?
-        .add_sink("out", &output, StringSerde, I64Serde, &["count"])?;
+    let t = count_topology(&input, &output)?;
     let config = StreamsConfig::new(&app, bootstrap)
         .set("commit.interval.ms", "100")?
         .with_state_dir(state.path());
@@ -419,15 +411,8 @@ fn a_second_instance_on_the_same_state_directory_is_refused() -> Result<()> {
     let app = unique_name("samedir-app");
     let state = tempfile::tempdir()?;
     let new = || -> streams_core::Result<KafkaStreams> {
-        let mut t = Topology::new();
-        t.add_source("in", &["samedir-in"], StringSerde, StringSerde)?
-            .add_processor("count", || CountPerKey::new("counts"), &["in"])?
-            .add_state_store(
-                KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
-                &["count"],
-            )?;
         KafkaStreams::new(
-            t,
+            count_topology("samedir-in", "samedir-out")?,
             StreamsConfig::new(&app, cluster.bootstrap_servers()).with_state_dir(state.path()),
         )
     };
@@ -567,14 +552,7 @@ async fn a_deleted_changelog_topic_refuses_the_start_until_a_reset() -> Result<(
     let changelog = format!("{app}-counts-changelog");
     let state = tempfile::tempdir()?;
     let new = || -> Result<KafkaStreams> {
-        let mut t = Topology::new();
-        t.add_source("in", &[&input], StringSerde, StringSerde)?
-            .add_processor("count", || CountPerKey::new("counts"), &["in"])?
-            .add_state_store(
-                KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
-                &["count"],
-            )?
-            .add_sink("out", &output, StringSerde, I64Serde, &["count"])?;
+        let t = count_topology(&input, &output)?;
         let config = StreamsConfig::new(&app, bootstrap)
             .set("commit.interval.ms", "100")?
             .with_state_dir(state.path());

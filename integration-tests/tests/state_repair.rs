@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use integration_tests::apps::{CountPerKey, WindowedCountPerKey};
+use integration_tests::apps::{WindowedCountPerKey, count_topology};
 use integration_tests::client::{produce, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
-use state_stores::{KeyValueStoreBuilder, StoreKind, WindowStoreBuilder};
+use state_stores::{StoreKind, WindowStoreBuilder};
 use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::{KafkaStreams, State, StreamsConfig, Topology};
 
@@ -131,18 +131,6 @@ fn run(
         })
         .collect::<Result<_>>()?;
     Ok((counts, restored, corruptions))
-}
-
-fn count_topology(input: &str, output: &str) -> streams_core::Result<Topology> {
-    let mut t = Topology::new();
-    t.add_source("src", &[input], StringSerde, StringSerde)?
-        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
-        .add_state_store(
-            KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
-            &["count"],
-        )?
-        .add_sink("sink", output, StringSerde, I64Serde, &["count"])?;
-    Ok(t)
 }
 
 async fn damaged_key_value_store_is_restored(how: Damage) -> Result<()> {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use integration_tests::apps::CountPerKey;
+use integration_tests::apps::{CountPerKey, count_topology};
 use integration_tests::client::{produce, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use state_stores::rocks::{RocksDbKeyValueStore, RocksDbMemory};
@@ -14,18 +14,6 @@ use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::store::RestoreListener;
 use streams_core::store::StateStore;
 use streams_core::{KafkaStreams, StreamsConfig, Topology};
-
-fn count_topology(input: &str, output: &str) -> streams_core::Result<Topology> {
-    let mut t = Topology::new();
-    t.add_source("src", &[input], StringSerde, StringSerde)?
-        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
-        .add_state_store(
-            KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
-            &["count"],
-        )?
-        .add_sink("sink", output, StringSerde, I64Serde, &["count"])?;
-    Ok(t)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_changelog_topic_is_created_compacted_and_holds_every_update() -> Result<()> {

@@ -1,5 +1,6 @@
 //! `KStream`: an unbounded sequence of records, and its stateless operations.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
@@ -239,18 +240,7 @@ where
         &self,
         predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
     ) -> KStream<K, V> {
-        self.stateless(
-            "KSTREAM-FILTER",
-            self.key_serde.clone(),
-            self.value_serde.clone(),
-            false,
-            move |ctx, r| {
-                if predicate(&r.key, &r.value) {
-                    ctx.forward(r)?;
-                }
-                Ok(())
-            },
-        )
+        self.try_filter(move |k, v| Ok::<_, Infallible>(predicate(k, v)))
     }
 
     /// The records for which `predicate` does not hold (`KSTREAM-FILTER`).
@@ -271,9 +261,7 @@ where
         K2: Clone + 'static,
         V2: Clone + 'static,
     {
-        self.stateless("KSTREAM-MAP", None, None, true, move |ctx, r| {
-            ctx.forward(r.map_key_value(&mapper))
-        })
+        self.try_map(move |k, v| Ok::<_, Infallible>(mapper(k, v)))
     }
 
     /// Each value turned into a new value; keys stay (`KSTREAM-MAPVALUES`).
@@ -281,13 +269,7 @@ where
     where
         V2: Clone + 'static,
     {
-        self.stateless(
-            "KSTREAM-MAPVALUES",
-            self.key_serde.clone(),
-            None,
-            false,
-            move |ctx, r| ctx.forward(r.map_value(&mapper)),
-        )
+        self.try_map_values(move |v| Ok::<_, Infallible>(mapper(v)))
     }
 
     /// Each value turned into a new value, seeing the key (`KSTREAM-MAPVALUES`).
@@ -322,23 +304,7 @@ where
         V2: Clone + 'static,
         I: IntoIterator<Item = (K2, V2)>,
     {
-        self.stateless("KSTREAM-FLATMAP", None, None, true, move |ctx, r| {
-            let Record {
-                key,
-                value,
-                timestamp,
-                headers,
-            } = r;
-            for (key, value) in mapper(key, value) {
-                ctx.forward(Record {
-                    key,
-                    value,
-                    timestamp,
-                    headers: headers.clone(),
-                })?;
-            }
-            Ok(())
-        })
+        self.try_flat_map(move |k, v| Ok::<_, Infallible>(mapper(k, v)))
     }
 
     /// Each value turned into zero or more values under the same key (`KSTREAM-FLATMAPVALUES`).
@@ -350,29 +316,7 @@ where
         V2: Clone + 'static,
         I: IntoIterator<Item = V2>,
     {
-        self.stateless(
-            "KSTREAM-FLATMAPVALUES",
-            self.key_serde.clone(),
-            None,
-            false,
-            move |ctx, r| {
-                let Record {
-                    key,
-                    value,
-                    timestamp,
-                    headers,
-                } = r;
-                for value in mapper(value) {
-                    ctx.forward(Record {
-                        key: key.clone(),
-                        value,
-                        timestamp,
-                        headers: headers.clone(),
-                    })?;
-                }
-                Ok(())
-            },
-        )
+        self.try_flat_map_values(move |v| Ok::<_, Infallible>(mapper(v)))
     }
 
     /// The records re-keyed by `selector` (`KSTREAM-KEY-SELECT`); a grouping after it
