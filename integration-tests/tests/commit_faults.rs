@@ -95,7 +95,15 @@ async fn run(
     )?;
     let state_now = streams.state();
     let error = streams.error();
-    streams.close(Duration::from_secs(30))?;
+    // After a fault a thread may be inside a call that waits for the cluster (a commit, a
+    // rewind's committed-offsets request: up to 30 s each) when close comes.
+    let closing = std::time::Instant::now();
+    let closed = streams.close(Duration::from_secs(120));
+    println!(
+        "{guarantee} through {fault:?}: closed in {:?}",
+        closing.elapsed()
+    );
+    closed?;
     cluster.delete_topics(&[&input, &output], &[&app])?;
     if failed.load(Ordering::SeqCst) || state_now != State::Running {
         bail!("{guarantee} through {fault:?}: the client left Running ({state_now:?}): {error:?}");

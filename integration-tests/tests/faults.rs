@@ -426,7 +426,7 @@ fn a_second_instance_on_the_same_state_directory_is_refused() -> Result<()> {
                 "invalid configuration `state.dir`: {} is in use by another instance of \
                  application `{app}` (it holds {}); give each instance its own state.dir",
                 dir.display(),
-                dir.join(".lock").display()
+                state.path().join(format!("{app}.lock")).display()
             )
         ),
     }

@@ -51,7 +51,8 @@ pub struct KafkaStreams {
     restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
     /// Held while running under exactly-once: the lock on the process id file.
     process_lock: Option<std::fs::File>,
-    /// Held from `new` to `close`: this instance's claim on `<state.dir>/<application.id>`.
+    /// Held from `new` to `close`: this instance's claim on `<state.dir>/<application.id>`
+    /// (the file `<state.dir>/<application.id>.lock`).
     state_lock: Option<std::fs::File>,
     /// The Prometheus endpoint, when `metrics.prometheus.address` is set.
     metrics_server: Option<crate::metrics::MetricsServer>,
@@ -219,8 +220,8 @@ impl KafkaStreams {
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            // The lock this instance holds, and the process id that fences its zombies.
-            if name == STATE_LOCK_FILE || name == PROCESS_ID_FILE {
+            // The process id that fences this instance's zombies.
+            if name == PROCESS_ID_FILE {
                 continue;
             }
             let path = entry.path();
@@ -660,16 +661,15 @@ fn check_resolvable(bootstrap: &str) -> Result<()> {
     ))
 }
 
-/// The lock file of an application's state directory, held by the instance using it.
-const STATE_LOCK_FILE: &str = ".lock";
-
-/// Locks `<state.dir>/<application.id>/.lock` for this instance, or refuses: another
+/// Locks `<state.dir>/<application.id>.lock` for this instance, or refuses: another
 /// instance (in this process or another) runs the same application on the same directory.
+/// The file sits beside the application's directory, as each task's lock sits beside the
+/// task's, so the directory holds only task state.
 fn lock_state_dir(config: &StreamsConfig) -> Result<std::fs::File> {
     let dir = config.state_dir().join(config.application_id());
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| StreamsError::io(format!("creating {}", dir.display()), e))?;
-    let path = dir.join(STATE_LOCK_FILE);
+    let path = dir.with_file_name(format!("{}.lock", config.application_id()));
+    std::fs::create_dir_all(config.state_dir())
+        .map_err(|e| StreamsError::io(format!("creating {}", config.state_dir().display()), e))?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
