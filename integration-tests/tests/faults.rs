@@ -144,42 +144,155 @@ impl streams_core::timestamp::TimestampExtractor for TimestampInValue {
     }
 }
 
-/// Counts per key in tumbling windows of 10 ms with 100 ms of grace, event time from the
-/// value, written as
-/// `<start>..<end>=<count>`.
-fn windowed_count(input: &str, output: &str) -> streams_core::Result<Topology> {
+/// The window types of [`windowed_count`].
+#[derive(Debug, Clone, Copy)]
+enum WindowKind {
+    /// Tumbling, 10 ms.
+    Tumbling,
+    /// Hopping, 10 ms advancing by 5 ms.
+    Hopping,
+    /// Sliding, a time difference of 10 ms.
+    Sliding,
+    /// Sessions with an inactivity gap of 10 ms.
+    Session,
+}
+
+/// Counts per key in windows of `kind` with 100 ms of grace, event time from the value,
+/// written as `<start>..<end>=<count>` (`=null` for a session a merge replaced).
+fn windowed_count(input: &str, output: &str, kind: WindowKind) -> streams_core::Result<Topology> {
+    let ms = Duration::from_millis;
     let b = streams_dsl::StreamsBuilder::new();
-    b.stream(
-        &[input],
-        streams_dsl::Consumed::with(StringSerde, StringSerde)
-            .with_timestamp_extractor(TimestampInValue),
-    )
-    .group_by_key()
-    .windowed_by(streams_dsl::TimeWindows::of_size_and_grace(
-        Duration::from_millis(10),
-        Duration::from_millis(100),
-    ))
-    .count(streams_dsl::Materialized::as_store("counts"))
-    .to_stream()
-    .map(|k, v| {
+    let grouped = b
+        .stream(
+            &[input],
+            streams_dsl::Consumed::with(StringSerde, StringSerde)
+                .with_timestamp_extractor(TimestampInValue),
+        )
+        .group_by_key();
+    let counts = streams_dsl::Materialized::as_store("counts");
+    let show = |k: &streams_core::Windowed<String>, v: Option<i64>| {
+        let count = v.map_or("null".to_owned(), |n| n.to_string());
         (
             k.key.clone(),
-            format!("{}..{}={}", k.window.start, k.window.end, v.unwrap_or(0)),
+            format!("{}..{}={count}", k.window.start, k.window.end),
         )
-    })
-    .to(
-        output,
-        streams_dsl::Produced::with(StringSerde, StringSerde),
-    );
+    };
+    let produced = streams_dsl::Produced::with(StringSerde, StringSerde);
+    match kind {
+        WindowKind::Tumbling | WindowKind::Hopping => {
+            let mut windows = streams_dsl::TimeWindows::of_size_and_grace(ms(10), ms(100));
+            if let WindowKind::Hopping = kind {
+                windows = windows.advance_by(ms(5));
+            }
+            grouped
+                .windowed_by(windows)
+                .count(counts)
+                .to_stream()
+                .map(move |k, v| show(&k, v))
+                .to(output, produced);
+        }
+        WindowKind::Sliding => grouped
+            .windowed_by_sliding(streams_dsl::SlidingWindows::of_time_difference_and_grace(
+                ms(10),
+                ms(100),
+            ))
+            .count(counts)
+            .to_stream()
+            .map(move |k, v| show(&k, v))
+            .to(output, produced),
+        WindowKind::Session => grouped
+            .windowed_by_session(streams_dsl::SessionWindows::of_inactivity_gap_and_grace(
+                ms(10),
+                ms(100),
+            ))
+            .count(counts)
+            .to_stream()
+            .map(move |k, v| show(&k, v))
+            .to(output, produced),
+    }
     b.build()
 }
 
-/// One record whose event time is `i64::MAX` (or just below) no longer panics the stream
-/// thread on the window end: its window ends at `i64::MAX`, the application keeps running,
-/// and a restart on the same state counts on from there, under both guarantees.
+/// Records whose event times are at or near `i64::MAX` no longer panic the stream thread on
+/// window arithmetic: their windows end at `i64::MAX`, the application keeps running, and a
+/// restart on the same state counts on from there. Every window type, under at-least-once;
+/// tumbling windows under exactly-once too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_at_the_end_of_time_are_counted_in_windows_across_a_restart() -> Result<()> {
-    for guarantee in ["at_least_once", "exactly_once_v2"] {
+    let max = i64::MAX;
+    let last_ten = max / 10 * 10;
+    let w = |start: i64, end: i64, count: &str| format!("{start}..{end}={count}");
+    // (kind, guarantee, event times before the restart, outputs, after it, outputs)
+    type Case = (
+        WindowKind,
+        &'static str,
+        Vec<i64>,
+        Vec<String>,
+        Vec<i64>,
+        Vec<String>,
+    );
+    let tumbling = |guarantee| -> Case {
+        (
+            WindowKind::Tumbling,
+            guarantee,
+            // 7 is late once stream time is i64::MAX.
+            vec![5, max - 5, max, 7],
+            vec![w(0, 10, "1"), w(last_ten, max, "1"), w(last_ten, max, "2")],
+            vec![max - 1],
+            vec![w(last_ten, max, "3")],
+        )
+    };
+    let cases: Vec<Case> = vec![
+        tumbling("at_least_once"),
+        tumbling("exactly_once_v2"),
+        (
+            WindowKind::Hopping,
+            "at_least_once",
+            vec![5, max - 5, max, 7],
+            vec![
+                w(0, 10, "1"),
+                w(5, 15, "1"),
+                w(last_ten - 5, last_ten + 5, "1"),
+                w(last_ten, max, "1"),
+                w(last_ten, max, "2"),
+                w(last_ten + 5, max, "1"),
+            ],
+            vec![max - 1],
+            vec![w(last_ten, max, "3"), w(last_ten + 5, max, "2")],
+        ),
+        (
+            WindowKind::Sliding,
+            "at_least_once",
+            vec![max - 3, max],
+            vec![
+                w(max - 13, max - 3, "1"),
+                w(max - 2, max, "1"),
+                w(max - 10, max, "2"),
+            ],
+            vec![max - 1],
+            // It joins both windows holding i64::MAX, then its own left window (with
+            // i64::MAX - 3) and its right window, which starts and ends at i64::MAX.
+            vec![
+                w(max - 10, max, "3"),
+                w(max - 2, max, "2"),
+                w(max - 11, max - 1, "2"),
+                w(max, max, "1"),
+            ],
+        ),
+        (
+            WindowKind::Session,
+            "at_least_once",
+            vec![max - 5, max],
+            vec![
+                w(max - 5, max - 5, "1"),
+                w(max - 5, max - 5, "null"),
+                w(max - 5, max, "2"),
+            ],
+            vec![max - 1],
+            vec![w(max - 5, max, "null"), w(max - 5, max, "3")],
+        ),
+    ];
+    for (kind, guarantee, before, expected_before, after, expected_after) in cases {
         let cluster = shared_cluster()?;
         let bootstrap = cluster.bootstrap_servers();
         let (input, output) = (unique_name("maxts-in"), unique_name("maxts-out"));
@@ -197,14 +310,12 @@ async fn records_at_the_end_of_time_are_counted_in_windows_across_a_restart() ->
             &[future[0], ("cleanup.policy", "compact")],
         )?;
         let state = tempfile::tempdir()?;
-        let max = i64::MAX;
-        let last_ten = max / 10 * 10;
         let start = || -> Result<KafkaStreams> {
             let config = StreamsConfig::new(&app, bootstrap)
                 .set("commit.interval.ms", "100")?
                 .set("processing.guarantee", guarantee)?
                 .with_state_dir(state.path());
-            let mut streams = KafkaStreams::new(windowed_count(&input, &output)?, config)?;
+            let mut streams = KafkaStreams::new(windowed_count(&input, &output, kind)?, config)?;
             streams.start()?;
             Ok(streams)
         };
@@ -213,51 +324,39 @@ async fn records_at_the_end_of_time_are_counted_in_windows_across_a_restart() ->
                 .map(|t| ("a".to_owned(), t.to_string().into_bytes(), None))
                 .collect()
         };
-        produce(bootstrap, &input, values(&[5, max - 5, max, 7])).await?;
+        let read = |n: usize| {
+            integration_tests::client::read_topic(
+                bootstrap,
+                &output,
+                n,
+                Duration::from_secs(1),
+                Duration::from_secs(60),
+            )
+        };
+        let got = |records: &[integration_tests::client::Consumed]| -> Vec<String> {
+            records.iter().map(|r| r.value.clone()).collect()
+        };
+        produce(bootstrap, &input, values(&before)).await?;
         let mut streams = start()?;
-        let first = integration_tests::client::read_topic(
-            bootstrap,
-            &output,
-            3,
-            Duration::from_secs(1),
-            Duration::from_secs(60),
-        )?;
-        assert_eq!(streams.state(), State::Running, "{guarantee}");
+        let first = read(expected_before.len())?;
+        assert_eq!(streams.state(), State::Running, "{kind:?} {guarantee}");
         streams.close(Duration::from_secs(30))?;
 
-        produce(bootstrap, &input, values(&[max - 1])).await?;
+        produce(bootstrap, &input, values(&after)).await?;
         let mut streams = start()?;
-        let out = integration_tests::client::read_topic(
-            bootstrap,
-            &output,
-            4,
-            Duration::from_secs(1),
-            Duration::from_secs(60),
-        )?;
-        assert_eq!(streams.state(), State::Running, "{guarantee}");
+        let total = expected_before.len() + expected_after.len();
+        let out = read(total)?;
+        assert_eq!(streams.state(), State::Running, "{kind:?} {guarantee}");
         streams.close(Duration::from_secs(30))?;
         cluster.delete_topics(&[&input, &output], &[&app])?;
 
-        let got = |records: &[integration_tests::client::Consumed]| -> Vec<(String, String)> {
-            records
-                .iter()
-                .map(|r| (r.key.clone(), r.value.clone()))
-                .collect()
-        };
-        let a = |v: String| ("a".to_owned(), v);
-        let expected = vec![
-            a("0..10=1".into()),
-            a(format!("{last_ten}..{max}=1")),
-            a(format!("{last_ten}..{max}=2")),
-        ];
+        assert_eq!(got(&first), expected_before, "{kind:?} {guarantee}");
+        let expected: Vec<String> = expected_before.into_iter().chain(expected_after).collect();
         assert_eq!(
-            got(&first),
+            got(&out),
             expected,
-            "{guarantee}: the 7 ms record is late"
+            "{kind:?} {guarantee}: after the restart"
         );
-        let mut expected = expected;
-        expected.push(a(format!("{last_ten}..{max}=3")));
-        assert_eq!(got(&out), expected, "{guarantee}: after the restart");
     }
     Ok(())
 }

@@ -120,9 +120,10 @@ async fn a_changelog_with_the_wrong_partition_count_is_refused() -> Result<()> {
     cluster.create_topic(&input, 4, 1, &[])?;
     let changelog = format!("{app}-counts-changelog");
     cluster.create_topic(&changelog, 2, 1, &[("cleanup.policy", "compact")])?;
+    let state = tempfile::tempdir()?;
     let mut streams = KafkaStreams::new(
         count_topology(&input, "unused-output")?,
-        StreamsConfig::new(&app, cluster.bootstrap_servers()),
+        StreamsConfig::new(&app, cluster.bootstrap_servers()).with_state_dir(state.path()),
     )?;
     let err = streams.start().expect_err("refused");
     assert_eq!(
