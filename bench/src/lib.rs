@@ -29,7 +29,7 @@ pub const JAVA_RAW_CASES: [&str; 2] = ["consume", "consume-produce"];
 /// Times restoration, as a restore listener: from the first restoration's start to the last
 /// one's end, and the records restored.
 #[derive(Clone, Default)]
-pub struct RestoreClock(std::sync::Arc<std::sync::Mutex<RestoreTimes>>);
+pub struct RestoreClock(std::sync::Arc<parking_lot::Mutex<RestoreTimes>>);
 
 #[derive(Default)]
 struct RestoreTimes {
@@ -39,8 +39,8 @@ struct RestoreTimes {
 }
 
 impl RestoreClock {
-    fn times(&self) -> std::sync::MutexGuard<'_, RestoreTimes> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    fn times(&self) -> parking_lot::MutexGuard<'_, RestoreTimes> {
+        self.0.lock()
     }
 
     /// Records restored by the restorations that ended so far.

@@ -14,7 +14,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -65,7 +67,7 @@ pub fn kafka_libs() -> Result<PathBuf> {
         return Ok(PathBuf::from(dir));
     }
     static FETCH: Mutex<()> = Mutex::new(());
-    let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = FETCH.lock();
     let home = cache_dir().join(format!("kafka-{}", kafka_version()));
     let libs = home.join("libs");
     if libs
@@ -655,7 +657,6 @@ pub(crate) fn spawn_tied_to_process(cmd: Command) -> Result<Child> {
     let (tx, rx) = mpsc::channel();
     sender
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
         .send((cmd, tx))
         .map_err(|_| anyhow!("the kafka-spawner thread is gone"))?;
     rx.recv()

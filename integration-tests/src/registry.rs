@@ -9,7 +9,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -33,7 +35,7 @@ pub fn registry_version() -> &'static str {
 /// The runnable registry jar, built by `scripts/registry.sh fetch` on first use.
 pub fn registry_jar() -> Result<PathBuf> {
     static FETCH: Mutex<()> = Mutex::new(());
-    let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = FETCH.lock();
     let jar = cache_dir()
         .join(format!("apicurio-registry-{}", registry_version()))
         .join("build/schema-registry-1-runner.jar");

@@ -53,7 +53,9 @@
 use std::collections::HashMap;
 use std::io::Read as _;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Mutex, RwLock};
 use std::time::Duration;
 
 pub use apache_avro::Schema;
@@ -302,12 +304,12 @@ impl SchemaRegistryClient {
         register: bool,
     ) -> Result<u32, RegistryError> {
         let key = (subject.to_owned(), schema_text(schema));
-        if let Some(id) = read(&self.inner.ids).get(&key) {
+        if let Some(id) = self.inner.ids.read().get(&key) {
             return Ok(*id);
         }
         let id = match &self.inner.backend {
-            Backend::Memory(m) if register => lock(m).register(subject, schema)?,
-            Backend::Memory(m) => lock(m).lookup(subject, &key.1)?,
+            Backend::Memory(m) if register => m.lock().register(subject, schema)?,
+            Backend::Memory(m) => m.lock().lookup(subject, &key.1)?,
             Backend::Http(_) => {
                 // POST /subjects/{s}/versions registers; POST /subjects/{s} looks up.
                 let path = if register { "/versions" } else { "" };
@@ -320,31 +322,31 @@ impl SchemaRegistryClient {
                 json_id(&body, "id")?
             }
         };
-        write(&self.inner.ids).insert(key, id);
+        self.inner.ids.write().insert(key, id);
         Ok(id)
     }
 
     /// The schema with global id `id` (cached after the first fetch).
     pub fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
-        if let Some(s) = read(&self.inner.by_id).get(&id) {
+        if let Some(s) = self.inner.by_id.read().get(&id) {
             return Ok(s.clone());
         }
         let schema = match &self.inner.backend {
-            Backend::Memory(m) => lock(m).by_id(id)?,
+            Backend::Memory(m) => m.lock().by_id(id)?,
             Backend::Http(_) => {
                 let body = self.call("GET", &format!("/schemas/ids/{id}"), None, None)?;
                 let text = json_str(&body, "schema")?;
                 Arc::new(parse(&text)?)
             }
         };
-        write(&self.inner.by_id).insert(id, schema.clone());
+        self.inner.by_id.write().insert(id, schema.clone());
         Ok(schema)
     }
 
     /// The latest schema registered under `subject`.
     pub fn latest(&self, subject: &str) -> Result<RegisteredSchema, RegistryError> {
         match &self.inner.backend {
-            Backend::Memory(m) => lock(m).latest(subject),
+            Backend::Memory(m) => m.lock().latest(subject),
             Backend::Http(_) => {
                 let body = self.call(
                     "GET",
@@ -370,7 +372,7 @@ impl SchemaRegistryClient {
     ) -> Result<(), RegistryError> {
         match &self.inner.backend {
             Backend::Memory(m) => {
-                lock(m)
+                m.lock()
                     .compatibility
                     .insert(subject.to_owned(), compatibility);
                 Ok(())
@@ -538,18 +540,6 @@ fn parse(text: &str) -> Result<Schema, RegistryError> {
     })
 }
 
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// The in-process registry of one `mock://` scope.
 #[derive(Default)]
 struct MemoryRegistry {
@@ -649,7 +639,7 @@ fn subject_not_found(subject: &str) -> RegistryError {
 
 fn mock_scope(scope: &str) -> Arc<Mutex<MemoryRegistry>> {
     static SCOPES: OnceLock<Mutex<HashMap<String, Arc<Mutex<MemoryRegistry>>>>> = OnceLock::new();
-    lock(SCOPES.get_or_init(Mutex::default))
+    SCOPES.get_or_init(Mutex::default).lock()
         .entry(scope.to_owned())
         .or_default()
         .clone()
@@ -707,7 +697,7 @@ impl<T> AvroSerde<T> {
     }
 
     fn id_for(&self, topic: &str) -> Result<u32, SerdeError> {
-        if let Some(id) = read(&self.ids).get(topic) {
+        if let Some(id) = self.ids.read().get(topic) {
             return Ok(*id);
         }
         let subject = self.subject(topic);
@@ -717,7 +707,7 @@ impl<T> AvroSerde<T> {
             self.client.id_of(&subject, &self.schema)
         }
         .map_err(|e| SerdeError::new(format!("Avro schema for subject `{subject}`: {e}")))?;
-        write(&self.ids).insert(topic.to_owned(), id);
+        self.ids.write().insert(topic.to_owned(), id);
         Ok(id)
     }
 }

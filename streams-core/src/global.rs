@@ -8,7 +8,7 @@
 //! every start.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use parking_lot::RwLock;
 
 /// The in-memory copy of one global table's topic, keyed and valued by bytes.
 #[derive(Debug)]
@@ -42,14 +42,13 @@ impl GlobalStore {
     pub fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.rows
             .read()
-            .unwrap_or_else(|e| e.into_inner())
             .get(key)
             .cloned()
     }
 
     /// Applies a record of the topic: `None` deletes the key.
     pub fn apply(&self, key: &[u8], value: Option<&[u8]>) {
-        let mut rows = self.rows.write().unwrap_or_else(|e| e.into_inner());
+        let mut rows = self.rows.write();
         match value {
             Some(v) => {
                 rows.insert(key.to_vec(), v.to_vec());
@@ -62,7 +61,7 @@ impl GlobalStore {
 
     /// The number of keys held.
     pub fn len(&self) -> usize {
-        self.rows.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.rows.read().len()
     }
 
     /// True when no key is held.

@@ -26,7 +26,9 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -212,7 +214,7 @@ fn sources() -> &'static Mutex<Vec<std::sync::Weak<dyn MetricsSource>>> {
 
 /// Adds a process-wide source; it is dropped from the metrics when its last `Arc` is.
 pub fn register_source(source: std::sync::Weak<dyn MetricsSource>) {
-    let mut all = lock(sources());
+    let mut all = sources().lock();
     all.retain(|s| s.strong_count() > 0);
     all.push(source);
 }
@@ -238,10 +240,6 @@ pub(crate) struct MetricsHub {
     threads: Mutex<Vec<Arc<ThreadMetrics>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Client-wide numbers the hub does not own.
 pub(crate) struct ClientNumbers {
     pub alive_threads: u64,
@@ -253,7 +251,7 @@ pub(crate) struct ClientNumbers {
 impl MetricsHub {
     /// Registers a thread's metrics (replacing an earlier thread of the same name).
     pub(crate) fn register(&self, thread: Arc<ThreadMetrics>) {
-        let mut threads = lock(&self.threads);
+        let mut threads = self.threads.lock();
         threads.retain(|t| t.name != thread.name);
         threads.push(thread);
     }
@@ -291,7 +289,7 @@ impl MetricsHub {
             Vec::new(),
             client.restored as f64,
         );
-        let threads = lock(&self.threads).clone();
+        let threads = self.threads.lock().clone();
         type ThreadField = fn(&ThreadMetrics) -> f64;
         let thread_counters: [(&'static str, &'static str, ThreadField); 12] = [
             (
@@ -444,7 +442,7 @@ impl MetricsHub {
         let samples: Vec<(String, Vec<(TaskId, TaskSample)>)> = threads
             .iter()
             .map(|t| {
-                let tasks = lock(&t.tasks)
+                let tasks = t.tasks.lock()
                     .iter()
                     .map(|(k, v)| (*k, v.clone()))
                     .collect();
@@ -499,7 +497,7 @@ impl MetricsHub {
         let lags: Vec<(String, Vec<PartitionLag>)> = threads
             .iter()
             .map(|t| {
-                let lag = lock(&t.lag).iter().map(|(k, v)| (k.clone(), *v)).collect();
+                let lag = t.lag.lock().iter().map(|(k, v)| (k.clone(), *v)).collect();
                 (t.name.clone(), lag)
             })
             .collect();
@@ -521,7 +519,7 @@ impl MetricsHub {
         }
         let stores: Vec<(String, Vec<StoreSample>)> = threads
             .iter()
-            .map(|t| (t.name.clone(), lock(&t.stores).clone()))
+            .map(|t| (t.name.clone(), t.stores.lock().clone()))
             .collect();
         for (thread, list) in &stores {
             for (task, store, metrics) in list {
@@ -535,7 +533,7 @@ impl MetricsHub {
                 }
             }
         }
-        let live: Vec<Arc<dyn MetricsSource>> = lock(sources())
+        let live: Vec<Arc<dyn MetricsSource>> = sources().lock()
             .iter()
             .filter_map(std::sync::Weak::upgrade)
             .collect();

@@ -24,7 +24,9 @@
 //! runs the same with the Kafka Streams (Java) application of `bench/kstreams-java`.
 
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};

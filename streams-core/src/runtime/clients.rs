@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -77,8 +78,7 @@ impl ProducerContext for ProducerCallbacks {
         {
             let mut offsets = self
                 .changelog_offsets
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+                .lock();
             let entry = offsets
                 .entry((message.topic().to_owned(), message.partition()))
                 .or_insert(-1);
@@ -112,7 +112,6 @@ impl ProducerContext for ProducerCallbacks {
             tracing::warn!(topic = %failure.topic, partition = failure.partition, error = %failure.error, "delivery failed");
             self.failures
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
                 .push(failure);
         }
     }
@@ -187,14 +186,13 @@ impl ThreadShared {
     fn pending_snapshot(&self) -> Vec<((String, i32), i64)> {
         let map = self
             .pending_offsets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+            .lock();
         map.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     /// Records a rebalance event for the thread to apply.
     fn push_event(&self, event: RebalanceEvent) {
-        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let mut events = self.events.lock();
         events.push(event);
         self.has_events.store(true, Ordering::Release);
     }
@@ -204,7 +202,7 @@ impl ThreadShared {
         if !self.has_events.load(Ordering::Acquire) {
             return Vec::new();
         }
-        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let mut events = self.events.lock();
         self.has_events.store(false, Ordering::Release);
         std::mem::take(&mut *events)
     }
@@ -278,8 +276,7 @@ impl ClientContext for ConsumerCallbacks {
         let mut ends = self
             .shared
             .end_offsets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+            .lock();
         for (name, topic) in &statistics.topics {
             for (partition, p) in &topic.partitions {
                 // -1 is librdkafka's "unknown" (also the partition "-1" it reports).
@@ -344,13 +341,11 @@ impl ConsumerContext for ConsumerCallbacks {
                 let producer = self
                     .shared
                     .producer
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
+                    .lock();
                 let failed = producer.as_ref().is_some_and(|p| {
                     !p.context()
                         .failures
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner())
                         .is_empty()
                 });
                 if failed {
@@ -400,7 +395,6 @@ impl ConsumerContext for ConsumerCallbacks {
             self.shared
                 .pending_offsets
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
                 .retain(|key, _| !partitions.contains(key));
             self.shared.push_event(RebalanceEvent::Revoked {
                 partitions,
@@ -487,7 +481,6 @@ pub(crate) fn commit_pending(
     if let Some(producer) = shared
         .producer
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
         .as_ref()
     {
         match producer.flush(shared.flush_timeout) {
@@ -529,8 +522,7 @@ pub(crate) fn commit_pending(
     }
     let mut map = shared
         .pending_offsets
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+        .lock();
     for (key, offset) in pending {
         if map.get(&key) == Some(&offset) {
             map.remove(&key);
@@ -558,7 +550,6 @@ pub(crate) fn commit_transaction(
     let producer = shared
         .producer
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
         .clone()
         .ok_or_else(|| StreamsError::IllegalState("the thread has no producer".into()))?;
     if !shared.in_transaction.load(Ordering::Acquire) {
@@ -595,8 +586,7 @@ pub(crate) fn commit_transaction(
     shared.in_transaction.store(false, Ordering::Release);
     let mut map = shared
         .pending_offsets
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+        .lock();
     for (key, offset) in pending {
         if map.get(&key) == Some(&offset) {
             map.remove(&key);
@@ -612,19 +602,16 @@ pub(crate) fn abort_transaction(shared: &ThreadShared, thread: &str) {
     shared
         .pending_offsets
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
         .clear();
     let producer = shared
         .producer
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
         .clone();
     let Some(producer) = producer else { return };
     producer
         .context()
         .failures
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
         .clear();
     if shared.in_transaction.swap(false, Ordering::AcqRel)
         && let Err(e) = producer.abort_transaction(TRANSACTION_CALL_TIMEOUT)
@@ -1065,7 +1052,6 @@ impl KafkaCollector {
             .context()
             .changelog_offsets
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
@@ -1076,8 +1062,7 @@ impl KafkaCollector {
                 .producer
                 .context()
                 .failures
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
+                .lock(),
         )
     }
 }

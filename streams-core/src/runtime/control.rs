@@ -1,7 +1,9 @@
 //! Client state shared by `KafkaStreams` and its threads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::error::StreamsError;
@@ -136,8 +138,8 @@ impl ClientControl {
             .join("; ")
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock()
     }
 
     pub(crate) fn state(&self) -> State {
@@ -194,7 +196,7 @@ impl ClientControl {
         self.transition_locked(&mut inner, next)
     }
 
-    fn transition_locked(&self, inner: &mut std::sync::MutexGuard<'_, Inner>, next: State) -> bool {
+    fn transition_locked(&self, inner: &mut MutexGuard<'_, Inner>, next: State) -> bool {
         let old = inner.state;
         if old == next || !old.may_become(next) {
             return false;
@@ -304,23 +306,20 @@ impl ClientControl {
 
     /// Waits until every thread has ended, or `timeout` passes. Returns true if they ended.
     pub(crate) fn wait_threads(&self, timeout: std::time::Duration) -> bool {
-        let inner = self.lock();
-        let (inner, _) = self
-            .changed
-            .wait_timeout_while(inner, timeout, |i| {
-                !i.threads.iter().all(|t| *t == ThreadState::Dead)
-            })
-            .unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.lock();
+        self.changed.wait_while_for(
+            &mut inner,
+            |i| !i.threads.iter().all(|t| *t == ThreadState::Dead),
+            timeout,
+        );
         inner.threads.iter().all(|t| *t == ThreadState::Dead)
     }
 
     /// Waits until the client is in `state` or `timeout` passes.
     pub(crate) fn wait_for(&self, state: State, timeout: std::time::Duration) -> bool {
-        let inner = self.lock();
-        let (inner, _) = self
-            .changed
-            .wait_timeout_while(inner, timeout, |i| i.state != state)
-            .unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.lock();
+        self.changed
+            .wait_while_for(&mut inner, |i| i.state != state, timeout);
         inner.state == state
     }
 

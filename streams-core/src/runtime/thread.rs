@@ -161,7 +161,7 @@ impl StreamThread {
             transactional_id.as_deref(),
             Some(metrics.clone()),
         )?);
-        *shared.producer.lock().unwrap_or_else(|e| e.into_inner()) = Some(producer.clone());
+        *shared.producer.lock() = Some(producer.clone());
         let consumer = create_consumer(
             &p.config,
             &format!("{name}-consumer"),
@@ -245,7 +245,6 @@ impl StreamThread {
                 self.shared
                     .pending_offsets
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner())
                     .clear();
             }
             self.control
@@ -265,13 +264,11 @@ impl StreamThread {
             self.shared
                 .pending_offsets
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
                 .clear();
             *self
                 .shared
                 .producer
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = None;
+                .lock() = None;
             self.close_all_tasks(false);
         }
         self.control
@@ -403,8 +400,7 @@ impl StreamThread {
                     let mut ends = self
                         .shared
                         .end_offsets
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
+                        .lock();
                     clients::raise_end_offset(&mut ends, &topic, partition, high);
                 }
                 Ok(_) => {}
@@ -423,7 +419,6 @@ impl StreamThread {
             .shared
             .end_offsets
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .clone();
         let mut tasks = BTreeMap::new();
         let mut lag = BTreeMap::new();
@@ -493,8 +488,8 @@ impl StreamThread {
                 lag.insert(key, (end - next).max(0));
             }
         }
-        *self.metrics.tasks.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
-        *self.metrics.lag.lock().unwrap_or_else(|e| e.into_inner()) = lag;
+        *self.metrics.tasks.lock() = tasks;
+        *self.metrics.lag.lock() = lag;
         if self.last_store_publish.elapsed() >= STORE_METRICS_INTERVAL || self.tasks.is_empty() {
             self.last_store_publish = Instant::now();
             let stores = self
@@ -509,8 +504,7 @@ impl StreamThread {
             *self
                 .metrics
                 .stores
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = stores;
+                .lock() = stores;
         }
     }
 
@@ -602,8 +596,7 @@ impl StreamThread {
         *self
             .shared
             .producer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(producer.clone());
+            .lock() = Some(producer.clone());
         self.collector.borrow_mut().producer = producer;
         self.shared
             .in_transaction
@@ -650,7 +643,6 @@ impl StreamThread {
             self.shared
                 .pending_offsets
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
                 .retain(|key, _| !rewound.contains(key));
         }
         if inputs.count() > 0 {
@@ -1410,8 +1402,7 @@ impl StreamThread {
         let mut pending = self
             .shared
             .pending_offsets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+            .lock();
         for task in self.tasks.values_mut() {
             for (topic, partition, offset) in task.take_committable() {
                 pending.insert((topic.to_string(), partition), offset);
@@ -1486,8 +1477,7 @@ impl StreamThread {
             let mut pending = self
                 .shared
                 .pending_offsets
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+                .lock();
             for task in self.tasks.values_mut() {
                 for (topic, partition, offset) in task.prepare_commit() {
                     pending.insert((topic.to_string(), partition), offset);
@@ -1500,7 +1490,6 @@ impl StreamThread {
             self.shared
                 .pending_offsets
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
                 .iter()
                 .filter(|((topic, _), _)| self.repartition_topics.contains(topic))
                 .map(|(k, v)| (k.clone(), *v))
