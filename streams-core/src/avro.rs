@@ -639,7 +639,9 @@ fn subject_not_found(subject: &str) -> RegistryError {
 
 fn mock_scope(scope: &str) -> Arc<Mutex<MemoryRegistry>> {
     static SCOPES: OnceLock<Mutex<HashMap<String, Arc<Mutex<MemoryRegistry>>>>> = OnceLock::new();
-    SCOPES.get_or_init(Mutex::default).lock()
+    SCOPES
+        .get_or_init(Mutex::default)
+        .lock()
         .entry(scope.to_owned())
         .or_default()
         .clone()

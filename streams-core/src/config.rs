@@ -671,8 +671,8 @@ impl StreamsConfig {
             .map(|(_, k, v)| (k.as_str(), v.as_str()))
     }
 
-    pub(crate) fn task_settings(&self) -> crate::task::TaskSettings {
-        crate::task::TaskSettings {
+    pub(crate) fn task_settings(&self) -> crate::context::TaskSettings {
+        crate::context::TaskSettings {
             deserialization: self.deserialization_handler.clone(),
             processing: self.processing_handler.clone(),
             production: self.production_handler.clone(),

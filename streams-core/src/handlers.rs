@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use crate::TaskId;
+use crate::ids::TaskId;
 use crate::record::RawRecord;
 
 /// The decision of an error handler.

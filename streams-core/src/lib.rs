@@ -10,17 +10,22 @@
 
 #[cfg(feature = "avro")]
 pub mod avro;
+mod collector;
 pub mod config;
+mod context;
+mod dead_letter;
 mod describe;
 pub mod error;
 pub mod global;
 pub mod handlers;
+mod ids;
 pub mod metrics;
 mod nodes;
 pub mod processor;
 pub mod record;
 mod runtime;
 pub mod serde;
+mod state_manager;
 pub mod store;
 mod task;
 #[cfg(feature = "test-util")]
@@ -30,14 +35,15 @@ mod topology;
 pub mod window;
 
 pub use config::{ProcessingGuarantee, StreamsConfig};
+pub use context::TaskCounters;
 pub use describe::{
     NodeDescription, NodeKindDescription, SubtopologyDescription, TopologyDescription,
 };
 pub use error::{Result, SerdeError, StreamsError};
+pub use ids::TaskId;
 pub use nodes::{Partitioner, TopicChooser};
 pub use record::{Headers, Record, RecordMetadata};
 pub use runtime::{KafkaStreams, State, StateListener};
-pub use task::{NodeLatency, StreamTask, TaskCounters, TaskId};
 pub use topology::{OffsetReset, SinkOptions, SourceOptions, Subtopology, Topology};
 pub use window::{SessionWindowedSerde, TimeWindowedSerde, Window, Windowed};
 

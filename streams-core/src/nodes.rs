@@ -3,6 +3,8 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::collector::OutRecord;
+use crate::context::{NodeOps, RawSource, TaskContext};
 use crate::error::{Result, SourcePosition, StreamsError};
 use crate::handlers::ErrorStage;
 use crate::processor::{
@@ -10,7 +12,6 @@ use crate::processor::{
 };
 use crate::record::{RawRecord, Record};
 use crate::serde::SharedSerde;
-use crate::task::{NodeOps, OutRecord, RawSource, TaskContext};
 
 /// Reads raw records of its topics, deserializes them and forwards them.
 pub(crate) struct SourceNode<K, V> {
@@ -87,7 +88,7 @@ impl<K, V> SourceNode<K, V> {
     fn deserialization_failed(
         &self,
         raw: RawRecord,
-        e: crate::SerdeError,
+        e: crate::error::SerdeError,
         task: &mut TaskContext,
     ) -> Result<()> {
         let position = SourcePosition {

@@ -34,28 +34,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::context::TaskContext;
 use crate::error::{Result, StreamsError};
+pub use crate::ids::{PunctuationType, PunctuatorId};
 use crate::record::{Record, RecordMetadata};
 use crate::store::StoreHandle;
-use crate::task::TaskContext;
 
 /// The error a processor returns. Any error type converts into it with `?`; the configured
 /// processing error handler decides whether the application fails or goes on.
 pub type ProcessorError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Which clock drives a punctuation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PunctuationType {
-    /// Fires as the task's stream time (the largest record timestamp seen) advances.
-    StreamTime,
-    /// Fires as wall-clock time advances, whether or not records arrive.
-    WallClockTime,
-}
-
-/// Identifies a scheduled punctuation of one processor, to tell several apart in
-/// [`Processor::punctuate`] and to cancel one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PunctuatorId(pub(crate) u64);
 
 /// A processing step with input key/value types `KIn`/`VIn` and output types `KOut`/`VOut`.
 pub trait Processor<KIn, VIn, KOut, VOut>: 'static {
@@ -168,7 +155,7 @@ impl<K, V> ProcessorContext<'_, K, V> {
     }
 
     /// The task id, `<sub-topology>_<partition>`.
-    pub fn task_id(&self) -> crate::TaskId {
+    pub fn task_id(&self) -> crate::ids::TaskId {
         self.task.task_id()
     }
 

@@ -13,10 +13,11 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::TaskId;
+use crate::collector::{OutRecord, RecordCollector};
 use crate::error::Result;
+use crate::ids::TaskId;
+pub use crate::metrics::StoreMetric;
 use crate::record::Headers;
-use crate::task::{OutRecord, RecordCollector};
 
 /// What the runtime needs of every store.
 pub trait StateStore: 'static {
@@ -54,24 +55,11 @@ pub trait StateStore: 'static {
     /// naming the offset restoring reached. Stores without a changelog need not implement it.
     fn restore_batch(&mut self, batch: &[Change]) -> Result<()> {
         let _ = batch;
-        Err(crate::StreamsError::Store {
+        Err(crate::error::StreamsError::Store {
             store: self.name().to_owned(),
             message: "this store type cannot be restored from a changelog".into(),
         })
     }
-}
-
-/// One metric sample of a store (see [`StateStore::metrics`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StoreMetric {
-    /// The Prometheus name, without the `_total` counters get.
-    pub name: &'static str,
-    /// What it measures.
-    pub help: &'static str,
-    /// Counter or gauge.
-    pub kind: crate::metrics::MetricKind,
-    /// The value.
-    pub value: f64,
 }
 
 /// A change to a key-value store as a changelog carries it: key, and value (`None`: deleted).

@@ -38,12 +38,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::collector::{OutRecord, RecordCollector};
 use crate::config::StreamsConfig;
+use crate::context::TaskCounters;
 use crate::error::{Result, StreamsError};
 use crate::record::{Headers, RawRecord, Record};
 use crate::serde::Serde;
 use crate::store::StoreHandle;
-use crate::task::{OutRecord, RecordCollector, StreamTask, TaskCounters};
+use crate::task::StreamTask;
 use crate::topology::{TaskEnv, Topology};
 
 /// A record the topology produced, as bytes.
@@ -381,7 +383,7 @@ impl<K: 'static, V: 'static> TestInputTopic<K, V> {
 
     /// Pipes one record with headers.
     pub fn pipe_record(&self, record: Record<K, V>) -> Result<()> {
-        let ser = |e: crate::SerdeError| {
+        let ser = |e: crate::error::SerdeError| {
             StreamsError::IllegalState(format!("the test's serde failed: {e}"))
         };
         let key = self
@@ -400,7 +402,7 @@ impl<K: 'static, V: 'static> TestInputTopic<K, V> {
     /// Queues one record without processing it, to model records of several partitions
     /// fetched together; [`TopologyTestDriver::process_buffered`] processes them.
     pub fn buffer(&self, key: K, value: V, timestamp: i64) -> Result<()> {
-        let ser = |e: crate::SerdeError| {
+        let ser = |e: crate::error::SerdeError| {
             StreamsError::IllegalState(format!("the test's serde failed: {e}"))
         };
         let key = self.key_serde.serialize(&self.topic, &key).map_err(ser)?;
@@ -447,7 +449,7 @@ impl<K: 'static, V: 'static> TestOutputTopic<K, V> {
                 .and_then(VecDeque::pop_front)
         };
         let Some(r) = next else { return Ok(None) };
-        let de = |e: crate::SerdeError| {
+        let de = |e: crate::error::SerdeError| {
             StreamsError::IllegalState(format!("reading topic `{}` in the test: {e}", self.topic))
         };
         let key = self

@@ -36,17 +36,18 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::collector::RecordCollector;
+use crate::context::{NodeOps, RawSource, TaskContext, TaskSettings};
 use crate::describe::TopologyDescription;
 use crate::error::{Result, StreamsError};
+use crate::ids::TaskId;
 use crate::nodes::{Partitioner, ProcessorNode, SinkNode, SinkTopic, SourceNode, TopicChooser};
 use crate::processor::{Child, Node, Processor};
 use crate::serde::{Serde, SharedSerde};
 use crate::store::{
     ChangelogSpec, ChangelogWriter, StoreBuilder, StoreContext, StoreInstance, changelog_topic,
 };
-use crate::task::{
-    NodeOps, RawSource, RecordCollector, StreamTask, TaskContext, TaskId, TaskInput, TaskSettings,
-};
+use crate::task::{StreamTask, TaskInput};
 use crate::timestamp::TimestampExtractor;
 
 /// A key and value type pair, with names for error messages.
@@ -176,7 +177,7 @@ impl<K, V> SinkOptions<K, V> {
 
     /// Writes each record to the topic `chooser` returns for it.
     pub fn topic_chooser(
-        chooser: impl Fn(&crate::Record<K, V>) -> String + Send + Sync + 'static,
+        chooser: impl Fn(&crate::record::Record<K, V>) -> String + Send + Sync + 'static,
     ) -> Self {
         SinkOptions {
             topic: SinkTopicSpec::Chosen(Arc::new(chooser)),
@@ -189,7 +190,10 @@ impl<K, V> SinkOptions<K, V> {
     /// Java client does).
     pub fn partitioner(
         mut self,
-        partitioner: impl Fn(&str, &crate::Record<K, V>, i32) -> Option<i32> + Send + Sync + 'static,
+        partitioner: impl Fn(&str, &crate::record::Record<K, V>, i32) -> Option<i32>
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         self.partitioner = Some(Arc::new(partitioner));
         self
@@ -806,7 +810,7 @@ impl Topology {
             }
             let changelog = def.builder.changelog().map(|_| {
                 let topic = changelog_topic(&env.application_id, name);
-                changelogs.push(crate::task::ChangelogPartition {
+                changelogs.push(crate::state_manager::ChangelogPartition {
                     store: name.to_owned(),
                     topic: topic.clone(),
                     partition: task_id.partition,
@@ -852,7 +856,7 @@ impl Topology {
         let lock = if sub.stores.is_empty() {
             None
         } else {
-            Some(crate::task::lock_task_dir(&task_dir, task_id)?)
+            Some(crate::state_manager::lock_task_dir(&task_dir, task_id)?)
         };
         let existed = task_dir.exists();
         // Stores that cannot be opened because their files are damaged or missing are moved
@@ -867,7 +871,7 @@ impl Topology {
             &record_timestamp,
         ) {
             Err(StreamsError::StoreCorrupted { store, message }) => {
-                let moved = crate::task::move_state_aside(&task_dir)?;
+                let moved = crate::state_manager::move_state_aside(&task_dir)?;
                 tracing::error!(task = %task_id, %store, dir = %task_dir.display(), moved_to = %moved.display(), error = %message, "state store is corrupt; moved the task's state aside, restoring it from the changelogs");
                 moved_aside = Some(moved);
                 self.build_stores(sub, task_id, &env, &task_dir, &record_timestamp)?
@@ -950,7 +954,7 @@ impl Topology {
         let mut ops = inst.ops;
         ops.sort_by_key(|(i, _)| *i);
         let mut task = StreamTask::new(ctx, inputs, ops, changelogs, task_dir, lock);
-        task.state_moved_aside = moved_aside;
+        task.state.state_moved_aside = moved_aside;
         Ok(task)
     }
 }
@@ -959,7 +963,7 @@ impl Topology {
 /// A task's stores by name, and the changelog partitions of the logged ones.
 type TaskStores = (
     HashMap<String, StoreInstance>,
-    Vec<crate::task::ChangelogPartition>,
+    Vec<crate::state_manager::ChangelogPartition>,
 );
 
 pub(crate) struct TaskEnv {

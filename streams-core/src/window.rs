@@ -1,7 +1,7 @@
 //! Windows and windowed keys, shared by window stores, session stores and the DSL, and the
 //! serdes of windowed keys on topics.
 
-use crate::SerdeError;
+use crate::error::SerdeError;
 use crate::serde::{Serde, SharedSerde};
 
 /// A time window. For tumbling and hopping windows `end` is exclusive (`[start, end)`); for

@@ -1,8 +1,8 @@
 //! The Kafka clients of a stream thread, and the one place rdkafka errors are translated.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -14,10 +14,10 @@ use rdkafka::message::{Header as KHeader, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{Message, TopicPartitionList};
 
+use crate::collector::{OutRecord, RecordCollector};
 use crate::config::{ClientKind, StreamsConfig};
 use crate::error::{Result, StreamsError};
 use crate::record::Headers;
-use crate::task::{OutRecord, RecordCollector};
 
 /// A delivery the broker refused.
 #[derive(Debug, Clone)]
@@ -76,9 +76,7 @@ impl ProducerContext for ProducerCallbacks {
             && !self.changelogs.is_empty()
             && self.changelogs.contains(message.topic())
         {
-            let mut offsets = self
-                .changelog_offsets
-                .lock();
+            let mut offsets = self.changelog_offsets.lock();
             let entry = offsets
                 .entry((message.topic().to_owned(), message.partition()))
                 .or_insert(-1);
@@ -110,9 +108,7 @@ impl ProducerContext for ProducerCallbacks {
                 ),
             };
             tracing::warn!(topic = %failure.topic, partition = failure.partition, error = %failure.error, "delivery failed");
-            self.failures
-                .lock()
-                .push(failure);
+            self.failures.lock().push(failure);
         }
     }
 }
@@ -184,9 +180,7 @@ pub(crate) struct ThreadShared {
 impl ThreadShared {
     /// A copy of the offsets waiting to be committed.
     fn pending_snapshot(&self) -> Vec<((String, i32), i64)> {
-        let map = self
-            .pending_offsets
-            .lock();
+        let map = self.pending_offsets.lock();
         map.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
@@ -214,7 +208,7 @@ pub(crate) struct ConsumerCallbacks {
     pub shared: Arc<ThreadShared>,
     pub thread: String,
     /// Source topics with their own offset reset policy.
-    pub resets: HashMap<String, crate::OffsetReset>,
+    pub resets: HashMap<String, crate::topology::OffsetReset>,
 }
 
 impl ConsumerCallbacks {
@@ -245,8 +239,8 @@ impl ConsumerCallbacks {
                 continue;
             }
             let offset = match self.resets.get(e.topic()) {
-                Some(crate::OffsetReset::Latest) => rdkafka::Offset::End,
-                Some(crate::OffsetReset::Earliest) => rdkafka::Offset::Beginning,
+                Some(crate::topology::OffsetReset::Latest) => rdkafka::Offset::End,
+                Some(crate::topology::OffsetReset::Earliest) => rdkafka::Offset::Beginning,
                 None => continue,
             };
             tracing::info!(thread = %self.thread, topic = e.topic(), partition = e.partition(), ?offset, "no committed offset: starting where the source's offset reset says");
@@ -273,10 +267,7 @@ pub(crate) fn raise_end_offset(
 impl ClientContext for ConsumerCallbacks {
     /// Keeps each partition's end offset for the lag metric (every `statistics.interval.ms`).
     fn stats(&self, statistics: rdkafka::Statistics) {
-        let mut ends = self
-            .shared
-            .end_offsets
-            .lock();
+        let mut ends = self.shared.end_offsets.lock();
         for (name, topic) in &statistics.topics {
             for (partition, p) in &topic.partitions {
                 // -1 is librdkafka's "unknown" (also the partition "-1" it reports).
@@ -338,16 +329,10 @@ impl ConsumerContext for ConsumerCallbacks {
             // Commit only if every output so far was delivered; failures stay for the thread's
             // own commit to hand to the production error handler.
             let delivered = || {
-                let producer = self
-                    .shared
-                    .producer
-                    .lock();
-                let failed = producer.as_ref().is_some_and(|p| {
-                    !p.context()
-                        .failures
-                        .lock()
-                        .is_empty()
-                });
+                let producer = self.shared.producer.lock();
+                let failed = producer
+                    .as_ref()
+                    .is_some_and(|p| !p.context().failures.lock().is_empty());
                 if failed {
                     Err(StreamsError::Production {
                         topic: String::new(),
@@ -478,11 +463,7 @@ pub(crate) fn commit_pending(
     check: impl FnOnce() -> Result<()>,
 ) -> Result<CommitOutcome> {
     let pending = shared.pending_snapshot();
-    if let Some(producer) = shared
-        .producer
-        .lock()
-        .as_ref()
-    {
+    if let Some(producer) = shared.producer.lock().as_ref() {
         match producer.flush(shared.flush_timeout) {
             Ok(()) => {}
             // Deliveries still in flight (a broker frozen or moving): commit nothing now.
@@ -520,9 +501,7 @@ pub(crate) fn commit_pending(
             Err(e) => return Err(classify_commit_error(e)),
         }
     }
-    let mut map = shared
-        .pending_offsets
-        .lock();
+    let mut map = shared.pending_offsets.lock();
     for (key, offset) in pending {
         if map.get(&key) == Some(&offset) {
             map.remove(&key);
@@ -584,9 +563,7 @@ pub(crate) fn commit_transaction(
         .commit_transaction(TRANSACTION_CALL_TIMEOUT)
         .map_err(|e| transaction_error("committing the transaction", e))?;
     shared.in_transaction.store(false, Ordering::Release);
-    let mut map = shared
-        .pending_offsets
-        .lock();
+    let mut map = shared.pending_offsets.lock();
     for (key, offset) in pending {
         if map.get(&key) == Some(&offset) {
             map.remove(&key);
@@ -599,20 +576,10 @@ pub(crate) fn commit_transaction(
 /// delivery failures. When the abort itself fails, the producer is marked broken for the
 /// thread to replace.
 pub(crate) fn abort_transaction(shared: &ThreadShared, thread: &str) {
-    shared
-        .pending_offsets
-        .lock()
-        .clear();
-    let producer = shared
-        .producer
-        .lock()
-        .clone();
+    shared.pending_offsets.lock().clear();
+    let producer = shared.producer.lock().clone();
     let Some(producer) = producer else { return };
-    producer
-        .context()
-        .failures
-        .lock()
-        .clear();
+    producer.context().failures.lock().clear();
     if shared.in_transaction.swap(false, Ordering::AcqRel)
         && let Err(e) = producer.abort_transaction(TRANSACTION_CALL_TIMEOUT)
     {
@@ -1048,22 +1015,12 @@ impl RecordCollector for KafkaCollector {
 impl KafkaCollector {
     /// The highest acknowledged offset of each changelog partition written so far.
     pub(crate) fn changelog_offsets(&self) -> HashMap<(String, i32), i64> {
-        self.producer
-            .context()
-            .changelog_offsets
-            .lock()
-            .clone()
+        self.producer.context().changelog_offsets.lock().clone()
     }
 
     /// Takes the delivery failures reported since the last call.
     pub(crate) fn take_failures(&self) -> Vec<DeliveryFailure> {
-        std::mem::take(
-            &mut *self
-                .producer
-                .context()
-                .failures
-                .lock(),
-        )
+        std::mem::take(&mut *self.producer.context().failures.lock())
     }
 }
 

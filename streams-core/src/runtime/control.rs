@@ -1,7 +1,7 @@
 //! Client state shared by `KafkaStreams` and its threads.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;

@@ -21,8 +21,9 @@ use super::fetch::{FetchQueue, MessageRef};
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
 use crate::handlers::{ErrorAction, ErrorContext, ErrorStage};
+use crate::ids::TaskId;
 use crate::record::RawRecord;
-use crate::task::{StreamTask, TaskId};
+use crate::task::StreamTask;
 use crate::timestamp::now_ms;
 use crate::topology::{Subtopology, TaskEnv, Topology};
 
@@ -242,10 +243,7 @@ impl StreamThread {
             if result.is_ok() && !clean {
                 tracing::warn!(thread = %self.name, "offsets could not be committed at shutdown; closing the tasks without committing their stores");
                 // Nor may the revocation callback commit offsets the stores did not reach.
-                self.shared
-                    .pending_offsets
-                    .lock()
-                    .clear();
+                self.shared.pending_offsets.lock().clear();
             }
             self.control
                 .set_shutdown_step(self.index, "closing its tasks");
@@ -261,14 +259,8 @@ impl StreamThread {
             if self.shared.exactly_once {
                 abort_transaction(&self.shared, &self.name);
             }
-            self.shared
-                .pending_offsets
-                .lock()
-                .clear();
-            *self
-                .shared
-                .producer
-                .lock() = None;
+            self.shared.pending_offsets.lock().clear();
+            *self.shared.producer.lock() = None;
             self.close_all_tasks(false);
         }
         self.control
@@ -397,10 +389,7 @@ impl StreamThread {
                 .fetch_watermarks(&topic, partition, Duration::from_millis(500))
             {
                 Ok((_, high)) if high >= 0 => {
-                    let mut ends = self
-                        .shared
-                        .end_offsets
-                        .lock();
+                    let mut ends = self.shared.end_offsets.lock();
                     clients::raise_end_offset(&mut ends, &topic, partition, high);
                 }
                 Ok(_) => {}
@@ -415,11 +404,7 @@ impl StreamThread {
     fn publish_metrics(&mut self) {
         self.last_publish = Instant::now();
         self.refresh_paused_end_offsets();
-        let ends = self
-            .shared
-            .end_offsets
-            .lock()
-            .clone();
+        let ends = self.shared.end_offsets.lock().clone();
         let mut tasks = BTreeMap::new();
         let mut lag = BTreeMap::new();
         self.maxima.retain(|id, _| self.tasks.contains_key(id));
@@ -501,10 +486,7 @@ impl StreamThread {
                         .map(move |(store, m)| (*id, store, m))
                 })
                 .collect();
-            *self
-                .metrics
-                .stores
-                .lock() = stores;
+            *self.metrics.stores.lock() = stores;
         }
     }
 
@@ -593,10 +575,7 @@ impl StreamThread {
             self.transactional_id.as_deref(),
             Some(self.metrics.clone()),
         )?);
-        *self
-            .shared
-            .producer
-            .lock() = Some(producer.clone());
+        *self.shared.producer.lock() = Some(producer.clone());
         self.collector.borrow_mut().producer = producer;
         self.shared
             .in_transaction
@@ -655,7 +634,7 @@ impl StreamThread {
                 let offset = match e.offset() {
                     Offset::Offset(o) => Offset::Offset(o),
                     _ => match self.topology.offset_reset(e.topic()) {
-                        Some(crate::OffsetReset::Latest) => Offset::End,
+                        Some(crate::topology::OffsetReset::Latest) => Offset::End,
                         _ => Offset::Beginning,
                     },
                 };
@@ -1084,8 +1063,8 @@ impl StreamThread {
                 .join(self.config.application_id())
                 .join(id.to_string());
             if dir.exists() {
-                let _lock = crate::task::lock_task_dir(&dir, id)?;
-                let moved = crate::task::move_state_aside(&dir)?;
+                let _lock = crate::state_manager::lock_task_dir(&dir, id)?;
+                let moved = crate::state_manager::move_state_aside(&dir)?;
                 tracing::error!(thread = %self.name, task = %id, dir = %dir.display(), moved_to = %moved.display(), "moved the task's corrupt state aside");
                 self.metrics
                     .state_corruptions
@@ -1093,7 +1072,7 @@ impl StreamThread {
             }
         }
         let mut task = self.build_task(id, sub)?;
-        if task.state_moved_aside.is_some() {
+        if task.state.state_moved_aside.is_some() {
             self.metrics
                 .state_corruptions
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1127,9 +1106,10 @@ impl StreamThread {
             let start = c.checkpoint.unwrap_or(low);
             if high <= start {
                 // Nothing to restore: the store holds every change before the end.
-                task.set_checkpoint(&c.topic, c.partition, start.max(high));
+                task.state
+                    .set_checkpoint(&c.topic, c.partition, start.max(high));
             } else {
-                task.start_restoring(&c.topic, c.partition, high);
+                task.state.start_restoring(&c.topic, c.partition, high);
                 self.control.add_remaining(high - start);
                 if let Some(l) = &self.restore_listener {
                     l.on_restore_start(&c.store, &c.topic, c.partition, start, high);
@@ -1345,7 +1325,7 @@ impl StreamThread {
             let Some(task) = self.tasks.get_mut(&id) else {
                 continue;
             };
-            task.finish_restoring(&key.0, key.1);
+            task.state.finish_restoring(&key.0, key.1);
             if let Some(l) = &self.restore_listener
                 && let Some(c) = task
                     .changelogs()
@@ -1399,10 +1379,7 @@ impl StreamThread {
 
     /// Makes the offsets of processed records visible to the rebalance callback.
     fn publish_offsets(&mut self) {
-        let mut pending = self
-            .shared
-            .pending_offsets
-            .lock();
+        let mut pending = self.shared.pending_offsets.lock();
         for task in self.tasks.values_mut() {
             for (topic, partition, offset) in task.take_committable() {
                 pending.insert((topic.to_string(), partition), offset);
@@ -1474,10 +1451,7 @@ impl StreamThread {
 
     fn commit_now(&mut self) -> Result<()> {
         {
-            let mut pending = self
-                .shared
-                .pending_offsets
-                .lock();
+            let mut pending = self.shared.pending_offsets.lock();
             for task in self.tasks.values_mut() {
                 for (topic, partition, offset) in task.prepare_commit() {
                     pending.insert((topic.to_string(), partition), offset);
