@@ -337,9 +337,14 @@ impl<'a> MessageRef<'a> {
     /// then that byte is the header count, and 0 means none. With any other layout (another
     /// librdkafka version) the check fails and [`Self::headers`] asks librdkafka as before;
     /// the unit test `consumed_messages_without_headers_are_recognised` checks that it holds
-    /// for the linked version.
+    /// for the linked version. The offsets are read only when the librdkafka linked at run
+    /// time is the version they were checked against ([`LAYOUT_CHECKED_VERSION`]); with any
+    /// other the answer is false, and the headers are parsed by librdkafka.
     #[cfg(target_pointer_width = "64")]
     pub(crate) fn surely_without_headers(&self) -> bool {
+        if !layout_checked() {
+            return false;
+        }
         let m = self.fields();
         if m.payload.is_null() {
             return false;
@@ -376,6 +381,19 @@ impl<'a> MessageRef<'a> {
 /// a 32-bit length, then a pointer (64-bit targets).
 #[cfg(target_pointer_width = "64")]
 const BINHDRS_LEN_OFFSET: usize = 120;
+/// The librdkafka version (`rd_kafka_version()`: 0xMMmmrrpp) whose private message layout
+/// [`BINHDRS_LEN_OFFSET`] and [`BINHDRS_DATA_OFFSET`] were read from: 2.12.1, which
+/// rdkafka-sys 4.10 bundles and builds.
+#[cfg(target_pointer_width = "64")]
+const LAYOUT_CHECKED_VERSION: i32 = 0x020c_01ff;
+
+/// Whether the librdkafka linked at run time is [`LAYOUT_CHECKED_VERSION`]; asked once.
+#[cfg(target_pointer_width = "64")]
+fn layout_checked() -> bool {
+    static CHECKED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    // SAFETY: `rd_kafka_version` takes nothing and returns a constant.
+    *CHECKED.get_or_init(|| unsafe { rdsys::rd_kafka_version() } == LAYOUT_CHECKED_VERSION)
+}
 #[cfg(target_pointer_width = "64")]
 const BINHDRS_DATA_OFFSET: usize = 128;
 
@@ -550,6 +568,14 @@ mod tests {
     /// value, and the copied headers are exact either way.
     #[test]
     fn consumed_messages_without_headers_are_recognised() {
+        // The private layout was checked against the linked librdkafka: a newer rdkafka-sys
+        // fails here until the offsets are checked again and the version constant moved on.
+        assert!(
+            layout_checked(),
+            "librdkafka {:#010x} is linked; the header-count shortcut was checked against {:#010x}",
+            unsafe { rdsys::rd_kafka_version() },
+            LAYOUT_CHECKED_VERSION
+        );
         let (_mock, bootstrap, producer) = mock_topic("headers", 1);
         let long = vec![b'x'; 300];
         let one = Headers::new().with("h", "1");
