@@ -599,7 +599,8 @@ mod tests {
                 record = record.payload(*v);
             }
             if !headers.is_empty() {
-                record = record.headers(crate::runtime::clients::to_kafka_headers(headers));
+                record =
+                    record.headers(crate::runtime::record_collector::to_kafka_headers(headers));
             }
             producer.send(record).map_err(|(e, _)| e).unwrap();
         }

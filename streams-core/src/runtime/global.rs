@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::clients::create_restore_consumer;
+use super::client_supplier::create_restore_consumer;
 use super::control::ClientControl;
+use super::kafka_errors::watermarks;
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
 use crate::global::GlobalStore;
@@ -44,7 +45,7 @@ pub(crate) fn bootstrap(
             )));
         }
         for p in 0..partitions as i32 {
-            let (low, high) = super::clients::watermarks(&consumer, store.topic(), p)?;
+            let (low, high) = watermarks(&consumer, store.topic(), p)?;
             tpl.add_partition_offset(store.topic(), p, Offset::Beginning)
                 .map_err(|e| StreamsError::kafka("building the global assignment", e))?;
             if high > low {

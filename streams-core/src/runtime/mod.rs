@@ -16,11 +16,23 @@
 //! created at start with one partition per task and the builder's configuration (compacted for
 //! key-value stores), replication factor `replication.factor` (-1: the broker's default).
 
-mod clients;
+mod changelog_reader;
+mod client_supplier;
 mod control;
+mod deferred;
+mod deliveries;
 mod fetch;
 mod global;
+mod input_flow;
+mod kafka_errors;
+mod producer;
+mod rebalance;
+mod record_collector;
+mod repartition_purger;
+mod shared;
+mod task_manager;
 mod thread;
+mod thread_metrics;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -83,19 +95,18 @@ impl KafkaStreams {
             std::process::id() ^ (crate::timestamp::now_ms() as u32)
         );
         // Creating the clients validates every pass-through setting.
-        drop(clients::create_producer(
+        drop(producer::StreamsProducer::new(&producer::ProducerSpec {
+            config: config.clone(),
+            client_id: client_id.clone(),
+            changelogs: Default::default(),
+            transactional_id: None,
+            metrics: None,
+        })?);
+        drop(client_supplier::create_consumer(
             &config,
             &client_id,
-            Default::default(),
-            None,
-            None,
+            rdkafka::consumer::DefaultConsumerContext,
         )?);
-        let probe = clients::ConsumerCallbacks {
-            shared: Arc::default(),
-            thread: client_id.clone(),
-            resets: Default::default(),
-        };
-        drop(clients::create_consumer(&config, &client_id, probe)?);
         // One instance per state directory, as Kafka Streams: a second one on the same
         // directory would share (and contend for) the same tasks' stores.
         let state_lock = if topology.has_persistent_stores() {
@@ -316,9 +327,11 @@ impl KafkaStreams {
     /// ones with the wrong partition count).
     fn prepare_topics(&self, subtopologies: &[crate::topology::Subtopology]) -> Result<()> {
         check_resolvable(self.config.bootstrap_servers())?;
-        let client: BaseProducer = clients::admin_config(&self.config).create().map_err(|e| {
-            StreamsError::config("admin", format!("the admin settings were refused: {e}"))
-        })?;
+        let client: BaseProducer = client_supplier::admin_config(&self.config)
+            .create()
+            .map_err(|e| {
+                StreamsError::config("admin", format!("the admin settings were refused: {e}"))
+            })?;
         let md = client
             .client()
             .fetch_metadata(None, Duration::from_secs(30))
@@ -532,8 +545,9 @@ impl KafkaStreams {
         if wanted.is_empty() {
             return Ok(());
         }
-        let admin: AdminClient<DefaultClientContext> =
-            clients::admin_config(&self.config).create().map_err(|e| {
+        let admin: AdminClient<DefaultClientContext> = client_supplier::admin_config(&self.config)
+            .create()
+            .map_err(|e| {
                 StreamsError::config("admin", format!("the admin settings were refused: {e}"))
             })?;
         let new_topics: Vec<NewTopic<'_>> = wanted

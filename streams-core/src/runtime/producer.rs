@@ -1,0 +1,395 @@
+//! The stream thread's producer (Kafka Streams' `StreamsProducer`): sends, flushes and, under
+//! exactly-once, the transaction (begun with the first record after a commit, committed with
+//! the consumed offsets, aborted after a failure); and the commit of consumed offsets, with the
+//! offsets of processed records waiting for it ([`PendingOffsets`]).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::client_supplier::producer_config;
+use super::deliveries::ProducerCallbacks;
+use super::kafka_errors::{
+    commit_error, is_retriable_commit_error, is_retriable_coordinator_error, producer_fatal_error,
+    transaction_error,
+};
+use crate::config::StreamsConfig;
+use crate::error::{Result, StreamsError};
+use crate::metrics::ThreadMetrics;
+
+/// How long a transactional call (offsets, commit, abort, init) may block.
+const TRANSACTION_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a flush before a commit may take.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Offsets of records fully processed and not yet committed, per input partition; shared by
+/// the stream thread and its rebalance listener, which commits them on revocation.
+#[derive(Default)]
+pub(crate) struct PendingOffsets(Mutex<HashMap<(String, i32), i64>>);
+
+impl PendingOffsets {
+    /// Records `offset` as the next one to commit for `topic`-`partition`.
+    pub(crate) fn extend(&self, offsets: impl IntoIterator<Item = (Arc<str>, i32, i64)>) {
+        let mut map = self.0.lock();
+        for (topic, partition, offset) in offsets {
+            map.insert((topic.to_string(), partition), offset);
+        }
+    }
+
+    /// A copy of the offsets waiting to be committed.
+    pub(crate) fn snapshot(&self) -> Vec<((String, i32), i64)> {
+        self.0.lock().iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Forgets the offsets of `committed` that no newer offset replaced meanwhile.
+    fn remove_committed(&self, committed: Vec<((String, i32), i64)>) {
+        let mut map = self.0.lock();
+        for (key, offset) in committed {
+            if map.get(&key) == Some(&offset) {
+                map.remove(&key);
+            }
+        }
+    }
+
+    /// Keeps only the partitions `keep` says yes to.
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&(String, i32)) -> bool) {
+        self.0.lock().retain(|key, _| keep(key));
+    }
+
+    /// Forgets every offset: nothing processed so far may be committed.
+    pub(crate) fn clear(&self) {
+        self.0.lock().clear();
+    }
+}
+
+/// What an at-least-once commit achieved.
+#[derive(Debug)]
+pub(crate) enum CommitOutcome {
+    Committed,
+    /// Nothing committed, for a reason that passes (the group coordinator moving, loading or
+    /// unreachable, a broker not answering in time): the offsets stay pending for the next
+    /// commit, and the stores must not commit either.
+    Deferred(KafkaError),
+}
+
+/// What a stream thread's producer is made from, kept to make a new one after a failure.
+#[derive(Clone)]
+pub(crate) struct ProducerSpec {
+    pub config: StreamsConfig,
+    pub client_id: String,
+    /// The changelog topics, whose acknowledged offsets the producer tracks.
+    pub changelogs: HashSet<String>,
+    /// Under exactly-once: `<application.id>-<process id>-<thread index>`.
+    pub transactional_id: Option<String>,
+    pub metrics: Option<Arc<ThreadMetrics>>,
+}
+
+/// A stream thread's producer. It wraps a `BaseProducer` polled by the stream thread itself
+/// (see [`Self::serve_deliveries`]), not a `ThreadedProducer`: delivery reports, and the
+/// freeing of librdkafka's message copies, then happen on the thread that allocated them,
+/// which avoids contention on the allocator between two threads and one thread per client on
+/// small machines.
+pub(crate) struct StreamsProducer {
+    client: BaseProducer<ProducerCallbacks>,
+    transactional_id: Option<String>,
+    /// Under exactly-once: a transaction is open.
+    in_transaction: AtomicBool,
+    /// Under exactly-once: this producer failed in a way only a new producer mends (fenced,
+    /// or an abort that failed).
+    broken: AtomicBool,
+}
+
+impl StreamsProducer {
+    /// Creates the producer; under exactly-once its transactions are initialised (fencing any
+    /// earlier producer with the same transactional id and aborting its open transaction).
+    pub(crate) fn new(spec: &ProducerSpec) -> Result<Self> {
+        let client: BaseProducer<ProducerCallbacks> = producer_config(
+            &spec.config,
+            &spec.client_id,
+            spec.transactional_id.as_deref(),
+        )
+        .create_with_context(ProducerCallbacks::new(
+            spec.changelogs.clone(),
+            spec.metrics.clone(),
+        ))
+        .map_err(|e| {
+            StreamsError::config(
+                "producer",
+                format!("the producer settings were refused: {e}"),
+            )
+        })?;
+        if let Some(id) = &spec.transactional_id {
+            init_transactions(&client, id)?;
+        }
+        Ok(StreamsProducer {
+            client,
+            transactional_id: spec.transactional_id.clone(),
+            in_transaction: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the producer is transactional (`processing.guarantee=exactly_once_v2`).
+    pub(crate) fn exactly_once(&self) -> bool {
+        self.transactional_id.is_some()
+    }
+
+    /// The producer's delivery reports.
+    pub(crate) fn deliveries(&self) -> &ProducerCallbacks {
+        self.client.context()
+    }
+
+    /// Whether the producer must be replaced (fenced, or an abort failed).
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Acquire)
+    }
+
+    /// Under exactly-once, begins a transaction unless one is open.
+    fn begin_transaction_if_none(&self) -> Result<()> {
+        if self.exactly_once() && !self.in_transaction.load(Ordering::Acquire) {
+            self.client
+                .begin_transaction()
+                .map_err(|e| transaction_error("beginning a transaction", e))?;
+            self.in_transaction.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Hands a record to librdkafka (in the transaction under exactly-once, begun with the
+    /// first record after a commit); waits for room while the local queue is full.
+    pub(crate) fn send(&self, record: BaseRecord<'_, [u8], [u8], ()>) -> Result<(), SendError> {
+        self.begin_transaction_if_none()
+            .map_err(SendError::Streams)?;
+        let mut pending = record;
+        loop {
+            match self.client.send(pending) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    pending = back;
+                    self.wait_for_room();
+                }
+                Err((e, _)) => return Err(SendError::Kafka(e)),
+            }
+        }
+    }
+
+    /// Serves the delivery reports that are ready, without waiting.
+    pub(crate) fn serve_deliveries(&self) {
+        // Each call handles at most one delivery-report event (one produce response).
+        for _ in 0..4 {
+            self.client.poll(Duration::ZERO);
+        }
+    }
+
+    /// Makes room in the producer's full local queue: serves the delivery reports that are
+    /// ready (their messages leave the queue when served) and, when none was, sleeps a
+    /// millisecond while the broker catches up. Not `poll` with a timeout: rdkafka turns the
+    /// remaining time into whole milliseconds for librdkafka and polls until the deadline, so
+    /// its last millisecond (all of a 1 ms poll) is a busy loop of clock reads, which took
+    /// the CPU the broker needed to drain the queue.
+    fn wait_for_room(&self) {
+        let queued = self.client.in_flight_count();
+        self.serve_deliveries();
+        if self.client.in_flight_count() >= queued {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The partition count of `topic`, from the producer's metadata.
+    pub(crate) fn partition_count(&self, topic: &str) -> Result<i32> {
+        let md = super::kafka_errors::with_retries(Duration::from_secs(30), || {
+            self.client
+                .client()
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+        })
+        .map_err(|e| StreamsError::kafka(format!("fetching metadata of `{topic}`"), e))?;
+        Ok(md
+            .topics()
+            .first()
+            .map_or(0, |t| t.partitions().len() as i32))
+    }
+
+    /// The producer's fatal error, if it has one.
+    pub(crate) fn fatal_error(&self) -> Option<StreamsError> {
+        let (code, message) = self.client.client().fatal_error()?;
+        Some(producer_fatal_error(code, &message))
+    }
+
+    /// Commits what was processed: at-least-once ([`Self::commit_offsets`]) or exactly-once
+    /// ([`Self::commit_transaction`]).
+    pub(crate) fn commit<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        pending: &PendingOffsets,
+        retry_for: Duration,
+        check: impl FnOnce() -> Result<()>,
+    ) -> Result<CommitOutcome> {
+        if self.exactly_once() {
+            self.commit_transaction(consumer, pending, check)
+                .map(|()| CommitOutcome::Committed)
+        } else {
+            self.commit_offsets(consumer, pending, retry_for, check)
+        }
+    }
+
+    /// At-least-once: flushes the producer and commits the pending offsets. The flush comes
+    /// first: an offset is committed only once the output of its record is acknowledged.
+    ///
+    /// `check` runs after the flush and before the commit: it looks at delivery failures and
+    /// may refuse the commit. A commit that fails in a way that passes is retried for
+    /// `retry_for`, then deferred ([`CommitOutcome::Deferred`]); a flush that times out
+    /// defers at once.
+    fn commit_offsets<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        pending: &PendingOffsets,
+        retry_for: Duration,
+        check: impl FnOnce() -> Result<()>,
+    ) -> Result<CommitOutcome> {
+        let offsets = pending.snapshot();
+        match self.client.flush(FLUSH_TIMEOUT) {
+            Ok(()) => {}
+            // Deliveries still in flight (a broker frozen or moving): commit nothing now.
+            Err(e @ KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
+                return Ok(CommitOutcome::Deferred(e));
+            }
+            Err(e) => {
+                return Err(StreamsError::kafka(
+                    "flushing the producer before a commit",
+                    e,
+                ));
+            }
+        }
+        check()?;
+        if offsets.is_empty() {
+            return Ok(CommitOutcome::Committed);
+        }
+        let tpl = offset_list(&offsets, "building the commit")?;
+        let deadline = Instant::now() + retry_for;
+        loop {
+            match consumer.commit(&tpl, CommitMode::Sync) {
+                Ok(()) => break,
+                Err(e) if is_retriable_commit_error(&e) => {
+                    if Instant::now() >= deadline {
+                        return Ok(CommitOutcome::Deferred(e));
+                    }
+                    tracing::debug!(error = %e, "offset commit failed in a way that passes; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(commit_error(e)),
+            }
+        }
+        pending.remove_committed(offsets);
+        Ok(CommitOutcome::Committed)
+    }
+
+    /// Exactly-once: the open transaction (begun now if only offsets are to commit) gets the
+    /// pending offsets with the consumer's group metadata, and commits. The flush comes
+    /// first, then `check` looks at delivery failures. On an error the transaction is left
+    /// for the caller to abort ([`Self::abort`]).
+    fn commit_transaction<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        pending: &PendingOffsets,
+        check: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let offsets = pending.snapshot();
+        if offsets.is_empty() && !self.in_transaction.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.begin_transaction_if_none()?;
+        self.client
+            .flush(FLUSH_TIMEOUT)
+            .map_err(|e| StreamsError::TransactionAborted {
+                message: format!("flushing the producer before the commit failed: {e}"),
+            })?;
+        check()?;
+        if !offsets.is_empty() {
+            let tpl = offset_list(&offsets, "building the offsets of a transaction")?;
+            let group = consumer
+                .group_metadata()
+                .ok_or_else(|| StreamsError::TaskMigrated {
+                    task: "*".into(),
+                    message: "the consumer has no group metadata (not in the group)".into(),
+                })?;
+            self.client
+                .send_offsets_to_transaction(&tpl, &group, TRANSACTION_CALL_TIMEOUT)
+                .map_err(|e| {
+                    transaction_error("adding the consumed offsets to the transaction", e)
+                })?;
+        }
+        self.client
+            .commit_transaction(TRANSACTION_CALL_TIMEOUT)
+            .map_err(|e| transaction_error("committing the transaction", e))?;
+        self.in_transaction.store(false, Ordering::Release);
+        pending.remove_committed(offsets);
+        Ok(())
+    }
+
+    /// Aborts the open transaction, if any, and forgets what it carried: the pending offsets
+    /// and the delivery failures. When the abort itself fails, the producer is marked broken
+    /// for the thread to replace.
+    pub(crate) fn abort(&self, pending: &PendingOffsets, thread: &str) {
+        pending.clear();
+        self.deliveries().clear_failures();
+        if self.in_transaction.swap(false, Ordering::AcqRel)
+            && let Err(e) = self.client.abort_transaction(TRANSACTION_CALL_TIMEOUT)
+        {
+            tracing::warn!(%thread, error = %e, "aborting the transaction failed; the producer will be replaced");
+            self.broken.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Why [`StreamsProducer::send`] failed.
+pub(crate) enum SendError {
+    /// The transaction could not begin.
+    Streams(StreamsError),
+    /// librdkafka refused the record.
+    Kafka(KafkaError),
+}
+
+/// Initialises a transactional producer. A transaction coordinator moving (a broker
+/// restarting) fails the call with a retriable error; librdkafka allows calling it again. Up
+/// to four attempts.
+fn init_transactions(client: &BaseProducer<ProducerCallbacks>, id: &str) -> Result<()> {
+    let mut attempt = 1;
+    loop {
+        match client.init_transactions(TRANSACTION_CALL_TIMEOUT) {
+            Ok(()) => return Ok(()),
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && attempt < 4 => {
+                tracing::warn!(transactional_id = %id, error = %e, attempt, "initialising transactions failed; retrying");
+                attempt += 1;
+            }
+            Err(e) if is_retriable_coordinator_error(&e) && attempt < 4 => {
+                tracing::warn!(transactional_id = %id, error = %e, attempt, "initialising transactions failed; retrying");
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => {
+                return Err(StreamsError::kafka(
+                    format!("initialising transactions for transactional.id {id}"),
+                    e,
+                ));
+            }
+        }
+    }
+}
+
+/// The offsets as a topic-partition list.
+fn offset_list(offsets: &[((String, i32), i64)], context: &str) -> Result<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::with_capacity(offsets.len());
+    for ((topic, partition), offset) in offsets {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .map_err(|e| StreamsError::kafka(context, e))?;
+    }
+    Ok(tpl)
+}

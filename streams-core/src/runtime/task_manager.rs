@@ -1,0 +1,660 @@
+//! The task manager (Kafka Streams' `TaskManager`): a stream thread's tasks, created and
+//! closed as the group assigns and revokes partitions, deferred while their state is locked
+//! elsewhere or a changelog has an open transaction, restored through the
+//! [`ChangelogReader`], rewound to the last commit after an abort or a corrupt store, and
+//! driven (process, punctuate, commit their stores) by the stream thread.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::changelog_reader::ChangelogReader;
+use super::control::{ClientControl, ThreadState};
+use super::deferred::Deferred;
+use super::input_flow::{InputFlow, Router};
+use super::record_collector::KafkaRecordCollector;
+use super::shared::{RebalanceEvent, ThreadShared};
+use crate::config::StreamsConfig;
+use crate::error::{Result, StreamsError};
+use crate::ids::TaskId;
+use crate::metrics::ThreadMetrics;
+use crate::record::RawRecord;
+use crate::state_manager::{lock_task_dir, move_state_aside};
+use crate::task::StreamTask;
+use crate::timestamp::now_ms;
+use crate::topology::{OffsetReset, Subtopology, TaskEnv, Topology};
+
+/// Everything a task manager is made with.
+pub(crate) struct TaskManagerParams {
+    pub index: usize,
+    pub thread: String,
+    pub config: StreamsConfig,
+    pub topology: Arc<Topology>,
+    pub subtopologies: Arc<Vec<Subtopology>>,
+    pub control: Arc<ClientControl>,
+    pub shared: Arc<ThreadShared>,
+    pub collector: Rc<RefCell<KafkaRecordCollector>>,
+    pub metrics: Arc<ThreadMetrics>,
+    pub reader: ChangelogReader,
+}
+
+/// A stream thread's tasks and their lifecycle.
+pub(crate) struct TaskManager {
+    p: TaskManagerParams,
+    tasks: BTreeMap<TaskId, StreamTask>,
+    /// Tasks assigned that could not start yet, retried with a backoff.
+    deferred: BTreeMap<TaskId, Deferred>,
+    /// Tasks waiting for an open transaction on one of their changelogs to end, with when to
+    /// look again.
+    waiting_for_transactions: BTreeMap<TaskId, Instant>,
+    /// First offset dropped per input partition of a deferred task, to rewind to.
+    rewind: HashMap<(String, i32), i64>,
+    /// Tasks whose store reported corruption while running: rewound, their state moved
+    /// aside and restored from the changelogs.
+    corrupted: BTreeSet<TaskId>,
+    /// Tasks whose state directory is to be moved aside before they start again.
+    move_aside: BTreeSet<TaskId>,
+    /// Assigned, but not yet running: some task still restores or waits for its lock. The
+    /// thread reports `Running` once none does, as Kafka Streams' threads do.
+    awaiting_ready: bool,
+}
+
+/// What [`TaskManager::start_task`] did.
+enum Started {
+    /// The task exists (restoring or running).
+    Yes,
+    /// The task must wait (an open transaction on one of its changelogs); try again later.
+    Waiting,
+}
+
+impl TaskManager {
+    pub(crate) fn new(p: TaskManagerParams) -> Self {
+        TaskManager {
+            p,
+            tasks: BTreeMap::new(),
+            deferred: BTreeMap::new(),
+            waiting_for_transactions: BTreeMap::new(),
+            rewind: HashMap::new(),
+            corrupted: BTreeSet::new(),
+            move_aside: BTreeSet::new(),
+            awaiting_ready: false,
+        }
+    }
+
+    /// The tasks, to publish their metrics.
+    pub(crate) fn tasks_mut(&mut self) -> &mut BTreeMap<TaskId, StreamTask> {
+        &mut self.tasks
+    }
+
+    /// Records left to restore per task.
+    pub(crate) fn restore_remaining(&self) -> BTreeMap<TaskId, i64> {
+        self.p.reader.remaining()
+    }
+
+    /// Whether a store of some task reported corruption while running.
+    pub(crate) fn has_corrupted(&self) -> bool {
+        !self.corrupted.is_empty()
+    }
+
+    fn set_thread_state(&self, state: ThreadState) {
+        self.p.control.set_thread_state(self.p.index, state);
+    }
+
+    /// Reports the thread `Running` once every assigned task has started and restored.
+    pub(crate) fn check_ready(&mut self) {
+        if self.awaiting_ready && self.p.reader.is_empty() && self.deferred.is_empty() {
+            self.awaiting_ready = false;
+            self.set_thread_state(ThreadState::Running);
+        }
+    }
+
+    fn apply_rebalance_events(&mut self, input: &mut InputFlow) -> Result<()> {
+        for event in self.p.shared.take_events() {
+            match event {
+                RebalanceEvent::Revoked {
+                    partitions,
+                    lost,
+                    committed,
+                } => self.revoked(input, partitions, lost, committed)?,
+                RebalanceEvent::Assigned(partitions) => self.assigned(input, partitions)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the tasks of revoked partitions: clean (stores committed) when what they
+    /// processed was committed, dirty otherwise.
+    fn revoked(
+        &mut self,
+        input: &mut InputFlow,
+        partitions: Vec<(String, i32)>,
+        lost: bool,
+        committed: bool,
+    ) -> Result<()> {
+        self.awaiting_ready = false;
+        self.set_thread_state(ThreadState::Rebalancing);
+        // A partition the application paused stays paused in librdkafka through revocation
+        // and a later assignment; this thread forgets its pauses with the tasks, so it lifts
+        // them now (the partitions no longer fetch: that is all a resume does to them).
+        if let Err(e) = input.resume(
+            partitions.iter().map(|(t, p)| (t.as_str(), *p)),
+            "revoked partitions",
+        ) {
+            tracing::warn!(thread = %self.p.thread, error = %e, "resuming revoked partitions failed");
+        }
+        let revoked: HashSet<(String, i32)> = partitions.into_iter().collect();
+        let ids: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| {
+                t.input_partitions()
+                    .any(|(tp, p)| revoked.contains(&(tp.to_owned(), p)))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if lost {
+            tracing::info!(thread = %self.p.thread, "partitions lost: closing their tasks without committing");
+        }
+        self.close_tasks(&ids, committed, input)?;
+        input.forget_paused(&revoked);
+        self.deferred
+            .retain(|id, _| !revoked.iter().any(|(_, p)| *p == id.partition));
+        let deferred = &self.deferred;
+        self.waiting_for_transactions
+            .retain(|id, _| deferred.contains_key(id));
+        self.rewind.retain(|tp, _| !revoked.contains(tp));
+        Ok(())
+    }
+
+    /// Starts (or defers) the tasks of newly assigned partitions.
+    fn assigned(&mut self, input: &mut InputFlow, partitions: Vec<(String, i32)>) -> Result<()> {
+        input.forward(&partitions);
+        let mut wanted: BTreeMap<TaskId, usize> = BTreeMap::new();
+        for (topic, partition) in &partitions {
+            if let Some(sub) = input.subtopology_of(topic) {
+                wanted.insert(
+                    TaskId {
+                        subtopology: self.p.subtopologies[sub].id,
+                        partition: *partition,
+                    },
+                    sub,
+                );
+            }
+        }
+        for (id, sub) in wanted {
+            if self.tasks.contains_key(&id) {
+                continue;
+            }
+            self.try_start(id, sub, None, input)?;
+        }
+        // Running once every new task has restored (checked each round).
+        self.awaiting_ready = true;
+        Ok(())
+    }
+
+    /// One attempt to start task `id`, or defer it while another thread or process holds its
+    /// state lock (or one of its changelogs has an open transaction); `deferred` is its entry
+    /// when an earlier attempt deferred it. While a task is deferred its input partitions are
+    /// paused; records fetched for it before the pause are dropped by `route`, which
+    /// remembers the first such offset, and the partition is rewound there and resumed when
+    /// the task starts, so nothing is skipped.
+    fn try_start(
+        &mut self,
+        id: TaskId,
+        sub: usize,
+        deferred: Option<Deferred>,
+        input: &InputFlow,
+    ) -> Result<()> {
+        let inputs: Vec<(String, i32)> = self.p.subtopologies[sub]
+            .source_topics
+            .iter()
+            .map(|t| (t.clone(), id.partition))
+            .collect();
+        let inputs_iter = || inputs.iter().map(|(t, p)| (t.as_str(), *p));
+        let attempt = match self.waiting_for_transactions.get(&id) {
+            Some(at) if Instant::now() < *at => Ok(Started::Waiting),
+            _ => self.start_task(id, sub, input),
+        };
+        match attempt {
+            Ok(Started::Waiting) | Err(StreamsError::TaskLocked { .. }) => {
+                let locked = match &attempt {
+                    Err(StreamsError::TaskLocked { path, .. }) => Some(path.as_str()),
+                    _ => None,
+                };
+                let entry = match deferred {
+                    Some(mut d) => {
+                        d.backoff(locked, &self.p.thread, id);
+                        d
+                    }
+                    None => {
+                        if let Some(path) = locked {
+                            tracing::warn!(thread = %self.p.thread, task = %id, %path, "task state locked elsewhere; retrying until it is released");
+                        }
+                        input.pause(inputs_iter(), "a deferred task's input")?;
+                        Deferred::new(sub)
+                    }
+                };
+                self.deferred.insert(id, entry);
+                Ok(())
+            }
+            Err(e) => Err(e),
+            Ok(Started::Yes) => {
+                let Some(d) = deferred else { return Ok(()) };
+                tracing::info!(thread = %self.p.thread, task = %id, waited_ms = d.since.elapsed().as_millis() as u64, "deferred task started");
+                for (topic, partition) in &inputs {
+                    if let Some(offset) = self.rewind.remove(&(topic.clone(), *partition)) {
+                        input.seek(
+                            topic,
+                            *partition,
+                            Offset::Offset(offset),
+                            "a deferred task's input",
+                        )?;
+                    }
+                }
+                // A restoring task's input stays paused until its restoration ends.
+                let restoring = self.tasks.get(&id).is_some_and(StreamTask::is_restoring);
+                if !restoring {
+                    input.resume(inputs_iter(), "a deferred task's input")?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Retries the deferred tasks whose backoff has passed.
+    pub(crate) fn retry_deferred(&mut self, input: &InputFlow) -> Result<()> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let due: Vec<TaskId> = self
+            .deferred
+            .iter()
+            .filter(|(_, d)| d.next_try <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(d) = self.deferred.remove(&id) {
+                self.try_start(id, d.sub, Some(d), input)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn build_task(&self, id: TaskId, sub: usize) -> Result<StreamTask> {
+        let env = TaskEnv {
+            application_id: self.p.config.application_id().into(),
+            state_dir: self.p.config.state_dir().to_path_buf(),
+            collector: self.p.collector.clone(),
+            settings: self.p.config.task_settings(),
+            wall_clock: now_ms(),
+        };
+        self.p
+            .topology
+            .build_task(&self.p.subtopologies[sub], id.partition, env)
+    }
+
+    /// The changelog topics of sub-topology `sub`.
+    fn changelogs_of(&self, sub: usize) -> Vec<String> {
+        let sub_id = self.p.subtopologies[sub].id;
+        self.p
+            .topology
+            .changelog_topics(self.p.config.application_id())
+            .into_iter()
+            .filter(|(_, s, _)| *s == sub_id)
+            .map(|(topic, _, _)| topic)
+            .collect()
+    }
+
+    fn start_task(&mut self, id: TaskId, sub: usize, input: &InputFlow) -> Result<Started> {
+        let changelogs = self.changelogs_of(sub);
+        if let Some(open) = self.p.reader.open_transaction(&changelogs, id.partition)? {
+            if self
+                .waiting_for_transactions
+                .insert(id, Instant::now() + Duration::from_millis(200))
+                .is_none()
+            {
+                tracing::info!(thread = %self.p.thread, task = %id, changelog = %open, "a changelog partition has an open transaction (a previous owner's); waiting for it to end before restoring");
+            }
+            return Ok(Started::Waiting);
+        }
+        self.waiting_for_transactions.remove(&id);
+        if self.move_aside.remove(&id) {
+            self.move_state_aside(id)?;
+        }
+        let mut task = self.build_task(id, sub)?;
+        if task.state.state_moved_aside.is_some() {
+            self.count_corruption();
+        }
+        // Watermarks of each changelog partition; a checkpoint outside them is not this
+        // changelog's (deleted and recreated topic, foreign state): wipe and start over.
+        let mut ranges = self.p.reader.ranges(&task)?;
+        if ranges
+            .iter()
+            .any(|(c, low, high)| c.checkpoint.is_some_and(|o| o < *low || o > *high))
+        {
+            tracing::warn!(thread = %self.p.thread, task = %id, "checkpoint outside the changelog's offsets; wiping the task's state");
+            task.close()?;
+            let dir = task.task_dir().to_path_buf();
+            // Release the task's lock before wiping and rebuilding it.
+            drop(task);
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| StreamsError::io(format!("wiping {}", dir.display()), e))?;
+            task = self.build_task(id, sub)?;
+            for (c, _, _) in &mut ranges {
+                c.checkpoint = None;
+            }
+        }
+        if self.p.reader.register(id, &mut task, ranges)? {
+            input.pause(task.input_partitions(), "a restoring task's input")?;
+            tracing::info!(thread = %self.p.thread, task = %id, "created task; restoring its stores");
+        } else {
+            task.initialize()?;
+            tracing::info!(thread = %self.p.thread, task = %id, "created task");
+        }
+        self.tasks.insert(id, task);
+        Ok(Started::Yes)
+    }
+
+    /// Moves the state directory of task `id` aside (its store reported corruption).
+    fn move_state_aside(&self, id: TaskId) -> Result<()> {
+        let dir = self
+            .p
+            .config
+            .state_dir()
+            .join(self.p.config.application_id())
+            .join(id.to_string());
+        if dir.exists() {
+            let _lock = lock_task_dir(&dir, id)?;
+            let moved = move_state_aside(&dir)?;
+            tracing::error!(thread = %self.p.thread, task = %id, dir = %dir.display(), moved_to = %moved.display(), "moved the task's corrupt state aside");
+            self.count_corruption();
+        }
+        Ok(())
+    }
+
+    fn count_corruption(&self) {
+        self.p
+            .metrics
+            .state_corruptions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// One bounded step of restoration; tasks whose stores all restored are initialised and
+    /// their input resumed.
+    pub(crate) fn restore(&mut self, input: &InputFlow) -> Result<()> {
+        if self.p.reader.is_empty() {
+            return Ok(());
+        }
+        let idle = !self
+            .tasks
+            .values()
+            .any(|t| !t.is_restoring() && t.buffered() > 0);
+        for id in self.p.reader.restore(&mut self.tasks, idle)? {
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            task.initialize()?;
+            input.resume(task.input_partitions(), "a restored task's input")?;
+            let restored: u64 = task.changelogs().iter().map(|c| c.restored).sum();
+            tracing::info!(thread = %self.p.thread, task = %id, restored, "restored task");
+        }
+        Ok(())
+    }
+
+    /// Processes what the running tasks have buffered, round-robin in slices of 1,000
+    /// records; returns how many records that was. Then makes the offsets of processed
+    /// records visible to the rebalance callback and resumes drained partitions.
+    pub(crate) fn process(&mut self, input: &mut InputFlow) -> Result<u64> {
+        let mut processed = 0;
+        loop {
+            let mut progressed = false;
+            for (id, task) in self.tasks.iter_mut().filter(|(_, t)| !t.is_restoring()) {
+                for _ in 0..1000 {
+                    match task.process_one() {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            if matches!(e, StreamsError::StoreCorrupted { .. }) {
+                                self.corrupted.insert(*id);
+                            }
+                            return Err(e);
+                        }
+                    }
+                    processed += 1;
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        for task in self.tasks.values_mut() {
+            self.p
+                .shared
+                .pending_offsets
+                .extend(task.take_committable());
+        }
+        input.resume_drained(&self.tasks)?;
+        Ok(processed)
+    }
+
+    /// Fires due wall-clock punctuations; returns how many tasks fired any.
+    pub(crate) fn punctuate(&mut self) -> Result<u64> {
+        let now = now_ms();
+        let mut fired = 0;
+        for task in self.tasks.values_mut().filter(|t| !t.is_restoring()) {
+            if task.punctuate_wall_clock(now)? {
+                fired += 1;
+            }
+        }
+        Ok(fired)
+    }
+
+    /// Whether a processor asked for a commit.
+    pub(crate) fn commit_requested(&self) -> bool {
+        self.tasks.values().any(StreamTask::commit_requested)
+    }
+
+    /// Bytes the tasks' stores hold for the next commit.
+    pub(crate) fn uncommitted_bytes(&self) -> usize {
+        self.tasks.values().map(StreamTask::uncommitted_bytes).sum()
+    }
+
+    /// Adds every task's offsets to commit to the pending offsets.
+    pub(crate) fn prepare_commit(&mut self) {
+        for task in self.tasks.values_mut() {
+            self.p.shared.pending_offsets.extend(task.prepare_commit());
+        }
+    }
+
+    /// Commits the stores of every task that is not restoring, after a successful commit
+    /// (deliveries confirmed, offsets or transaction committed).
+    pub(crate) fn commit_stores(&mut self) -> Result<()> {
+        let written = self.p.collector.borrow().changelog_offsets();
+        for (id, task) in self.tasks.iter_mut().filter(|(_, t)| !t.is_restoring()) {
+            if let Err(e) = task.commit_stores(&written) {
+                if matches!(e, StreamsError::StoreCorrupted { .. }) {
+                    self.corrupted.insert(*id);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The tasks of `self.corrupted` are closed without committing, marked to have their
+    /// state moved aside, and (under at-least-once) rewound to start again from the committed
+    /// offsets, restoring their stores from the changelogs. Under exactly-once the caller
+    /// aborts and rewinds every task instead.
+    pub(crate) fn repair_corrupted(
+        &mut self,
+        input: &mut InputFlow,
+        error: &StreamsError,
+        rewind: bool,
+    ) -> Result<()> {
+        let ids: Vec<TaskId> = std::mem::take(&mut self.corrupted).into_iter().collect();
+        tracing::error!(thread = %self.p.thread, tasks = ?ids, %error, "state store corrupt while running; moving the tasks' state aside and restoring it from the changelogs");
+        self.move_aside.extend(ids.iter().copied());
+        if rewind {
+            self.rewind(ids, input)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Closes every task without committing, moves its input back to the committed offsets
+    /// and starts it again: its stores reopen at their last commit and restore what the
+    /// changelogs committed after it.
+    pub(crate) fn rewind_all(&mut self, input: &mut InputFlow) -> Result<()> {
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        self.rewind(ids, input)
+    }
+
+    /// Closes the tasks `ids` without committing, seeks their inputs back to the committed
+    /// offsets and starts them again (restoring what their stores lack).
+    fn rewind(&mut self, ids: Vec<TaskId>, input: &mut InputFlow) -> Result<()> {
+        let mut inputs = TopicPartitionList::new();
+        // Inputs paused in librdkafka (full, or restoring): closing the tasks forgets them
+        // here, so they are resumed after the seek; starting the tasks pauses what must be.
+        let mut paused = Vec::new();
+        for task in ids.iter().filter_map(|id| self.tasks.get(id)) {
+            for (topic, partition) in task.input_partitions() {
+                inputs.add_partition(topic, partition);
+                if task.is_restoring() || input.is_paused_full(topic, partition) {
+                    paused.push((topic.to_owned(), partition));
+                }
+            }
+        }
+        self.close_tasks(&ids, false, input)?;
+        // What these tasks processed since the last commit is processed again: its offsets
+        // must not commit.
+        let rewound: HashSet<(String, i32)> = inputs
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        self.p
+            .shared
+            .pending_offsets
+            .retain(|key| !rewound.contains(key));
+        if inputs.count() > 0 {
+            for e in input.committed_offsets(&inputs)?.elements() {
+                let offset = match e.offset() {
+                    Offset::Offset(o) => Offset::Offset(o),
+                    _ => match self.p.topology.offset_reset(e.topic()) {
+                        Some(OffsetReset::Latest) => Offset::End,
+                        _ => Offset::Beginning,
+                    },
+                };
+                input.seek(e.topic(), e.partition(), offset, "a task's input")?;
+            }
+        }
+        if !paused.is_empty() {
+            input.resume(
+                paused.iter().map(|(t, p)| (t.as_str(), *p)),
+                "a rewound task's input",
+            )?;
+        }
+        for id in ids {
+            if let Some(sub) = self
+                .p
+                .subtopologies
+                .iter()
+                .position(|s| s.id == id.subtopology)
+            {
+                self.try_start(id, sub, None, input)?;
+            }
+        }
+        self.awaiting_ready = true;
+        Ok(())
+    }
+
+    /// After the thread's tasks migrated (a fenced producer, a stale membership): closes
+    /// every task without committing and forgets the deferred ones; the group's next
+    /// assignment starts them again from the committed offsets.
+    pub(crate) fn migrated(&mut self, input: &mut InputFlow) -> Result<()> {
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        self.close_tasks(&ids, false, input)?;
+        self.deferred.clear();
+        self.waiting_for_transactions.clear();
+        self.rewind.clear();
+        Ok(())
+    }
+
+    /// Closes the tasks `ids` (committing their stores when `clean`) and forgets their
+    /// restoration and paused partitions.
+    fn close_tasks(&mut self, ids: &[TaskId], clean: bool, input: &mut InputFlow) -> Result<()> {
+        let mut inputs: HashSet<(String, i32)> = HashSet::new();
+        for id in ids {
+            if let Some(task) = self.tasks.remove(id) {
+                inputs.extend(task.input_partitions().map(|(t, p)| (t.to_owned(), p)));
+                tracing::info!(thread = %self.p.thread, task = %id, clean, "closing task");
+                self.close_task(*id, task, clean);
+            }
+        }
+        input.forget_paused(&inputs);
+        let tasks = &self.tasks;
+        self.p.reader.unregister(|id| tasks.contains_key(id))
+    }
+
+    /// Closes a task. After a clean close (its output and offsets committed) its stores
+    /// commit first, so the next owner on this machine restores only the tail; otherwise
+    /// they drop what was not committed.
+    fn close_task(&self, id: TaskId, mut task: StreamTask, clean: bool) {
+        if clean && !task.is_restoring() {
+            let written = self.p.collector.borrow().changelog_offsets();
+            if let Err(e) = task.commit_stores(&written) {
+                tracing::warn!(thread = %self.p.thread, task = %id, error = %e, "committing the stores of a closing task failed");
+            }
+        }
+        if let Err(e) = task.close() {
+            tracing::warn!(thread = %self.p.thread, task = %id, error = %e, "closing a task failed");
+        }
+    }
+
+    /// Closes every task, committing their stores when `clean`.
+    pub(crate) fn close_all(&mut self, clean: bool) {
+        for (id, task) in std::mem::take(&mut self.tasks) {
+            self.close_task(id, task, clean);
+        }
+    }
+}
+
+impl Router for TaskManager {
+    fn tasks(&self) -> &BTreeMap<TaskId, StreamTask> {
+        &self.tasks
+    }
+
+    fn rebalanced(&mut self, input: &mut InputFlow) -> Result<()> {
+        self.apply_rebalance_events(input)
+    }
+
+    fn route(&mut self, raw: RawRecord, sub: usize) -> Result<bool> {
+        let id = TaskId {
+            subtopology: self.p.subtopologies[sub].id,
+            partition: raw.partition,
+        };
+        let Some(task) = self.tasks.get_mut(&id) else {
+            if self.deferred.contains_key(&id) {
+                let first = self
+                    .rewind
+                    .entry((raw.topic.to_string(), raw.partition))
+                    .or_insert(raw.offset);
+                *first = (*first).min(raw.offset);
+            }
+            tracing::debug!(thread = %self.p.thread, task = %id, "dropping a record for a task this thread does not own");
+            return Ok(false);
+        };
+        let queued = task.push_record(raw)?;
+        Ok(queued >= task.max_buffered_per_partition())
+    }
+
+    fn restoring(&self) -> bool {
+        !self.p.reader.is_empty()
+    }
+}
