@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use crate::topology::{NodeKind, Topology};
+use crate::topology::Topology;
+use crate::topology::node_def::NodeKind;
 
 /// One node as described.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,5 +172,12 @@ impl fmt::Display for TopologyDescription {
             write!(f, "  {sub}")?;
         }
         Ok(())
+    }
+}
+
+impl Topology {
+    /// The structure in Kafka Streams' `Topology.describe()` layout.
+    pub fn describe(&self) -> TopologyDescription {
+        TopologyDescription::new(self)
     }
 }

@@ -46,7 +46,8 @@ use crate::record::{Headers, RawRecord, Record};
 use crate::serde::Serde;
 use crate::store::StoreHandle;
 use crate::task::StreamTask;
-use crate::topology::{TaskEnv, Topology};
+use crate::topology::Topology;
+use crate::topology::instantiate::TaskEnv;
 
 /// A record the topology produced, as bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]

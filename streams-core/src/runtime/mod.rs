@@ -30,18 +30,15 @@ mod rebalance;
 mod record_collector;
 mod repartition_purger;
 mod shared;
+mod state_directory;
 mod task_manager;
 mod thread;
 mod thread_metrics;
+mod topic_manager;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::producer::{BaseProducer, Producer};
-use rdkafka::types::RDKafkaErrorCode;
 
 pub use control::{State, StateListener};
 
@@ -50,6 +47,7 @@ use crate::error::{Result, StreamsError};
 use crate::topology::Topology;
 use control::ClientControl;
 use thread::{StreamThread, ThreadParams};
+use topic_manager::InternalTopicManager;
 
 /// A running (or runnable) streams application: threads, tasks, commits and restoration.
 pub struct KafkaStreams {
@@ -110,7 +108,7 @@ impl KafkaStreams {
         // One instance per state directory, as Kafka Streams: a second one on the same
         // directory would share (and contend for) the same tasks' stores.
         let state_lock = if topology.has_persistent_stores() {
-            Some(lock_state_dir(&config)?)
+            Some(state_directory::lock_state_dir(&config)?)
         } else {
             None
         };
@@ -225,26 +223,7 @@ impl KafkaStreams {
                 "clean_up() is allowed before start() or after close(), not while {state:?}"
             )));
         }
-        let dir = self.config.state_dir().join(self.config.application_id());
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Ok(());
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            // The process id that fences this instance's zombies.
-            if name == PROCESS_ID_FILE {
-                continue;
-            }
-            let path = entry.path();
-            let removed = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
-            removed.map_err(|e| StreamsError::io(format!("deleting {}", path.display()), e))?;
-        }
-        tracing::info!(dir = %dir.display(), "local state deleted");
-        Ok(())
+        state_directory::clean_up(&self.config)
     }
 
     /// Checks the source topics (they must exist, and co-partitioned ones must have equal
@@ -264,7 +243,11 @@ impl KafkaStreams {
             })?);
         }
         let subtopologies = Arc::new(self.topology.subtopologies());
-        self.prepare_topics(&subtopologies)?;
+        InternalTopicManager {
+            config: &self.config,
+            topology: &self.topology,
+        }
+        .prepare(&subtopologies)?;
         let globals = self.topology.global_stores().to_vec();
         if !globals.is_empty() {
             // Global tables are complete before any record is processed.
@@ -278,7 +261,7 @@ impl KafkaStreams {
             );
         }
         let process_id: Arc<str> = if self.config.exactly_once() {
-            let (id, lock) = process_id(&self.config)?;
+            let (id, lock) = state_directory::process_id(&self.config)?;
             self.process_lock = lock;
             id.into()
         } else {
@@ -319,266 +302,6 @@ impl KafkaStreams {
                 })
                 .map_err(|e| StreamsError::io("spawning a stream thread", e))?;
             self.threads.push(handle);
-        }
-        Ok(())
-    }
-
-    /// Checks the source topics and creates the missing changelog topics (or refuses existing
-    /// ones with the wrong partition count).
-    fn prepare_topics(&self, subtopologies: &[crate::topology::Subtopology]) -> Result<()> {
-        check_resolvable(self.config.bootstrap_servers())?;
-        let client: BaseProducer = client_supplier::admin_config(&self.config)
-            .create()
-            .map_err(|e| {
-                StreamsError::config("admin", format!("the admin settings were refused: {e}"))
-            })?;
-        let md = client
-            .client()
-            .fetch_metadata(None, Duration::from_secs(30))
-            .map_err(|e| {
-                StreamsError::kafka(
-                    format!(
-                        "fetching topic metadata at start-up from bootstrap.servers {:?} \
-                         (no broker answered within 30 s)",
-                        self.config.bootstrap_servers()
-                    ),
-                    e,
-                )
-            })?;
-        let mut counts: std::collections::HashMap<String, usize> = md
-            .topics()
-            .iter()
-            .filter(|t| t.error().is_none())
-            .map(|t| (t.name().to_owned(), t.partitions().len()))
-            .collect();
-        self.create_repartition_topics(subtopologies, &mut counts)?;
-        let mut missing: Vec<&str> = subtopologies
-            .iter()
-            .flat_map(|s| s.source_topics.iter())
-            .map(String::as_str)
-            .filter(|t| !counts.contains_key(*t))
-            .collect();
-        if !missing.is_empty() {
-            missing.sort_unstable();
-            return Err(StreamsError::Topology(format!(
-                "source topics {missing:?} do not exist; create them before starting"
-            )));
-        }
-        for sub in subtopologies {
-            let sizes: Vec<(&str, usize)> = sub
-                .source_topics
-                .iter()
-                .map(|t| (t.as_str(), counts[t.as_str()]))
-                .collect();
-            if sizes.windows(2).any(|w| w[0].1 != w[1].1) {
-                let listed: Vec<String> = sizes
-                    .iter()
-                    .map(|(t, n)| format!("{t} ({n} partitions)"))
-                    .collect();
-                return Err(StreamsError::Topology(format!(
-                    "topics {} of sub-topology {} must be co-partitioned (the same number of partitions) but are not",
-                    listed.join(", "),
-                    sub.id
-                )));
-            }
-        }
-        self.create_changelogs(subtopologies, &counts)
-    }
-
-    /// Creates the missing repartition topics and adds them to `counts`. A topic read next to
-    /// user topics gets their partition count (co-partitioning); otherwise as many partitions
-    /// as the largest source topic of the sub-topologies writing to it (found in dependency
-    /// order, since a writer may read another repartition topic). An existing one with
-    /// another partition count is refused.
-    fn create_repartition_topics(
-        &self,
-        subtopologies: &[crate::topology::Subtopology],
-        counts: &mut std::collections::HashMap<String, usize>,
-    ) -> Result<()> {
-        let writers = self.topology.repartition_writers();
-        let mut sizes: std::collections::HashMap<String, usize> = Default::default();
-        // A repartition topic read in a sub-topology together with user topics must be
-        // co-partitioned with them: it takes their partition count.
-        for (topic, _) in &writers {
-            let reader = subtopologies
-                .iter()
-                .find(|s| s.source_topics.iter().any(|t| t == topic));
-            if let Some(reader) = reader
-                && let Some(n) = reader
-                    .source_topics
-                    .iter()
-                    .filter(|t| !writers.iter().any(|(w, _)| w == *t))
-                    .find_map(|t| counts.get(t).copied())
-            {
-                sizes.insert(topic.clone(), n);
-            }
-        }
-        for _ in 0..=writers.len() {
-            for (topic, subs) in &writers {
-                if sizes.contains_key(topic) {
-                    continue;
-                }
-                let mut n = Some(0usize);
-                for sub in subtopologies.iter().filter(|s| subs.contains(&s.id)) {
-                    for t in &sub.source_topics {
-                        let known = if writers.iter().any(|(w, _)| w == t) {
-                            sizes.get(t).copied()
-                        } else {
-                            counts.get(t).copied()
-                        };
-                        n = match (n, known) {
-                            (Some(a), Some(b)) => Some(a.max(b)),
-                            _ => None,
-                        };
-                    }
-                }
-                if let Some(n) = n.filter(|n| *n > 0) {
-                    sizes.insert(topic.clone(), n);
-                }
-            }
-        }
-        // Repartition topics read by one sub-topology must be co-partitioned with each other
-        // too: all take the largest count among them.
-        for sub in subtopologies {
-            let read: Vec<&String> = sub
-                .source_topics
-                .iter()
-                .filter(|t| sizes.contains_key(*t))
-                .collect();
-            if let Some(max) = read.iter().filter_map(|t| sizes.get(*t).copied()).max() {
-                for t in read {
-                    sizes.insert(t.clone(), max);
-                }
-            }
-        }
-        let mut wanted = Vec::new();
-        for (topic, _) in &writers {
-            let Some(&n) = sizes.get(topic) else {
-                // Its writers read topics that do not exist: the missing-topic check says so.
-                continue;
-            };
-            match counts.get(topic) {
-                Some(&existing) if existing == n => {}
-                Some(&existing) => {
-                    return Err(StreamsError::Topology(format!(
-                        "repartition topic {topic} has {existing} partitions but its writers'                          source topics have {n}; delete it or reset the application"
-                    )));
-                }
-                None => wanted.push((topic.clone(), n, repartition_topic_configs())),
-            }
-            counts.insert(topic.clone(), n);
-        }
-        self.create_topics(wanted, "repartition")
-    }
-
-    fn create_changelogs(
-        &self,
-        subtopologies: &[crate::topology::Subtopology],
-        counts: &std::collections::HashMap<String, usize>,
-    ) -> Result<()> {
-        let mut wanted = Vec::new();
-        for (topic, sub_id, spec) in self.topology.changelog_topics(self.config.application_id()) {
-            let sub = subtopologies.iter().find(|s| s.id == sub_id);
-            let tasks = sub
-                .and_then(|s| s.source_topics.first())
-                .map_or(0, |t| counts[t.as_str()]);
-            match counts.get(topic.as_str()) {
-                Some(&n) if n == tasks => {}
-                Some(&n) => {
-                    return Err(StreamsError::Topology(format!(
-                        "changelog topic {topic} has {n} partitions but its sub-topology has {tasks} tasks; \
-                         delete it or reset the application"
-                    )));
-                }
-                None => {
-                    self.refuse_lost_changelog(&topic)?;
-                    wanted.push((topic, tasks, spec.configs))
-                }
-            }
-        }
-        self.create_topics(wanted, "changelog")
-    }
-
-    /// A changelog topic is missing while this instance holds local state of a store logged
-    /// to it: the topic was deleted while the application was stopped. Recreating it empty
-    /// would leave the state without its source of truth (and the next owner of the task
-    /// without the state), so the start is refused, naming the topic, until the user resets
-    /// the local state with [`Self::clean_up`] (or brings the topic back).
-    fn refuse_lost_changelog(&self, topic: &str) -> Result<()> {
-        let app_dir = self.config.state_dir().join(self.config.application_id());
-        for (changelog, sub_id, store) in self
-            .topology
-            .persistent_logged_stores(self.config.application_id())
-        {
-            if changelog != topic {
-                continue;
-            }
-            let Ok(entries) = std::fs::read_dir(&app_dir) else {
-                return Ok(());
-            };
-            let task_prefix = format!("{sub_id}_");
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let is_task = name
-                    .strip_prefix(&task_prefix)
-                    .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-                let store_dir = entry.path().join("rocksdb").join(&store);
-                if is_task && store_dir.exists() {
-                    return Err(StreamsError::Topology(format!(
-                        "changelog topic {topic} does not exist, but local state of store \
-                         `{store}` does ({}): the topic was deleted while the application was \
-                         stopped, and recreating it empty would lose that state. Bring the \
-                         topic back, or reset the application's local state: call \
-                         KafkaStreams::clean_up() before start() (it deletes {})",
-                        store_dir.display(),
-                        app_dir.display()
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Creates `(topic, partitions, configs)`; one created concurrently by another instance
-    /// is fine.
-    fn create_topics(&self, wanted: Vec<WantedTopic>, what: &str) -> Result<()> {
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        let admin: AdminClient<DefaultClientContext> = client_supplier::admin_config(&self.config)
-            .create()
-            .map_err(|e| {
-                StreamsError::config("admin", format!("the admin settings were refused: {e}"))
-            })?;
-        let new_topics: Vec<NewTopic<'_>> = wanted
-            .iter()
-            .map(|(topic, partitions, configs)| {
-                let mut t = NewTopic::new(
-                    topic,
-                    *partitions as i32,
-                    TopicReplication::Fixed(self.config.replication_factor()),
-                );
-                for (k, v) in configs {
-                    t = t.set(k, v);
-                }
-                t
-            })
-            .collect();
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let results = futures::executor::block_on(admin.create_topics(&new_topics, &opts))
-            .map_err(|e| StreamsError::kafka(format!("creating {what} topics"), e))?;
-        for result in results {
-            match result {
-                Ok(topic) => tracing::info!(%topic, kind = what, "created internal topic"),
-                Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                    tracing::info!(%topic, kind = what, "internal topic created concurrently by another instance");
-                }
-                Err((topic, code)) => {
-                    return Err(StreamsError::Topology(format!(
-                        "creating {what} topic {topic} failed: {code}"
-                    )));
-                }
-            }
         }
         Ok(())
     }
@@ -628,133 +351,4 @@ impl Drop for KafkaStreams {
             let _ = global.join();
         }
     }
-}
-
-/// A topic to create: name, partitions, configuration.
-type WantedTopic = (String, usize, Vec<(String, String)>);
-
-/// The configuration of repartition topics, as Kafka Streams sets it: deleted, never by age
-/// (the stream threads purge what was committed), with 50 MiB segments so purged records go.
-fn repartition_topic_configs() -> Vec<(String, String)> {
-    [
-        ("cleanup.policy", "delete"),
-        ("retention.ms", "-1"),
-        ("segment.bytes", "52428800"),
-        ("message.timestamp.type", "CreateTime"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
-/// The name of the file, in `<state.dir>/<application.id>/`, keeping the process id.
-const PROCESS_ID_FILE: &str = "kstreams-process-id";
-
-/// The process id of this application instance, part of its transactional ids. Kept in the
-/// state directory, so that an instance restarted after a crash uses the same transactional
-/// ids: initialising them aborts the transactions the crashed instance left open at once,
-/// instead of after `transaction.timeout.ms`. The file stays locked while the instance
-/// runs; a second instance on the same directory gets a fresh random id (and no lock).
-/// Fails at once, naming each address, when no address of `bootstrap.servers` resolves
-/// (librdkafka would retry for the whole metadata timeout and then report a transport
-/// error naming none). One that resolves is enough: librdkafka finds the others.
-fn check_resolvable(bootstrap: &str) -> Result<()> {
-    use std::net::ToSocketAddrs;
-    let mut failures = Vec::new();
-    for entry in bootstrap.split([',', ' ']).filter(|s| !s.is_empty()) {
-        let address = entry.split_once("://").map_or(entry, |(_, rest)| rest);
-        match address.to_socket_addrs().map(|mut addrs| addrs.next()) {
-            Ok(Some(_)) => return Ok(()),
-            Ok(None) => failures.push(format!("{address}: no address")),
-            Err(e) => failures.push(format!("{address}: {e}")),
-        }
-    }
-    Err(StreamsError::config(
-        "bootstrap.servers",
-        format!("no bootstrap server resolves: {}", failures.join("; ")),
-    ))
-}
-
-/// Locks `<state.dir>/<application.id>.lock` for this instance, or refuses: another
-/// instance (in this process or another) runs the same application on the same directory.
-/// The file sits beside the application's directory, as each task's lock sits beside the
-/// task's, so the directory holds only task state.
-fn lock_state_dir(config: &StreamsConfig) -> Result<std::fs::File> {
-    let dir = config.state_dir().join(config.application_id());
-    let path = dir.with_file_name(format!("{}.lock", config.application_id()));
-    std::fs::create_dir_all(config.state_dir())
-        .map_err(|e| StreamsError::io(format!("creating {}", config.state_dir().display()), e))?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| StreamsError::io(format!("opening {}", path.display()), e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StreamsError::config(
-            "state.dir",
-            format!(
-                "{} is in use by another instance of application `{}` (it holds {}); give \
-                 each instance its own state.dir",
-                dir.display(),
-                config.application_id(),
-                path.display()
-            ),
-        )),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(StreamsError::io(format!("locking {}", path.display()), e))
-        }
-    }
-}
-
-fn process_id(config: &StreamsConfig) -> Result<(String, Option<std::fs::File>)> {
-    let dir = config.state_dir().join(config.application_id());
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| StreamsError::io(format!("creating {}", dir.display()), e))?;
-    let path = dir.join(PROCESS_ID_FILE);
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| StreamsError::io(format!("opening {}", path.display()), e))?;
-    if file.try_lock().is_err() {
-        let id = random_id();
-        tracing::warn!(path = %path.display(), %id, "the process id file is locked by another instance; using a fresh process id");
-        return Ok((id, None));
-    }
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut file, &mut text)
-        .map_err(|e| StreamsError::io(format!("reading {}", path.display()), e))?;
-    let text = text.trim();
-    if text.len() == 32 && text.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok((text.to_owned(), Some(file)));
-    }
-    let id = random_id();
-    let io = |e| StreamsError::io(format!("writing {}", path.display()), e);
-    file.set_len(0).map_err(io)?;
-    std::io::Seek::rewind(&mut file).map_err(io)?;
-    std::io::Write::write_all(&mut file, id.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    Ok((id, Some(file)))
-}
-
-/// 128 random bits as 32 hex digits (from the standard library's randomly keyed hasher).
-fn random_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for i in 0..2u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        h.write_u32(std::process::id());
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
 }

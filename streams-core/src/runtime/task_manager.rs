@@ -26,7 +26,8 @@ use crate::record::RawRecord;
 use crate::state_manager::{lock_task_dir, move_state_aside};
 use crate::task::StreamTask;
 use crate::timestamp::now_ms;
-use crate::topology::{OffsetReset, Subtopology, TaskEnv, Topology};
+use crate::topology::instantiate::TaskEnv;
+use crate::topology::{OffsetReset, Subtopology, Topology};
 
 /// Everything a task manager is made with.
 pub(crate) struct TaskManagerParams {

@@ -1,0 +1,321 @@
+//! Internal topics (Kafka Streams' `InternalTopicManager`): at start-up, checks the source
+//! topics (they exist, co-partitioned ones have equal partition counts) and creates the
+//! missing repartition and changelog topics, refusing existing ones with the wrong partition
+//! count and a changelog deleted under local state.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::client_supplier;
+use crate::config::StreamsConfig;
+use crate::error::{Result, StreamsError};
+use crate::topology::{Subtopology, Topology};
+
+/// Checks and creates the topics an application needs.
+pub(crate) struct InternalTopicManager<'a> {
+    pub config: &'a StreamsConfig,
+    pub topology: &'a Topology,
+}
+
+impl InternalTopicManager<'_> {
+    /// Checks the source topics and creates the missing changelog topics (or refuses existing
+    /// ones with the wrong partition count).
+    pub(crate) fn prepare(&self, subtopologies: &[Subtopology]) -> Result<()> {
+        check_resolvable(self.config.bootstrap_servers())?;
+        let client: BaseProducer = client_supplier::admin_config(self.config)
+            .create()
+            .map_err(|e| {
+                StreamsError::config("admin", format!("the admin settings were refused: {e}"))
+            })?;
+        let md = client
+            .client()
+            .fetch_metadata(None, Duration::from_secs(30))
+            .map_err(|e| {
+                StreamsError::kafka(
+                    format!(
+                        "fetching topic metadata at start-up from bootstrap.servers {:?} \
+                         (no broker answered within 30 s)",
+                        self.config.bootstrap_servers()
+                    ),
+                    e,
+                )
+            })?;
+        let mut counts: std::collections::HashMap<String, usize> = md
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| (t.name().to_owned(), t.partitions().len()))
+            .collect();
+        self.create_repartition_topics(subtopologies, &mut counts)?;
+        let mut missing: Vec<&str> = subtopologies
+            .iter()
+            .flat_map(|s| s.source_topics.iter())
+            .map(String::as_str)
+            .filter(|t| !counts.contains_key(*t))
+            .collect();
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            return Err(StreamsError::Topology(format!(
+                "source topics {missing:?} do not exist; create them before starting"
+            )));
+        }
+        for sub in subtopologies {
+            let sizes: Vec<(&str, usize)> = sub
+                .source_topics
+                .iter()
+                .map(|t| (t.as_str(), counts[t.as_str()]))
+                .collect();
+            if sizes.windows(2).any(|w| w[0].1 != w[1].1) {
+                let listed: Vec<String> = sizes
+                    .iter()
+                    .map(|(t, n)| format!("{t} ({n} partitions)"))
+                    .collect();
+                return Err(StreamsError::Topology(format!(
+                    "topics {} of sub-topology {} must be co-partitioned (the same number of partitions) but are not",
+                    listed.join(", "),
+                    sub.id
+                )));
+            }
+        }
+        self.create_changelogs(subtopologies, &counts)
+    }
+
+    /// Creates the missing repartition topics and adds them to `counts`. A topic read next to
+    /// user topics gets their partition count (co-partitioning); otherwise as many partitions
+    /// as the largest source topic of the sub-topologies writing to it (found in dependency
+    /// order, since a writer may read another repartition topic). An existing one with
+    /// another partition count is refused.
+    fn create_repartition_topics(
+        &self,
+        subtopologies: &[Subtopology],
+        counts: &mut std::collections::HashMap<String, usize>,
+    ) -> Result<()> {
+        let writers = self.topology.repartition_writers();
+        let mut sizes: std::collections::HashMap<String, usize> = Default::default();
+        // A repartition topic read in a sub-topology together with user topics must be
+        // co-partitioned with them: it takes their partition count.
+        for (topic, _) in &writers {
+            let reader = subtopologies
+                .iter()
+                .find(|s| s.source_topics.iter().any(|t| t == topic));
+            if let Some(reader) = reader
+                && let Some(n) = reader
+                    .source_topics
+                    .iter()
+                    .filter(|t| !writers.iter().any(|(w, _)| w == *t))
+                    .find_map(|t| counts.get(t).copied())
+            {
+                sizes.insert(topic.clone(), n);
+            }
+        }
+        for _ in 0..=writers.len() {
+            for (topic, subs) in &writers {
+                if sizes.contains_key(topic) {
+                    continue;
+                }
+                let mut n = Some(0usize);
+                for sub in subtopologies.iter().filter(|s| subs.contains(&s.id)) {
+                    for t in &sub.source_topics {
+                        let known = if writers.iter().any(|(w, _)| w == t) {
+                            sizes.get(t).copied()
+                        } else {
+                            counts.get(t).copied()
+                        };
+                        n = match (n, known) {
+                            (Some(a), Some(b)) => Some(a.max(b)),
+                            _ => None,
+                        };
+                    }
+                }
+                if let Some(n) = n.filter(|n| *n > 0) {
+                    sizes.insert(topic.clone(), n);
+                }
+            }
+        }
+        // Repartition topics read by one sub-topology must be co-partitioned with each other
+        // too: all take the largest count among them.
+        for sub in subtopologies {
+            let read: Vec<&String> = sub
+                .source_topics
+                .iter()
+                .filter(|t| sizes.contains_key(*t))
+                .collect();
+            if let Some(max) = read.iter().filter_map(|t| sizes.get(*t).copied()).max() {
+                for t in read {
+                    sizes.insert(t.clone(), max);
+                }
+            }
+        }
+        let mut wanted = Vec::new();
+        for (topic, _) in &writers {
+            let Some(&n) = sizes.get(topic) else {
+                // Its writers read topics that do not exist: the missing-topic check says so.
+                continue;
+            };
+            match counts.get(topic) {
+                Some(&existing) if existing == n => {}
+                Some(&existing) => {
+                    return Err(StreamsError::Topology(format!(
+                        "repartition topic {topic} has {existing} partitions but its writers'                          source topics have {n}; delete it or reset the application"
+                    )));
+                }
+                None => wanted.push((topic.clone(), n, repartition_topic_configs())),
+            }
+            counts.insert(topic.clone(), n);
+        }
+        self.create_topics(wanted, "repartition")
+    }
+
+    fn create_changelogs(
+        &self,
+        subtopologies: &[Subtopology],
+        counts: &std::collections::HashMap<String, usize>,
+    ) -> Result<()> {
+        let mut wanted = Vec::new();
+        for (topic, sub_id, spec) in self.topology.changelog_topics(self.config.application_id()) {
+            let sub = subtopologies.iter().find(|s| s.id == sub_id);
+            let tasks = sub
+                .and_then(|s| s.source_topics.first())
+                .map_or(0, |t| counts[t.as_str()]);
+            match counts.get(topic.as_str()) {
+                Some(&n) if n == tasks => {}
+                Some(&n) => {
+                    return Err(StreamsError::Topology(format!(
+                        "changelog topic {topic} has {n} partitions but its sub-topology has {tasks} tasks; \
+                         delete it or reset the application"
+                    )));
+                }
+                None => {
+                    self.refuse_lost_changelog(&topic)?;
+                    wanted.push((topic, tasks, spec.configs))
+                }
+            }
+        }
+        self.create_topics(wanted, "changelog")
+    }
+
+    /// A changelog topic is missing while this instance holds local state of a store logged
+    /// to it: the topic was deleted while the application was stopped. Recreating it empty
+    /// would leave the state without its source of truth (and the next owner of the task
+    /// without the state), so the start is refused, naming the topic, until the user resets
+    /// the local state with `KafkaStreams::clean_up` (or brings the topic back).
+    fn refuse_lost_changelog(&self, topic: &str) -> Result<()> {
+        let app_dir = self.config.state_dir().join(self.config.application_id());
+        for (changelog, sub_id, store) in self
+            .topology
+            .persistent_logged_stores(self.config.application_id())
+        {
+            if changelog != topic {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(&app_dir) else {
+                return Ok(());
+            };
+            let task_prefix = format!("{sub_id}_");
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let is_task = name
+                    .strip_prefix(&task_prefix)
+                    .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+                let store_dir = entry.path().join("rocksdb").join(&store);
+                if is_task && store_dir.exists() {
+                    return Err(StreamsError::Topology(format!(
+                        "changelog topic {topic} does not exist, but local state of store \
+                         `{store}` does ({}): the topic was deleted while the application was \
+                         stopped, and recreating it empty would lose that state. Bring the \
+                         topic back, or reset the application's local state: call \
+                         KafkaStreams::clean_up() before start() (it deletes {})",
+                        store_dir.display(),
+                        app_dir.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates `(topic, partitions, configs)`; one created concurrently by another instance
+    /// is fine.
+    fn create_topics(&self, wanted: Vec<WantedTopic>, what: &str) -> Result<()> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let admin: AdminClient<DefaultClientContext> = client_supplier::admin_config(self.config)
+            .create()
+            .map_err(|e| {
+                StreamsError::config("admin", format!("the admin settings were refused: {e}"))
+            })?;
+        let new_topics: Vec<NewTopic<'_>> = wanted
+            .iter()
+            .map(|(topic, partitions, configs)| {
+                let mut t = NewTopic::new(
+                    topic,
+                    *partitions as i32,
+                    TopicReplication::Fixed(self.config.replication_factor()),
+                );
+                for (k, v) in configs {
+                    t = t.set(k, v);
+                }
+                t
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = futures::executor::block_on(admin.create_topics(&new_topics, &opts))
+            .map_err(|e| StreamsError::kafka(format!("creating {what} topics"), e))?;
+        for result in results {
+            match result {
+                Ok(topic) => tracing::info!(%topic, kind = what, "created internal topic"),
+                Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    tracing::info!(%topic, kind = what, "internal topic created concurrently by another instance");
+                }
+                Err((topic, code)) => {
+                    return Err(StreamsError::Topology(format!(
+                        "creating {what} topic {topic} failed: {code}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A topic to create: name, partitions, configuration.
+type WantedTopic = (String, usize, Vec<(String, String)>);
+
+/// The configuration of repartition topics, as Kafka Streams sets it: deleted, never by age
+/// (the stream threads purge what was committed), with 50 MiB segments so purged records go.
+fn repartition_topic_configs() -> Vec<(String, String)> {
+    [
+        ("cleanup.policy", "delete"),
+        ("retention.ms", "-1"),
+        ("segment.bytes", "52428800"),
+        ("message.timestamp.type", "CreateTime"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// Fails at once, naming each address, when no address of `bootstrap.servers` resolves
+/// (librdkafka would retry for the whole metadata timeout and then report a transport
+/// error naming none). One that resolves is enough: librdkafka finds the others.
+fn check_resolvable(bootstrap: &str) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    let mut failures = Vec::new();
+    for entry in bootstrap.split([',', ' ']).filter(|s| !s.is_empty()) {
+        let address = entry.split_once("://").map_or(entry, |(_, rest)| rest);
+        match address.to_socket_addrs().map(|mut addrs| addrs.next()) {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => failures.push(format!("{address}: no address")),
+            Err(e) => failures.push(format!("{address}: {e}")),
+        }
+    }
+    Err(StreamsError::config(
+        "bootstrap.servers",
+        format!("no bootstrap server resolves: {}", failures.join("; ")),
+    ))
+}
