@@ -158,7 +158,7 @@ pub enum StreamsError {
         /// The lock file.
         path: String,
     },
-    /// A local I/O failure (state directory, checkpoint file, lock).
+    /// A local I/O failure (state directory, store files, lock).
     #[error("i/o: {context}: {source}")]
     Io {
         /// What the runtime was doing.

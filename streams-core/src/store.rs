@@ -1,8 +1,9 @@
 //! The state-store seam between the runtime and store implementations.
 //!
 //! The runtime manages stores without knowing their types: it builds them from a
-//! [`StoreBuilder`] when a task is created, flushes them before a commit and closes them with
-//! the task. Processors reach a store by name through
+//! [`StoreBuilder`] when a task is created, commits them after each successful commit of the
+//! task's output and offsets (each store applies its staged writes with the changelog offset
+//! they reached) and closes them with the task. Processors reach a store by name through
 //! [`ProcessorContext::state_store`](crate::processor::ProcessorContext::state_store), which
 //! hands out a typed [`StoreHandle`]. The implementations (key-value, window, session;
 //! in-memory and RocksDB) live in the `state-stores` crate.

@@ -36,7 +36,7 @@ struct Args {
     /// The application id (consumer group and internal topic prefix).
     #[arg(long, default_value = "quickstart")]
     application_id: String,
-    /// Processing guarantee (only at_least_once in this version).
+    /// Processing guarantee: at_least_once or exactly_once_v2.
     #[arg(long, default_value = "at_least_once")]
     processing_guarantee: String,
     /// How many orders the built-in generator produces.

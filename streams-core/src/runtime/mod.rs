@@ -7,8 +7,8 @@
 //! same partition number of co-partitioned topics on the same thread; [`KafkaStreams::start`]
 //! refuses topics whose partition counts differ within a sub-topology.
 //!
-//! At-least-once: a commit flushes the stores and the producer, checks that every output was
-//! delivered, then commits the offsets of the records fully processed. On revocation the
+//! At-least-once: a commit flushes the producer, checks that every output was delivered,
+//! commits the offsets of the records fully processed, and then commits the stores. On revocation the
 //! thread commits what it processed before giving the partitions up; on a lost assignment it
 //! commits nothing. A partition whose task buffer is full is paused until it drains.
 //!

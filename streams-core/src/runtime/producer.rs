@@ -23,6 +23,7 @@ use super::kafka_errors::{
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
 use crate::metrics::ThreadMetrics;
+use crate::topology::Topology;
 
 /// How long a transactional call (offsets, commit, abort, init) may block.
 const TRANSACTION_CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -90,6 +91,33 @@ pub(crate) struct ProducerSpec {
     /// Under exactly-once: `<application.id>-<process id>-<thread index>`.
     pub transactional_id: Option<String>,
     pub metrics: Option<Arc<ThreadMetrics>>,
+}
+
+impl ProducerSpec {
+    /// The producer of stream thread `index` (from 0) named `thread`: under exactly-once
+    /// transactional, with id `<application.id>-<process id>-<index + 1>`.
+    pub(crate) fn for_thread(
+        config: &StreamsConfig,
+        thread: &str,
+        topology: &Topology,
+        process_id: &str,
+        index: usize,
+        metrics: Arc<ThreadMetrics>,
+    ) -> Self {
+        ProducerSpec {
+            config: config.clone(),
+            client_id: format!("{thread}-producer"),
+            changelogs: topology
+                .changelog_topics(config.application_id())
+                .into_iter()
+                .map(|(topic, _, _)| topic)
+                .collect(),
+            transactional_id: config
+                .exactly_once()
+                .then(|| format!("{}-{process_id}-{}", config.application_id(), index + 1)),
+            metrics: Some(metrics),
+        }
+    }
 }
 
 /// A stream thread's producer. It wraps a `BaseProducer` polled by the stream thread itself

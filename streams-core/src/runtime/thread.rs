@@ -77,25 +77,14 @@ impl StreamThread {
         let name = format!("{}-StreamThread-{}", p.client_id, p.index + 1);
         let metrics = Arc::new(ThreadMetrics::new(&name));
         p.control.metrics.register(metrics.clone());
-        let producer_spec = ProducerSpec {
-            config: p.config.clone(),
-            client_id: format!("{name}-producer"),
-            changelogs: p
-                .topology
-                .changelog_topics(p.config.application_id())
-                .into_iter()
-                .map(|(topic, _, _)| topic)
-                .collect(),
-            transactional_id: p.config.exactly_once().then(|| {
-                format!(
-                    "{}-{}-{}",
-                    p.config.application_id(),
-                    p.process_id,
-                    p.index + 1
-                )
-            }),
-            metrics: Some(metrics.clone()),
-        };
+        let producer_spec = ProducerSpec::for_thread(
+            &p.config,
+            &name,
+            &p.topology,
+            &p.process_id,
+            p.index,
+            metrics.clone(),
+        );
         let producer = Arc::new(StreamsProducer::new(&producer_spec)?);
         let shared = Arc::new(ThreadShared::new(p.config.exactly_once(), producer.clone()));
         let consumer = create_consumer(
