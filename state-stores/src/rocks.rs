@@ -190,10 +190,7 @@ impl RocksDbKeyValueStore {
     }
 
     fn db(&self) -> Result<&DB> {
-        self.db.as_ref().ok_or_else(|| StreamsError::Store {
-            store: self.name.clone(),
-            message: "the store is closed".into(),
-        })
+        self.db.as_ref().ok_or_else(|| closed_error(&self.name))
     }
 
     fn meta(&self) -> Result<&rocksdb::ColumnFamily> {
@@ -324,6 +321,14 @@ pub(crate) fn store_error(store: &str, doing: &str, e: rocksdb::Error) -> Stream
     StreamsError::Store {
         store: store.to_owned(),
         message: format!("RocksDB failed {doing}: {e}"),
+    }
+}
+
+/// The error of a read or write on a closed store.
+pub(crate) fn closed_error(store: &str) -> StreamsError {
+    StreamsError::Store {
+        store: store.to_owned(),
+        message: "the store is closed".into(),
     }
 }
 

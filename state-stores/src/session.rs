@@ -10,10 +10,11 @@ use streams_core::store::{ChangelogWriter, StateStore};
 use streams_core::{Result, StreamsError};
 
 use crate::rocks::{OptionsHook, RocksDbMemory};
+use crate::rocks_segments::RocksDbSegments;
 use crate::segmented::{
-    KeySchema, MemorySegments, Retention, RocksDbSegments, SegmentedBytesStore,
-    lower_bound_for_key_range, upper_bound_for_key_range,
+    KeySchema, Retention, SegmentedBytesStore, lower_bound_for_key_range, upper_bound_for_key_range,
 };
+use crate::segments::MemorySegments;
 
 /// One session: key, start, end, value.
 pub type SessionEntry = (Vec<u8>, i64, i64, Vec<u8>);

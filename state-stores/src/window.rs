@@ -12,10 +12,11 @@ use streams_core::store::{ChangelogWriter, StateStore};
 use streams_core::{Result, StreamsError};
 
 use crate::rocks::{OptionsHook, RocksDbMemory};
+use crate::rocks_segments::RocksDbSegments;
 use crate::segmented::{
-    KeySchema, MemorySegments, Retention, RocksDbSegments, SegmentedBytesStore,
-    lower_bound_for_key_range, upper_bound_for_key_range,
+    KeySchema, Retention, SegmentedBytesStore, lower_bound_for_key_range, upper_bound_for_key_range,
 };
+use crate::segments::MemorySegments;
 
 /// Window start and value, for one key.
 pub type WindowIter<'a> = Box<dyn Iterator<Item = Result<(i64, Vec<u8>)>> + 'a>;
