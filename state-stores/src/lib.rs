@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod builder;
+mod delegate;
 pub mod key_value;
 pub mod logging;
 pub mod memory;
