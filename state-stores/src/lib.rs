@@ -30,6 +30,7 @@
 
 pub mod builder;
 mod delegate;
+mod key_schema;
 pub mod key_value;
 pub mod logging;
 pub mod memory;
