@@ -35,6 +35,7 @@ pub mod key_value;
 pub mod logging;
 pub mod memory;
 pub mod rocks;
+mod rocks_instance;
 mod rocks_segments;
 pub mod segmented;
 mod segments;

@@ -3,19 +3,16 @@
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rocksdb::{
-    ColumnFamilyDescriptor, DB, Direction, FlushOptions, IteratorMode, Options, ReadOptions,
-    WriteBatch, WriteOptions,
+    ColumnFamilyDescriptor, DB, Direction, FlushOptions, IteratorMode, ReadOptions, WriteBatch,
 };
 use streams_core::{Result, StreamsError};
 
 use crate::key_value::KvIter;
-use crate::rocks::{
-    OFFSET_KEY, OptionsHook, RocksDbMemory, check_not_headless, closed_error, decode_offset,
-    rocksdb_metrics, rocksdb_options, store_error,
-};
+use crate::rocks::{OptionsHook, RocksDbMemory, rocksdb_options};
+use crate::rocks_instance::{OFFSET_KEY, RocksDbInstance, decode_offset, store_error};
 use crate::segments::{SegmentBackend, SegmentWrite};
 use crate::staging::{Staged, merge};
 
@@ -30,11 +27,7 @@ const STREAM_TIME_KEY: &[u8] = b"kstreams.stream-time";
 /// commit, which applies them with the stream time and offset in one batch through the
 /// write-ahead log, so a store reopened after a crash is consistent as a whole.
 pub(crate) struct RocksDbSegments {
-    name: String,
-    path: PathBuf,
-    db: Option<DB>,
-    options: Options,
-    write: WriteOptions,
+    rocks: RocksDbInstance,
     /// The segments as reads see them: the column families read once at open, plus segments
     /// with staged writes, minus segments dropped. Kept in step with every write and drop.
     segments: BTreeSet<i64>,
@@ -56,7 +49,6 @@ impl RocksDbSegments {
         memory: &RocksDbMemory,
         hook: Option<&OptionsHook>,
     ) -> Result<Self> {
-        check_not_headless(name, path)?;
         let mut options = rocksdb_options(name, path, memory, hook)?;
         options.set_atomic_flush(true);
         // Bounds the write-ahead log kept alive by column families written rarely.
@@ -84,11 +76,7 @@ impl RocksDbSegments {
         }
         .map_err(|e| store_error(name, "opening", e))?;
         Ok(RocksDbSegments {
-            name: name.to_owned(),
-            path: path.to_owned(),
-            db: Some(db),
-            options,
-            write: WriteOptions::default(),
+            rocks: RocksDbInstance::new(name, path, db, options),
             segments,
             staged: Staged::default(),
             dropped: BTreeSet::new(),
@@ -96,54 +84,34 @@ impl RocksDbSegments {
     }
 
     fn db(&self) -> Result<&DB> {
-        self.db.as_ref().ok_or_else(|| closed_error(&self.name))
+        self.rocks.db()
     }
 
     fn error(&self, doing: &str, e: rocksdb::Error) -> StreamsError {
-        store_error(&self.name, doing, e)
+        self.rocks.error(doing, e)
     }
 }
 
 impl std::fmt::Debug for RocksDbSegments {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksDbSegments")
-            .field("name", &self.name)
-            .field("path", &self.path)
-            .finish()
+        self.rocks.debug("RocksDbSegments", f)
     }
 }
 
 impl RocksDbSegments {
     /// The column family of `segment`, created when missing.
     fn create_segment(&mut self, segment: i64) -> Result<()> {
-        let cf_name = segment_cf(segment);
-        if self.db()?.cf_handle(&cf_name).is_none() {
-            let db = self.db.as_mut().ok_or_else(|| closed_error(&self.name))?;
-            db.create_cf(&cf_name, &self.options)
-                .map_err(|e| store_error(&self.name, "creating a segment", e))?;
-        }
-        Ok(())
+        self.rocks
+            .create_cf(&segment_cf(segment), "creating a segment")
     }
 
     fn segment(&self, segment: i64) -> Result<&rocksdb::ColumnFamily> {
         self.db()?
             .cf_handle(&segment_cf(segment))
             .ok_or_else(|| StreamsError::Store {
-                store: self.name.clone(),
+                store: self.rocks.name().to_owned(),
                 message: format!("segment {segment} vanished while writing"),
             })
-    }
-
-    /// Flushes the memtables of every column family, so that the next open need not replay
-    /// the write-ahead log.
-    fn flush_memtables(&self) -> Result<()> {
-        let db = self.db()?;
-        let names: Vec<String> = self.segments.iter().copied().map(segment_cf).collect();
-        let mut cfs = vec![db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)];
-        cfs.extend(names.iter().map(|n| db.cf_handle(n)));
-        let cfs: Vec<_> = cfs.into_iter().flatten().collect();
-        db.flush_cfs_opt(&cfs, &FlushOptions::default())
-            .map_err(|e| self.error("flushing", e))
     }
 }
 
@@ -186,9 +154,7 @@ impl SegmentBackend for RocksDbSegments {
                 None => batch.delete_cf(cf, k),
             }
         }
-        self.db()?
-            .write_opt(batch, &self.write)
-            .map_err(|e| self.error("restoring", e))
+        self.rocks.write(batch, "restoring")
     }
 
     fn range(
@@ -238,11 +204,7 @@ impl SegmentBackend for RocksDbSegments {
                 None => IteratorMode::Start,
             }
         };
-        let name = self.name.clone();
-        let committed = Box::new(db.iterator_cf_opt(cf, read, mode).map(move |item| {
-            item.map(|(k, v)| (k.into_vec(), v.into_vec()))
-                .map_err(|e| store_error(&name, "iterating", e))
-        }));
+        let committed = self.rocks.entries(db.iterator_cf_opt(cf, read, mode));
         Ok(merge(committed, staged, reverse))
     }
 
@@ -260,7 +222,6 @@ impl SegmentBackend for RocksDbSegments {
         for &segment in &segments {
             self.create_segment(segment)?;
         }
-        let db = self.db()?;
         let mut batch = WriteBatch::default();
         let mut current: Option<(i64, &rocksdb::ColumnFamily)> = None;
         for ((segment, key), value) in &staged {
@@ -281,17 +242,12 @@ impl SegmentBackend for RocksDbSegments {
         if let Some(offset) = changelog_offset {
             batch.put(OFFSET_KEY, offset.to_be_bytes());
         }
-        db.write_opt(batch, &self.write)
-            .map_err(|e| self.error("committing", e))?;
+        self.rocks.write(batch, "committing")?;
         // Dropped after the batch: a crash in between leaves expired segments that the next
         // move of stream time drops again.
         for segment in std::mem::take(&mut self.dropped) {
-            let cf_name = segment_cf(segment);
-            let db = self.db.as_mut().ok_or_else(|| closed_error(&self.name))?;
-            if db.cf_handle(&cf_name).is_some() {
-                db.drop_cf(&cf_name)
-                    .map_err(|e| store_error(&self.name, "dropping a segment", e))?;
-            }
+            self.rocks
+                .drop_cf(&segment_cf(segment), "dropping a segment")?;
         }
         Ok(())
     }
@@ -309,7 +265,7 @@ impl SegmentBackend for RocksDbSegments {
             .db()?
             .get(OFFSET_KEY)
             .map_err(|e| self.error("reading the committed offset", e))?;
-        decode_offset(&self.name, bytes)
+        decode_offset(self.rocks.name(), bytes)
     }
 
     fn uncommitted_bytes(&self) -> usize {
@@ -317,18 +273,19 @@ impl SegmentBackend for RocksDbSegments {
     }
 
     fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
-        self.db
-            .as_ref()
-            .map(|db| rocksdb_metrics(db, &self.options))
-            .unwrap_or_default()
+        self.rocks.metrics()
     }
 
+    /// Drops the staged writes; flushes the memtables of every column family (atomically,
+    /// as the store is opened with atomic flush).
     fn close(&mut self) -> Result<()> {
         self.staged.take();
-        if self.db.is_some() {
-            self.flush_memtables()?;
-        }
-        self.db = None;
-        Ok(())
+        let names: Vec<String> = self.segments.iter().copied().map(segment_cf).collect();
+        self.rocks.close(|db| {
+            let mut cfs = vec![db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)];
+            cfs.extend(names.iter().map(|n| db.cf_handle(n)));
+            let cfs: Vec<_> = cfs.into_iter().flatten().collect();
+            db.flush_cfs_opt(&cfs, &FlushOptions::default())
+        })
     }
 }

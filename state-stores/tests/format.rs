@@ -2,13 +2,16 @@
 //! changelog and the column families and keys of their RocksDB directory. Existing state
 //! directories and changelog topics hold these bytes, so a change here breaks them.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use rocksdb::{DB, IteratorMode, Options};
 use state_stores::rocks::RocksDbMemory;
 use state_stores::{
     Retention, SegmentedSessionStore, SegmentedWindowStore, SessionStore, WindowStore,
 };
 use streams_core::Result;
-use streams_core::store::{ChangelogWriter, StateStore};
+use streams_core::store::{ChangelogWriter, LoggedChange, StateStore};
 
 /// `key ++ a ++ b`, both big-endian.
 fn key(user: &[u8], a: &[u8], b: &[u8]) -> Vec<u8> {
@@ -16,6 +19,14 @@ fn key(user: &[u8], a: &[u8], b: &[u8]) -> Vec<u8> {
 }
 
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The keys and values a changelog writer logged.
+fn logged(log: &Rc<RefCell<Vec<LoggedChange>>>) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    log.borrow()
+        .iter()
+        .map(|(k, v, _)| (k.clone(), v.clone()))
+        .collect()
+}
 
 /// The column families of the RocksDB directory `path` and what each holds, sorted by name.
 fn raw_contents(path: &std::path::Path) -> Vec<(String, Entries)> {
@@ -70,13 +81,8 @@ fn window_store_bytes_are_unchanged() -> Result<()> {
 
     let first = key(b"k", &100i64.to_be_bytes(), &1u32.to_be_bytes());
     let second = key(b"k", &600i64.to_be_bytes(), &2u32.to_be_bytes());
-    let logged: Vec<_> = log
-        .borrow()
-        .iter()
-        .map(|(k, v, _)| (k.clone(), v.clone()))
-        .collect();
     assert_eq!(
-        logged,
+        logged(&log),
         vec![
             (first.clone(), Some(b"v1".to_vec())),
             (second.clone(), Some(b"v2".to_vec()))
@@ -109,13 +115,8 @@ fn session_store_bytes_are_unchanged() -> Result<()> {
     // Session end first, then start; segments by end.
     let kept = key(b"k", &700i64.to_be_bytes(), &100i64.to_be_bytes());
     let removed = key(b"k", &200i64.to_be_bytes(), &100i64.to_be_bytes());
-    let logged: Vec<_> = log
-        .borrow()
-        .iter()
-        .map(|(k, v, _)| (k.clone(), v.clone()))
-        .collect();
     assert_eq!(
-        logged,
+        logged(&log),
         vec![(kept.clone(), Some(b"v".to_vec())), (removed, None)]
     );
     assert_eq!(
