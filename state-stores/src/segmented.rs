@@ -1,5 +1,5 @@
-//! The segmented store under window and session stores: one [`SegmentedStore`], generic over
-//! the [`KeySchema`] that lays out its binary keys.
+//! The segmented store under window and session stores: one `SegmentedStore`, generic over
+//! the `KeySchema` that lays out its binary keys, and [`Retention`], its settings.
 //!
 //! Entries are kept in segments, each an ordered byte map covering `segment_interval`
 //! milliseconds of the entries' segment timestamps (window start for window stores, session
