@@ -124,6 +124,26 @@ impl RocksDbMemory {
 pub type OptionsHook = Arc<dyn Fn(&str, &mut Options) + Send + Sync>;
 
 /// A key-value store in its own RocksDB instance.
+///
+/// ```
+/// use state_stores::KeyValueStore;
+/// use state_stores::rocks::{RocksDbKeyValueStore, RocksDbMemory};
+/// use streams_core::store::StateStore;
+///
+/// let dir = tempfile::tempdir().expect("a temporary directory");
+/// let memory = RocksDbMemory::new(8 << 20);
+/// let mut store = RocksDbKeyValueStore::open("counts", dir.path(), &memory, None)?;
+/// store.put(b"a", Some(b"1"))?;
+/// assert_eq!(store.get(b"a")?, Some(b"1".to_vec())); // staged, and read back at once
+/// store.commit(Some(42))?; // one batch: the write and changelog offset 42
+/// store.put(b"a", Some(b"2"))?; // never committed: dropped by close
+/// store.close()?;
+///
+/// let store = RocksDbKeyValueStore::open("counts", dir.path(), &memory, None)?;
+/// assert_eq!(store.get(b"a")?, Some(b"1".to_vec()));
+/// assert_eq!(store.committed_offset()?, Some(42));
+/// # Ok::<(), streams_core::StreamsError>(())
+/// ```
 pub struct RocksDbKeyValueStore {
     rocks: RocksDbInstance,
     staged: Staged<Vec<u8>>,

@@ -369,7 +369,10 @@ macro_rules! segmented_store_methods {
         impl $facade {
             /// Logs every write to `changelog`, under its binary key (see the module docs); a
             /// delete goes as a tombstone.
-            pub fn with_changelog(mut self, changelog: ::streams_core::store::ChangelogWriter) -> Self {
+            pub fn with_changelog(
+                mut self,
+                changelog: ::streams_core::store::ChangelogWriter,
+            ) -> Self {
                 self.store.set_changelog(changelog);
                 self
             }
@@ -379,7 +382,9 @@ macro_rules! segmented_store_methods {
                 self.store.changelog()
             }
 
-            #[doc = concat!("The segments that exist now, by id (", $time, " / segment interval), ascending.")]
+            #[doc = concat!(
+                "The segments that exist now, by id (", $time, " / segment interval), ascending."
+            )]
             pub fn segment_ids(&self) -> Vec<i64> {
                 self.store.segment_ids()
             }
@@ -389,7 +394,9 @@ macro_rules! segmented_store_methods {
                 self.store.stream_time()
             }
 
-            #[doc = concat!("Puts skipped because their ", $entry, " was already out of retention.")]
+            #[doc = concat!(
+                "Puts skipped because their ", $entry, " was already out of retention."
+            )]
             pub fn expired_writes(&self) -> u64 {
                 self.store.expired_writes()
             }

@@ -157,6 +157,20 @@ impl KeySchema for SessionKeySchema {
 }
 
 /// The session store of kstreams-rs, on time segments kept in memory or in RocksDB.
+///
+/// ```
+/// use state_stores::{Retention, SegmentedSessionStore, SessionStore};
+///
+/// let retention = Retention::new("visits", 60_000)?;
+/// let mut store = SegmentedSessionStore::in_memory("visits", retention)?;
+/// store.put(b"alice", 0, 5_000, Some(b"3 clicks"))?;
+///
+/// // A record of alice at 9 s, with an inactivity gap of 5 s, merges with her sessions that
+/// // end at or after 4 s and start at or before 14 s.
+/// let sessions: Vec<_> = store.find_sessions(b"alice", 4_000, 14_000)?.collect::<Result<_, _>>()?;
+/// assert_eq!(sessions, vec![(b"alice".to_vec(), 0, 5_000, b"3 clicks".to_vec())]);
+/// # Ok::<(), streams_core::StreamsError>(())
+/// ```
 pub struct SegmentedSessionStore {
     store: SegmentedStore<SessionKeySchema>,
 }

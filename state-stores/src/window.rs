@@ -156,6 +156,23 @@ impl KeySchema for WindowKeySchema {
 }
 
 /// The window store of kstreams-rs, on time segments kept in memory or in RocksDB.
+///
+/// ```
+/// use state_stores::{Retention, SegmentedWindowStore, WindowStore};
+///
+/// // Windows of 1 s, kept for 1 min of stream time.
+/// let retention = Retention::new("clicks", 60_000)?;
+/// let mut store = SegmentedWindowStore::in_memory("clicks", retention, 1_000, false)?;
+/// store.put(b"alice", Some(b"1"), 0)?;
+/// store.put(b"alice", Some(b"2"), 1_000)?;
+/// store.put(b"bob", Some(b"1"), 1_000)?;
+///
+/// let alice = store.fetch_range(b"alice", 0, 1_000)?;
+/// let alice: Vec<(i64, Vec<u8>)> = alice.collect::<Result<_, _>>()?;
+/// assert_eq!(alice, vec![(0, b"1".to_vec()), (1_000, b"2".to_vec())]);
+/// assert_eq!(store.fetch(b"bob", 1_000)?, Some(b"1".to_vec()));
+/// # Ok::<(), streams_core::StreamsError>(())
+/// ```
 pub struct SegmentedWindowStore {
     store: SegmentedStore<WindowKeySchema>,
     window_size_ms: i64,
