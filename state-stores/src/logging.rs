@@ -3,6 +3,7 @@
 use streams_core::Result;
 use streams_core::store::{ChangelogWriter, StateStore};
 
+use crate::delegate::delegate_state_store;
 use crate::key_value::{KeyValueStore, KvIter};
 
 /// Wraps any key-value store: a put is applied, then sent to the changelog partition of the
@@ -28,29 +29,9 @@ impl ChangeLoggingKeyValueStore {
     }
 }
 
+// Restored records came from the changelog: they go to the inner store only.
 impl StateStore for ChangeLoggingKeyValueStore {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()> {
-        self.inner.commit(changelog_offset)
-    }
-    fn committed_offset(&self) -> Result<Option<i64>> {
-        self.inner.committed_offset()
-    }
-    fn uncommitted_bytes(&self) -> usize {
-        self.inner.uncommitted_bytes()
-    }
-    fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
-        self.inner.metrics()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.inner.close()
-    }
-    /// Restored records came from the changelog: they go to the inner store only.
-    fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
-        self.inner.restore_batch(batch)
-    }
+    delegate_state_store!(inner);
 }
 
 impl KeyValueStore for ChangeLoggingKeyValueStore {

@@ -10,6 +10,19 @@ use crate::key_value::{KeyValueStore, KvIter, empty_range, prefix_upper_bound};
 
 /// A key-value store in a `BTreeMap`. Its content is lost when the task closes; with a
 /// changelog it is restored from there.
+///
+/// ```
+/// use state_stores::KeyValueStore;
+/// use state_stores::memory::InMemoryKeyValueStore;
+///
+/// let mut store = InMemoryKeyValueStore::new("counts");
+/// store.put(b"a", Some(b"1"))?;
+/// store.put(b"b", Some(b"2"))?;
+/// store.put(b"a", None)?; // a tombstone deletes
+/// assert_eq!(store.get(b"b")?, Some(b"2".to_vec()));
+/// assert_eq!(store.all()?.count(), 1);
+/// # Ok::<(), streams_core::StreamsError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct InMemoryKeyValueStore {
     name: String,

@@ -10,43 +10,25 @@
 //! that cache. LZ4 is the only codec built in.
 
 use std::ops::Bound;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rocksdb::{
     BlockBasedOptions, Cache, DB, DBCompressionType, Direction, IteratorMode, Options, ReadOptions,
-    WriteBufferManager, WriteOptions,
+    WriteBatch, WriteBufferManager,
 };
 use streams_core::store::{StateStore, StoreMetric};
 use streams_core::{Result, StreamsError};
 
 use crate::key_value::{KeyValueStore, KvIter, empty_range, prefix_upper_bound};
+use crate::rocks_instance::{
+    OFFSET_KEY, RocksDbInstance, check_not_headless, decode_offset, store_error,
+};
 use crate::staging::{Staged, merge};
 
 /// The column family holding what the store knows about itself (the committed changelog
 /// offset), apart from the data.
 pub(crate) const META_CF: &str = "kstreams-meta";
-
-/// The key, in the meta column family (or a segmented store's default one), of the changelog
-/// offset saved by the last commit.
-pub(crate) const OFFSET_KEY: &[u8] = b"kstreams.changelog-offset";
-
-/// Reads an offset saved as 8 big-endian bytes.
-pub(crate) fn decode_offset(store: &str, bytes: Option<Vec<u8>>) -> Result<Option<i64>> {
-    match bytes {
-        None => Ok(None),
-        Some(b) => match <[u8; 8]>::try_from(b.as_slice()) {
-            Ok(b) => Ok(Some(i64::from_be_bytes(b))),
-            Err(_) => Err(StreamsError::Store {
-                store: store.to_owned(),
-                message: format!(
-                    "the saved changelog offset has {} bytes, expected 8: the state directory is corrupt",
-                    b.len()
-                ),
-            }),
-        },
-    }
-}
 
 /// The memory shared by every RocksDB store of an application instance. Its usage is in every
 /// client's metrics (`kstreams_rocksdb_block_cache_usage_bytes`, ...), labelled with its id.
@@ -142,22 +124,34 @@ impl RocksDbMemory {
 pub type OptionsHook = Arc<dyn Fn(&str, &mut Options) + Send + Sync>;
 
 /// A key-value store in its own RocksDB instance.
+///
+/// ```
+/// use state_stores::KeyValueStore;
+/// use state_stores::rocks::{RocksDbKeyValueStore, RocksDbMemory};
+/// use streams_core::store::StateStore;
+///
+/// let dir = tempfile::tempdir().expect("a temporary directory");
+/// let memory = RocksDbMemory::new(8 << 20);
+/// let mut store = RocksDbKeyValueStore::open("counts", dir.path(), &memory, None)?;
+/// store.put(b"a", Some(b"1"))?;
+/// assert_eq!(store.get(b"a")?, Some(b"1".to_vec())); // staged, and read back at once
+/// store.commit(Some(42))?; // one batch: the write and changelog offset 42
+/// store.put(b"a", Some(b"2"))?; // never committed: dropped by close
+/// store.close()?;
+///
+/// let store = RocksDbKeyValueStore::open("counts", dir.path(), &memory, None)?;
+/// assert_eq!(store.get(b"a")?, Some(b"1".to_vec()));
+/// assert_eq!(store.committed_offset()?, Some(42));
+/// # Ok::<(), streams_core::StreamsError>(())
+/// ```
 pub struct RocksDbKeyValueStore {
-    name: String,
-    path: PathBuf,
-    db: Option<DB>,
-    /// Kept for the statistics the store's metrics read.
-    options: Options,
-    write: WriteOptions,
+    rocks: RocksDbInstance,
     staged: Staged<Vec<u8>>,
 }
 
 impl std::fmt::Debug for RocksDbKeyValueStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksDbKeyValueStore")
-            .field("name", &self.name)
-            .field("path", &self.path)
-            .finish()
+        self.rocks.debug("RocksDbKeyValueStore", f)
     }
 }
 
@@ -169,38 +163,30 @@ impl RocksDbKeyValueStore {
         memory: &RocksDbMemory,
         hook: Option<&OptionsHook>,
     ) -> Result<Self> {
-        check_not_headless(name, path)?;
         let mut opts = rocksdb_options(name, path, memory, hook)?;
         opts.create_missing_column_families(true);
         let db = DB::open_cf(&opts, path, [rocksdb::DEFAULT_COLUMN_FAMILY_NAME, META_CF])
             .map_err(|e| store_error(name, "opening", e))?;
         Ok(RocksDbKeyValueStore {
-            name: name.to_owned(),
-            path: path.to_owned(),
-            db: Some(db),
-            options: opts,
-            write: WriteOptions::default(),
+            rocks: RocksDbInstance::new(name, path, db, opts),
             staged: Staged::default(),
         })
     }
 
     /// Where the store keeps its files.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.rocks.path()
     }
 
     fn db(&self) -> Result<&DB> {
-        self.db.as_ref().ok_or_else(|| StreamsError::Store {
-            store: self.name.clone(),
-            message: "the store is closed".into(),
-        })
+        self.rocks.db()
     }
 
     fn meta(&self) -> Result<&rocksdb::ColumnFamily> {
         self.db()?
             .cf_handle(META_CF)
             .ok_or_else(|| StreamsError::Store {
-                store: self.name.clone(),
+                store: self.rocks.name().to_owned(),
                 message: format!("the column family {META_CF} is missing"),
             })
     }
@@ -212,7 +198,7 @@ impl RocksDbKeyValueStore {
         entries: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
         changelog_offset: Option<i64>,
     ) -> Result<()> {
-        let mut batch = rocksdb::WriteBatch::default();
+        let mut batch = WriteBatch::default();
         for (k, v) in entries {
             match v {
                 Some(v) => batch.put(k, v),
@@ -225,30 +211,24 @@ impl RocksDbKeyValueStore {
         if batch.is_empty() {
             return Ok(());
         }
-        self.db()?
-            .write_opt(batch, &self.write)
-            .map_err(|e| store_error(&self.name, "committing", e))
+        self.rocks.write(batch, "committing")
     }
 
     fn iter(&self, mode: IteratorMode<'_>, read: ReadOptions) -> Result<KvIter<'_>> {
-        let name = self.name.clone();
-        Ok(Box::new(self.db()?.iterator_opt(mode, read).map(
-            move |item| {
-                item.map(|(k, v)| (k.into_vec(), v.into_vec()))
-                    .map_err(|e| store_error(&name, "iterating", e))
-            },
-        )))
+        Ok(self.rocks.entries(self.db()?.iterator_opt(mode, read)))
     }
 }
 
-/// Creates `path` and returns the options every store of ours opens RocksDB with: LZ4, the
-/// shared block cache and write-buffer manager of `memory`, then the user's hook.
+/// Checks that `path` is not a headless database ([`check_not_headless`]), creates it, and
+/// returns the options every store of ours opens RocksDB with: LZ4, the shared block cache
+/// and write-buffer manager of `memory`, then the user's hook.
 pub(crate) fn rocksdb_options(
     name: &str,
     path: &Path,
     memory: &RocksDbMemory,
     hook: Option<&OptionsHook>,
 ) -> Result<Options> {
+    check_not_headless(name, path)?;
     std::fs::create_dir_all(path).map_err(|e| StreamsError::Store {
         store: name.to_owned(),
         message: format!("creating {}: {e}", path.display()),
@@ -271,89 +251,6 @@ pub(crate) fn rocksdb_options(
     Ok(opts)
 }
 
-/// The metrics of one RocksDB instance: block-cache hits and misses and write-stall time
-/// from its statistics, and whether writes are stopped now.
-pub(crate) fn rocksdb_metrics(db: &DB, options: &Options) -> Vec<StoreMetric> {
-    use rocksdb::statistics::Ticker;
-    use streams_core::metrics::MetricKind::{Counter, Gauge};
-    let stopped = db
-        .property_int_value("rocksdb.is-write-stopped")
-        .ok()
-        .flatten()
-        .unwrap_or(0);
-    vec![
-        StoreMetric {
-            name: "kstreams_rocksdb_block_cache_hits",
-            help: "Block-cache hits of the store's RocksDB (hit ratio = hits / (hits + misses)).",
-            kind: Counter,
-            value: options.get_ticker_count(Ticker::BlockCacheHit) as f64,
-        },
-        StoreMetric {
-            name: "kstreams_rocksdb_block_cache_misses",
-            help: "Block-cache misses of the store's RocksDB.",
-            kind: Counter,
-            value: options.get_ticker_count(Ticker::BlockCacheMiss) as f64,
-        },
-        StoreMetric {
-            name: "kstreams_rocksdb_write_stall_seconds",
-            help: "Time the store's writes were stalled or slowed by RocksDB.",
-            kind: Counter,
-            value: options.get_ticker_count(Ticker::StallMicros) as f64 / 1e6,
-        },
-        StoreMetric {
-            name: "kstreams_rocksdb_write_stopped",
-            help: "1 while RocksDB stops the store's writes (too many memtables or L0 files).",
-            kind: Gauge,
-            value: stopped as f64,
-        },
-    ]
-}
-
-/// A RocksDB error as the store's error: [`StreamsError::StoreCorrupted`] when the files are
-/// damaged or missing (RocksDB's `Corruption`, or an I/O error for a file that should be
-/// there), [`StreamsError::Store`] otherwise (a lock held, a full disk, no permission).
-pub(crate) fn store_error(store: &str, doing: &str, e: rocksdb::Error) -> StreamsError {
-    let missing_file =
-        e.kind() == rocksdb::ErrorKind::IOError && e.as_ref().contains("No such file or directory");
-    if e.kind() == rocksdb::ErrorKind::Corruption || missing_file {
-        return StreamsError::StoreCorrupted {
-            store: store.to_owned(),
-            message: format!("RocksDB failed {doing}: {e}"),
-        };
-    }
-    StreamsError::Store {
-        store: store.to_owned(),
-        message: format!("RocksDB failed {doing}: {e}"),
-    }
-}
-
-/// Refuses a store directory that holds a database without its `CURRENT` file: RocksDB would
-/// create a new, empty database beside the old files, which could then pass for the store.
-pub(crate) fn check_not_headless(store: &str, path: &Path) -> Result<()> {
-    if path.join("CURRENT").exists() {
-        return Ok(());
-    }
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return Ok(());
-    };
-    let orphan = entries.flatten().find(|e| {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        name.starts_with("MANIFEST-") || name.ends_with(".sst")
-    });
-    match orphan {
-        Some(file) => Err(StreamsError::StoreCorrupted {
-            store: store.to_owned(),
-            message: format!(
-                "{} has no CURRENT file but holds {}",
-                path.display(),
-                file.file_name().to_string_lossy()
-            ),
-        }),
-        None => Ok(()),
-    }
-}
-
 /// Inclusive key bounds, open when `None`.
 fn bounds(from: Option<&[u8]>, to: Option<&[u8]>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     (
@@ -372,7 +269,7 @@ fn successor(key: &[u8]) -> Vec<u8> {
 
 impl StateStore for RocksDbKeyValueStore {
     fn name(&self) -> &str {
-        &self.name
+        self.rocks.name()
     }
 
     fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()> {
@@ -384,15 +281,12 @@ impl StateStore for RocksDbKeyValueStore {
         let bytes = self
             .db()?
             .get_cf(self.meta()?, OFFSET_KEY)
-            .map_err(|e| store_error(&self.name, "reading the committed offset", e))?;
-        decode_offset(&self.name, bytes)
+            .map_err(|e| self.rocks.error("reading the committed offset", e))?;
+        decode_offset(self.rocks.name(), bytes)
     }
 
     fn metrics(&self) -> Vec<StoreMetric> {
-        self.db
-            .as_ref()
-            .map(|db| rocksdb_metrics(db, &self.options))
-            .unwrap_or_default()
+        self.rocks.metrics()
     }
 
     fn uncommitted_bytes(&self) -> usize {
@@ -403,12 +297,7 @@ impl StateStore for RocksDbKeyValueStore {
         // Uncommitted writes are dropped; the memtables are flushed so that the next open
         // does not replay the write-ahead log.
         self.staged.take();
-        if let Some(db) = &self.db {
-            db.flush()
-                .map_err(|e| store_error(&self.name, "flushing", e))?;
-        }
-        self.db = None;
-        Ok(())
+        self.rocks.close(DB::flush)
     }
 
     /// Restored records go straight to RocksDB: they are committed changes already.
@@ -424,7 +313,7 @@ impl KeyValueStore for RocksDbKeyValueStore {
         }
         self.db()?
             .get(key)
-            .map_err(|e| store_error(&self.name, "reading", e))
+            .map_err(|e| self.rocks.error("reading", e))
     }
 
     fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
@@ -498,7 +387,7 @@ impl KeyValueStore for RocksDbKeyValueStore {
         let committed = self
             .db()?
             .property_int_value(rocksdb::properties::ESTIMATE_NUM_KEYS)
-            .map_err(|e| store_error(&self.name, "reading a property", e))?
+            .map_err(|e| self.rocks.error("reading a property", e))?
             .unwrap_or(0);
         let puts = self
             .staged

@@ -1,509 +1,30 @@
-//! Time-segmented byte stores: the storage under window and session stores.
+//! The segmented store under window and session stores: one `SegmentedStore`, generic over
+//! the `KeySchema` that lays out its binary keys, and [`Retention`], its settings.
 //!
 //! Entries are kept in segments, each an ordered byte map covering `segment_interval`
-//! milliseconds of the entries' timestamps (window start for window stores, session end for
-//! session stores). Retention works on whole segments: when stream time (the largest timestamp
-//! written) moves on, every segment entirely older than `stream time - retention` is dropped
-//! in one operation, never entry by entry. Writes into an already dropped segment are skipped,
-//! and reads never return entries older than `stream time - retention + 1`.
+//! milliseconds of the entries' segment timestamps (window start for window stores, session
+//! end for session stores). Retention works on whole segments: when stream time (the largest
+//! segment timestamp written) moves on, every segment entirely older than
+//! `stream time - retention` is dropped in one operation, never entry by entry. Writes into an
+//! already dropped segment are skipped (and counted), and reads never return entries older
+//! than `stream time - retention + 1`.
 //!
-//! Two backends: `MemorySegments` (a map of ordered maps) and `RocksDbSegments` (one
-//! RocksDB instance per store with a column family per segment, dropped whole). The RocksDB
-//! backend stages writes and segment drops until the task commits, then applies the writes,
-//! the stream time and the changelog offset in one atomic batch, and drops the segments.
+//! Two backends: `MemorySegments` (a map of ordered maps, in `segments`) and
+//! `RocksDbSegments` (one RocksDB instance per store with a column family per segment, dropped
+//! whole, in `rocks_segments`). The RocksDB backend stages writes and segment drops until the
+//! task commits, then applies the writes, the stream time and the changelog offset in one
+//! atomic batch (through RocksDB's write-ahead log, not synced), and drops the segments.
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rocksdb::{
-    ColumnFamilyDescriptor, DB, Direction, FlushOptions, IteratorMode, Options, ReadOptions,
-    WriteBatch, WriteOptions,
-};
-use streams_core::store::ChangelogWriter;
+use streams_core::store::{ChangelogWriter, StateStore, StoreMetric};
 use streams_core::{Result, StreamsError};
 
+use crate::key_schema::KeySchema;
 use crate::key_value::KvIter;
-use crate::rocks::{
-    OFFSET_KEY, OptionsHook, RocksDbMemory, check_not_headless, decode_offset, rocksdb_options,
-    store_error,
-};
-use crate::staging::{Staged, merge};
-
-/// Staged entries of one segment, in read order: key and value (`None`: deleted).
-type StagedIter<'a> = Box<dyn Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a>;
-
-/// One write to a segment: key and value (`None` deletes).
-pub(crate) type SegmentWrite<'a> = (&'a [u8], Option<&'a [u8]>);
-
-/// Where segments live.
-pub(crate) trait SegmentBackend {
-    /// The existing segments, ascending.
-    fn segment_ids(&self) -> Vec<i64>;
-    /// The value of `key` in segment `segment`.
-    fn get(&self, segment: i64, key: &[u8]) -> Result<Option<Vec<u8>>>;
-    /// Applies `writes` to segment `segment`, creating it when missing (staged until the
-    /// next commit where the backend keeps state across restarts).
-    fn write(&mut self, segment: i64, writes: &[SegmentWrite<'_>]) -> Result<()>;
-    /// Applies restored changelog records to segment `segment` at once: they are committed
-    /// changes already.
-    fn restore_write(&mut self, segment: i64, writes: &[SegmentWrite<'_>]) -> Result<()> {
-        self.write(segment, writes)
-    }
-    /// Entries of segment `segment` with `lower <= key <= upper` (open when `None`), in key
-    /// order or reverse key order.
-    fn range(
-        &self,
-        segment: i64,
-        lower: Option<&[u8]>,
-        upper: Option<&[u8]>,
-        reverse: bool,
-    ) -> Result<KvIter<'_>>;
-    /// Removes segment `segment` and all it holds (from reads at once; from disk at the next
-    /// commit where the backend keeps state across restarts).
-    fn drop_segment(&mut self, segment: i64) -> Result<()>;
-    /// Makes the writes since the last commit durable locally, atomically with the store's
-    /// stream time and the changelog offset.
-    fn commit(&mut self, stream_time: i64, changelog_offset: Option<i64>) -> Result<()>;
-    /// The stream time saved by the last commit, if the backend keeps one.
-    fn saved_stream_time(&self) -> Result<Option<i64>>;
-    /// The changelog offset saved by the last commit, if the backend keeps one.
-    fn committed_offset(&self) -> Result<Option<i64>> {
-        Ok(None)
-    }
-    /// Memory held by staged writes.
-    fn uncommitted_bytes(&self) -> usize {
-        0
-    }
-    /// The backend's own metrics.
-    fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
-        Vec::new()
-    }
-    /// Releases resources.
-    fn close(&mut self) -> Result<()>;
-}
-
-/// Segments as ordered maps in memory.
-#[derive(Debug, Default)]
-pub(crate) struct MemorySegments {
-    segments: BTreeMap<i64, BTreeMap<Vec<u8>, Vec<u8>>>,
-}
-
-fn inclusive(b: Option<&[u8]>) -> Bound<Vec<u8>> {
-    b.map_or(Bound::Unbounded, |b| Bound::Included(b.to_vec()))
-}
-
-impl SegmentBackend for MemorySegments {
-    fn segment_ids(&self) -> Vec<i64> {
-        self.segments.keys().copied().collect()
-    }
-
-    fn get(&self, segment: i64, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .segments
-            .get(&segment)
-            .and_then(|s| s.get(key))
-            .cloned())
-    }
-
-    fn write(&mut self, segment: i64, writes: &[SegmentWrite<'_>]) -> Result<()> {
-        let map = self.segments.entry(segment).or_default();
-        for (k, v) in writes {
-            match v {
-                Some(v) => {
-                    map.insert(k.to_vec(), v.to_vec());
-                }
-                None => {
-                    map.remove(*k);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn range(
-        &self,
-        segment: i64,
-        lower: Option<&[u8]>,
-        upper: Option<&[u8]>,
-        reverse: bool,
-    ) -> Result<KvIter<'_>> {
-        let Some(map) = self.segments.get(&segment) else {
-            return Ok(Box::new(std::iter::empty()));
-        };
-        if matches!((lower, upper), (Some(l), Some(u)) if l > u) {
-            return Ok(Box::new(std::iter::empty()));
-        }
-        let range = map.range((inclusive(lower), inclusive(upper)));
-        let clone = |(k, v): (&Vec<u8>, &Vec<u8>)| Ok((k.clone(), v.clone()));
-        if reverse {
-            Ok(Box::new(range.rev().map(clone)))
-        } else {
-            Ok(Box::new(range.map(clone)))
-        }
-    }
-
-    fn drop_segment(&mut self, segment: i64) -> Result<()> {
-        self.segments.remove(&segment);
-        Ok(())
-    }
-
-    fn commit(&mut self, _stream_time: i64, _changelog_offset: Option<i64>) -> Result<()> {
-        Ok(())
-    }
-
-    fn saved_stream_time(&self) -> Result<Option<i64>> {
-        Ok(None)
-    }
-
-    fn close(&mut self) -> Result<()> {
-        Ok(())
-    }
-}
-
-/// The key, in the default column family, under which a commit saves the stream time.
-const STREAM_TIME_KEY: &[u8] = b"kstreams.stream-time";
-
-/// Segments as column families of one RocksDB instance (`segment-<id>`); the default column
-/// family holds the saved stream time and changelog offset. Writes wait in memory until the
-/// commit, which applies them with the stream time and offset in one batch through the
-/// write-ahead log, so a store reopened after a crash is consistent as a whole.
-pub(crate) struct RocksDbSegments {
-    name: String,
-    path: PathBuf,
-    db: Option<DB>,
-    options: Options,
-    write: WriteOptions,
-    /// The segments as reads see them: the column families read once at open, plus segments
-    /// with staged writes, minus segments dropped. Kept in step with every write and drop.
-    segments: std::collections::BTreeSet<i64>,
-    /// Writes since the last commit, by segment and key.
-    staged: Staged<(i64, Vec<u8>)>,
-    /// Segments dropped since the last commit, whose column families the commit drops.
-    dropped: std::collections::BTreeSet<i64>,
-}
-
-fn segment_cf(segment: i64) -> String {
-    format!("segment-{segment}")
-}
-
-impl RocksDbSegments {
-    /// Opens (or creates) the segmented store `name` in directory `path`.
-    pub(crate) fn open(
-        name: &str,
-        path: &Path,
-        memory: &RocksDbMemory,
-        hook: Option<&OptionsHook>,
-    ) -> Result<Self> {
-        check_not_headless(name, path)?;
-        let mut options = rocksdb_options(name, path, memory, hook)?;
-        options.set_atomic_flush(true);
-        // Bounds the write-ahead log kept alive by column families written rarely.
-        options.set_max_total_wal_size(64 << 20);
-        options.create_missing_column_families(true);
-        // A database not created yet has no column families to list; any other failure to
-        // read them is an error, not an empty store.
-        let existing = if path.join("CURRENT").exists() {
-            DB::list_cf(&options, path).map_err(|e| store_error(name, "listing segments", e))?
-        } else {
-            Vec::new()
-        };
-        let segments = existing
-            .iter()
-            .filter_map(|n| n.strip_prefix("segment-")?.parse().ok())
-            .collect();
-        let descriptors = existing
-            .iter()
-            .map(|cf| ColumnFamilyDescriptor::new(cf, options.clone()))
-            .collect::<Vec<_>>();
-        let db = if descriptors.is_empty() {
-            DB::open(&options, path)
-        } else {
-            DB::open_cf_descriptors(&options, path, descriptors)
-        }
-        .map_err(|e| store_error(name, "opening", e))?;
-        Ok(RocksDbSegments {
-            name: name.to_owned(),
-            path: path.to_owned(),
-            db: Some(db),
-            options,
-            write: WriteOptions::default(),
-            segments,
-            staged: Staged::default(),
-            dropped: std::collections::BTreeSet::new(),
-        })
-    }
-
-    fn db(&self) -> Result<&DB> {
-        self.db.as_ref().ok_or_else(|| StreamsError::Store {
-            store: self.name.clone(),
-            message: "the store is closed".into(),
-        })
-    }
-
-    fn error(&self, doing: &str, e: rocksdb::Error) -> StreamsError {
-        store_error(&self.name, doing, e)
-    }
-}
-
-impl std::fmt::Debug for RocksDbSegments {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksDbSegments")
-            .field("name", &self.name)
-            .field("path", &self.path)
-            .finish()
-    }
-}
-
-impl RocksDbSegments {
-    /// The column family of `segment`, created when missing.
-    fn create_segment(&mut self, segment: i64) -> Result<()> {
-        let cf_name = segment_cf(segment);
-        if self.db()?.cf_handle(&cf_name).is_none() {
-            let options = self.options.clone();
-            let name = self.name.clone();
-            self.db
-                .as_mut()
-                .ok_or_else(|| StreamsError::Store {
-                    store: name.clone(),
-                    message: "the store is closed".into(),
-                })?
-                .create_cf(&cf_name, &options)
-                .map_err(|e| store_error(&name, "creating a segment", e))?;
-        }
-        Ok(())
-    }
-
-    fn segment(&self, segment: i64) -> Result<&rocksdb::ColumnFamily> {
-        self.db()?
-            .cf_handle(&segment_cf(segment))
-            .ok_or_else(|| StreamsError::Store {
-                store: self.name.clone(),
-                message: format!("segment {segment} vanished while writing"),
-            })
-    }
-
-    /// Flushes the memtables of every column family, so that the next open need not replay
-    /// the write-ahead log.
-    fn flush_memtables(&self) -> Result<()> {
-        let db = self.db()?;
-        let names: Vec<String> = self.segments.iter().copied().map(segment_cf).collect();
-        let mut cfs = vec![db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)];
-        cfs.extend(names.iter().map(|n| db.cf_handle(n)));
-        let cfs: Vec<_> = cfs.into_iter().flatten().collect();
-        db.flush_cfs_opt(&cfs, &FlushOptions::default())
-            .map_err(|e| self.error("flushing", e))
-    }
-}
-
-impl SegmentBackend for RocksDbSegments {
-    fn segment_ids(&self) -> Vec<i64> {
-        self.segments.iter().copied().collect()
-    }
-
-    fn get(&self, segment: i64, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if !self.segments.contains(&segment) {
-            return Ok(None);
-        }
-        if let Some(staged) = self.staged.get(&(segment, key.to_vec())) {
-            return Ok(staged.map(<[u8]>::to_vec));
-        }
-        let db = self.db()?;
-        match db.cf_handle(&segment_cf(segment)) {
-            None => Ok(None),
-            Some(cf) => db.get_cf(cf, key).map_err(|e| self.error("reading", e)),
-        }
-    }
-
-    fn write(&mut self, segment: i64, writes: &[SegmentWrite<'_>]) -> Result<()> {
-        self.db()?;
-        self.segments.insert(segment);
-        for (k, v) in writes {
-            self.staged.put((segment, k.to_vec()), k.len() + 8, *v);
-        }
-        Ok(())
-    }
-
-    fn restore_write(&mut self, segment: i64, writes: &[SegmentWrite<'_>]) -> Result<()> {
-        self.create_segment(segment)?;
-        self.segments.insert(segment);
-        let cf = self.segment(segment)?;
-        let mut batch = WriteBatch::default();
-        for (k, v) in writes {
-            match v {
-                Some(v) => batch.put_cf(cf, k, v),
-                None => batch.delete_cf(cf, k),
-            }
-        }
-        self.db()?
-            .write_opt(batch, &self.write)
-            .map_err(|e| self.error("restoring", e))
-    }
-
-    fn range(
-        &self,
-        segment: i64,
-        lower: Option<&[u8]>,
-        upper: Option<&[u8]>,
-        reverse: bool,
-    ) -> Result<KvIter<'_>> {
-        if !self.segments.contains(&segment)
-            || matches!((lower, upper), (Some(l), Some(u)) if l > u)
-        {
-            return Ok(Box::new(std::iter::empty()));
-        }
-        let staged_range = (
-            Bound::Included((segment, lower.map(<[u8]>::to_vec).unwrap_or_default())),
-            match upper {
-                Some(u) => Bound::Included((segment, u.to_vec())),
-                None => Bound::Excluded((segment.saturating_add(1), Vec::new())),
-            },
-        );
-        let staged = self.staged.range(staged_range);
-        let staged: StagedIter<'_> = if reverse {
-            Box::new(staged.rev().map(|((_, k), v)| (k.as_slice(), v)))
-        } else {
-            Box::new(staged.map(|((_, k), v)| (k.as_slice(), v)))
-        };
-        let db = self.db()?;
-        let Some(cf) = db.cf_handle(&segment_cf(segment)) else {
-            return Ok(merge(Box::new(std::iter::empty()), staged, reverse));
-        };
-        let mut read = ReadOptions::default();
-        if let Some(l) = lower {
-            read.set_iterate_lower_bound(l.to_vec());
-        }
-        if let Some(u) = upper {
-            // RocksDB's upper bound is exclusive: the smallest key after `u` is `u` + 0x00.
-            let mut bound = u.to_vec();
-            bound.push(0);
-            read.set_iterate_upper_bound(bound);
-        }
-        let mode = if reverse {
-            IteratorMode::End
-        } else {
-            match lower {
-                Some(l) => IteratorMode::From(l, Direction::Forward),
-                None => IteratorMode::Start,
-            }
-        };
-        let name = self.name.clone();
-        let committed = Box::new(db.iterator_cf_opt(cf, read, mode).map(move |item| {
-            item.map(|(k, v)| (k.into_vec(), v.into_vec()))
-                .map_err(|e| store_error(&name, "iterating", e))
-        }));
-        Ok(merge(committed, staged, reverse))
-    }
-
-    fn drop_segment(&mut self, segment: i64) -> Result<()> {
-        self.segments.remove(&segment);
-        self.staged.discard(|(s, _)| *s == segment);
-        self.dropped.insert(segment);
-        Ok(())
-    }
-
-    fn commit(&mut self, stream_time: i64, changelog_offset: Option<i64>) -> Result<()> {
-        let staged = self.staged.take();
-        let mut segments: Vec<i64> = staged.keys().map(|(s, _)| *s).collect();
-        segments.dedup();
-        for &segment in &segments {
-            self.create_segment(segment)?;
-        }
-        let db = self.db()?;
-        let mut batch = WriteBatch::default();
-        let mut current: Option<(i64, &rocksdb::ColumnFamily)> = None;
-        for ((segment, key), value) in &staged {
-            let cf = match current {
-                Some((s, cf)) if s == *segment => cf,
-                _ => {
-                    let cf = self.segment(*segment)?;
-                    current = Some((*segment, cf));
-                    cf
-                }
-            };
-            match value {
-                Some(v) => batch.put_cf(cf, key, v),
-                None => batch.delete_cf(cf, key),
-            }
-        }
-        batch.put(STREAM_TIME_KEY, stream_time.to_be_bytes());
-        if let Some(offset) = changelog_offset {
-            batch.put(OFFSET_KEY, offset.to_be_bytes());
-        }
-        db.write_opt(batch, &self.write)
-            .map_err(|e| self.error("committing", e))?;
-        // Dropped after the batch: a crash in between leaves expired segments that the next
-        // move of stream time drops again.
-        for segment in std::mem::take(&mut self.dropped) {
-            let cf_name = segment_cf(segment);
-            let name = self.name.clone();
-            let db = self.db.as_mut().ok_or_else(|| StreamsError::Store {
-                store: name.clone(),
-                message: "the store is closed".into(),
-            })?;
-            if db.cf_handle(&cf_name).is_some() {
-                db.drop_cf(&cf_name)
-                    .map_err(|e| store_error(&name, "dropping a segment", e))?;
-            }
-        }
-        Ok(())
-    }
-
-    fn saved_stream_time(&self) -> Result<Option<i64>> {
-        let bytes = self
-            .db()?
-            .get(STREAM_TIME_KEY)
-            .map_err(|e| self.error("reading the stream time", e))?;
-        Ok(bytes.and_then(|b| Some(i64::from_be_bytes(b.as_slice().try_into().ok()?))))
-    }
-
-    fn committed_offset(&self) -> Result<Option<i64>> {
-        let bytes = self
-            .db()?
-            .get(OFFSET_KEY)
-            .map_err(|e| self.error("reading the committed offset", e))?;
-        decode_offset(&self.name, bytes)
-    }
-
-    fn uncommitted_bytes(&self) -> usize {
-        self.staged.bytes()
-    }
-
-    fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
-        self.db
-            .as_ref()
-            .map(|db| crate::rocks::rocksdb_metrics(db, &self.options))
-            .unwrap_or_default()
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.staged.take();
-        if self.db.is_some() {
-            self.flush_memtables()?;
-        }
-        self.db = None;
-        Ok(())
-    }
-}
-
-/// How a store's binary keys carry the timestamp its segment is chosen by.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct KeySchema {
-    /// Bytes after the user key.
-    pub(crate) suffix_len: usize,
-    /// Where in the suffix the segment timestamp (8 bytes, big-endian) starts.
-    pub(crate) timestamp_at: usize,
-}
-
-impl KeySchema {
-    /// The segment timestamp of a binary key, if the key is long enough to have one.
-    pub(crate) fn timestamp(&self, key: &[u8]) -> Option<i64> {
-        let start = key.len().checked_sub(self.suffix_len)? + self.timestamp_at;
-        Some(i64::from_be_bytes(
-            key.get(start..start + 8)?.try_into().ok()?,
-        ))
-    }
-}
+use crate::rocks::{OptionsHook, RocksDbMemory};
+use crate::rocks_segments::RocksDbSegments;
+use crate::segments::{MemorySegments, SegmentBackend, SegmentWrite};
 
 /// The settings of a segmented store, checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -545,28 +66,46 @@ impl Retention {
     }
 }
 
-/// A segmented byte store: segments in a backend, retention by stream time, optional
-/// changelog.
-pub(crate) struct SegmentedBytesStore {
+/// A segmented byte store: segments in a backend, retention by stream time, an optional
+/// changelog, and keys laid out by the schema `S`.
+pub(crate) struct SegmentedStore<S> {
     name: String,
     backend: Box<dyn SegmentBackend>,
-    schema: KeySchema,
+    schema: S,
     retention: Retention,
-    /// The largest timestamp written or restored; -1 before the first.
+    /// The largest segment timestamp written or restored; -1 before the first.
     stream_time: i64,
     changelog: Option<ChangelogWriter>,
     expired_writes: u64,
 }
 
-impl SegmentedBytesStore {
-    pub(crate) fn new(
+impl<S: KeySchema> SegmentedStore<S> {
+    /// A store whose segments are kept in memory.
+    pub(crate) fn in_memory(name: &str, schema: S, retention: Retention) -> Result<Self> {
+        Self::new(name, Box::new(MemorySegments::default()), schema, retention)
+    }
+
+    /// A store in RocksDB in directory `path`, a column family per segment.
+    pub(crate) fn rocksdb(
+        name: &str,
+        path: &Path,
+        memory: &RocksDbMemory,
+        hook: Option<&OptionsHook>,
+        schema: S,
+        retention: Retention,
+    ) -> Result<Self> {
+        let backend = RocksDbSegments::open(name, path, memory, hook)?;
+        Self::new(name, Box::new(backend), schema, retention)
+    }
+
+    fn new(
         name: &str,
         backend: Box<dyn SegmentBackend>,
-        schema: KeySchema,
+        schema: S,
         retention: Retention,
     ) -> Result<Self> {
         let stream_time = backend.saved_stream_time()?.unwrap_or(-1);
-        Ok(SegmentedBytesStore {
+        Ok(SegmentedStore {
             name: name.to_owned(),
             backend,
             schema,
@@ -575,10 +114,6 @@ impl SegmentedBytesStore {
             changelog: None,
             expired_writes: 0,
         })
-    }
-
-    pub(crate) fn name(&self) -> &str {
-        &self.name
     }
 
     pub(crate) fn set_changelog(&mut self, changelog: ChangelogWriter) {
@@ -609,8 +144,8 @@ impl SegmentedBytesStore {
         timestamp.div_euclid(self.retention.segment_interval_ms)
     }
 
-    /// The oldest timestamp a read may return.
-    pub(crate) fn min_live_timestamp(&self) -> i64 {
+    /// The oldest segment timestamp a read may return.
+    fn min_live_timestamp(&self) -> i64 {
         self.stream_time
             .saturating_sub(self.retention.retention_ms)
             .saturating_add(1)
@@ -640,29 +175,36 @@ impl SegmentedBytesStore {
         Ok(self.segment_of(timestamp) >= self.min_live_segment())
     }
 
-    fn timestamp(&self, key: &[u8]) -> Result<i64> {
-        match self.schema.timestamp(key) {
+    /// The segment timestamp of a binary key; an error when it has none or a negative one.
+    fn timestamp(&self, binary: &[u8]) -> Result<i64> {
+        match self.schema.timestamp(binary) {
             Some(ts) if ts >= 0 => Ok(ts),
             _ => Err(StreamsError::Store {
                 store: self.name.clone(),
                 message: format!(
                     "a binary key of {} bytes has no valid timestamp (keys end with a \
                      {}-byte suffix holding a non-negative big-endian timestamp)",
-                    key.len(),
-                    self.schema.suffix_len
+                    binary.len(),
+                    S::SUFFIX_LEN
                 ),
             }),
         }
     }
 
-    /// Writes `key` (binary, with its suffix) = `value`, logging the change when a changelog
-    /// is set. An entry older than retention is skipped (and counted), but still logged so the
-    /// changelog mirrors every write.
-    pub(crate) fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
-        let ts = self.timestamp(key)?;
+    /// Writes `key` with `suffix` = `value`, logging the change under the binary key when a
+    /// changelog is set. An entry older than retention is skipped (and counted), but still
+    /// logged so the changelog mirrors every write.
+    pub(crate) fn put(
+        &mut self,
+        key: &[u8],
+        suffix: S::Suffix,
+        value: Option<&[u8]>,
+    ) -> Result<()> {
+        let binary = self.schema.encode(key, suffix);
+        let ts = self.timestamp(&binary)?;
         if self.advance(ts)? {
             let segment = self.segment_of(ts);
-            self.backend.write(segment, &[(key, value)])?;
+            self.backend.write(segment, &[(binary.as_slice(), value)])?;
         } else {
             self.expired_writes += 1;
             tracing::debug!(
@@ -673,24 +215,59 @@ impl SegmentedBytesStore {
             );
         }
         if let Some(changelog) = &self.changelog {
-            changelog.log(key, value)?;
+            changelog.log(&binary, value)?;
         }
         Ok(())
     }
 
-    /// The value of binary `key`, if live.
-    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let ts = self.timestamp(key)?;
+    /// The value of `key` with `suffix`, if live.
+    pub(crate) fn get(&self, key: &[u8], suffix: S::Suffix) -> Result<Option<Vec<u8>>> {
+        let binary = self.schema.encode(key, suffix);
+        let ts = self.timestamp(&binary)?;
         if ts < self.min_live_timestamp() {
             return Ok(None);
         }
-        self.backend.get(self.segment_of(ts), key)
+        self.backend.get(self.segment_of(ts), &binary)
     }
 
-    /// Entries of the segments covering `[from_ts, to_ts]` (segment timestamps) with binary key
+    /// The live entries of keys in `[key_from, key_to]` (`None`: open end) whose suffix the
+    /// schema places in `[time_from, time_to]`, each as `entry(key, suffix, value)`: segment by
+    /// segment, each in the byte order of the binary keys (both reversed with `reverse`).
+    pub(crate) fn fetch<'a, T: 'a>(
+        &'a self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        time_from: i64,
+        time_to: i64,
+        reverse: bool,
+        entry: impl Fn(&[u8], S::Suffix, Vec<u8>) -> T + 'a,
+    ) -> Result<Box<dyn Iterator<Item = Result<T>> + 'a>> {
+        if matches!((key_from, key_to), (Some(f), Some(t)) if f > t) {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let time_from = time_from.max(self.min_live_timestamp()).max(0);
+        let lower = self.schema.lower_range(key_from, key_to, time_from);
+        let upper = self.schema.upper_range(key_from, key_to, time_to);
+        let (first, last) = self.schema.segment_time_range(time_from, time_to);
+        let iter = self.scan(first, last, lower.as_deref(), upper.as_deref(), reverse)?;
+        let (from, to) = (key_from.map(<[u8]>::to_vec), key_to.map(<[u8]>::to_vec));
+        let schema = &self.schema;
+        Ok(Box::new(iter.filter_map(move |item| match item {
+            Err(e) => Some(Err(e)),
+            Ok((binary, value)) => {
+                let (k, suffix) = schema.decode(&binary)?;
+                let in_keys =
+                    from.as_deref().is_none_or(|f| k >= f) && to.as_deref().is_none_or(|t| k <= t);
+                (in_keys && schema.in_time_range(suffix, time_from, time_to))
+                    .then(|| Ok(entry(k, suffix, value)))
+            }
+        })))
+    }
+
+    /// Entries of the segments covering segment timestamps `[from_ts, to_ts]` with binary key
     /// in `[lower, upper]`, segment by segment, ascending or descending. The caller filters by
     /// its own key and time conditions.
-    pub(crate) fn scan(
+    fn scan(
         &self,
         from_ts: i64,
         to_ts: i64,
@@ -723,30 +300,9 @@ impl SegmentedBytesStore {
         )))
     }
 
-    pub(crate) fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()> {
-        self.backend.commit(self.stream_time, changelog_offset)
-    }
-
-    pub(crate) fn committed_offset(&self) -> Result<Option<i64>> {
-        self.backend.committed_offset()
-    }
-
-    pub(crate) fn uncommitted_bytes(&self) -> usize {
-        self.backend.uncommitted_bytes()
-    }
-
-    pub(crate) fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
-        self.backend.metrics()
-    }
-
-    /// Closes the backend; writes not committed are dropped.
-    pub(crate) fn close(&mut self) -> Result<()> {
-        self.backend.close()
-    }
-
     /// Applies changelog records: each goes to its segment unless older than retention; no
     /// logging.
-    pub(crate) fn restore(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+    fn restore(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
         let mut pending: Vec<SegmentWrite<'_>> = Vec::new();
         let mut pending_segment = None;
         for (key, value) in batch {
@@ -773,56 +329,79 @@ impl SegmentedBytesStore {
     }
 }
 
-/// The smallest binary key of any entry whose user key is at least `key_from`: entries for
-/// longer keys that start with `key_from` can sort before `key_from + suffix`, so the suffix
-/// is left off.
-pub(crate) fn lower_bound_for_key_range(key_from: &[u8]) -> Vec<u8> {
-    key_from.to_vec()
-}
-
-/// The largest binary key of any entry whose user key `k` satisfies `key_from <= k <= key_to`
-/// with a suffix no larger than `max_suffix`. A key that is a proper prefix of `key_to` sorts
-/// before it but its suffix can sort after `key_to`'s bytes, so every such prefix at least
-/// `key_from` is a candidate.
-pub(crate) fn upper_bound_for_key_range(
-    key_from: Option<&[u8]>,
-    key_to: &[u8],
-    max_suffix: &[u8],
-) -> Vec<u8> {
-    (0..=key_to.len())
-        .map(|i| &key_to[..i])
-        .filter(|prefix| key_from.is_none_or(|f| *prefix >= f))
-        .map(|prefix| [prefix, max_suffix].concat())
-        .max()
-        .unwrap_or_else(|| [key_to, max_suffix].concat())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_range_upper_bound_covers_prefix_keys() {
-        let suffix = [0u8, 0, 0, 0, 0, 0, 0, 9];
-        // "a" is a prefix of "a\0\0"; its entries can sort after "a\0\0" + suffix.
-        let upper = upper_bound_for_key_range(None, b"a\0\0", &suffix);
-        assert_eq!(upper, [b"a".as_slice(), &suffix].concat());
-        // With a lower end above "a", only "a\0\0" itself counts.
-        let upper = upper_bound_for_key_range(Some(b"a\0"), b"a\0\0", &suffix);
-        assert_eq!(upper, [b"a\0".as_slice(), &suffix].concat());
-        // "b" + suffix sorts before "bz" + suffix: the plain bound is already the largest.
-        let upper = upper_bound_for_key_range(Some(b"b"), b"bz", &suffix);
-        assert_eq!(upper, [b"bz".as_slice(), &suffix].concat());
+impl<S: KeySchema + 'static> StateStore for SegmentedStore<S> {
+    fn name(&self) -> &str {
+        &self.name
     }
 
-    #[test]
-    fn schema_reads_the_timestamp_from_the_suffix() {
-        let schema = KeySchema {
-            suffix_len: 12,
-            timestamp_at: 0,
-        };
-        let key = [b"k".as_slice(), &42i64.to_be_bytes(), &[0, 0, 0, 7]].concat();
-        assert_eq!(schema.timestamp(&key), Some(42));
-        assert_eq!(schema.timestamp(b"short"), None);
+    /// Commits the staged writes with the stream time and `changelog_offset`.
+    fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()> {
+        self.backend.commit(self.stream_time, changelog_offset)
+    }
+
+    fn committed_offset(&self) -> Result<Option<i64>> {
+        self.backend.committed_offset()
+    }
+
+    fn uncommitted_bytes(&self) -> usize {
+        self.backend.uncommitted_bytes()
+    }
+
+    fn metrics(&self) -> Vec<StoreMetric> {
+        self.backend.metrics()
+    }
+
+    /// Closes the backend; writes not committed are dropped.
+    fn close(&mut self) -> Result<()> {
+        self.backend.close()
+    }
+
+    fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        self.restore(batch)
     }
 }
+
+/// The public methods a window or session store shares, handed to its `SegmentedStore` in
+/// field `store`: `segmented_store_methods!(Facade, "window", "window start")` names what
+/// one entry is and what its segment timestamp is.
+macro_rules! segmented_store_methods {
+    ($facade:ident, $entry:literal, $time:literal) => {
+        impl $facade {
+            /// Logs every write to `changelog`, under its binary key (see the module docs); a
+            /// delete goes as a tombstone.
+            pub fn with_changelog(
+                mut self,
+                changelog: ::streams_core::store::ChangelogWriter,
+            ) -> Self {
+                self.store.set_changelog(changelog);
+                self
+            }
+
+            /// The changelog writes go to, if logging.
+            pub fn changelog(&self) -> Option<&::streams_core::store::ChangelogWriter> {
+                self.store.changelog()
+            }
+
+            #[doc = concat!(
+                "The segments that exist now, by id (", $time, " / segment interval), ascending."
+            )]
+            pub fn segment_ids(&self) -> Vec<i64> {
+                self.store.segment_ids()
+            }
+
+            #[doc = concat!("The largest ", $time, " written so far (-1 before the first).")]
+            pub fn stream_time(&self) -> i64 {
+                self.store.stream_time()
+            }
+
+            #[doc = concat!(
+                "Puts skipped because their ", $entry, " was already out of retention."
+            )]
+            pub fn expired_writes(&self) -> u64 {
+                self.store.expired_writes()
+            }
+        }
+    };
+}
+
+pub(crate) use segmented_store_methods;

@@ -6,14 +6,13 @@
 
 use std::path::Path;
 
-use streams_core::store::{ChangelogWriter, StateStore};
+use streams_core::store::StateStore;
 use streams_core::{Result, StreamsError};
 
+use crate::delegate::delegate_state_store;
+use crate::key_schema::KeySchema;
 use crate::rocks::{OptionsHook, RocksDbMemory};
-use crate::segmented::{
-    KeySchema, MemorySegments, Retention, RocksDbSegments, SegmentedBytesStore,
-    lower_bound_for_key_range, upper_bound_for_key_range,
-};
+use crate::segmented::{Retention, SegmentedStore, segmented_store_methods};
 
 /// One session: key, start, end, value.
 pub type SessionEntry = (Vec<u8>, i64, i64, Vec<u8>);
@@ -83,10 +82,6 @@ pub trait SessionStore: StateStore {
 }
 
 const SUFFIX: usize = 16;
-const SCHEMA: KeySchema = KeySchema {
-    suffix_len: SUFFIX,
-    timestamp_at: 0,
-};
 
 /// The binary key of the session `[start, end]` of `key`.
 pub fn session_store_key(key: &[u8], start: i64, end: i64) -> Vec<u8> {
@@ -106,16 +101,85 @@ pub fn split_session_store_key(binary: &[u8]) -> Option<(&[u8], i64, i64)> {
     Some((key, start, end))
 }
 
+/// The suffix of a binary session key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionSuffix {
+    start: i64,
+    end: i64,
+}
+
+/// The session store's key layout, Kafka Streams' `SessionKeySchema`: segments by session
+/// end, and a fetch over `[earliest_end, latest_start]` selects the sessions that end at or
+/// after `earliest_end` and start at or before `latest_start`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionKeySchema;
+
+impl KeySchema for SessionKeySchema {
+    type Suffix = SessionSuffix;
+
+    const SUFFIX_LEN: usize = SUFFIX;
+
+    fn encode(&self, key: &[u8], suffix: SessionSuffix) -> Vec<u8> {
+        session_store_key(key, suffix.start, suffix.end)
+    }
+
+    fn decode<'a>(&self, binary: &'a [u8]) -> Option<(&'a [u8], SessionSuffix)> {
+        let (key, start, end) = split_session_store_key(binary)?;
+        Some((key, SessionSuffix { start, end }))
+    }
+
+    fn segment_timestamp(&self, suffix: SessionSuffix) -> i64 {
+        suffix.end
+    }
+
+    /// Any session ending at or after `earliest_end` may have started early enough.
+    fn segment_time_range(&self, earliest_end: i64, _latest_start: i64) -> (i64, i64) {
+        (earliest_end, i64::MAX)
+    }
+
+    fn lower_range_suffix(&self, earliest_end: i64) -> SessionSuffix {
+        SessionSuffix {
+            start: 0,
+            end: earliest_end,
+        }
+    }
+
+    fn upper_range_suffix(&self, latest_start: i64) -> SessionSuffix {
+        SessionSuffix {
+            start: latest_start,
+            end: i64::MAX,
+        }
+    }
+
+    fn in_time_range(&self, suffix: SessionSuffix, earliest_end: i64, latest_start: i64) -> bool {
+        suffix.end >= earliest_end && suffix.start <= latest_start
+    }
+}
+
 /// The session store of kstreams-rs, on time segments kept in memory or in RocksDB.
+///
+/// ```
+/// use state_stores::{Retention, SegmentedSessionStore, SessionStore};
+///
+/// let retention = Retention::new("visits", 60_000)?;
+/// let mut store = SegmentedSessionStore::in_memory("visits", retention)?;
+/// store.put(b"alice", 0, 5_000, Some(b"3 clicks"))?;
+///
+/// // A record of alice at 9 s, with an inactivity gap of 5 s, merges with her sessions that
+/// // end at or after 4 s and start at or before 14 s.
+/// let sessions: Vec<_> = store.find_sessions(b"alice", 4_000, 14_000)?.collect::<Result<_, _>>()?;
+/// assert_eq!(sessions, vec![(b"alice".to_vec(), 0, 5_000, b"3 clicks".to_vec())]);
+/// # Ok::<(), streams_core::StreamsError>(())
+/// ```
 pub struct SegmentedSessionStore {
-    bytes: SegmentedBytesStore,
+    store: SegmentedStore<SessionKeySchema>,
 }
 
 impl std::fmt::Debug for SegmentedSessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SegmentedSessionStore")
-            .field("name", &self.bytes.name())
-            .field("retention", &self.bytes.retention())
+            .field("name", &self.store.name())
+            .field("retention", &self.store.retention())
             .finish()
     }
 }
@@ -123,9 +187,8 @@ impl std::fmt::Debug for SegmentedSessionStore {
 impl SegmentedSessionStore {
     /// A session store kept in memory.
     pub fn in_memory(name: &str, retention: Retention) -> Result<Self> {
-        let bytes =
-            SegmentedBytesStore::new(name, Box::new(MemorySegments::default()), SCHEMA, retention)?;
-        Ok(SegmentedSessionStore { bytes })
+        let store = SegmentedStore::in_memory(name, SessionKeySchema, retention)?;
+        Ok(SegmentedSessionStore { store })
     }
 
     /// A session store in RocksDB in directory `path`, a column family per segment.
@@ -136,31 +199,8 @@ impl SegmentedSessionStore {
         hook: Option<&OptionsHook>,
         retention: Retention,
     ) -> Result<Self> {
-        let backend = RocksDbSegments::open(name, path, memory, hook)?;
-        let bytes = SegmentedBytesStore::new(name, Box::new(backend), SCHEMA, retention)?;
-        Ok(SegmentedSessionStore { bytes })
-    }
-
-    /// Logs every put and remove to `changelog` (binary key as above; a remove as a
-    /// tombstone).
-    pub fn with_changelog(mut self, changelog: ChangelogWriter) -> Self {
-        self.bytes.set_changelog(changelog);
-        self
-    }
-
-    /// The segments that exist now, by id (session end / segment interval), ascending.
-    pub fn segment_ids(&self) -> Vec<i64> {
-        self.bytes.segment_ids()
-    }
-
-    /// The largest session end written so far (-1 before the first).
-    pub fn stream_time(&self) -> i64 {
-        self.bytes.stream_time()
-    }
-
-    /// Puts skipped because their session was already out of retention.
-    pub fn expired_writes(&self) -> u64 {
-        self.bytes.expired_writes()
+        let store = SegmentedStore::rocksdb(name, path, memory, hook, SessionKeySchema, retention)?;
+        Ok(SegmentedSessionStore { store })
     }
 
     fn sessions(
@@ -171,93 +211,41 @@ impl SegmentedSessionStore {
         latest_start: i64,
         reverse: bool,
     ) -> Result<SessionIter<'_>> {
-        if matches!((key_from, key_to), (Some(f), Some(t)) if f > t) {
-            return Ok(Box::new(std::iter::empty()));
-        }
-        let earliest_end = earliest_end.max(self.bytes.min_live_timestamp()).max(0);
-        let single = matches!((key_from, key_to), (Some(f), Some(t)) if f == t);
-        let (lower, upper) = if single {
-            let key = key_from.unwrap_or_default();
-            (
-                Some(session_store_key(key, 0, earliest_end)),
-                Some(session_store_key(key, latest_start, i64::MAX)),
-            )
-        } else {
-            let max_suffix = session_store_key(b"", latest_start, i64::MAX);
-            (
-                key_from.map(lower_bound_for_key_range),
-                key_to.map(|to| upper_bound_for_key_range(key_from, to, &max_suffix)),
-            )
-        };
-        let (from, to) = (key_from.map(<[u8]>::to_vec), key_to.map(<[u8]>::to_vec));
-        let iter = self.bytes.scan(
+        self.store.fetch(
+            key_from,
+            key_to,
             earliest_end,
-            i64::MAX,
-            lower.as_deref(),
-            upper.as_deref(),
+            latest_start,
             reverse,
-        )?;
-        Ok(Box::new(iter.filter_map(move |entry| match entry {
-            Err(e) => Some(Err(e)),
-            Ok((binary, value)) => {
-                let (k, start, end) = split_session_store_key(&binary)?;
-                let in_keys =
-                    from.as_deref().is_none_or(|f| k >= f) && to.as_deref().is_none_or(|t| k <= t);
-                (in_keys && end >= earliest_end && start <= latest_start)
-                    .then(|| Ok((k.to_vec(), start, end, value)))
-            }
-        })))
+            |k, s, value| (k.to_vec(), s.start, s.end, value),
+        )
     }
 }
 
+segmented_store_methods!(SegmentedSessionStore, "session", "session end");
+
 impl StateStore for SegmentedSessionStore {
-    fn name(&self) -> &str {
-        self.bytes.name()
-    }
-
-    fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()> {
-        self.bytes.commit(changelog_offset)
-    }
-
-    fn committed_offset(&self) -> Result<Option<i64>> {
-        self.bytes.committed_offset()
-    }
-
-    fn uncommitted_bytes(&self) -> usize {
-        self.bytes.uncommitted_bytes()
-    }
-
-    fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
-        self.bytes.metrics()
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.bytes.close()
-    }
-
-    fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
-        self.bytes.restore(batch)
-    }
+    delegate_state_store!(store);
 }
 
 impl SessionStore for SegmentedSessionStore {
     fn put(&mut self, key: &[u8], start: i64, end: i64, value: Option<&[u8]>) -> Result<()> {
         if start < 0 || end < start {
             return Err(StreamsError::Store {
-                store: self.bytes.name().to_owned(),
+                store: self.store.name().to_owned(),
                 message: format!(
                     "a session needs 0 <= start <= end, got start {start} and end {end}"
                 ),
             });
         }
-        self.bytes.put(&session_store_key(key, start, end), value)
+        self.store.put(key, SessionSuffix { start, end }, value)
     }
 
     fn fetch_session(&self, key: &[u8], start: i64, end: i64) -> Result<Option<Vec<u8>>> {
         if start < 0 || end < start {
             return Ok(None);
         }
-        self.bytes.get(&session_store_key(key, start, end))
+        self.store.get(key, SessionSuffix { start, end })
     }
 
     fn find_sessions(
@@ -289,6 +277,6 @@ impl SessionStore for SegmentedSessionStore {
     }
 
     fn retention_ms(&self) -> i64 {
-        self.bytes.retention().retention_ms
+        self.store.retention().retention_ms
     }
 }

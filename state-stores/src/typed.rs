@@ -4,6 +4,7 @@ use streams_core::serde::SharedSerde;
 use streams_core::store::StateStore;
 use streams_core::{Result, StreamsError, Window, Windowed};
 
+use crate::delegate::delegate_state_store;
 use crate::key_value::KeyValueStore;
 use crate::session::{SessionEntry, SessionStore};
 use crate::window::{WindowStore, WindowedEntry};
@@ -375,33 +376,16 @@ impl<K: 'static, V: 'static> TypedSessionStore<K, V> {
     }
 }
 
-/// The lifecycle of every typed store is that of the byte store underneath.
-macro_rules! delegate_state_store {
-    ($($store:ident),*) => {$(
-        impl<K: 'static, V: 'static> StateStore for $store<K, V> {
-            fn name(&self) -> &str {
-                self.inner.name()
-            }
-            fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()> {
-                self.inner.commit(changelog_offset)
-            }
-            fn committed_offset(&self) -> Result<Option<i64>> {
-                self.inner.committed_offset()
-            }
-            fn uncommitted_bytes(&self) -> usize {
-                self.inner.uncommitted_bytes()
-            }
-            fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
-                self.inner.metrics()
-            }
-            fn close(&mut self) -> Result<()> {
-                self.inner.close()
-            }
-            fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
-                self.inner.restore_batch(batch)
-            }
-        }
-    )*};
+// The lifecycle of every typed store is that of the byte store underneath.
+
+impl<K: 'static, V: 'static> StateStore for TypedKeyValueStore<K, V> {
+    delegate_state_store!(inner);
 }
 
-delegate_state_store!(TypedKeyValueStore, TypedWindowStore, TypedSessionStore);
+impl<K: 'static, V: 'static> StateStore for TypedWindowStore<K, V> {
+    delegate_state_store!(inner);
+}
+
+impl<K: 'static, V: 'static> StateStore for TypedSessionStore<K, V> {
+    delegate_state_store!(inner);
+}

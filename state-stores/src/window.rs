@@ -8,14 +8,13 @@
 
 use std::path::Path;
 
-use streams_core::store::{ChangelogWriter, StateStore};
+use streams_core::store::StateStore;
 use streams_core::{Result, StreamsError};
 
+use crate::delegate::delegate_state_store;
+use crate::key_schema::KeySchema;
 use crate::rocks::{OptionsHook, RocksDbMemory};
-use crate::segmented::{
-    KeySchema, MemorySegments, Retention, RocksDbSegments, SegmentedBytesStore,
-    lower_bound_for_key_range, upper_bound_for_key_range,
-};
+use crate::segmented::{Retention, SegmentedStore, segmented_store_methods};
 
 /// Window start and value, for one key.
 pub type WindowIter<'a> = Box<dyn Iterator<Item = Result<(i64, Vec<u8>)>> + 'a>;
@@ -84,10 +83,6 @@ pub trait WindowStore: StateStore {
 }
 
 const SUFFIX: usize = 12;
-const SCHEMA: KeySchema = KeySchema {
-    suffix_len: SUFFIX,
-    timestamp_at: 0,
-};
 
 /// The binary key of `key` in the window starting at `start` with sequence number `seq`.
 pub fn window_store_key(key: &[u8], start: i64, seq: u32) -> Vec<u8> {
@@ -107,20 +102,91 @@ pub fn split_window_store_key(binary: &[u8]) -> Option<(&[u8], i64, u32)> {
     Some((key, start, seq))
 }
 
+/// The suffix of a binary window key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowSuffix {
+    start: i64,
+    seq: u32,
+}
+
+/// The window store's key layout, Kafka Streams' `WindowKeySchema`: segments by window start,
+/// and a fetch over `[time_from, time_to]` selects the windows starting in it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowKeySchema;
+
+impl KeySchema for WindowKeySchema {
+    type Suffix = WindowSuffix;
+
+    const SUFFIX_LEN: usize = SUFFIX;
+
+    fn encode(&self, key: &[u8], suffix: WindowSuffix) -> Vec<u8> {
+        window_store_key(key, suffix.start, suffix.seq)
+    }
+
+    fn decode<'a>(&self, binary: &'a [u8]) -> Option<(&'a [u8], WindowSuffix)> {
+        let (key, start, seq) = split_window_store_key(binary)?;
+        Some((key, WindowSuffix { start, seq }))
+    }
+
+    fn segment_timestamp(&self, suffix: WindowSuffix) -> i64 {
+        suffix.start
+    }
+
+    fn segment_time_range(&self, time_from: i64, time_to: i64) -> (i64, i64) {
+        (time_from, time_to)
+    }
+
+    fn lower_range_suffix(&self, time_from: i64) -> WindowSuffix {
+        WindowSuffix {
+            start: time_from,
+            seq: 0,
+        }
+    }
+
+    fn upper_range_suffix(&self, time_to: i64) -> WindowSuffix {
+        WindowSuffix {
+            start: time_to,
+            seq: u32::MAX,
+        }
+    }
+
+    fn in_time_range(&self, suffix: WindowSuffix, time_from: i64, time_to: i64) -> bool {
+        (time_from..=time_to).contains(&suffix.start)
+    }
+}
+
 /// The window store of kstreams-rs, on time segments kept in memory or in RocksDB.
+///
+/// ```
+/// use state_stores::{Retention, SegmentedWindowStore, WindowStore};
+///
+/// // Windows of 1 s, kept for 1 min of stream time.
+/// let retention = Retention::new("clicks", 60_000)?;
+/// let mut store = SegmentedWindowStore::in_memory("clicks", retention, 1_000, false)?;
+/// store.put(b"alice", Some(b"1"), 0)?;
+/// store.put(b"alice", Some(b"2"), 1_000)?;
+/// store.put(b"bob", Some(b"1"), 1_000)?;
+///
+/// let alice = store.fetch_range(b"alice", 0, 1_000)?;
+/// let alice: Vec<(i64, Vec<u8>)> = alice.collect::<Result<_, _>>()?;
+/// assert_eq!(alice, vec![(0, b"1".to_vec()), (1_000, b"2".to_vec())]);
+/// assert_eq!(store.fetch(b"bob", 1_000)?, Some(b"1".to_vec()));
+/// # Ok::<(), streams_core::StreamsError>(())
+/// ```
 pub struct SegmentedWindowStore {
-    bytes: SegmentedBytesStore,
+    store: SegmentedStore<WindowKeySchema>,
     window_size_ms: i64,
     retain_duplicates: bool,
+    /// The sequence number of the last put, in a store retaining duplicates.
     seq: u32,
 }
 
 impl std::fmt::Debug for SegmentedWindowStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SegmentedWindowStore")
-            .field("name", &self.bytes.name())
+            .field("name", &self.store.name())
             .field("window_size_ms", &self.window_size_ms)
-            .field("retention", &self.bytes.retention())
+            .field("retention", &self.store.retention())
             .field("retain_duplicates", &self.retain_duplicates)
             .finish()
     }
@@ -151,9 +217,8 @@ impl SegmentedWindowStore {
         retain_duplicates: bool,
     ) -> Result<Self> {
         check_window(name, retention, window_size_ms)?;
-        let bytes =
-            SegmentedBytesStore::new(name, Box::new(MemorySegments::default()), SCHEMA, retention)?;
-        Ok(Self::with_bytes(bytes, window_size_ms, retain_duplicates))
+        let store = SegmentedStore::in_memory(name, WindowKeySchema, retention)?;
+        Ok(Self::with_store(store, window_size_ms, retain_duplicates))
     }
 
     /// A window store in RocksDB in directory `path`, a column family per segment.
@@ -167,99 +232,47 @@ impl SegmentedWindowStore {
         retain_duplicates: bool,
     ) -> Result<Self> {
         check_window(name, retention, window_size_ms)?;
-        let backend = RocksDbSegments::open(name, path, memory, hook)?;
-        let bytes = SegmentedBytesStore::new(name, Box::new(backend), SCHEMA, retention)?;
-        Ok(Self::with_bytes(bytes, window_size_ms, retain_duplicates))
+        let store = SegmentedStore::rocksdb(name, path, memory, hook, WindowKeySchema, retention)?;
+        Ok(Self::with_store(store, window_size_ms, retain_duplicates))
     }
 
-    fn with_bytes(
-        bytes: SegmentedBytesStore,
+    fn with_store(
+        store: SegmentedStore<WindowKeySchema>,
         window_size_ms: i64,
         retain_duplicates: bool,
     ) -> Self {
         SegmentedWindowStore {
-            bytes,
+            store,
             window_size_ms,
             retain_duplicates,
             seq: 0,
         }
     }
 
-    /// Logs every put to `changelog` (binary key as above; a delete as a tombstone).
-    pub fn with_changelog(mut self, changelog: ChangelogWriter) -> Self {
-        self.bytes.set_changelog(changelog);
-        self
-    }
-
-    /// The changelog writes go to, if logging.
-    pub fn changelog(&self) -> Option<&ChangelogWriter> {
-        self.bytes.changelog()
-    }
-
-    /// The segments that exist now, by id (window start / segment interval), ascending.
-    pub fn segment_ids(&self) -> Vec<i64> {
-        self.bytes.segment_ids()
-    }
-
-    /// The largest window start written so far (-1 before the first).
-    pub fn stream_time(&self) -> i64 {
-        self.bytes.stream_time()
-    }
-
-    /// Puts skipped because their window was already out of retention.
-    pub fn expired_writes(&self) -> u64 {
-        self.bytes.expired_writes()
-    }
-
-    fn entries_of_key<'a>(
-        &'a self,
+    /// The windows of `key` starting in `[time_from, time_to]`, by start (newest first with
+    /// `reverse`).
+    fn windows_of_key(
+        &self,
         key: &[u8],
         time_from: i64,
         time_to: i64,
         reverse: bool,
-    ) -> Result<WindowIter<'a>> {
-        let time_from = time_from.max(self.bytes.min_live_timestamp()).max(0);
-        let lower = window_store_key(key, time_from, 0);
-        let upper = window_store_key(key, time_to, u32::MAX);
-        let key = key.to_vec();
-        let iter = self
-            .bytes
-            .scan(time_from, time_to, Some(&lower), Some(&upper), reverse)?;
-        Ok(Box::new(iter.filter_map(move |entry| match entry {
-            Err(e) => Some(Err(e)),
-            Ok((binary, value)) => {
-                let (k, start, _) = split_window_store_key(&binary)?;
-                (k == key.as_slice() && (time_from..=time_to).contains(&start))
-                    .then_some(Ok((start, value)))
-            }
-        })))
+    ) -> Result<WindowIter<'_>> {
+        self.store.fetch(
+            Some(key),
+            Some(key),
+            time_from,
+            time_to,
+            reverse,
+            |_, s, value| (s.start, value),
+        )
     }
 }
 
+segmented_store_methods!(SegmentedWindowStore, "window", "window start");
+
 impl StateStore for SegmentedWindowStore {
-    fn name(&self) -> &str {
-        self.bytes.name()
-    }
-
-    fn commit(&mut self, changelog_offset: Option<i64>) -> Result<()> {
-        self.bytes.commit(changelog_offset)
-    }
-
-    fn committed_offset(&self) -> Result<Option<i64>> {
-        self.bytes.committed_offset()
-    }
-
-    fn uncommitted_bytes(&self) -> usize {
-        self.bytes.uncommitted_bytes()
-    }
-
-    fn metrics(&self) -> Vec<streams_core::store::StoreMetric> {
-        self.bytes.metrics()
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.bytes.close()
-    }
+    delegate_state_store!(store, except restore_batch);
 
     fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
         if self.retain_duplicates {
@@ -270,7 +283,7 @@ impl StateStore for SegmentedWindowStore {
                 }
             }
         }
-        self.bytes.restore(batch)
+        self.store.restore_batch(batch)
     }
 }
 
@@ -278,7 +291,7 @@ impl WindowStore for SegmentedWindowStore {
     fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> Result<()> {
         if window_start < 0 {
             return Err(StreamsError::Store {
-                store: self.bytes.name().to_owned(),
+                store: self.store.name().to_owned(),
                 message: format!(
                     "window start must not be negative, got {window_start} (windows start at \
                      epoch 0 or later)"
@@ -294,8 +307,11 @@ impl WindowStore for SegmentedWindowStore {
         } else {
             0
         };
-        self.bytes
-            .put(&window_store_key(key, window_start, seq), value)
+        let suffix = WindowSuffix {
+            start: window_start,
+            seq,
+        };
+        self.store.put(key, suffix, value)
     }
 
     fn fetch(&self, key: &[u8], window_start: i64) -> Result<Option<Vec<u8>>> {
@@ -303,14 +319,18 @@ impl WindowStore for SegmentedWindowStore {
             return Ok(None);
         }
         if !self.retain_duplicates {
-            return self.bytes.get(&window_store_key(key, window_start, 0));
+            let suffix = WindowSuffix {
+                start: window_start,
+                seq: 0,
+            };
+            return self.store.get(key, suffix);
         }
-        let mut iter = self.entries_of_key(key, window_start, window_start, false)?;
+        let mut iter = self.windows_of_key(key, window_start, window_start, false)?;
         iter.next().transpose().map(|e| e.map(|(_, v)| v))
     }
 
     fn fetch_range(&self, key: &[u8], time_from: i64, time_to: i64) -> Result<WindowIter<'_>> {
-        self.entries_of_key(key, time_from, time_to, false)
+        self.windows_of_key(key, time_from, time_to, false)
     }
 
     fn backward_fetch_range(
@@ -319,7 +339,7 @@ impl WindowStore for SegmentedWindowStore {
         time_from: i64,
         time_to: i64,
     ) -> Result<WindowIter<'_>> {
-        self.entries_of_key(key, time_from, time_to, true)
+        self.windows_of_key(key, time_from, time_to, true)
     }
 
     fn fetch_key_range(
@@ -329,31 +349,14 @@ impl WindowStore for SegmentedWindowStore {
         time_from: i64,
         time_to: i64,
     ) -> Result<WindowedIter<'_>> {
-        if matches!((key_from, key_to), (Some(f), Some(t)) if f > t) {
-            return Ok(Box::new(std::iter::empty()));
-        }
-        let time_from = time_from.max(self.bytes.min_live_timestamp()).max(0);
-        let lower = key_from.map(lower_bound_for_key_range);
-        let max_suffix = window_store_key(b"", time_to, u32::MAX);
-        let upper = key_to.map(|to| upper_bound_for_key_range(key_from, to, &max_suffix));
-        let (from, to) = (key_from.map(<[u8]>::to_vec), key_to.map(<[u8]>::to_vec));
-        let iter = self.bytes.scan(
+        self.store.fetch(
+            key_from,
+            key_to,
             time_from,
             time_to,
-            lower.as_deref(),
-            upper.as_deref(),
             false,
-        )?;
-        Ok(Box::new(iter.filter_map(move |entry| match entry {
-            Err(e) => Some(Err(e)),
-            Ok((binary, value)) => {
-                let (k, start, _) = split_window_store_key(&binary)?;
-                let in_keys =
-                    from.as_deref().is_none_or(|f| k >= f) && to.as_deref().is_none_or(|t| k <= t);
-                (in_keys && (time_from..=time_to).contains(&start))
-                    .then(|| Ok((k.to_vec(), start, value)))
-            }
-        })))
+            |k, s, value| (k.to_vec(), s.start, value),
+        )
     }
 
     fn window_size_ms(&self) -> i64 {
@@ -361,6 +364,6 @@ impl WindowStore for SegmentedWindowStore {
     }
 
     fn retention_ms(&self) -> i64 {
-        self.bytes.retention().retention_ms
+        self.store.retention().retention_ms
     }
 }
