@@ -56,7 +56,7 @@ where
     fn update(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         input: &Input<'_, K, V>,
         window: Window,
         current: Option<ValueAndTimestamp<A>>,
@@ -78,7 +78,7 @@ where
             .map_or(input.timestamp, |c| c.timestamp.max(input.timestamp));
         let old = current.map(|c| c.value);
         let new = (self.fold)(input.key, input.value.clone(), old.clone());
-        store.put(
+        store.borrow_mut().put(
             input.key,
             &ValueAndTimestamp {
                 value: new.clone(),
@@ -104,7 +104,7 @@ where
     fn create_right_window(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         input: &Input<'_, K, V>,
         right: ValueAndTimestamp<A>,
     ) -> Result<(), ProcessorError> {
@@ -117,12 +117,12 @@ where
     fn store_new_window(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         key: &K,
         window: Window,
         aggregate: ValueAndTimestamp<A>,
     ) -> Result<(), ProcessorError> {
-        store.put(key, &aggregate, window.start)?;
+        store.borrow_mut().put(key, &aggregate, window.start)?;
         if self.emit == EmitStrategy::OnWindowUpdate {
             ctx.forward(Record::new(
                 Windowed::new(key.clone(), window),
@@ -139,11 +139,11 @@ where
     fn process_in_order(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         input: &Input<'_, K, V>,
     ) -> Result<(), ProcessorError> {
         let (t, d) = (input.timestamp, self.difference);
-        let windows = store.fetch_range(
+        let windows = store.borrow_mut().fetch_range(
             input.key,
             t.saturating_sub(d.saturating_mul(2)).max(0),
             t.saturating_add(1),
@@ -220,7 +220,7 @@ where
     fn put_created(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         input: &Input<'_, K, V>,
         window: Window,
         created: ValueAndTimestamp<A>,
@@ -236,11 +236,13 @@ where
     fn process_early(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         input: &Input<'_, K, V>,
     ) -> Result<(), ProcessorError> {
         let t = input.timestamp;
-        let windows = store.fetch_range(input.key, 0, t.saturating_add(1))?;
+        let windows = store
+            .borrow_mut()
+            .fetch_range(input.key, 0, t.saturating_add(1))?;
         let mut starts = std::collections::HashSet::new();
         let mut combined: Option<ValueAndTimestamp<A>> = None;
         let mut right_agg: Option<ValueAndTimestamp<A>> = None;
@@ -306,8 +308,9 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
+        // The store is borrowed for each read or write only, never across a forward: a node
+        // downstream in the same task may read it.
         let store = self.store.clone().ok_or("init did not run")?;
-        let mut store = store.borrow_mut();
         self.progress.observe(ctx.record_metadata());
         self.observed = self.observed.max(r.timestamp);
         let close = self.observed.saturating_sub(self.grace);
@@ -317,7 +320,7 @@ where
             let from = last.saturating_sub(self.difference).max(0);
             let to = close.saturating_sub(self.difference).saturating_sub(1);
             if close > last {
-                emit_closed_windows(ctx, &mut store, from, to)?;
+                emit_closed_windows(ctx, &store, from, to)?;
                 self.progress.record(close, ctx.record_metadata())?;
             }
         }
@@ -338,9 +341,9 @@ where
             return Ok(());
         }
         if r.timestamp < self.difference {
-            self.process_early(ctx, &mut store, &input)
+            self.process_early(ctx, &store, &input)
         } else {
-            self.process_in_order(ctx, &mut store, &input)
+            self.process_in_order(ctx, &store, &input)
         }
     }
 }

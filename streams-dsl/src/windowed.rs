@@ -162,10 +162,11 @@ pub(crate) fn emit_progress_store(store: &str) -> String {
 }
 
 /// Emitting on close: forwards every window starting in `[from, to]` (inclusive), by start
-/// time, each with its aggregate's timestamp.
+/// time, each with its aggregate's timestamp. The windows are read first and the store is
+/// released before forwarding, so that a node downstream in the same task can read it.
 pub(crate) fn emit_closed_windows<K, A>(
     ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-    store: &mut WindowAggregates<K, A>,
+    store: &StoreHandle<WindowAggregates<K, A>>,
     from: i64,
     to: i64,
 ) -> Result<(), ProcessorError>
@@ -176,7 +177,7 @@ where
     if to < from {
         return Ok(());
     }
-    let mut closed = store.fetch_key_range(None, None, from, to)?;
+    let mut closed = store.borrow_mut().fetch_key_range(None, None, from, to)?;
     closed.sort_by_key(|(w, _)| w.window.start);
     for (windowed, vt) in closed {
         ctx.forward(Record::new(
@@ -468,7 +469,7 @@ where
     fn emit_closed(
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         close: i64,
     ) -> Result<(), ProcessorError> {
         let last = self.progress.last;
@@ -502,8 +503,9 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
+        // The store is borrowed for each read or write only, never across a forward: a node
+        // downstream in the same task may read it.
         let store = self.store.clone().ok_or("init did not run")?;
-        let mut store = store.borrow_mut();
         self.progress.observe(ctx.record_metadata());
         let timestamp = r.timestamp;
         self.observed = self.observed.max(timestamp);
@@ -511,7 +513,7 @@ where
         if self.emit == EmitStrategy::OnWindowClose {
             // Before this record's puts: a put may move the store's retention past windows
             // that close only now.
-            self.emit_closed(ctx, &mut store, close)?;
+            self.emit_closed(ctx, &store, close)?;
         }
         for window in self.windows.windows_for(timestamp) {
             if window.end <= close {
@@ -526,8 +528,13 @@ where
                 );
                 continue;
             }
-            let (new, old, ts) =
-                self.update(&mut store, &r.key, r.value.clone(), window, timestamp)?;
+            let (new, old, ts) = self.update(
+                &mut store.borrow_mut(),
+                &r.key,
+                r.value.clone(),
+                window,
+                timestamp,
+            )?;
             if self.emit == EmitStrategy::OnWindowUpdate {
                 ctx.forward(Record {
                     key: Windowed::new(r.key.clone(), window),
@@ -760,8 +767,9 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
+        // Borrowed for each read or write only, never across a forward (see
+        // `WindowAggregateProcessor::process`).
         let store = self.store.clone().ok_or("init did not run")?;
-        let mut store = store.borrow_mut();
         let t = r.timestamp;
         self.observed = self.observed.max(t);
         // As Kafka Streams: a session can still grow by a gap after its end.
@@ -769,7 +777,7 @@ where
             .observed
             .saturating_sub(self.grace)
             .saturating_sub(self.gap);
-        let overlapping = store.find_sessions(
+        let overlapping = store.borrow_mut().find_sessions(
             &r.key,
             t.saturating_sub(self.gap),
             t.saturating_add(self.gap),
@@ -806,7 +814,7 @@ where
             if alone {
                 continue;
             }
-            store.remove(&session)?;
+            store.borrow_mut().remove(&session)?;
             let end = session.window.end;
             ctx.forward(Record {
                 key: session,
@@ -826,7 +834,7 @@ where
         } = r;
         let new = (self.fold)(&key, value, agg);
         let session = Windowed::new(key, window);
-        store.put(&session, &new)?;
+        store.borrow_mut().put(&session, &new)?;
         ctx.forward(Record {
             key: session,
             value: Change {
