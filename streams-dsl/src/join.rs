@@ -721,8 +721,10 @@ where
         match (checked, serdes) {
             (Err(e), _) => inner.fail(e),
             (Ok((before, after, grace)), (Some(k), Some(v1), Some(v2))) => {
+                // `check` refuses windows whose size overflows; the grace may still be huge.
                 let size = before + after;
-                let retention = std::time::Duration::from_millis((size + grace).max(1) as u64);
+                let retention =
+                    std::time::Duration::from_millis(size.saturating_add(grace).max(1) as u64);
                 let window = std::time::Duration::from_millis(size.max(1) as u64);
                 let window_store = |name: &str, v| {
                     state_stores::WindowStoreBuilder::new(
