@@ -9,7 +9,8 @@ use streams_core::serde::{I64Serde, Serde, SharedSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, SerdeError, StreamsError};
 
-use crate::builder::{Inner, Materialized};
+use crate::options::Materialized;
+use crate::shared::Inner;
 use crate::stream::KStream;
 use crate::table::{Change, KTable};
 
@@ -350,7 +351,7 @@ impl<K, A> Plan<K, A> {
     /// The aggregation's table: the processor's node and store, keyed with `key_serde`.
     pub(crate) fn into_table<KT>(
         self,
-        builder: crate::builder::Shared,
+        builder: crate::shared::Shared,
         key_serde: Option<SharedSerde<KT>>,
     ) -> KTable<KT, A> {
         KTable {

@@ -10,10 +10,11 @@ use streams_core::serde::{Nullable, Serde, SharedSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, SerdeError, StreamsError};
 
-use crate::builder::{Consumed, Grouped, Materialized, StreamsBuilder};
+use crate::builder::StreamsBuilder;
 use crate::grouped::{
     ValueAndTimestamp, ValueAndTimestampSerde, plan, update_aggregate, with_count_serde,
 };
+use crate::options::{Consumed, Grouped, Materialized};
 use crate::table::{Change, KTable};
 
 /// The store behind a table: each key's latest value and its timestamp.
@@ -373,7 +374,7 @@ where
 /// A table re-grouped by a new key, ready for an aggregation that adds new values to their
 /// group and subtracts old ones from theirs.
 pub struct KGroupedTable<K, V> {
-    table_builder: crate::builder::Shared,
+    table_builder: crate::shared::Shared,
     select: String,
     key_serde: Option<SharedSerde<K>>,
     value_serde: Option<SharedSerde<V>>,

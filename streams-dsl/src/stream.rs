@@ -7,8 +7,9 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::SharedSerde;
 use streams_core::{Record, StreamsError};
 
-use crate::builder::{Grouped, Inner, Produced, Shared};
 use crate::grouped::KGroupedStream;
+use crate::options::{Grouped, Produced, Repartitioned};
+use crate::shared::{Inner, Shared};
 
 /// A stream of `K`, `V` records. Operations add nodes to the builder's topology and return
 /// the stream after them; nothing runs until the built topology does.
@@ -585,43 +586,6 @@ where
             key_changed: false,
             next_name: None,
         }
-    }
-}
-
-/// How [`KStream::repartition`] writes its topic: serdes and the topic's base name.
-pub struct Repartitioned<K, V> {
-    key_serde: Option<SharedSerde<K>>,
-    value_serde: Option<SharedSerde<V>>,
-    name: Option<String>,
-}
-
-impl<K: 'static, V: 'static> Default for Repartitioned<K, V> {
-    fn default() -> Self {
-        Repartitioned {
-            key_serde: None,
-            value_serde: None,
-            name: None,
-        }
-    }
-}
-
-impl<K: 'static, V: 'static> Repartitioned<K, V> {
-    /// With these serdes.
-    pub fn with(
-        key_serde: impl streams_core::serde::Serde<K>,
-        value_serde: impl streams_core::serde::Serde<V>,
-    ) -> Self {
-        Repartitioned {
-            key_serde: Some(std::sync::Arc::new(key_serde)),
-            value_serde: Some(std::sync::Arc::new(value_serde)),
-            name: None,
-        }
-    }
-
-    /// Names the topic `<application.id>-<name>-repartition`.
-    pub fn with_name(mut self, name: &str) -> Self {
-        self.name = Some(name.to_owned());
-        self
     }
 }
 

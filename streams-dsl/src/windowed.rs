@@ -11,11 +11,11 @@ use streams_core::serde::{SharedSerde, StringSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, SessionWindowedSerde, TimeWindowedSerde, Window, Windowed};
 
-use crate::builder::Materialized;
 use crate::grouped::{
     Fold, KGroupedStream, ValueAndTimestamp, ValueAndTimestampSerde, aggregate_fold, count_fold,
     plan, reduce_fold, with_count_serde,
 };
+use crate::options::Materialized;
 use crate::sliding::SlidingAggregateProcessor;
 use crate::table::{Change, KTable};
 use crate::windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, TimeWindowsMs};
