@@ -16,7 +16,7 @@ use streams_core::{Record, Window, Windowed};
 
 use crate::grouped::{Fold, ValueAndTimestamp};
 use crate::table::Change;
-use crate::windowed::{EmitProgress, WindowAggregates, emit_closed_windows};
+use crate::window_emit::{EmitProgress, WindowAggregates, emit_closed_windows};
 use crate::windows::EmitStrategy;
 
 /// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE` over sliding windows.
