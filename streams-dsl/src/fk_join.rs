@@ -19,8 +19,8 @@ use streams_core::serde::{BytesSerde, Serde, SharedSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, SerdeError, StreamsError};
 
-use crate::grouped::ValueAndTimestamp;
 use crate::table::{Change, KTable};
+use crate::timestamped::ValueAndTimestamp;
 
 /// The store of a materialized table.
 type TableRows<K, V> = TypedKeyValueStore<K, ValueAndTimestamp<V>>;

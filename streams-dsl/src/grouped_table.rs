@@ -3,29 +3,26 @@
 
 use std::sync::Arc;
 
-use state_stores::KeyValueStoreBuilder;
-use state_stores::typed::TypedKeyValueStore;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{Nullable, Serde, SharedSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, SerdeError, StreamsError};
 
-use crate::builder::StreamsBuilder;
-use crate::grouped::{
-    ValueAndTimestamp, ValueAndTimestampSerde, plan, update_aggregate, with_count_serde,
+use crate::aggregation::{
+    Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, update_aggregate,
+    with_count_serde,
 };
+use crate::builder::StreamsBuilder;
 use crate::options::{Consumed, Grouped, Materialized};
 use crate::table::{Change, KTable};
-
-/// The store behind a table: each key's latest value and its timestamp.
-type TableStore<K, V> = TypedKeyValueStore<K, ValueAndTimestamp<V>>;
+use crate::timestamped::{TimestampedKeyValueStore, ValueAndTimestamp, timestamped_store};
 
 /// `KTABLE-SOURCE` / `KSTREAM-TOTABLE`: applies each record to the table's store (a null
 /// value deletes the row) and forwards the change. `I` is the record value: `Option<V>` from a
 /// topic, `V` from a stream.
 struct TableSource<K, V, I> {
     store_name: String,
-    store: Option<StoreHandle<TableStore<K, V>>>,
+    store: Option<StoreHandle<TimestampedKeyValueStore<K, V>>>,
     value: fn(I) -> Option<V>,
 }
 
@@ -36,7 +33,7 @@ where
     I: 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<TableStore<K, V>>(&self.store_name)?);
+        self.store = Some(ctx.state_store::<TimestampedKeyValueStore<K, V>>(&self.store_name)?);
         Ok(())
     }
 
@@ -98,15 +95,12 @@ impl StreamsBuilder {
             .value_serde
             .clone()
             .unwrap_or_else(|| consumed.value_serde.clone());
-        let mut store = KeyValueStoreBuilder::new(
+        let store = materialized.changelog(timestamped_store(
             &store_name,
             materialized.kind,
             key_serde.clone(),
-            ValueAndTimestampSerde(value_serde.clone()),
-        );
-        if !materialized.logging {
-            store = store.with_logging_disabled();
-        }
+            value_serde.clone(),
+        ));
         let nullable: SharedSerde<Option<V>> = Arc::new(Nullable(consumed.value_serde.clone()));
         let processor_store = store_name.clone();
         inner.apply(|t| {
@@ -330,15 +324,12 @@ where
         };
         match (&key_serde, &value_serde) {
             (Some(k), Some(v)) => {
-                let mut store = KeyValueStoreBuilder::new(
+                let store = materialized.changelog(timestamped_store(
                     &store_name,
                     materialized.kind,
                     k.clone(),
-                    ValueAndTimestampSerde(v.clone()),
-                );
-                if !materialized.logging {
-                    store = store.with_logging_disabled();
-                }
+                    v.clone(),
+                ));
                 let processor_store = store_name.clone();
                 inner.apply(|t| {
                     t.add_processor(
@@ -439,8 +430,6 @@ where
     }
 }
 
-/// Adds a value to a group's aggregate (`None`: the group has none yet).
-type Adder<K, V, A> = dyn Fn(&K, V, Option<A>) -> A + Send + Sync;
 /// Subtracts a value from a group's existing aggregate (`None` when nothing is left to hold).
 type Subtractor<K, V, A> = dyn Fn(&K, V, A) -> Option<A> + Send + Sync;
 
@@ -456,7 +445,7 @@ where
             "KTABLE-AGGREGATE",
             "count",
             materialized,
-            Arc::new(|_, _, n: Option<i64>| n.unwrap_or(0) + 1),
+            count_fold(),
             Arc::new(|_, _, n: i64| Some(n - 1)),
         )
     }
@@ -469,20 +458,12 @@ where
         subtractor: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> KTable<K, V> {
-        let materialized = Materialized {
-            value_serde: materialized
-                .value_serde
-                .or_else(|| self.value_serde.clone()),
-            ..materialized
-        };
+        let materialized = materialized.or_value_serde(self.value_serde.clone());
         self.fold(
             "KTABLE-REDUCE",
             "reduce",
             materialized,
-            Arc::new(move |_, v, agg: Option<V>| match agg {
-                None => v,
-                Some(a) => adder(a, v),
-            }),
+            reduce_fold(adder),
             Arc::new(move |_, v, agg: V| Some(subtractor(agg, v))),
         )
     }
@@ -502,7 +483,7 @@ where
             "KTABLE-AGGREGATE",
             "aggregate",
             materialized,
-            Arc::new(move |k, v, agg: Option<A>| adder(k, v, agg.unwrap_or_else(&initializer))),
+            aggregate_fold(initializer, adder),
             Arc::new(move |k, v, agg: A| Some(subtractor(k, v, agg))),
         )
     }
@@ -512,73 +493,61 @@ where
         prefix: &str,
         operation: &str,
         materialized: Materialized<K, A>,
-        adder: Arc<Adder<K, V, A>>,
+        adder: Arc<Fold<K, V, A>>,
         subtractor: Arc<Subtractor<K, V, A>>,
     ) -> KTable<K, A> {
-        let builder = self.table_builder.clone();
-        let mut inner = builder.borrow_mut();
-        let plan = plan(
-            &mut inner,
-            prefix,
-            operation,
+        lower_aggregation(
+            &self.table_builder,
+            (prefix, operation),
             &materialized,
             self.key_serde.clone(),
-        );
-        let base = self.name.clone().unwrap_or_else(|| plan.store_name.clone());
-        let topic = format!("{base}-repartition");
-        let (sink, source) = (format!("{topic}-sink"), format!("{topic}-source"));
-        match (&plan.serdes, &self.value_serde) {
-            (Some((k, a)), Some(v)) => {
+            |inner, plan, k, a| {
+                let base = self.name.clone().unwrap_or_else(|| plan.store_name.clone());
+                let topic = format!("{base}-repartition");
+                let Some(v) = &self.value_serde else {
+                    inner.fail(StreamsError::Topology(format!(
+                        "{operation} `{}`: repartition topic `{topic}` needs a value serde for \
+                         the re-grouped values; give it with Grouped::with",
+                        plan.name
+                    )));
+                    return None;
+                };
+                // The re-grouped changes go through the repartition topic to the aggregation.
+                let (sink, source) = (format!("{topic}-sink"), format!("{topic}-source"));
                 let change: SharedSerde<Change<V>> = Arc::new(ChangeSerde(v.clone()));
-                let mut store = KeyValueStoreBuilder::new(
-                    &plan.store_name,
-                    materialized.kind,
-                    k.clone(),
-                    ValueAndTimestampSerde(a.clone()),
-                );
-                if !materialized.logging {
-                    store = store.with_logging_disabled();
-                }
-                let (name, store_name, select) = (
-                    plan.name.clone(),
-                    plan.store_name.clone(),
-                    self.select.clone(),
-                );
-                let k = k.clone();
+                let (select, k2) = (self.select.clone(), k.clone());
                 inner.apply(|t| {
                     t.add_repartition_topic(&topic)?
                         .add_sink_with(
                             &sink,
                             streams_core::SinkOptions::topic(topic.as_str()),
-                            k.clone(),
+                            k2.clone(),
                             change.clone(),
                             &[&select],
                         )?
-                        .add_source_with(&source, &[&topic], k, change, Default::default())?
-                        .add_processor(
-                            &name,
-                            move || TableAggregate {
-                                store_name: store_name.clone(),
-                                adder: adder.clone(),
-                                subtractor: subtractor.clone(),
-                                store: None,
-                            },
-                            &[&source],
-                        )?
-                        .add_state_store(store, &[&name])?;
+                        .add_source_with(&source, &[&topic], k2, change, Default::default())?;
                     Ok(())
                 });
-            }
-            (Some(_), None) => inner.fail(StreamsError::Topology(format!(
-                "{operation} `{}`: repartition topic `{topic}` needs a value serde for the \
-                 re-grouped values; give it with Grouped::with",
-                plan.name
-            ))),
-            (None, _) => {}
-        }
-        drop(inner);
-        let key_serde = plan.key_serde();
-        plan.into_table(builder, key_serde)
+                let store_name = plan.store_name.clone();
+                Some(Parts {
+                    store: Ok(timestamped_store(
+                        &plan.store_name,
+                        materialized.kind,
+                        k.clone(),
+                        a.clone(),
+                    )),
+                    parent: source,
+                    supplier: move || TableAggregate {
+                        store_name: store_name.clone(),
+                        adder: adder.clone(),
+                        subtractor: subtractor.clone(),
+                        store: None,
+                    },
+                    key_serde: Some(k.clone()),
+                    progress: None,
+                })
+            },
+        )
     }
 }
 
@@ -586,9 +555,9 @@ where
 /// adds its new value, stores the result with the larger timestamp, and forwards the change.
 struct TableAggregate<K, V, A> {
     store_name: String,
-    adder: Arc<Adder<K, V, A>>,
+    adder: Arc<Fold<K, V, A>>,
     subtractor: Arc<Subtractor<K, V, A>>,
-    store: Option<StoreHandle<TableStore<K, A>>>,
+    store: Option<StoreHandle<TimestampedKeyValueStore<K, A>>>,
 }
 
 impl<K, V, A> Processor<K, Change<V>, K, Change<A>> for TableAggregate<K, V, A>
@@ -598,7 +567,7 @@ where
     A: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<A>>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<TableStore<K, A>>(&self.store_name)?);
+        self.store = Some(ctx.state_store::<TimestampedKeyValueStore<K, A>>(&self.store_name)?);
         Ok(())
     }
 

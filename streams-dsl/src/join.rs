@@ -7,9 +7,9 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, StreamsError};
 
-use crate::grouped::ValueAndTimestamp;
 use crate::stream::KStream;
 use crate::table::KTable;
+use crate::timestamped::ValueAndTimestamp;
 
 /// The store a materialized table keeps its rows in.
 type TableRows<K, V> = TypedKeyValueStore<K, ValueAndTimestamp<V>>;

@@ -25,6 +25,7 @@
 
 #![deny(missing_docs)]
 
+mod aggregation;
 mod builder;
 mod fallible;
 mod fk_join;
@@ -37,17 +38,19 @@ mod shared;
 mod sliding;
 mod stream;
 mod table;
+mod timestamped;
 mod window_emit;
 mod windowed;
 pub mod windows;
 
 pub use builder::StreamsBuilder;
-pub use grouped::{KGroupedStream, ValueAndTimestamp, ValueAndTimestampSerde};
+pub use grouped::KGroupedStream;
 pub use grouped_table::{ChangeSerde, KGroupedTable};
 pub use join::GlobalKTable;
 pub use options::{Consumed, Grouped, Materialized, Produced, Repartitioned};
 pub use session::SessionWindowedKStream;
 pub use stream::{BranchedKStream, KStream};
 pub use table::{Change, KTable};
+pub use timestamped::{ValueAndTimestamp, ValueAndTimestampSerde};
 pub use windowed::TimeWindowedKStream;
 pub use windows::{EmitStrategy, JoinWindows, SessionWindows, SlidingWindows, TimeWindows};

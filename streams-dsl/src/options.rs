@@ -177,7 +177,46 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
         self.retention = Some(retention);
         self
     }
+
+    /// The same, with `serde` as the store's value serde unless one was given.
+    pub(crate) fn or_value_serde(self, serde: Option<SharedSerde<V>>) -> Self {
+        Materialized {
+            value_serde: self.value_serde.or(serde),
+            ..self
+        }
+    }
+
+    /// `store` with its changelog as asked: on unless [`Self::with_logging_disabled`].
+    pub(crate) fn changelog<S: Changelogged>(&self, store: S) -> S {
+        if self.logging {
+            store
+        } else {
+            store.without_changelog()
+        }
+    }
 }
+
+/// A store builder whose changelog [`Materialized`] can turn off.
+pub(crate) trait Changelogged {
+    /// The same store without a changelog.
+    fn without_changelog(self) -> Self;
+}
+
+macro_rules! changelogged {
+    ($($builder:ident),*) => {$(
+        impl<K: 'static, V: 'static> Changelogged for state_stores::$builder<K, V> {
+            fn without_changelog(self) -> Self {
+                self.with_logging_disabled()
+            }
+        }
+    )*};
+}
+
+changelogged!(
+    KeyValueStoreBuilder,
+    WindowStoreBuilder,
+    SessionStoreBuilder
+);
 
 /// How [`KStream::repartition`] writes its topic: serdes and the topic's base name.
 pub struct Repartitioned<K, V> {

@@ -7,13 +7,13 @@ use std::time::Duration;
 use state_stores::SessionStoreBuilder;
 use state_stores::typed::TypedSessionStore;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::SharedSerde;
 use streams_core::store::StoreHandle;
 use streams_core::{Record, SessionWindowedSerde, Window, Windowed};
 
-use crate::grouped::{
-    Fold, KGroupedStream, aggregate_fold, count_fold, plan, reduce_fold, with_count_serde,
+use crate::aggregation::{
+    Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, with_count_serde,
 };
+use crate::grouped::KGroupedStream;
 use crate::options::Materialized;
 use crate::table::{Change, KTable};
 use crate::windows::SessionWindows;
@@ -67,12 +67,7 @@ where
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> KTable<Windowed<K>, V> {
-        let materialized = Materialized {
-            value_serde: materialized
-                .value_serde
-                .or_else(|| self.grouped.value_serde.clone()),
-            ..materialized
-        };
+        let materialized = materialized.or_value_serde(self.grouped.value_serde.clone());
         let reducer = Arc::new(reducer);
         let merge = reducer.clone();
         self.fold(
@@ -117,52 +112,31 @@ where
         init: Arc<SessionInit<A>>,
         merger: Arc<Merger<K, A>>,
     ) -> KTable<Windowed<K>, A> {
-        let builder = self.grouped.stream.builder.clone();
-        let mut inner = builder.borrow_mut();
-        let plan = plan(
-            &mut inner,
-            prefix,
-            operation,
+        lower_aggregation(
+            &self.grouped.stream.builder,
+            (prefix, operation),
             &materialized,
             self.grouped.key_serde.clone(),
-        );
-        let checked = match self.windows.check() {
-            Ok(c) => Some(c),
-            Err(e) => {
-                inner.fail(e);
-                None
-            }
-        };
-        let mut key_serde: Option<SharedSerde<Windowed<K>>> = None;
-        if let (Some((k, v)), Some((gap, grace))) = (&plan.serdes, checked) {
-            let minimum = gap.saturating_add(grace);
-            let retention = plan.retention(
-                &mut inner,
-                operation,
-                materialized.retention,
-                minimum,
-                "the inactivity gap plus the grace period",
-            );
-            key_serde = Some(Arc::new(SessionWindowedSerde::shared(k.clone())));
-            let store = SessionStoreBuilder::new(
-                &plan.store_name,
-                materialized.kind,
-                Duration::from_millis(retention.max(0) as u64),
-                k.clone(),
-                v.clone(),
-            );
-            let (name, store_name) = (plan.name.clone(), plan.store_name.clone());
-            let parent = self
-                .grouped
-                .aggregation_parent(&mut inner, &plan.store_name);
-            inner.apply(|t| {
-                let mut store = store?;
-                if !materialized.logging {
-                    store = store.with_logging_disabled();
-                }
-                t.add_processor(
-                    &name,
-                    move || SessionAggregateProcessor {
+            |inner, plan, k, a| {
+                let (gap, grace) = self.windows.check().map_err(|e| inner.fail(e)).ok()?;
+                let retention = plan.retention(
+                    inner,
+                    operation,
+                    materialized.retention,
+                    gap.saturating_add(grace),
+                    "the inactivity gap plus the grace period",
+                );
+                let store_name = plan.store_name.clone();
+                Some(Parts {
+                    store: SessionStoreBuilder::new(
+                        &plan.store_name,
+                        materialized.kind,
+                        Duration::from_millis(retention.max(0) as u64),
+                        k.clone(),
+                        a.clone(),
+                    ),
+                    parent: self.grouped.aggregation_parent(inner, &plan.store_name),
+                    supplier: move || SessionAggregateProcessor {
                         store_name: store_name.clone(),
                         gap,
                         grace,
@@ -172,14 +146,11 @@ where
                         store: None,
                         observed: -1,
                     },
-                    &[&parent],
-                )?
-                .add_state_store(store, &[&name])?;
-                Ok(())
-            });
-        }
-        drop(inner);
-        plan.into_table(builder, key_serde)
+                    key_serde: Some(Arc::new(SessionWindowedSerde::shared(k.clone()))),
+                    progress: None,
+                })
+            },
+        )
     }
 }
 

@@ -14,8 +14,9 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, Window, Windowed};
 
-use crate::grouped::{Fold, ValueAndTimestamp};
+use crate::aggregation::Fold;
 use crate::table::Change;
+use crate::timestamped::ValueAndTimestamp;
 use crate::window_emit::{EmitProgress, WindowAggregates, emit_closed_windows};
 use crate::windows::EmitStrategy;
 

@@ -8,8 +8,8 @@ use streams_core::processor::{ProcessorContext, ProcessorError};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, Windowed};
 
-use crate::grouped::ValueAndTimestamp;
 use crate::table::Change;
+use crate::timestamped::ValueAndTimestamp;
 
 /// The store a windowed aggregation keeps its windows in.
 pub(crate) type WindowAggregates<K, A> = TypedWindowStore<K, ValueAndTimestamp<A>>;

@@ -7,17 +7,18 @@ use std::time::Duration;
 
 use state_stores::{KeyValueStoreBuilder, WindowStoreBuilder};
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::{SharedSerde, StringSerde};
+use streams_core::serde::StringSerde;
 use streams_core::store::StoreHandle;
 use streams_core::{Record, TimeWindowedSerde, Window, Windowed};
 
-use crate::grouped::{
-    Fold, KGroupedStream, ValueAndTimestamp, ValueAndTimestampSerde, aggregate_fold, count_fold,
-    plan, reduce_fold, with_count_serde,
+use crate::aggregation::{
+    Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, with_count_serde,
 };
+use crate::grouped::KGroupedStream;
 use crate::options::Materialized;
 use crate::sliding::SlidingAggregateProcessor;
 use crate::table::{Change, KTable};
+use crate::timestamped::{ValueAndTimestamp, ValueAndTimestampSerde};
 use crate::window_emit::{
     EmitProgress, WindowAggregates, emit_closed_windows, emit_progress_store,
 };
@@ -57,6 +58,39 @@ enum Checked {
 }
 
 impl Checked {
+    /// The processor of these windows.
+    fn processor<K, V, A>(
+        self,
+        store_name: String,
+        emit: EmitStrategy,
+        fold: Arc<Fold<K, V, A>>,
+        progress: EmitProgress,
+    ) -> TimeWindowAggregate<K, V, A> {
+        match self {
+            Checked::Time(windows) => TimeWindowAggregate::Fixed(WindowAggregateProcessor {
+                store_name,
+                windows,
+                emit,
+                fold,
+                store: None,
+                observed: -1,
+                progress,
+            }),
+            Checked::Sliding { difference, grace } => {
+                TimeWindowAggregate::Sliding(SlidingAggregateProcessor {
+                    store_name,
+                    difference,
+                    grace,
+                    emit,
+                    fold,
+                    store: None,
+                    observed: -1,
+                    progress,
+                })
+            }
+        }
+    }
+
     /// The window size (end - start) the store and the key serde use.
     fn size(&self) -> i64 {
         match self {
@@ -110,12 +144,7 @@ where
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> KTable<Windowed<K>, V> {
-        let materialized = Materialized {
-            value_serde: materialized
-                .value_serde
-                .or_else(|| self.grouped.value_serde.clone()),
-            ..materialized
-        };
+        let materialized = materialized.or_value_serde(self.grouped.value_serde.clone());
         self.fold(
             "KSTREAM-REDUCE",
             "reduce",
@@ -143,108 +172,96 @@ where
         materialized: Materialized<K, A>,
         fold: Arc<Fold<K, V, A>>,
     ) -> KTable<Windowed<K>, A> {
-        let builder = self.grouped.stream.builder.clone();
-        let mut inner = builder.borrow_mut();
-        let plan = plan(
-            &mut inner,
-            prefix,
-            operation,
+        let emit = self.emit;
+        lower_aggregation(
+            &self.grouped.stream.builder,
+            (prefix, operation),
             &materialized,
             self.grouped.key_serde.clone(),
-        );
-        let checked = match self.windowing {
-            Windowing::Time(w) => w.check().map(Checked::Time),
-            Windowing::Sliding(w) => w
-                .check()
-                .map(|(difference, grace)| Checked::Sliding { difference, grace }),
-        };
-        let checked = match checked {
-            Ok(c) => Some(c),
-            Err(e) => {
-                inner.fail(e);
-                None
-            }
-        };
-        let mut key_serde: Option<SharedSerde<Windowed<K>>> = None;
-        if let (Some((k, v)), Some(windows)) = (&plan.serdes, checked) {
-            let minimum = windows.minimum_retention();
-            let retention = plan.retention(
-                &mut inner,
-                operation,
-                materialized.retention,
-                minimum,
-                "the window size plus the grace period; twice the time difference plus the \
-                 grace period for sliding windows",
-            );
-            key_serde = Some(Arc::new(TimeWindowedSerde::shared(
-                k.clone(),
-                windows.size(),
-            )));
-            let store = WindowStoreBuilder::new(
-                &plan.store_name,
-                materialized.kind,
-                Duration::from_millis(retention.max(0) as u64),
-                Duration::from_millis(windows.size() as u64),
-                false,
-                k.clone(),
-                ValueAndTimestampSerde(v.clone()),
-            );
-            let (name, store_name, emit) = (plan.name.clone(), plan.store_name.clone(), self.emit);
-            let progress_store = (emit == EmitStrategy::OnWindowClose)
-                .then(|| emit_progress_store(&plan.store_name));
-            if let Some(progress) = &progress_store {
-                inner.claim_store(progress);
-            }
-            let parent = self
-                .grouped
-                .aggregation_parent(&mut inner, &plan.store_name);
-            let progress_for_topology = progress_store.clone();
-            inner.apply(|t| {
-                let mut store = store?;
-                if !materialized.logging {
-                    store = store.with_logging_disabled();
+            |inner, plan, k, a| {
+                let checked = match self.windowing {
+                    Windowing::Time(w) => w.check().map(Checked::Time),
+                    Windowing::Sliding(w) => w
+                        .check()
+                        .map(|(difference, grace)| Checked::Sliding { difference, grace }),
+                };
+                let windows = checked.map_err(|e| inner.fail(e)).ok()?;
+                let retention = plan.retention(
+                    inner,
+                    operation,
+                    materialized.retention,
+                    windows.minimum_retention(),
+                    "the window size plus the grace period; twice the time difference plus the \
+                     grace period for sliding windows",
+                );
+                let store = WindowStoreBuilder::new(
+                    &plan.store_name,
+                    materialized.kind,
+                    Duration::from_millis(retention.max(0) as u64),
+                    Duration::from_millis(windows.size() as u64),
+                    false,
+                    k.clone(),
+                    ValueAndTimestampSerde(a.clone()),
+                );
+                let progress_store = (emit == EmitStrategy::OnWindowClose)
+                    .then(|| emit_progress_store(&plan.store_name));
+                if let Some(progress) = &progress_store {
+                    inner.claim_store(progress);
                 }
-                match windows {
-                    Checked::Time(windows) => t.add_processor(
-                        &name,
-                        move || WindowAggregateProcessor {
-                            store_name: store_name.clone(),
-                            windows,
-                            emit,
-                            fold: fold.clone(),
-                            store: None,
-                            observed: -1,
-                            progress: EmitProgress::new(progress_store.clone()),
-                        },
-                        &[&parent],
-                    )?,
-                    Checked::Sliding { difference, grace } => t.add_processor(
-                        &name,
-                        move || SlidingAggregateProcessor {
-                            store_name: store_name.clone(),
-                            difference,
-                            grace,
-                            emit,
-                            fold: fold.clone(),
-                            store: None,
-                            observed: -1,
-                            progress: EmitProgress::new(progress_store.clone()),
-                        },
-                        &[&parent],
-                    )?,
-                }
-                .add_state_store(store, &[&name])?;
-                if let Some(progress) = &progress_for_topology {
-                    t.add_state_store(
-                        KeyValueStoreBuilder::in_memory(progress, StringSerde, StringSerde),
-                        &[&name],
-                    )?;
-                }
-                Ok(())
-            });
+                let progress = progress_store
+                    .as_deref()
+                    .map(|p| KeyValueStoreBuilder::in_memory(p, StringSerde, StringSerde));
+                let store_name = plan.store_name.clone();
+                Some(Parts {
+                    store,
+                    parent: self.grouped.aggregation_parent(inner, &plan.store_name),
+                    supplier: move || {
+                        let progress = EmitProgress::new(progress_store.clone());
+                        windows.processor(store_name.clone(), emit, fold.clone(), progress)
+                    },
+                    key_serde: Some(Arc::new(TimeWindowedSerde::shared(
+                        k.clone(),
+                        windows.size(),
+                    ))),
+                    progress,
+                })
+            },
+        )
+    }
+}
+
+/// The processor of a time-windowed aggregation: of fixed (tumbling or hopping) or of sliding
+/// windows.
+enum TimeWindowAggregate<K, V, A> {
+    Fixed(WindowAggregateProcessor<K, V, A>),
+    Sliding(SlidingAggregateProcessor<K, V, A>),
+}
+
+impl<K, V, A> Processor<K, V, Windowed<K>, Change<A>> for TimeWindowAggregate<K, V, A>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    A: Clone + 'static,
+{
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+    ) -> Result<(), ProcessorError> {
+        match self {
+            TimeWindowAggregate::Fixed(p) => p.init(ctx),
+            TimeWindowAggregate::Sliding(p) => p.init(ctx),
         }
-        drop(inner);
-        plan.into_table(builder, key_serde)
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        r: Record<K, V>,
+    ) -> Result<(), ProcessorError> {
+        match self {
+            TimeWindowAggregate::Fixed(p) => p.process(ctx, r),
+            TimeWindowAggregate::Sliding(p) => p.process(ctx, r),
+        }
     }
 }
 
