@@ -28,7 +28,6 @@
 mod aggregation;
 mod builder;
 mod fallible;
-mod fk_join;
 mod grouped;
 mod grouped_table;
 mod join;

@@ -20,10 +20,8 @@ use streams_core::store::StoreHandle;
 use streams_core::{Record, SerdeError, StreamsError};
 
 use crate::table::{Change, KTable};
-use crate::timestamped::ValueAndTimestamp;
+use crate::timestamped::TimestampedKeyValueStore;
 
-/// The store of a materialized table.
-type TableRows<K, V> = TypedKeyValueStore<K, ValueAndTimestamp<V>>;
 /// The subscription store: raw `len(fk) ++ fk ++ left key` -> hash.
 type Subscriptions = TypedKeyValueStore<Vec<u8>, Vec<u8>>;
 
@@ -234,7 +232,7 @@ struct SubscriptionReceiver<K, FK, VR> {
     key_serde: SharedSerde<K>,
     inner_join: bool,
     subscriptions: Option<StoreHandle<Subscriptions>>,
-    right: Option<StoreHandle<TableRows<FK, VR>>>,
+    right: Option<StoreHandle<TimestampedKeyValueStore<FK, VR>>>,
 }
 
 impl<K, FK, VR> Processor<FK, Subscription<K>, K, Response<VR>> for SubscriptionReceiver<K, FK, VR>
@@ -248,7 +246,7 @@ where
         ctx: &mut ProcessorContext<'_, K, Response<VR>>,
     ) -> Result<(), ProcessorError> {
         self.subscriptions = Some(ctx.state_store::<Subscriptions>(&self.subscriptions_name)?);
-        self.right = Some(ctx.state_store::<TableRows<FK, VR>>(&self.right_name)?);
+        self.right = Some(ctx.state_store::<TimestampedKeyValueStore<FK, VR>>(&self.right_name)?);
         Ok(())
     }
 
@@ -367,7 +365,7 @@ struct ResponseResolver<K, V, VR, VJ> {
     left_name: String,
     value_serde: SharedSerde<V>,
     joiner: Arc<FkJoiner<V, VR, VJ>>,
-    left: Option<StoreHandle<TableRows<K, V>>>,
+    left: Option<StoreHandle<TimestampedKeyValueStore<K, V>>>,
 }
 
 impl<K, V, VR, VJ> Processor<K, Response<VR>, K, Change<VJ>> for ResponseResolver<K, V, VR, VJ>
@@ -381,7 +379,7 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<VJ>>,
     ) -> Result<(), ProcessorError> {
-        self.left = Some(ctx.state_store::<TableRows<K, V>>(&self.left_name)?);
+        self.left = Some(ctx.state_store::<TimestampedKeyValueStore<K, V>>(&self.left_name)?);
         Ok(())
     }
 
