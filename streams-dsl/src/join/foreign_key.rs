@@ -19,6 +19,7 @@ use streams_core::serde::{BytesSerde, Serde, SharedSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, SerdeError, StreamsError};
 
+use super::lower_join;
 use crate::table::{Change, KTable};
 use crate::timestamped::TimestampedKeyValueStore;
 
@@ -486,44 +487,35 @@ where
             &other.key_serde,
             &other.value_serde,
         );
-        let (Some(left_store), Some(right_store), Some(k), Some(v), Some(fk), Some(vr)) = ready
-        else {
-            inner.fail(StreamsError::Topology(format!(
-                "foreign-key join `{registration}`: both tables must be kept in stores (read by \
-                 StreamsBuilder::table or made by an aggregation) with known key and value \
-                 serdes"
-            )));
-            drop(inner);
-            return KTable {
-                builder,
-                node: resolver,
-                store: None,
-                key_serde: self.key_serde.clone(),
-                value_serde: None,
-                old_values: false,
-            };
-        };
-        let (left_store, right_store) = (left_store.clone(), right_store.clone());
-        let (k, v, fk, vr) = (k.clone(), v.clone(), fk.clone(), vr.clone());
-        let subscription_serde: SharedSerde<Subscription<K>> =
-            Arc::new(SubscriptionSerde(k.clone()));
-        let response_serde: SharedSerde<Response<VR>> = Arc::new(ResponseSerde(vr.clone()));
-        let (this_node, other_node) = (self.node.clone(), other.node.clone());
-        inner.apply(|t| {
+        if let (Some(left_store), Some(right_store), Some(k), Some(v), Some(fk), Some(vr)) = ready {
+            let subscription_serde: SharedSerde<Subscription<K>> =
+                Arc::new(SubscriptionSerde(k.clone()));
+            let response_serde: SharedSerde<Response<VR>> = Arc::new(ResponseSerde(vr.clone()));
+            let (registration_source, response_source) = (
+                format!("{registration}-source"),
+                format!("{response}-source"),
+            );
+            inner.apply(|t| {
+                t.add_repartition_topic(&registration_topic)?
+                    .add_repartition_topic(&response_topic)?;
+                Ok(())
+            });
+            // Left side: each row update subscribes to its foreign key.
             let (fk1, v1) = (fk.clone(), v.clone());
-            t.add_repartition_topic(&registration_topic)?
-                .add_repartition_topic(&response_topic)?
-                .add_processor::<K, Change<V>, FK, Subscription<K>, _, _>(
-                    &registration,
-                    move || SubscriptionSender {
-                        extractor: extractor.clone(),
-                        fk_serde: fk1.clone(),
-                        value_serde: v1.clone(),
-                        key: std::marker::PhantomData,
-                    },
-                    &[&this_node],
-                )?
-                .add_sink_with(
+            lower_join::<K, Change<V>, FK, Subscription<K>, _, _>(
+                &mut inner,
+                &registration,
+                &[&self.node],
+                &[],
+                move || SubscriptionSender {
+                    extractor: extractor.clone(),
+                    fk_serde: fk1.clone(),
+                    value_serde: v1.clone(),
+                    key: std::marker::PhantomData,
+                },
+            );
+            inner.apply(|t| {
+                t.add_sink_with(
                     &format!("{registration}-sink"),
                     streams_core::SinkOptions::topic(registration_topic.as_str()),
                     fk.clone(),
@@ -531,20 +523,30 @@ where
                     &[&registration],
                 )?
                 .add_source_with(
-                    &format!("{registration}-source"),
+                    &registration_source,
                     &[&registration_topic],
                     fk.clone(),
                     subscription_serde,
                     Default::default(),
+                )?
+                .add_state_store(
+                    KeyValueStoreBuilder::rocksdb(&subscriptions, BytesSerde, BytesSerde),
+                    &[],
                 )?;
+                Ok(())
+            });
+            // Right side: subscriptions and right-row updates answer on the response topic.
             let (subs_name, right_name, fk2, k2) = (
                 subscriptions.clone(),
                 right_store.clone(),
                 fk.clone(),
                 k.clone(),
             );
-            t.add_processor::<FK, Subscription<K>, K, Response<VR>, _, _>(
+            lower_join::<FK, Subscription<K>, K, Response<VR>, _, _>(
+                &mut inner,
                 &receiver,
+                &[&registration_source],
+                &[&subscriptions, right_store],
                 move || SubscriptionReceiver {
                     subscriptions_name: subs_name.clone(),
                     right_name: right_name.clone(),
@@ -554,53 +556,58 @@ where
                     subscriptions: None,
                     right: None,
                 },
-                &[&format!("{registration}-source")],
-            )?
-            .add_state_store(
-                KeyValueStoreBuilder::rocksdb(&subscriptions, BytesSerde, BytesSerde),
-                &[&receiver],
-            )?
-            .connect_processor_and_state_stores(&receiver, &[&right_store])?;
+            );
             let (subs_name, fk3, k3) = (subscriptions.clone(), fk.clone(), k.clone());
-            t.add_processor::<FK, Change<VR>, K, Response<VR>, _, _>(
+            lower_join::<FK, Change<VR>, K, Response<VR>, _, _>(
+                &mut inner,
                 &foreign,
+                &[&other.node],
+                &[&subscriptions],
                 move || ForeignUpdates {
                     subscriptions_name: subs_name.clone(),
                     fk_serde: fk3.clone(),
                     key_serde: k3.clone(),
                     subscriptions: None,
                 },
-                &[&other_node],
-            )?
-            .connect_processor_and_state_stores(&foreign, &[&subscriptions])?
-            .add_sink_with(
-                &format!("{response}-sink"),
-                streams_core::SinkOptions::topic(response_topic.as_str()),
-                k.clone(),
-                response_serde.clone(),
-                &[&receiver, &foreign],
-            )?
-            .add_source_with(
-                &format!("{response}-source"),
-                &[&response_topic],
-                k.clone(),
-                response_serde,
-                Default::default(),
-            )?;
+            );
+            inner.apply(|t| {
+                t.add_sink_with(
+                    &format!("{response}-sink"),
+                    streams_core::SinkOptions::topic(response_topic.as_str()),
+                    k.clone(),
+                    response_serde.clone(),
+                    &[&receiver, &foreign],
+                )?
+                .add_source_with(
+                    &response_source,
+                    &[&response_topic],
+                    k.clone(),
+                    response_serde,
+                    Default::default(),
+                )?;
+                Ok(())
+            });
+            // Left side again: current answers become joined rows.
             let (left_name, v2) = (left_store.clone(), v.clone());
-            t.add_processor::<K, Response<VR>, K, Change<VJ>, _, _>(
+            lower_join::<K, Response<VR>, K, Change<VJ>, _, _>(
+                &mut inner,
                 &resolver,
+                &[&response_source],
+                &[left_store],
                 move || ResponseResolver {
                     left_name: left_name.clone(),
                     value_serde: v2.clone(),
                     joiner: joiner.clone(),
                     left: None,
                 },
-                &[&format!("{response}-source")],
-            )?
-            .connect_processor_and_state_stores(&resolver, &[&left_store])?;
-            Ok(())
-        });
+            );
+        } else {
+            inner.fail(StreamsError::Topology(format!(
+                "foreign-key join `{registration}`: both tables must be kept in stores (read by \
+                 StreamsBuilder::table or made by an aggregation) with known key and value \
+                 serdes"
+            )));
+        }
         drop(inner);
         KTable {
             builder,

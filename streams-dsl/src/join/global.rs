@@ -6,7 +6,7 @@ use std::sync::Arc;
 use streams_core::Record;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 
-use super::Joiner;
+use super::{Joiner, lower_join};
 use crate::stream::KStream;
 
 /// A table holding every key of its topic in every application instance (all partitions),
@@ -186,29 +186,19 @@ where
             table.key_serde.clone(),
             table.value_serde.clone(),
         );
-        inner.apply(|t| {
-            t.add_processor::<K, V, K, VR, _, _>(
-                &name,
-                move || GlobalJoin {
-                    store: store.clone(),
-                    key_mapper: key_mapper.clone(),
-                    key_serde: key_serde.clone(),
-                    value_serde: value_serde.clone(),
-                    joiner: joiner.clone(),
-                    buf: Vec::new(),
-                },
-                &[&parent],
-            )
-            .map(|_| ())
+        // The global store is read directly, not through the task's stores.
+        lower_join::<K, V, K, VR, _, _>(&mut inner, &name, &[&parent], &[], move || GlobalJoin {
+            store: store.clone(),
+            key_mapper: key_mapper.clone(),
+            key_serde: key_serde.clone(),
+            value_serde: value_serde.clone(),
+            joiner: joiner.clone(),
+            buf: Vec::new(),
         });
         drop(inner);
         KStream {
-            builder,
-            node: name,
-            key_serde: self.key_serde.clone(),
-            value_serde: None,
             key_changed: self.key_changed,
-            next_name: None,
+            ..KStream::new(builder, name, self.key_serde.clone(), None)
         }
     }
 }

@@ -11,6 +11,10 @@ mod table_table;
 
 use std::sync::Arc;
 
+use streams_core::processor::Processor;
+
+use crate::shared::Inner;
+
 pub use global::GlobalKTable;
 
 /// How a stream value and the table's value make the output value.
@@ -33,4 +37,30 @@ impl<V, VT, VR> Clone for Joiner<V, VT, VR> {
             Joiner::Left(f) => Joiner::Left(f.clone()),
         }
     }
+}
+
+/// Adds one node of a join, as every join lowers its nodes: the processor `name`, made by
+/// `supplier`, reading `parents`, with access to `stores` (added before it: the stores it
+/// keeps records in or looks rows up in). Stream-table and global-table joins add one node,
+/// table-table and stream-stream joins one per side and a merge, foreign-key joins one per
+/// hop. After a misuse nothing is added (see [`Inner::apply`]).
+fn lower_join<KI, VI, KO, VO, P, F>(
+    inner: &mut Inner,
+    name: &str,
+    parents: &[&str],
+    stores: &[&str],
+    supplier: F,
+) where
+    P: Processor<KI, VI, KO, VO>,
+    F: Fn() -> P + Send + Sync + 'static,
+    KI: 'static,
+    VI: 'static,
+    KO: Clone + 'static,
+    VO: Clone + 'static,
+{
+    inner.apply(|t| {
+        t.add_processor(name, supplier, parents)?
+            .connect_processor_and_state_stores(name, stores)?;
+        Ok(())
+    });
 }

@@ -2,26 +2,61 @@
 //! the other side's records within the join window; a left or outer join emits unmatched
 //! records once their window has closed.
 
+use std::cell::Cell;
 use std::sync::Arc;
+use std::time::Duration;
 
-use state_stores::typed::TypedKeyValueStore;
+use state_stores::typed::{TypedKeyValueStore, TypedWindowStore};
+use state_stores::{KeyValueStoreBuilder, StoreKind, WindowStoreBuilder};
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::{BytesSerde, SharedSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, StreamsError};
 
-use crate::stream::KStream;
+use super::lower_join;
+use crate::stream::{KStream, PassThrough};
 
 /// `KSTREAM-WINDOWED`: keeps each record of one side of a stream-stream join in that side's
 /// window store (duplicates retained) and passes it on.
 struct JoinWindow<K, V> {
     store_name: String,
-    store: Option<StoreHandle<state_stores::typed::TypedWindowStore<K, V>>>,
+    store: Option<StoreHandle<TypedWindowStore<K, V>>>,
+}
+
+impl<K: 'static, V: 'static> JoinWindow<K, V> {
+    /// Makes the node that keeps one side's records in `store`.
+    fn supplier(store: &str) -> impl Fn() -> Self + Send + Sync + 'static {
+        let store_name = store.to_owned();
+        move || JoinWindow {
+            store_name: store_name.clone(),
+            store: None,
+        }
+    }
+}
+
+/// The window store of one side of a stream-stream join: RocksDB, changelogged, duplicates
+/// retained.
+fn window_store<K: 'static, V: 'static>(
+    name: &str,
+    retention: Duration,
+    window: Duration,
+    key_serde: SharedSerde<K>,
+    value_serde: SharedSerde<V>,
+) -> streams_core::Result<WindowStoreBuilder<K, V>> {
+    WindowStoreBuilder::new(
+        name,
+        StoreKind::RocksDb,
+        retention,
+        window,
+        true,
+        key_serde,
+        value_serde,
+    )
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for JoinWindow<K, V> {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, V>) -> Result<(), ProcessorError> {
-        self.store =
-            Some(ctx.state_store::<state_stores::typed::TypedWindowStore<K, V>>(&self.store_name)?);
+        self.store = Some(ctx.state_store::<TypedWindowStore<K, V>>(&self.store_name)?);
         Ok(())
     }
 
@@ -64,14 +99,34 @@ struct Unmatched<K, VThis, VR> {
     keep_this: bool,
     /// The other side's unmatched records are kept, so a match must remove them.
     other_kept: bool,
-    key_serde: streams_core::serde::SharedSerde<K>,
-    this_serde: streams_core::serde::SharedSerde<VThis>,
+    key_serde: SharedSerde<K>,
+    this_serde: SharedSerde<VThis>,
     /// Emits an unmatched record of either side once its window closed: (key bytes, is left,
-    /// value bytes, timestamp) -> the joiner's result.
+    /// value bytes) -> the key and the joiner's result.
     emit: Arc<EmitUnmatched<K, VR>>,
     store: Option<StoreHandle<TypedKeyValueStore<Vec<u8>, Vec<u8>>>>,
     /// Sequence numbers that keep records with the same key and time apart.
-    next_seq: std::cell::Cell<u64>,
+    next_seq: Cell<u64>,
+}
+
+/// What one side of a left or outer join needs to keep its unmatched records in the shared
+/// store and emit them (see [`Unmatched`]).
+struct UnmatchedSide<K, VThis, VR> {
+    store_name: String,
+    key_serde: SharedSerde<K>,
+    this_serde: SharedSerde<VThis>,
+    emit: Arc<EmitUnmatched<K, VR>>,
+}
+
+impl<K, VThis, VR> Clone for UnmatchedSide<K, VThis, VR> {
+    fn clone(&self) -> Self {
+        UnmatchedSide {
+            store_name: self.store_name.clone(),
+            key_serde: self.key_serde.clone(),
+            this_serde: self.this_serde.clone(),
+            emit: self.emit.clone(),
+        }
+    }
 }
 
 /// Turns an unmatched record's key bytes, side (true: left) and value bytes into the key and
@@ -104,8 +159,50 @@ struct StreamStreamJoin<K, VThis, VOther, VR> {
     ahead: i64,
     grace: i64,
     joiner: Arc<StreamJoiner<VThis, VOther, VR>>,
-    store: Option<StoreHandle<state_stores::typed::TypedWindowStore<K, VOther>>>,
+    store: Option<StoreHandle<TypedWindowStore<K, VOther>>>,
     unmatched: Option<Unmatched<K, VThis, VR>>,
+}
+
+impl<K, VThis, VOther, VR> StreamStreamJoin<K, VThis, VOther, VR>
+where
+    K: 'static,
+    VThis: 'static,
+    VOther: 'static,
+    VR: 'static,
+{
+    /// Makes the processor of one side of a `kind` join (`this_is_left`: of the user's left
+    /// stream). It joins the records of `other_store` from `back` before to `ahead` after its
+    /// own record, for `grace` after that; a left or outer join keeps unmatched records as
+    /// `unmatched` says.
+    fn supplier(
+        (this_is_left, kind): (bool, JoinKind),
+        other_store: &str,
+        (back, ahead, grace): (i64, i64, i64),
+        joiner: Arc<StreamJoiner<VThis, VOther, VR>>,
+        unmatched: Option<UnmatchedSide<K, VThis, VR>>,
+    ) -> impl Fn() -> Self + Send + Sync + 'static {
+        let other_store = other_store.to_owned();
+        move || StreamStreamJoin {
+            other_store: other_store.clone(),
+            back,
+            ahead,
+            grace,
+            joiner: joiner.clone(),
+            store: None,
+            unmatched: unmatched.clone().map(|side| Unmatched {
+                store_name: side.store_name,
+                this_is_left,
+                // A left join keeps the left side's unmatched records, an outer join both's.
+                keep_this: this_is_left || kind == JoinKind::Outer,
+                other_kept: !this_is_left || kind == JoinKind::Outer,
+                key_serde: side.key_serde,
+                this_serde: side.this_serde,
+                emit: side.emit,
+                store: None,
+                next_seq: Cell::new(0),
+            }),
+        }
+    }
 }
 
 impl<K, VThis, VOther, VR> StreamStreamJoin<K, VThis, VOther, VR>
@@ -171,9 +268,7 @@ where
     VR: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), ProcessorError> {
-        self.store = Some(
-            ctx.state_store::<state_stores::typed::TypedWindowStore<K, VOther>>(&self.other_store)?,
-        );
+        self.store = Some(ctx.state_store::<TypedWindowStore<K, VOther>>(&self.other_store)?);
         if let Some(u) = &mut self.unmatched {
             u.store = Some(ctx.state_store::<TypedKeyValueStore<Vec<u8>, Vec<u8>>>(&u.store_name)?);
         }
@@ -378,31 +473,12 @@ where
             (Ok((before, after, grace)), (Some(k), Some(v1), Some(v2))) => {
                 // `check` refuses windows whose size overflows; the grace may still be huge.
                 let size = before + after;
-                let retention =
-                    std::time::Duration::from_millis(size.saturating_add(grace).max(1) as u64);
-                let window = std::time::Duration::from_millis(size.max(1) as u64);
-                let window_store = |name: &str, v| {
-                    state_stores::WindowStoreBuilder::new(
-                        name,
-                        state_stores::StoreKind::RocksDb,
-                        retention,
-                        window,
-                        true,
-                        k.clone(),
-                        v,
-                    )
-                };
-                let stores = (window_store(&this_store, v1.clone()), {
-                    state_stores::WindowStoreBuilder::new(
-                        &other_store,
-                        state_stores::StoreKind::RocksDb,
-                        retention,
-                        window,
-                        true,
-                        k.clone(),
-                        v2.clone(),
-                    )
-                });
+                let retention = Duration::from_millis(size.saturating_add(grace).max(1) as u64);
+                let window = Duration::from_millis(size.max(1) as u64);
+                let this_window_store =
+                    window_store(&this_store, retention, window, k.clone(), v1.clone());
+                let other_window_store =
+                    window_store(&other_store, retention, window, k.clone(), v2.clone());
                 // Emitting an unmatched record of either side, in the user's orientation.
                 let emit: Option<Arc<EmitUnmatched<K, VR>>> = shared_store.as_ref().map(|store| {
                     let (k, v1, v2, joiner, store) = (
@@ -430,118 +506,91 @@ where
                         Ok((key, joined))
                     }) as Arc<_>
                 });
+                let shared = shared_store.clone().zip(emit);
+                let this_unmatched = shared.clone().map(|(store_name, emit)| UnmatchedSide {
+                    store_name,
+                    key_serde: k.clone(),
+                    this_serde: v1.clone(),
+                    emit,
+                });
+                let other_unmatched = shared.map(|(store_name, emit)| UnmatchedSide {
+                    store_name,
+                    key_serde: k.clone(),
+                    this_serde: v2.clone(),
+                    emit,
+                });
                 let flipped = joiner.clone();
                 let flipped: Arc<StreamJoiner<V2, V, VR>> = Arc::new(move |b, a| flipped(a, b));
-                let (this_parent, other_parent) = (this_source, other_source);
                 inner.claim_store(&this_store);
                 inner.claim_store(&other_store);
                 if let Some(shared) = &shared_store {
                     inner.claim_store(shared);
                 }
                 inner.apply(|t| {
-                    let (this_builder, other_builder) = (stores.0?, stores.1?);
-                    let (ts, os) = (this_store.clone(), other_store.clone());
-                    t.add_processor::<K, V, K, V, _, _>(
-                        &this_window,
-                        move || JoinWindow {
-                            store_name: ts.clone(),
-                            store: None,
-                        },
-                        &[&this_parent],
-                    )?
-                    .add_processor::<K, V2, K, V2, _, _>(
-                        &other_window,
-                        move || JoinWindow {
-                            store_name: os.clone(),
-                            store: None,
-                        },
-                        &[&other_parent],
-                    )?
-                    .add_state_store(this_builder, &[&this_window])?
-                    .add_state_store(other_builder, &[&other_window])?;
-                    let (os, shared, kt, vt, emit_this) = (
-                        other_store.clone(),
-                        shared_store.clone(),
-                        k.clone(),
-                        v1.clone(),
-                        emit.clone(),
-                    );
-                    t.add_processor::<K, V, K, VR, _, _>(
-                        &this_join,
-                        move || StreamStreamJoin {
-                            other_store: os.clone(),
-                            back: before,
-                            ahead: after,
-                            grace,
-                            joiner: joiner.clone(),
-                            store: None,
-                            unmatched: shared.clone().zip(emit_this.clone()).map(
-                                |(store_name, emit)| Unmatched {
-                                    store_name,
-                                    this_is_left: true,
-                                    keep_this: true,
-                                    other_kept: kind == JoinKind::Outer,
-                                    key_serde: kt.clone(),
-                                    this_serde: vt.clone(),
-                                    emit,
-                                    store: None,
-                                    next_seq: std::cell::Cell::new(0),
-                                },
-                            ),
-                        },
-                        &[&this_window],
-                    )?
-                    .connect_processor_and_state_stores(&this_join, &[&other_store])?;
-                    let (ts, shared, kt, vt, emit_other) = (
-                        this_store.clone(),
-                        shared_store.clone(),
-                        k.clone(),
-                        v2.clone(),
-                        emit.clone(),
-                    );
-                    t.add_processor::<K, V2, K, VR, _, _>(
-                        &other_join,
-                        move || StreamStreamJoin {
-                            other_store: ts.clone(),
-                            back: after,
-                            ahead: before,
-                            grace,
-                            joiner: flipped.clone(),
-                            store: None,
-                            unmatched: shared.clone().zip(emit_other.clone()).map(
-                                |(store_name, emit)| Unmatched {
-                                    store_name,
-                                    this_is_left: false,
-                                    keep_this: kind == JoinKind::Outer,
-                                    other_kept: true,
-                                    key_serde: kt.clone(),
-                                    this_serde: vt.clone(),
-                                    emit,
-                                    store: None,
-                                    next_seq: std::cell::Cell::new(0),
-                                },
-                            ),
-                        },
-                        &[&other_window],
-                    )?
-                    .connect_processor_and_state_stores(&other_join, &[&this_store])?
-                    .add_processor::<K, VR, K, VR, _, _>(
-                        &merge,
-                        || crate::stream::PassThrough,
-                        &[&this_join, &other_join],
-                    )?;
+                    t.add_state_store(this_window_store?, &[])?
+                        .add_state_store(other_window_store?, &[])?;
                     if let Some(shared) = &shared_store {
                         t.add_state_store(
-                            state_stores::KeyValueStoreBuilder::rocksdb(
-                                shared,
-                                streams_core::serde::BytesSerde,
-                                streams_core::serde::BytesSerde,
-                            ),
-                            &[&this_join, &other_join],
+                            KeyValueStoreBuilder::rocksdb(shared, BytesSerde, BytesSerde),
+                            &[],
                         )?;
                     }
                     Ok(())
                 });
+                // A join side looks up the other side's window store and the unmatched store.
+                let lookups = |other: &str| -> Vec<String> {
+                    std::iter::once(other.to_owned())
+                        .chain(shared_store.clone())
+                        .collect()
+                };
+                let (this_lookups, other_lookups) = (lookups(&other_store), lookups(&this_store));
+                lower_join::<K, V, K, V, _, _>(
+                    &mut inner,
+                    &this_window,
+                    &[&this_source],
+                    &[&this_store],
+                    JoinWindow::supplier(&this_store),
+                );
+                lower_join::<K, V2, K, V2, _, _>(
+                    &mut inner,
+                    &other_window,
+                    &[&other_source],
+                    &[&other_store],
+                    JoinWindow::supplier(&other_store),
+                );
+                lower_join::<K, V, K, VR, _, _>(
+                    &mut inner,
+                    &this_join,
+                    &[&this_window],
+                    &this_lookups.iter().map(String::as_str).collect::<Vec<_>>(),
+                    StreamStreamJoin::supplier(
+                        (true, kind),
+                        &other_store,
+                        (before, after, grace),
+                        joiner,
+                        this_unmatched,
+                    ),
+                );
+                lower_join::<K, V2, K, VR, _, _>(
+                    &mut inner,
+                    &other_join,
+                    &[&other_window],
+                    &other_lookups.iter().map(String::as_str).collect::<Vec<_>>(),
+                    StreamStreamJoin::supplier(
+                        (false, kind),
+                        &this_store,
+                        (after, before, grace),
+                        flipped,
+                        other_unmatched,
+                    ),
+                );
+                lower_join::<K, VR, K, VR, _, _>(
+                    &mut inner,
+                    &merge,
+                    &[&this_join, &other_join],
+                    &[],
+                    || PassThrough,
+                );
             }
             (Ok(_), _) => inner.fail(StreamsError::Topology(format!(
                 "join `{this_join}`: its window stores need the key serde and both value \
@@ -550,14 +599,7 @@ where
             ))),
         }
         drop(inner);
-        KStream {
-            builder,
-            node: merge,
-            key_serde: self.key_serde.clone(),
-            value_serde: None,
-            key_changed: false,
-            next_name: None,
-        }
+        KStream::new(builder, merge, self.key_serde.clone(), None)
     }
 }
 

@@ -6,7 +6,7 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, StreamsError};
 
-use super::Joiner;
+use super::{Joiner, lower_join};
 use crate::stream::KStream;
 use crate::table::KTable;
 use crate::timestamped::TimestampedKeyValueStore;
@@ -117,31 +117,21 @@ where
                 table.node
             ))),
             Some(store) => {
-                let store = store.clone();
-                inner.apply(|t| {
-                    let store_name = store.clone();
-                    t.add_processor::<K, V, K, VR, _, _>(
-                        &name,
-                        move || StreamTableJoin {
-                            store_name: store_name.clone(),
-                            joiner: joiner.clone(),
-                            store: None,
-                        },
-                        &[&parent],
-                    )?
-                    .connect_processor_and_state_stores(&name, &[&store])?;
-                    Ok(())
-                });
+                let store_name = store.clone();
+                lower_join::<K, V, K, VR, _, _>(
+                    &mut inner,
+                    &name,
+                    &[&parent],
+                    &[store],
+                    move || StreamTableJoin {
+                        store_name: store_name.clone(),
+                        joiner: joiner.clone(),
+                        store: None,
+                    },
+                );
             }
         }
         drop(inner);
-        KStream {
-            builder,
-            node: name,
-            key_serde: self.key_serde.clone(),
-            value_serde: None,
-            key_changed: false,
-            next_name: None,
-        }
+        KStream::new(builder, name, self.key_serde.clone(), None)
     }
 }

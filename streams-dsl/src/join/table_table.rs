@@ -7,7 +7,9 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, StreamsError};
 
-use crate::table::KTable;
+use super::lower_join;
+use crate::stream::PassThrough;
+use crate::table::{Change, KTable};
 use crate::timestamped::TimestampedKeyValueStore;
 
 /// Table-table joins as one function of both sides' values: `None` where the join emits no
@@ -25,7 +27,28 @@ struct TableJoinSide<K, VThis, VOther, VR> {
     store: Option<StoreHandle<TimestampedKeyValueStore<K, VOther>>>,
 }
 
-impl<K, VThis, VOther, VR> Processor<K, crate::table::Change<VThis>, K, crate::table::Change<VR>>
+impl<K, VThis, VOther, VR> TableJoinSide<K, VThis, VOther, VR>
+where
+    K: 'static,
+    VThis: 'static,
+    VOther: 'static,
+    VR: 'static,
+{
+    /// Makes the side that looks the other side's rows up in `other_store`.
+    fn supplier(
+        other_store: &str,
+        join: Arc<TableJoiner<VThis, VOther, VR>>,
+    ) -> impl Fn() -> Self + Send + Sync + 'static {
+        let other_store = other_store.to_owned();
+        move || TableJoinSide {
+            other_store: other_store.clone(),
+            join: join.clone(),
+            store: None,
+        }
+    }
+}
+
+impl<K, VThis, VOther, VR> Processor<K, Change<VThis>, K, Change<VR>>
     for TableJoinSide<K, VThis, VOther, VR>
 where
     K: Clone + 'static,
@@ -35,7 +58,7 @@ where
 {
     fn init(
         &mut self,
-        ctx: &mut ProcessorContext<'_, K, crate::table::Change<VR>>,
+        ctx: &mut ProcessorContext<'_, K, Change<VR>>,
     ) -> Result<(), ProcessorError> {
         self.store =
             Some(ctx.state_store::<TimestampedKeyValueStore<K, VOther>>(&self.other_store)?);
@@ -44,8 +67,8 @@ where
 
     fn process(
         &mut self,
-        ctx: &mut ProcessorContext<'_, K, crate::table::Change<VR>>,
-        r: Record<K, crate::table::Change<VThis>>,
+        ctx: &mut ProcessorContext<'_, K, Change<VR>>,
+        r: Record<K, Change<VThis>>,
     ) -> Result<(), ProcessorError> {
         let store = self.store.as_ref().ok_or("init did not run")?;
         let other = store.borrow_mut().get(&r.key)?;
@@ -61,7 +84,7 @@ where
         let timestamp = other.map_or(r.timestamp, |o| o.timestamp.max(r.timestamp));
         ctx.forward(Record {
             key: r.key,
-            value: crate::table::Change { new, old },
+            value: Change { new, old },
             timestamp,
             headers: r.headers,
         })?;
@@ -141,42 +164,29 @@ where
         let merge = inner.new_name("KTABLE-MERGE");
         match (&self.store, &other.store) {
             (Some(this_store), Some(other_store)) => {
-                let (this_store, other_store) = (this_store.clone(), other_store.clone());
-                let (this_parent, other_parent) = (self.node.clone(), other.node.clone());
-                let from_this = f.clone();
-                let from_other = f;
-                inner.apply(|t| {
-                    let store = other_store.clone();
-                    t.add_processor::<K, crate::table::Change<V1>, K, crate::table::Change<VR>, _, _>(
-                        &this_name,
-                        move || TableJoinSide {
-                            other_store: store.clone(),
-                            join: from_this.clone(),
-                            store: None,
-                        },
-                        &[&this_parent],
-                    )?
-                    .connect_processor_and_state_stores(&this_name, &[&other_store])?;
-                    let store = this_store.clone();
-                    let join: Arc<TableJoiner<V2, V1, VR>> =
-                        Arc::new(move |b, a| from_other(a, b));
-                    t.add_processor::<K, crate::table::Change<V2>, K, crate::table::Change<VR>, _, _>(
-                        &other_name,
-                        move || TableJoinSide {
-                            other_store: store.clone(),
-                            join: join.clone(),
-                            store: None,
-                        },
-                        &[&other_parent],
-                    )?
-                    .connect_processor_and_state_stores(&other_name, &[&this_store])?
-                    .add_processor::<K, crate::table::Change<VR>, K, crate::table::Change<VR>, _, _>(
-                        &merge,
-                        || crate::stream::PassThrough,
-                        &[&this_name, &other_name],
-                    )?;
-                    Ok(())
-                });
+                let from_other = f.clone();
+                let flipped: Arc<TableJoiner<V2, V1, VR>> = Arc::new(move |b, a| from_other(a, b));
+                lower_join::<K, Change<V1>, K, Change<VR>, _, _>(
+                    &mut inner,
+                    &this_name,
+                    &[&self.node],
+                    &[other_store],
+                    TableJoinSide::supplier(other_store, f),
+                );
+                lower_join::<K, Change<V2>, K, Change<VR>, _, _>(
+                    &mut inner,
+                    &other_name,
+                    &[&other.node],
+                    &[this_store],
+                    TableJoinSide::supplier(this_store, flipped),
+                );
+                lower_join::<K, Change<VR>, K, Change<VR>, _, _>(
+                    &mut inner,
+                    &merge,
+                    &[&this_name, &other_name],
+                    &[],
+                    || PassThrough,
+                );
             }
             _ => inner.fail(StreamsError::Topology(format!(
                 "join `{this_name}`: both tables must be kept in stores (read by \
