@@ -23,8 +23,6 @@ pub struct KGroupedStream<K, V> {
     pub(crate) stream: KStream<K, V>,
     pub(crate) key_serde: Option<SharedSerde<K>>,
     pub(crate) value_serde: Option<SharedSerde<V>>,
-    /// Keys may have changed upstream: aggregations read from a repartition topic.
-    pub(crate) repartition: bool,
     /// The repartition topic's base name, if the user gave one.
     pub(crate) name: Option<String>,
 }
@@ -35,7 +33,6 @@ impl<K, V> Clone for KGroupedStream<K, V> {
             stream: self.stream.clone(),
             key_serde: self.key_serde.clone(),
             value_serde: self.value_serde.clone(),
-            repartition: self.repartition,
             name: self.name.clone(),
         }
     }
@@ -103,28 +100,22 @@ where
         stream: KStream<K, V>,
         key_serde: Option<SharedSerde<K>>,
         value_serde: Option<SharedSerde<V>>,
-        repartition: bool,
         name: Option<String>,
     ) -> Self {
         KGroupedStream {
             stream,
             key_serde,
             value_serde,
-            repartition,
             name,
         }
     }
 
     /// The node an aggregation named after `store_name` reads from: the grouped stream
     /// itself, or, when keys may have changed, the source of a new repartition topic
-    /// `<name or store>-repartition` fed through `<topic>-filter` and `<topic>-sink` (the names
-    /// Kafka Streams gives them).
+    /// `<name or store>-repartition` (see [`KStream::through_repartition`]).
     pub(crate) fn aggregation_parent(&self, inner: &mut Inner, store_name: &str) -> String {
-        if !self.repartition {
-            return self.stream.node.clone();
-        }
         let base = self.name.as_deref().unwrap_or(store_name);
-        self.stream.through_repartition(
+        self.stream.partitioned_by_key(
             inner,
             base,
             self.key_serde.clone(),

@@ -26,29 +26,33 @@
 #![deny(missing_docs)]
 
 mod aggregation;
+mod branch;
 mod builder;
 mod fallible;
 mod grouped;
 mod grouped_table;
 mod join;
 mod options;
+mod repartition;
 mod session;
 mod shared;
 mod sliding;
 mod stream;
 mod table;
+mod table_source;
 mod timestamped;
 mod window_emit;
 mod windowed;
 pub mod windows;
 
+pub use branch::BranchedKStream;
 pub use builder::StreamsBuilder;
 pub use grouped::KGroupedStream;
 pub use grouped_table::{ChangeSerde, KGroupedTable};
 pub use join::GlobalKTable;
 pub use options::{Consumed, Grouped, Materialized, Produced, Repartitioned};
 pub use session::SessionWindowedKStream;
-pub use stream::{BranchedKStream, KStream};
+pub use stream::KStream;
 pub use table::{Change, KTable};
 pub use timestamped::{ValueAndTimestamp, ValueAndTimestampSerde};
 pub use windowed::TimeWindowedKStream;

@@ -17,6 +17,12 @@ use crate::shared::Inner;
 
 pub use global::GlobalKTable;
 
+/// What a join needs, when the stream before it changed keys and its repartition topic lacks
+/// serdes.
+const REPARTITION_HINT: &str = "the operation before the join changed the key or value type; \
+                                give them with KStream::repartition(Repartitioned::with(..)) \
+                                before joining";
+
 /// How a stream value and the table's value make the output value.
 enum Joiner<V, VT, VR> {
     /// Inner join: only with a row.

@@ -13,7 +13,7 @@ use streams_core::serde::{BytesSerde, SharedSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, StreamsError};
 
-use super::lower_join;
+use super::{REPARTITION_HINT, lower_join};
 use crate::stream::{KStream, PassThrough};
 
 /// `KSTREAM-WINDOWED`: keeps each record of one side of a stream-stream join in that side's
@@ -444,30 +444,20 @@ where
             other.value_serde.clone(),
         );
         // A side whose keys changed is repartitioned by the join key first.
-        let hint = "the operation before the join changed the key or value type; give them \
-                    with KStream::repartition(Repartitioned::with(..)) before joining";
-        let this_source = if self.key_changed {
-            self.through_repartition(
-                &mut inner,
-                &format!("{this_join}-left"),
-                self.key_serde.clone(),
-                self.value_serde.clone(),
-                hint,
-            )
-        } else {
-            self.node.clone()
-        };
-        let other_source = if other.key_changed {
-            other.through_repartition(
-                &mut inner,
-                &format!("{other_join}-right"),
-                other.key_serde.clone(),
-                other.value_serde.clone(),
-                hint,
-            )
-        } else {
-            other.node.clone()
-        };
+        let this_source = self.partitioned_by_key(
+            &mut inner,
+            &format!("{this_join}-left"),
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            REPARTITION_HINT,
+        );
+        let other_source = other.partitioned_by_key(
+            &mut inner,
+            &format!("{other_join}-right"),
+            other.key_serde.clone(),
+            other.value_serde.clone(),
+            REPARTITION_HINT,
+        );
         match (checked, serdes) {
             (Err(e), _) => inner.fail(e),
             (Ok((before, after, grace)), (Some(k), Some(v1), Some(v2))) => {

@@ -6,7 +6,7 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, StreamsError};
 
-use super::{Joiner, lower_join};
+use super::{Joiner, REPARTITION_HINT, lower_join};
 use crate::stream::KStream;
 use crate::table::KTable;
 use crate::timestamped::TimestampedKeyValueStore;
@@ -97,18 +97,13 @@ where
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();
         let name = inner.name(self.next_name.as_deref(), prefix);
-        let parent = if self.key_changed {
-            self.through_repartition(
-                &mut inner,
-                &format!("{name}-left"),
-                self.key_serde.clone(),
-                self.value_serde.clone(),
-                "the operation before the join changed the key or value type; give them with \
-                 KStream::repartition(Repartitioned::with(..)) before joining",
-            )
-        } else {
-            self.node.clone()
-        };
+        let parent = self.partitioned_by_key(
+            &mut inner,
+            &format!("{name}-left"),
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            REPARTITION_HINT,
+        );
         match &table.store {
             None => inner.fail(StreamsError::Topology(format!(
                 "join `{name}`: the table `{}` is not kept in a store; join with a table read by \
