@@ -82,9 +82,9 @@ where
     }
 }
 
-/// Writes a [`Change`] to a repartition topic: one flag byte (1: new value, 2: old value,
-/// 3: both), then the value, or for both the new value's length (4 bytes, big-endian), the
-/// new value and the old value.
+/// Writes a [`Change`] to a repartition topic: one flag byte (0: neither value, 1: new
+/// value, 2: old value, 3: both), then the value, or for both the new value's length
+/// (4 bytes, big-endian), the new value and the old value.
 pub struct ChangeSerde<V>(pub SharedSerde<V>);
 
 impl<V: 'static> Serde<Change<V>> for ChangeSerde<V> {

@@ -109,8 +109,8 @@ impl<K: 'static, V: 'static> Grouped<K, V> {
     }
 }
 
-/// Where an aggregation keeps its table: store name, in memory or RocksDB (the default),
-/// changelog on (the default) or off, and the serdes of its keys and values.
+/// Where an aggregation or a table keeps its rows: store name, in memory or RocksDB (the
+/// default), changelog on (the default) or off, and the serdes of its keys and values.
 pub struct Materialized<K, V> {
     pub(crate) name: Option<String>,
     pub(crate) kind: StoreKind,
@@ -171,8 +171,10 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
         self
     }
 
-    /// How long a windowed aggregation keeps its windows (default: window size plus grace;
-    /// it must be at least that). Ignored by non-windowed aggregations.
+    /// How long a windowed aggregation keeps its windows. The default, and the least allowed,
+    /// is the window size plus grace; for sliding windows twice the time difference plus
+    /// grace; for sessions the inactivity gap plus grace. Ignored by non-windowed
+    /// aggregations and tables.
     pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
         self.retention = Some(retention);
         self
@@ -218,7 +220,7 @@ changelogged!(
     SessionStoreBuilder
 );
 
-/// How [`KStream::repartition`] writes its topic: serdes and the topic's base name.
+/// How [`KStream::repartition`](crate::KStream::repartition) writes its topic: serdes and the topic's base name.
 pub struct Repartitioned<K, V> {
     pub(crate) key_serde: Option<SharedSerde<K>>,
     pub(crate) value_serde: Option<SharedSerde<V>>,

@@ -158,7 +158,8 @@ where
 /// session of its key that ends at or after `t - gap` and starts at or before `t + gap`; the
 /// merged sessions are removed (each forwarded as a tombstone with its old value) and the
 /// merged session is stored and forwarded. Records whose merged session would end before
-/// stream time minus grace are dropped as late.
+/// stream time minus grace minus the gap (a session can still grow by a gap after its end)
+/// are dropped as late.
 struct SessionAggregateProcessor<K, V, A> {
     store_name: String,
     gap: i64,

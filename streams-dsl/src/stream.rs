@@ -1,4 +1,5 @@
-//! `KStream`: an unbounded sequence of records, and its stateless operations.
+//! `KStream`: an unbounded sequence of records, its stateless operations, `to`, `process`
+//! and the groupings that aggregations start from.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -153,9 +154,11 @@ where
         }
     }
 
-    /// Names the node of the next operation on this stream (`filter`, `map`, `map_values`,
-    /// `flat_map`, `flat_map_values`, `select_key`, `peek`, `foreach`, `merge`, `process`)
-    /// instead of generating `<PREFIX>-<n>`, as Kafka Streams' `Named` does:
+    /// Names the node of the next operation on this stream (`filter`, `filter_not`, `map`,
+    /// `map_values`, `map_values_with_key`, `flat_map`, `flat_map_values`, the `try_`
+    /// variants of these, `select_key`, `peek`, `foreach`, `merge`, `process`, and the
+    /// stream-table and global-table joins) instead of generating `<PREFIX>-<n>`, as Kafka
+    /// Streams' `Named` does:
     /// `stream.named("drop-empty").filter(...)`. A given name does not take a number from the
     /// counter.
     pub fn named(&self, name: &str) -> KStream<K, V> {
@@ -431,8 +434,9 @@ where
         self.process_with_stores(supplier, &[])
     }
 
-    /// As [`Self::process`], with access to the named stores, added beforehand with
-    /// [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store).
+    /// As [`Self::process`], with access to the named stores: stores added beforehand with
+    /// [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store), or the
+    /// store of a table or an aggregation upstream (by its name), which the node may read.
     pub fn process_with_stores<K2, V2, P, F>(&self, supplier: F, stores: &[&str]) -> KStream<K2, V2>
     where
         K2: Clone + 'static,

@@ -6,12 +6,13 @@ use state_stores::{KeyValueStoreBuilder, StoreKind};
 use streams_core::SerdeError;
 use streams_core::serde::{Serde, SharedSerde};
 
-/// An aggregate and the timestamp of its last update, as aggregation stores keep them.
+/// A row and its timestamp, as the stores of tables and aggregations keep them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValueAndTimestamp<V> {
-    /// The aggregate.
+    /// A table's value, or an aggregate.
     pub value: V,
-    /// The largest timestamp of the records aggregated into it.
+    /// For a table, the timestamp of the record that set the value; for an aggregate, the
+    /// largest timestamp of the records aggregated into it.
     pub timestamp: i64,
 }
 

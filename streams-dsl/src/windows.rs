@@ -1,9 +1,9 @@
 //! Window specifications: tumbling and hopping (`TimeWindows`), sliding (`SlidingWindows`)
 //! and session (`SessionWindows`) windows, each with a grace period, and when results are
-//! emitted (`EmitStrategy`).
+//! emitted (`EmitStrategy`); and the window of stream-stream joins (`JoinWindows`).
 //!
-//! Specifications are plain values; they are checked when the windowed aggregation is added
-//! to a builder, and `StreamsBuilder::build` reports what was wrong.
+//! Specifications are plain values; they are checked when the windowed aggregation or the
+//! join is added to a builder, and `StreamsBuilder::build` reports what was wrong.
 
 use std::time::Duration;
 
@@ -25,7 +25,8 @@ pub enum EmitStrategy {
 }
 
 /// Fixed-size windows aligned to the epoch: tumbling when `advance == size` (the default),
-/// hopping (overlapping) when the advance is smaller. A window is `[start, start + size)`.
+/// hopping (overlapping) when the advance is smaller. A window is `[start, start + size)`;
+/// as in Kafka Streams, an end past `i64::MAX` is `i64::MAX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeWindows {
     size: Duration,
