@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use state_stores::KeyValueStoreBuilder;
+use state_stores::{KeyValueStoreBuilder, StoreKind};
 use streams_core::StreamsError;
 use streams_core::processor::Processor;
 use streams_core::serde::{I64Serde, SharedSerde};
@@ -13,7 +13,7 @@ use streams_core::store::StoreBuilder;
 use crate::options::{Changelogged, Materialized};
 use crate::shared::{Inner, Shared};
 use crate::table::{Change, KTable};
-use crate::timestamped::{TimestampedKeyValueStore, ValueAndTimestamp};
+use crate::timestamped::{TimestampedKeyValueStore, ValueAndTimestamp, timestamped_store};
 
 /// How an aggregation folds a record into the current aggregate (`None`: no row yet).
 pub(crate) type Fold<K, V, A> = dyn Fn(&K, V, Option<A>) -> A + Send + Sync;
@@ -176,6 +176,32 @@ pub(crate) struct Parts<S, F, KT> {
     pub(crate) key_serde: Option<SharedSerde<KT>>,
     /// Emitting on close: the store that remembers what was emitted.
     pub(crate) progress: Option<KeyValueStoreBuilder<String, String>>,
+}
+
+impl<K: 'static, A: 'static, F> Parts<KeyValueStoreBuilder<K, ValueAndTimestamp<A>>, F, K> {
+    /// The parts of an aggregation kept in a key-value store (of grouped streams and grouped
+    /// tables): the timestamped store `plan` names, of `kind`, with the serdes `k` and `a`,
+    /// and a table keyed like the store.
+    pub(crate) fn key_value(
+        plan: &Plan<K, A>,
+        kind: StoreKind,
+        (k, a): (&SharedSerde<K>, &SharedSerde<A>),
+        parent: String,
+        supplier: F,
+    ) -> Self {
+        Parts {
+            store: Ok(timestamped_store(
+                &plan.store_name,
+                kind,
+                k.clone(),
+                a.clone(),
+            )),
+            parent,
+            supplier,
+            key_serde: Some(k.clone()),
+            progress: None,
+        }
+    }
 }
 
 /// Lowers an aggregation, as every `count`, `reduce` and `aggregate` is lowered: names the

@@ -16,7 +16,7 @@ use crate::options::Materialized;
 use crate::shared::Inner;
 use crate::stream::KStream;
 use crate::table::{Change, KTable};
-use crate::timestamped::{TimestampedKeyValueStore, timestamped_store};
+use crate::timestamped::TimestampedKeyValueStore;
 
 /// A stream grouped by key, ready for an aggregation.
 pub struct KGroupedStream<K, V> {
@@ -178,22 +178,17 @@ where
             self.key_serde.clone(),
             |inner, plan, k, a| {
                 let store_name = plan.store_name.clone();
-                Some(Parts {
-                    store: Ok(timestamped_store(
-                        &plan.store_name,
-                        materialized.kind,
-                        k.clone(),
-                        a.clone(),
-                    )),
-                    parent: self.aggregation_parent(inner, &plan.store_name),
-                    supplier: move || AggregateProcessor {
+                Some(Parts::key_value(
+                    plan,
+                    materialized.kind,
+                    (k, a),
+                    self.aggregation_parent(inner, &plan.store_name),
+                    move || AggregateProcessor {
                         store_name: store_name.clone(),
                         fold: fold.clone(),
                         store: None,
                     },
-                    key_serde: Some(k.clone()),
-                    progress: None,
-                })
+                ))
             },
         )
     }

@@ -15,7 +15,7 @@ use crate::aggregation::{
 use crate::options::{Grouped, Materialized};
 use crate::shared::Shared;
 use crate::table::{Change, KTable};
-use crate::timestamped::{TimestampedKeyValueStore, timestamped_store};
+use crate::timestamped::TimestampedKeyValueStore;
 
 /// `KTABLE-SELECT`: maps each row update to its new group, as a subtraction from the group
 /// of the old value and an addition to the group of the new one (one record when both fall
@@ -334,23 +334,18 @@ where
                     Ok(())
                 });
                 let store_name = plan.store_name.clone();
-                Some(Parts {
-                    store: Ok(timestamped_store(
-                        &plan.store_name,
-                        materialized.kind,
-                        k.clone(),
-                        a.clone(),
-                    )),
-                    parent: source,
-                    supplier: move || TableAggregate {
+                Some(Parts::key_value(
+                    plan,
+                    materialized.kind,
+                    (k, a),
+                    source,
+                    move || TableAggregate {
                         store_name: store_name.clone(),
                         adder: adder.clone(),
                         subtractor: subtractor.clone(),
                         store: None,
                     },
-                    key_serde: Some(k.clone()),
-                    progress: None,
-                })
+                ))
             },
         )
     }

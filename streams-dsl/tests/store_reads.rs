@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use state_stores::typed::{TypedSessionStore, TypedWindowStore};
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::StringSerde;
+use streams_core::serde::{Serde, StringSerde};
 use streams_core::store::StoreHandle;
 use streams_core::test_driver::TopologyTestDriver;
 use streams_core::{
     Record, SessionWindowedSerde, StreamsConfig, StreamsError, TimeWindowedSerde, Window, Windowed,
 };
 use streams_dsl::{
-    Consumed, EmitStrategy, KTable, Materialized, Produced, SessionWindows, SlidingWindows,
-    StreamsBuilder, TimeWindows, ValueAndTimestamp,
+    Consumed, EmitStrategy, KGroupedStream, KTable, Materialized, Produced, SessionWindows,
+    SlidingWindows, StreamsBuilder, TimeWindows, ValueAndTimestamp,
 };
 
 type Row = (Windowed<String>, String, i64);
@@ -35,18 +35,24 @@ fn describe(update: Option<i64>, stored: Option<(i64, i64)>) -> String {
     format!("{update} stored {stored}")
 }
 
-/// Reads the window store of a time-windowed count for each update it gets.
-struct WindowReader {
-    store_name: &'static str,
-    store: Option<StoreHandle<TypedWindowStore<String, ValueAndTimestamp<i64>>>>,
+/// The store of every count here.
+const STORE: &str = "counts";
+
+/// How a reader finds a window's row in a store of `S`: `(count, timestamp)`.
+type ReadRow<S> = fn(&mut S, &Windowed<String>) -> streams_core::Result<Option<(i64, i64)>>;
+
+/// Reads a windowed count's store for each update it gets, and forwards what it read.
+struct Reader<S> {
+    store: Option<StoreHandle<S>>,
+    read: ReadRow<S>,
 }
 
-impl Processor<Windowed<String>, Option<i64>, Windowed<String>, String> for WindowReader {
+impl<S: 'static> Processor<Windowed<String>, Option<i64>, Windowed<String>, String> for Reader<S> {
     fn init(
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<String>, String>,
     ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store(self.store_name)?);
+        self.store = Some(ctx.state_store(STORE)?);
         Ok(())
     }
 
@@ -56,68 +62,54 @@ impl Processor<Windowed<String>, Option<i64>, Windowed<String>, String> for Wind
         r: Record<Windowed<String>, Option<i64>>,
     ) -> Result<(), ProcessorError> {
         let store = self.store.as_ref().ok_or("init did not run")?;
-        let row = store
-            .borrow_mut()
-            .fetch(&r.key.key, r.key.window.start)?
-            .map(|vt| (vt.value, vt.timestamp));
+        let row = (self.read)(&mut store.borrow_mut(), &r.key)?;
         let text = describe(r.value, row);
         ctx.forward(r.with_value(text))?;
         Ok(())
     }
 }
 
-/// Reads the session store of a session-windowed count for each update it gets.
-struct SessionReader {
-    store: Option<StoreHandle<TypedSessionStore<String, i64>>>,
+/// A time window's row in a window store.
+fn window_row(
+    store: &mut TypedWindowStore<String, ValueAndTimestamp<i64>>,
+    key: &Windowed<String>,
+) -> streams_core::Result<Option<(i64, i64)>> {
+    let row = store.fetch(&key.key, key.window.start)?;
+    Ok(row.map(|vt| (vt.value, vt.timestamp)))
 }
 
-impl Processor<Windowed<String>, Option<i64>, Windowed<String>, String> for SessionReader {
-    fn init(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, Windowed<String>, String>,
-    ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store("sessions")?);
-        Ok(())
-    }
-
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, Windowed<String>, String>,
-        r: Record<Windowed<String>, Option<i64>>,
-    ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
-        let Window { start, end } = r.key.window;
-        let row = store
-            .borrow_mut()
-            .fetch_session(&r.key.key, start, end)?
-            .map(|n| (n, end));
-        let text = describe(r.value, row);
-        ctx.forward(r.with_value(text))?;
-        Ok(())
-    }
+/// A session's row in a session store (a session's timestamp is its end).
+fn session_row(
+    store: &mut TypedSessionStore<String, i64>,
+    key: &Windowed<String>,
+) -> streams_core::Result<Option<(i64, i64)>> {
+    let Window { start, end } = key.window;
+    Ok(store.fetch_session(&key.key, start, end)?.map(|n| (n, end)))
 }
 
-/// Puts `reader` after `counts` (a windowed count kept in `store`) and writes what it says to
-/// `reads`, keyed by windows of `size` ms.
-fn read_after<P>(
-    counts: &KTable<Windowed<String>, i64>,
-    store: &str,
-    reader: impl Fn() -> P + Send + Sync + 'static,
-    windows: TimeWindowedSerde<String>,
-) where
-    P: Processor<Windowed<String>, Option<i64>, Windowed<String>, String>,
-{
-    counts
+/// Counts `events` per key and window with `count` (in [`STORE`]) and writes what a
+/// [`Reader`] with `read` reads for each update to `reads`, keyed with `windows`.
+fn counted<S: 'static>(
+    count: impl FnOnce(KGroupedStream<String, String>) -> KTable<Windowed<String>, i64>,
+    read: ReadRow<S>,
+    windows: impl Serde<Windowed<String>>,
+) -> StreamsBuilder {
+    let b = StreamsBuilder::new();
+    let grouped = b
+        .stream(&["events"], Consumed::with(StringSerde, StringSerde))
+        .group_by_key();
+    count(grouped)
         .to_stream()
-        .process_with_stores(reader, &[store])
+        .process_with_stores(move || Reader { store: None, read }, &[STORE])
         .to("reads", Produced::with(windows, StringSerde));
+    b
 }
 
 /// Pipes `(key, timestamp)` records to `events` and returns what the reader wrote.
 fn run(
     b: &StreamsBuilder,
     records: &[(&str, i64)],
-    windows: impl streams_core::serde::Serde<Windowed<String>>,
+    windows: impl Serde<Windowed<String>>,
 ) -> Result<Vec<Row>, StreamsError> {
     let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("reads", "unused:9092"))?;
     let input = d.input_topic("events", StringSerde, StringSerde);
@@ -128,35 +120,16 @@ fn run(
         .read_key_values_with_time()
 }
 
-/// A count of `events` per key in `windows`, emitting as `emit` says, in store
-/// `window-counts`, read by a [`WindowReader`].
-fn time_windowed(windows: TimeWindows, emit: EmitStrategy, size: i64) -> StreamsBuilder {
-    let b = StreamsBuilder::new();
-    let counts = b
-        .stream(&["events"], Consumed::with(StringSerde, StringSerde))
-        .group_by_key()
-        .windowed_by(windows)
-        .emit_strategy(emit)
-        .count(Materialized::as_store("window-counts"));
-    read_after(
-        &counts,
-        "window-counts",
-        || WindowReader {
-            store_name: "window-counts",
-            store: None,
-        },
-        TimeWindowedSerde::new(StringSerde, size),
-    );
-    b
-}
-
 #[test]
 fn a_processor_after_a_hopping_window_count_reads_each_update_from_the_store()
 -> Result<(), StreamsError> {
-    let b = time_windowed(
-        TimeWindows::of_size_with_no_grace(ms(10)).advance_by(ms(5)),
-        EmitStrategy::OnWindowUpdate,
-        10,
+    let b = counted(
+        |g| {
+            g.windowed_by(TimeWindows::of_size_with_no_grace(ms(10)).advance_by(ms(5)))
+                .count(Materialized::as_store(STORE))
+        },
+        window_row,
+        TimeWindowedSerde::new(StringSerde, 10),
     );
     let out = run(
         &b,
@@ -179,10 +152,14 @@ fn a_processor_after_a_hopping_window_count_reads_each_update_from_the_store()
 #[test]
 fn a_processor_after_an_emit_on_close_count_reads_each_final_result_from_the_store()
 -> Result<(), StreamsError> {
-    let b = time_windowed(
-        TimeWindows::of_size_with_no_grace(ms(10)),
-        EmitStrategy::OnWindowClose,
-        10,
+    let b = counted(
+        |g| {
+            g.windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
+                .emit_strategy(EmitStrategy::OnWindowClose)
+                .count(Materialized::as_store(STORE))
+        },
+        window_row,
+        TimeWindowedSerde::new(StringSerde, 10),
     );
     let out = run(
         &b,
@@ -203,22 +180,15 @@ fn a_processor_after_an_emit_on_close_count_reads_each_final_result_from_the_sto
 #[test]
 fn a_processor_after_a_sliding_window_count_reads_each_update_from_the_store()
 -> Result<(), StreamsError> {
-    let b = StreamsBuilder::new();
-    let counts = b
-        .stream(&["events"], Consumed::with(StringSerde, StringSerde))
-        .group_by_key()
-        .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(
-            ms(10),
-            ms(100),
-        ))
-        .count(Materialized::as_store("sliding"));
-    read_after(
-        &counts,
-        "sliding",
-        || WindowReader {
-            store_name: "sliding",
-            store: None,
+    let b = counted(
+        |g| {
+            g.windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(
+                ms(10),
+                ms(100),
+            ))
+            .count(Materialized::as_store(STORE))
         },
+        window_row,
         TimeWindowedSerde::new(StringSerde, 10),
     );
     let out = run(
@@ -243,19 +213,14 @@ fn a_processor_after_a_sliding_window_count_reads_each_update_from_the_store()
 #[test]
 fn a_processor_after_a_session_count_reads_each_update_from_the_store() -> Result<(), StreamsError>
 {
-    let b = StreamsBuilder::new();
-    let counts = b
-        .stream(&["events"], Consumed::with(StringSerde, StringSerde))
-        .group_by_key()
-        .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
-        .count(Materialized::as_store("sessions"));
-    counts
-        .to_stream()
-        .process_with_stores(|| SessionReader { store: None }, &["sessions"])
-        .to(
-            "reads",
-            Produced::with(SessionWindowedSerde::new(StringSerde), StringSerde),
-        );
+    let b = counted(
+        |g| {
+            g.windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
+                .count(Materialized::as_store(STORE))
+        },
+        session_row,
+        SessionWindowedSerde::new(StringSerde),
+    );
     let out = run(
         &b,
         &[("a", 0), ("a", 5), ("a", 30)],

@@ -106,12 +106,9 @@ where
                 // A key that serializes to null has no row.
                 None
             };
-        let joined = match (&self.joiner, &found) {
-            (Joiner::Inner(f), Some(row)) => f(&r.value, row),
-            (Joiner::Inner(_), None) => return Ok(()),
-            (Joiner::Left(f), row) => f(&r.value, row.as_ref()),
-        };
-        ctx.forward(r.map_value(|_| joined))?;
+        if let Some(joined) = self.joiner.join(&r.value, found.as_ref()) {
+            ctx.forward(r.map_value(|_| joined))?;
+        }
         Ok(())
     }
 }

@@ -36,6 +36,18 @@ type InnerJoiner<V, VT, VR> = dyn Fn(&V, &VT) -> VR + Send + Sync;
 /// Makes the output of a stream value and the table value, if any.
 type LeftJoiner<V, VT, VR> = dyn Fn(&V, Option<&VT>) -> VR + Send + Sync;
 
+impl<V, VT, VR> Joiner<V, VT, VR> {
+    /// The output for a stream value and the table's row, if any; `None` when an inner join
+    /// has no row to join.
+    fn join(&self, value: &V, row: Option<&VT>) -> Option<VR> {
+        match (self, row) {
+            (Joiner::Inner(f), Some(row)) => Some(f(value, row)),
+            (Joiner::Inner(_), None) => None,
+            (Joiner::Left(f), row) => Some(f(value, row)),
+        }
+    }
+}
+
 impl<V, VT, VR> Clone for Joiner<V, VT, VR> {
     fn clone(&self) -> Self {
         match self {

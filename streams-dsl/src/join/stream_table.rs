@@ -39,12 +39,12 @@ where
     ) -> Result<(), ProcessorError> {
         let store = self.store.as_ref().ok_or("init did not run")?;
         let row = store.borrow_mut().get(&r.key)?;
-        let joined = match (&self.joiner, &row) {
-            (Joiner::Inner(f), Some(row)) => f(&r.value, &row.value),
-            (Joiner::Inner(_), None) => return Ok(()),
-            (Joiner::Left(f), row) => f(&r.value, row.as_ref().map(|row| &row.value)),
-        };
-        ctx.forward(r.map_value(|_| joined))?;
+        if let Some(joined) = self
+            .joiner
+            .join(&r.value, row.as_ref().map(|row| &row.value))
+        {
+            ctx.forward(r.map_value(|_| joined))?;
+        }
         Ok(())
     }
 }
