@@ -6,7 +6,6 @@ use std::sync::Arc;
 use streams_core::Record;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::SharedSerde;
-use streams_core::store::StoreHandle;
 
 use crate::aggregation::{
     Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, update_aggregate,
@@ -14,6 +13,7 @@ use crate::aggregation::{
 };
 use crate::options::Materialized;
 use crate::shared::Inner;
+use crate::store_slot::StoreSlot;
 use crate::stream::KStream;
 use crate::table::{Change, KTable};
 use crate::timestamped::TimestampedKeyValueStore;
@@ -49,9 +49,8 @@ impl<K, V> std::fmt::Debug for KGroupedStream<K, V> {
 /// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE`: folds each record into its key's aggregate, stores
 /// it with the largest timestamp seen, and forwards the change with that timestamp.
 struct AggregateProcessor<K, V, A> {
-    store_name: String,
     fold: Arc<Fold<K, V, A>>,
-    store: Option<StoreHandle<TimestampedKeyValueStore<K, A>>>,
+    store: StoreSlot<TimestampedKeyValueStore<K, A>>,
 }
 
 impl<K, V, A> Processor<K, V, K, Change<A>> for AggregateProcessor<K, V, A>
@@ -61,8 +60,7 @@ where
     A: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<A>>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<TimestampedKeyValueStore<K, A>>(&self.store_name)?);
-        Ok(())
+        self.store.init(ctx)
     }
 
     fn process(
@@ -70,7 +68,7 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<A>>,
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
+        let store = self.store.get()?;
         let Record {
             key,
             value,
@@ -184,9 +182,8 @@ where
                     (k, a),
                     self.aggregation_parent(inner, &plan.store_name),
                     move || AggregateProcessor {
-                        store_name: store_name.clone(),
                         fold: fold.clone(),
-                        store: None,
+                        store: StoreSlot::new(&store_name),
                     },
                 ))
             },

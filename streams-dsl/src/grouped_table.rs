@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{Serde, SharedSerde};
-use streams_core::store::StoreHandle;
 use streams_core::{Record, SerdeError, StreamsError};
 
 use crate::aggregation::{
@@ -14,6 +13,7 @@ use crate::aggregation::{
 };
 use crate::options::{Grouped, Materialized};
 use crate::shared::Shared;
+use crate::store_slot::StoreSlot;
 use crate::table::{Change, KTable};
 use crate::timestamped::TimestampedKeyValueStore;
 
@@ -340,10 +340,9 @@ where
                     (k, a),
                     source,
                     move || TableAggregate {
-                        store_name: store_name.clone(),
                         adder: adder.clone(),
                         subtractor: subtractor.clone(),
-                        store: None,
+                        store: StoreSlot::new(&store_name),
                     },
                 ))
             },
@@ -354,10 +353,9 @@ where
 /// `KTABLE-AGGREGATE` / `KTABLE-REDUCE`: subtracts a change's old value from its group and
 /// adds its new value, stores the result with the larger timestamp, and forwards the change.
 struct TableAggregate<K, V, A> {
-    store_name: String,
     adder: Arc<Fold<K, V, A>>,
     subtractor: Arc<Subtractor<K, V, A>>,
-    store: Option<StoreHandle<TimestampedKeyValueStore<K, A>>>,
+    store: StoreSlot<TimestampedKeyValueStore<K, A>>,
 }
 
 impl<K, V, A> Processor<K, Change<V>, K, Change<A>> for TableAggregate<K, V, A>
@@ -367,8 +365,7 @@ where
     A: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<A>>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<TimestampedKeyValueStore<K, A>>(&self.store_name)?);
-        Ok(())
+        self.store.init(ctx)
     }
 
     fn process(
@@ -376,7 +373,7 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<A>>,
         r: Record<K, Change<V>>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
+        let store = self.store.get()?;
         let Record {
             key,
             value,

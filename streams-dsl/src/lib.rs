@@ -42,6 +42,7 @@ mod repartition;
 mod session;
 mod shared;
 mod sliding;
+mod store_slot;
 mod stream;
 mod table;
 mod table_source;

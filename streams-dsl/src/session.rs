@@ -7,7 +7,6 @@ use std::time::Duration;
 use state_stores::SessionStoreBuilder;
 use state_stores::typed::TypedSessionStore;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::store::StoreHandle;
 use streams_core::{Record, SessionWindowedSerde, Window, Windowed};
 
 use crate::aggregation::{
@@ -15,6 +14,7 @@ use crate::aggregation::{
 };
 use crate::grouped::KGroupedStream;
 use crate::options::Materialized;
+use crate::store_slot::StoreSlot;
 use crate::table::{Change, KTable};
 use crate::windows::SessionWindows;
 
@@ -137,13 +137,12 @@ where
                     ),
                     parent: self.grouped.aggregation_parent(inner, &plan.store_name),
                     supplier: move || SessionAggregateProcessor {
-                        store_name: store_name.clone(),
                         gap,
                         grace,
                         fold: fold.clone(),
                         init: init.clone(),
                         merger: merger.clone(),
-                        store: None,
+                        store: StoreSlot::new(&store_name),
                         observed: -1,
                     },
                     key_serde: Some(Arc::new(SessionWindowedSerde::shared(k.clone()))),
@@ -161,13 +160,12 @@ where
 /// stream time minus grace minus the gap (a session can still grow by a gap after its end)
 /// are dropped as late.
 struct SessionAggregateProcessor<K, V, A> {
-    store_name: String,
     gap: i64,
     grace: i64,
     fold: Arc<Fold<K, V, A>>,
     init: Arc<SessionInit<A>>,
     merger: Arc<Merger<K, A>>,
-    store: Option<StoreHandle<SessionAggregates<K, A>>>,
+    store: StoreSlot<SessionAggregates<K, A>>,
     observed: i64,
 }
 
@@ -181,8 +179,7 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
     ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<SessionAggregates<K, A>>(&self.store_name)?);
-        Ok(())
+        self.store.init(ctx)
     }
 
     fn process(
@@ -192,7 +189,7 @@ where
     ) -> Result<(), ProcessorError> {
         // Borrowed for each read or write only, never across a forward (see
         // `WindowAggregateProcessor::process`).
-        let store = self.store.clone().ok_or("init did not run")?;
+        let store = self.store.get()?;
         let t = r.timestamp;
         self.observed = self.observed.max(t);
         // As Kafka Streams: a session can still grow by a gap after its end.
@@ -221,7 +218,7 @@ where
         if window.end < close {
             ctx.count_late_record();
             tracing::debug!(
-                processor = %self.store_name,
+                processor = %self.store.name(),
                 timestamp = t,
                 session_start = window.start,
                 session_end = window.end,

@@ -15,6 +15,7 @@ use streams_core::store::StoreHandle;
 use streams_core::{Record, Window, Windowed};
 
 use crate::aggregation::Fold;
+use crate::store_slot::StoreSlot;
 use crate::table::Change;
 use crate::timestamped::ValueAndTimestamp;
 use crate::window_emit::{EmitProgress, WindowAggregates, emit_closed_windows};
@@ -22,12 +23,11 @@ use crate::windows::EmitStrategy;
 
 /// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE` over sliding windows.
 pub(crate) struct SlidingAggregateProcessor<K, V, A> {
-    pub(crate) store_name: String,
     pub(crate) difference: i64,
     pub(crate) grace: i64,
     pub(crate) emit: EmitStrategy,
     pub(crate) fold: Arc<Fold<K, V, A>>,
-    pub(crate) store: Option<StoreHandle<WindowAggregates<K, A>>>,
+    pub(crate) store: StoreSlot<WindowAggregates<K, A>>,
     pub(crate) observed: i64,
     pub(crate) progress: EmitProgress,
 }
@@ -66,7 +66,7 @@ where
         if window.end < input.close {
             ctx.count_late_record();
             tracing::debug!(
-                store = %self.store_name,
+                store = %self.store.name(),
                 timestamp = input.timestamp,
                 window_start = window.start,
                 window_end = window.end,
@@ -175,7 +175,7 @@ where
                 return Err(format!(
                     "sliding window store `{}` holds an unexpected window starting at {start} \
                      for a record at {t}",
-                    self.store_name
+                    self.store.name()
                 )
                 .into());
             }
@@ -265,7 +265,7 @@ where
                 return Err(format!(
                     "sliding window store `{}` holds an unexpected window starting at {start} \
                      for an early record at {t}",
-                    self.store_name
+                    self.store.name()
                 )
                 .into());
             }
@@ -300,7 +300,7 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
     ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<WindowAggregates<K, A>>(&self.store_name)?);
+        self.store.init(ctx)?;
         self.progress.init(ctx)
     }
 
@@ -311,7 +311,7 @@ where
     ) -> Result<(), ProcessorError> {
         // The store is borrowed for each read or write only, never across a forward: a node
         // downstream in the same task may read it.
-        let store = self.store.clone().ok_or("init did not run")?;
+        let store = self.store.get()?.clone();
         self.progress.observe(ctx.record_metadata());
         self.observed = self.observed.max(r.timestamp);
         let close = self.observed.saturating_sub(self.grace);
@@ -334,7 +334,7 @@ where
         if r.timestamp.saturating_add(self.difference) < close {
             ctx.count_late_record();
             tracing::debug!(
-                store = %self.store_name,
+                store = %self.store.name(),
                 timestamp = r.timestamp,
                 stream_time = self.observed,
                 "dropping a record whose sliding windows have all closed"

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{Nullable, SharedSerde};
-use streams_core::store::StoreHandle;
 use streams_core::{Record, StreamsError};
 
 use crate::builder::StreamsBuilder;
 use crate::options::{Consumed, Materialized};
+use crate::store_slot::StoreSlot;
 use crate::stream::KStream;
 use crate::table::{Change, KTable};
 use crate::timestamped::{TimestampedKeyValueStore, ValueAndTimestamp, timestamped_store};
@@ -18,9 +18,23 @@ use crate::timestamped::{TimestampedKeyValueStore, ValueAndTimestamp, timestampe
 /// value deletes the row) and forwards the change. `I` is the record value: `Option<V>` from a
 /// topic, `V` from a stream.
 struct TableSource<K, V, I> {
-    store_name: String,
-    store: Option<StoreHandle<TimestampedKeyValueStore<K, V>>>,
+    store: StoreSlot<TimestampedKeyValueStore<K, V>>,
     value: fn(I) -> Option<V>,
+}
+
+impl<K: 'static, V: 'static, I: 'static> TableSource<K, V, I> {
+    /// Makes the node that keeps the table in `store`, reading each record's value with
+    /// `value`.
+    fn supplier(
+        store: &str,
+        value: fn(I) -> Option<V>,
+    ) -> impl Fn() -> Self + Send + Sync + 'static {
+        let store = store.to_owned();
+        move || TableSource {
+            store: StoreSlot::new(&store),
+            value,
+        }
+    }
 }
 
 impl<K, V, I> Processor<K, I, K, Change<V>> for TableSource<K, V, I>
@@ -30,8 +44,7 @@ where
     I: 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<TimestampedKeyValueStore<K, V>>(&self.store_name)?);
-        Ok(())
+        self.store.init(ctx)
     }
 
     fn process(
@@ -39,7 +52,7 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
         r: Record<K, I>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
+        let store = self.store.get()?;
         let r = r.map_value(self.value);
         let old = {
             let mut store = store.borrow_mut();
@@ -99,7 +112,6 @@ impl StreamsBuilder {
             value_serde.clone(),
         ));
         let nullable: SharedSerde<Option<V>> = Arc::new(Nullable(consumed.value_serde.clone()));
-        let processor_store = store_name.clone();
         inner.apply(|t| {
             t.add_source_with(
                 &source,
@@ -110,11 +122,7 @@ impl StreamsBuilder {
             )?
             .add_processor(
                 &name,
-                move || TableSource::<K, V, Option<V>> {
-                    store_name: processor_store.clone(),
-                    store: None,
-                    value: |v| v,
-                },
+                TableSource::<K, V, Option<V>>::supplier(&store_name, |v| v),
                 &[&source],
             )?
             .add_state_store(store, &[&name])?;
@@ -173,15 +181,10 @@ where
                     k.clone(),
                     v.clone(),
                 ));
-                let processor_store = store_name.clone();
                 inner.apply(|t| {
                     t.add_processor(
                         &name,
-                        move || TableSource::<K, V, V> {
-                            store_name: processor_store.clone(),
-                            store: None,
-                            value: Some,
-                        },
+                        TableSource::<K, V, V>::supplier(&store_name, Some),
                         &[&parent],
                     )?
                     .add_state_store(store, &[&name])?;

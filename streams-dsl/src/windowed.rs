@@ -17,6 +17,7 @@ use crate::aggregation::{
 use crate::grouped::KGroupedStream;
 use crate::options::Materialized;
 use crate::sliding::SlidingAggregateProcessor;
+use crate::store_slot::StoreSlot;
 use crate::table::{Change, KTable};
 use crate::timestamped::{ValueAndTimestamp, ValueAndTimestampSerde};
 use crate::window_emit::{
@@ -61,29 +62,27 @@ impl Checked {
     /// The processor of these windows.
     fn processor<K, V, A>(
         self,
-        store_name: String,
+        store: StoreSlot<WindowAggregates<K, A>>,
         emit: EmitStrategy,
         fold: Arc<Fold<K, V, A>>,
         progress: EmitProgress,
     ) -> TimeWindowAggregate<K, V, A> {
         match self {
             Checked::Time(windows) => TimeWindowAggregate::Fixed(WindowAggregateProcessor {
-                store_name,
                 windows,
                 emit,
                 fold,
-                store: None,
+                store,
                 observed: -1,
                 progress,
             }),
             Checked::Sliding { difference, grace } => {
                 TimeWindowAggregate::Sliding(SlidingAggregateProcessor {
-                    store_name,
                     difference,
                     grace,
                     emit,
                     fold,
-                    store: None,
+                    store,
                     observed: -1,
                     progress,
                 })
@@ -217,7 +216,8 @@ where
                     parent: self.grouped.aggregation_parent(inner, &plan.store_name),
                     supplier: move || {
                         let progress = EmitProgress::new(progress_store.clone());
-                        windows.processor(store_name.clone(), emit, fold.clone(), progress)
+                        let store = StoreSlot::new(&store_name);
+                        windows.processor(store, emit, fold.clone(), progress)
                     },
                     key_serde: Some(Arc::new(TimeWindowedSerde::shared(
                         k.clone(),
@@ -269,11 +269,10 @@ where
 /// it falls in that is still open, and forwards each update, or, emitting on close, each
 /// window's final value once stream time passes its end plus grace.
 struct WindowAggregateProcessor<K, V, A> {
-    store_name: String,
     windows: TimeWindowsMs,
     emit: EmitStrategy,
     fold: Arc<Fold<K, V, A>>,
-    store: Option<StoreHandle<WindowAggregates<K, A>>>,
+    store: StoreSlot<WindowAggregates<K, A>>,
     /// The largest record timestamp this processor has seen.
     observed: i64,
     /// Emitting on close: what was emitted already.
@@ -342,7 +341,7 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
     ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<WindowAggregates<K, A>>(&self.store_name)?);
+        self.store.init(ctx)?;
         self.progress.init(ctx)
     }
 
@@ -353,7 +352,7 @@ where
     ) -> Result<(), ProcessorError> {
         // The store is borrowed for each read or write only, never across a forward: a node
         // downstream in the same task may read it.
-        let store = self.store.clone().ok_or("init did not run")?;
+        let store = self.store.get()?.clone();
         self.progress.observe(ctx.record_metadata());
         let timestamp = r.timestamp;
         self.observed = self.observed.max(timestamp);
@@ -367,7 +366,7 @@ where
             if window.end <= close {
                 ctx.count_late_record();
                 tracing::debug!(
-                    processor = %self.store_name,
+                    processor = %self.store.name(),
                     timestamp,
                     window_start = window.start,
                     window_end = window.end,

@@ -16,10 +16,10 @@ use state_stores::KeyValueStoreBuilder;
 use state_stores::typed::TypedKeyValueStore;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{BytesSerde, Serde, SharedSerde};
-use streams_core::store::StoreHandle;
 use streams_core::{Record, SerdeError, StreamsError};
 
 use super::lower_join;
+use crate::store_slot::StoreSlot;
 use crate::table::{Change, KTable};
 use crate::timestamped::TimestampedKeyValueStore;
 
@@ -227,13 +227,11 @@ where
 
 /// Right side, on the subscription topic: records or removes a subscription and answers it.
 struct SubscriptionReceiver<K, FK, VR> {
-    subscriptions_name: String,
-    right_name: String,
     fk_serde: SharedSerde<FK>,
     key_serde: SharedSerde<K>,
     inner_join: bool,
-    subscriptions: Option<StoreHandle<Subscriptions>>,
-    right: Option<StoreHandle<TimestampedKeyValueStore<FK, VR>>>,
+    subscriptions: StoreSlot<Subscriptions>,
+    right: StoreSlot<TimestampedKeyValueStore<FK, VR>>,
 }
 
 impl<K, FK, VR> Processor<FK, Subscription<K>, K, Response<VR>> for SubscriptionReceiver<K, FK, VR>
@@ -246,9 +244,8 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Response<VR>>,
     ) -> Result<(), ProcessorError> {
-        self.subscriptions = Some(ctx.state_store::<Subscriptions>(&self.subscriptions_name)?);
-        self.right = Some(ctx.state_store::<TimestampedKeyValueStore<FK, VR>>(&self.right_name)?);
-        Ok(())
+        self.subscriptions.init(ctx)?;
+        self.right.init(ctx)
     }
 
     fn process(
@@ -256,8 +253,7 @@ where
         ctx: &mut ProcessorContext<'_, K, Response<VR>>,
         r: Record<FK, Subscription<K>>,
     ) -> Result<(), ProcessorError> {
-        let subs = self.subscriptions.as_ref().ok_or("init did not run")?;
-        let right = self.right.as_ref().ok_or("init did not run")?;
+        let (subs, right) = (self.subscriptions.get()?, self.right.get()?);
         let key = subscription_key(
             &bytes_of(&self.fk_serde, &r.key)?,
             &bytes_of(&self.key_serde, &r.value.left_key)?,
@@ -306,10 +302,9 @@ where
 
 /// Right side, on the right table's updates: answers every subscriber of the foreign key.
 struct ForeignUpdates<K, FK> {
-    subscriptions_name: String,
     fk_serde: SharedSerde<FK>,
     key_serde: SharedSerde<K>,
-    subscriptions: Option<StoreHandle<Subscriptions>>,
+    subscriptions: StoreSlot<Subscriptions>,
 }
 
 impl<K, FK, VR> Processor<FK, Change<VR>, K, Response<VR>> for ForeignUpdates<K, FK>
@@ -322,8 +317,7 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Response<VR>>,
     ) -> Result<(), ProcessorError> {
-        self.subscriptions = Some(ctx.state_store::<Subscriptions>(&self.subscriptions_name)?);
-        Ok(())
+        self.subscriptions.init(ctx)
     }
 
     fn process(
@@ -331,7 +325,7 @@ where
         ctx: &mut ProcessorContext<'_, K, Response<VR>>,
         r: Record<FK, Change<VR>>,
     ) -> Result<(), ProcessorError> {
-        let subs = self.subscriptions.as_ref().ok_or("init did not run")?;
+        let subs = self.subscriptions.get()?;
         let fk = bytes_of(&self.fk_serde, &r.key)?;
         let prefix = subscription_key(&fk, &[]);
         let subscribers: Vec<(Vec<u8>, Vec<u8>)> = subs
@@ -363,10 +357,9 @@ type FkJoiner<V, VR, VJ> = dyn Fn(&V, Option<&VR>) -> Option<VJ> + Send + Sync;
 /// Left side, on the response topic: drops stale answers (the left row changed since it
 /// asked) and emits the joined row.
 struct ResponseResolver<K, V, VR, VJ> {
-    left_name: String,
     value_serde: SharedSerde<V>,
     joiner: Arc<FkJoiner<V, VR, VJ>>,
-    left: Option<StoreHandle<TimestampedKeyValueStore<K, V>>>,
+    left: StoreSlot<TimestampedKeyValueStore<K, V>>,
 }
 
 impl<K, V, VR, VJ> Processor<K, Response<VR>, K, Change<VJ>> for ResponseResolver<K, V, VR, VJ>
@@ -380,8 +373,7 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<VJ>>,
     ) -> Result<(), ProcessorError> {
-        self.left = Some(ctx.state_store::<TimestampedKeyValueStore<K, V>>(&self.left_name)?);
-        Ok(())
+        self.left.init(ctx)
     }
 
     fn process(
@@ -389,8 +381,12 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<VJ>>,
         r: Record<K, Response<VR>>,
     ) -> Result<(), ProcessorError> {
-        let left = self.left.as_ref().ok_or("init did not run")?;
-        let current = left.borrow_mut().get(&r.key)?.map(|row| row.value);
+        let current = self
+            .left
+            .get()?
+            .borrow_mut()
+            .get(&r.key)?
+            .map(|row| row.value);
         let current_hash = current
             .as_ref()
             .map(|v| bytes_of(&self.value_serde, v).map(|b| fnv1a(&b)))
@@ -548,13 +544,11 @@ where
                 &[&registration_source],
                 &[&subscriptions, right_store],
                 move || SubscriptionReceiver {
-                    subscriptions_name: subs_name.clone(),
-                    right_name: right_name.clone(),
                     fk_serde: fk2.clone(),
                     key_serde: k2.clone(),
                     inner_join,
-                    subscriptions: None,
-                    right: None,
+                    subscriptions: StoreSlot::new(&subs_name),
+                    right: StoreSlot::new(&right_name),
                 },
             );
             let (subs_name, fk3, k3) = (subscriptions.clone(), fk.clone(), k.clone());
@@ -564,10 +558,9 @@ where
                 &[&other.node],
                 &[&subscriptions],
                 move || ForeignUpdates {
-                    subscriptions_name: subs_name.clone(),
                     fk_serde: fk3.clone(),
                     key_serde: k3.clone(),
-                    subscriptions: None,
+                    subscriptions: StoreSlot::new(&subs_name),
                 },
             );
             inner.apply(|t| {
@@ -595,10 +588,9 @@ where
                 &[&response_source],
                 &[left_store],
                 move || ResponseResolver {
-                    left_name: left_name.clone(),
                     value_serde: v2.clone(),
                     joiner: joiner.clone(),
-                    left: None,
+                    left: StoreSlot::new(&left_name),
                 },
             );
         } else {

@@ -10,26 +10,24 @@ use state_stores::typed::{TypedKeyValueStore, TypedWindowStore};
 use state_stores::{KeyValueStoreBuilder, StoreKind, WindowStoreBuilder};
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{BytesSerde, SharedSerde};
-use streams_core::store::StoreHandle;
 use streams_core::{Record, StreamsError};
 
 use super::{REPARTITION_HINT, lower_join};
+use crate::store_slot::StoreSlot;
 use crate::stream::{KStream, PassThrough};
 
 /// `KSTREAM-WINDOWED`: keeps each record of one side of a stream-stream join in that side's
 /// window store (duplicates retained) and passes it on.
 struct JoinWindow<K, V> {
-    store_name: String,
-    store: Option<StoreHandle<TypedWindowStore<K, V>>>,
+    store: StoreSlot<TypedWindowStore<K, V>>,
 }
 
 impl<K: 'static, V: 'static> JoinWindow<K, V> {
     /// Makes the node that keeps one side's records in `store`.
     fn supplier(store: &str) -> impl Fn() -> Self + Send + Sync + 'static {
-        let store_name = store.to_owned();
+        let store = store.to_owned();
         move || JoinWindow {
-            store_name: store_name.clone(),
-            store: None,
+            store: StoreSlot::new(&store),
         }
     }
 }
@@ -56,8 +54,7 @@ fn window_store<K: 'static, V: 'static>(
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for JoinWindow<K, V> {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, V>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<TypedWindowStore<K, V>>(&self.store_name)?);
-        Ok(())
+        self.store.init(ctx)
     }
 
     fn process(
@@ -65,7 +62,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for JoinWindo
         ctx: &mut ProcessorContext<'_, K, V>,
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
+        let store = self.store.get()?;
         // Every record is kept, late ones too (as Kafka Streams): the store's retention drops
         // what is too old to matter.
         store.borrow_mut().put(&r.key, &r.value, r.timestamp)?;
@@ -92,7 +89,6 @@ enum JoinKind {
 /// scan in key order goes oldest first and records with the same key and time are all kept;
 /// values are the record value's bytes.
 struct Unmatched<K, VThis, VR> {
-    store_name: String,
     /// This side is the user's left side.
     this_is_left: bool,
     /// This side's unmatched records are kept (left: the left side; outer: both).
@@ -104,7 +100,7 @@ struct Unmatched<K, VThis, VR> {
     /// Emits an unmatched record of either side once its window closed: (key bytes, is left,
     /// value bytes) -> the key and the joiner's result.
     emit: Arc<EmitUnmatched<K, VR>>,
-    store: Option<StoreHandle<TypedKeyValueStore<Vec<u8>, Vec<u8>>>>,
+    store: StoreSlot<TypedKeyValueStore<Vec<u8>, Vec<u8>>>,
     /// Sequence numbers that keep records with the same key and time apart.
     next_seq: Cell<u64>,
 }
@@ -153,13 +149,13 @@ fn unmatched_prefix(timestamp: i64, left: bool, key: &[u8]) -> Vec<u8> {
 /// out-of-order records are never dropped here: they join what the stores still hold, and an
 /// unmatched one whose window is already behind stream time is emitted at once.
 struct StreamStreamJoin<K, VThis, VOther, VR> {
-    other_store: String,
     /// How far back and ahead of a record of this side the other side's records join.
     back: i64,
     ahead: i64,
     grace: i64,
     joiner: Arc<StreamJoiner<VThis, VOther, VR>>,
-    store: Option<StoreHandle<TypedWindowStore<K, VOther>>>,
+    /// The other side's window store.
+    other: StoreSlot<TypedWindowStore<K, VOther>>,
     unmatched: Option<Unmatched<K, VThis, VR>>,
 }
 
@@ -183,14 +179,12 @@ where
     ) -> impl Fn() -> Self + Send + Sync + 'static {
         let other_store = other_store.to_owned();
         move || StreamStreamJoin {
-            other_store: other_store.clone(),
             back,
             ahead,
             grace,
             joiner: joiner.clone(),
-            store: None,
+            other: StoreSlot::new(&other_store),
             unmatched: unmatched.clone().map(|side| Unmatched {
-                store_name: side.store_name,
                 this_is_left,
                 // A left join keeps the left side's unmatched records, an outer join both's.
                 keep_this: this_is_left || kind == JoinKind::Outer,
@@ -198,7 +192,7 @@ where
                 key_serde: side.key_serde,
                 this_serde: side.this_serde,
                 emit: side.emit,
-                store: None,
+                store: StoreSlot::new(&side.store_name),
                 next_seq: Cell::new(0),
             }),
         }
@@ -219,9 +213,7 @@ where
         let Some(u) = &self.unmatched else {
             return Ok(());
         };
-        let Some(store) = &u.store else {
-            return Err("init did not run".into());
-        };
+        let store = u.store.get()?;
         // Windows are symmetric: a record at `ts` can still match until `ts + ahead`; it is
         // final once that plus grace is behind stream time.
         let bound = ctx
@@ -268,9 +260,9 @@ where
     VR: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<TypedWindowStore<K, VOther>>(&self.other_store)?);
+        self.other.init(ctx)?;
         if let Some(u) = &mut self.unmatched {
-            u.store = Some(ctx.state_store::<TypedKeyValueStore<Vec<u8>, Vec<u8>>>(&u.store_name)?);
+            u.store.init(ctx)?;
         }
         Ok(())
     }
@@ -280,18 +272,17 @@ where
         ctx: &mut ProcessorContext<'_, K, VR>,
         r: Record<K, VThis>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
         let t = r.timestamp;
-        let matches = store.borrow_mut().fetch_range(
+        let matches = self.other.get()?.borrow_mut().fetch_range(
             &r.key,
             t.saturating_sub(self.back).max(0),
             t.saturating_add(self.ahead),
         )?;
         if let Some(u) = &self.unmatched {
-            let unmatched = u.store.as_ref().ok_or("init did not run")?;
+            let unmatched = u.store.get()?;
             let mut key = Vec::new();
             u.key_serde
-                .serialize_into(&u.store_name, &r.key, &mut key)
+                .serialize_into(u.store.name(), &r.key, &mut key)
                 .map_err(|e| e.to_string())?;
             if matches.is_empty() && u.keep_this && t.saturating_add(self.ahead) < ctx.stream_time()
             {
@@ -305,7 +296,7 @@ where
                 if u.keep_this {
                     let mut value = Vec::new();
                     u.this_serde
-                        .serialize_into(&u.store_name, &r.value, &mut value)
+                        .serialize_into(u.store.name(), &r.value, &mut value)
                         .map_err(|e| e.to_string())?;
                     let seq = u.next_seq.get();
                     u.next_seq.set(seq.wrapping_add(1));

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::store::StoreHandle;
 use streams_core::{Record, StreamsError};
 
 use super::{Joiner, REPARTITION_HINT, lower_join};
+use crate::store_slot::StoreSlot;
 use crate::stream::KStream;
 use crate::table::KTable;
 use crate::timestamped::TimestampedKeyValueStore;
@@ -15,9 +15,8 @@ use crate::timestamped::TimestampedKeyValueStore;
 /// inner join drops records without a row, a left join passes `None` to the joiner. Table
 /// updates emit nothing. The output keeps the stream record's key, timestamp and headers.
 struct StreamTableJoin<K, V, VT, VR> {
-    store_name: String,
     joiner: Joiner<V, VT, VR>,
-    store: Option<StoreHandle<TimestampedKeyValueStore<K, VT>>>,
+    store: StoreSlot<TimestampedKeyValueStore<K, VT>>,
 }
 
 impl<K, V, VT, VR> Processor<K, V, K, VR> for StreamTableJoin<K, V, VT, VR>
@@ -28,8 +27,7 @@ where
     VR: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<TimestampedKeyValueStore<K, VT>>(&self.store_name)?);
-        Ok(())
+        self.store.init(ctx)
     }
 
     fn process(
@@ -37,7 +35,7 @@ where
         ctx: &mut ProcessorContext<'_, K, VR>,
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
+        let store = self.store.get()?;
         let row = store.borrow_mut().get(&r.key)?;
         if let Some(joined) = self
             .joiner
@@ -119,9 +117,8 @@ where
                     &[&parent],
                     &[store],
                     move || StreamTableJoin {
-                        store_name: store_name.clone(),
                         joiner: joiner.clone(),
-                        store: None,
+                        store: StoreSlot::new(&store_name),
                     },
                 );
             }

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::store::StoreHandle;
 use streams_core::{Record, StreamsError};
 
 use super::lower_join;
+use crate::store_slot::StoreSlot;
 use crate::stream::PassThrough;
 use crate::table::{Change, KTable};
 use crate::timestamped::TimestampedKeyValueStore;
@@ -21,10 +21,10 @@ type TableJoiner<V1, V2, VR> = dyn Fn(Option<&V1>, Option<&V2>) -> Option<VR> + 
 /// joined change (new and old joined rows); nothing when neither exists. The timestamp is
 /// the larger of the update's and the other row's.
 struct TableJoinSide<K, VThis, VOther, VR> {
-    other_store: String,
     /// Joins (this side, other side) in the user's order.
     join: Arc<TableJoiner<VThis, VOther, VR>>,
-    store: Option<StoreHandle<TimestampedKeyValueStore<K, VOther>>>,
+    /// The other side's rows.
+    other: StoreSlot<TimestampedKeyValueStore<K, VOther>>,
 }
 
 impl<K, VThis, VOther, VR> TableJoinSide<K, VThis, VOther, VR>
@@ -41,9 +41,8 @@ where
     ) -> impl Fn() -> Self + Send + Sync + 'static {
         let other_store = other_store.to_owned();
         move || TableJoinSide {
-            other_store: other_store.clone(),
             join: join.clone(),
-            store: None,
+            other: StoreSlot::new(&other_store),
         }
     }
 }
@@ -60,9 +59,7 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<VR>>,
     ) -> Result<(), ProcessorError> {
-        self.store =
-            Some(ctx.state_store::<TimestampedKeyValueStore<K, VOther>>(&self.other_store)?);
-        Ok(())
+        self.other.init(ctx)
     }
 
     fn process(
@@ -70,8 +67,7 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<VR>>,
         r: Record<K, Change<VThis>>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
-        let other = store.borrow_mut().get(&r.key)?;
+        let other = self.other.get()?.borrow_mut().get(&r.key)?;
         let other_value = other.as_ref().map(|o| &o.value);
         // The joined row after and before this update, against the other side's current row
         // (a missing row on either side counts as the join says: outer and left joins keep
