@@ -1,144 +1,21 @@
-//! Tables read from topics (`StreamsBuilder::table`), re-grouped tables (`KTable::group_by`)
-//! and their aggregations with an adder and a subtractor.
+//! Re-grouped tables (`KTable::group_by`, `KGroupedTable`) and their aggregations with an
+//! adder and a subtractor, through a repartition topic of row changes (`ChangeSerde`).
 
 use std::sync::Arc;
 
-use state_stores::KeyValueStoreBuilder;
-use state_stores::typed::TypedKeyValueStore;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::{Nullable, Serde, SharedSerde};
-use streams_core::store::StoreHandle;
+use streams_core::serde::{Serde, SharedSerde};
 use streams_core::{Record, SerdeError, StreamsError};
 
-use crate::builder::{Consumed, Grouped, Materialized, StreamsBuilder};
-use crate::grouped::{
-    ValueAndTimestamp, ValueAndTimestampSerde, plan, update_aggregate, with_count_serde,
+use crate::aggregation::{
+    Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, update_aggregate,
+    with_count_serde,
 };
+use crate::options::{Grouped, Materialized};
+use crate::shared::Shared;
+use crate::store_slot::StoreSlot;
 use crate::table::{Change, KTable};
-
-/// The store behind a table: each key's latest value and its timestamp.
-type TableStore<K, V> = TypedKeyValueStore<K, ValueAndTimestamp<V>>;
-
-/// `KTABLE-SOURCE` / `KSTREAM-TOTABLE`: applies each record to the table's store (a null
-/// value deletes the row) and forwards the change. `I` is the record value: `Option<V>` from a
-/// topic, `V` from a stream.
-struct TableSource<K, V, I> {
-    store_name: String,
-    store: Option<StoreHandle<TableStore<K, V>>>,
-    value: fn(I) -> Option<V>,
-}
-
-impl<K, V, I> Processor<K, I, K, Change<V>> for TableSource<K, V, I>
-where
-    K: Clone + 'static,
-    V: Clone + 'static,
-    I: 'static,
-{
-    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<TableStore<K, V>>(&self.store_name)?);
-        Ok(())
-    }
-
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, K, Change<V>>,
-        r: Record<K, I>,
-    ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
-        let r = r.map_value(self.value);
-        let old = {
-            let mut store = store.borrow_mut();
-            let old = store.get(&r.key)?.map(|o| o.value);
-            match &r.value {
-                Some(v) => store.put(
-                    &r.key,
-                    &ValueAndTimestamp {
-                        value: v.clone(),
-                        timestamp: r.timestamp,
-                    },
-                )?,
-                None => store.delete(&r.key)?,
-            }
-            old
-        };
-        ctx.forward(r.map_value(|new| Change { new, old }))?;
-        Ok(())
-    }
-}
-
-impl StreamsBuilder {
-    /// A table of the latest value per key of `topic`: a record with a null value deletes its
-    /// key. The table is kept in a store (`Materialized`, named `<topic>-STATE-STORE-<n>`
-    /// unless named) with a changelog, and each update flows downstream as a [`Change`].
-    pub fn table<K, V>(
-        &self,
-        topic: &str,
-        consumed: Consumed<K, V>,
-        materialized: Materialized<K, V>,
-    ) -> KTable<K, V>
-    where
-        K: Clone + 'static,
-        V: Clone + 'static,
-    {
-        let shared = self.shared();
-        let mut inner = shared.borrow_mut();
-        let store_name = match &materialized.name {
-            Some(n) => n.clone(),
-            None => inner.new_name(&format!("{topic}-STATE-STORE")),
-        };
-        inner.claim_store(&store_name);
-        let source = inner.name(consumed.name.as_deref(), "KSTREAM-SOURCE");
-        let name = inner.new_name("KTABLE-SOURCE");
-        let key_serde = materialized
-            .key_serde
-            .clone()
-            .unwrap_or_else(|| consumed.key_serde.clone());
-        let value_serde = materialized
-            .value_serde
-            .clone()
-            .unwrap_or_else(|| consumed.value_serde.clone());
-        let mut store = KeyValueStoreBuilder::new(
-            &store_name,
-            materialized.kind,
-            key_serde.clone(),
-            ValueAndTimestampSerde(value_serde.clone()),
-        );
-        if !materialized.logging {
-            store = store.with_logging_disabled();
-        }
-        let nullable: SharedSerde<Option<V>> = Arc::new(Nullable(consumed.value_serde.clone()));
-        let processor_store = store_name.clone();
-        inner.apply(|t| {
-            t.add_source_with(
-                &source,
-                &[topic],
-                consumed.key_serde.clone(),
-                nullable,
-                consumed.options.clone(),
-            )?
-            .add_processor(
-                &name,
-                move || TableSource::<K, V, Option<V>> {
-                    store_name: processor_store.clone(),
-                    store: None,
-                    value: |v| v,
-                },
-                &[&source],
-            )?
-            .add_state_store(store, &[&name])?;
-            Ok(())
-        });
-        drop(inner);
-        KTable {
-            builder: shared,
-            node: name,
-            store: Some(store_name),
-            key_serde: Some(key_serde),
-            value_serde: Some(value_serde),
-            old_values: true,
-        }
-    }
-}
+use crate::timestamped::TimestampedKeyValueStore;
 
 /// `KTABLE-SELECT`: maps each row update to its new group, as a subtraction from the group
 /// of the old value and an addition to the group of the new one (one record when both fall
@@ -205,9 +82,9 @@ where
     }
 }
 
-/// Writes a [`Change`] to a repartition topic: one flag byte (1: new value, 2: old value,
-/// 3: both), then the value, or for both the new value's length (4 bytes, big-endian), the
-/// new value and the old value.
+/// Writes a [`Change`] to a repartition topic: one flag byte (0: neither value, 1: new
+/// value, 2: old value, 3: both), then the value, or for both the new value's length
+/// (4 bytes, big-endian), the new value and the old value.
 pub struct ChangeSerde<V>(pub SharedSerde<V>);
 
 impl<V: 'static> Serde<Change<V>> for ChangeSerde<V> {
@@ -290,90 +167,10 @@ impl<V: 'static> Serde<Change<V>> for ChangeSerde<V> {
     }
 }
 
-impl<K, V> crate::stream::KStream<K, V>
-where
-    K: Clone + 'static,
-    V: Clone + 'static,
-{
-    /// The stream read as a table (`KSTREAM-TOTABLE`): each record sets its key's row. After
-    /// a key-changing operation the records go through a repartition topic first. Stored as
-    /// `materialized` says (named `KSTREAM-TOTABLE-STATE-STORE-<n>` unless named).
-    pub fn to_table(&self, materialized: Materialized<K, V>) -> KTable<K, V> {
-        let builder = self.builder.clone();
-        let mut inner = builder.borrow_mut();
-        let name = inner.new_name("KSTREAM-TOTABLE");
-        let store_name = match &materialized.name {
-            Some(n) => n.clone(),
-            None => inner.new_name("KSTREAM-TOTABLE-STATE-STORE"),
-        };
-        inner.claim_store(&store_name);
-        let key_serde = materialized
-            .key_serde
-            .clone()
-            .or_else(|| self.key_serde.clone());
-        let value_serde = materialized
-            .value_serde
-            .clone()
-            .or_else(|| self.value_serde.clone());
-        let parent = if self.key_changed {
-            self.through_repartition(
-                &mut inner,
-                &name,
-                key_serde.clone(),
-                value_serde.clone(),
-                "the operation before to_table changed the key or value type; give them with \
-                 Materialized::with_key_serde and with_value_serde",
-            )
-        } else {
-            self.node.clone()
-        };
-        match (&key_serde, &value_serde) {
-            (Some(k), Some(v)) => {
-                let mut store = KeyValueStoreBuilder::new(
-                    &store_name,
-                    materialized.kind,
-                    k.clone(),
-                    ValueAndTimestampSerde(v.clone()),
-                );
-                if !materialized.logging {
-                    store = store.with_logging_disabled();
-                }
-                let processor_store = store_name.clone();
-                inner.apply(|t| {
-                    t.add_processor(
-                        &name,
-                        move || TableSource::<K, V, V> {
-                            store_name: processor_store.clone(),
-                            store: None,
-                            value: Some,
-                        },
-                        &[&parent],
-                    )?
-                    .add_state_store(store, &[&name])?;
-                    Ok(())
-                });
-            }
-            _ => inner.fail(StreamsError::Topology(format!(
-                "to_table `{name}`: its store `{store_name}` needs key and value serdes; give \
-                 them with Materialized::with_key_serde and with_value_serde"
-            ))),
-        }
-        drop(inner);
-        KTable {
-            builder,
-            node: name,
-            store: Some(store_name),
-            key_serde,
-            value_serde,
-            old_values: true,
-        }
-    }
-}
-
 /// A table re-grouped by a new key, ready for an aggregation that adds new values to their
 /// group and subtracts old ones from theirs.
 pub struct KGroupedTable<K, V> {
-    table_builder: crate::builder::Shared,
+    table_builder: Shared,
     select: String,
     key_serde: Option<SharedSerde<K>>,
     value_serde: Option<SharedSerde<V>>,
@@ -438,8 +235,6 @@ where
     }
 }
 
-/// Adds a value to a group's aggregate (`None`: the group has none yet).
-type Adder<K, V, A> = dyn Fn(&K, V, Option<A>) -> A + Send + Sync;
 /// Subtracts a value from a group's existing aggregate (`None` when nothing is left to hold).
 type Subtractor<K, V, A> = dyn Fn(&K, V, A) -> Option<A> + Send + Sync;
 
@@ -455,7 +250,7 @@ where
             "KTABLE-AGGREGATE",
             "count",
             materialized,
-            Arc::new(|_, _, n: Option<i64>| n.unwrap_or(0) + 1),
+            count_fold(),
             Arc::new(|_, _, n: i64| Some(n - 1)),
         )
     }
@@ -468,20 +263,12 @@ where
         subtractor: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> KTable<K, V> {
-        let materialized = Materialized {
-            value_serde: materialized
-                .value_serde
-                .or_else(|| self.value_serde.clone()),
-            ..materialized
-        };
+        let materialized = materialized.or_value_serde(self.value_serde.clone());
         self.fold(
             "KTABLE-REDUCE",
             "reduce",
             materialized,
-            Arc::new(move |_, v, agg: Option<V>| match agg {
-                None => v,
-                Some(a) => adder(a, v),
-            }),
+            reduce_fold(adder),
             Arc::new(move |_, v, agg: V| Some(subtractor(agg, v))),
         )
     }
@@ -501,7 +288,7 @@ where
             "KTABLE-AGGREGATE",
             "aggregate",
             materialized,
-            Arc::new(move |k, v, agg: Option<A>| adder(k, v, agg.unwrap_or_else(&initializer))),
+            aggregate_fold(initializer, adder),
             Arc::new(move |k, v, agg: A| Some(subtractor(k, v, agg))),
         )
     }
@@ -511,83 +298,64 @@ where
         prefix: &str,
         operation: &str,
         materialized: Materialized<K, A>,
-        adder: Arc<Adder<K, V, A>>,
+        adder: Arc<Fold<K, V, A>>,
         subtractor: Arc<Subtractor<K, V, A>>,
     ) -> KTable<K, A> {
-        let builder = self.table_builder.clone();
-        let mut inner = builder.borrow_mut();
-        let plan = plan(
-            &mut inner,
-            prefix,
-            operation,
+        lower_aggregation(
+            &self.table_builder,
+            (prefix, operation),
             &materialized,
             self.key_serde.clone(),
-        );
-        let base = self.name.clone().unwrap_or_else(|| plan.store_name.clone());
-        let topic = format!("{base}-repartition");
-        let (sink, source) = (format!("{topic}-sink"), format!("{topic}-source"));
-        match (&plan.serdes, &self.value_serde) {
-            (Some((k, a)), Some(v)) => {
+            |inner, plan, k, a| {
+                let base = self.name.clone().unwrap_or_else(|| plan.store_name.clone());
+                let topic = format!("{base}-repartition");
+                let Some(v) = &self.value_serde else {
+                    inner.fail(StreamsError::Topology(format!(
+                        "{operation} `{}`: repartition topic `{topic}` needs a value serde for \
+                         the re-grouped values; give it with Grouped::with",
+                        plan.name
+                    )));
+                    return None;
+                };
+                // The re-grouped changes go through the repartition topic to the aggregation.
+                let (sink, source) = (format!("{topic}-sink"), format!("{topic}-source"));
                 let change: SharedSerde<Change<V>> = Arc::new(ChangeSerde(v.clone()));
-                let mut store = KeyValueStoreBuilder::new(
-                    &plan.store_name,
-                    materialized.kind,
-                    k.clone(),
-                    ValueAndTimestampSerde(a.clone()),
-                );
-                if !materialized.logging {
-                    store = store.with_logging_disabled();
-                }
-                let (name, store_name, select) = (
-                    plan.name.clone(),
-                    plan.store_name.clone(),
-                    self.select.clone(),
-                );
-                let k = k.clone();
+                let (select, k2) = (self.select.clone(), k.clone());
                 inner.apply(|t| {
                     t.add_repartition_topic(&topic)?
                         .add_sink_with(
                             &sink,
                             streams_core::SinkOptions::topic(topic.as_str()),
-                            k.clone(),
+                            k2.clone(),
                             change.clone(),
                             &[&select],
                         )?
-                        .add_source_with(&source, &[&topic], k, change, Default::default())?
-                        .add_processor(
-                            &name,
-                            move || TableAggregate {
-                                store_name: store_name.clone(),
-                                adder: adder.clone(),
-                                subtractor: subtractor.clone(),
-                                store: None,
-                            },
-                            &[&source],
-                        )?
-                        .add_state_store(store, &[&name])?;
+                        .add_source_with(&source, &[&topic], k2, change, Default::default())?;
                     Ok(())
                 });
-            }
-            (Some(_), None) => inner.fail(StreamsError::Topology(format!(
-                "{operation} `{}`: repartition topic `{topic}` needs a value serde for the \
-                 re-grouped values; give it with Grouped::with",
-                plan.name
-            ))),
-            (None, _) => {}
-        }
-        drop(inner);
-        let key_serde = plan.key_serde();
-        plan.into_table(builder, key_serde)
+                let store_name = plan.store_name.clone();
+                Some(Parts::key_value(
+                    plan,
+                    materialized.kind,
+                    (k, a),
+                    source,
+                    move || TableAggregate {
+                        adder: adder.clone(),
+                        subtractor: subtractor.clone(),
+                        store: StoreSlot::new(&store_name),
+                    },
+                ))
+            },
+        )
     }
 }
 
 /// `KTABLE-AGGREGATE` / `KTABLE-REDUCE`: subtracts a change's old value from its group and
 /// adds its new value, stores the result with the larger timestamp, and forwards the change.
 struct TableAggregate<K, V, A> {
-    store_name: String,
-    adder: Arc<Adder<K, V, A>>,
+    adder: Arc<Fold<K, V, A>>,
     subtractor: Arc<Subtractor<K, V, A>>,
-    store: Option<StoreHandle<TableStore<K, A>>>,
+    store: StoreSlot<TimestampedKeyValueStore<K, A>>,
 }
 
 impl<K, V, A> Processor<K, Change<V>, K, Change<A>> for TableAggregate<K, V, A>
@@ -597,8 +365,7 @@ where
     A: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<A>>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<TableStore<K, A>>(&self.store_name)?);
-        Ok(())
+        self.store.init(ctx)
     }
 
     fn process(
@@ -606,7 +373,7 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<A>>,
         r: Record<K, Change<V>>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
+        let store = self.store.get()?;
         let Record {
             key,
             value,

@@ -1,13 +1,18 @@
 //! The `StreamsBuilder` / `KStream` / `KTable` DSL of kstreams-rs.
 //!
-//! A [`StreamsBuilder`] turns topics into [`KStream`]s (`stream`) and [`KTable`]s (`table`).
-//! Stateless operations (filter, map, flat_map, select_key, peek, foreach, merge, process, to)
+//! A [`StreamsBuilder`] turns topics into [`KStream`]s (`stream`), [`KTable`]s (`table`) and
+//! [`GlobalKTable`]s (`global_table`). Stateless operations (filter, map, flat_map,
+//! select_key, peek, foreach, merge, split, process, to, and the fallible `try_` variants)
 //! add nodes named as Kafka Streams names them (`KSTREAM-FILTER-0000000001`); groupings
 //! aggregate into tables (`count`, `reduce`, `aggregate`) kept in key-value stores with
 //! changelogs, or per window ([`windows::TimeWindows`] tumbling and hopping,
-//! [`windows::SessionWindows`]) in window and session stores, emitting every update or, with
-//! [`EmitStrategy::OnWindowClose`], one final result per window. A grouping after a
-//! key-changing operation reads its records back from a repartition topic
+//! [`windows::SlidingWindows`], [`windows::SessionWindows`]) in window and session stores,
+//! emitting every update or, with [`EmitStrategy::OnWindowClose`], one final result per
+//! window. Streams join tables (`join_table`), other streams within a [`JoinWindows`]
+//! window (`join`), and global tables (`join_global`); tables join tables on their key
+//! (`join`) or on a foreign key (`join_on_foreign_key`); each with inner and left variants,
+//! and outer ones for stream-stream and table-table joins. A grouping, a join or `to_table`
+//! after a key-changing operation reads its records back from a repartition topic
 //! (`<application.id>-<name>-repartition`) that the runtime creates and purges; re-grouped
 //! tables subtract a row's old value from its old group. [`StreamsBuilder::build`] returns a
 //! `streams_core::Topology` to run with `KafkaStreams` or the `TopologyTestDriver`.
@@ -20,28 +25,41 @@
 //!   `<store>-emit-progress` with the input offsets that triggered it (Kafka Streams keeps
 //!   it in the commit metadata), so a restart never loses a final result and repeats one
 //!   only if it was not committed.
-//! - Not built yet: `suppress`, setting a repartition topic's partition count, joins and
-//!   global tables.
+//! - A global table is kept in memory and read again from its topic at every start.
+//! - Not built yet: `suppress`, and setting a repartition topic's partition count.
 
 #![deny(missing_docs)]
 
+mod aggregation;
+mod branch;
 mod builder;
 mod fallible;
-mod fk_join;
 mod grouped;
 mod grouped_table;
 mod join;
+mod options;
+mod repartition;
+mod session;
+mod shared;
 mod sliding;
+mod store_slot;
 mod stream;
 mod table;
+mod table_source;
+mod timestamped;
+mod window_emit;
 mod windowed;
 pub mod windows;
 
-pub use builder::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
-pub use grouped::{KGroupedStream, ValueAndTimestamp, ValueAndTimestampSerde};
+pub use branch::BranchedKStream;
+pub use builder::StreamsBuilder;
+pub use grouped::KGroupedStream;
 pub use grouped_table::{ChangeSerde, KGroupedTable};
 pub use join::GlobalKTable;
-pub use stream::{BranchedKStream, KStream, Repartitioned};
+pub use options::{Consumed, Grouped, Materialized, Produced, Repartitioned};
+pub use session::SessionWindowedKStream;
+pub use stream::KStream;
 pub use table::{Change, KTable};
-pub use windowed::{SessionWindowedKStream, TimeWindowedKStream};
+pub use timestamped::{ValueAndTimestamp, ValueAndTimestampSerde};
+pub use windowed::TimeWindowedKStream;
 pub use windows::{EmitStrategy, JoinWindows, SessionWindows, SlidingWindows, TimeWindows};

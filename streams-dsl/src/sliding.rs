@@ -14,19 +14,20 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, Window, Windowed};
 
-use crate::grouped::{Fold, ValueAndTimestamp};
+use crate::aggregation::Fold;
+use crate::store_slot::StoreSlot;
 use crate::table::Change;
-use crate::windowed::{EmitProgress, WindowAggregates, emit_closed_windows};
+use crate::timestamped::ValueAndTimestamp;
+use crate::window_emit::{EmitProgress, WindowAggregates, emit_closed_windows};
 use crate::windows::EmitStrategy;
 
 /// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE` over sliding windows.
 pub(crate) struct SlidingAggregateProcessor<K, V, A> {
-    pub(crate) store_name: String,
     pub(crate) difference: i64,
     pub(crate) grace: i64,
     pub(crate) emit: EmitStrategy,
     pub(crate) fold: Arc<Fold<K, V, A>>,
-    pub(crate) store: Option<StoreHandle<WindowAggregates<K, A>>>,
+    pub(crate) store: StoreSlot<WindowAggregates<K, A>>,
     pub(crate) observed: i64,
     pub(crate) progress: EmitProgress,
 }
@@ -56,7 +57,7 @@ where
     fn update(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         input: &Input<'_, K, V>,
         window: Window,
         current: Option<ValueAndTimestamp<A>>,
@@ -65,7 +66,7 @@ where
         if window.end < input.close {
             ctx.count_late_record();
             tracing::debug!(
-                store = %self.store_name,
+                store = %self.store.name(),
                 timestamp = input.timestamp,
                 window_start = window.start,
                 window_end = window.end,
@@ -78,7 +79,7 @@ where
             .map_or(input.timestamp, |c| c.timestamp.max(input.timestamp));
         let old = current.map(|c| c.value);
         let new = (self.fold)(input.key, input.value.clone(), old.clone());
-        store.put(
+        store.borrow_mut().put(
             input.key,
             &ValueAndTimestamp {
                 value: new.clone(),
@@ -104,7 +105,7 @@ where
     fn create_right_window(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         input: &Input<'_, K, V>,
         right: ValueAndTimestamp<A>,
     ) -> Result<(), ProcessorError> {
@@ -117,12 +118,12 @@ where
     fn store_new_window(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         key: &K,
         window: Window,
         aggregate: ValueAndTimestamp<A>,
     ) -> Result<(), ProcessorError> {
-        store.put(key, &aggregate, window.start)?;
+        store.borrow_mut().put(key, &aggregate, window.start)?;
         if self.emit == EmitStrategy::OnWindowUpdate {
             ctx.forward(Record::new(
                 Windowed::new(key.clone(), window),
@@ -139,11 +140,11 @@ where
     fn process_in_order(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         input: &Input<'_, K, V>,
     ) -> Result<(), ProcessorError> {
         let (t, d) = (input.timestamp, self.difference);
-        let windows = store.fetch_range(
+        let windows = store.borrow_mut().fetch_range(
             input.key,
             t.saturating_sub(d.saturating_mul(2)).max(0),
             t.saturating_add(1),
@@ -174,7 +175,7 @@ where
                 return Err(format!(
                     "sliding window store `{}` holds an unexpected window starting at {start} \
                      for a record at {t}",
-                    self.store_name
+                    self.store.name()
                 )
                 .into());
             }
@@ -220,7 +221,7 @@ where
     fn put_created(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         input: &Input<'_, K, V>,
         window: Window,
         created: ValueAndTimestamp<A>,
@@ -236,11 +237,13 @@ where
     fn process_early(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
-        store: &mut WindowAggregates<K, A>,
+        store: &StoreHandle<WindowAggregates<K, A>>,
         input: &Input<'_, K, V>,
     ) -> Result<(), ProcessorError> {
         let t = input.timestamp;
-        let windows = store.fetch_range(input.key, 0, t.saturating_add(1))?;
+        let windows = store
+            .borrow_mut()
+            .fetch_range(input.key, 0, t.saturating_add(1))?;
         let mut starts = std::collections::HashSet::new();
         let mut combined: Option<ValueAndTimestamp<A>> = None;
         let mut right_agg: Option<ValueAndTimestamp<A>> = None;
@@ -262,7 +265,7 @@ where
                 return Err(format!(
                     "sliding window store `{}` holds an unexpected window starting at {start} \
                      for an early record at {t}",
-                    self.store_name
+                    self.store.name()
                 )
                 .into());
             }
@@ -297,7 +300,7 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
     ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<WindowAggregates<K, A>>(&self.store_name)?);
+        self.store.init(ctx)?;
         self.progress.init(ctx)
     }
 
@@ -306,8 +309,9 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.clone().ok_or("init did not run")?;
-        let mut store = store.borrow_mut();
+        // The store is borrowed for each read or write only, never across a forward: a node
+        // downstream in the same task may read it.
+        let store = self.store.get()?.clone();
         self.progress.observe(ctx.record_metadata());
         self.observed = self.observed.max(r.timestamp);
         let close = self.observed.saturating_sub(self.grace);
@@ -317,7 +321,7 @@ where
             let from = last.saturating_sub(self.difference).max(0);
             let to = close.saturating_sub(self.difference).saturating_sub(1);
             if close > last {
-                emit_closed_windows(ctx, &mut store, from, to)?;
+                emit_closed_windows(ctx, &store, from, to)?;
                 self.progress.record(close, ctx.record_metadata())?;
             }
         }
@@ -330,7 +334,7 @@ where
         if r.timestamp.saturating_add(self.difference) < close {
             ctx.count_late_record();
             tracing::debug!(
-                store = %self.store_name,
+                store = %self.store.name(),
                 timestamp = r.timestamp,
                 stream_time = self.observed,
                 "dropping a record whose sliding windows have all closed"
@@ -338,9 +342,9 @@ where
             return Ok(());
         }
         if r.timestamp < self.difference {
-            self.process_early(ctx, &mut store, &input)
+            self.process_early(ctx, &store, &input)
         } else {
-            self.process_in_order(ctx, &mut store, &input)
+            self.process_in_order(ctx, &store, &input)
         }
     }
 }

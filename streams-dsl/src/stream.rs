@@ -1,14 +1,16 @@
-//! `KStream`: an unbounded sequence of records, and its stateless operations.
+//! `KStream`: an unbounded sequence of records, its stateless operations, `to`, `process`
+//! and the groupings that aggregations start from.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use streams_core::Record;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::SharedSerde;
-use streams_core::{Record, StreamsError};
 
-use crate::builder::{Grouped, Inner, Produced, Shared};
 use crate::grouped::KGroupedStream;
+use crate::options::{Grouped, Produced};
+use crate::shared::Shared;
 
 /// A stream of `K`, `V` records. Operations add nodes to the builder's topology and return
 /// the stream after them; nothing runs until the built topology does.
@@ -20,7 +22,8 @@ pub struct KStream<K, V> {
     pub(crate) node: String,
     pub(crate) key_serde: Option<SharedSerde<K>>,
     pub(crate) value_serde: Option<SharedSerde<V>>,
-    /// True after an operation that may change keys: grouping then needs a repartition.
+    /// True after an operation that may change keys: a grouping, a join or `to_table` then
+    /// reads the records back from a repartition topic.
     pub(crate) key_changed: bool,
     /// The name the next operation's node takes instead of a generated one.
     pub(crate) next_name: Option<String>,
@@ -151,9 +154,11 @@ where
         }
     }
 
-    /// Names the node of the next operation on this stream (`filter`, `map`, `map_values`,
-    /// `flat_map`, `flat_map_values`, `select_key`, `peek`, `foreach`, `merge`, `process`)
-    /// instead of generating `<PREFIX>-<n>`, as Kafka Streams' `Named` does:
+    /// Names the node of the next operation on this stream (`filter`, `filter_not`, `map`,
+    /// `map_values`, `map_values_with_key`, `flat_map`, `flat_map_values`, the `try_`
+    /// variants of these, `select_key`, `peek`, `foreach`, `merge`, `process`, and the
+    /// stream-table and global-table joins) instead of generating `<PREFIX>-<n>`, as Kafka
+    /// Streams' `Named` does:
     /// `stream.named("drop-empty").filter(...)`. A given name does not take a number from the
     /// counter.
     pub fn named(&self, name: &str) -> KStream<K, V> {
@@ -429,8 +434,9 @@ where
         self.process_with_stores(supplier, &[])
     }
 
-    /// As [`Self::process`], with access to the named stores, added beforehand with
-    /// [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store).
+    /// As [`Self::process`], with access to the named stores: stores added beforehand with
+    /// [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store), or the
+    /// store of a table or an aggregation upstream (by its name), which the node may read.
     pub fn process_with_stores<K2, V2, P, F>(&self, supplier: F, stores: &[&str]) -> KStream<K2, V2>
     where
         K2: Clone + 'static,
@@ -471,7 +477,6 @@ where
             self.clone(),
             grouped.key_serde.or_else(|| self.key_serde.clone()),
             grouped.value_serde.or_else(|| self.value_serde.clone()),
-            self.key_changed,
             grouped.name,
         )
     }
@@ -490,7 +495,8 @@ where
 }
 
 /// Forwards every record: the filter in front of a repartition sink (Kafka Streams drops
-/// null keys there; keys here are never null) and the child nodes of branches.
+/// null keys there; keys here are never null), the child nodes of branches and the merge
+/// nodes of joins.
 pub(crate) struct PassThrough;
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for PassThrough {
@@ -502,275 +508,4 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for PassThrou
         ctx.forward(r)?;
         Ok(())
     }
-}
-
-impl<K, V> KStream<K, V>
-where
-    K: Clone + 'static,
-    V: Clone + 'static,
-{
-    /// Sends the stream through the repartition topic `<base>-repartition` (nodes
-    /// `<topic>-filter`, `<topic>-sink`, `<topic>-source`, as Kafka Streams names them) and
-    /// returns the source node's name. Without serdes the error says what to do (`hint`).
-    pub(crate) fn through_repartition(
-        &self,
-        inner: &mut Inner,
-        base: &str,
-        key_serde: Option<SharedSerde<K>>,
-        value_serde: Option<SharedSerde<V>>,
-        hint: &str,
-    ) -> String {
-        let topic = format!("{base}-repartition");
-        // As Kafka Streams: a generated base (`KSTREAM-...-<10 digits>`) gets generated node
-        // names, taken in the order sink, filter, source; a user's name gets
-        // `<topic>-sink` / `-filter` / `-source`.
-        let (filter, sink, source) = if is_generated_name(base) {
-            let sink = inner.new_name("KSTREAM-SINK");
-            let filter = inner.new_name("KSTREAM-FILTER");
-            (filter, sink, inner.new_name("KSTREAM-SOURCE"))
-        } else {
-            (
-                format!("{topic}-filter"),
-                format!("{topic}-sink"),
-                format!("{topic}-source"),
-            )
-        };
-        let (Some(k), Some(v)) = (key_serde, value_serde) else {
-            inner.fail(StreamsError::Topology(format!(
-                "repartition topic `{topic}` needs key and value serdes: {hint}"
-            )));
-            return source;
-        };
-        let parent = self.node.clone();
-        inner.apply(|t| {
-            t.add_repartition_topic(&topic)?
-                .add_processor::<K, V, K, V, _, _>(&filter, || PassThrough, &[&parent])?
-                .add_sink_with(
-                    &sink,
-                    streams_core::SinkOptions::topic(topic.as_str()),
-                    k.clone(),
-                    v.clone(),
-                    &[&filter],
-                )?
-                .add_source_with(&source, &[&topic], k, v, Default::default())?;
-            Ok(())
-        });
-        source
-    }
-
-    /// The stream written to and read back from a repartition topic
-    /// `<application.id>-<name>-repartition` (`name` defaults to `KSTREAM-REPARTITION-<n>`),
-    /// so that records are partitioned by their current key. Serdes default to the stream's.
-    pub fn repartition(&self, repartitioned: Repartitioned<K, V>) -> KStream<K, V> {
-        let builder = self.builder.clone();
-        let mut inner = builder.borrow_mut();
-        let base = inner.name(repartitioned.name.as_deref(), "KSTREAM-REPARTITION");
-        let key_serde = repartitioned.key_serde.or_else(|| self.key_serde.clone());
-        let value_serde = repartitioned
-            .value_serde
-            .or_else(|| self.value_serde.clone());
-        let source = self.through_repartition(
-            &mut inner,
-            &base,
-            key_serde.clone(),
-            value_serde.clone(),
-            "give them with Repartitioned::with",
-        );
-        drop(inner);
-        KStream {
-            builder,
-            node: source,
-            key_serde,
-            value_serde,
-            key_changed: false,
-            next_name: None,
-        }
-    }
-}
-
-/// How [`KStream::repartition`] writes its topic: serdes and the topic's base name.
-pub struct Repartitioned<K, V> {
-    key_serde: Option<SharedSerde<K>>,
-    value_serde: Option<SharedSerde<V>>,
-    name: Option<String>,
-}
-
-impl<K: 'static, V: 'static> Default for Repartitioned<K, V> {
-    fn default() -> Self {
-        Repartitioned {
-            key_serde: None,
-            value_serde: None,
-            name: None,
-        }
-    }
-}
-
-impl<K: 'static, V: 'static> Repartitioned<K, V> {
-    /// With these serdes.
-    pub fn with(
-        key_serde: impl streams_core::serde::Serde<K>,
-        value_serde: impl streams_core::serde::Serde<V>,
-    ) -> Self {
-        Repartitioned {
-            key_serde: Some(std::sync::Arc::new(key_serde)),
-            value_serde: Some(std::sync::Arc::new(value_serde)),
-            name: None,
-        }
-    }
-
-    /// Names the topic `<application.id>-<name>-repartition`.
-    pub fn with_name(mut self, name: &str) -> Self {
-        self.name = Some(name.to_owned());
-        self
-    }
-}
-
-/// A branch test.
-type Predicate<K, V> = dyn Fn(&K, &V) -> bool + Send + Sync;
-
-/// A stream being split into named branches: each record goes to the first branch whose
-/// predicate holds, else to the default branch if there is one, else nowhere.
-pub struct BranchedKStream<K, V> {
-    stream: KStream<K, V>,
-    splitter: String,
-    branches: Vec<(String, Arc<Predicate<K, V>>)>,
-}
-
-impl<K, V> std::fmt::Debug for BranchedKStream<K, V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.branches.iter().map(|(n, _)| n.as_str()).collect();
-        f.debug_struct("BranchedKStream")
-            .field("splitter", &self.splitter)
-            .field("branches", &names)
-            .finish()
-    }
-}
-
-/// `KSTREAM-BRANCH`: forwards each record to its first matching branch.
-struct Splitter<K, V> {
-    branches: Vec<(String, Arc<Predicate<K, V>>)>,
-    default: Option<String>,
-}
-
-impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for Splitter<K, V> {
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, K, V>,
-        r: Record<K, V>,
-    ) -> Result<(), ProcessorError> {
-        let target = self
-            .branches
-            .iter()
-            .find(|(_, p)| p(&r.key, &r.value))
-            .map(|(name, _)| name)
-            .or(self.default.as_ref());
-        if let Some(name) = target {
-            ctx.forward_to(name, r)?;
-        }
-        Ok(())
-    }
-}
-
-impl<K, V> KStream<K, V>
-where
-    K: Clone + 'static,
-    V: Clone + 'static,
-{
-    /// Splits the stream into named branches (`KSTREAM-BRANCH-<n>`, or `prefix` if given);
-    /// each branch is named `<splitter name><branch name>`.
-    pub fn split(&self, prefix: Option<&str>) -> BranchedKStream<K, V> {
-        let splitter = self.builder.borrow_mut().name(prefix, "KSTREAM-BRANCH");
-        BranchedKStream {
-            stream: self.clone(),
-            splitter,
-            branches: Vec::new(),
-        }
-    }
-}
-
-impl<K, V> BranchedKStream<K, V>
-where
-    K: Clone + 'static,
-    V: Clone + 'static,
-{
-    /// Adds the branch `name` of the records for which `predicate` holds (and no earlier
-    /// branch's did).
-    pub fn branch(
-        mut self,
-        name: &str,
-        predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
-    ) -> Self {
-        self.branches
-            .push((format!("{}{name}", self.splitter), Arc::new(predicate)));
-        self
-    }
-
-    /// Ends the split with a branch `name` for the records no branch took; returns every
-    /// branch by its full name.
-    pub fn default_branch(self, name: &str) -> std::collections::BTreeMap<String, KStream<K, V>> {
-        let default = format!("{}{name}", self.splitter);
-        self.finish(Some(default))
-    }
-
-    /// Ends the split; records no branch took are dropped. Returns every branch by its full
-    /// name.
-    pub fn no_default_branch(self) -> std::collections::BTreeMap<String, KStream<K, V>> {
-        self.finish(None)
-    }
-
-    fn finish(self, default: Option<String>) -> std::collections::BTreeMap<String, KStream<K, V>> {
-        let mut names: Vec<String> = self.branches.iter().map(|(n, _)| n.clone()).collect();
-        names.extend(default.clone());
-        let mut inner = self.stream.builder.borrow_mut();
-        let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
-            inner.fail(StreamsError::Topology(format!(
-                "split `{}` has two branches named `{dup}`; branch names must differ",
-                self.splitter
-            )));
-        }
-        let (splitter, parent) = (self.splitter.clone(), self.stream.node.clone());
-        let branches = self.branches;
-        let default_child = default.clone();
-        inner.apply(|t| {
-            t.add_processor(
-                &splitter,
-                move || Splitter {
-                    branches: branches.clone(),
-                    default: default_child.clone(),
-                },
-                &[&parent],
-            )?;
-            for name in &names {
-                t.add_processor::<K, V, K, V, _, _>(name, || PassThrough, &[&splitter])?;
-            }
-            Ok(())
-        });
-        drop(inner);
-        names
-            .into_iter()
-            .map(|name| {
-                let stream = KStream {
-                    builder: self.stream.builder.clone(),
-                    node: name.clone(),
-                    key_serde: self.stream.key_serde.clone(),
-                    value_serde: self.stream.value_serde.clone(),
-                    key_changed: self.stream.key_changed,
-                    next_name: None,
-                };
-                (name, stream)
-            })
-            .collect()
-    }
-}
-
-/// True for names the builder generates: `KSTREAM-...-` and ten digits.
-fn is_generated_name(name: &str) -> bool {
-    let Some((prefix, digits)) = name.rsplit_once('-') else {
-        return false;
-    };
-    name.starts_with("KSTREAM")
-        && !prefix.is_empty()
-        && digits.len() == 10
-        && digits.bytes().all(|b| b.is_ascii_digit())
 }

@@ -6,7 +6,7 @@ use streams_core::Record;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::SharedSerde;
 
-use crate::builder::Shared;
+use crate::shared::Shared;
 use crate::stream::KStream;
 
 /// An update of a table row as it flows between table nodes: the new value and the value it

@@ -1,9 +1,9 @@
 //! Window specifications: tumbling and hopping (`TimeWindows`), sliding (`SlidingWindows`)
 //! and session (`SessionWindows`) windows, each with a grace period, and when results are
-//! emitted (`EmitStrategy`).
+//! emitted (`EmitStrategy`); and the window of stream-stream joins (`JoinWindows`).
 //!
-//! Specifications are plain values; they are checked when the windowed aggregation is added
-//! to a builder, and `StreamsBuilder::build` reports what was wrong.
+//! Specifications are plain values; they are checked when the windowed aggregation or the
+//! join is added to a builder, and `StreamsBuilder::build` reports what was wrong.
 
 use std::time::Duration;
 
@@ -25,7 +25,8 @@ pub enum EmitStrategy {
 }
 
 /// Fixed-size windows aligned to the epoch: tumbling when `advance == size` (the default),
-/// hopping (overlapping) when the advance is smaller. A window is `[start, start + size)`.
+/// hopping (overlapping) when the advance is smaller. A window is `[start, start + size)`;
+/// as in Kafka Streams, an end past `i64::MAX` is `i64::MAX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeWindows {
     size: Duration,
@@ -166,6 +167,48 @@ impl SessionWindows {
     }
 }
 
+/// The window of a stream-stream join: records of the two sides join when their timestamps
+/// are at most `before` / `after` apart (the other side's record at most `before` earlier or
+/// `after` later), accepting out-of-order records for `grace` after the window closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinWindows {
+    before: Duration,
+    after: Duration,
+    grace: Duration,
+}
+
+impl JoinWindows {
+    /// Records at most `difference` apart join, either way; out-of-order records are accepted
+    /// for `grace` after the window closes.
+    pub fn of_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
+        JoinWindows {
+            before: difference,
+            after: difference,
+            grace,
+        }
+    }
+
+    /// Records at most `difference` apart join, with no grace period.
+    pub fn of_time_difference_with_no_grace(difference: Duration) -> Self {
+        Self::of_time_difference_and_grace(difference, Duration::ZERO)
+    }
+
+    /// (before, after, grace) in ms, checked.
+    pub(crate) fn check(&self) -> Result<(i64, i64, i64)> {
+        let (before, after) = (ms(self.before), ms(self.after));
+        // The window spans before + after (Kafka Streams refuses a negative sum, which is
+        // how an overflow shows there); checked, so that huge durations are refused instead
+        // of overflowing.
+        match before.checked_add(after) {
+            Some(size) if size >= 0 => Ok((before, after, ms(self.grace))),
+            _ => Err(StreamsError::Topology(format!(
+                "join windows must not be negative nor span more than i64::MAX ms in all, got \
+                 {before} ms before and {after} ms after"
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,42 +263,25 @@ mod tests {
                 .is_err()
         );
     }
-}
 
-/// The window of a stream-stream join: records of the two sides join when their timestamps
-/// are at most `before` / `after` apart (the other side's record at most `before` earlier or
-/// `after` later), accepting out-of-order records for `grace` after the window closes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct JoinWindows {
-    before: Duration,
-    after: Duration,
-    grace: Duration,
-}
-
-impl JoinWindows {
-    /// Records at most `difference` apart join, either way; out-of-order records are accepted
-    /// for `grace` after the window closes.
-    pub fn of_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
-        JoinWindows {
-            before: difference,
-            after: difference,
-            grace,
-        }
-    }
-
-    /// Records at most `difference` apart join, with no grace period.
-    pub fn of_time_difference_with_no_grace(difference: Duration) -> Self {
-        Self::of_time_difference_and_grace(difference, Duration::ZERO)
-    }
-
-    /// (before, after, grace) in ms, checked.
-    pub(crate) fn check(&self) -> Result<(i64, i64, i64)> {
-        let (before, after) = (ms(self.before), ms(self.after));
-        if before + after < 0 {
-            return Err(StreamsError::Topology(
-                "join windows must not be negative".into(),
-            ));
-        }
-        Ok((before, after, ms(self.grace)))
+    #[test]
+    fn join_windows_whose_span_overflows_are_refused() {
+        let huge = JoinWindows::of_time_difference_with_no_grace(Duration::MAX);
+        assert_eq!(
+            huge.check().expect_err("refused").to_string(),
+            format!(
+                "invalid topology: join windows must not be negative nor span more than \
+                 i64::MAX ms in all, got {max} ms before and {max} ms after",
+                max = i64::MAX
+            )
+        );
+        let widest = JoinWindows::of_time_difference_and_grace(
+            Duration::from_millis(i64::MAX as u64 / 2),
+            Duration::MAX,
+        );
+        assert_eq!(
+            widest.check().expect("valid"),
+            (i64::MAX / 2, i64::MAX / 2, i64::MAX)
+        );
     }
 }

@@ -16,14 +16,13 @@ use state_stores::KeyValueStoreBuilder;
 use state_stores::typed::TypedKeyValueStore;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{BytesSerde, Serde, SharedSerde};
-use streams_core::store::StoreHandle;
 use streams_core::{Record, SerdeError, StreamsError};
 
-use crate::grouped::ValueAndTimestamp;
+use super::lower_join;
+use crate::store_slot::StoreSlot;
 use crate::table::{Change, KTable};
+use crate::timestamped::TimestampedKeyValueStore;
 
-/// The store of a materialized table.
-type TableRows<K, V> = TypedKeyValueStore<K, ValueAndTimestamp<V>>;
 /// The subscription store: raw `len(fk) ++ fk ++ left key` -> hash.
 type Subscriptions = TypedKeyValueStore<Vec<u8>, Vec<u8>>;
 
@@ -228,13 +227,11 @@ where
 
 /// Right side, on the subscription topic: records or removes a subscription and answers it.
 struct SubscriptionReceiver<K, FK, VR> {
-    subscriptions_name: String,
-    right_name: String,
     fk_serde: SharedSerde<FK>,
     key_serde: SharedSerde<K>,
     inner_join: bool,
-    subscriptions: Option<StoreHandle<Subscriptions>>,
-    right: Option<StoreHandle<TableRows<FK, VR>>>,
+    subscriptions: StoreSlot<Subscriptions>,
+    right: StoreSlot<TimestampedKeyValueStore<FK, VR>>,
 }
 
 impl<K, FK, VR> Processor<FK, Subscription<K>, K, Response<VR>> for SubscriptionReceiver<K, FK, VR>
@@ -247,9 +244,8 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Response<VR>>,
     ) -> Result<(), ProcessorError> {
-        self.subscriptions = Some(ctx.state_store::<Subscriptions>(&self.subscriptions_name)?);
-        self.right = Some(ctx.state_store::<TableRows<FK, VR>>(&self.right_name)?);
-        Ok(())
+        self.subscriptions.init(ctx)?;
+        self.right.init(ctx)
     }
 
     fn process(
@@ -257,8 +253,7 @@ where
         ctx: &mut ProcessorContext<'_, K, Response<VR>>,
         r: Record<FK, Subscription<K>>,
     ) -> Result<(), ProcessorError> {
-        let subs = self.subscriptions.as_ref().ok_or("init did not run")?;
-        let right = self.right.as_ref().ok_or("init did not run")?;
+        let (subs, right) = (self.subscriptions.get()?, self.right.get()?);
         let key = subscription_key(
             &bytes_of(&self.fk_serde, &r.key)?,
             &bytes_of(&self.key_serde, &r.value.left_key)?,
@@ -307,10 +302,9 @@ where
 
 /// Right side, on the right table's updates: answers every subscriber of the foreign key.
 struct ForeignUpdates<K, FK> {
-    subscriptions_name: String,
     fk_serde: SharedSerde<FK>,
     key_serde: SharedSerde<K>,
-    subscriptions: Option<StoreHandle<Subscriptions>>,
+    subscriptions: StoreSlot<Subscriptions>,
 }
 
 impl<K, FK, VR> Processor<FK, Change<VR>, K, Response<VR>> for ForeignUpdates<K, FK>
@@ -323,8 +317,7 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Response<VR>>,
     ) -> Result<(), ProcessorError> {
-        self.subscriptions = Some(ctx.state_store::<Subscriptions>(&self.subscriptions_name)?);
-        Ok(())
+        self.subscriptions.init(ctx)
     }
 
     fn process(
@@ -332,7 +325,7 @@ where
         ctx: &mut ProcessorContext<'_, K, Response<VR>>,
         r: Record<FK, Change<VR>>,
     ) -> Result<(), ProcessorError> {
-        let subs = self.subscriptions.as_ref().ok_or("init did not run")?;
+        let subs = self.subscriptions.get()?;
         let fk = bytes_of(&self.fk_serde, &r.key)?;
         let prefix = subscription_key(&fk, &[]);
         let subscribers: Vec<(Vec<u8>, Vec<u8>)> = subs
@@ -364,10 +357,9 @@ type FkJoiner<V, VR, VJ> = dyn Fn(&V, Option<&VR>) -> Option<VJ> + Send + Sync;
 /// Left side, on the response topic: drops stale answers (the left row changed since it
 /// asked) and emits the joined row.
 struct ResponseResolver<K, V, VR, VJ> {
-    left_name: String,
     value_serde: SharedSerde<V>,
     joiner: Arc<FkJoiner<V, VR, VJ>>,
-    left: Option<StoreHandle<TableRows<K, V>>>,
+    left: StoreSlot<TimestampedKeyValueStore<K, V>>,
 }
 
 impl<K, V, VR, VJ> Processor<K, Response<VR>, K, Change<VJ>> for ResponseResolver<K, V, VR, VJ>
@@ -381,8 +373,7 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<VJ>>,
     ) -> Result<(), ProcessorError> {
-        self.left = Some(ctx.state_store::<TableRows<K, V>>(&self.left_name)?);
-        Ok(())
+        self.left.init(ctx)
     }
 
     fn process(
@@ -390,8 +381,12 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<VJ>>,
         r: Record<K, Response<VR>>,
     ) -> Result<(), ProcessorError> {
-        let left = self.left.as_ref().ok_or("init did not run")?;
-        let current = left.borrow_mut().get(&r.key)?.map(|row| row.value);
+        let current = self
+            .left
+            .get()?
+            .borrow_mut()
+            .get(&r.key)?
+            .map(|row| row.value);
         let current_hash = current
             .as_ref()
             .map(|v| bytes_of(&self.value_serde, v).map(|b| fnv1a(&b)))
@@ -488,44 +483,35 @@ where
             &other.key_serde,
             &other.value_serde,
         );
-        let (Some(left_store), Some(right_store), Some(k), Some(v), Some(fk), Some(vr)) = ready
-        else {
-            inner.fail(StreamsError::Topology(format!(
-                "foreign-key join `{registration}`: both tables must be kept in stores (read by \
-                 StreamsBuilder::table or made by an aggregation) with known key and value \
-                 serdes"
-            )));
-            drop(inner);
-            return KTable {
-                builder,
-                node: resolver,
-                store: None,
-                key_serde: self.key_serde.clone(),
-                value_serde: None,
-                old_values: false,
-            };
-        };
-        let (left_store, right_store) = (left_store.clone(), right_store.clone());
-        let (k, v, fk, vr) = (k.clone(), v.clone(), fk.clone(), vr.clone());
-        let subscription_serde: SharedSerde<Subscription<K>> =
-            Arc::new(SubscriptionSerde(k.clone()));
-        let response_serde: SharedSerde<Response<VR>> = Arc::new(ResponseSerde(vr.clone()));
-        let (this_node, other_node) = (self.node.clone(), other.node.clone());
-        inner.apply(|t| {
+        if let (Some(left_store), Some(right_store), Some(k), Some(v), Some(fk), Some(vr)) = ready {
+            let subscription_serde: SharedSerde<Subscription<K>> =
+                Arc::new(SubscriptionSerde(k.clone()));
+            let response_serde: SharedSerde<Response<VR>> = Arc::new(ResponseSerde(vr.clone()));
+            let (registration_source, response_source) = (
+                format!("{registration}-source"),
+                format!("{response}-source"),
+            );
+            inner.apply(|t| {
+                t.add_repartition_topic(&registration_topic)?
+                    .add_repartition_topic(&response_topic)?;
+                Ok(())
+            });
+            // Left side: each row update subscribes to its foreign key.
             let (fk1, v1) = (fk.clone(), v.clone());
-            t.add_repartition_topic(&registration_topic)?
-                .add_repartition_topic(&response_topic)?
-                .add_processor::<K, Change<V>, FK, Subscription<K>, _, _>(
-                    &registration,
-                    move || SubscriptionSender {
-                        extractor: extractor.clone(),
-                        fk_serde: fk1.clone(),
-                        value_serde: v1.clone(),
-                        key: std::marker::PhantomData,
-                    },
-                    &[&this_node],
-                )?
-                .add_sink_with(
+            lower_join::<K, Change<V>, FK, Subscription<K>, _, _>(
+                &mut inner,
+                &registration,
+                &[&self.node],
+                &[],
+                move || SubscriptionSender {
+                    extractor: extractor.clone(),
+                    fk_serde: fk1.clone(),
+                    value_serde: v1.clone(),
+                    key: std::marker::PhantomData,
+                },
+            );
+            inner.apply(|t| {
+                t.add_sink_with(
                     &format!("{registration}-sink"),
                     streams_core::SinkOptions::topic(registration_topic.as_str()),
                     fk.clone(),
@@ -533,76 +519,87 @@ where
                     &[&registration],
                 )?
                 .add_source_with(
-                    &format!("{registration}-source"),
+                    &registration_source,
                     &[&registration_topic],
                     fk.clone(),
                     subscription_serde,
                     Default::default(),
+                )?
+                .add_state_store(
+                    KeyValueStoreBuilder::rocksdb(&subscriptions, BytesSerde, BytesSerde),
+                    &[],
                 )?;
+                Ok(())
+            });
+            // Right side: subscriptions and right-row updates answer on the response topic.
             let (subs_name, right_name, fk2, k2) = (
                 subscriptions.clone(),
                 right_store.clone(),
                 fk.clone(),
                 k.clone(),
             );
-            t.add_processor::<FK, Subscription<K>, K, Response<VR>, _, _>(
+            lower_join::<FK, Subscription<K>, K, Response<VR>, _, _>(
+                &mut inner,
                 &receiver,
+                &[&registration_source],
+                &[&subscriptions, right_store],
                 move || SubscriptionReceiver {
-                    subscriptions_name: subs_name.clone(),
-                    right_name: right_name.clone(),
                     fk_serde: fk2.clone(),
                     key_serde: k2.clone(),
                     inner_join,
-                    subscriptions: None,
-                    right: None,
+                    subscriptions: StoreSlot::new(&subs_name),
+                    right: StoreSlot::new(&right_name),
                 },
-                &[&format!("{registration}-source")],
-            )?
-            .add_state_store(
-                KeyValueStoreBuilder::rocksdb(&subscriptions, BytesSerde, BytesSerde),
-                &[&receiver],
-            )?
-            .connect_processor_and_state_stores(&receiver, &[&right_store])?;
+            );
             let (subs_name, fk3, k3) = (subscriptions.clone(), fk.clone(), k.clone());
-            t.add_processor::<FK, Change<VR>, K, Response<VR>, _, _>(
+            lower_join::<FK, Change<VR>, K, Response<VR>, _, _>(
+                &mut inner,
                 &foreign,
+                &[&other.node],
+                &[&subscriptions],
                 move || ForeignUpdates {
-                    subscriptions_name: subs_name.clone(),
                     fk_serde: fk3.clone(),
                     key_serde: k3.clone(),
-                    subscriptions: None,
+                    subscriptions: StoreSlot::new(&subs_name),
                 },
-                &[&other_node],
-            )?
-            .connect_processor_and_state_stores(&foreign, &[&subscriptions])?
-            .add_sink_with(
-                &format!("{response}-sink"),
-                streams_core::SinkOptions::topic(response_topic.as_str()),
-                k.clone(),
-                response_serde.clone(),
-                &[&receiver, &foreign],
-            )?
-            .add_source_with(
-                &format!("{response}-source"),
-                &[&response_topic],
-                k.clone(),
-                response_serde,
-                Default::default(),
-            )?;
+            );
+            inner.apply(|t| {
+                t.add_sink_with(
+                    &format!("{response}-sink"),
+                    streams_core::SinkOptions::topic(response_topic.as_str()),
+                    k.clone(),
+                    response_serde.clone(),
+                    &[&receiver, &foreign],
+                )?
+                .add_source_with(
+                    &response_source,
+                    &[&response_topic],
+                    k.clone(),
+                    response_serde,
+                    Default::default(),
+                )?;
+                Ok(())
+            });
+            // Left side again: current answers become joined rows.
             let (left_name, v2) = (left_store.clone(), v.clone());
-            t.add_processor::<K, Response<VR>, K, Change<VJ>, _, _>(
+            lower_join::<K, Response<VR>, K, Change<VJ>, _, _>(
+                &mut inner,
                 &resolver,
+                &[&response_source],
+                &[left_store],
                 move || ResponseResolver {
-                    left_name: left_name.clone(),
                     value_serde: v2.clone(),
                     joiner: joiner.clone(),
-                    left: None,
+                    left: StoreSlot::new(&left_name),
                 },
-                &[&format!("{response}-source")],
-            )?
-            .connect_processor_and_state_stores(&resolver, &[&left_store])?;
-            Ok(())
-        });
+            );
+        } else {
+            inner.fail(StreamsError::Topology(format!(
+                "foreign-key join `{registration}`: both tables must be kept in stores (read by \
+                 StreamsBuilder::table or made by an aggregation) with known key and value \
+                 serdes"
+            )));
+        }
         drop(inner);
         KTable {
             builder,

@@ -1,0 +1,129 @@
+//! Stream-table joins: each stream record looks up the table's current row for its key.
+
+use std::sync::Arc;
+
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::{Record, StreamsError};
+
+use super::{Joiner, REPARTITION_HINT, lower_join};
+use crate::store_slot::StoreSlot;
+use crate::stream::KStream;
+use crate::table::KTable;
+use crate::timestamped::TimestampedKeyValueStore;
+
+/// `KSTREAM-JOIN` / `KSTREAM-LEFTJOIN`: looks the record's key up in the table's store; an
+/// inner join drops records without a row, a left join passes `None` to the joiner. Table
+/// updates emit nothing. The output keeps the stream record's key, timestamp and headers.
+struct StreamTableJoin<K, V, VT, VR> {
+    joiner: Joiner<V, VT, VR>,
+    store: StoreSlot<TimestampedKeyValueStore<K, VT>>,
+}
+
+impl<K, V, VT, VR> Processor<K, V, K, VR> for StreamTableJoin<K, V, VT, VR>
+where
+    K: Clone + 'static,
+    V: 'static,
+    VT: 'static,
+    VR: Clone + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), ProcessorError> {
+        self.store.init(ctx)
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, VR>,
+        r: Record<K, V>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.store.get()?;
+        let row = store.borrow_mut().get(&r.key)?;
+        if let Some(joined) = self
+            .joiner
+            .join(&r.value, row.as_ref().map(|row| &row.value))
+        {
+            ctx.forward(r.map_value(|_| joined))?;
+        }
+        Ok(())
+    }
+}
+
+impl<K, V> KStream<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    /// Joins each record with the table's current row for its key (`KSTREAM-JOIN`): records
+    /// without a row are dropped; updates of the table emit nothing. The table must be kept
+    /// in a store (a `StreamsBuilder::table` or an aggregation) and be co-partitioned with the
+    /// stream; after a key-changing operation the stream is repartitioned first.
+    pub fn join_table<VT, VR>(
+        &self,
+        table: &KTable<K, VT>,
+        joiner: impl Fn(&V, &VT) -> VR + Send + Sync + 'static,
+    ) -> KStream<K, VR>
+    where
+        VT: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        self.table_join(table, Joiner::Inner(Arc::new(joiner)), "KSTREAM-JOIN")
+    }
+
+    /// Joins each record with the table's current row for its key, or with `None` when there
+    /// is none (`KSTREAM-LEFTJOIN`). Otherwise as [`Self::join_table`].
+    pub fn left_join_table<VT, VR>(
+        &self,
+        table: &KTable<K, VT>,
+        joiner: impl Fn(&V, Option<&VT>) -> VR + Send + Sync + 'static,
+    ) -> KStream<K, VR>
+    where
+        VT: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        self.table_join(table, Joiner::Left(Arc::new(joiner)), "KSTREAM-LEFTJOIN")
+    }
+
+    fn table_join<VT, VR>(
+        &self,
+        table: &KTable<K, VT>,
+        joiner: Joiner<V, VT, VR>,
+        prefix: &str,
+    ) -> KStream<K, VR>
+    where
+        VT: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        let builder = self.builder.clone();
+        let mut inner = builder.borrow_mut();
+        let name = inner.name(self.next_name.as_deref(), prefix);
+        let parent = self.partitioned_by_key(
+            &mut inner,
+            &format!("{name}-left"),
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            REPARTITION_HINT,
+        );
+        match &table.store {
+            None => inner.fail(StreamsError::Topology(format!(
+                "join `{name}`: the table `{}` is not kept in a store; join with a table read by \
+                 StreamsBuilder::table or made by an aggregation, or turn this one into one with \
+                 to_stream().to_table(..)",
+                table.node
+            ))),
+            Some(store) => {
+                let store_name = store.clone();
+                lower_join::<K, V, K, VR, _, _>(
+                    &mut inner,
+                    &name,
+                    &[&parent],
+                    &[store],
+                    move || StreamTableJoin {
+                        joiner: joiner.clone(),
+                        store: StoreSlot::new(&store_name),
+                    },
+                );
+            }
+        }
+        drop(inner);
+        KStream::new(builder, name, self.key_serde.clone(), None)
+    }
+}

@@ -1,0 +1,203 @@
+//! Table-table joins (inner, left, outer): an update on either side looks up the other
+//! side's row and emits the joined row's change.
+
+use std::sync::Arc;
+
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::{Record, StreamsError};
+
+use super::lower_join;
+use crate::store_slot::StoreSlot;
+use crate::stream::PassThrough;
+use crate::table::{Change, KTable};
+use crate::timestamped::TimestampedKeyValueStore;
+
+/// Table-table joins as one function of both sides' values: `None` where the join emits no
+/// row for that combination (a missing required side).
+type TableJoiner<V1, V2, VR> = dyn Fn(Option<&V1>, Option<&V2>) -> Option<VR> + Send + Sync;
+
+/// One side of a table-table join (`KTABLE-JOINTHIS` / `-JOINOTHER` and the left / outer
+/// variants): on an update of this side, looks up the other side's row and forwards the
+/// joined change (new and old joined rows); nothing when neither exists. The timestamp is
+/// the larger of the update's and the other row's.
+struct TableJoinSide<K, VThis, VOther, VR> {
+    /// Joins (this side, other side) in the user's order.
+    join: Arc<TableJoiner<VThis, VOther, VR>>,
+    /// The other side's rows.
+    other: StoreSlot<TimestampedKeyValueStore<K, VOther>>,
+}
+
+impl<K, VThis, VOther, VR> TableJoinSide<K, VThis, VOther, VR>
+where
+    K: 'static,
+    VThis: 'static,
+    VOther: 'static,
+    VR: 'static,
+{
+    /// Makes the side that looks the other side's rows up in `other_store`.
+    fn supplier(
+        other_store: &str,
+        join: Arc<TableJoiner<VThis, VOther, VR>>,
+    ) -> impl Fn() -> Self + Send + Sync + 'static {
+        let other_store = other_store.to_owned();
+        move || TableJoinSide {
+            join: join.clone(),
+            other: StoreSlot::new(&other_store),
+        }
+    }
+}
+
+impl<K, VThis, VOther, VR> Processor<K, Change<VThis>, K, Change<VR>>
+    for TableJoinSide<K, VThis, VOther, VR>
+where
+    K: Clone + 'static,
+    VThis: 'static,
+    VOther: 'static,
+    VR: Clone + 'static,
+{
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<VR>>,
+    ) -> Result<(), ProcessorError> {
+        self.other.init(ctx)
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<VR>>,
+        r: Record<K, Change<VThis>>,
+    ) -> Result<(), ProcessorError> {
+        let other = self.other.get()?.borrow_mut().get(&r.key)?;
+        let other_value = other.as_ref().map(|o| &o.value);
+        // The joined row after and before this update, against the other side's current row
+        // (a missing row on either side counts as the join says: outer and left joins keep
+        // rows with one side missing).
+        let new = (self.join)(r.value.new.as_ref(), other_value);
+        let old = (self.join)(r.value.old.as_ref(), other_value);
+        if new.is_none() && old.is_none() {
+            return Ok(());
+        }
+        let timestamp = other.map_or(r.timestamp, |o| o.timestamp.max(r.timestamp));
+        ctx.forward(Record {
+            key: r.key,
+            value: Change { new, old },
+            timestamp,
+            headers: r.headers,
+        })?;
+        Ok(())
+    }
+}
+
+impl<K, V1> KTable<K, V1>
+where
+    K: Clone + 'static,
+    V1: Clone + 'static,
+{
+    /// Inner table-table join (`KTABLE-JOINTHIS` / `KTABLE-JOINOTHER` / `KTABLE-MERGE`): a key
+    /// has a joined row while both tables have one; an update on either side emits the new
+    /// joined row, and a delete on either side a delete.
+    pub fn join<V2, VR>(
+        &self,
+        other: &KTable<K, V2>,
+        joiner: impl Fn(&V1, &V2) -> VR + Send + Sync + 'static,
+    ) -> KTable<K, VR>
+    where
+        V2: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        let f: Arc<TableJoiner<V1, V2, VR>> = Arc::new(move |a, b| match (a, b) {
+            (Some(a), Some(b)) => Some(joiner(a, b)),
+            _ => None,
+        });
+        self.table_table_join(other, f, ("KTABLE-JOINTHIS", "KTABLE-JOINOTHER"))
+    }
+
+    /// Left table-table join: every row of this table has a joined row, with the other
+    /// table's row if it has one (`KTABLE-LEFTJOINTHIS` / `KTABLE-LEFTJOINOTHER`).
+    pub fn left_join<V2, VR>(
+        &self,
+        other: &KTable<K, V2>,
+        joiner: impl Fn(&V1, Option<&V2>) -> VR + Send + Sync + 'static,
+    ) -> KTable<K, VR>
+    where
+        V2: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        let f: Arc<TableJoiner<V1, V2, VR>> = Arc::new(move |a, b| a.map(|a| joiner(a, b)));
+        self.table_table_join(other, f, ("KTABLE-LEFTJOINTHIS", "KTABLE-LEFTJOINOTHER"))
+    }
+
+    /// Outer table-table join: a key has a joined row while either table has one
+    /// (`KTABLE-OUTERTHIS` / `KTABLE-OUTEROTHER`).
+    pub fn outer_join<V2, VR>(
+        &self,
+        other: &KTable<K, V2>,
+        joiner: impl Fn(Option<&V1>, Option<&V2>) -> VR + Send + Sync + 'static,
+    ) -> KTable<K, VR>
+    where
+        V2: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        let f: Arc<TableJoiner<V1, V2, VR>> =
+            Arc::new(move |a, b| (a.is_some() || b.is_some()).then(|| joiner(a, b)));
+        self.table_table_join(other, f, ("KTABLE-OUTERTHIS", "KTABLE-OUTEROTHER"))
+    }
+
+    fn table_table_join<V2, VR>(
+        &self,
+        other: &KTable<K, V2>,
+        f: Arc<TableJoiner<V1, V2, VR>>,
+        (this_prefix, other_prefix): (&str, &str),
+    ) -> KTable<K, VR>
+    where
+        V2: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        let builder = self.builder.clone();
+        let mut inner = builder.borrow_mut();
+        let this_name = inner.new_name(this_prefix);
+        let other_name = inner.new_name(other_prefix);
+        let merge = inner.new_name("KTABLE-MERGE");
+        match (&self.store, &other.store) {
+            (Some(this_store), Some(other_store)) => {
+                let from_other = f.clone();
+                let flipped: Arc<TableJoiner<V2, V1, VR>> = Arc::new(move |b, a| from_other(a, b));
+                lower_join::<K, Change<V1>, K, Change<VR>, _, _>(
+                    &mut inner,
+                    &this_name,
+                    &[&self.node],
+                    &[other_store],
+                    TableJoinSide::supplier(other_store, f),
+                );
+                lower_join::<K, Change<V2>, K, Change<VR>, _, _>(
+                    &mut inner,
+                    &other_name,
+                    &[&other.node],
+                    &[this_store],
+                    TableJoinSide::supplier(this_store, flipped),
+                );
+                lower_join::<K, Change<VR>, K, Change<VR>, _, _>(
+                    &mut inner,
+                    &merge,
+                    &[&this_name, &other_name],
+                    &[],
+                    || PassThrough,
+                );
+            }
+            _ => inner.fail(StreamsError::Topology(format!(
+                "join `{this_name}`: both tables must be kept in stores (read by \
+                 StreamsBuilder::table or made by an aggregation); `{}` or `{}` is not",
+                self.node, other.node
+            ))),
+        }
+        drop(inner);
+        KTable {
+            builder,
+            node: merge,
+            store: None,
+            key_serde: self.key_serde.clone(),
+            value_serde: None,
+            old_values: self.old_values && other.old_values,
+        }
+    }
+}

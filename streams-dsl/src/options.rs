@@ -1,0 +1,255 @@
+//! The option types DSL operations take: how a stream is read ([`Consumed`]) and written
+//! ([`Produced`]), how it is grouped ([`Grouped`]) or repartitioned ([`Repartitioned`]), and
+//! where an aggregation or a table keeps its rows ([`Materialized`]). They are plain values
+//! with consuming `with_*` setters.
+
+use std::sync::Arc;
+
+use state_stores::StoreKind;
+use streams_core::serde::{Serde, SharedSerde};
+
+/// How a stream is read: key and value serdes, and optionally the source node's name.
+pub struct Consumed<K, V> {
+    pub(crate) key_serde: SharedSerde<K>,
+    pub(crate) value_serde: SharedSerde<V>,
+    pub(crate) name: Option<String>,
+    pub(crate) options: streams_core::SourceOptions,
+}
+
+impl<K: 'static, V: 'static> Consumed<K, V> {
+    /// Reads keys and values with these serdes.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Consumed {
+            key_serde: Arc::new(key_serde),
+            value_serde: Arc::new(value_serde),
+            name: None,
+            options: Default::default(),
+        }
+    }
+
+    /// Reads timestamps with `extractor` instead of the configured default.
+    pub fn with_timestamp_extractor(
+        mut self,
+        extractor: impl streams_core::timestamp::TimestampExtractor,
+    ) -> Self {
+        self.options.timestamp_extractor = Some(Arc::new(extractor));
+        self
+    }
+
+    /// Where to start a partition the application has no committed offset for.
+    pub fn with_offset_reset(mut self, reset: streams_core::OffsetReset) -> Self {
+        self.options.offset_reset = Some(reset);
+        self
+    }
+
+    /// Names the source node instead of `KSTREAM-SOURCE-<n>`.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+}
+
+/// How a stream is written: key and value serdes, and optionally the sink node's name.
+pub struct Produced<K, V> {
+    pub(crate) key_serde: SharedSerde<K>,
+    pub(crate) value_serde: SharedSerde<V>,
+    pub(crate) name: Option<String>,
+}
+
+impl<K: 'static, V: 'static> Produced<K, V> {
+    /// Writes keys and values with these serdes.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Produced {
+            key_serde: Arc::new(key_serde),
+            value_serde: Arc::new(value_serde),
+            name: None,
+        }
+    }
+
+    /// Names the sink node instead of `KSTREAM-SINK-<n>`.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+}
+
+/// The serdes a grouping uses (for its store and, once a key changed, its repartition topic).
+/// Without them, the stream's own serdes are used where known.
+pub struct Grouped<K, V> {
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) name: Option<String>,
+}
+
+impl<K: 'static, V: 'static> Default for Grouped<K, V> {
+    fn default() -> Self {
+        Grouped {
+            key_serde: None,
+            value_serde: None,
+            name: None,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> Grouped<K, V> {
+    /// Groups with these serdes.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Grouped {
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
+            name: None,
+        }
+    }
+
+    /// Names the repartition topic `<application.id>-<name>-repartition` (and its nodes)
+    /// instead of naming it after the aggregation's store.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+}
+
+/// Where an aggregation or a table keeps its rows: store name, in memory or RocksDB (the
+/// default), changelog on (the default) or off, and the serdes of its keys and values.
+pub struct Materialized<K, V> {
+    pub(crate) name: Option<String>,
+    pub(crate) kind: StoreKind,
+    pub(crate) logging: bool,
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) retention: Option<std::time::Duration>,
+}
+
+impl<K: 'static, V: 'static> Default for Materialized<K, V> {
+    fn default() -> Self {
+        Materialized {
+            name: None,
+            kind: StoreKind::RocksDb,
+            logging: true,
+            key_serde: None,
+            value_serde: None,
+            retention: None,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> Materialized<K, V> {
+    /// A RocksDB store with a generated name, logged, with the upstream serdes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A store named `name` (also the name of its changelog: `<application.id>-<name>-changelog`).
+    pub fn as_store(name: &str) -> Self {
+        Materialized {
+            name: Some(name.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    /// Keeps the store in memory instead of RocksDB.
+    pub fn in_memory(mut self) -> Self {
+        self.kind = StoreKind::InMemory;
+        self
+    }
+
+    /// Turns the store's changelog off.
+    pub fn with_logging_disabled(mut self) -> Self {
+        self.logging = false;
+        self
+    }
+
+    /// The serde of the store's keys.
+    pub fn with_key_serde(mut self, serde: impl Serde<K>) -> Self {
+        self.key_serde = Some(Arc::new(serde));
+        self
+    }
+
+    /// The serde of the store's values.
+    pub fn with_value_serde(mut self, serde: impl Serde<V>) -> Self {
+        self.value_serde = Some(Arc::new(serde));
+        self
+    }
+
+    /// How long a windowed aggregation keeps its windows. The default, and the least allowed,
+    /// is the window size plus grace; for sliding windows twice the time difference plus
+    /// grace; for sessions the inactivity gap plus grace. Ignored by non-windowed
+    /// aggregations and tables.
+    pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
+    /// The same, with `serde` as the store's value serde unless one was given.
+    pub(crate) fn or_value_serde(self, serde: Option<SharedSerde<V>>) -> Self {
+        Materialized {
+            value_serde: self.value_serde.or(serde),
+            ..self
+        }
+    }
+
+    /// `store` with its changelog as asked: on unless [`Self::with_logging_disabled`].
+    pub(crate) fn changelog<S: Changelogged>(&self, store: S) -> S {
+        if self.logging {
+            store
+        } else {
+            store.without_changelog()
+        }
+    }
+}
+
+/// A store builder whose changelog [`Materialized`] can turn off.
+pub(crate) trait Changelogged {
+    /// The same store without a changelog.
+    fn without_changelog(self) -> Self;
+}
+
+macro_rules! changelogged {
+    ($($builder:ident),*) => {$(
+        impl<K: 'static, V: 'static> Changelogged for state_stores::$builder<K, V> {
+            fn without_changelog(self) -> Self {
+                self.with_logging_disabled()
+            }
+        }
+    )*};
+}
+
+changelogged!(
+    KeyValueStoreBuilder,
+    WindowStoreBuilder,
+    SessionStoreBuilder
+);
+
+/// How [`KStream::repartition`](crate::KStream::repartition) writes its topic: serdes and the topic's base name.
+pub struct Repartitioned<K, V> {
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) name: Option<String>,
+}
+
+impl<K: 'static, V: 'static> Default for Repartitioned<K, V> {
+    fn default() -> Self {
+        Repartitioned {
+            key_serde: None,
+            value_serde: None,
+            name: None,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> Repartitioned<K, V> {
+    /// With these serdes.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Repartitioned {
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
+            name: None,
+        }
+    }
+
+    /// Names the topic `<application.id>-<name>-repartition`.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+}

@@ -1,0 +1,283 @@
+//! Session-windowed aggregations: `SessionWindowedKStream` and the processor that merges a
+//! key's records into sessions split by an inactivity gap.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use state_stores::SessionStoreBuilder;
+use state_stores::typed::TypedSessionStore;
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::{Record, SessionWindowedSerde, Window, Windowed};
+
+use crate::aggregation::{
+    Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, with_count_serde,
+};
+use crate::grouped::KGroupedStream;
+use crate::options::Materialized;
+use crate::store_slot::StoreSlot;
+use crate::table::{Change, KTable};
+use crate::windows::SessionWindows;
+
+/// A grouped stream cut into session windows, ready for an aggregation whose table is keyed
+/// by [`Windowed`] keys with the session as window (both ends inclusive).
+pub struct SessionWindowedKStream<K, V> {
+    grouped: KGroupedStream<K, V>,
+    windows: SessionWindows,
+}
+
+impl<K, V> std::fmt::Debug for SessionWindowedKStream<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionWindowedKStream")
+            .field("windows", &self.windows)
+            .finish()
+    }
+}
+
+/// How two session aggregates combine when their sessions merge.
+type Merger<K, A> = dyn Fn(&K, A, A) -> A + Send + Sync;
+
+/// The aggregate merging starts from (`None` for reduce: the first session's as is).
+type SessionInit<A> = dyn Fn() -> Option<A> + Send + Sync;
+
+/// The store a session aggregation keeps its sessions in.
+type SessionAggregates<K, A> = TypedSessionStore<K, A>;
+
+impl<K, V> SessionWindowedKStream<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    /// The number of records per key and session (`KSTREAM-AGGREGATE`).
+    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+        let materialized = with_count_serde(materialized);
+        self.fold(
+            "KSTREAM-AGGREGATE",
+            "count",
+            materialized,
+            count_fold(),
+            Arc::new(|| Some(0)),
+            Arc::new(|_, a, b| a + b),
+        )
+    }
+
+    /// Each key's values per session combined with `reducer(aggregate, value)`; merging
+    /// sessions combine their aggregates with the same function (`KSTREAM-REDUCE`).
+    pub fn reduce(
+        &self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<Windowed<K>, V> {
+        let materialized = materialized.or_value_serde(self.grouped.value_serde.clone());
+        let reducer = Arc::new(reducer);
+        let merge = reducer.clone();
+        self.fold(
+            "KSTREAM-REDUCE",
+            "reduce",
+            materialized,
+            reduce_fold(move |a, b| reducer(a, b)),
+            Arc::new(|| None),
+            Arc::new(move |_, a, b| merge(a, b)),
+        )
+    }
+
+    /// Each key's values per session folded into an aggregate from `initializer()`; when a
+    /// record joins sessions, their aggregates combine with `merger(key, a, b)`
+    /// (`KSTREAM-AGGREGATE`). The store's value serde must be given in `materialized`.
+    pub fn aggregate<A: Clone + 'static>(
+        &self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        merger: impl Fn(&K, A, A) -> A + Send + Sync + 'static,
+        materialized: Materialized<K, A>,
+    ) -> KTable<Windowed<K>, A> {
+        let initializer = Arc::new(initializer);
+        let first = initializer.clone();
+        let fold = aggregate_fold(move || initializer(), aggregator);
+        self.fold(
+            "KSTREAM-AGGREGATE",
+            "aggregate",
+            materialized,
+            fold,
+            Arc::new(move || Some(first())),
+            Arc::new(merger),
+        )
+    }
+
+    fn fold<A: Clone + 'static>(
+        &self,
+        prefix: &str,
+        operation: &str,
+        materialized: Materialized<K, A>,
+        fold: Arc<Fold<K, V, A>>,
+        init: Arc<SessionInit<A>>,
+        merger: Arc<Merger<K, A>>,
+    ) -> KTable<Windowed<K>, A> {
+        lower_aggregation(
+            &self.grouped.stream.builder,
+            (prefix, operation),
+            &materialized,
+            self.grouped.key_serde.clone(),
+            |inner, plan, k, a| {
+                let (gap, grace) = self.windows.check().map_err(|e| inner.fail(e)).ok()?;
+                let retention = plan.retention(
+                    inner,
+                    operation,
+                    materialized.retention,
+                    gap.saturating_add(grace),
+                    "the inactivity gap plus the grace period",
+                );
+                let store_name = plan.store_name.clone();
+                Some(Parts {
+                    store: SessionStoreBuilder::new(
+                        &plan.store_name,
+                        materialized.kind,
+                        Duration::from_millis(retention.max(0) as u64),
+                        k.clone(),
+                        a.clone(),
+                    ),
+                    parent: self.grouped.aggregation_parent(inner, &plan.store_name),
+                    supplier: move || SessionAggregateProcessor {
+                        gap,
+                        grace,
+                        fold: fold.clone(),
+                        init: init.clone(),
+                        merger: merger.clone(),
+                        store: StoreSlot::new(&store_name),
+                        observed: -1,
+                    },
+                    key_serde: Some(Arc::new(SessionWindowedSerde::shared(k.clone()))),
+                    progress: None,
+                })
+            },
+        )
+    }
+}
+
+/// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE` over sessions: a record at `t` merges with every
+/// session of its key that ends at or after `t - gap` and starts at or before `t + gap`; the
+/// merged sessions are removed (each forwarded as a tombstone with its old value) and the
+/// merged session is stored and forwarded. Records whose merged session would end before
+/// stream time minus grace minus the gap (a session can still grow by a gap after its end)
+/// are dropped as late.
+struct SessionAggregateProcessor<K, V, A> {
+    gap: i64,
+    grace: i64,
+    fold: Arc<Fold<K, V, A>>,
+    init: Arc<SessionInit<A>>,
+    merger: Arc<Merger<K, A>>,
+    store: StoreSlot<SessionAggregates<K, A>>,
+    observed: i64,
+}
+
+impl<K, V, A> Processor<K, V, Windowed<K>, Change<A>> for SessionAggregateProcessor<K, V, A>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    A: Clone + 'static,
+{
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+    ) -> Result<(), ProcessorError> {
+        self.store.init(ctx)
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        r: Record<K, V>,
+    ) -> Result<(), ProcessorError> {
+        // Borrowed for each read or write only, never across a forward (see
+        // `WindowAggregateProcessor::process`).
+        let store = self.store.get()?;
+        let t = r.timestamp;
+        self.observed = self.observed.max(t);
+        // As Kafka Streams: a session can still grow by a gap after its end.
+        let close = self
+            .observed
+            .saturating_sub(self.grace)
+            .saturating_sub(self.gap);
+        let overlapping = store.borrow_mut().find_sessions(
+            &r.key,
+            t.saturating_sub(self.gap),
+            t.saturating_add(self.gap),
+        )?;
+        let mut window = Window::new(t, t);
+        // As Kafka Streams: from the initial aggregate, merge every overlapping session's.
+        let mut agg: Option<A> = (self.init)();
+        for (session, value) in &overlapping {
+            window = Window::new(
+                window.start.min(session.window.start),
+                window.end.max(session.window.end),
+            );
+            agg = Some(match agg {
+                None => value.clone(),
+                Some(a) => (self.merger)(&r.key, a, value.clone()),
+            });
+        }
+        if window.end < close {
+            ctx.count_late_record();
+            tracing::debug!(
+                processor = %self.store.name(),
+                timestamp = t,
+                session_start = window.start,
+                session_end = window.end,
+                stream_time = self.observed,
+                "dropping a record for a closed session"
+            );
+            return Ok(());
+        }
+        // Unless the record stands alone, every merged session is replaced (a record inside
+        // a session too: its tombstone, then the updated session).
+        let alone = window == Window::new(t, t);
+        for (session, old) in overlapping {
+            if alone {
+                continue;
+            }
+            store.borrow_mut().remove(&session)?;
+            let end = session.window.end;
+            ctx.forward(Record {
+                key: session,
+                value: Change {
+                    new: None,
+                    old: Some(old),
+                },
+                timestamp: end,
+                headers: r.headers.clone(),
+            })?;
+        }
+        let Record {
+            key,
+            value,
+            headers,
+            ..
+        } = r;
+        let new = (self.fold)(&key, value, agg);
+        let session = Windowed::new(key, window);
+        store.borrow_mut().put(&session, &new)?;
+        ctx.forward(Record {
+            key: session,
+            value: Change {
+                new: Some(new),
+                old: None,
+            },
+            timestamp: window.end,
+            headers,
+        })?;
+        Ok(())
+    }
+}
+
+impl<K, V> KGroupedStream<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    /// Cuts the grouped stream into session windows.
+    pub fn windowed_by_session(&self, windows: SessionWindows) -> SessionWindowedKStream<K, V> {
+        SessionWindowedKStream {
+            grouped: self.clone(),
+            windows,
+        }
+    }
+}
