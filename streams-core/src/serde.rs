@@ -85,7 +85,8 @@ pub trait DefaultSerde: Sized + 'static {
     fn default_serde() -> SharedSerde<Self>;
 }
 
-fn null_error(what: &str) -> SerdeError {
+/// The error for a null where `what` was expected.
+pub(crate) fn null_error(what: &str) -> SerdeError {
     SerdeError::new(format!(
         "null where {what} was expected; use a Nullable serde (Option<_>) to accept nulls"
     ))
