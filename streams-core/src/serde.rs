@@ -79,13 +79,8 @@ impl<T, S: Serde<T> + ?Sized> Serde<T> for Arc<S> {
 /// A shared, type-erased serde, as topologies store them.
 pub type SharedSerde<T> = Arc<dyn Serde<T>>;
 
-/// Types with a natural serde, so that APIs can pick one when none is given.
-pub trait DefaultSerde: Sized + 'static {
-    /// The serde used for this type when none is given.
-    fn default_serde() -> SharedSerde<Self>;
-}
-
-fn null_error(what: &str) -> SerdeError {
+/// The error for a null where `what` was expected.
+pub(crate) fn null_error(what: &str) -> SerdeError {
     SerdeError::new(format!(
         "null where {what} was expected; use a Nullable serde (Option<_>) to accept nulls"
     ))
@@ -178,12 +173,6 @@ macro_rules! fixed_width_serde {
                     ))
                 })?;
                 Ok(<$ty>::from_be_bytes(arr))
-            }
-        }
-
-        impl DefaultSerde for $ty {
-            fn default_serde() -> SharedSerde<Self> {
-                Arc::new($name)
             }
         }
     };
@@ -310,30 +299,6 @@ where
                 std::any::type_name::<T>()
             ))
         })
-    }
-}
-
-impl DefaultSerde for String {
-    fn default_serde() -> SharedSerde<Self> {
-        Arc::new(StringSerde)
-    }
-}
-
-impl DefaultSerde for Vec<u8> {
-    fn default_serde() -> SharedSerde<Self> {
-        Arc::new(BytesSerde)
-    }
-}
-
-impl DefaultSerde for () {
-    fn default_serde() -> SharedSerde<Self> {
-        Arc::new(UnitSerde)
-    }
-}
-
-impl<T: DefaultSerde> DefaultSerde for Option<T> {
-    fn default_serde() -> SharedSerde<Self> {
-        Arc::new(Nullable(T::default_serde()))
     }
 }
 

@@ -33,7 +33,6 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -187,13 +186,15 @@ impl Inner {
 /// Runs a topology without Kafka. See the [module docs](self).
 pub struct TopologyTestDriver {
     inner: Rc<RefCell<Inner>>,
-    state_dir: PathBuf,
+    /// The tasks' state directory, removed when the driver is dropped (after `inner`, so the
+    /// stores are closed first).
+    state_dir: tempfile::TempDir,
 }
 
 impl std::fmt::Debug for TopologyTestDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TopologyTestDriver")
-            .field("state_dir", &self.state_dir)
+            .field("state_dir", &self.state_dir.path())
             .finish()
     }
 }
@@ -211,12 +212,15 @@ impl TopologyTestDriver {
         start_ms: i64,
     ) -> Result<Self> {
         config.validate()?;
-        static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let state_dir = std::env::temp_dir().join(format!(
-            "kstreams-test-driver-{}-{}",
-            std::process::id(),
-            RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
+        // Removed when dropped: by the driver, or here when building the tasks fails.
+        let state_dir = tempfile::Builder::new()
+            .prefix("kstreams-test-driver-")
+            .tempdir()
+            .map_err(|e| {
+                StreamsError::IllegalState(format!(
+                    "creating the test driver's state directory: {e}"
+                ))
+            })?;
         let mut topology = topology;
         topology.bind_application(config.application_id());
         let subtopologies = topology.subtopologies();
@@ -230,7 +234,7 @@ impl TopologyTestDriver {
         for sub in &subtopologies {
             let env = TaskEnv {
                 application_id: application_id.clone(),
-                state_dir: state_dir.clone(),
+                state_dir: state_dir.path().to_owned(),
                 collector: capture.clone(),
                 settings: config.task_settings(),
                 wall_clock: start_ms,
@@ -364,7 +368,6 @@ impl Drop for TopologyTestDriver {
                 let _ = task.close();
             }
         }
-        let _ = std::fs::remove_dir_all(&self.state_dir);
     }
 }
 

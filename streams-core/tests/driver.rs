@@ -7,6 +7,7 @@ use streams_core::processor::{
     Processor, ProcessorContext, ProcessorError, PunctuationType, PunctuatorId,
 };
 use streams_core::serde::{BytesSerde, I64Serde, JsonSerde, Nullable, Serde, StringSerde};
+use streams_core::store::{StoreBuilder, StoreContext, StoreInstance};
 use streams_core::test_driver::TopologyTestDriver;
 use streams_core::timestamp::LogAndSkipOnInvalidTimestamp;
 use streams_core::{Record, SerdeError, StreamsConfig, StreamsError, Topology};
@@ -577,5 +578,45 @@ fn null_values_need_a_nullable_serde() -> Result<(), StreamsError> {
         .read_key_values_with_time()?;
     assert_eq!(out, vec![(s("k"), None, 3)]);
     assert_eq!(driver.produced("out"), vec![]);
+    Ok(())
+}
+
+/// A store whose build always fails.
+struct Unbuildable;
+
+impl StoreBuilder for Unbuildable {
+    fn name(&self) -> &str {
+        "unbuildable"
+    }
+
+    fn build(&self, _: &StoreContext) -> Result<StoreInstance, StreamsError> {
+        Err(StreamsError::Store {
+            store: "unbuildable".into(),
+            message: "deliberately".into(),
+        })
+    }
+}
+
+#[test]
+fn a_driver_that_fails_to_build_leaves_no_state_directory() -> Result<(), Box<dyn std::error::Error>>
+{
+    // Unique to this process, so that drivers of other tests do not count.
+    let app = format!("driver-cleanup-{}", std::process::id());
+    let mut t = Topology::new();
+    t.add_source("src", &["in"], StringSerde, StringSerde)?
+        .add_processor("upper", || UpperNonEmpty, &["src"])?
+        .add_state_store(Unbuildable, &["upper"])?;
+    TopologyTestDriver::new(t, StreamsConfig::new(&app, "unused:9092")).expect_err("store fails");
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir(std::env::temp_dir())? {
+        let path = entry?.path();
+        let driver_dir = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("kstreams-test-driver-"));
+        if driver_dir && path.join(&app).exists() {
+            left.push(path);
+        }
+    }
+    assert!(left.is_empty(), "left behind: {left:?}");
     Ok(())
 }
