@@ -335,9 +335,7 @@ impl streams_core::processor::Processor<String, String, String, String> for Firs
         _: &mut streams_core::processor::ProcessorContext<'_, String, String>,
         _: streams_core::Record<String, String>,
     ) -> Result<(), streams_core::processor::ProcessorError> {
-        self.0
-            .lock()
-            .get_or_insert_with(Instant::now);
+        self.0.lock().get_or_insert_with(Instant::now);
         Ok(())
     }
 }

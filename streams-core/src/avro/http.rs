@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::compatibility::Compatibility;
-use super::registry::{RegisteredSchema, RegistryError, parse};
+use super::schema::{RegisteredSchema, RegistryError, parse};
 
 /// The media type of the registry's REST API.
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";

@@ -9,7 +9,7 @@ use apache_avro::Schema;
 use parking_lot::Mutex;
 
 use super::compatibility::Compatibility;
-use super::registry::{RegisteredSchema, RegistryError, schema_text};
+use super::schema::{RegisteredSchema, RegistryError, schema_text};
 
 /// The in-process registry of one `mock://` scope.
 #[derive(Default)]

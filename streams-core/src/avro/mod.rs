@@ -58,12 +58,14 @@ mod compatibility;
 mod http;
 mod mock;
 mod registry;
+mod schema;
 mod serde;
 mod wire;
 
 pub use apache_avro::Schema;
 
 pub use self::compatibility::Compatibility;
-pub use self::registry::{RegisteredSchema, RegistryError, SchemaRegistryClient};
+pub use self::registry::SchemaRegistryClient;
+pub use self::schema::{RegisteredSchema, RegistryError};
 pub use self::serde::AvroSerde;
 pub use self::wire::MAGIC_BYTE;

@@ -11,75 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use super::compatibility::Compatibility;
 use super::http::HttpRegistry;
 use super::mock::{MemoryRegistry, mock_scope};
-
-/// What went wrong talking to a schema registry.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RegistryError {
-    /// The registry URL is not one this client can use.
-    #[error(
-        "unsupported schema registry URL `{url}`: use http://host:port[/path] or mock://<scope> \
-         (https is not supported in this version)"
-    )]
-    InvalidUrl {
-        /// The URL given.
-        url: String,
-    },
-    /// The schema breaks the subject's compatibility rule (HTTP 409).
-    #[error("schema is incompatible with subject `{subject}` ({compatibility}): {message}")]
-    Incompatible {
-        /// The subject registered under.
-        subject: String,
-        /// The subject's compatibility level, when known.
-        compatibility: String,
-        /// The registry's explanation.
-        message: String,
-    },
-    /// A subject, version or schema id does not exist (HTTP 404).
-    #[error("not found: {message} (registry error code {error_code})")]
-    NotFound {
-        /// The registry's error code: 40401 subject, 40402 version, 40403 schema.
-        error_code: i64,
-        /// The registry's explanation.
-        message: String,
-    },
-    /// The registry refused the schema as invalid (HTTP 422).
-    #[error("invalid schema: {message}")]
-    InvalidSchema {
-        /// The registry's explanation.
-        message: String,
-    },
-    /// Any other error answer of the registry.
-    #[error("schema registry answered HTTP {status} (error code {error_code}): {message}")]
-    Server {
-        /// HTTP status.
-        status: u16,
-        /// The registry's error code (0 when the body had none).
-        error_code: i64,
-        /// The registry's explanation, or the body.
-        message: String,
-    },
-    /// The registry could not be reached, or its answer could not be read.
-    #[error("schema registry at {url}: {message}")]
-    Transport {
-        /// The registry URL.
-        url: String,
-        /// What failed.
-        message: String,
-    },
-}
-
-/// A schema as registered under a subject.
-#[derive(Debug, Clone)]
-pub struct RegisteredSchema {
-    /// The subject.
-    pub subject: String,
-    /// Its global id (what records carry).
-    pub id: u32,
-    /// Its version within the subject, from 1.
-    pub version: u32,
-    /// The schema.
-    pub schema: Arc<Schema>,
-}
+use super::schema::{RegisteredSchema, RegistryError, schema_text};
 
 /// A client of a Confluent-compatible schema registry, with caches; cheap to clone (clones
 /// share caches).
@@ -203,20 +135,6 @@ impl SchemaRegistryClient {
             Backend::Http(h) => h.set_compatibility(subject, compatibility),
         }
     }
-}
-
-/// The schema as JSON, as registered: its full form, not the Parsing Canonical Form, which
-/// drops field defaults and would make a compatible evolution (a new field with a default)
-/// look incompatible to the registry.
-pub(super) fn schema_text(schema: &Schema) -> String {
-    serde_json::to_string(schema).unwrap_or_else(|_| schema.canonical_form())
-}
-
-/// Parses a schema the registry sent.
-pub(super) fn parse(text: &str) -> Result<Schema, RegistryError> {
-    Schema::parse_str(text).map_err(|e| RegistryError::InvalidSchema {
-        message: format!("{e}: {text:.200}"),
-    })
 }
 
 #[cfg(test)]
