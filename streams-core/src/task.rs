@@ -230,7 +230,8 @@ impl StreamTask {
         self.ctx.commit_requested
     }
 
-    /// Sets the wall-clock time seen by processors.
+    /// Sets the wall-clock time seen by processors (the test driver's clock).
+    #[cfg(feature = "test-util")]
     pub(crate) fn set_wall_clock(&mut self, now: i64) {
         self.ctx.wall_clock = now;
     }
@@ -386,7 +387,8 @@ impl StreamTask {
             .collect()
     }
 
-    /// A typed handle on a store of this task.
+    /// A typed handle on a store of this task (for the test driver).
+    #[cfg(feature = "test-util")]
     pub(crate) fn store_handle<S: 'static>(
         &self,
         name: &str,
