@@ -335,10 +335,7 @@ impl streams_core::processor::Processor<String, String, String, String> for Firs
         _: &mut streams_core::processor::ProcessorContext<'_, String, String>,
         _: streams_core::Record<String, String>,
     ) -> Result<(), streams_core::processor::ProcessorError> {
-        self.0
-            .lock()
-            .expect("lock")
-            .get_or_insert_with(Instant::now);
+        self.0.lock().get_or_insert_with(Instant::now);
         Ok(())
     }
 }
@@ -379,7 +376,7 @@ fn recovery_child(args: &[String]) -> Result<()> {
         if let Some(e) = streams.error() {
             bail!("the application failed: {e}");
         }
-        let first_at = *first.lock().expect("lock");
+        let first_at = *first.lock();
         if let (Some(at), "restart") = (first_at, phase.as_str()) {
             let restored = clock.restored();
             println!("{restored} | {:.3} |", (at - started).as_secs_f64());
