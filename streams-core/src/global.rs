@@ -7,8 +7,8 @@
 //! changelogged: the topic itself is the log, and an instance restores the table from it at
 //! every start.
 
-use std::collections::BTreeMap;
 use parking_lot::RwLock;
+use std::collections::BTreeMap;
 
 /// The in-memory copy of one global table's topic, keyed and valued by bytes.
 #[derive(Debug)]
@@ -40,10 +40,7 @@ impl GlobalStore {
 
     /// The value of `key`, if the topic has one.
     pub fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.rows
-            .read()
-            .get(key)
-            .cloned()
+        self.rows.read().get(key).cloned()
     }
 
     /// Applies a record of the topic: `None` deletes the key.
