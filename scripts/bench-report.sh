@@ -55,13 +55,16 @@ else
   bin="$CARGO_TARGET_DIR/debug"
 fi
 
-# A broker of our own unless one was named; stopped on exit by its pid.
+# A broker of our own unless one was named; stopped on exit by its pid, its files removed.
 cluster_pid=
+envfile=
+kafka_log=
 cleanup() {
   if [ -n "$cluster_pid" ]; then
     kill -TERM "$cluster_pid" 2>/dev/null || true
     wait "$cluster_pid" 2>/dev/null || true
   fi
+  rm -f ${envfile:+"$envfile"} ${kafka_log:+"$kafka_log"}
 }
 trap cleanup EXIT
 if [ -z "${KSTREAMS_BOOTSTRAP_SERVERS:-}" ]; then

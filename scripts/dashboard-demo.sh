@@ -43,7 +43,7 @@ prom_port=$(free_port)
 id="dashboard-demo-$(date +%s)"
 
 "$CARGO_TARGET_DIR/debug/fraud-detection" --bootstrap-servers "$bootstrap" \
-  --application-id "$id" --topic-prefix "$id-" --rate 300 \
+  --application-id "$id" --topic-prefix "$id-" --rate 300 --state-dir "$run/state" \
   --metrics-address "127.0.0.1:$app_port" >"$run/app.log" 2>&1 &
 app=$!
 pids+=("$app")

@@ -84,7 +84,10 @@ start() {
   local port url
   port="$(free_port)"
   url="http://127.0.0.1:$port"
-  nohup "$java_bin" -Xmx256m -XX:+UseSerialGC \
+  # Its temporary files (Vert.x's vertx-cache) in the run directory, no perf data in /tmp:
+  # nothing is left in /tmp when it is stopped with SIGKILL.
+  mkdir -p "$run/tmp"
+  nohup "$java_bin" -Xmx256m -XX:+UseSerialGC -XX:-UsePerfData -Djava.io.tmpdir="$run/tmp" \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
     -jar "$runner" >"$run/registry.log" 2>&1 &
   echo $! >"$run/pid"

@@ -29,12 +29,15 @@ bash scripts/registry.sh fetch
 
 step "start a Kafka broker"
 run=$(mktemp -d)
+smoke=""
 "$CARGO_TARGET_DIR/debug/kafka-cluster" --env-file "$run/cluster.env" >"$run/kafka-cluster.log" 2>&1 &
 cluster_pid=$!
+# On any exit, also a failure or SIGINT/SIGTERM: the broker stops (kafka-cluster removes its
+# data on SIGTERM) and the scratch directories go.
 cleanup() {
   kill -TERM "$cluster_pid" 2>/dev/null || true
   wait "$cluster_pid" 2>/dev/null || true
-  rm -rf "$run"
+  rm -rf "$run" ${smoke:+"$smoke"}
 }
 trap cleanup EXIT
 for _ in $(seq 1 240); do

@@ -11,6 +11,7 @@
 //! | [`revenue_per_product`] | hourly revenue and order count per product (a windowed `CREATE TABLE AS SELECT`) |
 
 pub mod fraud_detection;
+pub mod interrupt;
 pub mod login_count;
 pub mod order_enrichment;
 pub mod revenue_per_product;

@@ -7,10 +7,13 @@
 //!   produced, the application runs until it has committed every input record (and, phase by
 //!   phase, tables are loaded before the streams that join them), then every output topic is
 //!   read to its end and printed, and the program exits. Without a broker this runs on
-//!   librdkafka's embedded mock cluster.
+//!   librdkafka's embedded mock cluster. Unless `--state-dir` says otherwise, the state lives
+//!   in a temporary directory that is removed at the end, also when the run fails or is
+//!   interrupted (Ctrl-C, SIGTERM).
 //! - **service** (`--bootstrap-servers` without `--generate`): the application runs against the
-//!   cluster until Ctrl-C, printing output records as they arrive; `--rate` also produces
-//!   generated input, and SIGUSR1 pauses and resumes processing.
+//!   cluster until Ctrl-C or SIGTERM, printing output records as they arrive; `--rate` also
+//!   produces generated input, and SIGUSR1 pauses and resumes processing. Its state stays in
+//!   `--state-dir` (default: `state.dir`'s default) for the next start.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,6 +31,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, 
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streams_core::timestamp::now_ms;
 use streams_core::{KafkaStreams, State, StreamsConfig, Topology};
+
+use crate::interrupt::Interrupt;
 
 /// Options every example takes.
 #[derive(Args, Debug, Clone)]
@@ -53,8 +58,8 @@ pub struct CommonArgs {
     /// Partitions of the topics the example creates when they do not exist.
     #[arg(long, default_value_t = 2)]
     pub partitions: i32,
-    /// Where the application keeps its state stores (a temporary directory on the mock
-    /// cluster).
+    /// Where the application keeps its state stores (for a sample run, a temporary directory
+    /// removed at the end; for a service, the default `state.dir`).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDRESS/metrics (e.g. 127.0.0.1:9464).
@@ -148,15 +153,27 @@ pub trait Example {
 pub struct Cluster {
     bootstrap: String,
     _mock: Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
-    _state_dir: Option<tempfile::TempDir>,
 }
 
 /// Runs `example` as the options say: a sample run returns the output lines (sorted by topic,
 /// then key, in offset order per key); a service runs until Ctrl-C and returns nothing.
 pub async fn run(example: &dyn Example, args: &CommonArgs) -> Result<Vec<String>> {
+    // From here on SIGINT and SIGTERM stop the run in order instead of ending the process.
+    let mut interrupt = Interrupt::listen()?;
     let sample = args.generate || args.bootstrap_servers.is_none();
     let topology = example.topology()?;
     let cluster = connect(example, args, &topology)?;
+    // A sample run's state is scratch: removed when `run` returns, however it returns (after
+    // the application, which is declared later and so dropped first).
+    let scratch = match &args.state_dir {
+        None if sample => Some(
+            tempfile::Builder::new()
+                .prefix("kstreams-example-")
+                .tempdir()
+                .context("creating the state directory")?,
+        ),
+        _ => None,
+    };
     let mut config = StreamsConfig::new(
         args.application_id.as_deref().unwrap_or(example.name()),
         &cluster.bootstrap,
@@ -165,7 +182,7 @@ pub async fn run(example: &dyn Example, args: &CommonArgs) -> Result<Vec<String>
     if sample {
         config = config.set("commit.interval.ms", "100")?;
     }
-    let state_dir = match (&args.state_dir, &cluster._state_dir) {
+    let state_dir = match (&args.state_dir, &scratch) {
         (Some(d), _) => Some(d.clone()),
         (None, Some(t)) => Some(t.path().to_owned()),
         (None, None) => None,
@@ -178,7 +195,7 @@ pub async fn run(example: &dyn Example, args: &CommonArgs) -> Result<Vec<String>
     }
     let config = example.configure(config)?;
     if !sample {
-        return serve(example, args, &cluster, topology, config).await;
+        return serve(example, args, &cluster, topology, config, &mut interrupt).await;
     }
 
     let mut streams = KafkaStreams::new(topology, config)?;
@@ -189,6 +206,7 @@ pub async fn run(example: &dyn Example, args: &CommonArgs) -> Result<Vec<String>
     streams.start()?;
     for phase in &phases {
         for r in phase {
+            interrupt.check()?;
             let topic = args.topic(r.topic);
             let mut record = FutureRecord::to(&topic).timestamp(r.timestamp);
             if let Some(k) = &r.key {
@@ -209,9 +227,10 @@ pub async fn run(example: &dyn Example, args: &CommonArgs) -> Result<Vec<String>
             &cluster.bootstrap,
             config_group(example, args),
             &topics,
+            &interrupt,
         )?;
     }
-    let lines = read_outputs(example, args, &cluster.bootstrap);
+    let lines = read_outputs(example, args, &cluster.bootstrap, &interrupt);
     streams.close(Duration::from_secs(30))?;
     lines
 }
@@ -236,7 +255,6 @@ fn connect(example: &dyn Example, args: &CommonArgs, topology: &Topology) -> Res
             Ok(Cluster {
                 bootstrap: b.clone(),
                 _mock: None,
-                _state_dir: None,
             })
         }
         None => {
@@ -261,7 +279,6 @@ fn connect(example: &dyn Example, args: &CommonArgs, topology: &Topology) -> Res
             Ok(Cluster {
                 bootstrap: mock.bootstrap_servers(),
                 _mock: Some(mock),
-                _state_dir: Some(tempfile::tempdir()?),
             })
         }
     }
@@ -289,12 +306,14 @@ fn create_topics(bootstrap: &str, topics: &[String], partitions: i32) -> Result<
     Ok(())
 }
 
-/// Waits until the application's group has committed every record of `topics`.
+/// Waits until the application's group has committed every record of `topics`, or until
+/// `interrupt` says to stop.
 fn wait_until_processed(
     streams: &KafkaStreams,
     bootstrap: &str,
     group: &str,
     topics: &[String],
+    interrupt: &Interrupt,
 ) -> Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -319,6 +338,7 @@ fn wait_until_processed(
         }
     }
     loop {
+        interrupt.check()?;
         if streams.state() == State::Error {
             bail!(
                 "the application failed: {}",
@@ -371,8 +391,14 @@ impl rdkafka::ClientContext for EndOfPartitionIsNoError {
 
 impl rdkafka::consumer::ConsumerContext for EndOfPartitionIsNoError {}
 
-/// Reads every output topic to its end (committed records only) and describes each record.
-fn read_outputs(example: &dyn Example, args: &CommonArgs, bootstrap: &str) -> Result<Vec<String>> {
+/// Reads every output topic to its end (committed records only) and describes each record,
+/// unless `interrupt` says to stop.
+fn read_outputs(
+    example: &dyn Example,
+    args: &CommonArgs,
+    bootstrap: &str,
+    interrupt: &Interrupt,
+) -> Result<Vec<String>> {
     let consumer: BaseConsumer<EndOfPartitionIsNoError> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set(
@@ -404,6 +430,7 @@ fn read_outputs(example: &dyn Example, args: &CommonArgs, bootstrap: &str) -> Re
     let mut rows: Vec<(usize, Vec<u8>, i32, i64, String)> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while remaining > 0 {
+        interrupt.check()?;
         if Instant::now() > deadline {
             bail!("reading the output topics did not reach their end within 60 s");
         }
@@ -476,13 +503,15 @@ fn output_record<'a>(label: &'a str, m: &'a impl Message) -> OutputRecord<'a> {
     }
 }
 
-/// Runs against a real cluster until Ctrl-C, printing output records as they arrive.
+/// Runs against a real cluster until Ctrl-C or SIGTERM, printing output records as they
+/// arrive.
 async fn serve(
     example: &dyn Example,
     args: &CommonArgs,
     cluster: &Cluster,
     topology: Topology,
     config: StreamsConfig,
+    interrupt: &mut Interrupt,
 ) -> Result<Vec<String>> {
     let mut streams = KafkaStreams::new(topology, config)?;
     streams.start()?;
@@ -536,7 +565,7 @@ async fn serve(
     };
     let started = Instant::now();
     let mut generated: u64 = 0;
-    let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut interrupted = std::pin::pin!(interrupt.wait());
     // SIGUSR1 pauses processing, the next one resumes it (to watch the lag metric move).
     let mut toggle = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
     loop {

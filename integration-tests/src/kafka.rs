@@ -5,16 +5,17 @@
 //! free loopback ports and keeps its data in a per-cluster temporary directory.
 //!
 //! Teardown is unconditional: dropping a [`KafkaCluster`] (also while a test panics) SIGKILLs
-//! and reaps every node, and each JVM is started with `PR_SET_PDEATHSIG`, so it dies with the
+//! and reaps every node and removes the data directory; at exit or on SIGINT or SIGTERM, the
+//! nodes and data of clusters never dropped (the shared one lives in a static) go too (see
+//! [`crate::cleanup`]). Each JVM is started with `PR_SET_PDEATHSIG`, so it dies with the
 //! process that started it even when that process is itself killed with SIGKILL.
 
 use std::fs;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::mpsc;
 
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
@@ -23,6 +24,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+
+use crate::cleanup::{ScratchDir, TrackedChild, spawn_tied_to_process};
 
 /// Partitions of `__consumer_offsets` in the clusters started here.
 const OFFSETS_TOPIC_PARTITIONS: i32 = 5;
@@ -106,7 +109,7 @@ struct Node {
     port: u16,
     controller_port: u16,
     dir: PathBuf,
-    child: Option<Child>,
+    child: Option<TrackedChild>,
 }
 
 /// A Kafka cluster on loopback, either started here ([`KafkaCluster::start`]) or external.
@@ -114,7 +117,7 @@ struct Node {
 pub struct KafkaCluster {
     nodes: Vec<Node>,
     bootstrap: String,
-    root: Option<tempfile::TempDir>,
+    root: Option<ScratchDir>,
     libs: PathBuf,
 }
 
@@ -126,9 +129,7 @@ impl KafkaCluster {
             bail!("a local cluster has 1 to 5 brokers, not {brokers}");
         }
         let libs = kafka_libs()?;
-        let root = tempfile::Builder::new()
-            .prefix("kstreams-kafka-")
-            .tempdir()
+        let root = ScratchDir::with_prefix("kstreams-kafka-")
             .context("creating the cluster's data directory")?;
         let mut nodes = Vec::with_capacity(brokers);
         for i in 0..brokers {
@@ -136,6 +137,7 @@ impl KafkaCluster {
             let id = i as u32 + 1;
             let dir = root.path().join(format!("node-{id}"));
             fs::create_dir_all(dir.join("data"))?;
+            fs::create_dir_all(dir.join("tmp"))?;
             nodes.push(Node {
                 id,
                 port,
@@ -196,7 +198,7 @@ impl KafkaCluster {
     pub fn pids(&self) -> Vec<u32> {
         self.nodes
             .iter()
-            .filter_map(|n| n.child.as_ref().map(Child::id))
+            .filter_map(|n| n.child.as_ref().map(TrackedChild::id))
             .collect()
     }
 
@@ -208,7 +210,6 @@ impl KafkaCluster {
             .take()
             .ok_or_else(|| anyhow!("broker {id} is not running"))?;
         child.kill().context("SIGKILL of a broker")?;
-        child.wait()?;
         Ok(())
     }
 
@@ -229,7 +230,7 @@ impl KafkaCluster {
         let pid = node
             .child
             .as_ref()
-            .map(Child::id)
+            .map(TrackedChild::id)
             .ok_or_else(|| anyhow!("broker {id} is not running"))?;
         let status = Command::new("kill")
             .args([signal, &pid.to_string()])
@@ -362,7 +363,6 @@ impl KafkaCluster {
         for node in &mut self.nodes {
             if let Some(mut child) = node.child.take() {
                 let _ = child.kill();
-                let _ = child.wait();
             }
         }
     }
@@ -439,6 +439,14 @@ impl KafkaCluster {
         let mut cmd = Command::new(java);
         cmd.arg(format!("-Xmx{heap}"))
             .args(["-Xms128m", "-XX:+UseSerialGC", "-Djava.awt.headless=true"])
+            // Nothing outside the node's directory: no /tmp/hsperfdata_<user>/<pid> (left
+            // behind by a JVM that is SIGKILLed), and the JVM's temporary files (native
+            // libraries unpacked by compression codecs) in the node's own `tmp`.
+            .arg("-XX:-UsePerfData")
+            .arg(format!(
+                "-Djava.io.tmpdir={}",
+                node.dir.join("tmp").display()
+            ))
             .arg(format!(
                 "-Dlog4j2.configurationFile={}",
                 node.dir.join("log4j2.properties").display()
@@ -451,25 +459,29 @@ impl KafkaCluster {
 
     fn format(&self, index: usize, cluster_id: &str) -> Result<()> {
         let node = &self.nodes[index];
-        let out = self
-            .java(node, "256m")
-            .args([
-                "-XX:TieredStopAtLevel=1",
-                "kafka.tools.StorageTool",
-                "format",
-                // `=`: an id may begin with '-', which would otherwise read as an option.
-                &format!("--cluster-id={cluster_id}"),
-                "-c",
-            ])
-            .arg(node.dir.join("server.properties"))
-            .output()
-            .context("running java (is a JDK 17+ installed?)")?;
-        if !out.status.success() {
+        let log = node.dir.join("format.log");
+        let out = fs::File::create(&log)?;
+        let mut cmd = self.java(node, "256m");
+        cmd.args([
+            "-XX:TieredStopAtLevel=1",
+            "kafka.tools.StorageTool",
+            "format",
+            // `=`: an id may begin with '-', which would otherwise read as an option.
+            &format!("--cluster-id={cluster_id}"),
+            "-c",
+        ])
+        .arg(node.dir.join("server.properties"))
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+        let status = spawn_tied_to_process(cmd)
+            .context("running java (is a JDK 17+ installed?)")?
+            .wait()?;
+        if !status.success() {
             bail!(
-                "formatting storage of broker {} failed: {}{}",
+                "formatting storage of broker {} failed: {}",
                 node.id,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+                fs::read_to_string(&log).unwrap_or_default()
             );
         }
         Ok(())
@@ -630,58 +642,6 @@ fn random_cluster_id() -> String {
         out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
     }
     out
-}
-
-type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
-
-/// Spawns `cmd` from one long-lived thread with `PR_SET_PDEATHSIG = SIGKILL`.
-///
-/// The kernel sends the parent-death signal when the *thread* that forked the child exits, so
-/// spawning from short-lived test threads would kill brokers early; this thread lives as long
-/// as the process, and the broker dies exactly when the process does, however it ends.
-pub(crate) fn spawn_tied_to_process(cmd: Command) -> Result<Child> {
-    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
-    let sender = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<SpawnRequest>();
-        std::thread::Builder::new()
-            .name("kafka-spawner".into())
-            .spawn(move || {
-                for (mut cmd, reply) in rx {
-                    set_parent_death_signal(&mut cmd);
-                    let _ = reply.send(cmd.spawn());
-                }
-            })
-            .expect("spawning the kafka-spawner thread");
-        Mutex::new(tx)
-    });
-    let (tx, rx) = mpsc::channel();
-    sender
-        .lock()
-        .send((cmd, tx))
-        .map_err(|_| anyhow!("the kafka-spawner thread is gone"))?;
-    rx.recv()
-        .map_err(|_| anyhow!("the kafka-spawner thread is gone"))?
-        .context("starting a JVM (Kafka broker or schema registry)")
-}
-
-#[allow(unsafe_code)]
-fn set_parent_death_signal(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl, getppid
-    // and _exit, which are async-signal-safe; it touches no memory shared with the parent.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The parent may have died between fork and prctl.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
 }
 
 /// Writes `KEY=value` lines (for `scripts/kafka.sh` and the test command).

@@ -6,9 +6,12 @@
 //! See `docs/testing.md`.
 
 pub mod apps;
+pub mod cleanup;
 pub mod client;
 pub mod kafka;
 pub mod registry;
+
+pub use cleanup::wait_for_termination;
 
 /// The `--name value` arguments of a test application.
 pub struct Flags(std::collections::HashMap<String, String>);
@@ -53,20 +56,4 @@ pub fn log_to_stderr() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-/// Blocks until the process receives SIGINT or SIGTERM: how the test applications and the
-/// `kafka-cluster` CLI know to shut down cleanly.
-pub fn wait_for_termination() -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        Ok(())
-    })
 }

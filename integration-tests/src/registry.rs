@@ -3,12 +3,13 @@
 //!
 //! [`shared_registry`] gives each test binary one registry: the one named by
 //! `KSTREAMS_SCHEMA_REGISTRY_URL` if set, else a local one started on first use on a free
-//! loopback port, which dies with the test process (parent-death signal), like the brokers.
+//! loopback port, which dies with the test process (parent-death signal), like the brokers;
+//! its scratch directory goes at exit (see [`crate::cleanup`]).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use parking_lot::Mutex;
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::kafka::{cache_dir, free_port, spawn_tied_to_process};
+use crate::cleanup::{ScratchDir, TrackedChild, spawn_tied_to_process};
+use crate::kafka::{cache_dir, free_port};
 
 /// Environment variable naming an external registry (a base URL such as
 /// `http://host:8081` or `http://host:8080/apis/ccompat/v7`).
@@ -56,11 +58,13 @@ pub fn registry_jar() -> Result<PathBuf> {
     Ok(jar)
 }
 
-/// A registry this process started.
+/// A registry this process started; dropping it kills the registry and removes its
+/// directory.
 pub struct LocalRegistry {
     url: String,
-    _child: Child,
-    _log_dir: tempfile::TempDir,
+    // Dropped in this order: the process is killed before its directory is removed.
+    _child: TrackedChild,
+    _log_dir: ScratchDir,
 }
 
 impl LocalRegistry {
@@ -68,7 +72,8 @@ impl LocalRegistry {
     pub fn start() -> Result<Self> {
         let jar = registry_jar()?;
         let port = free_port()?;
-        let log_dir = tempfile::tempdir()?;
+        // The log, and the JVM's temporary files (Vert.x's `vertx-cache`): nothing in /tmp.
+        let log_dir = ScratchDir::with_prefix("kstreams-registry-")?;
         let log = std::fs::File::create(log_dir.path().join("registry.log"))?;
         let java = std::env::var_os("JAVA_HOME")
             .map(|h| PathBuf::from(h).join("bin/java"))
@@ -77,8 +82,11 @@ impl LocalRegistry {
         cmd.args([
             "-Xmx256m",
             "-XX:+UseSerialGC",
+            // No /tmp/hsperfdata_<user>/<pid>, which a SIGKILLed JVM leaves behind.
+            "-XX:-UsePerfData",
             "-Dquarkus.http.host=127.0.0.1",
         ])
+        .arg(format!("-Djava.io.tmpdir={}", log_dir.path().display()))
         .arg(format!("-Dquarkus.http.port={port}"))
         .arg("-jar")
         .arg(&jar)
@@ -114,13 +122,6 @@ impl LocalRegistry {
     /// The base URL of its Confluent-compatible API.
     pub fn url(&self) -> &str {
         &self.url
-    }
-}
-
-impl Drop for LocalRegistry {
-    fn drop(&mut self) {
-        let _ = self._child.kill();
-        let _ = self._child.wait();
     }
 }
 

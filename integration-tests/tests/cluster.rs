@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::read_topic;
 use integration_tests::kafka::{KafkaCluster, shared_cluster, unique_name};
 use rdkafka::ClientConfig;
@@ -216,11 +217,13 @@ fn dropping_or_panicking_leaves_no_broker_behind() -> Result<()> {
 
 #[test]
 fn sigkilled_owner_takes_its_brokers_with_it() -> Result<()> {
-    let dir = tempfile::tempdir()?;
+    let dir = ScratchDir::new()?;
     let env_file = dir.path().join("cluster.env");
     let mut owner = Command::new(env!("CARGO_BIN_EXE_kafka-cluster"))
         .arg("--env-file")
         .arg(&env_file)
+        // A SIGKILLed owner cannot remove its brokers' data: keep it in this test's directory.
+        .env("TMPDIR", dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()?;
@@ -235,6 +238,76 @@ fn sigkilled_owner_takes_its_brokers_with_it() -> Result<()> {
         "brokers outlived their owner"
     );
     Ok(())
+}
+
+#[test]
+fn sigterm_stops_the_owner_and_removes_the_data_also_while_starting() -> Result<()> {
+    // The owner's temporary directory is this test's, so that anything it leaves shows here.
+    let tmp = ScratchDir::new()?;
+    let env_file = tmp.path().join("cluster.env");
+    let owner = || {
+        Command::new(env!("CARGO_BIN_EXE_kafka-cluster"))
+            .arg("--env-file")
+            .arg(&env_file)
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+    };
+    let sigterm = |pid: u32| -> Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid}: {status}");
+        Ok(())
+    };
+
+    // Running: the owner stops its brokers in order and exits normally.
+    let mut running = owner()?;
+    let pids = read_pids(&env_file, Duration::from_secs(120))?;
+    sigterm(running.id())?;
+    let status = running.wait()?;
+    assert!(status.success(), "kafka-cluster exited with {status}");
+    assert_eq!(
+        wait_dead(&pids, Duration::from_secs(10)),
+        Vec::<u32>::new(),
+        "brokers outlived a SIGTERM"
+    );
+    assert_eq!(
+        entries(tmp.path())?,
+        Vec::<String>::new(),
+        "left after a SIGTERM"
+    );
+
+    // Starting: the signal comes as soon as the cluster's directory exists.
+    let mut starting = owner()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while entries(tmp.path())?.is_empty() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no cluster directory within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    sigterm(starting.id())?;
+    let status = starting.wait()?;
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15), "ended by the SIGTERM: {status}");
+    assert_eq!(
+        entries(tmp.path())?,
+        Vec::<String>::new(),
+        "left after a SIGTERM while starting"
+    );
+    Ok(())
+}
+
+/// The names of the entries of `dir`.
+fn entries(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        names.push(entry?.file_name().to_string_lossy().into_owned());
+    }
+    Ok(names)
 }
 
 fn read_pids(env_file: &Path, timeout: Duration) -> Result<Vec<u32>> {

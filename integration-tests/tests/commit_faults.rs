@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use integration_tests::apps::count_topology;
+use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::read_committed;
 use integration_tests::kafka::{KafkaCluster, unique_name};
 
@@ -44,7 +45,7 @@ async fn run(
     cluster.create_topic(&input, 2, replication, &[])?;
     cluster.create_topic(&output, 1, replication, &[])?;
     let app = unique_name("fault-app");
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let t = count_topology(&input, &output)?;
     let config = StreamsConfig::new(&app, &bootstrap)
         .set("commit.interval.ms", "100")?

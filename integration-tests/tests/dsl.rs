@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::{produce, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
@@ -48,8 +49,8 @@ fn start(
     bootstrap: &str,
     input: &str,
     output: &str,
-) -> Result<(KafkaStreams, tempfile::TempDir)> {
-    let state = tempfile::tempdir()?;
+) -> Result<(KafkaStreams, ScratchDir)> {
+    let state = ScratchDir::new()?;
     let config = StreamsConfig::new(app, bootstrap)
         .set("commit.interval.ms", "100")?
         .set("repartition.purge.interval.ms", "100")?
@@ -160,7 +161,7 @@ async fn a_stream_with_latest_offset_reset_skips_what_was_there_before_it_starte
             .with_offset_reset(streams_core::OffsetReset::Latest),
     )
     .to(&output, Produced::with(StringSerde, StringSerde));
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let config = StreamsConfig::new(&app, bootstrap)
         .set("commit.interval.ms", "100")?
         .with_state_dir(state.path());
@@ -222,7 +223,7 @@ async fn orders_are_enriched_with_customers_on_two_instances() -> Result<()> {
         streams.start()?;
         Ok(streams)
     };
-    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let (dir_a, dir_b) = (ScratchDir::new()?, ScratchDir::new()?);
     let mut a = start(dir_a.path())?;
     let mut b = start(dir_b.path())?;
     for s in [&a, &b] {
@@ -307,7 +308,7 @@ async fn every_instance_joins_against_the_whole_global_table() -> Result<()> {
         streams.start()?;
         Ok(streams)
     };
-    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let (dir_a, dir_b) = (ScratchDir::new()?, ScratchDir::new()?);
     let mut a = start(dir_a.path())?;
     let mut b = start(dir_b.path())?;
     let order_records: Vec<(String, Vec<u8>, Option<i32>)> = (0..40)
@@ -381,7 +382,7 @@ async fn a_foreign_key_join_across_differently_partitioned_tables() -> Result<()
         )
         .to_stream()
         .to(&output, Produced::with(StringSerde, Nullable(StringSerde)));
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let config = StreamsConfig::new(&app, bootstrap)
         .set("commit.interval.ms", "100")?
         .with_state_dir(state.path());

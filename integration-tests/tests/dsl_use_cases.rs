@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::{Outgoing, produce_timed, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use serde::{Deserialize, Serialize};
@@ -53,7 +54,7 @@ async fn run(
     records: Vec<Outgoing>,
     expected: usize,
 ) -> Result<Vec<(String, Vec<u8>, i64)>> {
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let app = unique_name("use-case");
     run_as(
         &app,
@@ -285,7 +286,7 @@ async fn hourly_revenue_and_order_count_per_product_emitted_once_when_the_hour_c
         order("o4", "p2", 1.0, t0() + 60 * MINUTE + 1_000)?,
     ];
     let app = unique_name("hourly");
-    let first = tempfile::tempdir()?;
+    let first = ScratchDir::new()?;
     let out = run_as(
         &app,
         first.path(),
@@ -325,7 +326,7 @@ async fn hourly_revenue_and_order_count_per_product_emitted_once_when_the_hour_c
     // Restarted on an empty state directory (everything restored from the changelogs), an
     // order in the third hour closes the second: only its window is emitted, not the first
     // hour's again, although those windows are still retained.
-    let second = tempfile::tempdir()?;
+    let second = ScratchDir::new()?;
     let out = run_as(
         &app,
         second.path(),

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::{
     RawRecord, open_transactions, produce, producer, read_committed, read_topic,
 };
@@ -313,7 +314,7 @@ async fn chaos_run(cluster: &mut KafkaCluster, chaos: Chaos, replication: i32) -
     for out in OUTPUTS {
         cluster.create_topic(&format!("{prefix}-{out}"), 5, replication, topic_configs)?;
     }
-    let root = tempfile::tempdir()?;
+    let root = ScratchDir::new()?;
     // The instances' logs outlive a failed run (removed after a successful one).
     let logs = std::env::temp_dir().join(format!("{prefix}-logs"));
     std::fs::create_dir_all(&logs)?;
@@ -664,7 +665,7 @@ async fn a_fenced_producer_closes_its_tasks_and_rejoins_without_duplicates() -> 
     let cluster = shared_cluster()?;
     let bootstrap = cluster.bootstrap_servers();
     let s = setup("fenced", &[])?;
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let seen = Arc::new(AtomicUsize::new(0));
     let topology = count_topology(&s.input, &s.output, Arc::default(), seen.clone())?;
     let mut streams = KafkaStreams::new(topology, eos_config(&s.app, bootstrap, state.path())?)?;
@@ -712,7 +713,7 @@ async fn an_aborted_transaction_rewinds_input_and_state_to_the_last_commit() -> 
     let bootstrap = cluster.bootstrap_servers();
     // The broker refuses values over 1000 bytes on the output topic.
     let s = setup("abort", &[("max.message.bytes", "1000")])?;
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let (oversize, seen, failures) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicUsize::new(0)),
@@ -751,7 +752,7 @@ async fn a_fatal_error_under_exactly_once_moves_the_client_to_error() -> Result<
     let cluster = shared_cluster()?;
     let bootstrap = cluster.bootstrap_servers();
     let s = setup("eos-fatal", &[("max.message.bytes", "1000")])?;
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let oversize = Arc::new(AtomicBool::new(true));
     let topology = count_topology(&s.input, &s.output, oversize, Arc::default())?;
     // The default production handler fails: the oversized record is fatal.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use integration_tests::apps::count_topology;
+use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::{produce, read_committed};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use streams_core::serde::{I64Serde, StringSerde};
@@ -41,7 +42,7 @@ async fn a_task_whose_lock_is_held_runs_once_the_lock_is_released() -> Result<()
     cluster.create_topic(&input, 2, 1, &[])?;
     cluster.create_topic(&output, 1, 1, &[])?;
     let app = unique_name("locked-app");
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
 
     // Hold task 0_1's lock the way another process would.
     let app_dir = state.path().join(&app);
@@ -309,7 +310,7 @@ async fn records_at_the_end_of_time_are_counted_in_windows_across_a_restart() ->
             1,
             &[future[0], ("cleanup.policy", "compact")],
         )?;
-        let state = tempfile::tempdir()?;
+        let state = ScratchDir::new()?;
         let start = || -> Result<KafkaStreams> {
             let config = StreamsConfig::new(&app, bootstrap)
                 .set("commit.interval.ms", "100")?
@@ -393,7 +394,7 @@ async fn a_panicking_closure_sends_its_record_to_the_dead_letter_topic() -> Resu
             cluster.create_topic(topic, 1, 1, &[])?;
         }
         let app = unique_name("panic-dlq-app");
-        let state = tempfile::tempdir()?;
+        let state = ScratchDir::new()?;
         let config = StreamsConfig::new(&app, bootstrap)
             .set("commit.interval.ms", "100")?
             .set("processing.guarantee", guarantee)?
@@ -459,7 +460,7 @@ async fn a_panicking_closure_with_log_and_fail_commits_nothing_past_its_record()
     cluster.create_topic(&input, 1, 1, &[])?;
     cluster.create_topic(&output, 1, 1, &[])?;
     let app = unique_name("panic-fail-app");
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let config = StreamsConfig::new(&app, bootstrap)
         .set("commit.interval.ms", "100")?
         .with_state_dir(state.path());
@@ -508,7 +509,7 @@ async fn a_panicking_closure_with_log_and_fail_commits_nothing_past_its_record()
 fn a_second_instance_on_the_same_state_directory_is_refused() -> Result<()> {
     let cluster = shared_cluster()?;
     let app = unique_name("samedir-app");
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let new = || -> streams_core::Result<KafkaStreams> {
         KafkaStreams::new(
             count_topology("samedir-in", "samedir-out")?,
@@ -574,7 +575,7 @@ async fn an_idle_exactly_once_application_reports_no_lag_past_commit_markers() -
     cluster.create_topic(&input, 2, 1, &[])?;
     cluster.create_topic(&output, 2, 1, &[])?;
     let app = unique_name("lag-app");
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let b = streams_dsl::StreamsBuilder::new();
     b.stream(
         &[&input],
@@ -649,7 +650,7 @@ async fn a_deleted_changelog_topic_refuses_the_start_until_a_reset() -> Result<(
     cluster.create_topic(&output, 1, 1, &[])?;
     let app = unique_name("lost-app");
     let changelog = format!("{app}-counts-changelog");
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let new = || -> Result<KafkaStreams> {
         let t = count_topology(&input, &output)?;
         let config = StreamsConfig::new(&app, bootstrap)
@@ -774,7 +775,7 @@ async fn an_oversized_dead_letter_record_fails_naming_its_source_or_is_truncated
     .await?;
 
     let run = |oversized: &'static str| -> Result<KafkaStreams> {
-        let state = tempfile::tempdir()?;
+        let state = ScratchDir::new()?;
         let config = StreamsConfig::new(unique_name("big-app"), bootstrap)
             .set("commit.interval.ms", "100")?
             .set("processing.exception.handler", "dead-letter-queue")?

@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::produce_timed;
 use integration_tests::kafka::{shared_cluster, unique_name};
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
@@ -80,7 +81,9 @@ async fn the_endpoint_counts_records_late_drops_dead_letters_and_lag() -> Result
                 Nullable(I64Serde),
             ),
         );
+    let state = ScratchDir::new()?;
     let config = StreamsConfig::new(unique_name("metrics-app"), bootstrap)
+        .with_state_dir(state.path())
         .set("metrics.prometheus.address", "127.0.0.1:0")?
         .set("consumer.statistics.interval.ms", "200")?
         .set("commit.interval.ms", "100")?

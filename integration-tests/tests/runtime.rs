@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::{produce, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use streams_core::handlers::dlq_headers;
@@ -543,7 +544,7 @@ async fn partitions_paused_before_a_rebalance_are_fetched_after_it() -> Result<(
     )
     .await?;
 
-    let (state_a, state_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let (state_a, state_b) = (ScratchDir::new()?, ScratchDir::new()?);
     let mut a = start(state_a.path())?;
     a.pause();
     assert!(a.wait_for_state(State::Running, Duration::from_secs(60)));

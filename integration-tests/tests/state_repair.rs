@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use integration_tests::apps::{WindowedCountPerKey, count_topology};
+use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::{produce, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use state_stores::{StoreKind, WindowStoreBuilder};
@@ -148,7 +149,7 @@ async fn damaged_key_value_store_is_restored(how: Damage) -> Result<()> {
             .map(|w| ((*w).to_owned(), Vec::new(), None))
             .collect()
     };
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     produce(
         bootstrap,
         &input,
@@ -266,7 +267,7 @@ async fn a_window_store_without_its_manifest_is_moved_aside_and_restored() -> Re
             .map(|w| ((*w).to_owned(), Vec::new(), None, Some(base + 1_000)))
             .collect()
     };
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     integration_tests::client::produce_timed(bootstrap, &input, at(&["a", "b", "a"])).await?;
     let (_, _, corruptions) = run(bootstrap, &app, topology()?, &output, state.path(), 3)?;
     assert_eq!(corruptions, 0.0);

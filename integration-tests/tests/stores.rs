@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use integration_tests::apps::{CountPerKey, count_topology};
+use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::{produce, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use state_stores::rocks::{RocksDbKeyValueStore, RocksDbMemory};
@@ -40,7 +41,7 @@ async fn the_changelog_topic_is_created_compacted_and_holds_every_update() -> Re
         .collect();
     produce(bootstrap, &input, records).await?;
 
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let config = StreamsConfig::new(&app, bootstrap)
         .set("commit.interval.ms", "100")?
         .with_state_dir(state.path());
@@ -120,7 +121,7 @@ async fn a_changelog_with_the_wrong_partition_count_is_refused() -> Result<()> {
     cluster.create_topic(&input, 4, 1, &[])?;
     let changelog = format!("{app}-counts-changelog");
     cluster.create_topic(&changelog, 2, 1, &[("cleanup.policy", "compact")])?;
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let mut streams = KafkaStreams::new(
         count_topology(&input, "unused-output")?,
         StreamsConfig::new(&app, cluster.bootstrap_servers()).with_state_dir(state.path()),
@@ -284,14 +285,14 @@ async fn stores_restore_everything_without_local_state_and_only_the_tail_with_a_
         ["kafka", "rust", "kafka", "rust", "kafka"].map(word),
     )
     .await?;
-    let first_dir = tempfile::tempdir()?;
+    let first_dir = ScratchDir::new()?;
     let (out, restored) =
         run_count_app(bootstrap, &app, &input, &output, first_dir.path(), 5).await?;
     assert_eq!((count(&out, 4), restored), (("kafka".to_owned(), 3), 0));
 
     // Run 2 on an empty state directory: all 5 changelog records restored, counts go on.
     produce(bootstrap, &input, ["kafka", "rust"].map(word)).await?;
-    let dir = tempfile::tempdir()?;
+    let dir = ScratchDir::new()?;
     let (out, restored) = run_count_app(bootstrap, &app, &input, &output, dir.path(), 7).await?;
     assert_eq!(
         (count(&out, 5), count(&out, 6), restored),
@@ -299,7 +300,7 @@ async fn stores_restore_everything_without_local_state_and_only_the_tail_with_a_
     );
 
     // Keep a copy of this state: its checkpoint is at the end of the changelog (7 records).
-    let snapshot = tempfile::tempdir()?;
+    let snapshot = ScratchDir::new()?;
     copy_dir(dir.path(), snapshot.path())?;
 
     // Run 3 on the kept directory: the checkpoint is current, nothing to restore.
@@ -362,7 +363,7 @@ async fn a_partition_moving_to_another_instance_takes_its_state_along() -> Resul
     };
 
     // Instance A alone owns both partitions and counts two rounds.
-    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let (dir_a, dir_b) = (ScratchDir::new()?, ScratchDir::new()?);
     let mut a = start(dir_a.path())?;
     produce(bootstrap, &input, round(&keys)).await?;
     produce(bootstrap, &input, round(&keys)).await?;
@@ -428,7 +429,7 @@ async fn an_in_memory_store_restores_its_whole_changelog_on_every_start() -> Res
     );
     cluster.create_topic(&input, 1, 1, &[])?;
     cluster.create_topic(&output, 1, 1, &[])?;
-    let state = tempfile::tempdir()?;
+    let state = ScratchDir::new()?;
     let run = |expected: usize| -> Result<(Vec<String>, u64)> {
         let mut t = Topology::new();
         t.add_source("src", &[&input], StringSerde, StringSerde)?

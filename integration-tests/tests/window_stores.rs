@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use integration_tests::apps::{WindowCounts, WindowedCountPerKey};
+use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::{produce_timed, read_topic};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use state_stores::window::window_store_key;
@@ -188,7 +189,7 @@ async fn a_window_store_changelog_is_compact_delete_and_restores_the_windows() -
             })
             .collect()
     };
-    let first = tempfile::tempdir()?;
+    let first = ScratchDir::new()?;
     let (out, restored) = run(bootstrap, &app, &input, &output, first.path(), 4)?;
     let out = relative(out);
     let s = |k: &str| k.to_owned();
@@ -217,7 +218,7 @@ async fn a_window_store_changelog_is_compact_delete_and_restores_the_windows() -
     // A new instance on an empty state directory restores all 4 windows' updates and counts
     // on from them: a@10000 reaches 2 and b@0 reaches 2.
     produce_timed(bootstrap, &input, [at("a", 15_000), at("b", 3_000)]).await?;
-    let second = tempfile::tempdir()?;
+    let second = ScratchDir::new()?;
     let (out, restored) = run(bootstrap, &app, &input, &output, second.path(), 6)?;
     let out = relative(out);
     assert_eq!(restored, 4);

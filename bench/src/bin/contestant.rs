@@ -37,6 +37,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use integration_tests::cleanup::ScratchDir;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -99,9 +100,12 @@ fn main() -> Result<()> {
     match kind.as_str() {
         "raw" => raw(&bootstrap, &input, &output, &group, &case, expect, &stop),
         "streams" => {
+            // Empty at the start (the restore case relies on that), removed at the end.
+            let state = ScratchDir::with_prefix("kstreams-bench-")?;
             let config = StreamsConfig::new(&group, &bootstrap)
                 .set("processing.guarantee", &guarantee)?
-                .set("commit.interval.ms", &commit_interval_ms)?;
+                .set("commit.interval.ms", &commit_interval_ms)?
+                .with_state_dir(state.path());
             let run = Run {
                 input: &input,
                 output: &output,

@@ -5,8 +5,9 @@
 //! ```
 //!
 //! Prints `KSTREAMS_BOOTSTRAP_SERVERS=...` once the cluster is ready (and writes it to
-//! `--env-file` if given), then waits for SIGINT or SIGTERM and stops every broker. If this
-//! process is killed outright, the brokers die with it.
+//! `--env-file` if given), then waits for SIGINT or SIGTERM and stops every broker, removing
+//! their data. A signal while the cluster starts kills what has started and removes its data
+//! too. If this process is killed outright, the brokers die with it.
 
 use std::path::PathBuf;
 
