@@ -251,8 +251,11 @@ mod tests {
 
     #[test]
     fn a_task_directory_is_locked_once_at_a_time() {
-        let dir = std::env::temp_dir().join(format!("kstreams-lock-test-{}", std::process::id()));
-        let task_dir = dir.join("app").join("0_1");
+        let dir = tempfile::Builder::new()
+            .prefix("kstreams-test-lock-")
+            .tempdir()
+            .expect("temporary directory");
+        let task_dir = dir.path().join("app").join("0_1");
         let id = TaskId {
             subtopology: 0,
             partition: 1,
@@ -268,6 +271,5 @@ mod tests {
         );
         drop(first);
         lock_task_dir(&task_dir, id).expect("free again after the holder closes");
-        let _ = std::fs::remove_dir_all(dir);
     }
 }
