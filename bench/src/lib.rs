@@ -130,12 +130,26 @@ pub fn build_java() -> std::io::Result<String> {
     Ok(format!("{dir}/classes:{dir}/libs/*"))
 }
 
-/// The command that runs the Kafka Streams contestant's main class from `classpath`.
-pub fn java_command(classpath: &str) -> std::process::Command {
+/// The command that runs the Kafka Streams contestant's main class from `classpath`. The
+/// JVM keeps its temporary files (RocksDB's native library, which a JVM killed with SIGKILL
+/// leaves behind, and the contestant's state) in a scratch directory of this process, removed
+/// when it exits, and writes no performance-data file.
+pub fn java_command(classpath: &str) -> std::io::Result<std::process::Command> {
+    static JVM_TMP: std::sync::OnceLock<integration_tests::cleanup::ScratchDir> =
+        std::sync::OnceLock::new();
+    let tmp = match JVM_TMP.get() {
+        Some(dir) => dir,
+        None => {
+            let dir = integration_tests::cleanup::ScratchDir::with_prefix("kstreams-bench-jvm-")?;
+            JVM_TMP.get_or_init(|| dir)
+        }
+    };
     let mut java = std::process::Command::new("java");
     java.args(JAVA_OPTIONS)
+        .arg("-XX:-UsePerfData")
+        .arg(format!("-Djava.io.tmpdir={}", tmp.path().display()))
         .args(["-cp", classpath, "kstreamsbench.Contestant"]);
-    java
+    Ok(java)
 }
 
 /// The broker to use: `flag` when given, else the shared test cluster

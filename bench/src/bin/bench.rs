@@ -601,7 +601,7 @@ fn spawn_contestant(
     expect: Option<&[String]>,
 ) -> Result<Child> {
     let mut command = match (c.kind, &o.java) {
-        ("kstreams" | "java-raw", Some(classpath)) => streams_bench::java_command(classpath),
+        ("kstreams" | "java-raw", Some(classpath)) => streams_bench::java_command(classpath)?,
         ("kstreams" | "java-raw", None) => bail!("the Java contestants were not built"),
         _ => Command::new(std::env::current_exe()?.with_file_name("contestant")),
     };

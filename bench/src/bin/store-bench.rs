@@ -257,7 +257,7 @@ async fn recovery(args: &[String]) -> Result<()> {
     let state = tempfile::tempdir()?;
     let child = |phase: &str| -> Result<std::process::Child> {
         let mut command = match &java {
-            Some(classpath) => streams_bench::java_command(classpath),
+            Some(classpath) => streams_bench::java_command(classpath)?,
             None => Command::new(std::env::current_exe()?),
         };
         Ok(command
