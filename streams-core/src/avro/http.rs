@@ -54,20 +54,28 @@ struct ErrorAnswer {
 
 /// A registry reached over plain HTTP.
 pub(super) struct HttpRegistry {
-    /// The base URL, without a trailing `/`.
+    /// The base URL, without a trailing `/`, with the credentials it may carry (ureq sends
+    /// them as HTTP basic authentication).
     url: String,
+    /// The base URL without credentials: what errors show.
+    shown: String,
+    /// The `user:password` of the URL, scrubbed from any error text.
+    credentials: Option<String>,
     agent: ureq::Agent,
 }
 
 impl HttpRegistry {
-    /// A backend for the registry at `url` (`http://host:port[/path]`, no trailing `/`).
-    pub(super) fn new(url: &str) -> Self {
+    /// A backend for the registry at `url` (`http://[user:password@]host:port[/path]`, no
+    /// trailing `/`), shown in errors as `shown` (without the `credentials`).
+    pub(super) fn new(url: &str, shown: &str, credentials: Option<&str>) -> Self {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
             .build();
         HttpRegistry {
             url: url.to_owned(),
+            shown: shown.to_owned(),
+            credentials: credentials.map(str::to_owned),
             agent: config.into(),
         }
     }
@@ -151,9 +159,16 @@ impl HttpRegistry {
         subject: Option<&str>,
     ) -> Result<R, RegistryError> {
         let url = format!("{}{path}", self.url);
-        let transport = |message: String| RegistryError::Transport {
-            url: self.url.clone(),
-            message: format!("{method} {path}: {message}"),
+        let transport = |message: String| {
+            // ureq's own messages may quote the URL, credentials and all.
+            let mut message = message.replace(&self.url, &self.shown);
+            if let Some(credentials) = &self.credentials {
+                message = message.replace(credentials.as_str(), "[redacted]");
+            }
+            RegistryError::Transport {
+                url: self.shown.clone(),
+                message: format!("{method} {path}: {message}"),
+            }
         };
         let response = match (method, body) {
             ("GET", _) => self

@@ -21,6 +21,7 @@ pub struct SchemaRegistryClient {
 }
 
 struct ClientInner {
+    /// The URL without credentials: what `url()`, `Debug` and errors show.
     url: String,
     backend: Backend,
     by_id: RwLock<HashMap<u32, Arc<Schema>>>,
@@ -42,19 +43,24 @@ impl std::fmt::Debug for SchemaRegistryClient {
 impl SchemaRegistryClient {
     /// A client for the registry at `url`: `http://host:port` (with an optional path prefix,
     /// e.g. Apicurio's `http://host:port/apis/ccompat/v7`) or `mock://<scope>` for an
-    /// in-process registry shared by every client of that scope.
+    /// in-process registry shared by every client of that scope. Credentials for HTTP basic
+    /// authentication go in the URL (`http://user:password@host:port`); they are sent with
+    /// every request and shown nowhere: not by [`Self::url`], `Debug` or any error.
     pub fn new(url: &str) -> Result<Self, RegistryError> {
         let trimmed = url.trim_end_matches('/');
+        let (shown, credentials) = without_credentials(trimmed);
         let backend = if let Some(scope) = url.strip_prefix("mock://") {
             Backend::Memory(mock_scope(scope))
-        } else if url.starts_with("http://") && url.len() > "http://".len() {
-            Backend::Http(HttpRegistry::new(trimmed))
+        } else if url.starts_with("http://") && shown.len() > "http://".len() {
+            Backend::Http(HttpRegistry::new(trimmed, &shown, credentials))
         } else {
-            return Err(RegistryError::InvalidUrl { url: url.into() });
+            return Err(RegistryError::InvalidUrl {
+                url: without_credentials(url).0,
+            });
         };
         Ok(SchemaRegistryClient {
             inner: Arc::new(ClientInner {
-                url: trimmed.to_owned(),
+                url: shown,
                 backend,
                 by_id: RwLock::default(),
                 ids: RwLock::default(),
@@ -62,7 +68,7 @@ impl SchemaRegistryClient {
         })
     }
 
-    /// The registry URL this client talks to.
+    /// The registry URL this client talks to, without the credentials it may carry.
     pub fn url(&self) -> &str {
         &self.inner.url
     }
@@ -137,9 +143,45 @@ impl SchemaRegistryClient {
     }
 }
 
+/// `url` without the `user:password@` of its authority, and those credentials if any.
+fn without_credentials(url: &str) -> (String, Option<&str>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => (format!("{scheme}://{}", &rest[at + 1..]), Some(&rest[..at])),
+        None => (url.to_owned(), None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_the_url_are_shown_nowhere() {
+        let c = SchemaRegistryClient::new("http://user:topsecret@127.0.0.1:1/apis/ccompat/v7/")
+            .expect("an http URL");
+        assert_eq!(c.url(), "http://127.0.0.1:1/apis/ccompat/v7");
+        assert_eq!(
+            format!("{c:?}"),
+            "SchemaRegistryClient(http://127.0.0.1:1/apis/ccompat/v7)"
+        );
+        let e = c.schema_by_id(1).expect_err("nothing listens on port 1");
+        assert!(
+            e.to_string()
+                .starts_with("schema registry at http://127.0.0.1:1/apis/ccompat/v7: GET"),
+            "{e}"
+        );
+        assert!(!format!("{e} {e:?}").contains("topsecret"), "{e:?}");
+        let e = SchemaRegistryClient::new("https://user:topsecret@registry:8081").unwrap_err();
+        assert!(!format!("{e} {e:?}").contains("topsecret"), "{e:?}");
+        assert_eq!(
+            without_credentials("http://host:1/a@b"),
+            ("http://host:1/a@b".to_owned(), None)
+        );
+    }
 
     #[test]
     fn urls_other_than_http_and_mock_are_refused() {

@@ -55,6 +55,17 @@ impl StreamsConfig {
             .map(|(_, k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// [`Self::client_settings`] with the kind each was given for (`All` when unprefixed).
+    pub(crate) fn client_settings_with_kind(
+        &self,
+        kind: ClientKind,
+    ) -> impl Iterator<Item = (ClientKind, &str, &str)> {
+        self.client
+            .iter()
+            .filter(move |(k, _, _)| *k == ClientKind::All || *k == kind)
+            .map(|(k, key, v)| (*k, key.as_str(), v.as_str()))
+    }
+
     /// The producer's `transaction.timeout.ms` under exactly-once: the user's setting, else
     /// 10 s.
     pub(crate) fn transaction_timeout_ms(&self) -> u64 {

@@ -6,7 +6,8 @@
 //! clients, or with `consumer.`, `producer.` or `admin.` to one. An invalid value is refused
 //! at once, with the allowed values in the message; unknown client settings are refused when
 //! [`KafkaStreams::new`](crate::KafkaStreams::new) creates the clients, before any record is
-//! read.
+//! read, named without their values. The values of secret settings
+//! ([`is_secret_setting`]) print as `[redacted]` in `Debug` and appear in no error.
 //!
 //! ```
 //! use streams_core::StreamsConfig;
@@ -27,9 +28,11 @@
 //!
 //! The module is split by job: this file holds [`StreamsConfig`] with its builder calls and
 //! getters, `set` reads `key = value` settings, `validate` checks them and their combination,
-//! and `client` holds the settings passed through to the Kafka clients.
+//! `client` holds the settings passed through to the Kafka clients, and `secrets` the list of
+//! secret settings whose values never appear in `Debug` output, errors or logs.
 
 mod client;
+mod secrets;
 mod set;
 mod validate;
 
@@ -39,6 +42,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::client::ClientKind;
+pub(crate) use self::secrets::{Redacted, edit_distance, near_secret, scrub};
+pub use self::secrets::{SECRET_SETTINGS, is_secret_setting};
 use crate::error::Result;
 use crate::handlers::{ErrorHandler, LogAndFail};
 use crate::timestamp::{FailOnInvalidTimestamp, TimestampExtractor};
@@ -102,8 +107,23 @@ impl fmt::Debug for StreamsConfig {
                 "errors.dead.letter.queue.topic.name",
                 &self.dead_letter_topic,
             )
-            .field("client", &self.client)
+            .field("client", &ClientSettings(&self.client))
             .finish()
+    }
+}
+
+/// The pass-through client settings in `Debug`: `{"consumer.fetch.wait.max.ms": "50",
+/// "sasl.password": [redacted]}`, secret values redacted.
+struct ClientSettings<'a>(&'a [(ClientKind, String, String)]);
+
+impl fmt::Debug for ClientSettings<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (kind, key, value) in self.0 {
+            let key = format!("{}{key}", kind.prefix());
+            map.entry(&key, &Redacted { key: &key, value });
+        }
+        map.finish()
     }
 }
 

@@ -1,11 +1,22 @@
-//! The Kafka clients' settings (Kafka Streams' `KafkaClientSupplier`): the main consumer,
-//! the restore consumer, the watermark client, the producer and the admin client, each with
-//! the settings the runtime needs and the user's pass-through settings of its kind on top.
+//! The Kafka clients' settings (Kafka Streams' `KafkaClientSupplier`): the one place where
+//! the settings of every client the library creates are built (the main consumer, the
+//! restore consumer, the watermark client, the global consumer, the producer and the admin
+//! client), each with the settings the runtime needs and the user's pass-through settings
+//! of its kind on top, and where a client librdkafka refuses to create becomes a
+//! [`StreamsError`] that never shows a secret value or the value of an unknown setting.
 
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::client::ClientContext;
+use rdkafka::config::{
+    ClientConfig, FromClientConfig, FromClientConfigAndContext, RDKafkaLogLevel,
+};
 use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaConfRes;
 
-use crate::config::{ClientKind, StreamsConfig};
+use crate::config::{
+    ClientKind, SECRET_SETTINGS, StreamsConfig, edit_distance, is_secret_setting, near_secret,
+    scrub,
+};
 use crate::error::{Result, StreamsError};
 
 /// Sets the pass-through settings of `kind` on top of `base`.
@@ -36,7 +47,13 @@ pub(crate) fn create_consumer<C: ConsumerContext>(
     client_id: &str,
     context: C,
 ) -> Result<BaseConsumer<C>> {
-    client_config(
+    let settings = consumer_config(config, client_id);
+    create_with_context(config, "consumer", ClientKind::Consumer, &settings, context)
+}
+
+/// The settings of the stream thread's consumer (see [`create_consumer`]).
+pub(crate) fn consumer_config(config: &StreamsConfig, client_id: &str) -> ClientConfig {
+    let mut cc = client_config(
         config,
         ClientKind::Consumer,
         &[
@@ -49,17 +66,11 @@ pub(crate) fn create_consumer<C: ConsumerContext>(
             // End offsets for the lag metric; `consumer.statistics.interval.ms` overrides.
             ("statistics.interval.ms", "5000"),
         ],
-    )
-    .set("group.id", config.application_id())
-    .set("enable.auto.commit", "false")
-    .set("enable.auto.offset.store", "false")
-    .create_with_context(context)
-    .map_err(|e| {
-        StreamsError::config(
-            "consumer",
-            format!("the consumer settings were refused: {e}"),
-        )
-    })
+    );
+    cc.set("group.id", config.application_id())
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false");
+    cc
 }
 
 /// The restore consumer: reads changelogs by assignment. librdkafka's `assign` needs a
@@ -71,7 +82,28 @@ pub(crate) fn create_restore_consumer(
     config: &StreamsConfig,
     client_id: &str,
 ) -> Result<BaseConsumer> {
-    assignment_consumer(config, client_id, isolation(config))
+    let settings = restore_consumer_config(config, client_id);
+    create(config, "restore consumer", ClientKind::Consumer, &settings)
+}
+
+/// The settings of the restore consumer (see [`create_restore_consumer`]).
+pub(crate) fn restore_consumer_config(config: &StreamsConfig, client_id: &str) -> ClientConfig {
+    assignment_consumer_config(config, client_id, isolation(config))
+}
+
+/// The global thread's consumer: a restore consumer (see [`create_restore_consumer`]) with
+/// client id `<client_id>-global`.
+pub(crate) fn create_global_consumer(
+    config: &StreamsConfig,
+    client_id: &str,
+) -> Result<BaseConsumer> {
+    let settings = global_consumer_config(config, client_id);
+    create(config, "global consumer", ClientKind::Consumer, &settings)
+}
+
+/// The settings of the global thread's consumer (see [`create_global_consumer`]).
+pub(crate) fn global_consumer_config(config: &StreamsConfig, client_id: &str) -> ClientConfig {
+    restore_consumer_config(config, &format!("{client_id}-global"))
 }
 
 /// A client that only reads high watermarks (`read_uncommitted`): beside the restore
@@ -80,17 +112,23 @@ pub(crate) fn create_watermark_client(
     config: &StreamsConfig,
     client_id: &str,
 ) -> Result<BaseConsumer> {
-    assignment_consumer(config, client_id, "read_uncommitted")
+    let settings = watermark_config(config, client_id);
+    create(config, "watermark client", ClientKind::Consumer, &settings)
 }
 
-/// A consumer that reads by assignment, in the restore consumer's group (see
-/// [`create_restore_consumer`]), with the given `isolation.level`.
-fn assignment_consumer(
+/// The settings of the watermark client (see [`create_watermark_client`]).
+pub(crate) fn watermark_config(config: &StreamsConfig, client_id: &str) -> ClientConfig {
+    assignment_consumer_config(config, client_id, "read_uncommitted")
+}
+
+/// The settings of a consumer that reads by assignment, in the restore consumer's group
+/// (see [`create_restore_consumer`]), with the given `isolation.level`.
+fn assignment_consumer_config(
     config: &StreamsConfig,
     client_id: &str,
     isolation_level: &str,
-) -> Result<BaseConsumer> {
-    client_config(
+) -> ClientConfig {
+    let mut cc = client_config(
         config,
         ClientKind::Consumer,
         &[
@@ -100,19 +138,13 @@ fn assignment_consumer(
             ("isolation.level", isolation_level),
             FETCH_QUEUE_BACKOFF,
         ],
-    )
-    .set(
+    );
+    cc.set(
         "group.id",
         format!("{}-restore-consumer", config.application_id()),
     )
-    .set("enable.auto.commit", "false")
-    .create()
-    .map_err(|e| {
-        StreamsError::config(
-            "consumer",
-            format!("the restore consumer settings were refused: {e}"),
-        )
-    })
+    .set("enable.auto.commit", "false");
+    cc
 }
 
 /// The consumers' `isolation.level` for the processing guarantee.
@@ -151,7 +183,328 @@ pub(crate) fn producer_config(
     client_config(config, ClientKind::Producer, &base)
 }
 
+/// The producer (see [`producer_config`]), with `context`.
+pub(crate) fn create_producer<T, C>(
+    config: &StreamsConfig,
+    client_id: &str,
+    transactional_id: Option<&str>,
+    context: C,
+) -> Result<T>
+where
+    T: FromClientConfigAndContext<C>,
+    C: ClientContext,
+{
+    let settings = producer_config(config, client_id, transactional_id);
+    create_with_context(config, "producer", ClientKind::Producer, &settings, context)
+}
+
 /// The admin client's settings.
 pub(crate) fn admin_config(config: &StreamsConfig) -> ClientConfig {
     client_config(config, ClientKind::Admin, &[])
+}
+
+/// An admin client (an `AdminClient`, or a `BaseProducer` used for metadata requests).
+pub(crate) fn create_admin<T: FromClientConfig>(config: &StreamsConfig) -> Result<T> {
+    create(config, "admin", ClientKind::Admin, &admin_config(config))
+}
+
+/// Creates the client `what` from `settings`; see [`refused`] for the error.
+fn create<T: FromClientConfig>(
+    config: &StreamsConfig,
+    what: &str,
+    kind: ClientKind,
+    settings: &ClientConfig,
+) -> Result<T> {
+    settings
+        .create()
+        .map_err(|e| refused(config, what, kind, e))
+}
+
+/// Creates the client `what` from `settings` with `context`; see [`refused`] for the error.
+fn create_with_context<T: FromClientConfigAndContext<C>, C: ClientContext>(
+    config: &StreamsConfig,
+    what: &str,
+    kind: ClientKind,
+    settings: &ClientConfig,
+    context: C,
+) -> Result<T> {
+    settings
+        .create_with_context(context)
+        .map_err(|e| refused(config, what, kind, e))
+}
+
+/// Where librdkafka's settings are listed.
+const LIBRDKAFKA_SETTINGS: &str =
+    "https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md";
+
+/// The error for a client (`what`: "consumer", "producer", ...) that librdkafka refused to
+/// create: `invalid configuration `<what>`: the <what> settings were refused: ...`.
+///
+/// rdkafka's own message for a refused setting ends with the setting's value, so it is never
+/// shown as is. An unknown setting (perhaps a secret with a typing mistake) is named, with
+/// the name the user gave and where the allowed ones are listed, never with its value; an
+/// invalid value of a secret setting is not shown either; and the values of all secret
+/// settings are scrubbed from any other message.
+pub(crate) fn refused(
+    config: &StreamsConfig,
+    what: &str,
+    kind: ClientKind,
+    error: KafkaError,
+) -> StreamsError {
+    let secrets = || {
+        config
+            .client_settings(kind)
+            .filter(|(k, _)| is_secret_setting(k))
+            .map(|(_, v)| v)
+    };
+    let detail = match &error {
+        KafkaError::ClientConfig(RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN, _, key, _) => {
+            let given = given_as(config, kind, key);
+            let hint = suggestion(key).unwrap_or_default();
+            format!(
+                "`{given}` is not a librdkafka setting{hint} (its value is not shown); \
+                 the settings allowed are listed in librdkafka's CONFIGURATION.md \
+                 ({LIBRDKAFKA_SETTINGS}), given unprefixed for every client or with a \
+                 `consumer.`, `producer.` or `admin.` prefix for one"
+            )
+        }
+        KafkaError::ClientConfig(_, description, key, value) => {
+            let given = given_as(config, kind, key);
+            let description = if is_secret_setting(key) {
+                scrub(description, [value.as_str()])
+            } else {
+                description.clone()
+            };
+            format!("`{given}`: {}", scrub(&description, secrets()))
+        }
+        other => scrub(&other.to_string(), secrets()),
+    };
+    StreamsError::config(
+        what_key(what),
+        format!("the {what} settings were refused: {detail}"),
+    )
+}
+
+/// The key a refused client's error names: its kind (`consumer`, `producer`, `admin`).
+fn what_key(what: &str) -> &str {
+    match what {
+        "restore consumer" | "global consumer" | "watermark client" => "consumer",
+        other => other,
+    }
+}
+
+/// The name under which the user gave the client setting `key` to a client of `kind`:
+/// with its prefix when it was given prefixed.
+fn given_as(config: &StreamsConfig, kind: ClientKind, key: &str) -> String {
+    let prefixed = config
+        .client_settings_with_kind(kind)
+        .filter(|(_, k, _)| *k == key)
+        .last()
+        .map_or(ClientKind::All, |(kind, _, _)| kind);
+    format!("{}{key}", prefixed.prefix())
+}
+
+/// A hint for the unknown setting `key`: what to give instead of a Java client's or schema
+/// registry client's setting (librdkafka itself explains `sasl.jaas.config`), or a known setting (a secret or a common security one) one or
+/// two typing mistakes away.
+fn suggestion(key: &str) -> Option<String> {
+    const SECURITY: &[&str] = &[
+        "security.protocol",
+        "sasl.mechanism",
+        "sasl.mechanisms",
+        "sasl.username",
+        "ssl.ca.location",
+        "ssl.certificate.location",
+        "ssl.key.location",
+        "ssl.keystore.location",
+        "ssl.endpoint.identification.algorithm",
+    ];
+    let key = key.to_ascii_lowercase();
+    let instead = match key.as_str() {
+        k if k.starts_with("ssl.truststore.") => {
+            Some("a Java client setting; librdkafka takes `ssl.ca.location` (PEM)")
+        }
+        k if k.ends_with("basic.auth.user.info") => Some(
+            "a schema registry setting; give the registry's credentials in its URL \
+             (http://user:password@host:port)",
+        ),
+        _ => None,
+    };
+    if let Some(instead) = instead {
+        return Some(format!("; it is {instead}"));
+    }
+    let near = near_secret(&key, 2).or_else(|| {
+        SECRET_SETTINGS
+            .iter()
+            .chain(SECURITY)
+            .copied()
+            .filter(|s| s.len() >= 8)
+            .map(|s| (edit_distance(&key, s), s))
+            .filter(|(d, _)| *d <= 2)
+            .min()
+            .map(|(_, s)| s)
+    })?;
+    (near != key).then(|| format!("; did you mean `{near}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The security settings the tests give, as `(key, value)`.
+    const SECURITY: [(&str, &str); 5] = [
+        ("security.protocol", "sasl_ssl"),
+        ("sasl.mechanism", "SCRAM-SHA-512"),
+        ("sasl.username", "alice"),
+        ("sasl.password", "alice-secret"),
+        ("ssl.ca.location", "/etc/kafka/ca.pem"),
+    ];
+
+    /// Every client the library creates, by name, with its final librdkafka settings.
+    fn every_client(config: &StreamsConfig) -> Vec<(&'static str, ClientConfig)> {
+        vec![
+            ("main consumer", consumer_config(config, "c")),
+            ("restore consumer", restore_consumer_config(config, "c")),
+            ("watermark client", watermark_config(config, "c")),
+            ("global consumer", global_consumer_config(config, "c")),
+            ("producer", producer_config(config, "c", None)),
+            (
+                "transactional producer",
+                producer_config(config, "c", Some("app-0-1")),
+            ),
+            ("admin client", admin_config(config)),
+        ]
+    }
+
+    fn configured(pairs: &[(&str, &str)]) -> StreamsConfig {
+        pairs
+            .iter()
+            .fold(StreamsConfig::new("app", "localhost:9092"), |c, (k, v)| {
+                c.set(k, v).expect("accepted")
+            })
+    }
+
+    #[test]
+    fn unprefixed_security_settings_reach_every_client() {
+        let config = configured(&SECURITY);
+        config.validate().expect("consistent");
+        for (client, settings) in every_client(&config) {
+            for (key, value) in SECURITY {
+                assert_eq!(settings.get(key), Some(value), "{client}: {key}");
+            }
+        }
+    }
+
+    #[test]
+    fn consumer_prefixed_settings_reach_exactly_the_consumers() {
+        let prefixed: Vec<(String, &str)> = SECURITY
+            .iter()
+            .map(|(k, v)| (format!("consumer.{k}"), *v))
+            .collect();
+        let pairs: Vec<(&str, &str)> = prefixed.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        // `validate` refuses security settings for one kind of client only; what reaches
+        // which client is decided before that, here.
+        let config = configured(&pairs);
+        for (client, settings) in every_client(&config) {
+            let consumer = client.contains("consumer") || client == "watermark client";
+            for (key, value) in SECURITY {
+                let expected = consumer.then_some(value);
+                assert_eq!(settings.get(key), expected, "{client}: {key}");
+            }
+        }
+        // The same holds for any other client setting.
+        let config = configured(&[("consumer.fetch.wait.max.ms", "50")]);
+        for (client, settings) in every_client(&config) {
+            let consumer = client.contains("consumer") || client == "watermark client";
+            assert_eq!(
+                settings.get("fetch.wait.max.ms"),
+                consumer.then_some("50"),
+                "{client}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_client_names_the_setting_but_never_a_secret_or_unknown_value() {
+        let config = configured(&[
+            ("sasl.password", "topsecret-password"),
+            ("consumer.sasl.pasword", "topsecret-typo"),
+        ]);
+        let err = create_restore_consumer(&config, "c")
+            .err()
+            .expect("unknown setting")
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid configuration `consumer`: the restore consumer settings were refused: \
+             `consumer.sasl.pasword` is not a librdkafka setting; did you mean \
+             `sasl.password`? (its value is not shown); the settings allowed are listed in \
+             librdkafka's CONFIGURATION.md \
+             (https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md), given \
+             unprefixed for every client or with a `consumer.`, `producer.` or `admin.` prefix \
+             for one"
+        );
+        let err = create_admin::<rdkafka::producer::BaseProducer>(&configured(&[(
+            "sasl.jaas.config",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required password=\"x1\";",
+        )]))
+        .err()
+        .expect("a Java setting")
+        .to_string();
+        assert!(
+            err.contains("`sasl.jaas.config`: Java JAAS configuration is not supported"),
+            "{err}"
+        );
+        assert!(!err.contains("PlainLoginModule"), "{err}");
+        // A refusal at creation (an unknown SASL mechanism) shows no secret either.
+        let config = configured(&[
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanism", "NO-SUCH-MECHANISM"),
+            ("sasl.username", "alice"),
+            ("sasl.password", "topsecret-password"),
+        ]);
+        let err = create_admin::<rdkafka::producer::BaseProducer>(&config)
+            .err()
+            .expect("unknown mechanism")
+            .to_string();
+        assert!(
+            err.starts_with("invalid configuration `admin`: the admin settings were refused: "),
+            "{err}"
+        );
+        assert!(!err.contains("topsecret"), "{err}");
+    }
+
+    #[test]
+    fn scrubbing_hides_secret_values_in_any_refusal() {
+        let config = configured(&[("sasl.password", "topsecret-password")]);
+        let err = refused(
+            &config,
+            "producer",
+            ClientKind::Producer,
+            KafkaError::ClientCreation("broker said topsecret-password is wrong".into()),
+        );
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration `producer`: the producer settings were refused: Client \
+             creation error: broker said [redacted] is wrong"
+        );
+        let err = refused(
+            &config,
+            "producer",
+            ClientKind::Producer,
+            KafkaError::ClientConfig(
+                RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+                "Invalid value \"topsecret-password\" for configuration property \"sasl.password\""
+                    .into(),
+                "sasl.password".into(),
+                "topsecret-password".into(),
+            ),
+        );
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration `producer`: the producer settings were refused: \
+             `sasl.password`: Invalid value \"[redacted]\" for configuration property \
+             \"sasl.password\""
+        );
+    }
 }

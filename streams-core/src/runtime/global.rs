@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::client_supplier::create_restore_consumer;
+use super::client_supplier::create_global_consumer;
 use super::control::ClientControl;
 use super::kafka_errors::watermarks;
 use crate::config::StreamsConfig;
@@ -25,7 +25,7 @@ pub(crate) fn bootstrap(
     client_id: &str,
     stores: &[Arc<GlobalStore>],
 ) -> Result<BaseConsumer> {
-    let consumer = create_restore_consumer(config, &format!("{client_id}-global"))?;
+    let consumer = create_global_consumer(config, client_id)?;
     let mut tpl = TopicPartitionList::new();
     let mut ends: HashMap<(String, i32), i64> = HashMap::new();
     for store in stores {

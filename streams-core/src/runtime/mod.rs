@@ -105,6 +105,10 @@ impl KafkaStreams {
             &client_id,
             rdkafka::consumer::DefaultConsumerContext,
         )?);
+        // The admin client's settings too (`admin.`-prefixed ones are its alone).
+        drop(client_supplier::create_admin::<
+            rdkafka::producer::BaseProducer,
+        >(&config)?);
         // One instance per state directory, as Kafka Streams: a second one on the same
         // directory would share (and contend for) the same tasks' stores.
         let state_lock = if topology.has_persistent_stores() {

@@ -14,7 +14,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::client_supplier::producer_config;
+use super::client_supplier::create_producer;
 use super::deliveries::ProducerCallbacks;
 use super::kafka_errors::{
     commit_error, is_retriable_commit_error, is_retriable_coordinator_error, producer_fatal_error,
@@ -139,21 +139,12 @@ impl StreamsProducer {
     /// Creates the producer; under exactly-once its transactions are initialised (fencing any
     /// earlier producer with the same transactional id and aborting its open transaction).
     pub(crate) fn new(spec: &ProducerSpec) -> Result<Self> {
-        let client: BaseProducer<ProducerCallbacks> = producer_config(
+        let client: BaseProducer<ProducerCallbacks> = create_producer(
             &spec.config,
             &spec.client_id,
             spec.transactional_id.as_deref(),
-        )
-        .create_with_context(ProducerCallbacks::new(
-            spec.changelogs.clone(),
-            spec.metrics.clone(),
-        ))
-        .map_err(|e| {
-            StreamsError::config(
-                "producer",
-                format!("the producer settings were refused: {e}"),
-            )
-        })?;
+            ProducerCallbacks::new(spec.changelogs.clone(), spec.metrics.clone()),
+        )?;
         if let Some(id) = &spec.transactional_id {
             init_transactions(&client, id)?;
         }

@@ -11,7 +11,7 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::client_supplier::admin_config;
+use super::client_supplier::create_admin;
 use super::producer::PendingOffsets;
 use crate::config::StreamsConfig;
 
@@ -75,7 +75,7 @@ impl RepartitionPurger {
         self.last_purge = Instant::now();
         let admin = match &self.admin {
             Some(a) => a.clone(),
-            None => match admin_config(&self.config).create() {
+            None => match create_admin(&self.config) {
                 Ok(admin) => {
                     let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(admin);
                     self.admin = Some(admin.clone());

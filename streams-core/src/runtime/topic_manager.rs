@@ -26,11 +26,7 @@ impl InternalTopicManager<'_> {
     /// ones with the wrong partition count).
     pub(crate) fn prepare(&self, subtopologies: &[Subtopology]) -> Result<()> {
         check_resolvable(self.config.bootstrap_servers())?;
-        let client: BaseProducer = client_supplier::admin_config(self.config)
-            .create()
-            .map_err(|e| {
-                StreamsError::config("admin", format!("the admin settings were refused: {e}"))
-            })?;
+        let client: BaseProducer = client_supplier::create_admin(self.config)?;
         let md = client
             .client()
             .fetch_metadata(None, Duration::from_secs(30))
@@ -244,11 +240,7 @@ impl InternalTopicManager<'_> {
         if wanted.is_empty() {
             return Ok(());
         }
-        let admin: AdminClient<DefaultClientContext> = client_supplier::admin_config(self.config)
-            .create()
-            .map_err(|e| {
-                StreamsError::config("admin", format!("the admin settings were refused: {e}"))
-            })?;
+        let admin: AdminClient<DefaultClientContext> = client_supplier::create_admin(self.config)?;
         let new_topics: Vec<NewTopic<'_>> = wanted
             .iter()
             .map(|(topic, partitions, configs)| {
