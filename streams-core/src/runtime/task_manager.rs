@@ -62,6 +62,8 @@ pub(crate) struct TaskManager {
     /// Assigned, but not yet running: some task still restores or waits for its lock. The
     /// thread reports `Running` once none does, as Kafka Streams' threads do.
     awaiting_ready: bool,
+    /// The changelog topics of each sub-topology (by index), found once.
+    changelogs: Vec<Vec<String>>,
 }
 
 /// What [`TaskManager::start_task`] did.
@@ -74,7 +76,19 @@ enum Started {
 
 impl TaskManager {
     pub(crate) fn new(p: TaskManagerParams) -> Self {
+        let all = p.topology.changelog_topics(p.config.application_id());
+        let changelogs = p
+            .subtopologies
+            .iter()
+            .map(|sub| {
+                all.iter()
+                    .filter(|(_, s, _)| *s == sub.id)
+                    .map(|(topic, _, _)| topic.clone())
+                    .collect()
+            })
+            .collect();
         TaskManager {
+            changelogs,
             p,
             tasks: BTreeMap::new(),
             deferred: BTreeMap::new(),
@@ -299,21 +313,9 @@ impl TaskManager {
             .build_task(&self.p.subtopologies[sub], id.partition, env)
     }
 
-    /// The changelog topics of sub-topology `sub`.
-    fn changelogs_of(&self, sub: usize) -> Vec<String> {
-        let sub_id = self.p.subtopologies[sub].id;
-        self.p
-            .topology
-            .changelog_topics(self.p.config.application_id())
-            .into_iter()
-            .filter(|(_, s, _)| *s == sub_id)
-            .map(|(topic, _, _)| topic)
-            .collect()
-    }
-
     fn start_task(&mut self, id: TaskId, sub: usize, input: &InputFlow) -> Result<Started> {
-        let changelogs = self.changelogs_of(sub);
-        if let Some(open) = self.p.reader.open_transaction(&changelogs, id.partition)? {
+        let changelogs = &self.changelogs[sub];
+        if let Some(open) = self.p.reader.open_transaction(changelogs, id.partition)? {
             if self
                 .waiting_for_transactions
                 .insert(id, Instant::now() + Duration::from_millis(200))
