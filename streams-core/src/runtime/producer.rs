@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -30,6 +32,14 @@ const TRANSACTION_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a flush before a commit may take.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long the stream thread waits for `send_offsets_to_transaction`, which librdkafka
+/// (2.12, and 2.14 still) may block in forever, whatever its timeout: its request to the
+/// group coordinator is driven only by broker state changes, and when the coordinator it
+/// cached was a broker that died and was dropped from the metadata, none may come
+/// (librdkafka issues 5456 and 5511). The call runs on a thread of its own; past this wait
+/// the producer is given up (see [`StreamsProducer::send_offsets`]).
+const SEND_OFFSETS_WAIT: Duration = Duration::from_secs(35);
 
 /// Offsets of records fully processed and not yet committed, per input partition; shared by
 /// the stream thread and its rebalance listener, which commits them on revocation.
@@ -126,7 +136,9 @@ impl ProducerSpec {
 /// which avoids contention on the allocator between two threads and one thread per client on
 /// small machines.
 pub(crate) struct StreamsProducer {
-    client: BaseProducer<ProducerCallbacks>,
+    /// Shared only with a `send_offsets_to_transaction` call still blocked after the stream
+    /// thread gave up waiting (see [`Self::send_offsets`]).
+    client: Arc<BaseProducer<ProducerCallbacks>>,
     transactional_id: Option<String>,
     /// Under exactly-once: a transaction is open.
     in_transaction: AtomicBool,
@@ -149,7 +161,7 @@ impl StreamsProducer {
             init_transactions(&client, id)?;
         }
         Ok(StreamsProducer {
-            client,
+            client: Arc::new(client),
             transactional_id: spec.transactional_id.clone(),
             in_transaction: AtomicBool::new(false),
             broken: AtomicBool::new(false),
@@ -339,11 +351,7 @@ impl StreamsProducer {
                     task: "*".into(),
                     message: "the consumer has no group metadata (not in the group)".into(),
                 })?;
-            self.client
-                .send_offsets_to_transaction(&tpl, &group, TRANSACTION_CALL_TIMEOUT)
-                .map_err(|e| {
-                    transaction_error("adding the consumed offsets to the transaction", e)
-                })?;
+            self.send_offsets(tpl, group)?;
         }
         self.client
             .commit_transaction(TRANSACTION_CALL_TIMEOUT)
@@ -353,13 +361,57 @@ impl StreamsProducer {
         Ok(())
     }
 
+    /// Adds the consumed offsets to the open transaction: `send_offsets_to_transaction`, run
+    /// on a thread of its own so that the stream thread waits at most [`SEND_OFFSETS_WAIT`]
+    /// for it. A call still blocked then keeps the client alive on its thread until it
+    /// returns (when a broker connection of that client next changes state: an idle
+    /// connection the broker closes, at the latest); this producer is marked broken, and the
+    /// error aborts the transaction the way any failed commit does: the thread replaces the
+    /// producer, whose initialisation with the same transactional id fences the blocked one
+    /// and aborts its transaction, and rewinds its tasks to the last commit.
+    fn send_offsets(
+        &self,
+        offsets: TopicPartitionList,
+        group: ConsumerGroupMetadata,
+    ) -> Result<()> {
+        let client = self.client.clone();
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("kstreams-offsets".into())
+            .spawn(move || {
+                let result =
+                    client.send_offsets_to_transaction(&offsets, &group, TRANSACTION_CALL_TIMEOUT);
+                if let Err(late) = answer.send(result) {
+                    tracing::info!(result = ?late.0, "a send_offsets_to_transaction call given up on earlier returned");
+                }
+            })
+            .map_err(|e| StreamsError::IllegalState(format!("starting a thread: {e}")))?;
+        match answered.recv_timeout(SEND_OFFSETS_WAIT) {
+            Ok(result) => result.map_err(|e| {
+                transaction_error("adding the consumed offsets to the transaction", e)
+            }),
+            Err(_) => {
+                self.broken.store(true, Ordering::Release);
+                Err(StreamsError::TransactionAborted {
+                    message: format!(
+                        "adding the consumed offsets to the transaction did not return within \
+                         {SEND_OFFSETS_WAIT:?} (librdkafka waits for a group coordinator that \
+                         left the cluster); the producer is replaced"
+                    ),
+                })
+            }
+        }
+    }
+
     /// Aborts the open transaction, if any, and forgets what it carried: the pending offsets
     /// and the delivery failures. When the abort itself fails, the producer is marked broken
-    /// for the thread to replace.
+    /// for the thread to replace; a producer already broken is not asked (a call of it may
+    /// still be blocked, and librdkafka refuses a second one).
     pub(crate) fn abort(&self, pending: &PendingOffsets, thread: &str) {
         pending.clear();
         self.deliveries().clear_failures();
         if self.in_transaction.swap(false, Ordering::AcqRel)
+            && !self.is_broken()
             && let Err(e) = self.client.abort_transaction(TRANSACTION_CALL_TIMEOUT)
         {
             tracing::warn!(%thread, error = %e, "aborting the transaction failed; the producer will be replaced");
