@@ -385,7 +385,7 @@ impl StreamsProducer {
                     tracing::info!(result = ?late.0, "a send_offsets_to_transaction call given up on earlier returned");
                 }
             })
-            .map_err(|e| StreamsError::IllegalState(format!("starting a thread: {e}")))?;
+            .map_err(|e| StreamsError::io("spawning the thread that adds offsets to a transaction", e))?;
         match answered.recv_timeout(SEND_OFFSETS_WAIT) {
             Ok(result) => result.map_err(|e| {
                 transaction_error("adding the consumed offsets to the transaction", e)
