@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build and test the project:
-# libclang (bindgen for RocksDB), a C/C++ toolchain, a Java 17+ JDK and Maven (for the Kafka broker,
-# the Kafka Streams benchmark contestant and the schema registry), curl, unzip and python3.
+# libclang (bindgen for RocksDB), a C/C++ toolchain, OpenSSL and libcurl headers with pkg-config
+# (librdkafka's TLS, SASL SCRAM and OIDC token requests link the system's libraries), a Java 17+
+# JDK and Maven (for the Kafka broker, the Kafka Streams benchmark contestant and the schema
+# registry), curl, unzip and python3.
 # Installs nothing that is already there; needs root or sudo only when something is missing.
 set -euo pipefail
 
@@ -11,6 +13,9 @@ have_pkg libclang-dev || missing+=(libclang-dev)
 command -v cc >/dev/null && command -v c++ >/dev/null && command -v make >/dev/null || missing+=(build-essential)
 command -v perl >/dev/null || missing+=(perl)
 have_pkg zlib1g-dev || missing+=(zlib1g-dev)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+have_pkg libssl-dev || missing+=(libssl-dev)
+have_pkg libcurl4-openssl-dev || missing+=(libcurl4-openssl-dev)
 if ! command -v java >/dev/null || ! java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; then
   missing+=(openjdk-17-jre-headless)
 fi

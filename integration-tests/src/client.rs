@@ -184,6 +184,8 @@ pub struct RawRecord {
     pub key: Vec<u8>,
     /// Value (`None` for a null value).
     pub value: Option<Vec<u8>>,
+    /// Timestamp (ms).
+    pub timestamp: i64,
 }
 
 /// Reads every partition of `topic` from the beginning with `read_committed` (records of
@@ -203,6 +205,7 @@ pub fn read_committed(
             offset: msg.offset(),
             key: msg.key().map(<[u8]>::to_vec).unwrap_or_default(),
             value: msg.payload().map(<[u8]>::to_vec),
+            timestamp: msg.timestamp().to_millis().unwrap_or(-1),
         }
     })?;
     out.sort_by_key(|r| (r.partition, r.offset));

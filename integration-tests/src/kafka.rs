@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -35,72 +34,7 @@ const OFFSETS_TOPIC_PARTITIONS: i32 = 5;
 /// their own local nodes, since they must own the processes they kill.
 pub const BOOTSTRAP_ENV: &str = "KSTREAMS_BOOTSTRAP_SERVERS";
 
-/// Environment variable overriding the directory that holds the broker jars.
-pub const KAFKA_LIBS_ENV: &str = "KSTREAMS_KAFKA_LIBS";
-
-const POM: &str = include_str!("../../kafka/pom.xml");
-
-/// The Kafka version the fixture runs, as declared in `kafka/pom.xml`.
-pub fn kafka_version() -> &'static str {
-    POM.split("<kafka.version>")
-        .nth(1)
-        .and_then(|rest| rest.split("</kafka.version>").next())
-        .unwrap_or("unknown")
-}
-
-/// The cache root for build output, broker jars and the like: `$KSTREAMS_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/kstreams-rs`, else `$HOME/.cache/kstreams-rs`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KSTREAMS_CACHE_DIR") {
-        return PathBuf::from(dir);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("kstreams-rs")
-}
-
-/// The directory with the broker's jars, fetched with Maven on first use.
-///
-/// Fetching goes to a scratch directory that is renamed into place when complete, so a run
-/// that is interrupted half-way never leaves a partial set of jars behind.
-pub fn kafka_libs() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os(KAFKA_LIBS_ENV) {
-        return Ok(PathBuf::from(dir));
-    }
-    static FETCH: Mutex<()> = Mutex::new(());
-    let _guard = FETCH.lock();
-    let home = cache_dir().join(format!("kafka-{}", kafka_version()));
-    let libs = home.join("libs");
-    if libs
-        .join("kafka_2.13-".to_owned() + kafka_version() + ".jar")
-        .exists()
-    {
-        return Ok(libs);
-    }
-    fs::create_dir_all(&home)?;
-    let scratch = home.join(format!("libs.partial-{}", std::process::id()));
-    let pom = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kafka/pom.xml");
-    let status = Command::new("mvn")
-        .args(["-q", "-B", "-f"])
-        .arg(&pom)
-        .arg("dependency:copy-dependencies")
-        .arg(format!("-DoutputDirectory={}", scratch.display()))
-        .status()
-        .context("running mvn to fetch the Kafka jars (is Maven installed?)")?;
-    if !status.success() {
-        bail!(
-            "mvn failed to fetch the Kafka {} jars: {status}",
-            kafka_version()
-        );
-    }
-    if libs.exists() {
-        fs::remove_dir_all(&libs)?;
-    }
-    fs::rename(&scratch, &libs)?;
-    Ok(libs)
-}
+pub use crate::distribution::{KAFKA_LIBS_ENV, cache_dir, kafka_libs, kafka_version};
 
 /// One node of a local cluster.
 #[derive(Debug)]
@@ -110,6 +44,21 @@ struct Node {
     controller_port: u16,
     dir: PathBuf,
     child: Option<TrackedChild>,
+    /// The port of each of [`NodeExtras::listeners`], in order.
+    extra_ports: Vec<u16>,
+}
+
+/// What a cluster adds to the plain one: more listeners (name and security protocol, on
+/// free ports of their own), broker settings, and arguments to the storage format (SCRAM
+/// credentials). See [`crate::secure`].
+#[derive(Debug, Default, Clone)]
+pub struct NodeExtras {
+    /// Listener names (upper case) and their security protocols.
+    pub listeners: Vec<(String, String)>,
+    /// Lines appended to every node's `server.properties`.
+    pub properties: String,
+    /// Arguments appended to `kafka.tools.StorageTool format`.
+    pub format_args: Vec<String>,
 }
 
 /// A Kafka cluster on loopback, either started here ([`KafkaCluster::start`]) or external.
@@ -119,12 +68,20 @@ pub struct KafkaCluster {
     bootstrap: String,
     root: Option<ScratchDir>,
     libs: PathBuf,
+    extras: NodeExtras,
 }
 
 impl KafkaCluster {
     /// Starts `brokers` combined broker+controller nodes (1 to 5) and waits until the cluster
     /// answers metadata requests with every broker and can create a topic.
     pub fn start(brokers: usize) -> Result<Self> {
+        Self::start_with(brokers, NodeExtras::default())
+    }
+
+    /// Starts a cluster as [`KafkaCluster::start`] does, with `extras` on every node. The
+    /// PLAINTEXT listener of [`KafkaCluster::bootstrap_servers`] stays: the fixture's own
+    /// requests (readiness, topics, ACLs) go through it.
+    pub fn start_with(brokers: usize, extras: NodeExtras) -> Result<Self> {
         if !(1..=5).contains(&brokers) {
             bail!("a local cluster has 1 to 5 brokers, not {brokers}");
         }
@@ -134,6 +91,11 @@ impl KafkaCluster {
         let mut nodes = Vec::with_capacity(brokers);
         for i in 0..brokers {
             let (port, controller_port) = (free_port()?, free_port()?);
+            let extra_ports = extras
+                .listeners
+                .iter()
+                .map(|_| free_port())
+                .collect::<Result<Vec<_>>>()?;
             let id = i as u32 + 1;
             let dir = root.path().join(format!("node-{id}"));
             fs::create_dir_all(dir.join("data"))?;
@@ -144,6 +106,7 @@ impl KafkaCluster {
                 controller_port,
                 dir,
                 child: None,
+                extra_ports,
             });
         }
         let bootstrap = nodes
@@ -156,6 +119,7 @@ impl KafkaCluster {
             bootstrap,
             root: Some(root),
             libs,
+            extras,
         };
         let cluster_id = random_cluster_id();
         for i in 0..brokers {
@@ -176,12 +140,29 @@ impl KafkaCluster {
             bootstrap: bootstrap.to_owned(),
             root: None,
             libs: PathBuf::new(),
+            extras: NodeExtras::default(),
         }
     }
 
     /// The `bootstrap.servers` string for clients.
     pub fn bootstrap_servers(&self) -> &str {
         &self.bootstrap
+    }
+
+    /// The `bootstrap.servers` string of the extra listener `name` (see [`NodeExtras`]).
+    pub fn listener_bootstrap(&self, name: &str) -> Result<String> {
+        let index = self
+            .extras
+            .listeners
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| anyhow!("the cluster has no listener {name}"))?;
+        Ok(self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.extra_ports[index]))
+            .collect::<Vec<_>>()
+            .join(","))
     }
 
     /// True when this handle started and owns its brokers.
@@ -389,14 +370,25 @@ impl KafkaCluster {
             .collect::<Vec<_>>()
             .join(",");
         let isr = n.min(2);
-        let props = format!(
+        let mut listeners = format!(
+            "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+            node.port, node.controller_port
+        );
+        let mut advertised = format!("PLAINTEXT://127.0.0.1:{}", node.port);
+        let mut protocols = String::from("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
+        for ((name, protocol), port) in self.extras.listeners.iter().zip(&node.extra_ports) {
+            listeners.push_str(&format!(",{name}://127.0.0.1:{port}"));
+            advertised.push_str(&format!(",{name}://127.0.0.1:{port}"));
+            protocols.push_str(&format!(",{name}:{protocol}"));
+        }
+        let mut props = format!(
             "process.roles=broker,controller\n\
              node.id={id}\n\
              controller.quorum.voters={voters}\n\
-             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+             listeners={listeners}\n\
+             advertised.listeners={advertised}\n\
              controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             listener.security.protocol.map={protocols}\n\
              inter.broker.listener.name=PLAINTEXT\n\
              log.dirs={data}\n\
              num.network.threads=2\n\
@@ -412,11 +404,10 @@ impl KafkaCluster {
              group.initial.rebalance.delay.ms=0\n\
              auto.create.topics.enable=false\n",
             id = node.id,
-            port = node.port,
-            cport = node.controller_port,
             data = node.dir.join("data").display(),
             rf = n.min(3),
         );
+        props.push_str(&self.extras.properties);
         fs::write(node.dir.join("server.properties"), props)?;
         let log4j = format!(
             "rootLogger.level=WARN\n\
@@ -459,28 +450,37 @@ impl KafkaCluster {
 
     fn format(&self, index: usize, cluster_id: &str) -> Result<()> {
         let node = &self.nodes[index];
-        let log = node.dir.join("format.log");
+        let mut args = vec![
+            "format".to_owned(),
+            // `=`: an id may begin with '-', which would otherwise read as an option.
+            format!("--cluster-id={cluster_id}"),
+            "-c".to_owned(),
+            node.dir.join("server.properties").display().to_string(),
+        ];
+        args.extend(self.extras.format_args.iter().cloned());
+        self.run_tool(index, "kafka.tools.StorageTool", &args, "format")
+            .with_context(|| format!("formatting storage of broker {}", node.id))
+    }
+
+    /// Runs a command-line tool of the Kafka distribution (`main_class` with `args`) in the
+    /// directory of the node at `index`, its output in `<log>.log` there; an exit status
+    /// other than 0 is an error with that output.
+    fn run_tool(&self, index: usize, main_class: &str, args: &[String], log: &str) -> Result<()> {
+        let node = &self.nodes[index];
+        let log = node.dir.join(format!("{log}.log"));
         let out = fs::File::create(&log)?;
         let mut cmd = self.java(node, "256m");
-        cmd.args([
-            "-XX:TieredStopAtLevel=1",
-            "kafka.tools.StorageTool",
-            "format",
-            // `=`: an id may begin with '-', which would otherwise read as an option.
-            &format!("--cluster-id={cluster_id}"),
-            "-c",
-        ])
-        .arg(node.dir.join("server.properties"))
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out);
+        cmd.args(["-XX:TieredStopAtLevel=1", main_class])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
         let status = spawn_tied_to_process(cmd)
             .context("running java (is a JDK 17+ installed?)")?
             .wait()?;
         if !status.success() {
             bail!(
-                "formatting storage of broker {} failed: {}",
-                node.id,
+                "{main_class} failed ({status}): {}",
                 fs::read_to_string(&log).unwrap_or_default()
             );
         }

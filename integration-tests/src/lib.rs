@@ -8,8 +8,12 @@
 pub mod apps;
 pub mod cleanup;
 pub mod client;
+pub mod distribution;
+pub mod java;
 pub mod kafka;
+pub mod pki;
 pub mod registry;
+pub mod secure;
 
 pub use cleanup::wait_for_termination;
 

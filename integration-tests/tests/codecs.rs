@@ -2,52 +2,16 @@
 //! read by a Java consumer: the plain Java clients (the Kafka jars the suite already fetched)
 //! on both sides of a passthrough application.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use integration_tests::cleanup::ScratchDir;
-use integration_tests::kafka::{kafka_libs, shared_cluster, unique_name};
+use integration_tests::kafka::{shared_cluster, unique_name};
 use streams_core::serde::StringSerde;
 use streams_core::{KafkaStreams, State, StreamsConfig, Topology};
 
 const CODECS: [&str; 4] = ["gzip", "snappy", "lz4", "zstd"];
 const PER_CODEC: usize = 50;
-
-/// Compiles `java/CodecClient.java` into `dir` against the Kafka jars; returns the class path.
-fn compile_client(dir: &Path) -> Result<String> {
-    let libs = kafka_libs()?.join("*").display().to_string();
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/java/CodecClient.java");
-    let out = Command::new("javac")
-        .args(["-J-XX:-UsePerfData", "-d"])
-        .arg(dir)
-        .args(["-cp", &libs, source])
-        .output()
-        .context("running javac")?;
-    if !out.status.success() {
-        bail!("javac failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(format!("{}:{libs}", dir.display()))
-}
-
-/// Runs the Java client with `args`; returns its standard output.
-fn java(classpath: &str, tmp: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("java")
-        .arg("-XX:-UsePerfData")
-        .arg(format!("-Djava.io.tmpdir={}", tmp.display()))
-        .args(["-cp", classpath, "CodecClient"])
-        .args(args)
-        .output()
-        .context("running java")?;
-    if !out.status.success() {
-        bail!(
-            "the Java client {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8(out.stdout)?)
-}
 
 #[test]
 fn every_codec_a_java_producer_writes_is_read_and_zstd_output_is_read_by_java() -> Result<()> {
@@ -58,7 +22,7 @@ fn every_codec_a_java_producer_writes_is_read_and_zstd_output_is_read_by_java() 
     let tmp = scratch.path().join("tmp");
     std::fs::create_dir_all(&classes)?;
     std::fs::create_dir_all(&tmp)?;
-    let classpath = compile_client(&classes)?;
+    let classpath = integration_tests::java::compile("CodecClient", &classes)?;
 
     let app = unique_name("codecs-app");
     let output = unique_name("codecs-out");
@@ -69,9 +33,10 @@ fn every_codec_a_java_producer_writes_is_read_and_zstd_output_is_read_by_java() 
     for codec in CODECS {
         let topic = unique_name(&format!("codecs-{codec}"));
         cluster.create_topic(&topic, 1, 1, &[])?;
-        java(
+        integration_tests::java::run(
             &classpath,
             &tmp,
+            "CodecClient",
             &[
                 "produce",
                 bootstrap,
@@ -97,9 +62,10 @@ fn every_codec_a_java_producer_writes_is_read_and_zstd_output_is_read_by_java() 
         .set("producer.compression.type", "zstd")?;
     let mut streams = KafkaStreams::new(topology, config)?;
     streams.start()?;
-    let read = java(
+    let read = integration_tests::java::run(
         &classpath,
         &tmp,
+        "CodecClient",
         &[
             "consume",
             bootstrap,

@@ -134,6 +134,24 @@ pub enum StreamsError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// The cluster refused the client's credentials or its TLS handshake (a wrong password or
+    /// mechanism, an untrusted or missing certificate). Fatal: the security settings must be
+    /// fixed. The message never contains a secret.
+    #[error("authentication failed: {message}")]
+    Authentication {
+        /// What the client reported, and what to check.
+        message: String,
+    },
+    /// The principal lacks an ACL the application needs. Fatal: grant it and restart.
+    #[error("not authorized to {operation} {resource}: {message}")]
+    Authorization {
+        /// The operation refused, in Kafka's terms (`describe`, `read`, `write`, ...).
+        operation: String,
+        /// The resource: `topic <name>`, `group <id>`, `transactional id <id>`, `the cluster`.
+        resource: String,
+        /// What the broker said, and what to grant.
+        message: String,
+    },
     /// A task lost ownership of its partitions (rebalance or fencing): rejoin, do not commit.
     #[error("task {task} migrated: {message}")]
     TaskMigrated {

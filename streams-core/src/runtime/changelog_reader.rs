@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+use super::client_failure::{ClientFailure, WatchedContext};
 use super::client_supplier::{create_restore_consumer, create_watermark_client};
 use super::control::ClientControl;
 use super::kafka_errors::watermarks;
@@ -44,10 +45,12 @@ pub(crate) struct ChangelogReader {
     control: Arc<ClientControl>,
     restore_listener: Option<Arc<dyn RestoreListener>>,
     /// Created on first use.
-    restore_consumer: Option<BaseConsumer>,
+    restore_consumer: Option<BaseConsumer<WatchedContext>>,
     /// Under exactly-once: reads high watermarks, to see open transactions on changelogs.
-    watermarks: Option<BaseConsumer>,
+    watermarks: Option<BaseConsumer<WatchedContext>>,
     restoring: Restoring,
+    /// The thread's latch for security failures (see [`ClientFailure`]).
+    failure: ClientFailure,
 }
 
 impl ChangelogReader {
@@ -56,8 +59,10 @@ impl ChangelogReader {
         config: StreamsConfig,
         control: Arc<ClientControl>,
         restore_listener: Option<Arc<dyn RestoreListener>>,
+        failure: ClientFailure,
     ) -> Self {
         ChangelogReader {
+            failure,
             thread,
             config,
             control,
@@ -83,11 +88,12 @@ impl ChangelogReader {
     }
 
     /// The thread's restore consumer, created on first use.
-    fn restore_consumer(&mut self) -> Result<&BaseConsumer> {
+    fn restore_consumer(&mut self) -> Result<&BaseConsumer<WatchedContext>> {
         if self.restore_consumer.is_none() {
             self.restore_consumer = Some(create_restore_consumer(
                 &self.config,
                 &format!("{}-restore-consumer", self.thread),
+                &self.failure,
             )?);
         }
         self.restore_consumer
@@ -124,6 +130,7 @@ impl ChangelogReader {
             self.watermarks = Some(create_watermark_client(
                 &self.config,
                 &format!("{}-watermarks", self.thread),
+                &self.failure,
             )?);
         }
         let (Some(committed), Some(all)) = (&self.restore_consumer, &self.watermarks) else {
@@ -304,7 +311,7 @@ impl ChangelogReader {
 /// moving each partition's next offset on.
 fn read_step(
     thread: &str,
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<WatchedContext>,
     restoring: &mut Restoring,
     idle: bool,
 ) -> BTreeMap<(String, i32), Vec<Change>> {
@@ -330,6 +337,8 @@ fn read_step(
         let m = match polled {
             None => break,
             Some(Err(e)) => {
+                // A changelog the principal may not read: the thread fails on its next round.
+                consumer.context().failure.record_error(&e, &e.to_string());
                 tracing::warn!(%thread, error = %e, "restore consumer error");
                 break;
             }

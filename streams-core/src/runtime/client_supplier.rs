@@ -13,6 +13,7 @@ use rdkafka::consumer::{BaseConsumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaConfRes;
 
+use super::client_failure::{ClientFailure, WatchedContext};
 use crate::config::{
     ClientKind, SECRET_SETTINGS, StreamsConfig, edit_distance, is_secret_setting, near_secret,
     scrub,
@@ -81,9 +82,19 @@ pub(crate) fn consumer_config(config: &StreamsConfig, client_id: &str) -> Client
 pub(crate) fn create_restore_consumer(
     config: &StreamsConfig,
     client_id: &str,
-) -> Result<BaseConsumer> {
+    failure: &ClientFailure,
+) -> Result<BaseConsumer<WatchedContext>> {
     let settings = restore_consumer_config(config, client_id);
-    create(config, "restore consumer", ClientKind::Consumer, &settings)
+    let context = WatchedContext {
+        failure: failure.clone(),
+    };
+    create_with_context(
+        config,
+        "restore consumer",
+        ClientKind::Consumer,
+        &settings,
+        context,
+    )
 }
 
 /// The settings of the restore consumer (see [`create_restore_consumer`]).
@@ -96,9 +107,19 @@ pub(crate) fn restore_consumer_config(config: &StreamsConfig, client_id: &str) -
 pub(crate) fn create_global_consumer(
     config: &StreamsConfig,
     client_id: &str,
-) -> Result<BaseConsumer> {
+    failure: &ClientFailure,
+) -> Result<BaseConsumer<WatchedContext>> {
     let settings = global_consumer_config(config, client_id);
-    create(config, "global consumer", ClientKind::Consumer, &settings)
+    let context = WatchedContext {
+        failure: failure.clone(),
+    };
+    create_with_context(
+        config,
+        "global consumer",
+        ClientKind::Consumer,
+        &settings,
+        context,
+    )
 }
 
 /// The settings of the global thread's consumer (see [`create_global_consumer`]).
@@ -111,9 +132,19 @@ pub(crate) fn global_consumer_config(config: &StreamsConfig, client_id: &str) ->
 pub(crate) fn create_watermark_client(
     config: &StreamsConfig,
     client_id: &str,
-) -> Result<BaseConsumer> {
+    failure: &ClientFailure,
+) -> Result<BaseConsumer<WatchedContext>> {
     let settings = watermark_config(config, client_id);
-    create(config, "watermark client", ClientKind::Consumer, &settings)
+    let context = WatchedContext {
+        failure: failure.clone(),
+    };
+    create_with_context(
+        config,
+        "watermark client",
+        ClientKind::Consumer,
+        &settings,
+        context,
+    )
 }
 
 /// The settings of the watermark client (see [`create_watermark_client`]).
@@ -206,6 +237,21 @@ pub(crate) fn admin_config(config: &StreamsConfig) -> ClientConfig {
 /// An admin client (an `AdminClient`, or a `BaseProducer` used for metadata requests).
 pub(crate) fn create_admin<T: FromClientConfig>(config: &StreamsConfig) -> Result<T> {
     create(config, "admin", ClientKind::Admin, &admin_config(config))
+}
+
+/// An admin client with `context` (see [`create_admin`]).
+pub(crate) fn create_admin_with_context<T, C>(config: &StreamsConfig, context: C) -> Result<T>
+where
+    T: FromClientConfigAndContext<C>,
+    C: ClientContext,
+{
+    create_with_context(
+        config,
+        "admin",
+        ClientKind::Admin,
+        &admin_config(config),
+        context,
+    )
 }
 
 /// Creates the client `what` from `settings`; see [`refused`] for the error.
@@ -351,6 +397,32 @@ fn suggestion(key: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn librdkafka_is_built_with_tls_every_sasl_mechanism_and_every_codec() {
+        let native = ClientConfig::new()
+            .create_native_config()
+            .expect("a default configuration");
+        let features = native.get("builtin.features").expect("builtin.features");
+        let features: Vec<&str> = features.split(',').collect();
+        for wanted in [
+            "gzip",
+            "snappy",
+            "lz4",
+            "zstd",
+            "ssl",
+            "sasl_plain",
+            "sasl_scram",
+            "sasl_oauthbearer",
+            "http",
+            "oidc",
+        ] {
+            assert!(
+                features.contains(&wanted),
+                "{wanted} missing from {features:?}"
+            );
+        }
+    }
+
     /// The security settings the tests give, as `(key, value)`.
     const SECURITY: [(&str, &str); 5] = [
         ("security.protocol", "sasl_ssl"),
@@ -430,7 +502,7 @@ mod tests {
             ("sasl.password", "topsecret-password"),
             ("consumer.sasl.pasword", "topsecret-typo"),
         ]);
-        let err = create_restore_consumer(&config, "c")
+        let err = create_restore_consumer(&config, "c", &Default::default())
             .err()
             .expect("unknown setting")
             .to_string();

@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use rdkafka::Message;
 use rdkafka::client::ClientContext;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 
+use super::client_failure::ClientFailure;
 use super::kafka_errors::{is_purged_delivery, is_retriable_delivery};
 use crate::metrics::ThreadMetrics;
 
@@ -39,15 +41,21 @@ pub(crate) struct ProducerCallbacks {
     failures: Mutex<Vec<DeliveryFailure>>,
     changelogs: HashSet<String>,
     changelog_offsets: Mutex<HashMap<(String, i32), i64>>,
+    failure: ClientFailure,
 }
 
 impl ProducerCallbacks {
     /// Callbacks that track the acknowledged offsets of `changelogs` and count into
     /// `metrics`.
-    pub(crate) fn new(changelogs: HashSet<String>, metrics: Option<Arc<ThreadMetrics>>) -> Self {
+    pub(crate) fn new(
+        changelogs: HashSet<String>,
+        metrics: Option<Arc<ThreadMetrics>>,
+        failure: ClientFailure,
+    ) -> Self {
         ProducerCallbacks {
             changelogs,
             metrics,
+            failure,
             ..ProducerCallbacks::default()
         }
     }
@@ -74,6 +82,12 @@ impl ProducerCallbacks {
 }
 
 impl ClientContext for ProducerCallbacks {
+    /// Records security failures for the thread; logs every error as rdkafka's default does.
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.failure.record_error(&error, reason);
+        tracing::error!(error = %error, reason, "kafka producer error");
+    }
+
     /// Counts the producer's request retries (every `statistics.interval.ms`).
     fn stats(&self, statistics: rdkafka::Statistics) {
         let Some(metrics) = &self.metrics else {
@@ -110,6 +124,11 @@ impl ProducerContext for ProducerCallbacks {
             *entry = (*entry).max(message.offset());
         }
         if let Err((error, message)) = result {
+            // A sink the principal may not write to: fatal, as in Kafka Streams.
+            if let Some(code) = error.rdkafka_error_code() {
+                self.failure
+                    .record(code, &error.to_string(), Some(message.topic()));
+            }
             let failure = DeliveryFailure {
                 topic: message.topic().to_owned(),
                 partition: message.partition(),

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+use rdkafka::error::RDKafkaErrorCode;
+
+use super::client_failure::{ClientFailure, WatchedContext};
 use super::client_supplier::create_global_consumer;
 use super::control::ClientControl;
 use super::kafka_errors::watermarks;
@@ -24,14 +27,23 @@ pub(crate) fn bootstrap(
     config: &StreamsConfig,
     client_id: &str,
     stores: &[Arc<GlobalStore>],
-) -> Result<BaseConsumer> {
-    let consumer = create_global_consumer(config, client_id)?;
+) -> Result<BaseConsumer<WatchedContext>> {
+    let failure = ClientFailure::new(config.application_id());
+    let consumer = create_global_consumer(config, client_id, &failure)?;
     let mut tpl = TopicPartitionList::new();
     let mut ends: HashMap<(String, i32), i64> = HashMap::new();
     for store in stores {
         let md = consumer
             .fetch_metadata(Some(store.topic()), Duration::from_secs(30))
             .map_err(|e| StreamsError::kafka("fetching global topic metadata", e))?;
+        if let Some(code) = md.topics().first().and_then(|t| t.error()) {
+            let code = RDKafkaErrorCode::from(code);
+            if failure.record(code, &code.to_string(), Some(store.topic())) {
+                return Err(failure.check().err().unwrap_or_else(|| {
+                    StreamsError::IllegalState("a recorded failure went missing".into())
+                }));
+            }
+        }
         let partitions = md
             .topics()
             .first()
@@ -61,6 +73,7 @@ pub(crate) fn bootstrap(
     let started = Instant::now();
     let mut applied = 0u64;
     while !ends.is_empty() {
+        consumer.context().failure.check()?;
         if started.elapsed() > BOOTSTRAP_TIMEOUT {
             return Err(StreamsError::IllegalState(format!(
                 "global stores were not filled within {BOOTSTRAP_TIMEOUT:?}; partitions left: \
@@ -77,7 +90,10 @@ pub(crate) fn bootstrap(
                     ends.remove(&key);
                 }
             }
-            Some(Err(e)) => tracing::warn!(error = %e, "global consumer error while bootstrapping"),
+            Some(Err(e)) => {
+                consumer.context().failure.record_error(&e, &e.to_string());
+                tracing::warn!(error = %e, "global consumer error while bootstrapping")
+            }
             None => {
                 // Compaction and transaction markers leave gaps: the position says more than
                 // the last offset received.
@@ -118,7 +134,7 @@ fn apply(by_topic: &HashMap<&str, &Arc<GlobalStore>>, m: &rdkafka::message::Borr
 
 /// Keeps the global stores up to date until the client stops.
 pub(crate) fn run(
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<WatchedContext>,
     stores: Vec<Arc<GlobalStore>>,
     control: Arc<ClientControl>,
 ) {

@@ -183,6 +183,16 @@ impl InputFlow {
     /// A consumer error from either queue: fatal ones stop the thread, the others are
     /// logged (librdkafka retries them itself), with the partition when one is named.
     fn consumer_error(&self, e: KafkaError, at: Option<MessageRef<'_>>) -> Result<()> {
+        if let Some(code) = e.rdkafka_error_code() {
+            let topic = at.map(|m| String::from_utf8_lossy(m.topic()).into_owned());
+            if self
+                .shared
+                .failure
+                .record(code, &e.to_string(), topic.as_deref())
+            {
+                return self.shared.failure.check();
+            }
+        }
         if is_fatal_consumer_error(&e) {
             return Err(StreamsError::kafka("polling", e));
         }

@@ -17,6 +17,7 @@
 //! key-value stores), replication factor `replication.factor` (-1: the broker's default).
 
 mod changelog_reader;
+mod client_failure;
 mod client_supplier;
 mod control;
 mod deferred;
@@ -99,6 +100,7 @@ impl KafkaStreams {
             changelogs: Default::default(),
             transactional_id: None,
             metrics: None,
+            failure: Default::default(),
         })?);
         drop(client_supplier::create_consumer(
             &config,

@@ -16,6 +16,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::client_failure::ClientFailure;
 use super::client_supplier::create_producer;
 use super::deliveries::ProducerCallbacks;
 use super::kafka_errors::{
@@ -101,6 +102,8 @@ pub(crate) struct ProducerSpec {
     /// Under exactly-once: `<application.id>-<process id>-<thread index>`.
     pub transactional_id: Option<String>,
     pub metrics: Option<Arc<ThreadMetrics>>,
+    /// Where the producer's security failures are recorded (the thread's latch).
+    pub failure: ClientFailure,
 }
 
 impl ProducerSpec {
@@ -113,6 +116,7 @@ impl ProducerSpec {
         process_id: &str,
         index: usize,
         metrics: Arc<ThreadMetrics>,
+        failure: ClientFailure,
     ) -> Self {
         ProducerSpec {
             config: config.clone(),
@@ -126,6 +130,7 @@ impl ProducerSpec {
                 .exactly_once()
                 .then(|| format!("{}-{process_id}-{}", config.application_id(), index + 1)),
             metrics: Some(metrics),
+            failure,
         }
     }
 }
@@ -155,7 +160,11 @@ impl StreamsProducer {
             &spec.config,
             &spec.client_id,
             spec.transactional_id.as_deref(),
-            ProducerCallbacks::new(spec.changelogs.clone(), spec.metrics.clone()),
+            ProducerCallbacks::new(
+                spec.changelogs.clone(),
+                spec.metrics.clone(),
+                spec.failure.clone(),
+            ),
         )?;
         if let Some(id) = &spec.transactional_id {
             init_transactions(&client, id)?;
@@ -444,6 +453,20 @@ fn init_transactions(client: &BaseProducer<ProducerCallbacks>, id: &str) -> Resu
                 tracing::warn!(transactional_id = %id, error = %e, attempt, "initialising transactions failed; retrying");
                 attempt += 1;
                 std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e)
+                if e.rdkafka_error_code()
+                    == Some(RDKafkaErrorCode::TransactionalIdAuthorizationFailed) =>
+            {
+                return Err(StreamsError::Authorization {
+                    operation: "write".into(),
+                    resource: format!("transactional id {id}"),
+                    message: format!(
+                        "{e} (under exactly_once_v2, grant the principal Write and Describe \
+                         on the transactional ids prefixed with the application.id; see \
+                         docs/connecting.md, \"ACLs\")"
+                    ),
+                });
             }
             Err(e) => {
                 return Err(StreamsError::kafka(

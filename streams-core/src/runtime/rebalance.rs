@@ -124,6 +124,12 @@ impl ConsumerCallbacks {
 }
 
 impl ClientContext for ConsumerCallbacks {
+    /// Records security failures for the thread; logs every error as rdkafka's default does.
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.shared.failure.record_error(&error, reason);
+        tracing::error!(thread = %self.thread, error = %error, reason, "kafka consumer error");
+    }
+
     /// Keeps each partition's end offset for the lag metric (every `statistics.interval.ms`).
     fn stats(&self, statistics: rdkafka::Statistics) {
         for (name, topic) in &statistics.topics {

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
+use super::client_failure::ClientFailure;
 use super::producer::{PendingOffsets, StreamsProducer};
 
 /// A partition assignment change, as the stream thread applies it after `poll` returns.
@@ -40,13 +41,20 @@ pub(crate) struct ThreadShared {
     /// The end offset of each assigned input partition (the last stable offset under
     /// exactly-once), from the consumer's statistics, for the lag metric.
     pub end_offsets: Mutex<HashMap<(String, i32), i64>>,
+    /// The first security failure of the thread's clients (see [`ClientFailure`]).
+    pub failure: ClientFailure,
 }
 
 impl ThreadShared {
     /// The shared state of a thread whose producer is `producer`.
-    pub(crate) fn new(exactly_once: bool, producer: Arc<StreamsProducer>) -> Self {
+    pub(crate) fn new(
+        exactly_once: bool,
+        producer: Arc<StreamsProducer>,
+        failure: ClientFailure,
+    ) -> Self {
         ThreadShared {
             exactly_once,
+            failure,
             producer: Mutex::new(Some(producer)),
             ..ThreadShared::default()
         }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::changelog_reader::ChangelogReader;
+use super::client_failure::ClientFailure;
 use super::client_supplier::create_consumer;
 use super::control::{ClientControl, ThreadState};
 use super::input_flow::InputFlow;
@@ -84,9 +85,14 @@ impl StreamThread {
             &p.process_id,
             p.index,
             metrics.clone(),
+            ClientFailure::new(p.config.application_id()),
         );
         let producer = Arc::new(StreamsProducer::new(&producer_spec)?);
-        let shared = Arc::new(ThreadShared::new(p.config.exactly_once(), producer.clone()));
+        let shared = Arc::new(ThreadShared::new(
+            p.config.exactly_once(),
+            producer.clone(),
+            producer_spec.failure.clone(),
+        ));
         let consumer = create_consumer(
             &p.config,
             &format!("{name}-consumer"),
@@ -119,6 +125,7 @@ impl StreamThread {
             p.config.clone(),
             p.control.clone(),
             p.restore_listener,
+            shared.failure.clone(),
         );
         let tasks = TaskManager::new(TaskManagerParams {
             index: p.index,
@@ -226,6 +233,8 @@ impl StreamThread {
         self.input
             .poll(&mut self.tasks, paused, self.config.poll_interval())?;
         ThreadMetrics::add(&m.polls, &m.poll_nanos, 1, started.elapsed());
+        // A refused authentication or a missing ACL does not pass with retries.
+        self.shared.failure.check()?;
         if self.collector.borrow().producer().is_broken() {
             // The revocation callback could not abort: the tasks it concerned are closed.
             self.replace_producer()?;

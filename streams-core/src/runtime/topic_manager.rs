@@ -3,13 +3,14 @@
 //! missing repartition and changelog topics, refusing existing ones with the wrong partition
 //! count and a changelog deleted under local state.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::client_failure::{ClientFailure, WatchedContext};
 use super::client_supplier;
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
@@ -26,20 +27,7 @@ impl InternalTopicManager<'_> {
     /// ones with the wrong partition count).
     pub(crate) fn prepare(&self, subtopologies: &[Subtopology]) -> Result<()> {
         check_resolvable(self.config.bootstrap_servers())?;
-        let client: BaseProducer = client_supplier::create_admin(self.config)?;
-        let md = client
-            .client()
-            .fetch_metadata(None, Duration::from_secs(30))
-            .map_err(|e| {
-                StreamsError::kafka(
-                    format!(
-                        "fetching topic metadata at start-up from bootstrap.servers {:?} \
-                         (no broker answered within 30 s)",
-                        self.config.bootstrap_servers()
-                    ),
-                    e,
-                )
-            })?;
+        let md = self.fetch_metadata()?;
         let mut counts: std::collections::HashMap<String, usize> = md
             .topics()
             .iter()
@@ -55,6 +43,7 @@ impl InternalTopicManager<'_> {
             .collect();
         if !missing.is_empty() {
             missing.sort_unstable();
+            self.check_described(&missing)?;
             return Err(StreamsError::Topology(format!(
                 "source topics {missing:?} do not exist; create them before starting"
             )));
@@ -78,6 +67,70 @@ impl InternalTopicManager<'_> {
             }
         }
         self.create_changelogs(subtopologies, &counts)
+    }
+
+    /// The metadata of every topic, asked for one second at a time for up to 30 s, so that a
+    /// refused authentication or TLS handshake (which librdkafka reports through the error
+    /// callback and retries) fails at once instead of after the whole wait.
+    fn fetch_metadata(&self) -> Result<rdkafka::metadata::Metadata> {
+        let failure = ClientFailure::new(self.config.application_id());
+        let client: BaseProducer<WatchedContext> = client_supplier::create_admin_with_context(
+            self.config,
+            WatchedContext {
+                failure: failure.clone(),
+            },
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let attempt = client.client().fetch_metadata(None, Duration::from_secs(1));
+            // Serves the error callback.
+            client.poll(Duration::ZERO);
+            failure.check()?;
+            match attempt {
+                Ok(md) => return Ok(md),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(StreamsError::kafka(
+                        format!(
+                            "fetching topic metadata at start-up from bootstrap.servers {:?} \
+                             (no broker answered within 30 s)",
+                            self.config.bootstrap_servers()
+                        ),
+                        e,
+                    ));
+                }
+                Err(e) => tracing::debug!(error = %e, "no metadata yet; asking again"),
+            }
+        }
+    }
+
+    /// Asks for the metadata of `topics` by name: a broker leaves the topics a principal may
+    /// not describe out of a request for all topics, but names them with an authorization
+    /// error when asked for them. Those are refused with [`StreamsError::Authorization`].
+    fn check_described(&self, topics: &[&str]) -> Result<()> {
+        let client: BaseProducer = client_supplier::create_admin(self.config)?;
+        let mut refused = Vec::new();
+        for topic in topics {
+            let md = client
+                .client()
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+                .map_err(|e| StreamsError::kafka(format!("fetching the metadata of {topic}"), e))?;
+            if md.topics().iter().any(|t| {
+                t.error().map(RDKafkaErrorCode::from)
+                    == Some(RDKafkaErrorCode::TopicAuthorizationFailed)
+            }) {
+                refused.push(*topic);
+            }
+        }
+        if refused.is_empty() {
+            return Ok(());
+        }
+        Err(StreamsError::Authorization {
+            operation: "describe".into(),
+            resource: format!("topic {}", refused.join(", topic ")),
+            message: "the broker refused the metadata of the source topics (grant the principal Describe and Read \
+                      on the source topics; see docs/connecting.md, \"ACLs\")"
+                .into(),
+        })
     }
 
     /// Creates the missing repartition topics and adds them to `counts`. A topic read next to
