@@ -17,6 +17,7 @@ pub mod order_enrichment;
 pub mod revenue_per_product;
 pub mod rolling_average;
 pub mod runner;
+pub mod settings;
 
 /// Serializes sample data to JSON bytes.
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {

@@ -111,10 +111,12 @@ fn schema(text: &str) -> streams_core::Result<Schema> {
 
 impl OrderEnrichmentApp {
     /// The application for these options and the registry at `registry_url`
-    /// (`http://host:port` or `mock://<scope>`).
+    /// (`http[s]://host:port` or `mock://<scope>`), reached with the registry settings of
+    /// `--config`/`--config-file` (credentials, CA).
     pub fn new(args: &CommonArgs, registry_url: &str) -> Result<Self> {
-        let registry = SchemaRegistryClient::new(registry_url)
-            .with_context(|| format!("schema registry {registry_url}"))?;
+        let config = args.settings()?.registry(registry_url)?;
+        let registry = SchemaRegistryClient::with_config(&config)
+            .with_context(|| format!("schema registry {config:?}"))?;
         let output = AvroSerde::value(registry.clone(), schema(ENRICHED_ORDER_SCHEMA)?);
         Ok(OrderEnrichmentApp {
             args: args.clone(),

@@ -33,6 +33,8 @@ use streams_core::timestamp::now_ms;
 use streams_core::{KafkaStreams, State, StreamsConfig, Topology};
 
 use crate::interrupt::Interrupt;
+use crate::settings::Settings;
+use streams_core::config::ClientKind;
 
 /// Options every example takes.
 #[derive(Args, Debug, Clone)]
@@ -69,6 +71,14 @@ pub struct CommonArgs {
     /// sample's tables), for demos and dashboards. Examples without a live generator ignore it.
     #[arg(long, default_value_t = 0)]
     pub rate: u32,
+    /// A client or application setting, `key=value` (librdkafka's names, e.g.
+    /// `security.protocol=SASL_SSL`; schema registry ones such as `basic.auth.user.info` go to
+    /// the registry client). Repeatable; applied after `--config-file`.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
+    /// A Java properties file of settings, as `--config` takes them. Repeatable.
+    #[arg(long = "config-file", value_name = "PATH")]
+    pub config_file: Vec<PathBuf>,
 }
 
 impl CommonArgs {
@@ -84,7 +94,14 @@ impl CommonArgs {
             state_dir: None,
             metrics_address: None,
             rate: 0,
+            config: Vec::new(),
+            config_file: Vec::new(),
         }
+    }
+
+    /// The settings of `--config-file` and `--config`.
+    pub fn settings(&self) -> Result<Settings> {
+        Settings::read(&self.config_file, &self.config)
     }
 
     /// The full name of topic `name`.
@@ -152,7 +169,16 @@ pub trait Example {
 /// The embedded mock cluster, kept alive for the whole run when used.
 pub struct Cluster {
     bootstrap: String,
+    /// `--config` and `--config-file`, for the helper clients too.
+    settings: Settings,
     _mock: Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+}
+
+impl Cluster {
+    /// The configuration of a helper client of `kind` (see [`Settings::client`]).
+    fn client(&self, kind: ClientKind) -> ClientConfig {
+        self.settings.client(&self.bootstrap, kind)
+    }
 }
 
 /// Runs `example` as the options say: a sample run returns the output lines (sorted by topic,
@@ -174,11 +200,13 @@ pub async fn run(example: &dyn Example, args: &CommonArgs) -> Result<Vec<String>
         ),
         _ => None,
     };
-    let mut config = StreamsConfig::new(
-        args.application_id.as_deref().unwrap_or(example.name()),
-        &cluster.bootstrap,
-    )
-    .set("processing.guarantee", &args.processing_guarantee)?;
+    let mut config = cluster
+        .settings
+        .apply(StreamsConfig::new(
+            args.application_id.as_deref().unwrap_or(example.name()),
+            &cluster.bootstrap,
+        ))?
+        .set("processing.guarantee", &args.processing_guarantee)?;
     if sample {
         config = config.set("commit.interval.ms", "100")?;
     }
@@ -200,9 +228,7 @@ pub async fn run(example: &dyn Example, args: &CommonArgs) -> Result<Vec<String>
 
     let mut streams = KafkaStreams::new(topology, config)?;
     let phases = example.sample()?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &cluster.bootstrap)
-        .create()?;
+    let producer: FutureProducer = cluster.client(ClientKind::Producer).create()?;
     streams.start()?;
     for phase in &phases {
         for r in phase {
@@ -224,13 +250,13 @@ pub async fn run(example: &dyn Example, args: &CommonArgs) -> Result<Vec<String>
         let topics: Vec<String> = phase.iter().map(|r| args.topic(r.topic)).collect();
         wait_until_processed(
             &streams,
-            &cluster.bootstrap,
+            &cluster,
             config_group(example, args),
             &topics,
             &interrupt,
         )?;
     }
-    let lines = read_outputs(example, args, &cluster.bootstrap, &interrupt);
+    let lines = read_outputs(example, args, &cluster, &interrupt);
     streams.close(Duration::from_secs(30))?;
     lines
 }
@@ -249,13 +275,16 @@ fn connect(example: &dyn Example, args: &CommonArgs, topology: &Topology) -> Res
         .chain(example.output_topics())
         .map(|t| args.topic(t))
         .collect();
+    let settings = args.settings()?;
     match &args.bootstrap_servers {
         Some(b) => {
-            create_topics(b, &topics, args.partitions)?;
-            Ok(Cluster {
+            let cluster = Cluster {
                 bootstrap: b.clone(),
+                settings,
                 _mock: None,
-            })
+            };
+            create_topics(&cluster, &topics, args.partitions)?;
+            Ok(cluster)
         }
         None => {
             if args.processing_guarantee != "at_least_once" {
@@ -278,6 +307,7 @@ fn connect(example: &dyn Example, args: &CommonArgs, topology: &Topology) -> Res
             println!("no --bootstrap-servers given: running on librdkafka's embedded mock cluster");
             Ok(Cluster {
                 bootstrap: mock.bootstrap_servers(),
+                settings,
                 _mock: Some(mock),
             })
         }
@@ -285,10 +315,8 @@ fn connect(example: &dyn Example, args: &CommonArgs, topology: &Topology) -> Res
 }
 
 /// Creates the topics that do not exist yet.
-fn create_topics(bootstrap: &str, topics: &[String], partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
+fn create_topics(cluster: &Cluster, topics: &[String], partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = cluster.client(ClientKind::Admin).create()?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
@@ -310,13 +338,13 @@ fn create_topics(bootstrap: &str, topics: &[String], partitions: i32) -> Result<
 /// `interrupt` says to stop.
 fn wait_until_processed(
     streams: &KafkaStreams,
-    bootstrap: &str,
+    cluster: &Cluster,
     group: &str,
     topics: &[String],
     interrupt: &Interrupt,
 ) -> Result<()> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: BaseConsumer = cluster
+        .client(ClientKind::Consumer)
         .set("group.id", group)
         .create()?;
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -396,11 +424,11 @@ impl rdkafka::consumer::ConsumerContext for EndOfPartitionIsNoError {}
 fn read_outputs(
     example: &dyn Example,
     args: &CommonArgs,
-    bootstrap: &str,
+    cluster: &Cluster,
     interrupt: &Interrupt,
 ) -> Result<Vec<String>> {
-    let consumer: BaseConsumer<EndOfPartitionIsNoError> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: BaseConsumer<EndOfPartitionIsNoError> = cluster
+        .client(ClientKind::Consumer)
         .set(
             "group.id",
             format!("{}-results", config_group(example, args)),
@@ -515,8 +543,8 @@ async fn serve(
 ) -> Result<Vec<String>> {
     let mut streams = KafkaStreams::new(topology, config)?;
     streams.start()?;
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &cluster.bootstrap)
+    let consumer: BaseConsumer = cluster
+        .client(ClientKind::Consumer)
         .set(
             "group.id",
             format!("{}-printer", config_group(example, args)),
@@ -540,8 +568,8 @@ async fn serve(
     // The live generator: the sample's tables once, then `rate` records a second, produced
     // from this loop as time passes.
     let generator: Option<BaseProducer> = if args.rate > 0 && example.live_record(0, 0).is_some() {
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", &cluster.bootstrap)
+        let producer: BaseProducer = cluster
+            .client(ClientKind::Producer)
             .set("linger.ms", "20")
             .create()?;
         let now = now_ms();

@@ -45,3 +45,46 @@ fn on_real_kafka_with_a_real_schema_registry() {
         EXPECTED
     );
 }
+
+/// The example as a user of a managed cluster runs it: the broker over SASL_SSL
+/// (SCRAM-SHA-512, ACLs) with the settings on the command line, the registry over HTTPS with
+/// basic authentication and a CA of its own, its settings in a properties file.
+#[test]
+fn on_a_secured_cluster_with_a_registry_behind_https() -> anyhow::Result<()> {
+    use integration_tests::cleanup::ScratchDir;
+    use integration_tests::kafka::unique_name;
+    use integration_tests::secure::{PREFIX, SecuredCluster, password};
+    use integration_tests::tls_proxy::TlsProxy;
+
+    let cluster = SecuredCluster::start()?;
+    let registry = integration_tests::registry::shared_registry()?;
+    let (proxy, url) = TlsProxy::for_registry(cluster.pki(), registry, "reg-user", "reg-pass")?;
+    let scratch = ScratchDir::with_prefix("kstreams-test-example-tls-")?;
+    let properties = scratch.path().join("registry.properties");
+    std::fs::write(
+        &properties,
+        format!(
+            "# the registry, as Confluent's serializers take it\n\
+             basic.auth.credentials.source=USER_INFO\n\
+             basic.auth.user.info=reg-user:reg-pass\n\
+             schema.registry.ssl.ca.location={}\n",
+            cluster.pki().ca().display()
+        ),
+    )?;
+    let settings = cluster.sasl_settings("SCRAM-SHA-512", "alice", &password("alice"))?;
+    let id = unique_name(&format!("{PREFIX}order-enrichment"));
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_order-enrichment"));
+    cmd.args(["--bootstrap-servers", &settings[0].1])
+        .args(["--application-id", &id])
+        .args(["--topic-prefix", &format!("{id}-")])
+        .args(["--processing-guarantee", "exactly_once_v2", "--generate"])
+        .args(["--schema-registry-url", &url])
+        .arg("--config-file")
+        .arg(&properties);
+    for (k, v) in &settings[1..] {
+        cmd.args(["--config", &format!("{k}={v}")]);
+    }
+    assert_eq!(common::printed_lines(cmd), EXPECTED);
+    assert_eq!(proxy.refused(), 0);
+    Ok(())
+}

@@ -14,6 +14,7 @@ pub mod kafka;
 pub mod pki;
 pub mod registry;
 pub mod secure;
+pub mod tls_proxy;
 
 pub use cleanup::wait_for_termination;
 

@@ -61,8 +61,12 @@ impl TestPki {
             .cert(&broker.cert)
             .build2(BROKER_STORE_PASSWORD)?;
         fs::write(dir.join("broker.p12"), store.to_der()?)?;
-        // The broker's certificate alone, for clients that pin it.
+        // The same certificate and key as PEM, for servers that read PEM (the TLS proxy).
         fs::write(dir.join("broker.pem"), broker.cert.to_pem()?)?;
+        fs::write(
+            dir.join("broker.key"),
+            broker.key.private_key_to_pem_pkcs8()?,
+        )?;
         let pki = TestPki {
             dir: dir.to_owned(),
         };
@@ -90,6 +94,11 @@ impl TestPki {
     /// The broker's key store (PKCS#12, password [`BROKER_STORE_PASSWORD`]).
     pub fn broker_store(&self) -> PathBuf {
         self.dir.join("broker.p12")
+    }
+
+    /// The server certificate (for `localhost` and `127.0.0.1`) and its unencrypted key, PEM.
+    pub fn server_pem(&self) -> (PathBuf, PathBuf) {
+        (self.dir.join("broker.pem"), self.dir.join("broker.key"))
     }
 
     /// The files of the client certificate made for `name`.

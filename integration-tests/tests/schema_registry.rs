@@ -266,3 +266,73 @@ async fn avro_records_flow_through_kafka_and_bad_ones_are_dead_lettered() -> any
     );
     Ok(())
 }
+
+#[test]
+fn a_registry_behind_https_with_basic_auth_is_reached_with_its_ca_and_credentials()
+-> anyhow::Result<()> {
+    use integration_tests::cleanup::ScratchDir;
+    use integration_tests::pki::TestPki;
+    use integration_tests::tls_proxy::TlsProxy;
+    use streams_core::avro::RegistryConfig;
+
+    let scratch = ScratchDir::with_prefix("kstreams-test-registry-tls-")?;
+    let pki = TestPki::create(scratch.path(), &[])?;
+    let (proxy, url) = TlsProxy::for_registry(&pki, shared_registry()?, "reg-user", "reg-pass")?;
+    let subject = unique_name("tls-value");
+    let v1 = schema("TlsPayment", "");
+
+    let config = RegistryConfig::from_properties([
+        ("schema.registry.url", url.as_str()),
+        ("basic.auth.credentials.source", "USER_INFO"),
+        ("basic.auth.user.info", "reg-user:reg-pass"),
+        (
+            "schema.registry.ssl.ca.location",
+            &pki.ca().display().to_string(),
+        ),
+    ])?;
+    let client = SchemaRegistryClient::with_config(&config)?;
+    let id = client.register(&subject, &v1)?;
+    let latest = client.latest(&subject)?;
+    assert_eq!((latest.id, latest.version), (id, 1));
+    // A second client, so that the fetch by id goes over the wire.
+    let fresh = SchemaRegistryClient::with_config(&config)?;
+    assert_eq!(*fresh.schema_by_id(id)?, v1);
+    assert_eq!(proxy.refused(), 0);
+
+    let wrong = RegistryConfig::new(&url)
+        .basic_auth("reg-user", "not-the-password")
+        .ca_location(pki.ca());
+    let e = SchemaRegistryClient::with_config(&wrong)?
+        .latest(&subject)
+        .unwrap_err();
+    assert!(
+        matches!(e, RegistryError::Unauthorized { status: 401, .. }),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("schema registry at {url} answered HTTP 401")),
+        "{text}"
+    );
+    assert!(
+        !format!("{text} {e:?}").contains("not-the-password"),
+        "{e:?}"
+    );
+    assert_eq!(proxy.refused(), 1);
+
+    // Without the CA, the system's roots do not trust the test CA: no request is made.
+    let untrusted = RegistryConfig::new(&url).basic_auth("reg-user", "reg-pass");
+    let e = SchemaRegistryClient::with_config(&untrusted)?
+        .latest(&subject)
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::Transport { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("schema registry at {url}: GET")),
+        "{text}"
+    );
+    assert!(text.contains("certificate"), "{text}");
+    assert!(!text.contains("reg-pass"), "{text}");
+    assert_eq!(proxy.refused(), 1);
+    Ok(())
+}

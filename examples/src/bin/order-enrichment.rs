@@ -18,7 +18,9 @@ use streams_examples::runner::{CommonArgs, main_with};
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
-    /// The schema registry: http://host:port, or mock://SCOPE for an in-process one.
+    /// The schema registry: http[s]://host:port[/path], or mock://SCOPE for an in-process one;
+    /// credentials and a CA go in --config (basic.auth.user.info, bearer.auth.token,
+    /// schema.registry.ssl.ca.location).
     #[arg(long, default_value = MOCK_REGISTRY)]
     schema_registry_url: String,
 }

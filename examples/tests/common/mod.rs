@@ -73,7 +73,7 @@ pub fn on_kafka(exe: &str, name: &str, guarantee: &str, extra: &[&str]) -> Vec<S
 }
 
 /// Runs `cmd`, asserts that it succeeded and returns what it printed, line by line.
-fn printed_lines(mut cmd: Command) -> Vec<String> {
+pub fn printed_lines(mut cmd: Command) -> Vec<String> {
     let out = cmd.output().expect("the example runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(

@@ -3,14 +3,19 @@
 //! typed structs and its error statuses mapped to [`RegistryError`].
 
 use std::io::Read as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use apache_avro::Schema;
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider, parse_pem};
 
 use super::compatibility::Compatibility;
+use super::registry_config::RegistryAuth;
 use super::schema::{RegisteredSchema, RegistryError, parse};
 
 /// The media type of the registry's REST API.
@@ -52,32 +57,64 @@ struct ErrorAnswer {
     message: Option<String>,
 }
 
-/// A registry reached over plain HTTP.
+/// A registry reached over HTTP or HTTPS.
 pub(super) struct HttpRegistry {
     /// The base URL, without a trailing `/`, with the credentials it may carry (ureq sends
     /// them as HTTP basic authentication).
     url: String,
     /// The base URL without credentials: what errors show.
     shown: String,
-    /// The `user:password` of the URL, scrubbed from any error text.
-    credentials: Option<String>,
+    /// The credentials of the URL and of the configuration, scrubbed from any error text.
+    secrets: Vec<String>,
+    /// The `Authorization` header of every request, when the configuration gives one.
+    authorization: Option<String>,
     agent: ureq::Agent,
 }
 
 impl HttpRegistry {
-    /// A backend for the registry at `url` (`http://[user:password@]host:port[/path]`, no
-    /// trailing `/`), shown in errors as `shown` (without the `credentials`).
-    pub(super) fn new(url: &str, shown: &str, credentials: Option<&str>) -> Self {
+    /// A backend for the registry at `url` (`http[s]://[user:password@]host:port[/path]`, no
+    /// trailing `/`), shown in errors as `shown` (without the `credentials`), authenticating
+    /// with `auth` and, for HTTPS, trusting the CA certificates of the PEM file `ca` (the
+    /// system's when `None`).
+    pub(super) fn new(
+        url: &str,
+        shown: &str,
+        credentials: Option<&str>,
+        auth: &RegistryAuth,
+        ca: Option<&Path>,
+    ) -> Result<Self, RegistryError> {
+        let roots = match ca {
+            None => RootCerts::PlatformVerifier,
+            Some(path) => RootCerts::new_with_certs(&read_ca(path)?),
+        };
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::NativeTls)
+            .root_certs(roots)
+            .build();
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
+            .tls_config(tls)
             .build();
-        HttpRegistry {
+        let mut secrets: Vec<String> = credentials.map(str::to_owned).into_iter().collect();
+        let authorization = match auth {
+            RegistryAuth::None => None,
+            RegistryAuth::Basic(user_info) => {
+                secrets.push(user_info.clone());
+                Some(format!("Basic {}", BASE64_STANDARD.encode(user_info)))
+            }
+            RegistryAuth::Bearer(token) => {
+                secrets.push(token.clone());
+                Some(format!("Bearer {token}"))
+            }
+        };
+        Ok(HttpRegistry {
             url: url.to_owned(),
             shown: shown.to_owned(),
-            credentials: credentials.map(str::to_owned),
+            secrets,
+            authorization,
             agent: config.into(),
-        }
+        })
     }
 
     /// The id of the schema with JSON `text` under `subject`, registering it first when
@@ -162,8 +199,8 @@ impl HttpRegistry {
         let transport = |message: String| {
             // ureq's own messages may quote the URL, credentials and all.
             let mut message = message.replace(&self.url, &self.shown);
-            if let Some(credentials) = &self.credentials {
-                message = message.replace(credentials.as_str(), "[redacted]");
+            for secret in &self.secrets {
+                message = message.replace(secret.as_str(), "[redacted]");
             }
             RegistryError::Transport {
                 url: self.shown.clone(),
@@ -171,19 +208,23 @@ impl HttpRegistry {
             }
         };
         let response = match (method, body) {
-            ("GET", _) => self
-                .agent
-                .get(&url)
-                .header("Accept", CONTENT_TYPE)
-                .call()
-                .map_err(|e| transport(e.to_string()))?,
+            ("GET", _) => {
+                let mut request = self.agent.get(&url).header("Accept", CONTENT_TYPE);
+                if let Some(authorization) = &self.authorization {
+                    request = request.header("Authorization", authorization);
+                }
+                request.call().map_err(|e| transport(e.to_string()))?
+            }
             (_, body) => {
                 let text = body.map(|b| b.to_string()).unwrap_or_default();
-                let request = if method == "PUT" {
+                let mut request = if method == "PUT" {
                     self.agent.put(&url)
                 } else {
                     self.agent.post(&url)
                 };
+                if let Some(authorization) = &self.authorization {
+                    request = request.header("Authorization", authorization);
+                }
                 request
                     .header("Accept", CONTENT_TYPE)
                     .header("Content-Type", CONTENT_TYPE)
@@ -221,6 +262,11 @@ impl HttpRegistry {
                 message,
             },
             422 => RegistryError::InvalidSchema { message },
+            401 | 403 => RegistryError::Unauthorized {
+                url: self.shown.clone(),
+                status,
+                message,
+            },
             _ => RegistryError::Server {
                 status,
                 error_code,
@@ -228,6 +274,30 @@ impl HttpRegistry {
             },
         })
     }
+}
+
+/// The certificates of the PEM file at `path`; a file that cannot be read or holds none is
+/// a [`RegistryError::Config`].
+fn read_ca(path: &Path) -> Result<Vec<Certificate<'static>>, RegistryError> {
+    let invalid = |message: String| RegistryError::Config {
+        key: "schema.registry.ssl.ca.location".into(),
+        message,
+    };
+    let pem =
+        std::fs::read(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+    let certs: Vec<Certificate<'static>> = parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(invalid(format!(
+            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(certs)
 }
 
 /// A subject name in a URL path: subjects are topic names plus a suffix, so only characters

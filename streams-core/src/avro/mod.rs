@@ -18,8 +18,10 @@
 //! id, a truncated body) is a [`SerdeError`] that says which, so the record reaches the
 //! deserialization error handler.
 //!
-//! The client talks to a registry at `http://host:port` (the REST API of Confluent's Schema
-//! Registry, which Apicurio Registry also serves under `/apis/ccompat/v7`), or keeps schemas in
+//! The client talks to a registry at `http://host:port` or `https://host:port` (the REST API of
+//! Confluent's Schema Registry, which Apicurio Registry also serves under `/apis/ccompat/v7`),
+//! with HTTP basic authentication or a bearer token and a CA of your own if needed
+//! ([`RegistryConfig`], which also reads the settings Confluent's serializers take), or keeps schemas in
 //! memory for `mock://<scope>` URLs: every client of one scope in the process shares one
 //! registry, as with Confluent's `mock://` URLs, which is what tests and broker-free runs use.
 //!
@@ -58,6 +60,7 @@ mod compatibility;
 mod http;
 mod mock;
 mod registry;
+mod registry_config;
 mod schema;
 mod serde;
 mod wire;
@@ -66,6 +69,7 @@ pub use apache_avro::Schema;
 
 pub use self::compatibility::Compatibility;
 pub use self::registry::SchemaRegistryClient;
+pub use self::registry_config::{REGISTRY_SETTINGS, RegistryConfig};
 pub use self::schema::{RegisteredSchema, RegistryError};
 pub use self::serde::AvroSerde;
 pub use self::wire::MAGIC_BYTE;

@@ -11,6 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use super::compatibility::Compatibility;
 use super::http::HttpRegistry;
 use super::mock::{MemoryRegistry, mock_scope};
+use super::registry_config::RegistryConfig;
 use super::schema::{RegisteredSchema, RegistryError, schema_text};
 
 /// A client of a Confluent-compatible schema registry, with caches; cheap to clone (clones
@@ -41,18 +42,37 @@ impl std::fmt::Debug for SchemaRegistryClient {
 }
 
 impl SchemaRegistryClient {
-    /// A client for the registry at `url`: `http://host:port` (with an optional path prefix,
-    /// e.g. Apicurio's `http://host:port/apis/ccompat/v7`) or `mock://<scope>` for an
-    /// in-process registry shared by every client of that scope. Credentials for HTTP basic
-    /// authentication go in the URL (`http://user:password@host:port`); they are sent with
-    /// every request and shown nowhere: not by [`Self::url`], `Debug` or any error.
+    /// A client for the registry at `url`: `http://host:port` or `https://host:port` (with an
+    /// optional path prefix, e.g. Apicurio's `http://host:port/apis/ccompat/v7`), or
+    /// `mock://<scope>` for an in-process registry shared by every client of that scope.
+    /// Credentials for HTTP basic authentication may go in the URL
+    /// (`https://user:password@host:port`); they are sent with every request and shown
+    /// nowhere: not by [`Self::url`], `Debug` or any error. For other credentials and a CA of
+    /// your own, see [`SchemaRegistryClient::with_config`].
     pub fn new(url: &str) -> Result<Self, RegistryError> {
+        Self::with_config(&RegistryConfig::new(url))
+    }
+
+    /// A client for the registry `config` describes: its URL, credentials (basic or bearer)
+    /// and the CA certificates to trust for HTTPS. A CA file that cannot be read or holds no
+    /// certificate is refused here, before any request.
+    pub fn with_config(config: &RegistryConfig) -> Result<Self, RegistryError> {
+        let url = config.url.as_str();
         let trimmed = url.trim_end_matches('/');
         let (shown, credentials) = without_credentials(trimmed);
+        let http = ["http://", "https://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme) && shown.len() > scheme.len());
         let backend = if let Some(scope) = url.strip_prefix("mock://") {
             Backend::Memory(mock_scope(scope))
-        } else if url.starts_with("http://") && shown.len() > "http://".len() {
-            Backend::Http(HttpRegistry::new(trimmed, &shown, credentials))
+        } else if http {
+            Backend::Http(HttpRegistry::new(
+                trimmed,
+                &shown,
+                credentials,
+                &config.auth,
+                config.ca_location.as_deref(),
+            )?)
         } else {
             return Err(RegistryError::InvalidUrl {
                 url: without_credentials(url).0,
@@ -144,7 +164,7 @@ impl SchemaRegistryClient {
 }
 
 /// `url` without the `user:password@` of its authority, and those credentials if any.
-fn without_credentials(url: &str) -> (String, Option<&str>) {
+pub(super) fn without_credentials(url: &str) -> (String, Option<&str>) {
     let Some((scheme, rest)) = url.split_once("://") else {
         return (url.to_owned(), None);
     };
@@ -175,7 +195,7 @@ mod tests {
             "{e}"
         );
         assert!(!format!("{e} {e:?}").contains("topsecret"), "{e:?}");
-        let e = SchemaRegistryClient::new("https://user:topsecret@registry:8081").unwrap_err();
+        let e = SchemaRegistryClient::new("ftp://user:topsecret@registry:8081").unwrap_err();
         assert!(!format!("{e} {e:?}").contains("topsecret"), "{e:?}");
         assert_eq!(
             without_credentials("http://host:1/a@b"),
@@ -184,12 +204,32 @@ mod tests {
     }
 
     #[test]
-    fn urls_other_than_http_and_mock_are_refused() {
-        let e = SchemaRegistryClient::new("https://registry:8081").unwrap_err();
+    fn urls_other_than_http_https_and_mock_are_refused() {
+        let e = SchemaRegistryClient::new("ftp://user:pw@registry:8081").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unsupported schema registry URL `https://registry:8081`: use http://host:port[/path] \
-             or mock://<scope> (https is not supported in this version)"
+            "unsupported schema registry URL `ftp://registry:8081`: use http://host:port[/path], \
+             https://host:port[/path] or mock://<scope>"
+        );
+        assert!(SchemaRegistryClient::new("https://registry:8081").is_ok());
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused_before_any_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate").unwrap();
+        let config = RegistryConfig::new("https://r:1").ca_location(&path);
+        let e = SchemaRegistryClient::with_config(&config)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            format!(
+                "invalid schema registry setting `schema.registry.ssl.ca.location`: {} holds \
+                 no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            )
         );
     }
 }

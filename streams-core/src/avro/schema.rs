@@ -10,12 +10,34 @@ use apache_avro::Schema;
 pub enum RegistryError {
     /// The registry URL is not one this client can use.
     #[error(
-        "unsupported schema registry URL `{url}`: use http://host:port[/path] or mock://<scope> \
-         (https is not supported in this version)"
+        "unsupported schema registry URL `{url}`: use http://host:port[/path], \
+         https://host:port[/path] or mock://<scope>"
     )]
     InvalidUrl {
         /// The URL given.
         url: String,
+    },
+    /// A registry setting is unknown or has a value that is not allowed (the message says what
+    /// is); never shows the value of a secret.
+    #[error("invalid schema registry setting `{key}`: {message}")]
+    Config {
+        /// The setting.
+        key: String,
+        /// What was wrong and what is allowed.
+        message: String,
+    },
+    /// The registry refused the credentials (HTTP 401) or the principal (HTTP 403).
+    #[error(
+        "schema registry at {url} answered HTTP {status}: {message} (check \
+         basic.auth.user.info or bearer.auth.token)"
+    )]
+    Unauthorized {
+        /// The registry URL, without credentials.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// The registry's explanation, or the body.
+        message: String,
     },
     /// The schema breaks the subject's compatibility rule (HTTP 409).
     #[error("schema is incompatible with subject `{subject}` ({compatibility}): {message}")]

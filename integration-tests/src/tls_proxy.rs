@@ -1,0 +1,192 @@
+//! An HTTPS front for a plain HTTP server on loopback, with HTTP basic or bearer
+//! authentication: how the suite serves its schema registry "behind TLS with credentials",
+//! as managed registries are. Requests without the expected `Authorization` header get a 401
+//! in the registry's error format; the others go to the upstream server one connection per
+//! request (`Connection: close`), and its answer comes back as it is.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
+use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslStream};
+
+/// A running proxy; stops when dropped.
+pub struct TlsProxy {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    refused: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TlsProxy {
+    /// Serves HTTPS on a free loopback port with the PEM `certificate` and `key`, forwarding
+    /// to `upstream` (`host:port`) requests whose `Authorization` header is `authorization`
+    /// (e.g. `Basic dXNlcjpwdw==`, see [`basic`]).
+    pub fn start(
+        certificate: &Path,
+        key: &Path,
+        upstream: &str,
+        authorization: &str,
+    ) -> Result<TlsProxy> {
+        let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+        acceptor
+            .set_certificate_chain_file(certificate)
+            .context("loading the proxy's certificate")?;
+        acceptor.set_private_key_file(key, SslFiletype::PEM)?;
+        let acceptor = Arc::new(acceptor.build());
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(AtomicU64::new(0));
+        let (upstream, authorization) = (upstream.to_owned(), authorization.to_owned());
+        let thread = {
+            let (stop, refused) = (stop.clone(), refused.clone());
+            std::thread::Builder::new()
+                .name("tls-proxy".into())
+                .spawn(move || {
+                    for stream in listener.incoming() {
+                        if stop.load(Ordering::Acquire) {
+                            break;
+                        }
+                        let Ok(stream) = stream else { continue };
+                        let (acceptor, upstream, authorization, refused) = (
+                            acceptor.clone(),
+                            upstream.clone(),
+                            authorization.clone(),
+                            refused.clone(),
+                        );
+                        std::thread::spawn(move || {
+                            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                            if let Ok(tls) = acceptor.accept(stream) {
+                                let _ = serve(tls, &upstream, &authorization, &refused);
+                            }
+                        });
+                    }
+                })?
+        };
+        Ok(TlsProxy {
+            port,
+            stop,
+            refused,
+            thread: Some(thread),
+        })
+    }
+
+    /// An HTTPS front, with the certificate of `pki`, for the registry at `registry_url`
+    /// (`http://host:port/path`, the suite's [`crate::registry::shared_registry`]) that lets
+    /// in the requests authenticated as `user` with `password`; returns it with the registry's
+    /// HTTPS URL (`https://localhost:<port>/path`).
+    pub fn for_registry(
+        pki: &crate::pki::TestPki,
+        registry_url: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<(TlsProxy, String)> {
+        let rest = registry_url
+            .strip_prefix("http://")
+            .context("the registry URL is not http://")?;
+        let (upstream, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (certificate, key) = pki.server_pem();
+        let proxy = TlsProxy::start(&certificate, &key, upstream, &basic(user, password))?;
+        let url = proxy.url(path);
+        Ok((proxy, url))
+    }
+
+    /// `https://localhost:<port>` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    /// Requests refused for their missing or wrong credentials so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Wakes the accepting thread, which then sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The `Authorization` value of HTTP basic authentication for `user` and `password`.
+pub fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        BASE64_STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// Serves one request of a client connection (every answer closes the connection).
+fn serve(
+    client: SslStream<TcpStream>,
+    upstream: &str,
+    authorization: &str,
+    refused: &AtomicU64,
+) -> Result<()> {
+    let mut client = BufReader::new(client);
+    let mut head = Vec::new();
+    let mut given = None;
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if client.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().context("content-length")?;
+        }
+        if lower.starts_with("authorization:") {
+            given = Some(line["authorization:".len()..].trim().to_owned());
+            continue;
+        }
+        if lower.starts_with("connection:") {
+            continue;
+        }
+        head.extend_from_slice(line.as_bytes());
+    }
+    let mut body = vec![0; length];
+    client.read_exact(&mut body)?;
+    if given.as_deref() != Some(authorization) {
+        refused.fetch_add(1, Ordering::AcqRel);
+        let answer = r#"{"error_code":40101,"message":"Unauthorized"}"#;
+        write!(
+            client.get_mut(),
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+            answer.len()
+        )?;
+        client.get_mut().flush()?;
+        let _ = client.get_mut().shutdown();
+        return Ok(());
+    }
+    let mut up = TcpStream::connect(upstream).context("connecting to the upstream")?;
+    up.write_all(&head)?;
+    up.write_all(b"Connection: close\r\n\r\n")?;
+    up.write_all(&body)?;
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer)?;
+    if answer.is_empty() {
+        bail!("the upstream closed without an answer");
+    }
+    client.get_mut().write_all(&answer)?;
+    client.get_mut().flush()?;
+    let _ = client.get_mut().shutdown();
+    Ok(())
+}
