@@ -59,6 +59,8 @@ pub struct NodeExtras {
     pub properties: String,
     /// Arguments appended to `kafka.tools.StorageTool format`.
     pub format_args: Vec<String>,
+    /// Whether each node gets a rack of its own, `broker.rack=rack-<node id>`.
+    pub racks: bool,
 }
 
 /// A Kafka cluster on loopback, either started here ([`KafkaCluster::start`]) or external.
@@ -407,6 +409,9 @@ impl KafkaCluster {
             data = node.dir.join("data").display(),
             rf = n.min(3),
         );
+        if self.extras.racks {
+            props.push_str(&format!("broker.rack=rack-{}\n", node.id));
+        }
         props.push_str(&self.extras.properties);
         fs::write(node.dir.join("server.properties"), props)?;
         let log4j = format!(

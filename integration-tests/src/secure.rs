@@ -94,6 +94,7 @@ impl SecuredCluster {
             ],
             properties,
             format_args,
+            racks: false,
         };
         let cluster = KafkaCluster::start_with(1, extras)?;
         let secured = SecuredCluster { cluster, pki, dir };

@@ -296,6 +296,23 @@ impl MetricsHub {
                 );
             }
         }
+        for t in threads.iter() {
+            for ((topic, partition), replica) in t.read_replicas.lock().iter() {
+                s.push(
+                    "kstreams_consumer_preferred_read_replica",
+                    "The broker the input partition is fetched from when it is not the leader \
+                     (the closest replica, KIP-392, with client.rack), else -1 \
+                     (preferred-read-replica).",
+                    Gauge,
+                    vec![
+                        ("thread", t.name.clone()),
+                        ("topic", topic.clone()),
+                        ("partition", partition.to_string()),
+                    ],
+                    *replica as f64,
+                );
+            }
+        }
         let stores: Vec<(String, Vec<StoreSample>)> = threads
             .iter()
             .map(|t| (t.name.clone(), t.stores.lock().clone()))

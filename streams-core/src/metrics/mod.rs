@@ -16,6 +16,7 @@
 //! | `dropped-records-total` (task) | `kstreams_task_dropped_records_total` |
 //! | `restore-remaining-records-total` | `kstreams_restore_remaining_records` |
 //! | `records-lag-max` (consumer) | `kstreams_consumer_records_lag_max` |
+//! | `preferred-read-replica` (consumer, KIP-392) | `kstreams_consumer_preferred_read_replica` |
 //!
 //! Counters live in atomics the threads update once per loop turn (latencies) or publish at
 //! most every 100 ms (task counters, lag), so nothing is added per record. The Prometheus text

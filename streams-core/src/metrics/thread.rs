@@ -89,6 +89,8 @@ pub(crate) struct ThreadMetrics {
     pub tasks: Mutex<BTreeMap<TaskId, TaskSample>>,
     /// Per input partition: records not yet processed, as of the last publication.
     pub lag: Mutex<BTreeMap<(String, i32), i64>>,
+    /// Per input partition: the broker it is fetched from when not the leader, else -1.
+    pub read_replicas: Mutex<BTreeMap<(String, i32), i32>>,
     /// Per task and store: the store's own metrics, as of the last publication.
     pub stores: Mutex<Vec<StoreSample>>,
 }

@@ -130,7 +130,8 @@ impl ClientContext for ConsumerCallbacks {
         tracing::error!(thread = %self.thread, error = %error, reason, "kafka consumer error");
     }
 
-    /// Keeps each partition's end offset for the lag metric (every `statistics.interval.ms`).
+    /// Keeps each partition's end offset for the lag metric and the replica it is fetched
+    /// from (every `statistics.interval.ms`).
     fn stats(&self, statistics: rdkafka::Statistics) {
         for (name, topic) in &statistics.topics {
             for (partition, p) in &topic.partitions {
@@ -142,6 +143,13 @@ impl ClientContext for ConsumerCallbacks {
                 };
                 if *partition >= 0 && end >= 0 {
                     self.shared.raise_end_offset(name, *partition, end);
+                }
+                if *partition >= 0 && p.leader >= 0 && p.broker >= 0 {
+                    let replica = if p.broker == p.leader { -1 } else { p.broker };
+                    self.shared
+                        .read_replicas
+                        .lock()
+                        .insert((name.clone(), *partition), replica);
                 }
             }
         }

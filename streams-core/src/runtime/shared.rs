@@ -41,6 +41,9 @@ pub(crate) struct ThreadShared {
     /// The end offset of each assigned input partition (the last stable offset under
     /// exactly-once), from the consumer's statistics, for the lag metric.
     pub end_offsets: Mutex<HashMap<(String, i32), i64>>,
+    /// The broker each assigned input partition is fetched from when it is not the leader
+    /// (a closer replica, KIP-392), -1 when it is the leader; from the consumer's statistics.
+    pub read_replicas: Mutex<HashMap<(String, i32), i32>>,
     /// The first security failure of the thread's clients (see [`ClientFailure`]).
     pub failure: ClientFailure,
 }

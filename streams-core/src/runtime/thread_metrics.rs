@@ -123,6 +123,12 @@ impl ThreadMetricsPublisher {
                 lag.insert(key, (end - next).max(0));
             }
         }
+        let replicas = shared.read_replicas.lock();
+        *self.metrics.read_replicas.lock() = lag
+            .keys()
+            .filter_map(|key| Some((key.clone(), *replicas.get(key)?)))
+            .collect();
+        drop(replicas);
         *self.metrics.tasks.lock() = samples;
         *self.metrics.lag.lock() = lag;
         if self.last_store_publish.elapsed() >= STORE_METRICS_INTERVAL || tasks.is_empty() {
