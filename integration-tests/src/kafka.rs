@@ -61,6 +61,8 @@ pub struct NodeExtras {
     pub format_args: Vec<String>,
     /// Whether each node gets a rack of its own, `broker.rack=rack-<node id>`.
     pub racks: bool,
+    /// Arguments for every node's JVM (system properties).
+    pub jvm_args: Vec<String>,
 }
 
 /// A Kafka cluster on loopback, either started here ([`KafkaCluster::start`]) or external.
@@ -435,6 +437,7 @@ impl KafkaCluster {
         let mut cmd = Command::new(java);
         cmd.arg(format!("-Xmx{heap}"))
             .args(["-Xms128m", "-XX:+UseSerialGC", "-Djava.awt.headless=true"])
+            .args(&self.extras.jvm_args)
             // Nothing outside the node's directory: no /tmp/hsperfdata_<user>/<pid> (left
             // behind by a JVM that is SIGKILLed), and the JVM's temporary files (native
             // libraries unpacked by compression codecs) in the node's own `tmp`.

@@ -1,7 +1,7 @@
-//! A broker with the listeners production clusters have: SASL_SSL (SCRAM-SHA-512 and PLAIN)
-//! and SSL with client certificates (mutual TLS), certificates from a CA made for the run
-//! ([`crate::pki`]), and the StandardAuthorizer with ACLs for some principals and none for
-//! others. The PLAINTEXT listener stays for the fixture itself (its principal, `ANONYMOUS`,
+//! A broker with the listeners production clusters have: SASL_SSL (SCRAM-SHA-512, PLAIN and
+//! OAUTHBEARER with tokens from an OIDC identity provider, [`crate::oidc`]) and SSL with
+//! client certificates (mutual TLS), certificates from a CA made for the run ([`crate::pki`]),
+//! and the StandardAuthorizer with ACLs for some principals and none for others. The PLAINTEXT listener stays for the fixture itself (its principal, `ANONYMOUS`,
 //! is a super user); tests may also use it to write input and read output.
 //!
 //! Principals and what they may do, on resources whose names begin with [`PREFIX`]:
@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 
 use crate::cleanup::ScratchDir;
 use crate::kafka::{KafkaCluster, NodeExtras};
+use crate::oidc::IdentityProvider;
 use crate::pki::{BROKER_STORE_PASSWORD, TestPki};
 
 /// The prefix of every topic, group and transactional id the ACLs cover.
@@ -41,8 +42,15 @@ pub fn password(user: &str) -> String {
 pub struct SecuredCluster {
     cluster: KafkaCluster,
     pki: TestPki,
+    /// Grants every principal its tokens (secret [`oidc_secret`]).
+    idp: IdentityProvider,
     // Dropped after the cluster: the broker reads its key store from here.
     dir: ScratchDir,
+}
+
+/// The OIDC client secret of `client` (the client id is the principal's name).
+pub fn oidc_secret(client: &str) -> String {
+    format!("{client}-oidc-secret")
 }
 
 /// Client settings, as `(key, value)` pairs.
@@ -53,6 +61,10 @@ impl SecuredCluster {
     pub fn start() -> Result<SecuredCluster> {
         let dir = ScratchDir::with_prefix("kstreams-pki-").context("creating the PKI directory")?;
         let pki = TestPki::create(dir.path(), &PRINCIPALS)?;
+        let secrets: Vec<(&str, String)> =
+            PRINCIPALS.iter().map(|p| (*p, oidc_secret(p))).collect();
+        let clients: Vec<(&str, &str)> = secrets.iter().map(|(p, s)| (*p, s.as_str())).collect();
+        let idp = IdentityProvider::start(&clients)?;
         let mut jaas =
             String::from("org.apache.kafka.common.security.plain.PlainLoginModule required");
         for user in PRINCIPALS {
@@ -60,8 +72,11 @@ impl SecuredCluster {
         }
         jaas.push(';');
         let properties = format!(
-            "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN\n\
-             listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN\n\
+            "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN,OAUTHBEARER\n\
+             listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN,OAUTHBEARER\n\
+             listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;\n\
+             listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler\n\
+             sasl.oauthbearer.jwks.endpoint.url={jwks}\n\
              listener.name.sasl_ssl.plain.sasl.jaas.config={jaas}\n\
              listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
              ssl.keystore.type=PKCS12\n\
@@ -76,6 +91,7 @@ impl SecuredCluster {
              super.users=User:ANONYMOUS\n\
              allow.everyone.if.no.acl.found=false\n",
             store = pki.broker_store().display(),
+            jwks = idp.jwks_url(),
             ca = pki.ca().display(),
         );
         let format_args = PRINCIPALS
@@ -95,9 +111,19 @@ impl SecuredCluster {
             properties,
             format_args,
             racks: false,
+            // Kafka 4 reads OAUTHBEARER endpoints only from URLs it is told to allow.
+            jvm_args: vec![format!(
+                "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={}",
+                idp.jwks_url()
+            )],
         };
         let cluster = KafkaCluster::start_with(1, extras)?;
-        let secured = SecuredCluster { cluster, pki, dir };
+        let secured = SecuredCluster {
+            cluster,
+            pki,
+            idp,
+            dir,
+        };
         secured.grant_acls()?;
         Ok(secured)
     }
@@ -148,6 +174,37 @@ impl SecuredCluster {
                 self.pki.ca().display().to_string(),
             ),
         ])
+    }
+
+    /// Settings for `client` over SASL_SSL with OAUTHBEARER, its token fetched from the
+    /// identity provider with the client-credentials flow and `secret`; `bootstrap.servers`
+    /// included.
+    pub fn oidc_settings(&self, client: &str, secret: &str) -> Result<Settings> {
+        Ok(vec![
+            (
+                "bootstrap.servers".into(),
+                self.cluster.listener_bootstrap(SASL_SSL)?,
+            ),
+            ("security.protocol".into(), "SASL_SSL".into()),
+            ("sasl.mechanism".into(), "OAUTHBEARER".into()),
+            ("sasl.oauthbearer.method".into(), "oidc".into()),
+            ("sasl.oauthbearer.client.id".into(), client.into()),
+            ("sasl.oauthbearer.client.secret".into(), secret.into()),
+            (
+                "sasl.oauthbearer.token.endpoint.url".into(),
+                self.idp.token_url(),
+            ),
+            ("sasl.oauthbearer.scope".into(), "kafka".into()),
+            (
+                "ssl.ca.location".into(),
+                self.pki.ca().display().to_string(),
+            ),
+        ])
+    }
+
+    /// Tokens the identity provider granted so far.
+    pub fn tokens_issued(&self) -> u64 {
+        self.idp.issued()
     }
 
     /// Settings for `user`'s client certificate over SSL (mutual TLS); `bootstrap.servers`

@@ -4,7 +4,7 @@
 //! in the registry's error format; the others go to the upstream server one connection per
 //! request (`Connection: close`), and its answer comes back as it is.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +16,8 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslStream};
+
+use crate::http::{read_request, respond_json};
 
 /// A running proxy; stops when dropped.
 pub struct TlsProxy {
@@ -137,49 +139,23 @@ fn serve(
     refused: &AtomicU64,
 ) -> Result<()> {
     let mut client = BufReader::new(client);
-    let mut head = Vec::new();
-    let mut given = None;
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if client.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        if line == "\r\n" {
-            break;
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            length = v.trim().parse().context("content-length")?;
-        }
-        if lower.starts_with("authorization:") {
-            given = Some(line["authorization:".len()..].trim().to_owned());
-            continue;
-        }
-        if lower.starts_with("connection:") {
-            continue;
-        }
-        head.extend_from_slice(line.as_bytes());
-    }
-    let mut body = vec![0; length];
-    client.read_exact(&mut body)?;
-    if given.as_deref() != Some(authorization) {
+    let Some(request) = read_request(&mut client)? else {
+        return Ok(());
+    };
+    if request.authorization.as_deref() != Some(authorization) {
         refused.fetch_add(1, Ordering::AcqRel);
-        let answer = r#"{"error_code":40101,"message":"Unauthorized"}"#;
-        write!(
+        respond_json(
             client.get_mut(),
-            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-            answer.len()
+            "401 Unauthorized",
+            r#"{"error_code":40101,"message":"Unauthorized"}"#,
         )?;
-        client.get_mut().flush()?;
         let _ = client.get_mut().shutdown();
         return Ok(());
     }
     let mut up = TcpStream::connect(upstream).context("connecting to the upstream")?;
-    up.write_all(&head)?;
+    up.write_all(&request.head)?;
     up.write_all(b"Connection: close\r\n\r\n")?;
-    up.write_all(&body)?;
+    up.write_all(&request.body)?;
     let mut answer = Vec::new();
     up.read_to_end(&mut answer)?;
     if answer.is_empty() {

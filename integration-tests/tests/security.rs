@@ -10,7 +10,7 @@ use integration_tests::apps::count_topology;
 use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::{produce_timed, read_committed};
 use integration_tests::kafka::unique_name;
-use integration_tests::secure::{PREFIX, SecuredCluster, Settings, password};
+use integration_tests::secure::{PREFIX, SecuredCluster, Settings, oidc_secret, password};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 use streams_core::{KafkaStreams, State, StreamsConfig};
@@ -190,6 +190,29 @@ async fn exactly_once_counts_over_sasl_ssl_plain_survive_a_restart() -> Result<(
     counts_survive_a_restart_over("plain", settings).await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_counts_over_sasl_ssl_oauthbearer_oidc_survive_a_restart() -> Result<()> {
+    let c = secured()?;
+    let before = c.tokens_issued();
+    let settings = c.oidc_settings("alice", &oidc_secret("alice"))?;
+    counts_survive_a_restart_over("oidc", settings).await?;
+    assert!(
+        c.tokens_issued() > before,
+        "no token was fetched from the identity provider"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_oidc_client_secret_is_a_fatal_authentication_error() -> Result<()> {
+    let c = secured()?;
+    let settings = c.oidc_settings("alice", "not-alices-secret")?;
+    let error = fails_within_30s("oidcfail", settings, "at_least_once").await?;
+    assert!(error.contains("authentication failed"), "{error}");
+    assert!(error.contains("OAUTHBEARER"), "{error}");
+    Ok(())
+}
+
 /// Starts the count application over `settings` and waits (at most 30 s) for it to fail;
 /// returns the error it reports, after checking that it never processed anything.
 async fn fails_within_30s(name: &str, settings: Settings, guarantee: &str) -> Result<String> {
@@ -220,7 +243,10 @@ async fn fails_within_30s(name: &str, settings: Settings, guarantee: &str) -> Re
         "the failure took {took:?}: {error}"
     );
     assert!(committed_counts(&run, 0)?.is_empty());
-    for (_, secret) in settings.iter().filter(|(k, _)| k.ends_with("password")) {
+    for (_, secret) in settings
+        .iter()
+        .filter(|(k, _)| k.ends_with("password") || k.ends_with("secret"))
+    {
         assert!(!error.contains(secret.as_str()), "{error}");
     }
     Ok(error)

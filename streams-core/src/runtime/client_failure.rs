@@ -105,8 +105,8 @@ fn classify(
     Some(match code {
         RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
             Failure::Authentication(format!(
-                "{reason} (check security.protocol, sasl.mechanism, sasl.username and \
-                 sasl.password, or the client certificate)"
+                "{reason} (check security.protocol, sasl.mechanism and its credentials: \
+                 sasl.username and sasl.password, or the sasl.oauthbearer settings)"
             ))
         }
         RDKafkaErrorCode::SSL => Failure::Authentication(format!(
