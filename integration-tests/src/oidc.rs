@@ -27,6 +27,7 @@ const KEY_ID: &str = "kstreams-test-key";
 /// A running identity provider; stops when dropped.
 pub struct IdentityProvider {
     port: u16,
+    issuer: Arc<Issuer>,
     stop: Arc<AtomicBool>,
     issued: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
@@ -57,6 +58,7 @@ impl IdentityProvider {
         });
         let thread = {
             let stop = stop.clone();
+            let issuer = issuer.clone();
             std::thread::Builder::new()
                 .name("oidc-provider".into())
                 .spawn(move || {
@@ -75,6 +77,7 @@ impl IdentityProvider {
         };
         Ok(IdentityProvider {
             port,
+            issuer,
             stop,
             issued,
             thread: Some(thread),
@@ -89,6 +92,12 @@ impl IdentityProvider {
     /// The key set (the broker's `sasl.oauthbearer.jwks.endpoint.url`).
     pub fn jwks_url(&self) -> String {
         format!("http://127.0.0.1:{}/jwks", self.port)
+    }
+
+    /// A token for `subject`, valid for an hour, as the token endpoint grants them (for
+    /// applications that make their own tokens).
+    pub fn mint(&self, subject: &str) -> Result<String> {
+        self.issuer.token(subject)
     }
 
     /// Tokens granted so far.

@@ -202,6 +202,28 @@ impl SecuredCluster {
         ])
     }
 
+    /// Settings for SASL_SSL with OAUTHBEARER whose tokens the application makes itself (see
+    /// [`SecuredCluster::mint_token`]); `bootstrap.servers` included.
+    pub fn oauthbearer_settings(&self) -> Result<Settings> {
+        Ok(vec![
+            (
+                "bootstrap.servers".into(),
+                self.cluster.listener_bootstrap(SASL_SSL)?,
+            ),
+            ("security.protocol".into(), "SASL_SSL".into()),
+            ("sasl.mechanism".into(), "OAUTHBEARER".into()),
+            (
+                "ssl.ca.location".into(),
+                self.pki.ca().display().to_string(),
+            ),
+        ])
+    }
+
+    /// A token the broker accepts for `principal`, valid for an hour.
+    pub fn mint_token(&self, principal: &str) -> Result<String> {
+        self.idp.mint(principal)
+    }
+
     /// Tokens the identity provider granted so far.
     pub fn tokens_issued(&self) -> u64 {
         self.idp.issued()

@@ -3,6 +3,7 @@
 //! gives. One broker for the whole file (see `integration_tests::secure`).
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
@@ -13,6 +14,7 @@ use integration_tests::kafka::unique_name;
 use integration_tests::secure::{PREFIX, SecuredCluster, Settings, oidc_secret, password};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
+use streams_core::config::{OAuthToken, OAuthTokenProvider};
 use streams_core::{KafkaStreams, State, StreamsConfig};
 
 /// The secured broker of this test binary, started on first use.
@@ -74,7 +76,8 @@ fn run_names(name: &str) -> Result<Run> {
     Ok(run)
 }
 
-/// `settings` (the connection: bootstrap.servers and security) plus the application's own.
+/// `settings` (the connection: bootstrap.servers and security) plus the application's own,
+/// with `TOKENS` as the token provider when the settings ask for OAUTHBEARER without OIDC.
 fn app_config(run: &Run, settings: &Settings, guarantee: &str) -> Result<StreamsConfig> {
     let bootstrap = &settings[0];
     assert_eq!(bootstrap.0, "bootstrap.servers");
@@ -85,7 +88,37 @@ fn app_config(run: &Run, settings: &Settings, guarantee: &str) -> Result<Streams
     for (k, v) in &settings[1..] {
         config = config.set(k, v)?;
     }
+    let oauthbearer = settings
+        .iter()
+        .any(|(k, v)| k == "sasl.mechanism" && v == "OAUTHBEARER");
+    let oidc = settings.iter().any(|(k, _)| k == "sasl.oauthbearer.method");
+    if oauthbearer && !oidc {
+        config = config.with_oauth_token_provider(MintedTokens);
+    }
     Ok(config)
+}
+
+/// Tokens made in the application, as an MSK IAM signer would: signed by the test identity
+/// provider's key for alice, counted.
+struct MintedTokens;
+
+static MINTED: AtomicU64 = AtomicU64::new(0);
+
+impl OAuthTokenProvider for MintedTokens {
+    fn token(
+        &self,
+        _: Option<&str>,
+    ) -> std::result::Result<OAuthToken, Box<dyn std::error::Error + Send + Sync>> {
+        let token = secured()
+            .and_then(|c| c.mint_token("alice"))
+            .map_err(|e| e.to_string())?;
+        MINTED.fetch_add(1, Ordering::AcqRel);
+        Ok(OAuthToken {
+            token,
+            principal_name: "alice".into(),
+            lifetime_ms: streams_core::timestamp::now_ms() + 3_600_000,
+        })
+    }
 }
 
 /// Eight keys, each once, at timestamps `base + i`, written through the PLAINTEXT listener.
@@ -199,6 +232,19 @@ async fn exactly_once_counts_over_sasl_ssl_oauthbearer_oidc_survive_a_restart() 
     assert!(
         c.tokens_issued() > before,
         "no token was fetched from the identity provider"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_counts_over_oauthbearer_with_tokens_from_the_application_survive_a_restart()
+-> Result<()> {
+    let c = secured()?;
+    let before = MINTED.load(Ordering::Acquire);
+    counts_survive_a_restart_over("minted", c.oauthbearer_settings()?).await?;
+    assert!(
+        MINTED.load(Ordering::Acquire) > before,
+        "the provider was never asked"
     );
     Ok(())
 }

@@ -11,7 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use super::compatibility::Compatibility;
 use super::http::HttpRegistry;
 use super::mock::{MemoryRegistry, mock_scope};
-use super::registry_config::RegistryConfig;
+use super::registry_config::{RegistryConfig, without_credentials};
 use super::schema::{RegisteredSchema, RegistryError, schema_text};
 
 /// A client of a Confluent-compatible schema registry, with caches; cheap to clone (clones
@@ -160,18 +160,6 @@ impl SchemaRegistryClient {
             }
             Backend::Http(h) => h.set_compatibility(subject, compatibility),
         }
-    }
-}
-
-/// `url` without the `user:password@` of its authority, and those credentials if any.
-pub(super) fn without_credentials(url: &str) -> (String, Option<&str>) {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return (url.to_owned(), None);
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => (format!("{scheme}://{}", &rest[at + 1..]), Some(&rest[..at])),
-        None => (url.to_owned(), None),
     }
 }
 

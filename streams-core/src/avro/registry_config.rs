@@ -52,7 +52,7 @@ impl fmt::Debug for RegistryConfig {
             RegistryAuth::Bearer(_) => "bearer [redacted]",
         };
         f.debug_struct("RegistryConfig")
-            .field("url", &super::registry::without_credentials(&self.url).0)
+            .field("url", &without_credentials(&self.url).0)
             .field("auth", &auth)
             .field("ca_location", &self.ca_location)
             .finish()
@@ -235,6 +235,18 @@ impl RegistryConfig {
             config = config.ca_location(ca);
         }
         Ok(config)
+    }
+}
+
+/// `url` without the `user:password@` of its authority, and those credentials if any.
+pub(super) fn without_credentials(url: &str) -> (String, Option<&str>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => (format!("{scheme}://{}", &rest[at + 1..]), Some(&rest[..at])),
+        None => (url.to_owned(), None),
     }
 }
 

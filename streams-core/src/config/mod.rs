@@ -32,6 +32,7 @@
 //! secret settings whose values never appear in `Debug` output, errors or logs.
 
 mod client;
+mod oauth;
 mod secrets;
 mod set;
 mod validate;
@@ -42,6 +43,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::client::ClientKind;
+pub use self::oauth::{OAuthToken, OAuthTokenProvider};
+pub(crate) use self::oauth::{SharedTokenProvider, refresh_token};
 pub(crate) use self::secrets::{Redacted, edit_distance, near_secret, scrub};
 pub use self::secrets::{SECRET_SETTINGS, is_secret_setting};
 use crate::error::Result;
@@ -91,6 +94,7 @@ pub struct StreamsConfig {
     dead_letter_truncate: bool,
     client: Vec<(ClientKind, String, String)>,
     metrics_address: Option<std::net::SocketAddr>,
+    oauth_token_provider: oauth::SharedTokenProvider,
 }
 
 impl fmt::Debug for StreamsConfig {
@@ -108,6 +112,10 @@ impl fmt::Debug for StreamsConfig {
                 &self.dead_letter_topic,
             )
             .field("client", &ClientSettings(&self.client))
+            .field(
+                "oauth.token.provider",
+                &self.oauth_token_provider.as_ref().map(|_| "set"),
+            )
             .finish()
     }
 }
@@ -152,7 +160,22 @@ impl StreamsConfig {
             dead_letter_truncate: false,
             client: Vec::new(),
             metrics_address: None,
+            oauth_token_provider: None,
         }
+    }
+
+    /// Makes every Kafka client of the application take its SASL/OAUTHBEARER tokens from
+    /// `provider` (with `sasl.mechanism=OAUTHBEARER` and `sasl.oauthbearer.method` left at
+    /// `default`): how to reach identity systems librdkafka cannot ask itself, such as Amazon
+    /// MSK's IAM authentication. See [`OAuthTokenProvider`].
+    pub fn with_oauth_token_provider(mut self, provider: impl OAuthTokenProvider) -> Self {
+        self.oauth_token_provider = Some(Arc::new(provider));
+        self
+    }
+
+    /// The provider of [`Self::with_oauth_token_provider`], for the client contexts.
+    pub(crate) fn oauth_token_provider(&self) -> oauth::SharedTokenProvider {
+        self.oauth_token_provider.clone()
     }
 
     /// Sets the number of stream threads (1 to 64).

@@ -11,7 +11,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::client_failure::{ClientFailure, WatchedContext};
-use super::client_supplier::{create_restore_consumer, create_watermark_client};
+use super::client_supplier::{
+    create_restore_consumer, create_watermark_client, serve_initial_events,
+};
 use super::control::ClientControl;
 use super::kafka_errors::watermarks;
 use crate::config::StreamsConfig;
@@ -136,6 +138,8 @@ impl ChangelogReader {
         let (Some(committed), Some(all)) = (&self.restore_consumer, &self.watermarks) else {
             return Ok(None);
         };
+        // Nothing else polls the watermark client: serve its token refreshes here.
+        serve_initial_events(all);
         for topic in changelogs {
             let (_, stable) = watermarks(committed, topic, partition)?;
             let (_, high) = watermarks(all, topic, partition)?;

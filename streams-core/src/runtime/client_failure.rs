@@ -12,6 +12,7 @@ use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 
+use crate::config::{SharedTokenProvider, StreamsConfig, refresh_token};
 use crate::error::{Result, StreamsError};
 
 /// Where the ACLs an application needs are listed.
@@ -143,16 +144,39 @@ fn classify(
 }
 
 /// The context of a client with no callbacks of its own (restore and global consumers,
-/// admin clients): it records security failures and logs errors as rdkafka's default does.
+/// admin clients): it records security failures, logs errors as rdkafka's default does, and
+/// answers SASL/OAUTHBEARER token refreshes from the application's provider.
 #[derive(Clone)]
 pub(crate) struct WatchedContext {
     pub failure: ClientFailure,
+    pub oauth: SharedTokenProvider,
+}
+
+impl WatchedContext {
+    /// A context recording into `failure`, with `config`'s token provider.
+    pub(crate) fn new(failure: &ClientFailure, config: &StreamsConfig) -> Self {
+        WatchedContext {
+            failure: failure.clone(),
+            oauth: config.oauth_token_provider(),
+        }
+    }
 }
 
 impl ClientContext for WatchedContext {
+    // librdkafka asks only when OAUTHBEARER has no token source of its own (see
+    // `refresh_token`).
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
     fn error(&self, error: KafkaError, reason: &str) {
         self.failure.record_error(&error, reason);
         tracing::error!(error = %error, reason, "kafka client error");
+    }
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> std::result::Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        refresh_token(&self.oauth, config)
     }
 }
 

@@ -85,16 +85,26 @@ pub(crate) fn create_restore_consumer(
     failure: &ClientFailure,
 ) -> Result<BaseConsumer<WatchedContext>> {
     let settings = restore_consumer_config(config, client_id);
-    let context = WatchedContext {
-        failure: failure.clone(),
-    };
-    create_with_context(
+    let context = WatchedContext::new(failure, config);
+    let consumer: BaseConsumer<WatchedContext> = create_with_context(
         config,
         "restore consumer",
         ClientKind::Consumer,
         &settings,
         context,
-    )
+    )?;
+    serve_initial_events(&consumer);
+    Ok(consumer)
+}
+
+/// Serves the events librdkafka queued while creating a consumer that is not assigned
+/// anything yet: with SASL/OAUTHBEARER and a token from the application, the request for the
+/// first token, without which no blocking call (metadata, watermarks) can connect. A consumer
+/// with nothing assigned has no record to hand out.
+pub(crate) fn serve_initial_events<C: ConsumerContext>(consumer: &BaseConsumer<C>) {
+    if consumer.poll(std::time::Duration::ZERO).is_some() {
+        tracing::debug!("a record arrived at a consumer with no assignment");
+    }
 }
 
 /// The settings of the restore consumer (see [`create_restore_consumer`]).
@@ -110,16 +120,16 @@ pub(crate) fn create_global_consumer(
     failure: &ClientFailure,
 ) -> Result<BaseConsumer<WatchedContext>> {
     let settings = global_consumer_config(config, client_id);
-    let context = WatchedContext {
-        failure: failure.clone(),
-    };
-    create_with_context(
+    let context = WatchedContext::new(failure, config);
+    let consumer: BaseConsumer<WatchedContext> = create_with_context(
         config,
         "global consumer",
         ClientKind::Consumer,
         &settings,
         context,
-    )
+    )?;
+    serve_initial_events(&consumer);
+    Ok(consumer)
 }
 
 /// The settings of the global thread's consumer (see [`create_global_consumer`]).
@@ -135,16 +145,16 @@ pub(crate) fn create_watermark_client(
     failure: &ClientFailure,
 ) -> Result<BaseConsumer<WatchedContext>> {
     let settings = watermark_config(config, client_id);
-    let context = WatchedContext {
-        failure: failure.clone(),
-    };
-    create_with_context(
+    let context = WatchedContext::new(failure, config);
+    let consumer: BaseConsumer<WatchedContext> = create_with_context(
         config,
         "watermark client",
         ClientKind::Consumer,
         &settings,
         context,
-    )
+    )?;
+    serve_initial_events(&consumer);
+    Ok(consumer)
 }
 
 /// The settings of the watermark client (see [`create_watermark_client`]).

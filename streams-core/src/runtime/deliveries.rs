@@ -14,6 +14,7 @@ use rdkafka::producer::{DeliveryResult, ProducerContext};
 
 use super::client_failure::ClientFailure;
 use super::kafka_errors::{is_purged_delivery, is_retriable_delivery};
+use crate::config::{SharedTokenProvider, refresh_token};
 use crate::metrics::ThreadMetrics;
 
 /// A delivery the broker refused.
@@ -42,6 +43,7 @@ pub(crate) struct ProducerCallbacks {
     changelogs: HashSet<String>,
     changelog_offsets: Mutex<HashMap<(String, i32), i64>>,
     failure: ClientFailure,
+    oauth: SharedTokenProvider,
 }
 
 impl ProducerCallbacks {
@@ -51,8 +53,10 @@ impl ProducerCallbacks {
         changelogs: HashSet<String>,
         metrics: Option<Arc<ThreadMetrics>>,
         failure: ClientFailure,
+        oauth: SharedTokenProvider,
     ) -> Self {
         ProducerCallbacks {
+            oauth,
             changelogs,
             metrics,
             failure,
@@ -82,6 +86,16 @@ impl ProducerCallbacks {
 }
 
 impl ClientContext for ProducerCallbacks {
+    // librdkafka asks only when OAUTHBEARER has no token source of its own.
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        refresh_token(&self.oauth, config)
+    }
+
     /// Records security failures for the thread; logs every error as rdkafka's default does.
     fn error(&self, error: KafkaError, reason: &str) {
         self.failure.record_error(&error, reason);

@@ -16,6 +16,7 @@
 //! created at start with one partition per task and the builder's configuration (compacted for
 //! key-value stores), replication factor `replication.factor` (-1: the broker's default).
 
+mod admin_client;
 mod changelog_reader;
 mod client_failure;
 mod client_supplier;

@@ -164,8 +164,12 @@ impl StreamsProducer {
                 spec.changelogs.clone(),
                 spec.metrics.clone(),
                 spec.failure.clone(),
+                spec.config.oauth_token_provider(),
             ),
         )?;
+        // Serves what librdkafka queued at creation, the first SASL/OAUTHBEARER token
+        // request included, before init_transactions blocks on a connection that needs it.
+        client.poll(Duration::ZERO);
         if let Some(id) = &spec.transactional_id {
             init_transactions(&client, id)?;
         }

@@ -30,6 +30,8 @@ pub(crate) struct ConsumerCallbacks {
     pub thread: String,
     /// Source topics with their own offset reset policy.
     pub resets: HashMap<String, OffsetReset>,
+    /// The application's SASL/OAUTHBEARER token provider, if any.
+    pub oauth: crate::config::SharedTokenProvider,
 }
 
 impl ConsumerCallbacks {
@@ -124,6 +126,16 @@ impl ConsumerCallbacks {
 }
 
 impl ClientContext for ConsumerCallbacks {
+    // librdkafka asks only when OAUTHBEARER has no token source of its own.
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        crate::config::refresh_token(&self.oauth, config)
+    }
+
     /// Records security failures for the thread; logs every error as rdkafka's default does.
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         self.shared.failure.record_error(&error, reason);

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::AdminOptions;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::client_supplier::create_admin;
+use super::admin_client::AdminHandle;
+use super::client_failure::ClientFailure;
 use super::producer::PendingOffsets;
 use crate::config::StreamsConfig;
 
@@ -25,7 +25,7 @@ pub(crate) struct RepartitionPurger {
     purgeable: HashMap<(String, i32), i64>,
     last_purge: Instant,
     /// Created when first needed.
-    admin: Option<Arc<AdminClient<DefaultClientContext>>>,
+    admin: Option<Arc<AdminHandle>>,
     /// True while a purge request is under way.
     purging: Arc<AtomicBool>,
 }
@@ -75,9 +75,9 @@ impl RepartitionPurger {
         self.last_purge = Instant::now();
         let admin = match &self.admin {
             Some(a) => a.clone(),
-            None => match create_admin(&self.config) {
+            None => match AdminHandle::new(&self.config, &ClientFailure::default()) {
                 Ok(admin) => {
-                    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(admin);
+                    let admin = Arc::new(admin);
                     self.admin = Some(admin.clone());
                     admin
                 }

@@ -105,6 +105,7 @@ impl StreamThread {
                     .flat_map(|s| s.source_topics.iter())
                     .filter_map(|t| Some((t.clone(), p.topology.offset_reset(t)?)))
                     .collect(),
+                oauth: p.config.oauth_token_provider(),
             },
         )?;
         let input = InputFlow::new(

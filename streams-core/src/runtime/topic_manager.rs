@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::admin_client::AdminHandle;
 use super::client_failure::{ClientFailure, WatchedContext};
 use super::client_supplier;
 use crate::config::StreamsConfig;
@@ -76,9 +76,7 @@ impl InternalTopicManager<'_> {
         let failure = ClientFailure::new(self.config.application_id());
         let client: BaseProducer<WatchedContext> = client_supplier::create_admin_with_context(
             self.config,
-            WatchedContext {
-                failure: failure.clone(),
-            },
+            WatchedContext::new(&failure, self.config),
         )?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -107,7 +105,9 @@ impl InternalTopicManager<'_> {
     /// not describe out of a request for all topics, but names them with an authorization
     /// error when asked for them. Those are refused with [`StreamsError::Authorization`].
     fn check_described(&self, topics: &[&str]) -> Result<()> {
-        let client: BaseProducer = client_supplier::create_admin(self.config)?;
+        let context = WatchedContext::new(&ClientFailure::default(), self.config);
+        let client: BaseProducer<WatchedContext> =
+            client_supplier::create_admin_with_context(self.config, context)?;
         let mut refused = Vec::new();
         for topic in topics {
             let md = client
@@ -293,7 +293,8 @@ impl InternalTopicManager<'_> {
         if wanted.is_empty() {
             return Ok(());
         }
-        let admin: AdminClient<DefaultClientContext> = client_supplier::create_admin(self.config)?;
+        let failure = ClientFailure::new(self.config.application_id());
+        let admin = AdminHandle::new(self.config, &failure)?;
         let new_topics: Vec<NewTopic<'_>> = wanted
             .iter()
             .map(|(topic, partitions, configs)| {
