@@ -62,6 +62,12 @@ BENCH_VARIANTS="100:1:2000:1" BENCH_LATENCY="200:2" BENCH_RECOVERY=2000 BENCH_PR
   bash scripts/bench-report.sh >/dev/null
 grep -q "^| restore | " "$smoke/benchmarks.md"
 rm -rf "$smoke"
+# The TLS cost command too: both contestants over PLAINTEXT and SASL_SSL of the secured broker.
+smoke=$(mktemp -d)
+BENCH_TLS_RECORDS=2000 BENCH_TLS_REPEAT=1 BENCH_TLS_PROFILE=debug BENCH_OUT="$smoke" \
+  bash scripts/bench-tls.sh >/dev/null
+grep -q "^| count | 100 B | kstreams |" "$smoke/tls-sasl-ssl.md"
+rm -rf "$smoke"
 "$CARGO_TARGET_DIR/debug/store-bench" stores --records 2000 >/dev/null
 "$CARGO_TARGET_DIR/debug/store-bench" restore --records 2000 --bootstrap-servers "$KSTREAMS_BOOTSTRAP_SERVERS" >/dev/null
 "$CARGO_TARGET_DIR/debug/store-bench" recovery --records 2000 --bootstrap-servers "$KSTREAMS_BOOTSTRAP_SERVERS" >/dev/null

@@ -654,6 +654,11 @@ fn random_cluster_id() -> String {
 
 /// Writes `KEY=value` lines (for `scripts/kafka.sh` and the test command).
 pub fn write_env_file(path: &Path, cluster: &KafkaCluster) -> Result<()> {
+    write_env_file_with(path, cluster, "")
+}
+
+/// [`write_env_file`] with `extra` lines (`NAME=value\n` each) after the cluster's.
+pub fn write_env_file_with(path: &Path, cluster: &KafkaCluster, extra: &str) -> Result<()> {
     let tmp = path.with_extension("partial");
     let mut f = fs::File::create(&tmp)?;
     writeln!(f, "{BOOTSTRAP_ENV}={}", cluster.bootstrap_servers())?;
@@ -667,6 +672,7 @@ pub fn write_env_file(path: &Path, cluster: &KafkaCluster) -> Result<()> {
             .collect::<Vec<_>>()
             .join(",")
     )?;
+    f.write_all(extra.as_bytes())?;
     drop(f);
     fs::rename(tmp, path)?;
     Ok(())

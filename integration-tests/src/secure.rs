@@ -32,6 +32,10 @@ pub const SSL: &str = "SSL";
 /// Principals known to the broker (SASL users and client certificates).
 pub const PRINCIPALS: [&str; 4] = ["alice", "bob", "carol", "dave"];
 
+/// A SASL user the authorizer lets do anything (a super user), for benchmarks that measure
+/// the cost of TLS and SASL rather than ACLs: `scripts/bench-tls.sh`.
+pub const SUPER_USER: &str = "admin";
+
 /// The SASL password of `user` (SCRAM-SHA-512 and PLAIN alike).
 pub fn password(user: &str) -> String {
     format!("{user}-secret-pw")
@@ -67,7 +71,7 @@ impl SecuredCluster {
         let idp = IdentityProvider::start(&clients)?;
         let mut jaas =
             String::from("org.apache.kafka.common.security.plain.PlainLoginModule required");
-        for user in PRINCIPALS {
+        for user in PRINCIPALS.iter().chain([&SUPER_USER]) {
             jaas.push_str(&format!(" user_{user}=\"{}\"", password(user)));
         }
         jaas.push(';');
@@ -88,7 +92,7 @@ impl SecuredCluster {
              listener.name.ssl.ssl.client.auth=required\n\
              ssl.principal.mapping.rules=RULE:^CN=([a-zA-Z0-9._-]+)$/$1/,DEFAULT\n\
              authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
-             super.users=User:ANONYMOUS\n\
+             super.users=User:ANONYMOUS;User:{SUPER_USER}\n\
              allow.everyone.if.no.acl.found=false\n",
             store = pki.broker_store().display(),
             jwks = idp.jwks_url(),
@@ -96,6 +100,7 @@ impl SecuredCluster {
         );
         let format_args = PRINCIPALS
             .iter()
+            .chain([&SUPER_USER])
             .flat_map(|user| {
                 [
                     "--add-scram".to_owned(),

@@ -9,7 +9,13 @@
 //!       [--contestants raw,java-raw,streams,kstreams] [--bootstrap-servers HOST:PORT]
 //!       [--latency-rate RECORDS_PER_S [--seconds S]] [--json FILE]
 //!       [--window-store-records N]
+//!       [--contestant-bootstrap HOST:PORT] [--config K=V]... [--java-config K=V]...
 //! ```
+//!
+//! `--contestant-bootstrap` points the contestants at another listener of the same broker
+//! (the runner still loads the input and counts the output through `--bootstrap-servers`),
+//! with `--config` settings for ours and `--java-config` settings for the Java ones: how the
+//! cost of TLS and SASL is measured (`scripts/bench-tls.sh`).
 //!
 //! `window-store` stops at the first `--window-store-records` (500,000) input records: each of
 //! its range fetches scans every live window of two keys (on both sides: neither store can
@@ -78,6 +84,13 @@ struct Options {
     json: Option<String>,
     /// How many input records the `window-store` case processes.
     window_store_records: u64,
+    /// Where the contestants connect (`--contestant-bootstrap`), when not where the runner
+    /// loads and counts: a secured listener of the same broker.
+    contestant_bootstrap: Option<String>,
+    /// `--config key=value` for the Rust contestant (librdkafka names).
+    config: Vec<String>,
+    /// `--java-config key=value` for the Java contestants (Java client names).
+    java_config: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -102,6 +115,9 @@ fn parse() -> Result<Options> {
         seconds: 30,
         json: None,
         window_store_records: 500_000,
+        contestant_bootstrap: None,
+        config: Vec::new(),
+        java_config: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -128,6 +144,9 @@ fn parse() -> Result<Options> {
             "--json" => o.json = Some(v()?),
             "--window-store-records" => o.window_store_records = v()?.parse()?,
             "--bootstrap-servers" => o.bootstrap = Some(v()?),
+            "--contestant-bootstrap" => o.contestant_bootstrap = Some(v()?),
+            "--config" => o.config.push(v()?),
+            "--java-config" => o.java_config.push(v()?),
             "--latency-rate" => o.latency_rate = Some(v()?.parse()?),
             "--seconds" => o.seconds = v()?.parse()?,
             other => bail!(
@@ -590,6 +609,16 @@ fn latency_mode(bootstrap: &str, side: &str, o: &Options, rate: u64) -> Result<(
     Ok(())
 }
 
+/// The contestants' `security.protocol` (PLAINTEXT unless `--config` says otherwise), for the
+/// JSON rows.
+fn security(o: &Options) -> String {
+    o.config
+        .iter()
+        .find_map(|s| s.strip_prefix("security.protocol="))
+        .unwrap_or("PLAINTEXT")
+        .to_owned()
+}
+
 /// Starts contestant `c` as its own process on `[input, output, group, side]`; with
 /// `expect` (the `--expect N` of the cases without output), its stdout is piped for the
 /// `done` line.
@@ -605,6 +634,10 @@ fn spawn_contestant(
         ("kstreams" | "java-raw", None) => bail!("the Java contestants were not built"),
         _ => Command::new(std::env::current_exe()?.with_file_name("contestant")),
     };
+    let java = matches!(c.kind, "kstreams" | "java-raw");
+    let settings = if java { &o.java_config } else { &o.config };
+    let settings = settings.iter().flat_map(|s| ["--config", s.as_str()]);
+    let bootstrap = o.contestant_bootstrap.as_deref().unwrap_or(bootstrap);
     Ok(command
         .args([c.kind, c.case.as_str(), "--bootstrap-servers", bootstrap])
         .args([
@@ -612,6 +645,7 @@ fn spawn_contestant(
         ])
         .args(&c.args)
         .args(expect.unwrap_or_default())
+        .args(settings)
         .stdin(Stdio::null())
         .stdout(if expect.is_some() {
             Stdio::piped()
@@ -744,6 +778,7 @@ async fn main() -> Result<()> {
                 &o,
                 serde_json::json!({
                     "mode": "throughput",
+                    "security": security(&o),
                     "case": case,
                     "contestant": c.label,
                     "kind": c.kind,

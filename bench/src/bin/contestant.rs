@@ -77,6 +77,19 @@ fn main() -> Result<()> {
         bail!("unknown case {case:?}; allowed: {}", CASES.join(", "));
     }
     let side = flag("--side").ok();
+    // `--config key=value`, repeatable: client settings (security, ...) for the streams
+    // contestant.
+    let extra: Vec<(String, String)> = args
+        .windows(2)
+        .filter(|w| w[0] == "--config")
+        .filter_map(|w| {
+            w[1].split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    if kind == "raw" && !extra.is_empty() {
+        bail!("--config is for the streams contestant");
+    }
     let expect: u64 = match flag("--expect") {
         Ok(n) => n
             .parse()
@@ -102,10 +115,13 @@ fn main() -> Result<()> {
         "streams" => {
             // Empty at the start (the restore case relies on that), removed at the end.
             let state = ScratchDir::with_prefix("kstreams-bench-")?;
-            let config = StreamsConfig::new(&group, &bootstrap)
+            let mut config = StreamsConfig::new(&group, &bootstrap)
                 .set("processing.guarantee", &guarantee)?
                 .set("commit.interval.ms", &commit_interval_ms)?
                 .with_state_dir(state.path());
+            for (k, v) in &extra {
+                config = config.set(k, v)?;
+            }
             let run = Run {
                 input: &input,
                 output: &output,

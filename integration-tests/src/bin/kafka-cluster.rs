@@ -1,22 +1,27 @@
 //! Runs a local Apache Kafka cluster in the foreground until interrupted.
 //!
 //! ```text
-//! kafka-cluster [--brokers N] [--env-file PATH]
+//! kafka-cluster [--brokers N] [--env-file PATH] [--secured]
 //! ```
 //!
 //! Prints `KSTREAMS_BOOTSTRAP_SERVERS=...` once the cluster is ready (and writes it to
 //! `--env-file` if given), then waits for SIGINT or SIGTERM and stops every broker, removing
-//! their data. A signal while the cluster starts kills what has started and removes its data
+//! their data. `--secured` starts the one-broker cluster of `integration_tests::secure`
+//! (SASL_SSL and mutual TLS beside PLAINTEXT, ACLs, a CA of its own) and also prints
+//! `KSTREAMS_SASL_SSL_BOOTSTRAP`, `KSTREAMS_TEST_CA` (the CA's PEM file) and
+//! `KSTREAMS_SUPER_USER`/`KSTREAMS_SUPER_PASSWORD` (SCRAM-SHA-512 or PLAIN). A signal while the cluster starts kills what has started and removes its data
 //! too. If this process is killed outright, the brokers die with it.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use integration_tests::kafka::{BOOTSTRAP_ENV, KafkaCluster, write_env_file};
+use integration_tests::kafka::{BOOTSTRAP_ENV, KafkaCluster, write_env_file, write_env_file_with};
+use integration_tests::secure::{SASL_SSL, SUPER_USER, SecuredCluster, password};
 
 fn main() -> Result<()> {
     let mut brokers = 1usize;
     let mut env_file: Option<PathBuf> = None;
+    let mut secured = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -27,22 +32,44 @@ fn main() -> Result<()> {
                     .with_context(|| format!("--brokers takes 1 to 5, not {n:?}"))?;
             }
             "--env-file" => env_file = Some(args.next().context("--env-file needs a path")?.into()),
+            "--secured" => secured = true,
             "-h" | "--help" => {
-                println!("usage: kafka-cluster [--brokers N] [--env-file PATH]");
+                println!("usage: kafka-cluster [--brokers N] [--env-file PATH] [--secured]");
                 return Ok(());
             }
             other => bail!(
-                "unknown argument {other:?}; usage: kafka-cluster [--brokers N] [--env-file PATH]"
+                "unknown argument {other:?}; usage: kafka-cluster [--brokers N] [--env-file PATH] [--secured]"
             ),
         }
     }
-    let cluster = KafkaCluster::start(brokers)?;
-    println!("{BOOTSTRAP_ENV}={}", cluster.bootstrap_servers());
-    if let Some(path) = &env_file {
-        write_env_file(path, &cluster)?;
+    if secured {
+        if brokers != 1 {
+            bail!("--secured starts one broker");
+        }
+        let cluster = SecuredCluster::start()?;
+        let extra = format!(
+            "KSTREAMS_SASL_SSL_BOOTSTRAP={}\nKSTREAMS_TEST_CA={}\nKSTREAMS_SUPER_USER={SUPER_USER}\n\
+             KSTREAMS_SUPER_PASSWORD={}\n",
+            cluster.cluster().listener_bootstrap(SASL_SSL)?,
+            cluster.pki().ca().display(),
+            password(SUPER_USER)
+        );
+        println!("{BOOTSTRAP_ENV}={}", cluster.cluster().bootstrap_servers());
+        print!("{extra}");
+        if let Some(path) = &env_file {
+            write_env_file_with(path, cluster.cluster(), &extra)?;
+        }
+        integration_tests::wait_for_termination()?;
+        drop(cluster);
+    } else {
+        let cluster = KafkaCluster::start(brokers)?;
+        println!("{BOOTSTRAP_ENV}={}", cluster.bootstrap_servers());
+        if let Some(path) = &env_file {
+            write_env_file(path, &cluster)?;
+        }
+        integration_tests::wait_for_termination()?;
+        cluster.stop();
     }
-    integration_tests::wait_for_termination()?;
-    cluster.stop();
     if let Some(path) = &env_file {
         let _ = std::fs::remove_file(path);
     }

@@ -79,6 +79,9 @@ import org.apache.kafka.streams.state.WindowStore;
 public final class Contestant {
     private Contestant() {}
 
+    /** The {@code --config key=value} settings, given to every client. */
+    private static final Properties EXTRA = new Properties();
+
     public static void main(String[] args) throws Exception {
         if (args.length < 2) {
             usage("missing arguments");
@@ -86,7 +89,13 @@ public final class Contestant {
         boolean recovery = args[0].equals("recovery-child");
         Map<String, String> flags = new HashMap<>();
         for (int i = recovery ? 1 : 2; i + 1 < args.length; i += 2) {
-            flags.put(args[i], args[i + 1]);
+            if (args[i].equals("--config")) {
+                // Client settings (security, ...), repeatable: key=value.
+                String[] kv = args[i + 1].split("=", 2);
+                EXTRA.put(kv[0], kv.length > 1 ? kv[1] : "");
+            } else {
+                flags.put(args[i], args[i + 1]);
+            }
         }
         if (recovery) {
             recovery(flags);
@@ -255,6 +264,7 @@ public final class Contestant {
         p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee);
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, commitMs);
         p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
+        p.putAll(EXTRA);
         p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
         p.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.ByteArraySerde.class);
         p.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.ByteArraySerde.class);
