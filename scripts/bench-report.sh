@@ -23,6 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+source scripts/lib/local-cluster.sh
 variants=${BENCH_VARIANTS-"100:1:5000000:2 1024:1:1000000:1 100:4:2000000:1"}
 latency=${BENCH_LATENCY-"5000:20"}
 recovery=${BENCH_RECOVERY-1000000}
@@ -72,13 +73,7 @@ if [ -z "${KSTREAMS_BOOTSTRAP_SERVERS:-}" ]; then
   envfile=$(mktemp)
   rm -f "$envfile"
   kafka_log=$(mktemp)
-  "$CARGO_TARGET_DIR/debug/kafka-cluster" --brokers 1 --env-file "$envfile" >"$kafka_log" 2>&1 &
-  cluster_pid=$!
-  for _ in $(seq 1 240); do
-    [ -f "$envfile" ] && break
-    kill -0 "$cluster_pid" 2>/dev/null || { echo "the broker failed to start:" >&2; cat "$kafka_log" >&2; exit 1; }
-    sleep 0.5
-  done
+  start_local_cluster "$envfile" "$kafka_log" --brokers 1
   # shellcheck disable=SC1090
   source "$envfile"
   export KSTREAMS_BOOTSTRAP_SERVERS

@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+source scripts/lib/local-cluster.sh
 records=${BENCH_TLS_RECORDS:-1000000}
 size=${BENCH_TLS_VALUE_SIZE:-100}
 repeat=${BENCH_TLS_REPEAT:-3}
@@ -42,13 +43,7 @@ cleanup() {
   rm -f "$envfile" "$kafka_log"
 }
 trap cleanup EXIT
-"$CARGO_TARGET_DIR/debug/kafka-cluster" --secured --env-file "$envfile" >"$kafka_log" 2>&1 &
-cluster_pid=$!
-for _ in $(seq 1 240); do
-  [ -f "$envfile" ] && break
-  kill -0 "$cluster_pid" 2>/dev/null || { echo "the broker failed to start:" >&2; cat "$kafka_log" >&2; exit 1; }
-  sleep 0.5
-done
+start_local_cluster "$envfile" "$kafka_log" --secured
 # shellcheck disable=SC1090
 source "$envfile"
 plain=$KSTREAMS_BOOTSTRAP_SERVERS

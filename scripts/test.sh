@@ -11,6 +11,7 @@ step() { echo "== $(( $(date +%s) - started ))s: $*"; }
 step "setup"
 bash scripts/setup.sh
 source scripts/env.sh
+source scripts/lib/local-cluster.sh
 
 step "format"
 cargo fmt --all -- --check
@@ -30,22 +31,18 @@ bash scripts/registry.sh fetch
 step "start a Kafka broker"
 run=$(mktemp -d)
 smoke=""
-"$CARGO_TARGET_DIR/debug/kafka-cluster" --env-file "$run/cluster.env" >"$run/kafka-cluster.log" 2>&1 &
-cluster_pid=$!
+cluster_pid=
 # On any exit, also a failure or SIGINT/SIGTERM: the broker stops (kafka-cluster removes its
 # data on SIGTERM) and the scratch directories go.
 cleanup() {
-  kill -TERM "$cluster_pid" 2>/dev/null || true
-  wait "$cluster_pid" 2>/dev/null || true
+  if [ -n "$cluster_pid" ]; then
+    kill -TERM "$cluster_pid" 2>/dev/null || true
+    wait "$cluster_pid" 2>/dev/null || true
+  fi
   rm -rf "$run" ${smoke:+"$smoke"}
 }
 trap cleanup EXIT
-for _ in $(seq 1 240); do
-  [ -f "$run/cluster.env" ] && break
-  kill -0 "$cluster_pid" 2>/dev/null || { cat "$run/kafka-cluster.log" >&2; exit 1; }
-  sleep 0.5
-done
-[ -f "$run/cluster.env" ] || { echo "Kafka did not start in 120 s" >&2; cat "$run/kafka-cluster.log" >&2; exit 1; }
+start_local_cluster "$run/cluster.env" "$run/kafka-cluster.log"
 set -a; source "$run/cluster.env"; set +a
 echo "Kafka at $KSTREAMS_BOOTSTRAP_SERVERS"
 

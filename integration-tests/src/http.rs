@@ -1,9 +1,75 @@
 //! The little HTTP/1.1 the suite's loopback servers speak (the registry's TLS front, the
-//! OIDC identity provider): one request per connection, answered with `Connection: close`.
+//! OIDC identity provider): one request per connection, answered with `Connection: close`,
+//! each connection on a thread of its own.
 
 use std::io::{BufRead, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+
+/// A server on a free loopback port that hands every connection to a handler on a thread
+/// of its own; stops accepting when dropped.
+pub struct LoopbackServer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LoopbackServer {
+    /// Starts accepting; `name` names the accepting thread.
+    pub fn start(
+        name: &str,
+        handler: impl Fn(TcpStream) + Send + Sync + 'static,
+    ) -> Result<LoopbackServer> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler = Arc::new(handler);
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    for stream in listener.incoming() {
+                        if stop.load(Ordering::Acquire) {
+                            break;
+                        }
+                        let Ok(stream) = stream else { continue };
+                        let handler = handler.clone();
+                        std::thread::spawn(move || {
+                            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                            handler(stream);
+                        });
+                    }
+                })?
+        };
+        Ok(LoopbackServer {
+            port,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Wakes the accepting thread, which then sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
 
 /// A request as read.
 pub struct Request {

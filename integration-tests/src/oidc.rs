@@ -5,11 +5,9 @@
 //! those tokens against. Plain HTTP: the exchange, not TLS, is what is under test.
 
 use std::io::BufReader;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Result;
 use base64::Engine as _;
@@ -19,79 +17,50 @@ use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::sign::Signer;
 
-use crate::http::{read_request, respond_json};
+use crate::http::{LoopbackServer, read_request, respond_json};
 
 /// The id of the signing key, in the tokens' header and the key set.
 const KEY_ID: &str = "kstreams-test-key";
 
 /// A running identity provider; stops when dropped.
 pub struct IdentityProvider {
-    port: u16,
+    server: LoopbackServer,
     issuer: Arc<Issuer>,
-    stop: Arc<AtomicBool>,
-    issued: Arc<AtomicU64>,
-    thread: Option<JoinHandle<()>>,
 }
 
-/// What the serving thread needs.
+/// What the serving threads need.
 struct Issuer {
     key: PKey<Private>,
     clients: Vec<(String, String)>,
-    issued: Arc<AtomicU64>,
+    issued: AtomicU64,
 }
 
 impl IdentityProvider {
     /// Starts on a free loopback port, granting tokens to the `(client id, secret)` pairs.
     pub fn start(clients: &[(&str, &str)]) -> Result<IdentityProvider> {
-        let key = PKey::from_rsa(Rsa::generate(2048)?)?;
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let issued = Arc::new(AtomicU64::new(0));
         let issuer = Arc::new(Issuer {
-            key,
+            key: PKey::from_rsa(Rsa::generate(2048)?)?,
             clients: clients
                 .iter()
                 .map(|(id, secret)| (id.to_string(), secret.to_string()))
                 .collect(),
-            issued: issued.clone(),
+            issued: AtomicU64::new(0),
         });
-        let thread = {
-            let stop = stop.clone();
-            let issuer = issuer.clone();
-            std::thread::Builder::new()
-                .name("oidc-provider".into())
-                .spawn(move || {
-                    for stream in listener.incoming() {
-                        if stop.load(Ordering::Acquire) {
-                            break;
-                        }
-                        let Ok(stream) = stream else { continue };
-                        let issuer = issuer.clone();
-                        std::thread::spawn(move || {
-                            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-                            let _ = issuer.serve(stream);
-                        });
-                    }
-                })?
-        };
-        Ok(IdentityProvider {
-            port,
-            issuer,
-            stop,
-            issued,
-            thread: Some(thread),
-        })
+        let serving = issuer.clone();
+        let server = LoopbackServer::start("oidc-provider", move |stream| {
+            let _ = serving.serve(stream);
+        })?;
+        Ok(IdentityProvider { server, issuer })
     }
 
     /// The token endpoint (`sasl.oauthbearer.token.endpoint.url`).
     pub fn token_url(&self) -> String {
-        format!("http://127.0.0.1:{}/token", self.port)
+        format!("http://127.0.0.1:{}/token", self.server.port())
     }
 
     /// The key set (the broker's `sasl.oauthbearer.jwks.endpoint.url`).
     pub fn jwks_url(&self) -> String {
-        format!("http://127.0.0.1:{}/jwks", self.port)
+        format!("http://127.0.0.1:{}/jwks", self.server.port())
     }
 
     /// A token for `subject`, valid for an hour, as the token endpoint grants them (for
@@ -102,23 +71,13 @@ impl IdentityProvider {
 
     /// Tokens granted so far.
     pub fn issued(&self) -> u64 {
-        self.issued.load(Ordering::Acquire)
+        self.issuer.issued.load(Ordering::Acquire)
     }
 }
 
 impl std::fmt::Debug for IdentityProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "IdentityProvider({})", self.token_url())
-    }
-}
-
-impl Drop for IdentityProvider {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

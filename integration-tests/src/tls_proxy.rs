@@ -5,26 +5,22 @@
 //! request (`Connection: close`), and its answer comes back as it is.
 
 use std::io::{BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslStream};
 
-use crate::http::{read_request, respond_json};
+use crate::http::{LoopbackServer, read_request, respond_json};
 
 /// A running proxy; stops when dropped.
 pub struct TlsProxy {
-    port: u16,
-    stop: Arc<AtomicBool>,
+    server: LoopbackServer,
     refused: Arc<AtomicU64>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl TlsProxy {
@@ -42,43 +38,16 @@ impl TlsProxy {
             .set_certificate_chain_file(certificate)
             .context("loading the proxy's certificate")?;
         acceptor.set_private_key_file(key, SslFiletype::PEM)?;
-        let acceptor = Arc::new(acceptor.build());
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        let stop = Arc::new(AtomicBool::new(false));
+        let acceptor = acceptor.build();
         let refused = Arc::new(AtomicU64::new(0));
         let (upstream, authorization) = (upstream.to_owned(), authorization.to_owned());
-        let thread = {
-            let (stop, refused) = (stop.clone(), refused.clone());
-            std::thread::Builder::new()
-                .name("tls-proxy".into())
-                .spawn(move || {
-                    for stream in listener.incoming() {
-                        if stop.load(Ordering::Acquire) {
-                            break;
-                        }
-                        let Ok(stream) = stream else { continue };
-                        let (acceptor, upstream, authorization, refused) = (
-                            acceptor.clone(),
-                            upstream.clone(),
-                            authorization.clone(),
-                            refused.clone(),
-                        );
-                        std::thread::spawn(move || {
-                            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-                            if let Ok(tls) = acceptor.accept(stream) {
-                                let _ = serve(tls, &upstream, &authorization, &refused);
-                            }
-                        });
-                    }
-                })?
-        };
-        Ok(TlsProxy {
-            port,
-            stop,
-            refused,
-            thread: Some(thread),
-        })
+        let counter = refused.clone();
+        let server = LoopbackServer::start("tls-proxy", move |stream| {
+            if let Ok(tls) = acceptor.accept(stream) {
+                let _ = serve(tls, &upstream, &authorization, &counter);
+            }
+        })?;
+        Ok(TlsProxy { server, refused })
     }
 
     /// An HTTPS front, with the certificate of `pki`, for the registry at `registry_url`
@@ -103,23 +72,12 @@ impl TlsProxy {
 
     /// `https://localhost:<port>` followed by `path`.
     pub fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.port)
+        format!("https://localhost:{}{path}", self.server.port())
     }
 
     /// Requests refused for their missing or wrong credentials so far.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Acquire)
-    }
-}
-
-impl Drop for TlsProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        // Wakes the accepting thread, which then sees the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -84,15 +84,25 @@ pub(crate) fn create_restore_consumer(
     client_id: &str,
     failure: &ClientFailure,
 ) -> Result<BaseConsumer<WatchedContext>> {
-    let settings = restore_consumer_config(config, client_id);
-    let context = WatchedContext::new(failure, config);
-    let consumer: BaseConsumer<WatchedContext> = create_with_context(
+    create_unassigned(
         config,
         "restore consumer",
-        ClientKind::Consumer,
-        &settings,
-        context,
-    )?;
+        &restore_consumer_config(config, client_id),
+        failure,
+    )
+}
+
+/// A consumer that reads by assignment (`what` in errors), its security failures recorded in
+/// `failure`, with the events queued at its creation served.
+fn create_unassigned(
+    config: &StreamsConfig,
+    what: &str,
+    settings: &ClientConfig,
+    failure: &ClientFailure,
+) -> Result<BaseConsumer<WatchedContext>> {
+    let context = WatchedContext::new(failure, config);
+    let consumer: BaseConsumer<WatchedContext> =
+        create_with_context(config, what, ClientKind::Consumer, settings, context)?;
     serve_initial_events(&consumer);
     Ok(consumer)
 }
@@ -119,17 +129,12 @@ pub(crate) fn create_global_consumer(
     client_id: &str,
     failure: &ClientFailure,
 ) -> Result<BaseConsumer<WatchedContext>> {
-    let settings = global_consumer_config(config, client_id);
-    let context = WatchedContext::new(failure, config);
-    let consumer: BaseConsumer<WatchedContext> = create_with_context(
+    create_unassigned(
         config,
         "global consumer",
-        ClientKind::Consumer,
-        &settings,
-        context,
-    )?;
-    serve_initial_events(&consumer);
-    Ok(consumer)
+        &global_consumer_config(config, client_id),
+        failure,
+    )
 }
 
 /// The settings of the global thread's consumer (see [`create_global_consumer`]).
@@ -144,17 +149,12 @@ pub(crate) fn create_watermark_client(
     client_id: &str,
     failure: &ClientFailure,
 ) -> Result<BaseConsumer<WatchedContext>> {
-    let settings = watermark_config(config, client_id);
-    let context = WatchedContext::new(failure, config);
-    let consumer: BaseConsumer<WatchedContext> = create_with_context(
+    create_unassigned(
         config,
         "watermark client",
-        ClientKind::Consumer,
-        &settings,
-        context,
-    )?;
-    serve_initial_events(&consumer);
-    Ok(consumer)
+        &watermark_config(config, client_id),
+        failure,
+    )
 }
 
 /// The settings of the watermark client (see [`create_watermark_client`]).
