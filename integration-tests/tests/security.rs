@@ -309,6 +309,22 @@ async fn a_wrong_password_is_a_fatal_authentication_error() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_certificate_from_an_unknown_ca_is_a_fatal_authentication_error() -> Result<()> {
+    let c = secured()?;
+    // Without ssl.ca.location the system's CA store is used, which does not know the test CA.
+    let settings: Settings = c
+        .sasl_settings("SCRAM-SHA-512", "alice", &password("alice"))?
+        .into_iter()
+        .filter(|(k, _)| k != "ssl.ca.location")
+        .collect();
+    let error = fails_within_30s("untrusted", settings, "at_least_once").await?;
+    assert!(error.contains("authentication failed"), "{error}");
+    assert!(error.contains("certificate"), "{error}");
+    assert!(error.contains("ssl.ca.location"), "{error}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_principal_without_topic_acls_is_told_so() -> Result<()> {
     let c = secured()?;
     let settings = c.sasl_settings("SCRAM-SHA-512", "bob", &password("bob"))?;

@@ -381,8 +381,8 @@ fn suggestion(key: &str) -> Option<String> {
             Some("a Java client setting; librdkafka takes `ssl.ca.location` (PEM)")
         }
         k if k.ends_with("basic.auth.user.info") => Some(
-            "a schema registry setting; give the registry's credentials in its URL \
-             (http://user:password@host:port)",
+            "a schema registry setting; give it to the registry client \
+             (`RegistryConfig::from_properties`), not to the Kafka clients",
         ),
         _ => None,
     };
