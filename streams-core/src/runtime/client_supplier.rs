@@ -431,6 +431,12 @@ mod tests {
                 "{wanted} missing from {features:?}"
             );
         }
+        // Kerberos only with the `gssapi` feature (Cyrus SASL).
+        assert_eq!(
+            features.contains(&"sasl_gssapi"),
+            cfg!(feature = "gssapi"),
+            "{features:?}"
+        );
     }
 
     /// The security settings the tests give, as `(key, value)`.
