@@ -268,7 +268,7 @@ async fn avro_records_flow_through_kafka_and_bad_ones_are_dead_lettered() -> any
 }
 
 #[test]
-fn a_registry_behind_https_with_basic_auth_is_reached_with_its_ca_and_credentials()
+fn a_registry_behind_https_is_reached_with_its_ca_and_basic_or_bearer_credentials()
 -> anyhow::Result<()> {
     use integration_tests::cleanup::ScratchDir;
     use integration_tests::pki::TestPki;
@@ -334,5 +334,38 @@ fn a_registry_behind_https_with_basic_auth_is_reached_with_its_ca_and_credential
     assert!(text.contains("certificate"), "{text}");
     assert!(!text.contains("reg-pass"), "{text}");
     assert_eq!(proxy.refused(), 1);
+
+    // A registry that takes bearer tokens, the token given as Confluent's settings name it.
+    let (certificate, key) = pki.server_pem();
+    let upstream = shared_registry()?
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .expect("an http:// registry URL");
+    let bearer = TlsProxy::start(&certificate, &key, upstream, "Bearer reg-token")?;
+    let bearer_url = bearer.url("/apis/ccompat/v7");
+    let config = RegistryConfig::from_properties([
+        ("schema.registry.url", bearer_url.as_str()),
+        ("bearer.auth.credentials.source", "STATIC_TOKEN"),
+        ("bearer.auth.token", "reg-token"),
+        (
+            "schema.registry.ssl.ca.location",
+            &pki.ca().display().to_string(),
+        ),
+    ])?;
+    let client = SchemaRegistryClient::with_config(&config)?;
+    assert_eq!(*client.schema_by_id(id)?, v1);
+    assert_eq!(bearer.refused(), 0);
+    let wrong = RegistryConfig::new(&bearer_url)
+        .bearer_token("not-the-token")
+        .ca_location(pki.ca());
+    let e = SchemaRegistryClient::with_config(&wrong)?
+        .schema_by_id(id)
+        .unwrap_err();
+    assert!(
+        matches!(e, RegistryError::Unauthorized { status: 401, .. }),
+        "{e:?}"
+    );
+    assert!(!format!("{e} {e:?}").contains("not-the-token"), "{e:?}");
+    assert_eq!(bearer.refused(), 1);
     Ok(())
 }
