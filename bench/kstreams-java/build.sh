@@ -18,7 +18,7 @@ if [ "$(cat "$out/libs/.complete" 2>/dev/null)" != "$pom" ]; then
 fi
 rm -rf "$out/classes.partial"
 mkdir -p "$out/classes.partial"
-javac -nowarn -d "$out/classes.partial" -cp "$out/libs/*" src/main/java/kstreamsbench/*.java >&2
+javac -J-XX:-UsePerfData -nowarn -d "$out/classes.partial" -cp "$out/libs/*" src/main/java/kstreamsbench/*.java >&2
 rm -rf "$out/classes"
 mv "$out/classes.partial" "$out/classes"
 echo "$out"
