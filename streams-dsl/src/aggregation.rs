@@ -95,6 +95,7 @@ impl<K, A> Plan<K, A> {
             key_serde,
             value_serde: self.serdes.map(|(_, v)| v),
             old_values: true,
+            materialized: true,
         }
     }
 

@@ -28,6 +28,11 @@ pub struct KTable<K, V> {
     pub(crate) value_serde: Option<SharedSerde<V>>,
     /// Whether updates carry the row's previous value (a re-grouping needs it to subtract).
     pub(crate) old_values: bool,
+    /// Whether Kafka Streams would have this table's previous values without materializing
+    /// anything more (a source table with a named store, an aggregation, and filters and
+    /// value mappings of those): its `filter` then drops an update that passes neither
+    /// before nor after, where otherwise it forwards a delete.
+    pub(crate) materialized: bool,
 }
 
 impl<K, V> std::fmt::Debug for KTable<K, V> {
@@ -155,24 +160,31 @@ where
             key_serde: self.key_serde.clone(),
             value_serde,
             old_values: self.old_values,
+            materialized: self.materialized,
         }
     }
 
     /// The rows for which `predicate` holds (`KTABLE-FILTER`): an update whose new value
-    /// fails it is forwarded as a delete, so downstream tables drop the row.
+    /// fails it is forwarded as a delete, so downstream tables drop the row. As in Kafka
+    /// Streams, when the table is materialized (a source table with a named store, an
+    /// aggregation, or a filter or value mapping of one), an update that fails the predicate
+    /// whose previous row was absent or failed it too is dropped instead: there was no row
+    /// downstream to delete.
     pub fn filter(
         &self,
         predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
     ) -> KTable<K, V> {
+        let skip_empty = self.materialized;
         self.step(
             "KTABLE-FILTER",
             self.value_serde.clone(),
             Arc::new(move |k, change: Change<V>| {
                 let keep = |v: Option<V>| v.filter(|v| predicate(k, v));
-                Some(Change {
-                    new: keep(change.new),
-                    old: keep(change.old),
-                })
+                let (new, old) = (keep(change.new), keep(change.old));
+                if skip_empty && new.is_none() && old.is_none() {
+                    return None;
+                }
+                Some(Change { new, old })
             }),
         )
     }

@@ -90,6 +90,9 @@ impl StreamsBuilder {
     {
         let shared = self.shared();
         let mut inner = shared.borrow_mut();
+        // Kafka Streams materializes a source table only when its store is named (or a join
+        // needs it); see `KTable::materialized`.
+        let named = materialized.name.is_some();
         let store_name = match &materialized.name {
             Some(n) => n.clone(),
             None => inner.new_name(&format!("{topic}-STATE-STORE")),
@@ -136,6 +139,7 @@ impl StreamsBuilder {
             key_serde: Some(key_serde),
             value_serde: Some(value_serde),
             old_values: true,
+            materialized: named,
         }
     }
 }
@@ -152,6 +156,7 @@ where
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();
         let name = inner.new_name("KSTREAM-TOTABLE");
+        let named = materialized.name.is_some();
         let store_name = match &materialized.name {
             Some(n) => n.clone(),
             None => inner.new_name("KSTREAM-TOTABLE-STATE-STORE"),
@@ -204,6 +209,7 @@ where
             key_serde,
             value_serde,
             old_values: true,
+            materialized: named,
         }
     }
 }

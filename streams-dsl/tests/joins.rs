@@ -596,3 +596,58 @@ fn regrouping_a_foreign_key_join_result_is_refused_until_materialized() {
         "{err}"
     );
 }
+
+/// A delete on one side of a key that side never had, while the other side has a row:
+/// Kafka Streams' inner and left table-table joins forward a delete for it (its output for
+/// `cities:k1=99@22`, then `names:k1=null@27` is `(k1, null)@27`), and the outer join the
+/// row with the other side alone.
+#[test]
+fn a_delete_of_a_row_one_side_never_had_is_forwarded_while_the_other_side_has_one()
+-> Result<(), StreamsError> {
+    type Table = streams_dsl::KTable<String, String>;
+    type Join = dyn Fn(&Table, &Table) -> Table;
+    let run = |join: &Join| -> Result<Vec<TableRow>, StreamsError> {
+        let b = StreamsBuilder::new();
+        let names = b.table(
+            "names",
+            Consumed::with(StringSerde, StringSerde),
+            Materialized::as_store("names").in_memory(),
+        );
+        let cities = b.table(
+            "cities",
+            Consumed::with(StringSerde, StringSerde),
+            Materialized::as_store("cities").in_memory(),
+        );
+        join(&names, &cities)
+            .to_stream()
+            .to("joined", Produced::with(StringSerde, Nullable(StringSerde)));
+        let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
+        d.input_topic("cities", StringSerde, Nullable(StringSerde))
+            .pipe(s("k1"), Some(s("99")), 22)?;
+        d.input_topic("names", StringSerde, Nullable(StringSerde))
+            .pipe(s("k1"), None, 27)?;
+        d.output_topic("joined", StringSerde, Nullable(StringSerde))
+            .read_key_values_with_time()
+    };
+    let inner = run(&|a, b| a.join(b, |n, c| format!("{n}|{c}")))?;
+    assert_eq!(inner, vec![row("k1", None, 27)]);
+    let left = run(&|a, b| a.left_join(b, |n, c| format!("{n}|{c:?}")))?;
+    assert_eq!(left, vec![row("k1", None, 27)]);
+    let outer = run(&|a, b| {
+        a.outer_join(b, |n, c| {
+            format!(
+                "{}|{}",
+                n.map_or("null", String::as_str),
+                c.map_or("null", String::as_str)
+            )
+        })
+    })?;
+    assert_eq!(
+        outer,
+        vec![
+            row("k1", Some("null|99"), 22),
+            row("k1", Some("null|99"), 27)
+        ]
+    );
+    Ok(())
+}

@@ -608,6 +608,7 @@ where
             key_serde: self.key_serde.clone(),
             value_serde: None,
             old_values: false,
+            materialized: false,
         }
     }
 }

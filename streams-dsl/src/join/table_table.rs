@@ -18,8 +18,8 @@ type TableJoiner<V1, V2, VR> = dyn Fn(Option<&V1>, Option<&V2>) -> Option<VR> + 
 
 /// One side of a table-table join (`KTABLE-JOINTHIS` / `-JOINOTHER` and the left / outer
 /// variants): on an update of this side, looks up the other side's row and forwards the
-/// joined change (new and old joined rows); nothing when neither exists. The timestamp is
-/// the larger of the update's and the other row's.
+/// joined change (new and old joined rows); nothing when neither joined row exists and the
+/// other side has no row. The timestamp is the larger of the update's and the other row's.
 struct TableJoinSide<K, VThis, VOther, VR> {
     /// Joins (this side, other side) in the user's order.
     join: Arc<TableJoiner<VThis, VOther, VR>>,
@@ -74,7 +74,10 @@ where
         // rows with one side missing).
         let new = (self.join)(r.value.new.as_ref(), other_value);
         let old = (self.join)(r.value.old.as_ref(), other_value);
-        if new.is_none() && old.is_none() {
+        // As Kafka Streams: while the other side has a row, every update of this side is
+        // forwarded, a delete of a row this side never had included (an inner join then
+        // emits a delete for it); without one, only updates with a joined row before or after.
+        if new.is_none() && old.is_none() && other.is_none() {
             return Ok(());
         }
         let timestamp = other.map_or(r.timestamp, |o| o.timestamp.max(r.timestamp));
@@ -198,6 +201,7 @@ where
             key_serde: self.key_serde.clone(),
             value_serde: None,
             old_values: self.old_values && other.old_values,
+            materialized: false,
         }
     }
 }
