@@ -42,8 +42,9 @@ enum Instruction {
     UnsubscribeAndDelete = 1,
     /// Unsubscribe silently (the left row moved to another foreign key).
     Unsubscribe = 2,
-    /// Subscribe an updated row and answer even without a right row, so that an inner join
-    /// deletes the row's previous result (Kafka Streams' `PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE`).
+    /// Subscribe a row that moved from another foreign key and answer even without a right
+    /// row, so that an inner join deletes the row's previous result (Kafka Streams'
+    /// `PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE`).
     SubscribeUpdate = 3,
 }
 
@@ -202,13 +203,19 @@ where
         };
         match (&r.value.new, new_fk) {
             (Some(v), Some(fk)) => {
+                let mut moved = false;
                 if let Some(old) = old_fk
                     && bytes_of(&self.fk_serde, &old)? != bytes_of(&self.fk_serde, &fk)?
                 {
                     send(ctx, old, Instruction::Unsubscribe, 0)?;
+                    moved = true;
                 }
                 let hash = fnv1a(&bytes_of(&self.value_serde, v)?);
-                let instruction = if r.value.old.is_some() {
+                // A row that keeps its foreign key had a result only if that key has a row
+                // (a right-side delete already took the result away), so the answer is needed
+                // only then, as for a new row; a row that moved may have a result from its old
+                // key's row to delete.
+                let instruction = if moved {
                     Instruction::SubscribeUpdate
                 } else {
                     Instruction::Subscribe
@@ -258,17 +265,23 @@ where
             &bytes_of(&self.fk_serde, &r.key)?,
             &bytes_of(&self.key_serde, &r.value.left_key)?,
         );
+        let row = right.borrow_mut().get(&r.key)?;
+        // As Kafka Streams: a result the left side triggers (its delete included) is stamped
+        // with the later of the left record's and the right row's timestamps.
+        let timestamp = row
+            .as_ref()
+            .map_or(r.timestamp, |row| row.timestamp.max(r.timestamp));
+        let row = row.map(|row| row.value);
         let respond = |ctx: &mut ProcessorContext<'_, K, Response<VR>>,
                        response: Response<VR>|
          -> Result<(), ProcessorError> {
-            ctx.forward(Record::new(r.value.left_key.clone(), response, r.timestamp))?;
+            ctx.forward(Record::new(r.value.left_key.clone(), response, timestamp))?;
             Ok(())
         };
         match r.value.instruction {
             Instruction::Subscribe | Instruction::SubscribeUpdate => {
                 subs.borrow_mut()
                     .put(&key, &r.value.hash.to_be_bytes().to_vec())?;
-                let row = right.borrow_mut().get(&r.key)?.map(|row| row.value);
                 // An inner join has nothing to say about a new row whose foreign key has no
                 // row yet; an updated row's previous result must go.
                 if row.is_some()
