@@ -6,7 +6,8 @@
 //! `[t + 1, t + 1 + d]`. A window holds the aggregate of exactly the records whose timestamps
 //! lie in it (both ends inclusive), so each distinct set of records within `d` of each other
 //! is one window. Records earlier than `d` (whose left window would start before 0) share the
-//! window `[0, d]`.
+//! window `[0, d]`. A record updates the windows it falls into newest first, as Kafka Streams
+//! does with stores that fetch backwards.
 
 use std::sync::Arc;
 
@@ -154,30 +155,30 @@ where
         let mut right_agg: Option<ValueAndTimestamp<A>> = None;
         let (mut left_exists, mut right_exists) = (false, false);
         let mut previous: Option<i64> = None;
-        for (start, vt) in windows {
+        // Newest window first, as Kafka Streams does when its store can fetch backwards (both
+        // of its stores can): the windows this record falls into are updated newest first,
+        // and the scan stops at this record's left window or the newest window before it.
+        for (start, vt) in windows.into_iter().rev() {
             starts.insert(start);
             let end = start.saturating_add(d);
-            if end < t {
-                previous = Some(vt.timestamp);
-                left_agg = Some(vt);
+            if start == t.saturating_add(1) {
+                right_exists = true;
+            } else if end > t {
+                if right_agg.is_none() {
+                    right_agg = Some(vt.clone());
+                }
+                self.update(ctx, store, input, self.window(start), Some(vt), true)?;
             } else if end == t {
                 left_exists = true;
                 if vt.timestamp < t {
                     previous = Some(vt.timestamp);
                 }
                 self.update(ctx, store, input, self.window(start), Some(vt), true)?;
-            } else if start <= t {
-                right_agg = Some(vt.clone());
-                self.update(ctx, store, input, self.window(start), Some(vt), true)?;
-            } else if start == t.saturating_add(1) {
-                right_exists = true;
+                break;
             } else {
-                return Err(format!(
-                    "sliding window store `{}` holds an unexpected window starting at {start} \
-                     for a record at {t}",
-                    self.store.name()
-                )
-                .into());
+                previous = Some(vt.timestamp);
+                left_agg = Some(vt);
+                break;
             }
         }
         // The previous record's right window, if it does not exist yet and this record is in

@@ -298,6 +298,24 @@ fn sliding_windows_hold_each_set_of_records_within_the_time_difference() -> Resu
     Ok(())
 }
 
+/// A record inside several existing windows updates them newest first, then creates the
+/// previous record's right window and its own left window: Kafka Streams' output for the
+/// fourth record of `a@9, a@10, a@12, a@13` (its stores fetch backwards).
+#[test]
+fn sliding_windows_are_updated_newest_first() -> Result<(), StreamsError> {
+    let out = sliding(&[("a", 9), ("a", 10), ("a", 12), ("a", 13)])?;
+    assert_eq!(
+        out[out.len() - 4..],
+        [
+            (w("a", 11, 21), Some(2), 13),
+            (w("a", 10, 20), Some(3), 13),
+            (w("a", 13, 23), Some(1), 13),
+            (w("a", 3, 13), Some(4), 13),
+        ]
+    );
+    Ok(())
+}
+
 #[test]
 fn early_sliding_records_share_the_first_window() -> Result<(), StreamsError> {
     let out = sliding(&[("a", 5), ("a", 3)])?;
