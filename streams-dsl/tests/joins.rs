@@ -736,3 +736,72 @@ fn an_update_keeping_an_unmatched_foreign_key_emits_no_inner_join_delete()
     );
     Ok(())
 }
+
+/// A record at stream time first emits the unmatched records whose windows closed, then its
+/// own results: Kafka Streams' output for `clicks:k10=28@436`, `clicks:k10=81@450`,
+/// `views:k10=85@455` (left join, 10 ms, 5 ms grace) is `28|null` (closed at 455), then
+/// `81|85`.
+#[test]
+fn expired_unmatched_records_come_before_the_records_own_results() -> Result<(), StreamsError> {
+    let out = stream_join_with(
+        |clicks, views| {
+            clicks.left_join(
+                views,
+                |c, v| format!("{c}|{}", v.map_or("null", String::as_str)),
+                streams_dsl::JoinWindows::of_time_difference_and_grace(
+                    std::time::Duration::from_millis(10),
+                    std::time::Duration::from_millis(5),
+                ),
+            )
+        },
+        &[
+            ("clicks", "k10", "28", 436),
+            ("clicks", "k10", "81", 450),
+            ("views", "k10", "85", 455),
+        ],
+    )?;
+    assert_eq!(
+        out,
+        vec![(s("k10"), s("28|null"), 436), (s("k10"), s("81|85"), 455)]
+    );
+    Ok(())
+}
+
+/// Unmatched records closing together come out by timestamp, then the right side before the
+/// left, then by key bytes (`k10` before `k9`), as Kafka Streams' outer join store sorts them.
+#[test]
+fn unmatched_outer_join_records_come_out_right_side_first_and_in_key_byte_order()
+-> Result<(), StreamsError> {
+    let out = stream_join_with(
+        |clicks, views| {
+            clicks.outer_join(
+                views,
+                |c, v| {
+                    format!(
+                        "{}|{}",
+                        c.map_or("null", String::as_str),
+                        v.map_or("null", String::as_str)
+                    )
+                },
+                within_10ms(),
+            )
+        },
+        &[
+            ("clicks", "b", "B", 10),
+            ("views", "a", "A", 10),
+            ("clicks", "k9", "K9", 20),
+            ("clicks", "k10", "K10", 20),
+            ("clicks", "z", "Z", 100),
+        ],
+    )?;
+    assert_eq!(
+        out,
+        vec![
+            (s("a"), s("null|A"), 10),
+            (s("b"), s("B|null"), 10),
+            (s("k10"), s("K10|null"), 20),
+            (s("k9"), s("K9|null"), 20),
+        ]
+    );
+    Ok(())
+}

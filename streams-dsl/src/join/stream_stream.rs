@@ -85,9 +85,10 @@ enum JoinKind {
 
 /// The unmatched records of a left or outer stream-stream join, kept until their window
 /// closes, in a store shared by both sides. Keys are `timestamp (8 bytes, big-endian) ++ side
-/// (0 left, 1 right) ++ key length (4 bytes) ++ key bytes ++ sequence number (8 bytes)`, so a
-/// scan in key order goes oldest first and records with the same key and time are all kept;
-/// values are the record value's bytes.
+/// (0 right, 1 left) ++ key bytes ++ sequence number (8 bytes)`, so a scan in key order goes
+/// oldest first, the right side before the left at one timestamp and keys in byte order, as
+/// Kafka Streams' outer join store sorts them; records with the same key and time are all
+/// kept; values are the record value's bytes.
 struct Unmatched<K, VThis, VR> {
     /// This side is the user's left side.
     this_is_left: bool,
@@ -131,12 +132,12 @@ type EmitUnmatched<K, VR> =
     dyn Fn(&[u8], bool, &[u8]) -> Result<(K, VR), ProcessorError> + Send + Sync;
 
 /// The prefix of the unmatched entries of `key` at `timestamp` on one side:
-/// `timestamp ++ side ++ len(key) ++ key` (the length keeps one key from prefixing another).
+/// `timestamp ++ side ++ key`; an entry of exactly that key is the prefix and 8 bytes of
+/// sequence number (a longer key may begin with the same bytes).
 fn unmatched_prefix(timestamp: i64, left: bool, key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(13 + key.len() + 8);
+    let mut out = Vec::with_capacity(9 + key.len() + 8);
     out.extend_from_slice(&timestamp.to_be_bytes());
-    out.push(u8::from(!left));
-    out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    out.push(u8::from(left));
     out.extend_from_slice(key);
     out
 }
@@ -229,21 +230,12 @@ where
             .range(None, Some(&bound.to_be_bytes()))?
             .collect::<streams_core::Result<_>>()?;
         for (binary, value) in closed {
-            if binary.len() < 9 {
+            if binary.len() < 17 {
                 continue;
             }
             let timestamp = i64::from_be_bytes(binary[..8].try_into().map_err(|_| "key")?);
-            let left = binary[8] == 0;
-            let Some(len) = binary
-                .get(9..13)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_be_bytes)
-            else {
-                continue;
-            };
-            let Some(key_bytes) = binary.get(13..13 + len as usize) else {
-                continue;
-            };
+            let left = binary[8] == 1;
+            let key_bytes = &binary[9..binary.len() - 8];
             let (key, joined) = (u.emit)(key_bytes, left, &value)?;
             store.borrow_mut().bytes().put(&binary, None)?;
             ctx.forward(Record::new(key, joined, timestamp))?;
@@ -290,7 +282,12 @@ where
                 // unmatched result goes out now (as Kafka Streams).
                 let joined = (self.joiner)(Some(&r.value), None);
                 ctx.forward(r.map_value(|_| joined))?;
-                return self.emit_closed_unmatched(ctx);
+                return Ok(());
+            }
+            // As Kafka Streams: a record at stream time first emits the unmatched records
+            // whose windows closed, then its own results.
+            if t >= ctx.stream_time() {
+                self.emit_closed_unmatched(ctx)?;
             }
             if matches.is_empty() {
                 if u.keep_this {
@@ -313,6 +310,7 @@ where
                         .bytes()
                         .prefix_scan(&prefix)?
                         .map(|e| e.map(|(k, _)| k))
+                        .filter(|e| e.as_ref().map_or(true, |k| k.len() == prefix.len() + 8))
                         .collect::<streams_core::Result<_>>()?;
                     for entry in matched {
                         store.bytes().put(&entry, None)?;
@@ -329,7 +327,7 @@ where
                 headers: r.headers.clone(),
             })?;
         }
-        self.emit_closed_unmatched(ctx)
+        Ok(())
     }
 }
 
