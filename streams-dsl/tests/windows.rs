@@ -140,6 +140,25 @@ fn hopping_windows_count_a_record_in_every_window_it_falls_in() -> Result<(), St
     Ok(())
 }
 
+/// A difference from Kafka Streams on purpose (docs/architecture.md, "Differences from Kafka
+/// Streams"): one record that moves stream time past both a window's close and the store's
+/// default retention still gets that window's final result out.
+#[test]
+fn emit_on_window_close_keeps_a_final_result_past_the_retention() -> Result<(), StreamsError> {
+    let (out, late) = run(
+        counting(
+            TimeWindows::of_size_with_no_grace(ms(10)),
+            EmitStrategy::OnWindowClose,
+            10,
+        )?,
+        10,
+        &[("a", 5), ("a", 1000)],
+    )?;
+    assert_eq!(out, vec![(w("a", 0, 10), Some(1), 5)]);
+    assert_eq!(late, 0);
+    Ok(())
+}
+
 #[test]
 fn emit_on_window_close_emits_each_window_exactly_once() -> Result<(), StreamsError> {
     let windows = TimeWindows::of_size_and_grace(ms(10), ms(5));
