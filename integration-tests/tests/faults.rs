@@ -271,11 +271,12 @@ async fn records_at_the_end_of_time_are_counted_in_windows_across_a_restart() ->
                 w(max - 10, max, "2"),
             ],
             vec![max - 1],
-            // It joins both windows holding i64::MAX, then its own left window (with
-            // i64::MAX - 3) and its right window, which starts and ends at i64::MAX.
+            // It joins both windows holding i64::MAX, newest first (as Kafka Streams), then
+            // its own left window (with i64::MAX - 3) and its right window, which starts and
+            // ends at i64::MAX.
             vec![
-                w(max - 10, max, "3"),
                 w(max - 2, max, "2"),
+                w(max - 10, max, "3"),
                 w(max - 11, max - 1, "2"),
                 w(max, max, "1"),
             ],
