@@ -15,9 +15,10 @@ import org.apache.kafka.common.resource.ResourceType;
 /**
  * Grants ACLs through the Admin API, all in one request.
  *
- * Usage: AclGrant <bootstrap> <type>:<prefix>:<principal>[,<principal>...] ...
- * where type is TOPIC, GROUP or TRANSACTIONAL_ID; each principal (User:<name>) may do every
- * operation on the resources of that type whose names begin with prefix.
+ * Usage: AclGrant <bootstrap> <type>:<prefix>:<principal>[,<principal>...][:<operation>,...] ...
+ * where type is TOPIC, GROUP or TRANSACTIONAL_ID; each principal (User:<name>) may do the
+ * operations (every operation when none are given) on the resources of that type whose names
+ * begin with prefix.
  */
 public class AclGrant {
     public static void main(String[] args) throws Exception {
@@ -25,12 +26,16 @@ public class AclGrant {
         props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, args[0]);
         List<AclBinding> acls = new ArrayList<>();
         for (int i = 1; i < args.length; i++) {
-            String[] spec = args[i].split(":", 3);
+            String[] spec = args[i].split(":", 4);
+            String[] operations = spec.length > 3 ? spec[3].split(",") : new String[] {"ALL"};
             ResourcePattern pattern =
                 new ResourcePattern(ResourceType.valueOf(spec[0]), spec[1], PatternType.PREFIXED);
             for (String user : spec[2].split(",")) {
-                acls.add(new AclBinding(pattern, new AccessControlEntry(
-                    "User:" + user, "*", AclOperation.ALL, AclPermissionType.ALLOW)));
+                for (String operation : operations) {
+                    acls.add(new AclBinding(pattern, new AccessControlEntry(
+                        "User:" + user, "*", AclOperation.valueOf(operation),
+                        AclPermissionType.ALLOW)));
+                }
             }
         }
         try (Admin admin = Admin.create(props)) {

@@ -11,6 +11,7 @@
 //! | `alice` | all | all | all |
 //! | `carol` | all | all | none |
 //! | `dave`  | all | none | none |
+//! | `erin`  | describe, read, write (no create) | all | none |
 //! | `bob`   | none | none | none |
 
 use anyhow::{Context, Result};
@@ -30,7 +31,7 @@ pub const SASL_SSL: &str = "SASL_SSL";
 pub const SSL: &str = "SSL";
 
 /// Principals known to the broker (SASL users and client certificates).
-pub const PRINCIPALS: [&str; 4] = ["alice", "bob", "carol", "dave"];
+pub const PRINCIPALS: [&str; 5] = ["alice", "bob", "carol", "dave", "erin"];
 
 /// A SASL user the authorizer lets do anything (a super user), for benchmarks that measure
 /// the cost of TLS and SASL rather than ACLs: `scripts/bench-tls.sh`.
@@ -143,7 +144,8 @@ impl SecuredCluster {
         let classpath = crate::java::compile("AclGrant", &classes)?;
         let grants = [
             format!("TOPIC:{PREFIX}:alice,carol,dave"),
-            format!("GROUP:{PREFIX}:alice,carol"),
+            format!("TOPIC:{PREFIX}:erin:DESCRIBE,READ,WRITE"),
+            format!("GROUP:{PREFIX}:alice,carol,erin"),
             format!("TRANSACTIONAL_ID:{PREFIX}:alice"),
         ];
         let mut args = vec![self.cluster.bootstrap_servers()];

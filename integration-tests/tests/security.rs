@@ -339,6 +339,16 @@ async fn a_principal_without_topic_acls_is_told_so() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_that_may_not_create_the_changelog_is_told_so() -> Result<()> {
+    let c = secured()?;
+    let settings = c.sasl_settings("SCRAM-SHA-512", "erin", &password("erin"))?;
+    let error = fails_within_30s("nocreate", settings, "at_least_once").await?;
+    assert!(error.contains("not authorized to create topic"), "{error}");
+    assert!(error.contains("-changelog"), "{error}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_principal_without_a_group_acl_is_told_so() -> Result<()> {
     let c = secured()?;
     let settings = c.sasl_settings("SCRAM-SHA-512", "dave", &password("dave"))?;

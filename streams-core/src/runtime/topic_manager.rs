@@ -318,6 +318,21 @@ impl InternalTopicManager<'_> {
                 Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
                     tracing::info!(%topic, kind = what, "internal topic created concurrently by another instance");
                 }
+                Err((
+                    topic,
+                    code @ (RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed),
+                )) => {
+                    return Err(StreamsError::Authorization {
+                        operation: "create".into(),
+                        resource: format!("topic {topic}"),
+                        message: format!(
+                            "creating the {what} topic failed: {code} (grant the principal \
+                             Create on the topics prefixed with the application.id, or create \
+                             the topic beforehand; see docs/connecting.md, \"ACLs\")"
+                        ),
+                    });
+                }
                 Err((topic, code)) => {
                     return Err(StreamsError::Topology(format!(
                         "creating {what} topic {topic} failed: {code}"
