@@ -118,7 +118,7 @@ os=$(. /etc/os-release && echo "$PRETTY_NAME")
 rustc_v=$(rustc --version | cut -d' ' -f2)
 librdkafka=$(grep -A1 '^name = "rdkafka-sys"' Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p')
 kafka=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' bench/kstreams-java/pom.xml)
-java_v=$(java -version 2>&1 | head -n 1 | sed 's/"//g')
+java_v=$(java -XX:-UsePerfData -version 2>&1 | head -n 1 | sed 's/"//g')
 settings="BENCH_VARIANTS=\"$variants\" BENCH_LATENCY=\"$latency\" BENCH_RECOVERY=\"$recovery\" BENCH_PROFILE=$profile${BENCH_KEEP:+ BENCH_KEEP=1}"
 printf '%s\n' "${runs[@]}" | sed "s#$bin/#\$CARGO_TARGET_DIR/$profile/#; s#$bootstrap#<broker>#" >>"$out/runs.txt"
 echo "$settings bash scripts/bench-report.sh ($((elapsed / 60)) min $((elapsed % 60)) s)" >>"$out/invocations.txt"

@@ -16,7 +16,7 @@ have_pkg zlib1g-dev || missing+=(zlib1g-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 have_pkg libssl-dev || missing+=(libssl-dev)
 have_pkg libcurl4-openssl-dev || missing+=(libcurl4-openssl-dev)
-if ! command -v java >/dev/null || ! java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; then
+if ! command -v java >/dev/null || ! java -XX:-UsePerfData -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; then
   missing+=(openjdk-17-jre-headless)
 fi
 command -v javac >/dev/null && command -v jar >/dev/null || missing+=(openjdk-17-jdk-headless)
