@@ -13,12 +13,12 @@ use streams_core::avro::RegistryConfig;
 use streams_core::config::ClientKind;
 
 /// The settings of one run, in the order given.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     kafka: Vec<(String, String)>,
     registry: Vec<(String, String)>,
     /// The pass-through settings as the library sorts them (by client kind).
-    sorted: Option<StreamsConfig>,
+    sorted: StreamsConfig,
 }
 
 /// Whether `key` is a schema registry setting.
@@ -41,32 +41,26 @@ impl Settings {
             };
             all.push((k.trim().to_owned(), v.trim().to_owned()));
         }
-        let mut settings = Settings::default();
-        for (k, v) in all {
-            if k == "bootstrap.servers" {
-                bail!("give bootstrap.servers with --bootstrap-servers, not in --config");
-            }
-            if is_registry_key(&k) {
-                settings.registry.push((k, v));
-            } else {
-                settings.kafka.push((k, v));
-            }
+        if all.iter().any(|(k, _)| k == "bootstrap.servers") {
+            bail!("give bootstrap.servers with --bootstrap-servers, not in --config");
         }
+        let (registry, kafka): (Vec<_>, Vec<_>) =
+            all.into_iter().partition(|(k, _)| is_registry_key(k));
         // Sorted (and checked) the way the library does it.
-        let mut sorted = StreamsConfig::new("settings-check", "localhost:9092");
-        for (k, v) in &settings.kafka {
-            sorted = sorted.set(k, v)?;
-        }
-        settings.sorted = Some(sorted);
-        Ok(settings)
+        let sorted = set_all(
+            StreamsConfig::new("settings-check", "localhost:9092"),
+            &kafka,
+        )?;
+        Ok(Settings {
+            kafka,
+            registry,
+            sorted,
+        })
     }
 
     /// `config` with every Kafka setting set on it.
-    pub fn apply(&self, mut config: StreamsConfig) -> Result<StreamsConfig> {
-        for (k, v) in &self.kafka {
-            config = config.set(k, v)?;
-        }
-        Ok(config)
+    pub fn apply(&self, config: StreamsConfig) -> Result<StreamsConfig> {
+        set_all(config, &self.kafka)
     }
 
     /// A client configuration for a helper client of `kind`, with `bootstrap`: the settings
@@ -74,10 +68,8 @@ impl Settings {
     pub fn client(&self, bootstrap: &str, kind: ClientKind) -> ClientConfig {
         let mut cc = ClientConfig::new();
         cc.set("bootstrap.servers", bootstrap);
-        if let Some(sorted) = &self.sorted {
-            for (k, v) in sorted.client_settings(kind) {
-                cc.set(k, v);
-            }
+        for (k, v) in self.sorted.client_settings(kind) {
+            cc.set(k, v);
         }
         cc
     }
@@ -92,6 +84,14 @@ impl Settings {
         );
         Ok(RegistryConfig::from_properties(properties)?)
     }
+}
+
+/// `config` with `pairs` set on it, in order.
+fn set_all(mut config: StreamsConfig, pairs: &[(String, String)]) -> Result<StreamsConfig> {
+    for (k, v) in pairs {
+        config = config.set(k, v)?;
+    }
+    Ok(config)
 }
 
 /// The key of a `key=value` argument that has no `=`, cut short: the argument might be a

@@ -15,9 +15,14 @@ const POM: &str = include_str!("../../kafka/pom.xml");
 
 /// The Kafka version the fixture runs, as declared in `kafka/pom.xml`.
 pub fn kafka_version() -> &'static str {
-    POM.split("<kafka.version>")
+    pom_property(POM, "kafka.version")
+}
+
+/// The value of the property `<name>` in the Maven `pom`, or `unknown`.
+pub(crate) fn pom_property(pom: &'static str, name: &str) -> &'static str {
+    pom.split(&format!("<{name}>"))
         .nth(1)
-        .and_then(|rest| rest.split("</kafka.version>").next())
+        .and_then(|rest| rest.split(&format!("</{name}>")).next())
         .unwrap_or("unknown")
 }
 

@@ -28,10 +28,7 @@ const POM: &str = include_str!("../../registry/pom.xml");
 
 /// The Apicurio Registry version `registry/pom.xml` builds.
 pub fn registry_version() -> &'static str {
-    POM.split("<apicurio.version>")
-        .nth(1)
-        .and_then(|rest| rest.split("</apicurio.version>").next())
-        .unwrap_or("unknown")
+    crate::distribution::pom_property(POM, "apicurio.version")
 }
 
 /// The runnable registry jar, built by `scripts/registry.sh fetch` on first use.

@@ -106,38 +106,58 @@ fn joining_a_table_without_a_store_is_refused() {
 
 type TableRow = (String, Option<String>, i64);
 
-/// Left table `names` and right table `cities`, joined by `join`, as a stream.
-fn tables(
-    join: impl Fn(
-        &streams_dsl::KTable<String, String>,
-        &streams_dsl::KTable<String, String>,
-    ) -> streams_dsl::KTable<String, String>,
-) -> Result<Vec<TableRow>, StreamsError> {
+/// A table made by joining two others.
+type Table = streams_dsl::KTable<String, String>;
+
+/// Joins the left table with the right one.
+type TableJoin<'a> = dyn Fn(&Table, &Table) -> Table + 'a;
+
+/// An input record: topic, key, value (`None`: a delete), timestamp.
+type Step<'a> = (&'a str, &'a str, Option<&'a str>, i64);
+
+/// The tables read from `left` and `right` (named stores of the same names), joined by `join`
+/// and fed `steps`: the joined rows as a stream, and the topology's repartition topic count.
+fn join_tables(
+    (left, right): (&str, &str),
+    join: &TableJoin<'_>,
+    steps: &[Step<'_>],
+) -> Result<(Vec<TableRow>, usize), StreamsError> {
     let b = StreamsBuilder::new();
-    let names = b.table(
-        "names",
-        Consumed::with(StringSerde, StringSerde),
-        Materialized::as_store("names").in_memory(),
-    );
-    let cities = b.table(
-        "cities",
-        Consumed::with(StringSerde, StringSerde),
-        Materialized::as_store("cities").in_memory(),
-    );
-    join(&names, &cities)
+    let table = |topic: &str| {
+        b.table(
+            topic,
+            Consumed::with(StringSerde, StringSerde),
+            Materialized::as_store(topic).in_memory(),
+        )
+    };
+    let (left, right) = (table(left), table(right));
+    join(&left, &right)
         .to_stream()
         .to("joined", Produced::with(StringSerde, Nullable(StringSerde)));
-    let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
-    let names = d.input_topic("names", StringSerde, Nullable(StringSerde));
-    let cities = d.input_topic("cities", StringSerde, Nullable(StringSerde));
-    names.pipe(s("u1"), Some(s("Ann")), 1)?; // no city yet
-    cities.pipe(s("u1"), Some(s("Oslo")), 2)?; // now both
-    cities.pipe(s("u2"), Some(s("Rome")), 3)?; // a city without a name
-    names.pipe(s("u1"), Some(s("Anna")), 4)?; // an update on the left
-    cities.pipe(s("u1"), None, 5)?; // the right row goes
-    names.pipe(s("u1"), None, 6)?; // then the left one
-    d.output_topic("joined", StringSerde, Nullable(StringSerde))
-        .read_key_values_with_time()
+    let topology = b.build()?;
+    let repartition_topics = topology.repartition_topics().len();
+    let d = TopologyTestDriver::new(topology, StreamsConfig::new("joins", "unused:9092"))?;
+    for (topic, key, value, t) in steps {
+        d.input_topic(topic, StringSerde, Nullable(StringSerde))
+            .pipe(s(key), value.map(s), *t)?;
+    }
+    let out = d
+        .output_topic("joined", StringSerde, Nullable(StringSerde))
+        .read_key_values_with_time()?;
+    Ok((out, repartition_topics))
+}
+
+/// Left table `names` and right table `cities`, joined by `join`, as a stream.
+fn tables(join: impl Fn(&Table, &Table) -> Table) -> Result<Vec<TableRow>, StreamsError> {
+    let steps = [
+        ("names", "u1", Some("Ann"), 1),   // no city yet
+        ("cities", "u1", Some("Oslo"), 2), // now both
+        ("cities", "u2", Some("Rome"), 3), // a city without a name
+        ("names", "u1", Some("Anna"), 4),  // an update on the left
+        ("cities", "u1", None, 5),         // the right row goes
+        ("names", "u1", None, 6),          // then the left one
+    ];
+    Ok(join_tables(("names", "cities"), &join, &steps)?.0)
 }
 
 fn row(k: &str, v: Option<&str>, t: i64) -> TableRow {
@@ -432,51 +452,36 @@ fn a_global_table_join_looks_up_a_key_computed_from_the_record() -> Result<(), S
 #[test]
 fn a_foreign_key_join_follows_both_tables() -> Result<(), StreamsError> {
     for left in [false, true] {
-        let b = StreamsBuilder::new();
-        let products = b.table(
-            "products",
-            Consumed::with(StringSerde, StringSerde),
-            Materialized::as_store("products").in_memory(),
-        );
-        let categories = b.table(
-            "categories",
-            Consumed::with(StringSerde, StringSerde),
-            Materialized::as_store("categories").in_memory(),
-        );
-        let category_of = |p: &String| p.split('|').nth(1).unwrap_or_default().to_owned();
-        let name_of = |p: &String| p.split('|').next().unwrap_or_default().to_owned();
-        let joined = if left {
-            products.left_join_on_foreign_key(&categories, category_of, move |p, c| {
-                format!("{} in {}", name_of(p), c.map_or("?", String::as_str))
-            })
-        } else {
-            products.join_on_foreign_key(&categories, category_of, move |p, c| {
-                format!("{} in {c}", name_of(p))
-            })
+        let join = move |products: &Table, categories: &Table| {
+            if left {
+                products.left_join_on_foreign_key(
+                    categories,
+                    |p: &String| category_of(p),
+                    |p, c| format!("{} in {}", name_of(p), c.map_or("?", String::as_str)),
+                )
+            } else {
+                products.join_on_foreign_key(
+                    categories,
+                    |p: &String| category_of(p),
+                    |p, c| format!("{} in {c}", name_of(p)),
+                )
+            }
         };
-        joined.to_stream().to(
-            "catalog",
-            Produced::with(StringSerde, Nullable(StringSerde)),
-        );
-        let topology = b.build()?;
-        assert_eq!(topology.repartition_topics().len(), 2);
-        let d = TopologyTestDriver::new(topology, StreamsConfig::new("joins", "unused:9092"))?;
-        let products = d.input_topic("products", StringSerde, Nullable(StringSerde));
-        let categories = d.input_topic("categories", StringSerde, Nullable(StringSerde));
-        categories.pipe(s("c1"), Some(s("office")), 1)?;
-        products.pipe(s("p1"), Some(s("pen|c1")), 2)?;
-        products.pipe(s("p2"), Some(s("mug|c2")), 3)?; // no category c2 yet
-        categories.pipe(s("c2"), Some(s("kitchen")), 4)?; // p2 now joins
-        categories.pipe(s("c1"), Some(s("stationery")), 5)?; // p1 follows its category
-        products.pipe(s("p1"), Some(s("pen|c2")), 6)?; // p1 moves to c2
-        categories.pipe(s("c1"), Some(s("gone")), 7)?; // nobody is in c1 any more
-        products.pipe(s("p2"), None, 8)?; // p2 is deleted
-        categories.pipe(s("c2"), None, 9)?; // c2 is deleted: p1 loses its match
-        products.pipe(s("p3"), Some(s("cup|c1")), 10)?;
-        products.pipe(s("p3"), Some(s("cup|c9")), 11)?; // moves to a category with no row
-        let out = d
-            .output_topic("catalog", StringSerde, Nullable(StringSerde))
-            .read_key_values_with_time()?;
+        let steps = [
+            ("categories", "c1", Some("office"), 1),
+            ("products", "p1", Some("pen|c1"), 2),
+            ("products", "p2", Some("mug|c2"), 3), // no category c2 yet
+            ("categories", "c2", Some("kitchen"), 4), // p2 now joins
+            ("categories", "c1", Some("stationery"), 5), // p1 follows its category
+            ("products", "p1", Some("pen|c2"), 6), // p1 moves to c2
+            ("categories", "c1", Some("gone"), 7), // nobody is in c1 any more
+            ("products", "p2", None, 8),           // p2 is deleted
+            ("categories", "c2", None, 9),         // c2 is deleted: p1 loses its match
+            ("products", "p3", Some("cup|c1"), 10),
+            ("products", "p3", Some("cup|c9"), 11), // moves to a category with no row
+        ];
+        let (out, repartition_topics) = join_tables(("products", "categories"), &join, &steps)?;
+        assert_eq!(repartition_topics, 2);
         let row = |k: &str, v: Option<&str>, t: i64| (s(k), v.map(s), t);
         let expected = if left {
             vec![
@@ -604,30 +609,9 @@ fn regrouping_a_foreign_key_join_result_is_refused_until_materialized() {
 #[test]
 fn a_delete_of_a_row_one_side_never_had_is_forwarded_while_the_other_side_has_one()
 -> Result<(), StreamsError> {
-    type Table = streams_dsl::KTable<String, String>;
-    type Join = dyn Fn(&Table, &Table) -> Table;
-    let run = |join: &Join| -> Result<Vec<TableRow>, StreamsError> {
-        let b = StreamsBuilder::new();
-        let names = b.table(
-            "names",
-            Consumed::with(StringSerde, StringSerde),
-            Materialized::as_store("names").in_memory(),
-        );
-        let cities = b.table(
-            "cities",
-            Consumed::with(StringSerde, StringSerde),
-            Materialized::as_store("cities").in_memory(),
-        );
-        join(&names, &cities)
-            .to_stream()
-            .to("joined", Produced::with(StringSerde, Nullable(StringSerde)));
-        let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
-        d.input_topic("cities", StringSerde, Nullable(StringSerde))
-            .pipe(s("k1"), Some(s("99")), 22)?;
-        d.input_topic("names", StringSerde, Nullable(StringSerde))
-            .pipe(s("k1"), None, 27)?;
-        d.output_topic("joined", StringSerde, Nullable(StringSerde))
-            .read_key_values_with_time()
+    let run = |join: &TableJoin<'_>| -> Result<Vec<TableRow>, StreamsError> {
+        let steps = [("cities", "k1", Some("99"), 22), ("names", "k1", None, 27)];
+        Ok(join_tables(("names", "cities"), join, &steps)?.0)
     };
     let inner = run(&|a, b| a.join(b, |n, c| format!("{n}|{c}")))?;
     assert_eq!(inner, vec![row("k1", None, 27)]);
@@ -652,45 +636,35 @@ fn a_delete_of_a_row_one_side_never_had_is_forwarded_while_the_other_side_has_on
     Ok(())
 }
 
+/// The category of a product `name|category`.
+fn category_of(p: &str) -> String {
+    p.split('|').nth(1).unwrap_or_default().to_owned()
+}
+
+/// The name of a product `name|category`.
+fn name_of(p: &str) -> String {
+    p.split('|').next().unwrap_or_default().to_owned()
+}
+
 /// `products` (value `name|category`) joined on their category with `categories`, inner or
 /// left, fed `steps` (topic, key, value, timestamp); the joined rows as `(key, value, time)`.
-fn foreign_key_join(
-    left: bool,
-    steps: &[(&str, &str, Option<&str>, i64)],
-) -> Result<Vec<TableRow>, StreamsError> {
-    let b = StreamsBuilder::new();
-    let products = b.table(
-        "products",
-        Consumed::with(StringSerde, StringSerde),
-        Materialized::as_store("products").in_memory(),
-    );
-    let categories = b.table(
-        "categories",
-        Consumed::with(StringSerde, StringSerde),
-        Materialized::as_store("categories").in_memory(),
-    );
-    let category_of = |p: &String| p.split('|').nth(1).unwrap_or_default().to_owned();
-    let name_of = |p: &String| p.split('|').next().unwrap_or_default().to_owned();
-    let joined = if left {
-        products.left_join_on_foreign_key(&categories, category_of, move |p, c| {
-            format!("{}|{}", name_of(p), c.map_or("null", String::as_str))
-        })
-    } else {
-        products.join_on_foreign_key(&categories, category_of, move |p, c| {
-            format!("{}|{c}", name_of(p))
-        })
+fn foreign_key_join(left: bool, steps: &[Step<'_>]) -> Result<Vec<TableRow>, StreamsError> {
+    let join = move |products: &Table, categories: &Table| {
+        if left {
+            products.left_join_on_foreign_key(
+                categories,
+                |p: &String| category_of(p),
+                |p, c| format!("{}|{}", name_of(p), c.map_or("null", String::as_str)),
+            )
+        } else {
+            products.join_on_foreign_key(
+                categories,
+                |p: &String| category_of(p),
+                |p, c| format!("{}|{c}", name_of(p)),
+            )
+        }
     };
-    joined.to_stream().to(
-        "catalog",
-        Produced::with(StringSerde, Nullable(StringSerde)),
-    );
-    let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
-    for (topic, key, value, t) in steps {
-        d.input_topic(topic, StringSerde, Nullable(StringSerde))
-            .pipe(s(key), value.map(s), *t)?;
-    }
-    d.output_topic("catalog", StringSerde, Nullable(StringSerde))
-        .read_key_values_with_time()
+    Ok(join_tables(("products", "categories"), &join, steps)?.0)
 }
 
 /// Kafka Streams stamps a result the left side triggers, and the delete of a left row, with

@@ -28,29 +28,38 @@ fn run(topology: Topology) -> Result<TopologyTestDriver, StreamsError> {
     Ok(d)
 }
 
+/// The rows of `user-regions` (read with `materialized`) outside Asia, their regions passed
+/// through `map`, as a stream: `(user, region, timestamp)`.
+fn europeans(
+    materialized: Materialized<String, String>,
+    map: fn(&String) -> String,
+) -> Result<Vec<(String, Option<String>, i64)>, StreamsError> {
+    let b = StreamsBuilder::new();
+    b.table(
+        "user-regions",
+        Consumed::with(StringSerde, StringSerde),
+        materialized.in_memory(),
+    )
+    .filter(|_, region| region != "asia")
+    .map_values(map)
+    .to_stream()
+    .to(
+        "europeans",
+        Produced::with(StringSerde, Nullable(StringSerde)),
+    );
+    run(b.build()?)?
+        .output_topic("europeans", StringSerde, Nullable(StringSerde))
+        .read_key_values_with_time()
+}
+
 /// Kafka Streams' output for the filter below on a source table with a named store: the
 /// source is materialized, so the filter knows each row's previous value and forwards a
 /// delete only for a row that leaves (alice); bob, filtered out before and after, emits
 /// nothing.
 #[test]
 fn a_table_filtered_and_mapped_forwards_deletes_for_rows_that_leave() -> Result<(), StreamsError> {
-    let b = StreamsBuilder::new();
-    b.table(
-        "user-regions",
-        Consumed::with(StringSerde, StringSerde),
-        Materialized::as_store("regions").in_memory(),
-    )
-    .filter(|_, region| region != "asia")
-    .map_values(|region| region.to_uppercase())
-    .to_stream()
-    .to(
-        "europeans",
-        Produced::with(StringSerde, Nullable(StringSerde)),
-    );
-    let d = run(b.build()?)?;
     assert_eq!(
-        d.output_topic("europeans", StringSerde, Nullable(StringSerde))
-            .read_key_values_with_time()?,
+        europeans(Materialized::as_store("regions"), |r| r.to_uppercase())?,
         vec![
             (s("alice"), Some(s("EUROPE")), 1),
             (s("carol"), Some(s("EUROPE")), 3),
@@ -66,22 +75,8 @@ fn a_table_filtered_and_mapped_forwards_deletes_for_rows_that_leave() -> Result<
 #[test]
 fn a_filter_on_an_unnamed_source_table_forwards_a_delete_for_every_rejected_update()
 -> Result<(), StreamsError> {
-    let b = StreamsBuilder::new();
-    b.table(
-        "user-regions",
-        Consumed::with(StringSerde, StringSerde),
-        Materialized::new().in_memory(),
-    )
-    .filter(|_, region| region != "asia")
-    .to_stream()
-    .to(
-        "europeans",
-        Produced::with(StringSerde, Nullable(StringSerde)),
-    );
-    let d = run(b.build()?)?;
     assert_eq!(
-        d.output_topic("europeans", StringSerde, Nullable(StringSerde))
-            .read_key_values_with_time()?,
+        europeans(Materialized::new(), String::clone)?,
         vec![
             (s("alice"), Some(s("europe")), 1),
             (s("bob"), None, 2),

@@ -342,7 +342,7 @@ fn read_step(
             None => break,
             Some(Err(e)) => {
                 // A changelog the principal may not read: the thread fails on its next round.
-                consumer.context().failure.record_error(&e, &e.to_string());
+                consumer.context().failure.record_error(&e, &e);
                 tracing::warn!(%thread, error = %e, "restore consumer error");
                 break;
             }

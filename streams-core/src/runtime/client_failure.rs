@@ -4,6 +4,7 @@
 //! client context records them in a [`ClientFailure`], which the thread (or the start-up
 //! check) turns into [`StreamsError::Authentication`] or [`StreamsError::Authorization`].
 
+use std::fmt::Display;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -32,8 +33,24 @@ enum Failure {
     Authorization {
         operation: &'static str,
         resource: String,
-        message: String,
+        reason: String,
+        grant: String,
     },
+}
+
+/// A refused operation: `reason` (what the broker said), then what to grant and where the
+/// ACLs an application needs are listed.
+pub(crate) fn authorization_error(
+    operation: &str,
+    resource: String,
+    reason: impl Display,
+    grant: &str,
+) -> StreamsError {
+    StreamsError::Authorization {
+        operation: operation.to_owned(),
+        resource,
+        message: format!("{reason} (grant the principal {grant}; see {ACLS_DOC})"),
+    }
 }
 
 impl ClientFailure {
@@ -45,9 +62,15 @@ impl ClientFailure {
         }
     }
 
-    /// Records `code` (with librdkafka's `reason`) if it is a security failure; `topic` names
-    /// the topic of a topic authorization failure when known. Returns whether it was one.
-    pub(crate) fn record(&self, code: RDKafkaErrorCode, reason: &str, topic: Option<&str>) -> bool {
+    /// Records `code` (with librdkafka's `reason`, formatted only for a security failure) if
+    /// it is a security failure; `topic` names the topic of a topic authorization failure when
+    /// known. Returns whether it was one.
+    pub(crate) fn record(
+        &self,
+        code: RDKafkaErrorCode,
+        reason: &dyn Display,
+        topic: Option<&str>,
+    ) -> bool {
         let Some(failure) = classify(code, reason, &self.group, topic) else {
             return false;
         };
@@ -59,7 +82,7 @@ impl ClientFailure {
     }
 
     /// Records an error given to a client's error callback (see [`ClientFailure::record`]).
-    pub(crate) fn record_error(&self, error: &KafkaError, reason: &str) -> bool {
+    pub(crate) fn record_error(&self, error: &KafkaError, reason: &dyn Display) -> bool {
         error
             .rdkafka_error_code()
             .is_some_and(|code| self.record(code, reason, None))
@@ -81,12 +104,9 @@ impl Failure {
             Failure::Authorization {
                 operation,
                 resource,
-                message,
-            } => StreamsError::Authorization {
-                operation: operation.to_owned(),
-                resource,
-                message,
-            },
+                reason,
+                grant,
+            } => authorization_error(operation, resource, reason, &grant),
         }
     }
 }
@@ -94,14 +114,15 @@ impl Failure {
 /// The failure `code` stands for, if it is a security failure.
 fn classify(
     code: RDKafkaErrorCode,
-    reason: &str,
+    reason: &dyn Display,
     group: &str,
     topic: Option<&str>,
 ) -> Option<Failure> {
     let authorization = |operation, resource: String, grant: &str| Failure::Authorization {
         operation,
         resource,
-        message: format!("{reason} (grant the principal {grant}; see {ACLS_DOC})"),
+        reason: reason.to_string(),
+        grant: grant.to_owned(),
     };
     Some(match code {
         RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
@@ -168,7 +189,7 @@ impl ClientContext for WatchedContext {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
     fn error(&self, error: KafkaError, reason: &str) {
-        self.failure.record_error(&error, reason);
+        self.failure.record_error(&error, &reason);
         tracing::error!(error = %error, reason, "kafka client error");
     }
 
@@ -196,14 +217,14 @@ mod tests {
     #[test]
     fn only_security_failures_are_recorded_and_the_first_wins() {
         let f = ClientFailure::new("app");
-        assert!(!f.record(RDKafkaErrorCode::BrokerTransportFailure, "down", None));
+        assert!(!f.record(RDKafkaErrorCode::BrokerTransportFailure, &"down", None));
         assert!(f.check().is_ok());
         assert!(f.record(
             RDKafkaErrorCode::GroupAuthorizationFailed,
-            "FindCoordinator response error: Group authorization failed.",
+            &"FindCoordinator response error: Group authorization failed.",
             None
         ));
-        assert!(f.record(RDKafkaErrorCode::Authentication, "later", None));
+        assert!(f.record(RDKafkaErrorCode::Authentication, &"later", None));
         let e = f.check().unwrap_err().to_string();
         assert_eq!(
             e,
@@ -218,7 +239,7 @@ mod tests {
         let f = ClientFailure::new("app");
         f.record(
             RDKafkaErrorCode::SSL,
-            "SSL handshake failed: certificate verify failed",
+            &"SSL handshake failed: certificate verify failed",
             None,
         );
         let e = f.check().unwrap_err();
@@ -229,7 +250,7 @@ mod tests {
         let f = ClientFailure::new("app");
         f.record(
             RDKafkaErrorCode::TopicAuthorizationFailed,
-            "denied",
+            &"denied",
             Some("in"),
         );
         assert!(

@@ -98,7 +98,7 @@ impl ClientContext for ProducerCallbacks {
 
     /// Records security failures for the thread; logs every error as rdkafka's default does.
     fn error(&self, error: KafkaError, reason: &str) {
-        self.failure.record_error(&error, reason);
+        self.failure.record_error(&error, &reason);
         tracing::error!(error = %error, reason, "kafka producer error");
     }
 
@@ -140,8 +140,7 @@ impl ProducerContext for ProducerCallbacks {
         if let Err((error, message)) = result {
             // A sink the principal may not write to: fatal, as in Kafka Streams.
             if let Some(code) = error.rdkafka_error_code() {
-                self.failure
-                    .record(code, &error.to_string(), Some(message.topic()));
+                self.failure.record(code, error, Some(message.topic()));
             }
             let failure = DeliveryFailure {
                 topic: message.topic().to_owned(),

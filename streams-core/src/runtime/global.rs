@@ -38,7 +38,7 @@ pub(crate) fn bootstrap(
             .map_err(|e| StreamsError::kafka("fetching global topic metadata", e))?;
         if let Some(code) = md.topics().first().and_then(|t| t.error()) {
             let code = RDKafkaErrorCode::from(code);
-            if failure.record(code, &code.to_string(), Some(store.topic())) {
+            if failure.record(code, &code, Some(store.topic())) {
                 return Err(failure.check().err().unwrap_or_else(|| {
                     StreamsError::IllegalState("a recorded failure went missing".into())
                 }));
@@ -91,7 +91,7 @@ pub(crate) fn bootstrap(
                 }
             }
             Some(Err(e)) => {
-                consumer.context().failure.record_error(&e, &e.to_string());
+                consumer.context().failure.record_error(&e, &e);
                 tracing::warn!(error = %e, "global consumer error while bootstrapping")
             }
             None => {

@@ -184,12 +184,8 @@ impl InputFlow {
     /// logged (librdkafka retries them itself), with the partition when one is named.
     fn consumer_error(&self, e: KafkaError, at: Option<MessageRef<'_>>) -> Result<()> {
         if let Some(code) = e.rdkafka_error_code() {
-            let topic = at.map(|m| String::from_utf8_lossy(m.topic()).into_owned());
-            if self
-                .shared
-                .failure
-                .record(code, &e.to_string(), topic.as_deref())
-            {
+            let topic = at.and_then(|m| std::str::from_utf8(m.topic()).ok());
+            if self.shared.failure.record(code, &e, topic) {
                 return self.shared.failure.check();
             }
         }

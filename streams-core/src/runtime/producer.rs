@@ -16,7 +16,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::client_failure::ClientFailure;
+use super::client_failure::{ClientFailure, authorization_error};
 use super::client_supplier::create_producer;
 use super::deliveries::ProducerCallbacks;
 use super::kafka_errors::{
@@ -462,15 +462,13 @@ fn init_transactions(client: &BaseProducer<ProducerCallbacks>, id: &str) -> Resu
                 if e.rdkafka_error_code()
                     == Some(RDKafkaErrorCode::TransactionalIdAuthorizationFailed) =>
             {
-                return Err(StreamsError::Authorization {
-                    operation: "write".into(),
-                    resource: format!("transactional id {id}"),
-                    message: format!(
-                        "{e} (under exactly_once_v2, grant the principal Write and Describe \
-                         on the transactional ids prefixed with the application.id; see \
-                         docs/connecting.md, \"ACLs\")"
-                    ),
-                });
+                return Err(authorization_error(
+                    "write",
+                    format!("transactional id {id}"),
+                    e,
+                    "Write and Describe on the transactional ids prefixed with the \
+                     application.id (exactly_once_v2 needs them)",
+                ));
             }
             Err(e) => {
                 return Err(StreamsError::kafka(

@@ -138,7 +138,7 @@ impl ClientContext for ConsumerCallbacks {
 
     /// Records security failures for the thread; logs every error as rdkafka's default does.
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        self.shared.failure.record_error(&error, reason);
+        self.shared.failure.record_error(&error, &reason);
         tracing::error!(thread = %self.thread, error = %error, reason, "kafka consumer error");
     }
 

@@ -10,11 +10,42 @@ use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::admin_client::AdminHandle;
-use super::client_failure::{ClientFailure, WatchedContext};
+use super::client_failure::{ClientFailure, WatchedContext, authorization_error};
 use super::client_supplier;
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
 use crate::topology::{Subtopology, Topology};
+
+/// The client of the start-up metadata requests.
+type MetadataClient = BaseProducer<WatchedContext>;
+
+/// Asks for the metadata of `topics` by name: a broker leaves the topics a principal may not
+/// describe out of a request for all topics, but names them with an authorization error when
+/// asked for them. Those are refused with [`StreamsError::Authorization`].
+fn check_described(client: &MetadataClient, topics: &[&str]) -> Result<()> {
+    let mut refused = Vec::new();
+    for topic in topics {
+        let md = client
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .map_err(|e| StreamsError::kafka(format!("fetching the metadata of {topic}"), e))?;
+        if md.topics().iter().any(|t| {
+            t.error().map(RDKafkaErrorCode::from)
+                == Some(RDKafkaErrorCode::TopicAuthorizationFailed)
+        }) {
+            refused.push(*topic);
+        }
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(authorization_error(
+        "describe",
+        format!("topic {}", refused.join(", topic ")),
+        "the broker refused the metadata of the source topics",
+        "Describe and Read on the source topics",
+    ))
+}
 
 /// Checks and creates the topics an application needs.
 pub(crate) struct InternalTopicManager<'a> {
@@ -27,7 +58,12 @@ impl InternalTopicManager<'_> {
     /// ones with the wrong partition count).
     pub(crate) fn prepare(&self, subtopologies: &[Subtopology]) -> Result<()> {
         check_resolvable(self.config.bootstrap_servers())?;
-        let md = self.fetch_metadata()?;
+        let failure = ClientFailure::new(self.config.application_id());
+        let client: MetadataClient = client_supplier::create_admin_with_context(
+            self.config,
+            WatchedContext::new(&failure, self.config),
+        )?;
+        let md = self.fetch_metadata(&client, &failure)?;
         let mut counts: std::collections::HashMap<String, usize> = md
             .topics()
             .iter()
@@ -43,7 +79,7 @@ impl InternalTopicManager<'_> {
             .collect();
         if !missing.is_empty() {
             missing.sort_unstable();
-            self.check_described(&missing)?;
+            check_described(&client, &missing)?;
             return Err(StreamsError::Topology(format!(
                 "source topics {missing:?} do not exist; create them before starting"
             )));
@@ -72,12 +108,11 @@ impl InternalTopicManager<'_> {
     /// The metadata of every topic, asked for one second at a time for up to 30 s, so that a
     /// refused authentication or TLS handshake (which librdkafka reports through the error
     /// callback and retries) fails at once instead of after the whole wait.
-    fn fetch_metadata(&self) -> Result<rdkafka::metadata::Metadata> {
-        let failure = ClientFailure::new(self.config.application_id());
-        let client: BaseProducer<WatchedContext> = client_supplier::create_admin_with_context(
-            self.config,
-            WatchedContext::new(&failure, self.config),
-        )?;
+    fn fetch_metadata(
+        &self,
+        client: &MetadataClient,
+        failure: &ClientFailure,
+    ) -> Result<rdkafka::metadata::Metadata> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let attempt = client.client().fetch_metadata(None, Duration::from_secs(1));
@@ -99,38 +134,6 @@ impl InternalTopicManager<'_> {
                 Err(e) => tracing::debug!(error = %e, "no metadata yet; asking again"),
             }
         }
-    }
-
-    /// Asks for the metadata of `topics` by name: a broker leaves the topics a principal may
-    /// not describe out of a request for all topics, but names them with an authorization
-    /// error when asked for them. Those are refused with [`StreamsError::Authorization`].
-    fn check_described(&self, topics: &[&str]) -> Result<()> {
-        let context = WatchedContext::new(&ClientFailure::default(), self.config);
-        let client: BaseProducer<WatchedContext> =
-            client_supplier::create_admin_with_context(self.config, context)?;
-        let mut refused = Vec::new();
-        for topic in topics {
-            let md = client
-                .client()
-                .fetch_metadata(Some(topic), Duration::from_secs(10))
-                .map_err(|e| StreamsError::kafka(format!("fetching the metadata of {topic}"), e))?;
-            if md.topics().iter().any(|t| {
-                t.error().map(RDKafkaErrorCode::from)
-                    == Some(RDKafkaErrorCode::TopicAuthorizationFailed)
-            }) {
-                refused.push(*topic);
-            }
-        }
-        if refused.is_empty() {
-            return Ok(());
-        }
-        Err(StreamsError::Authorization {
-            operation: "describe".into(),
-            resource: format!("topic {}", refused.join(", topic ")),
-            message: "the broker refused the metadata of the source topics (grant the principal Describe and Read \
-                      on the source topics; see docs/connecting.md, \"ACLs\")"
-                .into(),
-        })
     }
 
     /// Creates the missing repartition topics and adds them to `counts`. A topic read next to
@@ -323,15 +326,13 @@ impl InternalTopicManager<'_> {
                     code @ (RDKafkaErrorCode::TopicAuthorizationFailed
                     | RDKafkaErrorCode::ClusterAuthorizationFailed),
                 )) => {
-                    return Err(StreamsError::Authorization {
-                        operation: "create".into(),
-                        resource: format!("topic {topic}"),
-                        message: format!(
-                            "creating the {what} topic failed: {code} (grant the principal \
-                             Create on the topics prefixed with the application.id, or create \
-                             the topic beforehand; see docs/connecting.md, \"ACLs\")"
-                        ),
-                    });
+                    return Err(authorization_error(
+                        "create",
+                        format!("topic {topic}"),
+                        format_args!("creating the {what} topic failed: {code}"),
+                        "Create on the topics prefixed with the application.id, or create the \
+                         topic beforehand",
+                    ));
                 }
                 Err((topic, code)) => {
                     return Err(StreamsError::Topology(format!(
