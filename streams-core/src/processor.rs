@@ -195,6 +195,13 @@ impl<K, V> ProcessorContext<'_, K, V> {
         self.task.counters.late_dropped += 1;
     }
 
+    /// Counts a record an operator skipped, as Kafka Streams' dropped-records sensor does (a
+    /// null value where an aggregation has nothing to add; the task's `dropped` counter).
+    /// The caller logs it.
+    pub fn count_dropped_record(&mut self) {
+        self.task.counters.dropped += 1;
+    }
+
     /// Asks the runtime to commit as soon as the current record is done.
     pub fn request_commit(&mut self) {
         self.task.request_commit();

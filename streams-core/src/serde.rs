@@ -53,6 +53,12 @@ pub trait Serde<T>: Send + Sync + 'static {
         let mut buf = Vec::new();
         Ok(self.serialize_into(topic, value, &mut buf)?.then_some(buf))
     }
+
+    /// Whether `value` is what this serde reads Kafka's null as (`None` for [`Nullable`]),
+    /// without encoding it: the operators Kafka Streams skips null values in ask this.
+    fn is_null(&self, _value: &T) -> bool {
+        false
+    }
 }
 
 impl<T, S: Serde<T> + ?Sized> Serde<T> for Arc<S> {
@@ -73,6 +79,9 @@ impl<T, S: Serde<T> + ?Sized> Serde<T> for Arc<S> {
         data: Option<Vec<u8>>,
     ) -> Result<T, (SerdeError, Option<Vec<u8>>)> {
         (**self).deserialize_owned(topic, data)
+    }
+    fn is_null(&self, value: &T) -> bool {
+        (**self).is_null(value)
     }
 }
 
@@ -251,6 +260,9 @@ impl<T: 'static, S: Serde<T>> Serde<Option<T>> for Nullable<S> {
             Some(_) => self.0.deserialize_owned(topic, data).map(Some),
         }
     }
+    fn is_null(&self, value: &Option<T>) -> bool {
+        value.is_none()
+    }
 }
 
 /// JSON through `serde_json`, for any type that derives `serde::Serialize` and
@@ -352,6 +364,9 @@ mod tests {
         assert!(I32Serde.deserialize("t", None).is_err());
         assert_eq!(Nullable(I32Serde).deserialize("t", None).unwrap(), None);
         assert_eq!(Nullable(I32Serde).serialize("t", &None).unwrap(), None);
+        assert!(Nullable(I32Serde).is_null(&None));
+        assert!(!Nullable(I32Serde).is_null(&Some(0)));
+        assert!(!I32Serde.is_null(&0));
         assert_eq!(
             Nullable(I32Serde).serialize("t", &Some(7)).unwrap(),
             Some(vec![0, 0, 0, 7])

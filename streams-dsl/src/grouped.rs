@@ -51,6 +51,9 @@ impl<K, V> std::fmt::Debug for KGroupedStream<K, V> {
 struct AggregateProcessor<K, V, A> {
     fold: Arc<Fold<K, V, A>>,
     store: StoreSlot<TimestampedKeyValueStore<K, A>>,
+    /// The grouped stream's value serde, when known: a record whose value it reads as null
+    /// is skipped, as Kafka Streams' stream aggregations skip null values.
+    value_serde: Option<SharedSerde<V>>,
 }
 
 impl<K, V, A> Processor<K, V, K, Change<A>> for AggregateProcessor<K, V, A>
@@ -68,6 +71,15 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<A>>,
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
+        if self
+            .value_serde
+            .as_ref()
+            .is_some_and(|s| s.is_null(&r.value))
+        {
+            ctx.count_dropped_record();
+            tracing::debug!(store = %self.store.name(), "skipping a record with a null value");
+            return Ok(());
+        }
         let store = self.store.get()?;
         let Record {
             key,
@@ -176,6 +188,7 @@ where
             self.key_serde.clone(),
             |inner, plan, k, a| {
                 let store_name = plan.store_name.clone();
+                let value_serde = self.value_serde.clone();
                 Some(Parts::key_value(
                     plan,
                     materialized.kind,
@@ -184,6 +197,7 @@ where
                     move || AggregateProcessor {
                         fold: fold.clone(),
                         store: StoreSlot::new(&store_name),
+                        value_serde: value_serde.clone(),
                     },
                 ))
             },

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::SharedSerde;
 use streams_core::store::StoreHandle;
 use streams_core::{Record, Window, Windowed};
 
@@ -31,6 +32,9 @@ pub(crate) struct SlidingAggregateProcessor<K, V, A> {
     pub(crate) store: StoreSlot<WindowAggregates<K, A>>,
     pub(crate) observed: i64,
     pub(crate) progress: EmitProgress,
+    /// The grouped stream's value serde, when known: a record whose value it reads as null
+    /// is skipped, as Kafka Streams' sliding aggregation skips null values.
+    pub(crate) value_serde: Option<SharedSerde<V>>,
 }
 
 /// One record being applied: its key, value, timestamp and the window close time.
@@ -310,6 +314,16 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
+        if self
+            .value_serde
+            .as_ref()
+            .is_some_and(|s| s.is_null(&r.value))
+        {
+            // Before stream time moves: Kafka Streams skips the record outright.
+            ctx.count_dropped_record();
+            tracing::debug!(store = %self.store.name(), "skipping a record with a null value");
+            return Ok(());
+        }
         // The store is borrowed for each read or write only, never across a forward: a node
         // downstream in the same task may read it.
         let store = self.store.get()?.clone();

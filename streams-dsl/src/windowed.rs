@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use state_stores::{KeyValueStoreBuilder, WindowStoreBuilder};
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::StringSerde;
+use streams_core::serde::{SharedSerde, StringSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, TimeWindowedSerde, Window, Windowed};
 
@@ -66,6 +66,7 @@ impl Checked {
         emit: EmitStrategy,
         fold: Arc<Fold<K, V, A>>,
         progress: EmitProgress,
+        value_serde: Option<SharedSerde<V>>,
     ) -> TimeWindowAggregate<K, V, A> {
         match self {
             Checked::Time(windows) => TimeWindowAggregate::Fixed(WindowAggregateProcessor {
@@ -85,6 +86,7 @@ impl Checked {
                     store,
                     observed: -1,
                     progress,
+                    value_serde,
                 })
             }
         }
@@ -211,13 +213,14 @@ where
                     .as_deref()
                     .map(|p| KeyValueStoreBuilder::in_memory(p, StringSerde, StringSerde));
                 let store_name = plan.store_name.clone();
+                let value_serde = self.grouped.value_serde.clone();
                 Some(Parts {
                     store,
                     parent: self.grouped.aggregation_parent(inner, &plan.store_name),
                     supplier: move || {
                         let progress = EmitProgress::new(progress_store.clone());
                         let store = StoreSlot::new(&store_name);
-                        windows.processor(store, emit, fold.clone(), progress)
+                        windows.processor(store, emit, fold.clone(), progress, value_serde.clone())
                     },
                     key_serde: Some(Arc::new(TimeWindowedSerde::shared(
                         k.clone(),
