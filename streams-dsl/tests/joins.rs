@@ -667,9 +667,11 @@ fn foreign_key_join(left: bool, steps: &[Step<'_>]) -> Result<Vec<TableRow>, Str
     Ok(join_tables(("products", "categories"), &join, steps)?.0)
 }
 
-/// Kafka Streams stamps a result the left side triggers, and the delete of a left row, with
-/// the later of the left record's and the right row's timestamps (`categories:f1=48@22`, then
-/// `products:k3=81@21` gives `(k3, "81|48")@22`).
+/// Kafka Streams stamps a result the left side triggers, and an inner join's delete of a left
+/// row, with the later of the left record's and the right row's timestamps
+/// (`categories:f1=48@22`, then `products:k3=81@21` gives `(k3, "81|48")@22`); a left join's
+/// delete carries the left record's own timestamp, even an earlier one (Kafka Streams 4.1.1,
+/// found by the differential suite).
 #[test]
 fn a_foreign_key_join_result_has_the_later_of_both_rows_timestamps() -> Result<(), StreamsError> {
     for left in [false, true] {
@@ -683,7 +685,10 @@ fn a_foreign_key_join_result_has_the_later_of_both_rows_timestamps() -> Result<(
         )?;
         assert_eq!(
             out,
-            vec![row("k3", Some("81|48"), 22), row("k3", None, 22)],
+            vec![
+                row("k3", Some("81|48"), 22),
+                row("k3", None, if left { 20 } else { 22 })
+            ],
             "left join: {left}"
         );
     }

@@ -266,11 +266,15 @@ where
             &bytes_of(&self.key_serde, &r.value.left_key)?,
         );
         let row = right.borrow_mut().get(&r.key)?;
-        // As Kafka Streams: a result the left side triggers (its delete included) is stamped
-        // with the later of the left record's and the right row's timestamps.
-        let timestamp = row
-            .as_ref()
-            .map_or(r.timestamp, |row| row.timestamp.max(r.timestamp));
+        // As Kafka Streams: a result the left side triggers is stamped with the later of the
+        // left record's and the right row's timestamps, and so is an inner join's delete; a
+        // left join's delete carries the left record's own (Kafka Streams 4.1 sends it with no
+        // foreign key, so no right row is looked up).
+        let own_time = !self.inner_join && r.value.instruction == Instruction::UnsubscribeAndDelete;
+        let timestamp = match &row {
+            Some(row) if !own_time => row.timestamp.max(r.timestamp),
+            _ => r.timestamp,
+        };
         let row = row.map(|row| row.value);
         let respond = |ctx: &mut ProcessorContext<'_, K, Response<VR>>,
                        response: Response<VR>|
