@@ -1,0 +1,227 @@
+//! Running a case on both sides, judging the outcomes, and shrinking a failing input to a
+//! small one that still fails.
+
+use anyhow::Result;
+
+use crate::case::{Outcome, Rec, short};
+use crate::java::JavaDriver;
+use crate::ours;
+use crate::variants::{Expectation, Variant};
+
+/// How one case came out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Record for record the same.
+    Same,
+    /// Different, as the variant's expected difference allows.
+    Expected,
+    /// Different where no difference is expected.
+    Differs,
+}
+
+/// Both outcomes of one case and how they compare.
+pub struct Compared {
+    /// Kafka Streams' outcome.
+    pub java: Outcome,
+    /// Ours.
+    pub ours: Outcome,
+    /// The judgement.
+    pub verdict: Verdict,
+}
+
+/// Runs `input` through `variant` on both drivers and compares.
+pub fn compare(java: &mut JavaDriver, variant: &Variant, input: &[Rec]) -> Result<Compared> {
+    let theirs = java.run(variant.name, input)?;
+    let ours = ours::run(variant, input);
+    let verdict = judge(variant.expect, &theirs, &ours);
+    Ok(Compared {
+        java: theirs,
+        ours,
+        verdict,
+    })
+}
+
+fn judge(expect: Expectation, java: &Outcome, ours: &Outcome) -> Verdict {
+    if java == ours {
+        return Verdict::Same;
+    }
+    match (expect, java, ours) {
+        (Expectation::Superset(_), Outcome::Records(j), Outcome::Records(o))
+            if is_subsequence(j, o) =>
+        {
+            Verdict::Expected
+        }
+        (Expectation::EarlierUnmatched(_), Outcome::Records(j), Outcome::Records(o)) => {
+            let (j_joined, j_unmatched): (Vec<Rec>, Vec<Rec>) =
+                j.iter().cloned().partition(|r| !is_unmatched(r));
+            let (o_joined, o_unmatched): (Vec<Rec>, Vec<Rec>) =
+                o.iter().cloned().partition(|r| !is_unmatched(r));
+            if j_joined == o_joined && is_submultiset(&j_unmatched, &o_unmatched) {
+                Verdict::Expected
+            } else {
+                Verdict::Differs
+            }
+        }
+        _ => Verdict::Differs,
+    }
+}
+
+/// Whether a join result has a missing side (`x|null` or `null|x`).
+fn is_unmatched(r: &Rec) -> bool {
+    r.value
+        .as_deref()
+        .is_some_and(|v| v.starts_with("null|") || v.ends_with("|null"))
+}
+
+/// Whether every record of `few` is in `many`, as many times or more, in any order.
+fn is_submultiset(few: &[Rec], many: &[Rec]) -> bool {
+    let mut left: Vec<&Rec> = many.iter().collect();
+    few.iter().all(|f| match left.iter().position(|m| *m == f) {
+        Some(i) => {
+            left.swap_remove(i);
+            true
+        }
+        None => false,
+    })
+}
+
+/// Whether `short` appears in `long` in order, with records of `long` in between.
+fn is_subsequence(short: &[Rec], long: &[Rec]) -> bool {
+    let mut rest = long.iter();
+    short.iter().all(|s| rest.any(|l| l == s))
+}
+
+/// The smallest input found that still differs, with both outcomes for it.
+pub struct Shrunk {
+    /// The input.
+    pub input: Vec<Rec>,
+    /// Both outcomes for it.
+    pub compared: Compared,
+    /// How many cases shrinking ran.
+    pub runs: usize,
+}
+
+/// Shrinks an input that differs: first the shortest failing prefix (outputs come out record
+/// by record, so a difference shows by the record that causes it), then chunks and single
+/// records removed while the difference stays, until no single record can go or `budget`
+/// cases have run.
+pub fn shrink(
+    java: &mut JavaDriver,
+    variant: &Variant,
+    input: &[Rec],
+    budget: usize,
+) -> Result<Shrunk> {
+    let runs = std::cell::Cell::new(0);
+    let fails = |java: &mut JavaDriver, candidate: &[Rec]| -> Result<bool> {
+        runs.set(runs.get() + 1);
+        Ok(compare(java, variant, candidate)?.verdict == Verdict::Differs)
+    };
+    // The shortest failing prefix, by bisection: prefix [..hi] fails, [..lo] is not known to.
+    let (mut lo, mut hi) = (0, input.len());
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fails(java, &input[..mid])? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let mut current = input[..hi].to_vec();
+    let mut chunk = (current.len() / 2).max(1);
+    loop {
+        let mut removed_any = false;
+        let mut start = 0;
+        while start < current.len() && runs.get() < budget {
+            let end = (start + chunk).min(current.len());
+            let candidate: Vec<Rec> = current[..start]
+                .iter()
+                .chain(&current[end..])
+                .cloned()
+                .collect();
+            if !candidate.is_empty() && fails(java, &candidate)? {
+                current = candidate;
+                removed_any = true;
+            } else {
+                start = end;
+            }
+        }
+        if runs.get() >= budget || (chunk == 1 && !removed_any) {
+            break;
+        }
+        if !removed_any {
+            chunk = (chunk / 2).max(1);
+        }
+    }
+    let compared = compare(java, variant, &current)?;
+    Ok(Shrunk {
+        input: current,
+        compared,
+        runs: runs.get(),
+    })
+}
+
+/// A difference explained for people: the input and both outputs, in the
+/// `topic:key=value@timestamp` form.
+pub fn describe(variant: &Variant, seed: u64, size: usize, shrunk: &Shrunk) -> String {
+    let show = |o: &Outcome| match o {
+        Outcome::Records(r) => short(r),
+        Outcome::Failed(e) => format!("failed: {e}"),
+    };
+    format!(
+        "variant `{}` differs from Kafka Streams (seed {seed}, {size} records; shrunk in {} runs \
+         to {} records)\n  input:         {}\n  Kafka Streams: {}\n  ours:          {}",
+        variant.name,
+        shrunk.runs,
+        shrunk.input.len(),
+        short(&shrunk.input),
+        show(&shrunk.compared.java),
+        show(&shrunk.compared.ours),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(v: &str) -> Rec {
+        Rec {
+            topic: "out".into(),
+            key: Some("k".into()),
+            value: Some(v.into()),
+            timestamp: 0,
+        }
+    }
+
+    #[test]
+    fn a_superset_difference_allows_extra_records_only() {
+        let expect = Expectation::Superset("x");
+        let java = Outcome::Records(vec![r("1"), r("3")]);
+        let more = Outcome::Records(vec![r("1"), r("2"), r("3")]);
+        let reordered = Outcome::Records(vec![r("3"), r("1"), r("2")]);
+        let fewer = Outcome::Records(vec![r("1")]);
+        assert_eq!(judge(expect, &java, &more), Verdict::Expected);
+        assert_eq!(judge(expect, &java, &reordered), Verdict::Differs);
+        assert_eq!(judge(expect, &java, &fewer), Verdict::Differs);
+        assert_eq!(judge(Expectation::Same, &java, &more), Verdict::Differs);
+        assert_eq!(
+            judge(Expectation::Same, &java, &java.clone()),
+            Verdict::Same
+        );
+    }
+
+    #[test]
+    fn earlier_unmatched_records_are_allowed_joined_ones_must_match() {
+        let expect = Expectation::EarlierUnmatched("x");
+        let java = Outcome::Records(vec![r("1|2"), r("3|null"), r("null|4")]);
+        let earlier = Outcome::Records(vec![r("3|null"), r("1|2"), r("null|4")]);
+        let more = Outcome::Records(vec![r("1|2"), r("5|null"), r("3|null"), r("null|4")]);
+        let swapped = Outcome::Records(vec![r("1|2"), r("null|4"), r("3|null")]);
+        let missing = Outcome::Records(vec![r("1|2"), r("null|4")]);
+        let other_join = Outcome::Records(vec![r("1|9"), r("3|null"), r("null|4")]);
+        assert_eq!(judge(expect, &java, &earlier), Verdict::Expected);
+        assert_eq!(judge(expect, &java, &more), Verdict::Expected);
+        assert_eq!(judge(expect, &java, &swapped), Verdict::Expected);
+        assert_eq!(judge(expect, &java, &missing), Verdict::Differs);
+        assert_eq!(judge(expect, &java, &other_join), Verdict::Differs);
+    }
+}

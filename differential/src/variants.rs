@@ -1,0 +1,412 @@
+//! The topologies compared, by name: each is written here with our DSL and in
+//! `differential/java/src/main/java/kstreamsdiff/DiffDriver.java` with Kafka Streams' DSL, the
+//! same operators with the same parameters. Keys and values are strings; values are decimal
+//! numbers, numbers out are decimal strings, joined values `left|right` (`null` for a missing
+//! side, as Java's string concatenation writes it), windowed keys `key@start/end`.
+
+use std::time::Duration;
+
+use streams_core::serde::{Nullable, StringSerde};
+use streams_core::{StreamsError, Topology, Windowed};
+use streams_dsl::{
+    Consumed, EmitStrategy, Grouped, JoinWindows, KStream, KTable, Materialized, Produced,
+    Repartitioned, SessionWindows, SlidingWindows, StreamsBuilder, TimeWindows,
+};
+
+/// How the outputs of a variant are expected to compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expectation {
+    /// Record for record the same.
+    Same,
+    /// A difference on purpose, named by its entry in `docs/architecture.md` ("Differences
+    /// from Kafka Streams"): Kafka Streams' records must come out of ours in the same order,
+    /// and ours may hold more (final results Kafka Streams drops).
+    Superset(&'static str),
+    /// A difference on purpose, named as above: the joined records are the same, in the same
+    /// order; every unmatched record (`x|null`, `null|x`) Kafka Streams emits comes out of
+    /// ours too, maybe earlier (so in another order among the unmatched ones), and ours may
+    /// emit more (Kafka Streams has not emitted them yet when the input ends).
+    EarlierUnmatched(&'static str),
+}
+
+/// One topology of the suite.
+pub struct Variant {
+    /// Its name, the same on both sides.
+    pub name: &'static str,
+    /// The topics it reads: `in` and `in2` are streams, `tbl` and `tbl2` tables keyed like
+    /// the streams, `fk` a table keyed by the foreign keys (`f0`..`f4`) values point at.
+    pub inputs: &'static [&'static str],
+    /// The topics it writes, compared one by one.
+    pub outputs: &'static [&'static str],
+    /// Whether its stream inputs may carry null values (tables always may): for operators
+    /// Kafka Streams skips such records in (aggregations and joins). Our stream serdes refuse
+    /// a null, and the suite's deserialization handler logs and skips the record.
+    pub stream_nulls: bool,
+    /// How its outputs compare.
+    pub expect: Expectation,
+    /// Builds it.
+    pub build: fn(&StreamsBuilder),
+}
+
+const SIZE: Duration = Duration::from_millis(10);
+const ADVANCE: Duration = Duration::from_millis(3);
+const GRACE: Duration = Duration::from_millis(5);
+const GAP: Duration = Duration::from_millis(5);
+const SESSION_GRACE: Duration = Duration::from_millis(3);
+/// Long enough that no window store segment is dropped before its final result.
+const RETENTION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+fn num(v: &str) -> i64 {
+    v.parse()
+        .unwrap_or_else(|_| panic!("the suite's values are numbers, got {v:?}"))
+}
+
+fn joined(a: Option<&String>, b: Option<&String>) -> String {
+    format!("{}|{}", a.map_or("null", |s| s), b.map_or("null", |s| s))
+}
+
+fn fk(v: &str) -> String {
+    format!("f{}", num(v) % 4)
+}
+
+fn sum(a: String, b: String) -> String {
+    (num(&a) + num(&b)).to_string()
+}
+
+fn strings() -> Consumed<String, String> {
+    Consumed::with(StringSerde, StringSerde)
+}
+
+fn stream(b: &StreamsBuilder, topic: &str) -> KStream<String, String> {
+    b.stream(&[topic], strings())
+}
+
+/// A stream whose null values are values (`None`): what windowed aggregations need, since
+/// Kafka Streams' windowed aggregations aggregate records with null values too.
+fn nullable_stream(b: &StreamsBuilder) -> KStream<String, Option<String>> {
+    b.stream(&["in"], Consumed::with(StringSerde, Nullable(StringSerde)))
+}
+
+fn table(b: &StreamsBuilder, topic: &str) -> KTable<String, String> {
+    b.table(
+        topic,
+        strings(),
+        Materialized::as_store(&format!("{topic}-store")),
+    )
+}
+
+fn out(s: &KStream<String, String>) {
+    s.to("out", Produced::with(StringSerde, StringSerde));
+}
+
+fn table_out(t: &KTable<String, String>) {
+    t.to_stream()
+        .to("out", Produced::with(StringSerde, Nullable(StringSerde)));
+}
+
+fn count_out(t: &KTable<String, i64>) {
+    t.to_stream()
+        .map_values(|v| v.map(|n| n.to_string()))
+        .to("out", Produced::with(StringSerde, Nullable(StringSerde)));
+}
+
+fn window_name(w: &Windowed<String>) -> String {
+    format!("{}@{}/{}", w.key, w.window.start, w.window.end)
+}
+
+fn windowed_out<V: Clone + ToString + 'static>(t: &KTable<Windowed<String>, V>) {
+    t.to_stream()
+        .map(|w, v| (window_name(&w), v.map(|v| v.to_string())))
+        .to("out", Produced::with(StringSerde, Nullable(StringSerde)));
+}
+
+fn retained() -> Materialized<String, i64> {
+    Materialized::as_store("window-counts").with_retention(RETENTION)
+}
+
+fn time_windowed(b: &StreamsBuilder, windows: TimeWindows, emit: EmitStrategy) {
+    let grouped = nullable_stream(b).group_by_key().windowed_by(windows);
+    match emit {
+        EmitStrategy::OnWindowUpdate => windowed_out(&grouped.count(Materialized::new())),
+        EmitStrategy::OnWindowClose => {
+            windowed_out(&grouped.emit_strategy(emit).count(retained()));
+        }
+    }
+}
+
+fn sliding(b: &StreamsBuilder, emit: EmitStrategy) {
+    let grouped = nullable_stream(b)
+        .group_by_key()
+        .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(SIZE, GRACE));
+    match emit {
+        EmitStrategy::OnWindowUpdate => windowed_out(&grouped.count(Materialized::new())),
+        EmitStrategy::OnWindowClose => {
+            windowed_out(&grouped.emit_strategy(emit).count(retained()));
+        }
+    }
+}
+
+fn tumbling() -> TimeWindows {
+    TimeWindows::of_size_and_grace(SIZE, GRACE)
+}
+
+fn hopping() -> TimeWindows {
+    TimeWindows::of_size_and_grace(SIZE, GRACE).advance_by(ADVANCE)
+}
+
+fn sessions() -> SessionWindows {
+    SessionWindows::of_inactivity_gap_and_grace(GAP, SESSION_GRACE)
+}
+
+fn join_windows() -> JoinWindows {
+    JoinWindows::of_time_difference_and_grace(SIZE, GRACE)
+}
+
+fn by_value_mod_3() -> Grouped<String, String> {
+    Grouped::with(StringSerde, StringSerde)
+}
+
+const IN: &[&str] = &["in"];
+/// The entries of `docs/architecture.md`, "Differences from Kafka Streams".
+const FINAL_RESULTS_KEPT: &str = "Emit-on-window-close keeps every final result";
+const UNMATCHED_AT_EXPIRY: &str = "Left and outer stream-stream joins emit expired unmatched \
+                                   records at the first record at stream time after they expire";
+const OUT: &[&str] = &["out"];
+
+macro_rules! variant {
+    ($name:literal, $inputs:expr, nulls: $nulls:literal, $build:expr) => {
+        variant!($name, $inputs, OUT, nulls: $nulls, Expectation::Same, $build)
+    };
+    ($name:literal, $inputs:expr, $outputs:expr, nulls: $nulls:literal, $expect:expr, $build:expr) => {
+        Variant {
+            name: $name,
+            inputs: $inputs,
+            outputs: $outputs,
+            stream_nulls: $nulls,
+            expect: $expect,
+            build: $build,
+        }
+    };
+}
+
+/// Every variant, in the order the suite runs them.
+pub fn all() -> Vec<Variant> {
+    vec![
+        variant!("stateless", IN, nulls: false, |b| {
+            let s = stream(b, "in")
+                .filter(|_, v| num(v) % 3 != 0)
+                .map_values(|v| (num(&v) * 2).to_string())
+                .flat_map_values(|v| {
+                    if num(&v) % 5 == 0 {
+                        vec![v.clone(), format!("{v}+1")]
+                    } else {
+                        vec![v]
+                    }
+                })
+                .select_key(|k, v| format!("{k}-{}", num(v.trim_end_matches("+1")) % 2));
+            out(&s);
+        }),
+        variant!("split-merge", IN, &["out", "out2"], nulls: false, Expectation::Same, |b| {
+            let branches = stream(b, "in")
+                .split(Some("b-"))
+                .branch("lo", |_, v| num(v) < 30)
+                .branch("mid", |_, v| num(v) < 60)
+                .default_branch("hi");
+            let lo = branches["b-lo"].map_values(|v| format!("lo:{v}"));
+            out(&lo.merge(&branches["b-mid"].map_values(|v| format!("mid:{v}"))));
+            branches["b-hi"].to("out2", Produced::with(StringSerde, StringSerde));
+        }),
+        variant!("count", IN, nulls: true, |b| {
+            count_out(&stream(b, "in").group_by_key().count(Materialized::new()));
+        }),
+        variant!("count-nullable", IN, nulls: true, |b| {
+            count_out(&nullable_stream(b).group_by_key().count(Materialized::new()));
+        }),
+        variant!("reduce-regroup", IN, nulls: false, |b| {
+            table_out(
+                &stream(b, "in")
+                    .group_by(|_, v| format!("g{}", num(v) % 3), by_value_mod_3())
+                    .reduce(sum, Materialized::new()),
+            );
+        }),
+        variant!("aggregate", IN, nulls: true, |b| {
+            table_out(&stream(b, "in").group_by_key().aggregate(
+                String::new,
+                |_, v, agg| format!("{agg},{v}"),
+                Materialized::new().with_value_serde(StringSerde),
+            ));
+        }),
+        variant!("repartition-count", IN, nulls: false, |b| {
+            count_out(
+                &stream(b, "in")
+                    .select_key(|_, v| format!("r{}", num(v) % 4))
+                    .repartition(Repartitioned::with(StringSerde, StringSerde).with_name("spread"))
+                    .group_by_key()
+                    .count(Materialized::new()),
+            );
+        }),
+        variant!("tumbling", IN, nulls: true, |b| {
+            time_windowed(b, tumbling(), EmitStrategy::OnWindowUpdate);
+        }),
+        variant!("tumbling-final", IN, nulls: true, |b| {
+            time_windowed(b, tumbling(), EmitStrategy::OnWindowClose);
+        }),
+        variant!(
+            "tumbling-final-default-retention",
+            IN,
+            OUT,
+            nulls: false,
+            Expectation::Superset(FINAL_RESULTS_KEPT),
+            |b| {
+                windowed_out(
+                    &stream(b, "in")
+                        .group_by_key()
+                        .windowed_by(tumbling())
+                        .emit_strategy(EmitStrategy::OnWindowClose)
+                        .count(Materialized::new()),
+                );
+            }
+        ),
+        variant!("hopping", IN, nulls: true, |b| {
+            time_windowed(b, hopping(), EmitStrategy::OnWindowUpdate);
+        }),
+        variant!("hopping-final", IN, nulls: true, |b| {
+            time_windowed(b, hopping(), EmitStrategy::OnWindowClose);
+        }),
+        variant!("sliding", IN, nulls: true, |b| sliding(b, EmitStrategy::OnWindowUpdate)),
+        variant!("sliding-final", IN, nulls: true, |b| {
+            sliding(b, EmitStrategy::OnWindowClose);
+        }),
+        variant!("session", IN, nulls: true, |b| {
+            windowed_out(
+                &nullable_stream(b)
+                    .group_by_key()
+                    .windowed_by_session(sessions())
+                    .count(Materialized::new()),
+            );
+        }),
+        // No nulls: Kafka Streams hands a null value to the reducer, and this one adds numbers.
+        variant!("session-reduce", IN, nulls: false, |b| {
+            windowed_out(
+                &stream(b, "in")
+                    .group_by_key()
+                    .windowed_by_session(sessions())
+                    .reduce(sum, Materialized::new()),
+            );
+        }),
+        variant!("stream-stream-inner", &["in", "in2"], nulls: true, |b| {
+            let joined = stream(b, "in").join(
+                &stream(b, "in2"),
+                |a, c| joined(Some(a), Some(c)),
+                join_windows(),
+            );
+            out(&joined);
+        }),
+        variant!(
+            "stream-stream-left",
+            &["in", "in2"],
+            OUT,
+            nulls: true,
+            Expectation::EarlierUnmatched(UNMATCHED_AT_EXPIRY),
+            |b| {
+            let joined =
+                stream(b, "in").left_join(&stream(b, "in2"), |a, c| joined(Some(a), c), join_windows());
+            out(&joined);
+        }),
+        variant!(
+            "stream-stream-outer",
+            &["in", "in2"],
+            OUT,
+            nulls: true,
+            Expectation::EarlierUnmatched(UNMATCHED_AT_EXPIRY),
+            |b| {
+            out(&stream(b, "in").outer_join(&stream(b, "in2"), joined, join_windows()));
+        }),
+        variant!("stream-table-inner", &["in", "tbl"], nulls: true, |b| {
+            out(&stream(b, "in").join_table(&table(b, "tbl"), |a, c| joined(Some(a), Some(c))));
+        }),
+        variant!("stream-table-left", &["in", "tbl"], nulls: true, |b| {
+            out(&stream(b, "in").left_join_table(&table(b, "tbl"), |a, c| joined(Some(a), c)));
+        }),
+        variant!("stream-global-inner", &["in", "fk"], nulls: false, |b| {
+            let g = b.global_table("fk", strings());
+            out(&stream(b, "in").join_global(&g, |_, v| fk(v), |a, c| joined(Some(a), Some(c))));
+        }),
+        variant!("stream-global-left", &["in", "fk"], nulls: false, |b| {
+            let g = b.global_table("fk", strings());
+            out(&stream(b, "in").left_join_global(&g, |_, v| fk(v), |a, c| joined(Some(a), c)));
+        }),
+        variant!("table-table-inner", &["tbl", "tbl2"], nulls: false, |b| {
+            table_out(&table(b, "tbl").join(&table(b, "tbl2"), |a, c| joined(Some(a), Some(c))));
+        }),
+        variant!("table-table-left", &["tbl", "tbl2"], nulls: false, |b| {
+            table_out(&table(b, "tbl").left_join(&table(b, "tbl2"), |a, c| joined(Some(a), c)));
+        }),
+        variant!("table-table-outer", &["tbl", "tbl2"], nulls: false, |b| {
+            table_out(&table(b, "tbl").outer_join(&table(b, "tbl2"), joined));
+        }),
+        variant!("fk-inner", &["tbl", "fk"], nulls: false, |b| {
+            table_out(&table(b, "tbl").join_on_foreign_key(&table(b, "fk"), |v| fk(v), |a, c| {
+                joined(Some(a), Some(c))
+            }));
+        }),
+        variant!("fk-left", &["tbl", "fk"], nulls: false, |b| {
+            table_out(&table(b, "tbl").left_join_on_foreign_key(&table(b, "fk"), |v| fk(v), |a, c| {
+                joined(Some(a), c)
+            }));
+        }),
+        variant!("table-filter-named", &["tbl"], nulls: false, |b| {
+            table_out(&table(b, "tbl").filter(|_, v| num(v) % 2 == 0));
+        }),
+        variant!("table-filter-unnamed", &["tbl"], nulls: false, |b| {
+            table_out(
+                &b.table("tbl", strings(), Materialized::new())
+                    .filter(|_, v| num(v) % 2 == 0),
+            );
+        }),
+        variant!("table-map-values", &["tbl"], nulls: false, |b| {
+            table_out(&table(b, "tbl").map_values(|v| (num(v) * 10).to_string()));
+        }),
+        variant!("table-group-count", &["tbl"], nulls: false, |b| {
+            count_out(
+                &table(b, "tbl")
+                    .group_by(|_, v| (format!("g{}", num(v) % 3), v.clone()), by_value_mod_3())
+                    .count(Materialized::new()),
+            );
+        }),
+        variant!("table-group-reduce", &["tbl"], nulls: false, |b| {
+            table_out(
+                &table(b, "tbl")
+                    .group_by(|_, v| (format!("g{}", num(v) % 3), v.clone()), by_value_mod_3())
+                    .reduce(sum, |agg, v| (num(&agg) - num(&v)).to_string(), Materialized::new()),
+            );
+        }),
+        variant!("table-group-aggregate", &["tbl"], nulls: false, |b| {
+            table_out(
+                &table(b, "tbl")
+                    .group_by(|k, v| (format!("g{}", num(v) % 3), format!("{k}={v}")), by_value_mod_3())
+                    .aggregate(
+                        String::new,
+                        |_, v, agg| format!("{agg}+{v}"),
+                        |_, v, agg| format!("{agg}-{v}"),
+                        Materialized::new().with_value_serde(StringSerde),
+                    ),
+            );
+        }),
+        variant!("to-table", IN, nulls: false, |b| {
+            table_out(
+                &stream(b, "in")
+                    .select_key(|_, v| format!("t{}", num(v) % 4))
+                    .with_serdes(StringSerde, StringSerde)
+                    .to_table(Materialized::new()),
+            );
+        }),
+    ]
+}
+
+/// Builds `variant`'s topology.
+pub fn topology(variant: &Variant) -> Result<Topology, StreamsError> {
+    let b = StreamsBuilder::new();
+    (variant.build)(&b);
+    b.build()
+}
