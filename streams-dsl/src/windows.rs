@@ -167,13 +167,28 @@ impl SessionWindows {
     }
 }
 
-/// The window of a stream-stream join: records of the two sides join when their timestamps
-/// are at most `before` / `after` apart (the other side's record at most `before` earlier or
-/// `after` later), accepting out-of-order records for `grace` after the window closes.
+/// The window of a stream-stream join: a record joins the other side's records from `before`
+/// earlier to `after` later than itself (a record of the other side, the other way round),
+/// accepting out-of-order records for `grace` after the window closes. Symmetric unless
+/// [`JoinWindows::before`] or [`JoinWindows::after`] moves one bound, as in Kafka Streams.
+///
+/// ```
+/// use std::time::Duration;
+/// use streams_dsl::JoinWindows;
+///
+/// let ms = Duration::from_millis;
+/// // A payment joins the orders of the 10 ms before it and of the 2 ms after it.
+/// let windows = JoinWindows::of_time_difference_and_grace(ms(10), ms(5)).after(ms(2));
+/// // Only later records of the other side, from 3 to 10 ms later: a negative `before`.
+/// let later_only = JoinWindows::of_time_difference_with_no_grace(ms(10)).before_ms(-3);
+/// # let _ = (windows, later_only);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JoinWindows {
-    before: Duration,
-    after: Duration,
+    /// Milliseconds; negative moves the start of the window after the record.
+    before: i64,
+    /// Milliseconds; negative moves the end of the window before the record.
+    after: i64,
     grace: Duration,
 }
 
@@ -182,8 +197,8 @@ impl JoinWindows {
     /// for `grace` after the window closes.
     pub fn of_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
         JoinWindows {
-            before: difference,
-            after: difference,
+            before: ms(difference),
+            after: ms(difference),
             grace,
         }
     }
@@ -193,9 +208,36 @@ impl JoinWindows {
         Self::of_time_difference_and_grace(difference, Duration::ZERO)
     }
 
+    /// The other side's records join from `difference` before a record of this side (Kafka
+    /// Streams' `JoinWindows.before`); the end of the window stays.
+    pub fn before(self, difference: Duration) -> Self {
+        self.before_ms(ms(difference))
+    }
+
+    /// The other side's records join until `difference` after a record of this side (Kafka
+    /// Streams' `JoinWindows.after`); the start of the window stays.
+    pub fn after(self, difference: Duration) -> Self {
+        self.after_ms(ms(difference))
+    }
+
+    /// As [`Self::before`] in milliseconds, which may be negative (the window then starts
+    /// after the record) as long as the window does not: `before + after >= 0`, checked when
+    /// the join is built.
+    pub fn before_ms(mut self, difference: i64) -> Self {
+        self.before = difference;
+        self
+    }
+
+    /// As [`Self::after`] in milliseconds, which may be negative (the window then ends before
+    /// the record) as long as `before + after >= 0`.
+    pub fn after_ms(mut self, difference: i64) -> Self {
+        self.after = difference;
+        self
+    }
+
     /// (before, after, grace) in ms, checked.
     pub(crate) fn check(&self) -> Result<(i64, i64, i64)> {
-        let (before, after) = (ms(self.before), ms(self.after));
+        let (before, after) = (self.before, self.after);
         // The window spans before + after (Kafka Streams refuses a negative sum, which is
         // how an overflow shows there); checked, so that huge durations are refused instead
         // of overflowing.
@@ -203,7 +245,7 @@ impl JoinWindows {
             Some(size) if size >= 0 => Ok((before, after, ms(self.grace))),
             _ => Err(StreamsError::Topology(format!(
                 "join windows must not be negative nor span more than i64::MAX ms in all, got \
-                 {before} ms before and {after} ms after"
+                 {before} ms before and {after} ms after; before + after must be 0 or more"
             ))),
         }
     }
@@ -219,6 +261,22 @@ mod tests {
             .windows_for(t)
             .map(|w| (w.start, w.end))
             .collect()
+    }
+
+    #[test]
+    fn join_windows_may_be_asymmetric_but_not_negative() {
+        let ms = Duration::from_millis;
+        let w = JoinWindows::of_time_difference_and_grace(ms(10), ms(5));
+        assert_eq!(w.check().ok(), Some((10, 10, 5)));
+        assert_eq!(w.before(ms(2)).check().ok(), Some((2, 10, 5)));
+        assert_eq!(w.after(ms(0)).check().ok(), Some((10, 0, 5)));
+        assert_eq!(w.before_ms(-10).check().ok(), Some((-10, 10, 5)));
+        let err = w.before_ms(-11).check().expect_err("a negative window");
+        assert!(
+            err.to_string().contains("-11 ms before and 10 ms after"),
+            "{err}"
+        );
+        assert!(w.after_ms(i64::MAX).check().is_err(), "overflow is refused");
     }
 
     #[test]
@@ -271,7 +329,8 @@ mod tests {
             huge.check().expect_err("refused").to_string(),
             format!(
                 "invalid topology: join windows must not be negative nor span more than \
-                 i64::MAX ms in all, got {max} ms before and {max} ms after",
+                 i64::MAX ms in all, got {max} ms before and {max} ms after; before + after \
+                 must be 0 or more",
                 max = i64::MAX
             )
         );

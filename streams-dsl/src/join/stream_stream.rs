@@ -215,26 +215,39 @@ where
             return Ok(());
         };
         let store = u.store.get()?;
-        // Windows are symmetric: a record at `ts` can still match until `ts + ahead`; it is
-        // final once that plus grace is behind stream time.
-        let bound = ctx
-            .stream_time()
-            .saturating_sub(self.ahead)
-            .saturating_sub(self.grace);
+        // A record of this side at `ts` can still match until `ts + ahead`, one of the other
+        // side until `ts + back` (windows may be asymmetric); it is final once that plus
+        // grace is behind stream time. The scan goes up to the later of the two bounds and
+        // skips the other side's records still open, in store order, as Kafka Streams does.
+        let bound_after = |reach: i64| {
+            ctx.stream_time()
+                .saturating_sub(reach)
+                .saturating_sub(self.grace)
+        };
+        let (this_bound, other_bound) = (bound_after(self.ahead), bound_after(self.back));
+        let bound = this_bound.max(other_bound);
         if bound <= 0 {
             return Ok(());
         }
-        let closed: Vec<(Vec<u8>, Vec<u8>)> = store
+        let candidates: Vec<(Vec<u8>, Vec<u8>)> = store
             .borrow_mut()
             .bytes()
             .range(None, Some(&bound.to_be_bytes()))?
             .collect::<streams_core::Result<_>>()?;
-        for (binary, value) in closed {
+        for (binary, value) in candidates {
             if binary.len() < 17 {
                 continue;
             }
             let timestamp = i64::from_be_bytes(binary[..8].try_into().map_err(|_| "key")?);
             let left = binary[8] == 1;
+            let side_bound = if left == u.this_is_left {
+                this_bound
+            } else {
+                other_bound
+            };
+            if timestamp >= side_bound {
+                continue;
+            }
             let key_bytes = &binary[9..binary.len() - 8];
             let (key, joined) = (u.emit)(key_bytes, left, &value)?;
             store.borrow_mut().bytes().put(&binary, None)?;
@@ -268,7 +281,7 @@ where
         let matches = self.other.get()?.borrow_mut().fetch_range(
             &r.key,
             t.saturating_sub(self.back).max(0),
-            t.saturating_add(self.ahead),
+            t.saturating_add(self.ahead).max(0),
         )?;
         if let Some(u) = &self.unmatched {
             let unmatched = u.store.get()?;
@@ -276,7 +289,9 @@ where
             u.key_serde
                 .serialize_into(u.store.name(), &r.key, &mut key)
                 .map_err(|e| e.to_string())?;
-            if matches.is_empty() && u.keep_this && t.saturating_add(self.ahead) < ctx.stream_time()
+            if matches.is_empty()
+                && u.keep_this
+                && t.saturating_add(self.ahead).max(0) < ctx.stream_time()
             {
                 // Out of order past its own window: nothing can match it any more, so its
                 // unmatched result goes out now (as Kafka Streams).
