@@ -23,9 +23,11 @@ pub enum Expectation {
     /// and ours may hold more (final results Kafka Streams drops).
     Superset(&'static str),
     /// A difference on purpose, named as above: the joined records are the same, in the same
-    /// order; every unmatched record (`x|null`, `null|x`) Kafka Streams emits comes out of
-    /// ours too, maybe earlier (so in another order among the unmatched ones), and ours may
-    /// emit more (Kafka Streams has not emitted them yet when the input ends).
+    /// order, and so are the unmatched ones (`x|null`, `null|x`) once a last record far ahead
+    /// has flushed both sides, except that ours may come earlier (so in another order among
+    /// the unmatched ones), and ours may hold an unmatched record Kafka Streams never emits
+    /// when a late record of the other side joined it after its window closed (we had emitted
+    /// it by then, Kafka Streams had not).
     EarlierUnmatched(&'static str),
 }
 
@@ -322,6 +324,32 @@ pub fn all() -> Vec<Variant> {
             |b| {
             out(&stream(b, "in").outer_join(&stream(b, "in2"), joined, join_windows()));
         }),
+        variant!("stream-stream-inner-asymmetric", &["in", "in2"], nulls: true, |b| {
+            let windows = join_windows().after(Duration::ZERO);
+            out(&stream(b, "in").join(&stream(b, "in2"), |a, c| joined(Some(a), Some(c)), windows));
+        }),
+        variant!(
+            "stream-stream-left-asymmetric",
+            &["in", "in2"],
+            OUT,
+            nulls: true,
+            Expectation::EarlierUnmatched(UNMATCHED_AT_EXPIRY),
+            |b| {
+                let windows = join_windows().before(Duration::from_millis(2));
+                out(&stream(b, "in").left_join(&stream(b, "in2"), |a, c| joined(Some(a), c), windows));
+            }
+        ),
+        variant!(
+            "stream-stream-outer-asymmetric",
+            &["in", "in2"],
+            OUT,
+            nulls: true,
+            Expectation::EarlierUnmatched(UNMATCHED_AT_EXPIRY),
+            |b| {
+                let windows = join_windows().before_ms(-3);
+                out(&stream(b, "in").outer_join(&stream(b, "in2"), joined, windows));
+            }
+        ),
         variant!("stream-table-inner", &["in", "tbl"], nulls: true, |b| {
             out(&stream(b, "in").join_table(&table(b, "tbl"), |a, c| joined(Some(a), Some(c))));
         }),

@@ -287,6 +287,21 @@ public final class DiffDriver {
                 in(b).outerJoin(in2(b), DiffDriver::joined, JoinWindows.ofTimeDifferenceAndGrace(SIZE, GRACE))
                     .to("out");
                 return List.of("out");
+            case "stream-stream-inner-asymmetric":
+                in(b).join(in2(b), DiffDriver::joined,
+                        JoinWindows.ofTimeDifferenceAndGrace(SIZE, GRACE).after(Duration.ZERO))
+                    .to("out");
+                return List.of("out");
+            case "stream-stream-left-asymmetric":
+                in(b).leftJoin(in2(b), DiffDriver::joined,
+                        JoinWindows.ofTimeDifferenceAndGrace(SIZE, GRACE).before(Duration.ofMillis(2)))
+                    .to("out");
+                return List.of("out");
+            case "stream-stream-outer-asymmetric":
+                in(b).outerJoin(in2(b), DiffDriver::joined,
+                        JoinWindows.ofTimeDifferenceAndGrace(SIZE, GRACE).before(Duration.ofMillis(-3)))
+                    .to("out");
+                return List.of("out");
             case "stream-table-inner":
                 in(b).join(table(b, "tbl"), DiffDriver::joined).to("out");
                 return List.of("out");
