@@ -174,11 +174,19 @@ where
                 self.update(ctx, store, input, self.window(start), Some(vt), true)?;
             } else if end == t {
                 left_exists = true;
-                if vt.timestamp < t {
-                    previous = Some(vt.timestamp);
-                }
+                let newest = vt.timestamp;
                 self.update(ctx, store, input, self.window(start), Some(vt), true)?;
-                break;
+                if newest >= t {
+                    // A record at this time was here first and made the windows this one
+                    // could need: nothing to create.
+                    return Ok(());
+                }
+                // As Kafka Streams' backward scan, which goes on here: the next, older window
+                // (if any) replaces `previous` with its newest record, so the right window
+                // of the record just before this one is not created when this record's left
+                // window already existed (docs/architecture.md, "Differences from Kafka
+                // Streams": we follow it).
+                previous = Some(newest);
             } else {
                 previous = Some(vt.timestamp);
                 left_agg = Some(vt);

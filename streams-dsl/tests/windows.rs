@@ -277,12 +277,17 @@ fn sessions_merge_forwarding_tombstones_for_the_sessions_they_replace() -> Resul
 
 /// Counts per key in sliding windows of time difference 10 (grace 100: nothing is late).
 fn sliding(records: &[(&str, i64)]) -> Result<Vec<Row>, StreamsError> {
+    sliding_with_grace(records, 100)
+}
+
+/// Counts per key in sliding windows of time difference 10 and grace `grace` ms.
+fn sliding_with_grace(records: &[(&str, i64)], grace: u64) -> Result<Vec<Row>, StreamsError> {
     let b = StreamsBuilder::new();
     b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by_sliding(streams_dsl::SlidingWindows::of_time_difference_and_grace(
             ms(10),
-            ms(100),
+            ms(grace),
         ))
         .count(Materialized::as_store("sliding"))
         .to_stream()
@@ -330,6 +335,40 @@ fn sliding_windows_are_updated_newest_first() -> Result<(), StreamsError> {
             (w("a", 10, 20), Some(3), 13),
             (w("a", 13, 23), Some(1), 13),
             (w("a", 3, 13), Some(4), 13),
+        ]
+    );
+    Ok(())
+}
+
+/// Kafka Streams' backward scan, followed (found by the differential suite, `differential/`,
+/// variant `sliding`): when a record's left window already exists, the scan goes on to the
+/// next older window and takes that window's newest record as the previous one, so the right
+/// window of the record really before it is not created. Here 946's left window [936, 946]
+/// exists (it holds 940), the next window [926, 936] holds 935, and 940's right window
+/// [941, 951], which would hold 946, never appears: Kafka Streams 4.1.1's output exactly.
+#[test]
+fn sliding_windows_follow_kafka_streams_backward_scan_for_the_previous_record()
+-> Result<(), StreamsError> {
+    let out = sliding_with_grace(
+        &[
+            ("kk2", 925),
+            ("kk2", 935),
+            ("a", 946), // stream time 946: windows ending before 941 are closed
+            ("kk2", 940),
+            ("kk2", 946),
+        ],
+        5,
+    )?;
+    assert_eq!(
+        out,
+        vec![
+            (w("kk2", 915, 925), Some(1), 925),
+            (w("kk2", 926, 936), Some(1), 935),
+            (w("kk2", 925, 935), Some(2), 935),
+            (w("a", 936, 946), Some(1), 946),
+            // 940's left window [930, 940] is closed; 935's right window holds it.
+            (w("kk2", 936, 946), Some(1), 940),
+            (w("kk2", 936, 946), Some(2), 946),
         ]
     );
     Ok(())
