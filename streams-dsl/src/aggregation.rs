@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use state_stores::{KeyValueStoreBuilder, StoreKind};
 use streams_core::StreamsError;
-use streams_core::processor::Processor;
+use streams_core::processor::{Processor, ProcessorContext};
 use streams_core::serde::{I64Serde, SharedSerde};
 use streams_core::store::StoreBuilder;
 
@@ -46,6 +46,23 @@ pub(crate) fn update_aggregate<K: 'static, A: Clone + 'static>(
 }
 
 /// `count`'s store values are `i64` unless the user says otherwise.
+/// Whether an aggregation skips `value`, as Kafka Streams' stream aggregations and sliding
+/// windows skip null values: `value_serde` (the grouped stream's, when known) reads it as
+/// null. A skipped record is counted as dropped.
+pub(crate) fn skips_null<V: 'static, KO, VO>(
+    value_serde: Option<&SharedSerde<V>>,
+    value: &V,
+    ctx: &mut ProcessorContext<'_, KO, VO>,
+    store: &str,
+) -> bool {
+    let null = value_serde.is_some_and(|s| s.is_null(value));
+    if null {
+        ctx.count_dropped_record();
+        tracing::debug!(store, "skipping a record with a null value");
+    }
+    null
+}
+
 pub(crate) fn with_count_serde<K: 'static>(m: Materialized<K, i64>) -> Materialized<K, i64> {
     m.or_value_serde(Some(Arc::new(I64Serde)))
 }

@@ -8,8 +8,8 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::SharedSerde;
 
 use crate::aggregation::{
-    Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, update_aggregate,
-    with_count_serde,
+    Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, skips_null,
+    update_aggregate, with_count_serde,
 };
 use crate::options::Materialized;
 use crate::shared::Inner;
@@ -71,13 +71,7 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<A>>,
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
-        if self
-            .value_serde
-            .as_ref()
-            .is_some_and(|s| s.is_null(&r.value))
-        {
-            ctx.count_dropped_record();
-            tracing::debug!(store = %self.store.name(), "skipping a record with a null value");
+        if skips_null(self.value_serde.as_ref(), &r.value, ctx, self.store.name()) {
             return Ok(());
         }
         let store = self.store.get()?;

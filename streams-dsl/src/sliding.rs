@@ -16,7 +16,7 @@ use streams_core::serde::SharedSerde;
 use streams_core::store::StoreHandle;
 use streams_core::{Record, Window, Windowed};
 
-use crate::aggregation::Fold;
+use crate::aggregation::{Fold, skips_null};
 use crate::store_slot::StoreSlot;
 use crate::table::Change;
 use crate::timestamped::ValueAndTimestamp;
@@ -322,14 +322,8 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
-        if self
-            .value_serde
-            .as_ref()
-            .is_some_and(|s| s.is_null(&r.value))
-        {
-            // Before stream time moves: Kafka Streams skips the record outright.
-            ctx.count_dropped_record();
-            tracing::debug!(store = %self.store.name(), "skipping a record with a null value");
+        // Before stream time moves: Kafka Streams skips the record outright.
+        if skips_null(self.value_serde.as_ref(), &r.value, ctx, self.store.name()) {
             return Ok(());
         }
         // The store is borrowed for each read or write only, never across a forward: a node

@@ -66,40 +66,29 @@ fn a_stream_count_skips_null_values() -> Result<(), StreamsError> {
     Ok(())
 }
 
+/// Final counts per key in sliding windows of 10 ms with 5 ms grace, kept a second.
+fn final_sliding_counts(stream: KStream<String, Option<String>>) {
+    let ms = Duration::from_millis;
+    to_out(
+        &stream
+            .group_by_key()
+            .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(ms(10), ms(5)))
+            .emit_strategy(EmitStrategy::OnWindowClose)
+            .count(Materialized::as_store("counts").with_retention(ms(1000))),
+    );
+}
+
 #[test]
 fn sliding_windows_skip_null_values_before_stream_time_moves() -> Result<(), StreamsError> {
-    let ms = Duration::from_millis;
+    // The null at 130 neither counts nor closes [89, 99]; the record at 131 does.
     let (out, dropped) = run(
-        |stream| {
-            to_out(
-                &stream
-                    .group_by_key()
-                    .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(
-                        ms(10),
-                        ms(5),
-                    ))
-                    .emit_strategy(EmitStrategy::OnWindowClose)
-                    .count(Materialized::as_store("counts").with_retention(ms(1000))),
-            );
-        },
-        // The null at 130 neither counts nor closes [89, 99]; the record at 131 does.
+        final_sliding_counts,
         &[("kk2", Some("6"), 99), ("kk2", None, 130)],
     )?;
     assert_eq!(out, vec![]);
     assert_eq!(dropped, 1);
     let (out, _) = run(
-        |stream| {
-            to_out(
-                &stream
-                    .group_by_key()
-                    .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(
-                        ms(10),
-                        ms(5),
-                    ))
-                    .emit_strategy(EmitStrategy::OnWindowClose)
-                    .count(Materialized::as_store("counts").with_retention(ms(1000))),
-            );
-        },
+        final_sliding_counts,
         &[
             ("kk2", Some("6"), 99),
             ("kk2", None, 130),

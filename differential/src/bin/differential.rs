@@ -10,19 +10,19 @@ use differential::run::{Plan, run};
 #[derive(Parser)]
 struct Args {
     /// Seeds per variant and size.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 10)]
     seeds: u64,
     /// The first seed.
     #[arg(long, default_value_t = 1)]
     first_seed: u64,
     /// Input sizes in records, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "20,200,3000")]
+    #[arg(long, value_delimiter = ',', default_value = "20,200,2000")]
     sizes: Vec<usize>,
     /// Only variants whose name contains this.
     #[arg(long, default_value = "")]
     variant: String,
     /// Cases shrinking may run per difference.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 300)]
     shrink_budget: usize,
 }
 
