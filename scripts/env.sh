@@ -4,6 +4,11 @@
 export KSTREAMS_CACHE_DIR="${KSTREAMS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kstreams-rs}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KSTREAMS_CACHE_DIR/target}"
 mkdir -p "$KSTREAMS_CACHE_DIR" "$CARGO_TARGET_DIR"
+# Maven's JVM would otherwise leave /tmp/hsperfdata_<user> behind (its performance data).
+case " ${MAVEN_OPTS:-} " in
+  *" -XX:-UsePerfData "*) ;;
+  *) export MAVEN_OPTS="${MAVEN_OPTS:+$MAVEN_OPTS }-XX:-UsePerfData" ;;
+esac
 
 # Stops the process whose pid is in the file $1 (TERM, then KILL after 10 s) and removes the
 # file and the other files given; "$2" names it in messages. Never stops anything by name.

@@ -60,7 +60,14 @@ pub fn kafka_libs() -> Result<PathBuf> {
     fs::create_dir_all(&home)?;
     let scratch = home.join(format!("libs.partial-{}", std::process::id()));
     let pom = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kafka/pom.xml");
+    // Maven's JVM writes no performance data to /tmp.
+    let maven_opts = match std::env::var("MAVEN_OPTS") {
+        Ok(opts) if opts.contains("-XX:-UsePerfData") => opts,
+        Ok(opts) => format!("{opts} -XX:-UsePerfData"),
+        Err(_) => "-XX:-UsePerfData".to_owned(),
+    };
     let status = Command::new("mvn")
+        .env("MAVEN_OPTS", maven_opts)
         .args(["-q", "-B", "-f"])
         .arg(&pom)
         .arg("dependency:copy-dependencies")
