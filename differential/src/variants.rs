@@ -247,6 +247,34 @@ pub fn all() -> Vec<Variant> {
                     .count(Materialized::new()),
             );
         }),
+        variant!("flat-map-count", IN, nulls: false, |b| {
+            let both = stream(b, "in")
+                .flat_map(|k, v| [(format!("m{}", num(&v) % 3), v.clone()), (k, v)])
+                .with_serdes(StringSerde, StringSerde);
+            count_out(&both.group_by_key().count(Materialized::new()));
+        }),
+        // No nulls: Kafka Streams hands a null value to the reducer, and this one adds numbers.
+        variant!("tumbling-reduce", IN, nulls: false, |b| {
+            windowed_out(
+                &stream(b, "in")
+                    .group_by_key()
+                    .windowed_by(tumbling())
+                    .reduce(sum, Materialized::new()),
+            );
+        }),
+        variant!("session-aggregate", IN, nulls: false, |b| {
+            windowed_out(
+                &stream(b, "in")
+                    .group_by_key()
+                    .windowed_by_session(sessions())
+                    .aggregate(
+                        String::new,
+                        |_, v, agg| format!("{agg},{v}"),
+                        |_, a, c| format!("{a}+{c}"),
+                        Materialized::new().with_value_serde(StringSerde),
+                    ),
+            );
+        }),
         variant!("tumbling", IN, nulls: true, |b| {
             time_windowed(b, tumbling(), EmitStrategy::OnWindowUpdate);
         }),

@@ -234,6 +234,26 @@ public final class DiffDriver {
                 countOut(in(b).selectKey((k, v) -> "r" + (num(v) % 4))
                     .repartition(Repartitioned.as("spread")).groupByKey().count());
                 return List.of("out");
+            case "flat-map-count":
+                countOut(in(b).flatMap((k, v) -> List.of(
+                        KeyValue.pair("m" + (num(v) % 3), v), KeyValue.pair(k, v)))
+                    .groupByKey().count());
+                return List.of("out");
+            case "tumbling-reduce":
+                in(b).groupByKey().windowedBy(TimeWindows.ofSizeAndGrace(SIZE, GRACE))
+                    .reduce(DiffDriver::sum)
+                    .toStream()
+                    .map((w, v) -> KeyValue.pair(win(w), v))
+                    .to("out");
+                return List.of("out");
+            case "session-aggregate":
+                in(b).groupByKey()
+                    .windowedBy(SessionWindows.ofInactivityGapAndGrace(GAP, Duration.ofMillis(3)))
+                    .aggregate(() -> "", (k, v, agg) -> agg + "," + v, (k, a, c) -> a + "+" + c)
+                    .toStream()
+                    .map((w, v) -> KeyValue.pair(win(w), v))
+                    .to("out");
+                return List.of("out");
             case "tumbling":
                 windowedOut(in(b).groupByKey().windowedBy(TimeWindows.ofSizeAndGrace(SIZE, GRACE)).count());
                 return List.of("out");
