@@ -3,7 +3,7 @@
 # libclang (bindgen for RocksDB), a C/C++ toolchain, OpenSSL and libcurl headers with pkg-config
 # (librdkafka's TLS, SASL SCRAM and OIDC token requests link the system's libraries), a Java 17+
 # JDK and Maven (for the Kafka broker, the Kafka Streams benchmark contestant and the schema
-# registry), curl, unzip and python3.
+# registry), curl, unzip, python3 and Graphviz (the topology-picture tests draw their DOT).
 # Installs nothing that is already there; needs root or sudo only when something is missing.
 set -euo pipefail
 
@@ -25,6 +25,8 @@ command -v mvn >/dev/null || missing+=(maven)
 command -v curl >/dev/null || missing+=(curl)
 command -v unzip >/dev/null || missing+=(unzip)
 command -v python3 >/dev/null || missing+=(python3)
+# Graphviz: the topology-picture tests check that the DOT output draws
+command -v dot >/dev/null || missing+=(graphviz)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

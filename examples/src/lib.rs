@@ -14,6 +14,7 @@ pub mod fraud_detection;
 pub mod interrupt;
 pub mod login_count;
 pub mod order_enrichment;
+pub mod picture;
 pub mod revenue_per_product;
 pub mod rolling_average;
 pub mod runner;

@@ -79,6 +79,10 @@ pub struct CommonArgs {
     /// A Java properties file of settings, as `--config` takes them. Repeatable.
     #[arg(long = "config-file", value_name = "PATH")]
     pub config_file: Vec<PathBuf>,
+    /// Print the topology (`text`: Kafka Streams' layout; `mermaid`; `dot` for Graphviz)
+    /// and exit without running.
+    #[arg(long, value_name = "FORMAT")]
+    pub describe: Option<crate::picture::DescribeFormat>,
 }
 
 impl CommonArgs {
@@ -96,6 +100,7 @@ impl CommonArgs {
             rate: 0,
             config: Vec::new(),
             config_file: Vec::new(),
+            describe: None,
         }
     }
 
@@ -691,6 +696,10 @@ pub async fn main_with(example: &dyn Example, args: &CommonArgs) -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Some(format) = args.describe {
+        print!("{}", crate::picture::render(&example.topology()?, format));
+        return Ok(());
+    }
     let lines = run(example, args).await?;
     for line in &lines {
         println!("{line}");

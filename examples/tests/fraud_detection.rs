@@ -76,3 +76,29 @@ fn the_live_generator_makes_payments_and_one_malformed_record_in_500() -> anyhow
     assert_eq!(bad.key.as_deref(), Some(&b"u49"[..]));
     Ok(())
 }
+
+/// The README shows this example's topology as a Mermaid picture; it must be what the binary
+/// prints with `--describe mermaid`.
+#[test]
+fn the_readme_picture_is_the_topology() -> anyhow::Result<()> {
+    use streams_examples::picture::{DescribeFormat, render};
+    let args = common::driver_args("fraud-detection");
+    let app = FraudDetectionApp::new(&args, 3, std::time::Duration::from_secs(60));
+    let picture = render(
+        &streams_examples::runner::Example::topology(&app)?,
+        DescribeFormat::Mermaid,
+    );
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))?;
+    let marker = "<!-- fraud-detection picture:";
+    let after = &readme[readme.find(marker).expect("the README marks its picture")..];
+    let start = after.find("```mermaid\n").expect("a mermaid block") + "```mermaid\n".len();
+    let end = after[start..].find("```").expect("the block's end");
+    assert_eq!(&after[start..start + end], picture);
+    // The binary prints the same.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fraud-detection"))
+        .args(["--describe", "mermaid"])
+        .output()?;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout)?, picture);
+    Ok(())
+}

@@ -47,11 +47,24 @@ pub struct SubtopologyDescription {
     pub nodes: Vec<NodeDescription>,
 }
 
-/// The description of a whole topology. `Display` prints Kafka Streams' layout.
+/// A global store as described: every instance keeps a full copy of its topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalStoreDescription {
+    /// The store's name.
+    pub store: String,
+    /// The topic it copies.
+    pub topic: String,
+}
+
+/// The description of a whole topology. `Display` prints Kafka Streams' layout (without the
+/// global stores, which Kafka Streams prints as sub-topologies of their own: see
+/// `docs/architecture.md`, "Topology"); [`Self::to_mermaid`] and [`Self::to_dot`] draw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopologyDescription {
     /// The sub-topologies in id order.
     pub subtopologies: Vec<SubtopologyDescription>,
+    /// The global stores, in the order they were added.
+    pub global_stores: Vec<GlobalStoreDescription>,
 }
 
 impl TopologyDescription {
@@ -112,7 +125,18 @@ impl TopologyDescription {
                 }
             })
             .collect();
-        TopologyDescription { subtopologies }
+        let global_stores = topology
+            .global_stores()
+            .iter()
+            .map(|g| GlobalStoreDescription {
+                store: g.name().to_owned(),
+                topic: g.topic().to_owned(),
+            })
+            .collect();
+        TopologyDescription {
+            subtopologies,
+            global_stores,
+        }
     }
 }
 

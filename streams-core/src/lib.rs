@@ -15,6 +15,7 @@ pub mod config;
 mod context;
 mod dead_letter;
 mod describe;
+mod describe_render;
 pub mod error;
 pub mod global;
 pub mod handlers;
@@ -37,7 +38,8 @@ pub mod window;
 pub use config::{ProcessingGuarantee, StreamsConfig};
 pub use context::TaskCounters;
 pub use describe::{
-    NodeDescription, NodeKindDescription, SubtopologyDescription, TopologyDescription,
+    GlobalStoreDescription, NodeDescription, NodeKindDescription, SubtopologyDescription,
+    TopologyDescription,
 };
 pub use error::{Result, SerdeError, StreamsError};
 pub use ids::TaskId;
