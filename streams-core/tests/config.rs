@@ -229,3 +229,43 @@ fn security_settings_given_to_one_client_only_are_refused_without_their_values()
         .and_then(|c| c.validate())
         .expect("accepted");
 }
+
+#[test]
+fn topic_settings_configure_the_internal_topics_and_librdkafka_topic_settings_stay_client_ones() {
+    let config = StreamsConfig::new("app", "localhost:9092")
+        .set("replication.factor", "3")
+        .and_then(|c| c.set("topic.min.insync.replicas", "1"))
+        .and_then(|c| c.set("topic.min.insync.replicas", "2"))
+        .and_then(|c| c.set("topic.segment.bytes", "1048576"))
+        .and_then(|c| c.set("topic.metadata.refresh.interval.ms", "1000"))
+        .expect("valid settings");
+    assert_eq!(config.replication_factor(), 3);
+    assert_eq!(
+        config.internal_topic_configs(),
+        [
+            ("min.insync.replicas".to_owned(), "2".to_owned()),
+            ("segment.bytes".to_owned(), "1048576".to_owned())
+        ],
+        "the last value of a setting wins"
+    );
+    assert!(
+        config
+            .client_settings(streams_core::config::ClientKind::All)
+            .any(|(k, v)| k == "topic.metadata.refresh.interval.ms" && v == "1000"),
+        "librdkafka's topic.metadata.* settings go to the clients"
+    );
+    config.validate().expect("consistent");
+
+    let refused = |key: &str| {
+        StreamsConfig::new("app", "localhost:9092")
+            .set(key, "delete")
+            .expect_err("refused")
+            .to_string()
+    };
+    let policy = refused("topic.cleanup.policy");
+    assert!(
+        policy.contains("topic.cleanup.policy") && policy.contains("compact for changelogs"),
+        "{policy}"
+    );
+    assert!(refused("topic.").contains("needs a name after `topic.`"));
+}

@@ -84,6 +84,8 @@ pub struct StreamsConfig {
     poll: Duration,
     buffered_records_per_partition: usize,
     replication_factor: i32,
+    /// `topic.*`: configs of the internal topics the library creates.
+    topic_configs: Vec<(String, String)>,
     extractor: Arc<dyn TimestampExtractor>,
     deserialization_handler: Arc<dyn ErrorHandler>,
     processing_handler: Arc<dyn ErrorHandler>,
@@ -151,6 +153,7 @@ impl StreamsConfig {
             poll: Duration::from_millis(100),
             buffered_records_per_partition: 1000,
             replication_factor: -1,
+            topic_configs: Vec::new(),
             extractor: Arc::new(FailOnInvalidTimestamp),
             deserialization_handler: Arc::new(LogAndFail),
             processing_handler: Arc::new(LogAndFail),
@@ -285,6 +288,12 @@ impl StreamsConfig {
     /// `replication.factor` for internal topics (-1: the broker's default).
     pub fn replication_factor(&self) -> i32 {
         self.replication_factor
+    }
+    /// The `topic.*` settings, without the prefix: topic configs (`min.insync.replicas`,
+    /// `segment.bytes`, ...) for every changelog and repartition topic the library creates,
+    /// over the library's own defaults, as in Kafka Streams.
+    pub fn internal_topic_configs(&self) -> &[(String, String)] {
+        &self.topic_configs
     }
     /// `errors.dead.letter.queue.topic.name`.
     pub fn dead_letter_topic(&self) -> Option<&str> {

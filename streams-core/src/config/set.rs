@@ -206,8 +206,43 @@ impl StreamsConfig {
                     "is managed by the library (the group id is application.id, offsets are committed by the runtime)",
                 ));
             }
-            other => self.push_client_setting(other, value)?,
+            other => match internal_topic_config(other) {
+                Some(name) => self.set_topic_config(key, name, value)?,
+                None => self.push_client_setting(other, value)?,
+            },
         }
         Ok(self)
+    }
+}
+
+/// The topic config a `topic.*` key names, or `None` for librdkafka's own `topic.metadata.*`
+/// and `topic.blacklist` client settings (and keys without the prefix).
+fn internal_topic_config(key: &str) -> Option<&str> {
+    let name = key.strip_prefix("topic.")?;
+    (!name.starts_with("metadata.") && name != "blacklist").then_some(name)
+}
+
+impl StreamsConfig {
+    /// `topic.<name>`: a config of the internal topics. `cleanup.policy` is the library's to
+    /// choose (compacted changelogs, deleted repartition records); anything else goes to the
+    /// broker when a topic is created, which refuses what it does not know.
+    fn set_topic_config(&mut self, key: &str, name: &str, value: &str) -> Result<()> {
+        if name.is_empty() {
+            return Err(StreamsError::config(
+                key,
+                "a topic config needs a name after `topic.`, such as topic.min.insync.replicas",
+            ));
+        }
+        if name == "cleanup.policy" {
+            return Err(StreamsError::config(
+                key,
+                "the library chooses each internal topic's cleanup policy (compact for \
+                 changelogs, compact,delete for window and session changelogs, delete for \
+                 repartition topics); set other topic configs with topic.<name>",
+            ));
+        }
+        self.topic_configs.retain(|(k, _)| k != name);
+        self.topic_configs.push((name.to_owned(), value.to_owned()));
+        Ok(())
     }
 }

@@ -215,7 +215,11 @@ impl InternalTopicManager<'_> {
                         "repartition topic {topic} has {existing} partitions but its writers'                          source topics have {n}; delete it or reset the application"
                     )));
                 }
-                None => wanted.push((topic.clone(), n, repartition_topic_configs())),
+                None => wanted.push((
+                    topic.clone(),
+                    n,
+                    with_overrides(repartition_topic_configs(), self.config),
+                )),
             }
             counts.insert(topic.clone(), n);
         }
@@ -243,7 +247,7 @@ impl InternalTopicManager<'_> {
                 }
                 None => {
                     self.refuse_lost_changelog(&topic)?;
-                    wanted.push((topic, tasks, spec.configs))
+                    wanted.push((topic, tasks, with_overrides(spec.configs, self.config)))
                 }
             }
         }
@@ -350,6 +354,27 @@ type WantedTopic = (String, usize, Vec<(String, String)>);
 
 /// The configuration of repartition topics, as Kafka Streams sets it: deleted, never by age
 /// (the stream threads purge what was committed), with 50 MiB segments so purged records go.
+/// An internal topic's configs: the library's `defaults`, then the `topic.*` settings over
+/// them (Kafka Streams' order), except a window or session changelog's `retention.ms`, which
+/// its store's retention decides.
+fn with_overrides(
+    defaults: Vec<(String, String)>,
+    config: &StreamsConfig,
+) -> Vec<(String, String)> {
+    let windowed = defaults
+        .iter()
+        .any(|(k, v)| k == "cleanup.policy" && v.contains("compact,delete"));
+    let mut configs = defaults;
+    for (name, value) in config.internal_topic_configs() {
+        if windowed && name == "retention.ms" {
+            continue;
+        }
+        configs.retain(|(k, _)| k != name);
+        configs.push((name.clone(), value.clone()));
+    }
+    configs
+}
+
 fn repartition_topic_configs() -> Vec<(String, String)> {
     [
         ("cleanup.policy", "delete"),
@@ -380,4 +405,48 @@ fn check_resolvable(bootstrap: &str) -> Result<()> {
         "bootstrap.servers",
         format!("no bootstrap server resolves: {}", failures.join("; ")),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn topic_settings_go_over_the_library_defaults_but_not_a_window_changelog_retention() {
+        let config = StreamsConfig::new("app", "localhost:9092")
+            .set("topic.min.insync.replicas", "2")
+            .and_then(|c| c.set("topic.retention.ms", "1000"))
+            .expect("valid");
+        assert_eq!(
+            with_overrides(pairs(&[("cleanup.policy", "compact")]), &config),
+            pairs(&[
+                ("cleanup.policy", "compact"),
+                ("min.insync.replicas", "2"),
+                ("retention.ms", "1000")
+            ])
+        );
+        assert_eq!(
+            with_overrides(
+                pairs(&[
+                    ("cleanup.policy", "compact,delete"),
+                    ("retention.ms", "86400000")
+                ]),
+                &config
+            ),
+            pairs(&[
+                ("cleanup.policy", "compact,delete"),
+                ("retention.ms", "86400000"),
+                ("min.insync.replicas", "2")
+            ])
+        );
+        let repartition = with_overrides(repartition_topic_configs(), &config);
+        assert!(repartition.contains(&("retention.ms".to_owned(), "1000".to_owned())));
+        assert!(!repartition.contains(&("retention.ms".to_owned(), "-1".to_owned())));
+    }
 }
