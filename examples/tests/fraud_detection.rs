@@ -5,12 +5,7 @@ mod common;
 
 use streams_examples::fraud_detection::*;
 
-const EXPECTED: &[&str] = &[
-    "alerts: ann (Ann Lee) hourly-limit: 570.00 in 3 payments in the hour from 09:00:00 exceeds the limit of 500.00 [payment p4 at 09:20:00]",
-    "alerts: bob (Bob Ray) velocity: 3 payments within 60 s [payment p8 at 09:30:45]",
-    "alerts: dave (unknown) hourly-limit: 1200.00 in 1 payment in the hour from 09:00:00 exceeds the limit of 1000.00 [payment p11 at 09:40:00]",
-    "payments-dlq: bob {\"payment_id\": \"p?\", oops (invalid JSON for streams_examples::fraud_detection::Payment: key must be a string at line 1 column 22)",
-];
+const EXPECTED: &[&str] = common::FRAUD_DETECTION_EXPECTED;
 
 #[test]
 fn on_the_test_driver() -> anyhow::Result<()> {
