@@ -18,7 +18,7 @@ pub mod picture;
 pub mod revenue_per_product;
 pub mod rolling_average;
 pub mod runner;
-pub mod settings;
+pub use kstreams_cli::settings;
 
 /// Serializes sample data to JSON bytes.
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {

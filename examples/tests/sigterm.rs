@@ -13,11 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use integration_tests::cleanup::ScratchDir;
-use integration_tests::client::{produce_timed, read_topic};
+use integration_tests::client::{produce_timed, read_topic, wait_until_committed};
 use integration_tests::kafka::{shared_cluster, unique_name};
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 use streams_examples::fraud_detection::FraudDetectionApp;
 use streams_examples::runner::{Example, OutputRecord, RawRecord};
 
@@ -106,45 +103,6 @@ async fn produce(bootstrap: &str, id: &str, records: &[RawRecord]) -> Result<()>
     Ok(())
 }
 
-/// Waits until group `id` has committed every record of `topics` (all partitions).
-fn wait_until_processed(bootstrap: &str, id: &str, topics: &[String]) -> Result<()> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", id)
-        .create()?;
-    let timeout = Duration::from_secs(10);
-    let mut ends = TopicPartitionList::new();
-    for topic in topics {
-        let md = consumer.fetch_metadata(Some(topic), timeout)?;
-        let partitions = md.topics().first().map_or(0, |t| t.partitions().len());
-        for p in 0..i32::try_from(partitions)? {
-            let (_, high) = consumer.fetch_watermarks(topic, p, timeout)?;
-            ends.add_partition_offset(topic, p, Offset::Offset(high))?;
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(committed) = consumer.committed_offsets(ends.clone(), timeout) {
-            let done = ends.elements().iter().all(|end| {
-                let Offset::Offset(high) = end.offset() else {
-                    return true;
-                };
-                high == 0
-                    || committed
-                        .find_partition(end.topic(), end.partition())
-                        .is_some_and(|c| matches!(c.offset(), Offset::Offset(o) if o >= high))
-            });
-            if done {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("group {id} did not commit its input within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Every committed output record, described as the runner prints a sample run's: by topic,
 /// then key, in offset order per key.
 fn outputs(
@@ -209,14 +167,14 @@ async fn a_sigterm_restart_under_exactly_once_loses_and_repeats_nothing() -> Res
 
     let service = Service::start(&bootstrap, &id, state.path())?;
     produce(&bootstrap, &id, tables).await?;
-    wait_until_processed(&bootstrap, &id, &input(tables))?;
+    wait_until_committed(&bootstrap, &id, &input(tables), Duration::from_secs(120))?;
     // Half the payments, and SIGTERM while they are being processed.
     produce(&bootstrap, &id, first).await?;
     service.terminate()?;
     // The other half arrives while the application is down.
     produce(&bootstrap, &id, second).await?;
     let service = Service::start(&bootstrap, &id, state.path())?;
-    wait_until_processed(&bootstrap, &id, &input(payments))?;
+    wait_until_committed(&bootstrap, &id, &input(payments), Duration::from_secs(120))?;
     service.terminate()?;
 
     let expected = common::FRAUD_DETECTION_EXPECTED;

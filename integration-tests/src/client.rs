@@ -238,3 +238,49 @@ pub fn open_transactions(bootstrap: &str, topics: &[&str]) -> Result<Vec<(String
     }
     Ok(open)
 }
+
+/// Waits until consumer group `group` has committed every record of `topics` (every
+/// partition up to its end offset when called), or fails after `timeout`.
+pub fn wait_until_committed(
+    bootstrap: &str,
+    group: &str,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<()> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()?;
+    let ask = Duration::from_secs(10);
+    let mut ends = TopicPartitionList::new();
+    for topic in topics {
+        let md = consumer.fetch_metadata(Some(topic), ask)?;
+        let partitions = md.topics().first().map_or(0, |t| t.partitions().len());
+        for p in 0..i32::try_from(partitions)? {
+            let (_, high) = consumer.fetch_watermarks(topic, p, ask)?;
+            ends.add_partition_offset(topic, p, Offset::Offset(high))?;
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        // The coordinator may still be loading: ask again until the deadline.
+        if let Ok(committed) = consumer.committed_offsets(ends.clone(), ask) {
+            let done = ends.elements().iter().all(|end| {
+                let Offset::Offset(high) = end.offset() else {
+                    return true;
+                };
+                high == 0
+                    || committed
+                        .find_partition(end.topic(), end.partition())
+                        .is_some_and(|c| matches!(c.offset(), Offset::Offset(o) if o >= high))
+            });
+            if done {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("group {group} did not commit all of {topics:?} within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -2,7 +2,8 @@
 //! (Java properties), both repeatable, later ones winning. Schema registry settings
 //! (`schema.registry.*`, `basic.auth.*`, `bearer.auth.*`) go to the registry client; the others
 //! go to the application's [`StreamsConfig`] and, as the library gives them to its own
-//! clients, to the example's helper clients (topic creation, sample producer, result reader).
+//! clients, to the helper clients of the examples (topic creation, sample producer, result
+//! reader) and of the tools (`kstreams-reset`'s admin client and consumer).
 
 use std::path::{Path, PathBuf};
 
