@@ -119,6 +119,27 @@ fn a_repartitioned_word_count_as_mermaid_and_dot() -> Result<(), StreamsError> {
 fn an_enrichment_with_a_table_and_a_global_table_as_mermaid_and_dot() -> Result<(), StreamsError> {
     let description = enrichment()?.describe();
     assert_eq!(description.global_stores.len(), 1);
+    // Names as Kafka Streams 4.1.1 gives them for this topology (its describe() printed
+    // KSTREAM-SOURCE-0000000005 for orders: the global table took 2, 3 and 4).
+    assert_eq!(
+        description.global_stores[0].store,
+        "products-STATE-STORE-0000000002"
+    );
+    assert_eq!(
+        description.subtopologies[0]
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "KSTREAM-SOURCE-0000000005",
+            "KSTREAM-JOIN-0000000006",
+            "KSTREAM-LEFTJOIN-0000000007",
+            "KSTREAM-SOURCE-0000000000",
+            "KSTREAM-SINK-0000000008",
+            "KTABLE-SOURCE-0000000001",
+        ]
+    );
     check("enrichment.mmd", &description.to_mermaid());
     let dot = description.to_dot();
     check("enrichment.dot", &dot);

@@ -36,7 +36,8 @@ impl<K, V> GlobalKTable<K, V> {
 impl crate::StreamsBuilder {
     /// A global table of `topic`: every instance keeps a full copy (filled before processing
     /// starts, then kept up to date by its own reader; restored from the topic at each
-    /// start). Its store is named `<topic>-STATE-STORE-<n>`.
+    /// start). Its store is named `<topic>-STATE-STORE-<n>`; as in Kafka Streams, it takes
+    /// three numbers of the name counter (the store, a source and a processor).
     pub fn global_table<K, V>(
         &self,
         topic: &str,
@@ -49,6 +50,12 @@ impl crate::StreamsBuilder {
         let shared = self.shared();
         let mut inner = shared.borrow_mut();
         let name = inner.new_name(&format!("{topic}-STATE-STORE"));
+        // Kafka Streams also names a source and a processor for the global store here
+        // (`KSTREAM-SOURCE-n`, `KTABLE-SOURCE-n`); taking the same numbers keeps every name
+        // generated after a global table, and the internal topics named after them, the same
+        // as Kafka Streams'.
+        inner.new_name("KSTREAM-SOURCE");
+        inner.new_name("KTABLE-SOURCE");
         inner.claim_store(&name);
         let store = Arc::new(streams_core::global::GlobalStore::new(&name, topic));
         let registered = store.clone();
