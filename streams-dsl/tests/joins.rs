@@ -394,6 +394,43 @@ fn asymmetric_join_windows_close_each_side_by_its_own_bound() -> Result<(), Stre
     Ok(())
 }
 
+/// A window that ends before its record (`before` -3 ms: the other side joins from 3 to 10 ms
+/// later): a right record at stream time is past its own window at once and goes out
+/// unmatched, but only after the left record whose window closed meanwhile, as Kafka Streams
+/// 4.1.1 emits them (found by the differential suite, variant
+/// `stream-stream-outer-asymmetric`; the left record is still joined by the late right one).
+#[test]
+fn a_record_past_its_own_window_goes_out_after_the_unmatched_records_that_closed()
+-> Result<(), StreamsError> {
+    let out = stream_join_with(
+        |clicks, views| {
+            clicks.outer_join(
+                views,
+                |c, v| format!("{}|{}", c.map_or("null", |c| c), v.map_or("null", |v| v)),
+                streams_dsl::JoinWindows::of_time_difference_and_grace(
+                    std::time::Duration::from_millis(10),
+                    std::time::Duration::from_millis(5),
+                )
+                .before_ms(-3),
+            )
+        },
+        &[
+            ("clicks", "k2", "63", 3052),
+            ("views", "k2", "39", 3072),
+            ("views", "k2", "63", 3061),
+        ],
+    )?;
+    assert_eq!(
+        out,
+        vec![
+            (s("k2"), s("63|null"), 3052),
+            (s("k2"), s("null|39"), 3072),
+            (s("k2"), s("63|63"), 3061),
+        ]
+    );
+    Ok(())
+}
+
 #[test]
 fn a_stream_join_after_a_key_change_repartitions_that_side() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();

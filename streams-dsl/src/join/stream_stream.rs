@@ -289,20 +289,21 @@ where
             u.key_serde
                 .serialize_into(u.store.name(), &r.key, &mut key)
                 .map_err(|e| e.to_string())?;
-            if matches.is_empty()
-                && u.keep_this
-                && t.saturating_add(self.ahead).max(0) < ctx.stream_time()
-            {
-                // Out of order past its own window: nothing can match it any more, so its
-                // unmatched result goes out now (as Kafka Streams).
-                let joined = (self.joiner)(Some(&r.value), None);
-                ctx.forward(r.map_value(|_| joined))?;
-                return Ok(());
-            }
             // As Kafka Streams: a record at stream time first emits the unmatched records
             // whose windows closed, then its own results.
             if t >= ctx.stream_time() {
                 self.emit_closed_unmatched(ctx)?;
+            }
+            if matches.is_empty()
+                && u.keep_this
+                && t.saturating_add(self.ahead).max(0) < ctx.stream_time()
+            {
+                // Past its own window (out of order, or a window that ends before the
+                // record): nothing can match it any more, so its unmatched result goes out
+                // now (as Kafka Streams).
+                let joined = (self.joiner)(Some(&r.value), None);
+                ctx.forward(r.map_value(|_| joined))?;
+                return Ok(());
             }
             if matches.is_empty() {
                 if u.keep_this {
