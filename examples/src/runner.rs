@@ -416,7 +416,11 @@ struct EndOfPartitionIsNoError;
 
 impl rdkafka::ClientContext for EndOfPartitionIsNoError {
     fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(error, KafkaError::PartitionEOF(_)) {
+        // librdkafka also reports the end of a partition as a global error event.
+        if !matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        ) {
             tracing::error!(%error, reason, "librdkafka error");
         }
     }

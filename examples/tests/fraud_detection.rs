@@ -21,6 +21,22 @@ fn on_the_test_driver() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a newcomer sees on a first run: the results, and on standard error no error (reaching
+/// the end of a partition is none), only the warning about the malformed payment.
+#[test]
+fn a_first_run_prints_no_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fraud-detection"))
+        .output()
+        .expect("the example runs");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    assert!(
+        stderr.contains("sending the record to the dead-letter topic"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn on_the_embedded_mock_cluster() {
     assert_eq!(
