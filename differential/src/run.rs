@@ -20,6 +20,9 @@ pub struct Plan {
     pub sizes: Vec<usize>,
     /// Cases shrinking may run per difference.
     pub shrink_budget: usize,
+    /// Set (by a signal handler, say) to stop after the current case: the run then returns
+    /// what it found so far, and the Java driver and its scratch directory go.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// What a run found.
@@ -35,6 +38,8 @@ pub struct Report {
     pub expected: Vec<(String, &'static str)>,
     /// Unexpected differences, each shrunk and described; one per variant at most.
     pub differences: Vec<String>,
+    /// Whether the run was stopped before the end.
+    pub stopped: bool,
 }
 
 /// Runs `plan`, printing a line per variant to standard error.
@@ -49,6 +54,14 @@ pub fn run(plan: &Plan) -> Result<Report> {
         let mut expected = 0;
         'cases: for &size in &plan.sizes {
             for seed in plan.first_seed..plan.first_seed + plan.seeds {
+                if plan
+                    .stop
+                    .as_ref()
+                    .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+                {
+                    report.stopped = true;
+                    return Ok(report);
+                }
                 let input = generate::input(variant, seed, size);
                 report.cases += 1;
                 report.records += input.len();

@@ -12,6 +12,7 @@ fn every_variant_gives_kafka_streams_output_or_a_documented_difference() -> anyh
         seeds: 2,
         sizes: vec![30, 300],
         shrink_budget: 500,
+        stop: None,
     })?;
     assert!(
         report.differences.is_empty(),

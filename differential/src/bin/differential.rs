@@ -2,9 +2,13 @@
 //! and sizes on Kafka Streams' `TopologyTestDriver` and on ours; exits non-zero when an
 //! unexpected difference is found, after printing it shrunk.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::Result;
 use clap::Parser;
 use differential::run::{Plan, run};
+use tokio::signal::unix::SignalKind;
 
 /// Compares our topologies with Kafka Streams' over generated inputs.
 #[derive(Parser)]
@@ -29,13 +33,36 @@ struct Args {
 fn main() -> Result<()> {
     let args = Args::parse();
     let started = std::time::Instant::now();
+    // Ctrl-C or SIGTERM stops the run after the current case, so that the Java driver and its
+    // scratch directory are cleaned up.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    std::thread::spawn(move || {
+        signals.block_on(async {
+            let mut term = tokio::signal::unix::signal(SignalKind::terminate())?;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("stopping after the current case");
+            flag.store(true, Ordering::Relaxed);
+            Ok::<_, std::io::Error>(())
+        })
+    });
     let report = run(&Plan {
         filter: args.variant,
         first_seed: args.first_seed,
         seeds: args.seeds,
         sizes: args.sizes,
         shrink_budget: args.shrink_budget,
+        stop: Some(stop),
     })?;
+    if report.stopped {
+        println!("stopped by a signal; partial results:");
+    }
     println!(
         "{} cases ({} input records) in {:.0?}: {} the same, {} with an expected difference, {} \
          variants with an unexpected one",
@@ -49,7 +76,7 @@ fn main() -> Result<()> {
     for d in &report.differences {
         println!("\n{d}");
     }
-    if !report.differences.is_empty() {
+    if !report.differences.is_empty() || report.stopped {
         std::process::exit(1);
     }
     Ok(())
