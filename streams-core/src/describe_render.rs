@@ -1,45 +1,138 @@
 //! Pictures of a [`TopologyDescription`]: Mermaid flowcharts and Graphviz DOT graphs, with
 //! each sub-topology as a cluster, topics and stores as nodes of their own (a repartition
 //! topic joins the sink that writes it to the source that reads it), and global stores beside.
+//! One walk ([`Graph::of`]) lists what a picture shows; each format only spells it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use crate::describe::{NodeKindDescription, TopologyDescription};
 
-/// What a picture shows besides the processor nodes: topics and stores, each once.
-struct Sides {
-    topics: BTreeMap<String, usize>,
-    stores: BTreeMap<String, usize>,
+/// One end of an edge of a picture.
+#[derive(Clone, Copy)]
+enum End<'a> {
+    /// Node `index` (its place in the sub-topology's list) of sub-topology `sub`.
+    Node {
+        sub: u32,
+        index: usize,
+        name: &'a str,
+    },
+    Topic(&'a str),
+    Store(&'a str),
+    /// The topic a sink's topic chooser picks per record.
+    Chosen {
+        sub: u32,
+        index: usize,
+        name: &'a str,
+    },
 }
 
-impl Sides {
-    fn of(d: &TopologyDescription) -> Sides {
-        let mut sides = Sides {
+/// How two ends are joined.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Records flow along it.
+    Flow,
+    /// A processor uses a store.
+    Uses,
+}
+
+/// What a picture shows, in the order it lists it.
+struct Graph<'a> {
+    /// The edges of the sub-topologies: per node, its children, then its topics or stores.
+    edges: Vec<(End<'a>, End<'a>, Link)>,
+    /// Global stores: topic to store.
+    globals: Vec<(End<'a>, End<'a>)>,
+    /// Topics and stores, each once, numbered in the order first seen.
+    topics: BTreeMap<&'a str, usize>,
+    stores: BTreeMap<&'a str, usize>,
+}
+
+impl<'a> Graph<'a> {
+    fn of(d: &'a TopologyDescription) -> Graph<'a> {
+        let mut g = Graph {
+            edges: Vec::new(),
+            globals: Vec::new(),
             topics: BTreeMap::new(),
             stores: BTreeMap::new(),
         };
-        let add = |map: &mut BTreeMap<String, usize>, name: &str| {
+        fn number<'a>(map: &mut BTreeMap<&'a str, usize>, name: &'a str) {
             let next = map.len();
-            map.entry(name.to_owned()).or_insert(next);
-        };
-        for node in d.subtopologies.iter().flat_map(|s| &s.nodes) {
-            match &node.kind {
-                NodeKindDescription::Source { topics } => {
-                    topics.iter().for_each(|t| add(&mut sides.topics, t));
+            map.entry(name).or_insert(next);
+        }
+        for sub in &d.subtopologies {
+            let places: HashMap<&str, usize> = sub
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.name.as_str(), i))
+                .collect();
+            let node = |name: &'a str| End::Node {
+                sub: sub.id,
+                index: places.get(name).copied().unwrap_or(0),
+                name,
+            };
+            for n in &sub.nodes {
+                let me = node(&n.name);
+                for child in &n.successors {
+                    g.edges.push((me, node(child), Link::Flow));
                 }
-                NodeKindDescription::Processor { stores } => {
-                    stores.iter().for_each(|s| add(&mut sides.stores, s));
+                match &n.kind {
+                    NodeKindDescription::Source { topics } => {
+                        for t in topics {
+                            number(&mut g.topics, t);
+                            g.edges.push((End::Topic(t), me, Link::Flow));
+                        }
+                    }
+                    NodeKindDescription::Processor { stores } => {
+                        for s in stores {
+                            number(&mut g.stores, s);
+                            g.edges.push((me, End::Store(s), Link::Uses));
+                        }
+                    }
+                    NodeKindDescription::Sink { topic: Some(t) } => {
+                        number(&mut g.topics, t);
+                        g.edges.push((me, End::Topic(t), Link::Flow));
+                    }
+                    NodeKindDescription::Sink { topic: None } => {
+                        let chosen = End::Chosen {
+                            sub: sub.id,
+                            index: places[n.name.as_str()],
+                            name: &n.name,
+                        };
+                        g.edges.push((me, chosen, Link::Flow));
+                    }
                 }
-                NodeKindDescription::Sink { topic: Some(t) } => add(&mut sides.topics, t),
-                NodeKindDescription::Sink { topic: None } => {}
             }
         }
-        for g in &d.global_stores {
-            add(&mut sides.topics, &g.topic);
-            add(&mut sides.stores, &g.store);
+        for global in &d.global_stores {
+            number(&mut g.topics, &global.topic);
+            number(&mut g.stores, &global.store);
+            g.globals
+                .push((End::Topic(&global.topic), End::Store(&global.store)));
         }
-        sides
+        g
+    }
+
+    /// An end as Mermaid writes it: topics, stores and chosen topics with their shapes.
+    fn mermaid(&self, end: End<'_>) -> String {
+        match end {
+            End::Node { sub, index, .. } => format!("n{sub}_{index}"),
+            End::Topic(t) => format!("t{}[/\"{}\"/]", self.topics[t], mermaid_label(t)),
+            End::Store(s) => format!("st{}[(\"{}\")]", self.stores[s], mermaid_label(s)),
+            End::Chosen { sub, index, .. } => {
+                format!("n{sub}_{index}_chosen[/\"(chosen per record)\"/]")
+            }
+        }
+    }
+
+    /// An end's DOT node id.
+    fn dot(end: End<'_>) -> String {
+        dot_string(&match end {
+            End::Node { sub, name, .. } => format!("{sub}:{name}"),
+            End::Topic(t) => format!("topic:{t}"),
+            End::Store(s) => format!("store:{s}"),
+            End::Chosen { sub, name, .. } => format!("chosen:{sub}:{name}"),
+        })
     }
 }
 
@@ -82,74 +175,32 @@ impl TopologyDescription {
     /// # Ok::<(), streams_core::StreamsError>(())
     /// ```
     pub fn to_mermaid(&self) -> String {
-        let sides = Sides::of(self);
+        let g = Graph::of(self);
         let mut out = String::from("flowchart TB\n");
-        let mut edges = String::new();
         // `writeln!` into a String cannot fail.
         for sub in &self.subtopologies {
             let _ = writeln!(out, "  subgraph s{0}[\"Sub-topology {0}\"]", sub.id);
-            let id = |name: &str| {
-                let i = sub.nodes.iter().position(|n| n.name == name).unwrap_or(0);
-                format!("n{}_{i}", sub.id)
-            };
-            for node in &sub.nodes {
-                let me = id(&node.name);
-                let _ = writeln!(out, "    {me}[\"{}\"]", mermaid_label(&node.name));
-                for child in &node.successors {
-                    let _ = writeln!(edges, "  {me} --> {}", id(child));
-                }
-                match &node.kind {
-                    NodeKindDescription::Source { topics } => {
-                        for t in topics {
-                            let _ = writeln!(
-                                edges,
-                                "  t{}[/\"{}\"/] --> {me}",
-                                sides.topics[t],
-                                mermaid_label(t)
-                            );
-                        }
-                    }
-                    NodeKindDescription::Processor { stores } => {
-                        for s in stores {
-                            let _ = writeln!(
-                                edges,
-                                "  {me} -.- st{}[(\"{}\")]",
-                                sides.stores[s],
-                                mermaid_label(s)
-                            );
-                        }
-                    }
-                    NodeKindDescription::Sink { topic: Some(t) } => {
-                        let _ = writeln!(
-                            edges,
-                            "  {me} --> t{}[/\"{}\"/]",
-                            sides.topics[t],
-                            mermaid_label(t)
-                        );
-                    }
-                    NodeKindDescription::Sink { topic: None } => {
-                        let _ =
-                            writeln!(edges, "  {me} --> {me}_chosen[/\"(chosen per record)\"/]");
-                    }
-                }
-            }
-            out.push_str("  end\n");
-        }
-        if !self.global_stores.is_empty() {
-            out.push_str("  subgraph globals[\"Global stores\"]\n");
-            for g in &self.global_stores {
+            for (index, node) in sub.nodes.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "    t{}[/\"{}\"/] --> st{}[(\"{}\")]",
-                    sides.topics[&g.topic],
-                    mermaid_label(&g.topic),
-                    sides.stores[&g.store],
-                    mermaid_label(&g.store)
+                    "    n{}_{index}[\"{}\"]",
+                    sub.id,
+                    mermaid_label(&node.name)
                 );
             }
             out.push_str("  end\n");
         }
-        out.push_str(&edges);
+        if !g.globals.is_empty() {
+            out.push_str("  subgraph globals[\"Global stores\"]\n");
+            for &(topic, store) in &g.globals {
+                let _ = writeln!(out, "    {} --> {}", g.mermaid(topic), g.mermaid(store));
+            }
+            out.push_str("  end\n");
+        }
+        for &(from, to, link) in &g.edges {
+            let arrow = if link == Link::Uses { "-.-" } else { "-->" };
+            let _ = writeln!(out, "  {} {arrow} {}", g.mermaid(from), g.mermaid(to));
+        }
         out
     }
 
@@ -170,95 +221,55 @@ impl TopologyDescription {
     /// # Ok::<(), streams_core::StreamsError>(())
     /// ```
     pub fn to_dot(&self) -> String {
-        let sides = Sides::of(self);
+        let g = Graph::of(self);
         let mut out = String::from(
             "digraph topology {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=10];\n",
         );
-        let mut edges = String::new();
         for sub in &self.subtopologies {
             let _ = writeln!(
                 out,
                 "  subgraph cluster_{0} {{\n    label=\"Sub-topology {0}\";",
                 sub.id
             );
-            let id = |name: &str| dot_string(&format!("{}:{name}", sub.id));
             for node in &sub.nodes {
-                let me = id(&node.name);
+                let id = dot_string(&format!("{}:{}", sub.id, node.name));
                 let _ = writeln!(
                     out,
-                    "    {me} [label={}, shape=box];",
+                    "    {id} [label={}, shape=box];",
                     dot_string(&node.name)
                 );
-                for child in &node.successors {
-                    let _ = writeln!(edges, "  {me} -> {};", id(child));
-                }
-                match &node.kind {
-                    NodeKindDescription::Source { topics } => {
-                        for t in topics {
-                            let _ =
-                                writeln!(edges, "  {} -> {me};", dot_string(&format!("topic:{t}")));
-                        }
-                    }
-                    NodeKindDescription::Processor { stores } => {
-                        for s in stores {
-                            let _ = writeln!(
-                                edges,
-                                "  {me} -> {} [style=dashed, dir=none];",
-                                dot_string(&format!("store:{s}"))
-                            );
-                        }
-                    }
-                    NodeKindDescription::Sink { topic } => {
-                        let target = match topic {
-                            Some(t) => format!("topic:{t}"),
-                            None => format!("chosen:{}:{}", sub.id, node.name),
-                        };
-                        let _ = writeln!(edges, "  {me} -> {};", dot_string(&target));
-                    }
-                }
             }
             out.push_str("  }\n");
         }
-        if !self.global_stores.is_empty() {
+        if !g.globals.is_empty() {
             out.push_str("  subgraph cluster_globals {\n    label=\"Global stores\";\n");
-            for g in &self.global_stores {
-                let _ = writeln!(
-                    out,
-                    "    {} -> {};",
-                    dot_string(&format!("topic:{}", g.topic)),
-                    dot_string(&format!("store:{}", g.store))
-                );
+            for &(topic, store) in &g.globals {
+                let _ = writeln!(out, "    {} -> {};", Graph::dot(topic), Graph::dot(store));
             }
             out.push_str("  }\n");
         }
-        for t in sides.topics.keys() {
-            let _ = writeln!(
-                out,
-                "  {} [label={}, shape=cds];",
-                dot_string(&format!("topic:{t}")),
-                dot_string(t)
-            );
+        for &t in g.topics.keys() {
+            let id = Graph::dot(End::Topic(t));
+            let _ = writeln!(out, "  {id} [label={}, shape=cds];", dot_string(t));
         }
-        for s in sides.stores.keys() {
-            let _ = writeln!(
-                out,
-                "  {} [label={}, shape=cylinder];",
-                dot_string(&format!("store:{s}")),
-                dot_string(s)
-            );
+        for &s in g.stores.keys() {
+            let id = Graph::dot(End::Store(s));
+            let _ = writeln!(out, "  {id} [label={}, shape=cylinder];", dot_string(s));
         }
-        for sub in &self.subtopologies {
-            for node in &sub.nodes {
-                if let NodeKindDescription::Sink { topic: None } = node.kind {
-                    let _ = writeln!(
-                        out,
-                        "  {} [label=\"(chosen per record)\", shape=cds];",
-                        dot_string(&format!("chosen:{}:{}", sub.id, node.name))
-                    );
-                }
+        for &(_, to, _) in &g.edges {
+            if let End::Chosen { .. } = to {
+                let id = Graph::dot(to);
+                let _ = writeln!(out, "  {id} [label=\"(chosen per record)\", shape=cds];");
             }
         }
-        out.push_str(&edges);
+        for &(from, to, link) in &g.edges {
+            let style = if link == Link::Uses {
+                " [style=dashed, dir=none]"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "  {} -> {}{style};", Graph::dot(from), Graph::dot(to));
+        }
         out.push_str("}\n");
         out
     }
