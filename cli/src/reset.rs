@@ -112,30 +112,36 @@ fn consumer(options: &ResetOptions) -> Result<BaseConsumer> {
         .context("creating the consumer")
 }
 
+/// Fails, naming them, when consumer group `group` has members: the application still runs,
+/// and its next commit would undo the reset.
+fn refuse_active_members(consumer: &BaseConsumer, group: &str) -> Result<()> {
+    let groups = consumer
+        .fetch_group_list(Some(group), TIMEOUT)
+        .context("describing the application's consumer group")?;
+    let Some(members) = groups.groups().first().map(|g| g.members()) else {
+        return Ok(());
+    };
+    if members.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = members
+        .iter()
+        .map(|m| format!("{} ({})", m.client_id(), m.client_host()))
+        .collect();
+    bail!(
+        "the consumer group {group} has {} active member(s): {}; stop every instance of the \
+         application first (a reset while it runs would be undone by its next commit)",
+        names.len(),
+        names.join(", ")
+    )
+}
+
 /// Works out the reset: refuses while the group has members (the application still runs),
 /// checks that the named topics exist, reads the offsets it will move from and to, and lists
 /// the internal topics. Changes nothing.
 pub fn plan(options: &ResetOptions) -> Result<Plan> {
     let consumer = consumer(options)?;
-    let groups = consumer
-        .fetch_group_list(Some(&options.application_id), TIMEOUT)
-        .context("describing the application's consumer group")?;
-    if let Some(group) = groups.groups().first()
-        && !group.members().is_empty()
-    {
-        let members: Vec<String> = group
-            .members()
-            .iter()
-            .map(|m| format!("{} ({})", m.client_id(), m.client_host()))
-            .collect();
-        bail!(
-            "the consumer group {} has {} active member(s): {}; stop every instance of the \
-             application first (a reset while it runs would be undone by its next commit)",
-            options.application_id,
-            members.len(),
-            members.join(", ")
-        );
-    }
+    refuse_active_members(&consumer, &options.application_id)?;
     let metadata = consumer
         .fetch_metadata(None, TIMEOUT)
         .context("reading the cluster's topics")?;
@@ -231,20 +237,10 @@ fn target_offset(
 }
 
 /// Carries `plan` out: commits the offsets, deletes the internal topics, removes the state.
-/// Checks again first that the group has no members.
+/// Checks again first that the group has no members (one may have joined since the plan).
 pub fn apply(options: &ResetOptions, plan: &Plan) -> Result<()> {
     let consumer = consumer(options)?;
-    let groups = consumer.fetch_group_list(Some(&options.application_id), TIMEOUT)?;
-    if groups
-        .groups()
-        .first()
-        .is_some_and(|g| !g.members().is_empty())
-    {
-        bail!(
-            "the consumer group {} has active members again; stop every instance first",
-            options.application_id
-        );
-    }
+    refuse_active_members(&consumer, &options.application_id)?;
     if !plan.offsets.is_empty() {
         let mut list = TopicPartitionList::new();
         for m in &plan.offsets {

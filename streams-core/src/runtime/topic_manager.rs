@@ -218,7 +218,7 @@ impl InternalTopicManager<'_> {
                 None => wanted.push((
                     topic.clone(),
                     n,
-                    with_overrides(repartition_topic_configs(), self.config),
+                    with_overrides(repartition_topic_configs(), self.config, &[]),
                 )),
             }
             counts.insert(topic.clone(), n);
@@ -247,7 +247,11 @@ impl InternalTopicManager<'_> {
                 }
                 None => {
                     self.refuse_lost_changelog(&topic)?;
-                    wanted.push((topic, tasks, with_overrides(spec.configs, self.config)))
+                    wanted.push((
+                        topic,
+                        tasks,
+                        with_overrides(spec.configs, self.config, CHANGELOG_KEPT),
+                    ))
                 }
             }
         }
@@ -355,18 +359,16 @@ type WantedTopic = (String, usize, Vec<(String, String)>);
 /// The configuration of repartition topics, as Kafka Streams sets it: deleted, never by age
 /// (the stream threads purge what was committed), with 50 MiB segments so purged records go.
 /// An internal topic's configs: the library's `defaults`, then the `topic.*` settings over
-/// them (Kafka Streams' order), except a window or session changelog's `retention.ms`, which
-/// its store's retention decides.
+/// them (Kafka Streams' order), except the `kept` keys the defaults set themselves (a window
+/// or session changelog's `retention.ms`, which its store's retention decides).
 fn with_overrides(
     defaults: Vec<(String, String)>,
     config: &StreamsConfig,
+    kept: &[&str],
 ) -> Vec<(String, String)> {
-    let windowed = defaults
-        .iter()
-        .any(|(k, v)| k == "cleanup.policy" && v.contains("compact,delete"));
     let mut configs = defaults;
     for (name, value) in config.internal_topic_configs() {
-        if windowed && name == "retention.ms" {
+        if kept.contains(&name.as_str()) && configs.iter().any(|(k, _)| k == name) {
             continue;
         }
         configs.retain(|(k, _)| k != name);
@@ -374,6 +376,9 @@ fn with_overrides(
     }
     configs
 }
+
+/// What a changelog's store decides over `topic.*`: a window or session store's retention.
+const CHANGELOG_KEPT: &[&str] = &["retention.ms"];
 
 fn repartition_topic_configs() -> Vec<(String, String)> {
     [
@@ -424,7 +429,11 @@ mod tests {
             .and_then(|c| c.set("topic.retention.ms", "1000"))
             .expect("valid");
         assert_eq!(
-            with_overrides(pairs(&[("cleanup.policy", "compact")]), &config),
+            with_overrides(
+                pairs(&[("cleanup.policy", "compact")]),
+                &config,
+                CHANGELOG_KEPT
+            ),
             pairs(&[
                 ("cleanup.policy", "compact"),
                 ("min.insync.replicas", "2"),
@@ -437,7 +446,8 @@ mod tests {
                     ("cleanup.policy", "compact,delete"),
                     ("retention.ms", "86400000")
                 ]),
-                &config
+                &config,
+                CHANGELOG_KEPT
             ),
             pairs(&[
                 ("cleanup.policy", "compact,delete"),
@@ -445,7 +455,7 @@ mod tests {
                 ("min.insync.replicas", "2")
             ])
         );
-        let repartition = with_overrides(repartition_topic_configs(), &config);
+        let repartition = with_overrides(repartition_topic_configs(), &config, &[]);
         assert!(repartition.contains(&("retention.ms".to_owned(), "1000".to_owned())));
         assert!(!repartition.contains(&("retention.ms".to_owned(), "-1".to_owned())));
     }
