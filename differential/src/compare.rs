@@ -82,8 +82,10 @@ fn judge(expect: Expectation, java: &Outcome, ours: &Outcome) -> Verdict {
             let (o_joined, o_unmatched): (Vec<Rec>, Vec<Rec>) =
                 o.iter().cloned().partition(|r| !is_unmatched(r));
             if j_joined == o_joined
-                && is_submultiset(&j_unmatched, &o_unmatched)
-                && extra_unmatched_were_joined_late(&j_unmatched, &o_unmatched, &o_joined)
+                && missing_from(&j_unmatched, &o_unmatched).is_empty()
+                && missing_from(&o_unmatched, &j_unmatched)
+                    .into_iter()
+                    .all(|extra| joined_late(extra, &o_joined))
             {
                 Verdict::Expected
             } else {
@@ -101,39 +103,36 @@ fn is_unmatched(r: &Rec) -> bool {
         .is_some_and(|v| v.starts_with("null|") || v.ends_with("|null"))
 }
 
-/// Whether every unmatched record ours emitted and Kafka Streams did not was joined later, by
-/// a record of the other side still within its own grace: Kafka Streams had not emitted the
+/// Whether an unmatched record of ours that Kafka Streams did not emit was joined later, by a
+/// record of the other side still within its own grace: Kafka Streams had not emitted the
 /// unmatched record yet when that match came, we had.
-fn extra_unmatched_were_joined_late(java: &[Rec], ours: &[Rec], joined: &[Rec]) -> bool {
-    let mut left: Vec<&Rec> = java.iter().collect();
-    ours.iter().all(|o| {
-        if let Some(i) = left.iter().position(|j| *j == o) {
-            left.swap_remove(i);
-            return true;
-        }
-        let value = o.value.as_deref().unwrap_or_default();
-        joined.iter().any(|j| {
-            let joined_value = j.value.as_deref().unwrap_or_default();
-            let same_record = match (value.strip_suffix("|null"), value.strip_prefix("null|")) {
-                (Some(this), _) => joined_value.starts_with(&format!("{this}|")),
-                (None, Some(other)) => joined_value.ends_with(&format!("|{other}")),
-                (None, None) => false,
-            };
-            j.key == o.key && j.timestamp >= o.timestamp && same_record
-        })
+fn joined_late(unmatched: &Rec, joined: &[Rec]) -> bool {
+    let value = unmatched.value.as_deref().unwrap_or_default();
+    joined.iter().any(|j| {
+        let joined_value = j.value.as_deref().unwrap_or_default();
+        let same_record = match (value.strip_suffix("|null"), value.strip_prefix("null|")) {
+            (Some(this), _) => joined_value.starts_with(&format!("{this}|")),
+            (None, Some(other)) => joined_value.ends_with(&format!("|{other}")),
+            (None, None) => false,
+        };
+        j.key == unmatched.key && j.timestamp >= unmatched.timestamp && same_record
     })
 }
 
-/// Whether every record of `few` is in `many`, as many times or more, in any order.
-fn is_submultiset(few: &[Rec], many: &[Rec]) -> bool {
-    let mut left: Vec<&Rec> = many.iter().collect();
-    few.iter().all(|f| match left.iter().position(|m| *m == f) {
-        Some(i) => {
-            left.swap_remove(i);
-            true
-        }
-        None => false,
-    })
+/// The records of `these` that `those` does not have, counting repeats (a multiset
+/// difference), in `these`' order.
+fn missing_from<'a>(these: &'a [Rec], those: &[Rec]) -> Vec<&'a Rec> {
+    let mut left: Vec<&Rec> = those.iter().collect();
+    these
+        .iter()
+        .filter(|r| match left.iter().position(|l| l == r) {
+            Some(i) => {
+                left.swap_remove(i);
+                false
+            }
+            None => true,
+        })
+        .collect()
 }
 
 /// Whether `short` appears in `long` in order, with records of `long` in between.

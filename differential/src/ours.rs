@@ -1,6 +1,8 @@
 //! Our side: the same variant on our `TopologyTestDriver`.
 
+use std::collections::HashMap;
 use streams_core::StreamsConfig;
+
 use streams_core::handlers::LogAndContinue;
 use streams_core::serde::BytesSerde;
 use streams_core::test_driver::TopologyTestDriver;
@@ -21,11 +23,20 @@ fn try_run(variant: &Variant, input: &[Rec]) -> Result<Vec<Rec>, streams_core::S
     let config = StreamsConfig::new(format!("diff-{}", variant.name), "unused:9092")
         .with_deserialization_handler(LogAndContinue);
     let driver = TopologyTestDriver::new(topology(variant)?, config)?;
+    let inputs: HashMap<&str, _> = variant
+        .inputs
+        .iter()
+        .map(|&t| (t, driver.input_topic(t, BytesSerde, BytesSerde)))
+        .collect();
+    let bytes = |s: &Option<String>| s.as_ref().map(|s| s.as_bytes().to_vec());
     for r in input {
-        let bytes = |s: &Option<String>| s.as_ref().map(|s| s.as_bytes().to_vec());
-        driver
-            .input_topic(&r.topic, BytesSerde, BytesSerde)
-            .pipe_raw(bytes(&r.key), bytes(&r.value), r.timestamp)?;
+        let topic = inputs.get(r.topic.as_str()).ok_or_else(|| {
+            streams_core::StreamsError::Topology(format!(
+                "variant {} does not read topic {}",
+                variant.name, r.topic
+            ))
+        })?;
+        topic.pipe_raw(bytes(&r.key), bytes(&r.value), r.timestamp)?;
     }
     let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
     let mut out = Vec::new();
