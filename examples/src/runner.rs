@@ -319,12 +319,14 @@ fn connect(example: &dyn Example, args: &CommonArgs, topology: &Topology) -> Res
     }
 }
 
-/// Creates the topics that do not exist yet.
+/// Creates the topics that do not exist yet, without retention by time: the samples' event
+/// times are fixed days in January 2026, and a broker's default retention (seven days, checked
+/// every five minutes) would delete the records soon after they were written.
 fn create_topics(cluster: &Cluster, topics: &[String], partitions: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = cluster.client(ClientKind::Admin).create()?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)).set("retention.ms", "-1"))
         .collect();
     let rt = tokio::runtime::Handle::current();
     let results = tokio::task::block_in_place(|| {
