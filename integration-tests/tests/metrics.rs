@@ -14,20 +14,27 @@ use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::{KafkaStreams, State, StreamsConfig, TimeWindowedSerde};
 use streams_dsl::{Consumed, Materialized, Produced, StreamsBuilder, TimeWindows};
 
-/// `GET /metrics` from the endpoint.
-fn scrape(address: SocketAddr) -> Result<String> {
+/// `GET path` from the endpoint: the status line and the body.
+fn get(address: SocketAddr, path: &str) -> Result<(String, String)> {
     let mut conn = TcpStream::connect(address)?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(conn, "GET /metrics HTTP/1.1\r\nHost: {address}\r\n\r\n")?;
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n")?;
     let mut response = String::new();
     conn.read_to_string(&mut response)?;
     let (head, body) = response
         .split_once("\r\n\r\n")
         .context("an HTTP response")?;
-    if !head.starts_with("HTTP/1.1 200 OK") {
-        bail!("the endpoint answered {head}");
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    Ok((status, body.to_owned()))
+}
+
+/// `GET /metrics` from the endpoint.
+fn scrape(address: SocketAddr) -> Result<String> {
+    let (status, body) = get(address, "/metrics")?;
+    if status != "HTTP/1.1 200 OK" {
+        bail!("the endpoint answered {status}");
     }
-    Ok(body.to_owned())
+    Ok(body)
 }
 
 /// The sum of the samples of `name` (the full Prometheus name) in an exposition text.
@@ -99,6 +106,17 @@ async fn the_endpoint_counts_records_late_drops_dead_letters_and_lag() -> Result
     app.start()?;
     let address = app.metrics_address().context("the endpoint is on")?;
     assert!(app.wait_for_state(State::Running, Duration::from_secs(60)));
+    // The probes of an orchestrator: alive and ready while running.
+    let ok = ("HTTP/1.1 200 OK".to_owned(), "Running\n".to_owned());
+    assert_eq!(get(address, "/health")?, ok);
+    assert_eq!(get(address, "/ready")?, ok);
+    assert_eq!(
+        get(address, "/nothing")?,
+        (
+            "HTTP/1.1 404 Not Found".to_owned(),
+            "served here: GET /metrics, GET /health, GET /ready\n".to_owned()
+        )
+    );
 
     // 10 good records at 1..10 s, two malformed values (3 bytes, not an i64), and one record
     // at 0.5 s after stream time reached 10 s: its window [0, 10 s) has closed, so it is late.
@@ -200,5 +218,12 @@ async fn the_endpoint_counts_records_late_drops_dead_letters_and_lag() -> Result
     assert_eq!(snapshot.sum("kstreams_task_processed_records", &[]), 63.0);
     assert_eq!(snapshot.sum("kstreams_task_dead_letter_records", &[]), 2.0);
     app.close(Duration::from_secs(30))?;
+    // Closed: neither alive nor ready (the endpoint lives as long as the client value).
+    let down = (
+        "HTTP/1.1 503 Service Unavailable".to_owned(),
+        "NotRunning\n".to_owned(),
+    );
+    assert_eq!(get(address, "/health")?, down);
+    assert_eq!(get(address, "/ready")?, down);
     Ok(())
 }

@@ -96,6 +96,8 @@ pub struct StreamsConfig {
     dead_letter_truncate: bool,
     client: Vec<(ClientKind, String, String)>,
     metrics_address: Option<std::net::SocketAddr>,
+    /// `group.instance.id`: static membership; thread `n` (from 1) uses `<id>-<n>`.
+    group_instance_id: Option<String>,
     oauth_token_provider: oauth::SharedTokenProvider,
 }
 
@@ -108,6 +110,7 @@ impl fmt::Debug for StreamsConfig {
             .field("commit.interval.ms", &self.commit_interval().as_millis())
             .field("processing.guarantee", &self.guarantee)
             .field("state.dir", &self.state_dir)
+            .field("group.instance.id", &self.group_instance_id)
             .field("handlers", &self.handler_names)
             .field(
                 "errors.dead.letter.queue.topic.name",
@@ -163,6 +166,7 @@ impl StreamsConfig {
             dead_letter_truncate: false,
             client: Vec::new(),
             metrics_address: None,
+            group_instance_id: None,
             oauth_token_provider: None,
         }
     }
@@ -237,6 +241,36 @@ impl StreamsConfig {
     /// `metrics.prometheus.address`: where the Prometheus endpoint listens, if anywhere.
     pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
         self.metrics_address
+    }
+    /// `group.instance.id`: makes every stream thread's consumer a static member of the
+    /// group (KIP-345), as in Kafka Streams: thread `n` (counted from 1) joins as
+    /// `<group.instance.id>-<n>`. An instance that restarts with the same id (and the same
+    /// number of threads) within the consumer's `session.timeout.ms` (45 s by default) gets
+    /// its partitions back without a rebalance, and [`KafkaStreams::close`] does not leave
+    /// the group ([`CloseOptions::leave_group`] does). Each instance needs its own id, stable
+    /// across restarts: a pod name of a StatefulSet, a host name. `None` (the default):
+    /// dynamic membership, where every start and stop rebalances the group.
+    ///
+    /// ```
+    /// use streams_core::StreamsConfig;
+    ///
+    /// let config = StreamsConfig::new("fraud", "localhost:9092").set("group.instance.id", "fraud-0")?;
+    /// assert_eq!(config.group_instance_id(), Some("fraud-0"));
+    /// let err = StreamsConfig::new("fraud", "localhost:9092").set("group.instance.id", "fraud 0");
+    /// assert!(err.unwrap_err().to_string().contains("[a-zA-Z0-9._-]"));
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
+    ///
+    /// [`KafkaStreams::close`]: crate::KafkaStreams::close
+    /// [`CloseOptions::leave_group`]: crate::CloseOptions::leave_group
+    pub fn group_instance_id(&self) -> Option<&str> {
+        self.group_instance_id.as_deref()
+    }
+    /// The `group.instance.id` of stream thread `index` (from 0): `<id>-<index + 1>`.
+    pub(crate) fn thread_instance_id(&self, index: usize) -> Option<String> {
+        self.group_instance_id
+            .as_ref()
+            .map(|id| format!("{id}-{}", index + 1))
     }
     /// `bootstrap.servers`.
     pub fn bootstrap_servers(&self) -> &str {

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::validate::{check_bootstrap, check_id};
+use super::validate::{check_bootstrap, check_id, check_instance_id};
 use super::{ProcessingGuarantee, StreamsConfig};
 use crate::error::{Result, StreamsError};
 use crate::handlers::{ErrorHandler, LogAndContinue, LogAndFail, SendToDeadLetterQueue};
@@ -196,6 +196,17 @@ impl StreamsConfig {
                         ));
                     }
                 };
+            }
+            "group.instance.id"
+            | "consumer.group.instance.id"
+            | "main.consumer.group.instance.id" => {
+                let v = value.trim();
+                if v.is_empty() {
+                    self.group_instance_id = None;
+                } else {
+                    check_instance_id(key, v)?;
+                    self.group_instance_id = Some(v.to_owned());
+                }
             }
             "group.id"
             | "enable.auto.commit"

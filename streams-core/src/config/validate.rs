@@ -214,3 +214,24 @@ pub(super) fn check_id(key: &str, value: &str) -> Result<()> {
         ))
     }
 }
+
+/// A `group.instance.id`: Kafka's rule for it (at most 249 characters from [a-zA-Z0-9._-]),
+/// with room for the `-<thread>` suffix.
+pub(super) fn check_instance_id(key: &str, value: &str) -> Result<()> {
+    let ok = value.len() <= 240
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StreamsError::config(
+            key,
+            format!(
+                "{value:?} is not allowed; use 1 to 240 characters from [a-zA-Z0-9._-] (each \
+                 stream thread joins as <id>-<thread number>), or leave it empty for dynamic \
+                 membership"
+            ),
+        ))
+    }
+}

@@ -1,5 +1,6 @@
 //! The Prometheus endpoint: the OpenMetrics text of a snapshot (encoded by
-//! `prometheus-client`) served at `http://<metrics.prometheus.address>/metrics`.
+//! `prometheus-client`) served at `http://<metrics.prometheus.address>/metrics`, with the
+//! liveness and readiness probes `/health` and `/ready` beside it.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -16,6 +17,7 @@ use prometheus_client::registry::Registry;
 
 use super::sample::{Metric, MetricKind, MetricsSnapshot};
 use crate::error::{Result, StreamsError};
+use crate::runtime::State;
 
 /// Encodes a snapshot with `prometheus-client`.
 #[derive(Debug)]
@@ -77,7 +79,10 @@ pub fn encode_text(snapshot: &MetricsSnapshot) -> String {
     out
 }
 
-/// The Prometheus endpoint: a thread answering `GET /metrics` on one address.
+/// The Prometheus endpoint: a thread answering `GET /metrics` on one address, and the
+/// probes of an orchestrator such as Kubernetes: `GET /health` (liveness: 200 unless the
+/// client failed or stopped) and `GET /ready` (readiness: 200 while the client is
+/// `Running`, that is every thread has its partitions and every active task is restored).
 pub(crate) struct MetricsServer {
     address: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -85,10 +90,12 @@ pub(crate) struct MetricsServer {
 }
 
 impl MetricsServer {
-    /// Binds `address` and serves what `snapshot` returns at each scrape.
+    /// Binds `address` and serves what `snapshot` returns at each scrape, and the probes
+    /// from what `state` says.
     pub(crate) fn start(
         address: SocketAddr,
         snapshot: impl Fn() -> MetricsSnapshot + Send + 'static,
+        state: impl Fn() -> State + Send + 'static,
     ) -> Result<Self> {
         let listener = TcpListener::bind(address).map_err(|e| {
             StreamsError::config(
@@ -114,7 +121,7 @@ impl MetricsServer {
                 while !stopping.load(Ordering::Acquire) {
                     match listener.accept() {
                         Ok((conn, _)) => {
-                            if let Err(e) = answer(conn, &snapshot) {
+                            if let Err(e) = answer(conn, &snapshot, &state) {
                                 tracing::debug!(error = %e, "metrics request failed");
                             }
                         }
@@ -155,8 +162,13 @@ impl Drop for MetricsServer {
     }
 }
 
-/// Answers one HTTP/1.x request: `GET /metrics` gets the text, anything else 404.
-fn answer(mut conn: TcpStream, snapshot: &impl Fn() -> MetricsSnapshot) -> std::io::Result<()> {
+/// Answers one HTTP/1.x request: `GET /metrics` gets the text, `GET /health` and
+/// `GET /ready` the probes' answers, anything else 404.
+fn answer(
+    mut conn: TcpStream,
+    snapshot: &impl Fn() -> MetricsSnapshot,
+    state: &impl Fn() -> State,
+) -> std::io::Result<()> {
     conn.set_nonblocking(false)?;
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut head = Vec::new();
@@ -170,21 +182,25 @@ fn answer(mut conn: TcpStream, snapshot: &impl Fn() -> MetricsSnapshot) -> std::
     }
     let request = String::from_utf8_lossy(&head);
     let mut parts = request.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, content_type, body) =
-        if method == "GET" && (path == "/metrics" || path.starts_with("/metrics?")) {
-            (
-                "200 OK",
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                encode_text(&snapshot()),
-            )
-        } else {
-            (
-                "404 Not Found",
-                "text/plain; charset=utf-8",
-                "only GET /metrics is served here\n".to_owned(),
-            )
-        };
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let text = "text/plain; charset=utf-8";
+    let (status, content_type, body) = match (method, path) {
+        ("GET", "/metrics") => (
+            "200 OK",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            encode_text(&snapshot()),
+        ),
+        ("GET", "/health" | "/ready") => {
+            let (status, body) = probe(path, state());
+            (status, text, body)
+        }
+        _ => (
+            "404 Not Found",
+            text,
+            "served here: GET /metrics, GET /health, GET /ready\n".to_owned(),
+        ),
+    };
     write!(
         conn,
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -193,9 +209,58 @@ fn answer(mut conn: TcpStream, snapshot: &impl Fn() -> MetricsSnapshot) -> std::
     conn.flush()
 }
 
+/// The answer of probe `path` (`/health` or `/ready`) for a client in `state`: the status
+/// line and a one-line body naming the state.
+fn probe(path: &str, state: State) -> (&'static str, String) {
+    let ok = if path == "/ready" {
+        state == State::Running
+    } else {
+        !matches!(
+            state,
+            State::PendingError | State::Error | State::NotRunning
+        )
+    };
+    let status = if ok {
+        "200 OK"
+    } else {
+        "503 Service Unavailable"
+    };
+    (status, format!("{state:?}\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probes_answer_from_the_client_state() {
+        use State::*;
+        let cases = [
+            (Created, true, false),
+            (Rebalancing, true, false),
+            (Running, true, true),
+            (PendingShutdown, true, false),
+            (NotRunning, false, false),
+            (PendingError, false, false),
+            (Error, false, false),
+        ];
+        let status = |ok: bool| {
+            if ok {
+                "200 OK"
+            } else {
+                "503 Service Unavailable"
+            }
+        };
+        for (state, alive, ready) in cases {
+            let body = format!("{state:?}\n");
+            assert_eq!(
+                probe("/health", state),
+                (status(alive), body.clone()),
+                "{state:?}"
+            );
+            assert_eq!(probe("/ready", state), (status(ready), body), "{state:?}");
+        }
+    }
 
     #[test]
     fn snapshots_encode_as_openmetrics_text() {

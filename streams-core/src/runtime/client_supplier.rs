@@ -42,18 +42,24 @@ fn client_config(config: &StreamsConfig, kind: ClientKind, base: &[(&str, &str)]
 const FETCH_QUEUE_BACKOFF: (&str, &str) = ("fetch.queue.backoff.ms", "10");
 
 /// The stream thread's consumer: a member of the application's group, committing nothing by
-/// itself, with `context` as its rebalance listener.
+/// itself, with `context` as its rebalance listener; a static member as `instance_id` when
+/// given (the thread's `group.instance.id`).
 pub(crate) fn create_consumer<C: ConsumerContext>(
     config: &StreamsConfig,
     client_id: &str,
+    instance_id: Option<&str>,
     context: C,
 ) -> Result<BaseConsumer<C>> {
-    let settings = consumer_config(config, client_id);
+    let settings = consumer_config(config, client_id, instance_id);
     create_with_context(config, "consumer", ClientKind::Consumer, &settings, context)
 }
 
 /// The settings of the stream thread's consumer (see [`create_consumer`]).
-pub(crate) fn consumer_config(config: &StreamsConfig, client_id: &str) -> ClientConfig {
+pub(crate) fn consumer_config(
+    config: &StreamsConfig,
+    client_id: &str,
+    instance_id: Option<&str>,
+) -> ClientConfig {
     let mut cc = client_config(
         config,
         ClientKind::Consumer,
@@ -71,6 +77,9 @@ pub(crate) fn consumer_config(config: &StreamsConfig, client_id: &str) -> Client
     cc.set("group.id", config.application_id())
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false");
+    if let Some(id) = instance_id {
+        cc.set("group.instance.id", id);
+    }
     cc
 }
 
@@ -451,7 +460,7 @@ mod tests {
     /// Every client the library creates, by name, with its final librdkafka settings.
     fn every_client(config: &StreamsConfig) -> Vec<(&'static str, ClientConfig)> {
         vec![
-            ("main consumer", consumer_config(config, "c")),
+            ("main consumer", consumer_config(config, "c", None)),
             ("restore consumer", restore_consumer_config(config, "c")),
             ("watermark client", watermark_config(config, "c")),
             ("global consumer", global_consumer_config(config, "c")),
@@ -593,6 +602,37 @@ mod tests {
             "invalid configuration `producer`: the producer settings were refused: \
              `sasl.password`: Invalid value \"[redacted]\" for configuration property \
              \"sasl.password\""
+        );
+    }
+
+    #[test]
+    fn only_the_main_consumer_is_a_static_member_one_id_per_thread() {
+        for key in [
+            "group.instance.id",
+            "consumer.group.instance.id",
+            "main.consumer.group.instance.id",
+        ] {
+            let config = configured(&[(key, "node-7"), ("num.stream.threads", "2")]);
+            assert_eq!(config.group_instance_id(), Some("node-7"));
+            let second = config.thread_instance_id(1);
+            assert_eq!(second.as_deref(), Some("node-7-2"));
+            let main = consumer_config(&config, "c", second.as_deref());
+            assert_eq!(main.get("group.instance.id"), Some("node-7-2"));
+            for (client, settings) in every_client(&config) {
+                assert_eq!(settings.get("group.instance.id"), None, "{client}");
+            }
+        }
+        let unset = configured(&[("group.instance.id", "node-7"), ("group.instance.id", " ")]);
+        assert_eq!(unset.group_instance_id(), None);
+        assert_eq!(unset.thread_instance_id(0), None);
+        let err = StreamsConfig::new("app", "localhost:9092")
+            .set("group.instance.id", "node/7")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration `group.instance.id`: \"node/7\" is not allowed; use 1 to 240 \
+             characters from [a-zA-Z0-9._-] (each stream thread joins as <id>-<thread number>), \
+             or leave it empty for dynamic membership"
         );
     }
 }

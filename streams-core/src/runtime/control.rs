@@ -65,6 +65,9 @@ pub(crate) enum ThreadState {
 
 pub(crate) struct ClientControl {
     stop: AtomicBool,
+    /// Whether the threads' consumers leave the group when they stop (always true for
+    /// dynamic members; static members leave only when asked, see `CloseOptions`).
+    leave_group: AtomicBool,
     /// What the threads publish for the metrics.
     pub(crate) metrics: crate::metrics::MetricsHub,
     /// `KafkaStreams::pause`: threads keep polling and committing but process nothing.
@@ -94,6 +97,7 @@ impl ClientControl {
     pub(crate) fn new() -> Self {
         ClientControl {
             stop: AtomicBool::new(false),
+            leave_group: AtomicBool::new(false),
             metrics: Default::default(),
             paused: AtomicBool::new(false),
             failed_threads: Default::default(),
@@ -189,6 +193,15 @@ impl ClientControl {
 
     pub(crate) fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);
+    }
+
+    /// Asks the threads to leave the group when they stop, also as static members.
+    pub(crate) fn request_leave_group(&self) {
+        self.leave_group.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn leave_group_requested(&self) -> bool {
+        self.leave_group.load(Ordering::Acquire)
     }
 
     fn transition_inner(&self, next: State) -> bool {

@@ -107,6 +107,22 @@ impl InputFlow {
         self.consumer.unsubscribe();
     }
 
+    /// Leaves the group before the consumer closes, also as a static member: librdkafka
+    /// sends a static member's LeaveGroup only on an unsubscribe whose revocation was served
+    /// before the consumer closes (a close itself never leaves, KIP-345). So this unsubscribes
+    /// and serves the consumer's queue until librdkafka has dropped its member id, which it
+    /// does as it sends the LeaveGroup, for up to `wait`.
+    pub(crate) fn leave_group(&self, wait: Duration) {
+        self.consumer.unsubscribe();
+        let deadline = Instant::now() + wait;
+        while has_member_id(&self.consumer) && Instant::now() < deadline {
+            // After the unsubscribe only events come: the revocation, served by the callback.
+            if let Some(Ok(_)) = self.consumer.poll(Duration::from_millis(20)) {
+                tracing::debug!(thread = %self.thread, "a record polled while leaving the group");
+            }
+        }
+    }
+
     /// Takes records into their tasks' queues; when there is nothing to take and nothing
     /// to do (no task restores or, unless the client is `paused`, has buffered records),
     /// waits up to `wait` for records.
@@ -430,5 +446,23 @@ impl TopicIndex {
 
     fn names(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(t, _)| t.as_str())
+    }
+}
+
+/// Whether the consumer still has a member id from the group coordinator.
+#[allow(unsafe_code)]
+fn has_member_id(consumer: &StreamsConsumer) -> bool {
+    use rdkafka::bindings as rdsys;
+    // SAFETY: the client pointer is valid while `consumer` lives; librdkafka returns a copy
+    // (or null) that the caller frees with `rd_kafka_mem_free`.
+    unsafe {
+        let rk = consumer.client().native_ptr();
+        let id = rdsys::rd_kafka_memberid(rk);
+        if id.is_null() {
+            return false;
+        }
+        let present = *id != 0;
+        rdsys::rd_kafka_mem_free(rk, id.cast());
+        present
     }
 }

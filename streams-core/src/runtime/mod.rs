@@ -20,6 +20,7 @@ mod admin_client;
 mod changelog_reader;
 mod client_failure;
 mod client_supplier;
+mod close_options;
 mod control;
 mod deferred;
 mod deliveries;
@@ -42,6 +43,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub use close_options::CloseOptions;
 pub use control::{State, StateListener};
 
 use crate::config::StreamsConfig;
@@ -106,6 +108,7 @@ impl KafkaStreams {
         drop(client_supplier::create_consumer(
             &config,
             &client_id,
+            config.thread_instance_id(0).as_deref(),
             rdkafka::consumer::DefaultConsumerContext,
         )?);
         // The admin client's settings too (`admin.`-prefixed ones are its alone).
@@ -244,10 +247,12 @@ impl KafkaStreams {
             )));
         }
         if let Some(address) = self.config.metrics_address() {
-            let control = self.control.clone();
-            self.metrics_server = Some(crate::metrics::MetricsServer::start(address, move || {
-                control.metrics_snapshot()
-            })?);
+            let (control, probed) = (self.control.clone(), self.control.clone());
+            self.metrics_server = Some(crate::metrics::MetricsServer::start(
+                address,
+                move || control.metrics_snapshot(),
+                move || probed.state(),
+            )?);
         }
         let subtopologies = Arc::new(self.topology.subtopologies());
         InternalTopicManager {
@@ -315,8 +320,19 @@ impl KafkaStreams {
 
     /// Stops the threads (each commits what it processed and closes its tasks) and waits up to
     /// `timeout`. Returns the error that stopped the client if it failed, and an error if the
-    /// threads did not finish in time.
+    /// threads did not finish in time. A static member (`group.instance.id`) stays in the
+    /// group; see [`Self::close_with`] to leave it.
     pub fn close(&mut self, timeout: Duration) -> Result<()> {
+        self.close_with(CloseOptions::default().timeout(timeout))
+    }
+
+    /// [`Self::close`] with [`CloseOptions`]: the wait, and whether a static member leaves
+    /// the group (so that its partitions move at once, not after `session.timeout.ms`).
+    pub fn close_with(&mut self, options: CloseOptions) -> Result<()> {
+        let timeout = options.get_timeout();
+        if options.leaves_group() {
+            self.control.request_leave_group();
+        }
         if self.control.state() == State::Created {
             self.control.transition(State::PendingShutdown);
             self.control.transition(State::NotRunning);
