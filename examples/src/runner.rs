@@ -542,6 +542,10 @@ fn output_record<'a>(label: &'a str, m: &'a impl Message) -> OutputRecord<'a> {
     }
 }
 
+/// The longest a service takes to commit and close after Ctrl-C or SIGTERM: a container's
+/// stop grace period must be longer (`deploy/kubernetes/statefulset.yaml`).
+pub const SERVICE_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs against a real cluster until Ctrl-C or SIGTERM, printing output records as they
 /// arrive.
 async fn serve(
@@ -650,7 +654,7 @@ async fn serve(
     if let Some(producer) = &generator {
         let _ = producer.flush(Duration::from_secs(5));
     }
-    streams.close(Duration::from_secs(30))?;
+    streams.close(SERVICE_CLOSE_TIMEOUT)?;
     Ok(Vec::new())
 }
 

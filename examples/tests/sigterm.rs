@@ -6,91 +6,33 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use common::service::Service;
 use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::{produce_timed, read_topic, wait_until_committed};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use streams_examples::fraud_detection::FraudDetectionApp;
-use streams_examples::runner::{Example, OutputRecord, RawRecord};
+use streams_examples::runner::{Example, OutputRecord, RawRecord, SERVICE_CLOSE_TIMEOUT};
 
-/// The example running as a service, its standard output read by a thread.
-struct Service {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Service {
-    /// Starts the binary against `bootstrap` and waits until it says it runs.
-    fn start(bootstrap: &str, id: &str, state: &std::path::Path) -> Result<Service> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fraud-detection"))
-            .args(["--bootstrap-servers", bootstrap, "--application-id", id])
-            .args(["--topic-prefix", &format!("{id}-")])
-            .args(["--processing-guarantee", "exactly_once_v2"])
-            .arg("--state-dir")
-            .arg(state)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let service = Service { child, lines };
-        let line = service
-            .lines
-            .recv_timeout(Duration::from_secs(60))
-            .context("the service's first line")?;
-        if !line.starts_with("running against") {
-            bail!("unexpected first line: {line}");
-        }
-        Ok(service)
-    }
-
-    /// SIGTERM, then the exit status, which must be success: the close committed in time.
-    fn terminate(mut self) -> Result<()> {
-        // By our own child's pid, which we have not reaped yet.
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        if !sent.success() {
-            bail!("kill -TERM failed: {sent}");
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                if !status.success() {
-                    bail!("the service exited with {status} after SIGTERM");
-                }
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                bail!("the service did not stop within 60 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        // A failed test must not leave the process behind.
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// The fraud-detection binary as a service against `bootstrap` under exactly-once.
+fn start(bootstrap: &str, id: &str, state: &std::path::Path) -> Result<Service> {
+    let args: Vec<String> = [
+        "--bootstrap-servers",
+        bootstrap,
+        "--application-id",
+        id,
+        "--topic-prefix",
+        &format!("{id}-"),
+        "--processing-guarantee",
+        "exactly_once_v2",
+        "--state-dir",
+        &state.to_string_lossy(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    Service::start(env!("CARGO_BIN_EXE_fraud-detection"), &args)
 }
 
 async fn produce(bootstrap: &str, id: &str, records: &[RawRecord]) -> Result<()> {
@@ -165,17 +107,17 @@ async fn a_sigterm_restart_under_exactly_once_loses_and_repeats_nothing() -> Res
         t
     };
 
-    let service = Service::start(&bootstrap, &id, state.path())?;
+    let service = start(&bootstrap, &id, state.path())?;
     produce(&bootstrap, &id, tables).await?;
     wait_until_committed(&bootstrap, &id, &input(tables), Duration::from_secs(120))?;
     // Half the payments, and SIGTERM while they are being processed.
     produce(&bootstrap, &id, first).await?;
-    service.terminate()?;
+    service.terminate(SERVICE_CLOSE_TIMEOUT * 2)?;
     // The other half arrives while the application is down.
     produce(&bootstrap, &id, second).await?;
-    let service = Service::start(&bootstrap, &id, state.path())?;
+    let service = start(&bootstrap, &id, state.path())?;
     wait_until_committed(&bootstrap, &id, &input(payments), Duration::from_secs(120))?;
-    service.terminate()?;
+    service.terminate(SERVICE_CLOSE_TIMEOUT * 2)?;
 
     let expected = common::FRAUD_DETECTION_EXPECTED;
     assert_eq!(outputs(&app, &bootstrap, &id, expected.len())?, expected);

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod service;
+
 use std::collections::HashMap;
 use std::process::Command;
 
