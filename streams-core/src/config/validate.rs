@@ -198,12 +198,7 @@ pub(super) fn check_bootstrap(value: &str) -> Result<()> {
 /// Checks `application.id` (or another name that prefixes topic names): 1 to 200 characters
 /// from Kafka's topic alphabet.
 pub(super) fn check_id(key: &str, value: &str) -> Result<()> {
-    let ok = !value.is_empty()
-        && value.len() <= 200
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
+    if is_legal_name(value, 200) {
         Ok(())
     } else {
         Err(StreamsError::config(
@@ -218,11 +213,7 @@ pub(super) fn check_id(key: &str, value: &str) -> Result<()> {
 /// A `group.instance.id`: Kafka's rule for it (at most 249 characters from [a-zA-Z0-9._-]),
 /// with room for the `-<thread>` suffix.
 pub(super) fn check_instance_id(key: &str, value: &str) -> Result<()> {
-    let ok = value.len() <= 240
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
+    if is_legal_name(value, 240) {
         Ok(())
     } else {
         Err(StreamsError::config(
@@ -234,4 +225,14 @@ pub(super) fn check_instance_id(key: &str, value: &str) -> Result<()> {
             ),
         ))
     }
+}
+
+/// Kafka's rule for topic names and group instance ids: 1 to `max` characters from
+/// [a-zA-Z0-9._-].
+fn is_legal_name(value: &str, max: usize) -> bool {
+    !value.is_empty()
+        && value.len() <= max
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
