@@ -361,17 +361,25 @@ async fn topics_of_different_partition_counts_are_refused_at_start() -> Result<(
 }
 
 #[test]
-fn unknown_client_settings_are_refused_by_new() -> Result<()> {
-    let mut t = Topology::new();
-    t.add_source("src", &["in"], StringSerde, StringSerde)?;
-    let config =
-        StreamsConfig::new("bad-settings", "127.0.0.1:1").set("consumer.no.such.setting", "1")?;
-    let err = KafkaStreams::new(t, config).expect_err("refused");
+fn unknown_settings_are_refused_when_set_and_a_refused_client_by_new() -> Result<()> {
+    let err = StreamsConfig::new("bad-settings", "127.0.0.1:1")
+        .set("consumer.no.such.setting", "1")
+        .expect_err("unknown to librdkafka");
     assert!(
-        err.to_string()
-            .starts_with("invalid configuration `consumer`: the consumer settings were refused"),
+        err.to_string().starts_with(
+            "invalid configuration `consumer.no.such.setting`: `consumer.no.such.setting` is \
+             neither a Kafka Streams setting this library takes nor a librdkafka setting"
+        ),
         "{err}"
     );
+    // What only a whole client checks: a SASL mechanism librdkafka does not have.
+    let mut t = Topology::new();
+    t.add_source("src", &["in"], StringSerde, StringSerde)?;
+    let config = StreamsConfig::new("bad-settings", "127.0.0.1:1")
+        .set("security.protocol", "sasl_plaintext")?
+        .set("sasl.mechanism", "NO-SUCH-MECHANISM")?;
+    let err = KafkaStreams::new(t, config).expect_err("refused");
+    assert!(err.to_string().contains("settings were refused"), "{err}");
     Ok(())
 }
 

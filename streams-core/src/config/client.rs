@@ -101,6 +101,7 @@ impl StreamsConfig {
                 "a client setting needs a name after the prefix",
             ));
         }
+        super::keys::check_client_setting(key, client_key, value)?;
         self.client
             .push((kind, client_key.to_owned(), value.to_owned()));
         Ok(())

@@ -4,10 +4,11 @@
 //! as `key = value` strings ([`StreamsConfig::set`]), which is how files and command lines
 //! arrive. Any other key is passed to the Kafka clients (librdkafka names): unprefixed to all
 //! clients, or with `consumer.`, `producer.` or `admin.` to one. An invalid value is refused
-//! at once, with the allowed values in the message; unknown client settings are refused when
-//! [`KafkaStreams::new`](crate::KafkaStreams::new) creates the clients, before any record is
-//! read, named without their values. The values of secret settings
-//! ([`is_secret_setting`]) print as `[redacted]` in `Debug` and appear in no error.
+//! at once, with the allowed values in the message; so is a Kafka Streams setting this
+//! library does not offer (with the reason) and a key that is neither one it takes nor a
+//! librdkafka setting (named without its value, with the settings it takes:
+//! [`STREAMS_SETTINGS`]). The values of secret settings ([`is_secret_setting`]) print as
+//! `[redacted]` in `Debug` and appear in no error.
 //!
 //! ```
 //! use streams_core::StreamsConfig;
@@ -32,6 +33,7 @@
 //! secret settings whose values never appear in `Debug` output, errors or logs.
 
 mod client;
+mod keys;
 mod oauth;
 mod secrets;
 mod set;
@@ -43,9 +45,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::client::ClientKind;
+pub use self::keys::STREAMS_SETTINGS;
+pub(crate) use self::keys::unknown_setting;
 pub use self::oauth::{OAuthToken, OAuthTokenProvider};
 pub(crate) use self::oauth::{SharedTokenProvider, refresh_token};
-pub(crate) use self::secrets::{Redacted, edit_distance, near_secret, scrub};
+pub(crate) use self::secrets::{Redacted, scrub};
 pub use self::secrets::{SECRET_SETTINGS, is_secret_setting};
 use crate::error::Result;
 use crate::handlers::{ErrorHandler, LogAndFail};

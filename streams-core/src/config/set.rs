@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::keys;
 use super::validate::{check_bootstrap, check_id, check_instance_id};
 use super::{ProcessingGuarantee, StreamsConfig};
 use crate::error::{Result, StreamsError};
@@ -58,7 +59,11 @@ fn handler_by_name(key: &str, value: &str) -> Result<(Arc<dyn ErrorHandler>, &'s
 }
 
 impl StreamsConfig {
-    /// Sets one setting by its Kafka Streams name; anything unknown is passed to the clients.
+    /// Sets one setting by its Kafka Streams name. A Kafka Streams setting this library does
+    /// not offer is refused with the reason (or, given the value that means what the library
+    /// does anyway, accepted without effect); any other key is a Kafka client setting, which
+    /// librdkafka must know and accept with that value: else it is refused here, with the
+    /// settings that are taken (see `docs/configuration.md`).
     pub fn set(mut self, key: &str, value: &str) -> Result<Self> {
         match key {
             "application.id" => {
@@ -219,6 +224,9 @@ impl StreamsConfig {
             }
             other => match internal_topic_config(other) {
                 Some(name) => self.set_topic_config(key, name, value)?,
+                // A Kafka Streams setting not offered: refused with the reason, or accepted
+                // as a no-op with the value that means what the library does anyway.
+                None if keys::check_not_offered(other, value)? => {}
                 None => self.push_client_setting(other, value)?,
             },
         }

@@ -14,10 +14,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaConfRes;
 
 use super::client_failure::{ClientFailure, WatchedContext};
-use crate::config::{
-    ClientKind, SECRET_SETTINGS, StreamsConfig, edit_distance, is_secret_setting, near_secret,
-    scrub,
-};
+use crate::config::{ClientKind, StreamsConfig, is_secret_setting, scrub, unknown_setting};
 use crate::error::{Result, StreamsError};
 
 /// Sets the pass-through settings of `kind` on top of `base`.
@@ -298,10 +295,6 @@ fn create_with_context<T: FromClientConfigAndContext<C>, C: ClientContext>(
         .map_err(|e| refused(config, what, kind, e))
 }
 
-/// Where librdkafka's settings are listed.
-const LIBRDKAFKA_SETTINGS: &str =
-    "https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md";
-
 /// The error for a client (`what`: "consumer", "producer", ...) that librdkafka refused to
 /// create: `invalid configuration `<what>`: the <what> settings were refused: ...`.
 ///
@@ -324,14 +317,7 @@ pub(crate) fn refused(
     };
     let detail = match &error {
         KafkaError::ClientConfig(RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN, _, key, _) => {
-            let given = given_as(config, kind, key);
-            let hint = suggestion(key).unwrap_or_default();
-            format!(
-                "`{given}` is not a librdkafka setting{hint} (its value is not shown); \
-                 the settings allowed are listed in librdkafka's CONFIGURATION.md \
-                 ({LIBRDKAFKA_SETTINGS}), given unprefixed for every client or with a \
-                 `consumer.`, `producer.` or `admin.` prefix for one"
-            )
+            unknown_setting(&given_as(config, kind, key), key)
         }
         KafkaError::ClientConfig(_, description, key, value) => {
             let given = given_as(config, kind, key);
@@ -367,49 +353,6 @@ fn given_as(config: &StreamsConfig, kind: ClientKind, key: &str) -> String {
         .last()
         .map_or(ClientKind::All, |(kind, _, _)| kind);
     format!("{}{key}", prefixed.prefix())
-}
-
-/// A hint for the unknown setting `key`: what to give instead of a Java client's or schema
-/// registry client's setting (librdkafka itself explains `sasl.jaas.config`), or a known setting (a secret or a common security one) one or
-/// two typing mistakes away.
-fn suggestion(key: &str) -> Option<String> {
-    const SECURITY: &[&str] = &[
-        "security.protocol",
-        "sasl.mechanism",
-        "sasl.mechanisms",
-        "sasl.username",
-        "ssl.ca.location",
-        "ssl.certificate.location",
-        "ssl.key.location",
-        "ssl.keystore.location",
-        "ssl.endpoint.identification.algorithm",
-    ];
-    let key = key.to_ascii_lowercase();
-    let instead = match key.as_str() {
-        k if k.starts_with("ssl.truststore.") => {
-            Some("a Java client setting; librdkafka takes `ssl.ca.location` (PEM)")
-        }
-        k if k.ends_with("basic.auth.user.info") => Some(
-            "a schema registry setting; give it to the registry client \
-             (`RegistryConfig::from_properties`), not to the Kafka clients",
-        ),
-        _ => None,
-    };
-    if let Some(instead) = instead {
-        return Some(format!("; it is {instead}"));
-    }
-    let near = near_secret(&key, 2).or_else(|| {
-        SECRET_SETTINGS
-            .iter()
-            .chain(SECURITY)
-            .copied()
-            .filter(|s| s.len() >= 8)
-            .map(|s| (edit_distance(&key, s), s))
-            .filter(|(d, _)| *d <= 2)
-            .min()
-            .map(|(_, s)| s)
-    })?;
-    (near != key).then(|| format!("; did you mean `{near}`?"))
 }
 
 #[cfg(test)]
@@ -523,31 +466,39 @@ mod tests {
 
     #[test]
     fn a_refused_client_names_the_setting_but_never_a_secret_or_unknown_value() {
-        let config = configured(&[
-            ("sasl.password", "topsecret-password"),
-            ("consumer.sasl.pasword", "topsecret-typo"),
-        ]);
-        let err = create_restore_consumer(&config, "c", &Default::default())
-            .err()
-            .expect("unknown setting")
-            .to_string();
-        assert_eq!(
-            err,
-            "invalid configuration `consumer`: the restore consumer settings were refused: \
-             `consumer.sasl.pasword` is not a librdkafka setting; did you mean \
-             `sasl.password`? (its value is not shown); the settings allowed are listed in \
-             librdkafka's CONFIGURATION.md \
-             (https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md), given \
-             unprefixed for every client or with a `consumer.`, `producer.` or `admin.` prefix \
-             for one"
-        );
-        let err = create_admin::<rdkafka::producer::BaseProducer>(&configured(&[(
-            "sasl.jaas.config",
-            "org.apache.kafka.common.security.plain.PlainLoginModule required password=\"x1\";",
-        )]))
-        .err()
-        .expect("a Java setting")
+        // An unknown setting is refused when set (see config::keys); a client refused for one
+        // anyway (a setting of the library's own) names it the same way, without its value.
+        let config = configured(&[("sasl.password", "topsecret-password")]);
+        let err = refused(
+            &config,
+            "restore consumer",
+            ClientKind::Consumer,
+            KafkaError::ClientConfig(
+                RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN,
+                "No such configuration property: \"sasl.pasword\"".into(),
+                "sasl.pasword".into(),
+                "topsecret-typo".into(),
+            ),
+        )
         .to_string();
+        assert!(
+            err.starts_with(
+                "invalid configuration `consumer`: the restore consumer settings were refused: \
+                 `sasl.pasword` is neither a Kafka Streams setting this library takes nor a \
+                 librdkafka setting; did you mean `sasl.password`? (its value is not shown)"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("topsecret"), "{err}");
+        // A Java client's setting librdkafka knows only to refuse: refused when set, without
+        // its value.
+        let err = StreamsConfig::new("app", "localhost:9092")
+            .set(
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required password=\"x1\";",
+            )
+            .expect_err("a Java setting")
+            .to_string();
         assert!(
             err.contains("`sasl.jaas.config`: Java JAAS configuration is not supported"),
             "{err}"

@@ -11,6 +11,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::control::ClientControl;
 use super::fetch::{FetchQueue, MessageRef};
 use super::kafka_errors::{is_fatal_consumer_error, with_retries};
 use super::rebalance::StreamsConsumer;
@@ -27,6 +28,10 @@ use crate::topology::Subtopology;
 /// `bench --cases passthrough,filter-map --partitions 4` gave 0.81-0.93x the raw rdkafka
 /// program's throughput with 10,000 and 0.86-0.98x with 500, the same at 1 partition.
 const MAX_POLL_RECORDS: usize = 500;
+
+/// How long a static member asked to leave the group waits for librdkafka to send the
+/// LeaveGroup before its consumer closes.
+const LEAVE_GROUP_WAIT: Duration = Duration::from_secs(5);
 
 /// Where polled records and rebalance events go: the task manager.
 pub(crate) trait Router {
@@ -107,14 +112,24 @@ impl InputFlow {
         self.consumer.unsubscribe();
     }
 
-    /// Leaves the group before the consumer closes, also as a static member: librdkafka
+    /// As the thread stops: a dynamic member leaves the group (the consumer's close sends
+    /// the LeaveGroup). A static member stays unless the client's close asked to leave
+    /// (`CloseOptions::leave_group`): its consumer
+    /// closes when dropped, which sends no LeaveGroup (KIP-345), so that a restart within
+    /// `session.timeout.ms` takes the same partitions back without a rebalance. librdkafka
     /// sends a static member's LeaveGroup only on an unsubscribe whose revocation was served
-    /// before the consumer closes (a close itself never leaves, KIP-345). So this unsubscribes
-    /// and serves the consumer's queue until librdkafka has dropped its member id, which it
-    /// does as it sends the LeaveGroup, for up to `wait`.
-    pub(crate) fn leave_group(&self, wait: Duration) {
+    /// before the close, so leaving unsubscribes and serves the consumer's queue until
+    /// librdkafka has dropped its member id (which it does as it sends the LeaveGroup), for
+    /// up to `LEAVE_GROUP_WAIT`.
+    pub(crate) fn leave_on_stop(&self, is_static: bool, control: &ClientControl) {
+        if !is_static {
+            return self.unsubscribe();
+        }
+        if !control.leave_group_requested() {
+            return;
+        }
         self.consumer.unsubscribe();
-        let deadline = Instant::now() + wait;
+        let deadline = Instant::now() + LEAVE_GROUP_WAIT;
         while has_member_id(&self.consumer) && Instant::now() < deadline {
             // After the unsubscribe only events come: the revocation, served by the callback.
             if let Some(Ok(_)) = self.consumer.poll(Duration::from_millis(20)) {

@@ -36,10 +36,6 @@ const MAX_CONSECUTIVE_ABORTS: u32 = 5;
 /// next commit interval.
 const COMMIT_RETRY_TIME: Duration = Duration::from_secs(10);
 
-/// How long a static member asked to leave the group waits for librdkafka to send the
-/// LeaveGroup before its consumer closes.
-const LEAVE_GROUP_WAIT: Duration = Duration::from_secs(5);
-
 /// How long at-least-once commits may keep failing in a way that passes before the thread
 /// gives up (Kafka Streams' default `task.timeout.ms`).
 const COMMIT_FAILURE_LIMIT: Duration = Duration::from_secs(300);
@@ -196,18 +192,10 @@ impl StreamThread {
             *self.shared.producer.lock() = None;
             self.tasks.close_all(false);
         }
-        if self.config.group_instance_id().is_none() {
-            self.control
-                .set_shutdown_step(self.index, "leaving the consumer group");
-            self.input.unsubscribe();
-        } else if self.control.leave_group_requested() {
-            self.control
-                .set_shutdown_step(self.index, "leaving the consumer group");
-            self.input.leave_group(LEAVE_GROUP_WAIT);
-        }
-        // Otherwise a static member stays in the group: its consumer closes when dropped,
-        // which sends no LeaveGroup (KIP-345), so that a restart within session.timeout.ms
-        // takes the same partitions back without a rebalance.
+        self.control
+            .set_shutdown_step(self.index, "leaving the consumer group");
+        let is_static = self.config.group_instance_id().is_some();
+        self.input.leave_on_stop(is_static, &self.control);
         // Its tasks are gone: so are their metrics.
         self.tasks.tasks_mut().clear();
         self.publish_metrics();
