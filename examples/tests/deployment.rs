@@ -257,7 +257,9 @@ fn the_manifests_agree_with_each_other_the_image_and_the_binary() -> Result<()> 
         Ok(path)
     })
     .collect::<Result<Vec<_>>>()?;
-    let config = Settings::read(&files, &[])?.apply(StreamsConfig::new(name, "unused:9092"))?;
+    let config = Settings::read(&files, &[])?
+        .apply(StreamsConfig::new(name, "unused:9092"))?
+        .with_state_dir(scratch.path().join("state"));
     drop(KafkaStreams::new(app.topology()?, config)?);
     Ok(())
 }
