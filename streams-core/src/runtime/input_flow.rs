@@ -155,6 +155,10 @@ impl InputFlow {
         let busy =
             router.restoring() || (!paused && router.tasks().values().any(|t| t.buffered() > 0));
         if taken == 0 && !more && !busy {
+            // Out of input: what the producer holds for its linger goes now.
+            if let Some(producer) = self.shared.producer() {
+                producer.send_now_if_idle();
+            }
             self.fetch.wait(wait);
             self.poll_queues(router)?;
         }

@@ -23,7 +23,7 @@ use super::kafka_errors::{
     commit_error, is_retriable_commit_error, is_retriable_coordinator_error, producer_fatal_error,
     transaction_error,
 };
-use crate::config::StreamsConfig;
+use crate::config::{ClientKind, StreamsConfig};
 use crate::error::{Result, StreamsError};
 use crate::metrics::ThreadMetrics;
 use crate::topology::Topology;
@@ -150,7 +150,15 @@ pub(crate) struct StreamsProducer {
     /// Under exactly-once: this producer failed in a way only a new producer mends (fenced,
     /// or an abort that failed).
     broken: AtomicBool,
+    /// Records were handed to librdkafka since the last send-now.
+    unsent: AtomicBool,
+    /// Whether [`Self::send_now_if_idle`] sends: unless the user set the linger.
+    send_when_idle: bool,
 }
+
+/// How long [`StreamsProducer::send_now_if_idle`] holds librdkafka's flush open, in
+/// milliseconds: long enough for the broker threads, woken by the flush, to see it.
+const SEND_NOW_WAIT_MS: i32 = 2;
 
 impl StreamsProducer {
     /// Creates the producer; under exactly-once its transactions are initialised (fencing any
@@ -178,7 +186,39 @@ impl StreamsProducer {
             transactional_id: spec.transactional_id.clone(),
             in_transaction: AtomicBool::new(false),
             broken: AtomicBool::new(false),
+            unsent: AtomicBool::new(false),
+            send_when_idle: !spec
+                .config
+                .client_settings(ClientKind::Producer)
+                .any(|(k, _)| k == "linger.ms" || k == "queue.buffering.max.ms"),
         })
+    }
+
+    /// The adaptive half of the batching policy, called when the stream thread has run out of
+    /// input and is about to wait for more: what librdkafka holds for its `linger.ms` is sent
+    /// now, since waiting would only add latency. Under load the input never runs out, so
+    /// batches still fill for the whole linger. Nothing happens when nothing was sent since
+    /// the last call, or when the user set `linger.ms` (theirs wins).
+    ///
+    /// librdkafka's broker threads ignore the linger while a flush is under way, and a flush
+    /// wakes them. rdkafka's `flush` calls `rd_kafka_flush` with no wait and then polls, so
+    /// the flush is over before a broker thread looks (most batches still waited their whole
+    /// linger: p50 19 ms, p99 94 ms at 5,000 records/s); this calls `rd_kafka_flush` itself
+    /// with `SEND_NOW_WAIT_MS`. With delivery reports as events (rdkafka's producers) the
+    /// flush waits that long whatever happens; the reports stay queued for
+    /// [`Self::serve_deliveries`].
+    #[allow(unsafe_code)]
+    pub(crate) fn send_now_if_idle(&self) {
+        if self.send_when_idle && !self.is_broken() && self.unsent.swap(false, Ordering::AcqRel) {
+            // SAFETY: the client pointer is valid while `self.client` lives. A timeout only
+            // means records are still in flight: they are sent.
+            unsafe {
+                rdkafka::bindings::rd_kafka_flush(
+                    self.client.client().native_ptr(),
+                    SEND_NOW_WAIT_MS,
+                );
+            }
+        }
     }
 
     /// Whether the producer is transactional (`processing.guarantee=exactly_once_v2`).
@@ -215,7 +255,10 @@ impl StreamsProducer {
         let mut pending = record;
         loop {
             match self.client.send(pending) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.unsent.store(true, Ordering::Release);
+                    return Ok(());
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     pending = back;
                     self.wait_for_room();
@@ -488,4 +531,35 @@ fn offset_list(offsets: &[((String, i32), i64)], context: &str) -> Result<TopicP
             .map_err(|e| StreamsError::kafka(context, e))?;
     }
     Ok(tpl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn producer(settings: &[(&str, &str)]) -> StreamsProducer {
+        let config = settings
+            .iter()
+            .fold(StreamsConfig::new("app", "127.0.0.1:1"), |c, (k, v)| {
+                c.set(k, v).expect("a valid setting")
+            });
+        StreamsProducer::new(&ProducerSpec {
+            config,
+            client_id: "p".into(),
+            changelogs: HashSet::new(),
+            transactional_id: None,
+            metrics: None,
+            failure: ClientFailure::default(),
+        })
+        .expect("a producer needs no broker to be created")
+    }
+
+    #[test]
+    fn the_idle_send_is_ours_unless_the_user_set_the_linger() {
+        assert!(producer(&[]).send_when_idle);
+        assert!(producer(&[("producer.batch.size", "16384")]).send_when_idle);
+        for key in ["linger.ms", "producer.linger.ms", "queue.buffering.max.ms"] {
+            assert!(!producer(&[(key, "20")]).send_when_idle, "{key}");
+        }
+    }
 }
