@@ -499,6 +499,41 @@ impl<K: 'static, V: 'static> TestOutputTopic<K, V> {
             .collect())
     }
 
+    /// Reads every pending record into a map of the last value per key, as Kafka Streams'
+    /// `readKeyValuesToMap`: for output that is a table, when only its final state matters.
+    /// A key updated twice keeps its later value; a tombstone read with a `Nullable` value
+    /// serde stays in the map as `None`, as Java's map keeps a null.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use streams_core::serde::StringSerde;
+    /// use streams_core::test_driver::TopologyTestDriver;
+    /// use streams_core::{StreamsConfig, Topology};
+    ///
+    /// // A source written straight to a sink: the input comes out as it went in.
+    /// let mut topology = Topology::new();
+    /// topology
+    ///     .add_source("src", &["profiles"], StringSerde, StringSerde)?
+    ///     .add_sink("sink", "out", StringSerde, StringSerde, &["src"])?;
+    /// let driver = TopologyTestDriver::new(topology, StreamsConfig::new("m", "unused:9092"))?;
+    /// let input = driver.input_topic("profiles", StringSerde, StringSerde);
+    /// for (user, city, ts) in [("ann", "Oslo", 1), ("bob", "Lima", 2), ("ann", "Rome", 3)] {
+    ///     input.pipe(user.into(), city.into(), ts)?;
+    /// }
+    /// let last = driver.output_topic("out", StringSerde, StringSerde).read_key_values_to_map()?;
+    /// assert_eq!(
+    ///     last,
+    ///     HashMap::from([("ann".to_owned(), "Rome".to_owned()), ("bob".to_owned(), "Lima".to_owned())])
+    /// );
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
+    pub fn read_key_values_to_map(&self) -> Result<std::collections::HashMap<K, V>>
+    where
+        K: Eq + std::hash::Hash,
+    {
+        Ok(self.read_key_values()?.into_iter().collect())
+    }
+
     /// True when no record is pending.
     pub fn is_empty(&self) -> bool {
         self.queue_size() == 0

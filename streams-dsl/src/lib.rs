@@ -37,6 +37,7 @@ mod fallible;
 mod grouped;
 mod grouped_table;
 mod join;
+mod optional;
 mod options;
 mod repartition;
 mod session;

@@ -213,6 +213,13 @@ impl StreamsConfig {
     }
 
     /// Uses `extractor` for sources that have none of their own.
+    ///
+    /// Unlike Kafka Streams', whose extractor is handed the deserialized record, ours sees
+    /// the record's bytes ([`RawRecord`](crate::record::RawRecord)) before the source's
+    /// serde runs: an event time inside a JSON or Avro value is parsed there and again by the
+    /// serde. Keep the extractor's parse narrow (read the one field, not the whole value), or
+    /// have the producers set the record timestamp to the event time, which the default
+    /// extractor reads for free.
     pub fn with_timestamp_extractor(mut self, extractor: impl TimestampExtractor) -> Self {
         self.extractor = Arc::new(extractor);
         self
