@@ -30,7 +30,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streams_core::timestamp::now_ms;
-use streams_core::{KafkaStreams, State, StreamsConfig, Topology};
+use streams_core::{KafkaStreams, StreamsConfig, Topology};
 
 use crate::interrupt::Interrupt;
 use crate::settings::Settings;
@@ -374,11 +374,8 @@ fn wait_until_processed(
     }
     loop {
         interrupt.check()?;
-        if streams.state() == State::Error {
-            bail!(
-                "the application failed: {}",
-                streams.error().unwrap_or_default()
-            );
+        if let Some(e) = streams.error() {
+            bail!("the application failed: {e}");
         }
         // The group coordinator may still be loading (NotCoordinator, CoordinatorLoadInProgress):
         // ask again until the deadline.
@@ -612,11 +609,8 @@ async fn serve(
     // SIGUSR1 pauses processing, the next one resumes it (to watch the lag metric move).
     let mut toggle = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
     loop {
-        if streams.state() == State::Error {
-            bail!(
-                "the application failed: {}",
-                streams.error().unwrap_or_default()
-            );
+        if let Some(e) = streams.error() {
+            bail!("the application failed: {e}");
         }
         tokio::select! {
             _ = &mut interrupted => break,

@@ -764,7 +764,7 @@ async fn a_fatal_error_under_exactly_once_moves_the_client_to_error() -> Result<
         "the client fails; state {:?}",
         streams.state()
     );
-    let error = streams.error().context("an error message")?;
+    let error = streams.error().context("an error")?.to_string();
     assert!(
         error.contains(&format!("production to topic `{}` failed", s.output))
             && error.contains("too large"),

@@ -473,9 +473,8 @@ async fn a_panicking_closure_with_log_and_fail_commits_nothing_past_its_record()
     let mut streams = KafkaStreams::new(panicking_parser(&input, &output)?, config)?;
     streams.start()?;
     assert!(streams.wait_for_state(State::Error, Duration::from_secs(60)));
-    let err = streams
-        .close(Duration::from_secs(10))
-        .expect_err("close reports the failed record");
+    streams.close(Duration::from_secs(10))?;
+    let err = streams.error().expect("the failed record stopped the client");
     assert_eq!(
         err.to_string(),
         format!(
@@ -790,9 +789,10 @@ async fn an_oversized_dead_letter_record_fails_naming_its_source_or_is_truncated
 
     let mut failing = run("fail")?;
     assert!(failing.wait_for_state(State::Error, Duration::from_secs(60)));
+    failing.close(Duration::from_secs(10))?;
     let err = failing
-        .close(Duration::from_secs(10))
-        .expect_err("the record cannot be dead-lettered")
+        .error()
+        .expect("the record cannot be dead-lettered")
         .to_string();
     let prefix = format!(
         "writing the dead-letter record of the record at {input}-0@0 to topic `{dlq}` failed: "

@@ -276,9 +276,10 @@ async fn fails_within_30s(name: &str, settings: Settings, guarantee: &str) -> Re
             while streams.state() != State::Error && started.elapsed() < Duration::from_secs(30) {
                 std::thread::sleep(Duration::from_millis(100));
             }
-            streams
-                .error()
-                .unwrap_or_else(|| format!("still {:?} after 30 s", streams.state()))
+            streams.error().map_or_else(
+                || format!("still {:?} after 30 s", streams.state()),
+                |e| e.to_string(),
+            )
         }
     };
     let took = started.elapsed();

@@ -25,7 +25,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::{Deserialize, Serialize};
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{JsonSerde, StringSerde};
-use streams_core::{KafkaStreams, Record, State, StreamsConfig, Topology};
+use streams_core::{KafkaStreams, Record, StreamsConfig, Topology};
 
 #[derive(Parser, Debug)]
 #[command(about = "Keeps the large orders of a stream of JSON orders")]
@@ -176,11 +176,8 @@ async fn main() -> Result<()> {
     let mut dead_letters = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while (results.len() < expected.len() || dead_letters.is_empty()) && Instant::now() < deadline {
-        if streams.state() == State::Error {
-            bail!(
-                "the application failed: {}",
-                streams.error().unwrap_or_default()
-            );
+        if let Some(e) = streams.error() {
+            bail!("the application failed: {e}");
         }
         let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
             continue;

@@ -86,7 +86,7 @@ struct Inner {
     /// What each stopping stream thread is doing and since when, by thread index: `close`
     /// names it when the threads do not stop in time.
     shutdown_steps: std::collections::BTreeMap<usize, (&'static str, Instant)>,
-    error: Option<StreamsError>,
+    error: Option<Arc<StreamsError>>,
     listener: Option<StateListener>,
     /// `(new, old)` changes not yet given to the listener; delivered outside the lock, so a
     /// listener may call back into the client.
@@ -274,7 +274,7 @@ impl ClientControl {
         if let Err(e) = result {
             self.failed_threads.fetch_add(1, Ordering::Relaxed);
             if inner.error.is_none() {
-                inner.error = Some(e);
+                inner.error = Some(Arc::new(e));
             }
             self.stop.store(true, Ordering::Release);
             self.transition_locked(&mut inner, State::PendingError);
@@ -336,12 +336,9 @@ impl ClientControl {
         inner.state == state
     }
 
-    pub(crate) fn take_error(&self) -> Option<StreamsError> {
-        self.lock().error.take()
-    }
-
-    pub(crate) fn error_message(&self) -> Option<String> {
-        self.lock().error.as_ref().map(ToString::to_string)
+    /// The error that stopped the client (the first thread's to fail), kept for good.
+    pub(crate) fn error(&self) -> Option<Arc<StreamsError>> {
+        self.lock().error.clone()
     }
 }
 

@@ -187,9 +187,12 @@ impl KafkaStreams {
         self.control.state()
     }
 
-    /// The error that stopped the client, if it is in (or entering) `Error`.
-    pub fn error(&self) -> Option<String> {
-        self.control.error_message()
+    /// The error that stopped the client, if it is in (or entering) `Error`: the typed
+    /// [`StreamsError`] of the first stream thread that failed, with its source. It stays
+    /// readable after [`Self::close`], which does not fail because of it (as Kafka Streams'
+    /// `close` reports only whether the threads stopped).
+    pub fn error(&self) -> Option<Arc<StreamsError>> {
+        self.control.error()
     }
 
     /// Changelog offsets still to restore across all restoring tasks (Kafka Streams'
@@ -319,9 +322,9 @@ impl KafkaStreams {
     }
 
     /// Stops the threads (each commits what it processed and closes its tasks) and waits up to
-    /// `timeout`. Returns the error that stopped the client if it failed, and an error if the
-    /// threads did not finish in time. A static member (`group.instance.id`) stays in the
-    /// group; see [`Self::close_with`] to leave it.
+    /// `timeout`. Fails only if the threads did not finish in time; a client that had failed
+    /// closes as well (its error stays in [`Self::error`]). A static member
+    /// (`group.instance.id`) stays in the group; see [`Self::close_with`] to leave it.
     pub fn close(&mut self, timeout: Duration) -> Result<()> {
         self.close_with(CloseOptions::default().timeout(timeout))
     }
@@ -357,10 +360,7 @@ impl KafkaStreams {
         // Every task is closed: another instance may use the state directory now.
         self.state_lock = None;
         self.process_lock = None;
-        match self.control.take_error() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        Ok(())
     }
 }
 
