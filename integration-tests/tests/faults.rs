@@ -474,7 +474,9 @@ async fn a_panicking_closure_with_log_and_fail_commits_nothing_past_its_record()
     streams.start()?;
     assert!(streams.wait_for_state(State::Error, Duration::from_secs(60)));
     streams.close(Duration::from_secs(10))?;
-    let err = streams.error().expect("the failed record stopped the client");
+    let err = streams
+        .error()
+        .expect("the failed record stopped the client");
     assert_eq!(
         err.to_string(),
         format!(
