@@ -313,6 +313,31 @@ fn left_join_clicks(
     )
 }
 
+/// `click|view`, `null` for a missing side.
+fn both_or_null(c: Option<&String>, v: Option<&String>) -> String {
+    format!(
+        "{}|{}",
+        c.map_or("null", String::as_str),
+        v.map_or("null", String::as_str)
+    )
+}
+
+/// Clicks outer-joined with the views from 3 to 10 ms later (`before` -3 ms), grace 5 ms.
+fn outer_join_asymmetric(
+    clicks: &streams_dsl::KStream<String, String>,
+    views: &streams_dsl::KStream<String, String>,
+) -> streams_dsl::KStream<String, String> {
+    clicks.outer_join(
+        views,
+        both_or_null,
+        streams_dsl::JoinWindows::of_time_difference_and_grace(
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_millis(5),
+        )
+        .before_ms(-3),
+    )
+}
+
 fn within_10ms() -> streams_dsl::JoinWindows {
     streams_dsl::JoinWindows::of_time_difference_with_no_grace(std::time::Duration::from_millis(10))
 }
@@ -364,17 +389,7 @@ fn an_outer_stream_join_emits_unmatched_records_of_both_sides() -> Result<(), St
 #[test]
 fn asymmetric_join_windows_close_each_side_by_its_own_bound() -> Result<(), StreamsError> {
     let out = stream_join_with(
-        |clicks, views| {
-            clicks.outer_join(
-                views,
-                |c, v| format!("{}|{}", c.map_or("null", |c| c), v.map_or("null", |v| v)),
-                streams_dsl::JoinWindows::of_time_difference_and_grace(
-                    std::time::Duration::from_millis(10),
-                    std::time::Duration::from_millis(5),
-                )
-                .before_ms(-3),
-            )
-        },
+        outer_join_asymmetric,
         &[
             ("views", "b", "1", 0),  // closes at stream time 3 (0 - 3 + 5 < 3)
             ("clicks", "a", "2", 1), // closes at stream time 17 (1 + 10 + 5 < 17)
@@ -403,17 +418,7 @@ fn asymmetric_join_windows_close_each_side_by_its_own_bound() -> Result<(), Stre
 fn a_record_past_its_own_window_goes_out_after_the_unmatched_records_that_closed()
 -> Result<(), StreamsError> {
     let out = stream_join_with(
-        |clicks, views| {
-            clicks.outer_join(
-                views,
-                |c, v| format!("{}|{}", c.map_or("null", |c| c), v.map_or("null", |v| v)),
-                streams_dsl::JoinWindows::of_time_difference_and_grace(
-                    std::time::Duration::from_millis(10),
-                    std::time::Duration::from_millis(5),
-                )
-                .before_ms(-3),
-            )
-        },
+        outer_join_asymmetric,
         &[
             ("clicks", "k2", "63", 3052),
             ("views", "k2", "39", 3072),
@@ -827,19 +832,7 @@ fn expired_unmatched_records_come_before_the_records_own_results() -> Result<(),
 fn unmatched_outer_join_records_come_out_right_side_first_and_in_key_byte_order()
 -> Result<(), StreamsError> {
     let out = stream_join_with(
-        |clicks, views| {
-            clicks.outer_join(
-                views,
-                |c, v| {
-                    format!(
-                        "{}|{}",
-                        c.map_or("null", String::as_str),
-                        v.map_or("null", String::as_str)
-                    )
-                },
-                within_10ms(),
-            )
-        },
+        |clicks, views| clicks.outer_join(views, both_or_null, within_10ms()),
         &[
             ("clicks", "b", "B", 10),
             ("views", "a", "A", 10),
