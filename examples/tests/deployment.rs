@@ -7,8 +7,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use common::service::Service;
 use integration_tests::cleanup::ScratchDir;
+use integration_tests::http::get;
 use integration_tests::kafka::{shared_cluster, unique_name};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -329,16 +329,6 @@ fn the_runtime_image_installs_every_library_the_binary_links() -> Result<()> {
     Ok(())
 }
 
-/// `GET path` from `port` on the loopback: the status line.
-fn get(port: u16, path: &str) -> Result<String> {
-    let mut conn = TcpStream::connect(("127.0.0.1", port))?;
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
-    let mut response = String::new();
-    conn.read_to_string(&mut response)?;
-    Ok(response.lines().next().unwrap_or_default().to_owned())
-}
-
 #[test]
 fn the_statefulset_command_line_runs_as_a_static_member_and_stops_in_its_grace_period() -> Result<()>
 {
@@ -387,13 +377,13 @@ fn the_statefulset_command_line_runs_as_a_static_member_and_stops_in_its_grace_p
 
     let service = Service::start(env!("CARGO_BIN_EXE_fraud-detection"), &command)?;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while get(port, "/ready")? != "HTTP/1.1 200 OK" {
+    while get(("127.0.0.1", port), "/ready")?.0 != "HTTP/1.1 200 OK" {
         if Instant::now() > deadline {
             bail!("/ready did not answer 200 within 60 s");
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(get(port, "/health")?, "HTTP/1.1 200 OK");
+    assert_eq!(get(("127.0.0.1", port), "/health")?.0, "HTTP/1.1 200 OK");
 
     // The broker names a static member `<group.instance.id>-<uuid>`: thread 1 of this pod.
     let admin: BaseConsumer = ClientConfig::new()

@@ -2,8 +2,8 @@
 //! OIDC identity provider): one request per connection, answered with `Connection: close`,
 //! each connection on a thread of its own.
 
-use std::io::{BufRead, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -137,4 +137,22 @@ pub fn respond_json(writer: &mut impl Write, status: &str, body: &str) -> Result
     )?;
     writer.flush()?;
     Ok(())
+}
+
+/// `GET path` from a loopback server (the library's metrics and probe endpoint): the status
+/// line (`HTTP/1.1 200 OK`) and the body, read until the server closes the connection.
+pub fn get(address: impl ToSocketAddrs, path: &str) -> Result<(String, String)> {
+    let mut conn = TcpStream::connect(address)?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    conn.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("an HTTP response")?;
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    Ok((status, body.to_owned()))
 }

@@ -2,31 +2,17 @@
 //! processed counts equal records in, late records and dead letters are counted exactly, and
 //! input lag rises while processing is paused and falls to zero once it resumes.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::produce_timed;
+use integration_tests::http::get;
 use integration_tests::kafka::{shared_cluster, unique_name};
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::{KafkaStreams, State, StreamsConfig, TimeWindowedSerde};
 use streams_dsl::{Consumed, Materialized, Produced, StreamsBuilder, TimeWindows};
-
-/// `GET path` from the endpoint: the status line and the body.
-fn get(address: SocketAddr, path: &str) -> Result<(String, String)> {
-    let mut conn = TcpStream::connect(address)?;
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n")?;
-    let mut response = String::new();
-    conn.read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .context("an HTTP response")?;
-    let status = head.lines().next().unwrap_or_default().to_owned();
-    Ok((status, body.to_owned()))
-}
 
 /// `GET /metrics` from the endpoint.
 fn scrape(address: SocketAddr) -> Result<String> {
