@@ -48,11 +48,13 @@
 #![deny(missing_docs)]
 
 pub mod builder;
+pub mod committed;
 mod delegate;
 mod key_schema;
 pub mod key_value;
 pub mod logging;
 pub mod memory;
+pub mod query;
 pub mod rocks;
 mod rocks_instance;
 mod rocks_segments;
@@ -60,6 +62,7 @@ pub mod segmented;
 mod segments;
 pub mod session;
 mod staging;
+pub mod timestamped;
 pub mod typed;
 pub mod window;
 

@@ -32,6 +32,10 @@ impl ChangeLoggingKeyValueStore {
 // Restored records came from the changelog: they go to the inner store only.
 impl StateStore for ChangeLoggingKeyValueStore {
     delegate_state_store!(inner);
+
+    fn queryable(&self) -> Option<streams_core::query::QueryableStore> {
+        self.inner.queryable()
+    }
 }
 
 impl KeyValueStore for ChangeLoggingKeyValueStore {

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rocksdb::{
-    BlockBasedOptions, Cache, DB, DBCompressionType, Direction, IteratorMode, Options, ReadOptions,
+    BlockBasedOptions, Cache, DBCompressionType, Direction, IteratorMode, Options, ReadOptions,
     WriteBatch, WriteBufferManager,
 };
 use streams_core::store::{StateStore, StoreMetric};
@@ -22,7 +22,7 @@ use streams_core::{Result, StreamsError};
 
 use crate::key_value::{KeyValueStore, KvIter, empty_range, prefix_upper_bound};
 use crate::rocks_instance::{
-    OFFSET_KEY, RocksDbInstance, check_not_headless, decode_offset, store_error,
+    Db, OFFSET_KEY, RocksDbInstance, check_not_headless, decode_offset, store_error,
 };
 use crate::staging::{Staged, merge};
 
@@ -165,7 +165,7 @@ impl RocksDbKeyValueStore {
     ) -> Result<Self> {
         let mut opts = rocksdb_options(name, path, memory, hook)?;
         opts.create_missing_column_families(true);
-        let db = DB::open_cf(&opts, path, [rocksdb::DEFAULT_COLUMN_FAMILY_NAME, META_CF])
+        let db = Db::open_cf(&opts, path, [rocksdb::DEFAULT_COLUMN_FAMILY_NAME, META_CF])
             .map_err(|e| store_error(name, "opening", e))?;
         Ok(RocksDbKeyValueStore {
             rocks: RocksDbInstance::new(name, path, db, opts),
@@ -178,11 +178,11 @@ impl RocksDbKeyValueStore {
         self.rocks.path()
     }
 
-    fn db(&self) -> Result<&DB> {
+    fn db(&self) -> Result<&Db> {
         self.rocks.db()
     }
 
-    fn meta(&self) -> Result<&rocksdb::ColumnFamily> {
+    fn meta(&self) -> Result<Arc<rocksdb::BoundColumnFamily<'_>>> {
         self.db()?
             .cf_handle(META_CF)
             .ok_or_else(|| StreamsError::Store {
@@ -206,7 +206,7 @@ impl RocksDbKeyValueStore {
             }
         }
         if let Some(offset) = changelog_offset {
-            batch.put_cf(self.meta()?, OFFSET_KEY, offset.to_be_bytes());
+            batch.put_cf(&self.meta()?, OFFSET_KEY, offset.to_be_bytes());
         }
         if batch.is_empty() {
             return Ok(());
@@ -280,7 +280,7 @@ impl StateStore for RocksDbKeyValueStore {
     fn committed_offset(&self) -> Result<Option<i64>> {
         let bytes = self
             .db()?
-            .get_cf(self.meta()?, OFFSET_KEY)
+            .get_cf(&self.meta()?, OFFSET_KEY)
             .map_err(|e| self.rocks.error("reading the committed offset", e))?;
         decode_offset(self.rocks.name(), bytes)
     }
@@ -297,7 +297,14 @@ impl StateStore for RocksDbKeyValueStore {
         // Uncommitted writes are dropped; the memtables are flushed so that the next open
         // does not replay the write-ahead log.
         self.staged.take();
-        self.rocks.close(DB::flush)
+        self.rocks.close(Db::flush)
+    }
+
+    /// A [`CommittedKeyValues`](crate::committed::CommittedKeyValues): what the store last
+    /// committed, readable from other threads.
+    fn queryable(&self) -> Option<streams_core::query::QueryableStore> {
+        let db = crate::committed::CommittedDb::new(self.rocks.name(), self.rocks.shared());
+        Some(Arc::new(crate::committed::CommittedKeyValues::new(db)))
     }
 
     /// Restored records go straight to RocksDB: they are committed changes already.

@@ -3,8 +3,9 @@
 //! committed changelog offset is kept.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 
-use rocksdb::{DB, DBIteratorWithThreadMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{DBIteratorWithThreadMode, Options, WriteBatch, WriteOptions};
 use streams_core::store::StoreMetric;
 use streams_core::{Result, StreamsError};
 
@@ -31,25 +32,31 @@ pub(crate) fn decode_offset(store: &str, bytes: Option<Vec<u8>>) -> Result<Optio
     }
 }
 
+/// A RocksDB database as our stores open it: column families can be created and dropped
+/// through a shared reference, so that interactive queries can read it from other threads
+/// while its task writes.
+pub(crate) type Db = rocksdb::DBWithThreadMode<rocksdb::MultiThreaded>;
+
 /// The RocksDB instance of one store, and what using it takes: the store's name for
 /// errors, the options whose statistics the metrics read, the write options. Every store of
 /// ours, key-value or segmented, has exactly one.
 pub(crate) struct RocksDbInstance {
     name: String,
     path: PathBuf,
-    /// `None` once closed.
-    db: Option<DB>,
+    /// `None` once closed. Interactive queries hold a [`Weak`] reference (see
+    /// [`Self::shared`]) and upgrade it for the length of one read.
+    db: Option<Arc<Db>>,
     options: Options,
     write: WriteOptions,
 }
 
 impl RocksDbInstance {
     /// The store `name`, open as `db` in `path` with `options`.
-    pub(crate) fn new(name: &str, path: &Path, db: DB, options: Options) -> Self {
+    pub(crate) fn new(name: &str, path: &Path, db: Db, options: Options) -> Self {
         RocksDbInstance {
             name: name.to_owned(),
             path: path.to_owned(),
-            db: Some(db),
+            db: Some(Arc::new(db)),
             options,
             write: WriteOptions::default(),
         }
@@ -64,8 +71,14 @@ impl RocksDbInstance {
     }
 
     /// The database; an error once closed.
-    pub(crate) fn db(&self) -> Result<&DB> {
-        self.db.as_ref().ok_or_else(|| closed_error(&self.name))
+    pub(crate) fn db(&self) -> Result<&Db> {
+        self.db.as_deref().ok_or_else(|| closed_error(&self.name))
+    }
+
+    /// A reference to the database for readers on other threads: it stops upgrading once
+    /// the store closes.
+    pub(crate) fn shared(&self) -> Weak<Db> {
+        self.db.as_ref().map(Arc::downgrade).unwrap_or_default()
     }
 
     /// A RocksDB error of this store.
@@ -81,7 +94,7 @@ impl RocksDbInstance {
     }
 
     /// The entries a RocksDB iterator over this store yields.
-    pub(crate) fn entries<'a>(&self, iter: DBIteratorWithThreadMode<'a, DB>) -> KvIter<'a> {
+    pub(crate) fn entries<'a>(&self, iter: DBIteratorWithThreadMode<'a, Db>) -> KvIter<'a> {
         let name = self.name.clone();
         Box::new(iter.map(move |item| {
             item.map(|(k, v)| (k.into_vec(), v.into_vec()))
@@ -90,8 +103,8 @@ impl RocksDbInstance {
     }
 
     /// Creates the column family `cf` unless it exists (`doing`: what for, in errors).
-    pub(crate) fn create_cf(&mut self, cf: &str, doing: &str) -> Result<()> {
-        let db = self.db.as_mut().ok_or_else(|| closed_error(&self.name))?;
+    pub(crate) fn create_cf(&self, cf: &str, doing: &str) -> Result<()> {
+        let db = self.db()?;
         if db.cf_handle(cf).is_none() {
             db.create_cf(cf, &self.options)
                 .map_err(|e| store_error(&self.name, doing, e))?;
@@ -100,8 +113,8 @@ impl RocksDbInstance {
     }
 
     /// Drops the column family `cf` if it exists (`doing`: what for, in errors).
-    pub(crate) fn drop_cf(&mut self, cf: &str, doing: &str) -> Result<()> {
-        let db = self.db.as_mut().ok_or_else(|| closed_error(&self.name))?;
+    pub(crate) fn drop_cf(&self, cf: &str, doing: &str) -> Result<()> {
+        let db = self.db()?;
         if db.cf_handle(cf).is_some() {
             db.drop_cf(cf)
                 .map_err(|e| store_error(&self.name, doing, e))?;
@@ -121,13 +134,35 @@ impl RocksDbInstance {
     /// that the next open need not replay the write-ahead log.
     pub(crate) fn close(
         &mut self,
-        flush: impl FnOnce(&DB) -> std::result::Result<(), rocksdb::Error>,
+        flush: impl FnOnce(&Db) -> std::result::Result<(), rocksdb::Error>,
     ) -> Result<()> {
         if let Some(db) = &self.db {
             flush(db).map_err(|e| self.error("flushing", e))?;
         }
-        self.db = None;
-        Ok(())
+        let Some(mut db) = self.db.take() else {
+            return Ok(());
+        };
+        // A query may hold the database for the read under way (a chunk of a scan, a get):
+        // wait for it, so that the files are closed when this returns and the task can open
+        // them again at once. New reads fail from here, as the weak references no longer
+        // upgrade once this is the last strong one.
+        let started = std::time::Instant::now();
+        loop {
+            match Arc::try_unwrap(db) {
+                Ok(db) => {
+                    drop(db);
+                    return Ok(());
+                }
+                Err(shared) => {
+                    db = shared;
+                    if started.elapsed() > std::time::Duration::from_secs(5) {
+                        tracing::warn!(store = %self.name, "a query still holds the store after 5 s; closing it when the query ends");
+                        return Ok(());
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
+            }
+        }
     }
 
     /// `Debug` for the store of type `store`: its name and path.
@@ -141,7 +176,7 @@ impl RocksDbInstance {
 
 /// The metrics of one RocksDB instance: block-cache hits and misses and write-stall time
 /// from its statistics, and whether writes are stopped now.
-pub(crate) fn rocksdb_metrics(db: &DB, options: &Options) -> Vec<StoreMetric> {
+pub(crate) fn rocksdb_metrics(db: &Db, options: &Options) -> Vec<StoreMetric> {
     use rocksdb::statistics::Ticker;
     use streams_core::metrics::MetricKind::{Counter, Gauge};
     let stopped = db

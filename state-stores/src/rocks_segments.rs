@@ -5,14 +5,19 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::path::Path;
 
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use rocksdb::{
-    ColumnFamilyDescriptor, DB, Direction, FlushOptions, IteratorMode, ReadOptions, WriteBatch,
+    BoundColumnFamily, ColumnFamilyDescriptor, Direction, FlushOptions, IteratorMode, ReadOptions,
+    WriteBatch,
 };
 use streams_core::{Result, StreamsError};
 
+use crate::committed::{CommittedDb, CommittedSegments, segment_cf};
 use crate::key_value::KvIter;
 use crate::rocks::{OptionsHook, RocksDbMemory, rocksdb_options};
-use crate::rocks_instance::{OFFSET_KEY, RocksDbInstance, decode_offset, store_error};
+use crate::rocks_instance::{Db, OFFSET_KEY, RocksDbInstance, decode_offset, store_error};
 use crate::segments::{SegmentBackend, SegmentWrite};
 use crate::staging::{Staged, merge};
 
@@ -35,10 +40,8 @@ pub(crate) struct RocksDbSegments {
     staged: Staged<(i64, Vec<u8>)>,
     /// Segments dropped since the last commit, whose column families the commit drops.
     dropped: BTreeSet<i64>,
-}
-
-fn segment_cf(segment: i64) -> String {
-    format!("segment-{segment}")
+    /// The segments as of the last commit, for queries ([`CommittedSegments`]).
+    committed: Arc<RwLock<BTreeSet<i64>>>,
 }
 
 impl RocksDbSegments {
@@ -57,11 +60,11 @@ impl RocksDbSegments {
         // A database not created yet has no column families to list; any other failure to
         // read them is an error, not an empty store.
         let existing = if path.join("CURRENT").exists() {
-            DB::list_cf(&options, path).map_err(|e| store_error(name, "listing segments", e))?
+            Db::list_cf(&options, path).map_err(|e| store_error(name, "listing segments", e))?
         } else {
             Vec::new()
         };
-        let segments = existing
+        let segments: BTreeSet<i64> = existing
             .iter()
             .filter_map(|n| n.strip_prefix("segment-")?.parse().ok())
             .collect();
@@ -70,20 +73,21 @@ impl RocksDbSegments {
             .map(|cf| ColumnFamilyDescriptor::new(cf, options.clone()))
             .collect::<Vec<_>>();
         let db = if descriptors.is_empty() {
-            DB::open(&options, path)
+            Db::open(&options, path)
         } else {
-            DB::open_cf_descriptors(&options, path, descriptors)
+            Db::open_cf_descriptors(&options, path, descriptors)
         }
         .map_err(|e| store_error(name, "opening", e))?;
         Ok(RocksDbSegments {
             rocks: RocksDbInstance::new(name, path, db, options),
+            committed: Arc::new(RwLock::new(segments.clone())),
             segments,
             staged: Staged::default(),
             dropped: BTreeSet::new(),
         })
     }
 
-    fn db(&self) -> Result<&DB> {
+    fn db(&self) -> Result<&Db> {
         self.rocks.db()
     }
 
@@ -105,7 +109,7 @@ impl RocksDbSegments {
             .create_cf(&segment_cf(segment), "creating a segment")
     }
 
-    fn segment(&self, segment: i64) -> Result<&rocksdb::ColumnFamily> {
+    fn segment(&self, segment: i64) -> Result<Arc<BoundColumnFamily<'_>>> {
         self.db()?
             .cf_handle(&segment_cf(segment))
             .ok_or_else(|| StreamsError::Store {
@@ -130,7 +134,7 @@ impl SegmentBackend for RocksDbSegments {
         let db = self.db()?;
         match db.cf_handle(&segment_cf(segment)) {
             None => Ok(None),
-            Some(cf) => db.get_cf(cf, key).map_err(|e| self.error("reading", e)),
+            Some(cf) => db.get_cf(&cf, key).map_err(|e| self.error("reading", e)),
         }
     }
 
@@ -146,12 +150,13 @@ impl SegmentBackend for RocksDbSegments {
     fn restore_write(&mut self, segment: i64, writes: &[SegmentWrite<'_>]) -> Result<()> {
         self.create_segment(segment)?;
         self.segments.insert(segment);
+        self.committed.write().insert(segment);
         let cf = self.segment(segment)?;
         let mut batch = WriteBatch::default();
         for (k, v) in writes {
             match v {
-                Some(v) => batch.put_cf(cf, k, v),
-                None => batch.delete_cf(cf, k),
+                Some(v) => batch.put_cf(&cf, k, v),
+                None => batch.delete_cf(&cf, k),
             }
         }
         self.rocks.write(batch, "restoring")
@@ -204,7 +209,7 @@ impl SegmentBackend for RocksDbSegments {
                 None => IteratorMode::Start,
             }
         };
-        let committed = self.rocks.entries(db.iterator_cf_opt(cf, read, mode));
+        let committed = self.rocks.entries(db.iterator_cf_opt(&cf, read, mode));
         Ok(merge(committed, staged, reverse))
     }
 
@@ -223,15 +228,11 @@ impl SegmentBackend for RocksDbSegments {
             self.create_segment(segment)?;
         }
         let mut batch = WriteBatch::default();
-        let mut current: Option<(i64, &rocksdb::ColumnFamily)> = None;
+        let mut current: Option<(i64, Arc<BoundColumnFamily<'_>>)> = None;
         for ((segment, key), value) in &staged {
-            let cf = match current {
-                Some((s, cf)) if s == *segment => cf,
-                _ => {
-                    let cf = self.segment(*segment)?;
-                    current = Some((*segment, cf));
-                    cf
-                }
+            let cf = match &current {
+                Some((s, cf)) if s == segment => cf,
+                _ => &current.insert((*segment, self.segment(*segment)?)).1,
             };
             match value {
                 Some(v) => batch.put_cf(cf, key, v),
@@ -243,12 +244,15 @@ impl SegmentBackend for RocksDbSegments {
             batch.put(OFFSET_KEY, offset.to_be_bytes());
         }
         self.rocks.write(batch, "committing")?;
+        drop(current);
         // Dropped after the batch: a crash in between leaves expired segments that the next
         // move of stream time drops again.
         for segment in std::mem::take(&mut self.dropped) {
+            self.committed.write().remove(&segment);
             self.rocks
                 .drop_cf(&segment_cf(segment), "dropping a segment")?;
         }
+        self.committed.write().clone_from(&self.segments);
         Ok(())
     }
 
@@ -276,6 +280,14 @@ impl SegmentBackend for RocksDbSegments {
         self.rocks.metrics()
     }
 
+    fn committed(&self) -> Option<CommittedSegments> {
+        Some(CommittedSegments::new(
+            CommittedDb::new(self.rocks.name(), self.rocks.shared()),
+            self.committed.clone(),
+            STREAM_TIME_KEY,
+        ))
+    }
+
     /// Drops the staged writes; flushes the memtables of every column family (atomically,
     /// as the store is opened with atomic flush).
     fn close(&mut self) -> Result<()> {
@@ -285,6 +297,7 @@ impl SegmentBackend for RocksDbSegments {
             let mut cfs = vec![db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)];
             cfs.extend(names.iter().map(|n| db.cf_handle(n)));
             let cfs: Vec<_> = cfs.into_iter().flatten().collect();
+            let cfs: Vec<_> = cfs.iter().collect();
             db.flush_cfs_opt(&cfs, &FlushOptions::default())
         })
     }

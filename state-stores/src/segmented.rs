@@ -98,7 +98,8 @@ impl<S: KeySchema> SegmentedStore<S> {
         Self::new(name, Box::new(backend), schema, retention)
     }
 
-    fn new(
+    /// A store over `backend`, at the stream time the backend saved.
+    pub(crate) fn new(
         name: &str,
         backend: Box<dyn SegmentBackend>,
         schema: S,
@@ -122,6 +123,11 @@ impl<S: KeySchema> SegmentedStore<S> {
 
     pub(crate) fn changelog(&self) -> Option<&ChangelogWriter> {
         self.changelog.as_ref()
+    }
+
+    /// What the store last committed, for queries from other threads (RocksDB only).
+    pub(crate) fn committed(&self) -> Option<crate::committed::CommittedSegments> {
+        self.backend.committed()
     }
 
     pub(crate) fn retention(&self) -> Retention {

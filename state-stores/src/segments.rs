@@ -57,6 +57,11 @@ pub(crate) trait SegmentBackend {
     }
     /// Releases resources.
     fn close(&mut self) -> Result<()>;
+    /// What the backend last committed, readable from other threads (interactive queries);
+    /// `None` for backends that cannot offer it.
+    fn committed(&self) -> Option<crate::committed::CommittedSegments> {
+        None
+    }
 }
 
 /// Segments as ordered maps in memory.

@@ -9,6 +9,7 @@ use std::path::Path;
 use streams_core::store::StateStore;
 use streams_core::{Result, StreamsError};
 
+use crate::committed::CommittedSegments;
 use crate::delegate::delegate_state_store;
 use crate::key_schema::KeySchema;
 use crate::rocks::{OptionsHook, RocksDbMemory};
@@ -226,6 +227,15 @@ segmented_store_methods!(SegmentedSessionStore, "session", "session end");
 
 impl StateStore for SegmentedSessionStore {
     delegate_state_store!(store);
+
+    /// A [`CommittedSessions`] for a RocksDB store; in-memory ones cannot be queried.
+    fn queryable(&self) -> Option<streams_core::query::QueryableStore> {
+        let segments = self.store.committed()?;
+        Some(std::sync::Arc::new(CommittedSessions {
+            segments,
+            retention: self.store.retention(),
+        }))
+    }
 }
 
 impl SessionStore for SegmentedSessionStore {
@@ -278,5 +288,65 @@ impl SessionStore for SegmentedSessionStore {
 
     fn retention_ms(&self) -> i64 {
         self.store.retention().retention_ms
+    }
+}
+
+/// The committed content of a RocksDB session store, readable from any thread: what a
+/// session query reads. Each call reads its whole result before returning it.
+#[derive(Clone)]
+pub struct CommittedSessions {
+    segments: CommittedSegments,
+    retention: Retention,
+}
+
+impl std::fmt::Debug for CommittedSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommittedSessions")
+            .field("retention", &self.retention)
+            .finish()
+    }
+}
+
+impl CommittedSessions {
+    /// A read-only store at the last commit, for one call.
+    fn store(&self) -> Result<SegmentedSessionStore> {
+        let store = self.segments.store(SessionKeySchema, self.retention)?;
+        Ok(SegmentedSessionStore { store })
+    }
+
+    /// See [`SessionStore::fetch_session`].
+    pub fn fetch_session(&self, key: &[u8], start: i64, end: i64) -> Result<Option<Vec<u8>>> {
+        self.store()?.fetch_session(key, start, end)
+    }
+
+    /// See [`SessionStore::find_sessions`] (and [`SessionStore::backward_find_sessions`]
+    /// with `reverse`).
+    pub fn find_sessions(
+        &self,
+        key: &[u8],
+        earliest_end: i64,
+        latest_start: i64,
+        reverse: bool,
+    ) -> Result<Vec<SessionEntry>> {
+        let store = self.store()?;
+        let iter = if reverse {
+            store.backward_find_sessions(key, earliest_end, latest_start)?
+        } else {
+            store.find_sessions(key, earliest_end, latest_start)?
+        };
+        iter.collect()
+    }
+
+    /// See [`SessionStore::find_sessions_in_key_range`].
+    pub fn find_sessions_in_key_range(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        earliest_end: i64,
+        latest_start: i64,
+    ) -> Result<Vec<SessionEntry>> {
+        self.store()?
+            .find_sessions_in_key_range(key_from, key_to, earliest_end, latest_start)?
+            .collect()
     }
 }

@@ -4,9 +4,15 @@ use streams_core::serde::SharedSerde;
 use streams_core::store::StateStore;
 use streams_core::{Result, StreamsError, Window, Windowed};
 
+use streams_core::query::QueryableStore;
+
+use crate::committed::CommittedKeyValues;
 use crate::delegate::delegate_state_store;
 use crate::key_value::KeyValueStore;
+use crate::query::Source;
+use crate::session::CommittedSessions;
 use crate::session::{SessionEntry, SessionStore};
+use crate::window::CommittedWindows;
 use crate::window::{WindowStore, WindowedEntry};
 
 /// Serdes and scratch buffers shared by the typed stores.
@@ -378,14 +384,40 @@ impl<K: 'static, V: 'static> TypedSessionStore<K, V> {
 
 // The lifecycle of every typed store is that of the byte store underneath.
 
+// Queries read the byte store's committed content through the typed store's serdes.
+
 impl<K: 'static, V: 'static> StateStore for TypedKeyValueStore<K, V> {
     delegate_state_store!(inner);
+
+    fn queryable(&self) -> Option<QueryableStore> {
+        Source::<CommittedKeyValues, K, V>::register(
+            self.inner.queryable(),
+            &self.codec.key_serde,
+            &self.codec.value_serde,
+        )
+    }
 }
 
 impl<K: 'static, V: 'static> StateStore for TypedWindowStore<K, V> {
     delegate_state_store!(inner);
+
+    fn queryable(&self) -> Option<QueryableStore> {
+        Source::<CommittedWindows, K, V>::register(
+            self.inner.queryable(),
+            &self.codec.key_serde,
+            &self.codec.value_serde,
+        )
+    }
 }
 
 impl<K: 'static, V: 'static> StateStore for TypedSessionStore<K, V> {
     delegate_state_store!(inner);
+
+    fn queryable(&self) -> Option<QueryableStore> {
+        Source::<CommittedSessions, K, V>::register(
+            self.inner.queryable(),
+            &self.codec.key_serde,
+            &self.codec.value_serde,
+        )
+    }
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 use streams_core::store::StateStore;
 use streams_core::{Result, StreamsError};
 
+use crate::committed::CommittedSegments;
 use crate::delegate::delegate_state_store;
 use crate::key_schema::KeySchema;
 use crate::rocks::{OptionsHook, RocksDbMemory};
@@ -274,6 +275,17 @@ segmented_store_methods!(SegmentedWindowStore, "window", "window start");
 impl StateStore for SegmentedWindowStore {
     delegate_state_store!(store, except restore_batch);
 
+    /// A [`CommittedWindows`] for a RocksDB store; in-memory ones cannot be queried.
+    fn queryable(&self) -> Option<streams_core::query::QueryableStore> {
+        let segments = self.store.committed()?;
+        Some(std::sync::Arc::new(CommittedWindows {
+            segments,
+            retention: self.store.retention(),
+            window_size_ms: self.window_size_ms,
+            retain_duplicates: self.retain_duplicates,
+        }))
+    }
+
     fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
         if self.retain_duplicates {
             // Continue numbering after the largest sequence number restored.
@@ -365,5 +377,77 @@ impl WindowStore for SegmentedWindowStore {
 
     fn retention_ms(&self) -> i64 {
         self.store.retention().retention_ms
+    }
+}
+
+/// The committed content of a RocksDB window store, readable from any thread: what a window
+/// query reads. Each call reads its whole result before returning it.
+#[derive(Clone)]
+pub struct CommittedWindows {
+    segments: CommittedSegments,
+    retention: Retention,
+    window_size_ms: i64,
+    retain_duplicates: bool,
+}
+
+impl std::fmt::Debug for CommittedWindows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommittedWindows")
+            .field("window_size_ms", &self.window_size_ms)
+            .field("retention", &self.retention)
+            .finish()
+    }
+}
+
+impl CommittedWindows {
+    /// A read-only store at the last commit, for one call.
+    fn store(&self) -> Result<SegmentedWindowStore> {
+        let store = self.segments.store(WindowKeySchema, self.retention)?;
+        Ok(SegmentedWindowStore::with_store(
+            store,
+            self.window_size_ms,
+            self.retain_duplicates,
+        ))
+    }
+
+    /// The size of the store's windows in milliseconds.
+    pub fn window_size_ms(&self) -> i64 {
+        self.window_size_ms
+    }
+
+    /// See [`WindowStore::fetch`].
+    pub fn fetch(&self, key: &[u8], window_start: i64) -> Result<Option<Vec<u8>>> {
+        self.store()?.fetch(key, window_start)
+    }
+
+    /// See [`WindowStore::fetch_range`] (and [`WindowStore::backward_fetch_range`] with
+    /// `reverse`).
+    pub fn fetch_range(
+        &self,
+        key: &[u8],
+        time_from: i64,
+        time_to: i64,
+        reverse: bool,
+    ) -> Result<Vec<(i64, Vec<u8>)>> {
+        let store = self.store()?;
+        let iter = if reverse {
+            store.backward_fetch_range(key, time_from, time_to)?
+        } else {
+            store.fetch_range(key, time_from, time_to)?
+        };
+        iter.collect()
+    }
+
+    /// See [`WindowStore::fetch_key_range`].
+    pub fn fetch_key_range(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<Vec<WindowedEntry>> {
+        self.store()?
+            .fetch_key_range(key_from, key_to, time_from, time_to)?
+            .collect()
     }
 }

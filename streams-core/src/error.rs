@@ -188,9 +188,35 @@ pub enum StreamsError {
     /// The application is not in a state that allows the call.
     #[error("illegal state: {0}")]
     IllegalState(String),
+    /// An interactive query cannot be answered now (see [`Unavailable`] for the reasons);
+    /// retriable: [`StreamsError::is_retriable`].
+    ///
+    #[error("state store `{store}` cannot be queried now: {reason}")]
+    StoreUnavailable {
+        /// The store's name.
+        store: String,
+        /// Why, and what to do.
+        reason: Unavailable,
+    },
+    /// An interactive query asks for something that does not exist: a store name the
+    /// topology lacks, a view of the wrong kind or types, a store kind that cannot be
+    /// queried. Not retriable.
+    #[error("state store `{store}` cannot be queried: {message}")]
+    InvalidStoreQuery {
+        /// The store's name.
+        store: String,
+        /// What was wrong and what is allowed.
+        message: String,
+    },
 }
 
 impl StreamsError {
+    /// Whether the same call may succeed later without any change: an interactive query
+    /// during a rebalance or a restoration ([`StreamsError::StoreUnavailable`]).
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, StreamsError::StoreUnavailable { .. })
+    }
+
     pub(crate) fn config(key: &str, message: impl Into<String>) -> Self {
         StreamsError::Config {
             key: key.to_owned(),
@@ -223,4 +249,62 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// Why a store cannot answer now. Every reason is temporary: retry after a short wait
+/// (or, for [`Unavailable::NotHosted`] and [`Unavailable::Migrated`], ask the instance that
+/// hosts the key now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// The client is not running (created, shutting down, stopped or failed).
+    NotRunning(crate::client_state::State),
+    /// The client is rebalancing and has no partition of the store yet.
+    Rebalancing,
+    /// The partitions hosted here are still restoring from their changelogs.
+    Restoring {
+        /// The partitions restoring.
+        partitions: Vec<i32>,
+    },
+    /// This instance hosts no partition of the store (or not the one asked for).
+    NotHosted {
+        /// The partition asked for, if one.
+        partition: Option<i32>,
+    },
+    /// The partition was closed or moved to another instance while it was being read.
+    Migrated {
+        /// The partition.
+        partition: i32,
+    },
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unavailable::NotRunning(state) => write!(
+                f,
+                "the client is {state:?}, not running; queries are answered while it is Running or Rebalancing"
+            ),
+            Unavailable::Rebalancing => write!(
+                f,
+                "the client is rebalancing and hosts no partition of the store yet; retry shortly"
+            ),
+            Unavailable::Restoring { partitions } => write!(
+                f,
+                "partitions {partitions:?} are restoring from the changelog; retry once restored, or allow stale stores"
+            ),
+            Unavailable::NotHosted { partition: Some(p) } => write!(
+                f,
+                "partition {p} is not hosted by this instance (it may have moved); ask the instance that hosts it"
+            ),
+            Unavailable::NotHosted { partition: None } => write!(
+                f,
+                "this instance hosts no partition of the store (they may have moved); ask the instance that hosts them"
+            ),
+            Unavailable::Migrated { partition } => write!(
+                f,
+                "partition {partition} was closed or moved to another instance while being read; query again"
+            ),
+        }
+    }
 }

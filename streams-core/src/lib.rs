@@ -10,6 +10,7 @@
 
 #[cfg(feature = "avro")]
 pub mod avro;
+mod client_state;
 mod collector;
 pub mod config;
 mod context;
@@ -23,6 +24,7 @@ mod ids;
 pub mod metrics;
 mod nodes;
 pub mod processor;
+pub mod query;
 pub mod record;
 mod runtime;
 pub mod serde;

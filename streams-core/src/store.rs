@@ -47,6 +47,15 @@ pub trait StateStore: 'static {
     fn metrics(&self) -> Vec<StoreMetric> {
         Vec::new()
     }
+    /// A read-only view of what the store last committed, for interactive queries from any
+    /// thread (see [`crate::query`]); `None` for a store that cannot be queried. The view
+    /// must keep answering, or fail with [`StreamsError::StoreUnavailable`], after the
+    /// store closes.
+    ///
+    /// [`StreamsError::StoreUnavailable`]: crate::StreamsError::StoreUnavailable
+    fn queryable(&self) -> Option<crate::query::QueryableStore> {
+        None
+    }
     /// Releases the store's resources; called once when its task closes. Writes not
     /// committed are dropped: a task closed after a failure leaves its stores at their last
     /// committed state.

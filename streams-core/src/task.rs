@@ -387,6 +387,16 @@ impl StreamTask {
             .collect()
     }
 
+    /// The task's stores as interactive queries read them: name and view (`None` for a
+    /// store that cannot be queried).
+    pub(crate) fn queryable_stores(&self) -> Vec<(String, Option<crate::query::QueryableStore>)> {
+        self.ctx
+            .stores
+            .iter()
+            .map(|(name, s)| (name.clone(), s.lifecycle.borrow().queryable()))
+            .collect()
+    }
+
     /// A typed handle on a store of this task (for the test driver).
     #[cfg(feature = "test-util")]
     pub(crate) fn store_handle<S: 'static>(

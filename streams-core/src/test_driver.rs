@@ -107,6 +107,10 @@ struct Inner {
     capture: Rc<RefCell<Capture>>,
     offsets: HashMap<String, i64>,
     wall_clock: i64,
+    /// The tasks' stores, for [`TopologyTestDriver::store`].
+    stores: crate::query::QueryableStores,
+    /// The names of the topology's (non-global) stores.
+    store_names: std::collections::HashSet<String>,
 }
 
 impl Inner {
@@ -231,6 +235,7 @@ impl TopologyTestDriver {
         let application_id: Arc<str> = config.application_id().into();
         let mut tasks = Vec::with_capacity(subtopologies.len());
         let mut readers = HashMap::new();
+        let stores = crate::query::QueryableStores::default();
         for sub in &subtopologies {
             let env = TaskEnv {
                 application_id: application_id.clone(),
@@ -241,6 +246,11 @@ impl TopologyTestDriver {
             };
             let mut task = topology.build_task(sub, 0, env)?;
             task.initialize()?;
+            let id = crate::TaskId {
+                subtopology: sub.id,
+                partition: 0,
+            };
+            stores.register(id, task.queryable_stores(), false);
             for topic in &sub.source_topics {
                 readers.insert(topic.clone(), tasks.len());
             }
@@ -257,6 +267,11 @@ impl TopologyTestDriver {
             capture,
             offsets: HashMap::new(),
             wall_clock: start_ms,
+            stores,
+            store_names: subtopologies
+                .iter()
+                .flat_map(|s| s.stores.iter().cloned())
+                .collect(),
         };
         Ok(TopologyTestDriver {
             inner: Rc::new(RefCell::new(inner)),
@@ -329,6 +344,19 @@ impl TopologyTestDriver {
             .tasks
             .iter()
             .find_map(|t| t.store_handle::<S>(name))
+    }
+
+    /// A read-only view of state store `params` names, as
+    /// [`KafkaStreams::store`](crate::KafkaStreams::store) gives it (the driver runs one
+    /// partition, 0, and commits after every record, so a view sees each record's effect at
+    /// once). The query types are in `state_stores::query`.
+    pub fn store<Q: crate::query::QueryableStoreType>(
+        &self,
+        params: crate::query::StoreQueryParameters<Q>,
+    ) -> Result<Q::View> {
+        let inner = self.inner.borrow();
+        let known = inner.store_names.contains(params.store_name());
+        inner.stores.query(&params, crate::State::Running, known)
     }
 
     /// Every record written to `topic` and not yet read, as bytes.

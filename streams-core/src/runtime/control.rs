@@ -8,49 +8,7 @@ use std::time::Instant;
 
 use crate::error::StreamsError;
 
-/// The states of a [`KafkaStreams`](crate::KafkaStreams) client, as in Kafka Streams.
-///
-/// ```text
-/// Created -> Rebalancing <-> Running
-///    any  -> PendingShutdown -> NotRunning      (close)
-/// Rebalancing | Running -> PendingError -> Error (a thread failed)
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum State {
-    /// Built, not started.
-    Created,
-    /// Some thread is joining the group or taking over partitions.
-    Rebalancing,
-    /// Every thread has its partitions and processes.
-    Running,
-    /// `close` was called; threads are finishing.
-    PendingShutdown,
-    /// Closed.
-    NotRunning,
-    /// A thread failed; the others are stopping.
-    PendingError,
-    /// Stopped after a failure; `close` returns the error.
-    Error,
-}
-
-impl State {
-    /// True while threads are running (`Rebalancing` or `Running`).
-    pub fn is_running_or_rebalancing(self) -> bool {
-        matches!(self, State::Rebalancing | State::Running)
-    }
-
-    fn may_become(self, next: State) -> bool {
-        use State::*;
-        matches!(
-            (self, next),
-            (Created, Rebalancing | PendingShutdown | PendingError)
-                | (Rebalancing, Running | PendingShutdown | PendingError)
-                | (Running, Rebalancing | PendingShutdown | PendingError)
-                | (PendingShutdown, NotRunning)
-                | (PendingError, Error)
-        )
-    }
-}
+pub use crate::client_state::State;
 
 /// Called with `(new, old)` on every state change, from the thread that caused it.
 pub type StateListener = Arc<dyn Fn(State, State) + Send + Sync>;
@@ -70,6 +28,8 @@ pub(crate) struct ClientControl {
     leave_group: AtomicBool,
     /// What the threads publish for the metrics.
     pub(crate) metrics: crate::metrics::MetricsHub,
+    /// The stores of the tasks the threads run, for interactive queries.
+    pub(crate) stores: crate::query::QueryableStores,
     /// `KafkaStreams::pause`: threads keep polling and committing but process nothing.
     pub(crate) paused: AtomicBool,
     /// Stream threads that ended with an error.
@@ -99,6 +59,7 @@ impl ClientControl {
             stop: AtomicBool::new(false),
             leave_group: AtomicBool::new(false),
             metrics: Default::default(),
+            stores: Default::default(),
             paused: AtomicBool::new(false),
             failed_threads: Default::default(),
             restored: std::sync::atomic::AtomicU64::new(0),

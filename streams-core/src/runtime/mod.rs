@@ -195,6 +195,40 @@ impl KafkaStreams {
         self.control.error()
     }
 
+    /// A read-only view of the state store `params` names, over the partitions this instance
+    /// hosts (Kafka Streams' `store(StoreQueryParameters)`). The view reads what each
+    /// partition's task last committed, from the calling thread, while the stream threads
+    /// go on. The query types (key-value, window, session) are in `state_stores::query`;
+    /// [`TopologyTestDriver::store`](crate::test_driver::TopologyTestDriver::store) answers
+    /// the same calls in tests.
+    ///
+    /// Errors: [`StreamsError::StoreUnavailable`] (retriable: not running, rebalancing,
+    /// restoring, not hosted here) and [`StreamsError::InvalidStoreQuery`] (no such store,
+    /// wrong view or types, a kind of store that cannot be queried).
+    ///
+    /// ```no_run
+    /// # use streams_core::{KafkaStreams, StreamsError};
+    /// # use streams_core::query::{QueryableStoreType, StoreQueryParameters};
+    /// # fn ask<Q: QueryableStoreType>(streams: &KafkaStreams, q: Q) -> Result<Q::View, StreamsError> {
+    /// loop {
+    ///     match streams.store(StoreQueryParameters::from_name_and_type("counts", q)) {
+    ///         Err(e) if e.is_retriable() => {
+    ///             std::thread::sleep(std::time::Duration::from_millis(100));
+    ///             # return Err(e);
+    ///         }
+    ///         other => return other,
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn store<Q: crate::query::QueryableStoreType>(
+        &self,
+        params: crate::query::StoreQueryParameters<Q>,
+    ) -> Result<Q::View> {
+        let known = self.topology.has_store(params.store_name());
+        self.control.stores.query(&params, self.state(), known)
+    }
+
     /// Changelog offsets still to restore across all restoring tasks (Kafka Streams'
     /// `restore-remaining-records-total`; offsets, so compacted gaps count until passed).
     pub fn restore_remaining_records(&self) -> i64 {

@@ -352,13 +352,16 @@ impl TaskManager {
                 c.checkpoint = None;
             }
         }
-        if self.p.reader.register(id, &mut task, ranges)? {
+        let restoring = self.p.reader.register(id, &mut task, ranges)?;
+        if restoring {
             input.pause(task.input_partitions(), "a restoring task's input")?;
             tracing::info!(thread = %self.p.thread, task = %id, "created task; restoring its stores");
         } else {
             task.initialize()?;
             tracing::info!(thread = %self.p.thread, task = %id, "created task");
         }
+        let stores = task.queryable_stores();
+        self.p.control.stores.register(id, stores, restoring);
         self.tasks.insert(id, task);
         Ok(Started::Yes)
     }
@@ -402,6 +405,7 @@ impl TaskManager {
                 continue;
             };
             task.initialize()?;
+            self.p.control.stores.restored(id);
             input.resume(task.input_partitions(), "a restored task's input")?;
             let restored: u64 = task.changelogs().iter().map(|c| c.restored).sum();
             tracing::info!(thread = %self.p.thread, task = %id, restored, "restored task");
@@ -609,6 +613,7 @@ impl TaskManager {
     /// commit first, so the next owner on this machine restores only the tail; otherwise
     /// they drop what was not committed.
     fn close_task(&self, id: TaskId, mut task: StreamTask, clean: bool) {
+        self.p.control.stores.remove(id);
         if clean && !task.is_restoring() {
             let written = self.p.collector.borrow().changelog_offsets();
             if let Err(e) = task.commit_stores(&written) {

@@ -399,6 +399,11 @@ impl Topology {
         Ok(self)
     }
 
+    /// Whether the topology has a (non-global) state store named `name`.
+    pub(crate) fn has_store(&self, name: &str) -> bool {
+        self.store_users.contains_key(name)
+    }
+
     /// Adds a state store and connects it to `processors` (which may be empty, to connect
     /// later with [`Self::connect_processor_and_state_stores`]).
     pub fn add_state_store(

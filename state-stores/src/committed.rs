@@ -1,0 +1,340 @@
+//! What a RocksDB store last committed, read from any thread: the bytes under interactive
+//! queries.
+//!
+//! A reader holds a weak reference to the store's database and upgrades it for one read at a
+//! time: a get, or one chunk of a scan ([`CHUNK`] entries, read with a fresh RocksDB iterator
+//! that seeks past the previous chunk's last key). No reader keeps the database open between
+//! calls, so the owning task closes its store without waiting for queries, and a read after
+//! the close fails as migrated. Staged writes (since the task's last commit) are not visible:
+//! readers see committed data only. Each chunk is consistent in itself; a scan that spans a
+//! commit can see some keys before it and later keys after it.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Weak};
+
+use parking_lot::RwLock;
+use rocksdb::{Direction, IteratorMode, ReadOptions};
+use streams_core::query::Unavailable;
+use streams_core::{Result, StreamsError};
+
+use crate::key_value::{KvEntry, empty_range, prefix_upper_bound};
+use crate::rocks_instance::{Db, store_error};
+use crate::segmented::{Retention, SegmentedStore};
+use crate::segments::{SegmentBackend, SegmentWrite};
+
+/// Entries a scan reads per visit to the database.
+pub(crate) const CHUNK: usize = 256;
+
+/// Entries of a committed scan: owned, and movable to another thread.
+pub type CommittedIter = Box<dyn Iterator<Item = Result<KvEntry>> + Send>;
+
+/// The error of a read after the store closed: its task closed or moved. The typed views
+/// fill in the partition.
+pub(crate) fn migrated(store: &str) -> StreamsError {
+    StreamsError::StoreUnavailable {
+        store: store.to_owned(),
+        reason: Unavailable::Migrated { partition: -1 },
+    }
+}
+
+/// A store's database as readers on other threads hold it.
+#[derive(Clone)]
+pub(crate) struct CommittedDb {
+    name: Arc<str>,
+    db: Weak<Db>,
+}
+
+impl CommittedDb {
+    pub(crate) fn new(name: &str, db: Weak<Db>) -> Self {
+        CommittedDb {
+            name: name.into(),
+            db,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The database for one read; migrated once the store closed.
+    fn open(&self) -> Result<Arc<Db>> {
+        self.db.upgrade().ok_or_else(|| migrated(&self.name))
+    }
+
+    /// The committed value of `key` in column family `cf` (the default one when `None`; a
+    /// missing column family holds nothing).
+    pub(crate) fn get(&self, cf: Option<&str>, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let db = self.open()?;
+        let value = match cf {
+            None => db.get(key),
+            Some(cf) => match db.cf_handle(cf) {
+                Some(handle) => db.get_cf(&handle, key),
+                None => return Ok(None),
+            },
+        };
+        value.map_err(|e| store_error(&self.name, "reading for a query", e))
+    }
+
+    /// An integer property of the default column family (`0` when RocksDB has none).
+    pub(crate) fn property(&self, name: &rocksdb::properties::PropName) -> Result<u64> {
+        let db = self.open()?;
+        let value = db
+            .property_int_value(name)
+            .map_err(|e| store_error(&self.name, "reading a property", e))?;
+        Ok(value.unwrap_or(0))
+    }
+
+    /// The committed entries of `cf` with `lower <= key <= upper` (open ends when `None`), in
+    /// key order or reverse key order, read chunk by chunk.
+    pub(crate) fn range(
+        &self,
+        cf: Option<&str>,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        reverse: bool,
+    ) -> CommittedIter {
+        if empty_range(lower, upper) {
+            return Box::new(std::iter::empty());
+        }
+        Box::new(CommittedRange {
+            db: self.clone(),
+            cf: cf.map(str::to_owned),
+            lower: lower.map(<[u8]>::to_vec),
+            upper: upper.map(successor),
+            reverse,
+            buffer: VecDeque::new(),
+            done: false,
+        })
+    }
+
+    /// The committed entries whose key starts with `prefix`, in key order.
+    pub(crate) fn prefix(&self, prefix: &[u8]) -> CommittedIter {
+        Box::new(CommittedRange {
+            db: self.clone(),
+            cf: None,
+            lower: Some(prefix.to_vec()),
+            upper: prefix_upper_bound(prefix),
+            reverse: false,
+            buffer: VecDeque::new(),
+            done: false,
+        })
+    }
+}
+
+/// The smallest key after `key`: RocksDB's exclusive upper bound for an inclusive `key`.
+fn successor(key: &[u8]) -> Vec<u8> {
+    let mut next = Vec::with_capacity(key.len() + 1);
+    next.extend_from_slice(key);
+    next.push(0);
+    next
+}
+
+/// A scan read [`CHUNK`] entries at a time. `lower` is inclusive, `upper` exclusive (both
+/// as RocksDB takes them); after each chunk the bound on the reading side moves past the
+/// last key read.
+struct CommittedRange {
+    db: CommittedDb,
+    cf: Option<String>,
+    lower: Option<Vec<u8>>,
+    upper: Option<Vec<u8>>,
+    reverse: bool,
+    buffer: VecDeque<KvEntry>,
+    done: bool,
+}
+
+impl CommittedRange {
+    fn fill(&mut self) -> Result<()> {
+        let db = self.db.open()?;
+        let handle = match &self.cf {
+            None => None,
+            Some(cf) => match db.cf_handle(cf) {
+                Some(h) => Some(h),
+                None => {
+                    self.done = true;
+                    return Ok(());
+                }
+            },
+        };
+        let mut read = ReadOptions::default();
+        if let Some(l) = &self.lower {
+            read.set_iterate_lower_bound(l.clone());
+        }
+        if let Some(u) = &self.upper {
+            read.set_iterate_upper_bound(u.clone());
+        }
+        let mode = match (&self.lower, self.reverse) {
+            (_, true) => IteratorMode::End,
+            (Some(l), false) => IteratorMode::From(l, Direction::Forward),
+            (None, false) => IteratorMode::Start,
+        };
+        let iter = match &handle {
+            None => db.iterator_opt(mode, read),
+            Some(h) => db.iterator_cf_opt(h, read, mode),
+        };
+        for item in iter.take(CHUNK) {
+            let (k, v) =
+                item.map_err(|e| store_error(self.db.name(), "scanning for a query", e))?;
+            self.buffer.push_back((k.into_vec(), v.into_vec()));
+        }
+        match self.buffer.back() {
+            Some((last, _)) if self.buffer.len() == CHUNK => {
+                if self.reverse {
+                    self.upper = Some(last.clone());
+                } else {
+                    self.lower = Some(successor(last));
+                }
+            }
+            _ => self.done = true,
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for CommittedRange {
+    type Item = Result<KvEntry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buffer.is_empty()
+            && !self.done
+            && let Err(e) = self.fill()
+        {
+            self.done = true;
+            return Some(Err(e));
+        }
+        self.buffer.pop_front().map(Ok)
+    }
+}
+
+/// The committed content of a RocksDB key-value store: what a key-value query reads.
+#[derive(Clone)]
+pub struct CommittedKeyValues {
+    db: CommittedDb,
+}
+
+impl std::fmt::Debug for CommittedKeyValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommittedKeyValues")
+            .field("store", &self.db.name())
+            .finish()
+    }
+}
+
+impl CommittedKeyValues {
+    pub(crate) fn new(db: CommittedDb) -> Self {
+        CommittedKeyValues { db }
+    }
+
+    /// The store's name.
+    pub fn name(&self) -> &str {
+        self.db.name()
+    }
+
+    /// The committed value of `key`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.get(None, key)
+    }
+
+    /// Entries with `from <= key <= to` (open ends when `None`), in key order or reverse.
+    pub fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, reverse: bool) -> CommittedIter {
+        self.db.range(None, from, to, reverse)
+    }
+
+    /// Entries whose key starts with `prefix`, in key order.
+    pub fn prefix_scan(&self, prefix: &[u8]) -> CommittedIter {
+        self.db.prefix(prefix)
+    }
+
+    /// RocksDB's estimate of the number of committed keys.
+    pub fn approximate_num_entries(&self) -> Result<u64> {
+        self.db.property(rocksdb::properties::ESTIMATE_NUM_KEYS)
+    }
+}
+
+/// The committed segments of a RocksDB segmented store, as a read-only segment backend: a
+/// window or session query builds a store over it for the length of one call.
+#[derive(Clone)]
+pub(crate) struct CommittedSegments {
+    db: CommittedDb,
+    /// The segments as of the last commit (kept by the owning store).
+    segments: Arc<RwLock<BTreeSet<i64>>>,
+    /// The key, in the default column family, of the committed stream time.
+    stream_time_key: &'static [u8],
+}
+
+impl CommittedSegments {
+    pub(crate) fn new(
+        db: CommittedDb,
+        segments: Arc<RwLock<BTreeSet<i64>>>,
+        stream_time_key: &'static [u8],
+    ) -> Self {
+        CommittedSegments {
+            db,
+            segments,
+            stream_time_key,
+        }
+    }
+
+    /// A read-only segmented store over the committed segments, at the committed stream
+    /// time.
+    pub(crate) fn store<S: crate::key_schema::KeySchema>(
+        &self,
+        schema: S,
+        retention: Retention,
+    ) -> Result<SegmentedStore<S>> {
+        SegmentedStore::new(self.db.name(), Box::new(self.clone()), schema, retention)
+    }
+
+    fn read_only(&self) -> StreamsError {
+        StreamsError::Store {
+            store: self.db.name().to_owned(),
+            message: "a query's view of the store is read-only".into(),
+        }
+    }
+}
+
+pub(crate) fn segment_cf(segment: i64) -> String {
+    format!("segment-{segment}")
+}
+
+impl SegmentBackend for CommittedSegments {
+    fn segment_ids(&self) -> Vec<i64> {
+        self.segments.read().iter().copied().collect()
+    }
+
+    fn get(&self, segment: i64, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.get(Some(&segment_cf(segment)), key)
+    }
+
+    fn write(&mut self, _segment: i64, _writes: &[SegmentWrite<'_>]) -> Result<()> {
+        Err(self.read_only())
+    }
+
+    fn range(
+        &self,
+        segment: i64,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        reverse: bool,
+    ) -> Result<crate::key_value::KvIter<'_>> {
+        Ok(self
+            .db
+            .range(Some(&segment_cf(segment)), lower, upper, reverse))
+    }
+
+    fn drop_segment(&mut self, _segment: i64) -> Result<()> {
+        Err(self.read_only())
+    }
+
+    fn commit(&mut self, _stream_time: i64, _changelog_offset: Option<i64>) -> Result<()> {
+        Err(self.read_only())
+    }
+
+    fn saved_stream_time(&self) -> Result<Option<i64>> {
+        let bytes = self.db.get(None, self.stream_time_key)?;
+        Ok(bytes.and_then(|b| Some(i64::from_be_bytes(b.as_slice().try_into().ok()?))))
+    }
+
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,45 @@
+//! The states of a client ([`State`]), as Kafka Streams names them.
+
+/// The states of a [`KafkaStreams`](crate::KafkaStreams) client, as in Kafka Streams.
+///
+/// ```text
+/// Created -> Rebalancing <-> Running
+///    any  -> PendingShutdown -> NotRunning      (close)
+/// Rebalancing | Running -> PendingError -> Error (a thread failed)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Built, not started.
+    Created,
+    /// Some thread is joining the group or taking over partitions.
+    Rebalancing,
+    /// Every thread has its partitions and processes.
+    Running,
+    /// `close` was called; threads are finishing.
+    PendingShutdown,
+    /// Closed.
+    NotRunning,
+    /// A thread failed; the others are stopping.
+    PendingError,
+    /// Stopped after a failure; `close` returns the error.
+    Error,
+}
+
+impl State {
+    /// True while threads are running (`Rebalancing` or `Running`).
+    pub fn is_running_or_rebalancing(self) -> bool {
+        matches!(self, State::Rebalancing | State::Running)
+    }
+
+    pub(crate) fn may_become(self, next: State) -> bool {
+        use State::*;
+        matches!(
+            (self, next),
+            (Created, Rebalancing | PendingShutdown | PendingError)
+                | (Rebalancing, Running | PendingShutdown | PendingError)
+                | (Running, Rebalancing | PendingShutdown | PendingError)
+                | (PendingShutdown, NotRunning)
+                | (PendingError, Error)
+        )
+    }
+}
