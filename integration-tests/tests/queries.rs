@@ -3,6 +3,7 @@
 //! written for it to the output topic; while the second instance joins (a rebalance, then
 //! restoration), every answer is either that value or a retriable error, never another
 //! value; the errors name what is wrong (not running, not hosted, wrong type, unknown store).
+//! Each key's metadata, asked of either instance, names the instance that answered it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,18 +17,24 @@ use integration_tests::client::{produce, read_committed, wait_until_committed};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use state_stores::query::{QueryableStoreTypes, ReadOnlyKeyValueStore};
 use streams_core::query::{StoreQueryParameters, Unavailable};
+use streams_core::serde::StringSerde;
 use streams_core::{KafkaStreams, State, StreamsConfig, StreamsError};
 
 const PARTITIONS: i32 = 4;
 const KEYS: usize = 12;
 const RECORDS: usize = 240;
 
-fn config(app: &str, bootstrap: &str, state: &ScratchDir) -> Result<StreamsConfig> {
+fn config(app: &str, bootstrap: &str, state: &ScratchDir, server: &str) -> Result<StreamsConfig> {
     Ok(StreamsConfig::new(app, bootstrap)
         // Queries read what was committed: commit often so that they keep up.
         .set("commit.interval.ms", "100")?
+        // Published to the other instance; nothing listens there in this test.
+        .set("application.server", server)?
         .with_state_dir(state.path()))
 }
+
+const SERVER_A: &str = "127.0.0.1:18081";
+const SERVER_B: &str = "127.0.0.1:18082";
 
 fn counts(streams: &KafkaStreams) -> Result<ReadOnlyKeyValueStore<String, i64>, StreamsError> {
     streams.store(StoreQueryParameters::from_name_and_type(
@@ -70,6 +77,20 @@ fn wait_running(instances: &[&KafkaStreams]) -> Result<()> {
     Ok(())
 }
 
+/// Partition `p`'s view from whichever instance hosts it.
+fn partition_view(
+    a: &KafkaStreams,
+    b: &KafkaStreams,
+    p: i32,
+) -> Option<ReadOnlyKeyValueStore<String, i64>> {
+    let one = StoreQueryParameters::from_name_and_type(
+        "counts",
+        QueryableStoreTypes::key_value::<String, i64>(),
+    )
+    .with_partition(p);
+    a.store(one.clone()).or_else(|_| b.store(one)).ok()
+}
+
 fn reason(e: &StreamsError) -> Option<&Unavailable> {
     match e {
         StreamsError::StoreUnavailable { reason, .. } => Some(reason),
@@ -93,7 +114,7 @@ async fn two_instances_answer_every_key_and_a_rebalance_gives_only_retriable_err
 
     let mut a = KafkaStreams::new(
         count_topology(&input, &output)?,
-        config(&app, bootstrap, &state_a)?,
+        config(&app, bootstrap, &state_a, SERVER_A)?,
     )?;
     let e = counts(&a).err().context("a query before start")?;
     assert!(e.is_retriable(), "{e}");
@@ -190,7 +211,7 @@ async fn two_instances_answer_every_key_and_a_rebalance_gives_only_retriable_err
     };
     let mut started = KafkaStreams::new(
         count_topology(&input, &output)?,
-        config(&app, bootstrap, &state_b)?,
+        config(&app, bootstrap, &state_b, SERVER_B)?,
     )?;
     started.start()?;
     *b.lock() = Some(started);
@@ -240,6 +261,62 @@ async fn two_instances_answer_every_key_and_a_rebalance_gives_only_retriable_err
             .collect();
         assert_eq!(found, vec![*count], "{key}");
     }
+    // Each key's metadata names the instance that answered it and its partition, from
+    // either instance (the group's view may lag the rebalance by a moment).
+    let hosts = [(SERVER_A, &view_a), (SERVER_B, &view_b)];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for key in expected.keys() {
+        let (server, _) = hosts
+            .iter()
+            .find(|(_, v)| v.get(key).ok().flatten().is_some())
+            .context("the host of a key")?;
+        let partition = (0..PARTITIONS)
+            .find(|p| {
+                partition_view(&a, b_ref, *p)
+                    .is_some_and(|one| one.get(key).ok().flatten().is_some())
+            })
+            .context("the partition of a key")?;
+        for asking in [&*a, b_ref] {
+            loop {
+                match asking.query_metadata_for_key("counts", key, &StringSerde) {
+                    Ok(m) if m.active_host.to_string() == *server => {
+                        assert_eq!(m.partition, partition, "{key}");
+                        assert!(m.standby_hosts.is_empty());
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.is_retriable() => {}
+                    Err(e) => bail!("metadata of {key}: {e}"),
+                }
+                if Instant::now() > deadline {
+                    bail!("the metadata of {key} never named {server}");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    let all = a.all_metadata()?;
+    let servers: Vec<String> = all.iter().map(|m| m.host_info.to_string()).collect();
+    assert_eq!(servers, vec![SERVER_A.to_owned(), SERVER_B.to_owned()]);
+    for (m, view) in all.iter().zip([&view_a, &view_b]) {
+        let partitions: Vec<i32> = m.topic_partitions.iter().map(|(_, p)| *p).collect();
+        assert_eq!(partitions, view.partitions(), "{}", m.host_info);
+        assert!(m.topic_partitions.iter().all(|(t, _)| *t == input));
+        assert_eq!(
+            m.state_store_names.iter().collect::<Vec<_>>(),
+            vec!["counts"]
+        );
+    }
+    assert_eq!(b_ref.metadata_for_store("counts")?, all);
+    let unknown = a
+        .metadata_for_store("no-such-store")
+        .err()
+        .context("unknown store")?;
+    assert!(
+        matches!(unknown, StreamsError::InvalidStoreQuery { .. }),
+        "{unknown}"
+    );
+
     // One partition: answered by its host; the other instance names it as not hosted.
     let p = view_b.partitions()[0];
     let one = StoreQueryParameters::from_name_and_type(

@@ -23,6 +23,7 @@ pub mod handlers;
 mod ids;
 pub mod metrics;
 mod nodes;
+pub mod partition;
 pub mod processor;
 pub mod query;
 pub mod record;

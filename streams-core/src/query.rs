@@ -134,6 +134,73 @@ impl<Q: QueryableStoreType> StoreQueryParameters<Q> {
     }
 }
 
+/// Where an instance answers interactive queries: its `application.server`, `host:port`.
+///
+/// ```
+/// use streams_core::query::HostInfo;
+///
+/// let host = HostInfo::parse("fraud-0.fraud.svc:8080").expect("host:port");
+/// assert_eq!((host.host.as_str(), host.port), ("fraud-0.fraud.svc", 8080));
+/// assert_eq!(host.to_string(), "fraud-0.fraud.svc:8080");
+/// assert!(HostInfo::parse("no-port").is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostInfo {
+    /// A host name or IP address other instances can reach.
+    pub host: String,
+    /// The port the application serves queries on.
+    pub port: u16,
+}
+
+impl HostInfo {
+    /// `host:port` (an IPv6 address in brackets: `[::1]:8080`); `None` when it is not one.
+    pub fn parse(value: &str) -> Option<Self> {
+        let (host, port) = value.trim().rsplit_once(':')?;
+        let port: u16 = port.parse().ok().filter(|p| *p > 0)?;
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+        let valid = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            !v6.is_empty()
+                && v6
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        } else {
+            !host.is_empty() && host.chars().all(plain)
+        };
+        valid.then(|| HostInfo {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for HostInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// Where the partition of a store holding one key lives (Kafka Streams' `KeyQueryMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyQueryMetadata {
+    /// The instance whose active task holds the key.
+    pub active_host: HostInfo,
+    /// Instances holding a standby copy (none: standby replicas are not built yet).
+    pub standby_hosts: Vec<HostInfo>,
+    /// The partition (of the store's source topics) the key belongs to.
+    pub partition: i32,
+}
+
+/// One instance of the application as the group shows it (Kafka Streams' `StreamsMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamsMetadata {
+    /// Where it answers queries.
+    pub host_info: HostInfo,
+    /// The stores of the tasks it runs.
+    pub state_store_names: std::collections::BTreeSet<String>,
+    /// The input partitions assigned to it.
+    pub topic_partitions: std::collections::BTreeSet<(String, i32)>,
+}
+
 /// One store of one task, as registered.
 struct Registered {
     task: TaskId,

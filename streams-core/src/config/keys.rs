@@ -35,6 +35,10 @@ pub const STREAMS_SETTINGS: &[(&str, &str)] = &[
     ("errors.dead.letter.queue.oversized", "fail"),
     ("group.instance.id", "(none: dynamic membership)"),
     ("metrics.prometheus.address", "(none: no endpoint)"),
+    (
+        "application.server",
+        "(none: other instances cannot locate this one's state)",
+    ),
 ];
 
 /// Where librdkafka's settings are listed.
@@ -59,11 +63,6 @@ const NOT_OFFERED: &[(&str, Option<&str>, &str)] = &[
     ("probing.rebalance.interval.ms", None, STANDBYS),
     ("task.assignor.class", None, STANDBYS),
     ("rack.aware.assignment.", None, STANDBYS),
-    (
-        "application.server",
-        Some(""),
-        "interactive queries are not built yet",
-    ),
     (
         "statestore.cache.max.bytes",
         Some("0"),

@@ -100,6 +100,8 @@ pub struct StreamsConfig {
     dead_letter_truncate: bool,
     client: Vec<(ClientKind, String, String)>,
     metrics_address: Option<std::net::SocketAddr>,
+    /// `application.server`: where this instance answers queries.
+    application_server: Option<crate::query::HostInfo>,
     /// `group.instance.id`: static membership; thread `n` (from 1) uses `<id>-<n>`.
     group_instance_id: Option<String>,
     oauth_token_provider: oauth::SharedTokenProvider,
@@ -170,6 +172,7 @@ impl StreamsConfig {
             dead_letter_truncate: false,
             client: Vec::new(),
             metrics_address: None,
+            application_server: None,
             group_instance_id: None,
             oauth_token_provider: None,
         }
@@ -252,6 +255,21 @@ impl StreamsConfig {
     /// `metrics.prometheus.address`: where the Prometheus endpoint listens, if anywhere.
     pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
         self.metrics_address
+    }
+    /// `application.server`: the `host:port` where this instance answers interactive queries,
+    /// published to the other instances of the application (see
+    /// [`KafkaStreams::query_metadata_for_key`](crate::KafkaStreams::query_metadata_for_key)).
+    ///
+    /// ```
+    /// use streams_core::StreamsConfig;
+    ///
+    /// let config = StreamsConfig::new("fraud", "localhost:9092").set("application.server", "fraud-0.fraud:8080")?;
+    /// assert_eq!(config.application_server().map(|h| h.port), Some(8080));
+    /// assert!(StreamsConfig::new("fraud", "localhost:9092").set("application.server", "fraud-0").is_err());
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
+    pub fn application_server(&self) -> Option<&crate::query::HostInfo> {
+        self.application_server.as_ref()
     }
     /// `group.instance.id`: makes every stream thread's consumer a static member of the
     /// group (KIP-345), as in Kafka Streams: thread `n` (counted from 1) joins as

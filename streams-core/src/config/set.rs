@@ -118,6 +118,20 @@ impl StreamsConfig {
                     }
                 }
             }
+            "application.server" => {
+                self.application_server = if value.trim().is_empty() {
+                    None
+                } else {
+                    Some(crate::query::HostInfo::parse(value).ok_or_else(|| {
+                        StreamsError::config(
+                            key,
+                            format!(
+                                "must be host:port, where other instances reach this one's                                  queries (such as fraud-0.fraud:8080 or 10.0.0.7:8080), or                                  empty; got {value:?}"
+                            ),
+                        )
+                    })?)
+                };
+            }
             "metrics.prometheus.address" => {
                 self.metrics_address = if value.trim().is_empty() {
                     None

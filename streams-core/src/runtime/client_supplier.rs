@@ -51,17 +51,26 @@ pub(crate) fn create_consumer<C: ConsumerContext>(
     create_with_context(config, "consumer", ClientKind::Consumer, &settings, context)
 }
 
+/// Between a main consumer's client id and the `application.server` it publishes.
+pub(crate) const ENDPOINT_MARK: char = '@';
+
 /// The settings of the stream thread's consumer (see [`create_consumer`]).
 pub(crate) fn consumer_config(
     config: &StreamsConfig,
     client_id: &str,
     instance_id: Option<&str>,
 ) -> ClientConfig {
+    // The group's member descriptions carry the client id: with `application.server`, it
+    // tells the other instances where this one answers queries (see `streams_metadata`).
+    let client_id = match config.application_server() {
+        Some(host) => format!("{client_id}{}{host}", ENDPOINT_MARK),
+        None => client_id.to_owned(),
+    };
     let mut cc = client_config(
         config,
         ClientKind::Consumer,
         &[
-            ("client.id", client_id),
+            ("client.id", client_id.as_str()),
             ("auto.offset.reset", "earliest"),
             ("isolation.level", isolation(config)),
             ("partition.assignment.strategy", "range"),

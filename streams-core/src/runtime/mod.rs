@@ -34,6 +34,7 @@ mod record_collector;
 mod repartition_purger;
 mod shared;
 mod state_directory;
+mod streams_metadata;
 mod task_manager;
 mod thread;
 mod thread_metrics;
@@ -70,6 +71,8 @@ pub struct KafkaStreams {
     state_lock: Option<std::fs::File>,
     /// The Prometheus endpoint, when `metrics.prometheus.address` is set.
     metrics_server: Option<crate::metrics::MetricsServer>,
+    /// Where the group's partitions are, for interactive queries.
+    metadata: streams_metadata::MetadataState,
 }
 
 impl std::fmt::Debug for KafkaStreams {
@@ -124,8 +127,10 @@ impl KafkaStreams {
         };
         let mut topology = topology;
         topology.bind_application(config.application_id());
+        let topology = Arc::new(topology);
         Ok(KafkaStreams {
-            topology: Arc::new(topology),
+            metadata: streams_metadata::MetadataState::new(&config, &client_id, topology.clone()),
+            topology,
             config,
             control: Arc::new(ClientControl::new()),
             threads: Vec::new(),
@@ -227,6 +232,65 @@ impl KafkaStreams {
     ) -> Result<Q::View> {
         let known = self.topology.has_store(params.store_name());
         self.control.stores.query(&params, self.state(), known)
+    }
+
+    /// Where the partition of store `store` that holds `key` (serialized by `serde`, as the
+    /// store's input is) lives: the instance whose `application.server` to ask, and the
+    /// partition (Kafka Streams' `queryMetadataForKey`). The partition is the default
+    /// partitioner's (murmur2 of the key bytes); the host comes from the group's member
+    /// descriptions, read from the broker at most every half second, so during and just after
+    /// a rebalance it can be stale: a query sent there then fails with a retriable error, and
+    /// the caller asks again. Needs `application.server` set on every instance.
+    ///
+    /// Errors: [`StreamsError::StoreUnavailable`] while the client is not running or the
+    /// group rebalances; [`StreamsError::InvalidStoreQuery`] for an unknown store;
+    /// [`StreamsError::Config`] without `application.server`.
+    pub fn query_metadata_for_key<K: 'static>(
+        &self,
+        store: &str,
+        key: &K,
+        serde: &dyn crate::serde::Serde<K>,
+    ) -> Result<crate::query::KeyQueryMetadata> {
+        self.check_running(store)?;
+        let mut bytes = Vec::new();
+        if !serde.serialize_into(store, key, &mut bytes).map_err(|e| {
+            StreamsError::InvalidStoreQuery {
+                store: store.to_owned(),
+                message: format!("serializing the key: {e}"),
+            }
+        })? {
+            return Err(StreamsError::InvalidStoreQuery {
+                store: store.to_owned(),
+                message: "the key serializes to null, which no partition holds".into(),
+            });
+        }
+        self.metadata.for_key(store, &bytes)
+    }
+
+    /// Every instance of the application that has an `application.server`, with the stores
+    /// and input partitions it hosts (Kafka Streams' `metadataForAllStreamsClients`). As
+    /// fresh as [`Self::query_metadata_for_key`]'s answer.
+    pub fn all_metadata(&self) -> Result<Vec<crate::query::StreamsMetadata>> {
+        self.check_running("")?;
+        self.metadata.all_metadata()
+    }
+
+    /// The instances hosting a partition of `store` (Kafka Streams'
+    /// `streamsMetadataForStore`).
+    pub fn metadata_for_store(&self, store: &str) -> Result<Vec<crate::query::StreamsMetadata>> {
+        self.check_running(store)?;
+        self.metadata.metadata_for_store(store)
+    }
+
+    fn check_running(&self, store: &str) -> Result<()> {
+        let state = self.state();
+        if state.is_running_or_rebalancing() {
+            return Ok(());
+        }
+        Err(StreamsError::StoreUnavailable {
+            store: store.to_owned(),
+            reason: crate::error::Unavailable::NotRunning(state),
+        })
     }
 
     /// Changelog offsets still to restore across all restoring tasks (Kafka Streams'

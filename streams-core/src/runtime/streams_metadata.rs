@@ -1,0 +1,288 @@
+//! Which instance of the application hosts which partitions, and where it answers queries:
+//! the metadata behind [`KafkaStreams::query_metadata_for_key`](super::KafkaStreams::query_metadata_for_key).
+//!
+//! librdkafka cannot attach user data to a group assignment, so each instance publishes its
+//! `application.server` in its main consumers' `client.id` (`<client id>@<host:port>`), which
+//! the group coordinator shows in every member's description beside the partitions assigned
+//! to it. A snapshot of the group (its members, their endpoints and assignments, and the
+//! partition counts of the source topics) is read from the broker when asked and kept for
+//! [`SNAPSHOT_TTL`]; a group that is rebalancing has no assignment to show, and a query then
+//! gets a retriable error.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use super::client_failure::WatchedContext;
+use super::client_supplier::{ENDPOINT_MARK, create_watermark_client};
+use crate::config::StreamsConfig;
+use crate::error::{Result, StreamsError, Unavailable};
+use crate::query::{HostInfo, KeyQueryMetadata, StreamsMetadata};
+use crate::topology::{Subtopology, Topology};
+
+/// How long a snapshot of the group answers before it is read again.
+pub(crate) const SNAPSHOT_TTL: Duration = Duration::from_millis(500);
+
+/// How long reading the group from the broker may take.
+const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The group as last read: each endpoint's partitions, and the source topics' sizes.
+struct Snapshot {
+    taken: Instant,
+    hosts: BTreeMap<HostInfo, BTreeSet<(String, i32)>>,
+    partition_counts: HashMap<String, i32>,
+}
+
+/// The client's view of where the application's partitions are.
+pub(crate) struct MetadataState {
+    config: StreamsConfig,
+    client_id: String,
+    topology: Arc<Topology>,
+    subtopologies: Vec<Subtopology>,
+    client: Mutex<Option<BaseConsumer<WatchedContext>>>,
+    snapshot: Mutex<Option<Arc<Snapshot>>>,
+}
+
+impl MetadataState {
+    pub(crate) fn new(config: &StreamsConfig, client_id: &str, topology: Arc<Topology>) -> Self {
+        MetadataState {
+            config: config.clone(),
+            client_id: client_id.to_owned(),
+            subtopologies: topology.subtopologies(),
+            topology,
+            client: Mutex::new(None),
+            snapshot: Mutex::new(None),
+        }
+    }
+
+    /// Every instance with an endpoint, with the stores and partitions it hosts.
+    pub(crate) fn all_metadata(&self) -> Result<Vec<StreamsMetadata>> {
+        let snapshot = self.snapshot()?;
+        Ok(snapshot
+            .hosts
+            .iter()
+            .map(|(host, partitions)| StreamsMetadata {
+                host_info: host.clone(),
+                state_store_names: self
+                    .subtopologies
+                    .iter()
+                    .filter(|s| {
+                        partitions
+                            .iter()
+                            .any(|(topic, _)| s.source_topics.contains(topic))
+                    })
+                    .flat_map(|s| s.stores.iter().cloned())
+                    .collect(),
+                topic_partitions: partitions.clone(),
+            })
+            .collect())
+    }
+
+    /// The instances hosting some partition of `store`.
+    pub(crate) fn metadata_for_store(&self, store: &str) -> Result<Vec<StreamsMetadata>> {
+        self.subtopology_of(store)?;
+        let mut all = self.all_metadata()?;
+        all.retain(|m| m.state_store_names.contains(store));
+        Ok(all)
+    }
+
+    /// Where the partition of `store` that holds the serialized key `key` lives.
+    pub(crate) fn for_key(&self, store: &str, key: &[u8]) -> Result<KeyQueryMetadata> {
+        let sub = self.subtopology_of(store)?;
+        let snapshot = self.snapshot()?;
+        let unavailable = |reason| StreamsError::StoreUnavailable {
+            store: store.to_owned(),
+            reason,
+        };
+        let topic = sub
+            .source_topics
+            .iter()
+            .find(|t| snapshot.partition_counts.contains_key(*t))
+            .ok_or_else(|| unavailable(Unavailable::Rebalancing))?;
+        let partition = crate::partition::default_partition(key, snapshot.partition_counts[topic]);
+        let host = snapshot
+            .hosts
+            .iter()
+            .find(|(_, partitions)| partitions.contains(&(topic.clone(), partition)))
+            .map(|(host, _)| host.clone())
+            .ok_or_else(|| unavailable(Unavailable::Rebalancing))?;
+        Ok(KeyQueryMetadata {
+            active_host: host,
+            standby_hosts: Vec::new(),
+            partition,
+        })
+    }
+
+    fn subtopology_of(&self, store: &str) -> Result<&Subtopology> {
+        if !self.topology.has_store(store) {
+            return Err(StreamsError::InvalidStoreQuery {
+                store: store.to_owned(),
+                message: "the topology has no state store of that name".into(),
+            });
+        }
+        self.subtopologies
+            .iter()
+            .find(|s| s.stores.iter().any(|n| n == store))
+            .ok_or_else(|| StreamsError::InvalidStoreQuery {
+                store: store.to_owned(),
+                message: "no processor uses the store, so no task hosts it".into(),
+            })
+    }
+
+    /// The group as last read, read again when older than [`SNAPSHOT_TTL`].
+    fn snapshot(&self) -> Result<Arc<Snapshot>> {
+        if self.config.application_server().is_none() {
+            return Err(StreamsError::config(
+                "application.server",
+                "is not set: instances cannot tell each other where they answer queries; set it to this instance's host:port",
+            ));
+        }
+        let mut cached = self.snapshot.lock();
+        if let Some(s) = cached.as_ref()
+            && s.taken.elapsed() < SNAPSHOT_TTL
+        {
+            return Ok(s.clone());
+        }
+        let fresh = Arc::new(self.read_group()?);
+        *cached = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    fn read_group(&self) -> Result<Snapshot> {
+        let mut client = self.client.lock();
+        if client.is_none() {
+            *client = Some(create_watermark_client(
+                &self.config,
+                &format!("{}-metadata", self.client_id),
+                &Default::default(),
+            )?);
+        }
+        let client = client.as_ref().ok_or_else(|| {
+            StreamsError::IllegalState("the metadata client was not created".into())
+        })?;
+        let group = self.config.application_id();
+        let list = client
+            .fetch_group_list(Some(group), ASK_TIMEOUT)
+            .map_err(|e| StreamsError::kafka("describing the application's group", e))?;
+        let Some(info) = list.groups().iter().find(|g| g.name() == group) else {
+            return Err(StreamsError::StoreUnavailable {
+                store: String::new(),
+                reason: Unavailable::Rebalancing,
+            });
+        };
+        if info.state() != "Stable" {
+            return Err(StreamsError::StoreUnavailable {
+                store: String::new(),
+                reason: Unavailable::Rebalancing,
+            });
+        }
+        let mut hosts: BTreeMap<HostInfo, BTreeSet<(String, i32)>> = BTreeMap::new();
+        let mut topics = BTreeSet::new();
+        for member in info.members() {
+            let Some(host) = member
+                .client_id()
+                .rsplit_once(ENDPOINT_MARK)
+                .and_then(|(_, h)| HostInfo::parse(h))
+            else {
+                continue;
+            };
+            let assigned = member
+                .assignment()
+                .and_then(parse_assignment)
+                .unwrap_or_default();
+            topics.extend(assigned.iter().map(|(t, _)| t.clone()));
+            hosts.entry(host).or_default().extend(assigned);
+        }
+        let mut partition_counts = HashMap::new();
+        for topic in topics {
+            let md = client
+                .fetch_metadata(Some(&topic), ASK_TIMEOUT)
+                .map_err(|e| StreamsError::kafka(format!("reading the metadata of {topic}"), e))?;
+            if let Some(t) = md.topics().first()
+                && !t.partitions().is_empty()
+            {
+                partition_counts.insert(topic, t.partitions().len() as i32);
+            }
+        }
+        Ok(Snapshot {
+            taken: Instant::now(),
+            hosts,
+            partition_counts,
+        })
+    }
+}
+
+/// The partitions of a consumer group member's assignment (Kafka's `ConsumerProtocolAssignment`,
+/// versions 0 to 3: a version, then per topic its name and partitions, then user data).
+pub(crate) fn parse_assignment(bytes: &[u8]) -> Option<Vec<(String, i32)>> {
+    let mut r = Reader(bytes);
+    r.i16()?;
+    let mut out = Vec::new();
+    for _ in 0..r.count()? {
+        let len = usize::try_from(r.i16()?).ok()?;
+        let topic = String::from_utf8(r.take(len)?.to_vec()).ok()?;
+        for _ in 0..r.count()? {
+            out.push((topic.clone(), r.i32()?));
+        }
+    }
+    Some(out)
+}
+
+/// Big-endian reads from a byte slice.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn i16(&mut self) -> Option<i16> {
+        Some(i16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    }
+
+    fn i32(&mut self) -> Option<i32> {
+        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    /// An array length: non-negative (a null array counts as empty).
+    fn count(&mut self) -> Option<usize> {
+        usize::try_from(self.i32()?.max(0)).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_an_assignment() {
+        let mut bytes = vec![0, 1]; // version 1
+        bytes.extend(2i32.to_be_bytes()); // two topics
+        for (topic, partitions) in [("in", vec![0i32, 2]), ("repart", vec![1])] {
+            bytes.extend((topic.len() as i16).to_be_bytes());
+            bytes.extend(topic.as_bytes());
+            bytes.extend((partitions.len() as i32).to_be_bytes());
+            for p in partitions {
+                bytes.extend(p.to_be_bytes());
+            }
+        }
+        bytes.extend((-1i32).to_be_bytes()); // no user data
+        assert_eq!(
+            parse_assignment(&bytes),
+            Some(vec![
+                ("in".to_owned(), 0),
+                ("in".to_owned(), 2),
+                ("repart".to_owned(), 1)
+            ])
+        );
+        assert_eq!(parse_assignment(&bytes[..9]), None);
+    }
+}
