@@ -2,7 +2,7 @@
 //! queries.
 //!
 //! A reader holds a weak reference to the store's database and upgrades it for one read at a
-//! time: a get, or one chunk of a scan ([`CHUNK`] entries, read with a fresh RocksDB iterator
+//! time: a get, or one chunk of a scan (256 entries, read with a fresh RocksDB iterator
 //! that seeks past the previous chunk's last key). No reader keeps the database open between
 //! calls, so the owning task closes its store without waiting for queries, and a read after
 //! the close fails as migrated. Staged writes (since the task's last commit) are not visible:

@@ -3,7 +3,7 @@
 //! Each task's stores register a read-only view here when the task is created (as
 //! restoring) and again when it has restored (as active); closing the task removes them.
 //! [`KafkaStreams::store`](crate::runtime::KafkaStreams::store) and the test driver's
-//! [`store`](crate::test_driver::TopologyTestDriver::store) look the views up by name and
+//! `store` (feature `test-util`) look the views up by name and
 //! hand them to a [`QueryableStoreType`], which combines the partitions into the typed view
 //! the caller asked for (key-value, window or session: see `state_stores::query`).
 //!

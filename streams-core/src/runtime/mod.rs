@@ -29,6 +29,7 @@ mod global;
 mod input_flow;
 mod kafka_errors;
 mod producer;
+mod queries;
 mod rebalance;
 mod record_collector;
 mod repartition_purger;
@@ -46,6 +47,7 @@ use std::time::Duration;
 
 pub use close_options::CloseOptions;
 pub use control::{State, StateListener};
+pub use queries::Queries;
 
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
@@ -71,8 +73,8 @@ pub struct KafkaStreams {
     state_lock: Option<std::fs::File>,
     /// The Prometheus endpoint, when `metrics.prometheus.address` is set.
     metrics_server: Option<crate::metrics::MetricsServer>,
-    /// Where the group's partitions are, for interactive queries.
-    metadata: streams_metadata::MetadataState,
+    /// Interactive queries: store views and where the group's partitions are.
+    queries: Queries,
 }
 
 impl std::fmt::Debug for KafkaStreams {
@@ -128,11 +130,12 @@ impl KafkaStreams {
         let mut topology = topology;
         topology.bind_application(config.application_id());
         let topology = Arc::new(topology);
+        let control = Arc::new(ClientControl::new());
         Ok(KafkaStreams {
-            metadata: streams_metadata::MetadataState::new(&config, &client_id, topology.clone()),
+            queries: Queries::new(&config, &client_id, topology.clone(), control.clone()),
             topology,
             config,
-            control: Arc::new(ClientControl::new()),
+            control,
             threads: Vec::new(),
             global: None,
             client_id,
@@ -200,97 +203,39 @@ impl KafkaStreams {
         self.control.error()
     }
 
-    /// A read-only view of the state store `params` names, over the partitions this instance
-    /// hosts (Kafka Streams' `store(StoreQueryParameters)`). The view reads what each
-    /// partition's task last committed, from the calling thread, while the stream threads
-    /// go on. The query types (key-value, window, session) are in `state_stores::query`;
-    /// [`TopologyTestDriver::store`](crate::test_driver::TopologyTestDriver::store) answers
-    /// the same calls in tests.
-    ///
-    /// Errors: [`StreamsError::StoreUnavailable`] (retriable: not running, rebalancing,
-    /// restoring, not hosted here) and [`StreamsError::InvalidStoreQuery`] (no such store,
-    /// wrong view or types, a kind of store that cannot be queried).
-    ///
-    /// ```no_run
-    /// # use streams_core::{KafkaStreams, StreamsError};
-    /// # use streams_core::query::{QueryableStoreType, StoreQueryParameters};
-    /// # fn ask<Q: QueryableStoreType>(streams: &KafkaStreams, q: Q) -> Result<Q::View, StreamsError> {
-    /// loop {
-    ///     match streams.store(StoreQueryParameters::from_name_and_type("counts", q)) {
-    ///         Err(e) if e.is_retriable() => {
-    ///             std::thread::sleep(std::time::Duration::from_millis(100));
-    ///             # return Err(e);
-    ///         }
-    ///         other => return other,
-    ///     }
-    /// }
-    /// # }
-    /// ```
+    /// A handle answering interactive queries: the store views and the metadata of where
+    /// each key lives (see [`Queries`]). Cheap to clone and `Send + Sync`, for the threads of
+    /// a query server, while `KafkaStreams` itself stays with whoever closes it.
+    pub fn queries(&self) -> Queries {
+        self.queries.clone()
+    }
+
+    /// [`Queries::store`].
     pub fn store<Q: crate::query::QueryableStoreType>(
         &self,
         params: crate::query::StoreQueryParameters<Q>,
     ) -> Result<Q::View> {
-        let known = self.topology.has_store(params.store_name());
-        self.control.stores.query(&params, self.state(), known)
+        self.queries.store(params)
     }
 
-    /// Where the partition of store `store` that holds `key` (serialized by `serde`, as the
-    /// store's input is) lives: the instance whose `application.server` to ask, and the
-    /// partition (Kafka Streams' `queryMetadataForKey`). The partition is the default
-    /// partitioner's (murmur2 of the key bytes); the host comes from the group's member
-    /// descriptions, read from the broker at most every half second, so during and just after
-    /// a rebalance it can be stale: a query sent there then fails with a retriable error, and
-    /// the caller asks again. Needs `application.server` set on every instance.
-    ///
-    /// Errors: [`StreamsError::StoreUnavailable`] while the client is not running or the
-    /// group rebalances; [`StreamsError::InvalidStoreQuery`] for an unknown store;
-    /// [`StreamsError::Config`] without `application.server`.
+    /// [`Queries::query_metadata_for_key`].
     pub fn query_metadata_for_key<K: 'static>(
         &self,
         store: &str,
         key: &K,
         serde: &dyn crate::serde::Serde<K>,
     ) -> Result<crate::query::KeyQueryMetadata> {
-        self.check_running(store)?;
-        let mut bytes = Vec::new();
-        if !serde.serialize_into(store, key, &mut bytes).map_err(|e| {
-            StreamsError::InvalidStoreQuery {
-                store: store.to_owned(),
-                message: format!("serializing the key: {e}"),
-            }
-        })? {
-            return Err(StreamsError::InvalidStoreQuery {
-                store: store.to_owned(),
-                message: "the key serializes to null, which no partition holds".into(),
-            });
-        }
-        self.metadata.for_key(store, &bytes)
+        self.queries.query_metadata_for_key(store, key, serde)
     }
 
-    /// Every instance of the application that has an `application.server`, with the stores
-    /// and input partitions it hosts (Kafka Streams' `metadataForAllStreamsClients`). As
-    /// fresh as [`Self::query_metadata_for_key`]'s answer.
+    /// [`Queries::all_metadata`].
     pub fn all_metadata(&self) -> Result<Vec<crate::query::StreamsMetadata>> {
-        self.check_running("")?;
-        self.metadata.all_metadata()
+        self.queries.all_metadata()
     }
 
-    /// The instances hosting a partition of `store` (Kafka Streams'
-    /// `streamsMetadataForStore`).
+    /// [`Queries::metadata_for_store`].
     pub fn metadata_for_store(&self, store: &str) -> Result<Vec<crate::query::StreamsMetadata>> {
-        self.check_running(store)?;
-        self.metadata.metadata_for_store(store)
-    }
-
-    fn check_running(&self, store: &str) -> Result<()> {
-        let state = self.state();
-        if state.is_running_or_rebalancing() {
-            return Ok(());
-        }
-        Err(StreamsError::StoreUnavailable {
-            store: store.to_owned(),
-            reason: crate::error::Unavailable::NotRunning(state),
-        })
+        self.queries.metadata_for_store(store)
     }
 
     /// Changelog offsets still to restore across all restoring tasks (Kafka Streams'
