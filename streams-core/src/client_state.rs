@@ -31,6 +31,17 @@ impl State {
         matches!(self, State::Rebalancing | State::Running)
     }
 
+    /// Liveness as an orchestrator probes it: true unless the client failed or stopped.
+    pub fn is_alive(self) -> bool {
+        !matches!(self, State::PendingError | State::Error | State::NotRunning)
+    }
+
+    /// Readiness as an orchestrator probes it: true while `Running` (every assigned task
+    /// restored and processing).
+    pub fn is_ready(self) -> bool {
+        self == State::Running
+    }
+
     pub(crate) fn may_become(self, next: State) -> bool {
         use State::*;
         matches!(

@@ -213,12 +213,9 @@ fn answer(
 /// line and a one-line body naming the state.
 fn probe(path: &str, state: State) -> (&'static str, String) {
     let ok = if path == "/ready" {
-        state == State::Running
+        state.is_ready()
     } else {
-        !matches!(
-            state,
-            State::PendingError | State::Error | State::NotRunning
-        )
+        state.is_alive()
     };
     let status = if ok {
         "200 OK"

@@ -1,0 +1,521 @@
+//! The routes of the query server, and how each store kind answers them.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use state_stores::query::QueryableStoreTypes;
+use streams_core::query::{HostInfo, StoreQueryParameters};
+use streams_core::serde::Serde;
+use streams_core::{Queries, StreamsError};
+
+/// How long a forwarded query may take.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An answer: a status and a JSON body (`retriable` adds `Retry-After`).
+pub(crate) struct Reply {
+    status: StatusCode,
+    body: Value,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Self {
+        Reply {
+            status: StatusCode::OK,
+            body,
+        }
+    }
+
+    fn error(status: StatusCode, message: impl std::fmt::Display) -> Self {
+        let retriable = status == StatusCode::SERVICE_UNAVAILABLE;
+        Reply {
+            status,
+            body: json!({ "error": message.to_string(), "retriable": retriable }),
+        }
+    }
+
+    /// The answer for a library error: 503 for what may pass, 404 for an unknown store, 400
+    /// for a query that cannot be answered as asked, 500 for the rest.
+    fn from_error(e: &StreamsError) -> Self {
+        let status = match e {
+            e if e.is_retriable() => StatusCode::SERVICE_UNAVAILABLE,
+            StreamsError::InvalidStoreQuery { message, .. }
+                if message.contains("no state store of that name") =>
+            {
+                StatusCode::NOT_FOUND
+            }
+            StreamsError::InvalidStoreQuery { .. } => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Reply::error(status, e)
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let retriable = self.status == StatusCode::SERVICE_UNAVAILABLE;
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if retriable {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// How one store answers, whatever its types: key lookups, windows, entries, each from this
+/// instance's stores (of one partition when given).
+pub(crate) trait StoreRoutes: Send + Sync {
+    /// Where the key's partition lives.
+    fn locate(
+        &self,
+        queries: &Queries,
+        key: &str,
+    ) -> Result<streams_core::query::KeyQueryMetadata, Reply>;
+    /// The key's value.
+    fn get(&self, queries: &Queries, key: &str, partition: Option<i32>) -> Reply;
+    /// The key's windows starting in `[from, to]`.
+    fn windows(
+        &self,
+        queries: &Queries,
+        key: &str,
+        partition: Option<i32>,
+        from: i64,
+        to: i64,
+    ) -> Reply;
+    /// The entries with keys in `[from, to]`, as a JSON array.
+    fn entries(&self, queries: &Queries, from: Option<&str>, to: Option<&str>) -> Reply;
+}
+
+/// What the handlers share.
+pub(crate) struct Served {
+    pub(crate) queries: Queries,
+    pub(crate) stores: HashMap<String, Arc<dyn StoreRoutes>>,
+    pub(crate) forward: ureq::Agent,
+}
+
+/// The HTTP client forwarding queries to other instances.
+pub(crate) fn forwarding_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(FORWARD_TIMEOUT))
+        .build()
+        .into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Params {
+    #[serde(default)]
+    local: bool,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub(crate) fn router(served: Arc<Served>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/stores/{store}/keys/{key}", get(key))
+        .route("/stores/{store}/keys/{key}/windows", get(windows))
+        .route("/stores/{store}/entries", get(entries))
+        .with_state(served)
+}
+
+/// Runs `answer` on tokio's blocking pool: store reads and forwards block.
+async fn blocking(answer: impl FnOnce() -> Reply + Send + 'static) -> Reply {
+    tokio::task::spawn_blocking(answer)
+        .await
+        .unwrap_or_else(|e| {
+            Reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the query failed: {e}"),
+            )
+        })
+}
+
+async fn health(State(s): State<Arc<Served>>) -> (StatusCode, String) {
+    let state = s.queries.state();
+    probe(state.is_alive(), state)
+}
+
+async fn ready(State(s): State<Arc<Served>>) -> (StatusCode, String) {
+    let state = s.queries.state();
+    probe(state.is_ready(), state)
+}
+
+fn probe(ok: bool, state: streams_core::State) -> (StatusCode, String) {
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, format!("{state:?}\n"))
+}
+
+async fn metrics(State(s): State<Arc<Served>>) -> Response {
+    let text = streams_core::metrics::encode_text(&s.queries.metrics());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn key(
+    State(s): State<Arc<Served>>,
+    Path((store, key)): Path<(String, String)>,
+    Query(params): Query<Params>,
+    uri: Uri,
+) -> Reply {
+    blocking(move || {
+        s.by_key(&store, &key, &params, &uri, |routes, q, p| {
+            routes.get(q, &key, p)
+        })
+    })
+    .await
+}
+
+async fn windows(
+    State(s): State<Arc<Served>>,
+    Path((store, key)): Path<(String, String)>,
+    Query(params): Query<Params>,
+    uri: Uri,
+) -> Reply {
+    blocking(move || {
+        let time = |v: &Option<String>, default: i64| match v {
+            None => Ok(default),
+            Some(v) => v.parse::<i64>().map_err(|_| {
+                Reply::error(
+                    StatusCode::BAD_REQUEST,
+                    format!("`from` and `to` are epoch milliseconds; got {v:?}"),
+                )
+            }),
+        };
+        let (from, to) = match (time(&params.from, 0), time(&params.to, i64::MAX)) {
+            (Ok(f), Ok(t)) => (f, t),
+            (Err(r), _) | (_, Err(r)) => return r,
+        };
+        s.by_key(&store, &key, &params, &uri, |routes, q, p| {
+            routes.windows(q, &key, p, from, to)
+        })
+    })
+    .await
+}
+
+async fn entries(
+    State(s): State<Arc<Served>>,
+    Path(store): Path<String>,
+    Query(params): Query<Params>,
+    uri: Uri,
+) -> Reply {
+    blocking(move || s.entries(&store, &params, &uri)).await
+}
+
+impl Served {
+    fn routes(&self, store: &str) -> Result<&Arc<dyn StoreRoutes>, Reply> {
+        self.stores.get(store).ok_or_else(|| {
+            let mut served: Vec<&String> = self.stores.keys().collect();
+            served.sort();
+            Reply::error(
+                StatusCode::NOT_FOUND,
+                format!("this server does not serve a store named `{store}`; it serves {served:?}"),
+            )
+        })
+    }
+
+    /// Answers a query about one key: here when this instance hosts the key's partition (or
+    /// when asked to answer locally), else by forwarding it to the instance that does.
+    fn by_key(
+        &self,
+        store: &str,
+        key: &str,
+        params: &Params,
+        uri: &Uri,
+        answer: impl FnOnce(&dyn StoreRoutes, &Queries, Option<i32>) -> Reply,
+    ) -> Reply {
+        let routes = match self.routes(store) {
+            Ok(r) => r,
+            Err(reply) => return reply,
+        };
+        let Some(own) = self.queries.application_server() else {
+            // Without an endpoint there are no other instances to ask.
+            return answer(&**routes, &self.queries, None);
+        };
+        let located = match routes.locate(&self.queries, key) {
+            Ok(m) => m,
+            Err(reply) => return reply,
+        };
+        if located.active_host != *own && !params.local {
+            return self.forward(&located.active_host, uri);
+        }
+        answer(&**routes, &self.queries, Some(located.partition))
+    }
+
+    /// Every entry of `store`, from every instance hosting some of it (or only this one's
+    /// with `local=true`, or without `application.server`).
+    fn entries(&self, store: &str, params: &Params, uri: &Uri) -> Reply {
+        let routes = match self.routes(store) {
+            Ok(r) => r,
+            Err(reply) => return reply,
+        };
+        let (from, to) = (params.from.as_deref(), params.to.as_deref());
+        let own = match self.queries.application_server() {
+            Some(own) if !params.local => own,
+            _ => return routes.entries(&self.queries, from, to),
+        };
+        let hosts = match self.queries.metadata_for_store(store) {
+            Ok(hosts) => hosts,
+            Err(e) => return Reply::from_error(&e),
+        };
+        let mut all = Vec::new();
+        for host in hosts {
+            let reply = if host.host_info == *own {
+                routes.entries(&self.queries, from, to)
+            } else {
+                self.forward(&host.host_info, uri)
+            };
+            match (reply.status, reply.body) {
+                (StatusCode::OK, Value::Array(entries)) => all.extend(entries),
+                (status, body) => return Reply { status, body },
+            }
+        }
+        Reply::ok(Value::Array(all))
+    }
+
+    /// Asks `host` the same query with `local=true`, and relays its answer.
+    fn forward(&self, host: &HostInfo, uri: &Uri) -> Reply {
+        let query = uri.query().map_or(String::new(), |q| format!("{q}&"));
+        let url = format!("http://{host}{}?{query}local=true", uri.path());
+        let unreachable = |e: &dyn std::fmt::Display| {
+            Reply::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the instance hosting it ({host}) did not answer: {e}"),
+            )
+        };
+        let mut response = match self.forward.get(&url).call() {
+            Ok(r) => r,
+            Err(e) => return unreachable(&e),
+        };
+        let status =
+            StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        match response.body_mut().read_json::<Value>() {
+            Ok(body) => Reply { status, body },
+            Err(e) => unreachable(&e),
+        }
+    }
+}
+
+/// Parses a key from its path segment.
+fn parse<K: std::str::FromStr>(key: &str) -> Result<K, Reply> {
+    key.parse().map_err(|_| {
+        Reply::error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the key {key:?} does not parse as {}",
+                std::any::type_name::<K>()
+            ),
+        )
+    })
+}
+
+fn json_of<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|e| json!({ "unserializable": e.to_string() }))
+}
+
+/// The routes of a key-value store of `K` to `V`.
+pub(crate) struct KeyValueRoutes<K, V> {
+    store: String,
+    key_serde: Arc<dyn Serde<K>>,
+    _values: PhantomData<fn() -> V>,
+}
+
+impl<K, V> KeyValueRoutes<K, V> {
+    pub(crate) fn new(store: &str, key_serde: Arc<dyn Serde<K>>) -> Self {
+        KeyValueRoutes {
+            store: store.to_owned(),
+            key_serde,
+            _values: PhantomData,
+        }
+    }
+}
+
+/// Where `key` (of store `store`, serialized by `serde`) lives.
+fn locate<K: std::str::FromStr + 'static>(
+    queries: &Queries,
+    store: &str,
+    serde: &dyn Serde<K>,
+    key: &str,
+) -> Result<streams_core::query::KeyQueryMetadata, Reply> {
+    let key: K = parse(key)?;
+    queries
+        .query_metadata_for_key(store, &key, serde)
+        .map_err(|e| Reply::from_error(&e))
+}
+
+fn with_partition<Q: streams_core::query::QueryableStoreType>(
+    store: &str,
+    query: Q,
+    partition: Option<i32>,
+) -> StoreQueryParameters<Q> {
+    let params = StoreQueryParameters::from_name_and_type(store, query);
+    match partition {
+        Some(p) => params.with_partition(p),
+        None => params,
+    }
+}
+
+impl<K, V> StoreRoutes for KeyValueRoutes<K, V>
+where
+    K: std::str::FromStr + serde::Serialize + Clone + Send + Sync + 'static,
+    V: serde::Serialize + Send + 'static,
+{
+    fn locate(
+        &self,
+        queries: &Queries,
+        key: &str,
+    ) -> Result<streams_core::query::KeyQueryMetadata, Reply> {
+        locate(queries, &self.store, &*self.key_serde, key)
+    }
+
+    fn get(&self, queries: &Queries, key: &str, partition: Option<i32>) -> Reply {
+        let answer = || -> Result<Reply, Reply> {
+            let k: K = parse(key)?;
+            let query = QueryableStoreTypes::key_value::<K, V>();
+            let view = queries
+                .store(with_partition(&self.store, query, partition))
+                .map_err(|e| Reply::from_error(&e))?;
+            Ok(match view.get(&k).map_err(|e| Reply::from_error(&e))? {
+                Some(v) => Reply::ok(json!({ "key": json_of(&k), "value": json_of(&v) })),
+                None => Reply::error(
+                    StatusCode::NOT_FOUND,
+                    format!("no value for the key {key:?}"),
+                ),
+            })
+        };
+        answer().unwrap_or_else(|r| r)
+    }
+
+    fn windows(&self, _: &Queries, _: &str, _: Option<i32>, _: i64, _: i64) -> Reply {
+        Reply::error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{}` is a key-value store: ask /stores/{}/keys/{{key}}",
+                self.store, self.store
+            ),
+        )
+    }
+
+    fn entries(&self, queries: &Queries, from: Option<&str>, to: Option<&str>) -> Reply {
+        let answer = || -> Result<Reply, Reply> {
+            let from: Option<K> = from.map(parse).transpose()?;
+            let to: Option<K> = to.map(parse).transpose()?;
+            let view = queries
+                .store(StoreQueryParameters::from_name_and_type(
+                    &self.store,
+                    QueryableStoreTypes::key_value::<K, V>(),
+                ))
+                .map_err(|e| Reply::from_error(&e))?;
+            let mut out = Vec::new();
+            for entry in view
+                .range(from.as_ref(), to.as_ref())
+                .map_err(|e| Reply::from_error(&e))?
+            {
+                let (k, v) = entry.map_err(|e| Reply::from_error(&e))?;
+                out.push(json!({ "key": json_of(&k), "value": json_of(&v) }));
+            }
+            Ok(Reply::ok(Value::Array(out)))
+        };
+        answer().unwrap_or_else(|r| r)
+    }
+}
+
+/// The routes of a window store of `K` to `V`.
+pub(crate) struct WindowRoutes<K, V> {
+    store: String,
+    key_serde: Arc<dyn Serde<K>>,
+    _values: PhantomData<fn() -> V>,
+}
+
+impl<K, V> WindowRoutes<K, V> {
+    pub(crate) fn new(store: &str, key_serde: Arc<dyn Serde<K>>) -> Self {
+        WindowRoutes {
+            store: store.to_owned(),
+            key_serde,
+            _values: PhantomData,
+        }
+    }
+
+    fn not_key_value(&self) -> Reply {
+        Reply::error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{}` is a window store: ask /stores/{}/keys/{{key}}/windows?from=<ms>&to=<ms>",
+                self.store, self.store
+            ),
+        )
+    }
+}
+
+impl<K, V> StoreRoutes for WindowRoutes<K, V>
+where
+    K: std::str::FromStr + serde::Serialize + Clone + Send + Sync + 'static,
+    V: serde::Serialize + Send + 'static,
+{
+    fn locate(
+        &self,
+        queries: &Queries,
+        key: &str,
+    ) -> Result<streams_core::query::KeyQueryMetadata, Reply> {
+        locate(queries, &self.store, &*self.key_serde, key)
+    }
+
+    fn get(&self, _: &Queries, _: &str, _: Option<i32>) -> Reply {
+        self.not_key_value()
+    }
+
+    fn windows(
+        &self,
+        queries: &Queries,
+        key: &str,
+        partition: Option<i32>,
+        from: i64,
+        to: i64,
+    ) -> Reply {
+        let answer = || -> Result<Reply, Reply> {
+            let k: K = parse(key)?;
+            let query = QueryableStoreTypes::window_store::<K, V>();
+            let view = queries
+                .store(with_partition(&self.store, query, partition))
+                .map_err(|e| Reply::from_error(&e))?;
+            let mut out = Vec::new();
+            let found = view
+                .fetch_key_range(Some(&k), Some(&k), from, to)
+                .map_err(|e| Reply::from_error(&e))?;
+            for entry in found {
+                let (w, v) = entry.map_err(|e| Reply::from_error(&e))?;
+                out.push(
+                    json!({ "start": w.window.start, "end": w.window.end, "value": json_of(&v) }),
+                );
+            }
+            Ok(Reply::ok(Value::Array(out)))
+        };
+        answer().unwrap_or_else(|r| r)
+    }
+
+    fn entries(&self, _: &Queries, _: Option<&str>, _: Option<&str>) -> Reply {
+        self.not_key_value()
+    }
+}
