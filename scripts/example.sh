@@ -7,4 +7,6 @@ bash scripts/setup.sh
 source scripts/env.sh
 name="${1:-fraud-detection}"
 [ $# -gt 0 ] && shift
-exec cargo run --quiet --locked -p streams-examples --bin "$name" -- "$@"
+# Without the `http` feature (the query server of --queries-address): the sample run does not
+# serve queries, and its first build stays free of an HTTP stack.
+exec cargo run --quiet --locked --no-default-features -p streams-examples --bin "$name" -- "$@"

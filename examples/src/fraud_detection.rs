@@ -338,6 +338,15 @@ impl Example for FraudDetectionApp {
         Ok(vec![profiles, payments])
     }
 
+    /// The hourly spend of each user: `GET /stores/hourly-spend/keys/<user>/windows`.
+    #[cfg(feature = "http")]
+    fn queries(
+        &self,
+        server: streams_http::QueryServerBuilder,
+    ) -> streams_http::QueryServerBuilder {
+        server.window::<String, HourlySpend>("hourly-spend", streams_core::serde::StringSerde)
+    }
+
     fn live_record(&self, seq: u64, now: i64) -> Option<Result<RawRecord>> {
         const MERCHANTS: [&str; 5] = ["grocer", "cafe", "kiosk", "electronics", "bakery"];
         let user = match seq % 50 {

@@ -10,11 +10,13 @@
 //! | [`order_enrichment`] | orders joined with a customer table, Avro values through a schema registry |
 //! | [`revenue_per_product`] | hourly revenue and order count per product (a windowed `CREATE TABLE AS SELECT`) |
 
+pub mod args;
 pub mod fraud_detection;
 pub mod interrupt;
 pub mod login_count;
 pub mod order_enrichment;
 pub mod picture;
+mod queries;
 pub mod revenue_per_product;
 pub mod rolling_average;
 pub mod runner;

@@ -16,11 +16,9 @@
 //!   `--state-dir` (default: `state.dir`'s default) for the next start.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -32,88 +30,10 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streams_core::timestamp::now_ms;
 use streams_core::{KafkaStreams, StreamsConfig, Topology};
 
+pub use crate::args::CommonArgs;
 use crate::interrupt::Interrupt;
 use crate::settings::Settings;
 use streams_core::config::ClientKind;
-
-/// Options every example takes.
-#[derive(Args, Debug, Clone)]
-pub struct CommonArgs {
-    /// Kafka bootstrap servers; when absent, an embedded mock cluster is started and the sample
-    /// data is generated.
-    #[arg(long)]
-    pub bootstrap_servers: Option<String>,
-    /// The application id (consumer group, internal topic prefix); defaults to the example's
-    /// name.
-    #[arg(long)]
-    pub application_id: Option<String>,
-    /// `at_least_once` or `exactly_once_v2` (which needs a real cluster).
-    #[arg(long, default_value = "at_least_once")]
-    pub processing_guarantee: String,
-    /// With a real cluster: produce the sample data, run until it is processed, print the
-    /// results and exit (the default without a cluster).
-    #[arg(long)]
-    pub generate: bool,
-    /// A prefix for every topic name, to run several copies side by side on one cluster.
-    #[arg(long, default_value = "")]
-    pub topic_prefix: String,
-    /// Partitions of the topics the example creates when they do not exist.
-    #[arg(long, default_value_t = 2)]
-    pub partitions: i32,
-    /// Where the application keeps its state stores (for a sample run, a temporary directory
-    /// removed at the end; for a service, the default `state.dir`).
-    #[arg(long)]
-    pub state_dir: Option<PathBuf>,
-    /// Serve Prometheus metrics at http://ADDRESS/metrics (e.g. 127.0.0.1:9464).
-    #[arg(long)]
-    pub metrics_address: Option<String>,
-    /// As a service: also produce this many generated input records per second (after the
-    /// sample's tables), for demos and dashboards. Examples without a live generator ignore it.
-    #[arg(long, default_value_t = 0)]
-    pub rate: u32,
-    /// A client or application setting, `key=value` (librdkafka's names, e.g.
-    /// `security.protocol=SASL_SSL`; schema registry ones such as `basic.auth.user.info` go to
-    /// the registry client). Repeatable; applied after `--config-file`.
-    #[arg(long = "config", value_name = "KEY=VALUE")]
-    pub config: Vec<String>,
-    /// A Java properties file of settings, as `--config` takes them. Repeatable.
-    #[arg(long = "config-file", value_name = "PATH")]
-    pub config_file: Vec<PathBuf>,
-    /// Print the topology (`text`: Kafka Streams' layout; `mermaid`; `dot` for Graphviz)
-    /// and exit without running.
-    #[arg(long, value_name = "FORMAT")]
-    pub describe: Option<crate::picture::DescribeFormat>,
-}
-
-impl CommonArgs {
-    /// Options for a sample run against `bootstrap` (tests use this).
-    pub fn sample_run(bootstrap: Option<&str>, application_id: &str) -> Self {
-        CommonArgs {
-            bootstrap_servers: bootstrap.map(str::to_owned),
-            application_id: Some(application_id.to_owned()),
-            processing_guarantee: "at_least_once".into(),
-            generate: true,
-            topic_prefix: String::new(),
-            partitions: 2,
-            state_dir: None,
-            metrics_address: None,
-            rate: 0,
-            config: Vec::new(),
-            config_file: Vec::new(),
-            describe: None,
-        }
-    }
-
-    /// The settings of `--config-file` and `--config`.
-    pub fn settings(&self) -> Result<Settings> {
-        Settings::read(&self.config_file, &self.config)
-    }
-
-    /// The full name of topic `name`.
-    pub fn topic(&self, name: &str) -> String {
-        format!("{}{name}", self.topic_prefix)
-    }
-}
 
 /// A record of sample input, already serialized.
 #[derive(Debug, Clone)]
@@ -169,6 +89,14 @@ pub trait Example {
         let _ = (seq, now);
         None
     }
+    /// The stores the query server (`--queries-address`) serves; none by default.
+    #[cfg(feature = "http")]
+    fn queries(
+        &self,
+        server: streams_http::QueryServerBuilder,
+    ) -> streams_http::QueryServerBuilder {
+        server
+    }
 }
 
 /// The embedded mock cluster, kept alive for the whole run when used.
@@ -182,7 +110,13 @@ pub struct Cluster {
 impl Cluster {
     /// The configuration of a helper client of `kind` (see [`Settings::client`]).
     fn client(&self, kind: ClientKind) -> ClientConfig {
-        self.settings.client(&self.bootstrap, kind)
+        let mut config = self.settings.client(&self.bootstrap, kind);
+        if kind == ClientKind::Producer {
+            // Keys land where Java producers and the library put them (murmur2), so that
+            // the partition a query's metadata names for a key is the one holding it.
+            config.set("partitioner", "murmur2_random");
+        }
+        config
     }
 }
 
@@ -222,6 +156,9 @@ pub async fn run(example: &dyn Example, args: &CommonArgs) -> Result<Vec<String>
     };
     if let Some(address) = &args.metrics_address {
         config = config.set("metrics.prometheus.address", address)?;
+    }
+    if let Some(address) = &args.queries_address {
+        config = config.set("application.server", address)?;
     }
     if let Some(dir) = state_dir {
         config = config.set("state.dir", &dir.to_string_lossy())?;
@@ -554,6 +491,7 @@ async fn serve(
     interrupt: &mut Interrupt,
 ) -> Result<Vec<String>> {
     let mut streams = KafkaStreams::new(topology, config)?;
+    let _queries = crate::queries::start(example, args, &streams)?;
     streams.start()?;
     let consumer: BaseConsumer = cluster
         .client(ClientKind::Consumer)
