@@ -68,4 +68,6 @@ rm -rf "$smoke"
 "$CARGO_TARGET_DIR/debug/store-bench" stores --records 2000 >/dev/null
 "$CARGO_TARGET_DIR/debug/store-bench" restore --records 2000 --bootstrap-servers "$KSTREAMS_BOOTSTRAP_SERVERS" >/dev/null
 "$CARGO_TARGET_DIR/debug/store-bench" recovery --records 2000 --bootstrap-servers "$KSTREAMS_BOOTSTRAP_SERVERS" >/dev/null
+"$CARGO_TARGET_DIR/debug/query-bench" local --keys 2000 --lookups 2000 >/dev/null
+"$CARGO_TARGET_DIR/debug/query-bench" http --keys 2000 --requests 200 --bootstrap-servers "$KSTREAMS_BOOTSTRAP_SERVERS" >/dev/null
 step "done"
