@@ -162,3 +162,20 @@ pub fn bootstrap_servers(flag: Option<String>) -> anyhow::Result<String> {
             .to_owned(),
     })
 }
+
+/// The value after `name` in `args` (`--records 1000`), if given.
+pub fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// The whole number after `name` in `args`, or `default`.
+pub fn number(args: &[String], name: &str, default: u64) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    flag(args, name).map_or(Ok(default), |v| {
+        v.parse()
+            .with_context(|| format!("{name} takes a whole number, not {v:?}"))
+    })
+}

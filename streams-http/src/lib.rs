@@ -47,7 +47,7 @@ use std::sync::Arc;
 use streams_core::serde::Serde;
 use streams_core::{Queries, Result, StreamsError};
 
-use routes::{KeyValueRoutes, StoreRoutes, WindowRoutes};
+use routes::{Kind, StoreRoutes, TypedRoutes};
 
 /// Builds a [`QueryServer`]: the stores it serves, with their key types.
 pub struct QueryServerBuilder {
@@ -71,7 +71,7 @@ impl QueryServerBuilder {
         K: std::str::FromStr + serde::Serialize + Clone + Send + Sync + 'static,
         V: serde::Serialize + Send + 'static,
     {
-        let routes = KeyValueRoutes::<K, V>::new(store, Arc::new(key_serde));
+        let routes = TypedRoutes::<K, V>::new(store, Arc::new(key_serde), Kind::KeyValue);
         self.stores.insert(store.to_owned(), Arc::new(routes));
         self
     }
@@ -83,7 +83,7 @@ impl QueryServerBuilder {
         K: std::str::FromStr + serde::Serialize + Clone + Send + Sync + 'static,
         V: serde::Serialize + Send + 'static,
     {
-        let routes = WindowRoutes::<K, V>::new(store, Arc::new(key_serde));
+        let routes = TypedRoutes::<K, V>::new(store, Arc::new(key_serde), Kind::Window);
         self.stores.insert(store.to_owned(), Arc::new(routes));
         self
     }

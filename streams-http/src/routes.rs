@@ -335,20 +335,46 @@ fn json_of<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or_else(|e| json!({ "unserializable": e.to_string() }))
 }
 
-/// The routes of a key-value store of `K` to `V`.
-pub(crate) struct KeyValueRoutes<K, V> {
+/// Which routes a store answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Key lookups and entries.
+    KeyValue,
+    /// The windows of a key.
+    Window,
+}
+
+/// The routes of a store of `K` to `V`, of kind `kind`.
+pub(crate) struct TypedRoutes<K, V> {
     store: String,
     key_serde: Arc<dyn Serde<K>>,
+    kind: Kind,
     _values: PhantomData<fn() -> V>,
 }
 
-impl<K, V> KeyValueRoutes<K, V> {
-    pub(crate) fn new(store: &str, key_serde: Arc<dyn Serde<K>>) -> Self {
-        KeyValueRoutes {
+impl<K, V> TypedRoutes<K, V> {
+    pub(crate) fn new(store: &str, key_serde: Arc<dyn Serde<K>>, kind: Kind) -> Self {
+        TypedRoutes {
             store: store.to_owned(),
             key_serde,
+            kind,
             _values: PhantomData,
         }
+    }
+
+    /// The answer to a route the store's kind does not have, naming the one it has.
+    fn wrong_kind(&self) -> Reply {
+        let (what, route) = match self.kind {
+            Kind::KeyValue => ("a key-value store", "/keys/{key} or /entries"),
+            Kind::Window => ("a window store", "/keys/{key}/windows?from=<ms>&to=<ms>"),
+        };
+        Reply::error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{}` is {what}: ask /stores/{}{route}",
+                self.store, self.store
+            ),
+        )
     }
 }
 
@@ -377,7 +403,7 @@ fn with_partition<Q: streams_core::query::QueryableStoreType>(
     }
 }
 
-impl<K, V> StoreRoutes for KeyValueRoutes<K, V>
+impl<K, V> StoreRoutes for TypedRoutes<K, V>
 where
     K: std::str::FromStr + serde::Serialize + Clone + Send + Sync + 'static,
     V: serde::Serialize + Send + 'static,
@@ -391,6 +417,9 @@ where
     }
 
     fn get(&self, queries: &Queries, key: &str, partition: Option<i32>) -> Reply {
+        if self.kind != Kind::KeyValue {
+            return self.wrong_kind();
+        }
         let answer = || -> Result<Reply, Reply> {
             let k: K = parse(key)?;
             let query = QueryableStoreTypes::key_value::<K, V>();
@@ -408,84 +437,6 @@ where
         answer().unwrap_or_else(|r| r)
     }
 
-    fn windows(&self, _: &Queries, _: &str, _: Option<i32>, _: i64, _: i64) -> Reply {
-        Reply::error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "`{}` is a key-value store: ask /stores/{}/keys/{{key}}",
-                self.store, self.store
-            ),
-        )
-    }
-
-    fn entries(&self, queries: &Queries, from: Option<&str>, to: Option<&str>) -> Reply {
-        let answer = || -> Result<Reply, Reply> {
-            let from: Option<K> = from.map(parse).transpose()?;
-            let to: Option<K> = to.map(parse).transpose()?;
-            let view = queries
-                .store(StoreQueryParameters::from_name_and_type(
-                    &self.store,
-                    QueryableStoreTypes::key_value::<K, V>(),
-                ))
-                .map_err(|e| Reply::from_error(&e))?;
-            let mut out = Vec::new();
-            for entry in view
-                .range(from.as_ref(), to.as_ref())
-                .map_err(|e| Reply::from_error(&e))?
-            {
-                let (k, v) = entry.map_err(|e| Reply::from_error(&e))?;
-                out.push(json!({ "key": json_of(&k), "value": json_of(&v) }));
-            }
-            Ok(Reply::ok(Value::Array(out)))
-        };
-        answer().unwrap_or_else(|r| r)
-    }
-}
-
-/// The routes of a window store of `K` to `V`.
-pub(crate) struct WindowRoutes<K, V> {
-    store: String,
-    key_serde: Arc<dyn Serde<K>>,
-    _values: PhantomData<fn() -> V>,
-}
-
-impl<K, V> WindowRoutes<K, V> {
-    pub(crate) fn new(store: &str, key_serde: Arc<dyn Serde<K>>) -> Self {
-        WindowRoutes {
-            store: store.to_owned(),
-            key_serde,
-            _values: PhantomData,
-        }
-    }
-
-    fn not_key_value(&self) -> Reply {
-        Reply::error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "`{}` is a window store: ask /stores/{}/keys/{{key}}/windows?from=<ms>&to=<ms>",
-                self.store, self.store
-            ),
-        )
-    }
-}
-
-impl<K, V> StoreRoutes for WindowRoutes<K, V>
-where
-    K: std::str::FromStr + serde::Serialize + Clone + Send + Sync + 'static,
-    V: serde::Serialize + Send + 'static,
-{
-    fn locate(
-        &self,
-        queries: &Queries,
-        key: &str,
-    ) -> Result<streams_core::query::KeyQueryMetadata, Reply> {
-        locate(queries, &self.store, &*self.key_serde, key)
-    }
-
-    fn get(&self, _: &Queries, _: &str, _: Option<i32>) -> Reply {
-        self.not_key_value()
-    }
-
     fn windows(
         &self,
         queries: &Queries,
@@ -494,6 +445,9 @@ where
         from: i64,
         to: i64,
     ) -> Reply {
+        if self.kind != Kind::Window {
+            return self.wrong_kind();
+        }
         let answer = || -> Result<Reply, Reply> {
             let k: K = parse(key)?;
             let query = QueryableStoreTypes::window_store::<K, V>();
@@ -515,7 +469,29 @@ where
         answer().unwrap_or_else(|r| r)
     }
 
-    fn entries(&self, _: &Queries, _: Option<&str>, _: Option<&str>) -> Reply {
-        self.not_key_value()
+    fn entries(&self, queries: &Queries, from: Option<&str>, to: Option<&str>) -> Reply {
+        if self.kind != Kind::KeyValue {
+            return self.wrong_kind();
+        }
+        let answer = || -> Result<Reply, Reply> {
+            let from: Option<K> = from.map(parse).transpose()?;
+            let to: Option<K> = to.map(parse).transpose()?;
+            let view = queries
+                .store(StoreQueryParameters::from_name_and_type(
+                    &self.store,
+                    QueryableStoreTypes::key_value::<K, V>(),
+                ))
+                .map_err(|e| Reply::from_error(&e))?;
+            let mut out = Vec::new();
+            for entry in view
+                .range(from.as_ref(), to.as_ref())
+                .map_err(|e| Reply::from_error(&e))?
+            {
+                let (k, v) = entry.map_err(|e| Reply::from_error(&e))?;
+                out.push(json!({ "key": json_of(&k), "value": json_of(&v) }));
+            }
+            Ok(Reply::ok(Value::Array(out)))
+        };
+        answer().unwrap_or_else(|r| r)
     }
 }

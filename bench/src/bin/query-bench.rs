@@ -21,6 +21,7 @@ use integration_tests::kafka::{KafkaCluster, unique_name};
 use state_stores::query::QueryableStoreTypes;
 use state_stores::rocks::{RocksDbKeyValueStore, RocksDbMemory};
 use state_stores::typed::TypedKeyValueStore;
+use streams_bench::{flag, number};
 use streams_core::query::{LocalStore, QueryableStoreType};
 use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::store::StateStore;
@@ -29,20 +30,6 @@ use streams_http::QueryServer;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn number(args: &[String], name: &str, default: u64) -> Result<u64> {
-    flag(args, name).map_or(Ok(default), |v| {
-        v.parse()
-            .with_context(|| format!("{name} takes a whole number, not {v:?}"))
-    })
-}
 
 fn key(i: u64) -> String {
     format!("user-{i:08}")

@@ -36,27 +36,13 @@ use integration_tests::kafka::{KafkaCluster, unique_name};
 use state_stores::KeyValueStore;
 use state_stores::memory::InMemoryKeyValueStore;
 use state_stores::rocks::{RocksDbKeyValueStore, RocksDbMemory};
-use streams_bench::{RestoreClock, peak_rss_mb, value};
+use streams_bench::{RestoreClock, flag, number, peak_rss_mb, value};
 use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::store::StateStore;
 use streams_core::{KafkaStreams, StreamsConfig, Topology};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn number(args: &[String], name: &str, default: u64) -> Result<u64> {
-    flag(args, name).map_or(Ok(default), |v| {
-        v.parse()
-            .with_context(|| format!("{name} takes a whole number, not {v:?}"))
-    })
-}
 
 fn key(i: u64) -> [u8; 8] {
     i.to_be_bytes()
