@@ -183,8 +183,11 @@ async fn two_instances_answer_every_key_and_a_rebalance_gives_only_retriable_err
     let b = Arc::new(parking_lot::Mutex::new(None::<KafkaStreams>));
     let a = Arc::new(a);
     let stop = Arc::new(AtomicBool::new(false));
+    // Answers count once B has been created: the ones during its join.
+    let joining = Arc::new(AtomicBool::new(false));
     let checker = {
         let (a, b, stop, expected) = (a.clone(), b.clone(), stop.clone(), expected.clone());
+        let joining = joining.clone();
         std::thread::spawn(move || -> Result<(usize, usize)> {
             let (mut answers, mut retriable) = (0, 0);
             while !stop.load(Ordering::Relaxed) {
@@ -196,7 +199,7 @@ async fn two_instances_answer_every_key_and_a_rebalance_gives_only_retriable_err
                             Ok(None) => {}
                             Ok(Some(n)) => {
                                 assert_eq!(n, *count, "{key} answered a wrong count");
-                                answers += 1;
+                                answers += usize::from(joining.load(Ordering::Relaxed));
                             }
                             Err(e) if e.is_retriable() => retriable += 1,
                             Err(e) => bail!("a query failed for good: {e}"),
@@ -209,6 +212,7 @@ async fn two_instances_answer_every_key_and_a_rebalance_gives_only_retriable_err
             Ok((answers, retriable))
         })
     };
+    joining.store(true, Ordering::Relaxed);
     let mut started = KafkaStreams::new(
         count_topology(&input, &output)?,
         config(&app, bootstrap, &state_b, SERVER_B)?,

@@ -4,12 +4,13 @@
 //! A reader holds a weak reference to the store's database and upgrades it for one read at a
 //! time: a get, or one chunk of a scan (256 entries, read with a fresh RocksDB iterator
 //! that seeks past the previous chunk's last key). No reader keeps the database open between
-//! calls, so the owning task closes its store without waiting for queries, and a read after
-//! the close fails as migrated. Staged writes (since the task's last commit) are not visible:
+//! calls; once the store starts closing no read starts (the closing flag), the owning task
+//! waits only for a read under way, and a read after that fails as migrated. Staged writes (since the task's last commit) are not visible:
 //! readers see committed data only. Each chunk is consistent in itself; a scan that spans a
 //! commit can see some keys before it and later keys after it.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::RwLock;
@@ -42,13 +43,19 @@ pub(crate) fn migrated(store: &str) -> StreamsError {
 pub(crate) struct CommittedDb {
     name: Arc<str>,
     db: Weak<Db>,
+    /// Set when the store starts closing.
+    closing: Arc<AtomicBool>,
 }
 
 impl CommittedDb {
-    pub(crate) fn new(name: &str, db: Weak<Db>) -> Self {
+    /// A reader of the database the store's [`RocksDbInstance::shared`] gives.
+    ///
+    /// [`RocksDbInstance::shared`]: crate::rocks_instance::RocksDbInstance::shared
+    pub(crate) fn new(name: &str, (db, closing): (Weak<Db>, Arc<AtomicBool>)) -> Self {
         CommittedDb {
             name: name.into(),
             db,
+            closing,
         }
     }
 
@@ -56,9 +63,14 @@ impl CommittedDb {
         &self.name
     }
 
-    /// The database for one read; migrated once the store closed.
+    /// The database for one read; migrated once the store closes. The flag is read after
+    /// the database is taken: a close that began before cannot be waiting on this read.
     fn open(&self) -> Result<Arc<Db>> {
-        self.db.upgrade().ok_or_else(|| migrated(&self.name))
+        let db = self.db.upgrade().ok_or_else(|| migrated(&self.name))?;
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(migrated(&self.name));
+        }
+        Ok(db)
     }
 
     /// The committed value of `key` in column family `cf` (the default one when `None`; a
@@ -198,6 +210,8 @@ impl Iterator for CommittedRange {
             && !self.done
             && let Err(e) = self.fill()
         {
+            // Entries read before the error are dropped: a scan ends at its error.
+            self.buffer.clear();
             self.done = true;
             return Some(Err(e));
         }

@@ -3,6 +3,7 @@
 //! committed changelog offset is kept.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use rocksdb::{DBIteratorWithThreadMode, Options, WriteBatch, WriteOptions};
@@ -46,6 +47,8 @@ pub(crate) struct RocksDbInstance {
     /// `None` once closed. Interactive queries hold a [`Weak`] reference (see
     /// [`Self::shared`]) and upgrade it for the length of one read.
     db: Option<Arc<Db>>,
+    /// Set when closing begins: from then on readers refuse to start a read.
+    closing: Arc<AtomicBool>,
     options: Options,
     write: WriteOptions,
 }
@@ -57,6 +60,7 @@ impl RocksDbInstance {
             name: name.to_owned(),
             path: path.to_owned(),
             db: Some(Arc::new(db)),
+            closing: Arc::new(AtomicBool::new(false)),
             options,
             write: WriteOptions::default(),
         }
@@ -75,10 +79,11 @@ impl RocksDbInstance {
         self.db.as_deref().ok_or_else(|| closed_error(&self.name))
     }
 
-    /// A reference to the database for readers on other threads: it stops upgrading once
-    /// the store closes.
-    pub(crate) fn shared(&self) -> Weak<Db> {
-        self.db.as_ref().map(Arc::downgrade).unwrap_or_default()
+    /// The database for readers on other threads, and the flag that tells them the store
+    /// is closing (they must not start a read once it is set).
+    pub(crate) fn shared(&self) -> (Weak<Db>, Arc<AtomicBool>) {
+        let db = self.db.as_ref().map(Arc::downgrade).unwrap_or_default();
+        (db, self.closing.clone())
     }
 
     /// A RocksDB error of this store.
@@ -142,11 +147,12 @@ impl RocksDbInstance {
         let Some(mut db) = self.db.take() else {
             return Ok(());
         };
-        // A query may hold the database for the read under way (a chunk of a scan, a get):
-        // wait for it, so that the files are closed when this returns and the task can open
-        // them again at once. New reads fail from here, as the weak references no longer
-        // upgrade once this is the last strong one.
+        // Readers check the flag after taking the database, so none starts a read from here;
+        // a read under way (one get, or one chunk of a scan) finishes, then the files close
+        // here, before this returns, and the task can open them again at once.
+        self.closing.store(true, Ordering::SeqCst);
         let started = std::time::Instant::now();
+        let mut warned = false;
         loop {
             match Arc::try_unwrap(db) {
                 Ok(db) => {
@@ -155,11 +161,11 @@ impl RocksDbInstance {
                 }
                 Err(shared) => {
                     db = shared;
-                    if started.elapsed() > std::time::Duration::from_secs(5) {
-                        tracing::warn!(store = %self.name, "a query still holds the store after 5 s; closing it when the query ends");
-                        return Ok(());
+                    if !warned && started.elapsed() > std::time::Duration::from_secs(1) {
+                        warned = true;
+                        tracing::warn!(store = %self.name, "closing waits for a query's read of the store");
                     }
-                    std::thread::sleep(std::time::Duration::from_micros(100));
+                    std::thread::sleep(std::time::Duration::from_micros(50));
                 }
             }
         }

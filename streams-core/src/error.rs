@@ -189,7 +189,7 @@ pub enum StreamsError {
     #[error("illegal state: {0}")]
     IllegalState(String),
     /// An interactive query cannot be answered now (see [`Unavailable`] for the reasons);
-    /// retriable: [`StreamsError::is_retriable`].
+    /// retriable unless the client is shutting down or failed: [`StreamsError::is_retriable`].
     ///
     #[error("state store `{store}` cannot be queried now: {reason}")]
     StoreUnavailable {
@@ -212,9 +212,13 @@ pub enum StreamsError {
 
 impl StreamsError {
     /// Whether the same call may succeed later without any change: an interactive query
-    /// during a rebalance or a restoration ([`StreamsError::StoreUnavailable`]).
+    /// during a rebalance or a restoration ([`StreamsError::StoreUnavailable`], unless the
+    /// client is shutting down or failed).
     pub fn is_retriable(&self) -> bool {
-        matches!(self, StreamsError::StoreUnavailable { .. })
+        match self {
+            StreamsError::StoreUnavailable { reason, .. } => reason.is_retriable(),
+            _ => false,
+        }
     }
 
     pub(crate) fn config(key: &str, message: impl Into<String>) -> Self {
@@ -251,9 +255,10 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
-/// Why a store cannot answer now. Every reason is temporary: retry after a short wait
-/// (or, for [`Unavailable::NotHosted`] and [`Unavailable::Migrated`], ask the instance that
-/// hosts the key now).
+/// Why a store cannot answer now. Every reason but a client that is shutting down or has
+/// failed ([`Unavailable::NotRunning`] in a state after `Running`) passes: retry after a
+/// short wait (or, for [`Unavailable::NotHosted`] and [`Unavailable::Migrated`], ask the
+/// instance that hosts the key now).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Unavailable {
@@ -271,11 +276,33 @@ pub enum Unavailable {
         /// The partition asked for, if one.
         partition: Option<i32>,
     },
+    /// Where the partitions are could not be read from the broker (the group's member
+    /// descriptions, or a topic's metadata).
+    NoMetadata {
+        /// What failed.
+        message: String,
+    },
     /// The partition was closed or moved to another instance while it was being read.
     Migrated {
         /// The partition.
         partition: i32,
     },
+}
+
+impl Unavailable {
+    /// Whether the same query may succeed later: false only for a client that is shutting
+    /// down, stopped or failed.
+    pub fn is_retriable(&self) -> bool {
+        !matches!(
+            self,
+            Unavailable::NotRunning(
+                crate::client_state::State::PendingShutdown
+                    | crate::client_state::State::NotRunning
+                    | crate::client_state::State::PendingError
+                    | crate::client_state::State::Error
+            )
+        )
+    }
 }
 
 impl std::fmt::Display for Unavailable {
@@ -300,6 +327,10 @@ impl std::fmt::Display for Unavailable {
             Unavailable::NotHosted { partition: None } => write!(
                 f,
                 "this instance hosts no partition of the store (they may have moved); ask the instance that hosts them"
+            ),
+            Unavailable::NoMetadata { message } => write!(
+                f,
+                "where the partitions are could not be read from the broker ({message}); retry shortly"
             ),
             Unavailable::Migrated { partition } => write!(
                 f,

@@ -89,8 +89,9 @@ pub struct StoreQueryParameters<Q> {
 }
 
 impl<Q: QueryableStoreType> StoreQueryParameters<Q> {
-    /// Every local partition of the store `name`, as the view `query_type`, active and
-    /// restored partitions only.
+    /// Every local partition of the store `name`, as the view `query_type`; while one of
+    /// them is still restoring, the query fails as restoring (see
+    /// [`Self::enable_stale_stores`]).
     pub fn from_name_and_type(name: &str, query_type: Q) -> Self {
         StoreQueryParameters {
             name: name.to_owned(),
@@ -314,12 +315,15 @@ impl QueryableStores {
                 store: store.clone(),
             });
         }
+        // As Kafka Streams (whose stream thread must be running), a view is whole or not at
+        // all: while a partition asked for restores, the query waits for it.
+        if !restoring.is_empty() {
+            return Err(unavailable(Unavailable::Restoring {
+                partitions: restoring,
+            }));
+        }
         if chosen.is_empty() {
-            let reason = if !restoring.is_empty() {
-                Unavailable::Restoring {
-                    partitions: restoring,
-                }
-            } else if state == State::Rebalancing {
+            let reason = if state == State::Rebalancing {
                 Unavailable::Rebalancing
             } else {
                 Unavailable::NotHosted {

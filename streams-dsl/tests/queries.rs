@@ -178,6 +178,15 @@ fn a_view_sees_each_piped_record_and_scans_past_one_chunk() -> Result<()> {
         .map(|(k, _)| k)
         .collect();
     assert_eq!(from_300, keys[300..].to_vec());
+    // Bounded at both ends, backwards, across two chunk boundaries.
+    let back_10_590: Vec<String> =
+        collect(counts.reverse_range(Some(&keys[10]), Some(&keys[590]))?)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+    let mut expected: Vec<String> = keys[10..=590].to_vec();
+    expected.reverse();
+    assert_eq!(back_10_590, expected);
 
     // A view made before a record sees it once the driver has processed it.
     d.input_topic("events", StringSerde, StringSerde)
@@ -353,5 +362,35 @@ fn queries_that_cannot_be_answered_say_why() -> Result<()> {
     );
     let scan = collect(counts.all()?).expect_err("a scan after close");
     assert!(scan.is_retriable(), "{scan}");
+    Ok(())
+}
+
+#[test]
+fn scans_of_exactly_two_chunks_end_where_the_keys_end() -> Result<()> {
+    // 512 keys: the second chunk is full, and the scan must still stop after it.
+    let keys: Vec<String> = (0..512).map(|i| format!("k{i:04}")).collect();
+    let records: Vec<(&str, i64)> = keys.iter().map(|k| (k.as_str(), 0)).collect();
+    let d = driver(&records)?;
+    let counts = d.store(params(
+        "counts",
+        QueryableStoreTypes::key_value::<String, i64>(),
+    ))?;
+    let all: Vec<String> = collect(counts.all()?)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(all, keys);
+    let back: Vec<String> = collect(counts.reverse_all()?)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let mut reversed = keys.clone();
+    reversed.reverse();
+    assert_eq!(back, reversed);
+    let first_256: Vec<String> = collect(counts.range(None, Some(&keys[255]))?)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(first_256, keys[..256].to_vec());
     Ok(())
 }

@@ -42,11 +42,12 @@ impl Reply {
         }
     }
 
-    /// The answer for a library error: 503 for what may pass, 404 for an unknown store, 400
-    /// for a query that cannot be answered as asked, 500 for the rest.
+    /// The answer for a library error: 503 for what may pass (and for a client shutting
+    /// down, marked not retriable), 404 for an unknown store, 400 for a query that cannot be
+    /// answered as asked, 500 for the rest.
     fn from_error(e: &StreamsError) -> Self {
         let status = match e {
-            e if e.is_retriable() => StatusCode::SERVICE_UNAVAILABLE,
+            StreamsError::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             StreamsError::InvalidStoreQuery { message, .. }
                 if message.contains("no state store of that name") =>
             {
@@ -55,13 +56,16 @@ impl Reply {
             StreamsError::InvalidStoreQuery { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        Reply::error(status, e)
+        Reply {
+            status,
+            body: json!({ "error": e.to_string(), "retriable": e.is_retriable() }),
+        }
     }
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        let retriable = self.status == StatusCode::SERVICE_UNAVAILABLE;
+        let retriable = self.body["retriable"] == true;
         let mut response = (self.status, axum::Json(self.body)).into_response();
         if retriable {
             response
@@ -92,8 +96,13 @@ pub(crate) trait StoreRoutes: Send + Sync {
         from: i64,
         to: i64,
     ) -> Reply;
-    /// The entries with keys in `[from, to]`, as a JSON array.
-    fn entries(&self, queries: &Queries, from: Option<&str>, to: Option<&str>) -> Reply;
+    /// The partitions answered and the entries with keys in `[from, to]`.
+    fn entries(
+        &self,
+        queries: &Queries,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<(Vec<i32>, Vec<Value>), Reply>;
 }
 
 /// What the handlers share.
@@ -112,10 +121,14 @@ pub(crate) fn forwarding_agent() -> ureq::Agent {
         .into()
 }
 
+/// The query parameters of the store routes. `local` and `partition` are set by an
+/// instance forwarding a query: answer from this instance's stores only (from `partition`
+/// when given).
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct Params {
     #[serde(default)]
     local: bool,
+    partition: Option<i32>,
     from: Option<String>,
     to: Option<String>,
 }
@@ -250,55 +263,105 @@ impl Served {
             Ok(r) => r,
             Err(reply) => return reply,
         };
-        let Some(own) = self.queries.application_server() else {
-            // Without an endpoint there are no other instances to ask.
-            return answer(&**routes, &self.queries, None);
+        let own = match self.queries.application_server() {
+            // Forwarded here, or without an endpoint (no other instance to ask): answered
+            // from this instance's stores.
+            Some(own) if !params.local => own,
+            _ => return answer(&**routes, &self.queries, params.partition),
         };
         let located = match routes.locate(&self.queries, key) {
             Ok(m) => m,
             Err(reply) => return reply,
         };
-        if located.active_host != *own && !params.local {
-            return self.forward(&located.active_host, uri);
+        if located.active_host != *own {
+            return self.forward(&located.active_host, uri, Some(located.partition));
         }
         answer(&**routes, &self.queries, Some(located.partition))
     }
 
-    /// Every entry of `store`, from every instance hosting some of it (or only this one's
-    /// with `local=true`, or without `application.server`).
+    /// Every entry of `store`, from every instance hosting some of it. With `local=true` (or
+    /// without `application.server`) only this instance's, as `{"partitions": [..],
+    /// "entries": [..]}`; gathered, the partitions answered must be every partition of the
+    /// store once (else the group moved meanwhile: a retriable 503), and the answer is the
+    /// entries' array.
     fn entries(&self, store: &str, params: &Params, uri: &Uri) -> Reply {
         let routes = match self.routes(store) {
             Ok(r) => r,
             Err(reply) => return reply,
         };
         let (from, to) = (params.from.as_deref(), params.to.as_deref());
+        let local = || match routes.entries(&self.queries, from, to) {
+            Ok((partitions, entries)) => {
+                Reply::ok(json!({ "partitions": partitions, "entries": entries }))
+            }
+            Err(reply) => reply,
+        };
         let own = match self.queries.application_server() {
             Some(own) if !params.local => own,
-            _ => return routes.entries(&self.queries, from, to),
+            _ => return local(),
         };
-        let hosts = match self.queries.metadata_for_store(store) {
-            Ok(hosts) => hosts,
+        let (hosts, count) = match self
+            .queries
+            .metadata_for_store(store)
+            .and_then(|h| Ok((h, self.queries.partition_count(store)?)))
+        {
+            Ok(found) => found,
             Err(e) => return Reply::from_error(&e),
         };
+        let mut answered = std::collections::BTreeSet::new();
         let mut all = Vec::new();
         for host in hosts {
             let reply = if host.host_info == *own {
-                routes.entries(&self.queries, from, to)
+                local()
             } else {
-                self.forward(&host.host_info, uri)
+                self.forward(&host.host_info, uri, None)
             };
-            match (reply.status, reply.body) {
-                (StatusCode::OK, Value::Array(entries)) => all.extend(entries),
-                (status, body) => return Reply { status, body },
+            if reply.status != StatusCode::OK {
+                return reply;
             }
+            let partitions = reply.body["partitions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for p in partitions {
+                if !answered.insert(p.as_i64().unwrap_or(-1)) {
+                    return Reply::error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "partition {p} of `{store}` was answered twice: the group is moving it"
+                        ),
+                    );
+                }
+            }
+            if let Value::Array(entries) = &reply.body["entries"] {
+                all.extend(entries.iter().cloned());
+            }
+        }
+        if answered.len() != usize::try_from(count).unwrap_or(0) {
+            return Reply::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "only partitions {answered:?} of the {count} of `{store}` answered: the group is moving the others"
+                ),
+            );
         }
         Reply::ok(Value::Array(all))
     }
 
-    /// Asks `host` the same query with `local=true`, and relays its answer.
-    fn forward(&self, host: &HostInfo, uri: &Uri) -> Reply {
-        let query = uri.query().map_or(String::new(), |q| format!("{q}&"));
-        let url = format!("http://{host}{}?{query}local=true", uri.path());
+    /// Asks `host` the same query with `local=true` (and the key's `partition`, when
+    /// known), and relays its answer.
+    fn forward(&self, host: &HostInfo, uri: &Uri, partition: Option<i32>) -> Reply {
+        // The caller's own `local` and `partition`, if any, give way to ours.
+        let mut query: Vec<&str> = uri
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("local=") && !p.starts_with("partition="))
+            .collect();
+        query.push("local=true");
+        let partition = partition.map(|p| format!("partition={p}"));
+        query.extend(partition.as_deref());
+        let url = format!("http://{host}{}?{}", uri.path(), query.join("&"));
         let unreachable = |e: &dyn std::fmt::Display| {
             Reply::error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -469,29 +532,31 @@ where
         answer().unwrap_or_else(|r| r)
     }
 
-    fn entries(&self, queries: &Queries, from: Option<&str>, to: Option<&str>) -> Reply {
+    fn entries(
+        &self,
+        queries: &Queries,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<(Vec<i32>, Vec<Value>), Reply> {
         if self.kind != Kind::KeyValue {
-            return self.wrong_kind();
+            return Err(self.wrong_kind());
         }
-        let answer = || -> Result<Reply, Reply> {
-            let from: Option<K> = from.map(parse).transpose()?;
-            let to: Option<K> = to.map(parse).transpose()?;
-            let view = queries
-                .store(StoreQueryParameters::from_name_and_type(
-                    &self.store,
-                    QueryableStoreTypes::key_value::<K, V>(),
-                ))
-                .map_err(|e| Reply::from_error(&e))?;
-            let mut out = Vec::new();
-            for entry in view
-                .range(from.as_ref(), to.as_ref())
-                .map_err(|e| Reply::from_error(&e))?
-            {
-                let (k, v) = entry.map_err(|e| Reply::from_error(&e))?;
-                out.push(json!({ "key": json_of(&k), "value": json_of(&v) }));
-            }
-            Ok(Reply::ok(Value::Array(out)))
-        };
-        answer().unwrap_or_else(|r| r)
+        let from: Option<K> = from.map(parse).transpose()?;
+        let to: Option<K> = to.map(parse).transpose()?;
+        let view = queries
+            .store(StoreQueryParameters::from_name_and_type(
+                &self.store,
+                QueryableStoreTypes::key_value::<K, V>(),
+            ))
+            .map_err(|e| Reply::from_error(&e))?;
+        let mut out = Vec::new();
+        for entry in view
+            .range(from.as_ref(), to.as_ref())
+            .map_err(|e| Reply::from_error(&e))?
+        {
+            let (k, v) = entry.map_err(|e| Reply::from_error(&e))?;
+            out.push(json!({ "key": json_of(&k), "value": json_of(&v) }));
+        }
+        Ok((view.partitions(), out))
     }
 }

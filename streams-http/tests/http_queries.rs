@@ -91,7 +91,7 @@ impl Instance {
                     })
                     .collect::<Result<_>>()?,
             )),
-            (503, _) => Ok(None),
+            (503, body) if body["retriable"] == true => Ok(None),
             (code, body) => bail!("entries: {code} {body}"),
         }
     }
@@ -207,6 +207,18 @@ async fn any_instance_answers_any_key_over_http_through_a_scale_out() -> Result<
         Instant::now() + Duration::from_secs(30),
     )?;
 
+    // A caller's own `local` and `partition` do not reach a forwarded query.
+    for (key, count) in &expected {
+        let (code, body) = a.ask(&format!(
+            "/stores/counts/keys/{key}?local=false&partition=99"
+        ))?;
+        assert_eq!(
+            (code, body["value"].as_i64()),
+            (200, Some(*count)),
+            "{key}: {body}"
+        );
+    }
+
     // The probes and the metrics on the same server; unknown stores and routes.
     assert_eq!(get(a.server.address(), "/ready")?.0, "HTTP/1.1 200 OK");
     assert_eq!(get(a.server.address(), "/health")?.0, "HTTP/1.1 200 OK");
@@ -232,7 +244,10 @@ async fn any_instance_answers_any_key_over_http_through_a_scale_out() -> Result<
     let c_slot = Arc::new(parking_lot::Mutex::new(None::<Instance>));
     let (a, b) = (Arc::new(a), Arc::new(b));
     let stop = Arc::new(AtomicBool::new(false));
+    // Answers count once C is being created: the ones during the scale-out.
+    let joining = Arc::new(AtomicBool::new(false));
     let checker = {
+        let joining = joining.clone();
         let (a, b, c_slot, stop, expected) = (
             a.clone(),
             b.clone(),
@@ -250,10 +265,14 @@ async fn any_instance_answers_any_key_over_http_through_a_scale_out() -> Result<
                         match instance.count(key)? {
                             Some(n) => {
                                 assert_eq!(n, *count, "{key} answered a wrong count");
-                                right += 1;
+                                right += usize::from(joining.load(Ordering::Relaxed));
                             }
                             None => retriable += 1,
                         }
+                    }
+                    // Every entry, or a retriable 503: never a part of them.
+                    if let Some(all) = instance.entries()? {
+                        assert_eq!(all, expected, "entries during the scale-out");
                     }
                 }
                 drop(c);
@@ -262,6 +281,7 @@ async fn any_instance_answers_any_key_over_http_through_a_scale_out() -> Result<
             Ok((right, retriable))
         })
     };
+    joining.store(true, Ordering::Relaxed);
     *c_slot.lock() = Some(Instance::start(&app, bootstrap, &input, &output)?);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

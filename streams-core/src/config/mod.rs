@@ -265,7 +265,8 @@ impl StreamsConfig {
     ///
     /// let config = StreamsConfig::new("fraud", "localhost:9092").set("application.server", "fraud-0.fraud:8080")?;
     /// assert_eq!(config.application_server().map(|h| h.port), Some(8080));
-    /// assert!(StreamsConfig::new("fraud", "localhost:9092").set("application.server", "fraud-0").is_err());
+    /// let err = StreamsConfig::new("fraud", "localhost:9092").set("application.server", "fraud-0");
+    /// assert!(err.unwrap_err().to_string().contains("must be host:port, where other instances reach this one's queries (such as"));
     /// # Ok::<(), streams_core::StreamsError>(())
     /// ```
     pub fn application_server(&self) -> Option<&crate::query::HostInfo> {

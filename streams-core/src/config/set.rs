@@ -126,7 +126,8 @@ impl StreamsConfig {
                         StreamsError::config(
                             key,
                             format!(
-                                "must be host:port, where other instances reach this one's                                  queries (such as fraud-0.fraud:8080 or 10.0.0.7:8080), or                                  empty; got {value:?}"
+                                "must be host:port, where other instances reach this one's queries (such as \
+                                 fraud-0.fraud:8080 or 10.0.0.7:8080), or empty; got {value:?}"
                             ),
                         )
                     })?)

@@ -60,17 +60,11 @@ pub(crate) fn consumer_config(
     client_id: &str,
     instance_id: Option<&str>,
 ) -> ClientConfig {
-    // The group's member descriptions carry the client id: with `application.server`, it
-    // tells the other instances where this one answers queries (see `streams_metadata`).
-    let client_id = match config.application_server() {
-        Some(host) => format!("{client_id}{}{host}", ENDPOINT_MARK),
-        None => client_id.to_owned(),
-    };
     let mut cc = client_config(
         config,
         ClientKind::Consumer,
         &[
-            ("client.id", client_id.as_str()),
+            ("client.id", client_id),
             ("auto.offset.reset", "earliest"),
             ("isolation.level", isolation(config)),
             ("partition.assignment.strategy", "range"),
@@ -85,6 +79,13 @@ pub(crate) fn consumer_config(
         .set("enable.auto.offset.store", "false");
     if let Some(id) = instance_id {
         cc.set("group.instance.id", id);
+    }
+    // The group's member descriptions carry the client id: with `application.server`, it
+    // tells the other instances where this one answers queries (see `streams_metadata`).
+    // Appended to whatever id the consumer ends up with, the user's `client.id` included.
+    if let Some(host) = config.application_server() {
+        let id = cc.get("client.id").unwrap_or(client_id).to_owned();
+        cc.set("client.id", format!("{id}{ENDPOINT_MARK}{host}"));
     }
     cc
 }
@@ -367,6 +368,25 @@ fn given_as(config: &StreamsConfig, kind: ClientKind, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_main_consumer_publishes_application_server_after_any_client_id() -> Result<()> {
+        let plain = StreamsConfig::new("app", "localhost:9092");
+        let id = |c: &StreamsConfig| {
+            consumer_config(c, "app-1-StreamThread-1-consumer", None)
+                .get("client.id")
+                .map(str::to_owned)
+        };
+        assert_eq!(id(&plain).as_deref(), Some("app-1-StreamThread-1-consumer"));
+        let served = plain.clone().set("application.server", "app-0.app:8080")?;
+        assert_eq!(
+            id(&served).as_deref(),
+            Some("app-1-StreamThread-1-consumer@app-0.app:8080")
+        );
+        let named = served.set("client.id", "mine")?;
+        assert_eq!(id(&named).as_deref(), Some("mine@app-0.app:8080"));
+        Ok(())
+    }
 
     #[test]
     fn librdkafka_is_built_with_tls_every_sasl_mechanism_and_every_codec() {

@@ -142,6 +142,13 @@ impl Queries {
         self.metadata.metadata_for_store(store)
     }
 
+    /// The number of partitions of `store` (of the source topics of its tasks), as the group
+    /// metadata shows them; as fresh as [`Self::query_metadata_for_key`]'s answer.
+    pub fn partition_count(&self, store: &str) -> Result<i32> {
+        self.check_running(store)?;
+        self.metadata.partition_count(store)
+    }
+
     fn check_running(&self, store: &str) -> Result<()> {
         let state = self.control.state();
         if state.is_running_or_rebalancing() {

@@ -29,12 +29,14 @@ pub(crate) const SNAPSHOT_TTL: Duration = Duration::from_millis(500);
 /// How long reading the group from the broker may take.
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The group as last read: each endpoint's partitions, and the source topics' sizes.
+/// The group as read: each endpoint's partitions, and the source topics' sizes.
 struct Snapshot {
-    taken: Instant,
     hosts: BTreeMap<HostInfo, BTreeSet<(String, i32)>>,
     partition_counts: HashMap<String, i32>,
 }
+
+/// A read of the group: the snapshot, or why there is none now.
+type Reading = std::result::Result<Arc<Snapshot>, Unavailable>;
 
 /// The client's view of where the application's partitions are.
 pub(crate) struct MetadataState {
@@ -43,7 +45,7 @@ pub(crate) struct MetadataState {
     topology: Arc<Topology>,
     subtopologies: Vec<Subtopology>,
     client: Mutex<Option<BaseConsumer<WatchedContext>>>,
-    snapshot: Mutex<Option<Arc<Snapshot>>>,
+    snapshot: Mutex<Option<(Instant, Reading)>>,
 }
 
 impl MetadataState {
@@ -60,7 +62,7 @@ impl MetadataState {
 
     /// Every instance with an endpoint, with the stores and partitions it hosts.
     pub(crate) fn all_metadata(&self) -> Result<Vec<StreamsMetadata>> {
-        let snapshot = self.snapshot()?;
+        let snapshot = self.snapshot("")?;
         Ok(snapshot
             .hosts
             .iter()
@@ -92,7 +94,7 @@ impl MetadataState {
     /// Where the partition of `store` that holds the serialized key `key` lives.
     pub(crate) fn for_key(&self, store: &str, key: &[u8]) -> Result<KeyQueryMetadata> {
         let sub = self.subtopology_of(store)?;
-        let snapshot = self.snapshot()?;
+        let snapshot = self.snapshot(store)?;
         let unavailable = |reason| StreamsError::StoreUnavailable {
             store: store.to_owned(),
             reason,
@@ -116,6 +118,19 @@ impl MetadataState {
         })
     }
 
+    /// The number of partitions of `store` (of its source topics).
+    pub(crate) fn partition_count(&self, store: &str) -> Result<i32> {
+        let sub = self.subtopology_of(store)?;
+        let snapshot = self.snapshot(store)?;
+        sub.source_topics
+            .iter()
+            .find_map(|t| snapshot.partition_counts.get(t).copied())
+            .ok_or_else(|| StreamsError::StoreUnavailable {
+                store: store.to_owned(),
+                reason: Unavailable::Rebalancing,
+            })
+    }
+
     fn subtopology_of(&self, store: &str) -> Result<&Subtopology> {
         if !self.topology.has_store(store) {
             return Err(StreamsError::InvalidStoreQuery {
@@ -132,8 +147,10 @@ impl MetadataState {
             })
     }
 
-    /// The group as last read, read again when older than [`SNAPSHOT_TTL`].
-    fn snapshot(&self) -> Result<Arc<Snapshot>> {
+    /// The group as last read, read again when older than [`SNAPSHOT_TTL`]. A failure to
+    /// read it (a rebalance, a broker that does not answer) is kept as long, so that a burst
+    /// of queries during an outage does not queue on the broker; its error names `store`.
+    fn snapshot(&self, store: &str) -> Result<Arc<Snapshot>> {
         if self.config.application_server().is_none() {
             return Err(StreamsError::config(
                 "application.server",
@@ -141,17 +158,22 @@ impl MetadataState {
             ));
         }
         let mut cached = self.snapshot.lock();
-        if let Some(s) = cached.as_ref()
-            && s.taken.elapsed() < SNAPSHOT_TTL
-        {
-            return Ok(s.clone());
-        }
-        let fresh = Arc::new(self.read_group()?);
-        *cached = Some(fresh.clone());
-        Ok(fresh)
+        let fresh = match cached.as_ref() {
+            Some((taken, read)) if taken.elapsed() < SNAPSHOT_TTL => read.clone(),
+            _ => {
+                let read = self.read_group()?.map(Arc::new);
+                *cached = Some((Instant::now(), read.clone()));
+                read
+            }
+        };
+        fresh.map_err(|reason| StreamsError::StoreUnavailable {
+            store: store.to_owned(),
+            reason,
+        })
     }
 
-    fn read_group(&self) -> Result<Snapshot> {
+    /// The group from the broker; `Err(reason)` inside when it cannot be known now.
+    fn read_group(&self) -> Result<std::result::Result<Snapshot, Unavailable>> {
         let mut client = self.client.lock();
         if client.is_none() {
             *client = Some(create_watermark_client(
@@ -164,20 +186,20 @@ impl MetadataState {
             StreamsError::IllegalState("the metadata client was not created".into())
         })?;
         let group = self.config.application_id();
-        let list = client
-            .fetch_group_list(Some(group), ASK_TIMEOUT)
-            .map_err(|e| StreamsError::kafka("describing the application's group", e))?;
+        let unknown = |doing: &str, e: rdkafka::error::KafkaError| {
+            Ok(Err(Unavailable::NoMetadata {
+                message: format!("{doing}: {e}"),
+            }))
+        };
+        let list = match client.fetch_group_list(Some(group), ASK_TIMEOUT) {
+            Ok(list) => list,
+            Err(e) => return unknown("describing the application's group", e),
+        };
         let Some(info) = list.groups().iter().find(|g| g.name() == group) else {
-            return Err(StreamsError::StoreUnavailable {
-                store: String::new(),
-                reason: Unavailable::Rebalancing,
-            });
+            return Ok(Err(Unavailable::Rebalancing));
         };
         if info.state() != "Stable" {
-            return Err(StreamsError::StoreUnavailable {
-                store: String::new(),
-                reason: Unavailable::Rebalancing,
-            });
+            return Ok(Err(Unavailable::Rebalancing));
         }
         let mut hosts: BTreeMap<HostInfo, BTreeSet<(String, i32)>> = BTreeMap::new();
         let mut topics = BTreeSet::new();
@@ -198,20 +220,20 @@ impl MetadataState {
         }
         let mut partition_counts = HashMap::new();
         for topic in topics {
-            let md = client
-                .fetch_metadata(Some(&topic), ASK_TIMEOUT)
-                .map_err(|e| StreamsError::kafka(format!("reading the metadata of {topic}"), e))?;
+            let md = match client.fetch_metadata(Some(&topic), ASK_TIMEOUT) {
+                Ok(md) => md,
+                Err(e) => return unknown(&format!("reading the metadata of {topic}"), e),
+            };
             if let Some(t) = md.topics().first()
                 && !t.partitions().is_empty()
             {
                 partition_counts.insert(topic, t.partitions().len() as i32);
             }
         }
-        Ok(Snapshot {
-            taken: Instant::now(),
+        Ok(Ok(Snapshot {
             hosts,
             partition_counts,
-        })
+        }))
     }
 }
 
