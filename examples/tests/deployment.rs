@@ -171,6 +171,20 @@ fn the_manifests_agree_with_each_other_the_image_and_the_binary() -> Result<()> 
         service["spec"]["ports"][0]["targetPort"].as_str(),
         Some("metrics")
     );
+    // Other pods reach the query server at the pod's name on the headless service.
+    let queries = arg(&args, "queries-address")?;
+    let service_name = text(&service["metadata"]["name"], "the service's name")?;
+    let (host, queries_port) = queries.rsplit_once(':').context("host:port")?;
+    assert_eq!(host, format!("$(POD_NAME).{service_name}"));
+    let port = named(&c["ports"], "queries")?;
+    assert_eq!(
+        port["containerPort"].as_i64(),
+        Some(queries_port.parse::<i64>()?)
+    );
+    assert_eq!(
+        service["spec"]["ports"][1]["targetPort"].as_str(),
+        Some("queries")
+    );
 
     // The state directory is the pod's own volume.
     let state = named(&c["volumeMounts"], "state")?;
@@ -343,6 +357,7 @@ fn the_statefulset_command_line_runs_as_a_static_member_and_stops_in_its_grace_p
     let scratch = ScratchDir::new()?;
     let state = scratch.path().join("state");
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let queries_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     // The config map's file as mounted; the secret's left empty: the test broker is plaintext.
     let app_file = scratch.path().join("app.properties");
     std::fs::write(
@@ -353,14 +368,15 @@ fn the_statefulset_command_line_runs_as_a_static_member_and_stops_in_its_grace_p
     std::fs::write(&secret_file, "")?;
 
     // The manifest's arguments as the kubelet expands them, with what differs on a test
-    // machine: a unique application id and topic prefix, a scratch state directory, a free
-    // loopback port, the files above, and one replica for internal topics on one broker.
+    // machine: a unique application id and topic prefix, a scratch state directory, free
+    // loopback ports, the files above, and one replica for internal topics on one broker.
     let mut command = Vec::new();
     for (k, v) in args(&sts)? {
         let v = match k.as_str() {
             "application-id" => app_id.clone(),
             "state-dir" => state.to_string_lossy().into_owned(),
             "metrics-address" => format!("127.0.0.1:{port}"),
+            "queries-address" => format!("127.0.0.1:{queries_port}"),
             "config-file" if v.ends_with("app.properties") => {
                 app_file.to_string_lossy().into_owned()
             }
@@ -384,6 +400,21 @@ fn the_statefulset_command_line_runs_as_a_static_member_and_stops_in_its_grace_p
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(get(("127.0.0.1", port), "/health")?.0, "HTTP/1.1 200 OK");
+    // The query server answers (no payments yet: no windows), once the group's metadata
+    // names this pod.
+    let path = "/stores/hourly-spend/keys/ann/windows";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(("127.0.0.1", queries_port), path)?;
+        if status == "HTTP/1.1 200 OK" {
+            assert_eq!(body, "[]");
+            break;
+        }
+        if !status.starts_with("HTTP/1.1 503") || Instant::now() > deadline {
+            bail!("{path}: {status} {body}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // The broker names a static member `<group.instance.id>-<uuid>`: thread 1 of this pod.
     let admin: BaseConsumer = ClientConfig::new()
