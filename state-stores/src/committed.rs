@@ -108,73 +108,85 @@ impl CommittedDb {
         if empty_range(lower, upper) {
             return Box::new(std::iter::empty());
         }
-        Box::new(CommittedRange {
+        let source = RocksChunks {
             db: self.clone(),
             cf: cf.map(str::to_owned),
-            lower: lower.map(<[u8]>::to_vec),
-            upper: upper.map(successor),
+        };
+        ChunkedRange::boxed(
+            source,
+            lower.map(<[u8]>::to_vec),
+            upper.map(successor),
             reverse,
-            buffer: VecDeque::new(),
-            done: false,
-        })
+        )
     }
 
     /// The committed entries whose key starts with `prefix`, in key order.
     pub(crate) fn prefix(&self, prefix: &[u8]) -> CommittedIter {
-        Box::new(CommittedRange {
+        let source = RocksChunks {
             db: self.clone(),
             cf: None,
-            lower: Some(prefix.to_vec()),
-            upper: prefix_upper_bound(prefix),
-            reverse: false,
-            buffer: VecDeque::new(),
-            done: false,
-        })
+        };
+        ChunkedRange::boxed(
+            source,
+            Some(prefix.to_vec()),
+            prefix_upper_bound(prefix),
+            false,
+        )
     }
 }
 
-/// The smallest key after `key`: RocksDB's exclusive upper bound for an inclusive `key`.
-fn successor(key: &[u8]) -> Vec<u8> {
+/// The smallest key after `key`: the exclusive upper bound for an inclusive `key`.
+pub(crate) fn successor(key: &[u8]) -> Vec<u8> {
     let mut next = Vec::with_capacity(key.len() + 1);
     next.extend_from_slice(key);
     next.push(0);
     next
 }
 
-/// A scan read [`CHUNK`] entries at a time. `lower` is inclusive, `upper` exclusive (both
-/// as RocksDB takes them); after each chunk the bound on the reading side moves past the
-/// last key read.
-struct CommittedRange {
-    db: CommittedDb,
-    cf: Option<String>,
-    lower: Option<Vec<u8>>,
-    upper: Option<Vec<u8>>,
-    reverse: bool,
-    buffer: VecDeque<KvEntry>,
-    done: bool,
+/// Where a chunked scan reads its chunks.
+pub(crate) trait ChunkSource: Send + 'static {
+    /// Up to `n` entries with `lower <= key < upper` (open ends when `None`), in key order
+    /// or reverse key order.
+    fn chunk(
+        &self,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        reverse: bool,
+        n: usize,
+    ) -> Result<Vec<KvEntry>>;
 }
 
-impl CommittedRange {
-    fn fill(&mut self) -> Result<()> {
+/// Chunks of a RocksDB store's committed data (a column family when `cf` names one; a
+/// missing column family holds nothing).
+struct RocksChunks {
+    db: CommittedDb,
+    cf: Option<String>,
+}
+
+impl ChunkSource for RocksChunks {
+    fn chunk(
+        &self,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        reverse: bool,
+        n: usize,
+    ) -> Result<Vec<KvEntry>> {
         let db = self.db.open()?;
         let handle = match &self.cf {
             None => None,
             Some(cf) => match db.cf_handle(cf) {
                 Some(h) => Some(h),
-                None => {
-                    self.done = true;
-                    return Ok(());
-                }
+                None => return Ok(Vec::new()),
             },
         };
         let mut read = ReadOptions::default();
-        if let Some(l) = &self.lower {
-            read.set_iterate_lower_bound(l.clone());
+        if let Some(l) = lower {
+            read.set_iterate_lower_bound(l.to_vec());
         }
-        if let Some(u) = &self.upper {
-            read.set_iterate_upper_bound(u.clone());
+        if let Some(u) = upper {
+            read.set_iterate_upper_bound(u.to_vec());
         }
-        let mode = match (&self.lower, self.reverse) {
+        let mode = match (lower, reverse) {
             (_, true) => IteratorMode::End,
             (Some(l), false) => IteratorMode::From(l, Direction::Forward),
             (None, false) => IteratorMode::Start,
@@ -183,13 +195,57 @@ impl CommittedRange {
             None => db.iterator_opt(mode, read),
             Some(h) => db.iterator_cf_opt(h, read, mode),
         };
-        for item in iter.take(CHUNK) {
+        let mut out = Vec::with_capacity(n);
+        for item in iter.take(n) {
             let (k, v) =
                 item.map_err(|e| store_error(self.db.name(), "scanning for a query", e))?;
-            self.buffer.push_back((k.into_vec(), v.into_vec()));
+            out.push((k.into_vec(), v.into_vec()));
         }
+        Ok(out)
+    }
+}
+
+/// A scan read [`CHUNK`] entries at a time from a [`ChunkSource`]. `lower` is inclusive,
+/// `upper` exclusive; after each chunk the bound on the reading side moves past the last key
+/// read, so nothing is held between chunks.
+pub(crate) struct ChunkedRange<S> {
+    source: S,
+    lower: Option<Vec<u8>>,
+    upper: Option<Vec<u8>>,
+    reverse: bool,
+    buffer: VecDeque<KvEntry>,
+    done: bool,
+}
+
+impl<S: ChunkSource> ChunkedRange<S> {
+    /// The scan of `lower <= key < upper`, boxed.
+    pub(crate) fn boxed(
+        source: S,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+        reverse: bool,
+    ) -> CommittedIter {
+        Box::new(ChunkedRange {
+            source,
+            lower,
+            upper,
+            reverse,
+            buffer: VecDeque::new(),
+            done: false,
+        })
+    }
+
+    fn fill(&mut self) -> Result<()> {
+        let chunk = self.source.chunk(
+            self.lower.as_deref(),
+            self.upper.as_deref(),
+            self.reverse,
+            CHUNK,
+        )?;
+        let full = chunk.len() == CHUNK;
+        self.buffer.extend(chunk);
         match self.buffer.back() {
-            Some((last, _)) if self.buffer.len() == CHUNK => {
+            Some((last, _)) if full => {
                 if self.reverse {
                     self.upper = Some(last.clone());
                 } else {
@@ -202,7 +258,7 @@ impl CommittedRange {
     }
 }
 
-impl Iterator for CommittedRange {
+impl<S: ChunkSource> Iterator for ChunkedRange<S> {
     type Item = Result<KvEntry>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -210,8 +266,6 @@ impl Iterator for CommittedRange {
             && !self.done
             && let Err(e) = self.fill()
         {
-            // Entries read before the error are dropped: a scan ends at its error.
-            self.buffer.clear();
             self.done = true;
             return Some(Err(e));
         }
@@ -219,48 +273,78 @@ impl Iterator for CommittedRange {
     }
 }
 
-/// The committed content of a RocksDB key-value store: what a key-value query reads.
+/// The content of a key-value store as a key-value query reads it: what a RocksDB store
+/// last committed, or an in-memory store's map as it is (in-memory stores write at once).
 #[derive(Clone)]
 pub struct CommittedKeyValues {
-    db: CommittedDb,
+    inner: KeyValueBytes,
+}
+
+#[derive(Clone)]
+enum KeyValueBytes {
+    Rocks(CommittedDb),
+    Memory(crate::memory::MemoryReader),
 }
 
 impl std::fmt::Debug for CommittedKeyValues {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CommittedKeyValues")
-            .field("store", &self.db.name())
+            .field("store", &self.name())
             .finish()
     }
 }
 
 impl CommittedKeyValues {
     pub(crate) fn new(db: CommittedDb) -> Self {
-        CommittedKeyValues { db }
+        CommittedKeyValues {
+            inner: KeyValueBytes::Rocks(db),
+        }
+    }
+
+    pub(crate) fn memory(reader: crate::memory::MemoryReader) -> Self {
+        CommittedKeyValues {
+            inner: KeyValueBytes::Memory(reader),
+        }
     }
 
     /// The store's name.
     pub fn name(&self) -> &str {
-        self.db.name()
+        match &self.inner {
+            KeyValueBytes::Rocks(db) => db.name(),
+            KeyValueBytes::Memory(m) => m.name(),
+        }
     }
 
-    /// The committed value of `key`.
+    /// The value of `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.db.get(None, key)
+        match &self.inner {
+            KeyValueBytes::Rocks(db) => db.get(None, key),
+            KeyValueBytes::Memory(m) => m.get(key),
+        }
     }
 
     /// Entries with `from <= key <= to` (open ends when `None`), in key order or reverse.
     pub fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, reverse: bool) -> CommittedIter {
-        self.db.range(None, from, to, reverse)
+        match &self.inner {
+            KeyValueBytes::Rocks(db) => db.range(None, from, to, reverse),
+            KeyValueBytes::Memory(m) => m.range(from, to, reverse),
+        }
     }
 
     /// Entries whose key starts with `prefix`, in key order.
     pub fn prefix_scan(&self, prefix: &[u8]) -> CommittedIter {
-        self.db.prefix(prefix)
+        match &self.inner {
+            KeyValueBytes::Rocks(db) => db.prefix(prefix),
+            KeyValueBytes::Memory(m) => m.prefix(prefix),
+        }
     }
 
-    /// RocksDB's estimate of the number of committed keys.
+    /// The number of entries: RocksDB's estimate, or an in-memory map's size.
     pub fn approximate_num_entries(&self) -> Result<u64> {
-        self.db.property(rocksdb::properties::ESTIMATE_NUM_KEYS)
+        match &self.inner {
+            KeyValueBytes::Rocks(db) => db.property(rocksdb::properties::ESTIMATE_NUM_KEYS),
+            KeyValueBytes::Memory(m) => m.len(),
+        }
     }
 }
 

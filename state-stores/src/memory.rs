@@ -2,14 +2,19 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 
+use parking_lot::RwLock;
 use streams_core::Result;
 use streams_core::store::StateStore;
 
-use crate::key_value::{KeyValueStore, KvIter, empty_range, prefix_upper_bound};
+use crate::committed::{ChunkSource, ChunkedRange, CommittedIter};
+use crate::key_value::{KeyValueStore, KvEntry, KvIter, empty_range, prefix_upper_bound};
 
 /// A key-value store in a `BTreeMap`. Its content is lost when the task closes; with a
-/// changelog it is restored from there.
+/// changelog it is restored from there. Writes apply at once (there is nothing to commit),
+/// so interactive queries read the map as it is, the latest writes included.
 ///
 /// ```
 /// use state_stores::KeyValueStore;
@@ -23,27 +28,35 @@ use crate::key_value::{KeyValueStore, KvIter, empty_range, prefix_upper_bound};
 /// assert_eq!(store.all()?.count(), 1);
 /// # Ok::<(), streams_core::StreamsError>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct InMemoryKeyValueStore {
     name: String,
-    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Shared with the store's query readers, which take the lock for one read or one
+    /// chunk of a scan at a time.
+    map: Arc<RwLock<Map>>,
+    /// Set by `close`: readers stop reading.
+    closing: Arc<AtomicBool>,
 }
+
+type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
 impl InMemoryKeyValueStore {
     /// An empty store named `name`.
     pub fn new(name: impl Into<String>) -> Self {
         InMemoryKeyValueStore {
             name: name.into(),
-            map: BTreeMap::new(),
+            ..Self::default()
         }
     }
-}
 
-fn bounds(from: Option<&[u8]>, to: Option<&[u8]>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
-    (
-        from.map_or(Bound::Unbounded, |f| Bound::Included(f.to_vec())),
-        to.map_or(Bound::Unbounded, |t| Bound::Included(t.to_vec())),
-    )
+    /// A reader of the map; `closing` set for queries, `None` for the store's own scans.
+    fn reader(&self, closing: Option<Arc<AtomicBool>>) -> MemoryReader {
+        MemoryReader {
+            name: self.name.as_str().into(),
+            map: Arc::downgrade(&self.map),
+            closing,
+        }
+    }
 }
 
 impl StateStore for InMemoryKeyValueStore {
@@ -55,63 +68,146 @@ impl StateStore for InMemoryKeyValueStore {
         Ok(())
     }
     fn close(&mut self) -> Result<()> {
+        self.closing.store(true, Ordering::SeqCst);
         Ok(())
     }
     fn restore_batch(&mut self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
         self.put_all(batch)
     }
+    /// A [`CommittedKeyValues`](crate::committed::CommittedKeyValues) reading the live map.
+    fn queryable(&self) -> Option<streams_core::query::QueryableStore> {
+        let reader = self.reader(Some(self.closing.clone()));
+        Some(Arc::new(crate::committed::CommittedKeyValues::memory(
+            reader,
+        )))
+    }
 }
 
 impl KeyValueStore for InMemoryKeyValueStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.map.get(key).cloned())
+        Ok(self.map.read().get(key).cloned())
     }
 
     fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let mut map = self.map.write();
         match value {
             Some(v) => {
-                self.map.insert(key.to_vec(), v.to_vec());
+                map.insert(key.to_vec(), v.to_vec());
             }
             None => {
-                self.map.remove(key);
+                map.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn put_all(&mut self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        let mut map = self.map.write();
+        for (k, v) in entries {
+            match v {
+                Some(v) => {
+                    map.insert(k.clone(), v.clone());
+                }
+                None => {
+                    map.remove(k);
+                }
             }
         }
         Ok(())
     }
 
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<KvIter<'_>> {
-        if empty_range(from, to) {
-            return Ok(Box::new(std::iter::empty()));
-        }
-        Ok(Box::new(
-            self.map
-                .range(bounds(from, to))
-                .map(|(k, v)| Ok((k.clone(), v.clone()))),
-        ))
+        Ok(self.reader(None).range(from, to, false))
     }
 
     fn reverse_range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<KvIter<'_>> {
-        if empty_range(from, to) {
-            return Ok(Box::new(std::iter::empty()));
-        }
-        Ok(Box::new(
-            self.map
-                .range(bounds(from, to))
-                .rev()
-                .map(|(k, v)| Ok((k.clone(), v.clone()))),
-        ))
+        Ok(self.reader(None).range(from, to, true))
     }
 
     fn prefix_scan(&self, prefix: &[u8]) -> Result<KvIter<'_>> {
-        let upper = prefix_upper_bound(prefix).map_or(Bound::Unbounded, Bound::Excluded);
-        Ok(Box::new(
-            self.map
-                .range((Bound::Included(prefix.to_vec()), upper))
-                .map(|(k, v)| Ok((k.clone(), v.clone()))),
-        ))
+        Ok(self.reader(None).prefix(prefix))
     }
 
     fn approximate_num_entries(&self) -> Result<u64> {
-        Ok(self.map.len() as u64)
+        Ok(self.map.read().len() as u64)
+    }
+}
+
+/// An in-memory store's map as a reader holds it: for queries (which stop once the store
+/// closes), and for the store's own scans, read in chunks so that no lock is held between
+/// them.
+#[derive(Clone)]
+pub(crate) struct MemoryReader {
+    name: Arc<str>,
+    map: Weak<RwLock<Map>>,
+    closing: Option<Arc<AtomicBool>>,
+}
+
+impl MemoryReader {
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The map for one read; migrated once the store closes.
+    fn open(&self) -> Result<Arc<RwLock<Map>>> {
+        let closed = self
+            .closing
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst));
+        match self.map.upgrade() {
+            Some(map) if !closed => Ok(map),
+            _ => Err(crate::committed::migrated(&self.name)),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.open()?.read().get(key).cloned())
+    }
+
+    pub(crate) fn len(&self) -> Result<u64> {
+        Ok(self.open()?.read().len() as u64)
+    }
+
+    /// Entries with `from <= key <= to` (open when `None`), ascending or descending.
+    pub(crate) fn range(
+        &self,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        reverse: bool,
+    ) -> CommittedIter {
+        if empty_range(from, to) {
+            return Box::new(std::iter::empty());
+        }
+        let upper = to.map(crate::committed::successor);
+        ChunkedRange::boxed(self.clone(), from.map(<[u8]>::to_vec), upper, reverse)
+    }
+
+    /// Entries whose key starts with `prefix`, ascending.
+    pub(crate) fn prefix(&self, prefix: &[u8]) -> CommittedIter {
+        let upper = prefix_upper_bound(prefix);
+        ChunkedRange::boxed(self.clone(), Some(prefix.to_vec()), upper, false)
+    }
+}
+
+impl ChunkSource for MemoryReader {
+    fn chunk(
+        &self,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        reverse: bool,
+        n: usize,
+    ) -> Result<Vec<KvEntry>> {
+        let map = self.open()?;
+        let map = map.read();
+        let range = map.range::<[u8], _>((
+            lower.map_or(Bound::Unbounded, Bound::Included),
+            upper.map_or(Bound::Unbounded, Bound::Excluded),
+        ));
+        let clone = |(k, v): (&Vec<u8>, &Vec<u8>)| (k.clone(), v.clone());
+        Ok(if reverse {
+            range.rev().take(n).map(clone).collect()
+        } else {
+            range.take(n).map(clone).collect()
+        })
     }
 }

@@ -205,7 +205,7 @@ pub struct StreamsMetadata {
 /// One store of one task, as registered.
 struct Registered {
     task: TaskId,
-    /// `None`: a store of a kind that cannot be queried (kept in memory).
+    /// `None`: a store of a kind that cannot be queried (in-memory window and session).
     store: Option<QueryableStore>,
     restoring: bool,
 }
@@ -292,9 +292,7 @@ impl QueryableStores {
             let Some(store) = &r.store else {
                 return Err(StreamsError::InvalidStoreQuery {
                     store: name.to_owned(),
-                    message:
-                        "the store is kept in memory; only RocksDB stores can be queried so far"
-                            .into(),
+                    message: "the store offers no view for queries (in-memory window and session stores do not yet; key-value stores and RocksDB stores do)".into(),
                 });
             };
             if !params.query_type().accepts(store) {
