@@ -6,6 +6,8 @@
 //!   404 `{"error": ..}` when the key has no value;
 //! - `GET /stores/{store}/keys/{key}/windows?from=<ms>&to=<ms>`: the key's windows starting in
 //!   `[from, to]` (both optional, inclusive) as `[{"start": .., "end": .., "value": ..}]`;
+//! - `GET /stores/{store}/keys/{key}/sessions?from=<ms>&to=<ms>`: the key's sessions ending
+//!   at or after `from` and starting at or before `to` (both optional), in the same form;
 //! - `GET /stores/{store}/entries?from=<key>&to=<key>`: every entry of a key-value store (or
 //!   the inclusive key range), gathered from every instance that hosts a partition of it;
 //! - `GET /health`, `GET /ready`: the probes of `docs/operations.md` (200 while alive,
@@ -84,6 +86,18 @@ impl QueryServerBuilder {
         V: serde::Serialize + Send + 'static,
     {
         let routes = TypedRoutes::<K, V>::new(store, Arc::new(key_serde), Kind::Window);
+        self.stores.insert(store.to_owned(), Arc::new(routes));
+        self
+    }
+
+    /// Serves the sessions of keys of the session store `store` (a session aggregation's
+    /// too).
+    pub fn session<K, V>(mut self, store: &str, key_serde: impl Serde<K>) -> Self
+    where
+        K: std::str::FromStr + serde::Serialize + Clone + Send + Sync + 'static,
+        V: serde::Serialize + Send + 'static,
+    {
+        let routes = TypedRoutes::<K, V>::new(store, Arc::new(key_serde), Kind::Session);
         self.stores.insert(store.to_owned(), Arc::new(routes));
         self
     }

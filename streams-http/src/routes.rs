@@ -87,14 +87,15 @@ pub(crate) trait StoreRoutes: Send + Sync {
     ) -> Result<streams_core::query::KeyQueryMetadata, Reply>;
     /// The key's value.
     fn get(&self, queries: &Queries, key: &str, partition: Option<i32>) -> Reply;
-    /// The key's windows starting in `[from, to]`.
+    /// The key's windows starting in `[from, to]` (`wanted`: `Window`), or its sessions
+    /// ending at or after `from` and starting at or before `to` (`Session`).
     fn windows(
         &self,
         queries: &Queries,
         key: &str,
         partition: Option<i32>,
-        from: i64,
-        to: i64,
+        range: (i64, i64),
+        wanted: Kind,
     ) -> Reply;
     /// The partitions answered and the entries with keys in `[from, to]`.
     fn entries(
@@ -140,6 +141,7 @@ pub(crate) fn router(served: Arc<Served>) -> Router {
         .route("/metrics", get(metrics))
         .route("/stores/{store}/keys/{key}", get(key))
         .route("/stores/{store}/keys/{key}/windows", get(windows))
+        .route("/stores/{store}/keys/{key}/sessions", get(sessions))
         .route("/stores/{store}/entries", get(entries))
         .with_state(served)
 }
@@ -207,25 +209,16 @@ async fn windows(
     Query(params): Query<Params>,
     uri: Uri,
 ) -> Reply {
-    blocking(move || {
-        let time = |v: &Option<String>, default: i64| match v {
-            None => Ok(default),
-            Some(v) => v.parse::<i64>().map_err(|_| {
-                Reply::error(
-                    StatusCode::BAD_REQUEST,
-                    format!("`from` and `to` are epoch milliseconds; got {v:?}"),
-                )
-            }),
-        };
-        let (from, to) = match (time(&params.from, 0), time(&params.to, i64::MAX)) {
-            (Ok(f), Ok(t)) => (f, t),
-            (Err(r), _) | (_, Err(r)) => return r,
-        };
-        s.by_key(&store, &key, &params, &uri, |routes, q, p| {
-            routes.windows(q, &key, p, from, to)
-        })
-    })
-    .await
+    blocking(move || s.timed(&store, &key, &params, &uri, Kind::Window)).await
+}
+
+async fn sessions(
+    State(s): State<Arc<Served>>,
+    Path((store, key)): Path<(String, String)>,
+    Query(params): Query<Params>,
+    uri: Uri,
+) -> Reply {
+    blocking(move || s.timed(&store, &key, &params, &uri, Kind::Session)).await
 }
 
 async fn entries(
@@ -238,6 +231,27 @@ async fn entries(
 }
 
 impl Served {
+    /// A query of a key's windows or sessions within `from` and `to` (epoch milliseconds,
+    /// both optional).
+    fn timed(&self, store: &str, key: &str, params: &Params, uri: &Uri, wanted: Kind) -> Reply {
+        let time = |v: &Option<String>, default: i64| match v {
+            None => Ok(default),
+            Some(v) => v.parse::<i64>().map_err(|_| {
+                Reply::error(
+                    StatusCode::BAD_REQUEST,
+                    format!("`from` and `to` are epoch milliseconds; got {v:?}"),
+                )
+            }),
+        };
+        let range = match (time(&params.from, 0), time(&params.to, i64::MAX)) {
+            (Ok(f), Ok(t)) => (f, t),
+            (Err(r), _) | (_, Err(r)) => return r,
+        };
+        self.by_key(store, key, params, uri, |routes, q, p| {
+            routes.windows(q, key, p, range, wanted)
+        })
+    }
+
     fn routes(&self, store: &str) -> Result<&Arc<dyn StoreRoutes>, Reply> {
         self.stores.get(store).ok_or_else(|| {
             let mut served: Vec<&String> = self.stores.keys().collect();
@@ -405,6 +419,8 @@ pub(crate) enum Kind {
     KeyValue,
     /// The windows of a key.
     Window,
+    /// The sessions of a key.
+    Session,
 }
 
 /// The routes of a store of `K` to `V`, of kind `kind`.
@@ -430,6 +446,7 @@ impl<K, V> TypedRoutes<K, V> {
         let (what, route) = match self.kind {
             Kind::KeyValue => ("a key-value store", "/keys/{key} or /entries"),
             Kind::Window => ("a window store", "/keys/{key}/windows?from=<ms>&to=<ms>"),
+            Kind::Session => ("a session store", "/keys/{key}/sessions?from=<ms>&to=<ms>"),
         };
         Reply::error(
             StatusCode::BAD_REQUEST,
@@ -505,24 +522,32 @@ where
         queries: &Queries,
         key: &str,
         partition: Option<i32>,
-        from: i64,
-        to: i64,
+        (from, to): (i64, i64),
+        wanted: Kind,
     ) -> Reply {
-        if self.kind != Kind::Window {
+        if self.kind != wanted {
             return self.wrong_kind();
         }
         let answer = || -> Result<Reply, Reply> {
             let k: K = parse(key)?;
-            let query = QueryableStoreTypes::window_store::<K, V>();
-            let view = queries
-                .store(with_partition(&self.store, query, partition))
-                .map_err(|e| Reply::from_error(&e))?;
+            let error = |e: StreamsError| Reply::from_error(&e);
+            let found = if wanted == Kind::Session {
+                let query = QueryableStoreTypes::session_store::<K, V>();
+                let view = queries
+                    .store(with_partition(&self.store, query, partition))
+                    .map_err(error)?;
+                view.find_sessions(&k, from, to).map_err(error)?
+            } else {
+                let query = QueryableStoreTypes::window_store::<K, V>();
+                let view = queries
+                    .store(with_partition(&self.store, query, partition))
+                    .map_err(error)?;
+                view.fetch_key_range(Some(&k), Some(&k), from, to)
+                    .map_err(error)?
+            };
             let mut out = Vec::new();
-            let found = view
-                .fetch_key_range(Some(&k), Some(&k), from, to)
-                .map_err(|e| Reply::from_error(&e))?;
             for entry in found {
-                let (w, v) = entry.map_err(|e| Reply::from_error(&e))?;
+                let (w, v) = entry.map_err(error)?;
                 out.push(
                     json!({ "start": w.window.start, "end": w.window.end, "value": json_of(&v) }),
                 );
