@@ -144,6 +144,15 @@ pub(crate) struct MemoryReader {
 }
 
 impl MemoryReader {
+    /// A reader of a global store's rows (which never close while the client runs).
+    pub(crate) fn global(store: &streams_core::global::GlobalStore) -> Self {
+        MemoryReader {
+            name: store.name().into(),
+            map: Arc::downgrade(store.rows()),
+            closing: None,
+        }
+    }
+
     pub(crate) fn name(&self) -> &str {
         &self.name
     }

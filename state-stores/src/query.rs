@@ -97,6 +97,22 @@ impl<B: Clone + Send + Sync + 'static, K: 'static, V: 'static> Source<B, K, V> {
     }
 }
 
+/// The view a global store registers for queries: its rows through `key_serde` and
+/// `value_serde`, read by [`QueryableStoreTypes::key_value`] (set by the DSL's
+/// `global_table`; a Processor API global store sets it with
+/// [`GlobalStore::set_queryable`](streams_core::global::GlobalStore::set_queryable)).
+pub fn global_view<K: 'static, V: 'static>(
+    store: &streams_core::global::GlobalStore,
+    key_serde: SharedSerde<K>,
+    value_serde: SharedSerde<V>,
+) -> QueryableStore {
+    Arc::new(Source {
+        bytes: CommittedKeyValues::memory(crate::memory::MemoryReader::global(store)),
+        key_serde,
+        value_serde,
+    })
+}
+
 /// Decodes a stored value into the value a view returns.
 type Decode<V> = Arc<dyn Fn(&str, &[u8]) -> Result<V> + Send + Sync>;
 

@@ -9,13 +9,28 @@
 
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+/// The rows of a global store: key bytes to value bytes.
+pub type GlobalRows = Arc<RwLock<BTreeMap<Vec<u8>, Vec<u8>>>>;
 
 /// The in-memory copy of one global table's topic, keyed and valued by bytes.
-#[derive(Debug)]
 pub struct GlobalStore {
     name: String,
     topic: String,
-    rows: RwLock<BTreeMap<Vec<u8>, Vec<u8>>>,
+    rows: GlobalRows,
+    /// The typed view interactive queries read, set by whoever knows the serdes (the DSL's
+    /// `global_table`).
+    queryable: OnceLock<crate::query::QueryableStore>,
+}
+
+impl std::fmt::Debug for GlobalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalStore")
+            .field("name", &self.name)
+            .field("topic", &self.topic)
+            .finish()
+    }
 }
 
 impl GlobalStore {
@@ -24,8 +39,25 @@ impl GlobalStore {
         GlobalStore {
             name: name.to_owned(),
             topic: topic.to_owned(),
-            rows: RwLock::new(BTreeMap::new()),
+            rows: Arc::new(RwLock::new(BTreeMap::new())),
+            queryable: OnceLock::new(),
         }
+    }
+
+    /// The rows, shared: what a query view of the store reads (see
+    /// `state_stores::query::global_view`).
+    pub fn rows(&self) -> &GlobalRows {
+        &self.rows
+    }
+
+    /// Makes the store queryable through `view` (the first call wins).
+    pub fn set_queryable(&self, view: crate::query::QueryableStore) {
+        let _ = self.queryable.set(view);
+    }
+
+    /// The view interactive queries read, if one was set.
+    pub fn queryable(&self) -> Option<crate::query::QueryableStore> {
+        self.queryable.get().cloned()
     }
 
     /// The store's name.

@@ -202,6 +202,15 @@ pub struct StreamsMetadata {
     pub topic_partitions: std::collections::BTreeSet<(String, i32)>,
 }
 
+/// The partition under which a global store is registered.
+const GLOBAL: i32 = -1;
+
+/// The task a global store is registered for (no task owns it).
+const GLOBAL_TASK: TaskId = TaskId {
+    subtopology: u32::MAX,
+    partition: GLOBAL,
+};
+
 /// One store of one task, as registered.
 struct Registered {
     task: TaskId,
@@ -233,6 +242,22 @@ impl QueryableStores {
                     task,
                     store,
                     restoring,
+                },
+            );
+        }
+    }
+
+    /// Registers the global stores: every instance has all of each, so a query of one is
+    /// answered whatever partition it names.
+    pub(crate) fn register_globals(&self, globals: &[std::sync::Arc<crate::global::GlobalStore>]) {
+        let mut all = self.stores.write();
+        for g in globals {
+            all.entry(g.name().to_owned()).or_default().insert(
+                GLOBAL,
+                Registered {
+                    task: GLOBAL_TASK,
+                    store: g.queryable(),
+                    restoring: false,
                 },
             );
         }
@@ -274,7 +299,7 @@ impl QueryableStores {
         if !known {
             return Err(StreamsError::InvalidStoreQuery {
                 store: name.to_owned(),
-                message: "the topology has no state store of that name (global stores are not queryable yet)".into(),
+                message: "the topology has no state store of that name".into(),
             });
         }
         if !state.is_running_or_rebalancing() {
@@ -286,7 +311,7 @@ impl QueryableStores {
         let mut chosen = Vec::new();
         let mut restoring = Vec::new();
         for (&partition, r) in partitions {
-            if params.partition().is_some_and(|p| p != partition) {
+            if partition != GLOBAL && params.partition().is_some_and(|p| p != partition) {
                 continue;
             }
             let Some(store) = &r.store else {

@@ -236,6 +236,7 @@ impl TopologyTestDriver {
         let mut tasks = Vec::with_capacity(subtopologies.len());
         let mut readers = HashMap::new();
         let stores = crate::query::QueryableStores::default();
+        stores.register_globals(topology.global_stores());
         for sub in &subtopologies {
             let env = TaskEnv {
                 application_id: application_id.clone(),
@@ -271,6 +272,7 @@ impl TopologyTestDriver {
             store_names: subtopologies
                 .iter()
                 .flat_map(|s| s.stores.iter().cloned())
+                .chain(topology.global_stores().iter().map(|g| g.name().to_owned()))
                 .collect(),
         };
         Ok(TopologyTestDriver {

@@ -429,3 +429,26 @@ fn scans_of_exactly_two_chunks_end_where_the_keys_end() -> Result<()> {
     assert_eq!(first_256, keys[..256].to_vec());
     Ok(())
 }
+
+#[test]
+fn a_global_table_answers_any_key_whatever_partition_is_named() -> Result<()> {
+    let b = StreamsBuilder::new();
+    let profiles = b.global_table("profiles", Consumed::with(StringSerde, StringSerde));
+    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+        .to("out", streams_dsl::Produced::with(StringSerde, StringSerde));
+    let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("queries", "unused:9092"))?;
+    let input = d.input_topic("profiles", StringSerde, StringSerde);
+    input.pipe(s("bob"), s("Bob Ray"), 1)?;
+    input.pipe(s("ann"), s("Ann Lee"), 2)?;
+    let query = || QueryableStoreTypes::key_value::<String, String>();
+    let view = d.store(params(profiles.store_name(), query()))?;
+    assert_eq!(view.get(&s("ann"))?, Some(s("Ann Lee")));
+    assert_eq!(
+        collect(view.all()?)?,
+        vec![(s("ann"), s("Ann Lee")), (s("bob"), s("Bob Ray"))]
+    );
+    // Every instance holds all of it: a partition named does not narrow it.
+    let one = d.store(params(profiles.store_name(), query()).with_partition(7))?;
+    assert_eq!(one.get(&s("bob"))?, Some(s("Bob Ray")));
+    Ok(())
+}

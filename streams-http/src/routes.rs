@@ -278,9 +278,9 @@ impl Served {
             Err(reply) => return reply,
         };
         let own = match self.queries.application_server() {
-            // Forwarded here, or without an endpoint (no other instance to ask): answered
-            // from this instance's stores.
-            Some(own) if !params.local => own,
+            // Forwarded here, without an endpoint (no other instance to ask), or a global
+            // store (every instance has all of it): answered from this instance's stores.
+            Some(own) if !params.local && !self.queries.is_global(store) => own,
             _ => return answer(&**routes, &self.queries, params.partition),
         };
         let located = match routes.locate(&self.queries, key) {
@@ -310,6 +310,12 @@ impl Served {
             }
             Err(reply) => reply,
         };
+        if self.queries.is_global(store) && !params.local {
+            return match routes.entries(&self.queries, from, to) {
+                Ok((_, entries)) => Reply::ok(Value::Array(entries)),
+                Err(reply) => reply,
+            };
+        }
         let own = match self.queries.application_server() {
             Some(own) if !params.local => own,
             _ => return local(),

@@ -1,7 +1,7 @@
 //! The query server's window and session routes on a real broker, one instance without
 //! `application.server` (answered from its own stores): a key's windows and sessions as
-//! JSON with their bounds, time ranges that select some of them, and the 400 that names the
-//! route a store of another kind answers.
+//! JSON with their bounds, time ranges that select some of them, a global table's rows, and
+//! the 400 that names the route a store of another kind answers.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -31,10 +31,16 @@ fn ask(server: SocketAddr, path: &str) -> Result<(u16, Value)> {
 async fn a_keys_windows_and_sessions_over_http() -> Result<()> {
     let cluster = shared_cluster()?;
     let bootstrap = cluster.bootstrap_servers();
-    let (app, input) = (unique_name("http-windows"), unique_name("http-windows-in"));
+    let (app, input, profiles) = (
+        unique_name("http-windows"),
+        unique_name("http-windows-in"),
+        unique_name("http-windows-profiles"),
+    );
     cluster.create_topic(&input, 1, 1, &[])?;
+    cluster.create_topic(&profiles, 2, 1, &[])?;
     let hour = Duration::from_secs(3600);
     let b = StreamsBuilder::new();
+    let global = b.global_table(&profiles, Consumed::with(StringSerde, StringSerde));
     let grouped = b
         .stream(&[input.as_str()], Consumed::with(StringSerde, StringSerde))
         .group_by_key();
@@ -56,7 +62,12 @@ async fn a_keys_windows_and_sessions_over_http() -> Result<()> {
     let server = QueryServer::builder(streams.queries())
         .window::<String, i64>("windows", StringSerde)
         .session::<String, i64>("sessions", StringSerde)
+        .key_value::<String, String>(global.store_name(), StringSerde)
         .start("127.0.0.1:0".parse()?)?;
+    // The global table is filled before the threads start.
+    let rows = [("ann", "Ann Lee"), ("bob", "Bob Ray")]
+        .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec(), None));
+    integration_tests::client::produce(bootstrap, &profiles, rows).await?;
     streams.start()?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while streams.state() != State::Running {
@@ -127,6 +138,22 @@ async fn a_keys_windows_and_sessions_over_http() -> Result<()> {
         ask(address, "/stores/sessions/keys/b/sessions")?,
         (200, json!([{"start": 1_050, "end": 1_050, "value": 1}]))
     );
+
+    // The global table, from this instance's full copy.
+    let table = global.store_name();
+    assert_eq!(
+        ask(address, &format!("/stores/{table}/keys/bob"))?,
+        (200, json!({"key": "bob", "value": "Bob Ray"}))
+    );
+    assert_eq!(
+        ask(address, &format!("/stores/{table}/entries"))?,
+        (
+            200,
+            json!([{"key": "ann", "value": "Ann Lee"}, {"key": "bob", "value": "Bob Ray"}])
+        )
+    );
+    let (code, _) = ask(address, &format!("/stores/{table}/keys/zoe"))?;
+    assert_eq!(code, 404);
 
     // A route of another kind names the one the store answers; a bad time is a 400.
     let (code, body) = ask(address, "/stores/sessions/keys/a/windows")?;

@@ -307,6 +307,7 @@ impl KafkaStreams {
         }
         .prepare(&subtopologies)?;
         let globals = self.topology.global_stores().to_vec();
+        self.control.stores.register_globals(&globals);
         if !globals.is_empty() {
             // Global tables are complete before any record is processed.
             let consumer = global::bootstrap(&self.config, &self.client_id, &globals)?;

@@ -88,7 +88,8 @@ impl Queries {
         &self,
         params: crate::query::StoreQueryParameters<Q>,
     ) -> Result<Q::View> {
-        let known = self.topology.has_store(params.store_name());
+        let known =
+            self.topology.has_store(params.store_name()) || self.is_global(params.store_name());
         self.control
             .stores
             .query(&params, self.control.state(), known)
@@ -140,6 +141,15 @@ impl Queries {
     pub fn metadata_for_store(&self, store: &str) -> Result<Vec<crate::query::StreamsMetadata>> {
         self.check_running(store)?;
         self.metadata.metadata_for_store(store)
+    }
+
+    /// Whether `store` is a global store (every instance holds all of it: queries of it are
+    /// answered where they are asked).
+    pub fn is_global(&self, store: &str) -> bool {
+        self.topology
+            .global_stores()
+            .iter()
+            .any(|g| g.name() == store)
     }
 
     /// The number of partitions of `store` (of the source topics of its tasks), as the group

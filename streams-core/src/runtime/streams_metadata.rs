@@ -83,16 +83,42 @@ impl MetadataState {
             .collect())
     }
 
-    /// The instances hosting some partition of `store`.
+    /// The instances hosting some partition of `store` (all of them for a global store).
     pub(crate) fn metadata_for_store(&self, store: &str) -> Result<Vec<StreamsMetadata>> {
+        if self
+            .topology
+            .global_stores()
+            .iter()
+            .any(|g| g.name() == store)
+        {
+            return self.all_metadata();
+        }
         self.subtopology_of(store)?;
         let mut all = self.all_metadata()?;
         all.retain(|m| m.state_store_names.contains(store));
         Ok(all)
     }
 
-    /// Where the partition of `store` that holds the serialized key `key` lives.
+    /// Where the partition of `store` that holds the serialized key `key` lives (for a
+    /// global store: here, as partition -1, since every instance holds all of it).
     pub(crate) fn for_key(&self, store: &str, key: &[u8]) -> Result<KeyQueryMetadata> {
+        if self
+            .topology
+            .global_stores()
+            .iter()
+            .any(|g| g.name() == store)
+        {
+            let own = self
+                .snapshot(store)
+                .map(|_| self.config.application_server().cloned())?;
+            return Ok(KeyQueryMetadata {
+                active_host: own.ok_or_else(|| {
+                    StreamsError::IllegalState("application.server vanished".into())
+                })?,
+                standby_hosts: Vec::new(),
+                partition: -1,
+            });
+        }
         let sub = self.subtopology_of(store)?;
         let snapshot = self.snapshot(store)?;
         let unavailable = |reason| StreamsError::StoreUnavailable {

@@ -58,6 +58,11 @@ impl crate::StreamsBuilder {
         inner.new_name("KTABLE-SOURCE");
         inner.claim_store(&name);
         let store = Arc::new(streams_core::global::GlobalStore::new(&name, topic));
+        store.set_queryable(state_stores::query::global_view(
+            &store,
+            consumed.key_serde.clone(),
+            consumed.value_serde.clone(),
+        ));
         let registered = store.clone();
         inner.apply(|t| t.add_global_store(registered).map(|_| ()));
         GlobalKTable {
