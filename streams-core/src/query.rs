@@ -249,14 +249,14 @@ impl QueryableStores {
 
     /// Registers the global stores: every instance has all of each, so a query of one is
     /// answered whatever partition it names.
-    pub(crate) fn register_globals(&self, globals: &[std::sync::Arc<crate::global::GlobalStore>]) {
+    pub(crate) fn register_globals(&self, globals: Vec<(String, Option<QueryableStore>)>) {
         let mut all = self.stores.write();
-        for g in globals {
-            all.entry(g.name().to_owned()).or_default().insert(
+        for (name, store) in globals {
+            all.entry(name).or_default().insert(
                 GLOBAL,
                 Registered {
                     task: GLOBAL_TASK,
-                    store: g.queryable(),
+                    store,
                     restoring: false,
                 },
             );

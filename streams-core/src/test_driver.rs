@@ -236,7 +236,12 @@ impl TopologyTestDriver {
         let mut tasks = Vec::with_capacity(subtopologies.len());
         let mut readers = HashMap::new();
         let stores = crate::query::QueryableStores::default();
-        stores.register_globals(topology.global_stores());
+        let views = topology.global_stores().iter();
+        stores.register_globals(
+            views
+                .map(|g| (g.name().to_owned(), g.queryable()))
+                .collect(),
+        );
         for sub in &subtopologies {
             let env = TaskEnv {
                 application_id: application_id.clone(),

@@ -307,7 +307,8 @@ impl KafkaStreams {
         }
         .prepare(&subtopologies)?;
         let globals = self.topology.global_stores().to_vec();
-        self.control.stores.register_globals(&globals);
+        let views = globals.iter().map(|g| (g.name().to_owned(), g.queryable()));
+        self.control.stores.register_globals(views.collect());
         if !globals.is_empty() {
             // Global tables are complete before any record is processed.
             let consumer = global::bootstrap(&self.config, &self.client_id, &globals)?;
