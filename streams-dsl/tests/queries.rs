@@ -66,6 +66,30 @@ fn collect<T>(iter: impl Iterator<Item = Result<T>>) -> Result<Vec<T>> {
     iter.collect()
 }
 
+/// The keys of a scan's entries, in order.
+fn keys_of(iter: impl Iterator<Item = Result<(String, i64)>>) -> Result<Vec<String>> {
+    iter.map(|e| e.map(|(k, _)| k)).collect()
+}
+
+/// `n` keys counted once each (`k0000`, `k0001`, ...), the driver that counted them, and the
+/// view of its RocksDB count store.
+fn numbered(
+    n: usize,
+) -> Result<(
+    Vec<String>,
+    TopologyTestDriver,
+    state_stores::query::ReadOnlyKeyValueStore<String, i64>,
+)> {
+    let keys: Vec<String> = (0..n).map(|i| format!("k{i:04}")).collect();
+    let records: Vec<(&str, i64)> = keys.iter().map(|k| (k.as_str(), 0)).collect();
+    let d = driver(&records)?;
+    let counts = d.store(params(
+        "counts",
+        QueryableStoreTypes::key_value::<String, i64>(),
+    ))?;
+    Ok((keys, d, counts))
+}
+
 const KEYS: [(&str, i64); 6] = [
     ("a", 1),
     ("ab", 2),
@@ -173,36 +197,18 @@ fn key_value_views_read_points_ranges_and_prefixes() -> Result<()> {
 #[test]
 fn a_view_sees_each_piped_record_and_scans_past_one_chunk() -> Result<()> {
     // More keys than a scan reads per visit to RocksDB (256), so scans cross chunks.
-    let keys: Vec<String> = (0..600).map(|i| format!("k{i:04}")).collect();
-    let records: Vec<(&str, i64)> = keys.iter().map(|k| (k.as_str(), 0)).collect();
-    let d = driver(&records)?;
-    let counts = d.store(params(
-        "counts",
-        QueryableStoreTypes::key_value::<String, i64>(),
-    ))?;
-    let all: Vec<String> = collect(counts.all()?)?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
+    let (keys, d, counts) = numbered(600)?;
+    let all: Vec<String> = keys_of(counts.all()?)?;
     assert_eq!(all, keys);
     let mut reversed = keys.clone();
     reversed.reverse();
-    let back: Vec<String> = collect(counts.reverse_all()?)?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
+    let back: Vec<String> = keys_of(counts.reverse_all()?)?;
     assert_eq!(back, reversed);
-    let from_300: Vec<String> = collect(counts.range(Some(&keys[300]), None)?)?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
+    let from_300: Vec<String> = keys_of(counts.range(Some(&keys[300]), None)?)?;
     assert_eq!(from_300, keys[300..].to_vec());
     // Bounded at both ends, backwards, across two chunk boundaries.
     let back_10_590: Vec<String> =
-        collect(counts.reverse_range(Some(&keys[10]), Some(&keys[590]))?)?
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        keys_of(counts.reverse_range(Some(&keys[10]), Some(&keys[590]))?)?;
     let mut expected: Vec<String> = keys[10..=590].to_vec();
     expected.reverse();
     assert_eq!(back_10_590, expected);
@@ -211,16 +217,10 @@ fn a_view_sees_each_piped_record_and_scans_past_one_chunk() -> Result<()> {
         "memory",
         QueryableStoreTypes::key_value::<String, i64>(),
     ))?;
-    let memory_all: Vec<String> = collect(memory.all()?)?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
+    let memory_all: Vec<String> = keys_of(memory.all()?)?;
     assert_eq!(memory_all, keys);
     let memory_back: Vec<String> =
-        collect(memory.reverse_range(Some(&keys[10]), Some(&keys[590]))?)?
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        keys_of(memory.reverse_range(Some(&keys[10]), Some(&keys[590]))?)?;
     assert_eq!(memory_back, expected);
 
     // A view made before a record sees it once the driver has processed it.
@@ -403,29 +403,14 @@ fn queries_that_cannot_be_answered_say_why() -> Result<()> {
 #[test]
 fn scans_of_exactly_two_chunks_end_where_the_keys_end() -> Result<()> {
     // 512 keys: the second chunk is full, and the scan must still stop after it.
-    let keys: Vec<String> = (0..512).map(|i| format!("k{i:04}")).collect();
-    let records: Vec<(&str, i64)> = keys.iter().map(|k| (k.as_str(), 0)).collect();
-    let d = driver(&records)?;
-    let counts = d.store(params(
-        "counts",
-        QueryableStoreTypes::key_value::<String, i64>(),
-    ))?;
-    let all: Vec<String> = collect(counts.all()?)?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
+    let (keys, _d, counts) = numbered(512)?;
+    let all: Vec<String> = keys_of(counts.all()?)?;
     assert_eq!(all, keys);
-    let back: Vec<String> = collect(counts.reverse_all()?)?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
+    let back: Vec<String> = keys_of(counts.reverse_all()?)?;
     let mut reversed = keys.clone();
     reversed.reverse();
     assert_eq!(back, reversed);
-    let first_256: Vec<String> = collect(counts.range(None, Some(&keys[255]))?)?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
+    let first_256: Vec<String> = keys_of(counts.range(None, Some(&keys[255]))?)?;
     assert_eq!(first_256, keys[..256].to_vec());
     Ok(())
 }
