@@ -348,15 +348,19 @@ impl CommittedKeyValues {
     }
 }
 
-/// The committed segments of a RocksDB segmented store, as a read-only segment backend: a
-/// window or session query builds a store over it for the length of one call.
+/// The segments of a segmented store as a window or session query reads them: what a
+/// RocksDB store last committed, or an in-memory store's segments as they are. A
+/// read-only segment backend: a query builds a store over it for the length of one call.
 #[derive(Clone)]
-pub(crate) struct CommittedSegments {
-    db: CommittedDb,
-    /// The segments as of the last commit (kept by the owning store).
-    segments: Arc<RwLock<BTreeSet<i64>>>,
-    /// The key, in the default column family, of the committed stream time.
-    stream_time_key: &'static [u8],
+pub(crate) enum CommittedSegments {
+    Rocks {
+        db: CommittedDb,
+        /// The segments as of the last commit (kept by the owning store).
+        segments: Arc<RwLock<BTreeSet<i64>>>,
+        /// The key, in the default column family, of the committed stream time.
+        stream_time_key: &'static [u8],
+    },
+    Memory(crate::segments::MemorySegmentsReader),
 }
 
 impl CommittedSegments {
@@ -365,26 +369,42 @@ impl CommittedSegments {
         segments: Arc<RwLock<BTreeSet<i64>>>,
         stream_time_key: &'static [u8],
     ) -> Self {
-        CommittedSegments {
+        CommittedSegments::Rocks {
             db,
             segments,
             stream_time_key,
         }
     }
 
-    /// A read-only segmented store over the committed segments, at the committed stream
-    /// time.
+    pub(crate) fn memory(reader: crate::segments::MemorySegmentsReader) -> Self {
+        CommittedSegments::Memory(reader)
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            CommittedSegments::Rocks { db, .. } => db.name(),
+            CommittedSegments::Memory(m) => m.name(),
+        }
+    }
+
+    /// A read-only segmented store over the segments, at the stream time of the last
+    /// commit.
     pub(crate) fn store<S: crate::key_schema::KeySchema>(
         &self,
         schema: S,
         retention: Retention,
     ) -> Result<SegmentedStore<S>> {
-        SegmentedStore::new(self.db.name(), Box::new(self.clone()), schema, retention)
+        // A closed store fails the call as migrated, not as an empty answer.
+        match self {
+            CommittedSegments::Rocks { db, .. } => drop(db.open()?),
+            CommittedSegments::Memory(m) => drop(m.open()?),
+        }
+        SegmentedStore::new(self.name(), Box::new(self.clone()), schema, retention)
     }
 
     fn read_only(&self) -> StreamsError {
         StreamsError::Store {
-            store: self.db.name().to_owned(),
+            store: self.name().to_owned(),
             message: "a query's view of the store is read-only".into(),
         }
     }
@@ -396,11 +416,17 @@ pub(crate) fn segment_cf(segment: i64) -> String {
 
 impl SegmentBackend for CommittedSegments {
     fn segment_ids(&self) -> Vec<i64> {
-        self.segments.read().iter().copied().collect()
+        match self {
+            CommittedSegments::Rocks { segments, .. } => segments.read().iter().copied().collect(),
+            CommittedSegments::Memory(m) => m.segment_ids(),
+        }
     }
 
     fn get(&self, segment: i64, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.db.get(Some(&segment_cf(segment)), key)
+        match self {
+            CommittedSegments::Rocks { db, .. } => db.get(Some(&segment_cf(segment)), key),
+            CommittedSegments::Memory(m) => m.get(segment, key),
+        }
     }
 
     fn write(&mut self, _segment: i64, _writes: &[SegmentWrite<'_>]) -> Result<()> {
@@ -414,9 +440,12 @@ impl SegmentBackend for CommittedSegments {
         upper: Option<&[u8]>,
         reverse: bool,
     ) -> Result<crate::key_value::KvIter<'_>> {
-        Ok(self
-            .db
-            .range(Some(&segment_cf(segment)), lower, upper, reverse))
+        Ok(match self {
+            CommittedSegments::Rocks { db, .. } => {
+                db.range(Some(&segment_cf(segment)), lower, upper, reverse)
+            }
+            CommittedSegments::Memory(m) => m.range(segment, lower, upper, reverse),
+        })
     }
 
     fn drop_segment(&mut self, _segment: i64) -> Result<()> {
@@ -428,8 +457,17 @@ impl SegmentBackend for CommittedSegments {
     }
 
     fn saved_stream_time(&self) -> Result<Option<i64>> {
-        let bytes = self.db.get(None, self.stream_time_key)?;
-        Ok(bytes.and_then(|b| Some(i64::from_be_bytes(b.as_slice().try_into().ok()?))))
+        match self {
+            CommittedSegments::Rocks {
+                db,
+                stream_time_key,
+                ..
+            } => {
+                let bytes = db.get(None, stream_time_key)?;
+                Ok(bytes.and_then(|b| Some(i64::from_be_bytes(b.as_slice().try_into().ok()?))))
+            }
+            CommittedSegments::Memory(m) => Ok(m.stream_time()),
+        }
     }
 
     fn close(&mut self) -> Result<()> {

@@ -82,7 +82,7 @@ pub(crate) struct SegmentedStore<S> {
 impl<S: KeySchema> SegmentedStore<S> {
     /// A store whose segments are kept in memory.
     pub(crate) fn in_memory(name: &str, schema: S, retention: Retention) -> Result<Self> {
-        Self::new(name, Box::new(MemorySegments::default()), schema, retention)
+        Self::new(name, Box::new(MemorySegments::new(name)), schema, retention)
     }
 
     /// A store in RocksDB in directory `path`, a column family per segment.

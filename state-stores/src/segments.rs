@@ -4,10 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Weak};
 
+use parking_lot::RwLock;
 use streams_core::Result;
 
-use crate::key_value::KvIter;
+use crate::committed::{ChunkSource, ChunkedRange, CommittedIter};
+use crate::key_value::{KvEntry, KvIter};
 
 /// One write to a segment: key and value (`None` deletes).
 pub(crate) type SegmentWrite<'a> = (&'a [u8], Option<&'a [u8]>);
@@ -64,31 +68,58 @@ pub(crate) trait SegmentBackend {
     }
 }
 
-/// Segments as ordered maps in memory.
+/// Segments as ordered maps in memory, shared with query readers (who take the lock for
+/// one read or one chunk of a scan at a time).
 #[derive(Debug, Default)]
 pub(crate) struct MemorySegments {
-    segments: BTreeMap<i64, BTreeMap<Vec<u8>, Vec<u8>>>,
+    name: String,
+    segments: Arc<RwLock<Segments>>,
+    /// The stream time of the last commit, for readers (`-1` before the first).
+    stream_time: Arc<AtomicI64>,
+    /// Set by `close`: readers stop reading.
+    closing: Arc<AtomicBool>,
 }
 
-fn inclusive(b: Option<&[u8]>) -> Bound<Vec<u8>> {
-    b.map_or(Bound::Unbounded, |b| Bound::Included(b.to_vec()))
+type Segments = BTreeMap<i64, BTreeMap<Vec<u8>, Vec<u8>>>;
+
+impl MemorySegments {
+    pub(crate) fn new(name: &str) -> Self {
+        MemorySegments {
+            name: name.to_owned(),
+            stream_time: Arc::new(AtomicI64::new(-1)),
+            ..Self::default()
+        }
+    }
+
+    /// A reader of the segments; `closing` set for queries, `None` for the store's own
+    /// scans.
+    fn reader(&self, closing: Option<Arc<AtomicBool>>) -> MemorySegmentsReader {
+        MemorySegmentsReader {
+            name: self.name.as_str().into(),
+            segments: Arc::downgrade(&self.segments),
+            stream_time: self.stream_time.clone(),
+            closing,
+        }
+    }
 }
 
 impl SegmentBackend for MemorySegments {
     fn segment_ids(&self) -> Vec<i64> {
-        self.segments.keys().copied().collect()
+        self.segments.read().keys().copied().collect()
     }
 
     fn get(&self, segment: i64, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self
             .segments
+            .read()
             .get(&segment)
             .and_then(|s| s.get(key))
             .cloned())
     }
 
     fn write(&mut self, segment: i64, writes: &[SegmentWrite<'_>]) -> Result<()> {
-        let map = self.segments.entry(segment).or_default();
+        let mut segments = self.segments.write();
+        let map = segments.entry(segment).or_default();
         for (k, v) in writes {
             match v {
                 Some(v) => {
@@ -109,35 +140,130 @@ impl SegmentBackend for MemorySegments {
         upper: Option<&[u8]>,
         reverse: bool,
     ) -> Result<KvIter<'_>> {
-        let Some(map) = self.segments.get(&segment) else {
-            return Ok(Box::new(std::iter::empty()));
-        };
-        if matches!((lower, upper), (Some(l), Some(u)) if l > u) {
-            return Ok(Box::new(std::iter::empty()));
-        }
-        let range = map.range((inclusive(lower), inclusive(upper)));
-        let clone = |(k, v): (&Vec<u8>, &Vec<u8>)| Ok((k.clone(), v.clone()));
-        if reverse {
-            Ok(Box::new(range.rev().map(clone)))
-        } else {
-            Ok(Box::new(range.map(clone)))
-        }
+        Ok(self.reader(None).range(segment, lower, upper, reverse))
     }
 
     fn drop_segment(&mut self, segment: i64) -> Result<()> {
-        self.segments.remove(&segment);
+        self.segments.write().remove(&segment);
         Ok(())
     }
 
-    fn commit(&mut self, _stream_time: i64, _changelog_offset: Option<i64>) -> Result<()> {
+    fn commit(&mut self, stream_time: i64, _changelog_offset: Option<i64>) -> Result<()> {
+        self.stream_time.store(stream_time, Ordering::SeqCst);
         Ok(())
     }
 
+    /// Nothing survives a restart.
     fn saved_stream_time(&self) -> Result<Option<i64>> {
         Ok(None)
     }
 
     fn close(&mut self) -> Result<()> {
+        self.closing.store(true, Ordering::SeqCst);
         Ok(())
+    }
+
+    fn committed(&self) -> Option<crate::committed::CommittedSegments> {
+        let reader = self.reader(Some(self.closing.clone()));
+        Some(crate::committed::CommittedSegments::memory(reader))
+    }
+}
+
+/// In-memory segments as a reader holds them: queries (stopped once the store closes) and
+/// the store's own scans, both chunk by chunk.
+#[derive(Clone)]
+pub(crate) struct MemorySegmentsReader {
+    name: Arc<str>,
+    segments: Weak<RwLock<Segments>>,
+    stream_time: Arc<AtomicI64>,
+    closing: Option<Arc<AtomicBool>>,
+}
+
+impl MemorySegmentsReader {
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The segments for one read; migrated once the store closes.
+    pub(crate) fn open(&self) -> Result<Arc<RwLock<Segments>>> {
+        let closed = self
+            .closing
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst));
+        match self.segments.upgrade() {
+            Some(s) if !closed => Ok(s),
+            _ => Err(crate::committed::migrated(&self.name)),
+        }
+    }
+
+    pub(crate) fn segment_ids(&self) -> Vec<i64> {
+        self.open()
+            .map(|s| s.read().keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn get(&self, segment: i64, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .open()?
+            .read()
+            .get(&segment)
+            .and_then(|s| s.get(key))
+            .cloned())
+    }
+
+    /// The stream time of the store's last commit, if it committed.
+    pub(crate) fn stream_time(&self) -> Option<i64> {
+        Some(self.stream_time.load(Ordering::SeqCst)).filter(|t| *t >= 0)
+    }
+
+    /// Entries of `segment` with `lower <= key <= upper` (open when `None`).
+    pub(crate) fn range(
+        &self,
+        segment: i64,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        reverse: bool,
+    ) -> CommittedIter {
+        if matches!((lower, upper), (Some(l), Some(u)) if l > u) {
+            return Box::new(std::iter::empty());
+        }
+        let source = SegmentChunks {
+            reader: self.clone(),
+            segment,
+        };
+        let upper = upper.map(crate::committed::successor);
+        ChunkedRange::boxed(source, lower.map(<[u8]>::to_vec), upper, reverse)
+    }
+}
+
+/// The chunks of one in-memory segment.
+struct SegmentChunks {
+    reader: MemorySegmentsReader,
+    segment: i64,
+}
+
+impl ChunkSource for SegmentChunks {
+    fn chunk(
+        &self,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        reverse: bool,
+        n: usize,
+    ) -> Result<Vec<KvEntry>> {
+        let segments = self.reader.open()?;
+        let segments = segments.read();
+        let Some(map) = segments.get(&self.segment) else {
+            return Ok(Vec::new());
+        };
+        let range = map.range::<[u8], _>((
+            lower.map_or(Bound::Unbounded, Bound::Included),
+            upper.map_or(Bound::Unbounded, Bound::Excluded),
+        ));
+        let clone = |(k, v): (&Vec<u8>, &Vec<u8>)| (k.clone(), v.clone());
+        Ok(if reverse {
+            range.rev().take(n).map(clone).collect()
+        } else {
+            range.take(n).map(clone).collect()
+        })
     }
 }

@@ -214,7 +214,7 @@ const GLOBAL_TASK: TaskId = TaskId {
 /// One store of one task, as registered.
 struct Registered {
     task: TaskId,
-    /// `None`: a store of a kind that cannot be queried (in-memory window and session).
+    /// `None`: a store of a kind that cannot be queried (one without `queryable`).
     store: Option<QueryableStore>,
     restoring: bool,
 }
@@ -317,7 +317,7 @@ impl QueryableStores {
             let Some(store) = &r.store else {
                 return Err(StreamsError::InvalidStoreQuery {
                     store: name.to_owned(),
-                    message: "the store offers no view for queries (in-memory window and session stores do not yet; key-value stores and RocksDB stores do)".into(),
+                    message: "the store offers no view for queries (a store type of your own needs StateStore::queryable; the library's stores all have one)".into(),
                 });
             };
             if !params.query_type().accepts(store) {

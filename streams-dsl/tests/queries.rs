@@ -35,9 +35,9 @@ fn w(key: &str, start: i64, end: i64) -> Windowed<String> {
 }
 
 /// Counts `events` by key three ways: all time (`counts`, RocksDB), in tumbling windows of
-/// 10 ms (`windows`), and in sessions with a 10 ms gap (`sessions`); plus an in-memory count
-/// (`memory`) and an in-memory windowed count (`memory-windows`). The window and session stores keep 1 s, so every window below stays. Pipes
-/// `(key, timestamp)` records.
+/// 10 ms (`windows`), and in sessions with a 10 ms gap (`sessions`); and each again in memory
+/// (`memory`, `memory-windows`, `memory-sessions`). The window and session stores keep 1 s,
+/// so every window below stays. Pipes `(key, timestamp)` records.
 fn driver(records: &[(&str, i64)]) -> Result<TopologyTestDriver> {
     let b = StreamsBuilder::new();
     let grouped = b
@@ -47,13 +47,24 @@ fn driver(records: &[(&str, i64)]) -> Result<TopologyTestDriver> {
     grouped.count(Materialized::as_store("memory").in_memory());
     grouped
         .windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
-        .count(Materialized::as_store("memory-windows").in_memory());
+        .count(
+            Materialized::as_store("memory-windows")
+                .in_memory()
+                .with_retention(ms(1_000)),
+        );
     grouped
         .windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
         .count(Materialized::as_store("windows").with_retention(ms(1_000)));
     grouped
         .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
         .count(Materialized::as_store("sessions").with_retention(ms(1_000)));
+    grouped
+        .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
+        .count(
+            Materialized::as_store("memory-sessions")
+                .in_memory()
+                .with_retention(ms(1_000)),
+        );
     let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("queries", "unused:9092"))?;
     let input = d.input_topic("events", StringSerde, StringSerde);
     for (k, t) in records {
@@ -276,6 +287,19 @@ fn window_views_fetch_by_key_and_time_with_inclusive_bounds() -> Result<()> {
         ]
     );
     assert_eq!(collect(windows.all()?)?.len(), 5);
+    // The in-memory window store answers the same.
+    let memory = d.store(params(
+        "memory-windows",
+        QueryableStoreTypes::window_store::<String, i64>(),
+    ))?;
+    assert_eq!(
+        collect(memory.fetch_range(&s("a"), 0, 20)?)?,
+        vec![(0, 2), (10, 1), (20, 1)]
+    );
+    assert_eq!(
+        collect(memory.fetch_all(10, 20)?)?,
+        collect(windows.fetch_all(10, 20)?)?
+    );
     let timestamped = d.store(params(
         "windows",
         QueryableStoreTypes::timestamped_window_store::<String, i64>(),
@@ -319,6 +343,16 @@ fn session_views_find_sessions_of_a_key() -> Result<()> {
         vec![(w("a", 30, 30), 1), (w("a", 1, 5), 2)]
     );
     assert_eq!(collect(sessions.fetch(&s("b"))?)?, vec![(w("b", 3, 3), 1)]);
+    // The in-memory session store answers the same.
+    let memory = d.store(params(
+        "memory-sessions",
+        QueryableStoreTypes::session_store::<String, i64>(),
+    ))?;
+    assert_eq!(
+        collect(memory.fetch(&s("a"))?)?,
+        vec![(w("a", 1, 5), 2), (w("a", 30, 30), 1)]
+    );
+    assert_eq!(memory.fetch_session(&s("a"), 1, 5)?, Some(2));
     Ok(())
 }
 
@@ -356,14 +390,7 @@ fn queries_that_cannot_be_answered_say_why() -> Result<()> {
         .err()
         .expect("a view with the wrong value type");
     assert!(invalid(wrong_types).contains("alloc::string::String to alloc::string::String"));
-    let memory_windows = d
-        .store(params(
-            "memory-windows",
-            QueryableStoreTypes::window_store::<String, i64>(),
-        ))
-        .err()
-        .expect("an in-memory window store");
-    assert!(invalid(memory_windows).contains("in-memory window and session stores do not yet"));
+
     let other_partition = d
         .store(params("counts", QueryableStoreTypes::key_value::<String, i64>()).with_partition(1))
         .err()
@@ -382,6 +409,14 @@ fn queries_that_cannot_be_answered_say_why() -> Result<()> {
         "counts",
         QueryableStoreTypes::key_value::<String, i64>(),
     ))?;
+    let memory = d.store(params(
+        "memory",
+        QueryableStoreTypes::key_value::<String, i64>(),
+    ))?;
+    let memory_windows = d.store(params(
+        "memory-windows",
+        QueryableStoreTypes::window_store::<String, i64>(),
+    ))?;
     d.close()?;
     let e = counts.get(&s("a")).expect_err("a read after close");
     assert!(e.is_retriable(), "{e}");
@@ -397,6 +432,15 @@ fn queries_that_cannot_be_answered_say_why() -> Result<()> {
     );
     let scan = collect(counts.all()?).expect_err("a scan after close");
     assert!(scan.is_retriable(), "{scan}");
+    // In-memory views too.
+    let e = memory
+        .get(&s("a"))
+        .expect_err("an in-memory read after close");
+    assert!(e.is_retriable(), "{e}");
+    let e = memory_windows
+        .fetch(&s("a"), 0)
+        .expect_err("an in-memory window read after close");
+    assert!(e.is_retriable(), "{e}");
     Ok(())
 }
 
