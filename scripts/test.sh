@@ -21,6 +21,9 @@ cargo build --locked --workspace --all-targets
 
 step "clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
+# The facade's optional re-exports, and the sample-run build of the examples (no HTTP).
+cargo clippy --locked -p kstreams --features http,avro,test-util --all-targets -- -D warnings
+cargo clippy --locked -p streams-examples --no-default-features --all-targets -- -D warnings
 
 step "fetch Kafka"
 bash scripts/kafka.sh fetch

@@ -52,7 +52,3 @@ pub use runtime::{CloseOptions, KafkaStreams, Queries, State, StateListener};
 pub use topology::{OffsetReset, SinkOptions, SourceOptions, Subtopology, Topology};
 pub use window::{SessionWindowedSerde, TimeWindowedSerde, Window, Windowed};
 
-/// The README's code examples, compiled and run as doc tests.
-#[cfg(all(doctest, feature = "test-util"))]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
