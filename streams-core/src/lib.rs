@@ -48,7 +48,9 @@ pub use error::{Result, SerdeError, StreamsError};
 pub use ids::TaskId;
 pub use nodes::{Partitioner, TopicChooser};
 pub use record::{Headers, Record, RecordMetadata};
-pub use runtime::{CloseOptions, KafkaStreams, Queries, State, StateListener};
+pub use runtime::{
+    CloseOptions, KafkaStreams, Queries, State, StateListener, StreamThreadExceptionResponse,
+    UncaughtExceptionHandler,
+};
 pub use topology::{OffsetReset, SinkOptions, SourceOptions, Subtopology, Topology};
 pub use window::{SessionWindowedSerde, TimeWindowedSerde, Window, Windowed};
-

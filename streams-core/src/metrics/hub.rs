@@ -21,6 +21,7 @@ pub(crate) struct MetricsHub {
 pub(crate) struct ClientNumbers {
     pub alive_threads: u64,
     pub failed_threads: u64,
+    pub replaced_threads: u64,
     pub restore_remaining: i64,
     pub restored: u64,
 }
@@ -50,6 +51,14 @@ impl MetricsHub {
             Gauge,
             Vec::new(),
             client.failed_threads as f64,
+        );
+        s.push(
+            "kstreams_replaced_stream_threads",
+            "Failed stream threads replaced by new ones (the uncaught-exception handler's \
+             ReplaceThread).",
+            Counter,
+            Vec::new(),
+            client.replaced_threads as f64,
         );
         s.push(
             "kstreams_restore_remaining_records",

@@ -34,6 +34,8 @@ pub(crate) struct ClientControl {
     pub(crate) paused: AtomicBool,
     /// Stream threads that ended with an error.
     failed_threads: std::sync::atomic::AtomicU64,
+    /// Stream threads replaced after a failure (the uncaught-exception handler).
+    replaced_threads: std::sync::atomic::AtomicU64,
     restored: std::sync::atomic::AtomicU64,
     remaining: std::sync::atomic::AtomicI64,
     inner: Mutex<Inner>,
@@ -62,6 +64,7 @@ impl ClientControl {
             stores: Default::default(),
             paused: AtomicBool::new(false),
             failed_threads: Default::default(),
+            replaced_threads: Default::default(),
             restored: std::sync::atomic::AtomicU64::new(0),
             remaining: std::sync::atomic::AtomicI64::new(0),
             inner: Mutex::new(Inner {
@@ -143,6 +146,7 @@ impl ClientControl {
         self.metrics.snapshot(&crate::metrics::ClientNumbers {
             alive_threads: alive as u64,
             failed_threads: self.failed_threads.load(Ordering::Relaxed),
+            replaced_threads: self.replaced_threads(),
             restore_remaining: self.remaining(),
             restored: self.restored(),
         })
@@ -270,6 +274,20 @@ impl ClientControl {
     pub(crate) fn set_thread_state(&self, index: usize, state: ThreadState) {
         self.set_thread_state_inner(index, state);
         self.announce();
+    }
+
+    /// Thread `index` failed and is being replaced: it is starting again, and the client
+    /// rebalances while its replacement joins the group.
+    pub(crate) fn thread_replaced(&self, index: usize) {
+        // A failed thread, as Kafka Streams counts them, replaced or not.
+        self.failed_threads.fetch_add(1, Ordering::Relaxed);
+        self.replaced_threads.fetch_add(1, Ordering::Relaxed);
+        self.set_thread_state(index, ThreadState::Starting);
+    }
+
+    /// Stream threads replaced after a failure since the client started.
+    pub(crate) fn replaced_threads(&self) -> u64 {
+        self.replaced_threads.load(Ordering::Relaxed)
     }
 
     /// A thread ended. An error moves the client towards `Error` and stops the others.

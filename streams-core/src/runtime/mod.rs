@@ -40,6 +40,7 @@ mod task_manager;
 mod thread;
 mod thread_metrics;
 mod topic_manager;
+mod uncaught;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -48,12 +49,13 @@ use std::time::Duration;
 pub use close_options::CloseOptions;
 pub use control::{State, StateListener};
 pub use queries::Queries;
+pub use uncaught::{StreamThreadExceptionResponse, UncaughtExceptionHandler};
 
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
 use crate::topology::Topology;
 use control::ClientControl;
-use thread::{StreamThread, ThreadParams};
+use thread::ThreadParams;
 use topic_manager::InternalTopicManager;
 
 /// A running (or runnable) streams application: threads, tasks, commits and restoration.
@@ -66,6 +68,8 @@ pub struct KafkaStreams {
     global: Option<JoinHandle<()>>,
     client_id: String,
     restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
+    /// What to do when a stream thread fails (none: stop the client).
+    uncaught_handler: Option<UncaughtExceptionHandler>,
     /// Held while running under exactly-once: the lock on the process id file.
     process_lock: Option<std::fs::File>,
     /// Held from `new` to `close`: this instance's claim on `<state.dir>/<application.id>`
@@ -140,6 +144,7 @@ impl KafkaStreams {
             global: None,
             client_id,
             restore_listener: None,
+            uncaught_handler: None,
             process_lock: None,
             state_lock,
             metrics_server: None,
@@ -244,6 +249,45 @@ impl KafkaStreams {
         self.control.remaining()
     }
 
+    /// Decides what happens when a stream thread fails (Kafka Streams'
+    /// `setUncaughtExceptionHandler`): [`StreamThreadExceptionResponse::ReplaceThread`]
+    /// starts a new thread in its place, which resumes from the last commit;
+    /// [`StreamThreadExceptionResponse::ShutdownClient`] (also the behaviour without a
+    /// handler) stops the client, which ends in `Error`. Set it before `start`.
+    ///
+    /// ```no_run
+    /// use streams_core::{KafkaStreams, StreamThreadExceptionResponse, StreamsConfig, StreamsError};
+    /// # fn topology() -> streams_core::Topology { streams_core::Topology::new() }
+    ///
+    /// let mut streams = KafkaStreams::new(topology(), StreamsConfig::new("app", "localhost:9092"))?;
+    /// streams.set_uncaught_exception_handler(|e| match e {
+    ///     // A record a processor could not handle: try again with a new thread.
+    ///     StreamsError::Processing { .. } => StreamThreadExceptionResponse::ReplaceThread,
+    ///     _ => StreamThreadExceptionResponse::ShutdownClient,
+    /// })?;
+    /// streams.start()?;
+    /// # Ok::<(), StreamsError>(())
+    /// ```
+    pub fn set_uncaught_exception_handler(
+        &mut self,
+        handler: impl Fn(&StreamsError) -> StreamThreadExceptionResponse + Send + Sync + 'static,
+    ) -> Result<()> {
+        if self.control.state() != State::Created {
+            return Err(StreamsError::IllegalState(format!(
+                "the uncaught-exception handler is set before start(); the client is {:?}",
+                self.state()
+            )));
+        }
+        self.uncaught_handler = Some(Arc::new(handler));
+        Ok(())
+    }
+
+    /// Stream threads replaced after a failure since the client started (see
+    /// [`Self::set_uncaught_exception_handler`]).
+    pub fn replaced_threads(&self) -> u64 {
+        self.control.replaced_threads()
+    }
+
     /// Calls `listener` as stores restore from their changelogs. Set it before `start`.
     pub fn set_restore_listener(&mut self, listener: impl crate::store::RestoreListener) {
         self.restore_listener = Some(Arc::new(listener));
@@ -341,24 +385,14 @@ impl KafkaStreams {
                 process_id: process_id.clone(),
             };
             let control = self.control.clone();
+            let handler = self.uncaught_handler.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("{}-StreamThread-{}", self.client_id, index + 1))
                 .spawn(move || {
-                    // A panic (in user code, say) must still end the thread's life in the
-                    // client's state, or close() would wait for it forever.
                     // Every event of the thread (tasks, restoration, commits, errors)
                     // carries its span.
                     let _span = tracing::info_span!("stream_thread", index = index + 1).entered();
-                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        StreamThread::new(params).and_then(StreamThread::run)
-                    }))
-                    .unwrap_or_else(|panic| {
-                        let message = crate::error::panic_message(&*panic);
-                        Err(StreamsError::IllegalState(format!(
-                            "stream thread panicked: {message}"
-                        )))
-                    });
-                    control.thread_exited(index, result);
+                    uncaught::run_thread(params, control, handler);
                 })
                 .map_err(|e| StreamsError::io("spawning a stream thread", e))?;
             self.threads.push(handle);

@@ -36,11 +36,11 @@ const MAX_CONSECUTIVE_ABORTS: u32 = 5;
 /// next commit interval.
 const COMMIT_RETRY_TIME: Duration = Duration::from_secs(10);
 
-/// How long at-least-once commits may keep failing in a way that passes before the thread
-/// gives up (Kafka Streams' default `task.timeout.ms`).
+/// How long passing commit failures last before the thread gives up (`task.timeout.ms`).
 const COMMIT_FAILURE_LIMIT: Duration = Duration::from_secs(300);
 
 /// Everything a stream thread is started with.
+#[derive(Clone)]
 pub(crate) struct ThreadParams {
     pub index: usize,
     pub client_id: String,
