@@ -149,7 +149,12 @@ impl ProducerContext for ProducerCallbacks {
                 purged: is_purged_delivery(error.rdkafka_error_code()),
                 retriable: is_retriable_delivery(error.rdkafka_error_code()),
             };
-            tracing::warn!(topic = %failure.topic, partition = failure.partition, error = %failure.error, "delivery failed");
+            if failure.purged {
+                // Purged by an abort: the transaction's records are dropped on purpose.
+                tracing::debug!(topic = %failure.topic, partition = failure.partition, "delivery purged by an abort");
+            } else {
+                tracing::warn!(topic = %failure.topic, partition = failure.partition, error = %failure.error, "delivery failed");
+            }
             self.failures.lock().push(failure);
         }
     }

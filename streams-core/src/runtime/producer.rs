@@ -465,13 +465,29 @@ impl StreamsProducer {
     /// still be blocked, and librdkafka refuses a second one).
     pub(crate) fn abort(&self, pending: &PendingOffsets, thread: &str) {
         pending.clear();
+        let aborting = self.in_transaction.swap(false, Ordering::AcqRel) && !self.is_broken();
+        if aborting {
+            self.purge_in_flight();
+        }
         self.deliveries().clear_failures();
-        if self.in_transaction.swap(false, Ordering::AcqRel)
-            && !self.is_broken()
-            && let Err(e) = self.client.abort_transaction(TRANSACTION_CALL_TIMEOUT)
-        {
+        if aborting && let Err(e) = self.client.abort_transaction(TRANSACTION_CALL_TIMEOUT) {
             tracing::warn!(%thread, error = %e, "aborting the transaction failed; the producer will be replaced");
             self.broken.store(true, Ordering::Release);
+        }
+    }
+}
+
+impl StreamsProducer {
+    /// Drops the transaction's records still queued or in flight and serves their delivery
+    /// reports: librdkafka's `abort_transaction` waits until no message is outstanding,
+    /// delivery reports not yet served included, and on a thread that stopped serving them
+    /// (one that failed) it would wait out its whole timeout.
+    fn purge_in_flight(&self) {
+        self.client
+            .purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while self.client.in_flight_count() > 0 && std::time::Instant::now() < deadline {
+            self.client.poll(Duration::from_millis(10));
         }
     }
 }
