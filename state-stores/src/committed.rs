@@ -38,23 +38,30 @@ pub(crate) fn migrated(store: &str) -> StreamsError {
     }
 }
 
-/// A store's database as readers on other threads hold it.
-#[derive(Clone)]
-pub(crate) struct CommittedDb {
+/// A store's data as readers on other threads hold it: a weak reference, taken for one read
+/// (or one chunk of a scan) at a time, and the store's closing flag (`None` for the store's
+/// own scans, which never outlive it).
+pub(crate) struct Shared<T> {
     name: Arc<str>,
-    db: Weak<Db>,
-    /// Set when the store starts closing.
-    closing: Arc<AtomicBool>,
+    data: Weak<T>,
+    closing: Option<Arc<AtomicBool>>,
 }
 
-impl CommittedDb {
-    /// A reader of the database the store's [`RocksDbInstance::shared`] gives.
-    ///
-    /// [`RocksDbInstance::shared`]: crate::rocks_instance::RocksDbInstance::shared
-    pub(crate) fn new(name: &str, (db, closing): (Weak<Db>, Arc<AtomicBool>)) -> Self {
-        CommittedDb {
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared {
+            name: self.name.clone(),
+            data: self.data.clone(),
+            closing: self.closing.clone(),
+        }
+    }
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(name: &str, data: Weak<T>, closing: Option<Arc<AtomicBool>>) -> Self {
+        Shared {
             name: name.into(),
-            db,
+            data,
             closing,
         }
     }
@@ -63,16 +70,25 @@ impl CommittedDb {
         &self.name
     }
 
-    /// The database for one read; migrated once the store closes. The flag is read after
-    /// the database is taken: a close that began before cannot be waiting on this read.
-    fn open(&self) -> Result<Arc<Db>> {
-        let db = self.db.upgrade().ok_or_else(|| migrated(&self.name))?;
-        if self.closing.load(Ordering::SeqCst) {
+    /// The data for one read; migrated once the store closes. The flag is read after the
+    /// data is taken: a close that began before cannot be waiting on this read.
+    pub(crate) fn open(&self) -> Result<Arc<T>> {
+        let data = self.data.upgrade().ok_or_else(|| migrated(&self.name))?;
+        if self
+            .closing
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst))
+        {
             return Err(migrated(&self.name));
         }
-        Ok(db)
+        Ok(data)
     }
+}
 
+/// A RocksDB store's database as readers on other threads hold it.
+pub(crate) type CommittedDb = Shared<Db>;
+
+impl CommittedDb {
     /// The committed value of `key` in column family `cf` (the default one when `None`; a
     /// missing column family holds nothing).
     pub(crate) fn get(&self, cf: Option<&str>, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -105,19 +121,11 @@ impl CommittedDb {
         upper: Option<&[u8]>,
         reverse: bool,
     ) -> CommittedIter {
-        if empty_range(lower, upper) {
-            return Box::new(std::iter::empty());
-        }
         let source = RocksChunks {
             db: self.clone(),
             cf: cf.map(str::to_owned),
         };
-        ChunkedRange::boxed(
-            source,
-            lower.map(<[u8]>::to_vec),
-            upper.map(successor),
-            reverse,
-        )
+        ChunkedRange::inclusive(source, lower, upper, reverse)
     }
 
     /// The committed entries whose key starts with `prefix`, in key order.
@@ -126,17 +134,12 @@ impl CommittedDb {
             db: self.clone(),
             cf: None,
         };
-        ChunkedRange::boxed(
-            source,
-            Some(prefix.to_vec()),
-            prefix_upper_bound(prefix),
-            false,
-        )
+        ChunkedRange::prefix(source, prefix)
     }
 }
 
 /// The smallest key after `key`: the exclusive upper bound for an inclusive `key`.
-pub(crate) fn successor(key: &[u8]) -> Vec<u8> {
+fn successor(key: &[u8]) -> Vec<u8> {
     let mut next = Vec::with_capacity(key.len() + 1);
     next.extend_from_slice(key);
     next.push(0);
@@ -154,6 +157,28 @@ pub(crate) trait ChunkSource: Send + 'static {
         reverse: bool,
         n: usize,
     ) -> Result<Vec<KvEntry>>;
+}
+
+/// Up to `n` entries of an in-memory map with `lower <= key < upper`, ascending or
+/// descending: one chunk of an in-memory scan.
+pub(crate) fn map_chunk(
+    map: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    lower: Option<&[u8]>,
+    upper: Option<&[u8]>,
+    reverse: bool,
+    n: usize,
+) -> Vec<KvEntry> {
+    use std::ops::Bound;
+    let range = map.range::<[u8], _>((
+        lower.map_or(Bound::Unbounded, Bound::Included),
+        upper.map_or(Bound::Unbounded, Bound::Excluded),
+    ));
+    let clone = |(k, v): (&Vec<u8>, &Vec<u8>)| (k.clone(), v.clone());
+    if reverse {
+        range.rev().take(n).map(clone).collect()
+    } else {
+        range.take(n).map(clone).collect()
+    }
 }
 
 /// Chunks of a RocksDB store's committed data (a column family when `cf` names one; a
@@ -218,8 +243,31 @@ pub(crate) struct ChunkedRange<S> {
 }
 
 impl<S: ChunkSource> ChunkedRange<S> {
+    /// The scan of `from <= key <= to` (open ends when `None`; nothing when `from > to`).
+    pub(crate) fn inclusive(
+        source: S,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        reverse: bool,
+    ) -> CommittedIter {
+        if empty_range(from, to) {
+            return Box::new(std::iter::empty());
+        }
+        Self::boxed(source, from.map(<[u8]>::to_vec), to.map(successor), reverse)
+    }
+
+    /// The scan of the keys starting with `prefix`, in key order.
+    pub(crate) fn prefix(source: S, prefix: &[u8]) -> CommittedIter {
+        Self::boxed(
+            source,
+            Some(prefix.to_vec()),
+            prefix_upper_bound(prefix),
+            false,
+        )
+    }
+
     /// The scan of `lower <= key < upper`, boxed.
-    pub(crate) fn boxed(
+    fn boxed(
         source: S,
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,

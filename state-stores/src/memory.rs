@@ -1,16 +1,15 @@
 //! An in-memory key-value store: an ordered map.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
 
 use parking_lot::RwLock;
 use streams_core::Result;
 use streams_core::store::StateStore;
 
-use crate::committed::{ChunkSource, ChunkedRange, CommittedIter};
-use crate::key_value::{KeyValueStore, KvEntry, KvIter, empty_range, prefix_upper_bound};
+use crate::committed::{ChunkSource, ChunkedRange, CommittedIter, Shared, map_chunk};
+use crate::key_value::{KeyValueStore, KvEntry, KvIter};
 
 /// A key-value store in a `BTreeMap`. Its content is lost when the task closes; with a
 /// changelog it is restored from there. Writes apply at once (there is nothing to commit),
@@ -51,11 +50,7 @@ impl InMemoryKeyValueStore {
 
     /// A reader of the map; `closing` set for queries, `None` for the store's own scans.
     fn reader(&self, closing: Option<Arc<AtomicBool>>) -> MemoryReader {
-        MemoryReader {
-            name: self.name.as_str().into(),
-            map: Arc::downgrade(&self.map),
-            closing,
-        }
+        Shared::new(&self.name, Arc::downgrade(&self.map), closing)
     }
 }
 
@@ -133,42 +128,16 @@ impl KeyValueStore for InMemoryKeyValueStore {
     }
 }
 
-/// An in-memory store's map as a reader holds it: for queries (which stop once the store
-/// closes), and for the store's own scans, read in chunks so that no lock is held between
-/// them.
-#[derive(Clone)]
-pub(crate) struct MemoryReader {
-    name: Arc<str>,
-    map: Weak<RwLock<Map>>,
-    closing: Option<Arc<AtomicBool>>,
+/// An in-memory map as a reader holds it: for queries (which stop once the store closes),
+/// and for the store's own scans, read in chunks so that no lock is held between them.
+pub(crate) type MemoryReader = Shared<RwLock<Map>>;
+
+/// A reader of a global store's rows (which never close while the client runs).
+pub(crate) fn global_reader(store: &streams_core::global::GlobalStore) -> MemoryReader {
+    Shared::new(store.name(), Arc::downgrade(store.rows()), None)
 }
 
 impl MemoryReader {
-    /// A reader of a global store's rows (which never close while the client runs).
-    pub(crate) fn global(store: &streams_core::global::GlobalStore) -> Self {
-        MemoryReader {
-            name: store.name().into(),
-            map: Arc::downgrade(store.rows()),
-            closing: None,
-        }
-    }
-
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The map for one read; migrated once the store closes.
-    fn open(&self) -> Result<Arc<RwLock<Map>>> {
-        let closed = self
-            .closing
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::SeqCst));
-        match self.map.upgrade() {
-            Some(map) if !closed => Ok(map),
-            _ => Err(crate::committed::migrated(&self.name)),
-        }
-    }
-
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.open()?.read().get(key).cloned())
     }
@@ -184,17 +153,12 @@ impl MemoryReader {
         to: Option<&[u8]>,
         reverse: bool,
     ) -> CommittedIter {
-        if empty_range(from, to) {
-            return Box::new(std::iter::empty());
-        }
-        let upper = to.map(crate::committed::successor);
-        ChunkedRange::boxed(self.clone(), from.map(<[u8]>::to_vec), upper, reverse)
+        ChunkedRange::inclusive(self.clone(), from, to, reverse)
     }
 
     /// Entries whose key starts with `prefix`, ascending.
     pub(crate) fn prefix(&self, prefix: &[u8]) -> CommittedIter {
-        let upper = prefix_upper_bound(prefix);
-        ChunkedRange::boxed(self.clone(), Some(prefix.to_vec()), upper, false)
+        ChunkedRange::prefix(self.clone(), prefix)
     }
 }
 
@@ -206,17 +170,6 @@ impl ChunkSource for MemoryReader {
         reverse: bool,
         n: usize,
     ) -> Result<Vec<KvEntry>> {
-        let map = self.open()?;
-        let map = map.read();
-        let range = map.range::<[u8], _>((
-            lower.map_or(Bound::Unbounded, Bound::Included),
-            upper.map_or(Bound::Unbounded, Bound::Excluded),
-        ));
-        let clone = |(k, v): (&Vec<u8>, &Vec<u8>)| (k.clone(), v.clone());
-        Ok(if reverse {
-            range.rev().take(n).map(clone).collect()
-        } else {
-            range.take(n).map(clone).collect()
-        })
+        Ok(map_chunk(&self.open()?.read(), lower, upper, reverse, n))
     }
 }

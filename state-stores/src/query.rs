@@ -107,7 +107,7 @@ pub fn global_view<K: 'static, V: 'static>(
     value_serde: SharedSerde<V>,
 ) -> QueryableStore {
     Arc::new(Source {
-        bytes: CommittedKeyValues::memory(crate::memory::MemoryReader::global(store)),
+        bytes: CommittedKeyValues::memory(crate::memory::global_reader(store)),
         key_serde,
         value_serde,
     })

@@ -303,7 +303,7 @@ impl StateStore for RocksDbKeyValueStore {
     /// A [`CommittedKeyValues`](crate::committed::CommittedKeyValues): what the store last
     /// committed, readable from other threads.
     fn queryable(&self) -> Option<streams_core::query::QueryableStore> {
-        let db = crate::committed::CommittedDb::new(self.rocks.name(), self.rocks.shared());
+        let db = self.rocks.shared();
         Some(Arc::new(crate::committed::CommittedKeyValues::new(db)))
     }
 

@@ -3,8 +3,8 @@
 //! committed changelog offset is kept.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
 
 use rocksdb::{DBIteratorWithThreadMode, Options, WriteBatch, WriteOptions};
 use streams_core::store::StoreMetric;
@@ -79,11 +79,11 @@ impl RocksDbInstance {
         self.db.as_deref().ok_or_else(|| closed_error(&self.name))
     }
 
-    /// The database for readers on other threads, and the flag that tells them the store
+    /// The database for readers on other threads, with the flag that tells them the store
     /// is closing (they must not start a read once it is set).
-    pub(crate) fn shared(&self) -> (Weak<Db>, Arc<AtomicBool>) {
+    pub(crate) fn shared(&self) -> crate::committed::CommittedDb {
         let db = self.db.as_ref().map(Arc::downgrade).unwrap_or_default();
-        (db, self.closing.clone())
+        crate::committed::Shared::new(&self.name, db, Some(self.closing.clone()))
     }
 
     /// A RocksDB error of this store.

@@ -14,7 +14,7 @@ use rocksdb::{
 };
 use streams_core::{Result, StreamsError};
 
-use crate::committed::{CommittedDb, CommittedSegments, segment_cf};
+use crate::committed::{CommittedSegments, segment_cf};
 use crate::key_value::KvIter;
 use crate::rocks::{OptionsHook, RocksDbMemory, rocksdb_options};
 use crate::rocks_instance::{Db, OFFSET_KEY, RocksDbInstance, decode_offset, store_error};
@@ -282,7 +282,7 @@ impl SegmentBackend for RocksDbSegments {
 
     fn committed(&self) -> Option<CommittedSegments> {
         Some(CommittedSegments::new(
-            CommittedDb::new(self.rocks.name(), self.rocks.shared()),
+            self.rocks.shared(),
             self.committed.clone(),
             STREAM_TIME_KEY,
         ))

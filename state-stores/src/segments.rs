@@ -3,14 +3,13 @@
 //! backend is in `rocks_segments`).
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Weak};
 
 use parking_lot::RwLock;
 use streams_core::Result;
 
-use crate::committed::{ChunkSource, ChunkedRange, CommittedIter};
+use crate::committed::{ChunkSource, ChunkedRange, CommittedIter, Shared, map_chunk};
 use crate::key_value::{KvEntry, KvIter};
 
 /// One write to a segment: key and value (`None` deletes).
@@ -95,10 +94,8 @@ impl MemorySegments {
     /// scans.
     fn reader(&self, closing: Option<Arc<AtomicBool>>) -> MemorySegmentsReader {
         MemorySegmentsReader {
-            name: self.name.as_str().into(),
-            segments: Arc::downgrade(&self.segments),
+            segments: Shared::new(&self.name, Arc::downgrade(&self.segments), closing),
             stream_time: self.stream_time.clone(),
-            closing,
         }
     }
 }
@@ -173,27 +170,18 @@ impl SegmentBackend for MemorySegments {
 /// the store's own scans, both chunk by chunk.
 #[derive(Clone)]
 pub(crate) struct MemorySegmentsReader {
-    name: Arc<str>,
-    segments: Weak<RwLock<Segments>>,
+    segments: Shared<RwLock<Segments>>,
     stream_time: Arc<AtomicI64>,
-    closing: Option<Arc<AtomicBool>>,
 }
 
 impl MemorySegmentsReader {
     pub(crate) fn name(&self) -> &str {
-        &self.name
+        self.segments.name()
     }
 
     /// The segments for one read; migrated once the store closes.
     pub(crate) fn open(&self) -> Result<Arc<RwLock<Segments>>> {
-        let closed = self
-            .closing
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::SeqCst));
-        match self.segments.upgrade() {
-            Some(s) if !closed => Ok(s),
-            _ => Err(crate::committed::migrated(&self.name)),
-        }
+        self.segments.open()
     }
 
     pub(crate) fn segment_ids(&self) -> Vec<i64> {
@@ -224,15 +212,11 @@ impl MemorySegmentsReader {
         upper: Option<&[u8]>,
         reverse: bool,
     ) -> CommittedIter {
-        if matches!((lower, upper), (Some(l), Some(u)) if l > u) {
-            return Box::new(std::iter::empty());
-        }
         let source = SegmentChunks {
             reader: self.clone(),
             segment,
         };
-        let upper = upper.map(crate::committed::successor);
-        ChunkedRange::boxed(source, lower.map(<[u8]>::to_vec), upper, reverse)
+        ChunkedRange::inclusive(source, lower, upper, reverse)
     }
 }
 
@@ -252,18 +236,8 @@ impl ChunkSource for SegmentChunks {
     ) -> Result<Vec<KvEntry>> {
         let segments = self.reader.open()?;
         let segments = segments.read();
-        let Some(map) = segments.get(&self.segment) else {
-            return Ok(Vec::new());
-        };
-        let range = map.range::<[u8], _>((
-            lower.map_or(Bound::Unbounded, Bound::Included),
-            upper.map_or(Bound::Unbounded, Bound::Excluded),
-        ));
-        let clone = |(k, v): (&Vec<u8>, &Vec<u8>)| (k.clone(), v.clone());
-        Ok(if reverse {
-            range.rev().take(n).map(clone).collect()
-        } else {
-            range.take(n).map(clone).collect()
-        })
+        Ok(segments
+            .get(&self.segment)
+            .map_or_else(Vec::new, |map| map_chunk(map, lower, upper, reverse, n)))
     }
 }
