@@ -361,6 +361,32 @@ fn decoded<K: 'static, V: 'static>(
     }))
 }
 
+/// `key` serialized as the view's partitions keep it (they are one store, with one key
+/// serde): once per call, not once per partition. `None` for a view without partitions.
+fn key_bytes<B: Clone + 'static, K: 'static, V: 'static>(
+    parts: &[Part<B, K, V>],
+    key: &K,
+) -> Result<Option<Vec<u8>>> {
+    parts.first().map(|p| p.key(key)).transpose()
+}
+
+/// The first value `read` finds for `key` in the partitions, in partition order.
+fn first_found<B: Clone + 'static, K: 'static, V: 'static>(
+    parts: &[Part<B, K, V>],
+    key: &K,
+    read: impl Fn(&B, &[u8]) -> Result<Option<Vec<u8>>>,
+) -> Result<Option<V>> {
+    let Some(bytes) = key_bytes(parts, key)? else {
+        return Ok(None);
+    };
+    for part in parts {
+        if let Some(v) = read(&part.bytes, &bytes).map_err(|e| part.locate(e))? {
+            return part.decode(&v).map(Some);
+        }
+    }
+    Ok(None)
+}
+
 /// A read-only key-value view (Kafka Streams' `ReadOnlyKeyValueStore`).
 pub struct ReadOnlyKeyValueStore<K, V> {
     parts: Vec<Part<CommittedKeyValues, K, V>>,
@@ -374,32 +400,20 @@ impl<K: Send + 'static, V: Send + 'static> ReadOnlyKeyValueStore<K, V> {
 
     /// The value of `key`.
     pub fn get(&self, key: &K) -> Result<Option<V>> {
-        for part in &self.parts {
-            let bytes = part.key(key)?;
-            if let Some(v) = part.bytes.get(&bytes).map_err(|e| part.locate(e))? {
-                return part.decode(&v).map(Some);
-            }
-        }
-        Ok(None)
+        first_found(&self.parts, key, |bytes, key| bytes.get(key))
     }
 
     fn scan(&self, from: Option<&K>, to: Option<&K>, reverse: bool) -> Result<QueryIter<(K, V)>> {
-        let mut bounds = Vec::with_capacity(self.parts.len());
-        for part in &self.parts {
-            let from = from.map(|k| part.key(k)).transpose()?;
-            let to = to.map(|k| part.key(k)).transpose()?;
-            bounds.push((from, to));
-        }
+        let from = from
+            .map(|k| key_bytes(&self.parts, k))
+            .transpose()?
+            .flatten();
+        let to = to.map(|k| key_bytes(&self.parts, k)).transpose()?.flatten();
         let mut parts = self.parts.clone();
         if reverse {
             parts.reverse();
-            bounds.reverse();
         }
-        let bounds = Arc::new(bounds);
-        let order: Vec<i32> = parts.iter().map(|p| p.partition).collect();
         Ok(chained(&parts, move |part| {
-            let i = order.iter().position(|p| *p == part.partition).unwrap_or(0);
-            let (from, to) = &bounds[i];
             let iter = part.bytes.range(from.as_deref(), to.as_deref(), reverse);
             Ok(decoded(part, iter))
         }))
@@ -462,7 +476,7 @@ pub struct ReadOnlyWindowStore<K, V> {
     parts: Vec<Part<CommittedWindows, K, V>>,
 }
 
-impl<K: Clone + Send + 'static, V: Send + 'static> ReadOnlyWindowStore<K, V> {
+impl<K: Send + 'static, V: Send + 'static> ReadOnlyWindowStore<K, V> {
     /// The partitions this view reads, ascending.
     pub fn partitions(&self) -> Vec<i32> {
         self.parts.iter().map(|p| p.partition).collect()
@@ -470,17 +484,9 @@ impl<K: Clone + Send + 'static, V: Send + 'static> ReadOnlyWindowStore<K, V> {
 
     /// The value of `key` in the window starting at `window_start`.
     pub fn fetch(&self, key: &K, window_start: i64) -> Result<Option<V>> {
-        for part in &self.parts {
-            let bytes = part.key(key)?;
-            let found = part
-                .bytes
-                .fetch(&bytes, window_start)
-                .map_err(|e| part.locate(e))?;
-            if let Some(v) = found {
-                return part.decode(&v).map(Some);
-            }
-        }
-        Ok(None)
+        first_found(&self.parts, key, |bytes, key| {
+            bytes.fetch(key, window_start)
+        })
     }
 
     fn of_key(
@@ -490,12 +496,9 @@ impl<K: Clone + Send + 'static, V: Send + 'static> ReadOnlyWindowStore<K, V> {
         time_to: i64,
         reverse: bool,
     ) -> Result<QueryIter<(i64, V)>> {
-        let key = key.clone();
+        let key = key_bytes(&self.parts, key)?.unwrap_or_default();
         Ok(chained(&self.parts, move |part| {
-            let bytes = part.key(&key)?;
-            let found = part
-                .bytes
-                .fetch_range(&bytes, time_from, time_to, reverse)?;
+            let found = part.bytes.fetch_range(&key, time_from, time_to, reverse)?;
             let part = part.clone();
             Ok(Box::new(
                 found
@@ -535,10 +538,15 @@ impl<K: Clone + Send + 'static, V: Send + 'static> ReadOnlyWindowStore<K, V> {
         time_from: i64,
         time_to: i64,
     ) -> Result<QueryIter<(Windowed<K>, V)>> {
-        let (from, to) = (key_from.cloned(), key_to.cloned());
+        let from = key_from
+            .map(|k| key_bytes(&self.parts, k))
+            .transpose()?
+            .flatten();
+        let to = key_to
+            .map(|k| key_bytes(&self.parts, k))
+            .transpose()?
+            .flatten();
         Ok(chained(&self.parts, move |part| {
-            let from = from.as_ref().map(|k| part.key(k)).transpose()?;
-            let to = to.as_ref().map(|k| part.key(k)).transpose()?;
             let found =
                 part.bytes
                     .fetch_key_range(from.as_deref(), to.as_deref(), time_from, time_to)?;
@@ -571,7 +579,7 @@ pub struct ReadOnlySessionStore<K, V> {
     parts: Vec<Part<CommittedSessions, K, V>>,
 }
 
-impl<K: Clone + Send + 'static, V: Send + 'static> ReadOnlySessionStore<K, V> {
+impl<K: Send + 'static, V: Send + 'static> ReadOnlySessionStore<K, V> {
     /// The partitions this view reads, ascending.
     pub fn partitions(&self) -> Vec<i32> {
         self.parts.iter().map(|p| p.partition).collect()
@@ -579,17 +587,9 @@ impl<K: Clone + Send + 'static, V: Send + 'static> ReadOnlySessionStore<K, V> {
 
     /// The value of exactly the session `[start, end]` of `key`.
     pub fn fetch_session(&self, key: &K, start: i64, end: i64) -> Result<Option<V>> {
-        for part in &self.parts {
-            let bytes = part.key(key)?;
-            let found = part
-                .bytes
-                .fetch_session(&bytes, start, end)
-                .map_err(|e| part.locate(e))?;
-            if let Some(v) = found {
-                return part.decode(&v).map(Some);
-            }
-        }
-        Ok(None)
+        first_found(&self.parts, key, |bytes, key| {
+            bytes.fetch_session(key, start, end)
+        })
     }
 
     /// The sessions of `key` ending at or after `earliest_end` and starting at or before
@@ -630,12 +630,11 @@ impl<K: Clone + Send + 'static, V: Send + 'static> ReadOnlySessionStore<K, V> {
         latest_start: i64,
         reverse: bool,
     ) -> Result<QueryIter<(Windowed<K>, V)>> {
-        let key = key.clone();
+        let key = key_bytes(&self.parts, key)?.unwrap_or_default();
         Ok(chained(&self.parts, move |part| {
-            let bytes = part.key(&key)?;
             let found = part
                 .bytes
-                .find_sessions(&bytes, earliest_end, latest_start, reverse)?;
+                .find_sessions(&key, earliest_end, latest_start, reverse)?;
             let part = part.clone();
             Ok(Box::new(found.into_iter().map(
                 move |(k, start, end, v)| {
