@@ -146,10 +146,7 @@ impl Queries {
     /// Whether `store` is a global store (every instance holds all of it: queries of it are
     /// answered where they are asked).
     pub fn is_global(&self, store: &str) -> bool {
-        self.topology
-            .global_stores()
-            .iter()
-            .any(|g| g.name() == store)
+        self.topology.has_global_store(store)
     }
 
     /// The number of partitions of `store` (of the source topics of its tasks), as the group

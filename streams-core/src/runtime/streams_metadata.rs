@@ -85,12 +85,7 @@ impl MetadataState {
 
     /// The instances hosting some partition of `store` (all of them for a global store).
     pub(crate) fn metadata_for_store(&self, store: &str) -> Result<Vec<StreamsMetadata>> {
-        if self
-            .topology
-            .global_stores()
-            .iter()
-            .any(|g| g.name() == store)
-        {
+        if self.topology.has_global_store(store) {
             return self.all_metadata();
         }
         self.subtopology_of(store)?;
@@ -102,19 +97,9 @@ impl MetadataState {
     /// Where the partition of `store` that holds the serialized key `key` lives (for a
     /// global store: here, as partition -1, since every instance holds all of it).
     pub(crate) fn for_key(&self, store: &str, key: &[u8]) -> Result<KeyQueryMetadata> {
-        if self
-            .topology
-            .global_stores()
-            .iter()
-            .any(|g| g.name() == store)
-        {
-            let own = self
-                .snapshot(store)
-                .map(|_| self.config.application_server().cloned())?;
+        if self.topology.has_global_store(store) {
             return Ok(KeyQueryMetadata {
-                active_host: own.ok_or_else(|| {
-                    StreamsError::IllegalState("application.server vanished".into())
-                })?,
+                active_host: self.own_server()?.clone(),
                 standby_hosts: Vec::new(),
                 partition: -1,
             });
@@ -173,16 +158,21 @@ impl MetadataState {
             })
     }
 
+    /// This instance's `application.server`; without it no instance can find another.
+    fn own_server(&self) -> Result<&HostInfo> {
+        self.config.application_server().ok_or_else(|| {
+            StreamsError::config(
+                "application.server",
+                "is not set: instances cannot tell each other where they answer queries; set it to this instance's host:port",
+            )
+        })
+    }
+
     /// The group as last read, read again when older than [`SNAPSHOT_TTL`]. A failure to
     /// read it (a rebalance, a broker that does not answer) is kept as long, so that a burst
     /// of queries during an outage does not queue on the broker; its error names `store`.
     fn snapshot(&self, store: &str) -> Result<Arc<Snapshot>> {
-        if self.config.application_server().is_none() {
-            return Err(StreamsError::config(
-                "application.server",
-                "is not set: instances cannot tell each other where they answer queries; set it to this instance's host:port",
-            ));
-        }
+        self.own_server()?;
         let mut cached = self.snapshot.lock();
         let fresh = match cached.as_ref() {
             Some((taken, read)) if taken.elapsed() < SNAPSHOT_TTL => read.clone(),

@@ -404,6 +404,11 @@ impl Topology {
         self.store_users.contains_key(name)
     }
 
+    /// Whether the topology has a global store named `name`.
+    pub(crate) fn has_global_store(&self, name: &str) -> bool {
+        self.global_stores.iter().any(|g| g.name() == name)
+    }
+
     /// Adds a state store and connects it to `processors` (which may be empty, to connect
     /// later with [`Self::connect_processor_and_state_stores`]).
     pub fn add_state_store(
