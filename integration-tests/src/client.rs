@@ -51,6 +51,14 @@ pub fn producer(bootstrap: &str) -> Result<FutureProducer> {
         .create()?)
 }
 
+/// Records `from..from + n` spread round-robin over `keys` keys: record `i` is
+/// `k<i % keys>` = `v<i>`, its partition the producer's choice.
+pub fn round_robin(from: usize, n: usize, keys: usize) -> Vec<(String, Vec<u8>, Option<i32>)> {
+    (from..from + n)
+        .map(|i| (format!("k{}", i % keys), format!("v{i}").into_bytes(), None))
+        .collect()
+}
+
 /// Produces `(key, value, partition)` records and waits for every delivery.
 pub async fn produce(
     bootstrap: &str,

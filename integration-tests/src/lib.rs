@@ -64,3 +64,18 @@ pub fn log_to_stderr() {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// Waits until every client in `clients` is `Running`, for at most a minute.
+pub fn wait_running(clients: &[&streams_core::KafkaStreams]) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while clients
+        .iter()
+        .any(|c| c.state() != streams_core::State::Running)
+    {
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("not every instance reached Running within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
+}

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use integration_tests::apps::count_topology;
 use integration_tests::cleanup::ScratchDir;
-use integration_tests::client::{produce, read_committed, wait_until_committed};
+use integration_tests::client::{produce, read_committed, round_robin, wait_until_committed};
 use integration_tests::kafka::{shared_cluster, unique_name};
+use integration_tests::wait_running;
 use state_stores::query::{QueryableStoreTypes, ReadOnlyKeyValueStore};
 use streams_core::query::{StoreQueryParameters, Unavailable};
 use streams_core::serde::StringSerde;
@@ -66,17 +67,6 @@ fn last_output(bootstrap: &str, output: &str) -> Result<BTreeMap<String, i64>> {
     Ok(last)
 }
 
-fn wait_running(instances: &[&KafkaStreams]) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while instances.iter().any(|s| s.state() != State::Running) {
-        if Instant::now() > deadline {
-            bail!("not every instance reached Running within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
 /// Partition `p`'s view from whichever instance hosts it.
 fn partition_view(
     a: &KafkaStreams,
@@ -122,16 +112,7 @@ async fn two_instances_answer_every_key_and_a_rebalance_gives_only_retriable_err
     a.start()?;
     wait_running(&[&a])?;
 
-    let records: Vec<_> = (0..RECORDS)
-        .map(|i| {
-            (
-                format!("k{}", i % KEYS),
-                format!("v{i}").into_bytes(),
-                None::<i32>,
-            )
-        })
-        .collect();
-    produce(bootstrap, &input, records).await?;
+    produce(bootstrap, &input, round_robin(0, RECORDS, KEYS)).await?;
     wait_until_committed(
         bootstrap,
         &app,

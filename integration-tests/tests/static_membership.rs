@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use integration_tests::apps::count_topology;
 use integration_tests::cleanup::ScratchDir;
-use integration_tests::client::{produce, read_committed, wait_until_committed};
+use integration_tests::client::{produce, read_committed, round_robin, wait_until_committed};
 use integration_tests::kafka::{shared_cluster, unique_name};
+use integration_tests::wait_running;
 use streams_core::{CloseOptions, KafkaStreams, State, StreamsConfig};
 
 const PARTITIONS: i32 = 4;
@@ -51,28 +52,6 @@ impl Instance {
     fn changes(&self) -> Vec<(State, State)> {
         self.changes.lock().expect("listener lock").clone()
     }
-}
-
-/// `n` records round-robin over the keys, numbered from `from`.
-fn records(from: usize, n: usize) -> Vec<(String, Vec<u8>, Option<i32>)> {
-    (from..from + n)
-        .map(|i| (format!("k{}", i % KEYS), format!("v{i}").into_bytes(), None))
-        .collect()
-}
-
-/// Waits until both instances run, for at most a minute.
-fn wait_running(instances: &[&Instance]) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while instances
-        .iter()
-        .any(|i| i.streams.state() != State::Running)
-    {
-        if Instant::now() > deadline {
-            bail!("not every instance reached Running within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
 }
 
 /// Checks the output: per key, the counts 1, 2, ..., n in order (no loss, no duplicate), with
@@ -120,10 +99,10 @@ async fn a_static_member_restarts_without_a_rebalance_and_leaves_when_asked() ->
     let inputs = [input.clone()];
 
     let mut a = Instance::start(&app, bootstrap, io, "instance-a", &state_a)?;
-    wait_running(&[&a])?;
+    wait_running(&[&a.streams])?;
     let mut b = Instance::start(&app, bootstrap, io, "instance-b", &state_b)?;
-    wait_running(&[&a, &b])?;
-    produce(bootstrap, &input, records(0, 120)).await?;
+    wait_running(&[&a.streams, &b.streams])?;
+    produce(bootstrap, &input, round_robin(0, 120, KEYS)).await?;
     wait_until_committed(bootstrap, &app, &inputs, Duration::from_secs(60))?;
 
     // B (a follower) closes, staying in the group; input arrives while it is down, and it
@@ -138,10 +117,10 @@ async fn a_static_member_restarts_without_a_rebalance_and_leaves_when_asked() ->
         };
         let before = up.changes();
         down.streams.close(Duration::from_secs(30))?;
-        produce(bootstrap, &input, records(sent, 120)).await?;
+        produce(bootstrap, &input, round_robin(sent, 120, KEYS)).await?;
         *down = Instance::start(&app, bootstrap, io, restarted, down_state)?;
-        wait_running(&[down, up])?;
-        produce(bootstrap, &input, records(sent + 120, 120)).await?;
+        wait_running(&[&down.streams, &up.streams])?;
+        produce(bootstrap, &input, round_robin(sent + 120, 120, KEYS)).await?;
         sent += 240;
         wait_until_committed(bootstrap, &app, &inputs, Duration::from_secs(60))?;
         assert_eq!(
@@ -169,7 +148,7 @@ async fn a_static_member_restarts_without_a_rebalance_and_leaves_when_asked() ->
             .timeout(Duration::from_secs(30))
             .leave_group(true),
     )?;
-    produce(bootstrap, &input, records(sent, 120)).await?;
+    produce(bootstrap, &input, round_robin(sent, 120, KEYS)).await?;
     wait_until_committed(bootstrap, &app, &inputs, Duration::from_secs(60))?;
     assert!(
         left.elapsed() < Duration::from_secs(30),

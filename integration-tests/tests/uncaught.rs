@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use integration_tests::apps::CountPerKey;
 use integration_tests::cleanup::ScratchDir;
-use integration_tests::client::{produce, read_committed, wait_until_committed};
+use integration_tests::client::{produce, read_committed, round_robin, wait_until_committed};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use state_stores::KeyValueStoreBuilder;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
@@ -58,16 +58,9 @@ fn topology(input: &str, output: &str, failed: &Arc<AtomicBool>) -> Result<Topol
 
 /// Record `i` of key `k<i % KEYS>`; record 50 is the poisoned one.
 fn records() -> Vec<(String, Vec<u8>, Option<i32>)> {
-    (0..RECORDS)
-        .map(|i| {
-            let value = if i == 50 {
-                "boom".to_owned()
-            } else {
-                format!("v{i}")
-            };
-            (format!("k{}", i % KEYS), value.into_bytes(), None)
-        })
-        .collect()
+    let mut records = round_robin(0, RECORDS, KEYS);
+    records[50].1 = b"boom".to_vec();
+    records
 }
 
 struct App {

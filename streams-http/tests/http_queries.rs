@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use integration_tests::apps::count_topology;
 use integration_tests::cleanup::ScratchDir;
-use integration_tests::client::{produce, read_committed, wait_until_committed};
+use integration_tests::client::{produce, read_committed, round_robin, wait_until_committed};
 use integration_tests::http::get;
 use integration_tests::kafka::{shared_cluster, unique_name};
+use integration_tests::wait_running;
 use serde_json::Value;
 use streams_core::serde::StringSerde;
 use streams_core::{KafkaStreams, State, StreamsConfig};
@@ -144,20 +145,6 @@ fn check_every_key(
     Ok(())
 }
 
-fn wait_running(instances: &[&Instance]) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while instances
-        .iter()
-        .any(|i| i.streams.state() != State::Running)
-    {
-        if Instant::now() > deadline {
-            bail!("not every instance reached Running within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_instance_answers_any_key_over_http_through_a_scale_out() -> Result<()> {
     let cluster = shared_cluster()?;
@@ -172,17 +159,8 @@ async fn any_instance_answers_any_key_over_http_through_a_scale_out() -> Result<
 
     let a = Instance::start(&app, bootstrap, &input, &output)?;
     let b = Instance::start(&app, bootstrap, &input, &output)?;
-    wait_running(&[&a, &b])?;
-    let records: Vec<_> = (0..RECORDS)
-        .map(|i| {
-            (
-                format!("k{}", i % KEYS),
-                format!("v{i}").into_bytes(),
-                None::<i32>,
-            )
-        })
-        .collect();
-    produce(bootstrap, &input, records).await?;
+    wait_running(&[&a.streams, &b.streams])?;
+    produce(bootstrap, &input, round_robin(0, RECORDS, KEYS)).await?;
     wait_until_committed(
         bootstrap,
         &app,

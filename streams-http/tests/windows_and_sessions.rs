@@ -13,7 +13,7 @@ use integration_tests::http::get;
 use integration_tests::kafka::{shared_cluster, unique_name};
 use serde_json::{Value, json};
 use streams_core::serde::StringSerde;
-use streams_core::{KafkaStreams, State, StreamsConfig};
+use streams_core::{KafkaStreams, StreamsConfig};
 use streams_dsl::{Consumed, Materialized, SessionWindows, StreamsBuilder, TimeWindows};
 use streams_http::QueryServer;
 
@@ -69,13 +69,7 @@ async fn a_keys_windows_and_sessions_over_http() -> Result<()> {
         .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec(), None));
     integration_tests::client::produce(bootstrap, &profiles, rows).await?;
     streams.start()?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while streams.state() != State::Running {
-        if Instant::now() > deadline {
-            bail!("not running within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    integration_tests::wait_running(&[&streams])?;
     let records = [("a", 1_000), ("a", 1_005), ("b", 1_050), ("a", 2_000)]
         .map(|(k, t)| (k.to_owned(), b"x".to_vec(), None, Some(t)));
     produce_timed(bootstrap, &input, records).await?;
