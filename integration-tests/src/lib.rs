@@ -6,6 +6,7 @@
 //! See `docs/testing.md`.
 
 pub mod apps;
+pub mod child;
 pub mod cleanup;
 pub mod client;
 pub mod distribution;

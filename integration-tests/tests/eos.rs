@@ -10,12 +10,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use integration_tests::child::ChildApp;
 use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::{
     RawRecord, open_transactions, produce, producer, read_committed, read_topic,
@@ -49,11 +50,8 @@ impl Lcg {
 
 /// One `eos-app` process and its state directory.
 struct Instance {
-    name: String,
+    app: ChildApp,
     state: PathBuf,
-    /// Where the instance's log goes (appended to across restarts).
-    log: PathBuf,
-    child: Option<Child>,
 }
 
 struct AppArgs<'a> {
@@ -65,90 +63,26 @@ struct AppArgs<'a> {
 
 impl Instance {
     fn start(&mut self, a: &AppArgs<'_>) -> Result<()> {
-        let child = Command::new(env!("CARGO_BIN_EXE_eos-app"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_eos-app"));
+        command
             .args(["--bootstrap-servers", a.bootstrap])
             .args(["--application-id", a.app, "--prefix", a.prefix])
             .arg("--state-dir")
             .arg(&self.state)
-            .args(["--instance", &self.name, "--commit-interval-ms", "1000"])
+            .args(["--instance", &self.app.name, "--commit-interval-ms", "1000"])
             .args(["--guarantee", &guarantee()])
-            .args(["--replication-factor", &a.replication.to_string()])
-            .env(
-                "RUST_LOG",
-                std::env::var("EOS_APP_LOG").unwrap_or_else(|_| "info,librdkafka=warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.log)?,
-            )
-            .spawn()
-            .context("starting eos-app")?;
-        self.child = Some(child);
-        Ok(())
+            .args(["--replication-factor", &a.replication.to_string()]);
+        self.app.start(command, "EOS_APP_LOG")
     }
 
     /// SIGKILL, then reap.
     fn kill9(&mut self) -> Result<()> {
-        if let Some(mut child) = self.child.take() {
-            child.kill()?;
-            child.wait()?;
-        }
-        Ok(())
+        self.app.kill9()
     }
 
     /// SIGTERM (the app closes cleanly), then reap.
     fn stop(&mut self) -> Result<()> {
-        if let Some(mut child) = self.child.take() {
-            let status = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()?;
-            if !status.success() {
-                bail!("kill -TERM {} failed: {status}", child.id());
-            }
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                if let Some(status) = child.try_wait()? {
-                    if !status.success() {
-                        bail!(
-                            "{} exited with {status}; the end of its log:\n{}",
-                            self.name,
-                            self.log_tail()
-                        );
-                    }
-                    return Ok(());
-                }
-                if Instant::now() > deadline {
-                    child.kill()?;
-                    child.wait()?;
-                    bail!(
-                        "{} did not close within 60 s; the end of its log:\n{}",
-                        self.name,
-                        self.log_tail()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Instance {
-    /// The last 40 lines of the instance's log, for failures (a CI run keeps no files).
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.kill9();
+        self.app.stop()
     }
 }
 
@@ -326,10 +260,11 @@ async fn chaos_run(cluster: &mut KafkaCluster, chaos: Chaos, replication: i32) -
     };
     let mut instances: Vec<Instance> = (0..3)
         .map(|i| Instance {
-            name: format!("instance-{i}"),
+            app: ChildApp::new(
+                &format!("instance-{i}"),
+                &logs.join(format!("instance-{i}.log")),
+            ),
             state: root.path().join(format!("state-{i}")),
-            log: logs.join(format!("instance-{i}.log")),
-            child: None,
         })
         .collect();
     for instance in &mut instances {
