@@ -625,7 +625,8 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-pub(crate) fn free_port() -> Result<u16> {
+/// A TCP port free on loopback now (for a listener a test starts next).
+pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

@@ -212,6 +212,11 @@ impl StateManager {
             return Ok(());
         };
         c.restored += batch.len() as u64;
+        if c.restore_end.is_none() {
+            // A standby task: its store follows the changelog, and holds everything before
+            // `next` (the checkpoint of a persistent store, saved below; kept here for all).
+            c.checkpoint = Some(next);
+        }
         let store = stores.get(&c.store).ok_or_else(|| {
             StreamsError::IllegalState(format!("task {} has no store {}", task, c.store))
         })?;

@@ -18,6 +18,7 @@ pub const STREAMS_SETTINGS: &[(&str, &str)] = &[
     ("application.id", "(required)"),
     ("bootstrap.servers", "(required)"),
     ("num.stream.threads", "1"),
+    ("num.standby.replicas", "0"),
     ("processing.guarantee", "at_least_once"),
     ("commit.interval.ms", "30000 (100 under exactly_once_v2)"),
     ("state.dir", "<temp dir>/kstreams"),
@@ -45,8 +46,10 @@ pub const STREAMS_SETTINGS: &[(&str, &str)] = &[
 pub(crate) const LIBRDKAFKA_SETTINGS: &str =
     "https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md";
 
-const STANDBYS: &str = "standby replicas, warm-up tasks and their assignor are not built yet \
-                        (tasks are placed by the consumer group's range assignment)";
+const STANDBYS: &str = "warm-up tasks and a pluggable task assignor are not built: active \
+                        tasks are placed by the consumer group's range assignment and standby \
+                        replicas (num.standby.replicas) by every instance alike, preferring \
+                        another client.rack";
 const SERDES: &str = "serdes are Rust values given where the data enters and leaves \
                       (Consumed, Produced, Materialized, Grouped), not class names";
 const CLASSES: &str = "it names a Java class; the Rust API takes the equivalent as a value";
@@ -57,7 +60,6 @@ const METRICS: &str = "metrics are exported for Prometheus (metrics.prometheus.a
 /// it a prefix), the value that means what this library does anyway (accepted, changing
 /// nothing), and why the others are refused.
 const NOT_OFFERED: &[(&str, Option<&str>, &str)] = &[
-    ("num.standby.replicas", Some("0"), STANDBYS),
     ("max.warmup.replicas", None, STANDBYS),
     ("acceptable.recovery.lag", None, STANDBYS),
     ("probing.rebalance.interval.ms", None, STANDBYS),
@@ -406,8 +408,16 @@ mod tests {
                  rack.aware.assignment.* is not offered: {STANDBYS}"
             )
         );
-        assert!(set("num.standby.replicas", "0").is_ok());
-        assert!(set("num.standby.replicas", "1").is_err());
+        assert_eq!(
+            set("num.standby.replicas", "2")
+                .expect("standbys are offered")
+                .num_standby_replicas(),
+            2
+        );
+        assert_eq!(
+            set("num.standby.replicas", "-1").unwrap_err().to_string(),
+            "invalid configuration `num.standby.replicas`: must be a whole number from 0 to 16, got \"-1\""
+        );
     }
 
     #[test]

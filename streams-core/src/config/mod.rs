@@ -79,6 +79,7 @@ pub struct StreamsConfig {
     application_id: String,
     bootstrap_servers: String,
     num_stream_threads: usize,
+    num_standby_replicas: usize,
     /// `None`: the default of the processing guarantee.
     commit_interval: Option<Duration>,
     repartition_purge_interval: Duration,
@@ -113,6 +114,7 @@ impl fmt::Debug for StreamsConfig {
             .field("application.id", &self.application_id)
             .field("bootstrap.servers", &self.bootstrap_servers)
             .field("num.stream.threads", &self.num_stream_threads)
+            .field("num.standby.replicas", &self.num_standby_replicas)
             .field("commit.interval.ms", &self.commit_interval().as_millis())
             .field("processing.guarantee", &self.guarantee)
             .field("state.dir", &self.state_dir)
@@ -154,6 +156,7 @@ impl StreamsConfig {
             application_id: application_id.into(),
             bootstrap_servers: bootstrap_servers.into(),
             num_stream_threads: 1,
+            num_standby_replicas: 0,
             commit_interval: None,
             uncommitted_max_bytes: 64 << 20,
             repartition_purge_interval: Duration::from_millis(30_000),
@@ -309,6 +312,10 @@ impl StreamsConfig {
     /// `num.stream.threads`.
     pub fn num_stream_threads(&self) -> usize {
         self.num_stream_threads
+    }
+    /// `num.standby.replicas`: warm copies kept of each task on other instances (default 0).
+    pub fn num_standby_replicas(&self) -> usize {
+        self.num_standby_replicas
     }
     /// `commit.interval.ms`: 30 s under at-least-once, 100 ms under exactly-once unless set.
     pub fn commit_interval(&self) -> Duration {

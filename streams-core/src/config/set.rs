@@ -82,6 +82,14 @@ impl StreamsConfig {
                     "a whole number from 1 to 64",
                 )?;
             }
+            "num.standby.replicas" => {
+                self.num_standby_replicas = parse_number(
+                    key,
+                    value,
+                    |n: &usize| *n <= 16,
+                    "a whole number from 0 to 16",
+                )?;
+            }
             "commit.interval.ms" => self.commit_interval = Some(parse_ms(key, value, 0)?),
             "statestore.uncommitted.max.bytes" => {
                 self.uncommitted_max_bytes = parse_number(

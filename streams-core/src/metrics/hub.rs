@@ -77,7 +77,18 @@ impl MetricsHub {
         );
         let threads = self.threads.lock().clone();
         type ThreadField = fn(&ThreadMetrics) -> f64;
-        let thread_counters: [(&'static str, &'static str, ThreadField); 12] = [
+        let thread_counters: [(&'static str, &'static str, ThreadField); 14] = [
+            (
+                "kstreams_thread_task_created",
+                "Active tasks the thread created (Kafka Streams task-created-total); a task \
+                 kept through a rebalance is not created again.",
+                |t| t.tasks_created.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "kstreams_thread_task_closed",
+                "Active tasks the thread closed (Kafka Streams task-closed-total).",
+                |t| t.tasks_closed.load(Ordering::Relaxed) as f64,
+            ),
             (
                 "kstreams_producer_records_sent",
                 "Records the thread's producer delivered (output, changelogs, repartition and \
@@ -148,6 +159,30 @@ impl MetricsHub {
                     name,
                     help,
                     Counter,
+                    vec![("thread", t.name.clone())],
+                    field(t),
+                );
+            }
+        }
+        let thread_gauges: [(&'static str, &'static str, ThreadField); 2] = [
+            (
+                "kstreams_standby_tasks",
+                "Standby tasks the thread keeps (num.standby.replicas).",
+                |t| t.standby_tasks.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "kstreams_standby_lag_records",
+                "Changelog records the thread's standby tasks have not applied yet, against \
+                 the high watermarks last fetched.",
+                |t| t.standby_lag.load(Ordering::Relaxed) as f64,
+            ),
+        ];
+        for (name, help, field) in thread_gauges {
+            for t in &threads {
+                s.push(
+                    name,
+                    help,
+                    Gauge,
                     vec![("thread", t.name.clone())],
                     field(t),
                 );

@@ -85,6 +85,13 @@ pub(crate) struct ThreadMetrics {
     pub producer_retries: AtomicU64,
     /// Task state directories found corrupt, moved aside and restored from the changelogs.
     pub state_corruptions: AtomicU64,
+    /// Active tasks created and closed (Kafka Streams task-created-total, task-closed-total).
+    pub tasks_created: AtomicU64,
+    pub tasks_closed: AtomicU64,
+    /// Standby tasks kept, and the changelog records they have not read yet, as of the last
+    /// publication.
+    pub standby_tasks: AtomicU64,
+    pub standby_lag: AtomicU64,
     /// Per task, as of the last publication.
     pub tasks: Mutex<BTreeMap<TaskId, TaskSample>>,
     /// Per input partition: records not yet processed, as of the last publication.

@@ -1,7 +1,8 @@
 //! Restoration (Kafka Streams' `StoreChangelogReader`): the restore consumer, the changelog
 //! partitions being restored with how far each has come, the check for transactions a
 //! previous owner left open on a changelog, and bounded restore steps between the thread's
-//! other work. Standby tasks will read their changelogs here too.
+//! other work. Standby tasks read their changelogs here too, on the same consumer, without
+//! end: an active task's partition is done at its end offset, a standby's never is.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,8 +35,17 @@ const RESTORE_STEP_BYTES: usize = 16 << 20;
 /// The longest one restore step reads before the thread goes back to its other tasks.
 const RESTORE_STEP_TIME: Duration = Duration::from_millis(100);
 
-/// A changelog partition being restored: its task, the next offset and the end offset.
-type Restoring = BTreeMap<(String, i32), (TaskId, i64, i64)>;
+/// A changelog partition being read: its task, the next offset and, for an active task, the
+/// end offset (a standby task's partition has none: it follows the changelog as it grows).
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    task: TaskId,
+    next: i64,
+    end: Option<i64>,
+}
+
+/// The changelog partitions being read.
+type Restoring = BTreeMap<(String, i32), Reading>;
 
 /// A changelog partition of a task with its low and high watermarks.
 pub(crate) type ChangelogRange = (ChangelogPartition, i64, i64);
@@ -75,18 +85,46 @@ impl ChangelogReader {
         }
     }
 
-    /// True when no changelog partition is being restored.
+    /// True when no changelog partition of an active task is being restored.
     pub(crate) fn is_empty(&self) -> bool {
-        self.restoring.is_empty()
+        !self.restoring.values().any(|r| r.end.is_some())
     }
 
-    /// Records left to restore per task.
+    /// Records left to restore per (active) task.
     pub(crate) fn remaining(&self) -> BTreeMap<TaskId, i64> {
         let mut remaining: BTreeMap<TaskId, i64> = BTreeMap::new();
-        for (task, next, end) in self.restoring.values() {
-            *remaining.entry(*task).or_default() += (*end - *next).max(0);
+        for r in self.restoring.values() {
+            if let Some(end) = r.end {
+                *remaining.entry(r.task).or_default() += (end - r.next).max(0);
+            }
         }
         remaining
+    }
+
+    /// Per standby task, the changelog records it has not read yet: the high watermarks the
+    /// restore consumer last saw minus its positions (no request to the broker). Under
+    /// exactly-once the watermark counts the records of open transactions too.
+    pub(crate) fn standby_lag(&self) -> BTreeMap<TaskId, i64> {
+        let mut lag: BTreeMap<TaskId, i64> = BTreeMap::new();
+        let Some(consumer) = self.restore_consumer.as_ref() else {
+            return lag;
+        };
+        // The consumer's position passes transaction markers, which no record shows.
+        let positions = consumer.position().unwrap_or_default();
+        for ((topic, partition), r) in &self.restoring {
+            if r.end.is_none() {
+                let position = match positions
+                    .find_partition(topic, *partition)
+                    .map(|e| e.offset())
+                {
+                    Some(Offset::Offset(o)) => o.max(r.next),
+                    _ => r.next,
+                };
+                let high = cached_high_watermark(consumer, topic, *partition).unwrap_or(position);
+                *lag.entry(r.task).or_default() += (high - position).max(0);
+            }
+        }
+        lag
     }
 
     /// The thread's restore consumer, created on first use.
@@ -172,8 +210,14 @@ impl ChangelogReader {
                 if let Some(l) = &self.restore_listener {
                     l.on_restore_start(&c.store, &c.topic, c.partition, start, high);
                 }
-                self.restoring
-                    .insert((c.topic.clone(), c.partition), (id, start, high));
+                self.restoring.insert(
+                    (c.topic.clone(), c.partition),
+                    Reading {
+                        task: id,
+                        next: start,
+                        end: Some(high),
+                    },
+                );
                 restoring = true;
             }
         }
@@ -183,17 +227,49 @@ impl ChangelogReader {
         Ok(restoring)
     }
 
-    /// Forgets the changelog partitions of tasks `alive` says no to (closed tasks).
+    /// Registers the changelog partitions of standby task `id`, to be read from the store's
+    /// checkpoint (or the beginning) for as long as the task stays.
+    pub(crate) fn register_standby(
+        &mut self,
+        id: TaskId,
+        ranges: Vec<ChangelogRange>,
+    ) -> Result<()> {
+        for (c, low, _) in ranges {
+            let next = c.checkpoint.unwrap_or(low);
+            self.restoring.insert(
+                (c.topic, c.partition),
+                Reading {
+                    task: id,
+                    next,
+                    end: None,
+                },
+            );
+        }
+        self.assign()
+    }
+
+    /// Forgets the changelog partitions of active tasks `alive` says no to (closed tasks).
     pub(crate) fn unregister(&mut self, alive: impl Fn(&TaskId) -> bool) -> Result<()> {
-        let before = self.restoring.len();
-        let control = &self.control;
-        self.restoring.retain(|_, (task, next, end)| {
-            let keep = alive(task);
+        let control = self.control.clone();
+        self.forget(|r| {
+            let Some(end) = r.end else { return true };
+            let keep = alive(&r.task);
             if !keep {
-                control.add_remaining(-(*end - *next).max(0));
+                control.add_remaining(-(end - r.next).max(0));
             }
             keep
-        });
+        })
+    }
+
+    /// Forgets the changelog partitions of standby task `id`.
+    pub(crate) fn unregister_standby(&mut self, id: TaskId) -> Result<()> {
+        self.forget(|r| r.end.is_some() || r.task != id)
+    }
+
+    /// Keeps the partitions `keep` says yes to; reassigns the consumer if any went.
+    fn forget(&mut self, mut keep: impl FnMut(&Reading) -> bool) -> Result<()> {
+        let before = self.restoring.len();
+        self.restoring.retain(|_, r| keep(r));
         if self.restoring.len() != before {
             self.assign()?;
         }
@@ -207,8 +283,8 @@ impl ChangelogReader {
             return Ok(());
         };
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), (_, next, _)) in &self.restoring {
-            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))
+        for ((topic, partition), r) in &self.restoring {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(r.next))
                 .map_err(|e| StreamsError::kafka("assigning the restore consumer", e))?;
         }
         consumer
@@ -217,14 +293,16 @@ impl ChangelogReader {
     }
 
     /// One step of restoration: applies up to [`RESTORE_STEP_RECORDS`] changelog records or
-    /// [`RESTORE_STEP_BYTES`] of them (or what arrives within [`RESTORE_STEP_TIME`]), then
-    /// finishes the partitions that reached their end. Bounded, so processing of other tasks
+    /// [`RESTORE_STEP_BYTES`] of them (or what arrives within [`RESTORE_STEP_TIME`]), to the
+    /// active tasks restoring (`tasks`) and the standby tasks (`standbys`), then finishes the
+    /// active tasks' partitions that reached their end. Bounded, so processing of other tasks
     /// and polling of the main consumer go on between steps. Waits up to 10 ms for records
-    /// when `idle`. Returns the tasks whose stores all finished restoring (not yet
-    /// initialised).
+    /// when `idle` and an active task restores. Returns the tasks whose stores all finished
+    /// restoring (not yet initialised).
     pub(crate) fn restore(
         &mut self,
         tasks: &mut BTreeMap<TaskId, StreamTask>,
+        standbys: &mut BTreeMap<TaskId, StreamTask>,
         idle: bool,
     ) -> Result<Vec<TaskId>> {
         if self.restoring.is_empty() {
@@ -236,28 +314,39 @@ impl ChangelogReader {
         let started: BTreeMap<(String, i32), i64> = self
             .restoring
             .iter()
-            .map(|(key, (_, next, _))| (key.clone(), *next))
+            .filter(|(_, r)| r.end.is_some())
+            .map(|(key, r)| (key.clone(), r.next))
             .collect();
+        let idle = idle && !started.is_empty();
         let batches = read_step(&self.thread, consumer, &mut self.restoring, idle);
         for ((topic, partition), batch) in &batches {
-            if let Some((id, next, _)) = self.restoring.get(&(topic.clone(), *partition))
-                && let Some(task) = tasks.get_mut(id)
+            let Some(r) = self.restoring.get(&(topic.clone(), *partition)) else {
+                continue;
+            };
+            let owner = if r.end.is_some() {
+                tasks.get_mut(&r.task)
+            } else {
+                standbys.get_mut(&r.task)
+            };
+            let Some(task) = owner else { continue };
+            task.restore(topic, *partition, batch, r.next)?;
+            if let Some(l) = &self.restore_listener
+                && r.end.is_some()
             {
-                task.restore(topic, *partition, batch, *next)?;
-                if let Some(l) = &self.restore_listener {
-                    let store = task
-                        .changelogs()
-                        .iter()
-                        .find(|c| &c.topic == topic)
-                        .map_or("", |c| c.store.as_str());
-                    l.on_batch_restored(store, topic, *partition, *next, batch.len() as u64);
-                }
+                let store = task
+                    .changelogs()
+                    .iter()
+                    .find(|c| &c.topic == topic)
+                    .map_or("", |c| c.store.as_str());
+                l.on_batch_restored(store, topic, *partition, r.next, batch.len() as u64);
             }
         }
-        let progressed: i64 = self
-            .restoring
+        if started.is_empty() {
+            return Ok(Vec::new());
+        }
+        let progressed: i64 = started
             .iter()
-            .map(|(key, (_, next, _))| next - started.get(key).copied().unwrap_or(*next))
+            .filter_map(|(key, before)| Some(self.restoring.get(key)?.next - before))
             .sum();
         self.control.add_remaining(-progressed);
         // Done when the consumer's position reaches the end offset (compaction and control
@@ -266,7 +355,8 @@ impl ChangelogReader {
             .position()
             .map_err(|e| StreamsError::kafka("reading restore positions", e))?;
         let mut finished = Vec::new();
-        for ((topic, partition), (_, next, end)) in &self.restoring {
+        for ((topic, partition), r) in &self.restoring {
+            let Some(end) = r.end else { continue };
             let position = positions
                 .find_partition(topic, *partition)
                 .and_then(|e| match e.offset() {
@@ -274,7 +364,7 @@ impl ChangelogReader {
                     _ => None,
                 })
                 .unwrap_or(-1);
-            if (*next).max(position) >= *end {
+            if r.next.max(position) >= end {
                 finished.push((topic.clone(), *partition));
             }
         }
@@ -283,7 +373,12 @@ impl ChangelogReader {
         }
         let mut restored_tasks = Vec::new();
         for key in finished {
-            let Some((id, next, end)) = self.restoring.remove(&key) else {
+            let Some(Reading {
+                task: id,
+                next,
+                end: Some(end),
+            }) = self.restoring.remove(&key)
+            else {
                 continue;
             };
             // Offsets skipped at the end (compaction, control records) are not remaining either.
@@ -309,6 +404,30 @@ impl ChangelogReader {
         self.assign()?;
         Ok(restored_tasks)
     }
+}
+
+/// The high watermark librdkafka last saw for `topic`-`partition` (from fetch responses;
+/// no request is made), if it saw one.
+#[allow(unsafe_code)]
+fn cached_high_watermark(
+    consumer: &BaseConsumer<WatchedContext>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is valid while `consumer` lives; the topic is a valid C
+    // string and the out pointers point at live locals.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
 }
 
 /// Reads one step's records from the restore consumer, grouped per changelog partition,
@@ -387,7 +506,7 @@ fn finish_batch(
     if let Some(entry) = restoring.get_mut(&key)
         && next > 0
     {
-        entry.1 = entry.1.max(next);
+        entry.next = entry.next.max(next);
     }
     batches.insert(key, batch);
 }

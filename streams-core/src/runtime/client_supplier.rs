@@ -39,26 +39,67 @@ fn client_config(config: &StreamsConfig, kind: ClientKind, base: &[(&str, &str)]
 const FETCH_QUEUE_BACKOFF: (&str, &str) = ("fetch.queue.backoff.ms", "10");
 
 /// The stream thread's consumer: a member of the application's group, committing nothing by
-/// itself, with `context` as its rebalance listener; a static member as `instance_id` when
-/// given (the thread's `group.instance.id`).
+/// itself, with `context` as its rebalance listener (see [`Member`] for who it is).
 pub(crate) fn create_consumer<C: ConsumerContext>(
     config: &StreamsConfig,
     client_id: &str,
-    instance_id: Option<&str>,
+    member: &Member,
     context: C,
 ) -> Result<BaseConsumer<C>> {
-    let settings = consumer_config(config, client_id, instance_id);
+    let settings = consumer_config(config, client_id, member);
     create_with_context(config, "consumer", ClientKind::Consumer, &settings, context)
+}
+
+/// Who a main consumer is in the group: a static member when `instance_id` is given (the
+/// thread's `group.instance.id`), and the instance's process id, which it publishes for the
+/// standby assignor when standby replicas are wanted.
+#[derive(Debug, Default)]
+pub(crate) struct Member {
+    pub instance_id: Option<String>,
+    pub process: Option<String>,
+}
+
+impl Member {
+    /// Stream thread `index` of the instance with process id `process`.
+    pub(crate) fn of_thread(config: &StreamsConfig, index: usize, process: &str) -> Member {
+        Member {
+            instance_id: config.thread_instance_id(index),
+            process: (config.num_standby_replicas() > 0 && !process.is_empty())
+                .then(|| process.to_owned()),
+        }
+    }
 }
 
 /// Between a main consumer's client id and the `application.server` it publishes.
 pub(crate) const ENDPOINT_MARK: char = '@';
 
+/// Before the process id (and then the `client.rack`) a main consumer publishes in its client
+/// id for the standby assignor: `<client id>~<process id>[~<rack>][@<host:port>]`.
+pub(crate) const PROCESS_MARK: char = '~';
+
+/// The process id and rack a member's client id publishes (see [`PROCESS_MARK`]), if any.
+pub(crate) fn published_process(client_id: &str) -> Option<(&str, Option<&str>)> {
+    let id = client_id
+        .rsplit_once(ENDPOINT_MARK)
+        .map_or(client_id, |(id, _)| id);
+    let is_process = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut parts = id.rsplitn(3, PROCESS_MARK);
+    let last = parts.next()?;
+    let before = parts.next()?;
+    if is_process(last) {
+        Some((last, None))
+    } else if is_process(before) && parts.next().is_some() {
+        Some((before, Some(last)))
+    } else {
+        None
+    }
+}
+
 /// The settings of the stream thread's consumer (see [`create_consumer`]).
 pub(crate) fn consumer_config(
     config: &StreamsConfig,
     client_id: &str,
-    instance_id: Option<&str>,
+    member: &Member,
 ) -> ClientConfig {
     let mut cc = client_config(
         config,
@@ -77,8 +118,18 @@ pub(crate) fn consumer_config(
     cc.set("group.id", config.application_id())
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false");
-    if let Some(id) = instance_id {
+    if let Some(id) = &member.instance_id {
         cc.set("group.instance.id", id);
+    }
+    // Every member's description shows where it runs, for the standby assignor: appended
+    // to whatever id the consumer ends up with, the user's `client.id` included.
+    if let Some(process) = &member.process {
+        let id = cc.get("client.id").unwrap_or(client_id).to_owned();
+        let rack = cc.get("client.rack").filter(|r| !r.is_empty());
+        let rack = rack
+            .map(|r| format!("{PROCESS_MARK}{r}"))
+            .unwrap_or_default();
+        cc.set("client.id", format!("{id}{PROCESS_MARK}{process}{rack}"));
     }
     // The group's member descriptions carry the client id: with `application.server`, it
     // tells the other instances where this one answers queries (see `streams_metadata`).
@@ -373,7 +424,7 @@ mod tests {
     fn the_main_consumer_publishes_application_server_after_any_client_id() -> Result<()> {
         let plain = StreamsConfig::new("app", "localhost:9092");
         let id = |c: &StreamsConfig| {
-            consumer_config(c, "app-1-StreamThread-1-consumer", None)
+            consumer_config(c, "app-1-StreamThread-1-consumer", &Member::default())
                 .get("client.id")
                 .map(str::to_owned)
         };
@@ -432,7 +483,10 @@ mod tests {
     /// Every client the library creates, by name, with its final librdkafka settings.
     fn every_client(config: &StreamsConfig) -> Vec<(&'static str, ClientConfig)> {
         vec![
-            ("main consumer", consumer_config(config, "c", None)),
+            (
+                "main consumer",
+                consumer_config(config, "c", &Member::default()),
+            ),
             ("restore consumer", restore_consumer_config(config, "c")),
             ("watermark client", watermark_config(config, "c")),
             ("global consumer", global_consumer_config(config, "c")),
@@ -596,7 +650,7 @@ mod tests {
             assert_eq!(config.group_instance_id(), Some("node-7"));
             let second = config.thread_instance_id(1);
             assert_eq!(second.as_deref(), Some("node-7-2"));
-            let main = consumer_config(&config, "c", second.as_deref());
+            let main = consumer_config(&config, "c", &Member::of_thread(&config, 1, ""));
             assert_eq!(main.get("group.instance.id"), Some("node-7-2"));
             for (client, settings) in every_client(&config) {
                 assert_eq!(settings.get("group.instance.id"), None, "{client}");

@@ -30,6 +30,8 @@ pub(crate) struct ClientControl {
     pub(crate) metrics: crate::metrics::MetricsHub,
     /// The stores of the tasks the threads run, for interactive queries.
     pub(crate) stores: crate::query::QueryableStores,
+    /// Which standby tasks each thread keeps, and which tasks the threads run as active.
+    pub(crate) standbys: super::standby_plan::StandbyPlan,
     /// `KafkaStreams::pause`: threads keep polling and committing but process nothing.
     pub(crate) paused: AtomicBool,
     /// Stream threads that ended with an error.
@@ -62,6 +64,7 @@ impl ClientControl {
             leave_group: AtomicBool::new(false),
             metrics: Default::default(),
             stores: Default::default(),
+            standbys: Default::default(),
             paused: AtomicBool::new(false),
             failed_threads: Default::default(),
             replaced_threads: Default::default(),

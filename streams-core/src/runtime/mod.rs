@@ -34,8 +34,12 @@ mod rebalance;
 mod record_collector;
 mod repartition_purger;
 mod shared;
+mod standby;
+mod standby_assignor;
+mod standby_plan;
 mod state_directory;
 mod streams_metadata;
+mod task_creator;
 mod task_manager;
 mod thread;
 mod thread_metrics;
@@ -66,6 +70,8 @@ pub struct KafkaStreams {
     threads: Vec<JoinHandle<()>>,
     /// The thread keeping the global stores up to date, if there are any.
     global: Option<JoinHandle<()>>,
+    /// The thread placing standby replicas, with `num.standby.replicas` > 0.
+    standby_assignor: Option<JoinHandle<()>>,
     client_id: String,
     restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
     /// What to do when a stream thread fails (none: stop the client).
@@ -117,7 +123,7 @@ impl KafkaStreams {
         drop(client_supplier::create_consumer(
             &config,
             &client_id,
-            config.thread_instance_id(0).as_deref(),
+            &client_supplier::Member::of_thread(&config, 0, ""),
             rdkafka::consumer::DefaultConsumerContext,
         )?);
         // The admin client's settings too (`admin.`-prefixed ones are its alone).
@@ -142,6 +148,7 @@ impl KafkaStreams {
             control,
             threads: Vec::new(),
             global: None,
+            standby_assignor: None,
             client_id,
             restore_listener: None,
             uncaught_handler: None,
@@ -364,13 +371,25 @@ impl KafkaStreams {
                     .map_err(|e| StreamsError::io("spawning the global thread", e))?,
             );
         }
-        let process_id: Arc<str> = if self.config.exactly_once() {
+        // The process id names the transactional producers and, for the standby assignor, this
+        // instance in the group.
+        let standbys = self.config.num_standby_replicas() > 0;
+        let process_id: Arc<str> = if self.config.exactly_once() || standbys {
             let (id, lock) = state_directory::process_id(&self.config)?;
             self.process_lock = lock;
             id.into()
         } else {
             Arc::from("")
         };
+        if standbys {
+            self.standby_assignor = Some(standby_assignor::spawn(
+                self.config.clone(),
+                &self.client_id,
+                process_id.to_string(),
+                subtopologies.clone(),
+                self.control.clone(),
+            )?);
+        }
         let n = self.config.num_stream_threads();
         self.control.start_threads(n);
         for index in 0..n {
@@ -433,24 +452,30 @@ impl KafkaStreams {
         for handle in self.threads.drain(..) {
             let _ = handle.join();
         }
-        if let Some(global) = self.global.take() {
-            let _ = global.join();
-        }
+        self.join_helpers();
         // Every task is closed: another instance may use the state directory now.
         self.state_lock = None;
         self.process_lock = None;
         Ok(())
     }
+
+    /// Waits for the global thread and the standby assignor (they stop with the client).
+    fn join_helpers(&mut self) {
+        for handle in [self.global.take(), self.standby_assignor.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl Drop for KafkaStreams {
     fn drop(&mut self) {
-        if !self.threads.is_empty() || self.global.is_some() {
+        if !self.threads.is_empty() || self.global.is_some() || self.standby_assignor.is_some() {
             self.control.request_stop();
             self.control.wait_threads(Duration::from_secs(30));
         }
-        if let Some(global) = self.global.take() {
-            let _ = global.join();
-        }
+        self.join_helpers();
     }
 }

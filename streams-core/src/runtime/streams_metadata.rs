@@ -201,39 +201,27 @@ impl MetadataState {
         let client = client.as_ref().ok_or_else(|| {
             StreamsError::IllegalState("the metadata client was not created".into())
         })?;
-        let group = self.config.application_id();
-        let unknown = |doing: &str, e: rdkafka::error::KafkaError| {
-            Ok(Err(Unavailable::NoMetadata {
-                message: format!("{doing}: {e}"),
-            }))
+        let members = match stable_members(client, self.config.application_id()) {
+            Ok(members) => members,
+            Err(reason) => return Ok(Err(reason)),
         };
-        let list = match client.fetch_group_list(Some(group), ASK_TIMEOUT) {
-            Ok(list) => list,
-            Err(e) => return unknown("describing the application's group", e),
-        };
-        let Some(info) = list.groups().iter().find(|g| g.name() == group) else {
-            return Ok(Err(Unavailable::Rebalancing));
-        };
-        if info.state() != "Stable" {
-            return Ok(Err(Unavailable::Rebalancing));
-        }
         let mut hosts: BTreeMap<HostInfo, BTreeSet<(String, i32)>> = BTreeMap::new();
         let mut topics = BTreeSet::new();
-        for member in info.members() {
-            let Some(host) = member
-                .client_id()
+        for (client_id, assigned) in members {
+            let Some(host) = client_id
                 .rsplit_once(ENDPOINT_MARK)
                 .and_then(|(_, h)| HostInfo::parse(h))
             else {
                 continue;
             };
-            let assigned = member
-                .assignment()
-                .and_then(parse_assignment)
-                .unwrap_or_default();
             topics.extend(assigned.iter().map(|(t, _)| t.clone()));
             hosts.entry(host).or_default().extend(assigned);
         }
+        let unknown = |doing: &str, e: rdkafka::error::KafkaError| {
+            Ok(Err(Unavailable::NoMetadata {
+                message: format!("{doing}: {e}"),
+            }))
+        };
         let mut partition_counts = HashMap::new();
         for topic in topics {
             let md = match client.fetch_metadata(Some(&topic), ASK_TIMEOUT) {
@@ -251,6 +239,39 @@ impl MetadataState {
             partition_counts,
         }))
     }
+}
+
+/// A member of the application's group as the broker describes it: its client id and the
+/// partitions assigned to it.
+pub(crate) type MemberAssignment = (String, Vec<(String, i32)>);
+
+/// The members of `group` with their assignments, when the group is stable; otherwise why
+/// they cannot be known now (a rebalance shows no assignment).
+pub(crate) fn stable_members(
+    client: &BaseConsumer<WatchedContext>,
+    group: &str,
+) -> std::result::Result<Vec<MemberAssignment>, Unavailable> {
+    let list = client
+        .fetch_group_list(Some(group), ASK_TIMEOUT)
+        .map_err(|e| Unavailable::NoMetadata {
+            message: format!("describing the application's group: {e}"),
+        })?;
+    let info = list
+        .groups()
+        .iter()
+        .find(|g| g.name() == group)
+        .ok_or(Unavailable::Rebalancing)?;
+    if info.state() != "Stable" {
+        return Err(Unavailable::Rebalancing);
+    }
+    Ok(info
+        .members()
+        .iter()
+        .map(|m| {
+            let assigned = m.assignment().and_then(parse_assignment);
+            (m.client_id().to_owned(), assigned.unwrap_or_default())
+        })
+        .collect())
 }
 
 /// The partitions of a consumer group member's assignment (Kafka's `ConsumerProtocolAssignment`,

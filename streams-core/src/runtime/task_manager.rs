@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rdkafka::{Offset, TopicPartitionList};
@@ -18,15 +19,15 @@ use super::deferred::Deferred;
 use super::input_flow::{InputFlow, Router};
 use super::record_collector::KafkaRecordCollector;
 use super::shared::{RebalanceEvent, ThreadShared};
+use super::standby::StandbyTasks;
+use super::task_creator::TaskCreator;
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
 use crate::ids::TaskId;
 use crate::metrics::ThreadMetrics;
 use crate::record::RawRecord;
-use crate::state_manager::{lock_task_dir, move_state_aside};
 use crate::task::StreamTask;
 use crate::timestamp::now_ms;
-use crate::topology::instantiate::TaskEnv;
 use crate::topology::{OffsetReset, Subtopology, Topology};
 
 /// Everything a task manager is made with.
@@ -64,6 +65,10 @@ pub(crate) struct TaskManager {
     awaiting_ready: bool,
     /// The changelog topics of each sub-topology (by index), found once.
     changelogs: Vec<Vec<String>>,
+    creator: TaskCreator,
+    standbys: StandbyTasks,
+    /// When the standby tasks' lag was last published.
+    standby_published: Instant,
 }
 
 /// What [`TaskManager::start_task`] did.
@@ -87,8 +92,19 @@ impl TaskManager {
                     .collect()
             })
             .collect();
+        let creator = TaskCreator {
+            thread: p.thread.clone(),
+            config: p.config.clone(),
+            topology: p.topology.clone(),
+            subtopologies: p.subtopologies.clone(),
+            collector: p.collector.clone(),
+            metrics: p.metrics.clone(),
+        };
         TaskManager {
             changelogs,
+            creator,
+            standbys: StandbyTasks::default(),
+            standby_published: Instant::now(),
             p,
             tasks: BTreeMap::new(),
             deferred: BTreeMap::new(),
@@ -138,7 +154,18 @@ impl TaskManager {
                 RebalanceEvent::Assigned(partitions) => self.assigned(input, partitions)?,
             }
         }
+        self.claim_active();
         Ok(())
+    }
+
+    /// Tells the client's standby plan which tasks this thread runs or waits to start, so
+    /// that no thread of this client keeps a standby copy of them.
+    fn claim_active(&self) {
+        let claimed = self.tasks.keys().chain(self.deferred.keys()).copied();
+        self.p
+            .control
+            .standbys
+            .claim(self.p.index, claimed.collect());
     }
 
     /// Closes the tasks of revoked partitions: clean (stores committed) when what they
@@ -300,19 +327,6 @@ impl TaskManager {
         Ok(())
     }
 
-    fn build_task(&self, id: TaskId, sub: usize) -> Result<StreamTask> {
-        let env = TaskEnv {
-            application_id: self.p.config.application_id().into(),
-            state_dir: self.p.config.state_dir().to_path_buf(),
-            collector: self.p.collector.clone(),
-            settings: self.p.config.task_settings(),
-            wall_clock: now_ms(),
-        };
-        self.p
-            .topology
-            .build_task(&self.p.subtopologies[sub], id.partition, env)
-    }
-
     fn start_task(&mut self, id: TaskId, sub: usize, input: &InputFlow) -> Result<Started> {
         let changelogs = &self.changelogs[sub];
         if let Some(open) = self.p.reader.open_transaction(changelogs, id.partition)? {
@@ -326,32 +340,18 @@ impl TaskManager {
             return Ok(Started::Waiting);
         }
         self.waiting_for_transactions.remove(&id);
+        // A standby copy of the task on this thread becomes it, restoring only the tail.
+        let mut standby = self.standbys.take(id, &mut self.p.reader)?;
         if self.move_aside.remove(&id) {
-            self.move_state_aside(id)?;
-        }
-        let mut task = self.build_task(id, sub)?;
-        if task.state.state_moved_aside.is_some() {
-            self.count_corruption();
-        }
-        // Watermarks of each changelog partition; a checkpoint outside them is not this
-        // changelog's (deleted and recreated topic, foreign state): wipe and start over.
-        let mut ranges = self.p.reader.ranges(&task)?;
-        if ranges
-            .iter()
-            .any(|(c, low, high)| c.checkpoint.is_some_and(|o| o < *low || o > *high))
-        {
-            tracing::warn!(thread = %self.p.thread, task = %id, "checkpoint outside the changelog's offsets; wiping the task's state");
-            task.close()?;
-            let dir = task.task_dir().to_path_buf();
-            // Release the task's lock before wiping and rebuilding it.
-            drop(task);
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| StreamsError::io(format!("wiping {}", dir.display()), e))?;
-            task = self.build_task(id, sub)?;
-            for (c, _, _) in &mut ranges {
-                c.checkpoint = None;
+            if let Some(mut corrupt) = standby.take() {
+                let _ = corrupt.close();
             }
+            self.creator.move_state_aside(id)?;
+        } else if standby.is_some() {
+            tracing::info!(thread = %self.p.thread, task = %id, "standby task becomes active");
         }
+        let (mut task, ranges) = self.creator.open(id, sub, standby, &mut self.p.reader)?;
+        self.p.metrics.tasks_created.fetch_add(1, Ordering::Relaxed);
         let restoring = self.p.reader.register(id, &mut task, ranges)?;
         if restoring {
             input.pause(task.input_partitions(), "a restoring task's input")?;
@@ -366,41 +366,29 @@ impl TaskManager {
         Ok(Started::Yes)
     }
 
-    /// Moves the state directory of task `id` aside (its store reported corruption).
-    fn move_state_aside(&self, id: TaskId) -> Result<()> {
-        let dir = self
-            .p
-            .config
-            .state_dir()
-            .join(self.p.config.application_id())
-            .join(id.to_string());
-        if dir.exists() {
-            let _lock = lock_task_dir(&dir, id)?;
-            let moved = move_state_aside(&dir)?;
-            tracing::error!(thread = %self.p.thread, task = %id, dir = %dir.display(), moved_to = %moved.display(), "moved the task's corrupt state aside");
-            self.count_corruption();
-        }
-        Ok(())
-    }
-
-    fn count_corruption(&self) {
-        self.p
-            .metrics
-            .state_corruptions
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
     /// One bounded step of restoration; tasks whose stores all restored are initialised and
     /// their input resumed.
     pub(crate) fn restore(&mut self, input: &InputFlow) -> Result<()> {
-        if self.p.reader.is_empty() {
-            return Ok(());
+        self.standbys.update(
+            &self.p.control.standbys,
+            self.p.index,
+            &self.creator,
+            &mut self.p.reader,
+        )?;
+        if self.standby_published.elapsed() >= Duration::from_secs(1) {
+            self.standby_published = Instant::now();
+            let lag: i64 = self.p.reader.standby_lag().values().sum();
+            let m = &self.p.metrics;
+            m.standby_lag.store(lag.max(0) as u64, Ordering::Relaxed);
+            m.standby_tasks
+                .store(self.standbys.ids().len() as u64, Ordering::Relaxed);
         }
         let idle = !self
             .tasks
             .values()
             .any(|t| !t.is_restoring() && t.buffered() > 0);
-        for id in self.p.reader.restore(&mut self.tasks, idle)? {
+        let standbys = self.standbys.tasks_mut();
+        for id in self.p.reader.restore(&mut self.tasks, standbys, idle)? {
             let Some(task) = self.tasks.get_mut(&id) else {
                 continue;
             };
@@ -568,12 +556,7 @@ impl TaskManager {
             )?;
         }
         for id in ids {
-            if let Some(sub) = self
-                .p
-                .subtopologies
-                .iter()
-                .position(|s| s.id == id.subtopology)
-            {
+            if let Some(sub) = self.creator.sub_of(id) {
                 self.try_start(id, sub, None, input)?;
             }
         }
@@ -590,6 +573,7 @@ impl TaskManager {
         self.deferred.clear();
         self.waiting_for_transactions.clear();
         self.rewind.clear();
+        self.claim_active();
         Ok(())
     }
 
@@ -614,6 +598,7 @@ impl TaskManager {
     /// they drop what was not committed.
     fn close_task(&self, id: TaskId, mut task: StreamTask, clean: bool) {
         self.p.control.stores.remove(id);
+        self.p.metrics.tasks_closed.fetch_add(1, Ordering::Relaxed);
         if clean && !task.is_restoring() {
             let written = self.p.collector.borrow().changelog_offsets();
             if let Err(e) = task.commit_stores(&written) {
@@ -630,6 +615,7 @@ impl TaskManager {
         for (id, task) in std::mem::take(&mut self.tasks) {
             self.close_task(id, task, clean);
         }
+        self.standbys.close_all(&mut self.p.reader, &self.p.thread);
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::changelog_reader::ChangelogReader;
 use super::client_failure::ClientFailure;
-use super::client_supplier::create_consumer;
+use super::client_supplier::{Member, create_consumer};
 use super::control::{ClientControl, ThreadState};
 use super::input_flow::InputFlow;
 use super::producer::{CommitOutcome, ProducerSpec, StreamsProducer};
@@ -96,7 +96,7 @@ impl StreamThread {
         let consumer = create_consumer(
             &p.config,
             &format!("{name}-consumer"),
-            p.config.thread_instance_id(p.index).as_deref(),
+            &Member::of_thread(&p.config, p.index, &p.process_id),
             ConsumerCallbacks {
                 shared: shared.clone(),
                 thread: name.clone(),
