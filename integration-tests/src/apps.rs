@@ -1,5 +1,7 @@
 //! Processors the integration suites share.
 
+use std::collections::BTreeMap;
+
 use state_stores::KeyValueStoreBuilder;
 use state_stores::typed::{TypedKeyValueStore, TypedWindowStore};
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
@@ -56,6 +58,42 @@ pub fn count_topology(input: &str, output: &str) -> streams_core::Result<Topolog
         )?
         .add_sink("sink", output, StringSerde, I64Serde, &["count"])?;
     Ok(t)
+}
+
+/// Checks the output of [`count_topology`] over the input `client::round_robin(0, total,
+/// keys)`: per key, the counts 1, 2, ..., n in order (no loss, no duplicate), with n the
+/// key's number of input records. Reads `output` with `read_committed`.
+pub fn check_counts(
+    bootstrap: &str,
+    output: &str,
+    total: usize,
+    keys: usize,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let out = crate::client::read_committed(
+        bootstrap,
+        output,
+        total,
+        std::time::Duration::from_secs(2),
+        std::time::Duration::from_secs(90),
+    )?;
+    let mut per_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in &out {
+        let value = r.value.as_deref().context("a count")?;
+        let n = i64::from_be_bytes(value.try_into().context("8-byte count")?);
+        per_key
+            .entry(String::from_utf8(r.key.clone())?)
+            .or_default()
+            .push(n);
+    }
+    let mut expected = BTreeMap::new();
+    for i in 0..total {
+        let key = format!("k{}", i % keys);
+        let seen: &mut Vec<i64> = expected.entry(key).or_default();
+        seen.push(seen.len() as i64 + 1);
+    }
+    assert_eq!(per_key, expected);
+    Ok(())
 }
 
 /// Adds one to `key`'s count in `store` and returns the new count.

@@ -4,14 +4,13 @@
 //! and the counts come out exact, one update per input record. Then one instance closes with
 //! `leave_group(true)`, and the other takes its partitions over at once.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use integration_tests::apps::count_topology;
+use anyhow::Result;
+use integration_tests::apps::{check_counts, count_topology};
 use integration_tests::cleanup::ScratchDir;
-use integration_tests::client::{produce, read_committed, round_robin, wait_until_committed};
+use integration_tests::client::{produce, round_robin, wait_until_committed};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use integration_tests::wait_running;
 use streams_core::{CloseOptions, KafkaStreams, State, StreamsConfig};
@@ -52,35 +51,6 @@ impl Instance {
     fn changes(&self) -> Vec<(State, State)> {
         self.changes.lock().expect("listener lock").clone()
     }
-}
-
-/// Checks the output: per key, the counts 1, 2, ..., n in order (no loss, no duplicate), with
-/// n the key's number of input records.
-fn check_counts(bootstrap: &str, output: &str, total: usize) -> Result<()> {
-    let out = read_committed(
-        bootstrap,
-        output,
-        total,
-        Duration::from_secs(2),
-        Duration::from_secs(90),
-    )?;
-    let mut per_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for r in &out {
-        let value = r.value.as_deref().context("a count")?;
-        let n = i64::from_be_bytes(value.try_into().context("8-byte count")?);
-        per_key
-            .entry(String::from_utf8(r.key.clone())?)
-            .or_default()
-            .push(n);
-    }
-    let mut expected = BTreeMap::new();
-    for i in 0..total {
-        let key = format!("k{}", i % KEYS);
-        let seen: &mut Vec<i64> = expected.entry(key).or_default();
-        seen.push(seen.len() as i64 + 1);
-    }
-    assert_eq!(per_key, expected);
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +106,7 @@ async fn a_static_member_restarts_without_a_rebalance_and_leaves_when_asked() ->
             ],
             "{restarted} took its partitions back in one step"
         );
-        check_counts(bootstrap, &output, sent)?;
+        check_counts(bootstrap, &output, sent, KEYS)?;
     }
 
     // B goes away for good: it leaves, and A takes every partition over without waiting
@@ -159,7 +129,7 @@ async fn a_static_member_restarts_without_a_rebalance_and_leaves_when_asked() ->
         a.changes().len() > before.len(),
         "the instance that stayed did not rebalance when the other left"
     );
-    check_counts(bootstrap, &output, sent + 120)?;
+    check_counts(bootstrap, &output, sent + 120, KEYS)?;
     a.streams.close(Duration::from_secs(30))?;
     Ok(())
 }

@@ -1,4 +1,22 @@
-//! The states of a client ([`State`]), as Kafka Streams names them.
+//! The states of a client ([`State`]), as Kafka Streams names them, and what each of its
+//! stream threads runs ([`ThreadMetadata`]).
+
+use std::collections::BTreeSet;
+
+use crate::ids::TaskId;
+
+/// What one stream thread of this client runs, as
+/// [`KafkaStreams::metadata_for_local_threads`](crate::KafkaStreams::metadata_for_local_threads)
+/// reports it (Kafka Streams' `ThreadMetadata`, with the task ids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadMetadata {
+    /// `<client id>-StreamThread-<n>`, as in the logs and metrics.
+    pub thread_name: String,
+    /// The tasks assigned to the thread as active: running, restoring or waiting to start.
+    pub active_tasks: BTreeSet<TaskId>,
+    /// The standby tasks the thread keeps (`num.standby.replicas`).
+    pub standby_tasks: BTreeSet<TaskId>,
+}
 
 /// The states of a [`KafkaStreams`](crate::KafkaStreams) client, as in Kafka Streams.
 ///

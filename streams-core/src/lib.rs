@@ -38,6 +38,7 @@ pub mod timestamp;
 mod topology;
 pub mod window;
 
+pub use client_state::ThreadMetadata;
 pub use config::{ProcessingGuarantee, StreamsConfig};
 pub use context::TaskCounters;
 pub use describe::{

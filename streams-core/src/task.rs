@@ -406,6 +406,17 @@ impl StreamTask {
         self.ctx.stores.get(name).and_then(|s| s.handle::<S>())
     }
 
+    /// Suspends the task after its partitions were revoked and its work committed: the
+    /// records buffered and not processed go (the next owner, perhaps this task again, reads
+    /// them from the committed offsets); processors, stores and stream time stay.
+    pub(crate) fn suspend(&mut self) {
+        for q in &mut self.queues {
+            q.records.clear();
+            q.head_timestamp = None;
+            q.committable = None;
+        }
+    }
+
     /// Closes processors and stores. Store writes not committed are dropped.
     pub(crate) fn close(&mut self) -> Result<()> {
         if self.initialized {

@@ -289,6 +289,26 @@ impl KafkaStreams {
         Ok(())
     }
 
+    /// What each stream thread runs now: its active tasks (running, restoring or waiting to
+    /// start) and the standby tasks it keeps. Empty before `start`.
+    pub fn metadata_for_local_threads(&self) -> Vec<crate::ThreadMetadata> {
+        let threads = if self.threads.is_empty() {
+            0
+        } else {
+            self.config.num_stream_threads()
+        };
+        (0..threads)
+            .map(|index| {
+                let (active_tasks, standby_tasks) = self.control.standbys.local(index);
+                crate::ThreadMetadata {
+                    thread_name: format!("{}-StreamThread-{}", self.client_id, index + 1),
+                    active_tasks,
+                    standby_tasks,
+                }
+            })
+            .collect()
+    }
+
     /// Stream threads replaced after a failure since the client started (see
     /// [`Self::set_uncaught_exception_handler`]).
     pub fn replaced_threads(&self) -> u64 {

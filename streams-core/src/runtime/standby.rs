@@ -102,6 +102,7 @@ impl StandbyTasks {
                 Err(e) => return Err(e),
             }
         }
+        plan.set_kept(index, self.ids());
         Ok(())
     }
 

@@ -18,6 +18,8 @@ pub(crate) struct StandbyPlan {
     by_thread: Mutex<BTreeMap<usize, BTreeSet<TaskId>>>,
     /// Per thread index: the tasks it runs, restores or waits to start as active.
     claimed: Mutex<BTreeMap<usize, BTreeSet<TaskId>>>,
+    /// Per thread index: the standby tasks it has open.
+    kept: Mutex<BTreeMap<usize, BTreeSet<TaskId>>>,
 }
 
 impl StandbyPlan {
@@ -42,6 +44,20 @@ impl StandbyPlan {
             claimed.insert(index, tasks);
             self.version.fetch_add(1, Ordering::AcqRel);
         }
+    }
+
+    /// Records the standby tasks thread `index` has open.
+    pub(crate) fn set_kept(&self, index: usize, tasks: BTreeSet<TaskId>) {
+        self.kept.lock().insert(index, tasks);
+    }
+
+    /// Thread `index`'s active tasks (claimed) and open standby tasks.
+    pub(crate) fn local(&self, index: usize) -> (BTreeSet<TaskId>, BTreeSet<TaskId>) {
+        let active = self.claimed.lock().get(&index).cloned().unwrap_or_default();
+        (
+            active,
+            self.kept.lock().get(&index).cloned().unwrap_or_default(),
+        )
     }
 
     /// The standby tasks thread `index` should keep: its share of the plan, less the tasks

@@ -1,8 +1,9 @@
 //! The task manager (Kafka Streams' `TaskManager`): a stream thread's tasks, created and
-//! closed as the group assigns and revokes partitions, deferred while their state is locked
-//! elsewhere or a changelog has an open transaction, restored through the
-//! [`ChangelogReader`], rewound to the last commit after an abort or a corrupt store, and
-//! driven (process, punctuate, commit their stores) by the stream thread.
+//! closed as the group assigns and revokes partitions (suspended on revocation and resumed
+//! when the next assignment gives them back), deferred while their state is locked elsewhere
+//! or a changelog has an open transaction, restored through the [`ChangelogReader`], rewound
+//! to the last commit after an abort or a corrupt store (`recovery`), and driven (process,
+//! punctuate, commit their stores) by the stream thread; and its standby tasks.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::Offset;
 
 use super::changelog_reader::ChangelogReader;
 use super::control::{ClientControl, ThreadState};
@@ -28,7 +29,9 @@ use crate::metrics::ThreadMetrics;
 use crate::record::RawRecord;
 use crate::task::StreamTask;
 use crate::timestamp::now_ms;
-use crate::topology::{OffsetReset, Subtopology, Topology};
+use crate::topology::{Subtopology, Topology};
+
+mod recovery;
 
 /// Everything a task manager is made with.
 pub(crate) struct TaskManagerParams {
@@ -67,6 +70,9 @@ pub(crate) struct TaskManager {
     changelogs: Vec<Vec<String>>,
     creator: TaskCreator,
     standbys: StandbyTasks,
+    /// Tasks whose partitions were revoked after their work committed, kept open until the
+    /// next assignment: those it gives back resume without closing, reopening or restoring.
+    suspended: BTreeMap<TaskId, StreamTask>,
     /// When the standby tasks' lag was last published.
     standby_published: Instant,
 }
@@ -104,6 +110,7 @@ impl TaskManager {
             changelogs,
             creator,
             standbys: StandbyTasks::default(),
+            suspended: BTreeMap::new(),
             standby_published: Instant::now(),
             p,
             tasks: BTreeMap::new(),
@@ -160,12 +167,12 @@ impl TaskManager {
 
     /// Tells the client's standby plan which tasks this thread runs or waits to start, so
     /// that no thread of this client keeps a standby copy of them.
-    fn claim_active(&self) {
+    fn claim_active(&mut self) {
         let claimed = self.tasks.keys().chain(self.deferred.keys()).copied();
-        self.p
-            .control
-            .standbys
-            .claim(self.p.index, claimed.collect());
+        let plan = &self.p.control.standbys;
+        plan.claim(self.p.index, claimed.collect());
+        // A standby taken over as active is no longer open as one.
+        plan.set_kept(self.p.index, self.standbys.ids());
     }
 
     /// Closes the tasks of revoked partitions: clean (stores committed) when what they
@@ -201,7 +208,15 @@ impl TaskManager {
         if lost {
             tracing::info!(thread = %self.p.thread, "partitions lost: closing their tasks without committing");
         }
-        self.close_tasks(&ids, committed, input)?;
+        // Tasks whose work committed are kept until the assignment arrives: one that comes
+        // back resumes as it was (the eager protocol revokes every partition each time).
+        let (keep, close): (Vec<TaskId>, Vec<TaskId>) = ids.into_iter().partition(|id| {
+            !lost && committed && self.tasks.get(id).is_some_and(|t| !t.is_restoring())
+        });
+        for id in keep {
+            self.suspend(id);
+        }
+        self.close_tasks(&close, committed, input)?;
         input.forget_paused(&revoked);
         self.deferred
             .retain(|id, _| !revoked.iter().any(|(_, p)| *p == id.partition));
@@ -227,11 +242,24 @@ impl TaskManager {
                 );
             }
         }
-        for (id, sub) in wanted {
-            if self.tasks.contains_key(&id) {
+        for (id, sub) in &wanted {
+            if self.tasks.contains_key(id) {
                 continue;
             }
-            self.try_start(id, sub, None, input)?;
+            self.try_start(*id, *sub, None, input)?;
+        }
+        // Suspended tasks the group gave to others (or not yet back) close now.
+        let gone: Vec<TaskId> = self
+            .suspended
+            .keys()
+            .filter(|id| !wanted.contains_key(id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(task) = self.suspended.remove(&id) {
+                tracing::info!(thread = %self.p.thread, task = %id, "closing suspended task");
+                self.close_task(id, task, false);
+            }
         }
         // Running once every new task has restored (checked each round).
         self.awaiting_ready = true;
@@ -340,25 +368,38 @@ impl TaskManager {
             return Ok(Started::Waiting);
         }
         self.waiting_for_transactions.remove(&id);
-        // A standby copy of the task on this thread becomes it, restoring only the tail.
-        let mut standby = self.standbys.take(id, &mut self.p.reader)?;
+        // The task suspended at the last revocation resumes; a standby copy of it on this
+        // thread becomes it. Either restores only what the changelogs have beyond its stores.
+        let resumed = self.suspended.remove(&id);
+        let is_resumed = resumed.is_some();
+        let mut existing = match resumed {
+            Some(task) => Some(task),
+            None => self.standbys.take(id, &mut self.p.reader)?,
+        };
         if self.move_aside.remove(&id) {
-            if let Some(mut corrupt) = standby.take() {
+            if let Some(mut corrupt) = existing.take() {
                 let _ = corrupt.close();
             }
             self.creator.move_state_aside(id)?;
-        } else if standby.is_some() {
+        } else if existing.is_some() && !is_resumed {
             tracing::info!(thread = %self.p.thread, task = %id, "standby task becomes active");
         }
-        let (mut task, ranges) = self.creator.open(id, sub, standby, &mut self.p.reader)?;
-        self.p.metrics.tasks_created.fetch_add(1, Ordering::Relaxed);
+        let (mut task, ranges) = self.creator.open(id, sub, existing, &mut self.p.reader)?;
+        if !is_resumed {
+            self.p.metrics.tasks_created.fetch_add(1, Ordering::Relaxed);
+        }
         let restoring = self.p.reader.register(id, &mut task, ranges)?;
         if restoring {
             input.pause(task.input_partitions(), "a restoring task's input")?;
             tracing::info!(thread = %self.p.thread, task = %id, "created task; restoring its stores");
         } else {
             task.initialize()?;
-            tracing::info!(thread = %self.p.thread, task = %id, "created task");
+            let what = if is_resumed {
+                "resumed task"
+            } else {
+                "created task"
+            };
+            tracing::info!(thread = %self.p.thread, task = %id, "{what}");
         }
         let stores = task.queryable_stores();
         self.p.control.stores.register(id, stores, restoring);
@@ -482,99 +523,32 @@ impl TaskManager {
         Ok(())
     }
 
-    /// The tasks of `self.corrupted` are closed without committing, marked to have their
-    /// state moved aside, and (under at-least-once) rewound to start again from the committed
-    /// offsets, restoring their stores from the changelogs. Under exactly-once the caller
-    /// aborts and rewinds every task instead.
-    pub(crate) fn repair_corrupted(
-        &mut self,
-        input: &mut InputFlow,
-        error: &StreamsError,
-        rewind: bool,
-    ) -> Result<()> {
-        let ids: Vec<TaskId> = std::mem::take(&mut self.corrupted).into_iter().collect();
-        tracing::error!(thread = %self.p.thread, tasks = ?ids, %error, "state store corrupt while running; moving the tasks' state aside and restoring it from the changelogs");
-        self.move_aside.extend(ids.iter().copied());
-        if rewind {
-            self.rewind(ids, input)
-        } else {
-            Ok(())
+    /// Suspends running task `id` after its partitions were revoked and its work committed:
+    /// its stores commit, its buffered records go, it stops answering queries.
+    fn suspend(&mut self, id: TaskId) {
+        let Some(mut task) = self.tasks.remove(&id) else {
+            return;
+        };
+        self.p.control.stores.remove(id);
+        let written = self.p.collector.borrow().changelog_offsets();
+        match task.commit_stores(&written) {
+            Ok(()) => {
+                task.suspend();
+                tracing::info!(thread = %self.p.thread, task = %id, "suspended task");
+                self.suspended.insert(id, task);
+            }
+            Err(e) => {
+                tracing::warn!(thread = %self.p.thread, task = %id, error = %e, "committing the stores of a revoked task failed; closing it");
+                self.close_task(id, task, false);
+            }
         }
     }
 
-    /// Closes every task without committing, moves its input back to the committed offsets
-    /// and starts it again: its stores reopen at their last commit and restore what the
-    /// changelogs committed after it.
-    pub(crate) fn rewind_all(&mut self, input: &mut InputFlow) -> Result<()> {
-        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
-        self.rewind(ids, input)
-    }
-
-    /// Closes the tasks `ids` without committing, seeks their inputs back to the committed
-    /// offsets and starts them again (restoring what their stores lack).
-    fn rewind(&mut self, ids: Vec<TaskId>, input: &mut InputFlow) -> Result<()> {
-        let mut inputs = TopicPartitionList::new();
-        // Inputs paused in librdkafka (full, or restoring): closing the tasks forgets them
-        // here, so they are resumed after the seek; starting the tasks pauses what must be.
-        let mut paused = Vec::new();
-        for task in ids.iter().filter_map(|id| self.tasks.get(id)) {
-            for (topic, partition) in task.input_partitions() {
-                inputs.add_partition(topic, partition);
-                if task.is_restoring() || input.is_paused_full(topic, partition) {
-                    paused.push((topic.to_owned(), partition));
-                }
-            }
+    /// Closes the suspended tasks (their stores committed when they were suspended).
+    fn close_suspended(&mut self) {
+        for (id, task) in std::mem::take(&mut self.suspended) {
+            self.close_task(id, task, false);
         }
-        self.close_tasks(&ids, false, input)?;
-        // What these tasks processed since the last commit is processed again: its offsets
-        // must not commit.
-        let rewound: HashSet<(String, i32)> = inputs
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_owned(), e.partition()))
-            .collect();
-        self.p
-            .shared
-            .pending_offsets
-            .retain(|key| !rewound.contains(key));
-        if inputs.count() > 0 {
-            for e in input.committed_offsets(&inputs)?.elements() {
-                let offset = match e.offset() {
-                    Offset::Offset(o) => Offset::Offset(o),
-                    _ => match self.p.topology.offset_reset(e.topic()) {
-                        Some(OffsetReset::Latest) => Offset::End,
-                        _ => Offset::Beginning,
-                    },
-                };
-                input.seek(e.topic(), e.partition(), offset, "a task's input")?;
-            }
-        }
-        if !paused.is_empty() {
-            input.resume(
-                paused.iter().map(|(t, p)| (t.as_str(), *p)),
-                "a rewound task's input",
-            )?;
-        }
-        for id in ids {
-            if let Some(sub) = self.creator.sub_of(id) {
-                self.try_start(id, sub, None, input)?;
-            }
-        }
-        self.awaiting_ready = true;
-        Ok(())
-    }
-
-    /// After the thread's tasks migrated (a fenced producer, a stale membership): closes
-    /// every task without committing and forgets the deferred ones; the group's next
-    /// assignment starts them again from the committed offsets.
-    pub(crate) fn migrated(&mut self, input: &mut InputFlow) -> Result<()> {
-        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
-        self.close_tasks(&ids, false, input)?;
-        self.deferred.clear();
-        self.waiting_for_transactions.clear();
-        self.rewind.clear();
-        self.claim_active();
-        Ok(())
     }
 
     /// Closes the tasks `ids` (committing their stores when `clean`) and forgets their
@@ -615,6 +589,7 @@ impl TaskManager {
         for (id, task) in std::mem::take(&mut self.tasks) {
             self.close_task(id, task, clean);
         }
+        self.close_suspended();
         self.standbys.close_all(&mut self.p.reader, &self.p.thread);
     }
 }
