@@ -1,17 +1,24 @@
 //! Standby replicas on a real broker (`num.standby.replicas`): two instances of an
 //! exactly-once counting application, each keeping a warm copy of the other's tasks; one is
 //! SIGKILLed and the survivor takes its tasks over restoring only the changelog's tail, with
-//! exact counts after the failover.
+//! exact counts after the failover. And the copies answer queries that enable stale stores,
+//! named as standby hosts in the query metadata.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use integration_tests::apps::count_topology;
 use integration_tests::child::ChildApp;
 use integration_tests::cleanup::ScratchDir;
-use integration_tests::client::{produce, read_committed, wait_until_committed};
+use integration_tests::client::{produce, read_committed, round_robin, wait_until_committed};
 use integration_tests::kafka::{free_port, shared_cluster, unique_name};
+use integration_tests::wait_running;
+use state_stores::query::QueryableStoreTypes;
+use streams_core::query::{StoreQueryParameters, Unavailable};
+use streams_core::serde::StringSerde;
+use streams_core::{KafkaStreams, StreamsConfig, StreamsError, TaskId};
 
 /// Distinct keys counted before the failover: the state the standbys keep.
 const KEYS: usize = 1_000_000;
@@ -177,5 +184,128 @@ async fn a_standby_takes_over_a_killed_instance_s_tasks_restoring_only_the_tail(
         restored < killed_share / 100.0,
         "the survivor restored {restored} records: its standby copies were not used"
     );
+    Ok(())
+}
+
+/// An in-process instance answering queries, with one standby replica.
+fn query_instance(
+    app: &str,
+    bootstrap: &str,
+    io: (&str, &str),
+    state: &ScratchDir,
+    server: &str,
+) -> Result<KafkaStreams> {
+    let config = StreamsConfig::new(app, bootstrap)
+        .set("num.standby.replicas", "1")?
+        .set("commit.interval.ms", "100")?
+        // Published to the other instance; nothing listens there in this test.
+        .set("application.server", server)?
+        .with_state_dir(state.path());
+    let mut streams = KafkaStreams::new(count_topology(io.0, io.1)?, config)?;
+    streams.start()?;
+    Ok(streams)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_copy_answers_stale_queries_and_is_named_in_the_metadata() -> Result<()> {
+    const SERVERS: [&str; 2] = ["127.0.0.1:18181", "127.0.0.1:18182"];
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers().to_owned();
+    let app = unique_name("standby-query");
+    let (input, output) = (format!("{app}-in"), format!("{app}-out"));
+    cluster.create_topic(&input, PARTITIONS, 1, &[])?;
+    cluster.create_topic(&output, PARTITIONS, 1, &[])?;
+    let io = (input.as_str(), output.as_str());
+    let (state_a, state_b) = (ScratchDir::new()?, ScratchDir::new()?);
+    let mut a = query_instance(&app, &bootstrap, io, &state_a, SERVERS[0])?;
+    let mut b = query_instance(&app, &bootstrap, io, &state_b, SERVERS[1])?;
+    wait_running(&[&a, &b])?;
+    // Eight keys five times each: every count is 5.
+    produce(&bootstrap, &input, round_robin(0, 40, 8)).await?;
+    wait_until_committed(
+        &bootstrap,
+        &app,
+        std::slice::from_ref(&input),
+        Duration::from_secs(60),
+    )?;
+    let standbys = |s: &KafkaStreams| -> BTreeSet<TaskId> {
+        let threads = s.metadata_for_local_threads();
+        threads.into_iter().flat_map(|t| t.standby_tasks).collect()
+    };
+    wait_for("caught-up standby copies", Duration::from_secs(60), || {
+        let lag = a.metrics().sum("kstreams_standby_lag_records", &[])
+            + b.metrics().sum("kstreams_standby_lag_records", &[]);
+        Ok(standbys(&a).len() + standbys(&b).len() == PARTITIONS as usize && lag == 0.0)
+    })?;
+
+    let counts = |partition: i32, stale: bool| {
+        let params = StoreQueryParameters::from_name_and_type(
+            "counts",
+            QueryableStoreTypes::key_value::<String, i64>(),
+        )
+        .with_partition(partition);
+        if stale {
+            params.enable_stale_stores()
+        } else {
+            params
+        }
+    };
+    let clients = [&a, &b];
+    for i in 0..8 {
+        let key = format!("k{i}");
+        let meta = a.query_metadata_for_key("counts", &key, &StringSerde)?;
+        assert_eq!(
+            meta,
+            b.query_metadata_for_key("counts", &key, &StringSerde)?
+        );
+        let active = SERVERS
+            .iter()
+            .position(|s| meta.active_host.to_string() == *s)
+            .context("the active host is one of the instances")?;
+        let standby = 1 - active;
+        assert_eq!(
+            meta.standby_hosts
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            vec![SERVERS[standby].to_owned()],
+            "{key}: the other instance keeps the standby copy"
+        );
+        let task = TaskId {
+            subtopology: 0,
+            partition: meta.partition,
+        };
+        assert!(standbys(clients[standby]).contains(&task), "{key}");
+        // The standby copy answers a stale query with the committed count...
+        let stale = clients[standby].store(counts(meta.partition, true))?;
+        assert_eq!(stale.get(&key)?, Some(5), "{key} from the standby copy");
+        // ...and is not hosted as far as a query for current data goes.
+        match clients[standby].store(counts(meta.partition, false)) {
+            Err(StreamsError::StoreUnavailable {
+                reason: Unavailable::NotHosted { partition },
+                ..
+            }) => assert_eq!(partition, Some(meta.partition)),
+            other => bail!("{key}: expected not hosted, got {:?}", other.map(|_| ())),
+        }
+        let current = clients[active].store(counts(meta.partition, false))?;
+        assert_eq!(current.get(&key)?, Some(5), "{key} from the active copy");
+    }
+    // Each instance's metadata lists the other's partitions as its standby ones.
+    let all = a.all_metadata()?;
+    assert_eq!(all.len(), 2);
+    for m in &all {
+        assert_eq!(m.topic_partitions.len(), 2, "{m:?}");
+        assert!(
+            m.topic_partitions.is_disjoint(&m.standby_topic_partitions),
+            "{m:?}"
+        );
+        assert_eq!(m.standby_topic_partitions.len(), 2, "{m:?}");
+        assert_eq!(
+            m.standby_state_store_names,
+            BTreeSet::from(["counts".to_owned()])
+        );
+    }
+    a.close(Duration::from_secs(30))?;
+    b.close(Duration::from_secs(30))?;
     Ok(())
 }

@@ -107,8 +107,9 @@ impl<Q: QueryableStoreType> StoreQueryParameters<Q> {
         self
     }
 
-    /// Lets partitions that are still restoring answer too (their content lags the
-    /// changelog until restoration ends).
+    /// Lets partitions that are still restoring, and standby copies
+    /// (`num.standby.replicas`), answer too: their content lags the changelog (until
+    /// restoration ends; by what a standby has not read yet).
     pub fn enable_stale_stores(mut self) -> Self {
         self.stale = true;
         self
@@ -185,7 +186,8 @@ impl std::fmt::Display for HostInfo {
 pub struct KeyQueryMetadata {
     /// The instance whose active task holds the key.
     pub active_host: HostInfo,
-    /// Instances holding a standby copy (none: standby replicas are not built yet).
+    /// Instances holding a standby copy of the key's partition (`num.standby.replicas`),
+    /// which answer queries that enable stale stores.
     pub standby_hosts: Vec<HostInfo>,
     /// The partition (of the store's source topics) the key belongs to.
     pub partition: i32,
@@ -200,6 +202,10 @@ pub struct StreamsMetadata {
     pub state_store_names: std::collections::BTreeSet<String>,
     /// The input partitions assigned to it.
     pub topic_partitions: std::collections::BTreeSet<(String, i32)>,
+    /// The stores of the standby copies it keeps (`num.standby.replicas`).
+    pub standby_state_store_names: std::collections::BTreeSet<String>,
+    /// The input partitions of the tasks it keeps standby copies of.
+    pub standby_topic_partitions: std::collections::BTreeSet<(String, i32)>,
 }
 
 /// The partition under which a global store is registered.
@@ -217,6 +223,8 @@ struct Registered {
     /// `None`: a store of a kind that cannot be queried (one without `queryable`).
     store: Option<QueryableStore>,
     restoring: bool,
+    /// A standby copy: it answers only queries that enable stale stores.
+    standby: bool,
 }
 
 /// The stores of the tasks this client runs, by store name and partition.
@@ -242,8 +250,30 @@ impl QueryableStores {
                     task,
                     store,
                     restoring,
+                    standby: false,
                 },
             );
+        }
+    }
+
+    /// Registers the stores of standby task `task`, under partitions no active task of this
+    /// client registered.
+    pub(crate) fn register_standby(
+        &self,
+        task: TaskId,
+        stores: Vec<(String, Option<QueryableStore>)>,
+    ) {
+        let mut all = self.stores.write();
+        for (name, store) in stores {
+            all.entry(name)
+                .or_default()
+                .entry(task.partition)
+                .or_insert(Registered {
+                    task,
+                    store,
+                    restoring: false,
+                    standby: true,
+                });
         }
     }
 
@@ -258,6 +288,7 @@ impl QueryableStores {
                     task: GLOBAL_TASK,
                     store,
                     restoring: false,
+                    standby: false,
                 },
             );
         }
@@ -268,17 +299,27 @@ impl QueryableStores {
         for partitions in self.stores.write().values_mut() {
             if let Some(r) = partitions.get_mut(&(task.partition))
                 && r.task == task
+                && !r.standby
             {
                 r.restoring = false;
             }
         }
     }
 
-    /// Removes the stores of `task` (closed, or moved away).
+    /// Removes the stores of active task `task` (closed, or moved away).
     pub(crate) fn remove(&self, task: TaskId) {
+        self.remove_where(|r| r.task == task && !r.standby);
+    }
+
+    /// Removes the stores of standby task `task`.
+    pub(crate) fn remove_standby(&self, task: TaskId) {
+        self.remove_where(|r| r.task == task && r.standby);
+    }
+
+    fn remove_where(&self, gone: impl Fn(&Registered) -> bool) {
         let mut all = self.stores.write();
         for partitions in all.values_mut() {
-            partitions.retain(|_, r| r.task != task);
+            partitions.retain(|_, r| !gone(r));
         }
         all.retain(|_, partitions| !partitions.is_empty());
     }
@@ -312,6 +353,10 @@ impl QueryableStores {
         let mut restoring = Vec::new();
         for (&partition, r) in partitions {
             if partition != GLOBAL && params.partition().is_some_and(|p| p != partition) {
+                continue;
+            }
+            // A standby copy is not hosted as far as a query for current data goes.
+            if r.standby && !params.stale_stores_enabled() {
                 continue;
             }
             let Some(store) = &r.store else {

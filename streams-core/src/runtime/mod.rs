@@ -26,6 +26,7 @@ mod deferred;
 mod deliveries;
 mod fetch;
 mod global;
+mod group_description;
 mod input_flow;
 mod kafka_errors;
 mod producer;

@@ -7,10 +7,11 @@
 //! this client, the standby closes (its checkpoint saved) so that thread can open the state.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::changelog_reader::ChangelogReader;
-use super::standby_plan::StandbyPlan;
+use super::control::ClientControl;
 use super::task_creator::TaskCreator;
 use crate::error::{Result, StreamsError};
 use crate::ids::TaskId;
@@ -21,8 +22,11 @@ use crate::task::StreamTask;
 const LOCKED_RETRY: Duration = Duration::from_millis(200);
 
 /// The standby tasks of one stream thread.
-#[derive(Default)]
 pub(crate) struct StandbyTasks {
+    /// The thread's index: its share of the client's standby plan.
+    index: usize,
+    /// The standby plan, and the registry of stores for stale queries.
+    control: Arc<ClientControl>,
     tasks: BTreeMap<TaskId, StreamTask>,
     /// The version of the plan last applied.
     seen: Option<u64>,
@@ -31,6 +35,16 @@ pub(crate) struct StandbyTasks {
 }
 
 impl StandbyTasks {
+    pub(crate) fn new(index: usize, control: Arc<ClientControl>) -> Self {
+        StandbyTasks {
+            index,
+            control,
+            tasks: BTreeMap::new(),
+            seen: None,
+            retry_at: None,
+        }
+    }
+
     /// The standby tasks, for the changelog reader to apply records to.
     pub(crate) fn tasks_mut(&mut self) -> &mut BTreeMap<TaskId, StreamTask> {
         &mut self.tasks
@@ -51,20 +65,20 @@ impl StandbyTasks {
         let Some(task) = self.tasks.remove(&id) else {
             return Ok(None);
         };
+        self.control.stores.remove_standby(id);
         reader.unregister_standby(id)?;
         Ok(Some(task))
     }
 
-    /// Applies the plan for thread `index` when it changed (or a retry is due): closes the
-    /// standbys no longer wanted, opens the new ones. A standby whose state is locked (the
-    /// active copy closing on another thread of this machine) is tried again shortly.
+    /// Applies the thread's share of the plan when it changed (or a retry is due): closes
+    /// the standbys no longer wanted, opens the new ones. A standby whose state is locked
+    /// (the active copy closing on another thread of this machine) is tried again shortly.
     pub(crate) fn update(
         &mut self,
-        plan: &StandbyPlan,
-        index: usize,
         creator: &TaskCreator,
         reader: &mut ChangelogReader,
     ) -> Result<()> {
+        let plan = &self.control.standbys;
         let version = plan.version();
         let retry = self.retry_at.is_some_and(|at| Instant::now() >= at);
         if self.seen == Some(version) && !retry {
@@ -72,7 +86,7 @@ impl StandbyTasks {
         }
         self.seen = Some(version);
         self.retry_at = None;
-        let wanted = plan.wanted(index);
+        let wanted = plan.wanted(self.index);
         let gone: Vec<TaskId> = self
             .tasks
             .keys()
@@ -93,6 +107,9 @@ impl StandbyTasks {
                 Ok((task, ranges)) => {
                     reader.register_standby(id, ranges)?;
                     tracing::info!(thread = %creator.thread, task = %id, "created standby task");
+                    self.control
+                        .stores
+                        .register_standby(id, task.queryable_stores());
                     self.tasks.insert(id, task);
                 }
                 Err(StreamsError::TaskLocked { .. }) => {
@@ -102,7 +119,7 @@ impl StandbyTasks {
                 Err(e) => return Err(e),
             }
         }
-        plan.set_kept(index, self.ids());
+        self.control.standbys.set_kept(self.index, self.ids());
         Ok(())
     }
 
@@ -111,6 +128,7 @@ impl StandbyTasks {
         let Some(mut task) = self.tasks.remove(&id) else {
             return;
         };
+        self.control.stores.remove_standby(id);
         if let Err(e) = reader.unregister_standby(id) {
             tracing::warn!(%thread, task = %id, error = %e, "forgetting a standby's changelogs failed");
         }

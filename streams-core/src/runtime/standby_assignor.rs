@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::client_supplier::{create_watermark_client, published_process, serve_initial_events};
 use super::control::ClientControl;
-use super::streams_metadata::{MemberAssignment, stable_members};
+use super::group_description::{MemberAssignment, stable_members};
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
 use crate::ids::TaskId;

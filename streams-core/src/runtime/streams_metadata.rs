@@ -17,7 +17,9 @@ use parking_lot::Mutex;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use super::client_failure::WatchedContext;
-use super::client_supplier::{ENDPOINT_MARK, create_watermark_client};
+use super::client_supplier::{ENDPOINT_MARK, create_watermark_client, published_process};
+use super::group_description::{ASK_TIMEOUT, stable_members};
+use super::standby_assignor::place_standbys;
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError, Unavailable};
 use crate::query::{HostInfo, KeyQueryMetadata, StreamsMetadata};
@@ -26,12 +28,11 @@ use crate::topology::{Subtopology, Topology};
 /// How long a snapshot of the group answers before it is read again.
 pub(crate) const SNAPSHOT_TTL: Duration = Duration::from_millis(500);
 
-/// How long reading the group from the broker may take.
-const ASK_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The group as read: each endpoint's partitions, and the source topics' sizes.
+/// The group as read: each endpoint's partitions (of its active tasks, and of the standby
+/// copies it keeps), and the source topics' sizes.
 struct Snapshot {
     hosts: BTreeMap<HostInfo, BTreeSet<(String, i32)>>,
+    standbys: BTreeMap<HostInfo, BTreeSet<(String, i32)>>,
     partition_counts: HashMap<String, i32>,
 }
 
@@ -63,34 +64,52 @@ impl MetadataState {
     /// Every instance with an endpoint, with the stores and partitions it hosts.
     pub(crate) fn all_metadata(&self) -> Result<Vec<StreamsMetadata>> {
         let snapshot = self.snapshot("")?;
-        Ok(snapshot
+        let none = BTreeSet::new();
+        let hosts: BTreeSet<&HostInfo> = snapshot
             .hosts
-            .iter()
-            .map(|(host, partitions)| StreamsMetadata {
-                host_info: host.clone(),
-                state_store_names: self
-                    .subtopologies
-                    .iter()
-                    .filter(|s| {
-                        partitions
-                            .iter()
-                            .any(|(topic, _)| s.source_topics.contains(topic))
-                    })
-                    .flat_map(|s| s.stores.iter().cloned())
-                    .collect(),
-                topic_partitions: partitions.clone(),
+            .keys()
+            .chain(snapshot.standbys.keys())
+            .collect();
+        Ok(hosts
+            .into_iter()
+            .map(|host| {
+                let active = snapshot.hosts.get(host).unwrap_or(&none);
+                let standby = snapshot.standbys.get(host).unwrap_or(&none);
+                StreamsMetadata {
+                    host_info: host.clone(),
+                    state_store_names: self.stores_of(active),
+                    topic_partitions: active.clone(),
+                    standby_state_store_names: self.stores_of(standby),
+                    standby_topic_partitions: standby.clone(),
+                }
             })
             .collect())
     }
 
-    /// The instances hosting some partition of `store` (all of them for a global store).
+    /// The stores of the sub-topologies that read some of `partitions`.
+    fn stores_of(&self, partitions: &BTreeSet<(String, i32)>) -> BTreeSet<String> {
+        self.subtopologies
+            .iter()
+            .filter(|s| {
+                partitions
+                    .iter()
+                    .any(|(topic, _)| s.source_topics.contains(topic))
+            })
+            .flat_map(|s| s.stores.iter().cloned())
+            .collect()
+    }
+
+    /// The instances hosting some partition of `store`, active or as a standby copy (all of
+    /// them for a global store).
     pub(crate) fn metadata_for_store(&self, store: &str) -> Result<Vec<StreamsMetadata>> {
         if self.topology.has_global_store(store) {
             return self.all_metadata();
         }
         self.subtopology_of(store)?;
         let mut all = self.all_metadata()?;
-        all.retain(|m| m.state_store_names.contains(store));
+        all.retain(|m| {
+            m.state_store_names.contains(store) || m.standby_state_store_names.contains(store)
+        });
         Ok(all)
     }
 
@@ -122,9 +141,16 @@ impl MetadataState {
             .find(|(_, partitions)| partitions.contains(&(topic.clone(), partition)))
             .map(|(host, _)| host.clone())
             .ok_or_else(|| unavailable(Unavailable::Rebalancing))?;
+        let key_partition = (topic.clone(), partition);
+        let standby_hosts = snapshot
+            .standbys
+            .iter()
+            .filter(|(_, partitions)| partitions.contains(&key_partition))
+            .map(|(host, _)| host.clone())
+            .collect();
         Ok(KeyQueryMetadata {
             active_host: host,
-            standby_hosts: Vec::new(),
+            standby_hosts,
             partition,
         })
     }
@@ -207,15 +233,37 @@ impl MetadataState {
         };
         let mut hosts: BTreeMap<HostInfo, BTreeSet<(String, i32)>> = BTreeMap::new();
         let mut topics = BTreeSet::new();
-        for (client_id, assigned) in members {
+        let mut process_hosts = BTreeMap::new();
+        for (client_id, assigned) in &members {
             let Some(host) = client_id
                 .rsplit_once(ENDPOINT_MARK)
                 .and_then(|(_, h)| HostInfo::parse(h))
             else {
                 continue;
             };
+            if let Some((process, _)) = published_process(client_id) {
+                process_hosts.insert(process.to_owned(), host.clone());
+            }
             topics.extend(assigned.iter().map(|(t, _)| t.clone()));
-            hosts.entry(host).or_default().extend(assigned);
+            hosts
+                .entry(host)
+                .or_default()
+                .extend(assigned.iter().cloned());
+        }
+        // Where the standby copies are: every instance places them alike (standby_assignor).
+        let mut standbys: BTreeMap<HostInfo, BTreeSet<(String, i32)>> = BTreeMap::new();
+        let replicas = self.config.num_standby_replicas();
+        for (task, keepers) in place_standbys(&members, &self.subtopologies, replicas) {
+            let Some(sub) = self.subtopologies.iter().find(|s| s.id == task.subtopology) else {
+                continue;
+            };
+            for host in keepers.iter().filter_map(|p| process_hosts.get(p)) {
+                let partitions = sub
+                    .source_topics
+                    .iter()
+                    .map(|t| (t.clone(), task.partition));
+                standbys.entry(host.clone()).or_default().extend(partitions);
+            }
         }
         let unknown = |doing: &str, e: rdkafka::error::KafkaError| {
             Ok(Err(Unavailable::NoMetadata {
@@ -236,112 +284,8 @@ impl MetadataState {
         }
         Ok(Ok(Snapshot {
             hosts,
+            standbys,
             partition_counts,
         }))
-    }
-}
-
-/// A member of the application's group as the broker describes it: its client id and the
-/// partitions assigned to it.
-pub(crate) type MemberAssignment = (String, Vec<(String, i32)>);
-
-/// The members of `group` with their assignments, when the group is stable; otherwise why
-/// they cannot be known now (a rebalance shows no assignment).
-pub(crate) fn stable_members(
-    client: &BaseConsumer<WatchedContext>,
-    group: &str,
-) -> std::result::Result<Vec<MemberAssignment>, Unavailable> {
-    let list = client
-        .fetch_group_list(Some(group), ASK_TIMEOUT)
-        .map_err(|e| Unavailable::NoMetadata {
-            message: format!("describing the application's group: {e}"),
-        })?;
-    let info = list
-        .groups()
-        .iter()
-        .find(|g| g.name() == group)
-        .ok_or(Unavailable::Rebalancing)?;
-    if info.state() != "Stable" {
-        return Err(Unavailable::Rebalancing);
-    }
-    Ok(info
-        .members()
-        .iter()
-        .map(|m| {
-            let assigned = m.assignment().and_then(parse_assignment);
-            (m.client_id().to_owned(), assigned.unwrap_or_default())
-        })
-        .collect())
-}
-
-/// The partitions of a consumer group member's assignment (Kafka's `ConsumerProtocolAssignment`,
-/// versions 0 to 3: a version, then per topic its name and partitions, then user data).
-pub(crate) fn parse_assignment(bytes: &[u8]) -> Option<Vec<(String, i32)>> {
-    let mut r = Reader(bytes);
-    r.i16()?;
-    let mut out = Vec::new();
-    for _ in 0..r.count()? {
-        let len = usize::try_from(r.i16()?).ok()?;
-        let topic = String::from_utf8(r.take(len)?.to_vec()).ok()?;
-        for _ in 0..r.count()? {
-            out.push((topic.clone(), r.i32()?));
-        }
-    }
-    Some(out)
-}
-
-/// Big-endian reads from a byte slice.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn i16(&mut self) -> Option<i16> {
-        Some(i16::from_be_bytes(self.take(2)?.try_into().ok()?))
-    }
-
-    fn i32(&mut self) -> Option<i32> {
-        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    /// An array length: non-negative (a null array counts as empty).
-    fn count(&mut self) -> Option<usize> {
-        usize::try_from(self.i32()?.max(0)).ok()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_an_assignment() {
-        let mut bytes = vec![0, 1]; // version 1
-        bytes.extend(2i32.to_be_bytes()); // two topics
-        for (topic, partitions) in [("in", vec![0i32, 2]), ("repart", vec![1])] {
-            bytes.extend((topic.len() as i16).to_be_bytes());
-            bytes.extend(topic.as_bytes());
-            bytes.extend((partitions.len() as i32).to_be_bytes());
-            for p in partitions {
-                bytes.extend(p.to_be_bytes());
-            }
-        }
-        bytes.extend((-1i32).to_be_bytes()); // no user data
-        assert_eq!(
-            parse_assignment(&bytes),
-            Some(vec![
-                ("in".to_owned(), 0),
-                ("in".to_owned(), 2),
-                ("repart".to_owned(), 1)
-            ])
-        );
-        assert_eq!(parse_assignment(&bytes[..9]), None);
     }
 }

@@ -109,7 +109,7 @@ impl TaskManager {
         TaskManager {
             changelogs,
             creator,
-            standbys: StandbyTasks::default(),
+            standbys: StandbyTasks::new(p.index, p.control.clone()),
             suspended: BTreeMap::new(),
             standby_published: Instant::now(),
             p,
@@ -410,12 +410,7 @@ impl TaskManager {
     /// One bounded step of restoration; tasks whose stores all restored are initialised and
     /// their input resumed.
     pub(crate) fn restore(&mut self, input: &InputFlow) -> Result<()> {
-        self.standbys.update(
-            &self.p.control.standbys,
-            self.p.index,
-            &self.creator,
-            &mut self.p.reader,
-        )?;
+        self.standbys.update(&self.creator, &mut self.p.reader)?;
         if self.standby_published.elapsed() >= Duration::from_secs(1) {
             self.standby_published = Instant::now();
             let lag: i64 = self.p.reader.standby_lag().values().sum();
