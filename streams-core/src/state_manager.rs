@@ -211,10 +211,12 @@ impl StateManager {
         else {
             return Ok(());
         };
-        c.restored += batch.len() as u64;
-        if c.restore_end.is_none() {
+        if c.restore_end.is_some() {
+            c.restored += batch.len() as u64;
+        } else {
             // A standby task: its store follows the changelog, and holds everything before
             // `next` (the checkpoint of a persistent store, saved below; kept here for all).
+            // What it reads is not restoration: a task it becomes counts only what it restores.
             c.checkpoint = Some(next);
         }
         let store = stores.get(&c.store).ok_or_else(|| {

@@ -58,6 +58,11 @@ pub(crate) struct ChangelogReader {
     restore_listener: Option<Arc<dyn RestoreListener>>,
     /// Created on first use.
     restore_consumer: Option<BaseConsumer<WatchedContext>>,
+    /// Reads the changelogs' watermarks as the restore consumer sees them (the last stable
+    /// offset under exactly-once), but never fetches: a request on the restore consumer's
+    /// connection waits behind its fetch, which the broker holds up to `fetch.wait.max.ms`
+    /// (500 ms) when standby partitions have nothing new. Created on first use.
+    end_offsets: Option<BaseConsumer<WatchedContext>>,
     /// Under exactly-once: reads high watermarks, to see open transactions on changelogs.
     watermarks: Option<BaseConsumer<WatchedContext>>,
     restoring: Restoring,
@@ -80,6 +85,7 @@ impl ChangelogReader {
             control,
             restore_listener,
             restore_consumer: None,
+            end_offsets: None,
             watermarks: None,
             restoring: BTreeMap::new(),
         }
@@ -141,12 +147,32 @@ impl ChangelogReader {
             .ok_or_else(|| StreamsError::IllegalState("no restore consumer".into()))
     }
 
+    /// The client reading the changelogs' watermarks as the restore consumer would, created
+    /// on first use.
+    fn end_offsets(&mut self) -> Result<&BaseConsumer<WatchedContext>> {
+        if self.end_offsets.is_none() {
+            self.end_offsets = Some(create_restore_consumer(
+                &self.config,
+                &format!("{}-end-offsets", self.thread),
+                &self.failure,
+            )?);
+        }
+        self.end_offsets
+            .as_ref()
+            .ok_or_else(|| StreamsError::IllegalState("no end-offsets client".into()))
+    }
+
     /// The watermarks of each changelog partition of `task`.
     pub(crate) fn ranges(&mut self, task: &StreamTask) -> Result<Vec<ChangelogRange>> {
         let mut ranges = Vec::new();
+        if task.changelogs().is_empty() {
+            return Ok(ranges);
+        }
+        // The restore consumer reads what is registered next.
+        self.restore_consumer()?;
+        let client = self.end_offsets()?;
         for c in task.changelogs() {
-            let consumer = self.restore_consumer()?;
-            let (low, high) = watermarks(consumer, &c.topic, c.partition)?;
+            let (low, high) = watermarks(client, &c.topic, c.partition)?;
             ranges.push((c.clone(), low, high));
         }
         Ok(ranges)
@@ -166,6 +192,7 @@ impl ChangelogReader {
             return Ok(None);
         }
         self.restore_consumer()?;
+        self.end_offsets()?;
         if self.watermarks.is_none() {
             self.watermarks = Some(create_watermark_client(
                 &self.config,
@@ -173,10 +200,11 @@ impl ChangelogReader {
                 &self.failure,
             )?);
         }
-        let (Some(committed), Some(all)) = (&self.restore_consumer, &self.watermarks) else {
+        let (Some(committed), Some(all)) = (&self.end_offsets, &self.watermarks) else {
             return Ok(None);
         };
-        // Nothing else polls the watermark client: serve its token refreshes here.
+        // Nothing else polls these clients: serve their token refreshes here.
+        serve_initial_events(committed);
         serve_initial_events(all);
         for topic in changelogs {
             let (_, stable) = watermarks(committed, topic, partition)?;
@@ -329,6 +357,9 @@ impl ChangelogReader {
                 standbys.get_mut(&r.task)
             };
             let Some(task) = owner else { continue };
+            if r.end.is_none() {
+                tracing::trace!(thread = %self.thread, task = %r.task, %topic, partition, records = batch.len(), next = r.next, "standby batch");
+            }
             task.restore(topic, *partition, batch, r.next)?;
             if let Some(l) = &self.restore_listener
                 && r.end.is_some()

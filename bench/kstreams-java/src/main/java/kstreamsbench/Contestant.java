@@ -65,6 +65,8 @@ import org.apache.kafka.streams.state.WindowStore;
  *     --group G [--expect N]
  * Contestant recovery-child --phase load|restart --guarantee G --bootstrap-servers B --app A
  *     --input T --state-dir DIR
+ * Contestant failover-child --bootstrap-servers B --app A --input T --output T --standbys N
+ *     --state-dir DIR
  * </pre>
  *
  * Runs until SIGTERM (then closes cleanly), or, for recovery-child --phase restart, until the
@@ -87,8 +89,9 @@ public final class Contestant {
             usage("missing arguments");
         }
         boolean recovery = args[0].equals("recovery-child");
+        boolean failover = args[0].equals("failover-child");
         Map<String, String> flags = new HashMap<>();
-        for (int i = recovery ? 1 : 2; i + 1 < args.length; i += 2) {
+        for (int i = recovery || failover ? 1 : 2; i + 1 < args.length; i += 2) {
             if (args[i].equals("--config")) {
                 // Client settings (security, ...), repeatable: key=value.
                 String[] kv = args[i + 1].split("=", 2);
@@ -99,6 +102,10 @@ public final class Contestant {
         }
         if (recovery) {
             recovery(flags);
+            return;
+        }
+        if (failover) {
+            failover(flags);
             return;
         }
         String kase = args[1];
@@ -505,5 +512,49 @@ public final class Contestant {
         }
         System.out.printf("%d | %.3f |%n", restored.get(), (first.get() - started) / 1e9);
         streams.close(Duration.ofSeconds(60));
+    }
+
+    /**
+     * The Kafka Streams side of failover-bench: the exactly-once count over distinct keys with
+     * num.standby.replicas as given, printing "restored N" (records restored so far) whenever
+     * it changes, until killed.
+     */
+    static void failover(Map<String, String> flags) throws Exception {
+        StreamsBuilder b = new StreamsBuilder();
+        b.stream(need(flags, "--input"), Consumed.with(Serdes.String(), Serdes.String()))
+                .groupByKey()
+                .count(Materialized.as("counts"))
+                .toStream()
+                .to(need(flags, "--output"), Produced.with(Serdes.String(), Serdes.Long()));
+        Properties props = config(need(flags, "--app"), need(flags, "--bootstrap-servers"),
+                "exactly_once_v2", "100", need(flags, "--state-dir"));
+        props.put(StreamsConfig.NUM_STANDBY_REPLICAS_CONFIG, need(flags, "--standbys"));
+        KafkaStreams streams = new KafkaStreams(b.build(), props);
+        AtomicLong restored = new AtomicLong(0);
+        streams.setGlobalStateRestoreListener(new StateRestoreListener() {
+            @Override
+            public void onRestoreStart(TopicPartition tp, String store, long start, long end) {}
+
+            @Override
+            public void onBatchRestored(TopicPartition tp, String store, long end, long n) {}
+
+            @Override
+            public void onRestoreEnd(TopicPartition tp, String store, long total) {
+                restored.addAndGet(total);
+            }
+        });
+        streams.start();
+        long reported = -1;
+        while (streams.state() != KafkaStreams.State.ERROR) {
+            long now = restored.get();
+            if (now != reported) {
+                System.out.println("restored " + now);
+                System.out.flush();
+                reported = now;
+            }
+            Thread.sleep(100);
+        }
+        System.err.println("the application failed");
+        System.exit(1);
     }
 }
