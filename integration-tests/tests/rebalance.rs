@@ -1,8 +1,10 @@
 //! Scaling an exactly-once counting application 1 -> 2 -> 3 -> 2 -> 1 instances on a real
-//! broker while input keeps arriving: the counts come out exact, and a task that stays on
-//! an instance through a rebalance is neither closed nor created again (the instance
-//! suspends it when the eager protocol revokes its partitions and resumes it when the
-//! assignment gives them back); only the tasks that move are closed and created.
+//! broker while input keeps arriving, under both rebalance protocols: the counts come out
+//! exact, and a task that stays on an instance through a rebalance is neither closed nor
+//! created again; only the tasks that move are closed and created. Under the classic
+//! (eager) protocol the instance suspends its tasks when their partitions are revoked and
+//! resumes those the assignment gives back; under the consumer protocol (KIP-848) only the
+//! partitions that move are revoked at all.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -26,10 +28,11 @@ struct Instance {
 }
 
 impl Instance {
-    fn start(app: &str, bootstrap: &str, io: (&str, &str)) -> Result<Instance> {
+    fn start(app: &str, bootstrap: &str, io: (&str, &str), protocol: &str) -> Result<Instance> {
         let state = ScratchDir::with_prefix("kstreams-rebalance-")?;
         let config = StreamsConfig::new(app, bootstrap)
             .set("processing.guarantee", "exactly_once_v2")?
+            .set("group.protocol", protocol)?
             .with_state_dir(state.path());
         let mut streams = KafkaStreams::new(count_topology(io.0, io.1)?, config)?;
         streams.start()?;
@@ -87,9 +90,19 @@ fn settled(instances: &[Instance]) -> Result<Vec<BTreeSet<TaskId>>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaling_out_and_in_keeps_the_tasks_that_stay_and_counts_exactly() -> Result<()> {
+    scale("classic").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_protocol_moves_only_what_it_must_and_counts_exactly() -> Result<()> {
+    scale("consumer").await
+}
+
+async fn scale(protocol: &str) -> Result<()> {
+    integration_tests::log_to_stderr();
     let cluster = shared_cluster()?;
     let bootstrap = cluster.bootstrap_servers().to_owned();
-    let app = unique_name("scale");
+    let app = unique_name(&format!("scale-{protocol}"));
     let (input, output) = (format!("{app}-in"), format!("{app}-out"));
     cluster.create_topic(&input, PARTITIONS, 1, &[])?;
     cluster.create_topic(&output, PARTITIONS, 1, &[])?;
@@ -112,14 +125,14 @@ async fn scaling_out_and_in_keeps_the_tasks_that_stay_and_counts_exactly() -> Re
         })
     };
 
-    let mut instances = vec![Instance::start(&app, &bootstrap, io)?];
+    let mut instances = vec![Instance::start(&app, &bootstrap, io, protocol)?];
     let mut before = settled(&instances)?;
     let mut kept_total = 0;
     // Out to three, then back in to one (the newest instance leaves first).
     for step in ["join", "join", "leave", "leave"] {
         let lifecycle: Vec<(f64, f64)> = instances.iter().map(Instance::lifecycle).collect();
         if step == "join" {
-            instances.push(Instance::start(&app, &bootstrap, io)?);
+            instances.push(Instance::start(&app, &bootstrap, io, protocol)?);
         } else if let Some(mut last) = instances.pop() {
             last.streams.close(Duration::from_secs(30))?;
         }

@@ -19,6 +19,7 @@ pub const STREAMS_SETTINGS: &[(&str, &str)] = &[
     ("bootstrap.servers", "(required)"),
     ("num.stream.threads", "1"),
     ("num.standby.replicas", "0"),
+    ("group.protocol", "classic"),
     ("processing.guarantee", "at_least_once"),
     ("commit.interval.ms", "30000 (100 under exactly_once_v2)"),
     ("state.dir", "<temp dir>/kstreams"),
@@ -112,11 +113,6 @@ const NOT_OFFERED: &[(&str, Option<&str>, &str)] = &[
         Some("none"),
         "the DSL does not rewrite topologies (no source-topic changelogs, no merged \
          repartition topics)",
-    ),
-    (
-        "group.protocol",
-        Some("classic"),
-        "the streams rebalance protocol (KIP-1071) is not spoken yet",
     ),
     (
         "task.timeout.ms",

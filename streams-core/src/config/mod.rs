@@ -105,6 +105,8 @@ pub struct StreamsConfig {
     application_server: Option<crate::query::HostInfo>,
     /// `group.instance.id`: static membership; thread `n` (from 1) uses `<id>-<n>`.
     group_instance_id: Option<String>,
+    /// `group.protocol=consumer`: the consumer rebalance protocol (KIP-848).
+    consumer_protocol: bool,
     oauth_token_provider: oauth::SharedTokenProvider,
 }
 
@@ -119,6 +121,7 @@ impl fmt::Debug for StreamsConfig {
             .field("processing.guarantee", &self.guarantee)
             .field("state.dir", &self.state_dir)
             .field("group.instance.id", &self.group_instance_id)
+            .field("consumer_protocol", &self.consumer_protocol)
             .field("handlers", &self.handler_names)
             .field(
                 "errors.dead.letter.queue.topic.name",
@@ -177,6 +180,7 @@ impl StreamsConfig {
             metrics_address: None,
             application_server: None,
             group_instance_id: None,
+            consumer_protocol: false,
             oauth_token_provider: None,
         }
     }
@@ -274,6 +278,21 @@ impl StreamsConfig {
     /// ```
     pub fn application_server(&self) -> Option<&crate::query::HostInfo> {
         self.application_server.as_ref()
+    }
+    /// `group.protocol`: `classic` (the default: eager rebalances with the range assignment)
+    /// or `consumer` (KIP-848: the broker assigns with its range assignor and only the
+    /// partitions that move are revoked). True for `consumer`.
+    ///
+    /// ```
+    /// use streams_core::StreamsConfig;
+    /// let config = StreamsConfig::new("app", "localhost:9092").set("group.protocol", "consumer")?;
+    /// assert!(config.uses_consumer_protocol());
+    /// let err = StreamsConfig::new("app", "localhost:9092").set("group.protocol", "streams").unwrap_err();
+    /// assert!(err.to_string().contains("allowed: classic, consumer"));
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
+    pub fn uses_consumer_protocol(&self) -> bool {
+        self.consumer_protocol
     }
     /// `group.instance.id`: makes every stream thread's consumer a static member of the
     /// group (KIP-345), as in Kafka Streams: thread `n` (counted from 1) joins as

@@ -126,6 +126,22 @@ impl StreamsConfig {
                     }
                 }
             }
+            "group.protocol" => {
+                self.consumer_protocol = match value.trim() {
+                    "classic" => false,
+                    "consumer" => true,
+                    other => {
+                        return Err(StreamsError::config(
+                            key,
+                            format!(
+                                "{other:?} is not a rebalance protocol this library speaks \
+                                 (the streams protocol of KIP-1071 is early access in Kafka \
+                                 4.1); allowed: classic, consumer"
+                            ),
+                        ));
+                    }
+                };
+            }
             "application.server" => {
                 self.application_server = if value.trim().is_empty() {
                     None

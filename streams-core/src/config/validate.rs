@@ -25,6 +25,24 @@ impl StreamsConfig {
                 ),
             ));
         }
+        if self.consumer_protocol
+            && let Some((kind, key, _)) = self.client.iter().find(|(kind, key, _)| {
+                matches!(kind, ClientKind::Consumer | ClientKind::All)
+                    && [
+                        "session.timeout.ms",
+                        "heartbeat.interval.ms",
+                        "partition.assignment.strategy",
+                    ]
+                    .contains(&key.as_str())
+            })
+        {
+            return Err(StreamsError::config(
+                &format!("{}{key}", kind.prefix()),
+                "is decided by the broker under group.protocol=consumer (its \
+                 group.consumer.session.timeout.ms, group.consumer.heartbeat.interval.ms and \
+                 range assignor); remove it, or use group.protocol=classic",
+            ));
+        }
         if let Some((kind, _, _)) = self.client.iter().find(|(kind, key, _)| {
             matches!(kind, ClientKind::Producer | ClientKind::All) && key == "transactional.id"
         }) {

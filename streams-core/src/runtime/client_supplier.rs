@@ -108,7 +108,6 @@ pub(crate) fn consumer_config(
             ("client.id", client_id),
             ("auto.offset.reset", "earliest"),
             ("isolation.level", isolation(config)),
-            ("partition.assignment.strategy", "range"),
             ("enable.partition.eof", "false"),
             FETCH_QUEUE_BACKOFF,
             // End offsets for the lag metric; `consumer.statistics.interval.ms` overrides.
@@ -118,6 +117,15 @@ pub(crate) fn consumer_config(
     cc.set("group.id", config.application_id())
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false");
+    // Partition p of every source topic on the same member: the range assignment, on the
+    // client (classic protocol) or on the broker (KIP-848, which co-partitions topics of
+    // equal size that every member subscribes to).
+    if config.uses_consumer_protocol() {
+        cc.set("group.protocol", "consumer")
+            .set("group.remote.assignor", "range");
+    } else if cc.get("partition.assignment.strategy").is_none() {
+        cc.set("partition.assignment.strategy", "range");
+    }
     if let Some(id) = &member.instance_id {
         cc.set("group.instance.id", id);
     }
@@ -636,6 +644,40 @@ mod tests {
             "invalid configuration `producer`: the producer settings were refused: \
              `sasl.password`: Invalid value \"[redacted]\" for configuration property \
              \"sasl.password\""
+        );
+    }
+
+    #[test]
+    fn the_main_consumer_speaks_the_protocol_asked_for_and_publishes_its_process() {
+        let classic = consumer_config(&configured(&[]), "c", &Member::default());
+        assert_eq!(classic.get("partition.assignment.strategy"), Some("range"));
+        assert_eq!(classic.get("group.protocol"), None);
+        let config = configured(&[
+            ("group.protocol", "consumer"),
+            ("num.standby.replicas", "1"),
+            ("client.rack", "eu-1a"),
+            ("application.server", "h:1"),
+        ]);
+        let process = "0123456789abcdef0123456789abcdef";
+        let main = consumer_config(&config, "c", &Member::of_thread(&config, 0, process));
+        assert_eq!(main.get("group.protocol"), Some("consumer"));
+        assert_eq!(main.get("group.remote.assignor"), Some("range"));
+        assert_eq!(main.get("partition.assignment.strategy"), None);
+        let id = main.get("client.id").expect("a client id");
+        assert_eq!(id, format!("c~{process}~eu-1a@h:1"));
+        assert_eq!(published_process(id), Some((process, Some("eu-1a"))));
+        assert_eq!(published_process("c@h:1"), None);
+        let err = configured(&[
+            ("group.protocol", "consumer"),
+            ("consumer.session.timeout.ms", "6000"),
+        ])
+        .validate()
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "invalid configuration `consumer.session.timeout.ms`: is decided by the broker under group.protocol=consumer"
+            ),
+            "{err}"
         );
     }
 

@@ -1,14 +1,24 @@
 //! The application's consumer group as the group coordinator describes it: each member's
 //! client id and the partitions assigned to it, read with the admin API when the group is
 //! stable. The query metadata and the standby assignor both work from it.
+//!
+//! librdkafka's `DescribeConsumerGroups` answers for groups of either rebalance protocol (the
+//! classic `DescribeGroups`, or KIP-848's `ConsumerGroupDescribe`, whose members the classic
+//! request does not show); rdkafka does not wrap it, so it is called here through librdkafka's
+//! public C API, on a client that fetches nothing.
+#![allow(unsafe_code)]
 
+use std::ffi::{CStr, CString};
+use std::time::Duration;
+
+use rdkafka::bindings as rdsys;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use super::client_failure::WatchedContext;
 use crate::error::Unavailable;
 
 /// How long reading the group from the broker may take.
-pub(crate) const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A member of the application's group as the broker describes it: its client id and the
 /// partitions assigned to it.
@@ -20,97 +30,109 @@ pub(crate) fn stable_members(
     client: &BaseConsumer<WatchedContext>,
     group: &str,
 ) -> std::result::Result<Vec<MemberAssignment>, Unavailable> {
-    let list = client
-        .fetch_group_list(Some(group), ASK_TIMEOUT)
-        .map_err(|e| Unavailable::NoMetadata {
-            message: format!("describing the application's group: {e}"),
-        })?;
-    let info = list
-        .groups()
-        .iter()
-        .find(|g| g.name() == group)
-        .ok_or(Unavailable::Rebalancing)?;
-    if info.state() != "Stable" {
-        return Err(Unavailable::Rebalancing);
-    }
-    Ok(info
-        .members()
-        .iter()
-        .map(|m| {
-            let assigned = m.assignment().and_then(parse_assignment);
-            (m.client_id().to_owned(), assigned.unwrap_or_default())
-        })
-        .collect())
-}
-
-/// The partitions of a consumer group member's assignment (Kafka's `ConsumerProtocolAssignment`,
-/// versions 0 to 3: a version, then per topic its name and partitions, then user data).
-pub(crate) fn parse_assignment(bytes: &[u8]) -> Option<Vec<(String, i32)>> {
-    let mut r = Reader(bytes);
-    r.i16()?;
-    let mut out = Vec::new();
-    for _ in 0..r.count()? {
-        let len = usize::try_from(r.i16()?).ok()?;
-        let topic = String::from_utf8(r.take(len)?.to_vec()).ok()?;
-        for _ in 0..r.count()? {
-            out.push((topic.clone(), r.i32()?));
-        }
-    }
-    Some(out)
-}
-
-/// Big-endian reads from a byte slice.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn i16(&mut self) -> Option<i16> {
-        Some(i16::from_be_bytes(self.take(2)?.try_into().ok()?))
-    }
-
-    fn i32(&mut self) -> Option<i32> {
-        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    /// An array length: non-negative (a null array counts as empty).
-    fn count(&mut self) -> Option<usize> {
-        usize::try_from(self.i32()?.max(0)).ok()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_an_assignment() {
-        let mut bytes = vec![0, 1]; // version 1
-        bytes.extend(2i32.to_be_bytes()); // two topics
-        for (topic, partitions) in [("in", vec![0i32, 2]), ("repart", vec![1])] {
-            bytes.extend((topic.len() as i16).to_be_bytes());
-            bytes.extend(topic.as_bytes());
-            bytes.extend((partitions.len() as i32).to_be_bytes());
-            for p in partitions {
-                bytes.extend(p.to_be_bytes());
-            }
-        }
-        bytes.extend((-1i32).to_be_bytes()); // no user data
-        assert_eq!(
-            parse_assignment(&bytes),
-            Some(vec![
-                ("in".to_owned(), 0),
-                ("in".to_owned(), 2),
-                ("repart".to_owned(), 1)
-            ])
+    let unavailable = |message: String| Unavailable::NoMetadata {
+        message: format!("describing the application's group: {message}"),
+    };
+    let name = CString::new(group).map_err(|e| unavailable(e.to_string()))?;
+    let rk = client.client().native_ptr();
+    let wait_ms = ASK_TIMEOUT.as_millis() as i32;
+    // SAFETY: `rk` is live while `client` is; the queue, options and event are created and
+    // destroyed here, and every pointer read from the result is used before the event that
+    // owns it is destroyed. librdkafka copies the group name before returning.
+    unsafe {
+        let queue = rdsys::rd_kafka_queue_new(rk);
+        let options = rdsys::rd_kafka_AdminOptions_new(
+            rk,
+            rdsys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS,
         );
-        assert_eq!(parse_assignment(&bytes[..9]), None);
+        let mut errstr = [0 as std::ffi::c_char; 256];
+        rdsys::rd_kafka_AdminOptions_set_request_timeout(
+            options,
+            wait_ms,
+            errstr.as_mut_ptr(),
+            errstr.len(),
+        );
+        let mut groups = [name.as_ptr()];
+        rdsys::rd_kafka_DescribeConsumerGroups(rk, groups.as_mut_ptr(), 1, options, queue);
+        let event = rdsys::rd_kafka_queue_poll(queue, wait_ms + 1000);
+        let members = if event.is_null() {
+            Err(unavailable("no answer in time".into()))
+        } else {
+            let members = read_description(event, group);
+            rdsys::rd_kafka_event_destroy(event);
+            members
+        };
+        rdsys::rd_kafka_AdminOptions_destroy(options);
+        rdsys::rd_kafka_queue_destroy(queue);
+        members
+    }
+}
+
+/// The members described in `event`, the result of describing `group`.
+///
+/// # Safety
+/// `event` must be a live `DescribeConsumerGroups` result event.
+unsafe fn read_description(
+    event: *mut rdsys::rd_kafka_event_t,
+    group: &str,
+) -> std::result::Result<Vec<MemberAssignment>, Unavailable> {
+    let unavailable = |message: String| Unavailable::NoMetadata {
+        message: format!("describing the application's group: {message}"),
+    };
+    let text = |p: *const std::ffi::c_char| {
+        if p.is_null() {
+            String::new()
+        } else {
+            // SAFETY: librdkafka's strings are NUL-terminated and live with the event.
+            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+        }
+    };
+    // SAFETY: per this function's contract; every accessor is given what the one before
+    // returned, within the event's lifetime.
+    unsafe {
+        if rdsys::rd_kafka_event_error(event)
+            != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+        {
+            return Err(unavailable(text(rdsys::rd_kafka_event_error_string(event))));
+        }
+        let result = rdsys::rd_kafka_event_DescribeConsumerGroups_result(event);
+        let mut count = 0usize;
+        let descriptions = rdsys::rd_kafka_DescribeConsumerGroups_result_groups(result, &mut count);
+        let Some(&description) = (count > 0).then(|| &*descriptions) else {
+            return Err(Unavailable::Rebalancing);
+        };
+        let error = rdsys::rd_kafka_ConsumerGroupDescription_error(description);
+        if !error.is_null() {
+            return Err(unavailable(format!(
+                "{group}: {}",
+                text(rdsys::rd_kafka_error_string(error))
+            )));
+        }
+        if rdsys::rd_kafka_ConsumerGroupDescription_state(description)
+            != rdsys::rd_kafka_consumer_group_state_t::RD_KAFKA_CONSUMER_GROUP_STATE_STABLE
+        {
+            return Err(Unavailable::Rebalancing);
+        }
+        let mut members = Vec::new();
+        for i in 0..rdsys::rd_kafka_ConsumerGroupDescription_member_count(description) {
+            let member = rdsys::rd_kafka_ConsumerGroupDescription_member(description, i);
+            let client_id = text(rdsys::rd_kafka_MemberDescription_client_id(member));
+            let assignment = rdsys::rd_kafka_MemberDescription_assignment(member);
+            let list = if assignment.is_null() {
+                std::ptr::null()
+            } else {
+                rdsys::rd_kafka_MemberAssignment_partitions(assignment)
+            };
+            let mut partitions = Vec::new();
+            if !list.is_null() {
+                let list = &*list;
+                for j in 0..usize::try_from(list.cnt).unwrap_or(0) {
+                    let p = &*list.elems.add(j);
+                    partitions.push((text(p.topic), p.partition));
+                }
+            }
+            members.push((client_id, partitions));
+        }
+        Ok(members)
     }
 }

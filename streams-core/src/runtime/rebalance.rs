@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::kafka_errors::with_retries;
@@ -169,8 +169,9 @@ impl ClientContext for ConsumerCallbacks {
 }
 
 impl ConsumerContext for ConsumerCallbacks {
-    /// The default rebalance (eager protocol: assign the list, or unassign everything), with
-    /// the sources' offset resets set in the assignment first.
+    /// The default rebalance, with the sources' offset resets set in the assignment first:
+    /// under the eager protocol (classic) assign the list or unassign everything; under the
+    /// incremental one (`group.protocol=consumer`, KIP-848) add or remove just the list.
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,
@@ -183,7 +184,12 @@ impl ConsumerContext for ConsumerCallbacks {
                 self.apply_offset_resets(consumer, tpl);
                 let tpl: &TopicPartitionList = tpl;
                 self.pre_rebalance(consumer, &Rebalance::Assign(tpl));
-                if let Err(e) = consumer.assign(tpl) {
+                let assigned = if incremental(consumer) {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = assigned {
                     tracing::error!(thread = %self.thread, error = %e, "assigning partitions failed");
                 }
                 self.post_rebalance(consumer, &Rebalance::Assign(tpl));
@@ -191,7 +197,12 @@ impl ConsumerContext for ConsumerCallbacks {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let tpl: &TopicPartitionList = tpl;
                 self.pre_rebalance(consumer, &Rebalance::Revoke(tpl));
-                if let Err(e) = consumer.unassign() {
+                let unassigned = if incremental(consumer) {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = unassigned {
                     tracing::error!(thread = %self.thread, error = %e, "unassigning partitions failed");
                 }
                 self.post_rebalance(consumer, &Rebalance::Revoke(tpl));
@@ -219,6 +230,7 @@ impl ConsumerContext for ConsumerCallbacks {
                 partitions,
                 lost,
                 committed,
+                incremental: incremental(consumer),
             });
         }
     }
@@ -236,6 +248,14 @@ impl ConsumerContext for ConsumerCallbacks {
             }
         }
     }
+}
+
+/// Whether the group rebalances incrementally (only the partitions that move are revoked).
+fn incremental<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> bool {
+    matches!(
+        consumer.rebalance_protocol(),
+        RebalanceProtocol::Cooperative
+    )
 }
 
 /// The partitions of a list, as `(topic, partition)` pairs.

@@ -22,6 +22,9 @@ pub(crate) enum RebalanceEvent {
         /// Whether what the thread processed was committed before the partitions went (the
         /// thread then commits its stores too; otherwise it closes the tasks dirty).
         committed: bool,
+        /// Whether only the partitions that move are revoked (`group.protocol=consumer`);
+        /// under the eager protocol every partition is, and the tasks that come back resume.
+        incremental: bool,
     },
 }
 

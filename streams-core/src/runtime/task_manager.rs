@@ -157,7 +157,8 @@ impl TaskManager {
                     partitions,
                     lost,
                     committed,
-                } => self.revoked(input, partitions, lost, committed)?,
+                    incremental,
+                } => self.revoked(input, partitions, lost, committed, incremental)?,
                 RebalanceEvent::Assigned(partitions) => self.assigned(input, partitions)?,
             }
         }
@@ -175,17 +176,22 @@ impl TaskManager {
         plan.set_kept(self.p.index, self.standbys.ids());
     }
 
-    /// Closes the tasks of revoked partitions: clean (stores committed) when what they
-    /// processed was committed, dirty otherwise.
+    /// Handles revoked partitions. Under the eager protocol, their tasks whose work committed
+    /// are suspended until the assignment that follows; otherwise (an incremental revocation
+    /// is final, a failed commit, a lost assignment) they close: clean (stores committed)
+    /// when what they processed was committed, dirty otherwise.
     fn revoked(
         &mut self,
         input: &mut InputFlow,
         partitions: Vec<(String, i32)>,
         lost: bool,
         committed: bool,
+        incremental: bool,
     ) -> Result<()> {
-        self.awaiting_ready = false;
         self.set_thread_state(ThreadState::Rebalancing);
+        // An incremental revocation may come without an assignment after it: the thread is
+        // running again once its remaining tasks are.
+        self.awaiting_ready = incremental;
         // A partition the application paused stays paused in librdkafka through revocation
         // and a later assignment; this thread forgets its pauses with the tasks, so it lifts
         // them now (the partitions no longer fetch: that is all a resume does to them).
@@ -211,7 +217,10 @@ impl TaskManager {
         // Tasks whose work committed are kept until the assignment arrives: one that comes
         // back resumes as it was (the eager protocol revokes every partition each time).
         let (keep, close): (Vec<TaskId>, Vec<TaskId>) = ids.into_iter().partition(|id| {
-            !lost && committed && self.tasks.get(id).is_some_and(|t| !t.is_restoring())
+            !incremental
+                && !lost
+                && committed
+                && self.tasks.get(id).is_some_and(|t| !t.is_restoring())
         });
         for id in keep {
             self.suspend(id);
