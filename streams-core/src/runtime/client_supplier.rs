@@ -14,6 +14,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaConfRes;
 
 use super::client_failure::{ClientFailure, WatchedContext};
+pub(crate) use super::member_identity::Member;
+use super::member_identity::{ENDPOINT_MARK, PROCESS_MARK};
 use crate::config::{ClientKind, StreamsConfig, is_secret_setting, scrub, unknown_setting};
 use crate::error::{Result, StreamsError};
 
@@ -48,51 +50,6 @@ pub(crate) fn create_consumer<C: ConsumerContext>(
 ) -> Result<BaseConsumer<C>> {
     let settings = consumer_config(config, client_id, member);
     create_with_context(config, "consumer", ClientKind::Consumer, &settings, context)
-}
-
-/// Who a main consumer is in the group: a static member when `instance_id` is given (the
-/// thread's `group.instance.id`), and the instance's process id, which it publishes for the
-/// standby assignor when standby replicas are wanted.
-#[derive(Debug, Default)]
-pub(crate) struct Member {
-    pub instance_id: Option<String>,
-    pub process: Option<String>,
-}
-
-impl Member {
-    /// Stream thread `index` of the instance with process id `process`.
-    pub(crate) fn of_thread(config: &StreamsConfig, index: usize, process: &str) -> Member {
-        Member {
-            instance_id: config.thread_instance_id(index),
-            process: (config.num_standby_replicas() > 0 && !process.is_empty())
-                .then(|| process.to_owned()),
-        }
-    }
-}
-
-/// Between a main consumer's client id and the `application.server` it publishes.
-pub(crate) const ENDPOINT_MARK: char = '@';
-
-/// Before the process id (and then the `client.rack`) a main consumer publishes in its client
-/// id for the standby assignor: `<client id>~<process id>[~<rack>][@<host:port>]`.
-pub(crate) const PROCESS_MARK: char = '~';
-
-/// The process id and rack a member's client id publishes (see [`PROCESS_MARK`]), if any.
-pub(crate) fn published_process(client_id: &str) -> Option<(&str, Option<&str>)> {
-    let id = client_id
-        .rsplit_once(ENDPOINT_MARK)
-        .map_or(client_id, |(id, _)| id);
-    let is_process = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    let mut parts = id.rsplitn(3, PROCESS_MARK);
-    let last = parts.next()?;
-    let before = parts.next()?;
-    if is_process(last) {
-        Some((last, None))
-    } else if is_process(before) && parts.next().is_some() {
-        Some((before, Some(last)))
-    } else {
-        None
-    }
 }
 
 /// The settings of the stream thread's consumer (see [`create_consumer`]).
@@ -427,6 +384,7 @@ fn given_as(config: &StreamsConfig, kind: ClientKind, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::member_identity::published_process;
 
     #[test]
     fn the_main_consumer_publishes_application_server_after_any_client_id() -> Result<()> {

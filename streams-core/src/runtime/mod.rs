@@ -29,6 +29,7 @@ mod global;
 mod group_description;
 mod input_flow;
 mod kafka_errors;
+mod member_identity;
 mod producer;
 mod queries;
 mod rebalance;
@@ -124,7 +125,7 @@ impl KafkaStreams {
         drop(client_supplier::create_consumer(
             &config,
             &client_id,
-            &client_supplier::Member::of_thread(&config, 0, ""),
+            &member_identity::Member::of_thread(&config, 0, ""),
             rdkafka::consumer::DefaultConsumerContext,
         )?);
         // The admin client's settings too (`admin.`-prefixed ones are its alone).

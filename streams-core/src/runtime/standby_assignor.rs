@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::client_supplier::{create_watermark_client, published_process, serve_initial_events};
+use super::client_supplier::{create_watermark_client, serve_initial_events};
 use super::control::ClientControl;
 use super::group_description::{MemberAssignment, stable_members};
+use super::member_identity::published_process;
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
 use crate::ids::TaskId;

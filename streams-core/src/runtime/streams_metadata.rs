@@ -17,8 +17,9 @@ use parking_lot::Mutex;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use super::client_failure::WatchedContext;
-use super::client_supplier::{ENDPOINT_MARK, create_watermark_client, published_process};
+use super::client_supplier::create_watermark_client;
 use super::group_description::{ASK_TIMEOUT, stable_members};
+use super::member_identity::{ENDPOINT_MARK, published_process};
 use super::standby_assignor::place_standbys;
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError, Unavailable};
