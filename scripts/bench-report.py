@@ -5,7 +5,7 @@
 
 RESULTS_DIR holds what scripts/bench-report.sh collected: results.jsonl (one JSON object per
 contestant and case, written by `bench --json`), recovery.txt (table rows printed by
-`store-bench recovery`) and meta.json (machine, versions, commands). The text between the
+`store-bench recovery`), failover.txt (rows printed by `failover-bench`) and meta.json (machine, versions, commands). The text between the
 markers in DOC is replaced; everything else in DOC is kept. The chart (matplotlib) goes to
 RESULTS_DIR/chart.png unless --no-chart is given.
 """
@@ -54,7 +54,15 @@ def load(results_dir):
                 cells = [c.strip() for c in line.strip().strip("|").split("|")]
                 if len(cells) == 5 and cells[2].isdigit():
                     recovery.append(cells)
-    return rows, meta, recovery
+    failover = []
+    path = os.path.join(results_dir, "failover.txt")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                if len(cells) == 5 and cells[2].isdigit():
+                    failover.append(cells)
+    return rows, meta, recovery, failover
 
 
 def pick(rows, case, label):
@@ -212,7 +220,7 @@ def chart(groups, path):
 
 
 def render(results_dir, doc, with_chart):
-    rows, meta, recovery = load(results_dir)
+    rows, meta, recovery, failover = load(results_dir)
     out = [BEGIN, "", "## Summary (generated)", ""]
     out.append(f"Measured {meta['date']} by `{meta['command']}`; its invocations, with their "
                f"settings and wall time: {meta['settings']}.")
@@ -261,6 +269,16 @@ def render(results_dir, doc, with_chart):
                 "start() to the first record processed |", "|---|---|---|---|---|"]
         names = {"streams": "ours", "kstreams": "Kafka Streams"}
         for c in recovery:
+            out.append(f"| {names.get(c[0], c[0])} | {c[1]} | {fmt_int(int(c[2]))} | "
+                       f"{fmt_int(int(c[3]))} | {c[4]} |")
+    if failover:
+        out += ["", "### Failover of one of two instances (kill -9)", "",
+                "Session timeout 6 s; exactly-once; 4 partitions; the survivor's restored "
+                "records and the seconds from SIGKILL until every record is processed again.",
+                "", "| contestant | num.standby.replicas | keys | restored records | seconds |",
+                "|---|---|---|---|---|"]
+        names = {"streams": "ours", "kstreams": "Kafka Streams"}
+        for c in failover:
             out.append(f"| {names.get(c[0], c[0])} | {c[1]} | {fmt_int(int(c[2]))} | "
                        f"{fmt_int(int(c[3]))} | {c[4]} |")
     if with_chart and groups:

@@ -13,6 +13,9 @@
 #                  value bytes:partitions:records:rounds, one `bench --cases all` run each
 #   BENCH_LATENCY="5000:20"   input records/s:seconds of the latency mode ("" skips it)
 #   BENCH_RECOVERY=1000000    keys in the store for the restart after kill -9 ("" skips it)
+#   BENCH_FAILOVER="1000000 5000000"  keys for the failover of one of two instances, each run
+#                             without and with a standby replica, ours and Kafka Streams
+#                             ("" skips it)
 #   BENCH_PROFILE=release     cargo profile of the binaries
 #   BENCH_OUT=docs/benchmarks BENCH_DOC=docs/benchmarks.md   where results and the page go
 #   BENCH_NO_CHART=           set to skip the chart (no matplotlib needed)
@@ -27,6 +30,7 @@ source scripts/lib/local-cluster.sh
 variants=${BENCH_VARIANTS-"100:1:5000000:2 1024:1:1000000:1 100:4:2000000:1"}
 latency=${BENCH_LATENCY-"5000:20"}
 recovery=${BENCH_RECOVERY-1000000}
+failover=${BENCH_FAILOVER-"1000000 5000000"}
 profile=${BENCH_PROFILE:-release}
 out=${BENCH_OUT:-docs/benchmarks}
 doc=${BENCH_DOC:-docs/benchmarks.md}
@@ -45,6 +49,7 @@ mkdir -p "$out"
 if [ -z "${BENCH_KEEP:-}" ]; then
   : >"$out/results.jsonl"
   : >"$out/recovery.txt"
+  : >"$out/failover.txt"
   : >"$out/runs.txt"
   : >"$out/invocations.txt"
 fi
@@ -111,6 +116,17 @@ if [ -n "$recovery" ]; then
   done
 fi
 
+for keys in $failover; do
+  for contestant in streams kstreams; do
+    for standbys in 0 1; do
+      note "$bin/failover-bench" --records "$keys" --standbys "$standbys" \
+        --contestant "$contestant" --bootstrap-servers "$bootstrap"
+      "$bin/failover-bench" --records "$keys" --standbys "$standbys" \
+        --contestant "$contestant" --bootstrap-servers "$bootstrap" | tail -n 1 >>"$out/failover.txt"
+    done
+  done
+done
+
 elapsed=$(( $(date +%s) - started ))
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
@@ -119,7 +135,7 @@ rustc_v=$(rustc --version | cut -d' ' -f2)
 librdkafka=$(grep -A1 '^name = "rdkafka-sys"' Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p')
 kafka=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' bench/kstreams-java/pom.xml)
 java_v=$(java -XX:-UsePerfData -version 2>&1 | head -n 1 | sed 's/"//g')
-settings="BENCH_VARIANTS=\"$variants\" BENCH_LATENCY=\"$latency\" BENCH_RECOVERY=\"$recovery\" BENCH_PROFILE=$profile${BENCH_KEEP:+ BENCH_KEEP=1}"
+settings="BENCH_VARIANTS=\"$variants\" BENCH_LATENCY=\"$latency\" BENCH_RECOVERY=\"$recovery\" BENCH_FAILOVER=\"$failover\" BENCH_PROFILE=$profile${BENCH_KEEP:+ BENCH_KEEP=1}"
 printf '%s\n' "${runs[@]}" | sed "s#$bin/#\$CARGO_TARGET_DIR/$profile/#; s#$bootstrap#<broker>#" >>"$out/runs.txt"
 echo "$settings bash scripts/bench-report.sh ($((elapsed / 60)) min $((elapsed % 60)) s)" >>"$out/invocations.txt"
 export BR_DATE BR_COMMAND BR_SETTINGS BR_MACHINE BR_VERSIONS BR_RUNS

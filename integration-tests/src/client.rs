@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Headers as _;
@@ -291,4 +291,19 @@ pub fn wait_until_committed(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The broker leading partition `partition` of `topic`.
+pub fn leader_of(bootstrap: &str, topic: &str, partition: i32) -> Result<u32> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let leader = md
+        .topics()
+        .first()
+        .and_then(|t| t.partitions().iter().find(|p| p.id() == partition))
+        .map(|p| p.leader())
+        .with_context(|| format!("the metadata of {topic}-{partition}"))?;
+    u32::try_from(leader).with_context(|| format!("{topic}-{partition} has no leader"))
 }

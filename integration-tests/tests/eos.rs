@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use integration_tests::child::ChildApp;
 use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::{
-    RawRecord, open_transactions, produce, producer, read_committed, read_topic,
+    RawRecord, leader_of, open_transactions, produce, producer, read_committed, read_topic,
 };
 use integration_tests::kafka::{KafkaCluster, shared_cluster, unique_name};
 use rdkafka::producer::FutureRecord;
@@ -213,22 +213,6 @@ fn verify(input: &[RawRecord], outputs: &BTreeMap<&str, Vec<RawRecord>>) -> Resu
     Ok(tally)
 }
 
-/// The leader of partition 0 of `topic`.
-fn leader_of(bootstrap: &str, topic: &str) -> Result<u32> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let leader = md
-        .topics()
-        .first()
-        .and_then(|t| t.partitions().first())
-        .map(|p| p.leader())
-        .context("partition 0's metadata")?;
-    u32::try_from(leader).context("a partition without a leader")
-}
-
 /// The crash test: a driver produces continuously to a 5-partition topic while three
 /// `eos-app` instances are SIGKILLed and restarted (every other one with its state
 /// directory deleted), optionally also killing the leader broker of an input partition.
@@ -314,7 +298,7 @@ async fn chaos_run(cluster: &mut KafkaCluster, chaos: Chaos, replication: i32) -
         tokio::time::sleep(Duration::from_millis(500)).await;
         instances[i].start(&args)?;
         if chaos.broker_kill_every.is_some_and(|n| kills % n == 0) {
-            let leader = leader_of(&bootstrap, &data)?;
+            let leader = leader_of(&bootstrap, &data, 0)?;
             cluster.kill(leader)?;
             broker_kills += 1;
             tokio::time::sleep(Duration::from_secs(5)).await;

@@ -12,8 +12,10 @@ use anyhow::{Context, Result, bail};
 use integration_tests::apps::count_topology;
 use integration_tests::child::ChildApp;
 use integration_tests::cleanup::ScratchDir;
-use integration_tests::client::{produce, read_committed, round_robin, wait_until_committed};
-use integration_tests::kafka::{free_port, shared_cluster, unique_name};
+use integration_tests::client::{
+    leader_of, produce, read_committed, round_robin, wait_until_committed,
+};
+use integration_tests::kafka::{KafkaCluster, free_port, shared_cluster, unique_name};
 use integration_tests::wait_running;
 use state_stores::query::QueryableStoreTypes;
 use streams_core::query::{StoreQueryParameters, Unavailable};
@@ -36,7 +38,13 @@ struct Instance {
 }
 
 impl Instance {
-    fn start(name: &str, dir: &ScratchDir, bootstrap: &str, app: &str) -> Result<Instance> {
+    fn start(
+        name: &str,
+        dir: &ScratchDir,
+        bootstrap: &str,
+        app: &str,
+        replication: i32,
+    ) -> Result<Instance> {
         let metrics = format!("127.0.0.1:{}", free_port()?);
         let mut child = ChildApp::new(name, &dir.path().join(format!("{name}.log")));
         let mut command = Command::new(env!("CARGO_BIN_EXE_count-app"));
@@ -51,6 +59,7 @@ impl Instance {
             .arg("--state-dir")
             .arg(dir.path().join(name))
             .args(["--metrics-address", &metrics, "--standbys", "1"])
+            .args(["--replication-factor", &replication.to_string()])
             .args(["--instance", name]);
         child.start(command, "STANDBY_APP_LOG")?;
         Ok(Instance {
@@ -93,17 +102,39 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<boo
 #[tokio::test(flavor = "multi_thread")]
 async fn a_standby_takes_over_a_killed_instance_s_tasks_restoring_only_the_tail() -> Result<()> {
     let cluster = shared_cluster()?;
+    failover(cluster.bootstrap_servers(), KEYS, None).await
+}
+
+/// The same on three brokers (every topic replicated three times), the broker leading the
+/// first changelog partition SIGKILLed together with the instance: the survivor's producer,
+/// restore consumer and group coordinator move to the other brokers, and the counts stay
+/// exact.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standby_takes_over_while_a_broker_dies_too() -> Result<()> {
+    let mut cluster = KafkaCluster::start(3)?;
     let bootstrap = cluster.bootstrap_servers().to_owned();
+    let result = failover(&bootstrap, 200_000, Some(&mut cluster)).await;
+    cluster.stop();
+    result
+}
+
+/// Two instances with one standby replica count `keys` keys; one is SIGKILLed (with, given
+/// `brokers`, the leader of the first changelog partition) and the other takes every task
+/// over: exact counts, and under 1% of the killed instance's share of the changelog restored.
+async fn failover(bootstrap: &str, keys: usize, brokers: Option<&mut KafkaCluster>) -> Result<()> {
+    let replication = if brokers.is_some() { 3 } else { 1 };
+    let admin = KafkaCluster::external(bootstrap);
+    let bootstrap = bootstrap.to_owned();
     let app = unique_name("standby");
     let (input, output) = (format!("{app}-in"), format!("{app}-out"));
-    cluster.create_topic(&input, PARTITIONS, 1, &[])?;
-    cluster.create_topic(&output, PARTITIONS, 1, &[])?;
+    admin.create_topic(&input, PARTITIONS, replication, &[])?;
+    admin.create_topic(&output, PARTITIONS, replication, &[])?;
     let dir = ScratchDir::with_prefix("kstreams-standby-")?;
-    let mut a = Instance::start("a", &dir, &bootstrap, &app)?;
-    let mut b = Instance::start("b", &dir, &bootstrap, &app)?;
+    let mut a = Instance::start("a", &dir, &bootstrap, &app, replication)?;
+    let mut b = Instance::start("b", &dir, &bootstrap, &app, replication)?;
 
     // Every key once: each task's store and changelog hold a quarter of the keys.
-    let first = (0..KEYS).map(|i| (format!("k{i}"), b"x".to_vec(), None));
+    let first = (0..keys).map(|i| (format!("k{i}"), b"x".to_vec(), None));
     produce(&bootstrap, &input, first).await?;
     wait_until_committed(
         &bootstrap,
@@ -131,16 +162,22 @@ async fn a_standby_takes_over_a_killed_instance_s_tasks_restoring_only_the_tail(
     }
     let restored_before = b.metric("kstreams_restored_records")?;
 
-    // Kill a; then count the first AGAIN keys a second time: b runs every task now.
+    // Kill a (and a broker); then count the first AGAIN keys a second time: b runs every
+    // task now.
     a.app.kill9()?;
     let killed = Instant::now();
+    if let Some(cluster) = brokers {
+        let changelog = format!("{app}-counts-changelog");
+        let leader = leader_of(&bootstrap, &changelog, 0)?;
+        cluster.kill(leader)?;
+    }
     let again = (0..AGAIN).map(|i| (format!("k{i}"), b"y".to_vec(), None));
     produce(&bootstrap, &input, again).await?;
     wait_until_committed(
         &bootstrap,
         &app,
         std::slice::from_ref(&input),
-        Duration::from_secs(120),
+        Duration::from_secs(180),
     )?;
     let failover = killed.elapsed();
     let restored = b.metric("kstreams_restored_records")? - restored_before;
@@ -152,7 +189,7 @@ async fn a_standby_takes_over_a_killed_instance_s_tasks_restoring_only_the_tail(
     let records = read_committed(
         &bootstrap,
         &output,
-        KEYS + AGAIN,
+        keys + AGAIN,
         Duration::from_secs(2),
         Duration::from_secs(120),
     )?;
@@ -164,18 +201,18 @@ async fn a_standby_takes_over_a_killed_instance_s_tasks_restoring_only_the_tail(
             .or_default()
             .push(i64::from_be_bytes(value));
     }
-    assert_eq!(counts.len(), KEYS, "every key counted");
+    assert_eq!(counts.len(), keys, "every key counted");
     for (key, values) in &counts {
         let i: usize = key[1..].parse()?;
         let expected: &[i64] = if i < AGAIN { &[1, 2] } else { &[1] };
         assert_eq!(values, expected, "the counts of {key}");
     }
-    assert_eq!(records.len(), KEYS + AGAIN);
+    assert_eq!(records.len(), keys + AGAIN);
     // The survivor restored only what its standby copies had not read: under 1% of the
     // killed instance's half of the changelog (the rest came warm).
-    let killed_share = (KEYS / 2) as f64;
+    let killed_share = (keys / 2) as f64;
     println!(
-        "standby failover: {restored} changelog records restored of {killed_share} on the \
+        "standby failover ({replication} replicas): {restored} changelog records restored of {killed_share} on the \
          killed instance's tasks; {:.1} s from SIGKILL until every input record was \
          committed (session.timeout.ms 6 s)",
         failover.as_secs_f64()

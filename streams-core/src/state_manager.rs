@@ -153,7 +153,9 @@ impl StateManager {
         &self.changelogs
     }
 
-    /// Marks `topic`-`partition` as to be restored up to `end` (exclusive).
+    /// Marks `topic`-`partition` as to be restored up to `end` (exclusive). The count of
+    /// restored records starts again: a task resumed or taken over from a standby copy
+    /// counts only what this restoration applies.
     pub(crate) fn start_restoring(&mut self, topic: &str, partition: i32, end: i64) {
         if let Some(c) = self
             .changelogs
@@ -161,6 +163,7 @@ impl StateManager {
             .find(|c| c.topic == topic && c.partition == partition)
         {
             c.restore_end = Some(end);
+            c.restored = 0;
         }
     }
 

@@ -7,6 +7,7 @@
 //! ```text
 //! count-app --bootstrap-servers HOST:PORT --application-id ID --input T --output T
 //!           --state-dir DIR --metrics-address HOST:PORT [--standbys N] [--instance NAME]
+//!           [--replication-factor N]
 //! ```
 
 use std::time::Duration;
@@ -25,7 +26,7 @@ fn main() -> Result<()> {
         .set("num.standby.replicas", &flags.or("standbys", "0"))?
         .set("state.dir", &get("state-dir")?)?
         .set("metrics.prometheus.address", &get("metrics-address")?)?
-        .set("replication.factor", "1")?
+        .set("replication.factor", &flags.or("replication-factor", "1"))?
         .set("consumer.session.timeout.ms", "6000")?
         .set("consumer.heartbeat.interval.ms", "1000")?;
     let mut streams = KafkaStreams::new(topology, config)?;

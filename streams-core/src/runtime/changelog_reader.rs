@@ -66,6 +66,9 @@ pub(crate) struct ChangelogReader {
     /// Under exactly-once: reads high watermarks, to see open transactions on changelogs.
     watermarks: Option<BaseConsumer<WatchedContext>>,
     restoring: Restoring,
+    /// Whether the last step applied records to a standby task: more are likely waiting, so
+    /// the thread should not idle in its main poll.
+    standby_busy: bool,
     /// The thread's latch for security failures (see [`ClientFailure`]).
     failure: ClientFailure,
 }
@@ -88,12 +91,19 @@ impl ChangelogReader {
             end_offsets: None,
             watermarks: None,
             restoring: BTreeMap::new(),
+            standby_busy: false,
         }
     }
 
     /// True when no changelog partition of an active task is being restored.
     pub(crate) fn is_empty(&self) -> bool {
         !self.restoring.values().any(|r| r.end.is_some())
+    }
+
+    /// True while an active task restores or a standby task's last step found records: the
+    /// thread then keeps going instead of waiting for input.
+    pub(crate) fn busy(&self) -> bool {
+        self.standby_busy || !self.is_empty()
     }
 
     /// Records left to restore per (active) task.
@@ -334,6 +344,7 @@ impl ChangelogReader {
         idle: bool,
     ) -> Result<Vec<TaskId>> {
         if self.restoring.is_empty() {
+            self.standby_busy = false;
             return Ok(Vec::new());
         }
         let Some(consumer) = self.restore_consumer.as_ref() else {
@@ -347,6 +358,9 @@ impl ChangelogReader {
             .collect();
         let idle = idle && !started.is_empty();
         let batches = read_step(&self.thread, consumer, &mut self.restoring, idle);
+        self.standby_busy = batches.iter().any(|(key, batch)| {
+            !batch.is_empty() && self.restoring.get(key).is_some_and(|r| r.end.is_none())
+        });
         for ((topic, partition), batch) in &batches {
             let Some(r) = self.restoring.get(&(topic.clone(), *partition)) else {
                 continue;

@@ -43,7 +43,8 @@ pub(crate) trait Router {
     /// Queues a record of sub-topology `sub` in its task; returns true when its partition's
     /// queue is now full.
     fn route(&mut self, raw: RawRecord, sub: usize) -> Result<bool>;
-    /// Whether some task restores (the restore consumer's poll waits instead of this one).
+    /// Whether some task restores, or a standby task's changelog has records coming (the
+    /// restore consumer's poll waits instead of this one, or nothing waits).
     fn restoring(&self) -> bool;
 }
 

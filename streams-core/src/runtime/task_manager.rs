@@ -628,6 +628,6 @@ impl Router for TaskManager {
     }
 
     fn restoring(&self) -> bool {
-        !self.p.reader.is_empty()
+        self.p.reader.busy()
     }
 }
