@@ -130,6 +130,16 @@ pub fn build_java() -> std::io::Result<String> {
     Ok(format!("{dir}/classes:{dir}/libs/*"))
 }
 
+/// For contestant `streams` (ours) nothing; for `kstreams` the class path of the Kafka
+/// Streams contestant, built first (see [`build_java`]).
+pub fn java_for(contestant: &str) -> anyhow::Result<Option<String>> {
+    match contestant {
+        "streams" => Ok(None),
+        "kstreams" => Ok(Some(build_java()?)),
+        other => anyhow::bail!("unknown contestant {other:?}; allowed: streams, kstreams"),
+    }
+}
+
 /// The command that runs the Kafka Streams contestant's main class from `classpath`. The
 /// JVM keeps its temporary files (RocksDB's native library, which a JVM killed with SIGKILL
 /// leaves behind, and the contestant's state) in a scratch directory of this process, removed

@@ -82,11 +82,7 @@ async fn failover(args: &[String]) -> Result<()> {
     let partitions = number(args, "--partitions", 4)? as i32;
     let standbys = number(args, "--standbys", 0)?;
     let contestant = flag(args, "--contestant").unwrap_or_else(|| "streams".into());
-    let java = match contestant.as_str() {
-        "streams" => None,
-        "kstreams" => Some(streams_bench::build_java()?),
-        other => bail!("unknown contestant {other:?}; allowed: streams, kstreams"),
-    };
+    let java = streams_bench::java_for(&contestant)?;
     let bootstrap = streams_bench::bootstrap_servers(flag(args, "--bootstrap-servers"))?;
     let admin = KafkaCluster::external(&bootstrap);
     let app = unique_name("failover-bench");

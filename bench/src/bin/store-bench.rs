@@ -223,11 +223,7 @@ async fn recovery(args: &[String]) -> Result<()> {
     let records = number(args, "--records", 1_000_000)?;
     let guarantee = flag(args, "--guarantee").unwrap_or_else(|| "exactly_once_v2".into());
     let contestant = flag(args, "--contestant").unwrap_or_else(|| "streams".into());
-    let java = match contestant.as_str() {
-        "streams" => None,
-        "kstreams" => Some(streams_bench::build_java()?),
-        other => bail!("unknown contestant {other:?}; allowed: streams, kstreams"),
-    };
+    let java = streams_bench::java_for(&contestant)?;
     let bootstrap = streams_bench::bootstrap_servers(flag(args, "--bootstrap-servers"))?;
     let admin = KafkaCluster::external(&bootstrap);
     let app = unique_name("recovery-bench");

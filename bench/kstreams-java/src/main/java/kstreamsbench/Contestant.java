@@ -483,19 +483,7 @@ public final class Contestant {
         Properties props = config(need(flags, "--app"), need(flags, "--bootstrap-servers"),
                 need(flags, "--guarantee"), "100", need(flags, "--state-dir"));
         KafkaStreams streams = new KafkaStreams(b.build(), props);
-        AtomicLong restored = new AtomicLong(0);
-        streams.setGlobalStateRestoreListener(new StateRestoreListener() {
-            @Override
-            public void onRestoreStart(TopicPartition tp, String store, long start, long end) {}
-
-            @Override
-            public void onBatchRestored(TopicPartition tp, String store, long end, long n) {}
-
-            @Override
-            public void onRestoreEnd(TopicPartition tp, String store, long total) {
-                restored.addAndGet(total);
-            }
-        });
+        AtomicLong restored = countRestored(streams);
         if (!phase.equals("restart")) {
             runUntilTerminated(streams, null);
             return;
@@ -530,19 +518,7 @@ public final class Contestant {
                 "exactly_once_v2", "100", need(flags, "--state-dir"));
         props.put(StreamsConfig.NUM_STANDBY_REPLICAS_CONFIG, need(flags, "--standbys"));
         KafkaStreams streams = new KafkaStreams(b.build(), props);
-        AtomicLong restored = new AtomicLong(0);
-        streams.setGlobalStateRestoreListener(new StateRestoreListener() {
-            @Override
-            public void onRestoreStart(TopicPartition tp, String store, long start, long end) {}
-
-            @Override
-            public void onBatchRestored(TopicPartition tp, String store, long end, long n) {}
-
-            @Override
-            public void onRestoreEnd(TopicPartition tp, String store, long total) {
-                restored.addAndGet(total);
-            }
-        });
+        AtomicLong restored = countRestored(streams);
         streams.start();
         long reported = -1;
         while (streams.state() != KafkaStreams.State.ERROR) {
@@ -556,5 +532,23 @@ public final class Contestant {
         }
         System.err.println("the application failed");
         System.exit(1);
+    }
+
+    /** The records restored by the restorations that ended so far, counted by a listener. */
+    static AtomicLong countRestored(KafkaStreams streams) {
+        AtomicLong restored = new AtomicLong(0);
+        streams.setGlobalStateRestoreListener(new StateRestoreListener() {
+            @Override
+            public void onRestoreStart(TopicPartition tp, String store, long start, long end) {}
+
+            @Override
+            public void onBatchRestored(TopicPartition tp, String store, long end, long n) {}
+
+            @Override
+            public void onRestoreEnd(TopicPartition tp, String store, long total) {
+                restored.addAndGet(total);
+            }
+        });
+        return restored;
     }
 }
