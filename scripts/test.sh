@@ -57,10 +57,11 @@ step "benchmark smoke"
 # The report command end to end, at smoke size, into a scratch copy of the page (no chart).
 smoke=$(mktemp -d)
 cp docs/benchmarks.md "$smoke/benchmarks.md"
-BENCH_VARIANTS="100:1:2000:1" BENCH_LATENCY="200:2" BENCH_RECOVERY=2000 BENCH_PROFILE=debug \
-  BENCH_NO_CHART=1 BENCH_OUT="$smoke" BENCH_DOC="$smoke/benchmarks.md" \
+BENCH_VARIANTS="100:1:2000:1" BENCH_LATENCY="200:2" BENCH_RECOVERY=2000 BENCH_FAILOVER=2000 \
+  BENCH_PROFILE=debug BENCH_NO_CHART=1 BENCH_OUT="$smoke" BENCH_DOC="$smoke/benchmarks.md" \
   bash scripts/bench-report.sh >/dev/null
 grep -q "^| restore | " "$smoke/benchmarks.md"
+grep -q "^| Kafka Streams | 1 | 2,000 | " "$smoke/benchmarks.md"
 rm -rf "$smoke"
 # The TLS cost command too: both contestants over PLAINTEXT and SASL_SSL of the secured broker.
 smoke=$(mktemp -d)

@@ -147,20 +147,45 @@ fn failover_child(args: &[String]) -> Result<()> {
     integration_tests::log_to_stderr();
     let get = |n: &str| flag(args, n).with_context(|| format!("{n} is required"));
     let topology = count_topology(&get("--input")?, &get("--output")?)?;
-    let config = StreamsConfig::new(get("--app")?, get("--bootstrap-servers")?)
+    let mut config = StreamsConfig::new(get("--app")?, get("--bootstrap-servers")?)
         .with_state_dir(get("--state-dir")?)
         .set("processing.guarantee", "exactly_once_v2")?
         .set("commit.interval.ms", "100")?
         .set("num.standby.replicas", &get("--standbys")?)?
-        .set("replication.factor", "1")?
-        .set("consumer.session.timeout.ms", "6000")?
-        .set("consumer.heartbeat.interval.ms", "1000")?;
+        .set("replication.factor", "1")?;
+    // The consumer protocol leaves the session to the broker.
+    let protocol = flag(args, "--protocol").unwrap_or_else(|| "classic".into());
+    config = config.set("group.protocol", &protocol)?;
+    if protocol == "classic" {
+        // Longer with static members (rolling-bench): a restart must fit in it.
+        let session = if flag(args, "--instance-id").is_some() {
+            "10000"
+        } else {
+            "6000"
+        };
+        config = config
+            .set("consumer.session.timeout.ms", session)?
+            .set("consumer.heartbeat.interval.ms", "1000")?;
+    }
+    if let Some(id) = flag(args, "--instance-id") {
+        config = config.set("group.instance.id", &id)?;
+    }
     let mut streams = KafkaStreams::new(topology, config)?;
     let clock = RestoreClock::default();
     streams.set_restore_listener(clock.clone());
     streams.start()?;
     let mut reported = u64::MAX;
-    loop {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        // SIGTERM closes the instance cleanly (rolling-bench restarts it so).
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            if integration_tests::wait_for_termination().is_ok() {
+                stop.store(true, Ordering::Release);
+            }
+        });
+    }
+    while !stop.load(Ordering::Acquire) {
         if let Some(e) = streams.error() {
             bail!("the application failed: {e}");
         }
@@ -171,6 +196,8 @@ fn failover_child(args: &[String]) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    streams.close(Duration::from_secs(30))?;
+    Ok(())
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
