@@ -46,23 +46,22 @@ def load(results_dir):
                 rows.append(json.loads(line))
     with open(os.path.join(results_dir, "meta.json")) as f:
         meta = json.load(f)
-    recovery = []
-    path = os.path.join(results_dir, "recovery.txt")
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                cells = [c.strip() for c in line.strip().strip("|").split("|")]
-                if len(cells) == 5 and cells[2].isdigit():
-                    recovery.append(cells)
-    failover = []
-    path = os.path.join(results_dir, "failover.txt")
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                cells = [c.strip() for c in line.strip().strip("|").split("|")]
-                if len(cells) == 5 and cells[2].isdigit():
-                    failover.append(cells)
+    recovery = table_rows(os.path.join(results_dir, "recovery.txt"))
+    failover = table_rows(os.path.join(results_dir, "failover.txt"))
     return rows, meta, recovery, failover
+
+
+def table_rows(path):
+    """The five-cell Markdown table rows in `path` whose third cell is a number (none when
+    the file is missing): what `store-bench recovery` and `failover-bench` print."""
+    rows = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                if len(cells) == 5 and cells[2].isdigit():
+                    rows.append(cells)
+    return rows
 
 
 def pick(rows, case, label):

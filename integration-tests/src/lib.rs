@@ -66,6 +66,20 @@ pub fn log_to_stderr() {
         .try_init();
 }
 
+/// Starts `streams` and runs it until the process receives SIGTERM or SIGINT, then closes it
+/// (the test applications' main loop); `instance` names it on standard error.
+pub fn run_until_terminated(
+    mut streams: streams_core::KafkaStreams,
+    instance: &str,
+) -> anyhow::Result<()> {
+    streams.start()?;
+    eprintln!("{instance}: started (pid {})", std::process::id());
+    wait_for_termination()?;
+    streams.close(std::time::Duration::from_secs(30))?;
+    eprintln!("{instance}: closed");
+    Ok(())
+}
+
 /// Waits until every client in `clients` is `Running`, for at most a minute.
 pub fn wait_running(clients: &[&streams_core::KafkaStreams]) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

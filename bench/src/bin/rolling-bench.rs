@@ -31,17 +31,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{ClientConfig, Message};
 use streams_bench::{flag, number};
+use streams_core::timestamp::now_ms;
 
 /// What the reader saw: per output record, when it was read (ms since the start) and its
 /// end-to-end latency in ms.
 type Seen = Arc<Mutex<Vec<(i64, i64)>>>;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// Starts instance `i` (the `failover-bench` child) on its state directory.
 fn start(

@@ -11,8 +11,6 @@
 //!         [--threads N] [--instance NAME] [--replication-factor N]
 //! ```
 
-use std::time::Duration;
-
 use anyhow::Result;
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::{KafkaStreams, StreamsConfig};
@@ -76,11 +74,5 @@ fn main() -> Result<()> {
         .set("replication.factor", &opt("replication-factor", "1"))?
         .set("consumer.session.timeout.ms", "6000")?
         .set("consumer.heartbeat.interval.ms", "1000")?;
-    let mut streams = KafkaStreams::new(topology, config)?;
-    streams.start()?;
-    eprintln!("{instance}: started (pid {})", std::process::id());
-    integration_tests::wait_for_termination()?;
-    streams.close(Duration::from_secs(30))?;
-    eprintln!("{instance}: closed");
-    Ok(())
+    integration_tests::run_until_terminated(KafkaStreams::new(topology, config)?, &instance)
 }

@@ -153,17 +153,6 @@ impl MetricsHub {
                 |t| t.state_corruptions.load(Ordering::Relaxed) as f64,
             ),
         ];
-        for (name, help, field) in thread_counters {
-            for t in &threads {
-                s.push(
-                    name,
-                    help,
-                    Counter,
-                    vec![("thread", t.name.clone())],
-                    field(t),
-                );
-            }
-        }
         let thread_gauges: [(&'static str, &'static str, ThreadField); 2] = [
             (
                 "kstreams_standby_tasks",
@@ -177,15 +166,12 @@ impl MetricsHub {
                 |t| t.standby_lag.load(Ordering::Relaxed) as f64,
             ),
         ];
-        for (name, help, field) in thread_gauges {
-            for t in &threads {
-                s.push(
-                    name,
-                    help,
-                    Gauge,
-                    vec![("thread", t.name.clone())],
-                    field(t),
-                );
+        let kinds = [(Counter, &thread_counters[..]), (Gauge, &thread_gauges[..])];
+        for (kind, metrics) in kinds {
+            for (name, help, field) in metrics {
+                for t in &threads {
+                    s.push(name, help, kind, vec![("thread", t.name.clone())], field(t));
+                }
             }
         }
         type TaskField = fn(&TaskSample) -> f64;

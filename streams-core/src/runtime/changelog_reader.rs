@@ -145,31 +145,19 @@ impl ChangelogReader {
 
     /// The thread's restore consumer, created on first use.
     fn restore_consumer(&mut self) -> Result<&BaseConsumer<WatchedContext>> {
-        if self.restore_consumer.is_none() {
-            self.restore_consumer = Some(create_restore_consumer(
-                &self.config,
-                &format!("{}-restore-consumer", self.thread),
-                &self.failure,
-            )?);
-        }
-        self.restore_consumer
-            .as_ref()
-            .ok_or_else(|| StreamsError::IllegalState("no restore consumer".into()))
+        let name = format!("{}-restore-consumer", self.thread);
+        lazily(&mut self.restore_consumer, || {
+            create_restore_consumer(&self.config, &name, &self.failure)
+        })
     }
 
     /// The client reading the changelogs' watermarks as the restore consumer would, created
     /// on first use.
     fn end_offsets(&mut self) -> Result<&BaseConsumer<WatchedContext>> {
-        if self.end_offsets.is_none() {
-            self.end_offsets = Some(create_restore_consumer(
-                &self.config,
-                &format!("{}-end-offsets", self.thread),
-                &self.failure,
-            )?);
-        }
-        self.end_offsets
-            .as_ref()
-            .ok_or_else(|| StreamsError::IllegalState("no end-offsets client".into()))
+        let name = format!("{}-end-offsets", self.thread);
+        lazily(&mut self.end_offsets, || {
+            create_restore_consumer(&self.config, &name, &self.failure)
+        })
     }
 
     /// The watermarks of each changelog partition of `task`.
@@ -201,15 +189,11 @@ impl ChangelogReader {
         if !self.config.exactly_once() || changelogs.is_empty() {
             return Ok(None);
         }
-        self.restore_consumer()?;
         self.end_offsets()?;
-        if self.watermarks.is_none() {
-            self.watermarks = Some(create_watermark_client(
-                &self.config,
-                &format!("{}-watermarks", self.thread),
-                &self.failure,
-            )?);
-        }
+        let name = format!("{}-watermarks", self.thread);
+        lazily(&mut self.watermarks, || {
+            create_watermark_client(&self.config, &name, &self.failure)
+        })?;
         let (Some(committed), Some(all)) = (&self.end_offsets, &self.watermarks) else {
             return Ok(None);
         };
@@ -371,9 +355,6 @@ impl ChangelogReader {
                 standbys.get_mut(&r.task)
             };
             let Some(task) = owner else { continue };
-            if r.end.is_none() {
-                tracing::trace!(thread = %self.thread, task = %r.task, %topic, partition, records = batch.len(), next = r.next, "standby batch");
-            }
             task.restore(topic, *partition, batch, r.next)?;
             if let Some(l) = &self.restore_listener
                 && r.end.is_some()
@@ -449,6 +430,17 @@ impl ChangelogReader {
         self.assign()?;
         Ok(restored_tasks)
     }
+}
+
+/// The client in `slot`, made by `make` on first use.
+fn lazily(
+    slot: &mut Option<BaseConsumer<WatchedContext>>,
+    make: impl FnOnce() -> Result<BaseConsumer<WatchedContext>>,
+) -> Result<&BaseConsumer<WatchedContext>> {
+    Ok(match slot {
+        Some(client) => client,
+        None => slot.insert(make()?),
+    })
 }
 
 /// The high watermark librdkafka last saw for `topic`-`partition` (from fetch responses;

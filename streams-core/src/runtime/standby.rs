@@ -50,8 +50,13 @@ impl StandbyTasks {
         &mut self.tasks
     }
 
+    /// How many standby tasks the thread keeps.
+    pub(crate) fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
     /// The standby tasks' ids.
-    pub(crate) fn ids(&self) -> BTreeSet<TaskId> {
+    fn ids(&self) -> BTreeSet<TaskId> {
         self.tasks.keys().copied().collect()
     }
 
@@ -66,6 +71,7 @@ impl StandbyTasks {
             return Ok(None);
         };
         self.control.stores.remove_standby(id);
+        self.control.standbys.set_kept(self.index, self.ids());
         reader.unregister_standby(id)?;
         Ok(Some(task))
     }

@@ -103,8 +103,27 @@ fn thread_of(id: TaskId, threads: usize) -> usize {
     (id.subtopology as usize + id.partition.max(0) as usize) % threads.max(1)
 }
 
+/// This instance's share of the standby copies, per stream thread.
+fn own_share(
+    members: &[MemberAssignment],
+    subtopologies: &[Subtopology],
+    config: &StreamsConfig,
+    process: &str,
+) -> BTreeMap<usize, BTreeSet<TaskId>> {
+    let mut by_thread: BTreeMap<usize, BTreeSet<TaskId>> = BTreeMap::new();
+    let placement = place_standbys(members, subtopologies, config.num_standby_replicas());
+    for (id, keepers) in placement {
+        if keepers.iter().any(|k| k == process) {
+            let thread = thread_of(id, config.num_stream_threads());
+            by_thread.entry(thread).or_default().insert(id);
+        }
+    }
+    by_thread
+}
+
 /// Starts the thread that reads the group and publishes this instance's standby tasks
-/// (process id `process`) to `control`'s plan until the client stops.
+/// (process id `process`) to `control`'s plan until the client stops. While the group is
+/// not stable the plan stays as it was.
 pub(crate) fn spawn(
     config: StreamsConfig,
     client_id: &str,
@@ -120,33 +139,14 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name(format!("{client_id}-StandbyAssignor"))
         .spawn(move || {
-            let group = config.application_id().to_owned();
-            let (replicas, threads) = (config.num_standby_replicas(), config.num_stream_threads());
             let mut next = Instant::now();
             while !control.stop_requested() {
                 if Instant::now() >= next {
                     // Token refreshes (OAUTHBEARER) are served from the client's queue.
                     serve_initial_events(&client);
-                    match stable_members(&client, &group) {
-                        Ok(members) => {
-                            let mut by_thread: BTreeMap<usize, BTreeSet<TaskId>> = BTreeMap::new();
-                            for (id, keepers) in place_standbys(&members, &subtopologies, replicas)
-                            {
-                                if keepers.contains(&process) {
-                                    by_thread
-                                        .entry(thread_of(id, threads))
-                                        .or_default()
-                                        .insert(id);
-                                }
-                            }
-                            control.standbys.publish(by_thread);
-                        }
-                        Err(reason) => {
-                            tracing::debug!(
-                                ?reason,
-                                "the group is not stable; the standby plan stays"
-                            )
-                        }
+                    if let Ok(members) = stable_members(&client, config.application_id()) {
+                        let share = own_share(&members, &subtopologies, &config, &process);
+                        control.standbys.publish(share);
                     }
                     next = Instant::now() + PLAN_INTERVAL;
                 }

@@ -22,6 +22,7 @@ use super::record_collector::KafkaRecordCollector;
 use super::shared::{RebalanceEvent, ThreadShared};
 use super::standby::StandbyTasks;
 use super::task_creator::TaskCreator;
+use super::thread_metrics::Restoration;
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
 use crate::ids::TaskId;
@@ -73,8 +74,6 @@ pub(crate) struct TaskManager {
     /// Tasks whose partitions were revoked after their work committed, kept open until the
     /// next assignment: those it gives back resume without closing, reopening or restoring.
     suspended: BTreeMap<TaskId, StreamTask>,
-    /// When the standby tasks' lag was last published.
-    standby_published: Instant,
 }
 
 /// What [`TaskManager::start_task`] did.
@@ -111,7 +110,6 @@ impl TaskManager {
             creator,
             standbys: StandbyTasks::new(p.index, p.control.clone()),
             suspended: BTreeMap::new(),
-            standby_published: Instant::now(),
             p,
             tasks: BTreeMap::new(),
             deferred: BTreeMap::new(),
@@ -128,9 +126,13 @@ impl TaskManager {
         &mut self.tasks
     }
 
-    /// Records left to restore per task.
-    pub(crate) fn restore_remaining(&self) -> BTreeMap<TaskId, i64> {
-        self.p.reader.remaining()
+    /// Records left to restore per task, and the standby tasks with their lag.
+    pub(crate) fn restoration(&self) -> Restoration {
+        Restoration {
+            remaining: self.p.reader.remaining(),
+            standby_tasks: self.standbys.len(),
+            standby_lag: self.p.reader.standby_lag().values().sum(),
+        }
     }
 
     /// Whether a store of some task reported corruption while running.
@@ -168,12 +170,12 @@ impl TaskManager {
 
     /// Tells the client's standby plan which tasks this thread runs or waits to start, so
     /// that no thread of this client keeps a standby copy of them.
-    fn claim_active(&mut self) {
+    fn claim_active(&self) {
         let claimed = self.tasks.keys().chain(self.deferred.keys()).copied();
-        let plan = &self.p.control.standbys;
-        plan.claim(self.p.index, claimed.collect());
-        // A standby taken over as active is no longer open as one.
-        plan.set_kept(self.p.index, self.standbys.ids());
+        self.p
+            .control
+            .standbys
+            .claim(self.p.index, claimed.collect());
     }
 
     /// Handles revoked partitions. Under the eager protocol, their tasks whose work committed
@@ -379,11 +381,9 @@ impl TaskManager {
         self.waiting_for_transactions.remove(&id);
         // The task suspended at the last revocation resumes; a standby copy of it on this
         // thread becomes it. Either restores only what the changelogs have beyond its stores.
-        let resumed = self.suspended.remove(&id);
-        let is_resumed = resumed.is_some();
-        let mut existing = match resumed {
-            Some(task) => Some(task),
-            None => self.standbys.take(id, &mut self.p.reader)?,
+        let (mut existing, is_resumed) = match self.suspended.remove(&id) {
+            Some(task) => (Some(task), true),
+            None => (self.standbys.take(id, &mut self.p.reader)?, false),
         };
         if self.move_aside.remove(&id) {
             if let Some(mut corrupt) = existing.take() {
@@ -420,14 +420,6 @@ impl TaskManager {
     /// their input resumed.
     pub(crate) fn restore(&mut self, input: &InputFlow) -> Result<()> {
         self.standbys.update(&self.creator, &mut self.p.reader)?;
-        if self.standby_published.elapsed() >= Duration::from_secs(1) {
-            self.standby_published = Instant::now();
-            let lag: i64 = self.p.reader.standby_lag().values().sum();
-            let m = &self.p.metrics;
-            m.standby_lag.store(lag.max(0) as u64, Ordering::Relaxed);
-            m.standby_tasks
-                .store(self.standbys.ids().len() as u64, Ordering::Relaxed);
-        }
         let idle = !self
             .tasks
             .values()

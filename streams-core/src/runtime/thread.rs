@@ -303,10 +303,10 @@ impl StreamThread {
     }
 
     fn publish_metrics(&mut self) {
-        let remaining = self.tasks.restore_remaining();
+        let restoration = self.tasks.restoration();
         self.publisher.publish(
             self.tasks.tasks_mut(),
-            &remaining,
+            &restoration,
             &mut self.input,
             &self.shared,
         );

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::input_flow::InputFlow;
@@ -11,6 +12,14 @@ use super::shared::ThreadShared;
 use crate::ids::TaskId;
 use crate::metrics::{TaskSample, ThreadMetrics, WindowedMax};
 use crate::task::StreamTask;
+
+/// Where a thread's restoration stands: records left per restoring task, and its standby
+/// tasks with the changelog records they have not applied.
+pub(crate) struct Restoration {
+    pub remaining: BTreeMap<TaskId, i64>,
+    pub standby_tasks: usize,
+    pub standby_lag: i64,
+}
 
 /// How often a thread publishes its tasks' counters and lag for the metrics.
 const METRICS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
@@ -50,12 +59,12 @@ impl ThreadMetricsPublisher {
         self.last_publish.elapsed() >= METRICS_PUBLISH_INTERVAL
     }
 
-    /// Publishes the tasks' counters and the input lag; `restore_remaining` is the records
-    /// each task has left to restore.
+    /// Publishes the tasks' counters, the input lag and where restoration and the standby
+    /// tasks stand.
     pub(crate) fn publish(
         &mut self,
         tasks: &mut BTreeMap<TaskId, StreamTask>,
-        restore_remaining: &BTreeMap<TaskId, i64>,
+        restoration: &Restoration,
         input: &mut InputFlow,
         shared: &ThreadShared,
     ) {
@@ -100,7 +109,7 @@ impl ThreadMetricsPublisher {
                     e2e_latency_ms_total: c.e2e_latency_ms_total,
                     e2e_latency_max_ms: e2e_max.observe(e2e),
                     sinks,
-                    restore_remaining: restore_remaining.get(id).copied().unwrap_or(0).max(0)
+                    restore_remaining: restoration.remaining.get(id).copied().unwrap_or(0).max(0)
                         as u64,
                 },
             );
@@ -130,6 +139,11 @@ impl ThreadMetricsPublisher {
             .collect();
         drop(replicas);
         *self.metrics.tasks.lock() = samples;
+        let m = &self.metrics;
+        m.standby_tasks
+            .store(restoration.standby_tasks as u64, Ordering::Relaxed);
+        m.standby_lag
+            .store(restoration.standby_lag.max(0) as u64, Ordering::Relaxed);
         *self.metrics.lag.lock() = lag;
         if self.last_store_publish.elapsed() >= STORE_METRICS_INTERVAL || tasks.is_empty() {
             self.last_store_publish = Instant::now();
