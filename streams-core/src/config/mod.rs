@@ -332,7 +332,15 @@ impl StreamsConfig {
     pub fn num_stream_threads(&self) -> usize {
         self.num_stream_threads
     }
-    /// `num.standby.replicas`: warm copies kept of each task on other instances (default 0).
+    /// `num.standby.replicas`: warm copies kept of each task on other instances (default 0;
+    /// `docs/architecture.md`, "Standby replicas").
+    ///
+    /// ```
+    /// use streams_core::StreamsConfig;
+    /// let config = StreamsConfig::new("app", "localhost:9092").set("num.standby.replicas", "1")?;
+    /// assert_eq!(config.num_standby_replicas(), 1);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn num_standby_replicas(&self) -> usize {
         self.num_standby_replicas
     }
