@@ -110,11 +110,11 @@ impl ChildApp {
         Ok(())
     }
 
-    /// The last 40 lines of the log, for failures (a CI run keeps no files).
+    /// The last 120 lines of the log, for failures (a CI run keeps no files).
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        lines[lines.len().saturating_sub(120)..].join("\n")
     }
 }
 

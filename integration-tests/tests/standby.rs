@@ -12,9 +12,7 @@ use anyhow::{Context, Result, bail};
 use integration_tests::apps::count_topology;
 use integration_tests::child::ChildApp;
 use integration_tests::cleanup::ScratchDir;
-use integration_tests::client::{
-    leader_of, produce, read_committed, round_robin, wait_until_committed,
-};
+use integration_tests::client::{produce, read_committed, round_robin, wait_until_committed};
 use integration_tests::kafka::{KafkaCluster, free_port, shared_cluster, unique_name};
 use integration_tests::wait_running;
 use state_stores::query::QueryableStoreTypes;
@@ -105,13 +103,16 @@ async fn a_standby_takes_over_a_killed_instance_s_tasks_restoring_only_the_tail(
     failover(cluster.bootstrap_servers(), KEYS, None).await
 }
 
-/// The same on three brokers (every topic replicated three times), the broker leading the
-/// first changelog partition SIGKILLed together with the instance: the survivor's producer,
-/// restore consumer and group coordinator move to the other brokers, and the counts stay
-/// exact.
+/// The same on three brokers (every topic replicated three times), the broker coordinating
+/// the application's group SIGKILLed together with the instance: the group coordinator, the
+/// leaders of the partitions on that broker (changelogs included) and maybe the transaction
+/// coordinator move to the other brokers, and the counts stay exact. (The survivor's
+/// background reads of the group aborted the process here once when the coordinator's
+/// broker died: librdkafka issue 4605, avoided in `group_description`. The
+/// failover takes 15-80 s on this machine: the survivor's own session times out with the
+/// coordinator, the killed instance's open transaction must time out, and librdkafka may
+/// wait for the dead coordinator until the producer is replaced, see `SEND_OFFSETS_WAIT`.)
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "failed once in a fresh-clone run (the survivor did not commit within 180 s after \
-            the broker kill; passed locally): under investigation, run with --ignored"]
 async fn a_standby_takes_over_while_a_broker_dies_too() -> Result<()> {
     let mut cluster = KafkaCluster::start(3)?;
     let bootstrap = cluster.bootstrap_servers().to_owned();
@@ -121,7 +122,7 @@ async fn a_standby_takes_over_while_a_broker_dies_too() -> Result<()> {
 }
 
 /// Two instances with one standby replica count `keys` keys; one is SIGKILLed (with, given
-/// `brokers`, the leader of the first changelog partition) and the other takes every task
+/// `brokers`, the group coordinator's broker) and the other takes every task
 /// over: exact counts, and under 1% of the killed instance's share of the changelog restored.
 async fn failover(bootstrap: &str, keys: usize, brokers: Option<&mut KafkaCluster>) -> Result<()> {
     let replication = if brokers.is_some() { 3 } else { 1 };
@@ -169,18 +170,20 @@ async fn failover(bootstrap: &str, keys: usize, brokers: Option<&mut KafkaCluste
     a.app.kill9()?;
     let killed = Instant::now();
     if let Some(cluster) = brokers {
-        let changelog = format!("{app}-counts-changelog");
-        let leader = leader_of(&bootstrap, &changelog, 0)?;
-        cluster.kill(leader)?;
+        let coordinator = cluster.group_coordinator(&app)?;
+        cluster.kill(coordinator)?;
     }
     let again = (0..AGAIN).map(|i| (format!("k{i}"), b"y".to_vec(), None));
     produce(&bootstrap, &input, again).await?;
-    wait_until_committed(
+    let committed = wait_until_committed(
         &bootstrap,
         &app,
         std::slice::from_ref(&input),
         Duration::from_secs(180),
-    )?;
+    );
+    if let Err(e) = committed {
+        bail!("{e:#}; the survivor's log:\n{}", b.app.log_tail());
+    }
     let failover = killed.elapsed();
     let restored = b.metric("kstreams_restored_records")? - restored_before;
     b.app.stop()?;
@@ -224,6 +227,36 @@ async fn failover(bootstrap: &str, keys: usize, brokers: Option<&mut KafkaCluste
         "the survivor restored {restored} records: its standby copies were not used"
     );
     Ok(())
+}
+
+/// An instance with standbys (whose background reads of the group wait for a coordinator
+/// while the cluster is gone) closes on SIGTERM with the whole cluster stopped: it exits,
+/// cleanly, instead of hanging on the reads outstanding in librdkafka.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_with_standbys_closes_while_the_cluster_is_gone() -> Result<()> {
+    let cluster = KafkaCluster::start(1)?;
+    let bootstrap = cluster.bootstrap_servers().to_owned();
+    let app = unique_name("standby-close");
+    cluster.create_topic(&format!("{app}-in"), PARTITIONS, 1, &[])?;
+    cluster.create_topic(&format!("{app}-out"), PARTITIONS, 1, &[])?;
+    let dir = ScratchDir::with_prefix("kstreams-standby-")?;
+    let mut a = Instance::start("a", &dir, &bootstrap, &app, 1)?;
+    // Running: a few records counted and committed.
+    let input = format!("{app}-in");
+    produce(&bootstrap, &input, round_robin(0, 8, 8)).await?;
+    let committed = wait_until_committed(
+        &bootstrap,
+        &app,
+        std::slice::from_ref(&input),
+        Duration::from_secs(60),
+    );
+    if let Err(e) = committed {
+        bail!("{e:#}; a's log:\n{}", a.app.log_tail());
+    }
+    cluster.stop();
+    // Longer than a read of the group may wait (5 s): one is left outstanding.
+    std::thread::sleep(Duration::from_secs(8));
+    a.app.stop()
 }
 
 /// An in-process instance answering queries, with one standby replica.

@@ -6,10 +6,19 @@
 //! classic `DescribeGroups`, or KIP-848's `ConsumerGroupDescribe`, whose members the classic
 //! request does not show); rdkafka does not wrap it, so it is called here through librdkafka's
 //! public C API, on a client that fetches nothing.
+//!
+//! A coordinator admin request that times out while it still waits for the group
+//! coordinator makes librdkafka (2.12) free its completion state twice once the coordinator
+//! is found, and the process aborts (`rd_kafka_enq_once_del_source_return: Assertion
+//! eonce->refcnt > 0`, librdkafka issue 4605; seen here when the coordinator's broker was
+//! killed). So a [`GroupDescriber`] never lets its request time out inside librdkafka: the
+//! request may wait an hour (the most librdkafka allows) for the coordinator, at most one is
+//! outstanding, and a caller that cannot wait that long is answered "no answer yet" while
+//! the request stays pending, to be picked up by a later call.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::bindings as rdsys;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -20,51 +29,122 @@ use crate::error::Unavailable;
 /// How long reading the group from the broker may take.
 pub(crate) const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long librdkafka may keep a request waiting for the coordinator: its maximum (see the
+/// module's documentation for why it must not expire while waiting).
+const REQUEST_TIMEOUT_MS: i32 = 3_600_000;
+
 /// A member of the application's group as the broker describes it: its client id and the
 /// partitions assigned to it.
 pub(crate) type MemberAssignment = (String, Vec<(String, i32)>);
 
-/// The members of `group` with their assignments, when the group is stable; otherwise why
-/// they cannot be known now (a rebalance shows no assignment).
-pub(crate) fn stable_members(
-    client: &BaseConsumer<WatchedContext>,
-    group: &str,
-) -> std::result::Result<Vec<MemberAssignment>, Unavailable> {
-    let unavailable = |message: String| Unavailable::NoMetadata {
-        message: format!("describing the application's group: {message}"),
-    };
-    let name = CString::new(group).map_err(|e| unavailable(e.to_string()))?;
-    let rk = client.client().native_ptr();
-    let wait_ms = ASK_TIMEOUT.as_millis() as i32;
-    // SAFETY: `rk` is live while `client` is; the queue, options and event are created and
-    // destroyed here, and every pointer read from the result is used before the event that
-    // owns it is destroyed. librdkafka copies the group name before returning.
-    unsafe {
-        let queue = rdsys::rd_kafka_queue_new(rk);
-        let options = rdsys::rd_kafka_AdminOptions_new(
-            rk,
-            rdsys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS,
-        );
-        let mut errstr = [0 as std::ffi::c_char; 256];
-        rdsys::rd_kafka_AdminOptions_set_request_timeout(
-            options,
-            wait_ms,
-            errstr.as_mut_ptr(),
-            errstr.len(),
-        );
-        let mut groups = [name.as_ptr()];
-        rdsys::rd_kafka_DescribeConsumerGroups(rk, groups.as_mut_ptr(), 1, options, queue);
-        let event = rdsys::rd_kafka_queue_poll(queue, wait_ms + 1000);
-        let members = if event.is_null() {
-            Err(unavailable("no answer in time".into()))
-        } else {
-            let members = read_description(event, group);
+/// Reads the application's group through a client of its own, one request at a time.
+pub(crate) struct GroupDescriber {
+    /// Where librdkafka puts the answers; destroyed before the client.
+    queue: *mut rdsys::rd_kafka_queue_t,
+    /// When the outstanding request (its answer not yet taken from `queue`) was sent.
+    asked: Option<Instant>,
+    group: CString,
+    client: BaseConsumer<WatchedContext>,
+}
+
+// SAFETY: librdkafka's queues are thread-safe; the pointer is owned by this value alone and
+// used through `&mut self` (or in `drop`).
+unsafe impl Send for GroupDescriber {}
+
+impl GroupDescriber {
+    /// A describer of `group` through `client` (a client that fetches nothing).
+    pub(crate) fn new(
+        client: BaseConsumer<WatchedContext>,
+        group: &str,
+    ) -> std::result::Result<Self, Unavailable> {
+        let group = CString::new(group).map_err(|e| unavailable(e.to_string()))?;
+        // SAFETY: the client's handle is live; the queue is destroyed in `drop`, before the
+        // client.
+        let queue = unsafe { rdsys::rd_kafka_queue_new(client.client().native_ptr()) };
+        Ok(GroupDescriber {
+            queue,
+            asked: None,
+            group,
+            client,
+        })
+    }
+
+    /// The client the group is read through (for metadata requests of the caller's own).
+    pub(crate) fn client(&self) -> &BaseConsumer<WatchedContext> {
+        &self.client
+    }
+
+    /// The members of the group with their assignments, when the group is stable; otherwise
+    /// why they cannot be known now (a rebalance shows no assignment, a moving coordinator no
+    /// answer within `wait`). An answer left from an earlier call that waited in vain is
+    /// dropped as stale and the group asked again.
+    pub(crate) fn stable_members(
+        &mut self,
+        wait: Duration,
+    ) -> std::result::Result<Vec<MemberAssignment>, Unavailable> {
+        let rk = self.client.client().native_ptr();
+        // SAFETY: `rk` and the queue are live while `self` is; the options are destroyed
+        // once the request holds its own copy; librdkafka copies the group name before
+        // returning; the event is destroyed after everything read from it is copied.
+        unsafe {
+            if self.asked.is_some_and(|at| at.elapsed() > wait) {
+                let stale = rdsys::rd_kafka_queue_poll(self.queue, 0);
+                if !stale.is_null() {
+                    rdsys::rd_kafka_event_destroy(stale);
+                    self.asked = None;
+                }
+            }
+            if self.asked.is_none() {
+                let options = rdsys::rd_kafka_AdminOptions_new(
+                    rk,
+                    rdsys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS,
+                );
+                let mut errstr = [0 as std::ffi::c_char; 256];
+                rdsys::rd_kafka_AdminOptions_set_request_timeout(
+                    options,
+                    REQUEST_TIMEOUT_MS,
+                    errstr.as_mut_ptr(),
+                    errstr.len(),
+                );
+                let mut groups = [self.group.as_ptr()];
+                rdsys::rd_kafka_DescribeConsumerGroups(
+                    rk,
+                    groups.as_mut_ptr(),
+                    1,
+                    options,
+                    self.queue,
+                );
+                rdsys::rd_kafka_AdminOptions_destroy(options);
+                self.asked = Some(Instant::now());
+            }
+            let wait_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+            let event = rdsys::rd_kafka_queue_poll(self.queue, wait_ms);
+            if event.is_null() {
+                return Err(unavailable(
+                    "no answer yet (is the group coordinator moving?)".into(),
+                ));
+            }
+            self.asked = None;
+            let group = self.group.to_string_lossy();
+            let members = read_description(event, &group);
             rdsys::rd_kafka_event_destroy(event);
             members
-        };
-        rdsys::rd_kafka_AdminOptions_destroy(options);
-        rdsys::rd_kafka_queue_destroy(queue);
-        members
+        }
+    }
+}
+
+impl Drop for GroupDescriber {
+    fn drop(&mut self) {
+        // SAFETY: the queue was created in `new` and is destroyed once, before the client
+        // (a field, dropped after this).
+        unsafe { rdsys::rd_kafka_queue_destroy(self.queue) }
+    }
+}
+
+/// Why the group could not be described.
+fn unavailable(message: String) -> Unavailable {
+    Unavailable::NoMetadata {
+        message: format!("describing the application's group: {message}"),
     }
 }
 
@@ -76,9 +156,6 @@ unsafe fn read_description(
     event: *mut rdsys::rd_kafka_event_t,
     group: &str,
 ) -> std::result::Result<Vec<MemberAssignment>, Unavailable> {
-    let unavailable = |message: String| Unavailable::NoMetadata {
-        message: format!("describing the application's group: {message}"),
-    };
     let text = |p: *const std::ffi::c_char| {
         if p.is_null() {
             String::new()

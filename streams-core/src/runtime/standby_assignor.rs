@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::client_supplier::{create_watermark_client, serve_initial_events};
 use super::control::ClientControl;
-use super::group_description::{MemberAssignment, stable_members};
+use super::group_description::{ASK_TIMEOUT, GroupDescriber, MemberAssignment};
 use super::member_identity::published_process;
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
@@ -136,6 +136,12 @@ pub(crate) fn spawn(
         &format!("{client_id}-standby-assignor"),
         &Default::default(),
     )?;
+    let mut describer = GroupDescriber::new(client, config.application_id()).map_err(|reason| {
+        StreamsError::Config {
+            key: "application.id".into(),
+            message: reason.to_string(),
+        }
+    })?;
     std::thread::Builder::new()
         .name(format!("{client_id}-StandbyAssignor"))
         .spawn(move || {
@@ -143,8 +149,8 @@ pub(crate) fn spawn(
             while !control.stop_requested() {
                 if Instant::now() >= next {
                     // Token refreshes (OAUTHBEARER) are served from the client's queue.
-                    serve_initial_events(&client);
-                    if let Ok(members) = stable_members(&client, config.application_id()) {
+                    serve_initial_events(describer.client());
+                    if let Ok(members) = describer.stable_members(ASK_TIMEOUT) {
                         let share = own_share(&members, &subtopologies, &config, &process);
                         control.standbys.publish(share);
                     }

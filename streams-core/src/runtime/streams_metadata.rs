@@ -14,11 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 
-use super::client_failure::WatchedContext;
 use super::client_supplier::create_watermark_client;
-use super::group_description::{ASK_TIMEOUT, stable_members};
+use super::group_description::{ASK_TIMEOUT, GroupDescriber};
 use super::member_identity::{ENDPOINT_MARK, published_process};
 use super::standby_assignor::place_standbys;
 use crate::config::StreamsConfig;
@@ -46,7 +45,7 @@ pub(crate) struct MetadataState {
     client_id: String,
     topology: Arc<Topology>,
     subtopologies: Vec<Subtopology>,
-    client: Mutex<Option<BaseConsumer<WatchedContext>>>,
+    client: Mutex<Option<GroupDescriber>>,
     snapshot: Mutex<Option<(Instant, Reading)>>,
 }
 
@@ -217,18 +216,22 @@ impl MetadataState {
 
     /// The group from the broker; `Err(reason)` inside when it cannot be known now.
     fn read_group(&self) -> Result<std::result::Result<Snapshot, Unavailable>> {
-        let mut client = self.client.lock();
-        if client.is_none() {
-            *client = Some(create_watermark_client(
+        let mut describer = self.client.lock();
+        if describer.is_none() {
+            let client = create_watermark_client(
                 &self.config,
                 &format!("{}-metadata", self.client_id),
                 &Default::default(),
-            )?);
+            )?;
+            match GroupDescriber::new(client, self.config.application_id()) {
+                Ok(made) => *describer = Some(made),
+                Err(reason) => return Ok(Err(reason)),
+            }
         }
-        let client = client.as_ref().ok_or_else(|| {
+        let describer = describer.as_mut().ok_or_else(|| {
             StreamsError::IllegalState("the metadata client was not created".into())
         })?;
-        let members = match stable_members(client, self.config.application_id()) {
+        let members = match describer.stable_members(ASK_TIMEOUT) {
             Ok(members) => members,
             Err(reason) => return Ok(Err(reason)),
         };
@@ -273,7 +276,7 @@ impl MetadataState {
         };
         let mut partition_counts = HashMap::new();
         for topic in topics {
-            let md = match client.fetch_metadata(Some(&topic), ASK_TIMEOUT) {
+            let md = match describer.client().fetch_metadata(Some(&topic), ASK_TIMEOUT) {
                 Ok(md) => md,
                 Err(e) => return unknown(&format!("reading the metadata of {topic}"), e),
             };
