@@ -66,7 +66,8 @@ impl Instance {
         })
     }
 
-    /// The sum of a metric over all its label sets, from the instance's `/metrics`.
+    /// The sum of a metric over all its label sets, from the instance's `/metrics` (a
+    /// counter's series carry OpenMetrics' `_total` suffix). Fails for a metric not served.
     fn metric(&mut self, name: &str) -> Result<f64> {
         self.app.check_alive()?;
         let (status, body) = integration_tests::http::get(&self.metrics, "/metrics")
@@ -74,12 +75,17 @@ impl Instance {
         if !status.contains("200") {
             bail!("{} answered {status}", self.app.name);
         }
-        let mut sum = 0.0;
+        let (mut sum, mut found) = (0.0, false);
         for line in body.lines().filter(|l| !l.starts_with('#')) {
             let (series, value) = line.rsplit_once(' ').unwrap_or_default();
-            if series == name || series.starts_with(&format!("{name}{{")) {
+            let bare = series.split_once('{').map_or(series, |(n, _)| n);
+            if bare == name || bare.strip_suffix("_total") == Some(name) {
                 sum += value.parse::<f64>().unwrap_or(0.0);
+                found = true;
             }
+        }
+        if !found {
+            bail!("{} serves no metric {name}", self.app.name);
         }
         Ok(sum)
     }
@@ -100,7 +106,16 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<boo
 #[tokio::test(flavor = "multi_thread")]
 async fn a_standby_takes_over_a_killed_instance_s_tasks_restoring_only_the_tail() -> Result<()> {
     let cluster = shared_cluster()?;
-    failover(cluster.bootstrap_servers(), KEYS, None).await
+    failover(cluster.bootstrap_servers(), KEYS, None, 2).await
+}
+
+/// Three instances, six tasks: the killed instance's tasks go to both survivors, each where
+/// its standby copy is (the copies are placed where the range assignor moves a task when its
+/// owner leaves), so neither restores more than the tail.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_three_instances_each_task_moves_to_its_standby_copy() -> Result<()> {
+    let cluster = shared_cluster()?;
+    failover(cluster.bootstrap_servers(), 120_000, None, 3).await
 }
 
 /// The same on three brokers (every topic replicated three times), the broker coordinating
@@ -116,27 +131,42 @@ async fn a_standby_takes_over_a_killed_instance_s_tasks_restoring_only_the_tail(
 async fn a_standby_takes_over_while_a_broker_dies_too() -> Result<()> {
     let mut cluster = KafkaCluster::start(3)?;
     let bootstrap = cluster.bootstrap_servers().to_owned();
-    let result = failover(&bootstrap, 200_000, Some(&mut cluster)).await;
+    let result = failover(&bootstrap, 200_000, Some(&mut cluster), 2).await;
     cluster.stop();
     result
 }
 
-/// Two instances with one standby replica count `keys` keys; one is SIGKILLed (with, given
-/// `brokers`, the group coordinator's broker) and the other takes every task
-/// over: exact counts, and under 1% of the killed instance's share of the changelog restored.
-async fn failover(bootstrap: &str, keys: usize, brokers: Option<&mut KafkaCluster>) -> Result<()> {
+/// `instances` instances (two tasks each) with one standby replica count `keys` keys; the
+/// first is SIGKILLed (with, given `brokers`, the group coordinator's broker) and the others
+/// take its tasks over: exact counts, and under 1% of the killed instance's share of the
+/// changelog restored.
+async fn failover(
+    bootstrap: &str,
+    keys: usize,
+    brokers: Option<&mut KafkaCluster>,
+    instances: usize,
+) -> Result<()> {
     let replication = if brokers.is_some() { 3 } else { 1 };
+    let partitions = 2 * instances as i32;
     let admin = KafkaCluster::external(bootstrap);
     let bootstrap = bootstrap.to_owned();
     let app = unique_name("standby");
     let (input, output) = (format!("{app}-in"), format!("{app}-out"));
-    admin.create_topic(&input, PARTITIONS, replication, &[])?;
-    admin.create_topic(&output, PARTITIONS, replication, &[])?;
+    admin.create_topic(&input, partitions, replication, &[])?;
+    admin.create_topic(&output, partitions, replication, &[])?;
     let dir = ScratchDir::with_prefix("kstreams-standby-")?;
-    let mut a = Instance::start("a", &dir, &bootstrap, &app, replication)?;
-    let mut b = Instance::start("b", &dir, &bootstrap, &app, replication)?;
+    let mut all = Vec::new();
+    for name in ["a", "b", "c"].into_iter().take(instances) {
+        all.push(Instance::start(name, &dir, &bootstrap, &app, replication)?);
+    }
+    let logs = |all: &[Instance]| {
+        all.iter()
+            .map(|i| format!("{}'s log:\n{}", i.app.name, i.app.log_tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
 
-    // Every key once: each task's store and changelog hold a quarter of the keys.
+    // Every key once: each task's store and changelog hold its share of the keys.
     let first = (0..keys).map(|i| (format!("k{i}"), b"x".to_vec(), None));
     produce(&bootstrap, &input, first).await?;
     wait_until_committed(
@@ -145,29 +175,33 @@ async fn failover(bootstrap: &str, keys: usize, brokers: Option<&mut KafkaCluste
         std::slice::from_ref(&input),
         Duration::from_secs(300),
     )?;
-    // Each instance keeps a standby copy of the other's two tasks, caught up.
+    // Every task has a standby copy on another instance, caught up.
     let mut seen = (0.0, 0.0);
     let caught_up = wait_for("caught-up standby tasks", Duration::from_secs(120), || {
-        let standbys = a.metric("kstreams_standby_tasks")? + b.metric("kstreams_standby_tasks")?;
-        let lag =
-            a.metric("kstreams_standby_lag_records")? + b.metric("kstreams_standby_lag_records")?;
+        let (mut standbys, mut lag) = (0.0, 0.0);
+        for i in all.iter_mut() {
+            standbys += i.metric("kstreams_standby_tasks")?;
+            lag += i.metric("kstreams_standby_lag_records")?;
+        }
         seen = (standbys, lag);
-        Ok(standbys == 4.0 && lag == 0.0)
+        Ok(standbys == f64::from(partitions) && lag == 0.0)
     });
     if let Err(e) = caught_up {
         bail!(
-            "{e}: {} standby tasks, lag {}; a's log:\n{}\nb's log:\n{}",
+            "{e}: {} standby tasks, lag {}; {}",
             seen.0,
             seen.1,
-            a.app.log_tail(),
-            b.app.log_tail()
+            logs(&all)
         );
     }
-    let restored_before = b.metric("kstreams_restored_records")?;
+    let mut restored_before = 0.0;
+    for i in &mut all[1..] {
+        restored_before += i.metric("kstreams_restored_records")?;
+    }
 
-    // Kill a (and a broker); then count the first AGAIN keys a second time: b runs every
-    // task now.
-    a.app.kill9()?;
+    // Kill the first (and a broker); then count the first AGAIN keys a second time: the
+    // others run every task now.
+    all[0].app.kill9()?;
     let killed = Instant::now();
     if let Some(cluster) = brokers {
         let coordinator = cluster.group_coordinator(&app)?;
@@ -182,11 +216,16 @@ async fn failover(bootstrap: &str, keys: usize, brokers: Option<&mut KafkaCluste
         Duration::from_secs(180),
     );
     if let Err(e) = committed {
-        bail!("{e:#}; the survivor's log:\n{}", b.app.log_tail());
+        bail!("{e:#}; {}", logs(&all[1..]));
     }
     let failover = killed.elapsed();
-    let restored = b.metric("kstreams_restored_records")? - restored_before;
-    b.app.stop()?;
+    let mut restored = -restored_before;
+    for i in &mut all[1..] {
+        restored += i.metric("kstreams_restored_records")?;
+    }
+    for i in &mut all[1..] {
+        i.app.stop()?;
+    }
 
     // Exact counts: every key once with 1, the keys counted again once more with 2. The
     // running counts before the kill are in the changelog and output once each (a zombie's
@@ -213,18 +252,18 @@ async fn failover(bootstrap: &str, keys: usize, brokers: Option<&mut KafkaCluste
         assert_eq!(values, expected, "the counts of {key}");
     }
     assert_eq!(records.len(), keys + AGAIN);
-    // The survivor restored only what its standby copies had not read: under 1% of the
-    // killed instance's half of the changelog (the rest came warm).
-    let killed_share = (keys / 2) as f64;
+    // The survivors restored only what their standby copies had not read: under 1% of the
+    // killed instance's share of the changelog (the rest came warm).
+    let killed_share = (keys / instances) as f64;
     println!(
-        "standby failover ({replication} replicas): {restored} changelog records restored of {killed_share} on the \
-         killed instance's tasks; {:.1} s from SIGKILL until every input record was \
-         committed (session.timeout.ms 6 s)",
+        "standby failover ({instances} instances, {replication} replicas): {restored} \
+         changelog records restored of about {killed_share} on the killed instance's tasks; \
+         {:.1} s from SIGKILL until every input record was committed (session.timeout.ms 6 s)",
         failover.as_secs_f64()
     );
     assert!(
         restored < killed_share / 100.0,
-        "the survivor restored {restored} records: its standby copies were not used"
+        "the survivors restored {restored} records: the standby copies were not used"
     );
     Ok(())
 }

@@ -33,9 +33,18 @@ pub(crate) const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 /// module's documentation for why it must not expire while waiting).
 const REQUEST_TIMEOUT_MS: i32 = 3_600_000;
 
-/// A member of the application's group as the broker describes it: its client id and the
-/// partitions assigned to it.
-pub(crate) type MemberAssignment = (String, Vec<(String, i32)>);
+/// A member of the application's group as the broker describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MemberAssignment {
+    /// Its client id (with the process, rack and endpoint the member publishes).
+    pub(crate) client_id: String,
+    /// The member id the coordinator gave it.
+    pub(crate) member_id: String,
+    /// Its `group.instance.id`, for a static member.
+    pub(crate) instance_id: Option<String>,
+    /// The partitions assigned to it.
+    pub(crate) partitions: Vec<(String, i32)>,
+}
 
 /// Reads the application's group through a client of its own, one request at a time.
 pub(crate) struct GroupDescriber {
@@ -194,6 +203,9 @@ unsafe fn read_description(
         for i in 0..rdsys::rd_kafka_ConsumerGroupDescription_member_count(description) {
             let member = rdsys::rd_kafka_ConsumerGroupDescription_member(description, i);
             let client_id = text(rdsys::rd_kafka_MemberDescription_client_id(member));
+            let member_id = text(rdsys::rd_kafka_MemberDescription_consumer_id(member));
+            let instance_id = rdsys::rd_kafka_MemberDescription_group_instance_id(member);
+            let instance_id = (!instance_id.is_null()).then(|| text(instance_id));
             let assignment = rdsys::rd_kafka_MemberDescription_assignment(member);
             let list = if assignment.is_null() {
                 std::ptr::null()
@@ -208,7 +220,12 @@ unsafe fn read_description(
                     partitions.push((text(p.topic), p.partition));
                 }
             }
-            members.push((client_id, partitions));
+            members.push(MemberAssignment {
+                client_id,
+                member_id,
+                instance_id,
+                partitions,
+            });
         }
         Ok(members)
     }

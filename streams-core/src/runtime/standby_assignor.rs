@@ -1,13 +1,16 @@
 //! Places standby replicas (`num.standby.replicas`). librdkafka has no pluggable assignor, so
 //! the group's range assignment places the active tasks and every instance places the standby
 //! copies the same way from what the group coordinator shows of every member: the process id
-//! (and `client.rack`) each main consumer publishes in its client id, and the partitions
-//! assigned to it. For each task the instances other than the active one's are ranked by a
-//! hash of (process id, task), highest first (rendezvous hashing: a task's standbys move only
-//! when one of them leaves, or when a higher-ranking instance joins), those on another rack
-//! than the active copy before those on the same; the first `num.standby.replicas` keep a
-//! copy. An instance reads the group every second while it is stable and publishes its share
-//! to its threads through the [`StandbyPlan`](super::standby_plan::StandbyPlan).
+//! (and `client.rack`) each main consumer publishes in its client id, its member id (and
+//! `group.instance.id`), and the partitions assigned to it. For each task the instances other
+//! than the active one's are ranked: those on another rack than the active copy first; then,
+//! under the classic protocol without racks, the instance the range assignor would move the
+//! task to if its owner's instance left (computed from the members as librdkafka computes
+//! the assignment), so that a failed instance's tasks go where their copies are; then by a
+//! hash of (process id, task), highest first (rendezvous hashing: stable while the members
+//! stay). The first `num.standby.replicas` keep a copy. An instance reads the group every
+//! second while it is stable and publishes its share to its threads through the
+//! [`StandbyPlan`](super::standby_plan::StandbyPlan).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -28,11 +31,14 @@ const PLAN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// For each task with an active owner in `members`, the processes that keep a standby copy,
 /// best first. Members that publish no process id (an instance without standbys) own tasks
-/// but keep no copies.
+/// but keep no copies. With `range_successors` (the classic protocol, whose range assignment
+/// librdkafka computes in the members), the instance that the range assignor would give the
+/// task to if its owner's instance left ranks first on its rack (see [`range_successor`]).
 pub(crate) fn place_standbys(
     members: &[MemberAssignment],
     subtopologies: &[Subtopology],
     replicas: usize,
+    range_successors: bool,
 ) -> BTreeMap<TaskId, Vec<String>> {
     let mut subtopology_of: BTreeMap<&str, u32> = BTreeMap::new();
     for sub in subtopologies {
@@ -40,45 +46,98 @@ pub(crate) fn place_standbys(
             subtopology_of.insert(topic, sub.id);
         }
     }
-    // Every process with its rack, and every task with its active owner's process and rack.
+    // Every process with its rack, and every task with its active owner's process and rack
+    // and the topic-partition that placed it.
     let mut processes: BTreeMap<&str, Option<&str>> = BTreeMap::new();
-    let mut owners: BTreeMap<TaskId, Option<(&str, Option<&str>)>> = BTreeMap::new();
-    for (client_id, partitions) in members {
-        let published = published_process(client_id);
+    type Owner<'a> = (Option<(&'a str, Option<&'a str>)>, (&'a str, i32));
+    let mut owners: BTreeMap<TaskId, Owner> = BTreeMap::new();
+    for member in members {
+        let published = published_process(&member.client_id);
         if let Some((process, rack)) = published {
             processes.insert(process, rack);
         }
-        for (topic, partition) in partitions {
+        for (topic, partition) in &member.partitions {
             if let Some(&subtopology) = subtopology_of.get(topic.as_str()) {
                 let id = TaskId {
                     subtopology,
                     partition: *partition,
                 };
-                owners.insert(id, published);
+                owners.entry(id).or_insert((published, (topic, *partition)));
             }
         }
     }
+    // librdkafka's range assignor works rack-aware when members set a rack: not predicted.
+    let predict = range_successors && processes.values().all(Option::is_none);
     let mut placement = BTreeMap::new();
-    for (id, owner) in owners {
-        let mut candidates: Vec<(bool, u64, &str)> = processes
+    for (id, (owner, (topic, partition))) in owners {
+        let successor = owner
+            .filter(|_| predict)
+            .and_then(|(o, _)| range_successor(members, topic, partition, o));
+        let mut candidates: Vec<(bool, bool, u64, &str)> = processes
             .iter()
             .filter(|(process, _)| owner.is_none_or(|(o, _)| o != **process))
             .map(|(process, rack)| {
                 let same_rack = matches!((owner, rack), (Some((_, Some(a))), Some(b)) if a == *b);
-                (same_rack, rank(process, id), *process)
+                let not_next = successor != Some(*process);
+                (same_rack, not_next, rank(process, id), *process)
             })
             .collect();
-        candidates.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        candidates.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(b.2.cmp(&a.2)));
         let chosen: Vec<String> = candidates
             .into_iter()
             .take(replicas)
-            .map(|(_, _, p)| p.to_owned())
+            .map(|(_, _, _, p)| p.to_owned())
             .collect();
         if !chosen.is_empty() {
             placement.insert(id, chosen);
         }
     }
     placement
+}
+
+/// The process whose member the range assignor would give `topic`-`partition` to if the
+/// members of process `owner` left the group: the classic range assignment (librdkafka's and
+/// Java's) over the other members subscribed alike, ordered by `group.instance.id` when all
+/// are static and by member id otherwise, each taking a run of `partitions / members`
+/// partitions, the first `partitions % members` one more. The topic's partition count is
+/// taken from the assignment (every partition is assigned in a stable group). `None` when no
+/// member would remain, or the one that would publishes no process id.
+fn range_successor<'a>(
+    members: &'a [MemberAssignment],
+    topic: &str,
+    partition: i32,
+    owner: &str,
+) -> Option<&'a str> {
+    let count = members
+        .iter()
+        .flat_map(|m| &m.partitions)
+        .filter(|(t, _)| t == topic)
+        .map(|(_, p)| p + 1)
+        .max()?;
+    let mut rest: Vec<&MemberAssignment> = members
+        .iter()
+        .filter(|m| published_process(&m.client_id).is_none_or(|(p, _)| p != owner))
+        .collect();
+    if rest.is_empty() {
+        return None;
+    }
+    if rest.iter().all(|m| m.instance_id.is_some()) {
+        rest.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+    } else {
+        rest.sort_by(|a, b| a.member_id.cmp(&b.member_id));
+    }
+    let (n, partition) = (rest.len(), usize::try_from(partition).ok()?);
+    let (per, extra) = (
+        usize::try_from(count).ok()? / n,
+        usize::try_from(count).ok()? % n,
+    );
+    // Member i takes [i * per + min(i, extra), ... + per + (i < extra)).
+    let index = (0..n).find(|&i| {
+        let start = i * per + i.min(extra);
+        let len = per + usize::from(i < extra);
+        (start..start + len).contains(&partition)
+    })?;
+    published_process(&rest[index].client_id).map(|(p, _)| p)
 }
 
 /// The rank of `process` for task `id`: FNV-1a over both, then mixed (SplitMix64's finaliser)
@@ -111,7 +170,12 @@ fn own_share(
     process: &str,
 ) -> BTreeMap<usize, BTreeSet<TaskId>> {
     let mut by_thread: BTreeMap<usize, BTreeSet<TaskId>> = BTreeMap::new();
-    let placement = place_standbys(members, subtopologies, config.num_standby_replicas());
+    let placement = place_standbys(
+        members,
+        subtopologies,
+        config.num_standby_replicas(),
+        !config.uses_consumer_protocol(),
+    );
     for (id, keepers) in placement {
         if keepers.iter().any(|k| k == process) {
             let thread = thread_of(id, config.num_stream_threads());
@@ -177,13 +241,15 @@ mod tests {
 
     fn member(process: &str, rack: Option<&str>, partitions: &[(&str, i32)]) -> MemberAssignment {
         let rack = rack.map(|r| format!("~{r}")).unwrap_or_default();
-        (
-            format!("app-1-StreamThread-1-consumer~{process}{rack}@h:1"),
-            partitions
+        MemberAssignment {
+            client_id: format!("app-1-StreamThread-1-consumer~{process}{rack}@h:1"),
+            member_id: format!("m-{process}"),
+            instance_id: None,
+            partitions: partitions
                 .iter()
                 .map(|(t, p)| ((*t).to_owned(), *p))
                 .collect(),
-        )
+        }
     }
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -197,7 +263,7 @@ mod tests {
             member(A, None, &[("in", 0), ("app-rep-repartition", 0)]),
             member(B, None, &[("in", 1), ("app-rep-repartition", 1)]),
         ];
-        let placement = place_standbys(&members, &subs, 1);
+        let placement = place_standbys(&members, &subs, 1, false);
         let t = |s, p| TaskId {
             subtopology: s,
             partition: p,
@@ -212,7 +278,7 @@ mod tests {
             ])
         );
         // More replicas than other instances: every other instance keeps one.
-        let two = place_standbys(&members, &subs, 2);
+        let two = place_standbys(&members, &subs, 2, false);
         assert_eq!(two[&t(0, 0)], vec![B.to_owned()]);
     }
 
@@ -225,7 +291,7 @@ mod tests {
             member(B, Some("r1"), &[]),
             member(C, Some("r2"), &[]),
         ];
-        let placement = place_standbys(&members, &subs, 1);
+        let placement = place_standbys(&members, &subs, 1, false);
         assert!(
             placement.values().all(|k| k == &vec![C.to_owned()]),
             "{placement:?}"
@@ -237,11 +303,11 @@ mod tests {
             member(B, None, &[]),
             member(C, None, &[]),
         ];
-        let before = place_standbys(&members, &subs, 1);
+        let before = place_standbys(&members, &subs, 1, false);
         let on =
             |p: &BTreeMap<TaskId, Vec<String>>, x: &str| p.values().filter(|k| k[0] == x).count();
         assert!(on(&before, B) > 0 && on(&before, C) > 0, "{before:?}");
-        let after = place_standbys(&members[..2], &subs, 1);
+        let after = place_standbys(&members[..2], &subs, 1, false);
         for (id, keepers) in &before {
             if keepers[0] == B {
                 assert_eq!(after[id], *keepers, "a copy on B stays on B");
@@ -254,13 +320,91 @@ mod tests {
         let subs = [sub(0, &["in"])];
         let members = [
             member(A, None, &[("in", 0)]),
-            ("plain-consumer".to_owned(), vec![("in".to_owned(), 1)]),
+            MemberAssignment {
+                client_id: "plain-consumer".into(),
+                member_id: "plain-consumer-1".into(),
+                instance_id: None,
+                partitions: vec![("in".to_owned(), 1)],
+            },
         ];
-        let placement = place_standbys(&members, &subs, 1);
+        let placement = place_standbys(&members, &subs, 1, false);
         let t1 = TaskId {
             subtopology: 0,
             partition: 1,
         };
         assert_eq!(placement, BTreeMap::from([(t1, vec![A.to_owned()])]));
+    }
+
+    #[test]
+    fn the_copy_goes_where_the_range_assignor_moves_the_task() {
+        let subs = [sub(0, &["in"])];
+        let runs = |from: i32, to: i32| (from..to).map(|p| ("in", p)).collect::<Vec<_>>();
+        // Range over three members in member-id order: A 0-1, B 2-3, C 4-5.
+        let members = [
+            member(A, None, &runs(0, 2)),
+            member(B, None, &runs(2, 4)),
+            member(C, None, &runs(4, 6)),
+        ];
+        let t = |p| TaskId {
+            subtopology: 0,
+            partition: p,
+        };
+        // Without A: B 0-2, C 3-5; without B: A 0-2, C 3-5; without C: A 0-2, B 3-5.
+        let expected = [B, B, A, C, B, B];
+        let placement = place_standbys(&members, &subs, 1, true);
+        for (p, keeper) in expected.iter().enumerate() {
+            assert_eq!(
+                placement[&t(p as i32)],
+                vec![(*keeper).to_owned()],
+                "task 0_{p}"
+            );
+        }
+        // The successor first, then the rendezvous order.
+        let two = place_standbys(&members, &subs, 2, true);
+        assert_eq!(two[&t(0)], vec![B.to_owned(), C.to_owned()]);
+        // Static members go by group.instance.id, here the reverse of the member ids.
+        let statics: Vec<MemberAssignment> = members
+            .iter()
+            .zip(["z", "y", "x"])
+            .map(|(m, instance)| MemberAssignment {
+                instance_id: Some(instance.to_owned()),
+                ..m.clone()
+            })
+            .collect();
+        // Without A: C (x) 0-2, B (y) 3-5.
+        let placement = place_standbys(&statics, &subs, 1, true);
+        assert_eq!(placement[&t(0)], vec![C.to_owned()]);
+        assert_eq!(placement[&t(1)], vec![C.to_owned()]);
+        // An instance with two members (m-0 and m-A): both leave with it. Seven partitions
+        // over m-0, m-A, m-B, m-C: 0-1, 2-3, 4-5, 6.
+        let two_threads = [
+            MemberAssignment {
+                member_id: "m-0".into(),
+                ..member(A, None, &runs(0, 2))
+            },
+            member(A, None, &runs(2, 4)),
+            member(B, None, &runs(4, 6)),
+            member(C, None, &runs(6, 7)),
+        ];
+        // Without A: B 0-3, C 4-6; without B: A 0-4 (m-0 0-2, m-A 3-4), C 5-6; without C:
+        // A 0-4, B 5-6.
+        let expected = [B, B, B, B, A, C, B];
+        let placement = place_standbys(&two_threads, &subs, 1, true);
+        for (p, keeper) in expected.iter().enumerate() {
+            assert_eq!(
+                placement[&t(p as i32)],
+                vec![(*keeper).to_owned()],
+                "task 0_{p}"
+            );
+        }
+        // With racks (librdkafka's range assignor may then go by rack) no prediction: the
+        // rendezvous order alone, which differs here from the predicted one.
+        let rendezvous = place_standbys(&members, &subs, 1, false);
+        assert_ne!(rendezvous, place_standbys(&members, &subs, 1, true));
+        let racked: Vec<MemberAssignment> = [(A, 0, 2), (B, 2, 4), (C, 4, 6)]
+            .iter()
+            .map(|&(process, from, to)| member(process, Some("r1"), &runs(from, to)))
+            .collect();
+        assert_eq!(place_standbys(&racked, &subs, 1, true), rendezvous);
     }
 }

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use rdkafka::consumer::Consumer;
 
 use super::client_supplier::create_watermark_client;
-use super::group_description::{ASK_TIMEOUT, GroupDescriber};
+use super::group_description::{ASK_TIMEOUT, GroupDescriber, MemberAssignment};
 use super::member_identity::{ENDPOINT_MARK, published_process};
 use super::standby_assignor::place_standbys;
 use crate::config::StreamsConfig;
@@ -238,7 +238,12 @@ impl MetadataState {
         let mut hosts: BTreeMap<HostInfo, BTreeSet<(String, i32)>> = BTreeMap::new();
         let mut topics = BTreeSet::new();
         let mut process_hosts = BTreeMap::new();
-        for (client_id, assigned) in &members {
+        for MemberAssignment {
+            client_id,
+            partitions: assigned,
+            ..
+        } in &members
+        {
             let Some(host) = client_id
                 .rsplit_once(ENDPOINT_MARK)
                 .and_then(|(_, h)| HostInfo::parse(h))
@@ -257,7 +262,8 @@ impl MetadataState {
         // Where the standby copies are: every instance places them alike (standby_assignor).
         let mut standbys: BTreeMap<HostInfo, BTreeSet<(String, i32)>> = BTreeMap::new();
         let replicas = self.config.num_standby_replicas();
-        for (task, keepers) in place_standbys(&members, &self.subtopologies, replicas) {
+        let successors = !self.config.uses_consumer_protocol();
+        for (task, keepers) in place_standbys(&members, &self.subtopologies, replicas, successors) {
             let Some(sub) = self.subtopologies.iter().find(|s| s.id == task.subtopology) else {
                 continue;
             };
