@@ -123,10 +123,10 @@ async fn with_three_instances_each_task_moves_to_its_standby_copy() -> Result<()
 /// leaders of the partitions on that broker (changelogs included) and maybe the transaction
 /// coordinator move to the other brokers, and the counts stay exact. (The survivor's
 /// background reads of the group aborted the process here once when the coordinator's
-/// broker died: librdkafka issue 4605, avoided in `group_description`. The
-/// failover takes 15-80 s on this machine: the survivor's own session times out with the
-/// coordinator, the killed instance's open transaction must time out, and librdkafka may
-/// wait for the dead coordinator until the producer is replaced, see `SEND_OFFSETS_WAIT`.)
+/// broker died: librdkafka issue 4605, avoided in `group_description`. The failover takes
+/// about 30 s on this machine: the survivor's own session times out with the coordinator,
+/// the killed instance's open transaction must time out, and librdkafka may wait for the
+/// dead coordinator until the producer is replaced, see `SEND_OFFSETS_WAIT`.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_standby_takes_over_while_a_broker_dies_too() -> Result<()> {
     let mut cluster = KafkaCluster::start(3)?;

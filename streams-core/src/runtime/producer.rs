@@ -39,8 +39,12 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 /// group coordinator is driven only by broker state changes, and when the coordinator it
 /// cached was a broker that died and was dropped from the metadata, none may come
 /// (librdkafka issues 5456 and 5511). The call runs on a thread of its own; past this wait
-/// the producer is given up (see [`StreamsProducer::send_offsets`]).
-const SEND_OFFSETS_WAIT: Duration = Duration::from_secs(35);
+/// the producer is given up (see [`StreamsProducer::send_offsets`]). A call that works
+/// returns in milliseconds, or within a second or two while a new coordinator loads the
+/// group's offsets; every second waited here is a second of no commits after a broker dies
+/// (it was 35 s: the 3-broker standby failover took 50 to 80 s, most of it here), and giving
+/// up early costs an aborted transaction.
+const SEND_OFFSETS_WAIT: Duration = Duration::from_secs(10);
 
 /// Offsets of records fully processed and not yet committed, per input partition; shared by
 /// the stream thread and its rebalance listener, which commits them on revocation.
