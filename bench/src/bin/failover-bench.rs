@@ -2,13 +2,15 @@
 //! and without standby replicas, ours against Kafka Streams.
 //!
 //! ```text
-//! failover-bench [--records N] [--partitions P] [--standbys 0|1]
+//! failover-bench [--records N] [--partitions P] [--standbys 0|1] [--session-timeout-ms MS]
 //!     [--contestant streams|kstreams] [--bootstrap-servers HOST:PORT]
 //! ```
 //!
 //! Loads N records with distinct keys into a P-partition topic (default 1,000,000 and 4),
 //! starts two instances of an exactly-once count application (RocksDB store with a changelog,
-//! commit interval 100 ms, session timeout 6 s, `num.standby.replicas` as given) as child
+//! commit interval 100 ms, session timeout 6 s or `--session-timeout-ms` (below the broker's
+//! `group.min.session.timeout.ms`, 6 s by default, it must be lowered there too) with a
+//! heartbeat a third of it at most 1 s, `num.standby.replicas` as given) as child
 //! processes on their own state directories, waits until the group has committed all N and
 //! then 5 s plus 4 s per million keys (for the standby copies to catch up: neither framework
 //! shows that from outside), SIGKILLs the first instance, adds 1,000 records over all
@@ -81,6 +83,7 @@ async fn failover(args: &[String]) -> Result<()> {
     let records = number(args, "--records", 1_000_000)?;
     let partitions = number(args, "--partitions", 4)? as i32;
     let standbys = number(args, "--standbys", 0)?;
+    let session = number(args, "--session-timeout-ms", 6000)?;
     let contestant = flag(args, "--contestant").unwrap_or_else(|| "streams".into());
     let java = streams_bench::java_for(&contestant)?;
     let bootstrap = streams_bench::bootstrap_servers(flag(args, "--bootstrap-servers"))?;
@@ -102,6 +105,7 @@ async fn failover(args: &[String]) -> Result<()> {
             .args(["failover-child", "--bootstrap-servers", &bootstrap])
             .args(["--app", &app, "--input", &input, "--output", &output])
             .args(["--standbys", &standbys.to_string()])
+            .args(["--session-timeout-ms", &session.to_string()])
             .arg("--state-dir")
             .arg(state.path());
         Instance::start(command)
@@ -158,14 +162,19 @@ fn failover_child(args: &[String]) -> Result<()> {
     config = config.set("group.protocol", &protocol)?;
     if protocol == "classic" {
         // Longer with static members (rolling-bench): a restart must fit in it.
-        let session = if flag(args, "--instance-id").is_some() {
-            "10000"
-        } else {
-            "6000"
+        let session = match flag(args, "--session-timeout-ms") {
+            Some(ms) => ms
+                .parse::<u64>()
+                .context("--session-timeout-ms takes milliseconds")?,
+            None if flag(args, "--instance-id").is_some() => 10_000,
+            None => 6000,
         };
         config = config
-            .set("consumer.session.timeout.ms", session)?
-            .set("consumer.heartbeat.interval.ms", "1000")?;
+            .set("consumer.session.timeout.ms", &session.to_string())?
+            .set(
+                "consumer.heartbeat.interval.ms",
+                &heartbeat(session).to_string(),
+            )?;
     }
     if let Some(id) = flag(args, "--instance-id") {
         config = config.set("group.instance.id", &id)?;
@@ -207,4 +216,10 @@ async fn main() -> Result<()> {
         Some("failover-child") => failover_child(&args),
         _ => failover(&args).await,
     }
+}
+
+/// The heartbeat interval for a session of `session` ms: a third of it, at most 1 s (as
+/// Kafka's consumer recommends).
+fn heartbeat(session: u64) -> u64 {
+    (session / 3).min(1000)
 }

@@ -66,7 +66,7 @@ import org.apache.kafka.streams.state.WindowStore;
  * Contestant recovery-child --phase load|restart --guarantee G --bootstrap-servers B --app A
  *     --input T --state-dir DIR
  * Contestant failover-child --bootstrap-servers B --app A --input T --output T --standbys N
- *     --state-dir DIR
+ *     --state-dir DIR [--session-timeout-ms MS]
  * </pre>
  *
  * Runs until SIGTERM (then closes cleanly), or, for recovery-child --phase restart, until the
@@ -517,6 +517,13 @@ public final class Contestant {
         Properties props = config(need(flags, "--app"), need(flags, "--bootstrap-servers"),
                 "exactly_once_v2", "100", need(flags, "--state-dir"));
         props.put(StreamsConfig.NUM_STANDBY_REPLICAS_CONFIG, need(flags, "--standbys"));
+        if (flags.containsKey("--session-timeout-ms")) {
+            long session = Long.parseLong(flags.get("--session-timeout-ms"));
+            props.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG),
+                    Long.toString(session));
+            props.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG),
+                    Long.toString(Math.min(session / 3, 1000)));
+        }
         KafkaStreams streams = new KafkaStreams(b.build(), props);
         AtomicLong restored = countRestored(streams);
         streams.start();
