@@ -22,6 +22,10 @@ use integration_tests::kafka::{
 };
 use integration_tests::secure::{SASL_SSL, SUPER_USER, SecuredCluster, password};
 
+/// The command line this binary takes.
+const USAGE: &str =
+    "usage: kafka-cluster [--brokers N] [--env-file PATH] [--secured] [--property KEY=VALUE]...";
+
 fn main() -> Result<()> {
     let mut brokers = 1usize;
     let mut env_file: Option<PathBuf> = None;
@@ -47,15 +51,10 @@ fn main() -> Result<()> {
                 properties.push('\n');
             }
             "-h" | "--help" => {
-                println!(
-                    "usage: kafka-cluster [--brokers N] [--env-file PATH] [--secured] [--property KEY=VALUE]..."
-                );
+                println!("{USAGE}");
                 return Ok(());
             }
-            other => bail!(
-                "unknown argument {other:?}; usage: kafka-cluster [--brokers N] [--env-file PATH] \
-                 [--secured] [--property KEY=VALUE]..."
-            ),
+            other => bail!("unknown argument {other:?}; {USAGE}"),
         }
     }
     if secured {

@@ -112,7 +112,7 @@ fn range_successor<'a>(
         .iter()
         .flat_map(|m| &m.partitions)
         .filter(|(t, _)| t == topic)
-        .map(|(_, p)| p + 1)
+        .filter_map(|(_, p)| usize::try_from(p + 1).ok())
         .max()?;
     let mut rest: Vec<&MemberAssignment> = members
         .iter()
@@ -127,10 +127,7 @@ fn range_successor<'a>(
         rest.sort_by(|a, b| a.member_id.cmp(&b.member_id));
     }
     let (n, partition) = (rest.len(), usize::try_from(partition).ok()?);
-    let (per, extra) = (
-        usize::try_from(count).ok()? / n,
-        usize::try_from(count).ok()? % n,
-    );
+    let (per, extra) = (count / n, count % n);
     // Member i takes [i * per + min(i, extra), ... + per + (i < extra)).
     let index = (0..n).find(|&i| {
         let start = i * per + i.min(extra);

@@ -45,7 +45,7 @@ pub(crate) struct MetadataState {
     client_id: String,
     topology: Arc<Topology>,
     subtopologies: Vec<Subtopology>,
-    client: Mutex<Option<GroupDescriber>>,
+    describer: Mutex<Option<GroupDescriber>>,
     snapshot: Mutex<Option<(Instant, Reading)>>,
 }
 
@@ -56,7 +56,7 @@ impl MetadataState {
             client_id: client_id.to_owned(),
             subtopologies: topology.subtopologies(),
             topology,
-            client: Mutex::new(None),
+            describer: Mutex::new(None),
             snapshot: Mutex::new(None),
         }
     }
@@ -216,7 +216,7 @@ impl MetadataState {
 
     /// The group from the broker; `Err(reason)` inside when it cannot be known now.
     fn read_group(&self) -> Result<std::result::Result<Snapshot, Unavailable>> {
-        let mut describer = self.client.lock();
+        let mut describer = self.describer.lock();
         if describer.is_none() {
             let client = create_watermark_client(
                 &self.config,
