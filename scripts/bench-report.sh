@@ -12,10 +12,12 @@
 #   BENCH_VARIANTS="100:1:5000000:2 1024:1:1000000:1 100:4:2000000:1"
 #                  value bytes:partitions:records:rounds, one `bench --cases all` run each
 #   BENCH_LATENCY="5000:20"   input records/s:seconds of the latency mode ("" skips it)
+#   BENCH_LATENCY_CASES=passthrough,count,stream-table-join   the latency mode's cases
 #   BENCH_RECOVERY=1000000    keys in the store for the restart after kill -9 ("" skips it)
 #   BENCH_FAILOVER="1000000 5000000"  keys for the failover of one of two instances, each run
 #                             without and with a standby replica, ours and Kafka Streams
 #                             ("" skips it)
+#   BENCH_FAILOVER_STANDBYS="0 1"  the standby counts of the failover runs
 #   BENCH_PROFILE=release     cargo profile of the binaries
 #   BENCH_OUT=docs/benchmarks BENCH_DOC=docs/benchmarks.md   where results and the page go
 #   BENCH_NO_CHART=           set to skip the chart (no matplotlib needed)
@@ -29,8 +31,10 @@ source scripts/env.sh
 source scripts/lib/local-cluster.sh
 variants=${BENCH_VARIANTS-"100:1:5000000:2 1024:1:1000000:1 100:4:2000000:1"}
 latency=${BENCH_LATENCY-"5000:20"}
+latency_cases=${BENCH_LATENCY_CASES:-passthrough,count,stream-table-join}
 recovery=${BENCH_RECOVERY-1000000}
 failover=${BENCH_FAILOVER-"1000000 5000000"}
+failover_standbys=${BENCH_FAILOVER_STANDBYS:-0 1}
 profile=${BENCH_PROFILE:-release}
 out=${BENCH_OUT:-docs/benchmarks}
 doc=${BENCH_DOC:-docs/benchmarks.md}
@@ -104,7 +108,7 @@ done
 if [ -n "$latency" ]; then
   IFS=: read -r rate seconds <<<"$latency"
   run "$bin/bench" --latency-rate "$rate" --seconds "$seconds" --repeat 1 \
-    --cases passthrough,count,stream-table-join --contestants raw,streams,kstreams \
+    --cases "$latency_cases" --contestants raw,streams,kstreams \
     --json "$out/results.jsonl" --bootstrap-servers "$bootstrap" >/dev/null
 fi
 if [ -n "$recovery" ]; then
@@ -118,7 +122,7 @@ fi
 
 for keys in $failover; do
   for contestant in streams kstreams; do
-    for standbys in 0 1; do
+    for standbys in $failover_standbys; do
       note "$bin/failover-bench" --records "$keys" --standbys "$standbys" \
         --contestant "$contestant" --bootstrap-servers "$bootstrap"
       "$bin/failover-bench" --records "$keys" --standbys "$standbys" \
@@ -135,7 +139,7 @@ rustc_v=$(rustc --version | cut -d' ' -f2)
 librdkafka=$(grep -A1 '^name = "rdkafka-sys"' Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p')
 kafka=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' bench/kstreams-java/pom.xml)
 java_v=$(java -XX:-UsePerfData -version 2>&1 | head -n 1 | sed 's/"//g')
-settings="BENCH_VARIANTS=\"$variants\" BENCH_LATENCY=\"$latency\" BENCH_RECOVERY=\"$recovery\" BENCH_FAILOVER=\"$failover\" BENCH_PROFILE=$profile${BENCH_KEEP:+ BENCH_KEEP=1}"
+settings="BENCH_VARIANTS=\"$variants\" BENCH_LATENCY=\"$latency\" BENCH_LATENCY_CASES=$latency_cases BENCH_RECOVERY=\"$recovery\" BENCH_FAILOVER=\"$failover\" BENCH_FAILOVER_STANDBYS=\"$failover_standbys\" BENCH_PROFILE=$profile${BENCH_KEEP:+ BENCH_KEEP=1}"
 printf '%s\n' "${runs[@]}" | sed "s#$bin/#\$CARGO_TARGET_DIR/$profile/#; s#$bootstrap#<broker>#" >>"$out/runs.txt"
 echo "$settings bash scripts/bench-report.sh ($((elapsed / 60)) min $((elapsed % 60)) s)" >>"$out/invocations.txt"
 export BR_DATE BR_COMMAND BR_SETTINGS BR_MACHINE BR_VERSIONS BR_RUNS
