@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use streams_core::serde::{Nullable, StringSerde};
 use streams_core::{StreamsError, Topology, Windowed};
+use streams_dsl::suppress::{BufferConfig, Suppressed};
 use streams_dsl::{
     Consumed, EmitStrategy, Grouped, JoinWindows, KStream, KTable, Materialized, Produced,
     Repartitioned, SessionWindows, SlidingWindows, StreamsBuilder, TimeWindows,
@@ -55,6 +56,8 @@ const ADVANCE: Duration = Duration::from_millis(3);
 const GRACE: Duration = Duration::from_millis(5);
 const GAP: Duration = Duration::from_millis(5);
 const SESSION_GRACE: Duration = Duration::from_millis(3);
+/// How long `table-suppress-limit` holds an update back.
+const SUPPRESS_LIMIT: Duration = Duration::from_millis(5);
 /// Long enough that no window store segment is dropped before its final result.
 const RETENTION: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -456,6 +459,30 @@ pub fn all() -> Vec<Variant> {
                     .with_serdes(StringSerde, StringSerde)
                     .to_table(Materialized::new()),
             );
+        }),
+        variant!("tumbling-suppress", IN, nulls: true, |b| {
+            windowed_out(
+                &nullable_stream(b)
+                    .group_by_key()
+                    .windowed_by(tumbling())
+                    .count(Materialized::new())
+                    .suppress(Suppressed::until_window_closes(BufferConfig::unbounded())),
+            );
+        }),
+        variant!("session-suppress", IN, nulls: true, |b| {
+            windowed_out(
+                &nullable_stream(b)
+                    .group_by_key()
+                    .windowed_by_session(sessions())
+                    .count(Materialized::new())
+                    .suppress(Suppressed::until_window_closes(BufferConfig::unbounded())),
+            );
+        }),
+        variant!("table-suppress-limit", &["tbl"], nulls: false, |b| {
+            table_out(&table(b, "tbl").suppress(Suppressed::until_time_limit(
+                SUPPRESS_LIMIT,
+                BufferConfig::max_records(3),
+            )));
         }),
     ]
 }

@@ -1,15 +1,17 @@
-//! The DSL on a real broker: repartitioning across instances.
+//! The DSL on a real broker: repartitioning across instances, and a suppression buffer kept
+//! through a restart by its changelog.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use integration_tests::cleanup::ScratchDir;
-use integration_tests::client::{produce, read_topic};
+use integration_tests::client::{produce, produce_timed, read_topic, wait_until_committed};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::{KafkaStreams, StreamsConfig, Topology};
-use streams_dsl::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
+use streams_dsl::suppress::{BufferConfig, Suppressed};
+use streams_dsl::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, TimeWindows};
 
 /// Counts words (the record values) after re-keying by word: a repartition topic sits
 /// between the re-keying and the count.
@@ -467,5 +469,107 @@ async fn a_foreign_key_join_across_differently_partitioned_tables() -> Result<()
         ))?,
         4
     );
+    Ok(())
+}
+
+/// Final counts per 10-second window, held back until the window closes, with keys written
+/// as `key@start`.
+fn final_window_counts(input: &str, output: &str) -> streams_core::Result<Topology> {
+    let b = StreamsBuilder::new();
+    b.stream(&[input], Consumed::with(StringSerde, StringSerde))
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+        .count(Materialized::as_store("window-counts"))
+        .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()).with_name("finals"))
+        .to_stream()
+        .map(|w, n| (format!("{}@{}", w.key, w.window.start), n))
+        .to(output, Produced::with(StringSerde, Nullable(I64Serde)));
+    b.build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suppression_buffer_is_restored_from_its_changelog_after_a_restart() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output) = (unique_name("clicks"), unique_name("final-counts"));
+    cluster.create_topic(&input, 1, 1, &[])?;
+    cluster.create_topic(&output, 1, 1, &[])?;
+    let app = unique_name("suppress-restart");
+    let run = |state: &ScratchDir| -> Result<KafkaStreams> {
+        let config = StreamsConfig::new(&app, bootstrap)
+            .set("commit.interval.ms", "100")?
+            .with_state_dir(state.path());
+        let mut streams = KafkaStreams::new(final_window_counts(&input, &output)?, config)?;
+        streams.start()?;
+        Ok(streams)
+    };
+    let at = |key: &str, t: i64| (key.to_owned(), b"/".to_vec(), Some(0), Some(t));
+
+    // Three clicks in the window [0, 10 s): buffered, nothing out.
+    let first_state = ScratchDir::new()?;
+    let mut first = run(&first_state)?;
+    produce_timed(
+        bootstrap,
+        &input,
+        [at("a", 1_000), at("b", 3_000), at("a", 2_000)],
+    )
+    .await?;
+    wait_until_committed(
+        bootstrap,
+        &app,
+        std::slice::from_ref(&input),
+        Duration::from_secs(60),
+    )?;
+    first.close(Duration::from_secs(30))?;
+    drop(first_state);
+    let changelog = format!("{app}-finals-store-changelog");
+    let buffered = read_topic(
+        bootstrap,
+        &changelog,
+        3,
+        Duration::from_millis(500),
+        Duration::from_secs(30),
+    )?;
+    assert_eq!(
+        buffered.len(),
+        3,
+        "each update buffered through the changelog"
+    );
+    assert!(
+        read_topic(
+            bootstrap,
+            &output,
+            1,
+            Duration::ZERO,
+            Duration::from_secs(2)
+        )?
+        .is_empty(),
+        "no window has closed"
+    );
+
+    // A new instance with empty state restores the buffer and closes the window at 10 s.
+    let second_state = ScratchDir::new()?;
+    let mut second = run(&second_state)?;
+    produce_timed(bootstrap, &input, [at("c", 10_000)]).await?;
+    let out = read_topic(
+        bootstrap,
+        &output,
+        2,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    )?;
+    second.close(Duration::from_secs(30))?;
+    let finals: Vec<(String, i64, i64)> = out
+        .iter()
+        .map(|r| {
+            let n = i64::from_be_bytes(r.value.as_bytes().try_into().expect("an 8-byte count"));
+            (r.key.clone(), n, r.timestamp)
+        })
+        .collect();
+    assert_eq!(
+        finals,
+        vec![("a@0".to_owned(), 2, 2_000), ("b@0".to_owned(), 1, 3_000)]
+    );
+    cluster.delete_topics(&[&input, &output], &[&app])?;
     Ok(())
 }

@@ -68,6 +68,7 @@ pub mod prelude {
         CloseOptions, Headers, KafkaStreams, ProcessingGuarantee, Record, SessionWindowedSerde,
         State, StreamsConfig, StreamsError, TimeWindowedSerde, Topology, Window, Windowed,
     };
+    pub use streams_dsl::suppress::{BufferConfig, BufferFull, Suppressed};
     pub use streams_dsl::{
         Consumed, EmitStrategy, GlobalKTable, Grouped, JoinWindows, KGroupedStream, KGroupedTable,
         KStream, KTable, Materialized, Produced, Repartitioned, SessionWindows, SlidingWindows,

@@ -113,6 +113,7 @@ impl<K, A> Plan<K, A> {
             value_serde: self.serdes.map(|(_, v)| v),
             old_values: true,
             materialized: true,
+            window_grace: None,
         }
     }
 

@@ -45,6 +45,8 @@ mod shared;
 mod sliding;
 mod store_slot;
 mod stream;
+pub mod suppress;
+mod suppress_buffer;
 mod table;
 mod table_source;
 mod timestamped;

@@ -112,13 +112,17 @@ where
         init: Arc<SessionInit<A>>,
         merger: Arc<Merger<K, A>>,
     ) -> KTable<Windowed<K>, A> {
-        lower_aggregation(
+        let window_grace = std::cell::Cell::new(None);
+        let mut table = lower_aggregation(
             &self.grouped.stream.builder,
             (prefix, operation),
             &materialized,
             self.grouped.key_serde.clone(),
             |inner, plan, k, a| {
                 let (gap, grace) = self.windows.check().map_err(|e| inner.fail(e)).ok()?;
+                // A session can still grow by a gap after its end: it closes for good at
+                // end + gap + grace (Kafka Streams' window-close time for sessions).
+                window_grace.set(Some(grace.saturating_add(gap)));
                 let retention = plan.retention(
                     inner,
                     operation,
@@ -149,7 +153,9 @@ where
                     progress: None,
                 })
             },
-        )
+        );
+        table.window_grace = window_grace.get();
+        table
     }
 }
 

@@ -33,6 +33,10 @@ pub struct KTable<K, V> {
     /// value mappings of those): its `filter` then drops an update that passes neither
     /// before nor after, where otherwise it forwards a delete.
     pub(crate) materialized: bool,
+    /// How long after a window's end the windowed aggregation this table is (or is a filter
+    /// or value mapping of) still changes it: the grace period, plus the inactivity gap for
+    /// sessions. `suppress(until_window_closes)` waits that long.
+    pub(crate) window_grace: Option<i64>,
 }
 
 impl<K, V> std::fmt::Debug for KTable<K, V> {
@@ -161,6 +165,22 @@ where
             value_serde,
             old_values: self.old_values,
             materialized: self.materialized,
+            window_grace: self.window_grace,
+        }
+    }
+
+    /// A table downstream of this one at `node`, unmaterialized, with the same serdes, old
+    /// values and windows.
+    pub(crate) fn derived(&self, node: String) -> KTable<K, V> {
+        KTable {
+            builder: self.builder.clone(),
+            node,
+            store: None,
+            key_serde: self.key_serde.clone(),
+            value_serde: self.value_serde.clone(),
+            old_values: self.old_values,
+            materialized: self.materialized,
+            window_grace: self.window_grace,
         }
     }
 

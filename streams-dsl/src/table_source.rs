@@ -140,6 +140,7 @@ impl StreamsBuilder {
             value_serde: Some(value_serde),
             old_values: true,
             materialized: named,
+            window_grace: None,
         }
     }
 }
@@ -210,6 +211,7 @@ where
             value_serde,
             old_values: true,
             materialized: named,
+            window_grace: None,
         }
     }
 }

@@ -174,7 +174,8 @@ where
         fold: Arc<Fold<K, V, A>>,
     ) -> KTable<Windowed<K>, A> {
         let emit = self.emit;
-        lower_aggregation(
+        let grace = std::cell::Cell::new(None);
+        let mut table = lower_aggregation(
             &self.grouped.stream.builder,
             (prefix, operation),
             &materialized,
@@ -187,6 +188,10 @@ where
                         .map(|(difference, grace)| Checked::Sliding { difference, grace }),
                 };
                 let windows = checked.map_err(|e| inner.fail(e)).ok()?;
+                grace.set(Some(match &windows {
+                    Checked::Time(w) => w.grace,
+                    Checked::Sliding { grace, .. } => *grace,
+                }));
                 let retention = plan.retention(
                     inner,
                     operation,
@@ -229,7 +234,9 @@ where
                     progress,
                 })
             },
-        )
+        );
+        table.window_grace = grace.get();
+        table
     }
 }
 

@@ -626,6 +626,7 @@ where
             value_serde: None,
             old_values: false,
             materialized: false,
+            window_grace: None,
         }
     }
 }

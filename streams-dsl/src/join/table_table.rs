@@ -202,6 +202,7 @@ where
             value_serde: None,
             old_values: self.old_values && other.old_values,
             materialized: false,
+            window_grace: None,
         }
     }
 }

@@ -40,6 +40,8 @@ import org.apache.kafka.streams.kstream.Repartitioned;
 import org.apache.kafka.streams.kstream.SessionWindows;
 import org.apache.kafka.streams.kstream.SlidingWindows;
 import org.apache.kafka.streams.kstream.TimeWindowedKStream;
+import org.apache.kafka.streams.kstream.Suppressed;
+import org.apache.kafka.streams.kstream.Suppressed.BufferConfig;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.state.KeyValueStore;
@@ -381,6 +383,19 @@ public final class DiffDriver {
                 return List.of("out");
             case "to-table":
                 tableOut(in(b).selectKey((k, v) -> "t" + (num(v) % 4)).toTable());
+                return List.of("out");
+            case "tumbling-suppress":
+                windowedOut(in(b).groupByKey().windowedBy(TimeWindows.ofSizeAndGrace(SIZE, GRACE)).count()
+                    .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded())));
+                return List.of("out");
+            case "session-suppress":
+                windowedOut(in(b).groupByKey()
+                    .windowedBy(SessionWindows.ofInactivityGapAndGrace(GAP, Duration.ofMillis(3))).count()
+                    .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded())));
+                return List.of("out");
+            case "table-suppress-limit":
+                tableOut(table(b, "tbl")
+                    .suppress(Suppressed.untilTimeLimit(Duration.ofMillis(5), BufferConfig.maxRecords(3))));
                 return List.of("out");
             default:
                 throw new IllegalArgumentException("unknown variant " + variant);
