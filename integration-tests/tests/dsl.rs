@@ -11,7 +11,9 @@ use integration_tests::kafka::{shared_cluster, unique_name};
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::{KafkaStreams, StreamsConfig, Topology};
 use streams_dsl::suppress::{BufferConfig, Suppressed};
-use streams_dsl::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, TimeWindows};
+use streams_dsl::{
+    Consumed, Grouped, Materialized, Produced, Repartitioned, StreamsBuilder, TimeWindows,
+};
 
 /// Counts words (the record values) after re-keying by word: a repartition topic sits
 /// between the re-keying and the count.
@@ -571,5 +573,98 @@ async fn a_suppression_buffer_is_restored_from_its_changelog_after_a_restart() -
         vec![("a@0".to_owned(), 2, 2_000), ("b@0".to_owned(), 1, 3_000)]
     );
     cluster.delete_topics(&[&input, &output], &[&app])?;
+    Ok(())
+}
+
+/// The partition count of `topic`.
+fn partitions(bootstrap: &str, topic: &str) -> Result<usize> {
+    let probe: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let md =
+        rdkafka::consumer::Consumer::fetch_metadata(&probe, Some(topic), Duration::from_secs(10))?;
+    Ok(md.topics().first().context("the topic")?.partitions().len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repartition_topic_given_a_partition_count_has_it_and_one_breaking_a_join_is_refused()
+-> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let (input, output, table) = (
+        unique_name("spread-in"),
+        unique_name("spread-out"),
+        unique_name("spread-tbl"),
+    );
+    cluster.create_topic(&input, 1, 1, &[])?;
+    cluster.create_topic(&output, 1, 1, &[])?;
+    cluster.create_topic(&table, 1, 1, &[])?;
+    let spread = || {
+        Repartitioned::with(StringSerde, StringSerde)
+            .with_name("spread")
+            .with_number_of_partitions(3)
+    };
+
+    // Counted after a repartition topic of 3 partitions, from a topic of 1.
+    let b = StreamsBuilder::new();
+    b.stream(&[input.as_str()], Consumed::with(StringSerde, StringSerde))
+        .repartition(spread())
+        .group_by_key()
+        .count(Materialized::as_store("spread-counts"))
+        .to_stream()
+        .to(&output, Produced::with(StringSerde, Nullable(I64Serde)));
+    let app = unique_name("spread");
+    let state = ScratchDir::new()?;
+    let config = StreamsConfig::new(&app, bootstrap)
+        .set("commit.interval.ms", "100")?
+        .with_state_dir(state.path());
+    let mut streams = KafkaStreams::new(b.build()?, config)?;
+    streams.start()?;
+    let records = (0..30).map(|i| (format!("k{}", i % 10), b"x".to_vec(), None));
+    produce(bootstrap, &input, records).await?;
+    let counts = final_counts(bootstrap, &output, 30)?;
+    let tasks: usize = streams
+        .metadata_for_local_threads()
+        .iter()
+        .map(|t| t.active_tasks.len())
+        .sum();
+    streams.close(Duration::from_secs(30))?;
+    assert_eq!(
+        partitions(bootstrap, &format!("{app}-spread-repartition"))?,
+        3
+    );
+    assert_eq!(
+        tasks,
+        1 + 3,
+        "one task reading the input, three reading the repartition topic"
+    );
+    let expected: BTreeMap<String, i64> = (0..10).map(|i| (format!("k{i}"), 3)).collect();
+    assert_eq!(counts, expected);
+
+    // Joined with a table of 1 partition: not co-partitioned, refused at start.
+    let b = StreamsBuilder::new();
+    let lookup = b.table(
+        &table,
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::as_store("spread-lookup"),
+    );
+    b.stream(&[input.as_str()], Consumed::with(StringSerde, StringSerde))
+        .repartition(spread())
+        .join_table(&lookup, |v: &String, t: &String| format!("{v}{t}"))
+        .to(&output, Produced::with(StringSerde, StringSerde));
+    let refused_app = unique_name("spread-join");
+    let state = ScratchDir::new()?;
+    let config = StreamsConfig::new(&refused_app, bootstrap).with_state_dir(state.path());
+    let mut refused = KafkaStreams::new(b.build()?, config)?;
+    let error = refused.start().expect_err("not co-partitioned").to_string();
+    let _ = refused.close(Duration::from_secs(10));
+    assert!(
+        error.contains(&format!(
+            "repartition topic {refused_app}-spread-repartition is given 3 partitions but is read \
+             together with {table}, which has 1"
+        )),
+        "{error}"
+    );
+    cluster.delete_topics(&[&input, &output, &table], &[&app, &refused_app])?;
     Ok(())
 }

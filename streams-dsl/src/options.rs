@@ -225,6 +225,7 @@ pub struct Repartitioned<K, V> {
     pub(crate) key_serde: Option<SharedSerde<K>>,
     pub(crate) value_serde: Option<SharedSerde<V>>,
     pub(crate) name: Option<String>,
+    pub(crate) partitions: Option<usize>,
 }
 
 impl<K: 'static, V: 'static> Default for Repartitioned<K, V> {
@@ -233,6 +234,7 @@ impl<K: 'static, V: 'static> Default for Repartitioned<K, V> {
             key_serde: None,
             value_serde: None,
             name: None,
+            partitions: None,
         }
     }
 }
@@ -244,12 +246,23 @@ impl<K: 'static, V: 'static> Repartitioned<K, V> {
             key_serde: Some(Arc::new(key_serde)),
             value_serde: Some(Arc::new(value_serde)),
             name: None,
+            partitions: None,
         }
     }
 
     /// Names the topic `<application.id>-<name>-repartition`.
     pub fn with_name(mut self, name: &str) -> Self {
         self.name = Some(name.to_owned());
+        self
+    }
+
+    /// Creates the topic with `partitions` partitions instead of as many as the largest
+    /// input topic of the sub-topology writing it; the tasks reading it follow. A count that
+    /// breaks co-partitioning (the topic is read together with topics of another count: a
+    /// join, say) fails the start with an error naming both topics; 0 is refused when the
+    /// topology is built.
+    pub fn with_number_of_partitions(mut self, partitions: usize) -> Self {
+        self.partitions = Some(partitions);
         self
     }
 }

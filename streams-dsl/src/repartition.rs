@@ -100,6 +100,10 @@ where
             value_serde.clone(),
             "give them with Repartitioned::with",
         );
+        if let Some(n) = repartitioned.partitions {
+            let topic = format!("{base}-repartition");
+            inner.apply(|t| t.set_repartition_partitions(&topic, n).map(|_| ()));
+        }
         drop(inner);
         KStream {
             builder,

@@ -147,20 +147,27 @@ impl InternalTopicManager<'_> {
         counts: &mut std::collections::HashMap<String, usize>,
     ) -> Result<()> {
         let writers = self.topology.repartition_writers();
-        let mut sizes: std::collections::HashMap<String, usize> = Default::default();
+        let fixed = self.topology.fixed_repartition_partitions();
+        let mut sizes: std::collections::HashMap<String, usize> = fixed.clone();
         // A repartition topic read in a sub-topology together with user topics must be
-        // co-partitioned with them: it takes their partition count.
+        // co-partitioned with them: it takes their partition count (one given another count
+        // is refused).
         for (topic, _) in &writers {
             let reader = subtopologies
                 .iter()
                 .find(|s| s.source_topics.iter().any(|t| t == topic));
             if let Some(reader) = reader
-                && let Some(n) = reader
+                && let Some((user, n)) = reader
                     .source_topics
                     .iter()
                     .filter(|t| !writers.iter().any(|(w, _)| w == *t))
-                    .find_map(|t| counts.get(t).copied())
+                    .find_map(|t| Some((t, counts.get(t).copied()?)))
             {
+                if let Some(&given) = fixed.get(topic)
+                    && given != n
+                {
+                    return Err(not_copartitioned(topic, given, user, n));
+                }
                 sizes.insert(topic.clone(), n);
             }
         }
@@ -190,15 +197,26 @@ impl InternalTopicManager<'_> {
         }
         // Repartition topics read by one sub-topology must be co-partitioned with each other
         // too: all take the largest count among them.
+        // A given count wins over the others; two different given counts are refused.
         for sub in subtopologies {
             let read: Vec<&String> = sub
                 .source_topics
                 .iter()
                 .filter(|t| sizes.contains_key(*t))
                 .collect();
-            if let Some(max) = read.iter().filter_map(|t| sizes.get(*t).copied()).max() {
+            let mut given = read.iter().filter_map(|t| Some((*t, *fixed.get(*t)?)));
+            let count = match given.next() {
+                Some((first, n)) => {
+                    if let Some((other, m)) = given.find(|(_, m)| *m != n) {
+                        return Err(not_copartitioned(first, n, other, m));
+                    }
+                    Some(n)
+                }
+                None => read.iter().filter_map(|t| sizes.get(*t).copied()).max(),
+            };
+            if let Some(count) = count {
                 for t in read {
-                    sizes.insert(t.clone(), max);
+                    sizes.insert(t.clone(), count);
                 }
             }
         }
@@ -212,7 +230,9 @@ impl InternalTopicManager<'_> {
                 Some(&existing) if existing == n => {}
                 Some(&existing) => {
                     return Err(StreamsError::Topology(format!(
-                        "repartition topic {topic} has {existing} partitions but its writers'                          source topics have {n}; delete it or reset the application"
+                        "repartition topic {topic} has {existing} partitions but {n} are wanted \
+                         (its writers' source topics or Repartitioned::with_number_of_partitions); \
+                         delete it or reset the application"
                     )));
                 }
                 None => wanted.push((
@@ -355,6 +375,16 @@ impl InternalTopicManager<'_> {
 
 /// A topic to create: name, partitions, configuration.
 type WantedTopic = (String, usize, Vec<(String, String)>);
+
+/// Two topics read together (so co-partitioned) with different partition counts, one of them
+/// a repartition topic given its count.
+fn not_copartitioned(topic: &str, n: usize, other: &str, m: usize) -> StreamsError {
+    StreamsError::Topology(format!(
+        "repartition topic {topic} is given {n} partitions but is read together with {other}, \
+         which has {m}: topics read together must have the same number of partitions; give \
+         both the same count"
+    ))
+}
 
 /// The configuration of repartition topics, as Kafka Streams sets it: deleted, never by age
 /// (the stream threads purge what was committed), with 50 MiB segments so purged records go.

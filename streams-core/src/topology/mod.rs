@@ -129,6 +129,9 @@ pub struct Topology {
     /// Repartition topics, by the name sources and sinks use for them (without the
     /// application id).
     internal_topics: std::collections::BTreeSet<String>,
+    /// Repartition topics given a partition count (`Repartitioned::with_number_of_partitions`),
+    /// by the same names.
+    repartition_partitions: std::collections::BTreeMap<String, usize>,
     /// Set once the topology runs for an application: internal topic names are prefixed
     /// with it.
     application_id: Option<String>,
@@ -479,6 +482,39 @@ impl Topology {
         }
         self.internal_topics.insert(name.to_owned());
         Ok(self)
+    }
+
+    /// Gives repartition topic `name` (declared with [`add_repartition_topic`](Self::add_repartition_topic))
+    /// `partitions` partitions instead of its writers' count. A count that breaks
+    /// co-partitioning (the topic is read next to topics with another count) fails the start.
+    pub fn set_repartition_partitions(
+        &mut self,
+        name: &str,
+        partitions: usize,
+    ) -> Result<&mut Self> {
+        if !self.internal_topics.contains(name) {
+            return Err(StreamsError::Topology(format!(
+                "`{name}` is not a repartition topic of this topology; declare it with \
+                 add_repartition_topic first"
+            )));
+        }
+        if partitions == 0 {
+            return Err(StreamsError::Topology(format!(
+                "repartition topic `{name}`: the number of partitions must be at least 1"
+            )));
+        }
+        self.repartition_partitions
+            .insert(name.to_owned(), partitions);
+        Ok(self)
+    }
+
+    /// The partition counts given to repartition topics, by full topic name once the
+    /// application id is bound.
+    pub(crate) fn fixed_repartition_partitions(&self) -> HashMap<String, usize> {
+        self.repartition_partitions
+            .iter()
+            .map(|(name, n)| (self.topic_name(name), *n))
+            .collect()
     }
 
     /// Adds a global table: the runtime keeps `store` a full copy of its topic (all
