@@ -56,6 +56,9 @@ pub mod prelude {
     pub use state_stores::query::QueryableStoreTypes;
     pub use state_stores::typed::{TypedKeyValueStore, TypedSessionStore, TypedWindowStore};
     pub use state_stores::{KeyValueStoreBuilder, SessionStoreBuilder, WindowStoreBuilder};
+    pub use streams_core::fixed_key::{
+        FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord,
+    };
     pub use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
     pub use streams_core::query::StoreQueryParameters;
     pub use streams_core::serde::{

@@ -18,6 +18,7 @@ mod dead_letter;
 mod describe;
 mod describe_render;
 pub mod error;
+pub mod fixed_key;
 pub mod global;
 pub mod handlers;
 mod ids;

@@ -463,6 +463,86 @@ where
         }
     }
 
+    /// Runs a [`FixedKeyProcessor`](streams_core::fixed_key::FixedKeyProcessor) on the stream
+    /// (`KSTREAM-PROCESSVALUES`): it sees each record and forwards new values under the same
+    /// key, so, unlike [`Self::process`], a grouping or join after it needs no repartition
+    /// topic. The stream keeps its key serde.
+    ///
+    /// ```
+    /// use streams_core::fixed_key::{FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord};
+    /// use streams_core::processor::ProcessorError;
+    /// use streams_core::serde::{I64Serde, StringSerde};
+    /// use streams_core::test_driver::TopologyTestDriver;
+    /// use streams_core::StreamsConfig;
+    /// use streams_dsl::{Consumed, Produced, StreamsBuilder};
+    ///
+    /// struct Length;
+    /// impl FixedKeyProcessor<String, String, i64> for Length {
+    ///     fn process(
+    ///         &mut self,
+    ///         ctx: &mut FixedKeyProcessorContext<'_, '_, String, i64>,
+    ///         record: FixedKeyRecord<String, String>,
+    ///     ) -> Result<(), ProcessorError> {
+    ///         let n = record.value().len() as i64;
+    ///         ctx.forward(record.with_value(n))?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let b = StreamsBuilder::new();
+    /// b.stream(&["words"], Consumed::with(StringSerde, StringSerde))
+    ///     .process_values(|| Length)
+    ///     .to("lengths", Produced::with(StringSerde, I64Serde));
+    /// let driver = TopologyTestDriver::new(b.build()?, StreamsConfig::new("lengths", "unused:9092"))?;
+    /// driver.input_topic("words", StringSerde, StringSerde).pipe("a".into(), "kafka".into(), 7)?;
+    /// let out = driver.output_topic("lengths", StringSerde, I64Serde).read_key_values_with_time()?;
+    /// assert_eq!(out, vec![("a".to_owned(), 5, 7)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
+    pub fn process_values<V2, P, F>(&self, supplier: F) -> KStream<K, V2>
+    where
+        V2: Clone + 'static,
+        P: streams_core::fixed_key::FixedKeyProcessor<K, V, V2>,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        self.process_values_with_stores(supplier, &[])
+    }
+
+    /// As [`Self::process_values`], with access to the named stores (as
+    /// [`Self::process_with_stores`]).
+    pub fn process_values_with_stores<V2, P, F>(
+        &self,
+        supplier: F,
+        stores: &[&str],
+    ) -> KStream<K, V2>
+    where
+        V2: Clone + 'static,
+        P: streams_core::fixed_key::FixedKeyProcessor<K, V, V2>,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        let mut inner = self.builder.borrow_mut();
+        let name = inner.name(self.next_name.as_deref(), "KSTREAM-PROCESSVALUES");
+        let parent = self.node.clone();
+        inner.apply(|t| {
+            t.add_processor::<K, V, K, V2, _, _>(
+                &name,
+                move || streams_core::fixed_key::FixedKeyNode::new(supplier()),
+                &[&parent],
+            )?;
+            t.connect_processor_and_state_stores(&name, stores)
+                .map(|_| ())
+        });
+        drop(inner);
+        KStream {
+            builder: self.builder.clone(),
+            node: name,
+            key_serde: self.key_serde.clone(),
+            value_serde: None,
+            key_changed: self.key_changed,
+            next_name: None,
+        }
+    }
+
     /// Groups the records by their key, for an aggregation. With no [`Grouped`] serdes the
     /// stream's own serdes are used. After an operation that may have changed keys, the
     /// aggregation reads the records back from a repartition topic, so that every record of

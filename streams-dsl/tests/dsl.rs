@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use state_stores::KeyValueStoreBuilder;
 use state_stores::typed::TypedKeyValueStore;
+use streams_core::fixed_key::{FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord};
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::store::StoreHandle;
@@ -691,4 +692,102 @@ Topologies:
 ";
     assert_eq!(b.build()?.describe().to_string(), expected);
     Ok(())
+}
+
+/// Forwards a value only when it differs from the last one of its key (kept in `last-seen`).
+struct Changes {
+    store: Option<StoreHandle<TypedKeyValueStore<String, String>>>,
+}
+
+impl FixedKeyProcessor<String, String, String> for Changes {
+    fn init(
+        &mut self,
+        ctx: &mut FixedKeyProcessorContext<'_, '_, String, String>,
+    ) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store("last-seen")?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut FixedKeyProcessorContext<'_, '_, String, String>,
+        record: FixedKeyRecord<String, String>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.store.as_ref().ok_or("init did not run")?;
+        let last = store.borrow_mut().get(record.key())?;
+        if last.as_ref() != Some(record.value()) {
+            store.borrow_mut().put(record.key(), record.value())?;
+            ctx.forward(record)?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn process_values_keeps_the_key_so_a_count_after_it_needs_no_repartition_topic()
+-> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    b.add_state_store(KeyValueStoreBuilder::in_memory(
+        "last-seen",
+        StringSerde,
+        StringSerde,
+    ));
+    b.stream(&["in"], Consumed::with(StringSerde, StringSerde))
+        .process_values_with_stores(|| Changes { store: None }, &["last-seen"])
+        .group_by_key_with(Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::as_store("changes"))
+        .to_stream()
+        .to("out", Produced::with(StringSerde, Nullable(I64Serde)));
+    let topology = b.build()?;
+    let described = topology.describe().to_string();
+    assert!(
+        described.contains("KSTREAM-PROCESSVALUES-0000000001")
+            && !described.contains("repartition"),
+        "{described}"
+    );
+    let d = driver(topology)?;
+    let input = d.input_topic("in", StringSerde, StringSerde);
+    for (k, v, t) in [
+        ("a", "x", 1),
+        ("a", "x", 2),
+        ("a", "y", 3),
+        ("b", "x", 4),
+        ("a", "y", 5),
+    ] {
+        input.pipe(s(k), s(v), t)?;
+    }
+    let out: Out<Option<i64>> = d
+        .output_topic("out", StringSerde, Nullable(I64Serde))
+        .read_key_values_with_time()?;
+    assert_eq!(
+        out,
+        vec![
+            (s("a"), Some(1), 1),
+            (s("a"), Some(2), 3),
+            (s("b"), Some(1), 4)
+        ]
+    );
+
+    // The same step through `process` may change keys: the count reads a repartition topic.
+    let b = StreamsBuilder::new();
+    b.stream(&["in"], Consumed::with(StringSerde, StringSerde))
+        .process(|| Passing)
+        .group_by_key_with(Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::as_store("changes"));
+    assert!(b.build()?.describe().to_string().contains("repartition"));
+    Ok(())
+}
+
+/// Forwards every record as it is.
+struct Passing;
+
+impl Processor<String, String, String, String> for Passing {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        record: Record<String, String>,
+    ) -> Result<(), ProcessorError> {
+        ctx.forward(record)?;
+        Ok(())
+    }
 }
