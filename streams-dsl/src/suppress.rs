@@ -37,8 +37,9 @@ pub enum BufferFull {
     /// Emits the oldest buffered updates until it is under its limits again (results are
     /// then not final: a key may be emitted again later).
     EmitEarly,
-    /// Fails the task with an error naming the buffer and its limits: the stream thread's
-    /// uncaught-exception handler decides what follows.
+    /// Fails the record with an error naming the buffer and its limits, as any processor's
+    /// error: the processing error handler decides (the default fails the task, and the
+    /// stream thread's uncaught-exception handler what follows).
     ShutDown,
 }
 
@@ -88,13 +89,9 @@ impl BufferConfig {
         }
     }
 
-    /// The same configuration without limits.
+    /// No limits: as [`BufferConfig::unbounded`], a strict configuration.
     pub fn with_no_bound(self) -> Self {
-        BufferConfig {
-            max_records: u64::MAX,
-            max_bytes: u64::MAX,
-            ..self
-        }
+        BufferConfig::unbounded()
     }
 
     /// When full, emit the oldest updates early.

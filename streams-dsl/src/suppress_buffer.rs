@@ -17,10 +17,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use state_stores::typed::TypedKeyValueStore;
-use streams_core::error::SourcePosition;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::SharedSerde;
-use streams_core::{Headers, Record, StreamsError};
+use streams_core::{Headers, Record};
 
 use crate::store_slot::StoreSlot;
 use crate::table::Change;
@@ -65,7 +64,7 @@ pub(crate) struct Entry {
     /// The latest update's old and new values.
     pub(crate) old: Option<Vec<u8>>,
     pub(crate) new: Option<Vec<u8>>,
-    /// Whether `old` is `prior` (the key was buffered once): then counted once.
+    /// Whether `old` holds the same bytes as `prior`: then they are counted once.
     pub(crate) old_is_prior: bool,
     /// Where the buffered record came from (`""`, -1, -1 from a punctuation).
     pub(crate) topic: String,
@@ -243,15 +242,10 @@ where
         let (_, key) = self.order.pop_first().expect("a first entry");
         let (_, size) = self.index.remove(&key).unwrap_or_default();
         self.bytes -= size;
-        let stored = {
-            let store = self.store.get()?;
-            let mut store = store.borrow_mut();
-            let stored = store.get(&key)?;
-            store.delete(&key)?;
-            stored
-        };
+        let stored = self.store.get()?.borrow_mut().get(&key)?;
         let entry = Entry::decode(&stored.ok_or("a buffered key has no entry in its store")?)?;
         if self.spec.drop_tombstones && entry.new.is_none() {
+            self.store.get()?.borrow_mut().delete(&key)?;
             return Ok(true);
         }
         let topic = &self.serde_topic;
@@ -274,6 +268,7 @@ where
             headers,
         };
         ctx.forward(record)?;
+        self.store.get()?.borrow_mut().delete(&key)?;
         Ok(true)
     }
 }
@@ -333,7 +328,8 @@ where
                 .as_ref()
                 .map_or_else(|| (self.spec.time)(&r.key, r.timestamp), |e| e.time),
             timestamp: r.timestamp,
-            old_is_prior: earlier.is_none(),
+            // Counted once when the same bytes, as Kafka Streams' `BufferValue` does.
+            old_is_prior: earlier.as_ref().is_none_or(|e| e.prior == old),
             prior: match earlier {
                 Some(e) => e.prior,
                 None => old.clone(),
@@ -356,24 +352,19 @@ where
         while self.evict_one(ctx, |_, time| time <= expiry)? {}
         if self.over_capacity() {
             if !self.spec.emit_when_full {
-                let position = ctx.record_metadata();
-                return Err(Box::new(StreamsError::Processing {
-                    node: self.spec.name.clone(),
-                    position: SourcePosition {
-                        topic: position.map(|p| p.topic.to_string()).unwrap_or_default(),
-                        partition: position.map_or(-1, |p| p.partition),
-                        offset: position.map_or(-1, |p| p.offset),
-                    },
-                    message: format!(
-                        "the suppression buffer `{}` is over its limit and is set to shut down \
-                         when full: {}/{} records, {}/{} bytes",
-                        self.spec.store,
-                        self.index.len(),
-                        limit(self.spec.max_records),
-                        self.bytes,
-                        limit(self.spec.max_bytes)
-                    ),
-                }));
+                // An error like any processor's: the processing error handler decides (the
+                // default fails the task); with log-and-continue the buffer stays over.
+                return Err(format!(
+                    "{} buffer exceeded its max capacity. Currently [{}/{}] records and [{}/{}] \
+                     bytes (suppression buffer `{}`, set to shut down when full)",
+                    self.spec.name,
+                    self.index.len(),
+                    limit(self.spec.max_records),
+                    self.bytes,
+                    limit(self.spec.max_bytes),
+                    self.spec.store,
+                )
+                .into());
             }
             while self.evict_one(ctx, |p, _| p.over_capacity())? {}
         }
@@ -381,13 +372,9 @@ where
     }
 }
 
-/// A limit as shown in an error: `unbounded` for none.
-fn limit(n: u64) -> String {
-    if n == u64::MAX {
-        "unbounded".to_owned()
-    } else {
-        n.to_string()
-    }
+/// A limit as Kafka Streams shows it: no limit is `Long.MAX_VALUE`.
+fn limit(n: u64) -> u64 {
+    n.min(i64::MAX as u64)
 }
 
 #[cfg(test)]

@@ -225,8 +225,9 @@ fn a_full_strict_buffer_fails_the_task_naming_the_buffer_and_its_limits() -> Res
     let error = pipe_table(&d, &[("c", Some("1"), 2)]).expect_err("the buffer is full");
     let message = error.to_string();
     assert!(
-        message.contains("the suppression buffer `hold-store` is over its limit")
-            && message.contains("3/2 records"),
+        message.contains(
+            "hold buffer exceeded its max capacity. Currently [3/2] records and [99/9223372036854775807] bytes"
+        ),
         "{message}"
     );
     assert_eq!(read(&d)?, vec![]);
@@ -263,6 +264,16 @@ fn misuses_are_refused_when_the_topology_is_built() {
         )));
     let error = b.build().expect_err("an eager buffer").to_string();
     assert!(error.contains("needs a strict buffer"), "{error}");
+    // Without bounds a buffer is strict again, as in Kafka Streams.
+    let b = StreamsBuilder::new();
+    b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde))
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
+        .count(Materialized::new())
+        .suppress(Suppressed::until_window_closes(
+            BufferConfig::max_records(10).with_no_bound(),
+        ));
+    assert!(b.build().is_ok());
 
     // A value mapping forgets the value serde: the error says where to give one.
     let b = StreamsBuilder::new();
