@@ -668,3 +668,62 @@ async fn a_repartition_topic_given_a_partition_count_has_it_and_one_breaking_a_j
     cluster.delete_topics(&[&input, &output, &table], &[&app, &refused_app])?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_go_to_the_topic_and_partition_the_application_chooses() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers();
+    let input = unique_name("route-in");
+    let (even, odd) = (format!("{input}-even"), format!("{input}-odd"));
+    cluster.create_topic(&input, 1, 1, &[])?;
+    cluster.create_topic(&even, 3, 1, &[])?;
+    cluster.create_topic(&odd, 3, 1, &[])?;
+    let number = |v: &String| v.parse::<i32>().unwrap_or(0);
+    let (even_topic, odd_topic) = (even.clone(), odd.clone());
+    let b = StreamsBuilder::new();
+    b.stream(&[input.as_str()], Consumed::with(StringSerde, StringSerde))
+        .to_dynamic(
+            move |r| {
+                if number(&r.value) % 2 == 0 {
+                    even_topic.clone()
+                } else {
+                    odd_topic.clone()
+                }
+            },
+            // The partition is the number divided by two, modulo the partition count.
+            Produced::with(StringSerde, StringSerde)
+                .with_stream_partitioner(move |_, _, v, count| Some(number(v) / 2 % count)),
+        );
+    let app = unique_name("route");
+    let state = ScratchDir::new()?;
+    let config = StreamsConfig::new(&app, bootstrap)
+        .set("commit.interval.ms", "100")?
+        .with_state_dir(state.path());
+    let mut streams = KafkaStreams::new(b.build()?, config)?;
+    streams.start()?;
+    let records = (0..8).map(|i| ("k".to_owned(), i.to_string().into_bytes(), None));
+    produce(bootstrap, &input, records).await?;
+    let placed = |topic: &str| -> Result<Vec<(String, i32)>> {
+        let mut out: Vec<(String, i32)> = read_topic(
+            bootstrap,
+            topic,
+            4,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        )?
+        .into_iter()
+        .map(|r| (r.value, r.partition))
+        .collect();
+        out.sort();
+        Ok(out)
+    };
+    let (evens, odds) = (placed(&even)?, placed(&odd)?);
+    streams.close(Duration::from_secs(30))?;
+    let pairs = |v: &[(&str, i32)]| -> Vec<(String, i32)> {
+        v.iter().map(|(s, p)| ((*s).to_owned(), *p)).collect()
+    };
+    assert_eq!(evens, pairs(&[("0", 0), ("2", 1), ("4", 2), ("6", 0)]));
+    assert_eq!(odds, pairs(&[("1", 0), ("3", 1), ("5", 2), ("7", 0)]));
+    cluster.delete_topics(&[&input, &even, &odd], &[&app])?;
+    Ok(())
+}

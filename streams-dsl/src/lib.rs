@@ -59,7 +59,7 @@ pub use builder::StreamsBuilder;
 pub use grouped::KGroupedStream;
 pub use grouped_table::{ChangeSerde, KGroupedTable};
 pub use join::GlobalKTable;
-pub use options::{Consumed, Grouped, Materialized, Produced, Repartitioned};
+pub use options::{Consumed, Grouped, Materialized, Produced, Repartitioned, StreamPartitioner};
 pub use session::SessionWindowedKStream;
 pub use stream::KStream;
 pub use table::{Change, KTable};

@@ -49,12 +49,19 @@ impl<K: 'static, V: 'static> Consumed<K, V> {
     }
 }
 
-/// How a stream is written: key and value serdes, and optionally the sink node's name.
+/// How a stream is written: key and value serdes, and optionally the sink node's name and a
+/// partitioner.
 pub struct Produced<K, V> {
     pub(crate) key_serde: SharedSerde<K>,
     pub(crate) value_serde: SharedSerde<V>,
     pub(crate) name: Option<String>,
+    pub(crate) partitioner: Option<StreamPartitioner<K, V>>,
 }
+
+/// Chooses a record's partition (Kafka Streams' `StreamPartitioner`): from the topic, the
+/// key, the value and the topic's partition count; `None` leaves it to the default (murmur2
+/// of the serialized key, as the Java client).
+pub type StreamPartitioner<K, V> = Arc<dyn Fn(&str, &K, &V, i32) -> Option<i32> + Send + Sync>;
 
 impl<K: 'static, V: 'static> Produced<K, V> {
     /// Writes keys and values with these serdes.
@@ -63,7 +70,20 @@ impl<K: 'static, V: 'static> Produced<K, V> {
             key_serde: Arc::new(key_serde),
             value_serde: Arc::new(value_serde),
             name: None,
+            partitioner: None,
         }
+    }
+
+    /// Chooses each record's partition with `partitioner(topic, key, value,
+    /// partition_count)`, which must return a partition in `0..partition_count` or `None`.
+    /// Applications reading the topic as a table or joining it expect the default
+    /// partitioning, as in Kafka Streams.
+    pub fn with_stream_partitioner(
+        mut self,
+        partitioner: impl Fn(&str, &K, &V, i32) -> Option<i32> + Send + Sync + 'static,
+    ) -> Self {
+        self.partitioner = Some(Arc::new(partitioner));
+        self
     }
 
     /// Names the sink node instead of `KSTREAM-SINK-<n>`.

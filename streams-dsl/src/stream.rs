@@ -407,13 +407,51 @@ where
 
     /// Writes the stream to `topic` with the serdes of `produced` (`KSTREAM-SINK`).
     pub fn to(&self, topic: &str, produced: Produced<K, V>) {
+        self.sink(streams_core::SinkOptions::topic(topic), produced);
+    }
+
+    /// Writes each record to the topic `extractor` names for it (Kafka Streams'
+    /// `to(TopicNameExtractor, Produced)`, `KSTREAM-SINK`). The topics must exist; a record
+    /// for a missing one fails as a production error.
+    ///
+    /// ```
+    /// use streams_core::serde::StringSerde;
+    /// use streams_core::test_driver::TopologyTestDriver;
+    /// use streams_core::StreamsConfig;
+    /// use streams_dsl::{Consumed, Produced, StreamsBuilder};
+    ///
+    /// let b = StreamsBuilder::new();
+    /// b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+    ///     .to_dynamic(|r| format!("events-{}", r.key), Produced::with(StringSerde, StringSerde));
+    /// let driver = TopologyTestDriver::new(b.build()?, StreamsConfig::new("route", "unused:9092"))?;
+    /// driver.input_topic("events", StringSerde, StringSerde).pipe("eu".into(), "login".into(), 1)?;
+    /// let eu = driver.output_topic("events-eu", StringSerde, StringSerde).read_key_values()?;
+    /// assert_eq!(eu, vec![("eu".to_owned(), "login".to_owned())]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
+    pub fn to_dynamic(
+        &self,
+        extractor: impl Fn(&Record<K, V>) -> String + Send + Sync + 'static,
+        produced: Produced<K, V>,
+    ) {
+        self.sink(
+            streams_core::SinkOptions::topic_chooser(extractor),
+            produced,
+        );
+    }
+
+    fn sink(&self, mut options: streams_core::SinkOptions<K, V>, produced: Produced<K, V>) {
         let mut inner = self.builder.borrow_mut();
         let name = inner.name(produced.name.as_deref(), "KSTREAM-SINK");
         let parent = self.node.clone();
+        if let Some(partitioner) = produced.partitioner {
+            options = options
+                .partitioner(move |topic, r, count| partitioner(topic, &r.key, &r.value, count));
+        }
         inner.apply(|t| {
             t.add_sink_with(
                 &name,
-                streams_core::SinkOptions::topic(topic),
+                options,
                 produced.key_serde,
                 produced.value_serde,
                 &[&parent],
