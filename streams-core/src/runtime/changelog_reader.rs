@@ -4,7 +4,7 @@
 //! other work. Standby tasks read their changelogs here too, on the same consumer, without
 //! end: an active task's partition is done at its end offset, a standby's never is.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,8 @@ pub(crate) struct ChangelogReader {
     /// Under exactly-once: reads high watermarks, to see open transactions on changelogs.
     watermarks: Option<BaseConsumer<WatchedContext>>,
     restoring: Restoring,
+    /// The partitions the restore consumer was last assigned.
+    assigned: BTreeSet<(String, i32)>,
     /// Whether the last step applied records to a standby task: more are likely waiting, so
     /// the thread should not idle in its main poll.
     standby_busy: bool,
@@ -91,6 +93,7 @@ impl ChangelogReader {
             end_offsets: None,
             watermarks: None,
             restoring: BTreeMap::new(),
+            assigned: BTreeSet::new(),
             standby_busy: false,
         }
     }
@@ -298,20 +301,38 @@ impl ChangelogReader {
         Ok(())
     }
 
-    /// Points the restore consumer at every changelog partition still restoring, each at its
-    /// next offset.
+    /// Points the restore consumer at every changelog partition being read: the ones that
+    /// went are unassigned, the new ones assigned at their next offset, and the ones that stay
+    /// keep their fetch position (which is their next offset: a partition's reading is only
+    /// replaced after it was unassigned). Incremental changes only: a full `assign` stops
+    /// every partition and restarts it, and two within the time a fetcher takes to confirm a
+    /// stop make librdkafka 2.12 abort the process (`rd_kafka_assignment_partition_stopped:
+    /// Assertion rktp->rktp_started`, librdkafka issue 5573, fixed after 2.12), which the
+    /// standby suite hit when several tasks registered in one rebalance.
     fn assign(&mut self) -> Result<()> {
         let Some(consumer) = self.restore_consumer.as_ref() else {
             return Ok(());
         };
-        let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), r) in &self.restoring {
-            tpl.add_partition_offset(topic, *partition, Offset::Offset(r.next))
-                .map_err(|e| StreamsError::kafka("assigning the restore consumer", e))?;
+        let failed = |e| StreamsError::kafka("assigning the restore consumer", e);
+        let wanted: BTreeSet<(String, i32)> = self.restoring.keys().cloned().collect();
+        let mut gone = TopicPartitionList::new();
+        for (topic, partition) in self.assigned.difference(&wanted) {
+            gone.add_partition(topic, *partition);
         }
-        consumer
-            .assign(&tpl)
-            .map_err(|e| StreamsError::kafka("assigning the restore consumer", e))
+        let mut new = TopicPartitionList::new();
+        for key in wanted.difference(&self.assigned) {
+            let next = self.restoring.get(key).map_or(0, |r| r.next);
+            new.add_partition_offset(&key.0, key.1, Offset::Offset(next))
+                .map_err(failed)?;
+        }
+        if gone.count() > 0 {
+            consumer.incremental_unassign(&gone).map_err(failed)?;
+        }
+        if new.count() > 0 {
+            consumer.incremental_assign(&new).map_err(failed)?;
+        }
+        self.assigned = wanted;
+        Ok(())
     }
 
     /// One step of restoration: applies up to [`RESTORE_STEP_RECORDS`] changelog records or
