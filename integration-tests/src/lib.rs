@@ -74,8 +74,8 @@ pub fn run_until_terminated(
 ) -> anyhow::Result<()> {
     streams.start()?;
     eprintln!("{instance}: started (pid {})", std::process::id());
-    wait_for_termination()?;
-    streams.close(std::time::Duration::from_secs(30))?;
+    // The library's own loop: SIGTERM closes in order (the tests' `stop` checks the exit).
+    streams.run_until_signal(std::time::Duration::from_secs(30))?;
     eprintln!("{instance}: closed");
     Ok(())
 }

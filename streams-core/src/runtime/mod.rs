@@ -47,6 +47,7 @@ mod thread;
 mod thread_metrics;
 mod topic_manager;
 mod uncaught;
+mod until_signal;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
