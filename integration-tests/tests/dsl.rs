@@ -55,13 +55,26 @@ fn start(
     output: &str,
 ) -> Result<(KafkaStreams, ScratchDir)> {
     let state = ScratchDir::new()?;
+    Ok((
+        start_in(app, bootstrap, word_count(input, output)?, &state)?,
+        state,
+    ))
+}
+
+/// Starts `topology` as application `app`, committing every 100 ms, with its state in `state`.
+fn start_in(
+    app: &str,
+    bootstrap: &str,
+    topology: Topology,
+    state: &ScratchDir,
+) -> Result<KafkaStreams> {
     let config = StreamsConfig::new(app, bootstrap)
         .set("commit.interval.ms", "100")?
         .set("repartition.purge.interval.ms", "100")?
         .with_state_dir(state.path());
-    let mut streams = KafkaStreams::new(word_count(input, output)?, config)?;
+    let mut streams = KafkaStreams::new(topology, config)?;
     streams.start()?;
-    Ok((streams, state))
+    Ok(streams)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -497,13 +510,13 @@ async fn a_suppression_buffer_is_restored_from_its_changelog_after_a_restart() -
     cluster.create_topic(&input, 1, 1, &[])?;
     cluster.create_topic(&output, 1, 1, &[])?;
     let app = unique_name("suppress-restart");
-    let run = |state: &ScratchDir| -> Result<KafkaStreams> {
-        let config = StreamsConfig::new(&app, bootstrap)
-            .set("commit.interval.ms", "100")?
-            .with_state_dir(state.path());
-        let mut streams = KafkaStreams::new(final_window_counts(&input, &output)?, config)?;
-        streams.start()?;
-        Ok(streams)
+    let run = |state: &ScratchDir| {
+        start_in(
+            &app,
+            bootstrap,
+            final_window_counts(&input, &output)?,
+            state,
+        )
     };
     let at = |key: &str, t: i64| (key.to_owned(), b"/".to_vec(), Some(0), Some(t));
 
@@ -615,11 +628,7 @@ async fn a_repartition_topic_given_a_partition_count_has_it_and_one_breaking_a_j
         .to(&output, Produced::with(StringSerde, Nullable(I64Serde)));
     let app = unique_name("spread");
     let state = ScratchDir::new()?;
-    let config = StreamsConfig::new(&app, bootstrap)
-        .set("commit.interval.ms", "100")?
-        .with_state_dir(state.path());
-    let mut streams = KafkaStreams::new(b.build()?, config)?;
-    streams.start()?;
+    let mut streams = start_in(&app, bootstrap, b.build()?, &state)?;
     let records = (0..30).map(|i| (format!("k{}", i % 10), b"x".to_vec(), None));
     produce(bootstrap, &input, records).await?;
     let counts = final_counts(bootstrap, &output, 30)?;
@@ -696,11 +705,7 @@ async fn records_go_to_the_topic_and_partition_the_application_chooses() -> Resu
         );
     let app = unique_name("route");
     let state = ScratchDir::new()?;
-    let config = StreamsConfig::new(&app, bootstrap)
-        .set("commit.interval.ms", "100")?
-        .with_state_dir(state.path());
-    let mut streams = KafkaStreams::new(b.build()?, config)?;
-    streams.start()?;
+    let mut streams = start_in(&app, bootstrap, b.build()?, &state)?;
     let records = (0..8).map(|i| ("k".to_owned(), i.to_string().into_bytes(), None));
     produce(bootstrap, &input, records).await?;
     let placed = |topic: &str| -> Result<Vec<(String, i32)>> {
