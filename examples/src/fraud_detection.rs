@@ -18,16 +18,10 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use kstreams::core::handlers::dlq_headers;
+use kstreams::core::store::StoreHandle;
+use kstreams::prelude::*;
 use serde::{Deserialize, Serialize};
-use state_stores::KeyValueStoreBuilder;
-use state_stores::typed::TypedKeyValueStore;
-use streams_core::Topology;
-use streams_core::handlers::dlq_headers;
-use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::{JsonSerde, StringSerde};
-use streams_core::store::StoreHandle;
-use streams_core::{Record, StreamsConfig};
-use streams_dsl::{Consumed, Materialized, Produced, StreamsBuilder, TimeWindows};
 
 use crate::runner::{CommonArgs, Example, OutputRecord, RawRecord, at, clock, money};
 use crate::{from_json, json, key_text};
@@ -181,7 +175,7 @@ impl Example for FraudDetectionApp {
         vec!["alerts", "payments-dlq"]
     }
 
-    fn configure(&self, config: StreamsConfig) -> streams_core::Result<StreamsConfig> {
+    fn configure(&self, config: StreamsConfig) -> kstreams::Result<StreamsConfig> {
         config
             .set(
                 "default.deserialization.exception.handler",
@@ -193,7 +187,7 @@ impl Example for FraudDetectionApp {
             )
     }
 
-    fn topology(&self) -> streams_core::Result<Topology> {
+    fn topology(&self) -> kstreams::Result<Topology> {
         let b = StreamsBuilder::new();
         let customers = b.table(
             &self.args.topic("customers"),
@@ -344,7 +338,7 @@ impl Example for FraudDetectionApp {
         &self,
         server: streams_http::QueryServerBuilder,
     ) -> streams_http::QueryServerBuilder {
-        server.window::<String, HourlySpend>("hourly-spend", streams_core::serde::StringSerde)
+        server.window::<String, HourlySpend>("hourly-spend", StringSerde)
     }
 
     fn live_record(&self, seq: u64, now: i64) -> Option<Result<RawRecord>> {

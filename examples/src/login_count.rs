@@ -8,10 +8,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use kstreams::prelude::*;
 use serde::{Deserialize, Serialize};
-use streams_core::Topology;
-use streams_core::serde::{JsonSerde, StringSerde};
-use streams_dsl::{Consumed, Materialized, Produced, StreamsBuilder, TimeWindows};
 
 use crate::runner::{CommonArgs, Example, OutputRecord, RawRecord, at, clock};
 use crate::{from_json, json};
@@ -64,7 +62,7 @@ impl Example for LoginCountApp {
         vec!["login-counts"]
     }
 
-    fn topology(&self) -> streams_core::Result<Topology> {
+    fn topology(&self) -> kstreams::Result<Topology> {
         let b = StreamsBuilder::new();
         b.stream(
             &[&self.args.topic("logins")],

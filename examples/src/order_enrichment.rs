@@ -10,11 +10,9 @@
 //! example uses an in-process registry (`mock://order-enrichment`).
 
 use anyhow::{Context, Result};
+use kstreams::core::avro::{AvroSerde, Schema, SchemaRegistryClient};
+use kstreams::prelude::*;
 use serde::{Deserialize, Serialize};
-use streams_core::Topology;
-use streams_core::avro::{AvroSerde, Schema, SchemaRegistryClient};
-use streams_core::serde::{Serde, StringSerde};
-use streams_dsl::{Consumed, Materialized, Produced, StreamsBuilder};
 
 use crate::runner::{CommonArgs, Example, OutputRecord, RawRecord, at, clock, money};
 
@@ -104,9 +102,8 @@ pub struct OrderEnrichmentApp {
     output: AvroSerde<EnrichedOrder>,
 }
 
-fn schema(text: &str) -> streams_core::Result<Schema> {
-    Schema::parse_str(text)
-        .map_err(|e| streams_core::StreamsError::Topology(format!("invalid Avro schema: {e}")))
+fn schema(text: &str) -> kstreams::Result<Schema> {
+    Schema::parse_str(text).map_err(|e| StreamsError::Topology(format!("invalid Avro schema: {e}")))
 }
 
 impl OrderEnrichmentApp {
@@ -125,7 +122,7 @@ impl OrderEnrichmentApp {
         })
     }
 
-    fn serde<T>(&self, text: &str) -> streams_core::Result<AvroSerde<T>> {
+    fn serde<T>(&self, text: &str) -> kstreams::Result<AvroSerde<T>> {
         Ok(AvroSerde::value(self.registry.clone(), schema(text)?))
     }
 }
@@ -143,7 +140,7 @@ impl Example for OrderEnrichmentApp {
         vec!["enriched-orders"]
     }
 
-    fn topology(&self) -> streams_core::Result<Topology> {
+    fn topology(&self) -> kstreams::Result<Topology> {
         let b = StreamsBuilder::new();
         let customers = b.table(
             &self.args.topic("customers"),

@@ -1,7 +1,7 @@
 //! `--describe text|mermaid|dot`: print an example's topology instead of running it.
 
 use clap::ValueEnum;
-use streams_core::Topology;
+use kstreams::prelude::*;
 
 /// How `--describe` prints the topology.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! over HTTP (see `streams_http`), on the same address as its `application.server`.
 
 use anyhow::Result;
-use streams_core::KafkaStreams;
+use kstreams::prelude::*;
 
 use crate::runner::{CommonArgs, Example};
 

@@ -9,12 +9,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use kstreams::prelude::*;
 use serde::{Deserialize, Serialize};
-use streams_core::Topology;
-use streams_core::serde::{JsonSerde, StringSerde};
-use streams_dsl::{
-    Consumed, EmitStrategy, KGroupedStream, Materialized, Produced, StreamsBuilder, TimeWindows,
-};
 
 use crate::runner::{CommonArgs, Example, OutputRecord, RawRecord, at, clock, money};
 use crate::{from_json, json};
@@ -118,7 +114,7 @@ impl Example for RollingAverageApp {
         vec!["product-averages", "product-averages-final"]
     }
 
-    fn topology(&self) -> streams_core::Result<Topology> {
+    fn topology(&self) -> kstreams::Result<Topology> {
         let b = StreamsBuilder::new();
         let grouped = b
             .stream(

@@ -19,6 +19,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use kstreams::core::timestamp::now_ms;
+use kstreams::prelude::*;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -27,13 +29,11 @@ use rdkafka::message::{Headers as _, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use streams_core::timestamp::now_ms;
-use streams_core::{KafkaStreams, StreamsConfig, Topology};
 
 pub use crate::args::CommonArgs;
 use crate::interrupt::Interrupt;
 use crate::settings::Settings;
-use streams_core::config::ClientKind;
+use kstreams::core::config::ClientKind;
 
 /// A record of sample input, already serialized.
 #[derive(Debug, Clone)]
@@ -72,9 +72,9 @@ pub trait Example {
     /// Topics the application writes and the runner prints, without the prefix.
     fn output_topics(&self) -> Vec<&'static str>;
     /// The topology, reading and writing the prefixed topics.
-    fn topology(&self) -> streams_core::Result<Topology>;
+    fn topology(&self) -> kstreams::Result<Topology>;
     /// Settings beyond the common ones (error handlers, ...).
-    fn configure(&self, config: StreamsConfig) -> streams_core::Result<StreamsConfig> {
+    fn configure(&self, config: StreamsConfig) -> kstreams::Result<StreamsConfig> {
         Ok(config)
     }
     /// The sample input, in phases: each phase is produced and fully processed before the

@@ -17,15 +17,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use kstreams::prelude::*;
 use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::{Deserialize, Serialize};
-use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::{JsonSerde, StringSerde};
-use streams_core::{KafkaStreams, Record, StreamsConfig, Topology};
 
 #[derive(Parser, Debug)]
 #[command(about = "Keeps the large orders of a stream of JSON orders")]
@@ -72,7 +70,7 @@ impl Processor<String, Order, String, String> for LargeOrders {
     }
 }
 
-fn topology() -> streams_core::Result<Topology> {
+fn topology() -> kstreams::Result<Topology> {
     let mut t = Topology::new();
     t.add_source(
         "orders",
