@@ -68,6 +68,9 @@ pub(crate) struct ChangelogReader {
     restoring: Restoring,
     /// The partitions the restore consumer was last assigned.
     assigned: BTreeSet<(String, i32)>,
+    /// Partitions given a new reading since the last assignment: assigned again at its
+    /// offset even if the consumer still has them (an unassign that failed, say).
+    fresh: BTreeSet<(String, i32)>,
     /// Whether the last step applied records to a standby task: more are likely waiting, so
     /// the thread should not idle in its main poll.
     standby_busy: bool,
@@ -94,6 +97,7 @@ impl ChangelogReader {
             watermarks: None,
             restoring: BTreeMap::new(),
             assigned: BTreeSet::new(),
+            fresh: BTreeSet::new(),
             standby_busy: false,
         }
     }
@@ -235,6 +239,7 @@ impl ChangelogReader {
                 if let Some(l) = &self.restore_listener {
                     l.on_restore_start(&c.store, &c.topic, c.partition, start, high);
                 }
+                self.fresh.insert((c.topic.clone(), c.partition));
                 self.restoring.insert(
                     (c.topic.clone(), c.partition),
                     Reading {
@@ -261,6 +266,7 @@ impl ChangelogReader {
     ) -> Result<()> {
         for (c, low, _) in ranges {
             let next = c.checkpoint.unwrap_or(low);
+            self.fresh.insert((c.topic.clone(), c.partition));
             self.restoring.insert(
                 (c.topic, c.partition),
                 Reading {
@@ -302,9 +308,10 @@ impl ChangelogReader {
     }
 
     /// Points the restore consumer at every changelog partition being read: the ones that
-    /// went are unassigned, the new ones assigned at their next offset, and the ones that stay
-    /// keep their fetch position (which is their next offset: a partition's reading is only
-    /// replaced after it was unassigned). Incremental changes only: a full `assign` stops
+    /// went are unassigned, the new ones (and those given a new reading) assigned at their
+    /// next offset, and the ones that stay keep their fetch position, which is their next
+    /// offset. `assigned` follows each call that succeeded, so a failure part-way leaves it
+    /// true to the consumer. Incremental changes only: a full `assign` stops
     /// every partition and restarts it, and two within the time a fetcher takes to confirm a
     /// stop make librdkafka 2.12 abort the process (`rd_kafka_assignment_partition_stopped:
     /// Assertion rktp->rktp_started`, librdkafka issue 5573, fixed after 2.12), which the
@@ -315,23 +322,36 @@ impl ChangelogReader {
         };
         let failed = |e| StreamsError::kafka("assigning the restore consumer", e);
         let wanted: BTreeSet<(String, i32)> = self.restoring.keys().cloned().collect();
-        let mut gone = TopicPartitionList::new();
-        for (topic, partition) in self.assigned.difference(&wanted) {
-            gone.add_partition(topic, *partition);
-        }
-        let mut new = TopicPartitionList::new();
-        for key in wanted.difference(&self.assigned) {
-            let next = self.restoring.get(key).map_or(0, |r| r.next);
-            new.add_partition_offset(&key.0, key.1, Offset::Offset(next))
-                .map_err(failed)?;
-        }
-        if gone.count() > 0 {
+        // Gone, or assigned but given a new reading: unassigned (and the latter assigned again
+        // below, at its new offset; librdkafka starts it once the stop is confirmed).
+        let leaving: Vec<(String, i32)> = self
+            .assigned
+            .iter()
+            .filter(|k| !wanted.contains(*k) || self.fresh.contains(*k))
+            .cloned()
+            .collect();
+        if !leaving.is_empty() {
+            let mut gone = TopicPartitionList::new();
+            for (topic, partition) in &leaving {
+                gone.add_partition(topic, *partition);
+            }
             consumer.incremental_unassign(&gone).map_err(failed)?;
+            for key in &leaving {
+                self.assigned.remove(key);
+            }
         }
-        if new.count() > 0 {
+        let coming: Vec<(String, i32)> = wanted.difference(&self.assigned).cloned().collect();
+        if !coming.is_empty() {
+            let mut new = TopicPartitionList::new();
+            for key in &coming {
+                let next = self.restoring.get(key).map_or(0, |r| r.next);
+                new.add_partition_offset(&key.0, key.1, Offset::Offset(next))
+                    .map_err(failed)?;
+            }
             consumer.incremental_assign(&new).map_err(failed)?;
+            self.assigned.extend(coming);
         }
-        self.assigned = wanted;
+        self.fresh.clear();
         Ok(())
     }
 
