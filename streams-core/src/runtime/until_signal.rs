@@ -16,7 +16,8 @@ impl KafkaStreams {
     /// Starts the client (unless started), blocks until the process receives SIGINT or
     /// SIGTERM or the client fails, then closes it (waiting up to `close_timeout`): each
     /// thread commits what it processed and closes its tasks. A second SIGINT or SIGTERM
-    /// while closing ends the process at once (exit code 1).
+    /// while closing ends the process at once (exit code 1). Once it returns, SIGINT and
+    /// SIGTERM end the process again, as by default.
     ///
     /// Returns an error naming the client's failure if it failed (a fatal error, or the
     /// uncaught-exception handler's `ShutdownClient`; the typed error stays in
@@ -35,14 +36,23 @@ impl KafkaStreams {
     /// ```
     pub fn run_until_signal(&mut self, close_timeout: Duration) -> Result<()> {
         let signalled = Arc::new(AtomicBool::new(false));
+        // Removed again on every way out, so that after the call the signals act as before.
+        let mut handlers = Handlers(Vec::new());
+        restore_default_actions(false);
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             let installed =
                 signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&signalled))
-                    .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&signalled)));
-            if let Err(e) = installed {
-                return Err(StreamsError::IllegalState(format!(
-                    "run_until_signal could not install its SIGINT/SIGTERM handler: {e}"
-                )));
+                    .and_then(|first| {
+                        handlers.0.push(first);
+                        signal_hook::flag::register(signal, Arc::clone(&signalled))
+                    });
+            match installed {
+                Ok(id) => handlers.0.push(id),
+                Err(e) => {
+                    return Err(StreamsError::IllegalState(format!(
+                        "run_until_signal could not install its SIGINT/SIGTERM handler: {e}"
+                    )));
+                }
             }
         }
         if self.state() == State::Created {
@@ -65,6 +75,43 @@ impl KafkaStreams {
                 "the client stopped after a failure: {e}"
             ))),
             None => closed,
+        }
+    }
+}
+
+/// The signal handlers `run_until_signal` installed, removed when dropped.
+struct Handlers(Vec<signal_hook::SigId>);
+
+impl Drop for Handlers {
+    fn drop(&mut self) {
+        for id in self.0.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+        restore_default_actions(true);
+    }
+}
+
+/// Once signal-hook has handled a signal, removing its handlers leaves the signal ignored:
+/// after `run_until_signal`, SIGINT and SIGTERM get handlers that do what the default
+/// action does (end the process), removed again when it is called next (`on`: install them,
+/// else only remove the ones installed).
+fn restore_default_actions(on: bool) {
+    static DEFAULTS: std::sync::Mutex<Vec<signal_hook::SigId>> = std::sync::Mutex::new(Vec::new());
+    let mut defaults = DEFAULTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for id in defaults.drain(..) {
+        signal_hook::low_level::unregister(id);
+    }
+    if on {
+        let always = Arc::new(AtomicBool::new(true));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            match signal_hook::flag::register_conditional_default(signal, Arc::clone(&always)) {
+                Ok(id) => defaults.push(id),
+                Err(e) => {
+                    tracing::warn!(signal, error = %e, "could not restore a signal's default action")
+                }
+            }
         }
     }
 }
