@@ -625,9 +625,23 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-/// A TCP port free on loopback now (for a listener a test starts next).
+/// A TCP port free on loopback now (for a listener a test starts next), never one this
+/// process was given before: the kernel may hand the same port to two binds in a row once the
+/// first is released, and a broker given one port for two listeners refuses to start (seen
+/// in the benchmark smoke's secured broker).
 pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..100 {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if given.insert(port) {
+            return Ok(port);
+        }
+    }
+    bail!("no loopback port free that this process was not given before, in 100 tries")
 }
 
 /// A Kafka cluster id: 16 random bytes in URL-safe base64 without padding (22 characters).
