@@ -482,15 +482,7 @@ where
         P: Processor<K, V, K2, V2>,
         F: Fn() -> P + Send + Sync + 'static,
     {
-        let mut inner = self.builder.borrow_mut();
-        let name = inner.name(self.next_name.as_deref(), "KSTREAM-PROCESSOR");
-        let parent = self.node.clone();
-        inner.apply(|t| {
-            t.add_processor(&name, supplier, &[&parent])?;
-            t.connect_processor_and_state_stores(&name, stores)
-                .map(|_| ())
-        });
-        drop(inner);
+        let name = self.add_processor_node("KSTREAM-PROCESSOR", supplier, stores);
         KStream {
             builder: self.builder.clone(),
             node: name,
@@ -558,19 +550,11 @@ where
         P: streams_core::fixed_key::FixedKeyProcessor<K, V, V2>,
         F: Fn() -> P + Send + Sync + 'static,
     {
-        let mut inner = self.builder.borrow_mut();
-        let name = inner.name(self.next_name.as_deref(), "KSTREAM-PROCESSVALUES");
-        let parent = self.node.clone();
-        inner.apply(|t| {
-            t.add_processor::<K, V, K, V2, _, _>(
-                &name,
-                move || streams_core::fixed_key::FixedKeyNode::new(supplier()),
-                &[&parent],
-            )?;
-            t.connect_processor_and_state_stores(&name, stores)
-                .map(|_| ())
-        });
-        drop(inner);
+        let name = self.add_processor_node(
+            "KSTREAM-PROCESSVALUES",
+            move || streams_core::fixed_key::FixedKeyNode::new(supplier()),
+            stores,
+        );
         KStream {
             builder: self.builder.clone(),
             node: name,
@@ -579,6 +563,26 @@ where
             key_changed: self.key_changed,
             next_name: None,
         }
+    }
+
+    /// Adds a Processor API node reading this stream, named as given or `<prefix>-<n>`, and
+    /// connects it to `stores`; returns its name.
+    fn add_processor_node<K2, V2, P, F>(&self, prefix: &str, supplier: F, stores: &[&str]) -> String
+    where
+        K2: Clone + 'static,
+        V2: Clone + 'static,
+        P: Processor<K, V, K2, V2>,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        let mut inner = self.builder.borrow_mut();
+        let name = inner.name(self.next_name.as_deref(), prefix);
+        let parent = self.node.clone();
+        inner.apply(|t| {
+            t.add_processor(&name, supplier, &[&parent])?;
+            t.connect_processor_and_state_stores(&name, stores)
+                .map(|_| ())
+        });
+        name
     }
 
     /// Groups the records by their key, for an aggregation. With no [`Grouped`] serdes the

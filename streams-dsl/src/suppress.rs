@@ -265,38 +265,35 @@ where
         let key_serde = suppressed.key_serde.clone().or(self.key_serde.clone());
         let value_serde = suppressed.value_serde.clone().or(self.value_serde.clone());
         let spec = match self.suppress_spec(&suppressed, &name, &store, key_serde, value_serde) {
-            Ok(spec) => Some(Arc::new(spec)),
+            Ok(spec) => Arc::new(spec),
             Err(e) => {
                 inner.fail(e);
-                None
+                drop(inner);
+                return self.derived(name);
             }
         };
-        if let Some(spec) = spec {
-            let parent = self.node.clone();
-            let (key, value) = (spec.key_serde.clone(), spec.value_serde.clone());
-            let logging = suppressed.logging;
-            inner.apply(|t| {
-                let mut buffer = KeyValueStoreBuilder::in_memory(&store, BytesSerde, BytesSerde);
-                if !logging {
-                    buffer = buffer.with_logging_disabled();
-                }
-                t.add_processor::<K, Change<V>, K, Change<V>, _, _>(
-                    &name,
-                    move || SuppressProcessor::new(spec.clone()),
-                    &[&parent],
-                )?
-                .add_state_store(buffer, &[&name])?;
-                Ok(())
-            });
-            drop(inner);
-            return KTable {
-                key_serde: Some(key),
-                value_serde: Some(value),
-                ..self.derived(name)
-            };
-        }
+        let parent = self.node.clone();
+        let (key, value) = (spec.key_serde.clone(), spec.value_serde.clone());
+        let logging = suppressed.logging;
+        inner.apply(|t| {
+            let mut buffer = KeyValueStoreBuilder::in_memory(&store, BytesSerde, BytesSerde);
+            if !logging {
+                buffer = buffer.with_logging_disabled();
+            }
+            t.add_processor::<K, Change<V>, K, Change<V>, _, _>(
+                &name,
+                move || SuppressProcessor::new(spec.clone()),
+                &[&parent],
+            )?
+            .add_state_store(buffer, &[&name])?;
+            Ok(())
+        });
         drop(inner);
-        self.derived(name)
+        KTable {
+            key_serde: Some(key),
+            value_serde: Some(value),
+            ..self.derived(name)
+        }
     }
 
     /// What the processor needs, or what is wrong with `suppressed` on this table.
@@ -333,20 +330,14 @@ where
             }
             Until::TimeLimit(ms) => (Arc::new(|_: &K, timestamp| timestamp), *ms, false),
         };
-        let key_serde = key_serde.ok_or_else(|| {
-            fail(
-                "no key serde is known for this table; give one with \
-                 Suppressed::with_key_serde"
-                    .to_owned(),
-            )
-        })?;
-        let value_serde = value_serde.ok_or_else(|| {
-            fail(
-                "no value serde is known for this table; give one with \
-                 Suppressed::with_value_serde"
-                    .to_owned(),
-            )
-        })?;
+        let missing = |which: &str| {
+            fail(format!(
+                "no {which} serde is known for this table; give one with \
+                 Suppressed::with_{which}_serde"
+            ))
+        };
+        let key_serde = key_serde.ok_or_else(|| missing("key"))?;
+        let value_serde = value_serde.ok_or_else(|| missing("value"))?;
         Ok(SuppressSpec {
             time,
             wait,

@@ -64,8 +64,6 @@ pub(crate) struct Entry {
     /// The latest update's old and new values.
     pub(crate) old: Option<Vec<u8>>,
     pub(crate) new: Option<Vec<u8>>,
-    /// Whether `old` holds the same bytes as `prior`: then they are counted once.
-    pub(crate) old_is_prior: bool,
     /// Where the buffered record came from (`""`, -1, -1 from a punctuation).
     pub(crate) topic: String,
     pub(crate) partition: i32,
@@ -79,7 +77,12 @@ impl Entry {
     /// headers).
     fn size(&self, key: &[u8]) -> u64 {
         let len = |b: &Option<Vec<u8>>| b.as_ref().map_or(0, Vec::len);
-        let old = if self.old_is_prior { 0 } else { len(&self.old) };
+        // An old value with the prior's bytes is counted once, as Kafka Streams' `BufferValue`.
+        let old = if self.old == self.prior {
+            0
+        } else {
+            len(&self.old)
+        };
         let headers: usize = self
             .headers
             .iter()
@@ -93,7 +96,6 @@ impl Entry {
         let mut out = Vec::with_capacity(64);
         out.extend_from_slice(&self.time.to_be_bytes());
         out.extend_from_slice(&self.timestamp.to_be_bytes());
-        out.push(u8::from(self.old_is_prior));
         for part in [&self.prior, &self.old, &self.new] {
             put_optional(&mut out, part.as_deref());
         }
@@ -112,7 +114,6 @@ impl Entry {
         let mut r = Reader(bytes);
         let time = i64::from_be_bytes(r.take_array()?);
         let timestamp = i64::from_be_bytes(r.take_array()?);
-        let old_is_prior = r.take_array::<1>()?[0] != 0;
         let (prior, old, new) = (r.optional()?, r.optional()?, r.optional()?);
         let topic = String::from_utf8(r.optional()?.unwrap_or_default())
             .map_err(|_| "a buffered record's topic is not UTF-8".to_owned())?;
@@ -134,7 +135,6 @@ impl Entry {
             prior,
             old,
             new,
-            old_is_prior,
             topic,
             partition,
             offset,
@@ -328,8 +328,6 @@ where
                 .as_ref()
                 .map_or_else(|| (self.spec.time)(&r.key, r.timestamp), |e| e.time),
             timestamp: r.timestamp,
-            // Counted once when the same bytes, as Kafka Streams' `BufferValue` does.
-            old_is_prior: earlier.as_ref().is_none_or(|e| e.prior == old),
             prior: match earlier {
                 Some(e) => e.prior,
                 None => old.clone(),
@@ -389,7 +387,6 @@ mod tests {
             prior: Some(b"1".to_vec()),
             old: Some(b"2".to_vec()),
             new: None,
-            old_is_prior: false,
             topic: "in".into(),
             partition: 3,
             offset: 42,
@@ -399,7 +396,7 @@ mod tests {
         // 8 (time) + 3 (key) + 1 (prior) + 1 (old) + 0 (new) + 8 + 8 + 2 (topic) + 4 + 3 + 1.
         assert_eq!(entry.size(b"abc"), 39);
         let first = Entry {
-            old_is_prior: true,
+            old: entry.prior.clone(),
             ..entry
         };
         assert_eq!(
