@@ -83,17 +83,17 @@ fn strings() -> Consumed<String, String> {
 }
 
 fn stream(b: &StreamsBuilder, topic: &str) -> KStream<String, String> {
-    b.stream(&[topic], strings())
+    b.stream_with(&[topic], strings())
 }
 
 /// A stream whose null values are values (`None`): what windowed aggregations need, since
 /// Kafka Streams' windowed aggregations aggregate records with null values too.
 fn nullable_stream(b: &StreamsBuilder) -> KStream<String, Option<String>> {
-    b.stream(&["in"], Consumed::with(StringSerde, Nullable(StringSerde)))
+    b.stream_with(&["in"], Consumed::with(StringSerde, Nullable(StringSerde)))
 }
 
 fn table(b: &StreamsBuilder, topic: &str) -> KTable<String, String> {
-    b.table(
+    b.table_with(
         topic,
         strings(),
         Materialized::as_store(&format!("{topic}-store")),
@@ -101,18 +101,18 @@ fn table(b: &StreamsBuilder, topic: &str) -> KTable<String, String> {
 }
 
 fn out(s: &KStream<String, String>) {
-    s.to("out", Produced::with(StringSerde, StringSerde));
+    s.to_with("out", Produced::with(StringSerde, StringSerde));
 }
 
 fn table_out(t: &KTable<String, String>) {
     t.to_stream()
-        .to("out", Produced::with(StringSerde, Nullable(StringSerde)));
+        .to_with("out", Produced::with(StringSerde, Nullable(StringSerde)));
 }
 
 fn count_out(t: &KTable<String, i64>) {
     t.to_stream()
         .map_values(|v| v.map(|n| n.to_string()))
-        .to("out", Produced::with(StringSerde, Nullable(StringSerde)));
+        .to_with("out", Produced::with(StringSerde, Nullable(StringSerde)));
 }
 
 fn window_name(w: &Windowed<String>) -> String {
@@ -122,7 +122,7 @@ fn window_name(w: &Windowed<String>) -> String {
 fn windowed_out<V: Clone + ToString + 'static>(t: &KTable<Windowed<String>, V>) {
     t.to_stream()
         .map(|w, v| (window_name(&w), v.map(|v| v.to_string())))
-        .to("out", Produced::with(StringSerde, Nullable(StringSerde)));
+        .to_with("out", Produced::with(StringSerde, Nullable(StringSerde)));
 }
 
 fn retained() -> Materialized<String, i64> {
@@ -132,9 +132,9 @@ fn retained() -> Materialized<String, i64> {
 fn time_windowed(b: &StreamsBuilder, windows: TimeWindows, emit: EmitStrategy) {
     let grouped = nullable_stream(b).group_by_key().windowed_by(windows);
     match emit {
-        EmitStrategy::OnWindowUpdate => windowed_out(&grouped.count(Materialized::new())),
+        EmitStrategy::OnWindowUpdate => windowed_out(&grouped.count_with(Materialized::new())),
         EmitStrategy::OnWindowClose => {
-            windowed_out(&grouped.emit_strategy(emit).count(retained()));
+            windowed_out(&grouped.emit_strategy(emit).count_with(retained()));
         }
     }
 }
@@ -144,9 +144,9 @@ fn sliding(b: &StreamsBuilder, emit: EmitStrategy) {
         .group_by_key()
         .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(SIZE, GRACE));
     match emit {
-        EmitStrategy::OnWindowUpdate => windowed_out(&grouped.count(Materialized::new())),
+        EmitStrategy::OnWindowUpdate => windowed_out(&grouped.count_with(Materialized::new())),
         EmitStrategy::OnWindowClose => {
-            windowed_out(&grouped.emit_strategy(emit).count(retained()));
+            windowed_out(&grouped.emit_strategy(emit).count_with(retained()));
         }
     }
 }
@@ -219,23 +219,23 @@ pub fn all() -> Vec<Variant> {
                 .default_branch("hi");
             let lo = branches["b-lo"].map_values(|v| format!("lo:{v}"));
             out(&lo.merge(&branches["b-mid"].map_values(|v| format!("mid:{v}"))));
-            branches["b-hi"].to("out2", Produced::with(StringSerde, StringSerde));
+            branches["b-hi"].to_with("out2", Produced::with(StringSerde, StringSerde));
         }),
         variant!("count", IN, nulls: true, |b| {
-            count_out(&stream(b, "in").group_by_key().count(Materialized::new()));
+            count_out(&stream(b, "in").group_by_key().count_with(Materialized::new()));
         }),
         variant!("count-nullable", IN, nulls: true, |b| {
-            count_out(&nullable_stream(b).group_by_key().count(Materialized::new()));
+            count_out(&nullable_stream(b).group_by_key().count_with(Materialized::new()));
         }),
         variant!("reduce-regroup", IN, nulls: false, |b| {
             table_out(
                 &stream(b, "in")
-                    .group_by(|_, v| format!("g{}", num(v) % 3), by_value_mod_3())
-                    .reduce(sum, Materialized::new()),
+                    .group_by_with(|_, v| format!("g{}", num(v) % 3), by_value_mod_3())
+                    .reduce_with(sum, Materialized::new()),
             );
         }),
         variant!("aggregate", IN, nulls: true, |b| {
-            table_out(&stream(b, "in").group_by_key().aggregate(
+            table_out(&stream(b, "in").group_by_key().aggregate_with(
                 String::new,
                 |_, v, agg| format!("{agg},{v}"),
                 Materialized::new().with_value_serde(StringSerde),
@@ -247,14 +247,14 @@ pub fn all() -> Vec<Variant> {
                     .select_key(|_, v| format!("r{}", num(v) % 4))
                     .repartition(Repartitioned::with(StringSerde, StringSerde).with_name("spread"))
                     .group_by_key()
-                    .count(Materialized::new()),
+                    .count_with(Materialized::new()),
             );
         }),
         variant!("flat-map-count", IN, nulls: false, |b| {
             let both = stream(b, "in")
                 .flat_map(|k, v| [(format!("m{}", num(&v) % 3), v.clone()), (k, v)])
                 .with_serdes(StringSerde, StringSerde);
-            count_out(&both.group_by_key().count(Materialized::new()));
+            count_out(&both.group_by_key().count_with(Materialized::new()));
         }),
         // No nulls: Kafka Streams hands a null value to the reducer, and this one adds numbers.
         variant!("tumbling-reduce", IN, nulls: false, |b| {
@@ -262,7 +262,7 @@ pub fn all() -> Vec<Variant> {
                 &stream(b, "in")
                     .group_by_key()
                     .windowed_by(tumbling())
-                    .reduce(sum, Materialized::new()),
+                    .reduce_with(sum, Materialized::new()),
             );
         }),
         variant!("session-aggregate", IN, nulls: false, |b| {
@@ -270,7 +270,7 @@ pub fn all() -> Vec<Variant> {
                 &stream(b, "in")
                     .group_by_key()
                     .windowed_by_session(sessions())
-                    .aggregate(
+                    .aggregate_with(
                         String::new,
                         |_, v, agg| format!("{agg},{v}"),
                         |_, a, c| format!("{a}+{c}"),
@@ -296,7 +296,7 @@ pub fn all() -> Vec<Variant> {
                         .group_by_key()
                         .windowed_by(tumbling())
                         .emit_strategy(EmitStrategy::OnWindowClose)
-                        .count(Materialized::new()),
+                        .count_with(Materialized::new()),
                 );
             }
         ),
@@ -315,7 +315,7 @@ pub fn all() -> Vec<Variant> {
                 &nullable_stream(b)
                     .group_by_key()
                     .windowed_by_session(sessions())
-                    .count(Materialized::new()),
+                    .count_with(Materialized::new()),
             );
         }),
         // No nulls: Kafka Streams hands a null value to the reducer, and this one adds numbers.
@@ -324,7 +324,7 @@ pub fn all() -> Vec<Variant> {
                 &stream(b, "in")
                     .group_by_key()
                     .windowed_by_session(sessions())
-                    .reduce(sum, Materialized::new()),
+                    .reduce_with(sum, Materialized::new()),
             );
         }),
         variant!("stream-stream-inner", &["in", "in2"], nulls: true, |b| {
@@ -388,11 +388,11 @@ pub fn all() -> Vec<Variant> {
             out(&stream(b, "in").left_join_table(&table(b, "tbl"), |a, c| joined(Some(a), c)));
         }),
         variant!("stream-global-inner", &["in", "fk"], nulls: false, |b| {
-            let g = b.global_table("fk", strings());
+            let g = b.global_table_with("fk", strings());
             out(&stream(b, "in").join_global(&g, |_, v| fk(v), |a, c| joined(Some(a), Some(c))));
         }),
         variant!("stream-global-left", &["in", "fk"], nulls: false, |b| {
-            let g = b.global_table("fk", strings());
+            let g = b.global_table_with("fk", strings());
             out(&stream(b, "in").left_join_global(&g, |_, v| fk(v), |a, c| joined(Some(a), c)));
         }),
         variant!("table-table-inner", &["tbl", "tbl2"], nulls: false, |b| {
@@ -419,7 +419,7 @@ pub fn all() -> Vec<Variant> {
         }),
         variant!("table-filter-unnamed", &["tbl"], nulls: false, |b| {
             table_out(
-                &b.table("tbl", strings(), Materialized::new())
+                &b.table_with("tbl", strings(), Materialized::new())
                     .filter(|_, v| num(v) % 2 == 0),
             );
         }),
@@ -429,22 +429,22 @@ pub fn all() -> Vec<Variant> {
         variant!("table-group-count", &["tbl"], nulls: false, |b| {
             count_out(
                 &table(b, "tbl")
-                    .group_by(|_, v| (format!("g{}", num(v) % 3), v.clone()), by_value_mod_3())
-                    .count(Materialized::new()),
+                    .group_by_with(|_, v| (format!("g{}", num(v) % 3), v.clone()), by_value_mod_3())
+                    .count_with(Materialized::new()),
             );
         }),
         variant!("table-group-reduce", &["tbl"], nulls: false, |b| {
             table_out(
                 &table(b, "tbl")
-                    .group_by(|_, v| (format!("g{}", num(v) % 3), v.clone()), by_value_mod_3())
-                    .reduce(sum, |agg, v| (num(&agg) - num(&v)).to_string(), Materialized::new()),
+                    .group_by_with(|_, v| (format!("g{}", num(v) % 3), v.clone()), by_value_mod_3())
+                    .reduce_with(sum, |agg, v| (num(&agg) - num(&v)).to_string(), Materialized::new()),
             );
         }),
         variant!("table-group-aggregate", &["tbl"], nulls: false, |b| {
             table_out(
                 &table(b, "tbl")
-                    .group_by(|k, v| (format!("g{}", num(v) % 3), format!("{k}={v}")), by_value_mod_3())
-                    .aggregate(
+                    .group_by_with(|k, v| (format!("g{}", num(v) % 3), format!("{k}={v}")), by_value_mod_3())
+                    .aggregate_with(
                         String::new,
                         |_, v, agg| format!("{agg}+{v}"),
                         |_, v, agg| format!("{agg}-{v}"),
@@ -457,7 +457,7 @@ pub fn all() -> Vec<Variant> {
                 &stream(b, "in")
                     .select_key(|_, v| format!("t{}", num(v) % 4))
                     .with_serdes(StringSerde, StringSerde)
-                    .to_table(Materialized::new()),
+                    .to_table_with(Materialized::new()),
             );
         }),
         variant!("tumbling-suppress", IN, nulls: true, |b| {
@@ -465,7 +465,7 @@ pub fn all() -> Vec<Variant> {
                 &nullable_stream(b)
                     .group_by_key()
                     .windowed_by(tumbling())
-                    .count(Materialized::new())
+                    .count_with(Materialized::new())
                     .suppress(Suppressed::until_window_closes(BufferConfig::unbounded())),
             );
         }),
@@ -474,7 +474,7 @@ pub fn all() -> Vec<Variant> {
                 &nullable_stream(b)
                     .group_by_key()
                     .windowed_by_session(sessions())
-                    .count(Materialized::new())
+                    .count_with(Materialized::new())
                     .suppress(Suppressed::until_window_closes(BufferConfig::unbounded())),
             );
         }),

@@ -189,13 +189,13 @@ impl Example for FraudDetectionApp {
 
     fn topology(&self) -> kstreams::Result<Topology> {
         let b = StreamsBuilder::new();
-        let customers = b.table(
+        let customers = b.table_with(
             &self.args.topic("customers"),
             Consumed::with(StringSerde, JsonSerde::<Customer>::new()),
             Materialized::as_store("customer-profiles"),
         );
         let enriched = b
-            .stream(
+            .stream_with(
                 &[&self.args.topic("payments")],
                 Consumed::with(StringSerde, JsonSerde::<Payment>::new()),
             )
@@ -211,7 +211,7 @@ impl Example for FraudDetectionApp {
                 Duration::from_secs(3600),
                 Duration::from_secs(5 * 60),
             ))
-            .aggregate(
+            .aggregate_with(
                 HourlySpend::default,
                 |_, p, h| {
                     let cents = h.cents + p.payment.amount_cents;
@@ -272,7 +272,7 @@ impl Example for FraudDetectionApp {
             },
             &[RECENT_PAYMENTS],
         );
-        hourly.merge(&velocity).to(
+        hourly.merge(&velocity).to_with(
             &self.args.topic("alerts"),
             Produced::with(StringSerde, JsonSerde::new()),
         );

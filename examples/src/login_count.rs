@@ -64,7 +64,7 @@ impl Example for LoginCountApp {
 
     fn topology(&self) -> kstreams::Result<Topology> {
         let b = StreamsBuilder::new();
-        b.stream(
+        b.stream_with(
             &[&self.args.topic("logins")],
             Consumed::with(StringSerde, JsonSerde::<LoginEvent>::new()),
         )
@@ -74,7 +74,7 @@ impl Example for LoginCountApp {
             WINDOW,
             Duration::from_secs(60),
         ))
-        .count(Materialized::as_store("login-counts-store"))
+        .count_with(Materialized::as_store("login-counts-store"))
         .to_stream()
         .filter(|_, count| count.is_some())
         .map(|w, count| {
@@ -86,7 +86,7 @@ impl Example for LoginCountApp {
             };
             (w.key, value)
         })
-        .to(
+        .to_with(
             &self.args.topic("login-counts"),
             Produced::with(StringSerde, JsonSerde::new()),
         );

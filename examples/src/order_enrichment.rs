@@ -142,12 +142,12 @@ impl Example for OrderEnrichmentApp {
 
     fn topology(&self) -> kstreams::Result<Topology> {
         let b = StreamsBuilder::new();
-        let customers = b.table(
+        let customers = b.table_with(
             &self.args.topic("customers"),
             Consumed::with(StringSerde, self.serde::<Customer>(CUSTOMER_SCHEMA)?),
             Materialized::as_store("customers-store"),
         );
-        b.stream(
+        b.stream_with(
             &[&self.args.topic("orders")],
             Consumed::with(StringSerde, self.serde::<Order>(ORDER_SCHEMA)?),
         )
@@ -159,7 +159,7 @@ impl Example for OrderEnrichmentApp {
             product: o.product.clone(),
             amount_cents: o.amount_cents,
         })
-        .to(
+        .to_with(
             &self.args.topic("enriched-orders"),
             Produced::with(
                 StringSerde,

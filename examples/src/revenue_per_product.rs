@@ -75,7 +75,7 @@ impl Example for RevenuePerProductApp {
 
     fn topology(&self) -> kstreams::Result<Topology> {
         let b = StreamsBuilder::new();
-        b.stream(
+        b.stream_with(
             &[&self.args.topic("orders")],
             Consumed::with(StringSerde, JsonSerde::<OrderLine>::new()),
         )
@@ -84,7 +84,7 @@ impl Example for RevenuePerProductApp {
             Duration::from_secs(3600),
             Duration::from_secs(5 * 60),
         ))
-        .aggregate(
+        .aggregate_with(
             Revenue::default,
             |_, line, r| Revenue {
                 orders: r.orders + 1,
@@ -104,7 +104,7 @@ impl Example for RevenuePerProductApp {
             };
             (w.key, row)
         })
-        .to(
+        .to_with(
             &self.args.topic("revenue-per-product"),
             Produced::with(StringSerde, JsonSerde::new()),
         );

@@ -73,7 +73,7 @@ impl RollingAverageApp {
         grouped
             .windowed_by(windows)
             .emit_strategy(emit)
-            .aggregate(
+            .aggregate_with(
                 Totals::default,
                 |_, order, t| Totals {
                     orders: t.orders + 1,
@@ -94,7 +94,7 @@ impl RollingAverageApp {
                 };
                 (w.key, average)
             })
-            .to(
+            .to_with(
                 &self.args.topic(topic),
                 Produced::with(StringSerde, JsonSerde::new()),
             );
@@ -117,7 +117,7 @@ impl Example for RollingAverageApp {
     fn topology(&self) -> kstreams::Result<Topology> {
         let b = StreamsBuilder::new();
         let grouped = b
-            .stream(
+            .stream_with(
                 &[&self.args.topic("orders")],
                 Consumed::with(StringSerde, JsonSerde::<Order>::new()),
             )

@@ -19,14 +19,14 @@ use streams_dsl::{
 /// between the re-keying and the count.
 fn word_count(input: &str, output: &str) -> streams_core::Result<Topology> {
     let b = StreamsBuilder::new();
-    b.stream(&[input], Consumed::with(StringSerde, StringSerde))
-        .group_by(
+    b.stream_with(&[input], Consumed::with(StringSerde, StringSerde))
+        .group_by_with(
             |_, word| word.clone(),
             Grouped::with(StringSerde, StringSerde).with_name("by-word"),
         )
-        .count(Materialized::as_store("word-counts"))
+        .count_with(Materialized::as_store("word-counts"))
         .to_stream()
-        .to(output, Produced::with(StringSerde, Nullable(I64Serde)));
+        .to_with(output, Produced::with(StringSerde, Nullable(I64Serde)));
     b.build()
 }
 
@@ -172,12 +172,12 @@ async fn a_stream_with_latest_offset_reset_skips_what_was_there_before_it_starte
     produce(bootstrap, &input, ["old-1", "old-2"].map(record)).await?;
 
     let b = StreamsBuilder::new();
-    b.stream(
+    b.stream_with(
         &[&input],
         Consumed::with(StringSerde, StringSerde)
             .with_offset_reset(streams_core::OffsetReset::Latest),
     )
-    .to(&output, Produced::with(StringSerde, StringSerde));
+    .to_with(&output, Produced::with(StringSerde, StringSerde));
     let state = ScratchDir::new()?;
     let config = StreamsConfig::new(&app, bootstrap)
         .set("commit.interval.ms", "100")?
@@ -222,14 +222,14 @@ async fn orders_are_enriched_with_customers_on_two_instances() -> Result<()> {
 
     let topology = || -> streams_core::Result<Topology> {
         let b = StreamsBuilder::new();
-        let table = b.table(
+        let table = b.table_with(
             &customers,
             Consumed::with(StringSerde, StringSerde),
             Materialized::as_store("customers"),
         );
-        b.stream(&[&orders], Consumed::with(StringSerde, StringSerde))
+        b.stream_with(&[&orders], Consumed::with(StringSerde, StringSerde))
             .join_table(&table, |order, customer| format!("{order} for {customer}"))
-            .to(&output, Produced::with(StringSerde, StringSerde));
+            .to_with(&output, Produced::with(StringSerde, StringSerde));
         b.build()
     };
     let start = |state: &std::path::Path| -> Result<KafkaStreams> {
@@ -310,14 +310,14 @@ async fn every_instance_joins_against_the_whole_global_table() -> Result<()> {
     produce(bootstrap, &products, catalog).await?;
     let start = |state: &std::path::Path| -> Result<KafkaStreams> {
         let b = StreamsBuilder::new();
-        let table = b.global_table(&products, Consumed::with(StringSerde, StringSerde));
-        b.stream(&[&orders], Consumed::with(StringSerde, StringSerde))
+        let table = b.global_table_with(&products, Consumed::with(StringSerde, StringSerde));
+        b.stream_with(&[&orders], Consumed::with(StringSerde, StringSerde))
             .join_global(
                 &table,
                 |_order, product| product.clone(),
                 |product, name| format!("{product}={name}"),
             )
-            .to(&output, Produced::with(StringSerde, StringSerde));
+            .to_with(&output, Produced::with(StringSerde, StringSerde));
         let config = StreamsConfig::new(&app, bootstrap)
             .set("commit.interval.ms", "100")?
             .with_state_dir(state);
@@ -381,12 +381,12 @@ async fn a_foreign_key_join_across_differently_partitioned_tables() -> Result<()
     )
     .await?;
     let b = StreamsBuilder::new();
-    let product_table = b.table(
+    let product_table = b.table_with(
         &products,
         Consumed::with(StringSerde, StringSerde),
         Materialized::as_store("products"),
     );
-    let category_table = b.table(
+    let category_table = b.table_with(
         &categories,
         Consumed::with(StringSerde, StringSerde),
         Materialized::as_store("categories"),
@@ -398,7 +398,7 @@ async fn a_foreign_key_join_across_differently_partitioned_tables() -> Result<()
             |p, c| format!("{} in {c}", p.split('|').next().unwrap_or_default()),
         )
         .to_stream()
-        .to(&output, Produced::with(StringSerde, Nullable(StringSerde)));
+        .to_with(&output, Produced::with(StringSerde, Nullable(StringSerde)));
     let state = ScratchDir::new()?;
     let config = StreamsConfig::new(&app, bootstrap)
         .set("commit.interval.ms", "100")?
@@ -491,14 +491,14 @@ async fn a_foreign_key_join_across_differently_partitioned_tables() -> Result<()
 /// as `key@start`.
 fn final_window_counts(input: &str, output: &str) -> streams_core::Result<Topology> {
     let b = StreamsBuilder::new();
-    b.stream(&[input], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&[input], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
-        .count(Materialized::as_store("window-counts"))
+        .count_with(Materialized::as_store("window-counts"))
         .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()).with_name("finals"))
         .to_stream()
         .map(|w, n| (format!("{}@{}", w.key, w.window.start), n))
-        .to(output, Produced::with(StringSerde, Nullable(I64Serde)));
+        .to_with(output, Produced::with(StringSerde, Nullable(I64Serde)));
     b.build()
 }
 
@@ -620,12 +620,12 @@ async fn a_repartition_topic_given_a_partition_count_has_it_and_one_breaking_a_j
 
     // Counted after a repartition topic of 3 partitions, from a topic of 1.
     let b = StreamsBuilder::new();
-    b.stream(&[input.as_str()], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&[input.as_str()], Consumed::with(StringSerde, StringSerde))
         .repartition(spread())
         .group_by_key()
-        .count(Materialized::as_store("spread-counts"))
+        .count_with(Materialized::as_store("spread-counts"))
         .to_stream()
-        .to(&output, Produced::with(StringSerde, Nullable(I64Serde)));
+        .to_with(&output, Produced::with(StringSerde, Nullable(I64Serde)));
     let app = unique_name("spread");
     let state = ScratchDir::new()?;
     let mut streams = start_in(&app, bootstrap, b.build()?, &state)?;
@@ -652,15 +652,15 @@ async fn a_repartition_topic_given_a_partition_count_has_it_and_one_breaking_a_j
 
     // Joined with a table of 1 partition: not co-partitioned, refused at start.
     let b = StreamsBuilder::new();
-    let lookup = b.table(
+    let lookup = b.table_with(
         &table,
         Consumed::with(StringSerde, StringSerde),
         Materialized::as_store("spread-lookup"),
     );
-    b.stream(&[input.as_str()], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&[input.as_str()], Consumed::with(StringSerde, StringSerde))
         .repartition(spread())
         .join_table(&lookup, |v: &String, t: &String| format!("{v}{t}"))
-        .to(&output, Produced::with(StringSerde, StringSerde));
+        .to_with(&output, Produced::with(StringSerde, StringSerde));
     let refused_app = unique_name("spread-join");
     let state = ScratchDir::new()?;
     let config = StreamsConfig::new(&refused_app, bootstrap).with_state_dir(state.path());
@@ -690,8 +690,8 @@ async fn records_go_to_the_topic_and_partition_the_application_chooses() -> Resu
     let number = |v: &String| v.parse::<i32>().unwrap_or(0);
     let (even_topic, odd_topic) = (even.clone(), odd.clone());
     let b = StreamsBuilder::new();
-    b.stream(&[input.as_str()], Consumed::with(StringSerde, StringSerde))
-        .to_dynamic(
+    b.stream_with(&[input.as_str()], Consumed::with(StringSerde, StringSerde))
+        .to_dynamic_with(
             move |r| {
                 if number(&r.value) % 2 == 0 {
                     even_topic.clone()

@@ -116,17 +116,17 @@ fn json<T: Serialize>(key: &str, value: &T, at: i64) -> Result<Outgoing> {
 async fn logins_per_user_in_five_minute_windows() -> Result<()> {
     let (input, output) = topics()?;
     let b = StreamsBuilder::new();
-    b.stream(
+    b.stream_with(
         &[&input],
         Consumed::with(StringSerde, JsonSerde::<Event>::new()),
     )
     .filter(|_, e| e.action == "login")
     .group_by_key()
     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(300)))
-    .count(Materialized::as_store("logins"))
+    .count_with(Materialized::as_store("logins"))
     .to_stream()
     .flat_map(|k, v| v.map(|n| (format!("{}@{}", k.key, k.window.start - t0()), n)))
-    .to(&output, Produced::with(StringSerde, I64Serde));
+    .to_with(&output, Produced::with(StringSerde, I64Serde));
     let event = |user: &str, action: &str, at: i64| {
         json(
             user,
@@ -168,17 +168,17 @@ async fn logins_per_user_in_five_minute_windows() -> Result<()> {
 async fn average_order_value_per_product_in_five_minute_windows() -> Result<()> {
     let (input, output) = topics()?;
     let b = StreamsBuilder::new();
-    b.stream(
+    b.stream_with(
         &[&input],
         Consumed::with(StringSerde, JsonSerde::<Order>::new()),
     )
     // Orders are keyed by order id: grouping by product repartitions.
-    .group_by(
+    .group_by_with(
         |_, o| o.product.clone(),
         Grouped::with(StringSerde, JsonSerde::<Order>::new()),
     )
     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(300)))
-    .aggregate(
+    .aggregate_with(
         Totals::default,
         |_, o, t| Totals {
             revenue: t.revenue + o.amount,
@@ -195,7 +195,7 @@ async fn average_order_value_per_product_in_five_minute_windows() -> Result<()> 
             )
         })
     })
-    .to(&output, Produced::with(StringSerde, F64Serde));
+    .to_with(&output, Produced::with(StringSerde, F64Serde));
     let order = |id: &str, product: &str, amount: f64, at: i64| {
         json(
             id,
@@ -233,11 +233,11 @@ async fn average_order_value_per_product_in_five_minute_windows() -> Result<()> 
 /// Hourly totals per product, emitted once per hour when it closes; windows kept 3 hours.
 fn hourly(input: &str, output: &str) -> streams_core::Result<Topology> {
     let b = StreamsBuilder::new();
-    b.stream(
+    b.stream_with(
         &[input],
         Consumed::with(StringSerde, JsonSerde::<Order>::new()),
     )
-    .group_by(
+    .group_by_with(
         |_, o| o.product.clone(),
         Grouped::with(StringSerde, JsonSerde::<Order>::new()),
     )
@@ -245,7 +245,7 @@ fn hourly(input: &str, output: &str) -> streams_core::Result<Topology> {
         3600,
     )))
     .emit_strategy(EmitStrategy::OnWindowClose)
-    .aggregate(
+    .aggregate_with(
         Totals::default,
         |_, o, t| Totals {
             revenue: t.revenue + o.amount,
@@ -257,7 +257,7 @@ fn hourly(input: &str, output: &str) -> streams_core::Result<Topology> {
     )
     .to_stream()
     .flat_map(|k, v| v.map(|t| (format!("{}@{}", k.key, k.window.start - t0()), t)))
-    .to(
+    .to_with(
         output,
         Produced::with(StringSerde, JsonSerde::<Totals>::new()),
     );

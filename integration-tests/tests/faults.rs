@@ -164,7 +164,7 @@ fn windowed_count(input: &str, output: &str, kind: WindowKind) -> streams_core::
     let ms = Duration::from_millis;
     let b = streams_dsl::StreamsBuilder::new();
     let grouped = b
-        .stream(
+        .stream_with(
             &[input],
             streams_dsl::Consumed::with(StringSerde, StringSerde)
                 .with_timestamp_extractor(TimestampInValue),
@@ -187,29 +187,29 @@ fn windowed_count(input: &str, output: &str, kind: WindowKind) -> streams_core::
             }
             grouped
                 .windowed_by(windows)
-                .count(counts)
+                .count_with(counts)
                 .to_stream()
                 .map(move |k, v| show(&k, v))
-                .to(output, produced);
+                .to_with(output, produced);
         }
         WindowKind::Sliding => grouped
             .windowed_by_sliding(streams_dsl::SlidingWindows::of_time_difference_and_grace(
                 ms(10),
                 ms(100),
             ))
-            .count(counts)
+            .count_with(counts)
             .to_stream()
             .map(move |k, v| show(&k, v))
-            .to(output, produced),
+            .to_with(output, produced),
         WindowKind::Session => grouped
             .windowed_by_session(streams_dsl::SessionWindows::of_inactivity_gap_and_grace(
                 ms(10),
                 ms(100),
             ))
-            .count(counts)
+            .count_with(counts)
             .to_stream()
             .map(move |k, v| show(&k, v))
-            .to(output, produced),
+            .to_with(output, produced),
     }
     b.build()
 }
@@ -367,7 +367,7 @@ async fn records_at_the_end_of_time_are_counted_in_windows_across_a_restart() ->
 /// fallible operation would.
 fn panicking_parser(input: &str, output: &str) -> streams_core::Result<Topology> {
     let b = streams_dsl::StreamsBuilder::new();
-    b.stream(
+    b.stream_with(
         &[input],
         streams_dsl::Consumed::with(StringSerde, StringSerde),
     )
@@ -375,7 +375,7 @@ fn panicking_parser(input: &str, output: &str) -> streams_core::Result<Topology>
         Ok(n) => n,
         Err(e) => panic!("cannot parse {v:?}: {e}"),
     })
-    .to(output, streams_dsl::Produced::with(StringSerde, I64Serde));
+    .to_with(output, streams_dsl::Produced::with(StringSerde, I64Serde));
     b.build()
 }
 
@@ -579,17 +579,17 @@ async fn an_idle_exactly_once_application_reports_no_lag_past_commit_markers() -
     let app = unique_name("lag-app");
     let state = ScratchDir::new()?;
     let b = streams_dsl::StreamsBuilder::new();
-    b.stream(
+    b.stream_with(
         &[&input],
         streams_dsl::Consumed::with(StringSerde, StringSerde),
     )
-    .group_by(
+    .group_by_with(
         |_, word: &String| word.clone(),
         streams_dsl::Grouped::with(StringSerde, StringSerde).with_name("by-word"),
     )
-    .count(streams_dsl::Materialized::as_store("word-counts"))
+    .count_with(streams_dsl::Materialized::as_store("word-counts"))
     .to_stream()
-    .to(
+    .to_with(
         &output,
         streams_dsl::Produced::with(StringSerde, streams_core::serde::Nullable(I64Serde)),
     );

@@ -15,12 +15,12 @@ use streams_dsl::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 /// Counts records per value: a key change (a repartition topic) and a store (a changelog).
 fn count_by_value(input: &str, output: &str) -> streams_core::Result<Topology> {
     let b = StreamsBuilder::new();
-    b.stream(&[input], Consumed::with(StringSerde, StringSerde))
-        .group_by(|_, v| v.clone(), Grouped::with(StringSerde, StringSerde))
-        .count(Materialized::as_store("counts"))
+    b.stream_with(&[input], Consumed::with(StringSerde, StringSerde))
+        .group_by_with(|_, v| v.clone(), Grouped::with(StringSerde, StringSerde))
+        .count_with(Materialized::as_store("counts"))
         .to_stream()
         .map_values(|n| n.map(|n| n.to_string()))
-        .to(output, Produced::with(StringSerde, Nullable(StringSerde)));
+        .to_with(output, Produced::with(StringSerde, Nullable(StringSerde)));
     b.build()
 }
 

@@ -62,12 +62,12 @@ async fn the_endpoint_counts_records_late_drops_dead_letters_and_lag() -> Result
     }
 
     let b = StreamsBuilder::new();
-    b.stream(&[input.as_str()], Consumed::with(StringSerde, I64Serde))
+    b.stream_with(&[input.as_str()], Consumed::with(StringSerde, I64Serde))
         .group_by_key()
         .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
-        .count(Materialized::as_store("counts"))
+        .count_with(Materialized::as_store("counts"))
         .to_stream()
-        .to(
+        .to_with(
             &output,
             Produced::with(
                 TimeWindowedSerde::new(StringSerde, 10_000),

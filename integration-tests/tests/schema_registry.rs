@@ -210,7 +210,7 @@ async fn avro_records_flow_through_kafka_and_bad_ones_are_dead_lettered() -> any
     produce_timed(bootstrap, &input, records).await?;
 
     let b = StreamsBuilder::new();
-    b.stream(
+    b.stream_with(
         &[input.as_str()],
         Consumed::with(
             StringSerde,
@@ -218,7 +218,7 @@ async fn avro_records_flow_through_kafka_and_bad_ones_are_dead_lettered() -> any
         ),
     )
     .map_values(|p| format!("{} paid {}", p.user, p.cents))
-    .to(&output, Produced::with(StringSerde, StringSerde));
+    .to_with(&output, Produced::with(StringSerde, StringSerde));
     let config = StreamsConfig::new(unique_name("avro-app"), bootstrap)
         .set("commit.interval.ms", "100")?
         .set(

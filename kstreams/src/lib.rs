@@ -6,16 +6,13 @@
 //! // Counts words: the DSL, a RocksDB store, a test run without a broker.
 //! let builder = StreamsBuilder::new();
 //! builder
-//!     .stream(&["lines"], Consumed::with(Nullable(StringSerde), StringSerde))
-//!     .flat_map_values(|line: String| {
-//!         line.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>()
-//!     })
-//!     .select_key(|_, word: &String| word.clone())
-//!     .group_by_key_with(Grouped::with(StringSerde, StringSerde))
-//!     .count(Materialized::as_store("counts"))
+//!     .stream::<Option<String>, String>(&["lines"]) // natural serdes; keys may be null
+//!     .flat_map_values(|line| line.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>())
+//!     .group_by(|_, word| word.clone())
+//!     .count_with(Materialized::as_store("counts"))
 //!     .to_stream()
 //!     .non_null()
-//!     .to("word-counts", Produced::with(StringSerde, I64Serde));
+//!     .to("word-counts");
 //!
 //! let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("words", "unused:9092"))?;
 //! driver
@@ -62,8 +59,8 @@ pub mod prelude {
     pub use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
     pub use streams_core::query::StoreQueryParameters;
     pub use streams_core::serde::{
-        BytesSerde, F32Serde, F64Serde, I16Serde, I32Serde, I64Serde, JsonSerde, Nullable, Serde,
-        StringSerde, UnitSerde,
+        BytesSerde, F32Serde, F64Serde, I16Serde, I32Serde, I64Serde, JsonSerde, JsonValue,
+        NaturalSerde, Nullable, Serde, StringSerde, UnitSerde,
     };
     #[cfg(feature = "test-util")]
     pub use streams_core::test_driver::{TestInputTopic, TestOutputTopic, TopologyTestDriver};

@@ -314,9 +314,148 @@ where
     }
 }
 
+/// A type's own serde, used wherever the DSL is given none (Kafka Streams' default serdes,
+/// chosen by the type instead of by configuration): `builder.stream::<String, i64>(..)`,
+/// `to("topic")`, `count()`.
+///
+/// Built in: `String` ([`StringSerde`]), `Vec<u8>` ([`BytesSerde`]), `()` ([`UnitSerde`]),
+/// `i16`, `i32`, `i64`, `f32`, `f64` (big-endian, as Kafka's serializers), and `Option<T>` of
+/// any of them ([`Nullable`]: a null key or value reads as `None`, so `Option<String>` is the
+/// key type of a topic whose keys may be null). A serde type opts in to JSON through
+/// [`JsonValue`]; any other type implements this trait itself.
+///
+/// ```
+/// use std::sync::Arc;
+/// use streams_core::serde::{JsonValue, NaturalSerde, Serde, SharedSerde};
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// struct Order { id: u32 }
+/// impl JsonValue for Order {}
+///
+/// let bytes = Option::<String>::natural_serde().serialize("t", &None).unwrap();
+/// assert_eq!(bytes, None);
+/// let order = Order::natural_serde().serialize("t", &Order { id: 7 }).unwrap().unwrap();
+/// assert_eq!(order, br#"{"id":7}"#);
+/// # let _: SharedSerde<i64> = i64::natural_serde();
+/// ```
+pub trait NaturalSerde: Sized + 'static {
+    /// The serde for `Self`.
+    fn natural_serde() -> SharedSerde<Self>;
+}
+
+/// Marks a `serde` type whose natural serde is JSON ([`JsonSerde`]): `impl JsonValue for
+/// Order {}` and `Order` needs no serde spelled out.
+pub trait JsonValue:
+    serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
+{
+}
+
+impl<T: JsonValue> NaturalSerde for T {
+    fn natural_serde() -> SharedSerde<T> {
+        Arc::new(JsonSerde::<T>::new())
+    }
+}
+
+impl<T: NaturalSerde> NaturalSerde for Option<T> {
+    fn natural_serde() -> SharedSerde<Option<T>> {
+        Arc::new(Nullable(T::natural_serde()))
+    }
+}
+
+macro_rules! natural_serde {
+    ($($ty:ty => $serde:expr),* $(,)?) => {
+        $(impl NaturalSerde for $ty {
+            fn natural_serde() -> SharedSerde<$ty> {
+                Arc::new($serde)
+            }
+        })*
+
+        /// The natural serde of `T` when `T` is one of the built-in types of [`NaturalSerde`]
+        /// or an `Option` of one; the DSL gives it to a stream whose operation produced a new
+        /// type, where no trait bound can ask for it.
+        pub fn builtin_serde<T: 'static>() -> Option<SharedSerde<T>> {
+            $(
+                if let Some(s) = serde_if_same::<$ty, T>(<$ty>::natural_serde) {
+                    return Some(s);
+                }
+                if let Some(s) = serde_if_same::<Option<$ty>, T>(<Option<$ty>>::natural_serde) {
+                    return Some(s);
+                }
+            )*
+            None
+        }
+    };
+}
+
+natural_serde! {
+    String => StringSerde,
+    Vec<u8> => BytesSerde,
+    () => UnitSerde,
+    i16 => I16Serde,
+    i32 => I32Serde,
+    i64 => I64Serde,
+    f32 => F32Serde,
+    f64 => F64Serde,
+}
+
+/// `serde` as a serde of `B` when `A` and `B` are the same type, else `None`.
+fn serde_if_same<A: 'static, B: 'static>(
+    serde: impl FnOnce() -> SharedSerde<A>,
+) -> Option<SharedSerde<B>> {
+    if std::any::TypeId::of::<A>() != std::any::TypeId::of::<B>() {
+        return None;
+    }
+    let any: Box<dyn std::any::Any> = Box::new(serde());
+    any.downcast::<SharedSerde<B>>().ok().map(|s| *s)
+}
+
+/// The serde a stream knows for `A`, reused for `B` when they are the same type; otherwise
+/// `B`'s built-in natural serde ([`builtin_serde`]), if it has one. The DSL calls it where an
+/// operation's output type may differ from its input's.
+pub fn follow_serde<A: 'static, B: 'static>(
+    known: &Option<SharedSerde<A>>,
+) -> Option<SharedSerde<B>> {
+    known
+        .as_ref()
+        .and_then(|s| serde_if_same::<A, B>(|| s.clone()))
+        .or_else(builtin_serde::<B>)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn built_in_natural_serdes_are_found_by_type() {
+        let n = builtin_serde::<Option<i64>>().expect("Option<i64> is built in");
+        assert_eq!(n.serialize("t", &None).unwrap(), None);
+        assert_eq!(
+            n.serialize("t", &Some(1)).unwrap(),
+            Some(1i64.to_be_bytes().to_vec())
+        );
+        let s = builtin_serde::<String>().expect("String is built in");
+        assert_eq!(s.serialize("t", &"é".to_owned()).unwrap(), Some("é".into()));
+        assert!(builtin_serde::<u64>().is_none());
+        assert!(builtin_serde::<Option<u64>>().is_none());
+    }
+
+    #[test]
+    fn a_known_serde_follows_its_own_type_only() {
+        // A JSON serde for strings stays with strings...
+        let known: Option<SharedSerde<String>> = Some(Arc::new(JsonSerde::<String>::new()));
+        let same = follow_serde::<String, String>(&known).expect("same type");
+        assert_eq!(
+            same.serialize("t", &"a".to_owned()).unwrap(),
+            Some(b"\"a\"".to_vec())
+        );
+        // ...another type gets its built-in serde, or none.
+        let other = follow_serde::<String, f64>(&known).expect("f64 is built in");
+        assert_eq!(
+            other.serialize("t", &1.5).unwrap(),
+            Some(1.5f64.to_be_bytes().to_vec())
+        );
+        assert!(follow_serde::<String, u64>(&known).is_none());
+    }
 
     #[test]
     fn integers_are_big_endian_like_kafka() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use state_stores::{KeyValueStoreBuilder, StoreKind};
 use streams_core::StreamsError;
 use streams_core::processor::{Processor, ProcessorContext};
-use streams_core::serde::{I64Serde, SharedSerde};
+use streams_core::serde::{I64Serde, SharedSerde, builtin_serde};
 use streams_core::store::StoreBuilder;
 
 use crate::options::{Changelogged, Materialized};
@@ -144,7 +144,7 @@ impl<K, A> Plan<K, A> {
 /// Names an aggregation as Kafka Streams does (the store's generated name takes a number
 /// before the processor's), claims the store name, and finds the store's serdes, recording
 /// what is missing.
-fn plan<K, A>(
+fn plan<K, A: 'static>(
     inner: &mut Inner,
     prefix: &str,
     operation: &str,
@@ -158,7 +158,8 @@ fn plan<K, A>(
     let name = inner.new_name(prefix);
     inner.claim_store(&store_name);
     let key_serde = materialized.key_serde.clone().or(upstream_key_serde);
-    let serdes = match (key_serde, materialized.value_serde.clone()) {
+    let value_serde = materialized.value_serde.clone().or_else(builtin_serde::<A>);
+    let serdes = match (key_serde, value_serde) {
         (None, _) => {
             inner.fail(StreamsError::Topology(format!(
                 "{operation} `{name}`: no key serde is known for its store `{store_name}`; give \
@@ -169,7 +170,8 @@ fn plan<K, A>(
         (_, None) => {
             inner.fail(StreamsError::Topology(format!(
                 "{operation} `{name}`: no value serde is known for its store `{store_name}`; give \
-                 one with Materialized::with_value_serde"
+                 one with Materialized::with_value_serde, or implement NaturalSerde for `{}`",
+                std::any::type_name::<A>()
             )));
             None
         }

@@ -3,6 +3,8 @@
 
 use streams_core::{Result, StreamsError, Topology};
 
+use streams_core::serde::NaturalSerde;
+
 use crate::options::Consumed;
 use crate::shared::{Inner, Shared};
 use crate::stream::KStream;
@@ -15,20 +17,23 @@ use crate::stream::KStream;
 /// Misuse (a missing serde, a store name used twice, bad window sizes) is reported by
 /// [`Self::build`], with the first problem found.
 ///
+/// Types with a natural serde ([`NaturalSerde`]: strings, integers, floats, bytes, `Option`s
+/// of them, and the types opted in to JSON) need no serde spelled out; every operation has a
+/// `_with` form that takes them explicitly (`stream_with`, `to_with`, `count_with`, ...).
+///
 /// ```
-/// use streams_core::serde::{I64Serde, StringSerde};
-/// use streams_dsl::{Consumed, Materialized, Produced, StreamsBuilder};
+/// use streams_dsl::StreamsBuilder;
 ///
 /// let builder = StreamsBuilder::new();
 /// builder
-///     .stream(&["words"], Consumed::with(StringSerde, StringSerde))
-///     .filter(|_, word| !word.is_empty())
-///     .group_by_key()
-///     .count(Materialized::as_store("counts"))
+///     .stream::<Option<String>, String>(&["lines"]) // keys may be null
+///     .flat_map_values(|line| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+///     .group_by(|_, word| word.clone())
+///     .count()
 ///     .to_stream()
-///     .to("word-counts", Produced::with(StringSerde, streams_core::serde::Nullable(I64Serde)));
+///     .to("word-counts");
 /// let topology = builder.build().unwrap();
-/// assert!(topology.describe().to_string().contains("(stores: [counts])"));
+/// assert!(topology.describe().to_string().contains("(topic: word-counts)"));
 /// ```
 pub struct StreamsBuilder {
     inner: Shared,
@@ -54,8 +59,19 @@ impl StreamsBuilder {
         }
     }
 
+    /// A stream of the records of `topics`, keys and values read with their types' natural
+    /// serdes: `builder.stream::<Option<String>, String>(&["lines"])` (an `Option` key for
+    /// a topic whose keys may be null).
+    pub fn stream<K, V>(&self, topics: &[&str]) -> KStream<K, V>
+    where
+        K: NaturalSerde + Clone,
+        V: NaturalSerde + Clone,
+    {
+        self.stream_with(topics, Consumed::default())
+    }
+
     /// A stream of the records of `topics`, read with the serdes of `consumed`.
-    pub fn stream<K, V>(&self, topics: &[&str], consumed: Consumed<K, V>) -> KStream<K, V>
+    pub fn stream_with<K, V>(&self, topics: &[&str], consumed: Consumed<K, V>) -> KStream<K, V>
     where
         K: Clone + 'static,
         V: Clone + 'static,

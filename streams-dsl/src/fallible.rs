@@ -82,9 +82,9 @@ where
     ///
     /// let builder = StreamsBuilder::new();
     /// builder
-    ///     .stream(&["amounts"], Consumed::with(StringSerde, StringSerde))
+    ///     .stream_with(&["amounts"], Consumed::with(StringSerde, StringSerde))
     ///     .try_map_values(|v: String| v.trim().parse::<i64>())
-    ///     .to("parsed", Produced::with(StringSerde, I64Serde));
+    ///     .to_with("parsed", Produced::with(StringSerde, I64Serde));
     /// let config = StreamsConfig::new("parse", "unused:9092")
     ///     .set("processing.exception.handler", "dead-letter-queue")?
     ///     .set("errors.dead.letter.queue.topic.name", "amounts-dlq")?;

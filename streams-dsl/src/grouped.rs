@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use streams_core::Record;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::SharedSerde;
+use streams_core::serde::{NaturalSerde, SharedSerde};
 
 use crate::aggregation::{
     Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, skips_null,
@@ -129,16 +129,37 @@ where
         )
     }
 
+    /// [`Self::count_with`] into a store with a generated name and the grouping's key serde.
+    pub fn count(&self) -> KTable<K, i64> {
+        self.count_with(Materialized::new())
+    }
+
+    /// [`Self::reduce_with`] into a store with a generated name and the grouping's serdes.
+    pub fn reduce(&self, reducer: impl Fn(V, V) -> V + Send + Sync + 'static) -> KTable<K, V> {
+        self.reduce_with(reducer, Materialized::new())
+    }
+
+    /// [`Self::aggregate_with`] into a store with a generated name, the aggregate with its
+    /// natural serde.
+    pub fn aggregate<A: NaturalSerde + Clone>(
+        &self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+    ) -> KTable<K, A> {
+        let materialized = Materialized::new().or_value_serde(Some(A::natural_serde()));
+        self.aggregate_with(initializer, aggregator, materialized)
+    }
+
     /// The number of records per key, in a table (`KSTREAM-AGGREGATE`, store
     /// `KSTREAM-AGGREGATE-STATE-STORE-<n>` unless named).
-    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
+    pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
         let materialized = with_count_serde(materialized);
         self.fold("KSTREAM-AGGREGATE", "count", materialized, count_fold())
     }
 
     /// Each key's values combined with `reducer(aggregate, value)`; the first value of a key
     /// is its aggregate as is (`KSTREAM-REDUCE`).
-    pub fn reduce(
+    pub fn reduce_with(
         &self,
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
@@ -155,7 +176,7 @@ where
     /// Each key's values folded into an aggregate that starts as `initializer()`:
     /// `aggregator(key, value, aggregate)` (`KSTREAM-AGGREGATE`). The store's value serde must
     /// be given in `materialized`.
-    pub fn aggregate<A>(
+    pub fn aggregate_with<A>(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
         aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::{Serde, SharedSerde};
+use streams_core::serde::{NaturalSerde, Serde, SharedSerde};
 use streams_core::{Record, SerdeError, StreamsError};
 
 use crate::aggregation::{
@@ -191,9 +191,26 @@ where
     V: Clone + 'static,
 {
     /// Re-groups the table's rows by `selector(key, value) -> (new key, new value)`
-    /// (`KTABLE-SELECT`); the aggregation reads them from a repartition topic. An update of a
-    /// row subtracts its old value from the old group and adds the new value to the new one.
+    /// (`KTABLE-SELECT`), both with their natural serdes; see [`Self::group_by_with`].
     pub fn group_by<K2, V2>(
+        &self,
+        selector: impl Fn(&K, &V) -> (K2, V2) + Send + Sync + 'static,
+    ) -> KGroupedTable<K2, V2>
+    where
+        K2: NaturalSerde + Clone + PartialEq,
+        V2: NaturalSerde + Clone,
+    {
+        let grouped = Grouped::default()
+            .or_key_serde(K2::natural_serde())
+            .or_value_serde(V2::natural_serde());
+        self.group_by_with(selector, grouped)
+    }
+
+    /// Re-groups the table's rows by `selector(key, value) -> (new key, new value)`
+    /// (`KTABLE-SELECT`) with the serdes of `grouped`; the aggregation reads them from a
+    /// repartition topic. An update of a row subtracts its old value from the old group and
+    /// adds the new value to the new one.
+    pub fn group_by_with<K2, V2>(
         &self,
         selector: impl Fn(&K, &V) -> (K2, V2) + Send + Sync + 'static,
         grouped: Grouped<K2, V2>,
@@ -208,7 +225,7 @@ where
             inner.fail(StreamsError::Topology(format!(
                 "group_by `{name}`: table `{}` does not carry its rows' previous values (a \
                  foreign-key join's result), so a re-grouping could not subtract them; \
-                 materialize it first with to_stream().to_table(..)",
+                 materialize it first with to_stream().to_table_with(..)",
                 self.node
             )));
         }
@@ -243,8 +260,34 @@ where
     K: Clone + 'static,
     V: Clone + 'static,
 {
+    /// [`Self::count_with`] into a store with a generated name and the grouping's key serde.
+    pub fn count(&self) -> KTable<K, i64> {
+        self.count_with(Materialized::new())
+    }
+
+    /// [`Self::reduce_with`] into a store with a generated name and the grouping's serdes.
+    pub fn reduce(
+        &self,
+        adder: impl Fn(V, V) -> V + Send + Sync + 'static,
+        subtractor: impl Fn(V, V) -> V + Send + Sync + 'static,
+    ) -> KTable<K, V> {
+        self.reduce_with(adder, subtractor, Materialized::new())
+    }
+
+    /// [`Self::aggregate_with`] into a store with a generated name, the aggregate with its
+    /// natural serde.
+    pub fn aggregate<A: NaturalSerde + Clone>(
+        &self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        adder: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        subtractor: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+    ) -> KTable<K, A> {
+        let materialized = Materialized::new().or_value_serde(Some(A::natural_serde()));
+        self.aggregate_with(initializer, adder, subtractor, materialized)
+    }
+
     /// The number of rows per group (`KTABLE-AGGREGATE`).
-    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
+    pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
         let materialized = with_count_serde(materialized);
         self.fold(
             "KTABLE-AGGREGATE",
@@ -257,7 +300,7 @@ where
 
     /// Each group's values combined with `adder(aggregate, value)`; a value leaving the group
     /// is taken out with `subtractor(aggregate, value)` (`KTABLE-REDUCE`).
-    pub fn reduce(
+    pub fn reduce_with(
         &self,
         adder: impl Fn(V, V) -> V + Send + Sync + 'static,
         subtractor: impl Fn(V, V) -> V + Send + Sync + 'static,
@@ -277,7 +320,7 @@ where
     /// `adder(key, value, aggregate)`; a value leaving the group is taken out with
     /// `subtractor(key, value, aggregate)` (`KTABLE-AGGREGATE`). The store's value serde must
     /// be given in `materialized`.
-    pub fn aggregate<A: Clone + 'static>(
+    pub fn aggregate_with<A: Clone + 'static>(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
         adder: impl Fn(&K, V, A) -> A + Send + Sync + 'static,

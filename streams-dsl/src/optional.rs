@@ -3,6 +3,11 @@
 //! type `to_stream()` gives a table's changes (a deleted key's change is `None`). Kafka
 //! Streams writes the same as a `filter(v != null)` followed by a `mapValues`.
 
+use std::sync::Arc;
+
+use streams_core::SerdeError;
+use streams_core::serde::{Serde, SharedSerde};
+
 use crate::stream::KStream;
 
 impl<K, V> KStream<K, V>
@@ -22,9 +27,9 @@ where
     ///
     /// let builder = StreamsBuilder::new();
     /// builder
-    ///     .stream(&["amounts"], Consumed::with(StringSerde, StringSerde))
+    ///     .stream_with(&["amounts"], Consumed::with(StringSerde, StringSerde))
     ///     .filter_map_values(|v: String| v.trim().parse::<i64>().ok().filter(|n| *n > 0))
-    ///     .to("positive", Produced::with(StringSerde, I64Serde));
+    ///     .to_with("positive", Produced::with(StringSerde, I64Serde));
     /// let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("f", "unused:9092"))?;
     /// let input = driver.input_topic("amounts", StringSerde, StringSerde);
     /// input.pipe("a".into(), "12".into(), 1)?;
@@ -67,13 +72,13 @@ where
     ///
     /// let builder = StreamsBuilder::new();
     /// builder
-    ///     .stream(&["clicks"], Consumed::with(StringSerde, StringSerde))
+    ///     .stream_with(&["clicks"], Consumed::with(StringSerde, StringSerde))
     ///     .group_by_key()
     ///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
-    ///     .count(Materialized::as_store("clicks-per-10s"))
+    ///     .count_with(Materialized::as_store("clicks-per-10s"))
     ///     .to_stream()
     ///     .non_null()
-    ///     .to("counts", Produced::with(TimeWindowedSerde::new(StringSerde, 10_000), I64Serde));
+    ///     .to_with("counts", Produced::with(TimeWindowedSerde::new(StringSerde, 10_000), I64Serde));
     /// let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("c", "unused:9092"))?;
     /// let input = driver.input_topic("clicks", StringSerde, StringSerde);
     /// input.pipe("ann".into(), "/".into(), 1_000)?;
@@ -89,6 +94,35 @@ where
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn non_null(&self) -> KStream<K, V> {
-        self.filter_map_values(|v| v)
+        let mut stream = self.filter_map_values(|v| v);
+        if stream.value_serde.is_none() {
+            stream.value_serde = self
+                .value_serde
+                .clone()
+                .map(|nullable| Arc::new(NonNull(nullable)) as SharedSerde<V>);
+        }
+        stream
+    }
+}
+
+/// The values of a serde of `Option<V>` that are not null: what `non_null` leaves.
+struct NonNull<V>(SharedSerde<Option<V>>);
+
+impl<V: Clone + 'static> Serde<V> for NonNull<V> {
+    fn serialize_into(
+        &self,
+        topic: &str,
+        value: &V,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, SerdeError> {
+        // The inner serde takes an `Option<V>`; a value is cloned into one only here, where a
+        // record is written.
+        self.0.serialize_into(topic, &Some(value.clone()), buf)
+    }
+
+    fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<V, SerdeError> {
+        self.0
+            .deserialize(topic, data)?
+            .ok_or_else(|| SerdeError::new("null where a non-null value was expected"))
     }
 }

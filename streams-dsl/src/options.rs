@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use state_stores::StoreKind;
-use streams_core::serde::{Serde, SharedSerde};
+use streams_core::serde::{NaturalSerde, Serde, SharedSerde};
 
 /// How a stream is read: key and value serdes, and optionally the source node's name.
 pub struct Consumed<K, V> {
@@ -49,11 +49,24 @@ impl<K: 'static, V: 'static> Consumed<K, V> {
     }
 }
 
-/// How a stream is written: key and value serdes, and optionally the sink node's name and a
-/// partitioner.
+/// Reads keys and values with their types' natural serdes ([`NaturalSerde`]), for the other
+/// options: `Consumed::<String, i64>::default().with_offset_reset(..)`.
+impl<K: NaturalSerde, V: NaturalSerde> Default for Consumed<K, V> {
+    fn default() -> Self {
+        Consumed {
+            key_serde: K::natural_serde(),
+            value_serde: V::natural_serde(),
+            name: None,
+            options: Default::default(),
+        }
+    }
+}
+
+/// How a stream is written: key and value serdes (the stream's own where not given), and
+/// optionally the sink node's name and a partitioner.
 pub struct Produced<K, V> {
-    pub(crate) key_serde: SharedSerde<K>,
-    pub(crate) value_serde: SharedSerde<V>,
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
     pub(crate) name: Option<String>,
     pub(crate) partitioner: Option<StreamPartitioner<K, V>>,
 }
@@ -63,15 +76,44 @@ pub struct Produced<K, V> {
 /// of the serialized key, as the Java client).
 pub type StreamPartitioner<K, V> = Arc<dyn Fn(&str, &K, &V, i32) -> Option<i32> + Send + Sync>;
 
+impl<K: 'static, V: 'static> Default for Produced<K, V> {
+    fn default() -> Self {
+        Produced {
+            key_serde: None,
+            value_serde: None,
+            name: None,
+            partitioner: None,
+        }
+    }
+}
+
 impl<K: 'static, V: 'static> Produced<K, V> {
     /// Writes keys and values with these serdes.
     pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
         Produced {
-            key_serde: Arc::new(key_serde),
-            value_serde: Arc::new(value_serde),
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
             name: None,
             partitioner: None,
         }
+    }
+
+    /// Writes with the stream's own serdes, for the other options:
+    /// `Produced::new().with_name(..)`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes keys with `serde` (values with the stream's own, unless given).
+    pub fn with_key_serde(mut self, serde: impl Serde<K>) -> Self {
+        self.key_serde = Some(Arc::new(serde));
+        self
+    }
+
+    /// Writes values with `serde` (keys with the stream's own, unless given).
+    pub fn with_value_serde(mut self, serde: impl Serde<V>) -> Self {
+        self.value_serde = Some(Arc::new(serde));
+        self
     }
 
     /// Chooses each record's partition with `partitioner(topic, key, value,
@@ -125,6 +167,18 @@ impl<K: 'static, V: 'static> Grouped<K, V> {
     /// instead of naming it after the aggregation's store.
     pub fn with_name(mut self, name: &str) -> Self {
         self.name = Some(name.to_owned());
+        self
+    }
+
+    /// Keys with `serde` unless a key serde was given.
+    pub(crate) fn or_key_serde(mut self, serde: SharedSerde<K>) -> Self {
+        self.key_serde.get_or_insert(serde);
+        self
+    }
+
+    /// Values with `serde` unless a value serde was given.
+    pub(crate) fn or_value_serde(mut self, serde: SharedSerde<V>) -> Self {
+        self.value_serde.get_or_insert(serde);
         self
     }
 }

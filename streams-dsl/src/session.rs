@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use streams_core::serde::NaturalSerde;
 
 use state_stores::SessionStoreBuilder;
 use state_stores::typed::TypedSessionStore;
@@ -47,8 +48,33 @@ where
     K: Clone + 'static,
     V: Clone + 'static,
 {
+    /// [`Self::count_with`] into a store with a generated name and the grouping's key serde.
+    pub fn count(&self) -> KTable<Windowed<K>, i64> {
+        self.count_with(Materialized::new())
+    }
+
+    /// [`Self::reduce_with`] into a store with a generated name and the grouping's serdes.
+    pub fn reduce(
+        &self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+    ) -> KTable<Windowed<K>, V> {
+        self.reduce_with(reducer, Materialized::new())
+    }
+
+    /// [`Self::aggregate_with`] into a store with a generated name, the aggregate with its
+    /// natural serde.
+    pub fn aggregate<A: NaturalSerde + Clone>(
+        &self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        merger: impl Fn(&K, A, A) -> A + Send + Sync + 'static,
+    ) -> KTable<Windowed<K>, A> {
+        let materialized = Materialized::new().or_value_serde(Some(A::natural_serde()));
+        self.aggregate_with(initializer, aggregator, merger, materialized)
+    }
+
     /// The number of records per key and session (`KSTREAM-AGGREGATE`).
-    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+    pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
         let materialized = with_count_serde(materialized);
         self.fold(
             "KSTREAM-AGGREGATE",
@@ -62,7 +88,7 @@ where
 
     /// Each key's values per session combined with `reducer(aggregate, value)`; merging
     /// sessions combine their aggregates with the same function (`KSTREAM-REDUCE`).
-    pub fn reduce(
+    pub fn reduce_with(
         &self,
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
@@ -83,7 +109,7 @@ where
     /// Each key's values per session folded into an aggregate from `initializer()`; when a
     /// record joins sessions, their aggregates combine with `merger(key, a, b)`
     /// (`KSTREAM-AGGREGATE`). The store's value serde must be given in `materialized`.
-    pub fn aggregate<A: Clone + 'static>(
+    pub fn aggregate_with<A: Clone + 'static>(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
         aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,

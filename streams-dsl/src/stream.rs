@@ -5,8 +5,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use streams_core::Record;
+use streams_core::StreamsError;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::SharedSerde;
+use streams_core::serde::{NaturalSerde, SharedSerde, builtin_serde, follow_serde};
 
 use crate::grouped::KGroupedStream;
 use crate::options::{Grouped, Produced};
@@ -132,8 +133,8 @@ where
         KStream {
             builder,
             node,
-            key_serde,
-            value_serde,
+            key_serde: key_serde.or_else(builtin_serde),
+            value_serde: value_serde.or_else(builtin_serde),
             key_changed: false,
             next_name: None,
         }
@@ -233,8 +234,8 @@ where
         KStream {
             builder: self.builder.clone(),
             node: name,
-            key_serde,
-            value_serde,
+            key_serde: key_serde.or_else(|| follow_serde(&self.key_serde)),
+            value_serde: value_serde.or_else(|| follow_serde(&self.value_serde)),
             key_changed: self.key_changed || key_changed,
             next_name: None,
         }
@@ -405,31 +406,44 @@ where
         }
     }
 
-    /// Writes the stream to `topic` with the serdes of `produced` (`KSTREAM-SINK`).
-    pub fn to(&self, topic: &str, produced: Produced<K, V>) {
+    /// Writes the stream to `topic` with the stream's own serdes (`KSTREAM-SINK`): those it
+    /// was read or last given with, or its types' natural ones. Without one, `build()` says
+    /// which is missing; give it with [`Self::to_with`].
+    pub fn to(&self, topic: &str) {
+        self.to_with(topic, Produced::default());
+    }
+
+    /// Writes the stream to `topic` with the serdes of `produced` (`KSTREAM-SINK`); a serde
+    /// it leaves out is the stream's own.
+    pub fn to_with(&self, topic: &str, produced: Produced<K, V>) {
         self.sink(streams_core::SinkOptions::topic(topic), produced);
     }
 
-    /// Writes each record to the topic `extractor` names for it (Kafka Streams'
-    /// `to(TopicNameExtractor, Produced)`, `KSTREAM-SINK`). The topics must exist; a record
-    /// for a missing one fails as a production error.
+    /// Writes each record to the topic `extractor` names for it, with the stream's own serdes
+    /// (Kafka Streams' `to(TopicNameExtractor)`, `KSTREAM-SINK`). The topics must exist; a
+    /// record for a missing one fails as a production error.
     ///
     /// ```
     /// use streams_core::serde::StringSerde;
     /// use streams_core::test_driver::TopologyTestDriver;
     /// use streams_core::StreamsConfig;
-    /// use streams_dsl::{Consumed, Produced, StreamsBuilder};
+    /// use streams_dsl::{Consumed, StreamsBuilder};
     ///
     /// let b = StreamsBuilder::new();
-    /// b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
-    ///     .to_dynamic(|r| format!("events-{}", r.key), Produced::with(StringSerde, StringSerde));
+    /// b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
+    ///     .to_dynamic(|r| format!("events-{}", r.key));
     /// let driver = TopologyTestDriver::new(b.build()?, StreamsConfig::new("route", "unused:9092"))?;
     /// driver.input_topic("events", StringSerde, StringSerde).pipe("eu".into(), "login".into(), 1)?;
     /// let eu = driver.output_topic("events-eu", StringSerde, StringSerde).read_key_values()?;
     /// assert_eq!(eu, vec![("eu".to_owned(), "login".to_owned())]);
     /// # Ok::<(), streams_core::StreamsError>(())
     /// ```
-    pub fn to_dynamic(
+    pub fn to_dynamic(&self, extractor: impl Fn(&Record<K, V>) -> String + Send + Sync + 'static) {
+        self.to_dynamic_with(extractor, Produced::default());
+    }
+
+    /// As [`Self::to_dynamic`], with the serdes, name and partitioner of `produced`.
+    pub fn to_dynamic_with(
         &self,
         extractor: impl Fn(&Record<K, V>) -> String + Send + Sync + 'static,
         produced: Produced<K, V>,
@@ -448,15 +462,30 @@ where
             options = options
                 .partitioner(move |topic, r, count| partitioner(topic, &r.key, &r.value, count));
         }
+        let key_serde = (produced.key_serde)
+            .or_else(|| self.key_serde.clone())
+            .or_else(builtin_serde);
+        let value_serde = (produced.value_serde)
+            .or_else(|| self.value_serde.clone())
+            .or_else(builtin_serde);
+        let key_missing = key_serde.is_none();
+        let (Some(key_serde), Some(value_serde)) = (key_serde, value_serde) else {
+            let (what, ty) = if key_missing {
+                ("key", std::any::type_name::<K>())
+            } else {
+                ("value", std::any::type_name::<V>())
+            };
+            inner.fail(StreamsError::Topology(format!(
+                "the sink `{name}` has no {what} serde: the stream's {what} type `{ty}` has no \
+                 natural serde and no operation before gave one; give it with \
+                 Produced::with(..) (to_with), or implement NaturalSerde (JsonValue for JSON) \
+                 for the type"
+            )));
+            return;
+        };
         inner.apply(|t| {
-            t.add_sink_with(
-                &name,
-                options,
-                produced.key_serde,
-                produced.value_serde,
-                &[&parent],
-            )
-            .map(|_| ())
+            t.add_sink_with(&name, options, key_serde, value_serde, &[&parent])
+                .map(|_| ())
         });
     }
 
@@ -486,8 +515,8 @@ where
         KStream {
             builder: self.builder.clone(),
             node: name,
-            key_serde: None,
-            value_serde: None,
+            key_serde: follow_serde(&self.key_serde),
+            value_serde: follow_serde(&self.value_serde),
             key_changed: true,
             next_name: None,
         }
@@ -520,9 +549,9 @@ where
     /// }
     ///
     /// let b = StreamsBuilder::new();
-    /// b.stream(&["words"], Consumed::with(StringSerde, StringSerde))
+    /// b.stream_with(&["words"], Consumed::with(StringSerde, StringSerde))
     ///     .process_values(|| Length)
-    ///     .to("lengths", Produced::with(StringSerde, I64Serde));
+    ///     .to_with("lengths", Produced::with(StringSerde, I64Serde));
     /// let driver = TopologyTestDriver::new(b.build()?, StreamsConfig::new("lengths", "unused:9092"))?;
     /// driver.input_topic("words", StringSerde, StringSerde).pipe("a".into(), "kafka".into(), 7)?;
     /// let out = driver.output_topic("lengths", StringSerde, I64Serde).read_key_values_with_time()?;
@@ -603,8 +632,24 @@ where
         )
     }
 
-    /// Groups the records by a new key chosen by `selector` (a `select_key` then a grouping).
+    /// Groups the records by a new key chosen by `selector` (a `select_key` then a grouping),
+    /// the new key with its natural serde and values with the stream's own.
     pub fn group_by<K2>(
+        &self,
+        selector: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
+    ) -> KGroupedStream<K2, V>
+    where
+        K2: NaturalSerde + Clone,
+    {
+        self.group_by_with(
+            selector,
+            Grouped::default().or_key_serde(K2::natural_serde()),
+        )
+    }
+
+    /// Groups the records by a new key chosen by `selector`, with the serdes (and repartition
+    /// name) of `grouped`.
+    pub fn group_by_with<K2>(
         &self,
         selector: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
         grouped: Grouped<K2, V>,

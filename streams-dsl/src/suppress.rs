@@ -233,14 +233,14 @@ where
     ///
     /// let builder = StreamsBuilder::new();
     /// builder
-    ///     .stream(&["clicks"], Consumed::with(StringSerde, StringSerde))
+    ///     .stream_with(&["clicks"], Consumed::with(StringSerde, StringSerde))
     ///     .group_by_key_with(Grouped::with(StringSerde, StringSerde))
     ///     .windowed_by(TimeWindows::of_size_and_grace(Duration::from_secs(10), Duration::from_secs(5)))
-    ///     .count(Materialized::as_store("clicks-per-10s"))
+    ///     .count_with(Materialized::as_store("clicks-per-10s"))
     ///     .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
     ///     .to_stream()
     ///     .non_null()
-    ///     .to("final-counts", Produced::with(TimeWindowedSerde::new(StringSerde, 10_000), I64Serde));
+    ///     .to_with("final-counts", Produced::with(TimeWindowedSerde::new(StringSerde, 10_000), I64Serde));
     /// let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("clicks", "unused:9092"))?;
     /// let clicks = driver.input_topic("clicks", StringSerde, StringSerde);
     /// clicks.pipe("ann".into(), "/".into(), 1_000)?;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use streams_core::Record;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::SharedSerde;
+use streams_core::serde::{SharedSerde, follow_serde};
 
 use crate::shared::Shared;
 use crate::stream::KStream;
@@ -162,7 +162,7 @@ where
             node: name,
             store: None,
             key_serde: self.key_serde.clone(),
-            value_serde,
+            value_serde: value_serde.or_else(|| follow_serde(&self.value_serde)),
             old_values: self.old_values,
             materialized: self.materialized,
             window_grace: self.window_grace,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::{Nullable, SharedSerde};
+use streams_core::serde::{NaturalSerde, Nullable, SharedSerde};
 use streams_core::{Record, StreamsError};
 
 use crate::builder::StreamsBuilder;
@@ -75,10 +75,20 @@ where
 }
 
 impl StreamsBuilder {
+    /// A table of the latest value per key of `topic`, keys and values read with their types'
+    /// natural serdes, in a store with a generated name; see [`Self::table_with`].
+    pub fn table<K, V>(&self, topic: &str) -> KTable<K, V>
+    where
+        K: NaturalSerde + Clone,
+        V: NaturalSerde + Clone,
+    {
+        self.table_with(topic, Consumed::default(), Materialized::new())
+    }
+
     /// A table of the latest value per key of `topic`: a record with a null value deletes its
     /// key. The table is kept in a store (`Materialized`, named `<topic>-STATE-STORE-<n>`
     /// unless named) with a changelog, and each update flows downstream as a [`Change`].
-    pub fn table<K, V>(
+    pub fn table_with<K, V>(
         &self,
         topic: &str,
         consumed: Consumed<K, V>,
@@ -150,10 +160,16 @@ where
     K: Clone + 'static,
     V: Clone + 'static,
 {
+    /// The stream read as a table in a store with a generated name and the stream's serdes;
+    /// see [`Self::to_table_with`].
+    pub fn to_table(&self) -> KTable<K, V> {
+        self.to_table_with(Materialized::new())
+    }
+
     /// The stream read as a table (`KSTREAM-TOTABLE`): each record sets its key's row. After
     /// a key-changing operation the records go through a repartition topic first. Stored as
     /// `materialized` says (named `KSTREAM-TOTABLE-STATE-STORE-<n>` unless named).
-    pub fn to_table(&self, materialized: Materialized<K, V>) -> KTable<K, V> {
+    pub fn to_table_with(&self, materialized: Materialized<K, V>) -> KTable<K, V> {
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();
         let name = inner.new_name("KSTREAM-TOTABLE");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use state_stores::{KeyValueStoreBuilder, WindowStoreBuilder};
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::{SharedSerde, StringSerde};
+use streams_core::serde::{NaturalSerde, SharedSerde, StringSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, TimeWindowedSerde, Window, Windowed};
 
@@ -132,15 +132,39 @@ where
         self
     }
 
+    /// [`Self::count_with`] into a store with a generated name and the grouping's key serde.
+    pub fn count(&self) -> KTable<Windowed<K>, i64> {
+        self.count_with(Materialized::new())
+    }
+
+    /// [`Self::reduce_with`] into a store with a generated name and the grouping's serdes.
+    pub fn reduce(
+        &self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+    ) -> KTable<Windowed<K>, V> {
+        self.reduce_with(reducer, Materialized::new())
+    }
+
+    /// [`Self::aggregate_with`] into a store with a generated name, the aggregate with its
+    /// natural serde.
+    pub fn aggregate<A: NaturalSerde + Clone>(
+        &self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+    ) -> KTable<Windowed<K>, A> {
+        let materialized = Materialized::new().or_value_serde(Some(A::natural_serde()));
+        self.aggregate_with(initializer, aggregator, materialized)
+    }
+
     /// The number of records per key and window (`KSTREAM-AGGREGATE`).
-    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+    pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
         let materialized = with_count_serde(materialized);
         self.fold("KSTREAM-AGGREGATE", "count", materialized, count_fold())
     }
 
     /// Each key's values per window combined with `reducer(aggregate, value)`
     /// (`KSTREAM-REDUCE`).
-    pub fn reduce(
+    pub fn reduce_with(
         &self,
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
@@ -156,7 +180,7 @@ where
 
     /// Each key's values per window folded into an aggregate that starts as `initializer()`
     /// (`KSTREAM-AGGREGATE`). The store's value serde must be given in `materialized`.
-    pub fn aggregate<A: Clone + 'static>(
+    pub fn aggregate_with<A: Clone + 'static>(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
         aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,

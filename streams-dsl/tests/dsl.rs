@@ -49,13 +49,13 @@ const INPUT: &[(&str, &str, i64)] = &[("a", "apple pie", 10), ("b", "", 20), ("c
 #[test]
 fn filter_and_filter_not_split_the_records() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    let stream = b.stream(&["in"], strings());
+    let stream = b.stream_with(&["in"], strings());
     stream
         .filter(|_, v| !v.is_empty())
-        .to("kept", Produced::with(StringSerde, StringSerde));
+        .to_with("kept", Produced::with(StringSerde, StringSerde));
     stream
         .filter_not(|_, v| !v.is_empty())
-        .to("dropped", Produced::with(StringSerde, StringSerde));
+        .to_with("dropped", Produced::with(StringSerde, StringSerde));
     let d = driver(b.build()?)?;
     pipe(&d, "in", INPUT)?;
     assert_eq!(
@@ -69,19 +69,19 @@ fn filter_and_filter_not_split_the_records() -> Result<(), StreamsError> {
 #[test]
 fn map_map_values_and_select_key_keep_timestamps() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    let stream = b.stream(&["in"], strings());
+    let stream = b.stream_with(&["in"], strings());
     stream
         .map(|k, v| (format!("{k}!"), v.len() as i64))
-        .to("mapped", Produced::with(StringSerde, I64Serde));
+        .to_with("mapped", Produced::with(StringSerde, I64Serde));
     stream
         .map_values(|v| v.to_uppercase())
-        .to("upper", Produced::with(StringSerde, StringSerde));
+        .to_with("upper", Produced::with(StringSerde, StringSerde));
     stream
         .map_values_with_key(|k, v| format!("{k}:{v}"))
-        .to("with-key", Produced::with(StringSerde, StringSerde));
+        .to_with("with-key", Produced::with(StringSerde, StringSerde));
     stream
         .select_key(|_, v| v.chars().next().map(String::from).unwrap_or_default())
-        .to("rekeyed", Produced::with(StringSerde, StringSerde));
+        .to_with("rekeyed", Produced::with(StringSerde, StringSerde));
     let d = driver(b.build()?)?;
     pipe(&d, "in", INPUT)?;
     assert_eq!(
@@ -119,17 +119,17 @@ fn map_map_values_and_select_key_keep_timestamps() -> Result<(), StreamsError> {
 #[test]
 fn flat_map_and_flat_map_values_emit_zero_or_more() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    let stream = b.stream(&["in"], strings());
+    let stream = b.stream_with(&["in"], strings());
     stream
         .flat_map_values(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-        .to("words", Produced::with(StringSerde, StringSerde));
+        .to_with("words", Produced::with(StringSerde, StringSerde));
     stream
         .flat_map(|k, v| {
             v.split_whitespace()
                 .map(|w| (w.to_owned(), k.clone()))
                 .collect::<Vec<_>>()
         })
-        .to("inverted", Produced::with(StringSerde, StringSerde));
+        .to_with("inverted", Produced::with(StringSerde, StringSerde));
     let d = driver(b.build()?)?;
     pipe(&d, "in", INPUT)?;
     assert_eq!(
@@ -156,14 +156,14 @@ fn peek_foreach_and_merge() -> Result<(), StreamsError> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let peeked = Arc::new(Mutex::new(Vec::new()));
     let b = StreamsBuilder::new();
-    let left = b.stream(&["left"], strings());
-    let right = b.stream(&["right"], strings());
+    let left = b.stream_with(&["left"], strings());
+    let right = b.stream_with(&["right"], strings());
     let (seen2, peeked2) = (seen.clone(), peeked.clone());
     let merged = left
         .peek(move |k, _| peeked2.lock().expect("lock").push(k.clone()))
         .merge(&right);
     merged.foreach(move |k, v| seen2.lock().expect("lock").push(format!("{k}={v}")));
-    merged.to("merged", Produced::with(StringSerde, StringSerde));
+    merged.to_with("merged", Produced::with(StringSerde, StringSerde));
     let d = driver(b.build()?)?;
     pipe(&d, "left", &[("l1", "x", 1), ("l2", "y", 3)])?;
     pipe(&d, "right", &[("r1", "z", 2)])?;
@@ -198,9 +198,9 @@ impl Processor<String, String, String, i64> for Length {
 #[test]
 fn process_plugs_in_a_processor_api_node() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["in"], strings())
+    b.stream_with(&["in"], strings())
         .process(|| Length)
-        .to("lengths", Produced::with(StringSerde, I64Serde));
+        .to_with("lengths", Produced::with(StringSerde, I64Serde));
     let d = driver(b.build()?)?;
     pipe(&d, "in", INPUT)?;
     assert_eq!(
@@ -244,9 +244,9 @@ fn process_with_stores_gives_the_node_the_stores_added_to_the_builder() -> Resul
         StringSerde,
         I64Serde,
     ));
-    b.stream(&["in"], strings())
+    b.stream_with(&["in"], strings())
         .process_with_stores(|| Numbering { seen: None }, &["seen"])
-        .to("numbered", Produced::with(StringSerde, I64Serde));
+        .to_with("numbered", Produced::with(StringSerde, I64Serde));
     let d = driver(b.build()?)?;
     pipe(&d, "in", &[("a", "x", 1), ("b", "y", 2), ("a", "z", 3)])?;
     assert_eq!(
@@ -256,9 +256,9 @@ fn process_with_stores_gives_the_node_the_stores_added_to_the_builder() -> Resul
     );
     // A store that was not added is refused when the topology is built.
     let b = StreamsBuilder::new();
-    b.stream(&["in"], strings())
+    b.stream_with(&["in"], strings())
         .process_with_stores(|| Numbering { seen: None }, &["missing"])
-        .to("numbered", Produced::with(StringSerde, I64Serde));
+        .to_with("numbered", Produced::with(StringSerde, I64Serde));
     assert_eq!(
         b.build().err().map(|e| e.to_string()),
         Some(
@@ -285,11 +285,11 @@ fn count_emits_every_update_with_the_largest_timestamp_so_far() -> Result<(), St
         if in_memory {
             store = store.in_memory();
         }
-        b.stream(&["clicks"], strings())
+        b.stream_with(&["clicks"], strings())
             .group_by_key()
-            .count(store)
+            .count_with(store)
             .to_stream()
-            .to("counts", Produced::with(StringSerde, Nullable(I64Serde)));
+            .to_with("counts", Produced::with(StringSerde, Nullable(I64Serde)));
         let d = driver(b.build()?)?;
         pipe(&d, "clicks", CLICKS)?;
         // alice's second record is older (50): the update keeps the larger timestamp, 100.
@@ -313,15 +313,15 @@ fn count_emits_every_update_with_the_largest_timestamp_so_far() -> Result<(), St
 fn reduce_and_aggregate_fold_values_per_key() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
     let amounts = b
-        .stream(&["clicks"], strings())
+        .stream_with(&["clicks"], strings())
         .map_values(|v| v.parse::<i64>().unwrap_or(0));
     let grouped = amounts.group_by_key_with(Grouped::with(StringSerde, I64Serde));
     grouped
-        .reduce(|a, b| a + b, Materialized::as_store("sums"))
+        .reduce_with(|a, b| a + b, Materialized::as_store("sums"))
         .to_stream()
-        .to("sums", Produced::with(StringSerde, Nullable(I64Serde)));
+        .to_with("sums", Produced::with(StringSerde, Nullable(I64Serde)));
     grouped
-        .aggregate(
+        .aggregate_with(
             String::new,
             |_, v, agg| format!("{agg}{v}"),
             Materialized::as_store("digits")
@@ -329,7 +329,7 @@ fn reduce_and_aggregate_fold_values_per_key() -> Result<(), StreamsError> {
                 .with_value_serde(StringSerde),
         )
         .to_stream()
-        .to("digits", Produced::with(StringSerde, Nullable(StringSerde)));
+        .to_with("digits", Produced::with(StringSerde, Nullable(StringSerde)));
     let d = driver(b.build()?)?;
     pipe(&d, "clicks", CLICKS)?;
     assert_eq!(
@@ -358,11 +358,11 @@ fn reduce_and_aggregate_fold_values_per_key() -> Result<(), StreamsError> {
 #[test]
 fn word_count_describes_like_kafka_streams() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["input"], strings())
+    b.stream_with(&["input"], strings())
         .group_by_key()
-        .count(Materialized::new())
+        .count_with(Materialized::new())
         .to_stream()
-        .to("output", Produced::with(StringSerde, Nullable(I64Serde)));
+        .to_with("output", Produced::with(StringSerde, Nullable(I64Serde)));
     let expected = "\
 Topologies:
    Sub-topology: 0
@@ -385,10 +385,10 @@ Topologies:
 #[test]
 fn filter_map_describes_like_kafka_streams() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["input"], strings())
+    b.stream_with(&["input"], strings())
         .filter(|_, v| !v.is_empty())
         .map_values(|v| v.to_uppercase())
-        .to("output", Produced::with(StringSerde, StringSerde));
+        .to_with("output", Produced::with(StringSerde, StringSerde));
     let expected = "\
 Topologies:
    Sub-topology: 0
@@ -412,34 +412,36 @@ Topologies:
 fn misuse_is_reported_by_build() {
     // A store name used twice.
     let b = StreamsBuilder::new();
-    let g = b.stream(&["in"], strings()).group_by_key();
-    g.count(Materialized::as_store("counts"));
-    g.count(Materialized::as_store("counts"));
+    let g = b.stream_with(&["in"], strings()).group_by_key();
+    g.count_with(Materialized::as_store("counts"));
+    g.count_with(Materialized::as_store("counts"));
     let err = b.build().expect_err("refused").to_string();
     assert_eq!(
         err,
         "invalid topology: the store name `counts` is used twice; every store needs its own name"
     );
 
-    // No serde known for an aggregate's store.
+    // No serde known for an aggregate's store (u64 has no natural serde: Kafka has none).
     let b = StreamsBuilder::new();
-    b.stream(&["in"], strings()).group_by_key().aggregate(
-        || 0i64,
-        |_, _, n| n + 1,
-        Materialized::as_store("n"),
-    );
+    b.stream_with(&["in"], strings())
+        .group_by_key()
+        .aggregate_with(|| 0u64, |_, _, n| n + 1, Materialized::as_store("n"));
     let err = b.build().expect_err("refused").to_string();
-    assert!(
-        err.contains("no value serde is known for its store `n`"),
-        "{err}"
+    assert_eq!(
+        err,
+        "invalid topology: aggregate `KSTREAM-AGGREGATE-0000000001`: no value serde is known \
+         for its store `n`; give one with Materialized::with_value_serde, or implement \
+         NaturalSerde for `u64`"
     );
 
     // A repartition topic needs serdes for a key type the stream does not know.
     let b = StreamsBuilder::new();
-    b.stream(&["in"], strings())
-        .map(|k, v| (k.len() as i64, v))
+    b.stream_with(&["in"], strings())
+        .map(|k, v| (k.len() as u64, v))
         .group_by_key()
-        .count(Materialized::new().with_key_serde(I64Serde));
+        .count_with(
+            Materialized::new().with_key_serde(streams_core::serde::JsonSerde::<u64>::new()),
+        );
     let err = b.build().expect_err("refused").to_string();
     assert_eq!(
         err,
@@ -450,7 +452,7 @@ fn misuse_is_reported_by_build() {
 
     // A stream without topics.
     let b = StreamsBuilder::new();
-    b.stream(&[], strings());
+    b.stream_with(&[], strings());
     assert_eq!(
         b.build().expect_err("refused").to_string(),
         "invalid topology: stream `KSTREAM-SOURCE-0000000000` needs at least one topic"
@@ -458,9 +460,9 @@ fn misuse_is_reported_by_build() {
 
     // A builder builds once.
     let b = StreamsBuilder::new();
-    let stream = b.stream(&["in"], strings());
+    let stream = b.stream_with(&["in"], strings());
     assert!(b.build().is_ok());
-    stream.to("late", Produced::with(StringSerde, StringSerde));
+    stream.to_with("late", Produced::with(StringSerde, StringSerde));
     assert_eq!(
         b.build().expect_err("refused").to_string(),
         "invalid topology: this StreamsBuilder already built its topology; use a new builder"
@@ -470,14 +472,14 @@ fn misuse_is_reported_by_build() {
 #[test]
 fn group_by_repartitions_and_describes_like_kafka_streams() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["words"], strings())
-        .group_by(
+    b.stream_with(&["words"], strings())
+        .group_by_with(
             |_, word| word.clone(),
             Grouped::with(StringSerde, StringSerde),
         )
-        .count(Materialized::new())
+        .count_with(Materialized::new())
         .to_stream()
-        .to("counts", Produced::with(StringSerde, Nullable(I64Serde)));
+        .to_with("counts", Produced::with(StringSerde, Nullable(I64Serde)));
     let topology = b.build()?;
     // Kafka Streams' layout for the same topology (its StreamsGraphTest expects these names).
     let expected = "\
@@ -549,7 +551,7 @@ Topologies:
 fn split_sends_each_record_to_its_first_matching_branch() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
     let branches = b
-        .stream(&["in"], strings())
+        .stream_with(&["in"], strings())
         .split(Some("fruit-"))
         .branch("long", |_, v| v.len() > 6)
         .branch("a", |_, v| v.starts_with('a'))
@@ -559,7 +561,7 @@ fn split_sends_each_record_to_its_first_matching_branch() -> Result<(), StreamsE
         vec!["fruit-a", "fruit-long", "fruit-other"]
     );
     for (name, stream) in &branches {
-        stream.to(name, Produced::with(StringSerde, StringSerde));
+        stream.to_with(name, Produced::with(StringSerde, StringSerde));
     }
     let d = driver(b.build()?)?;
     pipe(
@@ -583,20 +585,20 @@ fn split_sends_each_record_to_its_first_matching_branch() -> Result<(), StreamsE
 #[test]
 fn repartition_and_to_table_go_through_repartition_topics() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    let stream = b.stream(&["in"], strings());
+    let stream = b.stream_with(&["in"], strings());
     stream
         .repartition(streams_dsl::Repartitioned::default().with_name("spread"))
-        .to("spread-out", Produced::with(StringSerde, StringSerde));
+        .to_with("spread-out", Produced::with(StringSerde, StringSerde));
     // The latest value per first letter of the value: a key change, then a table.
     stream
         .select_key(|_, v| v.chars().next().map(String::from).unwrap_or_default())
-        .to_table(
+        .to_table_with(
             Materialized::as_store("latest")
                 .in_memory()
                 .with_key_serde(StringSerde),
         )
         .to_stream()
-        .to("latest", Produced::with(StringSerde, Nullable(StringSerde)));
+        .to_with("latest", Produced::with(StringSerde, Nullable(StringSerde)));
     let topology = b.build()?;
     assert_eq!(
         topology.repartition_topics(),
@@ -653,8 +655,8 @@ impl streams_core::timestamp::TimestampExtractor for TimeInValue {
 #[test]
 fn a_stream_can_read_its_timestamps_with_its_own_extractor() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["in"], strings().with_timestamp_extractor(TimeInValue))
-        .to("out", Produced::with(StringSerde, StringSerde));
+    b.stream_with(&["in"], strings().with_timestamp_extractor(TimeInValue))
+        .to_with("out", Produced::with(StringSerde, StringSerde));
     let d = driver(b.build()?)?;
     pipe(&d, "in", &[("a", "1000", 5), ("b", "2000", 6)])?;
     assert_eq!(
@@ -667,11 +669,11 @@ fn a_stream_can_read_its_timestamps_with_its_own_extractor() -> Result<(), Strea
 #[test]
 fn nodes_can_be_named_instead_of_numbered() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["input"], strings().with_name("words"))
+    b.stream_with(&["input"], strings().with_name("words"))
         .named("drop-empty")
         .filter(|_, v| !v.is_empty())
         .map_values(|v| v.to_uppercase())
-        .to(
+        .to_with(
             "output",
             Produced::with(StringSerde, StringSerde).with_name("shout"),
         );
@@ -732,12 +734,12 @@ fn process_values_keeps_the_key_so_a_count_after_it_needs_no_repartition_topic()
         StringSerde,
         StringSerde,
     ));
-    b.stream(&["in"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["in"], Consumed::with(StringSerde, StringSerde))
         .process_values_with_stores(|| Changes { store: None }, &["last-seen"])
         .group_by_key_with(Grouped::with(StringSerde, StringSerde))
-        .count(Materialized::as_store("changes"))
+        .count_with(Materialized::as_store("changes"))
         .to_stream()
-        .to("out", Produced::with(StringSerde, Nullable(I64Serde)));
+        .to_with("out", Produced::with(StringSerde, Nullable(I64Serde)));
     let topology = b.build()?;
     let described = topology.describe().to_string();
     assert!(
@@ -770,10 +772,10 @@ fn process_values_keeps_the_key_so_a_count_after_it_needs_no_repartition_topic()
 
     // The same step through `process` may change keys: the count reads a repartition topic.
     let b = StreamsBuilder::new();
-    b.stream(&["in"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["in"], Consumed::with(StringSerde, StringSerde))
         .process(|| Passing)
         .group_by_key_with(Grouped::with(StringSerde, StringSerde))
-        .count(Materialized::as_store("changes"));
+        .count_with(Materialized::as_store("changes"));
     assert!(b.build()?.describe().to_string().contains("repartition"));
     Ok(())
 }

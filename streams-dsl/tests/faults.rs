@@ -37,13 +37,13 @@ fn count_in(
     records: &[(&str, i64)],
 ) -> Result<(Vec<Row>, u64), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by(windows)
         .emit_strategy(emit)
-        .count(Materialized::as_store("counts"))
+        .count_with(Materialized::as_store("counts"))
         .to_stream()
-        .to(
+        .to_with(
             "counts",
             Produced::with(TimeWindowedSerde::new(StringSerde, 10), Nullable(I64Serde)),
         );
@@ -126,15 +126,15 @@ fn a_record_at_the_end_of_time_closes_every_earlier_window() -> Result<(), Strea
 #[test]
 fn sliding_windows_at_the_end_of_time_end_at_i64_max() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(
             ms(10),
             ms(100),
         ))
-        .count(Materialized::as_store("sliding"))
+        .count_with(Materialized::as_store("sliding"))
         .to_stream()
-        .to(
+        .to_with(
             "counts",
             Produced::with(TimeWindowedSerde::new(StringSerde, 10), Nullable(I64Serde)),
         );
@@ -162,12 +162,12 @@ fn sliding_windows_at_the_end_of_time_end_at_i64_max() -> Result<(), StreamsErro
 #[test]
 fn sessions_at_the_end_of_time_merge() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by_session(SessionWindows::of_inactivity_gap_and_grace(ms(10), ms(20)))
-        .count(Materialized::as_store("sessions"))
+        .count_with(Materialized::as_store("sessions"))
         .to_stream()
-        .to(
+        .to_with(
             "sessions",
             Produced::with(SessionWindowedSerde::new(StringSerde), Nullable(I64Serde)),
         );
@@ -194,15 +194,15 @@ fn sessions_at_the_end_of_time_merge() -> Result<(), StreamsError> {
 #[test]
 fn a_stream_stream_join_at_the_end_of_time_pairs_records() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    let clicks = b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde));
-    let views = b.stream(&["views"], Consumed::with(StringSerde, StringSerde));
+    let clicks = b.stream_with(&["clicks"], Consumed::with(StringSerde, StringSerde));
+    let views = b.stream_with(&["views"], Consumed::with(StringSerde, StringSerde));
     clicks
         .left_join(
             &views,
             |c, v| format!("{c}+{}", v.map_or("-", String::as_str)),
             JoinWindows::of_time_difference_with_no_grace(ms(10)),
         )
-        .to("pairs", Produced::with(StringSerde, StringSerde));
+        .to_with("pairs", Produced::with(StringSerde, StringSerde));
     let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("faults", "unused:9092"))?;
     let s = |v: &str| v.to_owned();
     d.input_topic("clicks", StringSerde, StringSerde)
@@ -230,9 +230,9 @@ fn parsing(
     parse: impl Fn(String) -> i64 + Send + Sync + 'static,
 ) -> Result<Topology, StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["amounts"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["amounts"], Consumed::with(StringSerde, StringSerde))
         .map_values(parse)
-        .to("parsed", Produced::with(StringSerde, I64Serde));
+        .to_with("parsed", Produced::with(StringSerde, I64Serde));
     b.build()
 }
 
@@ -308,7 +308,7 @@ fn a_panicking_closure_with_log_and_fail_names_the_record() -> Result<(), Stream
 fn fallible_operations_hand_their_errors_to_the_handler() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
     let parsed = b
-        .stream(&["amounts"], Consumed::with(StringSerde, StringSerde))
+        .stream_with(&["amounts"], Consumed::with(StringSerde, StringSerde))
         .try_filter(|_, v: &String| {
             if v.is_empty() {
                 Err("empty amount")
@@ -325,7 +325,7 @@ fn fallible_operations_hand_their_errors_to_the_handler() -> Result<(), StreamsE
                 Ok(vec![n, n * 10])
             }
         })
-        .to("parsed", Produced::with(StringSerde, I64Serde));
+        .to_with("parsed", Produced::with(StringSerde, I64Serde));
     parsed
         .try_map(|k: String, n: i64| {
             if n > 100 {
@@ -335,7 +335,7 @@ fn fallible_operations_hand_their_errors_to_the_handler() -> Result<(), StreamsE
             }
         })
         .try_flat_map(|k: String, n: i64| Ok::<_, String>([(k, n)]))
-        .to("keyed", Produced::with(StringSerde, I64Serde));
+        .to_with("keyed", Produced::with(StringSerde, I64Serde));
     let config = StreamsConfig::new("faults", "unused:9092")
         .set("processing.exception.handler", "dead-letter-queue")?
         .set("errors.dead.letter.queue.topic.name", "amounts-dlq")?;

@@ -15,12 +15,12 @@ type Row = (String, String, i64);
 /// Orders keyed by customer, joined with the customers table; `left` picks the join.
 fn run(left: bool) -> Result<(Vec<Row>, String), StreamsError> {
     let b = StreamsBuilder::new();
-    let customers = b.table(
+    let customers = b.table_with(
         "customers",
         Consumed::with(StringSerde, StringSerde),
         Materialized::as_store("customers").in_memory(),
     );
-    let orders = b.stream(&["orders"], Consumed::with(StringSerde, StringSerde));
+    let orders = b.stream_with(&["orders"], Consumed::with(StringSerde, StringSerde));
     let joined = if left {
         orders.left_join_table(&customers, |order, name| {
             format!("{order} by {}", name.map_or("?", String::as_str))
@@ -28,7 +28,7 @@ fn run(left: bool) -> Result<(Vec<Row>, String), StreamsError> {
     } else {
         orders.join_table(&customers, |order, name| format!("{order} by {name}"))
     };
-    joined.to("enriched", Produced::with(StringSerde, StringSerde));
+    joined.to_with("enriched", Produced::with(StringSerde, StringSerde));
     let topology = b.build()?;
     let description = topology.describe().to_string();
     let d = TopologyTestDriver::new(topology, StreamsConfig::new("joins", "unused:9092"))?;
@@ -88,15 +88,15 @@ fn a_left_stream_table_join_passes_none_without_a_row() -> Result<(), StreamsErr
 fn joining_a_table_without_a_store_is_refused() {
     let b = StreamsBuilder::new();
     let table = b
-        .table(
+        .table_with(
             "customers",
             Consumed::with(StringSerde, StringSerde),
             Materialized::new(),
         )
         .filter(|_, v| !v.is_empty());
-    b.stream(&["orders"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["orders"], Consumed::with(StringSerde, StringSerde))
         .join_table(&table, |o, c| format!("{o}{c}"))
-        .to("out", Produced::with(StringSerde, StringSerde));
+        .to_with("out", Produced::with(StringSerde, StringSerde));
     let err = b.build().expect_err("refused").to_string();
     assert!(
         err.contains("the table `KTABLE-FILTER-0000000003` is not kept in a store"),
@@ -124,7 +124,7 @@ fn join_tables(
 ) -> Result<(Vec<TableRow>, usize), StreamsError> {
     let b = StreamsBuilder::new();
     let table = |topic: &str| {
-        b.table(
+        b.table_with(
             topic,
             Consumed::with(StringSerde, StringSerde),
             Materialized::as_store(topic).in_memory(),
@@ -133,7 +133,7 @@ fn join_tables(
     let (left, right) = (table(left), table(right));
     join(&left, &right)
         .to_stream()
-        .to("joined", Produced::with(StringSerde, Nullable(StringSerde)));
+        .to_with("joined", Produced::with(StringSerde, Nullable(StringSerde)));
     let topology = b.build()?;
     let repartition_topics = topology.repartition_topics().len();
     let d = TopologyTestDriver::new(topology, StreamsConfig::new("joins", "unused:9092"))?;
@@ -223,8 +223,8 @@ fn an_outer_table_join_has_rows_while_either_side_does() -> Result<(), StreamsEr
 #[test]
 fn an_inner_stream_stream_join_pairs_records_within_the_window() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    let clicks = b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde));
-    let views = b.stream(&["views"], Consumed::with(StringSerde, StringSerde));
+    let clicks = b.stream_with(&["clicks"], Consumed::with(StringSerde, StringSerde));
+    let views = b.stream_with(&["views"], Consumed::with(StringSerde, StringSerde));
     clicks
         .join(
             &views,
@@ -233,7 +233,7 @@ fn an_inner_stream_stream_join_pairs_records_within_the_window() -> Result<(), S
                 std::time::Duration::from_millis(10),
             ),
         )
-        .to("pairs", Produced::with(StringSerde, StringSerde));
+        .to_with("pairs", Produced::with(StringSerde, StringSerde));
     let topology = b.build()?;
     let description = topology.describe().to_string();
     assert!(
@@ -289,9 +289,9 @@ fn stream_join_with(
     records: &[(&str, &str, &str, i64)],
 ) -> Result<Vec<Row>, StreamsError> {
     let b = StreamsBuilder::new();
-    let clicks = b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde));
-    let views = b.stream(&["views"], Consumed::with(StringSerde, StringSerde));
-    join(&clicks, &views).to("pairs", Produced::with(StringSerde, StringSerde));
+    let clicks = b.stream_with(&["clicks"], Consumed::with(StringSerde, StringSerde));
+    let views = b.stream_with(&["views"], Consumed::with(StringSerde, StringSerde));
+    join(&clicks, &views).to_with("pairs", Produced::with(StringSerde, StringSerde));
     let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
     for (topic, k, v, t) in records {
         d.input_topic(topic, StringSerde, StringSerde)
@@ -439,10 +439,10 @@ fn a_record_past_its_own_window_goes_out_after_the_unmatched_records_that_closed
 #[test]
 fn a_stream_join_after_a_key_change_repartitions_that_side() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    let clicks = b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde));
+    let clicks = b.stream_with(&["clicks"], Consumed::with(StringSerde, StringSerde));
     // Views arrive keyed by page with the user as value; re-keyed by user to join.
     let views = b
-        .stream(&["views"], Consumed::with(StringSerde, StringSerde))
+        .stream_with(&["views"], Consumed::with(StringSerde, StringSerde))
         .select_key(|_page, user| user.clone());
     clicks
         .join(
@@ -450,7 +450,7 @@ fn a_stream_join_after_a_key_change_repartitions_that_side() -> Result<(), Strea
             |c, page_user| format!("{c}+{page_user}"),
             within_10ms(),
         )
-        .to("pairs", Produced::with(StringSerde, StringSerde));
+        .to_with("pairs", Produced::with(StringSerde, StringSerde));
     let topology = b.build()?;
     assert_eq!(
         topology.repartition_topics(),
@@ -467,15 +467,22 @@ fn a_stream_join_after_a_key_change_repartitions_that_side() -> Result<(), Strea
         vec![(s("ann"), s("c1+ann"), 2)]
     );
 
-    // Without serdes for the changed side, the join says what to do.
+    // Without serdes for the changed side (a key type with no natural serde), the join says
+    // what to do.
     let b = StreamsBuilder::new();
-    let clicks = b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde));
+    let clicks = b.stream_with(
+        &["clicks"],
+        Consumed::with(
+            streams_core::serde::JsonSerde::<(String,)>::new(),
+            StringSerde,
+        ),
+    );
     let by_user = b
-        .stream(&["views"], Consumed::with(StringSerde, StringSerde))
-        .select_key(|_, user| user.clone());
+        .stream_with(&["views"], Consumed::with(StringSerde, StringSerde))
+        .select_key(|_, user| (user.clone(),));
     clicks
         .join(&by_user, |c, v| format!("{c}+{v}"), within_10ms())
-        .to("pairs", Produced::with(StringSerde, StringSerde));
+        .to("pairs");
     let err = b.build().expect_err("refused").to_string();
     assert!(
         err.contains("needs key and value serdes: the operation before the join changed"),
@@ -488,8 +495,8 @@ fn a_stream_join_after_a_key_change_repartitions_that_side() -> Result<(), Strea
 fn a_global_table_join_looks_up_a_key_computed_from_the_record() -> Result<(), StreamsError> {
     for left in [false, true] {
         let b = StreamsBuilder::new();
-        let products = b.global_table("products", Consumed::with(StringSerde, StringSerde));
-        let orders = b.stream(&["orders"], Consumed::with(StringSerde, StringSerde));
+        let products = b.global_table_with("products", Consumed::with(StringSerde, StringSerde));
+        let orders = b.stream_with(&["orders"], Consumed::with(StringSerde, StringSerde));
         let enriched = if left {
             orders.left_join_global(
                 &products,
@@ -503,7 +510,7 @@ fn a_global_table_join_looks_up_a_key_computed_from_the_record() -> Result<(), S
                 |product, name| format!("{product}:{name}"),
             )
         };
-        enriched.to("enriched", Produced::with(StringSerde, StringSerde));
+        enriched.to_with("enriched", Produced::with(StringSerde, StringSerde));
         let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
         let products = d.input_topic("products", StringSerde, Nullable(StringSerde));
         let orders = d.input_topic("orders", StringSerde, StringSerde);
@@ -598,8 +605,8 @@ fn out_of_order_stream_join_records_join_what_the_stores_still_hold() -> Result<
     // As Kafka Streams: a join never drops a late record; it joins whatever is still in the
     // other side's store (retained for the window plus grace).
     let b = StreamsBuilder::new();
-    let clicks = b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde));
-    let views = b.stream(&["views"], Consumed::with(StringSerde, StringSerde));
+    let clicks = b.stream_with(&["clicks"], Consumed::with(StringSerde, StringSerde));
+    let views = b.stream_with(&["views"], Consumed::with(StringSerde, StringSerde));
     clicks
         .join(
             &views,
@@ -609,7 +616,7 @@ fn out_of_order_stream_join_records_join_what_the_stores_still_hold() -> Result<
                 std::time::Duration::from_millis(20),
             ),
         )
-        .to("pairs", Produced::with(StringSerde, StringSerde));
+        .to_with("pairs", Produced::with(StringSerde, StringSerde));
     let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
     let clicks = d.input_topic("clicks", StringSerde, StringSerde);
     let views = d.input_topic("views", StringSerde, StringSerde);
@@ -658,23 +665,23 @@ fn unmatched_records_with_the_same_key_and_time_are_all_emitted() -> Result<(), 
 #[test]
 fn regrouping_a_foreign_key_join_result_is_refused_until_materialized() {
     let b = StreamsBuilder::new();
-    let products = b.table(
+    let products = b.table_with(
         "products",
         Consumed::with(StringSerde, StringSerde),
         Materialized::as_store("products"),
     );
-    let categories = b.table(
+    let categories = b.table_with(
         "categories",
         Consumed::with(StringSerde, StringSerde),
         Materialized::as_store("categories"),
     );
     products
         .join_on_foreign_key(&categories, |p| p.clone(), |p, c| format!("{p}{c}"))
-        .group_by(
+        .group_by_with(
             |k, v| (v.clone(), k.clone()),
             streams_dsl::Grouped::with(StringSerde, StringSerde),
         )
-        .count(Materialized::new());
+        .count_with(Materialized::new());
     let err = b.build().expect_err("refused").to_string();
     assert!(
         err.contains("does not carry its rows' previous values"),

@@ -25,7 +25,7 @@ fn run(
     records: &[(&str, Option<&str>, i64)],
 ) -> Result<(Out, u64), StreamsError> {
     let b = StreamsBuilder::new();
-    build(b.stream(&["in"], Consumed::with(StringSerde, Nullable(StringSerde))));
+    build(b.stream_with(&["in"], Consumed::with(StringSerde, Nullable(StringSerde))));
     let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("nulls", "unused:9092"))?;
     let input = d.input_topic("in", StringSerde, Nullable(StringSerde));
     for (k, v, t) in records {
@@ -45,7 +45,7 @@ fn window_name(w: &Windowed<String>) -> String {
 fn to_out<V: ToString + Clone + 'static>(t: &streams_dsl::KTable<Windowed<String>, V>) {
     t.to_stream()
         .map(|w, v| (window_name(&w), v.map(|v| v.to_string())))
-        .to("out", Produced::with(StringSerde, Nullable(StringSerde)));
+        .to_with("out", Produced::with(StringSerde, Nullable(StringSerde)));
 }
 
 #[test]
@@ -54,10 +54,10 @@ fn a_stream_count_skips_null_values() -> Result<(), StreamsError> {
         |stream| {
             stream
                 .group_by_key()
-                .count(Materialized::new())
+                .count_with(Materialized::new())
                 .to_stream()
                 .map_values(|n| n.map(|n| n.to_string()))
-                .to("out", Produced::with(StringSerde, Nullable(StringSerde)));
+                .to_with("out", Produced::with(StringSerde, Nullable(StringSerde)));
         },
         &[("kk2", None, 105), ("kk2", Some("5"), 106)],
     )?;
@@ -74,7 +74,7 @@ fn final_sliding_counts(stream: KStream<String, Option<String>>) {
             .group_by_key()
             .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(ms(10), ms(5)))
             .emit_strategy(EmitStrategy::OnWindowClose)
-            .count(Materialized::as_store("counts").with_retention(ms(1000))),
+            .count_with(Materialized::as_store("counts").with_retention(ms(1000))),
     );
 }
 
@@ -110,7 +110,7 @@ fn tumbling_windows_count_null_values() -> Result<(), StreamsError> {
                         Duration::from_millis(10),
                         Duration::from_millis(5),
                     ))
-                    .count(Materialized::new()),
+                    .count_with(Materialized::new()),
             );
         },
         &[("kk2", None, 105)],

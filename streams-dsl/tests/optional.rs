@@ -14,14 +14,14 @@ fn s(x: &str) -> String {
 fn non_null_drops_a_tables_deletes_and_keeps_its_updates() -> Result<(), Box<dyn std::error::Error>>
 {
     let b = StreamsBuilder::new();
-    b.table(
+    b.table_with(
         "profiles",
         Consumed::with(StringSerde, StringSerde),
         Materialized::as_store("profiles"),
     )
     .to_stream()
     .non_null()
-    .to("cities", Produced::with(StringSerde, StringSerde));
+    .to_with("cities", Produced::with(StringSerde, StringSerde));
     let driver = TopologyTestDriver::new(b.build()?, StreamsConfig::new("nn", "unused:9092"))?;
     let input = driver.input_topic("profiles", StringSerde, Nullable(StringSerde));
     input.pipe(s("ann"), Some(s("Oslo")), 1)?;
@@ -44,9 +44,9 @@ fn non_null_drops_a_tables_deletes_and_keeps_its_updates() -> Result<(), Box<dyn
 fn filter_map_values_maps_what_it_keeps_and_names_one_node()
 -> Result<(), Box<dyn std::error::Error>> {
     let b = StreamsBuilder::new();
-    b.stream(&["in"], Consumed::with(StringSerde, Nullable(StringSerde)))
+    b.stream_with(&["in"], Consumed::with(StringSerde, Nullable(StringSerde)))
         .filter_map_values(|v: Option<String>| v.map(|v| v.to_uppercase()))
-        .to("out", Produced::with(StringSerde, StringSerde));
+        .to_with("out", Produced::with(StringSerde, StringSerde));
     let topology = b.build()?;
     assert!(
         topology

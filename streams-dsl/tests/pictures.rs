@@ -15,18 +15,18 @@ use streams_dsl::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Tim
 fn word_count() -> Result<Topology, StreamsError> {
     let b = StreamsBuilder::new();
     let words = b
-        .stream(&["lines"], Consumed::with(StringSerde, StringSerde))
+        .stream_with(&["lines"], Consumed::with(StringSerde, StringSerde))
         .flat_map_values(|line: String| line.split(' ').map(str::to_owned).collect::<Vec<_>>())
-        .group_by(|_, w| w.clone(), Grouped::with(StringSerde, StringSerde));
+        .group_by_with(|_, w| w.clone(), Grouped::with(StringSerde, StringSerde));
     words
-        .count(Materialized::as_store("word-counts"))
+        .count_with(Materialized::as_store("word-counts"))
         .to_stream()
-        .to("counts", Produced::with(StringSerde, Nullable(I64Serde)));
+        .to_with("counts", Produced::with(StringSerde, Nullable(I64Serde)));
     words
         .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
-        .count(Materialized::as_store("windowed-word-counts"))
+        .count_with(Materialized::as_store("windowed-word-counts"))
         .to_stream()
-        .to(
+        .to_with(
             "windowed-counts",
             Produced::with(
                 TimeWindowedSerde::new(StringSerde, 10_000),
@@ -39,13 +39,13 @@ fn word_count() -> Result<Topology, StreamsError> {
 /// Orders enriched from a customers table and a global products table.
 fn enrichment() -> Result<Topology, StreamsError> {
     let b = StreamsBuilder::new();
-    let customers = b.table(
+    let customers = b.table_with(
         "customers",
         Consumed::with(StringSerde, StringSerde),
         Materialized::as_store("customers"),
     );
-    let products = b.global_table("products", Consumed::with(StringSerde, StringSerde));
-    b.stream(&["orders"], Consumed::with(StringSerde, StringSerde))
+    let products = b.global_table_with("products", Consumed::with(StringSerde, StringSerde));
+    b.stream_with(&["orders"], Consumed::with(StringSerde, StringSerde))
         .join_table(&customers, |order, customer| {
             format!("{order} for {customer}")
         })
@@ -54,7 +54,7 @@ fn enrichment() -> Result<Topology, StreamsError> {
             |_, order| order.split(' ').next().unwrap_or_default().to_owned(),
             |order, product| format!("{order}: {}", product.map_or("?", String::as_str)),
         )
-        .to("enriched", Produced::with(StringSerde, StringSerde));
+        .to_with("enriched", Produced::with(StringSerde, StringSerde));
     b.build()
 }
 

@@ -41,26 +41,26 @@ fn w(key: &str, start: i64, end: i64) -> Windowed<String> {
 fn driver(records: &[(&str, i64)]) -> Result<TopologyTestDriver> {
     let b = StreamsBuilder::new();
     let grouped = b
-        .stream(&["events"], Consumed::with(StringSerde, StringSerde))
+        .stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key();
-    grouped.count(Materialized::as_store("counts"));
-    grouped.count(Materialized::as_store("memory").in_memory());
+    grouped.count_with(Materialized::as_store("counts"));
+    grouped.count_with(Materialized::as_store("memory").in_memory());
     grouped
         .windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
-        .count(
+        .count_with(
             Materialized::as_store("memory-windows")
                 .in_memory()
                 .with_retention(ms(1_000)),
         );
     grouped
         .windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
-        .count(Materialized::as_store("windows").with_retention(ms(1_000)));
+        .count_with(Materialized::as_store("windows").with_retention(ms(1_000)));
     grouped
         .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
-        .count(Materialized::as_store("sessions").with_retention(ms(1_000)));
+        .count_with(Materialized::as_store("sessions").with_retention(ms(1_000)));
     grouped
         .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
-        .count(
+        .count_with(
             Materialized::as_store("memory-sessions")
                 .in_memory()
                 .with_retention(ms(1_000)),
@@ -462,9 +462,9 @@ fn scans_of_exactly_two_chunks_end_where_the_keys_end() -> Result<()> {
 #[test]
 fn a_global_table_answers_any_key_whatever_partition_is_named() -> Result<()> {
     let b = StreamsBuilder::new();
-    let profiles = b.global_table("profiles", Consumed::with(StringSerde, StringSerde));
-    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
-        .to("out", streams_dsl::Produced::with(StringSerde, StringSerde));
+    let profiles = b.global_table_with("profiles", Consumed::with(StringSerde, StringSerde));
+    b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
+        .to_with("out", streams_dsl::Produced::with(StringSerde, StringSerde));
     let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("queries", "unused:9092"))?;
     let input = d.input_topic("profiles", StringSerde, StringSerde);
     input.pipe(s("bob"), s("Bob Ray"), 1)?;

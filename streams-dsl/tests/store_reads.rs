@@ -96,12 +96,12 @@ fn counted<S: 'static>(
 ) -> StreamsBuilder {
     let b = StreamsBuilder::new();
     let grouped = b
-        .stream(&["events"], Consumed::with(StringSerde, StringSerde))
+        .stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key();
     count(grouped)
         .to_stream()
         .process_with_stores(move || Reader { store: None, read }, &[STORE])
-        .to("reads", Produced::with(windows, StringSerde));
+        .to_with("reads", Produced::with(windows, StringSerde));
     b
 }
 
@@ -126,7 +126,7 @@ fn a_processor_after_a_hopping_window_count_reads_each_update_from_the_store()
     let b = counted(
         |g| {
             g.windowed_by(TimeWindows::of_size_with_no_grace(ms(10)).advance_by(ms(5)))
-                .count(Materialized::as_store(STORE))
+                .count_with(Materialized::as_store(STORE))
         },
         window_row,
         TimeWindowedSerde::new(StringSerde, 10),
@@ -156,7 +156,7 @@ fn a_processor_after_an_emit_on_close_count_reads_each_final_result_from_the_sto
         |g| {
             g.windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
                 .emit_strategy(EmitStrategy::OnWindowClose)
-                .count(Materialized::as_store(STORE))
+                .count_with(Materialized::as_store(STORE))
         },
         window_row,
         TimeWindowedSerde::new(StringSerde, 10),
@@ -186,7 +186,7 @@ fn a_processor_after_a_sliding_window_count_reads_each_update_from_the_store()
                 ms(10),
                 ms(100),
             ))
-            .count(Materialized::as_store(STORE))
+            .count_with(Materialized::as_store(STORE))
         },
         window_row,
         TimeWindowedSerde::new(StringSerde, 10),
@@ -216,7 +216,7 @@ fn a_processor_after_a_session_count_reads_each_update_from_the_store() -> Resul
     let b = counted(
         |g| {
             g.windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
-                .count(Materialized::as_store(STORE))
+                .count_with(Materialized::as_store(STORE))
         },
         session_row,
         SessionWindowedSerde::new(StringSerde),

@@ -32,13 +32,13 @@ fn driver(topology: Topology) -> Result<TopologyTestDriver, StreamsError> {
 fn final_results_come_once_per_window_when_stream_time_passes_its_end_plus_grace()
 -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["clicks"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(5)))
-        .count(Materialized::as_store("counts"))
+        .count_with(Materialized::as_store("counts"))
         .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
         .to_stream()
-        .to(
+        .to_with(
             "final",
             Produced::with(TimeWindowedSerde::new(StringSerde, 10), Nullable(I64Serde)),
         );
@@ -83,13 +83,13 @@ fn final_results_come_once_per_window_when_stream_time_passes_its_end_plus_grace
 fn a_session_comes_out_once_merged_and_closed_and_the_merged_away_ones_never()
 -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["clicks"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by_session(SessionWindows::of_inactivity_gap_and_grace(ms(5), ms(2)))
-        .count(Materialized::as_store("sessions"))
+        .count_with(Materialized::as_store("sessions"))
         .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
         .to_stream()
-        .to(
+        .to_with(
             "final",
             Produced::with(SessionWindowedSerde::new(StringSerde), Nullable(I64Serde)),
         );
@@ -124,7 +124,7 @@ fn a_session_comes_out_once_merged_and_closed_and_the_merged_away_ones_never()
 /// `tbl` as a table with its updates held back by `suppressed`, written to `out`.
 fn limited(suppressed: Suppressed<String, String>) -> Result<Topology, StreamsError> {
     let b = StreamsBuilder::new();
-    let table: KTable<String, String> = b.table(
+    let table: KTable<String, String> = b.table_with(
         "tbl",
         Consumed::with(StringSerde, StringSerde),
         Materialized::as_store("tbl-store"),
@@ -132,7 +132,7 @@ fn limited(suppressed: Suppressed<String, String>) -> Result<Topology, StreamsEr
     table
         .suppress(suppressed)
         .to_stream()
-        .to("out", Produced::with(StringSerde, Nullable(StringSerde)));
+        .to_with("out", Produced::with(StringSerde, Nullable(StringSerde)));
     b.build()
 }
 
@@ -238,7 +238,7 @@ fn a_full_strict_buffer_fails_the_task_naming_the_buffer_and_its_limits() -> Res
 fn misuses_are_refused_when_the_topology_is_built() {
     // Window close on a table that is not a windowed aggregation's.
     let b = StreamsBuilder::new();
-    let windowed_source: KTable<Windowed<String>, i64> = b.table(
+    let windowed_source: KTable<Windowed<String>, i64> = b.table_with(
         "windows",
         Consumed::with(TimeWindowedSerde::new(StringSerde, 10), I64Serde),
         Materialized::as_store("windows-store"),
@@ -255,10 +255,10 @@ fn misuses_are_refused_when_the_topology_is_built() {
 
     // Final results with a buffer that would emit early.
     let b = StreamsBuilder::new();
-    b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["clicks"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
-        .count(Materialized::new())
+        .count_with(Materialized::new())
         .suppress(Suppressed::until_window_closes(BufferConfig::max_records(
             10,
         )));
@@ -266,24 +266,25 @@ fn misuses_are_refused_when_the_topology_is_built() {
     assert!(error.contains("needs a strict buffer"), "{error}");
     // Without bounds a buffer is strict again, as in Kafka Streams.
     let b = StreamsBuilder::new();
-    b.stream(&["clicks"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["clicks"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
-        .count(Materialized::new())
+        .count_with(Materialized::new())
         .suppress(Suppressed::until_window_closes(
             BufferConfig::max_records(10).with_no_bound(),
         ));
     assert!(b.build().is_ok());
 
-    // A value mapping forgets the value serde: the error says where to give one.
+    // A value mapping to a type with no natural serde (u64: Kafka has none) leaves the
+    // value serde unknown: the error says where to give one.
     let b = StreamsBuilder::new();
-    let table: KTable<String, String> = b.table(
+    let table: KTable<String, String> = b.table_with(
         "tbl",
         Consumed::with(StringSerde, StringSerde),
         Materialized::as_store("tbl-store"),
     );
     table
-        .map_values(|v| v.len() as i64)
+        .map_values(|v| v.len() as u64)
         .suppress(Suppressed::until_time_limit(
             ms(5),
             BufferConfig::unbounded(),

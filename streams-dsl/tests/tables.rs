@@ -35,7 +35,7 @@ fn europeans(
     map: fn(&String) -> String,
 ) -> Result<Vec<(String, Option<String>, i64)>, StreamsError> {
     let b = StreamsBuilder::new();
-    b.table(
+    b.table_with(
         "user-regions",
         Consumed::with(StringSerde, StringSerde),
         materialized.in_memory(),
@@ -43,7 +43,7 @@ fn europeans(
     .filter(|_, region| region != "asia")
     .map_values(map)
     .to_stream()
-    .to(
+    .to_with(
         "europeans",
         Produced::with(StringSerde, Nullable(StringSerde)),
     );
@@ -91,18 +91,18 @@ fn a_filter_on_an_unnamed_source_table_forwards_a_delete_for_every_rejected_upda
 #[test]
 fn regrouping_a_table_subtracts_the_old_value_from_its_old_group() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.table(
+    b.table_with(
         "user-regions",
         Consumed::with(StringSerde, StringSerde),
         Materialized::new(),
     )
-    .group_by(
+    .group_by_with(
         |user, region| (region.clone(), user.clone()),
         Grouped::with(StringSerde, StringSerde),
     )
-    .count(Materialized::as_store("region-counts"))
+    .count_with(Materialized::as_store("region-counts"))
     .to_stream()
-    .to(
+    .to_with(
         "region-counts",
         Produced::with(StringSerde, Nullable(I64Serde)),
     );
@@ -139,22 +139,22 @@ fn regrouping_a_table_subtracts_the_old_value_from_its_old_group() -> Result<(),
 #[test]
 fn a_table_reduce_with_a_subtractor_keeps_group_sums_right() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.table(
+    b.table_with(
         "user-regions",
         Consumed::with(StringSerde, StringSerde),
         Materialized::new(),
     )
-    .group_by(
+    .group_by_with(
         |user, region| (region.clone(), user.len() as i64),
         Grouped::with(StringSerde, I64Serde),
     )
-    .reduce(
+    .reduce_with(
         |a, b| a + b,
         |a, b| a - b,
         Materialized::as_store("name-lengths"),
     )
     .to_stream()
-    .to("lengths", Produced::with(StringSerde, Nullable(I64Serde)));
+    .to_with("lengths", Produced::with(StringSerde, Nullable(I64Serde)));
     let d = run(b.build()?)?;
     assert_eq!(
         d.output_topic("lengths", StringSerde, Nullable(I64Serde))

@@ -25,13 +25,13 @@ fn ms(n: u64) -> Duration {
 /// Counts `events` per key in `windows` and writes the table's stream to `counts`.
 fn counting(windows: TimeWindows, emit: EmitStrategy, size: i64) -> Result<Topology, StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by(windows)
         .emit_strategy(emit)
-        .count(Materialized::as_store("window-counts"))
+        .count_with(Materialized::as_store("window-counts"))
         .to_stream()
-        .to(
+        .to_with(
             "counts",
             Produced::with(
                 TimeWindowedSerde::new(StringSerde, size),
@@ -206,10 +206,10 @@ fn bad_windows_and_short_retention_are_reported_by_build() {
     );
 
     let b = StreamsBuilder::new();
-    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(5)))
-        .count(Materialized::as_store("short").with_retention(ms(12)));
+        .count_with(Materialized::as_store("short").with_retention(ms(12)));
     let err = b.build().expect_err("refused").to_string();
     assert_eq!(
         err,
@@ -223,12 +223,12 @@ fn bad_windows_and_short_retention_are_reported_by_build() {
 fn sessions_merge_forwarding_tombstones_for_the_sessions_they_replace() -> Result<(), StreamsError>
 {
     let b = StreamsBuilder::new();
-    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by_session(SessionWindows::of_inactivity_gap_and_grace(ms(10), ms(20)))
-        .count(Materialized::as_store("sessions"))
+        .count_with(Materialized::as_store("sessions"))
         .to_stream()
-        .to(
+        .to_with(
             "sessions",
             Produced::with(SessionWindowedSerde::new(StringSerde), Nullable(I64Serde)),
         );
@@ -283,15 +283,15 @@ fn sliding(records: &[(&str, i64)]) -> Result<Vec<Row>, StreamsError> {
 /// Counts per key in sliding windows of time difference 10 and grace `grace` ms.
 fn sliding_with_grace(records: &[(&str, i64)], grace: u64) -> Result<Vec<Row>, StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by_sliding(streams_dsl::SlidingWindows::of_time_difference_and_grace(
             ms(10),
             ms(grace),
         ))
-        .count(Materialized::as_store("sliding"))
+        .count_with(Materialized::as_store("sliding"))
         .to_stream()
-        .to(
+        .to_with(
             "counts",
             Produced::with(TimeWindowedSerde::new(StringSerde, 10), Nullable(I64Serde)),
         );
@@ -392,13 +392,13 @@ fn early_sliding_records_share_the_first_window() -> Result<(), StreamsError> {
 #[test]
 fn sliding_windows_emit_each_final_count_once_when_they_close() -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by_sliding(streams_dsl::SlidingWindows::of_time_difference_with_no_grace(ms(10)))
         .emit_strategy(EmitStrategy::OnWindowClose)
-        .count(Materialized::as_store("sliding"))
+        .count_with(Materialized::as_store("sliding"))
         .to_stream()
-        .to(
+        .to_with(
             "counts",
             Produced::with(TimeWindowedSerde::new(StringSerde, 10), Nullable(I64Serde)),
         );
@@ -426,12 +426,12 @@ fn sliding_windows_emit_each_final_count_once_when_they_close() -> Result<(), St
 fn a_record_inside_a_session_replaces_it_with_a_tombstone_and_the_update()
 -> Result<(), StreamsError> {
     let b = StreamsBuilder::new();
-    b.stream(&["events"], Consumed::with(StringSerde, StringSerde))
+    b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
         .group_by_key()
         .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
-        .count(Materialized::as_store("sessions"))
+        .count_with(Materialized::as_store("sessions"))
         .to_stream()
-        .to(
+        .to_with(
             "sessions",
             Produced::with(SessionWindowedSerde::new(StringSerde), Nullable(I64Serde)),
         );

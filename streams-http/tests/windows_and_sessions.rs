@@ -40,20 +40,20 @@ async fn a_keys_windows_and_sessions_over_http() -> Result<()> {
     cluster.create_topic(&profiles, 2, 1, &[])?;
     let hour = Duration::from_secs(3600);
     let b = StreamsBuilder::new();
-    let global = b.global_table(&profiles, Consumed::with(StringSerde, StringSerde));
+    let global = b.global_table_with(&profiles, Consumed::with(StringSerde, StringSerde));
     let grouped = b
-        .stream(&[input.as_str()], Consumed::with(StringSerde, StringSerde))
+        .stream_with(&[input.as_str()], Consumed::with(StringSerde, StringSerde))
         .group_by_key();
     grouped
         .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_millis(
             100,
         )))
-        .count(Materialized::as_store("windows").with_retention(hour));
+        .count_with(Materialized::as_store("windows").with_retention(hour));
     grouped
         .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(
             Duration::from_millis(10),
         ))
-        .count(Materialized::as_store("sessions").with_retention(hour));
+        .count_with(Materialized::as_store("sessions").with_retention(hour));
     let state = ScratchDir::new()?;
     let config = StreamsConfig::new(&app, bootstrap)
         .set("commit.interval.ms", "100")?

@@ -475,7 +475,7 @@ fn aggregation(input: &str, output: &str, windowed: bool) -> Result<Topology> {
     use streams_dsl::{Consumed, Materialized, Produced, StreamsBuilder, TimeWindows};
     let b = StreamsBuilder::new();
     let grouped = b
-        .stream(&[input], Consumed::with(BytesSerde, BytesSerde))
+        .stream_with(&[input], Consumed::with(BytesSerde, BytesSerde))
         .group_by_key();
     if windowed {
         grouped
@@ -483,17 +483,17 @@ fn aggregation(input: &str, output: &str, windowed: bool) -> Result<Topology> {
                 TimeWindows::of_size_and_grace(Duration::from_secs(1), Duration::from_secs(60))
                     .advance_by(Duration::from_millis(500)),
             )
-            .count(Materialized::as_store("counts"))
+            .count_with(Materialized::as_store("counts"))
             .to_stream()
-            .to(
+            .to_with(
                 output,
                 Produced::with(TimeWindowedSerde::new(BytesSerde, 1000), Nullable(I64Serde)),
             );
     } else {
         grouped
-            .count(Materialized::as_store("counts"))
+            .count_with(Materialized::as_store("counts"))
             .to_stream()
-            .to(output, Produced::with(BytesSerde, Nullable(I64Serde)));
+            .to_with(output, Produced::with(BytesSerde, Nullable(I64Serde)));
     }
     Ok(b.build()?)
 }
@@ -504,7 +504,7 @@ fn join(input: &str, side: &str, output: &str, tables: bool) -> Result<Topology>
     use streams_core::serde::Nullable;
     use streams_dsl::{Consumed, Materialized, Produced, StreamsBuilder};
     let b = StreamsBuilder::new();
-    let profiles = b.table(
+    let profiles = b.table_with(
         side,
         Consumed::with(BytesSerde, BytesSerde),
         Materialized::as_store("side"),
@@ -515,18 +515,18 @@ fn join(input: &str, side: &str, output: &str, tables: bool) -> Result<Topology>
         out
     };
     if tables {
-        b.table(
+        b.table_with(
             input,
             Consumed::with(BytesSerde, BytesSerde),
             Materialized::as_store("input"),
         )
         .left_join(&profiles, joined)
         .to_stream()
-        .to(output, Produced::with(BytesSerde, Nullable(BytesSerde)));
+        .to_with(output, Produced::with(BytesSerde, Nullable(BytesSerde)));
     } else {
-        b.stream(&[input], Consumed::with(BytesSerde, BytesSerde))
+        b.stream_with(&[input], Consumed::with(BytesSerde, BytesSerde))
             .left_join_table(&profiles, joined)
-            .to(output, Produced::with(BytesSerde, BytesSerde));
+            .to_with(output, Produced::with(BytesSerde, BytesSerde));
     }
     Ok(b.build()?)
 }
@@ -535,8 +535,8 @@ fn join(input: &str, side: &str, output: &str, tables: bool) -> Result<Topology>
 fn stream_join(input: &str, side: &str, output: &str) -> Result<Topology> {
     use streams_dsl::{Consumed, JoinWindows, Produced, StreamsBuilder};
     let b = StreamsBuilder::new();
-    let profiles = b.stream(&[side], Consumed::with(BytesSerde, BytesSerde));
-    b.stream(&[input], Consumed::with(BytesSerde, BytesSerde))
+    let profiles = b.stream_with(&[side], Consumed::with(BytesSerde, BytesSerde));
+    b.stream_with(&[input], Consumed::with(BytesSerde, BytesSerde))
         .join(
             &profiles,
             |v: &Vec<u8>, p: &Vec<u8>| {
@@ -546,6 +546,6 @@ fn stream_join(input: &str, side: &str, output: &str) -> Result<Topology> {
             },
             JoinWindows::of_time_difference_with_no_grace(Duration::from_secs(600)),
         )
-        .to(output, Produced::with(BytesSerde, BytesSerde));
+        .to_with(output, Produced::with(BytesSerde, BytesSerde));
     Ok(b.build()?)
 }

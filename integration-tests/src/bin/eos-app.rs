@@ -26,24 +26,24 @@ fn main() -> Result<()> {
     let instance = opt("instance", "app");
 
     let builder = StreamsBuilder::new();
-    let data = builder.stream(&[&topic("data")], Consumed::with(StringSerde, I64Serde));
-    data.to(&topic("echo"), Produced::with(StringSerde, I64Serde));
+    let data = builder.stream_with(&[&topic("data")], Consumed::with(StringSerde, I64Serde));
+    data.to_with(&topic("echo"), Produced::with(StringSerde, I64Serde));
     let by_key = data.group_by_key();
     by_key
-        .aggregate(
+        .aggregate_with(
             || 0i64,
             |_, v, sum| sum + v,
             Materialized::as_store("sum").with_value_serde(I64Serde),
         )
         .to_stream()
-        .to(
+        .to_with(
             &topic("sum"),
             Produced::with(StringSerde, Nullable(I64Serde)),
         );
     by_key
-        .reduce(|min, v| min.min(v), Materialized::as_store("min"))
+        .reduce_with(|min, v| min.min(v), Materialized::as_store("min"))
         .to_stream()
-        .to(
+        .to_with(
             &topic("min"),
             Produced::with(StringSerde, Nullable(I64Serde)),
         );
@@ -51,16 +51,16 @@ fn main() -> Result<()> {
         .repartition(Repartitioned::with(StringSerde, I64Serde).with_name("by-key"))
         .group_by_key();
     repartitioned
-        .reduce(|max, v| max.max(v), Materialized::as_store("max"))
+        .reduce_with(|max, v| max.max(v), Materialized::as_store("max"))
         .to_stream()
-        .to(
+        .to_with(
             &topic("max"),
             Produced::with(StringSerde, Nullable(I64Serde)),
         );
     repartitioned
-        .count(Materialized::as_store("cnt"))
+        .count_with(Materialized::as_store("cnt"))
         .to_stream()
-        .to(
+        .to_with(
             &topic("cnt"),
             Produced::with(StringSerde, Nullable(I64Serde)),
         );

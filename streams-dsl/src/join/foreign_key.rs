@@ -623,7 +623,7 @@ where
             node: resolver,
             store: None,
             key_serde: self.key_serde.clone(),
-            value_serde: None,
+            value_serde: streams_core::serde::builtin_serde(),
             old_values: false,
             materialized: false,
             window_grace: None,

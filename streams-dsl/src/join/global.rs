@@ -37,8 +37,19 @@ impl crate::StreamsBuilder {
     /// A global table of `topic`: every instance keeps a full copy (filled before processing
     /// starts, then kept up to date by its own reader; restored from the topic at each
     /// start). Its store is named `<topic>-STATE-STORE-<n>`; as in Kafka Streams, it takes
-    /// three numbers of the name counter (the store, a source and a processor).
-    pub fn global_table<K, V>(
+    /// three numbers of the name counter (the store, a source and a processor). Keys and
+    /// values are read with their types' natural serdes; see [`Self::global_table_with`].
+    pub fn global_table<K, V>(&self, topic: &str) -> GlobalKTable<K, V>
+    where
+        K: streams_core::serde::NaturalSerde,
+        V: streams_core::serde::NaturalSerde,
+    {
+        self.global_table_with(topic, crate::Consumed::default())
+    }
+
+    /// A global table of `topic` read with the serdes of `consumed`, as
+    /// [`Self::global_table`].
+    pub fn global_table_with<K, V>(
         &self,
         topic: &str,
         consumed: crate::Consumed<K, V>,

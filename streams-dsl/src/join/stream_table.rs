@@ -106,7 +106,7 @@ where
             None => inner.fail(StreamsError::Topology(format!(
                 "join `{name}`: the table `{}` is not kept in a store; join with a table read by \
                  StreamsBuilder::table or made by an aggregation, or turn this one into one with \
-                 to_stream().to_table(..)",
+                 to_stream().to_table_with(..)",
                 table.node
             ))),
             Some(store) => {

@@ -199,7 +199,7 @@ where
             node: merge,
             store: None,
             key_serde: self.key_serde.clone(),
-            value_serde: None,
+            value_serde: streams_core::serde::builtin_serde(),
             old_values: self.old_values && other.old_values,
             materialized: false,
             window_grace: None,
