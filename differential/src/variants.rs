@@ -460,6 +460,21 @@ pub fn all() -> Vec<Variant> {
                     .to_table_with(Materialized::new()),
             );
         }),
+        variant!("cogroup", &["in", "in2"], nulls: false, |b| {
+            // Three inputs: two read as keyed, one re-keyed through its own repartition topic.
+            let in2 = stream(b, "in2");
+            let rekeyed = in2
+                .select_key(|_, v| format!("r{}", num(v) % 3))
+                .group_by_key_with(Grouped::with(StringSerde, StringSerde).with_name("cg"));
+            table_out(
+                &stream(b, "in")
+                    .group_by_key()
+                    .cogroup(|_, v, agg: String| format!("{agg}+{v}"))
+                    .cogroup(&in2.group_by_key(), |_, v, agg| format!("{agg}-{v}"))
+                    .cogroup(&rekeyed, |k, v, agg| format!("{agg}*{k}{v}"))
+                    .aggregate(String::new),
+            );
+        }),
         variant!("tumbling-suppress", IN, nulls: true, |b| {
             windowed_out(
                 &nullable_stream(b)

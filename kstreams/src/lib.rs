@@ -70,9 +70,9 @@ pub mod prelude {
     };
     pub use streams_dsl::suppress::{BufferConfig, BufferFull, Suppressed};
     pub use streams_dsl::{
-        Consumed, EmitStrategy, GlobalKTable, Grouped, JoinWindows, KGroupedStream, KGroupedTable,
-        KStream, KTable, Materialized, Produced, Repartitioned, SessionWindows, SlidingWindows,
-        StreamsBuilder, TimeWindows, ValueAndTimestamp,
+        CogroupedKStream, Consumed, EmitStrategy, GlobalKTable, Grouped, JoinWindows,
+        KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Produced, Repartitioned,
+        SessionWindows, SlidingWindows, StreamsBuilder, TimeWindows, ValueAndTimestamp,
     };
     #[cfg(feature = "http")]
     pub use streams_http::QueryServer;

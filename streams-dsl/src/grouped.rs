@@ -48,12 +48,12 @@ impl<K, V> std::fmt::Debug for KGroupedStream<K, V> {
 
 /// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE`: folds each record into its key's aggregate, stores
 /// it with the largest timestamp seen, and forwards the change with that timestamp.
-struct AggregateProcessor<K, V, A> {
-    fold: Arc<Fold<K, V, A>>,
-    store: StoreSlot<TimestampedKeyValueStore<K, A>>,
+pub(crate) struct AggregateProcessor<K, V, A> {
+    pub(crate) fold: Arc<Fold<K, V, A>>,
+    pub(crate) store: StoreSlot<TimestampedKeyValueStore<K, A>>,
     /// The grouped stream's value serde, when known: a record whose value it reads as null
     /// is skipped, as Kafka Streams' stream aggregations skip null values.
-    value_serde: Option<SharedSerde<V>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
 }
 
 impl<K, V, A> Processor<K, V, K, Change<A>> for AggregateProcessor<K, V, A>

@@ -33,6 +33,7 @@
 mod aggregation;
 mod branch;
 mod builder;
+mod cogroup;
 mod fallible;
 mod grouped;
 mod grouped_table;
@@ -56,6 +57,7 @@ pub mod windows;
 
 pub use branch::BranchedKStream;
 pub use builder::StreamsBuilder;
+pub use cogroup::CogroupedKStream;
 pub use grouped::KGroupedStream;
 pub use grouped_table::{ChangeSerde, KGroupedTable};
 pub use join::GlobalKTable;

@@ -45,13 +45,15 @@ where
         hint: &str,
     ) -> String {
         let topic = format!("{base}-repartition");
-        // As Kafka Streams: a generated base (`KSTREAM-...-<10 digits>`) gets generated node
-        // names, taken in the order sink, filter, source; a user's name gets
-        // `<topic>-sink` / `-filter` / `-source`.
+        // As Kafka Streams: three names are taken from the counter in the order sink,
+        // filter, source whatever the base (so the nodes after are numbered as there); a
+        // generated base (`KSTREAM-...-<10 digits>`) uses them, any other (a user's name, or a
+        // cogroup's store) gets `<topic>-sink` / `-filter` / `-source`.
+        let sink = inner.new_name("KSTREAM-SINK");
+        let filter = inner.new_name("KSTREAM-FILTER");
+        let source = inner.new_name("KSTREAM-SOURCE");
         let (filter, sink, source) = if is_generated_name(base) {
-            let sink = inner.new_name("KSTREAM-SINK");
-            let filter = inner.new_name("KSTREAM-FILTER");
-            (filter, sink, inner.new_name("KSTREAM-SOURCE"))
+            (filter, sink, source)
         } else {
             (
                 format!("{topic}-filter"),

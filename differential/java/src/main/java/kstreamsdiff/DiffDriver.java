@@ -384,6 +384,18 @@ public final class DiffDriver {
             case "to-table":
                 tableOut(in(b).selectKey((k, v) -> "t" + (num(v) % 4)).toTable());
                 return List.of("out");
+            case "cogroup": {
+                KStream<String, String> in2 = in2(b);
+                KGroupedStream<String, String> rekeyed = in2
+                    .selectKey((k, v) -> "r" + (num(v) % 3))
+                    .groupByKey(Grouped.with(Serdes.String(), Serdes.String()).withName("cg"));
+                tableOut(in(b).groupByKey()
+                    .cogroup((String k, String v, String agg) -> agg + "+" + v)
+                    .cogroup(in2.groupByKey(), (k, v, agg) -> agg + "-" + v)
+                    .cogroup(rekeyed, (k, v, agg) -> agg + "*" + k + v)
+                    .aggregate(() -> "", Materialized.with(Serdes.String(), Serdes.String())));
+                return List.of("out");
+            }
             case "tumbling-suppress":
                 windowedOut(in(b).groupByKey().windowedBy(TimeWindows.ofSizeAndGrace(SIZE, GRACE)).count()
                     .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded())));
