@@ -111,6 +111,19 @@ pub(crate) fn forward_all<K: Clone, V: Clone>(
     Ok(())
 }
 
+/// The state stores connected to one processor (see [`ProcessorContext::stores`]).
+pub struct StoreLookup<'a> {
+    task: &'a TaskContext,
+    node: usize,
+}
+
+impl StoreLookup<'_> {
+    /// A handle on state store `name`, as [`ProcessorContext::state_store`].
+    pub fn state_store<S: 'static>(&self, name: &str) -> Result<StoreHandle<S>> {
+        self.task.state_store(self.node, name)
+    }
+}
+
 /// What a processor can do while it handles a record, a punctuation or its initialisation.
 pub struct ProcessorContext<'a, K, V> {
     pub(crate) children: &'a [Child<K, V>],
@@ -187,6 +200,15 @@ impl<K, V> ProcessorContext<'_, K, V> {
     /// store's concrete type.
     pub fn state_store<S: 'static>(&mut self, name: &str) -> Result<StoreHandle<S>> {
         self.task.state_store(self.node, name)
+    }
+
+    /// The stores connected to this processor, apart from what it forwards: for code that
+    /// opens stores for a processor whatever its output types (a table's value getter).
+    pub fn stores(&self) -> StoreLookup<'_> {
+        StoreLookup {
+            task: self.task,
+            node: self.node,
+        }
     }
 
     /// Counts a record dropped because it arrived after its window closed (the task's

@@ -114,6 +114,7 @@ impl<K, A> Plan<K, A> {
             old_values: true,
             materialized: true,
             window_grace: None,
+            getter: None,
         }
     }
 

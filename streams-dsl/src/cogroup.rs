@@ -261,6 +261,7 @@ where
             old_values: true,
             materialized: true,
             window_grace: None,
+            getter: None,
         }
     }
 

@@ -49,6 +49,7 @@ mod stream;
 pub mod suppress;
 mod suppress_buffer;
 mod table;
+mod table_getter;
 mod table_source;
 mod timestamped;
 mod window_emit;

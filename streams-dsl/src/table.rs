@@ -8,6 +8,7 @@ use streams_core::serde::{SharedSerde, follow_serde};
 
 use crate::shared::Shared;
 use crate::stream::KStream;
+use crate::table_getter::ValueGetter;
 
 /// An update of a table row as it flows between table nodes: the new value and the value it
 /// replaced (`None`: the row did not exist / was deleted).
@@ -37,6 +38,9 @@ pub struct KTable<K, V> {
     /// or value mapping of) still changes it: the grace period, plus the inactivity gap for
     /// sessions. `suppress(until_window_closes)` waits that long.
     pub(crate) window_grace: Option<i64>,
+    /// How a join reads this table's rows when it has no store: through the filters and
+    /// value mappings from the table that has one (`None`: it has a store, or no rows to read).
+    pub(crate) getter: Option<ValueGetter<K, V>>,
 }
 
 impl<K, V> std::fmt::Debug for KTable<K, V> {
@@ -98,7 +102,7 @@ where
 }
 
 /// What a table node does with one change: the change out, or `None` to forward nothing.
-type ChangeFn<K, V, V2> = dyn Fn(&K, Change<V>) -> Option<Change<V2>> + Send + Sync;
+pub(crate) type ChangeFn<K, V, V2> = dyn Fn(&K, Change<V>) -> Option<Change<V2>> + Send + Sync;
 
 /// `KTABLE-FILTER` / `KTABLE-MAPVALUES`: a stateless function of each change.
 struct TableStep<K, V, V2> {
@@ -148,6 +152,7 @@ where
         let mut inner = self.builder.borrow_mut();
         let name = inner.new_name(prefix);
         let parent = self.node.clone();
+        let getter = self.value_getter().map(|g| g.then(f.clone()));
         inner.apply(|t| {
             t.add_processor::<K, Change<V>, K, Change<V2>, _, _>(
                 &name,
@@ -166,6 +171,16 @@ where
             old_values: self.old_values,
             materialized: self.materialized,
             window_grace: self.window_grace,
+            getter,
+        }
+    }
+
+    /// How to read this table's rows: its store, or the getter through its filters and
+    /// value mappings; `None` when neither exists (a join's result, a suppression).
+    pub(crate) fn value_getter(&self) -> Option<ValueGetter<K, V>> {
+        match &self.store {
+            Some(store) => Some(ValueGetter::of_store(store)),
+            None => self.getter.clone(),
         }
     }
 
@@ -181,6 +196,7 @@ where
             old_values: self.old_values,
             materialized: self.materialized,
             window_grace: self.window_grace,
+            getter: None,
         }
     }
 

@@ -151,6 +151,7 @@ impl StreamsBuilder {
             old_values: true,
             materialized: named,
             window_grace: None,
+            getter: None,
         }
     }
 }
@@ -228,6 +229,7 @@ where
             old_values: true,
             materialized: named,
             window_grace: None,
+            getter: None,
         }
     }
 }

@@ -84,23 +84,78 @@ fn a_left_stream_table_join_passes_none_without_a_row() -> Result<(), StreamsErr
     Ok(())
 }
 
+/// A stream joined with a filtered and mapped table: the rows are read from the source
+/// table's store through the filter and the mapping (Kafka Streams' value getters), and no
+/// store is added for them.
 #[test]
-fn joining_a_table_without_a_store_is_refused() {
+fn a_stream_joins_a_filtered_and_mapped_table_through_its_source_store() -> Result<(), StreamsError>
+{
     let b = StreamsBuilder::new();
-    let table = b
+    let vips = b
         .table_with(
             "customers",
             Consumed::with(StringSerde, StringSerde),
-            Materialized::new(),
+            Materialized::as_store("customers"),
         )
-        .filter(|_, v| !v.is_empty());
+        .filter(|_, v| v.starts_with("vip:"))
+        .map_values(|v| v.trim_start_matches("vip:").to_uppercase());
     b.stream_with(&["orders"], Consumed::with(StringSerde, StringSerde))
-        .join_table(&table, |o, c| format!("{o}{c}"))
-        .to_with("out", Produced::with(StringSerde, StringSerde));
-    let err = b.build().expect_err("refused").to_string();
+        .left_join_table(&vips, |o, c| {
+            format!("{o} for {}", c.map_or("-", String::as_str))
+        })
+        .to("out");
+    let topology = b.build()?;
+    let description = topology.describe().to_string();
     assert!(
-        err.contains("the table `KTABLE-FILTER-0000000003` is not kept in a store"),
-        "{err}"
+        description.contains("Processor: KSTREAM-LEFTJOIN-0000000005 (stores: [customers])"),
+        "{description}"
+    );
+    assert_eq!(
+        description.matches("(stores: [customers])").count(),
+        2,
+        "{description}"
+    );
+    let d = TopologyTestDriver::new(topology, StreamsConfig::new("joins", "unused:9092"))?;
+    let customers = d.input_topic("customers", StringSerde, StringSerde);
+    let orders = d.input_topic("orders", StringSerde, StringSerde);
+    customers.pipe(s("c1"), s("vip:ann"), 1)?;
+    customers.pipe(s("c2"), s("bob"), 2)?;
+    orders.pipe(s("c1"), s("o1"), 3)?;
+    orders.pipe(s("c2"), s("o2"), 4)?;
+    customers.pipe(s("c1"), s("carl"), 5)?;
+    orders.pipe(s("c1"), s("o3"), 6)?;
+    assert_eq!(
+        d.output_topic("out", StringSerde, StringSerde)
+            .read_key_values_with_time()?,
+        vec![
+            (s("c1"), s("o1 for ANN"), 3),
+            (s("c2"), s("o2 for -"), 4),
+            (s("c1"), s("o3 for -"), 6),
+        ]
+    );
+    Ok(())
+}
+
+/// A table whose rows no store holds (a table-table join's result) cannot be joined: the
+/// error says what to do.
+#[test]
+fn joining_a_table_whose_rows_cannot_be_read_is_refused() {
+    let b = StreamsBuilder::new();
+    let strings = || Consumed::with(StringSerde, StringSerde);
+    let joined = b.table_with("a", strings(), Materialized::new()).join(
+        &b.table_with("b", strings(), Materialized::new()),
+        |x, y| format!("{x}{y}"),
+    );
+    b.stream_with(&["orders"], strings())
+        .join_table(&joined, |o, c| format!("{o}{c}"))
+        .to("out");
+    let err = b.build().expect_err("refused").to_string();
+    assert_eq!(
+        err,
+        "invalid topology: join `KSTREAM-JOIN-0000000010`: the rows of table \
+         `KTABLE-MERGE-0000000008` cannot be read (it is the result of a join or a \
+         suppression, kept in no store); turn it into a table that can with \
+         to_stream().to_table_with(..)"
     );
 }
 

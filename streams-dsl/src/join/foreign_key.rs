@@ -627,6 +627,7 @@ where
             old_values: false,
             materialized: false,
             window_grace: None,
+            getter: None,
         }
     }
 }

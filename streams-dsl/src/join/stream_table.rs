@@ -6,17 +6,16 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::{Record, StreamsError};
 
 use super::{Joiner, REPARTITION_HINT, lower_join};
-use crate::store_slot::StoreSlot;
 use crate::stream::KStream;
 use crate::table::KTable;
-use crate::timestamped::TimestampedKeyValueStore;
+use crate::table_getter::TableReader;
 
 /// `KSTREAM-JOIN` / `KSTREAM-LEFTJOIN`: looks the record's key up in the table's store; an
 /// inner join drops records without a row, a left join passes `None` to the joiner. Table
 /// updates emit nothing. The output keeps the stream record's key, timestamp and headers.
 struct StreamTableJoin<K, V, VT, VR> {
     joiner: Joiner<V, VT, VR>,
-    store: StoreSlot<TimestampedKeyValueStore<K, VT>>,
+    table: TableReader<K, VT>,
 }
 
 impl<K, V, VT, VR> Processor<K, V, K, VR> for StreamTableJoin<K, V, VT, VR>
@@ -27,7 +26,7 @@ where
     VR: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), ProcessorError> {
-        self.store.init(ctx)
+        self.table.init(ctx)
     }
 
     fn process(
@@ -35,8 +34,7 @@ where
         ctx: &mut ProcessorContext<'_, K, VR>,
         r: Record<K, V>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.get()?;
-        let row = store.borrow_mut().get(&r.key)?;
+        let row = self.table.get(&r.key)?;
         if let Some(joined) = self
             .joiner
             .join(&r.value, row.as_ref().map(|row| &row.value))
@@ -53,9 +51,11 @@ where
     V: Clone + 'static,
 {
     /// Joins each record with the table's current row for its key (`KSTREAM-JOIN`): records
-    /// without a row are dropped; updates of the table emit nothing. The table must be kept
-    /// in a store (a `StreamsBuilder::table` or an aggregation) and be co-partitioned with the
-    /// stream; after a key-changing operation the stream is repartitioned first.
+    /// without a row are dropped; updates of the table emit nothing. The table is read from
+    /// its store, or, for a filter or value mapping of a table that has one, from that store
+    /// through the same steps (as Kafka Streams' value getters: no store is added); it must
+    /// be co-partitioned with the stream; after a key-changing operation the stream is
+    /// repartitioned first.
     pub fn join_table<VT, VR>(
         &self,
         table: &KTable<K, VT>,
@@ -102,23 +102,23 @@ where
             self.value_serde.clone(),
             REPARTITION_HINT,
         );
-        match &table.store {
+        match table.value_getter() {
             None => inner.fail(StreamsError::Topology(format!(
-                "join `{name}`: the table `{}` is not kept in a store; join with a table read by \
-                 StreamsBuilder::table or made by an aggregation, or turn this one into one with \
+                "join `{name}`: the rows of table `{}` cannot be read (it is the result of a join \
+                 or a suppression, kept in no store); turn it into a table that can with \
                  to_stream().to_table_with(..)",
                 table.node
             ))),
-            Some(store) => {
-                let store_name = store.clone();
+            Some(getter) => {
+                let store = getter.store.clone();
                 lower_join::<K, V, K, VR, _, _>(
                     &mut inner,
                     &name,
                     &[&parent],
-                    &[store],
+                    &[&store],
                     move || StreamTableJoin {
                         joiner: joiner.clone(),
-                        store: StoreSlot::new(&store_name),
+                        table: TableReader::new(&getter),
                     },
                 );
             }

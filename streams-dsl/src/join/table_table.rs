@@ -7,10 +7,9 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::{Record, StreamsError};
 
 use super::lower_join;
-use crate::store_slot::StoreSlot;
 use crate::stream::PassThrough;
 use crate::table::{Change, KTable};
-use crate::timestamped::TimestampedKeyValueStore;
+use crate::table_getter::{TableReader, ValueGetter};
 
 /// Table-table joins as one function of both sides' values: `None` where the join emits no
 /// row for that combination (a missing required side).
@@ -24,7 +23,7 @@ struct TableJoinSide<K, VThis, VOther, VR> {
     /// Joins (this side, other side) in the user's order.
     join: Arc<TableJoiner<VThis, VOther, VR>>,
     /// The other side's rows.
-    other: StoreSlot<TimestampedKeyValueStore<K, VOther>>,
+    other: TableReader<K, VOther>,
 }
 
 impl<K, VThis, VOther, VR> TableJoinSide<K, VThis, VOther, VR>
@@ -34,15 +33,14 @@ where
     VOther: 'static,
     VR: 'static,
 {
-    /// Makes the side that looks the other side's rows up in `other_store`.
+    /// Makes the side that reads the other side's rows with `other`.
     fn supplier(
-        other_store: &str,
+        other: ValueGetter<K, VOther>,
         join: Arc<TableJoiner<VThis, VOther, VR>>,
     ) -> impl Fn() -> Self + Send + Sync + 'static {
-        let other_store = other_store.to_owned();
         move || TableJoinSide {
             join: join.clone(),
-            other: StoreSlot::new(&other_store),
+            other: TableReader::new(&other),
         }
     }
 }
@@ -67,7 +65,7 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<VR>>,
         r: Record<K, Change<VThis>>,
     ) -> Result<(), ProcessorError> {
-        let other = self.other.get()?.borrow_mut().get(&r.key)?;
+        let other = self.other.get(&r.key)?;
         let other_value = other.as_ref().map(|o| &o.value);
         // The joined row after and before this update, against the other side's current row
         // (a missing row on either side counts as the join says: outer and left joins keep
@@ -161,23 +159,24 @@ where
         let this_name = inner.new_name(this_prefix);
         let other_name = inner.new_name(other_prefix);
         let merge = inner.new_name("KTABLE-MERGE");
-        match (&self.store, &other.store) {
-            (Some(this_store), Some(other_store)) => {
+        match (self.value_getter(), other.value_getter()) {
+            (Some(this_rows), Some(other_rows)) => {
+                let (this_store, other_store) = (this_rows.store.clone(), other_rows.store.clone());
                 let from_other = f.clone();
                 let flipped: Arc<TableJoiner<V2, V1, VR>> = Arc::new(move |b, a| from_other(a, b));
                 lower_join::<K, Change<V1>, K, Change<VR>, _, _>(
                     &mut inner,
                     &this_name,
                     &[&self.node],
-                    &[other_store],
-                    TableJoinSide::supplier(other_store, f),
+                    &[&other_store],
+                    TableJoinSide::supplier(other_rows, f),
                 );
                 lower_join::<K, Change<V2>, K, Change<VR>, _, _>(
                     &mut inner,
                     &other_name,
                     &[&other.node],
-                    &[this_store],
-                    TableJoinSide::supplier(this_store, flipped),
+                    &[&this_store],
+                    TableJoinSide::supplier(this_rows, flipped),
                 );
                 lower_join::<K, Change<VR>, K, Change<VR>, _, _>(
                     &mut inner,
@@ -188,8 +187,10 @@ where
                 );
             }
             _ => inner.fail(StreamsError::Topology(format!(
-                "join `{this_name}`: both tables must be kept in stores (read by \
-                 StreamsBuilder::table or made by an aggregation); `{}` or `{}` is not",
+                "join `{this_name}`: the rows of both tables must be readable: kept in a store \
+                 (a table read by StreamsBuilder::table, an aggregation) or a filter or value \
+                 mapping of one; `{}` or `{}` is neither (the result of a join or a \
+                 suppression); turn it into one with to_stream().to_table_with(..)",
                 self.node, other.node
             ))),
         }
@@ -203,6 +204,7 @@ where
             old_values: self.old_values && other.old_values,
             materialized: false,
             window_grace: None,
+            getter: None,
         }
     }
 }

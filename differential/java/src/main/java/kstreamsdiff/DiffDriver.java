@@ -340,6 +340,15 @@ public final class DiffDriver {
                 in(b).leftJoin(g, (k, v) -> fk(v), DiffDriver::joined).to("out");
                 return List.of("out");
             }
+            case "stream-table-filtered":
+                in(b).leftJoin(table(b, "tbl").filter((k, v) -> num(v) % 2 == 0).mapValues(v -> "e" + v),
+                        DiffDriver::joined)
+                    .to("out");
+                return List.of("out");
+            case "table-table-filtered":
+                tableOut(table(b, "tbl").mapValues(v -> "m" + v)
+                    .outerJoin(table(b, "tbl2").filter((k, v) -> num(v) < 50), DiffDriver::joined));
+                return List.of("out");
             case "table-table-inner":
                 tableOut(table(b, "tbl").join(table(b, "tbl2"), DiffDriver::joined));
                 return List.of("out");
