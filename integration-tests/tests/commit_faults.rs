@@ -20,7 +20,7 @@ use integration_tests::cleanup::ScratchDir;
 use integration_tests::client::read_committed;
 use integration_tests::kafka::{KafkaCluster, unique_name};
 
-use streams_core::{KafkaStreams, State, StreamsConfig};
+use streams_core::{KafkaStreams, State, StateChange, StreamsConfig};
 
 const KEYS: usize = 10;
 
@@ -59,7 +59,7 @@ async fn run(
     let mut streams = KafkaStreams::new(t, config)?;
     let failed = Arc::new(AtomicBool::new(false));
     let flag = failed.clone();
-    streams.set_state_listener(move |new, _| {
+    streams.set_state_listener(move |StateChange { new, .. }| {
         if matches!(new, State::PendingError | State::Error) {
             flag.store(true, Ordering::SeqCst);
         }

@@ -271,7 +271,7 @@ async fn a_bad_record_with_log_and_fail_stops_the_client_in_error() -> Result<()
         readings_topology(&input, &output)?,
         StreamsConfig::new(unique_name("fail-app"), bootstrap),
     )?;
-    streams.set_state_listener(move |new, _old| seen.lock().expect("lock").push(new));
+    streams.set_state_listener(move |c| seen.lock().expect("lock").push(c.new));
     streams.start()?;
     assert!(
         streams.wait_for_state(State::Error, Duration::from_secs(60)),

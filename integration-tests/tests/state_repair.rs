@@ -105,7 +105,7 @@ fn run(
     let mut streams = KafkaStreams::new(topology, config)?;
     let states = Arc::new(Mutex::new(Vec::new()));
     let seen = states.clone();
-    streams.set_state_listener(move |new, _| seen.lock().expect("lock").push(new));
+    streams.set_state_listener(move |c| seen.lock().expect("lock").push(c.new));
     streams.start()?;
     let out = read_topic(
         bootstrap,

@@ -41,9 +41,8 @@ impl Instance {
         let mut streams = KafkaStreams::new(count_topology(io.0, io.1)?, config)?;
         let changes = Arc::new(Mutex::new(Vec::new()));
         let seen = changes.clone();
-        streams.set_state_listener(move |new, old| {
-            seen.lock().expect("listener lock").push((new, old))
-        });
+        streams
+            .set_state_listener(move |c| seen.lock().expect("listener lock").push((c.new, c.old)));
         streams.start()?;
         Ok(Instance { streams, changes })
     }

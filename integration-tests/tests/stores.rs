@@ -14,7 +14,7 @@ use state_stores::{KeyValueStore, KeyValueStoreBuilder};
 use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::store::RestoreListener;
 use streams_core::store::StateStore;
-use streams_core::{KafkaStreams, StreamsConfig, Topology};
+use streams_core::{KafkaStreams, StateChange, StreamsConfig, Topology};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_changelog_topic_is_created_compacted_and_holds_every_update() -> Result<()> {
@@ -154,7 +154,7 @@ async fn run_count_app(
     let events = Arc::new(Mutex::new(Vec::new()));
     streams.set_restore_listener(Recorder(events.clone()));
     let states = events.clone();
-    streams.set_state_listener(move |new, _| {
+    streams.set_state_listener(move |StateChange { new, .. }| {
         states.lock().expect("lock").push(Event::State(new));
     });
     streams.start()?;

@@ -109,7 +109,7 @@ async fn a_replaced_thread_resumes_from_the_last_commit_exactly_once() -> Result
     let states = Arc::new(parking_lot::Mutex::new(Vec::new()));
     let log = states.clone();
     a.streams
-        .set_state_listener(move |new, _| log.lock().push(new));
+        .set_state_listener(move |c| log.lock().push(c.new));
     a.streams.start()?;
     produce(&bootstrap, &a.input, records()).await?;
     wait_until_committed(

@@ -41,8 +41,8 @@ pub use streams_dsl as dsl;
 pub use streams_http as http;
 
 pub use streams_core::{
-    CloseOptions, KafkaStreams, ProcessingGuarantee, Queries, Record, Result, State, StreamsConfig,
-    StreamsError, Topology,
+    CloseOptions, KafkaStreams, ProcessingGuarantee, Queries, Record, Result, State, StateChange,
+    StreamsConfig, StreamsError, Topology,
 };
 pub use streams_dsl::{
     Consumed, GlobalKTable, Grouped, KStream, KTable, Materialized, Produced, StreamsBuilder,
@@ -66,7 +66,8 @@ pub mod prelude {
     pub use streams_core::test_driver::{TestInputTopic, TestOutputTopic, TopologyTestDriver};
     pub use streams_core::{
         CloseOptions, Headers, KafkaStreams, ProcessingGuarantee, Record, SessionWindowedSerde,
-        State, StreamsConfig, StreamsError, TimeWindowedSerde, Topology, Window, Windowed,
+        State, StateChange, StreamsConfig, StreamsError, TimeWindowedSerde, Topology, Window,
+        Windowed,
     };
     pub use streams_dsl::suppress::{BufferConfig, BufferFull, Suppressed};
     pub use streams_dsl::{

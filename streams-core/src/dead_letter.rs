@@ -3,8 +3,86 @@
 
 use std::borrow::Cow;
 
+use crate::error::SerdeError;
 use crate::handlers::{ErrorStage, dlq_headers};
 use crate::record::{Headers, RawRecord};
+
+/// A record of a dead-letter topic read back: the failed record's key and value bytes (as it
+/// was read, or cut under `errors.dead.letter.queue.oversized=truncate`), and what the
+/// headers say about the failure and where the record came from. Read from a test driver's
+/// topic with [`TopologyTestDriver::dead_letters`](crate::test_driver::TopologyTestDriver),
+/// or from any consumer's record with [`DeadLetter::from_record`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The failed record's key bytes.
+    pub key: Option<Vec<u8>>,
+    /// The failed record's value bytes.
+    pub value: Option<Vec<u8>>,
+    /// The dead-letter record's timestamp (the failed record's).
+    pub timestamp: i64,
+    /// The error's type (`__streams.errors.exception`).
+    pub exception: String,
+    /// The error's message (`__streams.errors.message`).
+    pub message: String,
+    /// Where it failed and why, in one line (`__streams.errors.stacktrace`).
+    pub trace: String,
+    /// The topic the record was read from.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Every header, the failed record's own included.
+    pub headers: Headers,
+}
+
+impl DeadLetter {
+    /// Reads a dead-letter record from its parts; an error names the header that is missing
+    /// or malformed (a record this library did not write, for example).
+    pub fn from_record(
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+        headers: Headers,
+    ) -> Result<Self, SerdeError> {
+        let text = |name: &str| -> Result<String, SerdeError> {
+            let bytes = headers
+                .last(name)
+                .and_then(|h| h.value.as_deref())
+                .ok_or_else(|| {
+                    SerdeError::new(format!("dead-letter header `{name}` is missing"))
+                })?;
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| SerdeError::new(format!("dead-letter header `{name}` is not UTF-8")))
+        };
+        let number = |name: &str| -> Result<i64, SerdeError> {
+            let t = text(name)?;
+            t.parse().map_err(|_| {
+                SerdeError::new(format!(
+                    "dead-letter header `{name}` is not a number: {t:?}"
+                ))
+            })
+        };
+        let partition = number(dlq_headers::PARTITION)?;
+        Ok(DeadLetter {
+            exception: text(dlq_headers::EXCEPTION)?,
+            message: text(dlq_headers::MESSAGE)?,
+            trace: text(dlq_headers::STACKTRACE)?,
+            topic: text(dlq_headers::TOPIC)?,
+            partition: i32::try_from(partition).map_err(|_| {
+                SerdeError::new(format!(
+                    "dead-letter header `{}` is out of range: {partition}",
+                    dlq_headers::PARTITION
+                ))
+            })?,
+            offset: number(dlq_headers::OFFSET)?,
+            key,
+            value,
+            timestamp,
+            headers,
+        })
+    }
+}
 
 /// The key, value and headers of the dead-letter record for `raw`, which failed in `node` at
 /// `stage` with `message`; with `max_bytes`, the message is cut and the record truncated to

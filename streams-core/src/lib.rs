@@ -42,6 +42,7 @@ pub mod window;
 pub use client_state::ThreadMetadata;
 pub use config::{ProcessingGuarantee, StreamsConfig};
 pub use context::TaskCounters;
+pub use dead_letter::DeadLetter;
 pub use describe::{
     GlobalStoreDescription, NodeDescription, NodeKindDescription, SubtopologyDescription,
     TopologyDescription,
@@ -51,8 +52,8 @@ pub use ids::TaskId;
 pub use nodes::{Partitioner, TopicChooser};
 pub use record::{Headers, Record, RecordMetadata};
 pub use runtime::{
-    CloseOptions, KafkaStreams, Queries, State, StateListener, StreamThreadExceptionResponse,
-    UncaughtExceptionHandler,
+    CloseOptions, KafkaStreams, Queries, State, StateChange, StateListener,
+    StreamThreadExceptionResponse, UncaughtExceptionHandler,
 };
 pub use topology::{OffsetReset, SinkOptions, SourceOptions, Subtopology, Topology};
 pub use window::{SessionWindowedSerde, TimeWindowedSerde, Window, Windowed};

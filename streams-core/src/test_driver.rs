@@ -377,6 +377,33 @@ impl TopologyTestDriver {
             .unwrap_or_default()
     }
 
+    /// Reads and removes every record written to the dead-letter topic `topic`, with what
+    /// their headers say ([`DeadLetter`](crate::DeadLetter)); an error if one lacks the
+    /// dead-letter headers.
+    pub fn dead_letters(&self, topic: &str) -> Result<Vec<crate::DeadLetter>> {
+        let records: Vec<ProducedRecord> = {
+            let inner = self.inner.borrow();
+            let mut capture = inner.capture.borrow_mut();
+            capture
+                .topics
+                .get_mut(topic)
+                .map(|q| q.drain(..).collect())
+                .unwrap_or_default()
+        };
+        records
+            .into_iter()
+            .map(|r| {
+                crate::DeadLetter::from_record(r.key, r.value, r.timestamp, r.headers).map_err(
+                    |e| {
+                        StreamsError::IllegalState(format!(
+                            "reading topic `{topic}` in the test: {e}"
+                        ))
+                    },
+                )
+            })
+            .collect()
+    }
+
     /// The counters of the task that reads `topic`.
     pub fn task_counters(&self, topic: &str) -> Option<TaskCounters> {
         let inner = self.inner.borrow();

@@ -266,22 +266,29 @@ fn a_panicking_closure_sends_its_record_to_the_dead_letter_queue() -> Result<(),
             .read_key_values_with_time()?,
         vec![("a".to_owned(), 1, 10), ("c".to_owned(), 3, 30)]
     );
-    let dlq = d.produced("amounts-dlq");
+    let dlq = d.dead_letters("amounts-dlq")?;
     assert_eq!(dlq.len(), 1);
+    let letter = &dlq[0];
     assert_eq!(
         (
-            dlq[0].key.as_deref(),
-            dlq[0].value.as_deref(),
-            dlq[0].timestamp
+            letter.key.as_deref(),
+            letter.value.as_deref(),
+            letter.timestamp
         ),
         (Some(&b"b"[..]), Some(&b"x"[..]), 20)
     );
-    assert_eq!(header(&dlq[0], dlq_headers::TOPIC), "amounts");
-    assert_eq!(header(&dlq[0], dlq_headers::OFFSET), "1");
     assert_eq!(
-        header(&dlq[0], dlq_headers::MESSAGE),
-        "panicked: cannot parse \"x\": invalid digit found in string"
+        (letter.topic.as_str(), letter.partition, letter.offset),
+        ("amounts", 0, 1)
     );
+    let message = "panicked: cannot parse \"x\": invalid digit found in string";
+    assert_eq!(letter.message, message);
+    assert_eq!(letter.exception, "ProcessorError");
+    assert_eq!(
+        letter.trace,
+        format!("processing error in node KSTREAM-MAPVALUES-0000000001: {message}")
+    );
+    assert!(d.produced("amounts-dlq").is_empty(), "read once");
     Ok(())
 }
 

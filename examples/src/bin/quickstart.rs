@@ -159,7 +159,7 @@ async fn main() -> Result<()> {
         )?
         .set("errors.dead.letter.queue.topic.name", "orders-dlq")?;
     let mut streams = KafkaStreams::new(topology()?, config)?;
-    streams.set_state_listener(|new, old| tracing::info!(?old, ?new, "state"));
+    streams.set_state_listener(|c| tracing::info!(old = ?c.old, new = ?c.new, "state"));
     streams.start()?;
 
     // Read the results back.

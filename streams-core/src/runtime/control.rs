@@ -10,8 +10,17 @@ use crate::error::StreamsError;
 
 pub use crate::client_state::State;
 
-/// Called with `(new, old)` on every state change, from the thread that caused it.
-pub type StateListener = Arc<dyn Fn(State, State) + Send + Sync>;
+/// A change of the client's state, as the state listener sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange {
+    /// The state before.
+    pub old: State,
+    /// The state after.
+    pub new: State,
+}
+
+/// Called with every state change, from the thread that caused it.
+pub type StateListener = Arc<dyn Fn(StateChange) + Send + Sync>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ThreadState {
@@ -200,7 +209,7 @@ impl ClientControl {
         };
         if let Some(listener) = listener {
             for (new, old) in events {
-                listener(new, old);
+                listener(StateChange { old, new });
             }
         }
     }

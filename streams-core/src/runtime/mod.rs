@@ -54,7 +54,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use close_options::CloseOptions;
-pub use control::{State, StateListener};
+pub use control::{State, StateChange, StateListener};
 pub use queries::Queries;
 pub use uncaught::{StreamThreadExceptionResponse, UncaughtExceptionHandler};
 
@@ -200,8 +200,9 @@ impl KafkaStreams {
             .map(crate::metrics::MetricsServer::address)
     }
 
-    /// Registers a listener called with `(new, old)` on every state change.
-    pub fn set_state_listener(&self, listener: impl Fn(State, State) + Send + Sync + 'static) {
+    /// Registers a listener called with every state change (Kafka Streams' `StateListener`):
+    /// `streams.set_state_listener(|c| tracing::info!(?c.old, ?c.new, "state"))`.
+    pub fn set_state_listener(&self, listener: impl Fn(StateChange) + Send + Sync + 'static) {
         self.control.set_listener(Arc::new(listener));
     }
 
