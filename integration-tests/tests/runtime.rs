@@ -12,7 +12,10 @@ use integration_tests::kafka::{shared_cluster, unique_name};
 use streams_core::handlers::dlq_headers;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{JsonSerde, StringSerde};
-use streams_core::{KafkaStreams, Record, State, StreamsConfig, Topology};
+use streams_core::{
+    DeadLetter, Headers, KafkaStreams, Record, State, StreamsConfig, TopicSpec, Topology,
+    create_topics,
+};
 
 fn tag_app(bootstrap: &str, app: &str, input: &str, output: &str, instance: &str) -> Result<Child> {
     Ok(Command::new(env!("CARGO_BIN_EXE_tag-app"))
@@ -240,6 +243,23 @@ async fn poison_pills_go_to_the_dead_letter_topic() -> Result<()> {
                 .is_some_and(|m| m.starts_with("invalid JSON")),
             "{r:?}"
         );
+        // The same, read back typed from the consumed record.
+        let mut headers = Headers::new();
+        for (k, v) in &r.headers {
+            headers.add(k.clone(), Some(v.clone().into_bytes()));
+        }
+        let key = Some(r.key.clone().into_bytes());
+        let letter = DeadLetter::from_record(key, Some(r.value.clone().into_bytes()), 0, headers)?;
+        assert_eq!(
+            (
+                letter.topic.as_str(),
+                letter.partition,
+                letter.offset,
+                letter.exception.as_str()
+            ),
+            (input.as_str(), 0, i as i64, "SerdeError")
+        );
+        assert_eq!(letter.value.as_deref(), Some(r.value.as_bytes()));
     }
     Ok(())
 }
@@ -580,5 +600,58 @@ async fn partitions_paused_before_a_rebalance_are_fetched_after_it() -> Result<(
     got.dedup();
     println!("{} duplicates", before - got.len());
     assert_eq!(got, keys);
+    Ok(())
+}
+
+/// `create_topics` with the application's settings: the topics are made as asked; asking
+/// again changes nothing; another partition count for an existing topic is refused, naming
+/// both counts; an invalid spec creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_topics_makes_the_applications_topics() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let config = StreamsConfig::new(unique_name("topics"), cluster.bootstrap_servers());
+    let (orders, compacted) = (unique_name("orders"), unique_name("profiles"));
+    let specs = [
+        TopicSpec::new(&orders, 3),
+        TopicSpec::new(&compacted, 2).with_config("cleanup.policy", "compact"),
+    ];
+    create_topics(&config, &specs)?;
+    let partitions = |topic: &str| -> Result<usize> {
+        let md = cluster
+            .admin()?
+            .inner()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        Ok(md.topics().first().context("the topic")?.partitions().len())
+    };
+    assert_eq!((partitions(&orders)?, partitions(&compacted)?), (3, 2));
+    assert_eq!(
+        cluster
+            .topic_config(&compacted, "cleanup.policy")?
+            .as_deref(),
+        Some("compact")
+    );
+
+    create_topics(&config, &specs)?; // already there: nothing to do
+    let err = create_topics(&config, &[TopicSpec::new(&orders, 5)])
+        .expect_err("another partition count")
+        .to_string();
+    assert_eq!(
+        err,
+        format!("invalid topology: topic {orders} exists with 3 partitions, not the 5 asked for")
+    );
+    let never = unique_name("never");
+    let err = create_topics(
+        &config,
+        &[TopicSpec::new(&never, 1), TopicSpec::new("bad", 0)],
+    )
+    .expect_err("zero partitions")
+    .to_string();
+    assert_eq!(
+        err,
+        "invalid topology: topic `bad` with 0 partitions: a topic needs a name and at least \
+         one partition"
+    );
+    assert_eq!(partitions(&never).unwrap_or(0), 0, "nothing created");
+    cluster.delete_topics(&[&orders, &compacted], &[])?;
     Ok(())
 }

@@ -42,7 +42,7 @@ pub use streams_http as http;
 
 pub use streams_core::{
     CloseOptions, KafkaStreams, ProcessingGuarantee, Queries, Record, Result, State, StateChange,
-    StreamsConfig, StreamsError, Topology,
+    StreamsConfig, StreamsError, TopicSpec, Topology, create_topics,
 };
 pub use streams_dsl::{
     Consumed, GlobalKTable, Grouped, KStream, KTable, Materialized, Produced, StreamsBuilder,

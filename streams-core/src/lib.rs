@@ -53,7 +53,7 @@ pub use nodes::{Partitioner, TopicChooser};
 pub use record::{Headers, Record, RecordMetadata};
 pub use runtime::{
     CloseOptions, KafkaStreams, Queries, State, StateChange, StateListener,
-    StreamThreadExceptionResponse, UncaughtExceptionHandler,
+    StreamThreadExceptionResponse, TopicSpec, UncaughtExceptionHandler, create_topics,
 };
 pub use topology::{OffsetReset, SinkOptions, SourceOptions, Subtopology, Topology};
 pub use window::{SessionWindowedSerde, TimeWindowedSerde, Window, Windowed};

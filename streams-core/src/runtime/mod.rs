@@ -45,6 +45,7 @@ mod task_creator;
 mod task_manager;
 mod thread;
 mod thread_metrics;
+mod topic_admin;
 mod topic_manager;
 mod uncaught;
 mod until_signal;
@@ -56,6 +57,7 @@ use std::time::Duration;
 pub use close_options::CloseOptions;
 pub use control::{State, StateChange, StateListener};
 pub use queries::Queries;
+pub use topic_admin::{TopicSpec, create_topics};
 pub use uncaught::{StreamThreadExceptionResponse, UncaughtExceptionHandler};
 
 use crate::config::StreamsConfig;
