@@ -171,6 +171,16 @@ fn by_value_mod_3() -> Grouped<String, String> {
     Grouped::with(StringSerde, StringSerde)
 }
 
+/// `in` and `in2` cogrouped by key: `+v` for the one, `-v` for the other.
+fn two_cogrouped(b: &StreamsBuilder) -> streams_dsl::CogroupedKStream<String, String> {
+    stream(b, "in")
+        .group_by_key()
+        .cogroup(|_, v, agg: String| format!("{agg}+{v}"))
+        .cogroup(&stream(b, "in2").group_by_key(), |_, v, agg| {
+            format!("{agg}-{v}")
+        })
+}
+
 const IN: &[&str] = &["in"];
 /// The entries of `docs/architecture.md`, "Differences from Kafka Streams".
 const FINAL_RESULTS_KEPT: &str = "Emit-on-window-close keeps every final result";
@@ -488,6 +498,20 @@ pub fn all() -> Vec<Variant> {
                     .cogroup(&in2.group_by_key(), |_, v, agg| format!("{agg}-{v}"))
                     .cogroup(&rekeyed, |k, v, agg| format!("{agg}*{k}{v}"))
                     .aggregate(String::new),
+            );
+        }),
+        variant!("cogroup-tumbling", &["in", "in2"], nulls: false, |b| {
+            windowed_out(&two_cogrouped(b).windowed_by(tumbling()).aggregate(String::new));
+        }),
+        variant!("cogroup-sliding", &["in", "in2"], nulls: false, |b| {
+            let sliding = SlidingWindows::of_time_difference_and_grace(SIZE, GRACE);
+            windowed_out(&two_cogrouped(b).windowed_by_sliding(sliding).aggregate(String::new));
+        }),
+        variant!("cogroup-session", &["in", "in2"], nulls: false, |b| {
+            windowed_out(
+                &two_cogrouped(b)
+                    .windowed_by_session(sessions())
+                    .aggregate(String::new, |_, a, c| format!("{a}&{c}")),
             );
         }),
         variant!("tumbling-suppress", IN, nulls: true, |b| {

@@ -13,14 +13,49 @@ use std::sync::Arc;
 use streams_core::StreamsError;
 use streams_core::serde::{NaturalSerde, SharedSerde, builtin_serde};
 
+use streams_core::store::StoreBuilder;
+
 use crate::aggregation::aggregate_fold;
 use crate::grouped::{AggregateProcessor, KGroupedStream};
 use crate::options::Materialized;
+use crate::session::{Merger, SessionAggregateProcessor};
 use crate::shared::{Inner, Shared};
 use crate::store_slot::StoreSlot;
 use crate::stream::PassThrough;
 use crate::table::{Change, KTable};
 use crate::timestamped::timestamped_store;
+use crate::window_emit::EmitProgress;
+use crate::windowed::Checked;
+use crate::windows::EmitStrategy;
+
+/// What a cogroup's processors fold records into.
+pub(crate) enum Folding<K, A> {
+    /// One aggregate per key.
+    Keys,
+    /// One aggregate per key and time (fixed or sliding) window.
+    Windows(Checked),
+    /// One aggregate per key and session; merging sessions combine their aggregates with
+    /// `merger`.
+    Sessions {
+        gap: i64,
+        grace: i64,
+        merger: Arc<Merger<K, A>>,
+    },
+}
+
+impl<K, A> Clone for Folding<K, A> {
+    fn clone(&self) -> Self {
+        match self {
+            Folding::Keys => Folding::Keys,
+            Folding::Windows(w) => Folding::Windows(*w),
+            Folding::Sessions { gap, grace, merger } => Folding::Sessions {
+                gap: *gap,
+                grace: *grace,
+                merger: merger.clone(),
+            },
+        }
+    }
+}
 
 /// Folds a record of one input into the aggregate.
 type Aggregator<K, V, A> = dyn Fn(&K, V, A) -> A + Send + Sync;
@@ -34,14 +69,14 @@ trait Input<K, A> {
     /// The repartition topic `parent` would read, if any.
     fn repartition_topic(&self, store: &str) -> Option<String>;
 
-    /// Adds its processor `name` reading `parent`, folding into `store` from `initializer`.
+    /// Adds its processor `nodes.0` reading `nodes.1`, folding into store `nodes.2` from
+    /// `initializer` as `folding` says.
     fn add_processor(
         &self,
         inner: &mut Inner,
-        name: &str,
-        parent: &str,
-        store: &str,
+        nodes: (&str, &str, &str),
         initializer: Arc<dyn Fn() -> A + Send + Sync>,
+        folding: Folding<K, A>,
     );
 
     /// The grouped stream's key serde, when known.
@@ -74,26 +109,58 @@ where
     fn add_processor(
         &self,
         inner: &mut Inner,
-        name: &str,
-        parent: &str,
-        store: &str,
+        (name, parent, store): (&str, &str, &str),
         initializer: Arc<dyn Fn() -> A + Send + Sync>,
+        folding: Folding<K, A>,
     ) {
         let aggregator = self.aggregator.clone();
+        let first = initializer.clone();
         let fold = aggregate_fold(move || initializer(), move |k, v, a| aggregator(k, v, a));
         let store = store.to_owned();
         let value_serde = self.grouped.value_serde.clone();
         inner.apply(|t| {
-            t.add_processor(
-                name,
-                move || AggregateProcessor {
-                    fold: fold.clone(),
-                    store: StoreSlot::new(&store),
-                    value_serde: value_serde.clone(),
-                },
-                &[parent],
-            )
-            .map(|_| ())
+            match folding {
+                Folding::Keys => t.add_processor(
+                    name,
+                    move || AggregateProcessor {
+                        fold: fold.clone(),
+                        store: StoreSlot::new(&store),
+                        value_serde: value_serde.clone(),
+                    },
+                    &[parent],
+                )?,
+                // As Kafka Streams, a windowed cogroup emits every update.
+                Folding::Windows(windows) => t.add_processor(
+                    name,
+                    move || {
+                        windows.processor(
+                            StoreSlot::new(&store),
+                            EmitStrategy::OnWindowUpdate,
+                            fold.clone(),
+                            EmitProgress::new(None),
+                            value_serde.clone(),
+                        )
+                    },
+                    &[parent],
+                )?,
+                Folding::Sessions { gap, grace, merger } => t.add_processor(
+                    name,
+                    move || SessionAggregateProcessor {
+                        gap,
+                        grace,
+                        fold: fold.clone(),
+                        init: Arc::new({
+                            let first = first.clone();
+                            move || Some(first())
+                        }),
+                        merger: merger.clone(),
+                        store: StoreSlot::new(&store),
+                        observed: -1,
+                    },
+                    &[parent],
+                )?,
+            };
+            Ok(())
         });
     }
 
@@ -138,7 +205,7 @@ where
 /// # Ok::<(), streams_core::StreamsError>(())
 /// ```
 pub struct CogroupedKStream<K, A> {
-    builder: Shared,
+    pub(crate) builder: Shared,
     inputs: Vec<Box<dyn Input<K, A>>>,
 }
 
@@ -201,7 +268,38 @@ where
         initializer: impl Fn() -> A + Send + Sync + 'static,
         materialized: Materialized<K, A>,
     ) -> KTable<K, A> {
-        let initializer: Arc<dyn Fn() -> A + Send + Sync> = Arc::new(initializer);
+        self.lower(
+            Arc::new(initializer),
+            &materialized,
+            Folding::Keys,
+            |_, store, k, a| {
+                Some(materialized.changelog(timestamped_store(
+                    store,
+                    materialized.kind,
+                    k.clone(),
+                    a.clone(),
+                )))
+            },
+            |k| k.clone(),
+        )
+    }
+
+    /// Lowers the cogroup: the store's name, the inputs' repartition topics, one processor
+    /// per input folding as `folding` says into the store `store_builder` makes (`None`: it
+    /// recorded what was wrong), the merge node, and the table, keyed with `table_key_serde`
+    /// of the store's key serde.
+    pub(crate) fn lower<KT, S>(
+        &self,
+        initializer: Arc<dyn Fn() -> A + Send + Sync>,
+        materialized: &Materialized<K, A>,
+        folding: Folding<K, A>,
+        store_builder: impl FnOnce(&mut Inner, &str, &SharedSerde<K>, &SharedSerde<A>) -> Option<S>,
+        table_key_serde: impl FnOnce(&SharedSerde<K>) -> SharedSerde<KT>,
+    ) -> KTable<KT, A>
+    where
+        KT: Clone + 'static,
+        S: StoreBuilder,
+    {
         let mut inner = self.builder.borrow_mut();
         let store = inner.name(
             materialized.name.as_deref(),
@@ -218,28 +316,27 @@ where
         let mut processors = Vec::with_capacity(self.inputs.len());
         for (input, parent) in self.inputs.iter().zip(&parents) {
             let name = inner.new_name("COGROUPKSTREAM-AGGREGATE");
-            input.add_processor(&mut inner, &name, parent, &store, initializer.clone());
+            let nodes = (name.as_str(), parent.as_str(), store.as_str());
+            input.add_processor(&mut inner, nodes, initializer.clone(), folding.clone());
             processors.push(name);
         }
         let merge = inner.new_name("COGROUPKSTREAM-MERGE");
+        let mut table_key = None;
         match (&key_serde, &value_serde) {
             (Some(k), Some(a)) => {
-                let names: Vec<&str> = processors.iter().map(String::as_str).collect();
-                let builder = materialized.changelog(timestamped_store(
-                    &store,
-                    materialized.kind,
-                    k.clone(),
-                    a.clone(),
-                ));
-                inner.apply(|t| {
-                    t.add_state_store(builder, &names)?
-                        .add_processor::<K, Change<A>, K, Change<A>, _, _>(
-                            &merge,
-                            || PassThrough,
-                            &names,
-                        )?;
-                    Ok(())
-                });
+                table_key = Some(table_key_serde(k));
+                if let Some(builder) = store_builder(&mut inner, &store, k, a) {
+                    let names: Vec<&str> = processors.iter().map(String::as_str).collect();
+                    inner.apply(|t| {
+                        t.add_state_store(builder, &names)?
+                            .add_processor::<KT, Change<A>, KT, Change<A>, _, _>(
+                                &merge,
+                                || PassThrough,
+                                &names,
+                            )?;
+                        Ok(())
+                    });
+                }
             }
             (None, _) => inner.fail(StreamsError::Topology(format!(
                 "cogroup `{merge}`: no key serde is known for its store `{store}`; give one \
@@ -256,7 +353,7 @@ where
             builder: self.builder.clone(),
             node: merge,
             store: Some(store),
-            key_serde,
+            key_serde: table_key,
             value_serde,
             old_values: true,
             materialized: true,

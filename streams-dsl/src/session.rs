@@ -35,10 +35,10 @@ impl<K, V> std::fmt::Debug for SessionWindowedKStream<K, V> {
 }
 
 /// How two session aggregates combine when their sessions merge.
-type Merger<K, A> = dyn Fn(&K, A, A) -> A + Send + Sync;
+pub(crate) type Merger<K, A> = dyn Fn(&K, A, A) -> A + Send + Sync;
 
 /// The aggregate merging starts from (`None` for reduce: the first session's as is).
-type SessionInit<A> = dyn Fn() -> Option<A> + Send + Sync;
+pub(crate) type SessionInit<A> = dyn Fn() -> Option<A> + Send + Sync;
 
 /// The store a session aggregation keeps its sessions in.
 type SessionAggregates<K, A> = TypedSessionStore<K, A>;
@@ -191,14 +191,14 @@ where
 /// merged session is stored and forwarded. Records whose merged session would end before
 /// stream time minus grace minus the gap (a session can still grow by a gap after its end)
 /// are dropped as late.
-struct SessionAggregateProcessor<K, V, A> {
-    gap: i64,
-    grace: i64,
-    fold: Arc<Fold<K, V, A>>,
-    init: Arc<SessionInit<A>>,
-    merger: Arc<Merger<K, A>>,
-    store: StoreSlot<SessionAggregates<K, A>>,
-    observed: i64,
+pub(crate) struct SessionAggregateProcessor<K, V, A> {
+    pub(crate) gap: i64,
+    pub(crate) grace: i64,
+    pub(crate) fold: Arc<Fold<K, V, A>>,
+    pub(crate) init: Arc<SessionInit<A>>,
+    pub(crate) merger: Arc<Merger<K, A>>,
+    pub(crate) store: StoreSlot<SessionAggregates<K, A>>,
+    pub(crate) observed: i64,
 }
 
 impl<K, V, A> Processor<K, V, Windowed<K>, Change<A>> for SessionAggregateProcessor<K, V, A>

@@ -51,16 +51,28 @@ impl<K, V> std::fmt::Debug for TimeWindowedKStream<K, V> {
     }
 }
 
+impl Windowing {
+    /// The windows in milliseconds, or what is wrong with them.
+    pub(crate) fn check(&self) -> streams_core::Result<Checked> {
+        match self {
+            Windowing::Time(w) => w.check().map(Checked::Time),
+            Windowing::Sliding(w) => w
+                .check()
+                .map(|(difference, grace)| Checked::Sliding { difference, grace }),
+        }
+    }
+}
+
 /// Checked windowing.
 #[derive(Debug, Clone, Copy)]
-enum Checked {
+pub(crate) enum Checked {
     Time(TimeWindowsMs),
     Sliding { difference: i64, grace: i64 },
 }
 
 impl Checked {
     /// The processor of these windows.
-    fn processor<K, V, A>(
+    pub(crate) fn processor<K, V, A>(
         self,
         store: StoreSlot<WindowAggregates<K, A>>,
         emit: EmitStrategy,
@@ -92,8 +104,16 @@ impl Checked {
         }
     }
 
+    /// How long after a window's end it still takes records.
+    pub(crate) fn grace(&self) -> i64 {
+        match self {
+            Checked::Time(w) => w.grace,
+            Checked::Sliding { grace, .. } => *grace,
+        }
+    }
+
     /// The window size (end - start) the store and the key serde use.
-    fn size(&self) -> i64 {
+    pub(crate) fn size(&self) -> i64 {
         match self {
             Checked::Time(w) => w.size,
             Checked::Sliding { difference, .. } => *difference,
@@ -103,7 +123,7 @@ impl Checked {
     /// The shortest retention that keeps every window the aggregation may still update:
     /// size + grace for time windows; for sliding windows, which look back two time
     /// differences, 2 * difference + grace (as Kafka Streams).
-    fn minimum_retention(&self) -> i64 {
+    pub(crate) fn minimum_retention(&self) -> i64 {
         match self {
             Checked::Time(w) => w.size.saturating_add(w.grace),
             Checked::Sliding { difference, grace } => {
@@ -205,17 +225,8 @@ where
             &materialized,
             self.grouped.key_serde.clone(),
             |inner, plan, k, a| {
-                let checked = match self.windowing {
-                    Windowing::Time(w) => w.check().map(Checked::Time),
-                    Windowing::Sliding(w) => w
-                        .check()
-                        .map(|(difference, grace)| Checked::Sliding { difference, grace }),
-                };
-                let windows = checked.map_err(|e| inner.fail(e)).ok()?;
-                grace.set(Some(match &windows {
-                    Checked::Time(w) => w.grace,
-                    Checked::Sliding { grace, .. } => *grace,
-                }));
+                let windows = self.windowing.check().map_err(|e| inner.fail(e)).ok()?;
+                grace.set(Some(windows.grace()));
                 let retention = plan.retention(
                     inner,
                     operation,
@@ -266,7 +277,7 @@ where
 
 /// The processor of a time-windowed aggregation: of fixed (tumbling or hopping) or of sliding
 /// windows.
-enum TimeWindowAggregate<K, V, A> {
+pub(crate) enum TimeWindowAggregate<K, V, A> {
     Fixed(WindowAggregateProcessor<K, V, A>),
     Sliding(SlidingAggregateProcessor<K, V, A>),
 }
@@ -302,7 +313,7 @@ where
 /// `KSTREAM-AGGREGATE` / `KSTREAM-REDUCE` over windows: folds each record into every window
 /// it falls in that is still open, and forwards each update, or, emitting on close, each
 /// window's final value once stream time passes its end plus grace.
-struct WindowAggregateProcessor<K, V, A> {
+pub(crate) struct WindowAggregateProcessor<K, V, A> {
     windows: TimeWindowsMs,
     emit: EmitStrategy,
     fold: Arc<Fold<K, V, A>>,

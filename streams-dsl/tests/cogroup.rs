@@ -3,10 +3,12 @@
 //! repartition topics, and the misuses `build()` refuses.
 
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use streams_core::serde::{I64Serde, JsonSerde, JsonValue, Nullable, StringSerde};
 use streams_core::test_driver::TopologyTestDriver;
 use streams_core::{StreamsConfig, StreamsError};
-use streams_dsl::{Grouped, Materialized, StreamsBuilder};
+
+use streams_dsl::{Grouped, Materialized, SessionWindows, StreamsBuilder, TimeWindows};
 
 fn s(v: &str) -> String {
     v.to_owned()
@@ -205,5 +207,69 @@ fn a_missing_aggregate_serde_fails_the_build() {
         "invalid topology: cogroup `COGROUPKSTREAM-MERGE-0000000002`: no value serde is known \
          for its store `n`; give one with Materialized::with_value_serde, or implement \
          NaturalSerde for `u64`"
+    );
+}
+
+/// Session windows: a click adds 1, a purchase 100; a purchase within the gap of a click
+/// merges into its session (the old session is deleted, the merged one emitted).
+#[test]
+fn session_windowed_inputs_merge_into_one_session() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    let clicks = b.stream::<String, String>(&["clicks"]).group_by_key();
+    let purchases = b.stream::<String, String>(&["purchases"]).group_by_key();
+    clicks
+        .cogroup(|_, _, n: i64| n + 1)
+        .cogroup(&purchases, |_, _, n| n + 100)
+        .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(
+            Duration::from_secs(5),
+        ))
+        .aggregate(|| 0, |_, a, c| a + c)
+        .to_stream()
+        .map(|w, n| {
+            let window = format!("{}@{}-{}", w.key, w.window.start, w.window.end);
+            (window, n)
+        })
+        .to("sessions");
+    let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("cogroup", "unused:9092"))?;
+    let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    let purchases = d.input_topic("purchases", StringSerde, StringSerde);
+    clicks.pipe(s("ann"), s("/"), 1_000)?;
+    purchases.pipe(s("ann"), s("p1"), 3_000)?;
+    clicks.pipe(s("ann"), s("/"), 20_000)?;
+    assert_eq!(
+        d.output_topic("sessions", StringSerde, Nullable(I64Serde))
+            .read_key_values_with_time()?,
+        vec![
+            (s("ann@1000-1000"), Some(1), 1_000),
+            (s("ann@1000-1000"), None, 1_000),
+            (s("ann@1000-3000"), Some(101), 3_000),
+            (s("ann@20000-20000"), Some(1), 20_000),
+        ]
+    );
+    Ok(())
+}
+
+/// A windowed cogroup's store keeps at least the window size plus grace: a shorter retention
+/// is refused naming both.
+#[test]
+fn a_windowed_cogroup_refuses_a_retention_shorter_than_its_windows() {
+    let b = StreamsBuilder::new();
+    b.stream::<String, String>(&["one"])
+        .group_by_key()
+        .cogroup(|_, _, n: i64| n + 1)
+        .windowed_by(TimeWindows::of_size_and_grace(
+            Duration::from_secs(60),
+            Duration::from_secs(10),
+        ))
+        .aggregate_with(
+            || 0,
+            Materialized::as_store("per-minute").with_retention(Duration::from_secs(30)),
+        );
+    let err = b.build().expect_err("too short").to_string();
+    assert_eq!(
+        err,
+        "invalid topology: cogroup on store `per-minute`: its retention (30000 ms) must be at \
+         least 70000 ms (the window size plus the grace period; twice the time difference plus \
+         the grace period for sliding windows)"
     );
 }

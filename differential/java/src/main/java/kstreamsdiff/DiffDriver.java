@@ -25,6 +25,7 @@ import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.kstream.Branched;
+import org.apache.kafka.streams.kstream.CogroupedKStream;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.GlobalKTable;
@@ -177,6 +178,12 @@ public final class DiffDriver {
         t.toStream()
             .map((w, v) -> KeyValue.pair(win(w), v == null ? null : v.toString()))
             .to("out", Produced.with(Serdes.String(), Serdes.String()));
+    }
+
+    private static CogroupedKStream<String, String> twoCogrouped(StreamsBuilder b) {
+        return in(b).groupByKey()
+            .cogroup((String k, String v, String agg) -> agg + "+" + v)
+            .cogroup(in2(b).groupByKey(), (k, v, agg) -> agg + "-" + v);
     }
 
     private static void tableOut(KTable<String, String> t) {
@@ -405,6 +412,28 @@ public final class DiffDriver {
                     .aggregate(() -> "", Materialized.with(Serdes.String(), Serdes.String())));
                 return List.of("out");
             }
+            case "cogroup-tumbling":
+                twoCogrouped(b).windowedBy(TimeWindows.ofSizeAndGrace(SIZE, GRACE))
+                    .aggregate(() -> "", Materialized.with(Serdes.String(), Serdes.String()))
+                    .toStream()
+                    .map((w, v) -> KeyValue.pair(win(w), v))
+                    .to("out");
+                return List.of("out");
+            case "cogroup-sliding":
+                twoCogrouped(b).windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(SIZE, GRACE))
+                    .aggregate(() -> "", Materialized.with(Serdes.String(), Serdes.String()))
+                    .toStream()
+                    .map((w, v) -> KeyValue.pair(win(w), v))
+                    .to("out");
+                return List.of("out");
+            case "cogroup-session":
+                twoCogrouped(b).windowedBy(SessionWindows.ofInactivityGapAndGrace(GAP, Duration.ofMillis(3)))
+                    .aggregate(() -> "", (k, a, c) -> a + "&" + c,
+                        Materialized.with(Serdes.String(), Serdes.String()))
+                    .toStream()
+                    .map((w, v) -> KeyValue.pair(win(w), v))
+                    .to("out");
+                return List.of("out");
             case "tumbling-suppress":
                 windowedOut(in(b).groupByKey().windowedBy(TimeWindows.ofSizeAndGrace(SIZE, GRACE)).count()
                     .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded())));
