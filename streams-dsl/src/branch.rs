@@ -61,6 +61,29 @@ where
 {
     /// Splits the stream into named branches (`KSTREAM-BRANCH-<n>`, or `prefix` if given);
     /// each branch is named `<splitter name><branch name>`.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let branches = b
+    ///     .stream::<String, String>(&["in"])
+    ///     .split(Some("fruit-"))
+    ///     .branch("a", |_, v| v.starts_with('a'))
+    ///     .default_branch("other");
+    /// branches["fruit-a"].to("a-fruit");
+    /// branches["fruit-other"].to("other-fruit");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("1"), s("apple"), 1)?;
+    /// input.pipe(s("2"), s("fig"), 2)?;
+    /// assert_eq!(d.output_topic("a-fruit", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("1"), s("apple"), 1)]);
+    /// assert_eq!(d.output_topic("other-fruit", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("2"), s("fig"), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn split(&self, prefix: Option<&str>) -> BranchedKStream<K, V> {
         let splitter = self.builder.borrow_mut().name(prefix, "KSTREAM-BRANCH");
         BranchedKStream {
@@ -78,6 +101,21 @@ where
 {
     /// Adds the branch `name` of the records for which `predicate` holds (and no earlier
     /// branch's did).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let branches = b.stream::<String, String>(&["in"]).split(None)
+    ///     .branch("long", |_, v| v.len() > 3)
+    ///     .branch("short", |_, v| v.len() <= 3)
+    ///     .no_default_branch();
+    /// assert_eq!(branches.keys().collect::<Vec<_>>(), ["KSTREAM-BRANCH-0000000001long", "KSTREAM-BRANCH-0000000001short"]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn branch(
         mut self,
         name: &str,
@@ -90,6 +128,20 @@ where
 
     /// Ends the split with a branch `name` for the records no branch took; returns every
     /// branch by its full name.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let branches = b.stream::<String, String>(&["in"]).split(Some("x-"))
+    ///     .branch("long", |_, v| v.len() > 3)
+    ///     .default_branch("rest");
+    /// assert_eq!(branches.keys().collect::<Vec<_>>(), ["x-long", "x-rest"]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn default_branch(self, name: &str) -> std::collections::BTreeMap<String, KStream<K, V>> {
         let default = format!("{}{name}", self.splitter);
         self.finish(Some(default))
@@ -97,6 +149,21 @@ where
 
     /// Ends the split; records no branch took are dropped. Returns every branch by its full
     /// name.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let branches = b.stream::<String, String>(&["in"]).split(None)
+    ///     .branch("long", |_, v| v.len() > 3)
+    ///     .branch("short", |_, v| v.len() <= 3)
+    ///     .no_default_branch();
+    /// assert_eq!(branches.keys().collect::<Vec<_>>(), ["KSTREAM-BRANCH-0000000001long", "KSTREAM-BRANCH-0000000001short"]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn no_default_branch(self) -> std::collections::BTreeMap<String, KStream<K, V>> {
         self.finish(None)
     }

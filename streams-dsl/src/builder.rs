@@ -53,6 +53,13 @@ impl std::fmt::Debug for StreamsBuilder {
 
 impl StreamsBuilder {
     /// An empty builder.
+    ///
+    /// ```
+    /// let builder = streams_dsl::StreamsBuilder::new();
+    /// builder.stream::<String, String>(&["in"]).to("out");
+    /// assert_eq!(builder.build()?.subtopologies().len(), 1);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn new() -> Self {
         StreamsBuilder {
             inner: Inner::shared(),
@@ -62,6 +69,22 @@ impl StreamsBuilder {
     /// A stream of the records of `topics`, keys and values read with their types' natural
     /// serdes: `builder.stream::<Option<String>, String>(&["lines"])` (an `Option` key for
     /// a topic whose keys may be null).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("a"), s("x"), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn stream<K, V>(&self, topics: &[&str]) -> KStream<K, V>
     where
         K: NaturalSerde + Clone,
@@ -71,6 +94,21 @@ impl StreamsBuilder {
     }
 
     /// A stream of the records of `topics`, read with the serdes of `consumed`.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream_with(&["in"], Consumed::with(Nullable(StringSerde), StringSerde).with_name("lines"))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("in", Nullable(StringSerde), StringSerde).pipe(None, s("x"), 1)?;
+    /// assert_eq!(d.output_topic("out", Nullable(StringSerde), StringSerde).read_key_values_with_time()?, vec![(None, s("x"), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn stream_with<K, V>(&self, topics: &[&str], consumed: Consumed<K, V>) -> KStream<K, V>
     where
         K: Clone + 'static,
@@ -98,6 +136,46 @@ impl StreamsBuilder {
     /// Adds a state store for Processor API nodes added with
     /// [`KStream::process_with_stores`] (Kafka Streams' `addStateStore`). Its changelog, if
     /// the builder asks for one, is created and restored like those of DSL stores.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use state_stores::KeyValueStoreBuilder;
+    /// use state_stores::typed::TypedKeyValueStore;
+    /// use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+    /// use streams_core::store::StoreHandle;
+    /// use streams_core::Record;
+    ///
+    /// /// Numbers each key's records, keeping the last number in store `seen`.
+    /// #[derive(Default)]
+    /// struct Numbering(Option<StoreHandle<TypedKeyValueStore<String, i64>>>);
+    /// impl Processor<String, String, String, i64> for Numbering {
+    ///     fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), ProcessorError> {
+    ///         self.0 = Some(ctx.state_store("seen")?);
+    ///         Ok(())
+    ///     }
+    ///     fn process(&mut self, ctx: &mut ProcessorContext<'_, String, i64>, r: Record<String, String>) -> Result<(), ProcessorError> {
+    ///         let mut store = self.0.as_ref().ok_or("init did not run")?.borrow_mut();
+    ///         let n = store.get(&r.key)?.unwrap_or(0) + 1;
+    ///         store.put(&r.key, &n)?;
+    ///         ctx.forward(r.with_value(n))?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let b = StreamsBuilder::new();
+    /// b.add_state_store(KeyValueStoreBuilder::in_memory("seen", StringSerde, I64Serde));
+    /// b.stream::<String, String>(&["in"]).process_with_stores(Numbering::default, &["seen"]).to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// input.pipe(s("a"), s("y"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, I64Serde).read_key_values_with_time()?, vec![(s("a"), 1, 1), (s("a"), 2, 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn add_state_store(&self, builder: impl streams_core::store::StoreBuilder) {
         let mut inner = self.inner.borrow_mut();
         inner.claim_store(builder.name());
@@ -111,6 +189,20 @@ impl StreamsBuilder {
 
     /// The topology, or the first misuse found while building it. A builder builds once:
     /// operations on its streams afterwards, and a second `build()`, are errors.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"]).to("out");
+    /// let topology = b.build()?;
+    /// assert!(topology.describe().to_string().contains("Source: KSTREAM-SOURCE-0000000000 (topics: [in])"));
+    /// assert!(b.build().is_err(), "a builder builds once");
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn build(&self) -> Result<Topology> {
         self.inner.borrow_mut().finish()
     }

@@ -217,6 +217,28 @@ where
     /// Starts a cogroup with this grouped stream, whose records fold into the aggregate with
     /// `aggregator(key, value, aggregate)`; add more inputs with
     /// [`CogroupedKStream::cogroup`].
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let clicks = b.stream::<String, String>(&["clicks"]).group_by_key();
+    /// let buys = b.stream::<String, String>(&["buys"]).group_by_key();
+    /// clicks
+    ///     .cogroup(|_, _, n: i64| n + 1)
+    ///     .cogroup(&buys, |_, _, n| n + 10)
+    ///     .aggregate(|| 0)
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("clicks", StringSerde, StringSerde).pipe(s("ann"), s("/"), 1_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 2_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann"), Some(1), 1_000), (s("ann"), Some(11), 2_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn cogroup<A: Clone + 'static>(
         &self,
         aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
@@ -236,6 +258,28 @@ where
 {
     /// Adds `grouped`, whose records fold into the aggregate with `aggregator(key, value,
     /// aggregate)`.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let clicks = b.stream::<String, String>(&["clicks"]).group_by_key();
+    /// let buys = b.stream::<String, String>(&["buys"]).group_by_key();
+    /// clicks
+    ///     .cogroup(|_, _, n: i64| n + 1)
+    ///     .cogroup(&buys, |_, _, n| n + 10)
+    ///     .aggregate(|| 0)
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("clicks", StringSerde, StringSerde).pipe(s("ann"), s("/"), 1_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 2_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann"), Some(1), 1_000), (s("ann"), Some(11), 2_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn cogroup<V: Clone + 'static>(
         mut self,
         grouped: &KGroupedStream<K, V>,
@@ -250,6 +294,28 @@ where
 
     /// The aggregates, from `initializer()` for a new key, in a store with a generated name;
     /// the aggregate with its natural serde. See [`Self::aggregate_with`].
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let clicks = b.stream::<String, String>(&["clicks"]).group_by_key();
+    /// let buys = b.stream::<String, String>(&["buys"]).group_by_key();
+    /// clicks
+    ///     .cogroup(|_, _, n: i64| n + 1)
+    ///     .cogroup(&buys, |_, _, n| n + 10)
+    ///     .aggregate(|| 0)
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("clicks", StringSerde, StringSerde).pipe(s("ann"), s("/"), 1_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 2_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann"), Some(1), 1_000), (s("ann"), Some(11), 2_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate(&self, initializer: impl Fn() -> A + Send + Sync + 'static) -> KTable<K, A>
     where
         A: NaturalSerde,
@@ -263,6 +329,28 @@ where
     /// The aggregates, from `initializer()` for a new key, kept as `materialized` says: keys
     /// with its key serde or the first input's that is known, values with its value serde
     /// or the aggregate's built-in one.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let clicks = b.stream::<String, String>(&["clicks"]).group_by_key();
+    /// let buys = b.stream::<String, String>(&["buys"]).group_by_key();
+    /// clicks
+    ///     .cogroup(|_, _, n: i64| n + 1)
+    ///     .cogroup(&buys, |_, _, n| n + 10)
+    ///     .aggregate_with(|| 0, Materialized::as_store("activity").with_value_serde(I64Serde))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("clicks", StringSerde, StringSerde).pipe(s("ann"), s("/"), 1_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 2_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann"), Some(1), 1_000), (s("ann"), Some(11), 2_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate_with(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,

@@ -67,6 +67,31 @@ where
     A: Clone + 'static,
 {
     /// The cogroup cut into tumbling or hopping windows.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// let clicks = b.stream::<String, String>(&["clicks"]).group_by_key();
+    /// let buys = b.stream::<String, String>(&["buys"]).group_by_key();
+    /// clicks
+    ///     .cogroup(|_, _, n: i64| n + 1)
+    ///     .cogroup(&buys, |_, _, n| n + 10)
+    ///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+    ///     .aggregate(|| 0)
+    ///     .to_stream()
+    ///     .map(|w, n| (format!("{}@{}", w.key, w.window.start), n))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("clicks", StringSerde, StringSerde).pipe(s("ann"), s("/"), 1_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 2_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@0"), Some(1), 1_000), (s("ann@0"), Some(11), 2_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn windowed_by(self, windows: TimeWindows) -> TimeWindowedCogroupedKStream<K, A> {
         TimeWindowedCogroupedKStream {
             cogrouped: self,
@@ -75,6 +100,31 @@ where
     }
 
     /// The cogroup cut into session windows.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// let clicks = b.stream::<String, String>(&["clicks"]).group_by_key();
+    /// let buys = b.stream::<String, String>(&["buys"]).group_by_key();
+    /// clicks
+    ///     .cogroup(|_, _, n: i64| n + 1)
+    ///     .cogroup(&buys, |_, _, n| n + 10)
+    ///     .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(5)))
+    ///     .aggregate(|| 0, |_, a, c| a + c)
+    ///     .to_stream()
+    ///     .map(|w, n| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), n))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("clicks", StringSerde, StringSerde).pipe(s("ann"), s("/"), 1_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 2_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@1000-1000"), Some(1), 1_000), (s("ann@1000-1000"), None, 1_000), (s("ann@1000-2000"), Some(11), 2_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn windowed_by_session(
         self,
         windows: SessionWindows,
@@ -86,6 +136,32 @@ where
     }
 
     /// The cogroup cut into sliding windows.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// let clicks = b.stream::<String, String>(&["clicks"]).group_by_key();
+    /// let buys = b.stream::<String, String>(&["buys"]).group_by_key();
+    /// clicks
+    ///     .cogroup(|_, _, n: i64| n + 1)
+    ///     .cogroup(&buys, |_, _, n| n + 10)
+    ///     .windowed_by_sliding(SlidingWindows::of_time_difference_with_no_grace(Duration::from_secs(10)))
+    ///     .aggregate(|| 0)
+    ///     .to_stream()
+    ///     .map(|w, n| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), n))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("clicks", StringSerde, StringSerde).pipe(s("ann"), s("/"), 1_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 2_000)?;
+    /// // Early records (within one time difference of 0) share a window starting at 0.
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@0-10000"), Some(1), 1_000), (s("ann@1001-11001"), Some(10), 2_000), (s("ann@0-10000"), Some(11), 2_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn windowed_by_sliding(
         self,
         windows: SlidingWindows,
@@ -104,6 +180,31 @@ where
 {
     /// The aggregates per key and window, from `initializer()` for a new window, in a store
     /// with a generated name; the aggregate with its natural serde.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// let clicks = b.stream::<String, String>(&["clicks"]).group_by_key();
+    /// let buys = b.stream::<String, String>(&["buys"]).group_by_key();
+    /// clicks
+    ///     .cogroup(|_, _, n: i64| n + 1)
+    ///     .cogroup(&buys, |_, _, n| n + 10)
+    ///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+    ///     .aggregate(|| 0)
+    ///     .to_stream()
+    ///     .map(|w, n| (format!("{}@{}", w.key, w.window.start), n))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("clicks", StringSerde, StringSerde).pipe(s("ann"), s("/"), 1_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 2_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@0"), Some(1), 1_000), (s("ann@0"), Some(11), 2_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
@@ -118,6 +219,31 @@ where
     /// The aggregates per key and window, from `initializer()` for a new window, kept as
     /// `materialized` says (retention at least the window size plus grace, twice the time
     /// difference plus grace for sliding windows; that minimum by default).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// let clicks = b.stream::<String, String>(&["clicks"]).group_by_key();
+    /// let buys = b.stream::<String, String>(&["buys"]).group_by_key();
+    /// clicks
+    ///     .cogroup(|_, _, n: i64| n + 1)
+    ///     .cogroup(&buys, |_, _, n| n + 10)
+    ///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+    ///     .aggregate_with(|| 0, Materialized::as_store("per-10s").with_value_serde(I64Serde).with_retention(Duration::from_secs(3600)))
+    ///     .to_stream()
+    ///     .map(|w, n| (format!("{}@{}", w.key, w.window.start), n))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("clicks", StringSerde, StringSerde).pipe(s("ann"), s("/"), 1_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 2_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@0"), Some(1), 1_000), (s("ann@0"), Some(11), 2_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate_with(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
@@ -183,6 +309,31 @@ where
     /// The aggregates per key and session, from `initializer()` for a new session; when a
     /// record joins sessions, their aggregates combine with `merger(key, a, b)`. In a store
     /// with a generated name; the aggregate with its natural serde.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// let clicks = b.stream::<String, String>(&["clicks"]).group_by_key();
+    /// let buys = b.stream::<String, String>(&["buys"]).group_by_key();
+    /// clicks
+    ///     .cogroup(|_, _, n: i64| n + 1)
+    ///     .cogroup(&buys, |_, _, n| n + 10)
+    ///     .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(5)))
+    ///     .aggregate(|| 0, |_, a, c| a + c)
+    ///     .to_stream()
+    ///     .map(|w, n| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), n))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("clicks", StringSerde, StringSerde).pipe(s("ann"), s("/"), 1_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 2_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@1000-1000"), Some(1), 1_000), (s("ann@1000-1000"), None, 1_000), (s("ann@1000-2000"), Some(11), 2_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
@@ -197,6 +348,31 @@ where
 
     /// As [`Self::aggregate`], kept as `materialized` says (retention at least the
     /// inactivity gap plus the grace period; that minimum by default).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// let clicks = b.stream::<String, String>(&["clicks"]).group_by_key();
+    /// let buys = b.stream::<String, String>(&["buys"]).group_by_key();
+    /// clicks
+    ///     .cogroup(|_, _, n: i64| n + 1)
+    ///     .cogroup(&buys, |_, _, n| n + 10)
+    ///     .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(5)))
+    ///     .aggregate_with(|| 0, |_, a, c| a + c, Materialized::as_store("visits").with_value_serde(I64Serde))
+    ///     .to_stream()
+    ///     .map(|w, n| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), n))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("clicks", StringSerde, StringSerde).pipe(s("ann"), s("/"), 1_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 2_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@1000-1000"), Some(1), 1_000), (s("ann@1000-1000"), None, 1_000), (s("ann@1000-2000"), Some(11), 2_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate_with(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,

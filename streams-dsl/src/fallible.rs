@@ -21,6 +21,26 @@ where
 {
     /// The records for which `predicate` returns `Ok(true)` (`KSTREAM-FILTER`); an `Err` goes
     /// to the processing exception handler.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let config = StreamsConfig::new("doc", "unused:9092").set("processing.exception.handler", "log-and-continue")?;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .try_filter(|_, v| v.parse::<i64>().map(|n| n > 1))
+    ///     .to("out");
+    /// let d = TopologyTestDriver::new(b.build()?, config)?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("5"), 1)?;
+    /// input.pipe(s("b"), s("x"), 2)?;
+    /// input.pipe(s("c"), s("1"), 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("a"), s("5"), 1)]); // "x" failed: logged and skipped
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn try_filter<E>(
         &self,
         predicate: impl Fn(&K, &V) -> Result<bool, E> + Send + Sync + 'static,
@@ -44,6 +64,25 @@ where
 
     /// Each record turned into a new key and value, or an error for the processing exception
     /// handler (`KSTREAM-MAP`); a grouping after it repartitions.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let config = StreamsConfig::new("doc", "unused:9092").set("processing.exception.handler", "log-and-continue")?;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .try_map(|k, v| v.parse::<i64>().map(|n| (k, n * 2)))
+    ///     .to("out");
+    /// let d = TopologyTestDriver::new(b.build()?, config)?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("5"), 1)?;
+    /// input.pipe(s("b"), s("x"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, I64Serde).read_key_values_with_time()?, vec![(s("a"), 10, 1)]); // "x" failed: logged and skipped
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn try_map<K2, V2, E>(
         &self,
         mapper: impl Fn(K, V) -> Result<(K2, V2), E> + Send + Sync + 'static,
@@ -138,6 +177,25 @@ where
     /// Each record turned into zero or more records, or an error for the processing
     /// exception handler (`KSTREAM-FLATMAP`); keys may change. Nothing of a failed record is
     /// forwarded.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let config = StreamsConfig::new("doc", "unused:9092").set("processing.exception.handler", "log-and-continue")?;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .try_flat_map(|k, v| v.parse::<usize>().map(|n| vec![(k, n as i64); n]))
+    ///     .to("out");
+    /// let d = TopologyTestDriver::new(b.build()?, config)?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("2"), 1)?;
+    /// input.pipe(s("b"), s("x"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, I64Serde).read_key_values_with_time()?, vec![(s("a"), 2, 1), (s("a"), 2, 1)]); // "x" failed: logged and skipped
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn try_flat_map<K2, V2, I, E>(
         &self,
         mapper: impl Fn(K, V) -> Result<I, E> + Send + Sync + 'static,
@@ -169,6 +227,25 @@ where
 
     /// Each value turned into zero or more values under the same key, or an error for the
     /// processing exception handler (`KSTREAM-FLATMAPVALUES`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let config = StreamsConfig::new("doc", "unused:9092").set("processing.exception.handler", "log-and-continue")?;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .try_flat_map_values(|v| v.parse::<i64>().map(|n| vec![n, -n]))
+    ///     .to("out");
+    /// let d = TopologyTestDriver::new(b.build()?, config)?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("2"), 1)?;
+    /// input.pipe(s("b"), s("x"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, I64Serde).read_key_values_with_time()?, vec![(s("a"), 2, 1), (s("a"), -2, 1)]); // "x" failed: logged and skipped
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn try_flat_map_values<V2, I, E>(
         &self,
         mapper: impl Fn(V) -> Result<I, E> + Send + Sync + 'static,

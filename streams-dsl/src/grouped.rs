@@ -130,17 +130,77 @@ where
     }
 
     /// [`Self::count_with`] into a store with a generated name and the grouping's key serde.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .group_by_key()
+    ///     .count()
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// input.pipe(s("a"), s("y"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("a"), Some(1), 1), (s("a"), Some(2), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn count(&self) -> KTable<K, i64> {
         self.count_with(Materialized::new())
     }
 
     /// [`Self::reduce_with`] into a store with a generated name and the grouping's serdes.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .group_by_key()
+    ///     .reduce(|a, v| format!("{a},{v}"))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// input.pipe(s("a"), s("y"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("a"), Some(s("x")), 1), (s("a"), Some(s("x,y")), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn reduce(&self, reducer: impl Fn(V, V) -> V + Send + Sync + 'static) -> KTable<K, V> {
         self.reduce_with(reducer, Materialized::new())
     }
 
     /// [`Self::aggregate_with`] into a store with a generated name, the aggregate with its
     /// natural serde.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .group_by_key()
+    ///     .aggregate(|| 0i64, |_, v, total| total + v.len() as i64)
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("xy"), 1)?;
+    /// input.pipe(s("a"), s("xyz"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("a"), Some(2), 1), (s("a"), Some(5), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate<A: NaturalSerde + Clone>(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
@@ -152,6 +212,25 @@ where
 
     /// The number of records per key, in a table (`KSTREAM-AGGREGATE`, store
     /// `KSTREAM-AGGREGATE-STATE-STORE-<n>` unless named).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .group_by_key()
+    ///     .count_with(Materialized::as_store("counts").in_memory())
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("a"), Some(1), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
         let materialized = with_count_serde(materialized);
         self.fold("KSTREAM-AGGREGATE", "count", materialized, count_fold())
@@ -159,6 +238,26 @@ where
 
     /// Each key's values combined with `reducer(aggregate, value)`; the first value of a key
     /// is its aggregate as is (`KSTREAM-REDUCE`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .group_by_key()
+    ///     .reduce_with(|a, v| a + &v, Materialized::as_store("joined"))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// input.pipe(s("a"), s("y"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("a"), Some(s("x")), 1), (s("a"), Some(s("xy")), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn reduce_with(
         &self,
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
@@ -176,6 +275,26 @@ where
     /// Each key's values folded into an aggregate that starts as `initializer()`:
     /// `aggregator(key, value, aggregate)` (`KSTREAM-AGGREGATE`). The store's value serde must
     /// be given in `materialized`.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .group_by_key()
+    ///     .aggregate_with(|| 0i64, |_, v, n| n + v.len() as i64, Materialized::as_store("chars").with_value_serde(I64Serde))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("xy"), 1)?;
+    /// input.pipe(s("a"), s("z"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("a"), Some(2), 1), (s("a"), Some(3), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate_with<A>(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,

@@ -192,6 +192,27 @@ where
 {
     /// Re-groups the table's rows by `selector(key, value) -> (new key, new value)`
     /// (`KTABLE-SELECT`), both with their natural serdes; see [`Self::group_by_with`].
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users")
+    ///     .group_by(|user, region| (region.clone(), user.clone()))
+    ///     .count()
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let users = d.input_topic("users", StringSerde, Nullable(StringSerde));
+    /// users.pipe(s("ann"), Some(s("eu")), 1)?;
+    /// users.pipe(s("bob"), Some(s("eu")), 2)?;
+    /// users.pipe(s("ann"), Some(s("us")), 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("eu"), Some(1), 1), (s("eu"), Some(2), 2), (s("eu"), Some(1), 3), (s("us"), Some(1), 3)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn group_by<K2, V2>(
         &self,
         selector: impl Fn(&K, &V) -> (K2, V2) + Send + Sync + 'static,
@@ -210,6 +231,24 @@ where
     /// (`KTABLE-SELECT`) with the serdes of `grouped`; the aggregation reads them from a
     /// repartition topic. An update of a row subtracts its old value from the old group and
     /// adds the new value to the new one.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users")
+    ///     .group_by_with(|user, region| (region.clone(), user.clone()), Grouped::with(StringSerde, StringSerde).with_name("by-region"))
+    ///     .count()
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("users", StringSerde, StringSerde).pipe(s("ann"), s("eu"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("eu"), Some(1), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn group_by_with<K2, V2>(
         &self,
         selector: impl Fn(&K, &V) -> (K2, V2) + Send + Sync + 'static,
@@ -261,11 +300,53 @@ where
     V: Clone + 'static,
 {
     /// [`Self::count_with`] into a store with a generated name and the grouping's key serde.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users") // user -> region
+    ///     .group_by(|user, region| (region.clone(), user.clone()))
+    ///     .count()
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let users = d.input_topic("users", StringSerde, Nullable(StringSerde));
+    /// users.pipe(s("ann"), Some(s("eu")), 1)?;
+    /// users.pipe(s("bob"), Some(s("eu")), 2)?;
+    /// users.pipe(s("ann"), None, 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("eu"), Some(1), 1), (s("eu"), Some(2), 2), (s("eu"), Some(1), 3)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn count(&self) -> KTable<K, i64> {
         self.count_with(Materialized::new())
     }
 
     /// [`Self::reduce_with`] into a store with a generated name and the grouping's serdes.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users") // user -> region
+    ///     .group_by(|user, region| (region.clone(), user.clone()))
+    ///     .reduce(|all, user| format!("{all},{user}"), |all, user| all.replace(&format!(",{user}"), "").replace(&user, ""))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let users = d.input_topic("users", StringSerde, Nullable(StringSerde));
+    /// users.pipe(s("ann"), Some(s("eu")), 1)?;
+    /// users.pipe(s("bob"), Some(s("eu")), 2)?;
+    /// users.pipe(s("ann"), None, 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("eu"), Some(s("ann")), 1), (s("eu"), Some(s("ann,bob")), 2), (s("eu"), Some(s(",bob")), 3)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn reduce(
         &self,
         adder: impl Fn(V, V) -> V + Send + Sync + 'static,
@@ -276,6 +357,27 @@ where
 
     /// [`Self::aggregate_with`] into a store with a generated name, the aggregate with its
     /// natural serde.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users") // user -> region
+    ///     .group_by(|user, region| (region.clone(), user.clone()))
+    ///     .aggregate(|| 0i64, |_, user, n| n + user.len() as i64, |_, user, n| n - user.len() as i64)
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let users = d.input_topic("users", StringSerde, Nullable(StringSerde));
+    /// users.pipe(s("ann"), Some(s("eu")), 1)?;
+    /// users.pipe(s("bob"), Some(s("eu")), 2)?;
+    /// users.pipe(s("ann"), None, 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("eu"), Some(3), 1), (s("eu"), Some(6), 2), (s("eu"), Some(3), 3)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate<A: NaturalSerde + Clone>(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
@@ -287,6 +389,27 @@ where
     }
 
     /// The number of rows per group (`KTABLE-AGGREGATE`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users") // user -> region
+    ///     .group_by(|user, region| (region.clone(), user.clone()))
+    ///     .count_with(Materialized::as_store("users-per-region"))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let users = d.input_topic("users", StringSerde, Nullable(StringSerde));
+    /// users.pipe(s("ann"), Some(s("eu")), 1)?;
+    /// users.pipe(s("bob"), Some(s("eu")), 2)?;
+    /// users.pipe(s("ann"), None, 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("eu"), Some(1), 1), (s("eu"), Some(2), 2), (s("eu"), Some(1), 3)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
         let materialized = with_count_serde(materialized);
         self.fold(
@@ -300,6 +423,27 @@ where
 
     /// Each group's values combined with `adder(aggregate, value)`; a value leaving the group
     /// is taken out with `subtractor(aggregate, value)` (`KTABLE-REDUCE`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users") // user -> region
+    ///     .group_by(|user, region| (region.clone(), user.clone()))
+    ///     .reduce_with(|all, user| format!("{all},{user}"), |all, user| all.replace(&format!(",{user}"), "").replace(&user, ""), Materialized::as_store("members"))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let users = d.input_topic("users", StringSerde, Nullable(StringSerde));
+    /// users.pipe(s("ann"), Some(s("eu")), 1)?;
+    /// users.pipe(s("bob"), Some(s("eu")), 2)?;
+    /// users.pipe(s("ann"), None, 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("eu"), Some(s("ann")), 1), (s("eu"), Some(s("ann,bob")), 2), (s("eu"), Some(s(",bob")), 3)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn reduce_with(
         &self,
         adder: impl Fn(V, V) -> V + Send + Sync + 'static,
@@ -320,6 +464,27 @@ where
     /// `adder(key, value, aggregate)`; a value leaving the group is taken out with
     /// `subtractor(key, value, aggregate)` (`KTABLE-AGGREGATE`). The store's value serde must
     /// be given in `materialized`.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users") // user -> region
+    ///     .group_by(|user, region| (region.clone(), user.clone()))
+    ///     .aggregate_with(|| 0i64, |_, user, n| n + user.len() as i64, |_, user, n| n - user.len() as i64, Materialized::as_store("letters").with_value_serde(I64Serde))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let users = d.input_topic("users", StringSerde, Nullable(StringSerde));
+    /// users.pipe(s("ann"), Some(s("eu")), 1)?;
+    /// users.pipe(s("bob"), Some(s("eu")), 2)?;
+    /// users.pipe(s("ann"), None, 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("eu"), Some(3), 1), (s("eu"), Some(6), 2), (s("eu"), Some(3), 3)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate_with<A: Clone + 'static>(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,

@@ -87,6 +87,23 @@ where
     /// The stream written to and read back from a repartition topic
     /// `<application.id>-<name>-repartition` (`name` defaults to `KSTREAM-REPARTITION-<n>`),
     /// so that records are partitioned by their current key. Serdes default to the stream's.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .repartition(Repartitioned::default().with_name("spread").with_number_of_partitions(4))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("a"), s("x"), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn repartition(&self, repartitioned: Repartitioned<K, V>) -> KStream<K, V> {
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();

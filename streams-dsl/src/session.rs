@@ -49,11 +49,57 @@ where
     V: Clone + 'static,
 {
     /// [`Self::count_with`] into a store with a generated name and the grouping's key serde.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(5)))
+    ///     .count()
+    ///     .to_stream()
+    ///     .map(|w, v| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), v))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@1000-1000"), Some(1), 1_000), (s("ann@1000-1000"), None, 1_000), (s("ann@1000-4000"), Some(2), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn count(&self) -> KTable<Windowed<K>, i64> {
         self.count_with(Materialized::new())
     }
 
     /// [`Self::reduce_with`] into a store with a generated name and the grouping's serdes.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(5)))
+    ///     .reduce(|a, v| a + &v)
+    ///     .to_stream()
+    ///     .map(|w, v| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), v))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann@1000-1000"), Some(s("/a")), 1_000), (s("ann@1000-1000"), None, 1_000), (s("ann@1000-4000"), Some(s("/a/b")), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn reduce(
         &self,
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
@@ -63,6 +109,29 @@ where
 
     /// [`Self::aggregate_with`] into a store with a generated name, the aggregate with its
     /// natural serde.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(5)))
+    ///     .aggregate(|| 0i64, |_, v, n| n + v.len() as i64, |_, a, c| a + c)
+    ///     .to_stream()
+    ///     .map(|w, v| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), v))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@1000-1000"), Some(2), 1_000), (s("ann@1000-1000"), None, 1_000), (s("ann@1000-4000"), Some(4), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate<A: NaturalSerde + Clone>(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
@@ -74,6 +143,29 @@ where
     }
 
     /// The number of records per key and session (`KSTREAM-AGGREGATE`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(5)))
+    ///     .count_with(Materialized::as_store("visits"))
+    ///     .to_stream()
+    ///     .map(|w, v| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), v))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@1000-1000"), Some(1), 1_000), (s("ann@1000-1000"), None, 1_000), (s("ann@1000-4000"), Some(2), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
         let materialized = with_count_serde(materialized);
         self.fold(
@@ -88,6 +180,29 @@ where
 
     /// Each key's values per session combined with `reducer(aggregate, value)`; merging
     /// sessions combine their aggregates with the same function (`KSTREAM-REDUCE`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(5)))
+    ///     .reduce_with(|a, v| a + &v, Materialized::as_store("paths"))
+    ///     .to_stream()
+    ///     .map(|w, v| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), v))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann@1000-1000"), Some(s("/a")), 1_000), (s("ann@1000-1000"), None, 1_000), (s("ann@1000-4000"), Some(s("/a/b")), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn reduce_with(
         &self,
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
@@ -109,6 +224,29 @@ where
     /// Each key's values per session folded into an aggregate from `initializer()`; when a
     /// record joins sessions, their aggregates combine with `merger(key, a, b)`
     /// (`KSTREAM-AGGREGATE`). The store's value serde must be given in `materialized`.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(5)))
+    ///     .aggregate_with(|| 0i64, |_, v, n| n + v.len() as i64, |_, a, c| a + c, Materialized::as_store("chars").with_value_serde(I64Serde))
+    ///     .to_stream()
+    ///     .map(|w, v| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), v))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@1000-1000"), Some(2), 1_000), (s("ann@1000-1000"), None, 1_000), (s("ann@1000-4000"), Some(4), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate_with<A: Clone + 'static>(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
@@ -306,6 +444,29 @@ where
     V: Clone + 'static,
 {
     /// Cuts the grouped stream into session windows.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(5)))
+    ///     .count()
+    ///     .to_stream()
+    ///     .map(|w, n| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), n))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/a"), 3_000)?; // within the gap: the session grows
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@1000-1000"), Some(1), 1_000), (s("ann@1000-1000"), None, 1_000), (s("ann@1000-3000"), Some(2), 3_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn windowed_by_session(&self, windows: SessionWindows) -> SessionWindowedKStream<K, V> {
         SessionWindowedKStream {
             grouped: self.clone(),

@@ -1,16 +1,14 @@
-//! `KStream`: an unbounded sequence of records, its stateless operations, `to`, `process`
-//! and the groupings that aggregations start from.
+//! `KStream`: an unbounded sequence of records and its stateless operations; writing it
+//! (`stream_sink.rs`), Processor API nodes (`stream_process.rs`) and groupings
+//! (`stream_grouping.rs`) are in files of their own.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use streams_core::Record;
-use streams_core::StreamsError;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::{NaturalSerde, SharedSerde, builtin_serde, follow_serde};
+use streams_core::serde::{SharedSerde, builtin_serde, follow_serde};
 
-use crate::grouped::KGroupedStream;
-use crate::options::{Grouped, Produced};
 use crate::shared::Shared;
 
 /// A stream of `K`, `V` records. Operations add nodes to the builder's topology and return
@@ -143,6 +141,22 @@ where
     /// The same stream with these serdes for its keys and values, for what needs them later
     /// (a grouping's store, a repartition topic, a join's window stores) after an operation
     /// whose output types the stream cannot know serdes for (`map`, `select_key`, ...).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .map(|k, v| (v.len() as u32, k)) // u32 has no natural serde
+    ///     .with_serdes(streams_core::serde::JsonSerde::<u32>::new(), StringSerde)
+    ///     .group_by_key()
+    ///     .count();
+    /// assert!(b.build().is_ok());
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn with_serdes(
         &self,
         key_serde: impl streams_core::serde::Serde<K>,
@@ -162,6 +176,22 @@ where
     /// Streams' `Named` does:
     /// `stream.named("drop-empty").filter(...)`. A given name does not take a number from the
     /// counter.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .named("drop-empty")
+    ///     .filter(|_, v| !v.is_empty())
+    ///     .to("out");
+    /// let topology = b.build()?;
+    /// assert!(topology.describe().to_string().contains("Processor: drop-empty (stores: [])"));
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn named(&self, name: &str) -> KStream<K, V> {
         KStream {
             next_name: Some(name.to_owned()),
@@ -242,6 +272,24 @@ where
     }
 
     /// The records for which `predicate` holds (`KSTREAM-FILTER`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .filter(|_, v| v.len() > 2)
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("hi"), 1)?;
+    /// input.pipe(s("b"), s("hello"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("b"), s("hello"), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn filter(
         &self,
         predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
@@ -250,6 +298,24 @@ where
     }
 
     /// The records for which `predicate` does not hold (`KSTREAM-FILTER`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .filter_not(|_, v| v.len() > 2)
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("hi"), 1)?;
+    /// input.pipe(s("b"), s("hello"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("a"), s("hi"), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn filter_not(
         &self,
         predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
@@ -259,6 +325,23 @@ where
 
     /// Each record turned into a new key and value (`KSTREAM-MAP`); the key may change, so a
     /// grouping after it repartitions.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .map(|k, v| (v, k))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("x"), s("a"), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn map<K2, V2>(
         &self,
         mapper: impl Fn(K, V) -> (K2, V2) + Send + Sync + 'static,
@@ -271,6 +354,23 @@ where
     }
 
     /// Each value turned into a new value; keys stay (`KSTREAM-MAPVALUES`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .map_values(|v| v.len() as i64)
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("hello"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, I64Serde).read_key_values_with_time()?, vec![(s("a"), 5, 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn map_values<V2>(&self, mapper: impl Fn(V) -> V2 + Send + Sync + 'static) -> KStream<K, V2>
     where
         V2: Clone + 'static,
@@ -279,6 +379,23 @@ where
     }
 
     /// Each value turned into a new value, seeing the key (`KSTREAM-MAPVALUES`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .map_values_with_key(|k, v| format!("{k}:{v}"))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("a"), s("a:x"), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn map_values_with_key<V2>(
         &self,
         mapper: impl Fn(&K, V) -> V2 + Send + Sync + 'static,
@@ -301,6 +418,23 @@ where
     }
 
     /// Each record turned into zero or more records (`KSTREAM-FLATMAP`); keys may change.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .flat_map(|k, v| v.split(' ').map(|w| (w.to_owned(), k.clone())).collect::<Vec<_>>())
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x y"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("x"), s("a"), 1), (s("y"), s("a"), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn flat_map<K2, V2, I>(
         &self,
         mapper: impl Fn(K, V) -> I + Send + Sync + 'static,
@@ -314,6 +448,23 @@ where
     }
 
     /// Each value turned into zero or more values under the same key (`KSTREAM-FLATMAPVALUES`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .flat_map_values(|v| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x y"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("a"), s("x"), 1), (s("a"), s("y"), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn flat_map_values<V2, I>(
         &self,
         mapper: impl Fn(V) -> I + Send + Sync + 'static,
@@ -327,6 +478,23 @@ where
 
     /// The records re-keyed by `selector` (`KSTREAM-KEY-SELECT`); a grouping after it
     /// repartitions.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .select_key(|_, v| v.to_uppercase())
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("X"), s("x"), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn select_key<K2>(
         &self,
         selector: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
@@ -347,6 +515,23 @@ where
     }
 
     /// Calls `action` on each record and passes it on unchanged (`KSTREAM-PEEK`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .peek(|k, v| println!("{k} = {v}"))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("a"), s("x"), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn peek(&self, action: impl Fn(&K, &V) + Send + Sync + 'static) -> KStream<K, V> {
         self.stateless(
             "KSTREAM-PEEK",
@@ -361,6 +546,24 @@ where
     }
 
     /// Calls `action` on each record; the stream ends here (`KSTREAM-FOREACH`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::sync::{Arc, Mutex};
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"]).foreach(move |k, v| sink.lock().unwrap().push(format!("{k}={v}")));
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// assert_eq!(*seen.lock().unwrap(), vec![s("a=x")]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn foreach(&self, action: impl Fn(&K, &V) + Send + Sync + 'static) {
         let _: KStream<K, V> = self.stateless(
             "KSTREAM-FOREACH",
@@ -376,6 +579,23 @@ where
 
     /// This stream and `other` as one (`KSTREAM-MERGE`): records of both, each in its own
     /// order.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let left = b.stream::<String, String>(&["left"]);
+    /// let right = b.stream::<String, String>(&["right"]);
+    /// left.merge(&right).to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("left", StringSerde, StringSerde).pipe(s("a"), s("l"), 1)?;
+    /// d.input_topic("right", StringSerde, StringSerde).pipe(s("b"), s("r"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("a"), s("l"), 1), (s("b"), s("r"), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn merge(&self, other: &KStream<K, V>) -> KStream<K, V> {
         let mut inner = self.builder.borrow_mut();
         let name = inner.name(self.next_name.as_deref(), "KSTREAM-MERGE");
@@ -404,260 +624,6 @@ where
             key_changed: self.key_changed || other.key_changed,
             next_name: None,
         }
-    }
-
-    /// Writes the stream to `topic` with the stream's own serdes (`KSTREAM-SINK`): those it
-    /// was read or last given with, or its types' natural ones. Without one, `build()` says
-    /// which is missing; give it with [`Self::to_with`].
-    pub fn to(&self, topic: &str) {
-        self.to_with(topic, Produced::default());
-    }
-
-    /// Writes the stream to `topic` with the serdes of `produced` (`KSTREAM-SINK`); a serde
-    /// it leaves out is the stream's own.
-    pub fn to_with(&self, topic: &str, produced: Produced<K, V>) {
-        self.sink(streams_core::SinkOptions::topic(topic), produced);
-    }
-
-    /// Writes each record to the topic `extractor` names for it, with the stream's own serdes
-    /// (Kafka Streams' `to(TopicNameExtractor)`, `KSTREAM-SINK`). The topics must exist; a
-    /// record for a missing one fails as a production error.
-    ///
-    /// ```
-    /// use streams_core::serde::StringSerde;
-    /// use streams_core::test_driver::TopologyTestDriver;
-    /// use streams_core::StreamsConfig;
-    /// use streams_dsl::{Consumed, StreamsBuilder};
-    ///
-    /// let b = StreamsBuilder::new();
-    /// b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
-    ///     .to_dynamic(|r| format!("events-{}", r.key));
-    /// let driver = TopologyTestDriver::new(b.build()?, StreamsConfig::new("route", "unused:9092"))?;
-    /// driver.input_topic("events", StringSerde, StringSerde).pipe("eu".into(), "login".into(), 1)?;
-    /// let eu = driver.output_topic("events-eu", StringSerde, StringSerde).read_key_values()?;
-    /// assert_eq!(eu, vec![("eu".to_owned(), "login".to_owned())]);
-    /// # Ok::<(), streams_core::StreamsError>(())
-    /// ```
-    pub fn to_dynamic(&self, extractor: impl Fn(&Record<K, V>) -> String + Send + Sync + 'static) {
-        self.to_dynamic_with(extractor, Produced::default());
-    }
-
-    /// As [`Self::to_dynamic`], with the serdes, name and partitioner of `produced`.
-    pub fn to_dynamic_with(
-        &self,
-        extractor: impl Fn(&Record<K, V>) -> String + Send + Sync + 'static,
-        produced: Produced<K, V>,
-    ) {
-        self.sink(
-            streams_core::SinkOptions::topic_chooser(extractor),
-            produced,
-        );
-    }
-
-    fn sink(&self, mut options: streams_core::SinkOptions<K, V>, produced: Produced<K, V>) {
-        let mut inner = self.builder.borrow_mut();
-        let name = inner.name(produced.name.as_deref(), "KSTREAM-SINK");
-        let parent = self.node.clone();
-        if let Some(partitioner) = produced.partitioner {
-            options = options
-                .partitioner(move |topic, r, count| partitioner(topic, &r.key, &r.value, count));
-        }
-        let key_serde = (produced.key_serde)
-            .or_else(|| self.key_serde.clone())
-            .or_else(builtin_serde);
-        let value_serde = (produced.value_serde)
-            .or_else(|| self.value_serde.clone())
-            .or_else(builtin_serde);
-        let key_missing = key_serde.is_none();
-        let (Some(key_serde), Some(value_serde)) = (key_serde, value_serde) else {
-            let (what, ty) = if key_missing {
-                ("key", std::any::type_name::<K>())
-            } else {
-                ("value", std::any::type_name::<V>())
-            };
-            inner.fail(StreamsError::Topology(format!(
-                "the sink `{name}` has no {what} serde: the stream's {what} type `{ty}` has no \
-                 natural serde and no operation before gave one; give it with \
-                 Produced::with(..) (to_with), or implement NaturalSerde (JsonValue for JSON) \
-                 for the type"
-            )));
-            return;
-        };
-        inner.apply(|t| {
-            t.add_sink_with(&name, options, key_serde, value_serde, &[&parent])
-                .map(|_| ())
-        });
-    }
-
-    /// Runs a Processor API node on the stream (`KSTREAM-PROCESSOR`) and returns what it
-    /// forwards.
-    pub fn process<K2, V2, P, F>(&self, supplier: F) -> KStream<K2, V2>
-    where
-        K2: Clone + 'static,
-        V2: Clone + 'static,
-        P: Processor<K, V, K2, V2>,
-        F: Fn() -> P + Send + Sync + 'static,
-    {
-        self.process_with_stores(supplier, &[])
-    }
-
-    /// As [`Self::process`], with access to the named stores: stores added beforehand with
-    /// [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store), or the
-    /// store of a table or an aggregation upstream (by its name), which the node may read.
-    pub fn process_with_stores<K2, V2, P, F>(&self, supplier: F, stores: &[&str]) -> KStream<K2, V2>
-    where
-        K2: Clone + 'static,
-        V2: Clone + 'static,
-        P: Processor<K, V, K2, V2>,
-        F: Fn() -> P + Send + Sync + 'static,
-    {
-        let name = self.add_processor_node("KSTREAM-PROCESSOR", supplier, stores);
-        KStream {
-            builder: self.builder.clone(),
-            node: name,
-            key_serde: follow_serde(&self.key_serde),
-            value_serde: follow_serde(&self.value_serde),
-            key_changed: true,
-            next_name: None,
-        }
-    }
-
-    /// Runs a [`FixedKeyProcessor`](streams_core::fixed_key::FixedKeyProcessor) on the stream
-    /// (`KSTREAM-PROCESSVALUES`): it sees each record and forwards new values under the same
-    /// key, so, unlike [`Self::process`], a grouping or join after it needs no repartition
-    /// topic. The stream keeps its key serde.
-    ///
-    /// ```
-    /// use streams_core::fixed_key::{FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord};
-    /// use streams_core::processor::ProcessorError;
-    /// use streams_core::serde::{I64Serde, StringSerde};
-    /// use streams_core::test_driver::TopologyTestDriver;
-    /// use streams_core::StreamsConfig;
-    /// use streams_dsl::{Consumed, Produced, StreamsBuilder};
-    ///
-    /// struct Length;
-    /// impl FixedKeyProcessor<String, String, i64> for Length {
-    ///     fn process(
-    ///         &mut self,
-    ///         ctx: &mut FixedKeyProcessorContext<'_, '_, String, i64>,
-    ///         record: FixedKeyRecord<String, String>,
-    ///     ) -> Result<(), ProcessorError> {
-    ///         let n = record.value().len() as i64;
-    ///         ctx.forward(record.with_value(n))?;
-    ///         Ok(())
-    ///     }
-    /// }
-    ///
-    /// let b = StreamsBuilder::new();
-    /// b.stream_with(&["words"], Consumed::with(StringSerde, StringSerde))
-    ///     .process_values(|| Length)
-    ///     .to_with("lengths", Produced::with(StringSerde, I64Serde));
-    /// let driver = TopologyTestDriver::new(b.build()?, StreamsConfig::new("lengths", "unused:9092"))?;
-    /// driver.input_topic("words", StringSerde, StringSerde).pipe("a".into(), "kafka".into(), 7)?;
-    /// let out = driver.output_topic("lengths", StringSerde, I64Serde).read_key_values_with_time()?;
-    /// assert_eq!(out, vec![("a".to_owned(), 5, 7)]);
-    /// # Ok::<(), streams_core::StreamsError>(())
-    /// ```
-    pub fn process_values<V2, P, F>(&self, supplier: F) -> KStream<K, V2>
-    where
-        V2: Clone + 'static,
-        P: streams_core::fixed_key::FixedKeyProcessor<K, V, V2>,
-        F: Fn() -> P + Send + Sync + 'static,
-    {
-        self.process_values_with_stores(supplier, &[])
-    }
-
-    /// As [`Self::process_values`], with access to the named stores (as
-    /// [`Self::process_with_stores`]).
-    pub fn process_values_with_stores<V2, P, F>(
-        &self,
-        supplier: F,
-        stores: &[&str],
-    ) -> KStream<K, V2>
-    where
-        V2: Clone + 'static,
-        P: streams_core::fixed_key::FixedKeyProcessor<K, V, V2>,
-        F: Fn() -> P + Send + Sync + 'static,
-    {
-        let name = self.add_processor_node(
-            "KSTREAM-PROCESSVALUES",
-            move || streams_core::fixed_key::FixedKeyNode::new(supplier()),
-            stores,
-        );
-        KStream {
-            builder: self.builder.clone(),
-            node: name,
-            key_serde: self.key_serde.clone(),
-            value_serde: None,
-            key_changed: self.key_changed,
-            next_name: None,
-        }
-    }
-
-    /// Adds a Processor API node reading this stream, named as given or `<prefix>-<n>`, and
-    /// connects it to `stores`; returns its name.
-    fn add_processor_node<K2, V2, P, F>(&self, prefix: &str, supplier: F, stores: &[&str]) -> String
-    where
-        K2: Clone + 'static,
-        V2: Clone + 'static,
-        P: Processor<K, V, K2, V2>,
-        F: Fn() -> P + Send + Sync + 'static,
-    {
-        let mut inner = self.builder.borrow_mut();
-        let name = inner.name(self.next_name.as_deref(), prefix);
-        let parent = self.node.clone();
-        inner.apply(|t| {
-            t.add_processor(&name, supplier, &[&parent])?;
-            t.connect_processor_and_state_stores(&name, stores)
-                .map(|_| ())
-        });
-        name
-    }
-
-    /// Groups the records by their key, for an aggregation. With no [`Grouped`] serdes the
-    /// stream's own serdes are used. After an operation that may have changed keys, the
-    /// aggregation reads the records back from a repartition topic, so that every record of
-    /// a key reaches the same task.
-    pub fn group_by_key(&self) -> KGroupedStream<K, V> {
-        self.group_by_key_with(Grouped::default())
-    }
-
-    /// Groups the records by their key with the serdes (and repartition name) of `grouped`.
-    pub fn group_by_key_with(&self, grouped: Grouped<K, V>) -> KGroupedStream<K, V> {
-        KGroupedStream::new(
-            self.clone(),
-            grouped.key_serde.or_else(|| self.key_serde.clone()),
-            grouped.value_serde.or_else(|| self.value_serde.clone()),
-            grouped.name,
-        )
-    }
-
-    /// Groups the records by a new key chosen by `selector` (a `select_key` then a grouping),
-    /// the new key with its natural serde and values with the stream's own.
-    pub fn group_by<K2>(
-        &self,
-        selector: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
-    ) -> KGroupedStream<K2, V>
-    where
-        K2: NaturalSerde + Clone,
-    {
-        self.group_by_with(
-            selector,
-            Grouped::default().or_key_serde(K2::natural_serde()),
-        )
-    }
-
-    /// Groups the records by a new key chosen by `selector`, with the serdes (and repartition
-    /// name) of `grouped`.
-    pub fn group_by_with<K2>(
-        &self,
-        selector: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
-        grouped: Grouped<K2, V>,
-    ) -> KGroupedStream<K2, V>
-    where
-        K2: Clone + 'static,
-    {
-        self.select_key(selector).group_by_key_with(grouped)
     }
 }
 

@@ -72,6 +72,19 @@ where
     V: Clone + 'static,
 {
     /// The name of the store the table is materialized in, if it is.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let users = b.table_with("users", Consumed::with(StringSerde, StringSerde), Materialized::as_store("users-store"));
+    /// assert_eq!(users.store_name(), Some("users-store"));
+    /// assert_eq!(users.filter(|_, v| !v.is_empty()).store_name(), None);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn store_name(&self) -> Option<&str> {
         self.store.as_deref()
     }
@@ -79,6 +92,24 @@ where
     /// The table's updates as a stream (`KTABLE-TOSTREAM`): each update's new value, `None`
     /// for a deleted row (written as a tombstone by a sink with a
     /// [`Nullable`](streams_core::serde::Nullable) value serde).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users")
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let users = d.input_topic("users", StringSerde, Nullable(StringSerde));
+    /// users.pipe(s("ann"), Some(s("eu")), 1)?;
+    /// users.pipe(s("ann"), None, 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann"), Some(s("eu")), 1), (s("ann"), None, 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn to_stream(&self) -> KStream<K, Option<V>> {
         let mut inner = self.builder.borrow_mut();
         let name = inner.new_name("KTABLE-TOSTREAM");
@@ -206,6 +237,25 @@ where
     /// aggregation, or a filter or value mapping of one), an update that fails the predicate
     /// whose previous row was absent or failed it too is dropped instead: there was no row
     /// downstream to delete.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users")
+    ///     .filter(|_, region| region == "eu")
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let users = d.input_topic("users", StringSerde, Nullable(StringSerde));
+    /// users.pipe(s("ann"), Some(s("eu")), 1)?;
+    /// users.pipe(s("ann"), Some(s("us")), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann"), Some(s("eu")), 1), (s("ann"), None, 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn filter(
         &self,
         predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
@@ -226,6 +276,25 @@ where
     }
 
     /// The rows for which `predicate` does not hold (`KTABLE-FILTER`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users")
+    ///     .filter_not(|_, region| region == "eu")
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let users = d.input_topic("users", StringSerde, StringSerde);
+    /// users.pipe(s("ann"), s("us"), 1)?;
+    /// users.pipe(s("ann"), s("eu"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann"), Some(s("us")), 1), (s("ann"), None, 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn filter_not(
         &self,
         predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
@@ -234,6 +303,24 @@ where
     }
 
     /// Each row's value turned into a new value (`KTABLE-MAPVALUES`); deletes stay deletes.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users")
+    ///     .map_values(|region| region.to_uppercase())
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let users = d.input_topic("users", StringSerde, Nullable(StringSerde));
+    /// users.pipe(s("ann"), Some(s("eu")), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann"), Some(s("EU")), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn map_values<V2: Clone + 'static>(
         &self,
         mapper: impl Fn(&V) -> V2 + Send + Sync + 'static,

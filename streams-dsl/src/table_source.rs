@@ -77,6 +77,24 @@ where
 impl StreamsBuilder {
     /// A table of the latest value per key of `topic`, keys and values read with their types'
     /// natural serdes, in a store with a generated name; see [`Self::table_with`].
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table::<String, String>("users")
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let users = d.input_topic("users", StringSerde, Nullable(StringSerde));
+    /// users.pipe(s("ann"), Some(s("eu")), 1)?;
+    /// users.pipe(s("ann"), Some(s("us")), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann"), Some(s("eu")), 1), (s("ann"), Some(s("us")), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn table<K, V>(&self, topic: &str) -> KTable<K, V>
     where
         K: NaturalSerde + Clone,
@@ -88,6 +106,22 @@ impl StreamsBuilder {
     /// A table of the latest value per key of `topic`: a record with a null value deletes its
     /// key. The table is kept in a store (`Materialized`, named `<topic>-STATE-STORE-<n>`
     /// unless named) with a changelog, and each update flows downstream as a [`Change`].
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.table_with("users", Consumed::with(StringSerde, StringSerde), Materialized::as_store("users").in_memory())
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("users", StringSerde, StringSerde).pipe(s("ann"), s("eu"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann"), Some(s("eu")), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn table_with<K, V>(
         &self,
         topic: &str,
@@ -163,6 +197,25 @@ where
 {
     /// The stream read as a table in a store with a generated name and the stream's serdes;
     /// see [`Self::to_table_with`].
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .to_table()
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// input.pipe(s("a"), s("y"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("a"), Some(s("x")), 1), (s("a"), Some(s("y")), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn to_table(&self) -> KTable<K, V> {
         self.to_table_with(Materialized::new())
     }
@@ -170,6 +223,24 @@ where
     /// The stream read as a table (`KSTREAM-TOTABLE`): each record sets its key's row. After
     /// a key-changing operation the records go through a repartition topic first. Stored as
     /// `materialized` says (named `KSTREAM-TOTABLE-STATE-STORE-<n>` unless named).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["in"])
+    ///     .to_table_with(Materialized::as_store("latest").in_memory())
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let input = d.input_topic("in", StringSerde, StringSerde);
+    /// input.pipe(s("a"), s("x"), 1)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("a"), Some(s("x")), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn to_table_with(&self, materialized: Materialized<K, V>) -> KTable<K, V> {
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();

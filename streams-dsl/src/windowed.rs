@@ -147,17 +147,88 @@ where
     }
 
     /// Emits every update (the default) or one final result per window when it closes.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+    ///     .emit_strategy(EmitStrategy::OnWindowClose)
+    ///     .count()
+    ///     .to_stream()
+    ///     .map(|w, n| (format!("{}@{}", w.key, w.window.start), n))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/a"), 4_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 12_000)?; // closes [0, 10 s)
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@0"), Some(2), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
         self.emit = emit;
         self
     }
 
     /// [`Self::count_with`] into a store with a generated name and the grouping's key serde.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+    ///     .count()
+    ///     .to_stream()
+    ///     .map(|w, v| (format!("{}@{}", w.key, w.window.start), v))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@0"), Some(1), 1_000), (s("ann@0"), Some(2), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn count(&self) -> KTable<Windowed<K>, i64> {
         self.count_with(Materialized::new())
     }
 
     /// [`Self::reduce_with`] into a store with a generated name and the grouping's serdes.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+    ///     .reduce(|a, v| a + &v)
+    ///     .to_stream()
+    ///     .map(|w, v| (format!("{}@{}", w.key, w.window.start), v))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann@0"), Some(s("/a")), 1_000), (s("ann@0"), Some(s("/a/b")), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn reduce(
         &self,
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
@@ -167,6 +238,29 @@ where
 
     /// [`Self::aggregate_with`] into a store with a generated name, the aggregate with its
     /// natural serde.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+    ///     .aggregate(|| 0i64, |_, v, n| n + v.len() as i64)
+    ///     .to_stream()
+    ///     .map(|w, v| (format!("{}@{}", w.key, w.window.start), v))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@0"), Some(2), 1_000), (s("ann@0"), Some(4), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate<A: NaturalSerde + Clone>(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
@@ -177,6 +271,29 @@ where
     }
 
     /// The number of records per key and window (`KSTREAM-AGGREGATE`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+    ///     .count_with(Materialized::as_store("clicks-per-10s").with_retention(Duration::from_secs(3600)))
+    ///     .to_stream()
+    ///     .map(|w, v| (format!("{}@{}", w.key, w.window.start), v))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@0"), Some(1), 1_000), (s("ann@0"), Some(2), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
         let materialized = with_count_serde(materialized);
         self.fold("KSTREAM-AGGREGATE", "count", materialized, count_fold())
@@ -184,6 +301,29 @@ where
 
     /// Each key's values per window combined with `reducer(aggregate, value)`
     /// (`KSTREAM-REDUCE`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+    ///     .reduce_with(|a, v| a + &v, Materialized::as_store("paths"))
+    ///     .to_stream()
+    ///     .map(|w, v| (format!("{}@{}", w.key, w.window.start), v))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann@0"), Some(s("/a")), 1_000), (s("ann@0"), Some(s("/a/b")), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn reduce_with(
         &self,
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
@@ -200,6 +340,29 @@ where
 
     /// Each key's values per window folded into an aggregate that starts as `initializer()`
     /// (`KSTREAM-AGGREGATE`). The store's value serde must be given in `materialized`.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+    ///     .aggregate_with(|| 0i64, |_, v, n| n + v.len() as i64, Materialized::as_store("chars").with_value_serde(I64Serde))
+    ///     .to_stream()
+    ///     .map(|w, v| (format!("{}@{}", w.key, w.window.start), v))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@0"), Some(2), 1_000), (s("ann@0"), Some(4), 4_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn aggregate_with<A: Clone + 'static>(
         &self,
         initializer: impl Fn() -> A + Send + Sync + 'static,
@@ -449,11 +612,60 @@ where
     V: Clone + 'static,
 {
     /// Cuts the grouped stream into tumbling or hopping windows.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+    ///     .count()
+    ///     .to_stream()
+    ///     .map(|w, n| (format!("{}@{}", w.key, w.window.start), n))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/a"), 4_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 12_000)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@0"), Some(1), 1_000), (s("ann@0"), Some(2), 4_000), (s("ann@10000"), Some(1), 12_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn windowed_by(&self, windows: TimeWindows) -> TimeWindowedKStream<K, V> {
         TimeWindowedKStream::new(self.clone(), Windowing::Time(windows))
     }
 
     /// Cuts the grouped stream into sliding windows.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by_sliding(SlidingWindows::of_time_difference_with_no_grace(Duration::from_secs(10)))
+    ///     .count()
+    ///     .to_stream()
+    ///     .map(|w, n| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), n))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/"), 20_000)?;
+    /// clicks.pipe(s("ann"), s("/a"), 25_000)?;
+    /// // The window ending at each record, and the one starting just after the first (made
+    /// // when the second record arrives).
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?, vec![(s("ann@10000-20000"), Some(1), 20_000), (s("ann@20001-30001"), Some(1), 25_000), (s("ann@15000-25000"), Some(2), 25_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn windowed_by_sliding(&self, windows: SlidingWindows) -> TimeWindowedKStream<K, V> {
         TimeWindowedKStream::new(self.clone(), Windowing::Sliding(windows))
     }

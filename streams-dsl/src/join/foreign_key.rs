@@ -437,6 +437,28 @@ where
     /// foreign key has no row have no joined row. Updates on either side emit the new joined
     /// row (a delete when there is none any more). Both tables must be kept in stores and
     /// have known serdes; they need not be co-partitioned.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let orders = b.table::<String, String>("orders"); // order id -> customer id
+    /// let customers = b.table::<String, String>("customers");
+    /// orders
+    ///     .join_on_foreign_key(&customers, |customer_id| customer_id.clone(), |customer_id, name| format!("{customer_id}: {name}"))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("customers", StringSerde, StringSerde).pipe(s("c1"), s("Ann"), 1)?;
+    /// let orders = d.input_topic("orders", StringSerde, StringSerde);
+    /// orders.pipe(s("o1"), s("c1"), 2)?;
+    /// orders.pipe(s("o2"), s("c9"), 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("o1"), Some(s("c1: Ann")), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn join_on_foreign_key<FK, VR, VJ>(
         &self,
         other: &KTable<FK, VR>,
@@ -454,6 +476,28 @@ where
 
     /// Foreign-key left join: as [`Self::join_on_foreign_key`], and rows whose foreign key has
     /// no row join with `None`.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let orders = b.table::<String, String>("orders"); // order id -> customer id
+    /// let customers = b.table::<String, String>("customers");
+    /// orders
+    ///     .left_join_on_foreign_key(&customers, |customer_id| customer_id.clone(), |customer_id, name| format!("{customer_id}: {}", name.map_or("?", String::as_str)))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("customers", StringSerde, StringSerde).pipe(s("c1"), s("Ann"), 1)?;
+    /// let orders = d.input_topic("orders", StringSerde, StringSerde);
+    /// orders.pipe(s("o1"), s("c1"), 2)?;
+    /// orders.pipe(s("o2"), s("c9"), 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("o1"), Some(s("c1: Ann")), 2), (s("o2"), Some(s("c9: ?")), 3)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn left_join_on_foreign_key<FK, VR, VJ>(
         &self,
         other: &KTable<FK, VR>,

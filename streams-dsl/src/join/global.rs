@@ -28,6 +28,18 @@ impl<K, V> std::fmt::Debug for GlobalKTable<K, V> {
 
 impl<K, V> GlobalKTable<K, V> {
     /// The store's name.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let products = b.global_table_with("products", Consumed::with(StringSerde, StringSerde));
+    /// assert_eq!(products.store_name(), "products-STATE-STORE-0000000000");
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn store_name(&self) -> &str {
         self.store.name()
     }
@@ -39,6 +51,24 @@ impl crate::StreamsBuilder {
     /// start). Its store is named `<topic>-STATE-STORE-<n>`; as in Kafka Streams, it takes
     /// three numbers of the name counter (the store, a source and a processor). Keys and
     /// values are read with their types' natural serdes; see [`Self::global_table_with`].
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let products = b.global_table::<String, String>("products");
+    /// b.stream::<String, String>(&["orders"])
+    ///     .join_global(&products, |_, product_id| product_id.clone(), |_, name| name.clone())
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("products", StringSerde, StringSerde).pipe(s("p1"), s("tea"), 1)?;
+    /// d.input_topic("orders", StringSerde, StringSerde).pipe(s("o1"), s("p1"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("o1"), s("tea"), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn global_table<K, V>(&self, topic: &str) -> GlobalKTable<K, V>
     where
         K: streams_core::serde::NaturalSerde,
@@ -49,6 +79,18 @@ impl crate::StreamsBuilder {
 
     /// A global table of `topic` read with the serdes of `consumed`, as
     /// [`Self::global_table`].
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let products = b.global_table_with("products", Consumed::with(StringSerde, StringSerde));
+    /// assert_eq!(products.store_name(), "products-STATE-STORE-0000000000");
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn global_table_with<K, V>(
         &self,
         topic: &str,
@@ -145,6 +187,24 @@ where
     /// (`KSTREAM-JOIN`); records without a row are dropped. No co-partitioning is needed:
     /// every instance holds the whole table. The output keeps the stream record's key and
     /// timestamp.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let products = b.global_table::<String, String>("products");
+    /// b.stream::<String, String>(&["orders"])
+    ///     .join_global(&products, |_, product_id| product_id.clone(), |_, name| name.clone())
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("products", StringSerde, StringSerde).pipe(s("p1"), s("tea"), 1)?;
+    /// d.input_topic("orders", StringSerde, StringSerde).pipe(s("o1"), s("p1"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("o1"), s("tea"), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn join_global<GK, GV, VR>(
         &self,
         table: &GlobalKTable<GK, GV>,
@@ -166,6 +226,26 @@ where
 
     /// Joins each record with the global table's row for `key_mapper(key, value)`, or with
     /// `None` when there is none (`KSTREAM-LEFTJOIN`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let products = b.global_table::<String, String>("products");
+    /// b.stream::<String, String>(&["orders"])
+    ///     .left_join_global(&products, |_, product_id| product_id.clone(), |id, name| format!("{id}: {}", name.map_or("?", String::as_str)))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("products", StringSerde, StringSerde).pipe(s("p1"), s("tea"), 1)?;
+    /// let orders = d.input_topic("orders", StringSerde, StringSerde);
+    /// orders.pipe(s("o1"), s("p1"), 2)?;
+    /// orders.pipe(s("o2"), s("p7"), 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("o1"), s("p1: tea"), 2), (s("o2"), s("p7: ?"), 3)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn left_join_global<GK, GV, VR>(
         &self,
         table: &GlobalKTable<GK, GV>,

@@ -357,6 +357,27 @@ where
     /// arrives; the result's timestamp is the later of the two. Both sides are kept in window
     /// stores (duplicates retained, changelogged) for the window plus grace; both streams
     /// need known serdes and must be co-partitioned.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// let views = b.stream::<String, String>(&["views"]);
+    /// let buys = b.stream::<String, String>(&["buys"]);
+    /// views
+    ///     .join(&buys, |view, buy| format!("{view}->{buy}"), JoinWindows::of_time_difference_with_no_grace(Duration::from_secs(60)))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("views", StringSerde, StringSerde).pipe(s("ann"), s("shoes"), 1_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 30_000)?;
+    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b2"), 90_000)?; // 89 s later: outside the window
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("ann"), s("shoes->b1"), 30_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn join<V2, VR>(
         &self,
         other: &KStream<K, V2>,
@@ -378,6 +399,27 @@ where
     /// Left stream-stream join: as [`Self::join`], and each record of this stream that no
     /// record of `other` matched is emitted joined with `None` once its window plus grace has
     /// closed (never earlier), with its own timestamp.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// let views = b.stream::<String, String>(&["views"]);
+    /// let buys = b.stream::<String, String>(&["buys"]);
+    /// views
+    ///     .left_join(&buys, |view, buy| format!("{view}->{}", buy.map_or("none", String::as_str)), JoinWindows::of_time_difference_with_no_grace(Duration::from_secs(60)))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let views = d.input_topic("views", StringSerde, StringSerde);
+    /// views.pipe(s("ann"), s("shoes"), 1_000)?;
+    /// views.pipe(s("bob"), s("hats"), 100_000)?; // moves stream time past ann's window: unmatched, it is emitted
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("ann"), s("shoes->none"), 1_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn left_join<V2, VR>(
         &self,
         other: &KStream<K, V2>,
@@ -396,6 +438,27 @@ where
     }
 
     /// Outer stream-stream join: as [`Self::left_join`] for the records of both streams.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// let views = b.stream::<String, String>(&["views"]);
+    /// let buys = b.stream::<String, String>(&["buys"]);
+    /// views
+    ///     .outer_join(&buys, |view, buy| format!("{}->{}", view.map_or("none", String::as_str), buy.map_or("none", String::as_str)), JoinWindows::of_time_difference_with_no_grace(Duration::from_secs(60)))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let views = d.input_topic("views", StringSerde, StringSerde);
+    /// views.pipe(s("ann"), s("shoes"), 1_000)?;
+    /// views.pipe(s("bob"), s("hats"), 100_000)?; // moves stream time past ann's window: unmatched, it is emitted
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("ann"), s("shoes->none"), 1_000)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn outer_join<V2, VR>(
         &self,
         other: &KStream<K, V2>,

@@ -56,6 +56,26 @@ where
     /// through the same steps (as Kafka Streams' value getters: no store is added); it must
     /// be co-partitioned with the stream; after a key-changing operation the stream is
     /// repartitioned first.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let users = b.table::<String, String>("users");
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .join_table(&users, |page, region| format!("{page} from {region}"))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("users", StringSerde, StringSerde).pipe(s("ann"), s("eu"), 1)?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/home"), 2)?;
+    /// clicks.pipe(s("bob"), s("/cart"), 3)?; // no row for bob: dropped
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("ann"), s("/home from eu"), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn join_table<VT, VR>(
         &self,
         table: &KTable<K, VT>,
@@ -70,6 +90,26 @@ where
 
     /// Joins each record with the table's current row for its key, or with `None` when there
     /// is none (`KSTREAM-LEFTJOIN`). Otherwise as [`Self::join_table`].
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let users = b.table::<String, String>("users");
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .left_join_table(&users, |page, region| format!("{page} from {}", region.map_or("?", String::as_str)))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("users", StringSerde, StringSerde).pipe(s("ann"), s("eu"), 1)?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/home"), 2)?;
+    /// clicks.pipe(s("bob"), s("/cart"), 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("ann"), s("/home from eu"), 2), (s("bob"), s("/cart from ?"), 3)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn left_join_table<VT, VR>(
         &self,
         table: &KTable<K, VT>,

@@ -97,6 +97,26 @@ where
     /// Inner table-table join (`KTABLE-JOINTHIS` / `KTABLE-JOINOTHER` / `KTABLE-MERGE`): a key
     /// has a joined row while both tables have one; an update on either side emits the new
     /// joined row, and a delete on either side a delete.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let regions = b.table::<String, String>("regions");
+    /// let plans = b.table::<String, String>("plans");
+    /// regions
+    ///     .join(&plans, |region, plan| format!("{region}/{plan}"))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("regions", StringSerde, StringSerde).pipe(s("ann"), s("eu"), 1)?;
+    /// d.input_topic("plans", StringSerde, StringSerde).pipe(s("ann"), s("pro"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann"), Some(s("eu/pro")), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn join<V2, VR>(
         &self,
         other: &KTable<K, V2>,
@@ -115,6 +135,26 @@ where
 
     /// Left table-table join: every row of this table has a joined row, with the other
     /// table's row if it has one (`KTABLE-LEFTJOINTHIS` / `KTABLE-LEFTJOINOTHER`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let regions = b.table::<String, String>("regions");
+    /// let plans = b.table::<String, String>("plans");
+    /// regions
+    ///     .left_join(&plans, |region, plan| format!("{region}/{}", plan.map_or("-", String::as_str)))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("regions", StringSerde, StringSerde).pipe(s("ann"), s("eu"), 1)?;
+    /// d.input_topic("plans", StringSerde, StringSerde).pipe(s("bob"), s("pro"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann"), Some(s("eu/-")), 1)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn left_join<V2, VR>(
         &self,
         other: &KTable<K, V2>,
@@ -130,6 +170,26 @@ where
 
     /// Outer table-table join: a key has a joined row while either table has one
     /// (`KTABLE-OUTERTHIS` / `KTABLE-OUTEROTHER`).
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let regions = b.table::<String, String>("regions");
+    /// let plans = b.table::<String, String>("plans");
+    /// regions
+    ///     .outer_join(&plans, |region, plan| format!("{}/{}", region.map_or("-", String::as_str), plan.map_or("-", String::as_str)))
+    ///     .to_stream()
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("regions", StringSerde, StringSerde).pipe(s("ann"), s("eu"), 1)?;
+    /// d.input_topic("plans", StringSerde, StringSerde).pipe(s("bob"), s("pro"), 2)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, Nullable(StringSerde)).read_key_values_with_time()?, vec![(s("ann"), Some(s("eu/-")), 1), (s("bob"), Some(s("-/pro")), 2)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
     pub fn outer_join<V2, VR>(
         &self,
         other: &KTable<K, V2>,
