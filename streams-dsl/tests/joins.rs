@@ -1,9 +1,11 @@
 //! Stream-table joins on the test driver.
 
+use std::time::Duration;
 use streams_core::serde::{Nullable, StringSerde};
 use streams_core::test_driver::TopologyTestDriver;
 use streams_core::{StreamsConfig, StreamsError};
-use streams_dsl::{Consumed, Materialized, Produced, StreamsBuilder};
+
+use streams_dsl::{Consumed, JoinWindows, Materialized, Produced, StreamsBuilder};
 
 fn s(v: &str) -> String {
     v.to_owned()
@@ -509,7 +511,7 @@ fn a_stream_join_after_a_key_change_repartitions_that_side() -> Result<(), Strea
     let topology = b.build()?;
     assert_eq!(
         topology.repartition_topics(),
-        vec!["KSTREAM-JOINOTHER-0000000006-right-repartition"]
+        vec!["KSTREAM-KEY-SELECT-0000000002-repartition"]
     );
     let d = TopologyTestDriver::new(topology, StreamsConfig::new("joins", "unused:9092"))?;
     d.input_topic("clicks", StringSerde, StringSerde)
@@ -912,5 +914,104 @@ fn unmatched_outer_join_records_come_out_right_side_first_and_in_key_byte_order(
             (s("k9"), s("K9|null"), 20),
         ]
     );
+    Ok(())
+}
+
+/// The internal topics and node names of joins after a key change, as Kafka Streams 4.1.1
+/// names them (its `describe()` of the same two topologies, taken from it): the repartition
+/// topic is named after the re-keyed stream's node, and the join's nodes are numbered after
+/// the repartition's. One line differs: Kafka Streams lists the stream-stream merge's two
+/// predecessors the other way round (`docs/architecture.md`, "Differences from Kafka
+/// Streams": nodes of equal sub-trees).
+#[test]
+fn joins_after_a_key_change_name_their_repartition_topics_as_kafka_streams()
+-> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    let t = b.table::<String, String>("tbl");
+    b.stream::<String, String>(&["in"])
+        .select_key(|_, v| v.clone())
+        .join_table(&t, |x, y| format!("{x}{y}"))
+        .to("out");
+    let expected = "\
+Topologies:
+   Sub-topology: 0
+    Source: KSTREAM-SOURCE-0000000007 (topics: [KSTREAM-KEY-SELECT-0000000004-repartition])
+      --> KSTREAM-JOIN-0000000008
+    Processor: KSTREAM-JOIN-0000000008 (stores: [tbl-STATE-STORE-0000000000])
+      --> KSTREAM-SINK-0000000009
+      <-- KSTREAM-SOURCE-0000000007
+    Source: KSTREAM-SOURCE-0000000001 (topics: [tbl])
+      --> KTABLE-SOURCE-0000000002
+    Sink: KSTREAM-SINK-0000000009 (topic: out)
+      <-- KSTREAM-JOIN-0000000008
+    Processor: KTABLE-SOURCE-0000000002 (stores: [tbl-STATE-STORE-0000000000])
+      --> none
+      <-- KSTREAM-SOURCE-0000000001
+
+  Sub-topology: 1
+    Source: KSTREAM-SOURCE-0000000003 (topics: [in])
+      --> KSTREAM-KEY-SELECT-0000000004
+    Processor: KSTREAM-KEY-SELECT-0000000004 (stores: [])
+      --> KSTREAM-FILTER-0000000006
+      <-- KSTREAM-SOURCE-0000000003
+    Processor: KSTREAM-FILTER-0000000006 (stores: [])
+      --> KSTREAM-SINK-0000000005
+      <-- KSTREAM-KEY-SELECT-0000000004
+    Sink: KSTREAM-SINK-0000000005 (topic: KSTREAM-KEY-SELECT-0000000004-repartition)
+      <-- KSTREAM-FILTER-0000000006
+
+";
+    assert_eq!(b.build()?.describe().to_string(), expected);
+
+    let c = StreamsBuilder::new();
+    let l = c.stream::<String, String>(&["l"]);
+    let r = c
+        .stream::<String, String>(&["r"])
+        .select_key(|_, v| v.clone());
+    l.join(
+        &r,
+        |x, y| format!("{x}{y}"),
+        JoinWindows::of_time_difference_with_no_grace(Duration::from_millis(10)),
+    )
+    .to("out");
+    let expected = "\
+Topologies:
+   Sub-topology: 0
+    Source: KSTREAM-SOURCE-0000000000 (topics: [l])
+      --> KSTREAM-WINDOWED-0000000006
+    Source: KSTREAM-SOURCE-0000000005 (topics: [KSTREAM-KEY-SELECT-0000000002-repartition])
+      --> KSTREAM-WINDOWED-0000000007
+    Processor: KSTREAM-WINDOWED-0000000006 (stores: [KSTREAM-JOINTHIS-0000000008-store])
+      --> KSTREAM-JOINTHIS-0000000008
+      <-- KSTREAM-SOURCE-0000000000
+    Processor: KSTREAM-WINDOWED-0000000007 (stores: [KSTREAM-JOINOTHER-0000000009-store])
+      --> KSTREAM-JOINOTHER-0000000009
+      <-- KSTREAM-SOURCE-0000000005
+    Processor: KSTREAM-JOINOTHER-0000000009 (stores: [KSTREAM-JOINTHIS-0000000008-store])
+      --> KSTREAM-MERGE-0000000010
+      <-- KSTREAM-WINDOWED-0000000007
+    Processor: KSTREAM-JOINTHIS-0000000008 (stores: [KSTREAM-JOINOTHER-0000000009-store])
+      --> KSTREAM-MERGE-0000000010
+      <-- KSTREAM-WINDOWED-0000000006
+    Processor: KSTREAM-MERGE-0000000010 (stores: [])
+      --> KSTREAM-SINK-0000000011
+      <-- KSTREAM-JOINOTHER-0000000009, KSTREAM-JOINTHIS-0000000008
+    Sink: KSTREAM-SINK-0000000011 (topic: out)
+      <-- KSTREAM-MERGE-0000000010
+
+  Sub-topology: 1
+    Source: KSTREAM-SOURCE-0000000001 (topics: [r])
+      --> KSTREAM-KEY-SELECT-0000000002
+    Processor: KSTREAM-KEY-SELECT-0000000002 (stores: [])
+      --> KSTREAM-FILTER-0000000004
+      <-- KSTREAM-SOURCE-0000000001
+    Processor: KSTREAM-FILTER-0000000004 (stores: [])
+      --> KSTREAM-SINK-0000000003
+      <-- KSTREAM-KEY-SELECT-0000000002
+    Sink: KSTREAM-SINK-0000000003 (topic: KSTREAM-KEY-SELECT-0000000002-repartition)
+      <-- KSTREAM-FILTER-0000000004
+
+";
+    assert_eq!(c.build()?.describe().to_string(), expected);
     Ok(())
 }

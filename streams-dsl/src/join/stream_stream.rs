@@ -485,6 +485,22 @@ where
     {
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();
+        // As Kafka Streams: a key-changed side is repartitioned first, through a topic named
+        // after that stream's own node; the join's nodes are named after.
+        let this_source = self.partitioned_by_key(
+            &mut inner,
+            &self.node,
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            REPARTITION_HINT,
+        );
+        let other_source = other.partitioned_by_key(
+            &mut inner,
+            &other.node,
+            other.key_serde.clone(),
+            other.value_serde.clone(),
+            REPARTITION_HINT,
+        );
         let this_window = inner.new_name("KSTREAM-WINDOWED");
         let other_window = inner.new_name("KSTREAM-WINDOWED");
         let this_join = inner.new_name(if kind == JoinKind::Outer {
@@ -512,20 +528,6 @@ where
             other.value_serde.clone(),
         );
         // A side whose keys changed is repartitioned by the join key first.
-        let this_source = self.partitioned_by_key(
-            &mut inner,
-            &format!("{this_join}-left"),
-            self.key_serde.clone(),
-            self.value_serde.clone(),
-            REPARTITION_HINT,
-        );
-        let other_source = other.partitioned_by_key(
-            &mut inner,
-            &format!("{other_join}-right"),
-            other.key_serde.clone(),
-            other.value_serde.clone(),
-            REPARTITION_HINT,
-        );
         match (checked, serdes) {
             (Err(e), _) => inner.fail(e),
             (Ok((before, after, grace)), (Some(k), Some(v1), Some(v2))) => {

@@ -134,14 +134,18 @@ where
     {
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();
-        let name = inner.name(self.next_name.as_deref(), prefix);
+        // As Kafka Streams: a key-changed stream is repartitioned first, through a topic named
+        // after the join's given name or else after the stream's own node; the join's
+        // name is taken after the repartition's.
+        let base = self.next_name.clone().unwrap_or_else(|| self.node.clone());
         let parent = self.partitioned_by_key(
             &mut inner,
-            &format!("{name}-left"),
+            &base,
             self.key_serde.clone(),
             self.value_serde.clone(),
             REPARTITION_HINT,
         );
+        let name = inner.name(self.next_name.as_deref(), prefix);
         match table.value_getter() {
             None => inner.fail(StreamsError::Topology(format!(
                 "join `{name}`: the rows of table `{}` cannot be read (it is the result of a join \
