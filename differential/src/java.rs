@@ -19,8 +19,21 @@ pub struct JavaDriver {
     _scratch: tempfile::TempDir,
 }
 
-/// Builds the Java program (fetching its jars on first use); returns its class path.
+/// Builds the Java program (fetching its jars on first use); returns its class path. Built
+/// once per process: the tests that start drivers run in parallel, and a second build would
+/// replace the classes under a running driver.
 pub fn build() -> Result<String> {
+    static BUILT: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(classpath) = built.as_ref() {
+        return Ok(classpath.clone());
+    }
+    let classpath = build_once()?;
+    *built = Some(classpath.clone());
+    Ok(classpath)
+}
+
+fn build_once() -> Result<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("bash")
         .arg(root.join("../scripts/java-program.sh"))
@@ -87,6 +100,22 @@ impl JavaDriver {
             .map(|_| Rec::parse(&self.line()?))
             .collect::<Result<_>>()?;
         Ok(Outcome::Records(records))
+    }
+
+    /// Kafka Streams' `describe()` of the variant named `variant`.
+    pub fn describe(&mut self, variant: &str) -> Result<String> {
+        self.stdin
+            .write_all(format!("describe {variant}\n").as_bytes())?;
+        self.stdin.flush()?;
+        let head = self.line()?;
+        let count: usize = head
+            .strip_prefix("ok ")
+            .with_context(|| format!("unexpected answer from the Java driver: {head:?}"))?
+            .parse()?;
+        let lines = (0..count)
+            .map(|_| self.line())
+            .collect::<Result<Vec<_>>>()?;
+        Ok(lines.join("\n"))
     }
 
     fn line(&mut self) -> Result<String> {

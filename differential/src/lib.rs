@@ -6,6 +6,7 @@
 
 pub mod case;
 pub mod compare;
+pub mod describe;
 pub mod generate;
 pub mod java;
 pub mod ours;

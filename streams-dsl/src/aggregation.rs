@@ -92,12 +92,47 @@ pub(crate) fn aggregate_fold<K, V, A: 'static>(
     })
 }
 
+/// How an aggregation's nodes are named, as Kafka Streams names them.
+#[derive(Clone, Copy)]
+pub(crate) struct Naming<'a> {
+    /// The processor's prefix (`KSTREAM-AGGREGATE`, `KTABLE-REDUCE`, ...).
+    prefix: &'a str,
+    /// What the user called (`count`, `reduce`, `aggregate`), for errors.
+    operation: &'a str,
+    /// Whether it aggregates a grouped table: Kafka Streams then names the store
+    /// `KTABLE-AGGREGATE-STATE-STORE-<n>` whatever the operation, and the repartition topic's
+    /// sink and source (`KSTREAM-SINK`, `KSTREAM-SOURCE`) before the processor.
+    table: bool,
+}
+
+impl<'a> Naming<'a> {
+    /// A stream aggregation's names: store `<prefix>-STATE-STORE-<n>`, then the processor.
+    pub(crate) fn stream(prefix: &'a str, operation: &'a str) -> Self {
+        Naming {
+            prefix,
+            operation,
+            table: false,
+        }
+    }
+
+    /// A grouped table's aggregation's names.
+    pub(crate) fn table(prefix: &'a str, operation: &'a str) -> Self {
+        Naming {
+            prefix,
+            operation,
+            table: true,
+        }
+    }
+}
+
 /// An aggregation's names and serdes.
 pub(crate) struct Plan<K, A> {
     /// The processor's name.
     pub(crate) name: String,
     /// The store's name.
     pub(crate) store_name: String,
+    /// A grouped table's repartition sink and source names, taken before the processor's.
+    pub(crate) repartition_nodes: Option<(String, String)>,
     /// Key and value serdes of the store; `None` when one is missing (the error is recorded).
     serdes: Option<(SharedSerde<K>, SharedSerde<A>)>,
 }
@@ -147,15 +182,30 @@ impl<K, A> Plan<K, A> {
 /// what is missing.
 fn plan<K, A: 'static>(
     inner: &mut Inner,
-    prefix: &str,
-    operation: &str,
+    naming: Naming<'_>,
     materialized: &Materialized<K, A>,
     upstream_key_serde: Option<SharedSerde<K>>,
 ) -> Plan<K, A> {
+    let Naming {
+        prefix,
+        operation,
+        table,
+    } = naming;
+    let store_prefix = if table {
+        "KTABLE-AGGREGATE-STATE-STORE".to_owned()
+    } else {
+        format!("{prefix}-STATE-STORE")
+    };
     let store_name = match &materialized.name {
         Some(n) => n.clone(),
-        None => inner.new_name(&format!("{prefix}-STATE-STORE")),
+        None => inner.new_name(&store_prefix),
     };
+    let repartition_nodes = table.then(|| {
+        (
+            inner.new_name("KSTREAM-SINK"),
+            inner.new_name("KSTREAM-SOURCE"),
+        )
+    });
     let name = inner.new_name(prefix);
     inner.claim_store(&store_name);
     let key_serde = materialized.key_serde.clone().or(upstream_key_serde);
@@ -181,6 +231,7 @@ fn plan<K, A: 'static>(
     Plan {
         name,
         store_name,
+        repartition_nodes,
         serdes,
     }
 }
@@ -234,7 +285,7 @@ impl<K: 'static, A: 'static, F> Parts<KeyValueStoreBuilder<K, ValueAndTimestamp<
 /// the aggregation's table is returned.
 pub(crate) fn lower_aggregation<K, A, KT, S, F, P, KI, VI, KO, VO>(
     builder: &Shared,
-    (prefix, operation): (&str, &str),
+    naming: Naming<'_>,
     materialized: &Materialized<K, A>,
     key_serde: Option<SharedSerde<K>>,
     parts: impl FnOnce(
@@ -256,7 +307,7 @@ where
     VO: Clone + 'static,
 {
     let mut inner = builder.borrow_mut();
-    let plan = plan(&mut inner, prefix, operation, materialized, key_serde);
+    let plan = plan(&mut inner, naming, materialized, key_serde);
     let mut table_key_serde = None;
     if let Some((k, a)) = &plan.serdes
         && let Some(parts) = parts(&mut inner, &plan, k, a)

@@ -85,7 +85,10 @@ where
     /// # Ok::<(), streams_core::StreamsError>(())
     /// ```
     pub fn split(&self, prefix: Option<&str>) -> BranchedKStream<K, V> {
-        let splitter = self.builder.borrow_mut().name(prefix, "KSTREAM-BRANCH");
+        let splitter = self
+            .builder
+            .borrow_mut()
+            .node_name(prefix, "KSTREAM-BRANCH");
         BranchedKStream {
             stream: self.clone(),
             splitter,
@@ -172,6 +175,10 @@ where
         let mut names: Vec<String> = self.branches.iter().map(|(n, _)| n.clone()).collect();
         names.extend(default.clone());
         let mut inner = self.stream.builder.borrow_mut();
+        // Kafka Streams takes a number for each branch, the default one included.
+        for _ in &names {
+            inner.new_name("KSTREAM-BRANCH");
+        }
         let mut seen = std::collections::HashSet::new();
         if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
             inner.fail(StreamsError::Topology(format!(

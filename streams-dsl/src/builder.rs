@@ -115,7 +115,7 @@ impl StreamsBuilder {
         V: Clone + 'static,
     {
         let mut inner = self.inner.borrow_mut();
-        let name = inner.name(consumed.name.as_deref(), "KSTREAM-SOURCE");
+        let name = inner.node_name(consumed.name.as_deref(), "KSTREAM-SOURCE");
         if topics.is_empty() {
             inner.fail(StreamsError::Topology(format!(
                 "stream `{name}` needs at least one topic"

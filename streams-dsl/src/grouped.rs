@@ -8,7 +8,7 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{NaturalSerde, SharedSerde};
 
 use crate::aggregation::{
-    Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, skips_null,
+    Fold, Naming, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, skips_null,
     update_aggregate, with_count_serde,
 };
 use crate::options::Materialized;
@@ -317,7 +317,7 @@ where
     ) -> KTable<K, A> {
         lower_aggregation(
             &self.stream.builder,
-            (prefix, operation),
+            Naming::stream(prefix, operation),
             &materialized,
             self.key_serde.clone(),
             |inner, plan, k, a| {

@@ -8,8 +8,8 @@ use streams_core::serde::{NaturalSerde, Serde, SharedSerde};
 use streams_core::{Record, SerdeError, StreamsError};
 
 use crate::aggregation::{
-    Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, update_aggregate,
-    with_count_serde,
+    Fold, Naming, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold,
+    update_aggregate, with_count_serde,
 };
 use crate::options::{Grouped, Materialized};
 use crate::shared::Shared;
@@ -511,7 +511,7 @@ where
     ) -> KTable<K, A> {
         lower_aggregation(
             &self.table_builder,
-            (prefix, operation),
+            Naming::table(prefix, operation),
             &materialized,
             self.key_serde.clone(),
             |inner, plan, k, a| {
@@ -526,7 +526,7 @@ where
                     return None;
                 };
                 // The re-grouped changes go through the repartition topic to the aggregation.
-                let (sink, source) = (format!("{topic}-sink"), format!("{topic}-source"));
+                let (sink, source) = plan.repartition_nodes.clone()?;
                 let change: SharedSerde<Change<V>> = Arc::new(ChangeSerde(v.clone()));
                 let (select, k2) = (self.select.clone(), k.clone());
                 inner.apply(|t| {

@@ -11,7 +11,8 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::{Record, SessionWindowedSerde, Window, Windowed};
 
 use crate::aggregation::{
-    Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, with_count_serde,
+    Fold, Naming, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold,
+    with_count_serde,
 };
 use crate::grouped::KGroupedStream;
 use crate::options::Materialized;
@@ -279,7 +280,7 @@ where
         let window_grace = std::cell::Cell::new(None);
         let mut table = lower_aggregation(
             &self.grouped.stream.builder,
-            (prefix, operation),
+            Naming::stream(prefix, operation),
             &materialized,
             self.grouped.key_serde.clone(),
             |inner, plan, k, a| {

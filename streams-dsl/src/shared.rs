@@ -38,12 +38,21 @@ impl Inner {
         name
     }
 
-    /// The user's name if given, else a generated one.
+    /// The user's name if given, else a generated one; a given name takes no number (as
+    /// Kafka Streams names stores, repartition topics and suppressions).
     pub(crate) fn name(&mut self, given: Option<&str>, prefix: &str) -> String {
         match given {
             Some(n) => n.to_owned(),
             None => self.new_name(prefix),
         }
+    }
+
+    /// A node's name: the user's if given, else a generated one; a number is taken either
+    /// way, as Kafka Streams does for named sources, sinks and processors (so the nodes after
+    /// a named one are numbered as there).
+    pub(crate) fn node_name(&mut self, given: Option<&str>, prefix: &str) -> String {
+        let generated = self.new_name(prefix);
+        given.map_or(generated, str::to_owned)
     }
 
     /// Keeps the first error; `build()` returns it.

@@ -174,8 +174,8 @@ where
     /// variants of these, `select_key`, `peek`, `foreach`, `merge`, `process`, and the
     /// stream-table and global-table joins) instead of generating `<PREFIX>-<n>`, as Kafka
     /// Streams' `Named` does:
-    /// `stream.named("drop-empty").filter(...)`. A given name does not take a number from the
-    /// counter.
+    /// `stream.named("drop-empty").filter(...)`. As there, the node still takes a number from
+    /// the counter, so the nodes after it are numbered as Kafka Streams numbers them.
     ///
     /// ```
     /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
@@ -254,7 +254,7 @@ where
     {
         let step = Arc::new(step);
         let mut inner = self.builder.borrow_mut();
-        let name = inner.name(self.next_name.as_deref(), prefix);
+        let name = inner.node_name(self.next_name.as_deref(), prefix);
         let parent = self.node.clone();
         inner.apply(|t| {
             t.add_processor(&name, move || Stateless { f: step.clone() }, &[&parent])
@@ -598,7 +598,7 @@ where
     /// ```
     pub fn merge(&self, other: &KStream<K, V>) -> KStream<K, V> {
         let mut inner = self.builder.borrow_mut();
-        let name = inner.name(self.next_name.as_deref(), "KSTREAM-MERGE");
+        let name = inner.node_name(self.next_name.as_deref(), "KSTREAM-MERGE");
         let parents = [self.node.clone(), other.node.clone()];
         inner.apply(|t| {
             t.add_processor(

@@ -239,7 +239,7 @@ where
         F: Fn() -> P + Send + Sync + 'static,
     {
         let mut inner = self.builder.borrow_mut();
-        let name = inner.name(self.next_name.as_deref(), prefix);
+        let name = inner.node_name(self.next_name.as_deref(), prefix);
         let parent = self.node.clone();
         inner.apply(|t| {
             t.add_processor(&name, supplier, &[&parent])?;

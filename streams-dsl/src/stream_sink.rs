@@ -111,7 +111,7 @@ where
 
     fn sink(&self, mut options: streams_core::SinkOptions<K, V>, produced: Produced<K, V>) {
         let mut inner = self.builder.borrow_mut();
-        let name = inner.name(produced.name.as_deref(), "KSTREAM-SINK");
+        let name = inner.node_name(produced.name.as_deref(), "KSTREAM-SINK");
         let parent = self.node.clone();
         if let Some(partitioner) = produced.partitioner {
             options = options

@@ -142,7 +142,7 @@ impl StreamsBuilder {
             None => inner.new_name(&format!("{topic}-STATE-STORE")),
         };
         inner.claim_store(&store_name);
-        let source = inner.name(consumed.name.as_deref(), "KSTREAM-SOURCE");
+        let source = inner.node_name(consumed.name.as_deref(), "KSTREAM-SOURCE");
         let name = inner.new_name("KTABLE-SOURCE");
         let key_serde = materialized
             .key_serde

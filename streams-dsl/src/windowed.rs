@@ -12,7 +12,8 @@ use streams_core::store::StoreHandle;
 use streams_core::{Record, TimeWindowedSerde, Window, Windowed};
 
 use crate::aggregation::{
-    Fold, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold, with_count_serde,
+    Fold, Naming, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold,
+    with_count_serde,
 };
 use crate::grouped::KGroupedStream;
 use crate::options::Materialized;
@@ -384,7 +385,7 @@ where
         let grace = std::cell::Cell::new(None);
         let mut table = lower_aggregation(
             &self.grouped.stream.builder,
-            (prefix, operation),
+            Naming::stream(prefix, operation),
             &materialized,
             self.grouped.key_serde.clone(),
             |inner, plan, k, a| {

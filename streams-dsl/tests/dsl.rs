@@ -685,13 +685,13 @@ Topologies:
     Source: words (topics: [input])
       --> drop-empty
     Processor: drop-empty (stores: [])
-      --> KSTREAM-MAPVALUES-0000000000
+      --> KSTREAM-MAPVALUES-0000000002
       <-- words
-    Processor: KSTREAM-MAPVALUES-0000000000 (stores: [])
+    Processor: KSTREAM-MAPVALUES-0000000002 (stores: [])
       --> shout
       <-- drop-empty
     Sink: shout (topic: output)
-      <-- KSTREAM-MAPVALUES-0000000000
+      <-- KSTREAM-MAPVALUES-0000000002
 
 ";
     assert_eq!(b.build()?.describe().to_string(), expected);

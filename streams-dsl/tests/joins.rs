@@ -155,7 +155,7 @@ fn joining_a_table_whose_rows_cannot_be_read_is_refused() {
     assert_eq!(
         err,
         "invalid topology: join `KSTREAM-JOIN-0000000010`: the rows of table \
-         `KTABLE-MERGE-0000000008` cannot be read (it is the result of a join or a \
+         `KTABLE-MERGE-0000000006` cannot be read (it is the result of a join or a \
          suppression, kept in no store); turn it into a table that can with \
          to_stream().to_table_with(..)"
     );

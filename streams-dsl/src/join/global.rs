@@ -279,7 +279,7 @@ where
     {
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();
-        let name = inner.name(self.next_name.as_deref(), prefix);
+        let name = inner.node_name(self.next_name.as_deref(), prefix);
         let parent = self.node.clone();
         let (store, key_serde, value_serde) = (
             table.store.clone(),

@@ -518,8 +518,11 @@ where
             (format!("{this_join}-store"), format!("{other_join}-store"));
         let shared_store = match kind {
             JoinKind::Inner => None,
-            JoinKind::Left => Some(format!("{this_join}-left-shared-join-store")),
-            JoinKind::Outer => Some(format!("{this_join}-outer-shared-join-store")),
+            // As Kafka Streams: `KSTREAM-OUTERSHARED-` with the number of the join's first node.
+            JoinKind::Left | JoinKind::Outer => Some(format!(
+                "KSTREAM-OUTERSHARED-{}-store",
+                this_join.rsplit('-').next().unwrap_or_default()
+            )),
         };
         let checked = windows.check();
         let serdes = (

@@ -145,7 +145,7 @@ where
             self.value_serde.clone(),
             REPARTITION_HINT,
         );
-        let name = inner.name(self.next_name.as_deref(), prefix);
+        let name = inner.node_name(self.next_name.as_deref(), prefix);
         match table.value_getter() {
             None => inner.fail(StreamsError::Topology(format!(
                 "join `{name}`: the rows of table `{}` cannot be read (it is the result of a join \

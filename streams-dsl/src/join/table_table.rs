@@ -130,11 +130,11 @@ where
             (Some(a), Some(b)) => Some(joiner(a, b)),
             _ => None,
         });
-        self.table_table_join(other, f, ("KTABLE-JOINTHIS", "KTABLE-JOINOTHER"))
+        self.table_table_join(other, f)
     }
 
     /// Left table-table join: every row of this table has a joined row, with the other
-    /// table's row if it has one (`KTABLE-LEFTJOINTHIS` / `KTABLE-LEFTJOINOTHER`).
+    /// table's row if it has one (nodes named as the inner join's).
     ///
     /// ```
     /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
@@ -165,11 +165,11 @@ where
         VR: Clone + 'static,
     {
         let f: Arc<TableJoiner<V1, V2, VR>> = Arc::new(move |a, b| a.map(|a| joiner(a, b)));
-        self.table_table_join(other, f, ("KTABLE-LEFTJOINTHIS", "KTABLE-LEFTJOINOTHER"))
+        self.table_table_join(other, f)
     }
 
     /// Outer table-table join: a key has a joined row while either table has one
-    /// (`KTABLE-OUTERTHIS` / `KTABLE-OUTEROTHER`).
+    /// (nodes named as the inner join's).
     ///
     /// ```
     /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
@@ -201,14 +201,13 @@ where
     {
         let f: Arc<TableJoiner<V1, V2, VR>> =
             Arc::new(move |a, b| (a.is_some() || b.is_some()).then(|| joiner(a, b)));
-        self.table_table_join(other, f, ("KTABLE-OUTERTHIS", "KTABLE-OUTEROTHER"))
+        self.table_table_join(other, f)
     }
 
     fn table_table_join<V2, VR>(
         &self,
         other: &KTable<K, V2>,
         f: Arc<TableJoiner<V1, V2, VR>>,
-        (this_prefix, other_prefix): (&str, &str),
     ) -> KTable<K, VR>
     where
         V2: Clone + 'static,
@@ -216,9 +215,11 @@ where
     {
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();
-        let this_name = inner.new_name(this_prefix);
-        let other_name = inner.new_name(other_prefix);
+        // Kafka Streams names the merge first, then both sides, `KTABLE-JOINTHIS` /
+        // `KTABLE-JOINOTHER` for every kind of join.
         let merge = inner.new_name("KTABLE-MERGE");
+        let this_name = inner.new_name("KTABLE-JOINTHIS");
+        let other_name = inner.new_name("KTABLE-JOINOTHER");
         match (self.value_getter(), other.value_getter()) {
             (Some(this_rows), Some(other_rows)) => {
                 let (this_store, other_store) = (this_rows.store.clone(), other_rows.store.clone());

@@ -58,6 +58,8 @@ import org.apache.kafka.streams.state.WindowStore;
  * case VARIANT COUNT
  * TOPIC KEY VALUE TIMESTAMP      (COUNT lines; "~" is null)
  * </pre>
+ * or {@code describe VARIANT}, answered with {@code ok COUNT} and the COUNT lines of the
+ * variant's {@code Topology.describe()}.
  * Each answer on standard output: {@code ok COUNT} and COUNT lines {@code TOPIC KEY VALUE
  * TIMESTAMP} (every output topic of the variant in its order, each topic's records in order),
  * or {@code error MESSAGE} on one line.
@@ -77,6 +79,19 @@ public final class DiffDriver {
                 continue;
             }
             String[] head = line.split(" ");
+            if (head.length == 2 && head[0].equals("describe")) {
+                StreamsBuilder b = new StreamsBuilder();
+                build(head[1], b);
+                String[] lines = b.build().describe().toString().split("\n");
+                out.write("ok " + lines.length);
+                out.newLine();
+                for (String l : lines) {
+                    out.write(l);
+                    out.newLine();
+                }
+                out.flush();
+                continue;
+            }
             if (head.length != 3 || !head[0].equals("case")) {
                 throw new IllegalArgumentException("expected `case VARIANT COUNT`, got: " + line);
             }
