@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use streams_core::serde::{Nullable, StringSerde};
 use streams_core::{StreamsError, Topology, Windowed};
+use streams_dsl::StreamJoined;
 use streams_dsl::suppress::{BufferConfig, Suppressed};
 use streams_dsl::{
     Consumed, EmitStrategy, Grouped, JoinWindows, KStream, KTable, Materialized, Produced,
@@ -365,6 +366,34 @@ pub fn all() -> Vec<Variant> {
             |b| {
             out(&stream(b, "in").outer_join(&stream(b, "in2"), joined, join_windows()));
         }),
+        variant!(
+            "stream-stream-left-named",
+            &["in", "in2"],
+            OUT,
+            nulls: true,
+            Expectation::EarlierUnmatched(UNMATCHED_AT_EXPIRY),
+            |b| {
+                // The right side re-keyed (to the same keys): a repartition topic named
+                // after the join.
+                let left = stream(b, "in");
+                let right = stream(b, "in2").select_key(|k, _| k.clone());
+                let named = StreamJoined::with(StringSerde, StringSerde, StringSerde)
+                    .with_name("vj")
+                    .with_store_name("vjs");
+                out(&left.left_join_with(&right, |a, c| joined(Some(a), c), join_windows(), named));
+            }
+        ),
+        variant!(
+            "stream-stream-outer-stored",
+            &["in", "in2"],
+            OUT,
+            nulls: true,
+            Expectation::EarlierUnmatched(UNMATCHED_AT_EXPIRY),
+            |b| {
+                let stored = StreamJoined::default().with_store_name("oj").with_logging_disabled();
+                out(&stream(b, "in").outer_join_with(&stream(b, "in2"), joined, join_windows(), stored));
+            }
+        ),
         variant!("stream-stream-inner-asymmetric", &["in", "in2"], nulls: true, |b| {
             let windows = join_windows().after(Duration::ZERO);
             out(&stream(b, "in").join(&stream(b, "in2"), |a, c| joined(Some(a), Some(c)), windows));

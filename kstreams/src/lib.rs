@@ -73,8 +73,8 @@ pub mod prelude {
     pub use streams_dsl::{
         CogroupedKStream, Consumed, EmitStrategy, GlobalKTable, Grouped, JoinWindows,
         KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Produced, Repartitioned,
-        SessionWindowedCogroupedKStream, SessionWindows, SlidingWindows, StreamsBuilder,
-        TimeWindowedCogroupedKStream, TimeWindows, ValueAndTimestamp,
+        SessionWindowedCogroupedKStream, SessionWindows, SlidingWindows, StreamJoined,
+        StreamsBuilder, TimeWindowedCogroupedKStream, TimeWindows, ValueAndTimestamp,
     };
     #[cfg(feature = "http")]
     pub use streams_http::QueryServer;

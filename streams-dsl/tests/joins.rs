@@ -524,21 +524,16 @@ fn a_stream_join_after_a_key_change_repartitions_that_side() -> Result<(), Strea
         vec![(s("ann"), s("c1+ann"), 2)]
     );
 
-    // Without serdes for the changed side (a key type with no natural serde), the join says
-    // what to do.
+    // Without serdes for the changed side (a value type with no natural serde), the join
+    // says what to do.
     let b = StreamsBuilder::new();
-    let clicks = b.stream_with(
-        &["clicks"],
-        Consumed::with(
-            streams_core::serde::JsonSerde::<(String,)>::new(),
-            StringSerde,
-        ),
-    );
+    let clicks = b.stream_with(&["clicks"], Consumed::with(StringSerde, StringSerde));
     let by_user = b
         .stream_with(&["views"], Consumed::with(StringSerde, StringSerde))
-        .select_key(|_, user| (user.clone(),));
+        .select_key(|_, user| user.clone())
+        .map_values(|page| (page,));
     clicks
-        .join(&by_user, |c, v| format!("{c}+{v}"), within_10ms())
+        .join(&by_user, |c, v| format!("{c}+{}", v.0), within_10ms())
         .to("pairs");
     let err = b.build().expect_err("refused").to_string();
     assert!(

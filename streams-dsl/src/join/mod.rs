@@ -5,6 +5,7 @@
 
 mod foreign_key;
 mod global;
+mod stream_joined;
 mod stream_stream;
 mod stream_table;
 mod table_table;
@@ -16,6 +17,7 @@ use streams_core::processor::Processor;
 use crate::shared::Inner;
 
 pub use global::GlobalKTable;
+pub use stream_joined::StreamJoined;
 
 /// What a join needs, when the stream before it changed keys and its repartition topic lacks
 /// serdes.

@@ -12,7 +12,9 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::serde::{BytesSerde, SharedSerde};
 use streams_core::{Record, StreamsError};
 
+use super::stream_joined::{StreamJoinNames, StreamJoined};
 use super::{REPARTITION_HINT, lower_join};
+use crate::options::Changelogged;
 use crate::store_slot::StoreSlot;
 use crate::stream::{KStream, PassThrough};
 
@@ -73,11 +75,12 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for JoinWindo
 
 /// Joins a record of this side with the other side's record (`None` for a left or outer
 /// join's unmatched record), oriented this side first.
-type StreamJoiner<VThis, VOther, VR> = dyn Fn(Option<&VThis>, Option<&VOther>) -> VR + Send + Sync;
+pub(crate) type StreamJoiner<VThis, VOther, VR> =
+    dyn Fn(Option<&VThis>, Option<&VOther>) -> VR + Send + Sync;
 
 /// Which stream-stream join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum JoinKind {
+pub(crate) enum JoinKind {
     Inner,
     Left,
     Outer,
@@ -352,132 +355,13 @@ where
     K: Clone + 'static,
     V: Clone + 'static,
 {
-    /// Inner stream-stream join: each record joins every record of `other` with the same
-    /// key whose timestamp is within `windows` of its own, as soon as the second of the two
-    /// arrives; the result's timestamp is the later of the two. Both sides are kept in window
-    /// stores (duplicates retained, changelogged) for the window plus grace; both streams
-    /// need known serdes and must be co-partitioned.
-    ///
-    /// ```
-    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
-    /// # use streams_core::test_driver::TopologyTestDriver;
-    /// # use streams_core::StreamsConfig;
-    /// # use streams_dsl::*;
-    /// # let s = |v: &str| v.to_owned();
-    /// use std::time::Duration;
-    /// let b = StreamsBuilder::new();
-    /// let views = b.stream::<String, String>(&["views"]);
-    /// let buys = b.stream::<String, String>(&["buys"]);
-    /// views
-    ///     .join(&buys, |view, buy| format!("{view}->{buy}"), JoinWindows::of_time_difference_with_no_grace(Duration::from_secs(60)))
-    ///     .to("out");
-    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
-    /// d.input_topic("views", StringSerde, StringSerde).pipe(s("ann"), s("shoes"), 1_000)?;
-    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b1"), 30_000)?;
-    /// d.input_topic("buys", StringSerde, StringSerde).pipe(s("ann"), s("b2"), 90_000)?; // 89 s later: outside the window
-    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("ann"), s("shoes->b1"), 30_000)]);
-    /// # Ok::<(), streams_core::StreamsError>(())
-    /// ```
-    pub fn join<V2, VR>(
-        &self,
-        other: &KStream<K, V2>,
-        joiner: impl Fn(&V, &V2) -> VR + Send + Sync + 'static,
-        windows: crate::windows::JoinWindows,
-    ) -> KStream<K, VR>
-    where
-        V2: Clone + 'static,
-        VR: Clone + 'static,
-    {
-        let joiner: Arc<StreamJoiner<V, V2, VR>> = Arc::new(move |a, b| match (a, b) {
-            (Some(a), Some(b)) => joiner(a, b),
-            // An inner join only ever joins two records.
-            _ => unreachable_join(),
-        });
-        self.stream_join(other, joiner, windows, JoinKind::Inner)
-    }
-
-    /// Left stream-stream join: as [`Self::join`], and each record of this stream that no
-    /// record of `other` matched is emitted joined with `None` once its window plus grace has
-    /// closed (never earlier), with its own timestamp.
-    ///
-    /// ```
-    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
-    /// # use streams_core::test_driver::TopologyTestDriver;
-    /// # use streams_core::StreamsConfig;
-    /// # use streams_dsl::*;
-    /// # let s = |v: &str| v.to_owned();
-    /// use std::time::Duration;
-    /// let b = StreamsBuilder::new();
-    /// let views = b.stream::<String, String>(&["views"]);
-    /// let buys = b.stream::<String, String>(&["buys"]);
-    /// views
-    ///     .left_join(&buys, |view, buy| format!("{view}->{}", buy.map_or("none", String::as_str)), JoinWindows::of_time_difference_with_no_grace(Duration::from_secs(60)))
-    ///     .to("out");
-    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
-    /// let views = d.input_topic("views", StringSerde, StringSerde);
-    /// views.pipe(s("ann"), s("shoes"), 1_000)?;
-    /// views.pipe(s("bob"), s("hats"), 100_000)?; // moves stream time past ann's window: unmatched, it is emitted
-    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("ann"), s("shoes->none"), 1_000)]);
-    /// # Ok::<(), streams_core::StreamsError>(())
-    /// ```
-    pub fn left_join<V2, VR>(
-        &self,
-        other: &KStream<K, V2>,
-        joiner: impl Fn(&V, Option<&V2>) -> VR + Send + Sync + 'static,
-        windows: crate::windows::JoinWindows,
-    ) -> KStream<K, VR>
-    where
-        V2: Clone + 'static,
-        VR: Clone + 'static,
-    {
-        let joiner: Arc<StreamJoiner<V, V2, VR>> = Arc::new(move |a, b| match a {
-            Some(a) => joiner(a, b),
-            None => unreachable_join(),
-        });
-        self.stream_join(other, joiner, windows, JoinKind::Left)
-    }
-
-    /// Outer stream-stream join: as [`Self::left_join`] for the records of both streams.
-    ///
-    /// ```
-    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
-    /// # use streams_core::test_driver::TopologyTestDriver;
-    /// # use streams_core::StreamsConfig;
-    /// # use streams_dsl::*;
-    /// # let s = |v: &str| v.to_owned();
-    /// use std::time::Duration;
-    /// let b = StreamsBuilder::new();
-    /// let views = b.stream::<String, String>(&["views"]);
-    /// let buys = b.stream::<String, String>(&["buys"]);
-    /// views
-    ///     .outer_join(&buys, |view, buy| format!("{}->{}", view.map_or("none", String::as_str), buy.map_or("none", String::as_str)), JoinWindows::of_time_difference_with_no_grace(Duration::from_secs(60)))
-    ///     .to("out");
-    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
-    /// let views = d.input_topic("views", StringSerde, StringSerde);
-    /// views.pipe(s("ann"), s("shoes"), 1_000)?;
-    /// views.pipe(s("bob"), s("hats"), 100_000)?; // moves stream time past ann's window: unmatched, it is emitted
-    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("ann"), s("shoes->none"), 1_000)]);
-    /// # Ok::<(), streams_core::StreamsError>(())
-    /// ```
-    pub fn outer_join<V2, VR>(
-        &self,
-        other: &KStream<K, V2>,
-        joiner: impl Fn(Option<&V>, Option<&V2>) -> VR + Send + Sync + 'static,
-        windows: crate::windows::JoinWindows,
-    ) -> KStream<K, VR>
-    where
-        V2: Clone + 'static,
-        VR: Clone + 'static,
-    {
-        self.stream_join(other, Arc::new(joiner), windows, JoinKind::Outer)
-    }
-
-    fn stream_join<V2, VR>(
+    pub(crate) fn stream_join<V2, VR>(
         &self,
         other: &KStream<K, V2>,
         joiner: Arc<StreamJoiner<V, V2, VR>>,
         windows: crate::windows::JoinWindows,
         kind: JoinKind,
+        joined: StreamJoined<K, V, V2>,
     ) -> KStream<K, VR>
     where
         V2: Clone + 'static,
@@ -486,50 +370,42 @@ where
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();
         // As Kafka Streams: a key-changed side is repartitioned first, through a topic named
-        // after that stream's own node; the join's nodes are named after.
+        // after the join's given name or else that stream's own node; the join's nodes are
+        // named after.
+        let key_serde = joined.key_serde.clone().or_else(|| self.key_serde.clone());
+        let this_serde = joined
+            .value_serde
+            .clone()
+            .or_else(|| self.value_serde.clone());
+        let other_serde = (joined.other_value_serde.clone()).or_else(|| other.value_serde.clone());
+        let (this_base, other_base) = joined.repartition_bases(&self.node, &other.node);
         let this_source = self.partitioned_by_key(
             &mut inner,
-            &self.node,
-            self.key_serde.clone(),
-            self.value_serde.clone(),
+            &this_base,
+            key_serde.clone(),
+            this_serde.clone(),
             REPARTITION_HINT,
         );
         let other_source = other.partitioned_by_key(
             &mut inner,
-            &other.node,
-            other.key_serde.clone(),
-            other.value_serde.clone(),
+            &other_base,
+            key_serde.clone(),
+            other_serde.clone(),
             REPARTITION_HINT,
         );
-        let this_window = inner.new_name("KSTREAM-WINDOWED");
-        let other_window = inner.new_name("KSTREAM-WINDOWED");
-        let this_join = inner.new_name(if kind == JoinKind::Outer {
-            "KSTREAM-OUTERTHIS"
-        } else {
-            "KSTREAM-JOINTHIS"
-        });
-        let other_join = inner.new_name(if kind == JoinKind::Inner {
-            "KSTREAM-JOINOTHER"
-        } else {
-            "KSTREAM-OUTEROTHER"
-        });
-        let merge = inner.new_name("KSTREAM-MERGE");
-        let (this_store, other_store) =
-            (format!("{this_join}-store"), format!("{other_join}-store"));
-        let shared_store = match kind {
-            JoinKind::Inner => None,
-            // As Kafka Streams: `KSTREAM-OUTERSHARED-` with the number of the join's first node.
-            JoinKind::Left | JoinKind::Outer => Some(format!(
-                "KSTREAM-OUTERSHARED-{}-store",
-                this_join.rsplit('-').next().unwrap_or_default()
-            )),
-        };
+        let StreamJoinNames {
+            this_window,
+            other_window,
+            this_join,
+            other_join,
+            merge,
+            this_store,
+            other_store,
+            shared_store,
+        } = joined.names(&mut inner, kind != JoinKind::Inner, kind == JoinKind::Outer);
         let checked = windows.check();
-        let serdes = (
-            self.key_serde.clone(),
-            self.value_serde.clone(),
-            other.value_serde.clone(),
-        );
+        let serdes = (key_serde, this_serde, other_serde);
+        let logging = joined.logging;
         // A side whose keys changed is repartitioned by the join key first.
         match (checked, serdes) {
             (Err(e), _) => inner.fail(e),
@@ -539,9 +415,11 @@ where
                 let retention = Duration::from_millis(size.saturating_add(grace).max(1) as u64);
                 let window = Duration::from_millis(size.max(1) as u64);
                 let this_window_store =
-                    window_store(&this_store, retention, window, k.clone(), v1.clone());
+                    window_store(&this_store, retention, window, k.clone(), v1.clone())
+                        .map(|s| if logging { s } else { s.without_changelog() });
                 let other_window_store =
-                    window_store(&other_store, retention, window, k.clone(), v2.clone());
+                    window_store(&other_store, retention, window, k.clone(), v2.clone())
+                        .map(|s| if logging { s } else { s.without_changelog() });
                 // Emitting an unmatched record of either side, in the user's orientation.
                 let emit: Option<Arc<EmitUnmatched<K, VR>>> = shared_store.as_ref().map(|store| {
                     let (k, v1, v2, joiner, store) = (
@@ -593,10 +471,13 @@ where
                     t.add_state_store(this_window_store?, &[])?
                         .add_state_store(other_window_store?, &[])?;
                     if let Some(shared) = &shared_store {
-                        t.add_state_store(
-                            KeyValueStoreBuilder::rocksdb(shared, BytesSerde, BytesSerde),
-                            &[],
-                        )?;
+                        let store = KeyValueStoreBuilder::rocksdb(shared, BytesSerde, BytesSerde);
+                        let store = if logging {
+                            store
+                        } else {
+                            store.without_changelog()
+                        };
+                        t.add_state_store(store, &[])?;
                     }
                     Ok(())
                 });
@@ -668,6 +549,6 @@ where
 
 /// The joiners above are only called with what their join kind provides.
 #[cold]
-fn unreachable_join() -> ! {
+pub(crate) fn unreachable_join() -> ! {
     unreachable!("a stream-stream joiner was called with a side its join kind never omits")
 }

@@ -39,6 +39,7 @@ import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
 import org.apache.kafka.streams.kstream.SessionWindows;
+import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.SlidingWindows;
 import org.apache.kafka.streams.kstream.TimeWindowedKStream;
 import org.apache.kafka.streams.kstream.Suppressed;
@@ -325,6 +326,18 @@ public final class DiffDriver {
                 return List.of("out");
             case "stream-stream-left":
                 in(b).leftJoin(in2(b), DiffDriver::joined, JoinWindows.ofTimeDifferenceAndGrace(SIZE, GRACE))
+                    .to("out");
+                return List.of("out");
+            case "stream-stream-left-named":
+                in(b).leftJoin(in2(b).selectKey((k, v) -> k), DiffDriver::joined,
+                        JoinWindows.ofTimeDifferenceAndGrace(SIZE, GRACE),
+                        StreamJoined.with(Serdes.String(), Serdes.String(), Serdes.String())
+                            .withName("vj").withStoreName("vjs"))
+                    .to("out");
+                return List.of("out");
+            case "stream-stream-outer-stored":
+                in(b).outerJoin(in2(b), DiffDriver::joined, JoinWindows.ofTimeDifferenceAndGrace(SIZE, GRACE),
+                        StreamJoined.<String, String, String>as("oj").withLoggingDisabled())
                     .to("out");
                 return List.of("out");
             case "stream-stream-outer":
