@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use streams_core::serde::{Nullable, StringSerde};
 use streams_core::{StreamsError, Topology, Windowed};
-use streams_dsl::StreamJoined;
 use streams_dsl::suppress::{BufferConfig, Suppressed};
 use streams_dsl::{
     Consumed, EmitStrategy, Grouped, JoinWindows, KStream, KTable, Materialized, Produced,
     Repartitioned, SessionWindows, SlidingWindows, StreamsBuilder, TimeWindows,
 };
+use streams_dsl::{Joined, StreamJoined};
 
 /// How the outputs of a variant are expected to compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,6 +425,12 @@ pub fn all() -> Vec<Variant> {
         }),
         variant!("stream-table-left", &["in", "tbl"], nulls: true, |b| {
             out(&stream(b, "in").left_join_table(&table(b, "tbl"), |a, c| joined(Some(a), c)));
+        }),
+        variant!("stream-table-named", &["in", "tbl"], nulls: true, |b| {
+            // Re-keyed (to the same keys) through a repartition topic named after the join.
+            let input = stream(b, "in").select_key(|k, _| k.clone());
+            let named = Joined::with(StringSerde, StringSerde, StringSerde).with_name("enrich");
+            out(&input.left_join_table_with(&table(b, "tbl"), |a, c| joined(Some(a), c), named));
         }),
         variant!("stream-global-inner", &["in", "fk"], nulls: false, |b| {
             let g = b.global_table_with("fk", strings());

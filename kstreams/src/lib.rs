@@ -71,7 +71,7 @@ pub mod prelude {
     };
     pub use streams_dsl::suppress::{BufferConfig, BufferFull, Suppressed};
     pub use streams_dsl::{
-        CogroupedKStream, Consumed, EmitStrategy, GlobalKTable, Grouped, JoinWindows,
+        CogroupedKStream, Consumed, EmitStrategy, GlobalKTable, Grouped, JoinWindows, Joined,
         KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Produced, Repartitioned,
         SessionWindowedCogroupedKStream, SessionWindows, SlidingWindows, StreamJoined,
         StreamsBuilder, TimeWindowedCogroupedKStream, TimeWindows, ValueAndTimestamp,

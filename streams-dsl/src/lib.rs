@@ -66,7 +66,7 @@ pub use cogroup::CogroupedKStream;
 pub use cogroup_windowed::{SessionWindowedCogroupedKStream, TimeWindowedCogroupedKStream};
 pub use grouped::KGroupedStream;
 pub use grouped_table::{ChangeSerde, KGroupedTable};
-pub use join::{GlobalKTable, StreamJoined};
+pub use join::{GlobalKTable, Joined, StreamJoined};
 pub use options::{Consumed, Grouped, Materialized, Produced, Repartitioned, StreamPartitioner};
 pub use session::SessionWindowedKStream;
 pub use stream::KStream;

@@ -18,6 +18,7 @@ use crate::shared::Inner;
 
 pub use global::GlobalKTable;
 pub use stream_joined::StreamJoined;
+pub use stream_table::Joined;
 
 /// What a join needs, when the stream before it changed keys and its repartition topic lacks
 /// serdes.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::serde::{Serde, SharedSerde};
 use streams_core::{Record, StreamsError};
 
 use super::{Joiner, REPARTITION_HINT, lower_join};
@@ -85,7 +86,46 @@ where
         VT: Clone + 'static,
         VR: Clone + 'static,
     {
-        self.table_join(table, Joiner::Inner(Arc::new(joiner)), "KSTREAM-JOIN")
+        self.join_table_with(table, joiner, Joined::default())
+    }
+
+    /// As [`Self::join_table`], named and with serdes as `joined` says: the join's node and a
+    /// key-changed stream's repartition topic are named after `Joined::with_name`.
+    ///
+    /// ```
+    /// # use streams_core::serde::StringSerde;
+    /// # use streams_dsl::*;
+    /// let b = StreamsBuilder::new();
+    /// let users = b.table::<String, String>("users");
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .select_key(|_, user| user.clone())
+    ///     .join_table_with(
+    ///         &users,
+    ///         |user, region| format!("{user} from {region}"),
+    ///         Joined::with(StringSerde, StringSerde, StringSerde).with_name("enrich"),
+    ///     )
+    ///     .to("out");
+    /// let topology = b.build()?;
+    /// assert_eq!(topology.repartition_topics(), vec!["enrich-repartition".to_owned()]);
+    /// assert!(topology.describe().to_string().contains("Processor: enrich (stores: [users-STATE-STORE-0000000000])"));
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
+    pub fn join_table_with<VT, VR>(
+        &self,
+        table: &KTable<K, VT>,
+        joiner: impl Fn(&V, &VT) -> VR + Send + Sync + 'static,
+        joined: Joined<K, V, VT>,
+    ) -> KStream<K, VR>
+    where
+        VT: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        self.table_join(
+            table,
+            Joiner::Inner(Arc::new(joiner)),
+            "KSTREAM-JOIN",
+            joined,
+        )
     }
 
     /// Joins each record with the table's current row for its key, or with `None` when there
@@ -119,7 +159,39 @@ where
         VT: Clone + 'static,
         VR: Clone + 'static,
     {
-        self.table_join(table, Joiner::Left(Arc::new(joiner)), "KSTREAM-LEFTJOIN")
+        self.left_join_table_with(table, joiner, Joined::default())
+    }
+
+    /// As [`Self::left_join_table`], named and with serdes as `joined` says (see
+    /// [`Self::join_table_with`]).
+    ///
+    /// ```
+    /// # use streams_core::serde::StringSerde;
+    /// # use streams_dsl::*;
+    /// let b = StreamsBuilder::new();
+    /// let users = b.table::<String, String>("users");
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .left_join_table_with(&users, |page, region| format!("{page} {region:?}"), Joined::default().with_name("enrich"))
+    ///     .to("out");
+    /// assert!(b.build()?.describe().to_string().contains("Processor: enrich (stores: [users-STATE-STORE-0000000000])"));
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
+    pub fn left_join_table_with<VT, VR>(
+        &self,
+        table: &KTable<K, VT>,
+        joiner: impl Fn(&V, Option<&VT>) -> VR + Send + Sync + 'static,
+        joined: Joined<K, V, VT>,
+    ) -> KStream<K, VR>
+    where
+        VT: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        self.table_join(
+            table,
+            Joiner::Left(Arc::new(joiner)),
+            "KSTREAM-LEFTJOIN",
+            joined,
+        )
     }
 
     fn table_join<VT, VR>(
@@ -127,6 +199,7 @@ where
         table: &KTable<K, VT>,
         joiner: Joiner<V, VT, VR>,
         prefix: &str,
+        joined: Joined<K, V, VT>,
     ) -> KStream<K, VR>
     where
         VT: Clone + 'static,
@@ -137,15 +210,17 @@ where
         // As Kafka Streams: a key-changed stream is repartitioned first, through a topic named
         // after the join's given name or else after the stream's own node; the join's
         // name is taken after the repartition's.
-        let base = self.next_name.clone().unwrap_or_else(|| self.node.clone());
+        let given = joined.name.or_else(|| self.next_name.clone());
+        let base = given.clone().unwrap_or_else(|| self.node.clone());
+        let key_serde = joined.key_serde.or_else(|| self.key_serde.clone());
         let parent = self.partitioned_by_key(
             &mut inner,
             &base,
-            self.key_serde.clone(),
-            self.value_serde.clone(),
+            key_serde.clone(),
+            joined.value_serde.or_else(|| self.value_serde.clone()),
             REPARTITION_HINT,
         );
-        let name = inner.node_name(self.next_name.as_deref(), prefix);
+        let name = inner.node_name(given.as_deref(), prefix);
         match table.value_getter() {
             None => inner.fail(StreamsError::Topology(format!(
                 "join `{name}`: the rows of table `{}` cannot be read (it is the result of a join \
@@ -168,6 +243,49 @@ where
             }
         }
         drop(inner);
-        KStream::new(builder, name, self.key_serde.clone(), None)
+        KStream::new(builder, name, key_serde, None)
+    }
+}
+
+/// How a stream-table join is named, and the serdes of a key-changed stream's repartition
+/// topic (Kafka Streams' `Joined`; the table's value serde is accepted for the same calls
+/// but not needed: the table is read from its store).
+pub struct Joined<K, V, VT> {
+    key_serde: Option<SharedSerde<K>>,
+    value_serde: Option<SharedSerde<V>>,
+    name: Option<String>,
+    _table: std::marker::PhantomData<fn() -> VT>,
+}
+
+impl<K, V, VT> Default for Joined<K, V, VT> {
+    fn default() -> Self {
+        Joined {
+            key_serde: None,
+            value_serde: None,
+            name: None,
+            _table: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static, VT: 'static> Joined<K, V, VT> {
+    /// Joins with these serdes for the stream's keys and values (and the table's values).
+    pub fn with(
+        key_serde: impl Serde<K>,
+        value_serde: impl Serde<V>,
+        _table_value_serde: impl Serde<VT>,
+    ) -> Self {
+        Joined {
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
+            ..Self::default()
+        }
+    }
+
+    /// Names the join's node `name` and a key-changed stream's repartition topic
+    /// `<name>-repartition`.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
     }
 }

@@ -31,6 +31,7 @@ import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.GlobalKTable;
 import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.JoinWindows;
+import org.apache.kafka.streams.kstream.Joined;
 import org.apache.kafka.streams.kstream.KGroupedStream;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
@@ -364,6 +365,12 @@ public final class DiffDriver {
                 return List.of("out");
             case "stream-table-left":
                 in(b).leftJoin(table(b, "tbl"), DiffDriver::joined).to("out");
+                return List.of("out");
+            case "stream-table-named":
+                in(b).selectKey((k, v) -> k)
+                    .leftJoin(table(b, "tbl"), DiffDriver::joined,
+                        Joined.<String, String, String>with(Serdes.String(), Serdes.String(), Serdes.String()).withName("enrich"))
+                    .to("out");
                 return List.of("out");
             case "stream-global-inner": {
                 GlobalKTable<String, String> g = b.globalTable("fk", Consumed.with(Serdes.String(), Serdes.String()));
