@@ -463,6 +463,14 @@ pub fn all() -> Vec<Variant> {
             let small = table(b, "tbl2").filter(|_, v| num(v) < 50);
             table_out(&mapped.outer_join(&small, joined));
         }),
+        variant!("table-table-materialized", &["tbl", "tbl2"], nulls: false, |b| {
+            let stored = Materialized::as_store("tt-store");
+            table_out(&table(b, "tbl").join_with(&table(b, "tbl2"), |a, c| joined(Some(a), Some(c)), stored));
+        }),
+        variant!("table-table-left-materialized", &["tbl", "tbl2"], nulls: false, |b| {
+            let stored = Materialized::new().with_value_serde(StringSerde);
+            table_out(&table(b, "tbl").left_join_with(&table(b, "tbl2"), |a, c| joined(Some(a), c), stored));
+        }),
         variant!("fk-inner", &["tbl", "fk"], nulls: false, |b| {
             table_out(&table(b, "tbl").join_on_foreign_key(&table(b, "fk"), |v| fk(v), |a, c| {
                 joined(Some(a), Some(c))

@@ -7,9 +7,12 @@ use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
 use streams_core::{Record, StreamsError};
 
 use super::lower_join;
+use crate::options::Materialized;
+use crate::store_slot::StoreSlot;
 use crate::stream::PassThrough;
 use crate::table::{Change, KTable};
 use crate::table_getter::{TableReader, ValueGetter};
+use crate::timestamped::{TimestampedKeyValueStore, ValueAndTimestamp, timestamped_store};
 
 /// Table-table joins as one function of both sides' values: `None` where the join emits no
 /// row for that combination (a missing required side).
@@ -130,7 +133,49 @@ where
             (Some(a), Some(b)) => Some(joiner(a, b)),
             _ => None,
         });
-        self.table_table_join(other, f)
+        self.table_table_join(other, f, None)
+    }
+
+    /// As [`Self::join`], the joined rows kept in a store as `materialized` says (named
+    /// `KTABLE-MERGE-STATE-STORE-<n>` unless named; queryable, and joinable like any stored
+    /// table).
+    ///
+    /// ```
+    /// # use streams_core::serde::{Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// let b = StreamsBuilder::new();
+    /// let regions = b.table::<String, String>("regions");
+    /// let plans = b.table::<String, String>("plans");
+    /// let profiles = regions.join_with(&plans, |r, p| format!("{r}/{p}"), Materialized::as_store("profiles"));
+    /// // A stored join result can be joined in turn.
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .join_table(&profiles, |page, profile| format!("{page} by {profile}"))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// d.input_topic("regions", StringSerde, StringSerde).pipe(s("ann"), s("eu"), 1)?;
+    /// d.input_topic("plans", StringSerde, StringSerde).pipe(s("ann"), s("pro"), 2)?;
+    /// d.input_topic("clicks", StringSerde, StringSerde).pipe(s("ann"), s("/home"), 3)?;
+    /// assert_eq!(d.output_topic("out", StringSerde, StringSerde).read_key_values_with_time()?, vec![(s("ann"), s("/home by eu/pro"), 3)]);
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
+    pub fn join_with<V2, VR>(
+        &self,
+        other: &KTable<K, V2>,
+        joiner: impl Fn(&V1, &V2) -> VR + Send + Sync + 'static,
+        materialized: Materialized<K, VR>,
+    ) -> KTable<K, VR>
+    where
+        V2: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        let f: Arc<TableJoiner<V1, V2, VR>> = Arc::new(move |a, b| match (a, b) {
+            (Some(a), Some(b)) => Some(joiner(a, b)),
+            _ => None,
+        });
+        self.table_table_join(other, f, Some(materialized))
     }
 
     /// Left table-table join: every row of this table has a joined row, with the other
@@ -164,8 +209,46 @@ where
         V2: Clone + 'static,
         VR: Clone + 'static,
     {
+        self.left_join_with_store(other, joiner, None)
+    }
+
+    /// As [`Self::left_join`], the joined rows kept in a store as `materialized` says (see
+    /// [`Self::join_with`]).
+    ///
+    /// ```
+    /// # use streams_core::serde::StringSerde;
+    /// # use streams_dsl::*;
+    /// let b = StreamsBuilder::new();
+    /// let regions = b.table::<String, String>("regions");
+    /// let plans = b.table::<String, String>("plans");
+    /// let joined = regions.left_join_with(&plans, |r, p| format!("{r}/{p:?}"), Materialized::as_store("profiles"));
+    /// assert_eq!(joined.store_name(), Some("profiles"));
+    /// ```
+    pub fn left_join_with<V2, VR>(
+        &self,
+        other: &KTable<K, V2>,
+        joiner: impl Fn(&V1, Option<&V2>) -> VR + Send + Sync + 'static,
+        materialized: Materialized<K, VR>,
+    ) -> KTable<K, VR>
+    where
+        V2: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        self.left_join_with_store(other, joiner, Some(materialized))
+    }
+
+    fn left_join_with_store<V2, VR>(
+        &self,
+        other: &KTable<K, V2>,
+        joiner: impl Fn(&V1, Option<&V2>) -> VR + Send + Sync + 'static,
+        materialized: Option<Materialized<K, VR>>,
+    ) -> KTable<K, VR>
+    where
+        V2: Clone + 'static,
+        VR: Clone + 'static,
+    {
         let f: Arc<TableJoiner<V1, V2, VR>> = Arc::new(move |a, b| a.map(|a| joiner(a, b)));
-        self.table_table_join(other, f)
+        self.table_table_join(other, f, materialized)
     }
 
     /// Outer table-table join: a key has a joined row while either table has one
@@ -199,15 +282,54 @@ where
         V2: Clone + 'static,
         VR: Clone + 'static,
     {
+        self.outer_join_with_store(other, joiner, None)
+    }
+
+    /// As [`Self::outer_join`], the joined rows kept in a store as `materialized` says (see
+    /// [`Self::join_with`]).
+    ///
+    /// ```
+    /// # use streams_core::serde::StringSerde;
+    /// # use streams_dsl::*;
+    /// let b = StreamsBuilder::new();
+    /// let regions = b.table::<String, String>("regions");
+    /// let plans = b.table::<String, String>("plans");
+    /// let joined = regions.outer_join_with(&plans, |r, p| format!("{r:?}/{p:?}"), Materialized::new());
+    /// assert_eq!(joined.store_name(), Some("KTABLE-MERGE-STATE-STORE-0000000006"));
+    /// ```
+    pub fn outer_join_with<V2, VR>(
+        &self,
+        other: &KTable<K, V2>,
+        joiner: impl Fn(Option<&V1>, Option<&V2>) -> VR + Send + Sync + 'static,
+        materialized: Materialized<K, VR>,
+    ) -> KTable<K, VR>
+    where
+        V2: Clone + 'static,
+        VR: Clone + 'static,
+    {
+        self.outer_join_with_store(other, joiner, Some(materialized))
+    }
+
+    fn outer_join_with_store<V2, VR>(
+        &self,
+        other: &KTable<K, V2>,
+        joiner: impl Fn(Option<&V1>, Option<&V2>) -> VR + Send + Sync + 'static,
+        materialized: Option<Materialized<K, VR>>,
+    ) -> KTable<K, VR>
+    where
+        V2: Clone + 'static,
+        VR: Clone + 'static,
+    {
         let f: Arc<TableJoiner<V1, V2, VR>> =
             Arc::new(move |a, b| (a.is_some() || b.is_some()).then(|| joiner(a, b)));
-        self.table_table_join(other, f)
+        self.table_table_join(other, f, materialized)
     }
 
     fn table_table_join<V2, VR>(
         &self,
         other: &KTable<K, V2>,
         f: Arc<TableJoiner<V1, V2, VR>>,
+        materialized: Option<Materialized<K, VR>>,
     ) -> KTable<K, VR>
     where
         V2: Clone + 'static,
@@ -215,6 +337,18 @@ where
     {
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();
+        // A materialized result's store is named first (`KTABLE-MERGE-STATE-STORE-<n>`).
+        let store = materialized.as_ref().map(|m| {
+            let name = inner.name(m.name.as_deref(), "KTABLE-MERGE-STATE-STORE");
+            inner.claim_store(&name);
+            name
+        });
+        let key_serde = (materialized.as_ref())
+            .and_then(|m| m.key_serde.clone())
+            .or_else(|| self.key_serde.clone());
+        let value_serde = (materialized.as_ref())
+            .and_then(|m| m.value_serde.clone())
+            .or_else(streams_core::serde::builtin_serde);
         // Kafka Streams names the merge first, then both sides, `KTABLE-JOINTHIS` /
         // `KTABLE-JOINOTHER` for every kind of join.
         let merge = inner.new_name("KTABLE-MERGE");
@@ -239,13 +373,37 @@ where
                     &[&this_store],
                     TableJoinSide::supplier(this_rows, flipped),
                 );
-                lower_join::<K, Change<VR>, K, Change<VR>, _, _>(
-                    &mut inner,
-                    &merge,
-                    &[&this_name, &other_name],
-                    &[],
-                    || PassThrough,
-                );
+                match (&store, &materialized, &key_serde, &value_serde) {
+                    (None, _, _, _) => lower_join::<K, Change<VR>, K, Change<VR>, _, _>(
+                        &mut inner,
+                        &merge,
+                        &[&this_name, &other_name],
+                        &[],
+                        || PassThrough,
+                    ),
+                    (Some(store), Some(m), Some(k), Some(v)) => {
+                        let builder =
+                            m.changelog(timestamped_store(store, m.kind, k.clone(), v.clone()));
+                        let store_name = store.clone();
+                        inner.apply(|t| {
+                            t.add_state_store(builder, &[])?;
+                            Ok(())
+                        });
+                        lower_join::<K, Change<VR>, K, Change<VR>, _, _>(
+                            &mut inner,
+                            &merge,
+                            &[&this_name, &other_name],
+                            &[store],
+                            move || MaterializedMerge {
+                                store: StoreSlot::new(&store_name),
+                            },
+                        );
+                    }
+                    (Some(store), ..) => inner.fail(StreamsError::Topology(format!(
+                        "join `{merge}`: no key or value serde is known for its store `{store}`; \
+                         give them with Materialized::with_key_serde / with_value_serde"
+                    ))),
+                }
             }
             _ => inner.fail(StreamsError::Topology(format!(
                 "join `{this_name}`: the rows of both tables must be readable: kept in a store \
@@ -259,13 +417,49 @@ where
         KTable {
             builder,
             node: merge,
-            store: None,
-            key_serde: self.key_serde.clone(),
-            value_serde: streams_core::serde::builtin_serde(),
+            materialized: store.is_some(),
+            store,
+            key_serde,
+            value_serde,
             old_values: self.old_values && other.old_values,
-            materialized: false,
             window_grace: None,
             getter: None,
         }
+    }
+}
+
+/// `KTABLE-MERGE` of a materialized join: keeps each joined row in the store (a delete removes
+/// it) with the update's timestamp, and forwards the change.
+struct MaterializedMerge<K, V> {
+    store: StoreSlot<TimestampedKeyValueStore<K, V>>,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V>>
+    for MaterializedMerge<K, V>
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessorError> {
+        self.store.init(ctx)
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+        r: Record<K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        {
+            let mut store = self.store.get()?.borrow_mut();
+            match &r.value.new {
+                Some(v) => store.put(
+                    &r.key,
+                    &ValueAndTimestamp {
+                        value: v.clone(),
+                        timestamp: r.timestamp,
+                    },
+                )?,
+                None => store.delete(&r.key)?,
+            }
+        }
+        ctx.forward(r)?;
+        Ok(())
     }
 }

@@ -391,6 +391,14 @@ public final class DiffDriver {
                 tableOut(table(b, "tbl").mapValues(v -> "m" + v)
                     .outerJoin(table(b, "tbl2").filter((k, v) -> num(v) < 50), DiffDriver::joined));
                 return List.of("out");
+            case "table-table-materialized":
+                tableOut(table(b, "tbl").join(table(b, "tbl2"), DiffDriver::joined,
+                    Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("tt-store")));
+                return List.of("out");
+            case "table-table-left-materialized":
+                tableOut(table(b, "tbl").leftJoin(table(b, "tbl2"), DiffDriver::joined,
+                    Materialized.with(Serdes.String(), Serdes.String())));
+                return List.of("out");
             case "table-table-inner":
                 tableOut(table(b, "tbl").join(table(b, "tbl2"), DiffDriver::joined));
                 return List.of("out");
