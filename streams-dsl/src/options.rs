@@ -28,6 +28,15 @@ impl<K: 'static, V: 'static> Consumed<K, V> {
     }
 
     /// Reads timestamps with `extractor` instead of the configured default.
+    ///
+    /// Unlike Kafka Streams' extractors, which see the deserialized key and value, ours sees
+    /// the record's bytes ([`RawRecord`](streams_core::record::RawRecord)), because records
+    /// are ordered by timestamp before they are deserialized; an extractor reading a field
+    /// of a JSON value parses it once more (`serde_json::from_slice` of just that field, into
+    /// a struct with only it, is the cheap way). A change of the timestamp by the topology's
+    /// first node is the other way (`process_values` forwarding with
+    /// `FixedKeyRecord::with_timestamp`), but it comes after the records were ordered by their
+    /// own timestamps.
     pub fn with_timestamp_extractor(
         mut self,
         extractor: impl streams_core::timestamp::TimestampExtractor,
