@@ -13,7 +13,9 @@ use streams_core::store::StoreBuilder;
 use crate::options::{Changelogged, Materialized};
 use crate::shared::{Inner, Shared};
 use crate::table::{Change, KTable};
-use crate::timestamped::{TimestampedKeyValueStore, ValueAndTimestamp, timestamped_store};
+use crate::timestamped::{
+    TimestampedKeyValueStore, ValueAndTimestamp, put_or_delete, timestamped_store,
+};
 
 /// How an aggregation folds a record into the current aggregate (`None`: no row yet).
 pub(crate) type Fold<K, V, A> = dyn Fn(&K, V, Option<A>) -> A + Send + Sync;
@@ -32,16 +34,7 @@ pub(crate) fn update_aggregate<K: 'static, A: Clone + 'static>(
         .map_or(record_timestamp, |o| o.timestamp.max(record_timestamp));
     let old = old.map(|o| o.value);
     let new = update(old.clone());
-    match &new {
-        Some(value) => store.put(
-            key,
-            &ValueAndTimestamp {
-                value: value.clone(),
-                timestamp,
-            },
-        )?,
-        None => store.delete(key)?,
-    }
+    put_or_delete(store, key, new.as_ref(), timestamp)?;
     Ok((Change { new, old }, timestamp))
 }
 

@@ -12,7 +12,7 @@ use crate::options::{Consumed, Materialized};
 use crate::store_slot::StoreSlot;
 use crate::stream::KStream;
 use crate::table::{Change, KTable};
-use crate::timestamped::{TimestampedKeyValueStore, ValueAndTimestamp, timestamped_store};
+use crate::timestamped::{TimestampedKeyValueStore, put_or_delete, timestamped_store};
 
 /// `KTABLE-SOURCE` / `KSTREAM-TOTABLE`: applies each record to the table's store (a null
 /// value deletes the row) and forwards the change. `I` is the record value: `Option<V>` from a
@@ -57,16 +57,7 @@ where
         let old = {
             let mut store = store.borrow_mut();
             let old = store.get(&r.key)?.map(|o| o.value);
-            match &r.value {
-                Some(v) => store.put(
-                    &r.key,
-                    &ValueAndTimestamp {
-                        value: v.clone(),
-                        timestamp: r.timestamp,
-                    },
-                )?,
-                None => store.delete(&r.key)?,
-            }
+            put_or_delete(&mut store, &r.key, r.value.as_ref(), r.timestamp)?;
             old
         };
         ctx.forward(r.map_value(|new| Change { new, old }))?;

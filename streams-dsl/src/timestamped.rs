@@ -22,3 +22,22 @@ pub(crate) fn timestamped_store<K: 'static, V: 'static>(
 ) -> KeyValueStoreBuilder<K, ValueAndTimestamp<V>> {
     KeyValueStoreBuilder::new(name, kind, key_serde, ValueAndTimestampSerde(value_serde))
 }
+
+/// Sets `key`'s row to `value` stamped `timestamp`, or deletes it when `value` is `None`.
+pub(crate) fn put_or_delete<K: 'static, V: Clone + 'static>(
+    store: &mut TimestampedKeyValueStore<K, V>,
+    key: &K,
+    value: Option<&V>,
+    timestamp: i64,
+) -> streams_core::Result<()> {
+    match value {
+        Some(v) => store.put(
+            key,
+            &ValueAndTimestamp {
+                value: v.clone(),
+                timestamp,
+            },
+        ),
+        None => store.delete(key),
+    }
+}

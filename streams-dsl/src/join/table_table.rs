@@ -12,7 +12,7 @@ use crate::store_slot::StoreSlot;
 use crate::stream::PassThrough;
 use crate::table::{Change, KTable};
 use crate::table_getter::{TableReader, ValueGetter};
-use crate::timestamped::{TimestampedKeyValueStore, ValueAndTimestamp, timestamped_store};
+use crate::timestamped::{TimestampedKeyValueStore, put_or_delete, timestamped_store};
 
 /// Table-table joins as one function of both sides' values: `None` where the join emits no
 /// row for that combination (a missing required side).
@@ -446,19 +446,12 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
         r: Record<K, Change<V>>,
     ) -> Result<(), ProcessorError> {
-        {
-            let mut store = self.store.get()?.borrow_mut();
-            match &r.value.new {
-                Some(v) => store.put(
-                    &r.key,
-                    &ValueAndTimestamp {
-                        value: v.clone(),
-                        timestamp: r.timestamp,
-                    },
-                )?,
-                None => store.delete(&r.key)?,
-            }
-        }
+        put_or_delete(
+            &mut self.store.get()?.borrow_mut(),
+            &r.key,
+            r.value.new.as_ref(),
+            r.timestamp,
+        )?;
         ctx.forward(r)?;
         Ok(())
     }
