@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use kstreams::core::handlers::dlq_headers;
-use kstreams::core::store::StoreHandle;
 use kstreams::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -102,29 +101,20 @@ pub const RECENT_PAYMENTS: &str = "recent-payments";
 pub struct VelocityRule {
     count: usize,
     window_ms: i64,
-    recent: Option<StoreHandle<TypedKeyValueStore<String, Vec<i64>>>>,
+    recent: StoreHandle<TypedKeyValueStore<String, Vec<i64>>>,
 }
 
 impl Processor<String, EnrichedPayment, String, Alert> for VelocityRule {
-    fn init(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, String, Alert>,
-    ) -> Result<(), ProcessorError> {
-        self.recent = Some(ctx.state_store(RECENT_PAYMENTS)?);
-        Ok(())
-    }
-
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, String, Alert>,
         record: Record<String, EnrichedPayment>,
     ) -> Result<(), ProcessorError> {
-        let store = self.recent.as_ref().ok_or("init did not run")?;
         let t = record.timestamp;
-        let mut times = store.borrow_mut().get(&record.key)?.unwrap_or_default();
+        let mut times = self.recent.borrow().get(&record.key)?.unwrap_or_default();
         times.retain(|&s| s >= t - self.window_ms && s <= t);
         times.push(t);
-        store.borrow_mut().put(&record.key, &times)?;
+        self.recent.borrow_mut().put(&record.key, &times)?;
         if times.len() >= self.count {
             let p = &record.value;
             let alert = Alert {
@@ -265,11 +255,13 @@ impl Example for FraudDetectionApp {
         ));
         let (count, window_ms) = (self.velocity_count, self.velocity_window.as_millis() as i64);
         let velocity = enriched.process_with_stores(
-            move || VelocityRule {
-                count,
-                window_ms,
-                recent: None,
-            },
+            from_stores(move |stores| {
+                Ok(VelocityRule {
+                    count,
+                    window_ms,
+                    recent: stores.state_store(RECENT_PAYMENTS)?,
+                })
+            }),
             &[RECENT_PAYMENTS],
         );
         hourly.merge(&velocity).to_with(

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use state_stores::KeyValueStoreBuilder;
 use state_stores::typed::{TypedKeyValueStore, TypedWindowStore};
-use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::processor::{
+    OpenedProcessor, Processor, ProcessorContext, ProcessorError, from_stores,
+};
 use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, Topology};
@@ -14,33 +16,29 @@ pub type Counts = TypedKeyValueStore<String, i64>;
 
 /// Counts records per key in the store named at construction and forwards the running count.
 pub struct CountPerKey {
-    store_name: &'static str,
-    store: Option<StoreHandle<Counts>>,
+    store: StoreHandle<Counts>,
 }
 
 impl CountPerKey {
-    /// A counter over the store `store_name`.
-    pub fn new(store_name: &'static str) -> Self {
-        CountPerKey {
-            store_name,
-            store: None,
-        }
+    /// A supplier of counters over the store `store_name`, each built from its task's store.
+    pub fn supplier(
+        store_name: &'static str,
+    ) -> impl Fn() -> OpenedProcessor<CountPerKey> + Send + Sync + 'static {
+        from_stores(move |stores| {
+            Ok(CountPerKey {
+                store: stores.state_store(store_name)?,
+            })
+        })
     }
 }
 
 impl Processor<String, String, String, i64> for CountPerKey {
-    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<Counts>(self.store_name)?);
-        Ok(())
-    }
-
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, String, i64>,
         r: Record<String, String>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
-        let count = increment(store, &r.key)?;
+        let count = increment(&self.store, &r.key)?;
         ctx.forward(r.with_value(count))?;
         Ok(())
     }
@@ -51,7 +49,7 @@ impl Processor<String, String, String, i64> for CountPerKey {
 pub fn count_topology(input: &str, output: &str) -> streams_core::Result<Topology> {
     let mut t = Topology::new();
     t.add_source("src", &[input], StringSerde, StringSerde)?
-        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
+        .add_processor("count", CountPerKey::supplier("counts"), &["src"])?
         .add_state_store(
             KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
             &["count"],
@@ -110,37 +108,34 @@ pub type WindowCounts = TypedWindowStore<String, i64>;
 /// Counts records per key in tumbling windows of `size_ms` (aligned to the epoch) kept in a
 /// window store, and forwards `<key>@<window start>` with the window's running count.
 pub struct WindowedCountPerKey {
-    store_name: &'static str,
     size_ms: i64,
-    store: Option<StoreHandle<WindowCounts>>,
+    store: StoreHandle<WindowCounts>,
 }
 
 impl WindowedCountPerKey {
     /// A counter over the window store `store_name`, in windows of `size_ms`.
-    pub fn new(store_name: &'static str, size_ms: i64) -> Self {
-        WindowedCountPerKey {
-            store_name,
-            size_ms,
-            store: None,
-        }
+    pub fn supplier(
+        store_name: &'static str,
+        size_ms: i64,
+    ) -> impl Fn() -> OpenedProcessor<WindowedCountPerKey> + Send + Sync + 'static {
+        from_stores(move |stores| {
+            Ok(WindowedCountPerKey {
+                size_ms,
+                store: stores.state_store(store_name)?,
+            })
+        })
     }
 }
 
 impl Processor<String, String, String, i64> for WindowedCountPerKey {
-    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store::<WindowCounts>(self.store_name)?);
-        Ok(())
-    }
-
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, String, i64>,
         r: Record<String, String>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
         let start = r.timestamp - r.timestamp.rem_euclid(self.size_ms);
         let count = {
-            let mut store = store.borrow_mut();
+            let mut store = self.store.borrow_mut();
             let count = store.fetch(&r.key, start)?.unwrap_or(0) + 1;
             store.put(&r.key, &count, start)?;
             count

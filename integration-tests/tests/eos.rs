@@ -25,7 +25,7 @@ use integration_tests::kafka::{KafkaCluster, shared_cluster, unique_name};
 use rdkafka::producer::FutureRecord;
 use state_stores::KeyValueStoreBuilder;
 use streams_core::handlers::{ErrorAction, ErrorContext, ErrorHandler};
-use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError, from_stores};
 use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::{KafkaStreams, Record, State, StreamsConfig, Topology};
 
@@ -428,28 +428,19 @@ async fn exactly_once_survives_the_leader_broker_killed_too() -> Result<()> {
 /// shared switch is on, the next record's count goes out as an oversized value instead (a
 /// transient production failure the test injects once).
 struct CountOrOversize {
-    store: Option<streams_core::store::StoreHandle<integration_tests::apps::Counts>>,
+    store: streams_core::store::StoreHandle<integration_tests::apps::Counts>,
     oversize_next: Arc<AtomicBool>,
     seen: Arc<AtomicUsize>,
 }
 
 impl Processor<String, String, String, Vec<u8>> for CountOrOversize {
-    fn init(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, String, Vec<u8>>,
-    ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store("counts")?);
-        Ok(())
-    }
-
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, String, Vec<u8>>,
         r: Record<String, String>,
     ) -> Result<(), ProcessorError> {
         self.seen.fetch_add(1, Ordering::Relaxed);
-        let store = self.store.as_ref().ok_or("init did not run")?;
-        let count = integration_tests::apps::increment(store, &r.key)?;
+        let count = integration_tests::apps::increment(&self.store, &r.key)?;
         let value = if self.oversize_next.swap(false, Ordering::AcqRel) {
             vec![b'x'; 4096]
         } else {
@@ -470,11 +461,13 @@ fn count_topology(
     t.add_source("src", &[input], StringSerde, StringSerde)?
         .add_processor(
             "count",
-            move || CountOrOversize {
-                store: None,
-                oversize_next: oversize_next.clone(),
-                seen: seen.clone(),
-            },
+            from_stores(move |stores| {
+                Ok(CountOrOversize {
+                    store: stores.state_store("counts")?,
+                    oversize_next: oversize_next.clone(),
+                    seen: seen.clone(),
+                })
+            }),
             &["src"],
         )?
         .add_state_store(

@@ -14,7 +14,7 @@ fn run(kind: StoreKind) -> Result<(), StreamsError> {
     };
     let mut t = Topology::new();
     t.add_source("src", &["words"], StringSerde, StringSerde)?
-        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
+        .add_processor("count", CountPerKey::supplier("counts"), &["src"])?
         .add_state_store(builder, &["count"])?
         .add_sink("sink", "counts", StringSerde, I64Serde, &["count"])?;
     assert!(
@@ -48,7 +48,10 @@ fn run(kind: StoreKind) -> Result<(), StreamsError> {
         .state_store::<Counts>("counts")
         .expect("the store is exposed");
     assert_eq!(
-        store.borrow_mut().all()?,
+        store
+            .borrow()
+            .all()?
+            .collect::<streams_core::Result<Vec<_>>>()?,
         vec![(s("kafka"), 3), (s("rust"), 1), (s("streams"), 1)]
     );
     Ok(())
@@ -68,7 +71,7 @@ fn count_per_key_in_rocksdb() -> Result<(), StreamsError> {
 fn a_store_without_logging_writes_no_changelog() -> Result<(), StreamsError> {
     let mut t = Topology::new();
     t.add_source("src", &["words"], StringSerde, StringSerde)?
-        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
+        .add_processor("count", CountPerKey::supplier("counts"), &["src"])?
         .add_state_store(
             KeyValueStoreBuilder::in_memory("counts", StringSerde, I64Serde)
                 .with_logging_disabled(),
@@ -110,7 +113,7 @@ fn a_store_not_connected_to_the_processor_is_refused() -> Result<(), StreamsErro
     let mut t = Topology::new();
     t.add_source("src", &["words"], StringSerde, StringSerde)?
         .add_processor("nosy", || Nosy, &["src"])?
-        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
+        .add_processor("count", CountPerKey::supplier("counts"), &["src"])?
         .add_state_store(
             KeyValueStoreBuilder::in_memory("counts", StringSerde, I64Serde),
             &["count"],

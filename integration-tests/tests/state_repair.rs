@@ -244,7 +244,7 @@ async fn a_window_store_without_its_manifest_is_moved_aside_and_restored() -> Re
         t.add_source("src", &[&input], StringSerde, StringSerde)?
             .add_processor(
                 "count",
-                || WindowedCountPerKey::new("wcounts", 60_000),
+                WindowedCountPerKey::supplier("wcounts", 60_000),
                 &["src"],
             )?
             .add_state_store(

@@ -433,7 +433,7 @@ async fn an_in_memory_store_restores_its_whole_changelog_on_every_start() -> Res
     let run = |expected: usize| -> Result<(Vec<String>, u64)> {
         let mut t = Topology::new();
         t.add_source("src", &[&input], StringSerde, StringSerde)?
-            .add_processor("count", || CountPerKey::new("counts"), &["src"])?
+            .add_processor("count", CountPerKey::supplier("counts"), &["src"])?
             .add_state_store(
                 KeyValueStoreBuilder::in_memory("counts", StringSerde, I64Serde),
                 &["count"],

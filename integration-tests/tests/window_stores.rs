@@ -30,7 +30,7 @@ fn topology(input: &str, output: &str, kind: StoreKind) -> streams_core::Result<
     t.add_source("src", &[input], StringSerde, StringSerde)?
         .add_processor(
             "count",
-            || WindowedCountPerKey::new("window-counts", SIZE_MS),
+            WindowedCountPerKey::supplier("window-counts", SIZE_MS),
             &["src"],
         )?
         .add_state_store(store, &["count"])?
@@ -65,11 +65,17 @@ fn on_driver(kind: StoreKind) -> Result<()> {
         .context("the window store is exposed")?;
     let w = |k: &str, start: i64| Windowed::new(k.to_owned(), Window::new(start, start + SIZE_MS));
     assert_eq!(
-        store.borrow_mut().all()?,
+        store
+            .borrow()
+            .all()?
+            .collect::<streams_core::Result<Vec<_>>>()?,
         vec![(w("a", 0), 2), (w("a", 10_000), 1), (w("b", 0), 1)]
     );
     assert_eq!(
-        store.borrow_mut().fetch_range(&s("a"), 0, 20_000)?,
+        store
+            .borrow()
+            .fetch_range(&s("a"), 0, 20_000)?
+            .collect::<streams_core::Result<Vec<_>>>()?,
         vec![(0, 2), (10_000, 1)]
     );
     // Every put went to the changelog with the binary window key.

@@ -56,12 +56,13 @@ pub mod prelude {
     pub use streams_core::fixed_key::{
         FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord,
     };
-    pub use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+    pub use streams_core::processor::{Processor, ProcessorContext, ProcessorError, from_stores};
     pub use streams_core::query::StoreQueryParameters;
     pub use streams_core::serde::{
         BytesSerde, F32Serde, F64Serde, I16Serde, I32Serde, I64Serde, JsonSerde, JsonValue,
         NaturalSerde, Nullable, Serde, StringSerde, UnitSerde,
     };
+    pub use streams_core::store::StoreHandle;
     #[cfg(feature = "test-util")]
     pub use streams_core::test_driver::{TestInputTopic, TestOutputTopic, TopologyTestDriver};
     pub use streams_core::{
@@ -75,6 +76,7 @@ pub mod prelude {
         KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Produced, Repartitioned,
         SessionWindowedCogroupedKStream, SessionWindows, SlidingWindows, StreamJoined,
         StreamsBuilder, TimeWindowedCogroupedKStream, TimeWindows, ValueAndTimestamp,
+        ValueTransformerWithKey,
     };
     #[cfg(feature = "http")]
     pub use streams_http::QueryServer;

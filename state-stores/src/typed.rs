@@ -1,6 +1,8 @@
 //! Typed views on byte stores: keys and values through serdes.
 
-use streams_core::serde::SharedSerde;
+use std::cell::RefCell;
+
+use streams_core::serde::{Serde, SharedSerde};
 use streams_core::store::StateStore;
 use streams_core::{Result, StreamsError, Window, Windowed};
 
@@ -15,12 +17,14 @@ use crate::session::{SessionEntry, SessionStore};
 use crate::window::CommittedWindows;
 use crate::window::{WindowStore, WindowedEntry};
 
-/// Serdes and scratch buffers shared by the typed stores.
+/// Serdes and scratch buffers shared by the typed stores. Reads go through `&self`, so the
+/// key buffer is a `RefCell`: a read encodes its key there, hands the bytes to the byte store
+/// and lets go of the buffer before it returns.
 struct Codec<K, V> {
     store: String,
     key_serde: SharedSerde<K>,
     value_serde: SharedSerde<V>,
-    key_buf: Vec<u8>,
+    key_buf: RefCell<Vec<u8>>,
     value_buf: Vec<u8>,
 }
 
@@ -30,7 +34,7 @@ impl<K: 'static, V: 'static> Codec<K, V> {
             store: store.to_owned(),
             key_serde,
             value_serde,
-            key_buf: Vec::new(),
+            key_buf: RefCell::new(Vec::new()),
             value_buf: Vec::new(),
         }
     }
@@ -42,25 +46,49 @@ impl<K: 'static, V: 'static> Codec<K, V> {
         }
     }
 
-    /// Serializes `key` into the key buffer.
-    fn key(&mut self, key: &K) -> Result<&[u8]> {
-        self.key_buf.clear();
-        match self
-            .key_serde
-            .serialize_into(&self.store, key, &mut self.key_buf)
-        {
-            Ok(true) => Ok(&self.key_buf),
-            Ok(false) => Err(StreamsError::Store {
-                store: self.store.clone(),
-                message: "a store key must not serialize to null".into(),
-            }),
+    fn null_key(&self) -> StreamsError {
+        StreamsError::Store {
+            store: self.store.clone(),
+            message: "a store key must not serialize to null".into(),
+        }
+    }
+
+    /// Serializes `key` into `buf` (cleared first).
+    fn encode_key(&self, key: &K, buf: &mut Vec<u8>) -> Result<()> {
+        buf.clear();
+        match self.key_serde.serialize_into(&self.store, key, buf) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(self.null_key()),
             Err(e) => Err(self.error("serializing a key", e)),
         }
     }
 
+    /// Runs `read` on `key`'s bytes, encoded into the shared buffer (a fresh one if a read
+    /// is already using it).
+    fn with_key<R>(&self, key: &K, read: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
+        match self.key_buf.try_borrow_mut() {
+            Ok(mut buf) => {
+                self.encode_key(key, &mut buf)?;
+                read(&buf)
+            }
+            Err(_) => read(&self.owned_key(key)?),
+        }
+    }
+
     /// Serializes `key` to a new vector.
-    fn owned_key(&mut self, key: &K) -> Result<Vec<u8>> {
-        self.key(key).map(<[u8]>::to_vec)
+    fn owned_key(&self, key: &K) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.encode_key(key, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Serializes `key` into the key buffer, for a write.
+    fn key(&mut self, key: &K) -> Result<&[u8]> {
+        let mut buf = std::mem::take(self.key_buf.get_mut());
+        let encoded = self.encode_key(key, &mut buf);
+        *self.key_buf.get_mut() = buf;
+        encoded?;
+        Ok(&self.key_buf.get_mut()[..])
     }
 
     /// Serializes `key` and `value` into the buffers; the value is `None` if it serializes to
@@ -72,7 +100,10 @@ impl<K: 'static, V: 'static> Codec<K, V> {
             .value_serde
             .serialize_into(&self.store, value, &mut self.value_buf)
             .map_err(|e| self.error("serializing a value", e))?;
-        Ok((&self.key_buf, non_null.then_some(&self.value_buf[..])))
+        Ok((
+            &self.key_buf.get_mut()[..],
+            non_null.then_some(&self.value_buf[..]),
+        ))
     }
 
     fn decode_key(&self, key: &[u8]) -> Result<K> {
@@ -91,6 +122,11 @@ impl<K: 'static, V: 'static> Codec<K, V> {
         value.map(|v| self.decode_value(&v)).transpose()
     }
 }
+
+/// What the typed stores' scans return: entries decoded one at a time as the iterator is
+/// advanced, in the byte store's order. It borrows the store, so a processor holding its
+/// store through a [`StoreHandle`](streams_core::store::StoreHandle) scans under `borrow()`.
+pub type TypedIter<'a, T> = Box<dyn Iterator<Item = Result<T>> + 'a>;
 
 /// A key-value store of `K` to `V`, over a byte store. This is the type processors look up:
 /// `ctx.state_store::<TypedKeyValueStore<String, i64>>("counts")`.
@@ -119,8 +155,8 @@ impl<K: 'static, V: 'static> TypedKeyValueStore<K, V> {
     }
 
     /// The value of `key`.
-    pub fn get(&mut self, key: &K) -> Result<Option<V>> {
-        let bytes = self.inner.get(self.codec.key(key)?)?;
+    pub fn get(&self, key: &K) -> Result<Option<V>> {
+        let bytes = self.codec.with_key(key, |k| self.inner.get(k))?;
         self.codec.decode_optional(bytes)
     }
 
@@ -135,23 +171,50 @@ impl<K: 'static, V: 'static> TypedKeyValueStore<K, V> {
         self.inner.put(self.codec.key(key)?, None)
     }
 
-    /// Entries with `from <= key <= to` (in the order of the key encoding), collected.
-    pub fn range(&mut self, from: Option<&K>, to: Option<&K>) -> Result<Vec<(K, V)>> {
+    /// Entries with `from <= key <= to` (either end open when `None`), in the order of the
+    /// key encoding.
+    pub fn range(&self, from: Option<&K>, to: Option<&K>) -> Result<TypedIter<'_, (K, V)>> {
         let from = from.map(|k| self.codec.owned_key(k)).transpose()?;
         let to = to.map(|k| self.codec.owned_key(k)).transpose()?;
-        let codec = &self.codec;
-        self.inner
-            .range(from.as_deref(), to.as_deref())?
-            .map(|entry| {
-                let (k, v) = entry?;
-                Ok((codec.decode_key(&k)?, codec.decode_value(&v)?))
-            })
-            .collect()
+        Ok(self.entries(self.inner.range(from.as_deref(), to.as_deref())?))
     }
 
-    /// Every entry, collected in key-encoding order.
-    pub fn all(&mut self) -> Result<Vec<(K, V)>> {
+    /// The entries of [`Self::range`], in descending key-encoding order.
+    pub fn reverse_range(&self, from: Option<&K>, to: Option<&K>) -> Result<TypedIter<'_, (K, V)>> {
+        let from = from.map(|k| self.codec.owned_key(k)).transpose()?;
+        let to = to.map(|k| self.codec.owned_key(k)).transpose()?;
+        Ok(self.entries(self.inner.reverse_range(from.as_deref(), to.as_deref())?))
+    }
+
+    fn entries<'a>(&'a self, iter: crate::key_value::KvIter<'a>) -> TypedIter<'a, (K, V)> {
+        Box::new(iter.map(|entry| {
+            let (k, v) = entry?;
+            Ok((self.codec.decode_key(&k)?, self.codec.decode_value(&v)?))
+        }))
+    }
+
+    /// Every entry, in key-encoding order.
+    pub fn all(&self) -> Result<TypedIter<'_, (K, V)>> {
         self.range(None, None)
+    }
+
+    /// Every entry, in descending key-encoding order.
+    pub fn reverse_all(&self) -> Result<TypedIter<'_, (K, V)>> {
+        self.reverse_range(None, None)
+    }
+
+    /// Entries whose serialized key starts with `prefix` serialized by `prefix_serde`
+    /// (Kafka Streams' `prefixScan`), in key-encoding order.
+    pub fn prefix_scan<P: 'static>(
+        &self,
+        prefix: &P,
+        prefix_serde: &dyn Serde<P>,
+    ) -> Result<TypedIter<'_, (K, V)>> {
+        let mut bytes = Vec::new();
+        prefix_serde
+            .serialize_into(&self.codec.store, prefix, &mut bytes)
+            .map_err(|e| self.codec.error("serializing a prefix", e))?;
+        Ok(self.entries(self.inner.prefix_scan(&bytes)?))
     }
 
     /// An estimate of the number of entries.
@@ -211,69 +274,77 @@ impl<K: 'static, V: 'static> TypedWindowStore<K, V> {
     }
 
     /// The value of `key` in the window starting at `window_start`.
-    pub fn fetch(&mut self, key: &K, window_start: i64) -> Result<Option<V>> {
-        let bytes = self.inner.fetch(self.codec.key(key)?, window_start)?;
+    pub fn fetch(&self, key: &K, window_start: i64) -> Result<Option<V>> {
+        let bytes = self
+            .codec
+            .with_key(key, |k| self.inner.fetch(k, window_start))?;
         self.codec.decode_optional(bytes)
     }
 
     /// `key`'s windows starting in `[time_from, time_to]` as `(window start, value)`, oldest
     /// first.
-    pub fn fetch_range(&mut self, key: &K, time_from: i64, time_to: i64) -> Result<Vec<(i64, V)>> {
-        self.fetch_of_key(key, time_from, time_to, false)
+    pub fn fetch_range(
+        &self,
+        key: &K,
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<TypedIter<'_, (i64, V)>> {
+        let iter = self
+            .codec
+            .with_key(key, |k| self.inner.fetch_range(k, time_from, time_to))?;
+        Ok(self.values(iter))
     }
 
     /// `key`'s windows starting in `[time_from, time_to]`, newest first.
     pub fn backward_fetch_range(
-        &mut self,
+        &self,
         key: &K,
         time_from: i64,
         time_to: i64,
-    ) -> Result<Vec<(i64, V)>> {
-        self.fetch_of_key(key, time_from, time_to, true)
+    ) -> Result<TypedIter<'_, (i64, V)>> {
+        let iter = self.codec.with_key(key, |k| {
+            self.inner.backward_fetch_range(k, time_from, time_to)
+        })?;
+        Ok(self.values(iter))
     }
 
-    fn fetch_of_key(
-        &mut self,
-        key: &K,
-        time_from: i64,
-        time_to: i64,
-        backward: bool,
-    ) -> Result<Vec<(i64, V)>> {
-        let key = self.codec.key(key)?;
-        let iter = if backward {
-            self.inner.backward_fetch_range(key, time_from, time_to)?
-        } else {
-            self.inner.fetch_range(key, time_from, time_to)?
-        };
-        iter.map(|entry| {
+    fn values<'a>(&'a self, iter: crate::window::WindowIter<'a>) -> TypedIter<'a, (i64, V)> {
+        Box::new(iter.map(|entry| {
             let (start, value) = entry?;
             Ok((start, self.codec.decode_value(&value)?))
-        })
-        .collect()
+        }))
     }
 
     /// Windows starting in `[time_from, time_to]` of keys in `[key_from, key_to]`.
     pub fn fetch_key_range(
-        &mut self,
+        &self,
         key_from: Option<&K>,
         key_to: Option<&K>,
         time_from: i64,
         time_to: i64,
-    ) -> Result<Vec<(Windowed<K>, V)>> {
+    ) -> Result<TypedIter<'_, (Windowed<K>, V)>> {
         let from = key_from.map(|k| self.codec.owned_key(k)).transpose()?;
         let to = key_to.map(|k| self.codec.owned_key(k)).transpose()?;
-        self.inner
-            .fetch_key_range(from.as_deref(), to.as_deref(), time_from, time_to)?
-            .map(|entry| self.windowed(entry?))
-            .collect()
+        let iter =
+            self.inner
+                .fetch_key_range(from.as_deref(), to.as_deref(), time_from, time_to)?;
+        Ok(Box::new(iter.map(|entry| self.windowed(entry?))))
+    }
+
+    /// Windows starting in `[time_from, time_to]`, of every key.
+    pub fn fetch_all(
+        &self,
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<TypedIter<'_, (Windowed<K>, V)>> {
+        let iter = self.inner.fetch_all(time_from, time_to)?;
+        Ok(Box::new(iter.map(|entry| self.windowed(entry?))))
     }
 
     /// Every live window.
-    pub fn all(&mut self) -> Result<Vec<(Windowed<K>, V)>> {
-        self.inner
-            .all()?
-            .map(|entry| self.windowed(entry?))
-            .collect()
+    pub fn all(&self) -> Result<TypedIter<'_, (Windowed<K>, V)>> {
+        let iter = self.inner.all()?;
+        Ok(Box::new(iter.map(|entry| self.windowed(entry?))))
     }
 
     /// The byte store underneath.
@@ -315,8 +386,11 @@ impl<K: 'static, V: 'static> TypedSessionStore<K, V> {
         ))
     }
 
-    fn collect(&self, iter: crate::session::SessionIter<'_>) -> Result<Vec<(Windowed<K>, V)>> {
-        iter.map(|entry| self.session(entry?)).collect()
+    fn sessions<'a>(
+        &'a self,
+        iter: crate::session::SessionIter<'a>,
+    ) -> TypedIter<'a, (Windowed<K>, V)> {
+        Box::new(iter.map(|entry| self.session(entry?)))
     }
 
     /// Stores `value` for the session `key.window` of `key.key`.
@@ -332,48 +406,65 @@ impl<K: 'static, V: 'static> TypedSessionStore<K, V> {
     }
 
     /// The value of exactly the session `[start, end]` of `key`.
-    pub fn fetch_session(&mut self, key: &K, start: i64, end: i64) -> Result<Option<V>> {
-        let bytes = self.inner.fetch_session(self.codec.key(key)?, start, end)?;
+    pub fn fetch_session(&self, key: &K, start: i64, end: i64) -> Result<Option<V>> {
+        let bytes = self
+            .codec
+            .with_key(key, |k| self.inner.fetch_session(k, start, end))?;
         self.codec.decode_optional(bytes)
     }
 
     /// `key`'s sessions ending at or after `earliest_end` and starting at or before
     /// `latest_start`, by end time.
     pub fn find_sessions(
-        &mut self,
+        &self,
         key: &K,
         earliest_end: i64,
         latest_start: i64,
-    ) -> Result<Vec<(Windowed<K>, V)>> {
-        let iter = self
-            .inner
-            .find_sessions(self.codec.key(key)?, earliest_end, latest_start)?;
-        self.collect(iter)
+    ) -> Result<TypedIter<'_, (Windowed<K>, V)>> {
+        let iter = self.codec.with_key(key, |k| {
+            self.inner.find_sessions(k, earliest_end, latest_start)
+        })?;
+        Ok(self.sessions(iter))
     }
 
     /// [`Self::find_sessions`], newest first.
     pub fn backward_find_sessions(
-        &mut self,
+        &self,
         key: &K,
         earliest_end: i64,
         latest_start: i64,
-    ) -> Result<Vec<(Windowed<K>, V)>> {
-        let iter =
+    ) -> Result<TypedIter<'_, (Windowed<K>, V)>> {
+        let iter = self.codec.with_key(key, |k| {
             self.inner
-                .backward_find_sessions(self.codec.key(key)?, earliest_end, latest_start)?;
-        self.collect(iter)
+                .backward_find_sessions(k, earliest_end, latest_start)
+        })?;
+        Ok(self.sessions(iter))
+    }
+
+    /// Every session of every key ending in `[earliest_end, latest_end]`, including those
+    /// past retention the store still holds (see
+    /// [`SessionStore::sessions_ending_between`]), by end time.
+    pub fn sessions_ending_between(
+        &self,
+        earliest_end: i64,
+        latest_end: i64,
+    ) -> Result<TypedIter<'_, (Windowed<K>, V)>> {
+        let iter = self
+            .inner
+            .sessions_ending_between(earliest_end, latest_end)?;
+        Ok(self.sessions(iter))
     }
 
     /// Every session of `key`, by end time.
-    pub fn fetch(&mut self, key: &K) -> Result<Vec<(Windowed<K>, V)>> {
-        let iter = self.inner.fetch(self.codec.key(key)?)?;
-        self.collect(iter)
+    pub fn fetch(&self, key: &K) -> Result<TypedIter<'_, (Windowed<K>, V)>> {
+        let iter = self.codec.with_key(key, |k| self.inner.fetch(k))?;
+        Ok(self.sessions(iter))
     }
 
     /// Every live session.
-    pub fn all(&mut self) -> Result<Vec<(Windowed<K>, V)>> {
+    pub fn all(&self) -> Result<TypedIter<'_, (Windowed<K>, V)>> {
         let iter = self.inner.all()?;
-        self.collect(iter)
+        Ok(self.sessions(iter))
     }
 
     /// The byte store underneath.

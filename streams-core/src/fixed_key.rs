@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::ids::{PunctuationType, PunctuatorId};
-use crate::processor::{Processor, ProcessorContext, ProcessorError};
+use crate::processor::{OpenedProcessor, Processor, ProcessorContext, ProcessorError};
 use crate::record::{Headers, Record, RecordMetadata};
 use crate::store::StoreHandle;
 
@@ -189,6 +189,11 @@ impl<K, V> FixedKeyProcessorContext<'_, '_, K, V> {
         self.inner.state_store(name)
     }
 
+    /// The stores connected to this processor (see [`ProcessorContext::stores`]).
+    pub fn stores(&self) -> crate::processor::StoreLookup<'_> {
+        self.inner.stores()
+    }
+
     /// Asks the runtime to commit as soon as the current record is done.
     pub fn request_commit(&mut self) {
         self.inner.request_commit();
@@ -250,5 +255,39 @@ where
 
     fn close(&mut self) {
         self.processor.close();
+    }
+}
+
+impl<K, VIn, VOut, P> FixedKeyProcessor<K, VIn, VOut> for OpenedProcessor<P>
+where
+    P: FixedKeyProcessor<K, VIn, VOut>,
+{
+    fn init(
+        &mut self,
+        ctx: &mut FixedKeyProcessorContext<'_, '_, K, VOut>,
+    ) -> Result<(), ProcessorError> {
+        let processor = self.open(&ctx.stores())?;
+        processor.init(ctx)
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut FixedKeyProcessorContext<'_, '_, K, VOut>,
+        record: FixedKeyRecord<K, VIn>,
+    ) -> Result<(), ProcessorError> {
+        self.opened()?.process(ctx, record)
+    }
+
+    fn punctuate(
+        &mut self,
+        ctx: &mut FixedKeyProcessorContext<'_, '_, K, VOut>,
+        punctuator: PunctuatorId,
+        timestamp: i64,
+    ) -> Result<(), ProcessorError> {
+        self.opened()?.punctuate(ctx, punctuator, timestamp)
+    }
+
+    fn close(&mut self) {
+        self.close_opened(|p| p.close());
     }
 }

@@ -229,3 +229,145 @@ impl<K, V> ProcessorContext<'_, K, V> {
         self.task.request_commit();
     }
 }
+
+/// The function [`from_stores`] wraps.
+type Open<P> = dyn Fn(&StoreLookup<'_>) -> Result<P, ProcessorError> + Send + Sync;
+
+/// A processor built by [`from_stores`]: it builds the processor it runs when its task
+/// starts, then hands every call to it. Runs a [`Processor`] or a [`FixedKeyProcessor`],
+/// whichever `P` is.
+pub struct OpenedProcessor<P> {
+    open: Arc<Open<P>>,
+    processor: Option<P>,
+}
+
+/// A processor supplier that builds each task's processor from the stores connected to it,
+/// when the task starts; the processor's own `init` runs after that. Give it wherever a
+/// supplier goes (`KStream::process_with_stores`, `process_values_with_stores`,
+/// [`Topology::add_processor`](crate::Topology::add_processor)); the stores it opens must be
+/// connected to the processor there, as for a lookup from `init`.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use streams_core::processor::{from_stores, Processor, ProcessorContext, ProcessorError};
+/// use streams_core::serde::{I64Serde, StringSerde};
+/// use streams_core::store::StoreHandle;
+/// use streams_core::test_driver::TopologyTestDriver;
+/// use streams_core::{Record, StreamsConfig, Topology};
+/// # use streams_core::store::{StateStore, StoreBuilder, StoreContext, StoreInstance};
+/// # /// A store of counts kept in memory (`state_stores` has the real store types).
+/// # #[derive(Default)]
+/// # struct Counts(HashMap<String, i64>);
+/// # impl StateStore for Counts {
+/// #     fn name(&self) -> &str { "counts" }
+/// #     fn commit(&mut self, _: Option<i64>) -> streams_core::Result<()> { Ok(()) }
+/// #     fn close(&mut self) -> streams_core::Result<()> { Ok(()) }
+/// # }
+/// # struct CountsBuilder;
+/// # impl StoreBuilder for CountsBuilder {
+/// #     fn name(&self) -> &str { "counts" }
+/// #     fn build(&self, _: &StoreContext) -> streams_core::Result<StoreInstance> { Ok(StoreInstance::new(Counts::default())) }
+/// # }
+///
+/// /// Counts each key's records: its store is a field, not an `Option`.
+/// struct Counter {
+///     counts: StoreHandle<Counts>,
+/// }
+///
+/// impl Processor<String, String, String, i64> for Counter {
+///     fn process(&mut self, ctx: &mut ProcessorContext<'_, String, i64>, r: Record<String, String>) -> Result<(), ProcessorError> {
+///         let n = {
+///             let mut counts = self.counts.borrow_mut();
+///             let n = counts.0.entry(r.key.clone()).or_default();
+///             *n += 1;
+///             *n
+///         };
+///         ctx.forward(r.with_value(n))?;
+///         Ok(())
+///     }
+/// }
+///
+/// let mut topology = Topology::new();
+/// topology.add_source("in", &["lines"], StringSerde, StringSerde)?;
+/// topology.add_processor(
+///     "count",
+///     from_stores(|stores| Ok(Counter { counts: stores.state_store("counts")? })),
+///     &["in"],
+/// )?;
+/// topology.add_state_store(CountsBuilder, &["count"])?;
+/// topology.add_sink("out", "counts-out", StringSerde, I64Serde, &["count"])?;
+///
+/// let driver = TopologyTestDriver::new(topology, StreamsConfig::new("doc", "unused:9092"))?;
+/// let input = driver.input_topic("lines", StringSerde, StringSerde);
+/// input.pipe("a".to_owned(), "x".to_owned(), 1)?;
+/// input.pipe("a".to_owned(), "y".to_owned(), 2)?;
+/// let out = driver.output_topic("counts-out", StringSerde, I64Serde);
+/// assert_eq!(out.read_key_values_with_time()?, vec![("a".to_owned(), 1, 1), ("a".to_owned(), 2, 2)]);
+/// # Ok::<(), streams_core::StreamsError>(())
+/// ```
+pub fn from_stores<P, F>(open: F) -> impl Fn() -> OpenedProcessor<P> + Send + Sync + 'static
+where
+    P: 'static,
+    F: Fn(&StoreLookup<'_>) -> Result<P, ProcessorError> + Send + Sync + 'static,
+{
+    let open: Arc<Open<P>> = Arc::new(open);
+    move || OpenedProcessor {
+        open: open.clone(),
+        processor: None,
+    }
+}
+
+impl<P> OpenedProcessor<P> {
+    /// Builds the processor from the stores.
+    pub(crate) fn open(&mut self, stores: &StoreLookup<'_>) -> Result<&mut P, ProcessorError> {
+        let processor = (self.open)(stores)?;
+        Ok(self.processor.insert(processor))
+    }
+
+    /// The processor `init` built.
+    /// Closes the processor, if it was built.
+    pub(crate) fn close_opened(&mut self, close: impl FnOnce(&mut P)) {
+        if let Some(processor) = self.processor.as_mut() {
+            close(processor);
+        }
+    }
+
+    pub(crate) fn opened(&mut self) -> Result<&mut P, ProcessorError> {
+        self.processor
+            .as_mut()
+            .ok_or_else(|| "a processor built from its stores was called before its init".into())
+    }
+}
+
+impl<KIn, VIn, KOut, VOut, P> Processor<KIn, VIn, KOut, VOut> for OpenedProcessor<P>
+where
+    P: Processor<KIn, VIn, KOut, VOut>,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, KOut, VOut>) -> Result<(), ProcessorError> {
+        let processor = self.open(&ctx.stores())?;
+        processor.init(ctx)
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, KOut, VOut>,
+        record: Record<KIn, VIn>,
+    ) -> Result<(), ProcessorError> {
+        self.opened()?.process(ctx, record)
+    }
+
+    fn punctuate(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, KOut, VOut>,
+        punctuator: PunctuatorId,
+        timestamp: i64,
+    ) -> Result<(), ProcessorError> {
+        self.opened()?.punctuate(ctx, punctuator, timestamp)
+    }
+
+    fn close(&mut self) {
+        if let Some(processor) = self.processor.as_mut() {
+            processor.close();
+        }
+    }
+}

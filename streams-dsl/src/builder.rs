@@ -145,22 +145,18 @@ impl StreamsBuilder {
     /// # let s = |v: &str| v.to_owned();
     /// use state_stores::KeyValueStoreBuilder;
     /// use state_stores::typed::TypedKeyValueStore;
-    /// use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+    /// use streams_core::processor::{from_stores, Processor, ProcessorContext, ProcessorError};
     /// use streams_core::store::StoreHandle;
     /// use streams_core::Record;
     ///
     /// /// Numbers each key's records, keeping the last number in store `seen`.
-    /// #[derive(Default)]
-    /// struct Numbering(Option<StoreHandle<TypedKeyValueStore<String, i64>>>);
+    /// struct Numbering {
+    ///     seen: StoreHandle<TypedKeyValueStore<String, i64>>,
+    /// }
     /// impl Processor<String, String, String, i64> for Numbering {
-    ///     fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), ProcessorError> {
-    ///         self.0 = Some(ctx.state_store("seen")?);
-    ///         Ok(())
-    ///     }
     ///     fn process(&mut self, ctx: &mut ProcessorContext<'_, String, i64>, r: Record<String, String>) -> Result<(), ProcessorError> {
-    ///         let mut store = self.0.as_ref().ok_or("init did not run")?.borrow_mut();
-    ///         let n = store.get(&r.key)?.unwrap_or(0) + 1;
-    ///         store.put(&r.key, &n)?;
+    ///         let n = self.seen.borrow().get(&r.key)?.unwrap_or(0) + 1;
+    ///         self.seen.borrow_mut().put(&r.key, &n)?;
     ///         ctx.forward(r.with_value(n))?;
     ///         Ok(())
     ///     }
@@ -168,7 +164,9 @@ impl StreamsBuilder {
     ///
     /// let b = StreamsBuilder::new();
     /// b.add_state_store(KeyValueStoreBuilder::in_memory("seen", StringSerde, I64Serde));
-    /// b.stream::<String, String>(&["in"]).process_with_stores(Numbering::default, &["seen"]).to("out");
+    /// b.stream::<String, String>(&["in"])
+    ///     .process_with_stores(from_stores(|s| Ok(Numbering { seen: s.state_store("seen")? })), &["seen"])
+    ///     .to("out");
     /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
     /// let input = d.input_topic("in", StringSerde, StringSerde);
     /// input.pipe(s("a"), s("x"), 1)?;

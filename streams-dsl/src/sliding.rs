@@ -149,11 +149,14 @@ where
         input: &Input<'_, K, V>,
     ) -> Result<(), ProcessorError> {
         let (t, d) = (input.timestamp, self.difference);
-        let windows = store.borrow_mut().fetch_range(
-            input.key,
-            t.saturating_sub(d.saturating_mul(2)).max(0),
-            t.saturating_add(1),
-        )?;
+        let windows = store
+            .borrow()
+            .fetch_range(
+                input.key,
+                t.saturating_sub(d.saturating_mul(2)).max(0),
+                t.saturating_add(1),
+            )?
+            .collect::<streams_core::Result<Vec<_>>>()?;
         let mut starts = std::collections::HashSet::new();
         let mut left_agg: Option<ValueAndTimestamp<A>> = None;
         let mut right_agg: Option<ValueAndTimestamp<A>> = None;
@@ -255,8 +258,9 @@ where
     ) -> Result<(), ProcessorError> {
         let t = input.timestamp;
         let windows = store
-            .borrow_mut()
-            .fetch_range(input.key, 0, t.saturating_add(1))?;
+            .borrow()
+            .fetch_range(input.key, 0, t.saturating_add(1))?
+            .collect::<streams_core::Result<Vec<_>>>()?;
         let mut starts = std::collections::HashSet::new();
         let mut combined: Option<ValueAndTimestamp<A>> = None;
         let mut right_agg: Option<ValueAndTimestamp<A>> = None;

@@ -53,6 +53,9 @@ where
     /// As [`Self::process`], with access to the named stores: stores added beforehand with
     /// [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store), or the
     /// store of a table or an aggregation upstream (by its name), which the node may read.
+    /// Give [`from_stores`](streams_core::processor::from_stores) a function that builds the
+    /// processor from its stores, so that it holds their handles as plain fields; a supplier
+    /// of processors that look their stores up in `init` works as well.
     ///
     /// ```
     /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
@@ -62,22 +65,18 @@ where
     /// # let s = |v: &str| v.to_owned();
     /// use state_stores::KeyValueStoreBuilder;
     /// use state_stores::typed::TypedKeyValueStore;
-    /// use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+    /// use streams_core::processor::{from_stores, Processor, ProcessorContext, ProcessorError};
     /// use streams_core::store::StoreHandle;
     /// use streams_core::Record;
     ///
     /// /// Numbers each key's records, keeping the last number in store `seen`.
-    /// #[derive(Default)]
-    /// struct Numbering(Option<StoreHandle<TypedKeyValueStore<String, i64>>>);
+    /// struct Numbering {
+    ///     seen: StoreHandle<TypedKeyValueStore<String, i64>>,
+    /// }
     /// impl Processor<String, String, String, i64> for Numbering {
-    ///     fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), ProcessorError> {
-    ///         self.0 = Some(ctx.state_store("seen")?);
-    ///         Ok(())
-    ///     }
     ///     fn process(&mut self, ctx: &mut ProcessorContext<'_, String, i64>, r: Record<String, String>) -> Result<(), ProcessorError> {
-    ///         let mut store = self.0.as_ref().ok_or("init did not run")?.borrow_mut();
-    ///         let n = store.get(&r.key)?.unwrap_or(0) + 1;
-    ///         store.put(&r.key, &n)?;
+    ///         let n = self.seen.borrow().get(&r.key)?.unwrap_or(0) + 1;
+    ///         self.seen.borrow_mut().put(&r.key, &n)?;
     ///         ctx.forward(r.with_value(n))?;
     ///         Ok(())
     ///     }
@@ -85,7 +84,9 @@ where
     ///
     /// let b = StreamsBuilder::new();
     /// b.add_state_store(KeyValueStoreBuilder::in_memory("seen", StringSerde, I64Serde));
-    /// b.stream::<String, String>(&["in"]).process_with_stores(Numbering::default, &["seen"]).to("out");
+    /// b.stream::<String, String>(&["in"])
+    ///     .process_with_stores(from_stores(|s| Ok(Numbering { seen: s.state_store("seen")? })), &["seen"])
+    ///     .to("out");
     /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
     /// let input = d.input_topic("in", StringSerde, StringSerde);
     /// input.pipe(s("a"), s("x"), 1)?;
@@ -163,7 +164,7 @@ where
     /// use state_stores::KeyValueStoreBuilder;
     /// use state_stores::typed::TypedKeyValueStore;
     /// use streams_core::fixed_key::{FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord};
-    /// use streams_core::processor::ProcessorError;
+    /// use streams_core::processor::{from_stores, ProcessorError};
     /// use streams_core::serde::{I64Serde, StringSerde};
     /// use streams_core::store::StoreHandle;
     /// use streams_core::test_driver::TopologyTestDriver;
@@ -171,19 +172,14 @@ where
     /// use streams_dsl::StreamsBuilder;
     ///
     /// /// A running total of each key's value lengths, kept in store `totals`.
-    /// #[derive(Default)]
-    /// struct Total(Option<StoreHandle<TypedKeyValueStore<String, i64>>>);
+    /// struct Total(StoreHandle<TypedKeyValueStore<String, i64>>);
     /// impl FixedKeyProcessor<String, String, i64> for Total {
-    ///     fn init(&mut self, ctx: &mut FixedKeyProcessorContext<'_, '_, String, i64>) -> Result<(), ProcessorError> {
-    ///         self.0 = Some(ctx.state_store("totals")?);
-    ///         Ok(())
-    ///     }
     ///     fn process(
     ///         &mut self,
     ///         ctx: &mut FixedKeyProcessorContext<'_, '_, String, i64>,
     ///         record: FixedKeyRecord<String, String>,
     ///     ) -> Result<(), ProcessorError> {
-    ///         let mut store = self.0.as_ref().ok_or("init did not run")?.borrow_mut();
+    ///         let mut store = self.0.borrow_mut();
     ///         let total = store.get(record.key())?.unwrap_or(0) + record.value().len() as i64;
     ///         store.put(record.key(), &total)?;
     ///         ctx.forward(record.with_value(total))?;
@@ -194,7 +190,7 @@ where
     /// let b = StreamsBuilder::new();
     /// b.add_state_store(KeyValueStoreBuilder::in_memory("totals", StringSerde, I64Serde));
     /// b.stream::<String, String>(&["in"])
-    ///     .process_values_with_stores(Total::default, &["totals"])
+    ///     .process_values_with_stores(from_stores(|s| Ok(Total(s.state_store("totals")?))), &["totals"])
     ///     .to("out");
     /// let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
     /// let input = d.input_topic("in", StringSerde, StringSerde);

@@ -242,7 +242,7 @@ where
         let (_, key) = self.order.pop_first().expect("a first entry");
         let (_, size) = self.index.remove(&key).unwrap_or_default();
         self.bytes -= size;
-        let stored = self.store.get()?.borrow_mut().get(&key)?;
+        let stored = self.store.get()?.borrow().get(&key)?;
         let entry = Entry::decode(&stored.ok_or("a buffered key has no entry in its store")?)?;
         if self.spec.drop_tombstones && entry.new.is_none() {
             self.store.get()?.borrow_mut().delete(&key)?;
@@ -286,7 +286,12 @@ where
         self.index.clear();
         self.bytes = 0;
         self.observed = -1;
-        let rows = self.store.get()?.borrow_mut().all()?;
+        let rows = self
+            .store
+            .get()?
+            .borrow()
+            .all()?
+            .collect::<streams_core::Result<Vec<_>>>()?;
         for (key, bytes) in rows {
             let entry = Entry::decode(&bytes)?;
             self.insert(key, &entry);

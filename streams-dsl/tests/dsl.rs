@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 use state_stores::KeyValueStoreBuilder;
 use state_stores::typed::TypedKeyValueStore;
 use streams_core::fixed_key::{FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord};
-use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::processor::{
+    OpenedProcessor, Processor, ProcessorContext, ProcessorError, from_stores,
+};
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::store::StoreHandle;
 use streams_core::test_driver::TopologyTestDriver;
@@ -213,23 +215,28 @@ fn process_plugs_in_a_processor_api_node() -> Result<(), StreamsError> {
 
 /// A Processor API node with a store: numbers each key's records.
 struct Numbering {
-    seen: Option<StoreHandle<TypedKeyValueStore<String, i64>>>,
+    seen: StoreHandle<TypedKeyValueStore<String, i64>>,
+}
+
+/// A supplier of [`Numbering`] over store `store`.
+fn numbering(
+    store: &'static str,
+) -> impl Fn() -> OpenedProcessor<Numbering> + Send + Sync + 'static {
+    from_stores(move |stores| {
+        Ok(Numbering {
+            seen: stores.state_store(store)?,
+        })
+    })
 }
 
 impl Processor<String, String, String, i64> for Numbering {
-    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), ProcessorError> {
-        self.seen = Some(ctx.state_store("seen")?);
-        Ok(())
-    }
-
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, String, i64>,
         r: Record<String, String>,
     ) -> Result<(), ProcessorError> {
-        let store = self.seen.as_ref().ok_or("init did not run")?;
-        let n = store.borrow_mut().get(&r.key)?.unwrap_or(0) + 1;
-        store.borrow_mut().put(&r.key, &n)?;
+        let n = self.seen.borrow().get(&r.key)?.unwrap_or(0) + 1;
+        self.seen.borrow_mut().put(&r.key, &n)?;
         ctx.forward(r.with_value(n))?;
         Ok(())
     }
@@ -245,7 +252,7 @@ fn process_with_stores_gives_the_node_the_stores_added_to_the_builder() -> Resul
         I64Serde,
     ));
     b.stream_with(&["in"], strings())
-        .process_with_stores(|| Numbering { seen: None }, &["seen"])
+        .process_with_stores(numbering("seen"), &["seen"])
         .to_with("numbered", Produced::with(StringSerde, I64Serde));
     let d = driver(b.build()?)?;
     pipe(&d, "in", &[("a", "x", 1), ("b", "y", 2), ("a", "z", 3)])?;
@@ -257,7 +264,7 @@ fn process_with_stores_gives_the_node_the_stores_added_to_the_builder() -> Resul
     // A store that was not added is refused when the topology is built.
     let b = StreamsBuilder::new();
     b.stream_with(&["in"], strings())
-        .process_with_stores(|| Numbering { seen: None }, &["missing"])
+        .process_with_stores(numbering("missing"), &["missing"])
         .to_with("numbered", Produced::with(StringSerde, I64Serde));
     assert_eq!(
         b.build().err().map(|e| e.to_string()),
@@ -266,6 +273,54 @@ fn process_with_stores_gives_the_node_the_stores_added_to_the_builder() -> Resul
              no such store (add it first)"
                 .to_owned()
         )
+    );
+    Ok(())
+}
+
+#[test]
+fn a_processor_built_from_its_stores_fails_its_task_on_a_store_not_connected_or_of_another_type()
+-> Result<(), StreamsError> {
+    // Connected to another store than the one it opens.
+    let b = StreamsBuilder::new();
+    b.add_state_store(KeyValueStoreBuilder::in_memory(
+        "seen",
+        StringSerde,
+        I64Serde,
+    ));
+    b.add_state_store(KeyValueStoreBuilder::in_memory(
+        "other",
+        StringSerde,
+        I64Serde,
+    ));
+    b.stream_with(&["in"], strings())
+        .process_with_stores(numbering("seen"), &["other"])
+        .to_with("numbered", Produced::with(StringSerde, I64Serde));
+    assert_eq!(
+        driver(b.build()?).err().map(|e| e.to_string()),
+        Some(
+            "invalid topology: processor `KSTREAM-PROCESSOR-0000000001` asked for state store \
+             `seen`, which is not connected to it; connect it with Topology::add_state_store \
+             or Topology::connect_processor_and_state_stores"
+                .to_owned()
+        )
+    );
+    // A store whose value type is not the one the processor's field holds.
+    let b = StreamsBuilder::new();
+    b.add_state_store(KeyValueStoreBuilder::in_memory(
+        "seen",
+        StringSerde,
+        StringSerde,
+    ));
+    b.stream_with(&["in"], strings())
+        .process_with_stores(numbering("seen"), &["seen"])
+        .to_with("numbered", Produced::with(StringSerde, I64Serde));
+    let error = driver(b.build()?).err().map(|e| e.to_string());
+    assert_eq!(
+        error,
+        Some(format!(
+            "invalid topology: state store `seen` is not of the requested type {}",
+            std::any::type_name::<TypedKeyValueStore<String, i64>>()
+        ))
     );
     Ok(())
 }
@@ -700,27 +755,18 @@ Topologies:
 
 /// Forwards a value only when it differs from the last one of its key (kept in `last-seen`).
 struct Changes {
-    store: Option<StoreHandle<TypedKeyValueStore<String, String>>>,
+    store: StoreHandle<TypedKeyValueStore<String, String>>,
 }
 
 impl FixedKeyProcessor<String, String, String> for Changes {
-    fn init(
-        &mut self,
-        ctx: &mut FixedKeyProcessorContext<'_, '_, String, String>,
-    ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store("last-seen")?);
-        Ok(())
-    }
-
     fn process(
         &mut self,
         ctx: &mut FixedKeyProcessorContext<'_, '_, String, String>,
         record: FixedKeyRecord<String, String>,
     ) -> Result<(), ProcessorError> {
-        let store = self.store.as_ref().ok_or("init did not run")?;
-        let last = store.borrow_mut().get(record.key())?;
+        let last = self.store.borrow().get(record.key())?;
         if last.as_ref() != Some(record.value()) {
-            store.borrow_mut().put(record.key(), record.value())?;
+            self.store.borrow_mut().put(record.key(), record.value())?;
             ctx.forward(record)?;
         }
         Ok(())
@@ -737,7 +783,14 @@ fn process_values_keeps_the_key_so_a_count_after_it_needs_no_repartition_topic()
         StringSerde,
     ));
     b.stream_with(&["in"], Consumed::with(StringSerde, StringSerde))
-        .process_values_with_stores(|| Changes { store: None }, &["last-seen"])
+        .process_values_with_stores(
+            from_stores(|stores| {
+                Ok(Changes {
+                    store: stores.state_store("last-seen")?,
+                })
+            }),
+            &["last-seen"],
+        )
         .group_by_key_with(Grouped::with(StringSerde, StringSerde))
         .count_with(Materialized::as_store("changes"))
         .to_stream()

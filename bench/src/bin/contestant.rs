@@ -47,7 +47,7 @@ use streams_bench::{CASES, NO_OUTPUT, RAW_CASES, RestoreClock, filter_map, keep}
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError, from_stores};
 use streams_core::serde::BytesSerde;
 use streams_core::{KafkaStreams, Record, StreamsConfig, Topology};
 
@@ -290,25 +290,17 @@ type WinStore = state_stores::typed::TypedWindowStore<Vec<u8>, Vec<u8>>;
 
 /// `kv-store`: a get, then a put of the record's key.
 struct GetPut {
-    store: Option<streams_core::store::StoreHandle<KvStore>>,
+    store: streams_core::store::StoreHandle<KvStore>,
     done: Counter,
 }
 
 impl Processor<Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>> for GetPut {
-    fn init(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, Vec<u8>, Vec<u8>>,
-    ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store("kv")?);
-        Ok(())
-    }
-
     fn process(
         &mut self,
         _: &mut ProcessorContext<'_, Vec<u8>, Vec<u8>>,
         r: Record<Vec<u8>, Vec<u8>>,
     ) -> Result<(), ProcessorError> {
-        let mut store = self.store.as_ref().ok_or("init did not run")?.borrow_mut();
+        let mut store = self.store.borrow_mut();
         std::hint::black_box(store.get(&r.key)?);
         store.put(&r.key, &r.value)?;
         self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -318,34 +310,27 @@ impl Processor<Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>> for GetPut {
 
 /// `window-store`: a fetch of a small key range over the last second, then a put.
 struct FetchPut {
-    store: Option<streams_core::store::StoreHandle<WinStore>>,
+    store: streams_core::store::StoreHandle<WinStore>,
     done: Counter,
     upper: Vec<u8>,
 }
 
 impl Processor<Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>> for FetchPut {
-    fn init(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, Vec<u8>, Vec<u8>>,
-    ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store("windows")?);
-        Ok(())
-    }
-
     fn process(
         &mut self,
         _: &mut ProcessorContext<'_, Vec<u8>, Vec<u8>>,
         r: Record<Vec<u8>, Vec<u8>>,
     ) -> Result<(), ProcessorError> {
-        let mut store = self.store.as_ref().ok_or("init did not run")?.borrow_mut();
+        let mut store = self.store.borrow_mut();
         self.upper.clear();
         self.upper.extend_from_slice(&r.key);
         if let Some(last) = self.upper.last_mut() {
             *last = last.saturating_add(1);
         }
         let ts = r.timestamp;
-        let found = store.fetch_key_range(Some(&r.key), Some(&self.upper), ts - 1000, ts)?;
-        std::hint::black_box(found);
+        for found in store.fetch_key_range(Some(&r.key), Some(&self.upper), ts - 1000, ts)? {
+            std::hint::black_box(found?);
+        }
         store.put(&r.key, &r.value, ts)?;
         self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
@@ -366,10 +351,12 @@ fn no_output(run: &Run<'_>, done: &Counter) -> Result<Topology> {
         "kv-store" | "restore" => {
             t.add_processor(
                 "get-put",
-                move || GetPut {
-                    store: None,
-                    done: done.clone(),
-                },
+                from_stores(move |stores| {
+                    Ok(GetPut {
+                        store: stores.state_store("kv")?,
+                        done: done.clone(),
+                    })
+                }),
                 &["src"],
             )?
             .add_state_store(
@@ -380,11 +367,13 @@ fn no_output(run: &Run<'_>, done: &Counter) -> Result<Topology> {
         _ => {
             t.add_processor(
                 "fetch-put",
-                move || FetchPut {
-                    store: None,
-                    done: done.clone(),
-                    upper: Vec::new(),
-                },
+                from_stores(move |stores| {
+                    Ok(FetchPut {
+                        store: stores.state_store("windows")?,
+                        done: done.clone(),
+                        upper: Vec::new(),
+                    })
+                }),
                 &["src"],
             )?
             .add_state_store(

@@ -170,7 +170,7 @@ fn restore_child(args: &[String]) -> Result<()> {
     let mut topology = Topology::new();
     topology
         .add_source("src", &[&input], StringSerde, StringSerde)?
-        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
+        .add_processor("count", CountPerKey::supplier("counts"), &["src"])?
         .add_state_store(
             state_stores::KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
             &["count"],
@@ -336,7 +336,7 @@ fn recovery_child(args: &[String]) -> Result<()> {
     let mark = first.clone();
     topology
         .add_source("src", &[&input], StringSerde, StringSerde)?
-        .add_processor("count", || CountPerKey::new("counts"), &["src"])?
+        .add_processor("count", CountPerKey::supplier("counts"), &["src"])?
         .add_processor("first", move || FirstRecord(mark.clone()), &["src"])?
         .add_state_store(
             state_stores::KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),

@@ -281,11 +281,16 @@ where
         r: Record<K, VThis>,
     ) -> Result<(), ProcessorError> {
         let t = r.timestamp;
-        let matches = self.other.get()?.borrow_mut().fetch_range(
-            &r.key,
-            t.saturating_sub(self.back).max(0),
-            t.saturating_add(self.ahead).max(0),
-        )?;
+        let matches = self
+            .other
+            .get()?
+            .borrow()
+            .fetch_range(
+                &r.key,
+                t.saturating_sub(self.back).max(0),
+                t.saturating_add(self.ahead).max(0),
+            )?
+            .collect::<streams_core::Result<Vec<_>>>()?;
         if let Some(u) = &self.unmatched {
             let unmatched = u.store.get()?;
             let mut key = Vec::new();
