@@ -6,12 +6,17 @@
 
 use std::time::Duration;
 
-use streams_core::serde::{Nullable, StringSerde};
+use state_stores::KeyValueStoreBuilder;
+use state_stores::typed::TypedKeyValueStore;
+use streams_core::processor::ProcessorError;
+use streams_core::serde::{I64Serde, Nullable, StringSerde};
+use streams_core::store::StoreHandle;
 use streams_core::{StreamsError, Topology, Windowed};
 use streams_dsl::suppress::{BufferConfig, Suppressed};
 use streams_dsl::{
     Consumed, EmitStrategy, Grouped, JoinWindows, KStream, KTable, Materialized, Produced,
     Repartitioned, SessionWindows, SlidingWindows, StreamsBuilder, TimeWindows,
+    ValueTransformerWithKey,
 };
 use streams_dsl::{Joined, StreamJoined};
 
@@ -77,6 +82,30 @@ fn fk(v: &str) -> String {
 
 fn sum(a: String, b: String) -> String {
     (num(&a) + num(&b)).to_string()
+}
+
+/// A value transformer: `t<value>`, nothing for multiples of 3, `none` for an absent row.
+fn thirds(_: &String, v: Option<&String>) -> Result<Option<String>, ProcessorError> {
+    Ok(match v {
+        None => Some("none".to_owned()),
+        Some(v) if num(v) % 3 == 0 => None,
+        Some(v) => Some(format!("t{v}")),
+    })
+}
+
+/// A value transformer counting its calls per key in a store: `<value>#<calls>`.
+struct CallCounter(StoreHandle<TypedKeyValueStore<String, i64>>);
+
+impl ValueTransformerWithKey<String, String, String> for CallCounter {
+    fn transform(
+        &mut self,
+        key: &String,
+        v: Option<&String>,
+    ) -> Result<Option<String>, ProcessorError> {
+        let calls = self.0.borrow().get(key)?.unwrap_or(0) + 1;
+        self.0.borrow_mut().put(key, &calls)?;
+        Ok(v.map(|v| format!("{v}#{calls}")))
+    }
 }
 
 fn strings() -> Consumed<String, String> {
@@ -329,6 +358,24 @@ pub fn all() -> Vec<Variant> {
                     .count_with(Materialized::new()),
             );
         }),
+        variant!("session-final", IN, nulls: true, |b| {
+            windowed_out(
+                &nullable_stream(b)
+                    .group_by_key()
+                    .windowed_by_session(sessions())
+                    .emit_strategy(EmitStrategy::OnWindowClose)
+                    .count_with(Materialized::as_store("session-counts").with_retention(RETENTION)),
+            );
+        }),
+        variant!("session-final-default-retention", IN, nulls: true, |b| {
+            windowed_out(
+                &nullable_stream(b)
+                    .group_by_key()
+                    .windowed_by_session(sessions())
+                    .emit_strategy(EmitStrategy::OnWindowClose)
+                    .count_with(Materialized::new()),
+            );
+        }),
         // No nulls: Kafka Streams hands a null value to the reducer, and this one adds numbers.
         variant!("session-reduce", IN, nulls: false, |b| {
             windowed_out(
@@ -458,6 +505,12 @@ pub fn all() -> Vec<Variant> {
                 .map_values(|v| format!("e{v}"));
             out(&input.left_join_table(&even, |a, c| joined(Some(a), c)));
         }),
+        variant!("stream-table-joined", &["in", "tbl", "tbl2"], nulls: true, |b| {
+            // The table is a table-table join's result, read through both sides' rows.
+            let input = stream(b, "in");
+            let both = table(b, "tbl").outer_join(&table(b, "tbl2"), joined);
+            out(&input.left_join_table(&both, |a, c| joined(Some(a), c)));
+        }),
         variant!("table-table-filtered", &["tbl", "tbl2"], nulls: false, |b| {
             let mapped = table(b, "tbl").map_values(|v| format!("m{v}"));
             let small = table(b, "tbl2").filter(|_, v| num(v) < 50);
@@ -492,6 +545,25 @@ pub fn all() -> Vec<Variant> {
         }),
         variant!("table-map-values", &["tbl"], nulls: false, |b| {
             table_out(&table(b, "tbl").map_values(|v| (num(v) * 10).to_string()));
+        }),
+        variant!("table-transform-values", &["tbl"], nulls: false, |b| {
+            // The filter of a stored table asks for previous values: the transformer is called
+            // for them too, which its count of calls shows.
+            b.add_state_store(KeyValueStoreBuilder::in_memory("calls", StringSerde, I64Serde));
+            let counted = table(b, "tbl")
+                .transform_values(|stores| Ok(CallCounter(stores.state_store("calls")?)), &["calls"]);
+            table_out(&counted.filter(|_, v| num(v.split('#').next().unwrap_or_default()) % 2 == 0));
+        }),
+        variant!("table-transform-values-getter", &["in", "tbl"], nulls: true, |b| {
+            // The join reads the rows through a transformer of its own, which also turns an
+            // absent row into a value.
+            let input = stream(b, "in");
+            let t = table(b, "tbl").transform_values(|_| Ok(thirds), &[]);
+            out(&input.left_join_table(&t, |a, c| joined(Some(a), c)));
+        }),
+        variant!("table-transform-values-materialized", &["tbl", "tbl2"], nulls: false, |b| {
+            let stored = table(b, "tbl").transform_values_with(|_| Ok(thirds), Materialized::as_store("tv-store"), &[]);
+            table_out(&stored.join(&table(b, "tbl2"), |a, c| joined(Some(a), Some(c))));
         }),
         variant!("table-group-count", &["tbl"], nulls: false, |b| {
             count_out(

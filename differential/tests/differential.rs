@@ -41,6 +41,8 @@ const DESCRIBED_DIFFERENTLY: &[(&str, &str)] = &[
     ("tumbling-final-default-retention", EMIT_PROGRESS),
     ("hopping-final", EMIT_PROGRESS),
     ("sliding-final", EMIT_PROGRESS),
+    ("session-final", EMIT_PROGRESS),
+    ("session-final-default-retention", EMIT_PROGRESS),
     ("stream-global-inner", GLOBAL_SUBTOPOLOGY),
     ("stream-global-left", GLOBAL_SUBTOPOLOGY),
     ("fk-inner", FK_NODES),

@@ -270,6 +270,31 @@ impl<S: KeySchema> SegmentedStore<S> {
         })))
     }
 
+    /// The entries whose segment timestamp is in `[from_ts, to_ts]`, in every key, segment by
+    /// segment in binary key order, including those past retention that a segment still
+    /// kept holds (retention drops whole segments): what Kafka Streams' time-ordered session
+    /// store hands to emit-on-close, which reads sessions as they leave retention.
+    pub(crate) fn fetch_kept<'a, T: 'a>(
+        &'a self,
+        from_ts: i64,
+        to_ts: i64,
+        entry: impl Fn(&[u8], S::Suffix, Vec<u8>) -> T + 'a,
+    ) -> Result<Box<dyn Iterator<Item = Result<T>> + 'a>> {
+        let iter = self.scan(from_ts, to_ts, None, None, false)?;
+        let schema = &self.schema;
+        Ok(Box::new(iter.filter_map(move |item| match item {
+            Err(e) => Some(Err(e)),
+            Ok((binary, value)) => {
+                let ts = schema.timestamp(&binary)?;
+                if ts < from_ts || ts > to_ts {
+                    return None;
+                }
+                let (k, suffix) = schema.decode(&binary)?;
+                Some(Ok(entry(k, suffix, value)))
+            }
+        })))
+    }
+
     /// Entries of the segments covering segment timestamps `[from_ts, to_ts]` with binary key
     /// in `[lower, upper]`, segment by segment, ascending or descending. The caller filters by
     /// its own key and time conditions.
@@ -281,7 +306,8 @@ impl<S: KeySchema> SegmentedStore<S> {
         upper: Option<&[u8]>,
         reverse: bool,
     ) -> Result<KvIter<'_>> {
-        let from_ts = from_ts.max(self.min_live_timestamp()).max(0);
+        // Only segments still kept; the callers bound the entries' timestamps themselves.
+        let from_ts = from_ts.max(0);
         if from_ts > to_ts {
             return Ok(Box::new(std::iter::empty()));
         }

@@ -68,6 +68,16 @@ pub trait SessionStore: StateStore {
         latest_start: i64,
     ) -> Result<SessionIter<'_>>;
 
+    /// Every session of every key ending in `[earliest_end, latest_end]`, by end time,
+    /// including sessions past retention that the store still holds (it drops them in whole
+    /// segments): what emit-on-close reads, as Kafka Streams' time-ordered session store's
+    /// `fetchSessions(earliestSessionEndTime, latestSessionEndTime)`.
+    fn sessions_ending_between(
+        &self,
+        earliest_end: i64,
+        latest_end: i64,
+    ) -> Result<SessionIter<'_>>;
+
     /// Every session of `key`.
     fn fetch(&self, key: &[u8]) -> Result<SessionIter<'_>> {
         self.find_sessions(key, 0, i64::MAX)
@@ -284,6 +294,17 @@ impl SessionStore for SegmentedSessionStore {
         latest_start: i64,
     ) -> Result<SessionIter<'_>> {
         self.sessions(key_from, key_to, earliest_end, latest_start, false)
+    }
+
+    fn sessions_ending_between(
+        &self,
+        earliest_end: i64,
+        latest_end: i64,
+    ) -> Result<SessionIter<'_>> {
+        self.store
+            .fetch_kept(earliest_end, latest_end, |k, s, value| {
+                (k.to_vec(), s.start, s.end, value)
+            })
     }
 
     fn retention_ms(&self) -> i64 {

@@ -143,6 +143,7 @@ impl<K, A> Plan<K, A> {
             materialized: true,
             window_grace: None,
             getter: None,
+            old_value_requests: Vec::new(),
         }
     }
 

@@ -156,6 +156,8 @@ where
                         merger: merger.clone(),
                         store: StoreSlot::new(&store),
                         observed: -1,
+                        emit: EmitStrategy::OnWindowUpdate,
+                        progress: EmitProgress::new(None),
                     },
                     &[parent],
                 )?,
@@ -447,6 +449,7 @@ where
             materialized: true,
             window_grace: None,
             getter: None,
+            old_value_requests: Vec::new(),
         }
     }
 

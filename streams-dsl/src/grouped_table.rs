@@ -258,6 +258,7 @@ where
         K2: Clone + PartialEq + 'static,
         V2: Clone + 'static,
     {
+        self.send_old_values();
         let mut inner = self.builder.borrow_mut();
         let name = inner.new_name("KTABLE-SELECT");
         if !self.old_values {

@@ -55,6 +55,7 @@ mod suppress_buffer;
 mod table;
 mod table_getter;
 mod table_source;
+mod table_transform;
 mod timestamped;
 mod window_emit;
 mod windowed;
@@ -71,6 +72,7 @@ pub use options::{Consumed, Grouped, Materialized, Produced, Repartitioned, Stre
 pub use session::SessionWindowedKStream;
 pub use stream::KStream;
 pub use table::{Change, KTable};
+pub use table_transform::ValueTransformerWithKey;
 pub use timestamped::{ValueAndTimestamp, ValueAndTimestampSerde};
 pub use windowed::TimeWindowedKStream;
 pub use windows::{EmitStrategy, JoinWindows, SessionWindows, SlidingWindows, TimeWindows};

@@ -8,7 +8,8 @@ use streams_core::serde::NaturalSerde;
 use state_stores::SessionStoreBuilder;
 use state_stores::typed::TypedSessionStore;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::{Record, SessionWindowedSerde, Window, Windowed};
+use streams_core::store::StoreHandle;
+use streams_core::{Headers, Record, SessionWindowedSerde, Window, Windowed};
 
 use crate::aggregation::{
     Fold, Naming, Parts, aggregate_fold, count_fold, lower_aggregation, reduce_fold,
@@ -18,13 +19,15 @@ use crate::grouped::KGroupedStream;
 use crate::options::Materialized;
 use crate::store_slot::StoreSlot;
 use crate::table::{Change, KTable};
-use crate::windows::SessionWindows;
+use crate::window_emit::{EmitProgress, emit_closed_sessions, progress_store_for};
+use crate::windows::{EmitStrategy, SessionWindows};
 
 /// A grouped stream cut into session windows, ready for an aggregation whose table is keyed
 /// by [`Windowed`] keys with the session as window (both ends inclusive).
 pub struct SessionWindowedKStream<K, V> {
     grouped: KGroupedStream<K, V>,
     windows: SessionWindows,
+    emit: EmitStrategy,
 }
 
 impl<K, V> std::fmt::Debug for SessionWindowedKStream<K, V> {
@@ -42,13 +45,52 @@ pub(crate) type Merger<K, A> = dyn Fn(&K, A, A) -> A + Send + Sync;
 pub(crate) type SessionInit<A> = dyn Fn() -> Option<A> + Send + Sync;
 
 /// The store a session aggregation keeps its sessions in.
-type SessionAggregates<K, A> = TypedSessionStore<K, A>;
+pub(crate) type SessionAggregates<K, A> = TypedSessionStore<K, A>;
 
 impl<K, V> SessionWindowedKStream<K, V>
 where
     K: Clone + 'static,
     V: Clone + 'static,
 {
+    /// Emits every update (the default), or each session's final result once it closes
+    /// (`EmitStrategy::OnWindowClose`): when stream time passes its end plus the inactivity
+    /// gap plus the grace period, as Kafka Streams' `emitStrategy(onWindowClose())`. Merged
+    /// sessions emit nothing; a final result carries the session's end as its timestamp,
+    /// and the sessions closed by one record go out by end, then start, then key.
+    ///
+    /// ```
+    /// # use streams_core::serde::{I64Serde, Nullable, StringSerde};
+    /// # use streams_core::test_driver::TopologyTestDriver;
+    /// # use streams_core::StreamsConfig;
+    /// # use streams_dsl::*;
+    /// # let s = |v: &str| v.to_owned();
+    /// use std::time::Duration;
+    /// let b = StreamsBuilder::new();
+    /// b.stream::<String, String>(&["clicks"])
+    ///     .group_by_key()
+    ///     .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(5)))
+    ///     .emit_strategy(EmitStrategy::OnWindowClose)
+    ///     .count()
+    ///     .to_stream()
+    ///     .map(|w, n| (format!("{}@{}-{}", w.key, w.window.start, w.window.end), n))
+    ///     .to("out");
+    /// # let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("doc", "unused:9092"))?;
+    /// let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    /// clicks.pipe(s("ann"), s("/a"), 1_000)?;
+    /// clicks.pipe(s("ann"), s("/b"), 4_000)?; // the session grows to [1 s, 4 s]
+    /// clicks.pipe(s("bob"), s("/"), 9_000)?; // ann's session closes after 9 s
+    /// clicks.pipe(s("bob"), s("/"), 9_001)?;
+    /// assert_eq!(
+    ///     d.output_topic("out", StringSerde, Nullable(I64Serde)).read_key_values_with_time()?,
+    ///     vec![(s("ann@1000-4000"), Some(2), 4_000)]
+    /// );
+    /// # Ok::<(), streams_core::StreamsError>(())
+    /// ```
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+        self.emit = emit;
+        self
+    }
+
     /// [`Self::count_with`] into a store with a generated name and the grouping's key serde.
     ///
     /// ```
@@ -278,6 +320,7 @@ where
         merger: Arc<Merger<K, A>>,
     ) -> KTable<Windowed<K>, A> {
         let window_grace = std::cell::Cell::new(None);
+        let emit = self.emit;
         let mut table = lower_aggregation(
             &self.grouped.stream.builder,
             Naming::stream(prefix, operation),
@@ -296,6 +339,7 @@ where
                     "the inactivity gap plus the grace period",
                 );
                 let store_name = plan.store_name.clone();
+                let (progress_store, progress) = progress_store_for(inner, &plan.store_name, emit);
                 Some(Parts {
                     store: SessionStoreBuilder::new(
                         &plan.store_name,
@@ -313,9 +357,11 @@ where
                         merger: merger.clone(),
                         store: StoreSlot::new(&store_name),
                         observed: -1,
+                        emit,
+                        progress: EmitProgress::new(progress_store.clone()),
                     },
                     key_serde: Some(Arc::new(SessionWindowedSerde::shared(k.clone()))),
-                    progress: None,
+                    progress,
                 })
             },
         );
@@ -338,6 +384,10 @@ pub(crate) struct SessionAggregateProcessor<K, V, A> {
     pub(crate) merger: Arc<Merger<K, A>>,
     pub(crate) store: StoreSlot<SessionAggregates<K, A>>,
     pub(crate) observed: i64,
+    /// Every update, or each session's final result once it closes.
+    pub(crate) emit: EmitStrategy,
+    /// Emitting on close: what was emitted already.
+    pub(crate) progress: EmitProgress,
 }
 
 impl<K, V, A> Processor<K, V, Windowed<K>, Change<A>> for SessionAggregateProcessor<K, V, A>
@@ -350,7 +400,8 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
     ) -> Result<(), ProcessorError> {
-        self.store.init(ctx)
+        self.store.init(ctx)?;
+        self.progress.init(ctx)
     }
 
     fn process(
@@ -360,7 +411,8 @@ where
     ) -> Result<(), ProcessorError> {
         // Borrowed for each read or write only, never across a forward (see
         // `WindowAggregateProcessor::process`).
-        let store = self.store.get()?;
+        let store = self.store.get()?.clone();
+        self.progress.observe(ctx.record_metadata());
         let t = r.timestamp;
         self.observed = self.observed.max(t);
         // As Kafka Streams: a session can still grow by a gap after its end.
@@ -368,11 +420,14 @@ where
             .observed
             .saturating_sub(self.grace)
             .saturating_sub(self.gap);
-        let overlapping = store.borrow_mut().find_sessions(
-            &r.key,
-            t.saturating_sub(self.gap),
-            t.saturating_add(self.gap),
-        )?;
+        let overlapping = store
+            .borrow()
+            .find_sessions(
+                &r.key,
+                t.saturating_sub(self.gap),
+                t.saturating_add(self.gap),
+            )?
+            .collect::<streams_core::Result<Vec<_>>>()?;
         let mut window = Window::new(t, t);
         // As Kafka Streams: from the initial aggregate, merge every overlapping session's.
         let mut agg: Option<A> = (self.init)();
@@ -396,8 +451,10 @@ where
                 stream_time = self.observed,
                 "dropping a record for a closed session"
             );
-            return Ok(());
+            // As Kafka Streams: a late record still moves the emission of closed sessions.
+            return self.emit_closed(ctx, &store, close, &r.headers);
         }
+        let on_update = self.emit == EmitStrategy::OnWindowUpdate;
         // Unless the record stands alone, every merged session is replaced (a record inside
         // a session too: its tombstone, then the updated session).
         let alone = window == Window::new(t, t);
@@ -406,6 +463,9 @@ where
                 continue;
             }
             store.borrow_mut().remove(&session)?;
+            if !on_update {
+                continue;
+            }
             let end = session.window.end;
             ctx.forward(Record {
                 key: session,
@@ -426,6 +486,9 @@ where
         let new = (self.fold)(&key, value, agg);
         let session = Windowed::new(key, window);
         store.borrow_mut().put(&session, &new)?;
+        if !on_update {
+            return self.emit_closed(ctx, &store, close, &headers);
+        }
         ctx.forward(Record {
             key: session,
             value: Change {
@@ -436,6 +499,35 @@ where
             headers,
         })?;
         Ok(())
+    }
+}
+
+impl<K, V, A> SessionAggregateProcessor<K, V, A>
+where
+    K: Clone + 'static,
+    A: Clone + 'static,
+{
+    /// Emitting on close, after the record's own update as in Kafka Streams: forwards the
+    /// sessions that closed since the last emission (ending in `[last, close)`, where `close`
+    /// is stream time minus grace minus gap), with the triggering record's headers.
+    fn emit_closed(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+        store: &StoreHandle<SessionAggregates<K, A>>,
+        close: i64,
+        headers: &Headers,
+    ) -> Result<(), ProcessorError> {
+        let last = self.progress.last;
+        if self.emit != EmitStrategy::OnWindowClose || (last != -1 && last >= close) {
+            return Ok(());
+        }
+        // Session ends are inclusive: the closed ones end before `close`.
+        let (from, to) = (last.max(0), close.saturating_sub(1));
+        if to < 0 || to < from {
+            return Ok(());
+        }
+        emit_closed_sessions(ctx, store, from, to, headers)?;
+        self.progress.record(close, ctx.record_metadata())
     }
 }
 
@@ -472,6 +564,7 @@ where
         SessionWindowedKStream {
             grouped: self.clone(),
             windows,
+            emit: EmitStrategy::OnWindowUpdate,
         }
     }
 }

@@ -255,6 +255,7 @@ where
     /// # Ok::<(), streams_core::StreamsError>(())
     /// ```
     pub fn suppress(&self, suppressed: Suppressed<K, V>) -> KTable<K, V> {
+        self.send_old_values();
         let mut inner = self.builder.borrow_mut();
         let name = inner.name(suppressed.name.as_deref(), "KTABLE-SUPPRESS");
         let store = match &suppressed.name {

@@ -1,6 +1,7 @@
 //! `KTable`: a changelog stream read as the latest value per key.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use streams_core::Record;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
@@ -41,7 +42,15 @@ pub struct KTable<K, V> {
     /// How a join reads this table's rows when it has no store: through the filters and
     /// value mappings from the table that has one (`None`: it has a store, or no rows to read).
     pub(crate) getter: Option<ValueGetter<K, V>>,
+    /// The value transformers upstream, through steps that keep no store, that transform a
+    /// row's previous value only once a later operation needs previous values (Kafka
+    /// Streams' `enableSendingOldValues`): see [`Self::send_old_values`].
+    pub(crate) old_value_requests: OldValueRequests,
 }
+
+/// Flags of value transformers upstream of a table that a later operation sets when it
+/// needs previous values; each transformer reads its flag when its task's node is built.
+pub(crate) type OldValueRequests = Vec<Arc<AtomicBool>>;
 
 impl<K, V> std::fmt::Debug for KTable<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -203,6 +212,16 @@ where
             materialized: self.materialized,
             window_grace: self.window_grace,
             getter,
+            old_value_requests: self.old_value_requests.clone(),
+        }
+    }
+
+    /// Asks the value transformers upstream to transform previous values too, as an
+    /// operation that needs them does in Kafka Streams (a re-grouping, a table-table or
+    /// foreign-key join, a suppression, a filter of a table that has previous values).
+    pub(crate) fn send_old_values(&self) {
+        for flag in &self.old_value_requests {
+            flag.store(true, Ordering::Relaxed);
         }
     }
 
@@ -228,6 +247,7 @@ where
             materialized: self.materialized,
             window_grace: self.window_grace,
             getter: None,
+            old_value_requests: self.old_value_requests.clone(),
         }
     }
 
@@ -261,6 +281,9 @@ where
         predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
     ) -> KTable<K, V> {
         let skip_empty = self.materialized;
+        if skip_empty {
+            self.send_old_values();
+        }
         self.step(
             "KTABLE-FILTER",
             self.value_serde.clone(),

@@ -11,22 +11,38 @@ use crate::table::{Change, ChangeFn};
 use crate::timestamped::{TimestampedKeyValueStore, ValueAndTimestamp};
 
 /// Reads one row.
-type Lookup<K, V> = dyn Fn(&K) -> streams_core::Result<Option<ValueAndTimestamp<V>>>;
+type Lookup<K, V> = dyn Fn(&K) -> Result<Option<ValueAndTimestamp<V>>, ProcessorError>;
 
 /// Opens a row reader on a processor's connected stores.
-type Open<K, V> = dyn Fn(&StoreLookup<'_>) -> streams_core::Result<Box<Lookup<K, V>>> + Send + Sync;
+type Open<K, V> =
+    dyn Fn(&StoreLookup<'_>) -> Result<Box<Lookup<K, V>>, ProcessorError> + Send + Sync;
 
-/// How to read a table's rows: the store they come from and the steps between.
+/// A value transformer as a table's value getter runs it: the transformer a
+/// `KTable::transform_values` supplier built for the reading processor.
+pub(crate) type Transform<K, V, V2> =
+    dyn FnMut(&K, Option<&V>) -> Result<Option<V2>, ProcessorError>;
+
+/// Builds a [`Transform`] from the reading processor's stores.
+pub(crate) type OpenTransform<K, V, V2> =
+    dyn Fn(&StoreLookup<'_>) -> Result<Box<Transform<K, V, V2>>, ProcessorError> + Send + Sync;
+
+/// A table-table join as one function of both sides' values: `None` where the join has no
+/// row for that combination (a missing required side).
+pub(crate) type TableJoiner<V1, V2, VR> =
+    dyn Fn(Option<&V1>, Option<&V2>) -> Option<VR> + Send + Sync;
+
+/// How to read a table's rows: the stores they come from and the steps between.
 pub(crate) struct ValueGetter<K, V> {
-    /// The store the rows are read from: connect it to every processor that reads them.
-    pub(crate) store: String,
+    /// The stores the rows are read from (the table's store upstream, then the stores of
+    /// value transformers on the way): connect them to every processor that reads the rows.
+    pub(crate) stores: Vec<String>,
     open: Arc<Open<K, V>>,
 }
 
 impl<K, V> Clone for ValueGetter<K, V> {
     fn clone(&self) -> Self {
         ValueGetter {
-            store: self.store.clone(),
+            stores: self.stores.clone(),
             open: self.open.clone(),
         }
     }
@@ -37,10 +53,10 @@ impl<K: 'static, V: Clone + 'static> ValueGetter<K, V> {
     pub(crate) fn of_store(store: &str) -> Self {
         let name = store.to_owned();
         ValueGetter {
-            store: store.to_owned(),
+            stores: vec![store.to_owned()],
             open: Arc::new(move |stores| {
                 let handle = stores.state_store::<TimestampedKeyValueStore<K, V>>(&name)?;
-                Ok(Box::new(move |key: &K| handle.borrow_mut().get(key)) as Box<Lookup<K, V>>)
+                Ok(Box::new(move |key: &K| Ok(handle.borrow().get(key)?)) as Box<Lookup<K, V>>)
             }),
         }
     }
@@ -50,7 +66,7 @@ impl<K: 'static, V: Clone + 'static> ValueGetter<K, V> {
     pub(crate) fn then<V2: 'static>(&self, f: Arc<ChangeFn<K, V, V2>>) -> ValueGetter<K, V2> {
         let parent = self.open.clone();
         ValueGetter {
-            store: self.store.clone(),
+            stores: self.stores.clone(),
             open: Arc::new(move |stores| {
                 let read = parent(stores)?;
                 let f = f.clone();
@@ -65,6 +81,74 @@ impl<K: 'static, V: Clone + 'static> ValueGetter<K, V> {
                             value,
                             timestamp: row.timestamp,
                         })
+                    }))
+                }) as Box<Lookup<K, V2>>)
+            }),
+        }
+    }
+
+    /// The rows of a table-table join of this getter's table with `other`'s, as Kafka
+    /// Streams' join value getters: the joined value of both rows (none where the join has
+    /// none), stamped with the later of the rows' timestamps.
+    pub(crate) fn joined<V2: 'static, VR: 'static>(
+        &self,
+        other: &ValueGetter<K, V2>,
+        join: Arc<TableJoiner<V, V2, VR>>,
+    ) -> ValueGetter<K, VR> {
+        let (this, that) = (self.open.clone(), other.open.clone());
+        let mut all_stores = self.stores.clone();
+        all_stores.extend(
+            other
+                .stores
+                .iter()
+                .filter(|s| !self.stores.contains(s))
+                .cloned(),
+        );
+        ValueGetter {
+            stores: all_stores,
+            open: Arc::new(move |stores: &StoreLookup<'_>| {
+                let (left, right) = (this(stores)?, that(stores)?);
+                let join = join.clone();
+                Ok(Box::new(move |key: &K| {
+                    let (l, r) = (left(key)?, right(key)?);
+                    let value = join(l.as_ref().map(|l| &l.value), r.as_ref().map(|r| &r.value));
+                    let timestamp = l
+                        .iter()
+                        .map(|l| l.timestamp)
+                        .chain(r.iter().map(|r| r.timestamp))
+                        .max();
+                    Ok(value.map(|value| ValueAndTimestamp {
+                        value,
+                        timestamp: timestamp.unwrap_or(-1),
+                    }))
+                }) as Box<Lookup<K, VR>>)
+            }),
+        }
+    }
+
+    /// The rows of this getter passed through a value transformer built by `transformer`,
+    /// which may use `transformer_stores`, as Kafka Streams' `KTableTransformValuesGetter`:
+    /// the transformer sees the row's value (`None` for an absent row) and its result
+    /// keeps the row's timestamp (`-1` when the row was absent).
+    pub(crate) fn transformed<V2: 'static>(
+        &self,
+        transformer_stores: &[String],
+        transformer: Arc<OpenTransform<K, V, V2>>,
+    ) -> ValueGetter<K, V2> {
+        let parent = self.open.clone();
+        let mut all_stores = self.stores.clone();
+        all_stores.extend(transformer_stores.iter().cloned());
+        ValueGetter {
+            stores: all_stores,
+            open: Arc::new(move |stores| {
+                let read = parent(stores)?;
+                let transform = std::cell::RefCell::new(transformer(stores)?);
+                Ok(Box::new(move |key: &K| {
+                    let row = read(key)?;
+                    let value = (transform.borrow_mut())(key, row.as_ref().map(|r| &r.value))?;
+                    Ok(value.map(|value| ValueAndTimestamp {
+                        value,
+                        timestamp: row.map_or(-1, |r| r.timestamp),
                     }))
                 }) as Box<Lookup<K, V2>>)
             }),
@@ -98,7 +182,10 @@ impl<K: 'static, V: 'static> TableReader<K, V> {
 
     /// The current row of `key`.
     pub(crate) fn get(&self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, ProcessorError> {
-        let read = self.read.as_ref().ok_or("init did not run")?;
-        Ok(read(key)?)
+        let read = self
+            .read
+            .as_ref()
+            .ok_or("the table reader was used before its init")?;
+        read(key)
     }
 }

@@ -177,6 +177,7 @@ impl StreamsBuilder {
             materialized: named,
             window_grace: None,
             getter: None,
+            old_value_requests: Vec::new(),
         }
     }
 }
@@ -292,6 +293,7 @@ where
             materialized: named,
             window_grace: None,
             getter: None,
+            old_value_requests: Vec::new(),
         }
     }
 }

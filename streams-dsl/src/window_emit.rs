@@ -1,12 +1,12 @@
 //! Emit-on-close for window aggregations: forwarding the windows stream time has closed
 //! (`emit_closed_windows`), and remembering what was emitted across restarts
-//! (`EmitProgress`, kept in the store `<store>-emit-progress`). Time windows and sliding
-//! windows both use it.
+//! (`EmitProgress`, kept in the store `<store>-emit-progress`). Time windows, sliding
+//! windows and sessions use it.
 
-use state_stores::typed::{TypedKeyValueStore, TypedWindowStore};
+use state_stores::typed::{TypedKeyValueStore, TypedSessionStore, TypedWindowStore};
 use streams_core::processor::{ProcessorContext, ProcessorError};
 use streams_core::store::StoreHandle;
-use streams_core::{Record, Windowed};
+use streams_core::{Headers, Record, Windowed};
 
 use crate::table::Change;
 use crate::timestamped::ValueAndTimestamp;
@@ -64,7 +64,7 @@ impl EmitProgress {
     ) -> Result<(), ProcessorError> {
         if let Some(name) = &self.store_name {
             let store = ctx.state_store::<TypedKeyValueStore<String, String>>(name)?;
-            let row = store.borrow_mut().get(&EMIT_PROGRESS_KEY.to_owned())?;
+            let row = store.borrow().get(&EMIT_PROGRESS_KEY.to_owned())?;
             self.entries = row.as_deref().map(decode_emissions).unwrap_or_default();
             self.store = Some(store);
         }
@@ -152,6 +152,29 @@ pub(crate) fn emit_progress_store(store: &str) -> String {
     format!("{store}-emit-progress")
 }
 
+/// Emitting on close: the progress store of the aggregation over `store` (its name, claimed
+/// in `inner`, and its builder); nothing when emitting every update.
+pub(crate) fn progress_store_for(
+    inner: &mut crate::shared::Inner,
+    store: &str,
+    emit: crate::windows::EmitStrategy,
+) -> (
+    Option<String>,
+    Option<state_stores::KeyValueStoreBuilder<String, String>>,
+) {
+    if emit != crate::windows::EmitStrategy::OnWindowClose {
+        return (None, None);
+    }
+    let name = emit_progress_store(store);
+    inner.claim_store(&name);
+    let builder = state_stores::KeyValueStoreBuilder::in_memory(
+        &name,
+        streams_core::serde::StringSerde,
+        streams_core::serde::StringSerde,
+    );
+    (Some(name), Some(builder))
+}
+
 /// Emitting on close: forwards every window starting in `[from, to]` (inclusive), by start
 /// time, each with its aggregate's timestamp. The windows are read first and the store is
 /// released before forwarding, so that a node downstream in the same task can read it.
@@ -168,7 +191,10 @@ where
     if to < from {
         return Ok(());
     }
-    let mut closed = store.borrow_mut().fetch_key_range(None, None, from, to)?;
+    let mut closed = store
+        .borrow()
+        .fetch_key_range(None, None, from, to)?
+        .collect::<streams_core::Result<Vec<_>>>()?;
     closed.sort_by_key(|(w, _)| w.window.start);
     for (windowed, vt) in closed {
         ctx.forward(Record::new(
@@ -179,6 +205,42 @@ where
             },
             vt.timestamp,
         ))?;
+    }
+    Ok(())
+}
+
+/// Emitting on close for sessions: forwards every session ending in `[from, to]`
+/// (inclusive), ordered as Kafka Streams' time-ordered session store holds them (by end,
+/// then start, then key bytes), each with its end as timestamp and `headers`. The sessions
+/// are read first and the store released before forwarding.
+pub(crate) fn emit_closed_sessions<K, A>(
+    ctx: &mut ProcessorContext<'_, Windowed<K>, Change<A>>,
+    store: &StoreHandle<TypedSessionStore<K, A>>,
+    from: i64,
+    to: i64,
+    headers: &Headers,
+) -> Result<(), ProcessorError>
+where
+    K: Clone + 'static,
+    A: Clone + 'static,
+{
+    // In key-byte order within each segment of session ends.
+    let mut closed: Vec<(Windowed<K>, A)> = store
+        .borrow()
+        .sessions_ending_between(from, to)?
+        .collect::<streams_core::Result<_>>()?;
+    closed.sort_by_key(|(s, _)| (s.window.end, s.window.start));
+    for (session, value) in closed {
+        let end = session.window.end;
+        ctx.forward(Record {
+            key: session,
+            value: Change {
+                new: Some(value),
+                old: None,
+            },
+            timestamp: end,
+            headers: headers.clone(),
+        })?;
     }
     Ok(())
 }

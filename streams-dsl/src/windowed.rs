@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use state_stores::{KeyValueStoreBuilder, WindowStoreBuilder};
+use state_stores::WindowStoreBuilder;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
-use streams_core::serde::{NaturalSerde, SharedSerde, StringSerde};
+use streams_core::serde::{NaturalSerde, SharedSerde};
 use streams_core::store::StoreHandle;
 use streams_core::{Record, TimeWindowedSerde, Window, Windowed};
 
@@ -21,9 +21,7 @@ use crate::sliding::SlidingAggregateProcessor;
 use crate::store_slot::StoreSlot;
 use crate::table::{Change, KTable};
 use crate::timestamped::{ValueAndTimestamp, ValueAndTimestampSerde};
-use crate::window_emit::{
-    EmitProgress, WindowAggregates, emit_closed_windows, emit_progress_store,
-};
+use crate::window_emit::{EmitProgress, WindowAggregates, emit_closed_windows, progress_store_for};
 use crate::windows::{EmitStrategy, SlidingWindows, TimeWindows, TimeWindowsMs};
 
 /// Which windows a windowed stream aggregates into.
@@ -408,14 +406,7 @@ where
                     k.clone(),
                     ValueAndTimestampSerde(a.clone()),
                 );
-                let progress_store = (emit == EmitStrategy::OnWindowClose)
-                    .then(|| emit_progress_store(&plan.store_name));
-                if let Some(progress) = &progress_store {
-                    inner.claim_store(progress);
-                }
-                let progress = progress_store
-                    .as_deref()
-                    .map(|p| KeyValueStoreBuilder::in_memory(p, StringSerde, StringSerde));
+                let (progress_store, progress) = progress_store_for(inner, &plan.store_name, emit);
                 let store_name = plan.store_name.clone();
                 let value_serde = self.grouped.value_serde.clone();
                 Some(Parts {

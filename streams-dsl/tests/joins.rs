@@ -138,27 +138,84 @@ fn a_stream_joins_a_filtered_and_mapped_table_through_its_source_store() -> Resu
     Ok(())
 }
 
-/// A table whose rows no store holds (a table-table join's result) cannot be joined: the
-/// error says what to do.
+/// A table whose rows no store holds (a suppression's result) cannot be joined: the error
+/// says what to do.
 #[test]
 fn joining_a_table_whose_rows_cannot_be_read_is_refused() {
     let b = StreamsBuilder::new();
     let strings = || Consumed::with(StringSerde, StringSerde);
-    let joined = b.table_with("a", strings(), Materialized::new()).join(
-        &b.table_with("b", strings(), Materialized::new()),
-        |x, y| format!("{x}{y}"),
+    let suppressed = b.table_with("a", strings(), Materialized::new()).suppress(
+        streams_dsl::suppress::Suppressed::until_time_limit(
+            std::time::Duration::from_millis(10),
+            streams_dsl::suppress::BufferConfig::unbounded(),
+        ),
     );
     b.stream_with(&["orders"], strings())
-        .join_table(&joined, |o, c| format!("{o}{c}"))
+        .join_table(&suppressed, |o, c| format!("{o}{c}"))
         .to("out");
     let err = b.build().expect_err("refused").to_string();
     assert_eq!(
         err,
-        "invalid topology: join `KSTREAM-JOIN-0000000010`: the rows of table \
-         `KTABLE-MERGE-0000000006` cannot be read (it is the result of a join or a \
-         suppression, kept in no store); turn it into a table that can with \
+        "invalid topology: join `KSTREAM-JOIN-0000000006`: the rows of table \
+         `KTABLE-SUPPRESS-0000000003` cannot be read (it is the result of a suppression or a \
+         foreign-key join, kept in no store); turn it into a table that can with \
          to_stream().to_table_with(..)"
     );
+}
+
+/// A table-table join's result is read through both sides' rows: a stream joined with it
+/// sees the joined row, stamped with the later of the rows' timestamps (what Kafka Streams'
+/// join value getters return), and no store is added for it.
+#[test]
+fn a_stream_joins_the_result_of_a_table_table_join_through_both_sides() -> Result<(), StreamsError>
+{
+    let b = StreamsBuilder::new();
+    let regions = b.table::<String, String>("regions");
+    let plans = b.table::<String, String>("plans");
+    let both = regions.left_join(&plans, |r, p| {
+        format!("{r}/{}", p.map_or("-", String::as_str))
+    });
+    b.stream::<String, String>(&["orders"])
+        .left_join_table(&both, |o, c| {
+            format!("{o} {}", c.map_or("none", String::as_str))
+        })
+        .to("out");
+    let topology = b.build()?;
+    let description = topology.describe().to_string();
+    // The join reads both tables' stores; no store is added for the joined rows.
+    assert!(
+        description.contains(
+            "Processor: KSTREAM-LEFTJOIN-0000000010 (stores: [regions-STATE-STORE-0000000000, \
+             plans-STATE-STORE-0000000003])"
+        ),
+        "{description}"
+    );
+    assert!(
+        description.contains("Processor: KTABLE-MERGE-0000000006 (stores: [])"),
+        "{description}"
+    );
+    let d = TopologyTestDriver::new(topology, StreamsConfig::new("joins", "unused:9092"))?;
+    d.input_topic("regions", StringSerde, StringSerde)
+        .pipe(s("ann"), s("eu"), 1)?;
+    d.input_topic("plans", StringSerde, StringSerde)
+        .pipe(s("ann"), s("pro"), 5)?;
+    d.input_topic("plans", StringSerde, StringSerde)
+        .pipe(s("bob"), s("free"), 6)?;
+    let orders = d.input_topic("orders", StringSerde, StringSerde);
+    orders.pipe(s("ann"), s("o1"), 7)?;
+    orders.pipe(s("bob"), s("o2"), 8)?;
+    orders.pipe(s("cid"), s("o3"), 9)?;
+    assert_eq!(
+        d.output_topic("out", StringSerde, StringSerde)
+            .read_key_values_with_time()?,
+        vec![
+            (s("ann"), s("o1 eu/pro"), 7),
+            // A left join has no row without a left one.
+            (s("bob"), s("o2 none"), 8),
+            (s("cid"), s("o3 none"), 9),
+        ]
+    );
+    Ok(())
 }
 
 type TableRow = (String, Option<String>, i64);

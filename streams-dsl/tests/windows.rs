@@ -275,6 +275,53 @@ fn sessions_merge_forwarding_tombstones_for_the_sessions_they_replace() -> Resul
     Ok(())
 }
 
+#[test]
+fn sessions_emitting_on_close_forward_each_session_once_it_closes() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    b.stream_with(&["events"], Consumed::with(StringSerde, StringSerde))
+        .group_by_key()
+        .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(ms(5)))
+        .emit_strategy(EmitStrategy::OnWindowClose)
+        .count_with(Materialized::as_store("sessions"))
+        .to_stream()
+        .to_with(
+            "sessions",
+            Produced::with(SessionWindowedSerde::new(StringSerde), Nullable(I64Serde)),
+        );
+    let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("windows", "unused:9092"))?;
+    let input = d.input_topic("events", StringSerde, StringSerde);
+    let output = d.output_topic(
+        "sessions",
+        SessionWindowedSerde::new(StringSerde),
+        Nullable(I64Serde),
+    );
+    let pipe = |k: &str, t: i64| input.pipe(k.to_owned(), String::new(), t);
+    pipe("a", 0)?;
+    pipe("a", 3)?; // [0, 3]: merged, nothing forwarded
+    assert_eq!(output.read_key_values_with_time()?, vec![]);
+    // Stream time 10: sessions ending before 10 - 5 (no grace) are closed.
+    pipe("b", 10)?;
+    assert_eq!(
+        output.read_key_values_with_time()?,
+        vec![(w("a", 0, 3), Some(2), 3)]
+    );
+    pipe("b", 12)?;
+    // a@8 is within the gap of [0, 3], but that session ended before the store's retention
+    // (stream time 12 minus gap and grace): a session of its own, as in Kafka Streams.
+    pipe("a", 8)?;
+    assert_eq!(output.read_key_values_with_time()?, vec![]);
+    pipe("c", 20)?;
+    assert_eq!(
+        output.read_key_values_with_time()?,
+        vec![(w("a", 8, 8), Some(1), 8), (w("b", 10, 12), Some(2), 12)]
+    );
+    // Late: dropped, counted, and nothing more is emitted.
+    pipe("d", 1)?;
+    assert_eq!(output.read_key_values_with_time()?, vec![]);
+    assert_eq!(d.task_counters("events").map(|c| c.late_dropped), Some(1));
+    Ok(())
+}
+
 /// Counts per key in sliding windows of time difference 10 (grace 100: nothing is late).
 fn sliding(records: &[(&str, i64)]) -> Result<Vec<Row>, StreamsError> {
     sliding_with_grace(records, 100)

@@ -265,7 +265,7 @@ where
             &bytes_of(&self.fk_serde, &r.key)?,
             &bytes_of(&self.key_serde, &r.value.left_key)?,
         );
-        let row = right.borrow_mut().get(&r.key)?;
+        let row = right.borrow().get(&r.key)?;
         // As Kafka Streams: a result the left side triggers is stamped with the later of the
         // left record's and the right row's timestamps, and so is an inner join's delete; a
         // left join's delete carries the left record's own (Kafka Streams 4.1 sends it with no
@@ -525,6 +525,9 @@ where
         VR: Clone + 'static,
         VJ: Clone + 'static,
     {
+        // As Kafka Streams: both tables of a foreign-key join send previous values.
+        self.send_old_values();
+        other.send_old_values();
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();
         let registration = inner.new_name("KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION");
@@ -672,6 +675,7 @@ where
             materialized: false,
             window_grace: None,
             getter: None,
+            old_value_requests: Vec::new(),
         }
     }
 }

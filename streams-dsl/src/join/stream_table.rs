@@ -223,18 +223,19 @@ where
         let name = inner.node_name(given.as_deref(), prefix);
         match table.value_getter() {
             None => inner.fail(StreamsError::Topology(format!(
-                "join `{name}`: the rows of table `{}` cannot be read (it is the result of a join \
-                 or a suppression, kept in no store); turn it into a table that can with \
-                 to_stream().to_table_with(..)",
+                "join `{name}`: the rows of table `{}` cannot be read (it is the result of a \
+                 suppression or a foreign-key join, kept in no store); turn it into a table that \
+                 can with to_stream().to_table_with(..)",
                 table.node
             ))),
             Some(getter) => {
-                let store = getter.store.clone();
+                let stores = getter.stores.clone();
+                let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
                 lower_join::<K, V, K, VR, _, _>(
                     &mut inner,
                     &name,
                     &[&parent],
-                    &[&store],
+                    &stores,
                     move || StreamTableJoin {
                         joiner: joiner.clone(),
                         table: TableReader::new(&getter),

@@ -11,12 +11,8 @@ use crate::options::Materialized;
 use crate::store_slot::StoreSlot;
 use crate::stream::PassThrough;
 use crate::table::{Change, KTable};
-use crate::table_getter::{TableReader, ValueGetter};
+use crate::table_getter::{TableJoiner, TableReader, ValueGetter};
 use crate::timestamped::{TimestampedKeyValueStore, put_or_delete, timestamped_store};
-
-/// Table-table joins as one function of both sides' values: `None` where the join emits no
-/// row for that combination (a missing required side).
-type TableJoiner<V1, V2, VR> = dyn Fn(Option<&V1>, Option<&V2>) -> Option<VR> + Send + Sync;
 
 /// One side of a table-table join (`KTABLE-JOINTHIS` / `-JOINOTHER` and the left / outer
 /// variants): on an update of this side, looks up the other side's row and forwards the
@@ -335,6 +331,9 @@ where
         V2: Clone + 'static,
         VR: Clone + 'static,
     {
+        // As Kafka Streams: both sides of a table-table join send previous values.
+        self.send_old_values();
+        other.send_old_values();
         let builder = self.builder.clone();
         let mut inner = builder.borrow_mut();
         // A materialized result's store is named first (`KTABLE-MERGE-STATE-STORE-<n>`).
@@ -354,23 +353,33 @@ where
         let merge = inner.new_name("KTABLE-MERGE");
         let this_name = inner.new_name("KTABLE-JOINTHIS");
         let other_name = inner.new_name("KTABLE-JOINOTHER");
+        // Unless stored, the result's rows are read by joining both sides' rows on demand.
+        let getter = match (self.value_getter(), other.value_getter(), &store) {
+            (Some(this_rows), Some(other_rows), None) => {
+                Some(this_rows.joined(&other_rows, f.clone()))
+            }
+            _ => None,
+        };
         match (self.value_getter(), other.value_getter()) {
             (Some(this_rows), Some(other_rows)) => {
-                let (this_store, other_store) = (this_rows.store.clone(), other_rows.store.clone());
+                let (this_stores, other_stores) =
+                    (this_rows.stores.clone(), other_rows.stores.clone());
+                let this_stores: Vec<&str> = this_stores.iter().map(String::as_str).collect();
+                let other_stores: Vec<&str> = other_stores.iter().map(String::as_str).collect();
                 let from_other = f.clone();
                 let flipped: Arc<TableJoiner<V2, V1, VR>> = Arc::new(move |b, a| from_other(a, b));
                 lower_join::<K, Change<V1>, K, Change<VR>, _, _>(
                     &mut inner,
                     &this_name,
                     &[&self.node],
-                    &[&other_store],
+                    &other_stores,
                     TableJoinSide::supplier(other_rows, f),
                 );
                 lower_join::<K, Change<V2>, K, Change<VR>, _, _>(
                     &mut inner,
                     &other_name,
                     &[&other.node],
-                    &[&this_store],
+                    &this_stores,
                     TableJoinSide::supplier(this_rows, flipped),
                 );
                 match (&store, &materialized, &key_serde, &value_serde) {
@@ -408,8 +417,9 @@ where
             _ => inner.fail(StreamsError::Topology(format!(
                 "join `{this_name}`: the rows of both tables must be readable: kept in a store \
                  (a table read by StreamsBuilder::table, an aggregation) or a filter or value \
-                 mapping of one; `{}` or `{}` is neither (the result of a join or a \
-                 suppression); turn it into one with to_stream().to_table_with(..)",
+                 mapping of one, or a join of such tables; `{}` or `{}` is neither (a \
+                 suppression's or a foreign-key join's result); turn it into one with \
+                 to_stream().to_table_with(..)",
                 self.node, other.node
             ))),
         }
@@ -423,7 +433,8 @@ where
             value_serde,
             old_values: self.old_values && other.old_values,
             window_grace: None,
-            getter: None,
+            getter,
+            old_value_requests: Vec::new(),
         }
     }
 }

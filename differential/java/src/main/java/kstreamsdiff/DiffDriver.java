@@ -46,8 +46,12 @@ import org.apache.kafka.streams.kstream.TimeWindowedKStream;
 import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.Suppressed.BufferConfig;
 import org.apache.kafka.streams.kstream.TimeWindows;
+import org.apache.kafka.streams.kstream.ValueTransformerWithKey;
 import org.apache.kafka.streams.kstream.Windowed;
+import org.apache.kafka.streams.processor.ProcessorContext;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.SessionStore;
+import org.apache.kafka.streams.state.Stores;
 import org.apache.kafka.streams.state.WindowStore;
 
 /**
@@ -186,6 +190,29 @@ public final class DiffDriver {
         return b.stream("in2", Consumed.with(Serdes.String(), Serdes.String()));
     }
 
+    /** {@code t<value>}, nothing for multiples of 3, {@code none} for an absent row. */
+    static final class Thirds implements ValueTransformerWithKey<String, String, String> {
+        @Override public void init(ProcessorContext context) { }
+        @Override public String transform(String key, String v) {
+            if (v == null) return "none";
+            return num(v) % 3 == 0 ? null : "t" + v;
+        }
+        @Override public void close() { }
+    }
+
+    /** Counts its calls per key in store {@code calls}: {@code <value>#<calls>}. */
+    static final class CallCounter implements ValueTransformerWithKey<String, String, String> {
+        private KeyValueStore<String, Long> calls;
+        @Override public void init(ProcessorContext context) { calls = context.getStateStore("calls"); }
+        @Override public String transform(String key, String v) {
+            Long before = calls.get(key);
+            long n = (before == null ? 0 : before) + 1;
+            calls.put(key, n);
+            return v == null ? null : v + "#" + n;
+        }
+        @Override public void close() { }
+    }
+
     private static KTable<String, String> table(StreamsBuilder b, String topic) {
         return b.table(topic, Consumed.with(Serdes.String(), Serdes.String()),
             Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as(topic + "-store"));
@@ -313,6 +340,18 @@ public final class DiffDriver {
                 windowedOut(in(b).groupByKey()
                     .windowedBy(SessionWindows.ofInactivityGapAndGrace(GAP, Duration.ofMillis(3))).count());
                 return List.of("out");
+            case "session-final":
+                windowedOut(in(b).groupByKey()
+                    .windowedBy(SessionWindows.ofInactivityGapAndGrace(GAP, Duration.ofMillis(3)))
+                    .emitStrategy(EmitStrategy.onWindowClose())
+                    .count(Materialized.<String, Long, SessionStore<Bytes, byte[]>>as("session-counts")
+                        .withRetention(RETENTION)));
+                return List.of("out");
+            case "session-final-default-retention":
+                windowedOut(in(b).groupByKey()
+                    .windowedBy(SessionWindows.ofInactivityGapAndGrace(GAP, Duration.ofMillis(3)))
+                    .emitStrategy(EmitStrategy.onWindowClose()).count());
+                return List.of("out");
             case "session-reduce":
                 in(b).groupByKey()
                     .windowedBy(SessionWindows.ofInactivityGapAndGrace(GAP, Duration.ofMillis(3)))
@@ -387,6 +426,12 @@ public final class DiffDriver {
                         DiffDriver::joined)
                     .to("out");
                 return List.of("out");
+            case "stream-table-joined": {
+                KStream<String, String> input = in(b);
+                KTable<String, String> both = table(b, "tbl").outerJoin(table(b, "tbl2"), DiffDriver::joined);
+                input.leftJoin(both, DiffDriver::joined).to("out", Produced.with(Serdes.String(), Serdes.String()));
+                return List.of("out");
+            }
             case "table-table-filtered":
                 tableOut(table(b, "tbl").mapValues(v -> "m" + v)
                     .outerJoin(table(b, "tbl2").filter((k, v) -> num(v) < 50), DiffDriver::joined));
@@ -423,6 +468,24 @@ public final class DiffDriver {
                 return List.of("out");
             case "table-map-values":
                 tableOut(table(b, "tbl").mapValues(v -> Long.toString(num(v) * 10)));
+                return List.of("out");
+            case "table-transform-values": {
+                b.addStateStore(Stores.keyValueStoreBuilder(
+                    Stores.inMemoryKeyValueStore("calls"), Serdes.String(), Serdes.Long()));
+                KTable<String, String> counted = table(b, "tbl").transformValues(CallCounter::new, "calls");
+                tableOut(counted.filter((k, v) -> num(v.split("#")[0]) % 2 == 0));
+                return List.of("out");
+            }
+            case "table-transform-values-getter": {
+                KStream<String, String> input = in(b);
+                KTable<String, String> t = table(b, "tbl").transformValues(Thirds::new);
+                input.leftJoin(t, DiffDriver::joined).to("out", Produced.with(Serdes.String(), Serdes.String()));
+                return List.of("out");
+            }
+            case "table-transform-values-materialized":
+                tableOut(table(b, "tbl").transformValues(Thirds::new,
+                        Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("tv-store"))
+                    .join(table(b, "tbl2"), DiffDriver::joined));
                 return List.of("out");
             case "table-group-count":
                 countOut(table(b, "tbl")
