@@ -1,5 +1,6 @@
 //! Plain Kafka clients for tests: produce known input, read output back.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -194,6 +195,25 @@ pub struct RawRecord {
     pub value: Option<Vec<u8>>,
     /// Timestamp (ms).
     pub timestamp: i64,
+}
+
+/// The counts a counting application wrote (big-endian `i64` values), per key in the order
+/// they were read: the test then checks each key went 1, 2, ..., n.
+pub fn counts_per_key(records: &[RawRecord]) -> Result<BTreeMap<String, Vec<i64>>> {
+    let mut per_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in records {
+        let value: [u8; 8] = r
+            .value
+            .as_deref()
+            .context("a count")?
+            .try_into()
+            .context("an 8-byte count")?;
+        per_key
+            .entry(String::from_utf8_lossy(&r.key).into_owned())
+            .or_default()
+            .push(i64::from_be_bytes(value));
+    }
+    Ok(per_key)
 }
 
 /// Reads every partition of `topic` from the beginning with `read_committed` (records of

@@ -112,14 +112,7 @@ async fn a_task_whose_lock_is_held_runs_once_the_lock_is_released() -> Result<()
     let expected: BTreeMap<String, i64> = (0..10).map(|k| (format!("k{k}"), 3)).collect();
     assert_eq!(final_counts(&out), expected);
     // Each key counted 1, 2, 3 exactly once.
-    let mut per_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for r in &out {
-        let v: [u8; 8] = r.value.as_deref().unwrap_or_default().try_into()?;
-        per_key
-            .entry(String::from_utf8_lossy(&r.key).into_owned())
-            .or_default()
-            .push(i64::from_be_bytes(v));
-    }
+    let per_key = integration_tests::client::counts_per_key(&out)?;
     for (key, counts) in per_key {
         assert_eq!(counts, vec![1, 2, 3], "counts of {key}");
     }

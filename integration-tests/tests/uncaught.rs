@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use integration_tests::apps::CountPerKey;
 use integration_tests::cleanup::ScratchDir;
-use integration_tests::client::{produce, read_committed, round_robin, wait_until_committed};
+use integration_tests::client::{
+    counts_per_key, produce, read_committed, round_robin, wait_until_committed,
+};
 use integration_tests::kafka::{shared_cluster, unique_name};
 use state_stores::KeyValueStoreBuilder;
 use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
@@ -47,7 +49,7 @@ fn topology(input: &str, output: &str, failed: &Arc<AtomicBool>) -> Result<Topol
     let mut t = Topology::new();
     t.add_source("src", &[input], StringSerde, StringSerde)?
         .add_processor("fail-once", move || FailOnce(failed.clone()), &["src"])?
-        .add_processor("count", || CountPerKey::new("counts"), &["fail-once"])?
+        .add_processor("count", CountPerKey::supplier("counts"), &["fail-once"])?
         .add_state_store(
             KeyValueStoreBuilder::rocksdb("counts", StringSerde, I64Serde),
             &["count"],
@@ -149,14 +151,7 @@ async fn a_replaced_thread_resumes_from_the_last_commit_exactly_once() -> Result
         Duration::from_secs(2),
         Duration::from_secs(90),
     )?;
-    let mut per_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for r in &out {
-        let n = i64::from_be_bytes(r.value.clone().context("a count")?.as_slice().try_into()?);
-        per_key
-            .entry(String::from_utf8(r.key.clone())?)
-            .or_default()
-            .push(n);
-    }
+    let per_key = counts_per_key(&out)?;
     let expected: BTreeMap<String, Vec<i64>> = (0..KEYS)
         .map(|k| (format!("k{k}"), (1..=(RECORDS / KEYS) as i64).collect()))
         .collect();

@@ -56,6 +56,8 @@ pub(crate) struct ClientControl {
 struct Inner {
     state: State,
     threads: Vec<ThreadState>,
+    /// Threads `KafkaStreams::remove_stream_thread` asked to stop, by index, until they end.
+    removing: std::collections::BTreeSet<usize>,
     /// What each stopping stream thread is doing and since when, by thread index: `close`
     /// names it when the threads do not stop in time.
     shutdown_steps: std::collections::BTreeMap<usize, (&'static str, Instant)>,
@@ -82,6 +84,7 @@ impl ClientControl {
             inner: Mutex::new(Inner {
                 state: State::Created,
                 threads: Vec::new(),
+                removing: Default::default(),
                 shutdown_steps: Default::default(),
                 error: None,
                 listener: None,
@@ -181,6 +184,74 @@ impl ClientControl {
         self.leave_group.load(Ordering::Acquire)
     }
 
+    /// Whether stream thread `index` goes on: the client is not stopping and the thread is
+    /// not being removed.
+    pub(crate) fn keeps_running(&self, index: usize) -> bool {
+        !self.stop_requested() && !self.lock().removing.contains(&index)
+    }
+
+    /// Whether stream thread `index`'s consumer leaves the group as it stops: a static
+    /// member's only when the client's close asked to leave or the thread is being removed
+    /// (its partitions go to the other threads at once).
+    pub(crate) fn thread_leaves_group(&self, index: usize) -> bool {
+        self.leave_group_requested() || self.lock().removing.contains(&index)
+    }
+
+    /// Claims the index of a new stream thread (the lowest free one, as Kafka Streams
+    /// numbers them), or `None` unless the client is running or rebalancing. The client
+    /// rebalances while the thread joins the group.
+    pub(crate) fn add_thread(&self) -> Option<usize> {
+        let index = {
+            let mut inner = self.lock();
+            if !inner.state.is_running_or_rebalancing() {
+                return None;
+            }
+            let index = (0..inner.threads.len())
+                .find(|&i| inner.threads[i] == ThreadState::Dead)
+                .unwrap_or(inner.threads.len());
+            if index == inner.threads.len() {
+                inner.threads.push(ThreadState::Starting);
+            } else {
+                inner.threads[index] = ThreadState::Starting;
+            }
+            inner.shutdown_steps.remove(&index);
+            self.transition_locked(&mut inner, State::Rebalancing);
+            index
+        };
+        self.announce();
+        Some(index)
+    }
+
+    /// Asks the first live stream thread not already being removed to stop, and returns
+    /// its index; `None` when there is none or the client is not running or rebalancing.
+    pub(crate) fn remove_thread(&self) -> Option<usize> {
+        let mut inner = self.lock();
+        if !inner.state.is_running_or_rebalancing() {
+            return None;
+        }
+        let index = (0..inner.threads.len())
+            .find(|&i| inner.threads[i] != ThreadState::Dead && !inner.removing.contains(&i))?;
+        inner.removing.insert(index);
+        Some(index)
+    }
+
+    /// Waits until stream thread `index` has ended, or `timeout` passes; true if it ended.
+    pub(crate) fn wait_thread(&self, index: usize, timeout: std::time::Duration) -> bool {
+        let mut inner = self.lock();
+        let ended = |i: &Inner| i.threads.get(index).is_none_or(|t| *t == ThreadState::Dead);
+        self.changed
+            .wait_while_for(&mut inner, |i| !ended(i), timeout);
+        ended(&inner)
+    }
+
+    /// The indices of the stream threads alive and not being removed.
+    pub(crate) fn live_threads(&self) -> Vec<usize> {
+        let inner = self.lock();
+        (0..inner.threads.len())
+            .filter(|i| inner.threads[*i] != ThreadState::Dead && !inner.removing.contains(i))
+            .collect()
+    }
+
     fn transition_inner(&self, next: State) -> bool {
         let mut inner = self.lock();
         self.transition_locked(&mut inner, next)
@@ -234,7 +305,8 @@ impl ClientControl {
             .copied()
             .filter(|t| *t != ThreadState::Dead)
             .collect();
-        let all_running = !live.is_empty() && live.iter().all(|t| *t == ThreadState::Running);
+        // No live thread (the last one removed): running, as Kafka Streams stays.
+        let all_running = live.iter().all(|t| *t == ThreadState::Running);
         let next = if all_running {
             State::Running
         } else {
@@ -247,6 +319,13 @@ impl ClientControl {
         let mut inner = self.lock();
         if let Some(slot) = inner.threads.get_mut(index) {
             *slot = ThreadState::Dead;
+        }
+        self.changed.notify_all();
+        if inner.removing.remove(&index) && result.is_ok() {
+            // Removed on request: the client goes on with the others (with none, it stays
+            // up and a thread can be added again, as in Kafka Streams).
+            drop(inner);
+            return self.set_thread_state_inner(index, ThreadState::Dead);
         }
         if let Err(e) = result {
             self.failed_threads.fetch_add(1, Ordering::Relaxed);
@@ -304,6 +383,9 @@ impl ClientControl {
 
     /// A thread ended. An error moves the client towards `Error` and stops the others.
     pub(crate) fn thread_exited(&self, index: usize, result: Result<(), StreamsError>) {
+        // Its tasks are closed: it claims none (a thread added later may take the index).
+        self.standbys.claim(index, Default::default());
+        self.standbys.set_kept(index, Default::default());
         self.thread_exited_inner(index, result);
         self.announce();
     }

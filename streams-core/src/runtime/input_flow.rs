@@ -11,7 +11,6 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::control::ClientControl;
 use super::fetch::{FetchQueue, MessageRef};
 use super::kafka_errors::{is_fatal_consumer_error, with_retries};
 use super::rebalance::StreamsConsumer;
@@ -114,19 +113,19 @@ impl InputFlow {
     }
 
     /// As the thread stops: a dynamic member leaves the group (the consumer's close sends
-    /// the LeaveGroup). A static member stays unless the client's close asked to leave
-    /// (`CloseOptions::leave_group`): its consumer
+    /// the LeaveGroup). A static member stays unless `leave` (the client's close asked to
+    /// leave, `CloseOptions::leave_group`, or the thread is being removed): its consumer
     /// closes when dropped, which sends no LeaveGroup (KIP-345), so that a restart within
     /// `session.timeout.ms` takes the same partitions back without a rebalance. librdkafka
     /// sends a static member's LeaveGroup only on an unsubscribe whose revocation was served
     /// before the close, so leaving unsubscribes and serves the consumer's queue until
     /// librdkafka has dropped its member id (which it does as it sends the LeaveGroup), for
     /// up to `LEAVE_GROUP_WAIT`.
-    pub(crate) fn leave_on_stop(&self, is_static: bool, control: &ClientControl) {
+    pub(crate) fn leave_on_stop(&self, is_static: bool, leave: bool) {
         if !is_static {
             return self.unsubscribe();
         }
-        if !control.leave_group_requested() {
+        if !leave {
             return;
         }
         self.consumer.unsubscribe();

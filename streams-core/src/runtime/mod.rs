@@ -72,7 +72,10 @@ pub struct KafkaStreams {
     topology: Arc<Topology>,
     config: StreamsConfig,
     control: Arc<ClientControl>,
-    threads: Vec<JoinHandle<()>>,
+    /// The stream threads, by index.
+    threads: std::collections::BTreeMap<usize, JoinHandle<()>>,
+    /// What a stream thread is started with (its index aside), once the client started.
+    thread_params: Option<ThreadParams>,
     /// The thread keeping the global stores up to date, if there are any.
     global: Option<JoinHandle<()>>,
     /// The thread placing standby replicas, with `num.standby.replicas` > 0.
@@ -151,7 +154,8 @@ impl KafkaStreams {
             topology,
             config,
             control,
-            threads: Vec::new(),
+            threads: Default::default(),
+            thread_params: None,
             global: None,
             standby_assignor: None,
             client_id,
@@ -299,15 +303,16 @@ impl KafkaStreams {
     /// start) and the standby tasks it keeps. Empty before `start`.
     pub fn metadata_for_local_threads(&self) -> Vec<crate::ThreadMetadata> {
         let threads = if self.threads.is_empty() {
-            0
+            Vec::new()
         } else {
-            self.config.num_stream_threads()
+            self.control.live_threads()
         };
-        (0..threads)
+        threads
+            .into_iter()
             .map(|index| {
                 let (active_tasks, standby_tasks) = self.control.standbys.local(index);
                 crate::ThreadMetadata {
-                    thread_name: format!("{}-StreamThread-{}", self.client_id, index + 1),
+                    thread_name: self.thread_name(index),
                     active_tasks,
                     standby_tasks,
                 }
@@ -418,31 +423,112 @@ impl KafkaStreams {
         }
         let n = self.config.num_stream_threads();
         self.control.start_threads(n);
+        self.thread_params = Some(ThreadParams {
+            index: 0,
+            client_id: self.client_id.clone(),
+            topology: self.topology.clone(),
+            subtopologies: subtopologies.clone(),
+            config: self.config.clone(),
+            control: self.control.clone(),
+            restore_listener: self.restore_listener.clone(),
+            process_id: process_id.clone(),
+        });
         for index in 0..n {
-            let params = ThreadParams {
-                index,
-                client_id: self.client_id.clone(),
-                topology: self.topology.clone(),
-                subtopologies: subtopologies.clone(),
-                config: self.config.clone(),
-                control: self.control.clone(),
-                restore_listener: self.restore_listener.clone(),
-                process_id: process_id.clone(),
-            };
-            let control = self.control.clone();
-            let handler = self.uncaught_handler.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("{}-StreamThread-{}", self.client_id, index + 1))
-                .spawn(move || {
-                    // Every event of the thread (tasks, restoration, commits, errors)
-                    // carries its span.
-                    let _span = tracing::info_span!("stream_thread", index = index + 1).entered();
-                    uncaught::run_thread(params, control, handler);
-                })
-                .map_err(|e| StreamsError::io("spawning a stream thread", e))?;
-            self.threads.push(handle);
+            self.spawn_thread(index)?;
         }
         Ok(())
+    }
+
+    /// Starts stream thread `index` (its slot in the client's control already claimed).
+    fn spawn_thread(&mut self, index: usize) -> Result<()> {
+        let Some(template) = &self.thread_params else {
+            return Err(StreamsError::IllegalState(
+                "the client has not started".into(),
+            ));
+        };
+        let params = ThreadParams {
+            index,
+            ..template.clone()
+        };
+        let control = self.control.clone();
+        let handler = self.uncaught_handler.clone();
+        let spawned = std::thread::Builder::new()
+            .name(self.thread_name(index))
+            .spawn(move || {
+                // Every event of the thread (tasks, restoration, commits, errors) carries its
+                // span.
+                let _span = tracing::info_span!("stream_thread", index = index + 1).entered();
+                uncaught::run_thread(params, control, handler);
+            });
+        match spawned {
+            Ok(handle) => {
+                // A slot reused after a removed thread: that thread has ended.
+                if let Some(old) = self.threads.insert(index, handle) {
+                    let _ = old.join();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.control.thread_exited(index, Ok(()));
+                Err(StreamsError::io("spawning a stream thread", e))
+            }
+        }
+    }
+
+    fn thread_name(&self, index: usize) -> String {
+        format!("{}-StreamThread-{}", self.client_id, index + 1)
+    }
+
+    /// Adds a stream thread (Kafka Streams' `addStreamThread`), numbered with the lowest
+    /// free index, and returns its name; `None` unless the client is running or
+    /// rebalancing. The new thread joins the group and the group rebalances to give it
+    /// tasks; the client is `Rebalancing` until it runs. Under exactly-once the thread's
+    /// transactional id follows its index, as every thread's does.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use streams_core::{KafkaStreams, StreamsConfig, StreamsError};
+    /// # fn topology() -> streams_core::Topology { streams_core::Topology::new() }
+    ///
+    /// let mut streams = KafkaStreams::new(topology(), StreamsConfig::new("app", "localhost:9092"))?;
+    /// streams.start()?;
+    /// // More input than one thread keeps up with: a second one takes half the tasks.
+    /// let added = streams.add_stream_thread()?;
+    /// assert_eq!(added.as_deref().map(|n| n.ends_with("-StreamThread-2")), Some(true));
+    /// // And back to one.
+    /// let removed = streams.remove_stream_thread(Duration::from_secs(30))?;
+    /// assert!(removed.is_some());
+    /// # Ok::<(), StreamsError>(())
+    /// ```
+    pub fn add_stream_thread(&mut self) -> Result<Option<String>> {
+        let Some(index) = self.control.add_thread() else {
+            return Ok(None);
+        };
+        self.spawn_thread(index)?;
+        Ok(Some(self.thread_name(index)))
+    }
+
+    /// Removes a stream thread (Kafka Streams' `removeStreamThread`): the first live one
+    /// stops (it commits what it processed and closes its tasks), leaves the consumer group
+    /// (a static member too, so its partitions move at once), and the others take its tasks
+    /// over in the rebalance that follows. Returns its name once it has stopped; `None`
+    /// when there is no thread to remove or the client is not running or rebalancing; an
+    /// error when it did not stop within `timeout` (it still stops later). The last thread
+    /// may be removed: the client then stays up with none, and a thread can be added again.
+    pub fn remove_stream_thread(&mut self, timeout: Duration) -> Result<Option<String>> {
+        let Some(index) = self.control.remove_thread() else {
+            return Ok(None);
+        };
+        let name = self.thread_name(index);
+        if !self.control.wait_thread(index, timeout) {
+            return Err(StreamsError::IllegalState(format!(
+                "stream thread `{name}` did not stop within {timeout:?}"
+            )));
+        }
+        if let Some(handle) = self.threads.remove(&index) {
+            let _ = handle.join();
+        }
+        Ok(Some(name))
     }
 
     /// Stops the threads (each commits what it processed and closes its tasks) and waits up to
@@ -475,7 +561,7 @@ impl KafkaStreams {
                 "the stream threads did not stop within {timeout:?}: {unfinished}"
             )));
         }
-        for handle in self.threads.drain(..) {
+        for (_, handle) in std::mem::take(&mut self.threads) {
             let _ = handle.join();
         }
         self.join_helpers();

@@ -155,8 +155,9 @@ fn rank(process: &str, id: TaskId) -> u64 {
 }
 
 /// The thread of `threads` that keeps standby task `id`.
-fn thread_of(id: TaskId, threads: usize) -> usize {
-    (id.subtopology as usize + id.partition.max(0) as usize) % threads.max(1)
+fn thread_of(id: TaskId, threads: &[usize]) -> Option<usize> {
+    let slot = (id.subtopology as usize + id.partition.max(0) as usize) % threads.len().max(1);
+    threads.get(slot).copied()
 }
 
 /// This instance's share of the standby copies, per stream thread.
@@ -165,6 +166,7 @@ fn own_share(
     subtopologies: &[Subtopology],
     config: &StreamsConfig,
     process: &str,
+    threads: &[usize],
 ) -> BTreeMap<usize, BTreeSet<TaskId>> {
     let mut by_thread: BTreeMap<usize, BTreeSet<TaskId>> = BTreeMap::new();
     let placement = place_standbys(
@@ -174,8 +176,9 @@ fn own_share(
         !config.uses_consumer_protocol(),
     );
     for (id, keepers) in placement {
-        if keepers.iter().any(|k| k == process) {
-            let thread = thread_of(id, config.num_stream_threads());
+        if keepers.iter().any(|k| k == process)
+            && let Some(thread) = thread_of(id, threads)
+        {
             by_thread.entry(thread).or_default().insert(id);
         }
     }
@@ -212,7 +215,13 @@ pub(crate) fn spawn(
                     // Token refreshes (OAUTHBEARER) are served from the client's queue.
                     serve_initial_events(describer.client());
                     if let Ok(members) = describer.stable_members(ASK_TIMEOUT) {
-                        let share = own_share(&members, &subtopologies, &config, &process);
+                        let share = own_share(
+                            &members,
+                            &subtopologies,
+                            &config,
+                            &process,
+                            &control.live_threads(),
+                        );
                         control.standbys.publish(share);
                     }
                     next = Instant::now() + PLAN_INTERVAL;

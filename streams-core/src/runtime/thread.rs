@@ -194,8 +194,9 @@ impl StreamThread {
         }
         self.control
             .set_shutdown_step(self.index, "leaving the consumer group");
-        let is_static = self.config.group_instance_id().is_some();
-        self.input.leave_on_stop(is_static, &self.control);
+        let leave = self.control.thread_leaves_group(self.index);
+        self.input
+            .leave_on_stop(self.config.group_instance_id().is_some(), leave);
         // Its tasks are gone: so are their metrics.
         self.tasks.tasks_mut().clear();
         self.publish_metrics();
@@ -209,7 +210,7 @@ impl StreamThread {
         self.input.subscribe("subscribing to the source topics")?;
         self.control
             .set_thread_state(self.index, ThreadState::Rebalancing);
-        while !self.control.stop_requested() {
+        while self.control.keeps_running(self.index) {
             match self.round() {
                 Ok(()) => {}
                 Err(
@@ -250,8 +251,7 @@ impl StreamThread {
             .paused
             .load(std::sync::atomic::Ordering::Acquire)
         {
-            // Paused: keep the group membership and the commits, process nothing. Full
-            // buffers pause their partitions as usual, so memory stays bounded.
+            // Paused: keep the membership and commits, process nothing (full buffers pause).
             if self.last_commit.elapsed() >= self.config.commit_interval() {
                 self.commit()?;
             }

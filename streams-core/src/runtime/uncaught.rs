@@ -51,7 +51,7 @@ pub(crate) fn run_thread(
             )))
         });
         let replace = match (&result, &handler) {
-            (Err(e), Some(h)) if !control.stop_requested() => {
+            (Err(e), Some(h)) if control.keeps_running(index) => {
                 h(e) == StreamThreadExceptionResponse::ReplaceThread
             }
             _ => false,
