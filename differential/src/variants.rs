@@ -646,6 +646,13 @@ pub fn all() -> Vec<Variant> {
                     .suppress(Suppressed::until_window_closes(BufferConfig::unbounded())),
             );
         }),
+        variant!("stream-table-suppressed", &["in", "tbl"], nulls: true, |b| {
+            // The join reads a buffered key's prior value, other keys' rows upstream.
+            let input = stream(b, "in");
+            let held = table(b, "tbl")
+                .suppress(Suppressed::until_time_limit(SUPPRESS_LIMIT, BufferConfig::max_records(3)));
+            out(&input.left_join_table(&held, |a, c| joined(Some(a), c)));
+        }),
         variant!("table-suppress-limit", &["tbl"], nulls: false, |b| {
             table_out(&table(b, "tbl").suppress(Suppressed::until_time_limit(
                 SUPPRESS_LIMIT,

@@ -122,6 +122,11 @@ impl StoreLookup<'_> {
     pub fn state_store<S: 'static>(&self, name: &str) -> Result<StoreHandle<S>> {
         self.task.state_store(self.node, name)
     }
+
+    /// The `application.id` (which names the changelog topics serdes are given).
+    pub fn application_id(&self) -> &str {
+        self.task.application_id()
+    }
 }
 
 /// What a processor can do while it handles a record, a punctuation or its initialisation.

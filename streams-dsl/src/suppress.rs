@@ -9,7 +9,7 @@ use state_stores::KeyValueStoreBuilder;
 use streams_core::serde::{BytesSerde, SharedSerde};
 use streams_core::{StreamsError, Windowed};
 
-use crate::suppress_buffer::{BufferTime, SuppressProcessor, SuppressSpec};
+use crate::suppress_buffer::{BufferTime, SuppressProcessor, SuppressSpec, buffered_prior};
 use crate::table::{Change, KTable};
 
 /// How much a suppression may buffer, and what happens when it is full (Kafka Streams'
@@ -275,6 +275,9 @@ where
         };
         let parent = self.node.clone();
         let (key, value) = (spec.key_serde.clone(), spec.value_serde.clone());
+        // As Kafka Streams: a join reads a buffered key's prior value, others' upstream rows.
+        let getter =
+            (self.value_getter()).map(|g| g.overlaid(&store, buffered_prior(spec.clone())));
         let logging = suppressed.logging;
         inner.apply(|t| {
             let mut buffer = KeyValueStoreBuilder::in_memory(&store, BytesSerde, BytesSerde);
@@ -293,6 +296,7 @@ where
         KTable {
             key_serde: Some(key),
             value_serde: Some(value),
+            getter,
             ..self.derived(name)
         }
     }

@@ -17,12 +17,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use state_stores::typed::TypedKeyValueStore;
-use streams_core::processor::{Processor, ProcessorContext, ProcessorError};
+use streams_core::processor::{Processor, ProcessorContext, ProcessorError, StoreLookup};
 use streams_core::serde::SharedSerde;
 use streams_core::{Headers, Record};
 
 use crate::store_slot::StoreSlot;
 use crate::table::Change;
+use crate::table_getter::{OpenOverlay, Overlay};
+use crate::timestamped::ValueAndTimestamp;
 
 /// The buffer's store: serialized key to [`Entry::encode`]d entry.
 pub(crate) type BufferStore = TypedKeyValueStore<Vec<u8>, Vec<u8>>;
@@ -50,6 +52,35 @@ pub(crate) struct SuppressSpec<K, V> {
     pub(crate) name: String,
     /// The buffer's store.
     pub(crate) store: String,
+}
+
+/// A suppression's rows as Kafka Streams' suppress value getter reads them: a buffered key's
+/// prior value (what downstream last saw; its timestamp unknown, -1, as there), read from the
+/// buffer's store; `None` for a key not buffered, whose row is the table's upstream.
+pub(crate) fn buffered_prior<K: 'static, V: 'static>(
+    spec: Arc<SuppressSpec<K, V>>,
+) -> Arc<OpenOverlay<K, V>> {
+    Arc::new(move |stores: &StoreLookup<'_>| {
+        let store = stores.state_store::<BufferStore>(&spec.store)?;
+        let topic = format!("{}-{}-changelog", stores.application_id(), spec.store);
+        let spec = spec.clone();
+        Ok(Box::new(move |key: &K| {
+            let Some(k) = spec.key_serde.serialize(&topic, key)? else {
+                return Ok(None);
+            };
+            let Some(bytes) = store.borrow().get(&k)? else {
+                return Ok(None);
+            };
+            let prior = Entry::decode(&bytes)?
+                .prior
+                .map(|b| spec.value_serde.deserialize(&topic, Some(&b)))
+                .transpose()?;
+            Ok(Some(prior.map(|value| ValueAndTimestamp {
+                value,
+                timestamp: -1,
+            })))
+        }) as Box<Overlay<K, V>>)
+    })
 }
 
 /// A buffered update, as stored.

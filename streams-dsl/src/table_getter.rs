@@ -26,6 +26,15 @@ pub(crate) type Transform<K, V, V2> =
 pub(crate) type OpenTransform<K, V, V2> =
     dyn Fn(&StoreLookup<'_>) -> Result<Box<Transform<K, V, V2>>, ProcessorError> + Send + Sync;
 
+/// Looks a key up in an overlay on a table's rows: `Some(row)` where the overlay holds the
+/// key's row (present or absent), `None` where the rows underneath apply.
+pub(crate) type Overlay<K, V> =
+    dyn Fn(&K) -> Result<Option<Option<ValueAndTimestamp<V>>>, ProcessorError>;
+
+/// Opens an [`Overlay`] on the reading processor's stores.
+pub(crate) type OpenOverlay<K, V> =
+    dyn Fn(&StoreLookup<'_>) -> Result<Box<Overlay<K, V>>, ProcessorError> + Send + Sync;
+
 /// A table-table join as one function of both sides' values: `None` where the join has no
 /// row for that combination (a missing required side).
 pub(crate) type TableJoiner<V1, V2, VR> =
@@ -83,6 +92,28 @@ impl<K: 'static, V: Clone + 'static> ValueGetter<K, V> {
                         })
                     }))
                 }) as Box<Lookup<K, V2>>)
+            }),
+        }
+    }
+
+    /// The rows of this getter with `overlay` (which reads `overlay_store`) in front: the
+    /// overlay's row where it holds the key, this getter's otherwise.
+    pub(crate) fn overlaid(
+        &self,
+        overlay_store: &str,
+        overlay: Arc<OpenOverlay<K, V>>,
+    ) -> ValueGetter<K, V> {
+        let under = self.open.clone();
+        let mut all_stores = self.stores.clone();
+        all_stores.push(overlay_store.to_owned());
+        ValueGetter {
+            stores: all_stores,
+            open: Arc::new(move |stores: &StoreLookup<'_>| {
+                let (read, front) = (under(stores)?, overlay(stores)?);
+                Ok(Box::new(move |key: &K| match front(key)? {
+                    Some(row) => Ok(row),
+                    None => read(key),
+                }) as Box<Lookup<K, V>>)
             }),
         }
     }

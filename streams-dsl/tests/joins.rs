@@ -138,29 +138,68 @@ fn a_stream_joins_a_filtered_and_mapped_table_through_its_source_store() -> Resu
     Ok(())
 }
 
-/// A table whose rows no store holds (a suppression's result) cannot be joined: the error
-/// says what to do.
+/// A table whose rows no store holds (a foreign-key join's result) cannot be joined: the
+/// error says what to do.
 #[test]
 fn joining_a_table_whose_rows_cannot_be_read_is_refused() {
     let b = StreamsBuilder::new();
     let strings = || Consumed::with(StringSerde, StringSerde);
-    let suppressed = b.table_with("a", strings(), Materialized::new()).suppress(
-        streams_dsl::suppress::Suppressed::until_time_limit(
-            std::time::Duration::from_millis(10),
-            streams_dsl::suppress::BufferConfig::unbounded(),
-        ),
-    );
-    b.stream_with(&["orders"], strings())
-        .join_table(&suppressed, |o, c| format!("{o}{c}"))
+    let orders = b.table_with("orders", strings(), Materialized::new());
+    let customers = b.table_with("customers", strings(), Materialized::new());
+    let joined = orders.join_on_foreign_key(&customers, |c| c.clone(), |o, c| format!("{o}{c}"));
+    b.stream_with(&["clicks"], strings())
+        .join_table(&joined, |o, c| format!("{o}{c}"))
         .to("out");
     let err = b.build().expect_err("refused").to_string();
     assert_eq!(
         err,
-        "invalid topology: join `KSTREAM-JOIN-0000000006`: the rows of table \
-         `KTABLE-SUPPRESS-0000000003` cannot be read (it is the result of a suppression or a \
-         foreign-key join, kept in no store); turn it into a table that can with \
+        "invalid topology: join `KSTREAM-JOIN-0000000013`: the rows of table \
+         `KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-0000000011` cannot be read (it is a \
+         foreign-key join's result, kept in no store); turn it into a table that can with \
          to_stream().to_table_with(..)"
     );
+}
+
+/// A suppressed table is read as Kafka Streams' suppress value getter reads it: a key whose
+/// update is buffered reads its prior value (what downstream last saw), other keys the table
+/// upstream.
+#[test]
+fn a_stream_joins_a_suppressed_table_as_downstream_saw_it() -> Result<(), StreamsError> {
+    let b = StreamsBuilder::new();
+    let users = b.table::<String, String>("users").suppress(
+        streams_dsl::suppress::Suppressed::until_time_limit(
+            Duration::from_millis(10),
+            streams_dsl::suppress::BufferConfig::unbounded(),
+        ),
+    );
+    b.stream::<String, String>(&["clicks"])
+        .left_join_table(&users, |c, u| {
+            format!("{c}@{}", u.map_or("-", String::as_str))
+        })
+        .to("out");
+    let d = TopologyTestDriver::new(b.build()?, StreamsConfig::new("joins", "unused:9092"))?;
+    let users = d.input_topic("users", StringSerde, StringSerde);
+    let clicks = d.input_topic("clicks", StringSerde, StringSerde);
+    users.pipe(s("ann"), s("eu"), 0)?;
+    // Buffered, not yet emitted: no prior value, so no row.
+    clicks.pipe(s("ann"), s("c1"), 1)?;
+    users.pipe(s("bob"), s("us"), 20)?; // ann's update goes out (20 - 10 >= 0)
+    clicks.pipe(s("ann"), s("c2"), 21)?;
+    users.pipe(s("ann"), s("apac"), 22)?; // buffered: the prior is "eu"
+    clicks.pipe(s("ann"), s("c3"), 23)?;
+    // bob's update is buffered with no prior.
+    clicks.pipe(s("bob"), s("c4"), 24)?;
+    assert_eq!(
+        d.output_topic("out", StringSerde, StringSerde)
+            .read_key_values_with_time()?,
+        vec![
+            (s("ann"), s("c1@-"), 1),
+            (s("ann"), s("c2@eu"), 21),
+            (s("ann"), s("c3@eu"), 23),
+            (s("bob"), s("c4@-"), 24),
+        ]
+    );
+    Ok(())
 }
 
 /// A table-table join's result is read through both sides' rows: a stream joined with it

@@ -223,9 +223,9 @@ where
         let name = inner.node_name(given.as_deref(), prefix);
         match table.value_getter() {
             None => inner.fail(StreamsError::Topology(format!(
-                "join `{name}`: the rows of table `{}` cannot be read (it is the result of a \
-                 suppression or a foreign-key join, kept in no store); turn it into a table that \
-                 can with to_stream().to_table_with(..)",
+                "join `{name}`: the rows of table `{}` cannot be read (it is a foreign-key \
+                 join's result, kept in no store); turn it into a table that can with \
+                 to_stream().to_table_with(..)",
                 table.node
             ))),
             Some(getter) => {

@@ -417,8 +417,8 @@ where
             _ => inner.fail(StreamsError::Topology(format!(
                 "join `{this_name}`: the rows of both tables must be readable: kept in a store \
                  (a table read by StreamsBuilder::table, an aggregation) or a filter or value \
-                 mapping of one, or a join of such tables; `{}` or `{}` is neither (a \
-                 suppression's or a foreign-key join's result); turn it into one with \
+                 mapping, transformation, suppression or join of such tables; `{}` or `{}` \
+                 is neither (a foreign-key join's result); turn it into one with \
                  to_stream().to_table_with(..)",
                 self.node, other.node
             ))),

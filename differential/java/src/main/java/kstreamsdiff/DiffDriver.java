@@ -549,6 +549,13 @@ public final class DiffDriver {
                     .windowedBy(SessionWindows.ofInactivityGapAndGrace(GAP, Duration.ofMillis(3))).count()
                     .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded())));
                 return List.of("out");
+            case "stream-table-suppressed": {
+                KStream<String, String> input = in(b);
+                KTable<String, String> held = table(b, "tbl")
+                    .suppress(Suppressed.untilTimeLimit(Duration.ofMillis(5), BufferConfig.maxRecords(3)));
+                input.leftJoin(held, DiffDriver::joined).to("out", Produced.with(Serdes.String(), Serdes.String()));
+                return List.of("out");
+            }
             case "table-suppress-limit":
                 tableOut(table(b, "tbl")
                     .suppress(Suppressed.untilTimeLimit(Duration.ofMillis(5), BufferConfig.maxRecords(3))));
