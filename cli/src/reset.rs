@@ -81,11 +81,12 @@ pub struct Plan {
 }
 
 /// The suffixes of the internal topics an application creates after `<application.id>-`.
-const INTERNAL_SUFFIXES: [&str; 4] = [
+const INTERNAL_SUFFIXES: [&str; 5] = [
     "-changelog",
     "-repartition",
     "-subscription-registration-topic",
     "-subscription-response-topic",
+    "-shutdown-requests",
 ];
 
 /// Whether `topic` is one of `application_id`'s internal topics.

@@ -189,3 +189,72 @@ async fn shutdown_client_stops_with_the_processors_error() -> Result<()> {
     a.streams.close(Duration::from_secs(30))?;
     Ok(())
 }
+
+/// `ShutdownApplication`: the client whose thread fails stops with the processor's error, and
+/// every other client of the application stops too, with `ApplicationShutdown` naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_application_stops_every_instance() -> Result<()> {
+    let cluster = shared_cluster()?;
+    let bootstrap = cluster.bootstrap_servers().to_owned();
+    let failed = Arc::new(AtomicBool::new(false));
+    let (app, input, output) = (
+        unique_name("shutdown-app"),
+        unique_name("shutdown-app-in"),
+        unique_name("shutdown-app-out"),
+    );
+    cluster.create_topic(&input, 2, 1, &[])?;
+    cluster.create_topic(&output, 2, 1, &[])?;
+    let (state_a, state_b) = (ScratchDir::new()?, ScratchDir::new()?);
+    let mut instances = Vec::new();
+    for state in [&state_a, &state_b] {
+        let config = StreamsConfig::new(&app, &bootstrap).with_state_dir(state.path());
+        let mut streams = KafkaStreams::new(topology(&input, &output, &failed)?, config)?;
+        streams.set_uncaught_exception_handler(|_| {
+            StreamThreadExceptionResponse::ShutdownApplication
+        })?;
+        streams.start()?;
+        instances.push(streams);
+    }
+    for streams in &instances {
+        if !streams.wait_for_state(State::Running, Duration::from_secs(60)) {
+            bail!("an instance did not start: {:?}", streams.state());
+        }
+    }
+    // Each client's id, from its thread's name (`<client id>-StreamThread-1`).
+    let client_ids: Vec<String> = instances
+        .iter()
+        .map(|s| {
+            let thread = &s.metadata_for_local_threads()[0].thread_name;
+            thread.trim_end_matches("-StreamThread-1").to_owned()
+        })
+        .collect();
+    produce(&bootstrap, &input, records()).await?;
+    for streams in &instances {
+        if !streams.wait_for_state(State::Error, Duration::from_secs(60)) {
+            bail!("an instance did not stop: {:?}", streams.state());
+        }
+    }
+    let errors: Vec<Arc<StreamsError>> = instances
+        .iter()
+        .map(|s| s.error().context("an error"))
+        .collect::<Result<_>>()?;
+    let failing = errors
+        .iter()
+        .position(|e| matches!(&**e, StreamsError::Processing { message, .. } if message.contains("scoring service is down")))
+        .context("the failing instance's error")?;
+    let other = &errors[1 - failing];
+    match &**other {
+        StreamsError::ApplicationShutdown {
+            requested_by,
+            reason,
+        } => {
+            assert!(reason.contains("scoring service is down"), "{reason}");
+            assert_eq!(requested_by, &client_ids[failing]);
+        }
+        e => bail!("the other instance stopped with {e}"),
+    }
+    for mut streams in instances {
+        streams.close(Duration::from_secs(30))?;
+    }
+    Ok(())
+}

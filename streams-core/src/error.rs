@@ -188,6 +188,16 @@ pub enum StreamsError {
     /// The application is not in a state that allows the call.
     #[error("illegal state: {0}")]
     IllegalState(String),
+    /// Another client of the application (or this one) asked every instance to shut down:
+    /// its uncaught-exception handler answered
+    /// [`StreamThreadExceptionResponse::ShutdownApplication`](crate::StreamThreadExceptionResponse::ShutdownApplication).
+    #[error("the application was shut down at the request of client `{requested_by}`: {reason}")]
+    ApplicationShutdown {
+        /// The client id of the instance that asked.
+        requested_by: String,
+        /// The error that made it ask.
+        reason: String,
+    },
     /// An interactive query cannot be answered now (see [`Unavailable`] for the reasons);
     /// retriable unless the client is shutting down or failed: [`StreamsError::is_retriable`].
     ///

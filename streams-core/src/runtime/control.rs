@@ -390,6 +390,23 @@ impl ClientControl {
         self.announce();
     }
 
+    /// Stops the client with `error` (unless it already has one): the threads stop and the
+    /// client ends in `Error` once they have.
+    pub(crate) fn fail(&self, error: StreamsError) {
+        {
+            let mut inner = self.lock();
+            if inner.error.is_none() {
+                inner.error = Some(Arc::new(error));
+            }
+            self.stop.store(true, Ordering::Release);
+            self.transition_locked(&mut inner, State::PendingError);
+            if inner.threads.iter().all(|t| *t == ThreadState::Dead) {
+                self.transition_locked(&mut inner, State::Error);
+            }
+        }
+        self.announce();
+    }
+
     /// Waits until every thread has ended, or `timeout` passes. Returns true if they ended.
     pub(crate) fn wait_threads(&self, timeout: std::time::Duration) -> bool {
         let mut inner = self.lock();

@@ -36,6 +36,7 @@ mod rebalance;
 mod record_collector;
 mod repartition_purger;
 mod shared;
+mod shutdown_requests;
 mod standby;
 mod standby_assignor;
 mod standby_plan;
@@ -80,6 +81,8 @@ pub struct KafkaStreams {
     global: Option<JoinHandle<()>>,
     /// The thread placing standby replicas, with `num.standby.replicas` > 0.
     standby_assignor: Option<JoinHandle<()>>,
+    /// The thread watching for requests to shut the application down.
+    shutdown_watcher: Option<JoinHandle<()>>,
     client_id: String,
     restore_listener: Option<Arc<dyn crate::store::RestoreListener>>,
     /// What to do when a stream thread fails (none: stop the client).
@@ -158,6 +161,7 @@ impl KafkaStreams {
             thread_params: None,
             global: None,
             standby_assignor: None,
+            shutdown_watcher: None,
             client_id,
             restore_listener: None,
             uncaught_handler: None,
@@ -270,7 +274,10 @@ impl KafkaStreams {
     /// `setUncaughtExceptionHandler`): [`StreamThreadExceptionResponse::ReplaceThread`]
     /// starts a new thread in its place, which resumes from the last commit;
     /// [`StreamThreadExceptionResponse::ShutdownClient`] (also the behaviour without a
-    /// handler) stops the client, which ends in `Error`. Set it before `start`.
+    /// handler) stops the client, which ends in `Error`;
+    /// [`StreamThreadExceptionResponse::ShutdownApplication`] stops every client of the
+    /// application (the others end in `Error` with [`StreamsError::ApplicationShutdown`]).
+    /// Set it before `start`.
     ///
     /// ```no_run
     /// use streams_core::{KafkaStreams, StreamThreadExceptionResponse, StreamsConfig, StreamsError};
@@ -388,6 +395,11 @@ impl KafkaStreams {
             topology: &self.topology,
         }
         .prepare(&subtopologies)?;
+        self.shutdown_watcher = Some(shutdown_requests::spawn_watcher(
+            &self.config,
+            &self.client_id,
+            self.control.clone(),
+        )?);
         let globals = self.topology.global_stores().to_vec();
         let views = globals.iter().map(|g| (g.name().to_owned(), g.queryable()));
         self.control.stores.register_globals(views.collect());
@@ -573,9 +585,13 @@ impl KafkaStreams {
 
     /// Waits for the global thread and the standby assignor (they stop with the client).
     fn join_helpers(&mut self) {
-        for handle in [self.global.take(), self.standby_assignor.take()]
-            .into_iter()
-            .flatten()
+        for handle in [
+            self.global.take(),
+            self.standby_assignor.take(),
+            self.shutdown_watcher.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             let _ = handle.join();
         }
@@ -584,7 +600,11 @@ impl KafkaStreams {
 
 impl Drop for KafkaStreams {
     fn drop(&mut self) {
-        if !self.threads.is_empty() || self.global.is_some() || self.standby_assignor.is_some() {
+        if !self.threads.is_empty()
+            || self.global.is_some()
+            || self.standby_assignor.is_some()
+            || self.shutdown_watcher.is_some()
+        {
             self.control.request_stop();
             self.control.wait_threads(Duration::from_secs(30));
         }

@@ -8,6 +8,8 @@
 //! under exactly-once, the same transactional id, fencing the old producer) joins the group
 //! and takes the work up from the last commit: nothing the failed thread had not committed
 //! counts, under exactly-once nothing is duplicated.
+//! It may also stop every instance of the application (`ShutdownApplication`, through
+//! `shutdown_requests`).
 
 use std::sync::Arc;
 
@@ -24,6 +26,11 @@ pub enum StreamThreadExceptionResponse {
     ReplaceThread,
     /// Stop this client: the other threads stop, the client ends in `Error` (the default).
     ShutdownClient,
+    /// Stop every client of the application (Kafka Streams' `SHUTDOWN_APPLICATION`): this
+    /// one ends in `Error` with the thread's error, every other one in `Error` with
+    /// [`StreamsError::ApplicationShutdown`] naming this client. The request travels on the
+    /// internal topic `<application.id>-shutdown-requests`.
+    ShutdownApplication,
 }
 
 /// Decides what to do about a failed stream thread, given its error.
@@ -50,12 +57,25 @@ pub(crate) fn run_thread(
                 "stream thread panicked: {message}"
             )))
         });
-        let replace = match (&result, &handler) {
-            (Err(e), Some(h)) if control.keeps_running(index) => {
-                h(e) == StreamThreadExceptionResponse::ReplaceThread
-            }
-            _ => false,
+        let response = match (&result, &handler) {
+            (Err(e), Some(h)) if control.keeps_running(index) => Some(h(e)),
+            _ => None,
         };
+        if let (Some(StreamThreadExceptionResponse::ShutdownApplication), Err(e)) =
+            (response, &result)
+        {
+            tracing::error!(thread = index + 1, error = %e, "the stream thread failed; shutting the application down, as the uncaught-exception handler asks");
+            let reason = e.to_string();
+            // This client stops with the thread's own error first; then the others are asked.
+            control.thread_exited(index, result);
+            if let Err(publish) =
+                super::shutdown_requests::publish(&params.config, &params.client_id, &reason)
+            {
+                tracing::error!(error = %publish, "the request to shut the application down was not delivered; only this client stops");
+            }
+            return;
+        }
+        let replace = response == Some(StreamThreadExceptionResponse::ReplaceThread);
         if !replace {
             control.thread_exited(index, result);
             return;
