@@ -239,7 +239,7 @@ impl<K, V> ProcessorContext<'_, K, V> {
 type Open<P> = dyn Fn(&StoreLookup<'_>) -> Result<P, ProcessorError> + Send + Sync;
 
 /// A processor built by [`from_stores`]: it builds the processor it runs when its task
-/// starts, then hands every call to it. Runs a [`Processor`] or a [`FixedKeyProcessor`],
+/// starts, then hands every call to it. Runs a [`Processor`] or a [`FixedKeyProcessor`](crate::fixed_key::FixedKeyProcessor),
 /// whichever `P` is.
 pub struct OpenedProcessor<P> {
     open: Arc<Open<P>>,
