@@ -2,9 +2,9 @@
 //! shut the application down through the group's assignment (an error code every member
 //! receives), which librdkafka's classic protocol leaves no room for. Here the request is a
 //! record on the application's internal topic `<application.id>-shutdown-requests` (one
-//! partition, created with the other internal topics), keyed by the requesting client id with
-//! the error as value; every instance reads the topic from its end while it runs and, on a
-//! record, stops with [`StreamsError::ApplicationShutdown`] (ending in `Error`), as every
+//! partition, created by the first request), keyed by the requesting client id with the error
+//! as value; every instance reads the topic while it runs and, on a record made after it
+//! started, stops with [`StreamsError::ApplicationShutdown`] (ending in `Error`), as every
 //! Kafka Streams client of the application does.
 
 use std::sync::Arc;
@@ -38,6 +38,13 @@ pub(crate) fn publish(config: &StreamsConfig, client_id: &str, reason: &str) -> 
         DefaultProducerContext,
     )?;
     let topic = topic(config.application_id());
+    // Made on the first request, so that applications that never ask pay nothing at start.
+    super::topic_admin::create_topics(
+        config,
+        &[super::topic_admin::TopicSpec::new(&topic, 1)
+            .with_config("cleanup.policy", "delete")
+            .with_config("retention.ms", "604800000")],
+    )?;
     producer
         .send(BaseRecord::to(&topic).key(client_id).payload(reason))
         .map_err(|(e, _)| StreamsError::kafka(format!("asking for a shutdown on {topic}"), e))?;
@@ -60,24 +67,26 @@ pub(crate) fn spawn_watcher(
     )?;
     let own_id = client_id.to_owned();
     let topic = topic(config.application_id());
-    // From the end as it is now (not as it is when the first fetch resolves it): a request
-    // made while this client starts up is not missed.
-    let start = consumer
-        .fetch_watermarks(&topic, 0, Duration::from_secs(10))
-        .map_or(Offset::End, |(_, high)| Offset::Offset(high));
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(&topic, 0, start)
-        .map_err(|e| StreamsError::kafka(format!("reading {topic}"), e))?;
-    consumer
-        .assign(&assignment)
-        .map_err(|e| StreamsError::kafka(format!("reading {topic}"), e))?;
     std::thread::Builder::new()
         .name(format!("{client_id}-ShutdownWatcher"))
         .spawn(move || {
+            let started = crate::timestamp::now_ms();
+            // From the beginning (the topic may not exist yet: the first request creates it),
+            // skipping requests made before this client started.
+            let mut assignment = TopicPartitionList::new();
+            let assigned = assignment
+                .add_partition_offset(&topic, 0, Offset::Beginning)
+                .and_then(|()| consumer.assign(&assignment));
+            if let Err(e) = assigned {
+                tracing::warn!(%topic, error = %e, "cannot watch for shutdown requests");
+                return;
+            }
             while !control.stop_requested() {
                 match consumer.poll(Duration::from_millis(200)) {
-                    Some(Ok(request)) if request.key() != Some(own_id.as_bytes()) => {
+                    Some(Ok(request))
+                        if request.key() != Some(own_id.as_bytes())
+                            && request.timestamp().to_millis().unwrap_or(0) >= started =>
+                    {
                         let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
                         let (requested_by, reason) = (text(request.key()), text(request.payload()));
                         tracing::error!(%requested_by, %reason, "the application is shutting down, as a client asked");

@@ -102,27 +102,7 @@ impl InternalTopicManager<'_> {
                 )));
             }
         }
-        self.create_changelogs(subtopologies, &counts)?;
-        self.create_shutdown_topic(&counts);
-        Ok(())
-    }
-
-    /// The topic of shutdown requests (`SHUTDOWN_APPLICATION`, see `shutdown_requests`): one
-    /// partition, a week of retention. A client that may not create it runs without it (the
-    /// response then stops only this client), with a warning.
-    fn create_shutdown_topic(&self, counts: &std::collections::HashMap<String, usize>) {
-        let topic = super::shutdown_requests::topic(self.config.application_id());
-        if counts.contains_key(&topic) {
-            return;
-        }
-        let configs = vec![
-            ("cleanup.policy".to_owned(), "delete".to_owned()),
-            ("retention.ms".to_owned(), "604800000".to_owned()),
-        ];
-        if let Err(e) = self.create_topics(vec![(topic.clone(), 1, configs)], "shutdown-requests") {
-            tracing::warn!(%topic, error = %e, "cannot create the topic of shutdown requests: \
-                a SHUTDOWN_APPLICATION response will stop only the client that gives it");
-        }
+        self.create_changelogs(subtopologies, &counts)
     }
 
     /// The metadata of every topic, asked for one second at a time for up to 30 s, so that a
