@@ -288,6 +288,8 @@ where
     }
 
     fn close(&mut self) {
-        self.close_opened(|p| p.close());
+        if let Some(processor) = self.processor.as_mut() {
+            processor.close();
+        }
     }
 }

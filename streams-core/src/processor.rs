@@ -243,7 +243,8 @@ type Open<P> = dyn Fn(&StoreLookup<'_>) -> Result<P, ProcessorError> + Send + Sy
 /// whichever `P` is.
 pub struct OpenedProcessor<P> {
     open: Arc<Open<P>>,
-    processor: Option<P>,
+    /// Built by `init`.
+    pub(crate) processor: Option<P>,
 }
 
 /// A processor supplier that builds each task's processor from the stores connected to it,
@@ -330,13 +331,6 @@ impl<P> OpenedProcessor<P> {
     }
 
     /// The processor `init` built.
-    /// Closes the processor, if it was built.
-    pub(crate) fn close_opened(&mut self, close: impl FnOnce(&mut P)) {
-        if let Some(processor) = self.processor.as_mut() {
-            close(processor);
-        }
-    }
-
     pub(crate) fn opened(&mut self) -> Result<&mut P, ProcessorError> {
         self.processor
             .as_mut()

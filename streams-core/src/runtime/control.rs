@@ -329,11 +329,7 @@ impl ClientControl {
         }
         if let Err(e) = result {
             self.failed_threads.fetch_add(1, Ordering::Relaxed);
-            if inner.error.is_none() {
-                inner.error = Some(Arc::new(e));
-            }
-            self.stop.store(true, Ordering::Release);
-            self.transition_locked(&mut inner, State::PendingError);
+            self.fail_locked(&mut inner, e);
         }
         if inner.threads.iter().all(|t| *t == ThreadState::Dead) {
             let last = if inner.state == State::PendingError {
@@ -395,16 +391,21 @@ impl ClientControl {
     pub(crate) fn fail(&self, error: StreamsError) {
         {
             let mut inner = self.lock();
-            if inner.error.is_none() {
-                inner.error = Some(Arc::new(error));
-            }
-            self.stop.store(true, Ordering::Release);
-            self.transition_locked(&mut inner, State::PendingError);
+            self.fail_locked(&mut inner, error);
             if inner.threads.iter().all(|t| *t == ThreadState::Dead) {
                 self.transition_locked(&mut inner, State::Error);
             }
         }
         self.announce();
+    }
+
+    /// Keeps `error` (unless there is one), stops the threads and moves to `PendingError`.
+    fn fail_locked(&self, inner: &mut MutexGuard<'_, Inner>, error: StreamsError) {
+        if inner.error.is_none() {
+            inner.error = Some(Arc::new(error));
+        }
+        self.stop.store(true, Ordering::Release);
+        self.transition_locked(inner, State::PendingError);
     }
 
     /// Waits until every thread has ended, or `timeout` passes. Returns true if they ended.
